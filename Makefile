@@ -1,0 +1,54 @@
+# Django async tutorial. `make help` lists the targets.
+# PYTHON picks the interpreter; each interpreter gets its own venv under .venv/.
+# LESSONS="01 02" limits the notebook targets to those lessons.
+
+PYTHON ?= python3
+LESSONS ?=
+PORT ?= 8888
+
+PY_TAG := $(shell $(PYTHON) -c 'import sys; print("py%d%d" % sys.version_info[:2])' 2>/dev/null)
+ifeq ($(PY_TAG),)
+$(error PYTHON=$(PYTHON) does not run. Give an interpreter, e.g. make test PYTHON=python3.13)
+endif
+VENV := .venv/$(PY_TAG)
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+NOTEBOOKS := $(if $(strip $(LESSONS)),$(foreach n,$(LESSONS),$(wildcard notebooks/$(n)_*.ipynb)),$(wildcard notebooks/[0-9][0-9]_*.ipynb))
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with .nbval-sanitize.cfg --nbval-cell-timeout=300
+JOBS ?= auto
+
+.DEFAULT_GOAL := help
+.PHONY: help venv lab test save bench lint clean-venv
+
+help: ## Show this help
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@echo "  Variables: PYTHON=python3.13  LESSONS=\"01 02\"  PORT=8888"
+
+# The venv is rebuilt when requirements.txt changes; otherwise nothing is installed,
+# so after the first setup every target works offline.
+$(STAMP): requirements.txt .ci/install-venv
+	@PYTHON="$(PYTHON)" VENV="$(VENV)" sh .ci/install-venv
+	@touch $@
+
+venv: $(STAMP) ## Create or update the venv for PYTHON
+
+lab: $(STAMP) ## Open JupyterLab (localhost only, token auth) at lesson 00
+	$(BIN)/jupyter lab --ip=127.0.0.1 --port=$(PORT) --ServerApp.port_retries=20 \
+		--IdentityProvider.token="$${JUPYTER_TOKEN:-$$($(BIN)/python -c 'import secrets; print(secrets.token_hex(16))')}" \
+		notebooks/00_your_notebook_is_an_event_loop.ipynb
+
+test: $(STAMP) ## Run the unit tests and strict nbval over the notebooks (LESSONS=.. to pick)
+	@$(BIN)/python -c 'import django, platform; print(f"== Python {platform.python_version()}, Django {django.get_version()} ($(VENV))")'
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(JOBS) tests --dist loadfile $(NBVAL) $(NOTEBOOKS)
+
+save: $(STAMP) ## Re-run notebooks top to bottom and save their outputs (LESSONS=.. to pick)
+	$(BIN)/python .ci/save_notebooks.py $(NOTEBOOKS)
+
+lint: $(STAMP) ## ruff over the project, the tests and the notebooks
+	$(BIN)/ruff check tutorial_project tests notebooks .ci
+
+bench: $(STAMP) ## Measure setup, bring-up and per-notebook times, and the lessons' ratios
+	$(BIN)/python -m tutorial_project.benchmarks $(NOTEBOOKS)
+
+clean-venv: ## Remove every venv under .venv/
+	rm -rf .venv

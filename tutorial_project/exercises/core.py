@@ -1,0 +1,118 @@
+"""The verdict machinery shared by every lesson's exercise checks."""
+
+import functools
+import inspect
+from dataclasses import dataclass, field
+
+PASS, FAIL = "✅", "❌"
+
+
+class NotSolved(Exception):
+    """The answer is still the learner copy's placeholder."""
+
+
+@dataclass
+class Verdict:
+    exercise: str
+    title: str
+    passed: bool
+    lines: list = field(default_factory=list)
+    solved: bool = True  # False: the placeholder is still there
+
+    def __bool__(self):
+        return self.passed
+
+    def __str__(self):
+        head = f"Exercise {self.exercise} · {self.title}"
+        if not self.solved:
+            status = "⏳ not solved yet: write your answer in the cell above, then run this cell."
+        elif self.passed:
+            status = f"{PASS} passed"
+        else:
+            status = f"{FAIL} not yet: see the hints above"
+        return "\n".join([head, *self.lines, status])
+
+    def __repr__(self):
+        return str(self)
+
+    def _repr_pretty_(self, printer, cycle):
+        printer.text(str(self))
+
+
+class Check:
+    """Collects expectations; the first failing one ends the check with its hint."""
+
+    def __init__(self):
+        self.lines = []
+        self.passed = True
+
+    def that(self, condition, ok, failed, *, hint=None):
+        """Record one expectation: ``ok`` is shown if it holds, ``failed`` and ``hint`` if not.
+
+        Keep ``ok`` free of measured numbers so the verdict reads the same on every run.
+        """
+        if condition:
+            self.lines.append(f"  {PASS} {ok}")
+            return True
+        self.lines.append(f"  {FAIL} {failed}")
+        if hint:
+            self.lines.append(f"     hint: {hint}")
+        self.passed = False
+        raise _StopCheck
+
+
+class _StopCheck(Exception):
+    pass
+
+
+def exercise(number, title):
+    """Turn ``check_fn(check, *answers)`` (sync or async) into a verdict-printing check."""
+
+    def decorate(check_fn):
+        def verdict_for(check, error=None, solved=True):
+            if error is not None:
+                check.lines.append(f"  {FAIL} your code raised {type(error).__name__}: {error}")
+                check.passed = False
+            # Returned, not printed: as a cell's last expression it shows once, via _repr_pretty_.
+            return Verdict(number, title, check.passed and solved, check.lines, solved)
+
+        def placeholder(answers):
+            return any(answer is Ellipsis for answer in answers)
+
+        if inspect.iscoroutinefunction(check_fn):
+
+            @functools.wraps(check_fn)
+            async def run_async(*answers):
+                check = Check()
+                if placeholder(answers):
+                    return verdict_for(check, solved=False)
+                try:
+                    await check_fn(check, *answers)
+                except _StopCheck:
+                    pass
+                except NotSolved:
+                    return verdict_for(check, solved=False)
+                except Exception as error:  # the learner's code failed: report it, no traceback
+                    return verdict_for(check, error)
+                return verdict_for(check)
+
+            return run_async
+
+        @functools.wraps(check_fn)
+        def run_sync(*answers):
+            check = Check()
+            if placeholder(answers):
+                return verdict_for(check, solved=False)
+            try:
+                check_fn(check, *answers)
+            except _StopCheck:
+                pass
+            except NotSolved:
+                return verdict_for(check, solved=False)
+            except Exception as error:
+                return verdict_for(check, error)
+            return verdict_for(check)
+
+        return run_sync
+
+    return decorate

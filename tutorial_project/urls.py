@@ -1,0 +1,7 @@
+"""The project's URLs. Views mounted from notebook cells are appended at runtime (playground)."""
+
+from django.urls import include, path
+
+urlpatterns = [
+    path("api/catalog/", include("tutorial_project.catalog.urls")),
+]
