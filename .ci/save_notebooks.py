@@ -8,6 +8,7 @@ Saved notebooks keep only what learners and nbval need: outputs, execution count
 cell tags, and the python3 kernelspec.
 """
 
+import re
 import sys
 from pathlib import Path
 
@@ -16,6 +17,14 @@ from jupyter_client import KernelManager
 from nbclient import NotebookClient
 from nbval.kernel import CURRENT_ENV_KERNEL_NAME, NbvalKernelspecManager
 
+REPO = Path(__file__).resolve().parents[1]
+# Tracebacks are not compared by nbval, but learners read them: no machine paths in them.
+PATH_REWRITES = [
+    (re.compile(r"[^\s:'\"(]*/site-packages/"), "site-packages/"),
+    (re.compile(r"[^\s:'\"(]*/lib/python(3\.\d+)/"), r"python\1/"),
+    (re.compile(r"/tmp/ipykernel_\d+/\d+\.py"), "<cell>"),
+    (re.compile(re.escape(str(REPO)) + "/"), ""),
+]
 KEPT_CELL_METADATA = ("tags", "jupyter")
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
@@ -41,10 +50,19 @@ def normalize(nb):
         kernelspec=KERNELSPEC, language_info={"name": "python"}
     )
     for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            if output.output_type == "error":
+                output.traceback = [_without_machine_paths(line) for line in output.traceback]
         cell.metadata = nbformat.NotebookNode(
             {k: v for k, v in cell.metadata.items() if k in KEPT_CELL_METADATA}
         )
     return nb
+
+
+def _without_machine_paths(text):
+    for pattern, replacement in PATH_REWRITES:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 def main(paths):
