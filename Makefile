@@ -39,7 +39,7 @@ lab: $(STAMP) ## Open JupyterLab (localhost only, token auth) at lesson 00
 
 test: $(STAMP) ## Run the unit tests and strict nbval over the notebooks (LESSONS=.. to pick)
 	@$(BIN)/python -c 'import django, platform; print(f"== Python {platform.python_version()}, Django {django.get_version()} ($(VENV))")'
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(JOBS) tests --dist loadfile $(NBVAL) $(NOTEBOOKS)
+	TUTORIAL_NOTEBOOKS="$(NOTEBOOKS)" $(BIN)/python -m pytest -q -p no:cacheprovider -n $(JOBS) tests --dist loadfile $(NBVAL) $(NOTEBOOKS)
 
 save: $(STAMP) ## Re-run notebooks top to bottom and save their outputs (LESSONS=.. to pick)
 	$(BIN)/python .ci/save_notebooks.py $(NOTEBOOKS)
