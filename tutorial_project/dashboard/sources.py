@@ -66,7 +66,9 @@ async def fetch_all(client, modes=None, *, strategy="concurrent", timeline=None,
 
     async def one(name):
         try:
-            return await fetch_source(client, name, mode=modes.get(name, "ok"), timeline=timeline, **options)
+            return await fetch_source(
+                client, name, mode=modes.get(name, "ok"), timeline=timeline, **options
+            )
         except SourceError as error:
             return error  # one failed source must not cancel the others
 

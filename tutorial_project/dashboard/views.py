@@ -33,8 +33,10 @@ async def dashboard(request):
     errors = {name: r.as_json() for name, r in results.items() if isinstance(r, SourceError)}
     if len(errors) == len(results):
         timed_out = all(e["error"] == "timeout" for e in errors.values())
-        return JsonResponse({"error": "every upstream source failed", "errors": errors},
-                            status=504 if timed_out else 502)
+        return JsonResponse(
+            {"error": "every upstream source failed", "errors": errors},
+            status=504 if timed_out else 502,
+        )
     body = {name: None if name in errors else r for name, r in results.items()}
     body.update(errors=errors, partial=bool(errors))
     return JsonResponse(body)

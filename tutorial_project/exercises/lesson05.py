@@ -35,7 +35,8 @@ async def _failing_view(request):
 @exercise("05.1", "A middleware for both stacks")
 async def check_lesson_header(check, LessonHeader):
     check.that(
-        getattr(LessonHeader, "sync_capable", True) and getattr(LessonHeader, "async_capable", False),
+        getattr(LessonHeader, "sync_capable", True)
+        and getattr(LessonHeader, "async_capable", False),
         "it declares sync_capable = True and async_capable = True",
         "Django would adapt it: it does not declare both sync_capable and async_capable as True",
         hint="add the class attributes sync_capable = True and async_capable = True",
@@ -48,15 +49,18 @@ async def check_lesson_header(check, LessonHeader):
         iscoroutinefunction(LessonHeader(get_response)),
         "given an async get_response, the instance is marked as a coroutine function",
         "given an async get_response, Django cannot tell the instance is async",
-        hint="in __init__, when iscoroutinefunction(get_response), call markcoroutinefunction(self)",
+        hint="in __init__, if iscoroutinefunction(get_response): markcoroutinefunction(self)",
     )
-    for stack, label in [((LessonHeader,), "an async stack"), ((LessonHeader, sync_passthrough), "a sync stack")]:
+    for stack, label in [
+        ((LessonHeader,), "an async stack"),
+        ((LessonHeader, sync_passthrough), "a sync stack"),
+    ]:
         response = await _get(stack, _ok_view)
         check.that(
             not isinstance(response, Exception) and response.status_code == 200,
             f"in {label} the view answers 200",
             f"in {label} the request failed: {response!r}",
-            hint="in sync mode call get_response(request); in async mode await it in an async method",
+            hint="sync mode: call get_response(request); async mode: await it in an async method",
         )
         check.that(
             response.get("X-Lesson") == "05",
@@ -76,7 +80,8 @@ async def check_lesson_header(check, LessonHeader):
 @exercise("05.2", "Reject before the view, asynchronously")
 async def check_require_api_key(check, require_api_key):
     check.that(
-        getattr(require_api_key, "async_capable", False) and not getattr(require_api_key, "sync_capable", True),
+        getattr(require_api_key, "async_capable", False)
+        and not getattr(require_api_key, "sync_capable", True),
         "it is async only",
         "it is not declared async only",
         hint="decorate the function with @async_only_middleware",
@@ -100,11 +105,15 @@ async def check_require_api_key(check, require_api_key):
             check.that(
                 response["Content-Type"] == "application/json" and "error" in response.json(),
                 f"with {label} the 401 is JSON with an error",
-                f"with {label} the 401 is not JSON with an \"error\" key",
+                f'with {label} the 401 is not JSON with an "error" key',
                 hint='answer JsonResponse({"error": "..."}, status=401)',
             )
-        check.that(not calls, "the view never ran for a rejected request",
-                   "the view ran for a rejected request", hint="return before awaiting get_response")
+        check.that(
+            not calls,
+            "the view never ran for a rejected request",
+            "the view ran for a rejected request",
+            hint="return before awaiting get_response",
+        )
         response = await _get((require_api_key,), view, headers={"X-API-Key": "letmein"})
         check.that(
             not isinstance(response, Exception) and response.status_code == 200 and len(calls) == 1,

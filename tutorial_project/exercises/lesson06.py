@@ -6,7 +6,7 @@ import time
 import httpx
 from asgiref.sync import iscoroutinefunction
 
-from tutorial_project.exercises.core import exercise
+from tutorial_project.exercises.core import _StopCheck, exercise
 from tutorial_project.upstream import FakeUpstream
 
 LATENCY = 0.2  # both endpoints: about 0.2 s together, 0.4 s one after the other
@@ -14,7 +14,9 @@ GIVE_UP = 3.0  # the check stops waiting for an answer after this long
 
 
 def _client(upstream):
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=upstream), base_url="http://upstream")
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=upstream), base_url="http://upstream"
+    )
 
 
 async def _bounded(check, coroutine, what):
@@ -22,15 +24,25 @@ async def _bounded(check, coroutine, what):
         async with asyncio.timeout(GIVE_UP):
             return await coroutine
     except TimeoutError:
-        check.that(False, "", f"{what} still had no result after {GIVE_UP:.0f} s",
-                   hint="bound the call: async with asyncio.timeout(budget): ...")
+        check.that(
+            False,
+            "",
+            f"{what} still had no result after {GIVE_UP:.0f} s",
+            hint="bound the call: async with asyncio.timeout(budget): ...",
+        )
 
 
 @exercise("06.1", "Fetch two sources at the same time")
 async def check_fetch_both(check, fetch_both):
-    check.that(iscoroutinefunction(fetch_both), "fetch_both is an async function",
-               "fetch_both is not an async function", hint="define it with `async def fetch_both(client):`")
-    upstream = FakeUpstream({"/weather": (LATENCY, {"celsius": 14}), "/news": (LATENCY, {"headlines": []})})
+    check.that(
+        iscoroutinefunction(fetch_both),
+        "fetch_both is an async function",
+        "fetch_both is not an async function",
+        hint="define it with `async def fetch_both(client):`",
+    )
+    upstream = FakeUpstream(
+        {"/weather": (LATENCY, {"celsius": 14}), "/news": (LATENCY, {"headlines": []})}
+    )
     async with _client(upstream) as client:
         started = time.perf_counter()
         result = await _bounded(check, fetch_both(client), "fetch_both(client)")
@@ -51,26 +63,57 @@ async def check_fetch_both(check, fetch_both):
 
 @exercise("06.2", "An answer or None, never a hang")
 async def check_get_or_none(check, get_or_none):
-    check.that(iscoroutinefunction(get_or_none), "get_or_none is an async function",
-               "get_or_none is not an async function",
-               hint="define it with `async def get_or_none(client, path, budget):`")
+    check.that(
+        iscoroutinefunction(get_or_none),
+        "get_or_none is an async function",
+        "get_or_none is not an async function",
+        hint="define it with `async def get_or_none(client, path, budget):`",
+    )
     upstream = FakeUpstream()
     async with _client(upstream) as client:
         got = await _bounded(check, get_or_none(client, "/weather", 0.5), "a healthy call")
-        check.that(got == {"city": "Lyon", "celsius": 14}, "a healthy source gives its JSON",
-                   f"a healthy source gave {got!r}", hint="return response.json()")
+        check.that(
+            got == {"city": "Lyon", "celsius": 14},
+            "a healthy source gives its JSON",
+            f"a healthy source gave {got!r}",
+            hint="return response.json()",
+        )
         cases = [
-            ("/weather?mode=fail", "a 500 answer", "call response.raise_for_status() and catch httpx.HTTPStatusError"),
-            ("/weather?mode=malformed", "a body that is not JSON", "response.json() raises ValueError: catch it"),
-            ("/weather?mode=hang", "an upstream that never answers", "wrap the call in async with asyncio.timeout(budget)"),
+            (
+                "/weather?mode=fail",
+                "a 500 answer",
+                "call response.raise_for_status() and catch httpx.HTTPStatusError",
+            ),
+            (
+                "/weather?mode=malformed",
+                "a body that is not JSON",
+                "response.json() raises ValueError: catch it",
+            ),
+            (
+                "/weather?mode=hang",
+                "an upstream that never answers",
+                "wrap the call in async with asyncio.timeout(budget)",
+            ),
         ]
         for path, what, hint in cases:
             started = time.perf_counter()
             try:
-                got = await _bounded(check, get_or_none(client, path, 0.3), f"with {what}, get_or_none")
+                got = await _bounded(
+                    check, get_or_none(client, path, 0.3), f"with {what}, get_or_none"
+                )
+            except _StopCheck:
+                raise
             except Exception as error:
-                check.that(False, "", f"with {what} it raised {type(error).__name__}: {error}", hint=hint)
+                check.that(
+                    False, "", f"with {what} it raised {type(error).__name__}: {error}", hint=hint
+                )
             took = time.perf_counter() - started
-            check.that(got is None, f"{what} gives None", f"{what} gave {got!r}, not None", hint=hint)
-            check.that(took < 0.3 + 1.0, f"{what} gives up within the budget",
-                       f"{what} took {took:.1f} s with a budget of 0.3 s", hint=hint)
+            check.that(
+                got is None, f"{what} gives None", f"{what} gave {got!r}, not None", hint=hint
+            )
+            check.that(
+                took < 0.3 + 1.0,
+                f"{what} gives up within the budget",
+                f"{what} took {took:.1f} s with a budget of 0.3 s",
+                hint=hint,
+            )

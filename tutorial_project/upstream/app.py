@@ -36,8 +36,13 @@ class FakeUpstream:
             status, body, content_type = await self._answer(scope, receive)
         finally:
             self.in_flight -= 1
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", content_type)]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", content_type)],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
     async def _answer(self, scope, receive):

@@ -1,8 +1,8 @@
 """Serve an ASGI app with uvicorn on 127.0.0.1, on a free port, in a background thread.
 
-    with serve_in_thread(FakeUpstream()) as base_url:   # "http://127.0.0.1:<port>"
-        ...                                              # real sockets: requests works too
-    # here the server has stopped, its port is closed and its thread has ended
+with serve_in_thread(FakeUpstream()) as base_url:   # "http://127.0.0.1:<port>"
+    ...                                              # real sockets: requests works too
+# here the server has stopped, its port is closed and its thread has ended
 """
 
 import threading
