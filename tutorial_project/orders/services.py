@@ -49,7 +49,9 @@ def place_order(customer_email, quantities):
             lines.append(OrderLine(product=product, quantity=quantity, unit_price=product.price))
             total += product.price * quantity
         if customer.credit < total:
-            raise InsufficientCredit(f"{customer.name} has {customer.credit}, the order costs {total}")
+            raise InsufficientCredit(
+                f"{customer.name} has {customer.credit}, the order costs {total}"
+            )
         Customer.objects.filter(pk=customer.pk).update(credit=F("credit") - total)
         order = Order.objects.create(customer=customer)
         for line in lines:
