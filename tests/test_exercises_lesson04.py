@@ -186,3 +186,66 @@ def test_04_2_wrong_answers_fail_with_a_reason_and_change_nothing(project, which
     assert not verdict.passed and verdict.solved
     assert message in str(verdict), str(verdict)
     assert run(credits()) == before
+
+
+# --- 04.3 tools_page ---------------------------------------------------------------------
+
+
+def pages():
+    from django.http import HttpResponse
+    from django.shortcuts import render
+
+    from tutorial_project.catalog.models import Product
+
+    template = "catalog/product_list.html"
+    tools = Product.objects.filter(sku__startswith="TL-").order_by("sku")
+
+    async def reference(request):
+        products = [p async for p in tools.select_related("category")]
+        return render(request, template, {"products": products})
+
+    async def unevaluated(request):
+        return render(request, template, {"products": tools})
+
+    async def lazy_category(request):
+        return render(request, template, {"products": [p async for p in tools]})
+
+    async def every_product(request):
+        products = [p async for p in Product.objects.select_related("category")]
+        return render(request, template, {"products": products})
+
+    def sync_view(request):
+        return HttpResponse("")
+
+    return reference, unevaluated, lazy_category, every_product, sync_view
+
+
+def test_04_3_reference_passes(project):
+    from tutorial_project.exercises.lesson04 import check_tools_page
+
+    verdict = run(check_tools_page(pages()[0]))
+    assert verdict.passed, str(verdict)
+
+
+def test_04_3_placeholder_is_not_solved_yet(project):
+    from tutorial_project.exercises.lesson04 import check_tools_page
+
+    verdict = run(check_tools_page(...))
+    assert not verdict.passed and not verdict.solved
+
+
+@pytest.mark.parametrize(
+    "which, message",
+    [
+        (1, "it answered 500"),
+        (2, "it answered 500"),
+        (3, "does not list exactly the TL- products"),
+        (4, "not an async function"),
+    ],
+)
+def test_04_3_wrong_answers_fail_with_a_reason(project, which, message):
+    from tutorial_project.exercises.lesson04 import check_tools_page
+
+    verdict = run(check_tools_page(pages()[which]))
+    assert not verdict.passed and verdict.solved
+    assert message in str(verdict) and "hint:" in str(verdict), str(verdict)

@@ -164,3 +164,32 @@ async def _raises(awaitable):
 
 def _show(credit_by_email):
     return ", ".join(f"{email.split('@')[0]} {credit}" for email, credit in credit_by_email.items())
+
+
+@exercise("04.3", "Render a template from an async view")
+async def check_tools_page(check, tools_page):
+    from tutorial_project.exercises.probes import call_view
+
+    check.that(
+        iscoroutinefunction(tools_page),
+        "tools_page is an async view",
+        "tools_page is not an async function",
+        hint="define it with `async def tools_page(request):`",
+    )
+    response = await call_view(tools_page)
+    check.that(
+        response.status_code == 200,
+        "it answers 200",
+        f"it answered {response.status_code}",
+        hint="a template that iterates a QuerySet, or reads a relation that was not loaded, runs "
+        "a sync query: pass a list, built with select_related('category') and `async for`",
+    )
+    page = response.content.decode()
+    tools = [p async for p in Product.objects.filter(sku__startswith="TL-").order_by("sku")]
+    check.that(
+        page.count("<li>") == len(tools)
+        and all(f"{p.sku} {p.name} (Tools)" in page for p in tools),
+        f"the page lists the {len(tools)} TL- products with their category",
+        "the page does not list exactly the TL- products, each with its category",
+        hint="render catalog/product_list.html with {'products': [...]}",
+    )
