@@ -192,6 +192,14 @@ def test_a_body_that_is_not_json_content_is_a_415(project):
     assert_json_error(run(post("")), 415)
 
 
+def test_a_body_over_the_upload_limit_is_a_413(project):
+    from django.test import override_settings
+
+    with override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=50):
+        assert_json_error(run(post({**GOOD, "description": "x" * 100})), 413)
+    assert run(product_count()) == 12
+
+
 def test_a_failure_after_the_product_row_leaves_no_product(project, monkeypatch):
     """The tag links fail after the product row was inserted: the row is rolled back."""
     from django.db import IntegrityError
