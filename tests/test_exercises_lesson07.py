@@ -71,4 +71,5 @@ def test_progress_events(project):
     assert run(check_progress_events(progress_events))
     assert not run(check_progress_events(...)).solved
     verdict = run(check_progress_events(leaky_progress_events))
-    assert not verdict and "the job went on" in str(verdict) and "cancel the worker task" in str(verdict)
+    assert not verdict and "the job went on" in str(verdict)
+    assert "cancel the worker task" in str(verdict)

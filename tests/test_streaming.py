@@ -10,6 +10,8 @@ from tutorial_project.playground import mount
 from tutorial_project.servers import leftovers, serve_in_process
 from tutorial_project.streaming import SlowJob, read_events, sse_event
 
+SSE = "text/event-stream"
+
 
 def test_sse_event_format():
     assert sse_event({"step": 1}) == 'data: {"step": 1}\n\n'
@@ -27,7 +29,7 @@ def test_a_disconnect_mid_stream_stops_the_producer(project):
         finally:
             cleanup.append("done")
 
-    mount("t-stream/", lambda request: StreamingHttpResponse(events(), content_type="text/event-stream"))
+    mount("t-stream/", lambda request: StreamingHttpResponse(events(), content_type=SSE))
 
     async def scenario():
         async with serve_in_process() as url, httpx.AsyncClient() as client:
@@ -53,7 +55,7 @@ def test_events_stream_one_by_one_over_a_real_socket(project):
         async for step in job.run():
             yield sse_event({"step": step})
 
-    mount("t-sse/", lambda request: StreamingHttpResponse(events(), content_type="text/event-stream"))
+    mount("t-sse/", lambda request: StreamingHttpResponse(events(), content_type=SSE))
 
     async def scenario():
         arrivals = []

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import httpx
 import uvicorn
@@ -91,7 +92,7 @@ class RunningServer:
         return self.log.read().decode(errors="replace")
 
 
-def server_command(kind, port, *, workers=1, threads=10):
+def server_command(kind, port, *, workers=1, threads=8):
     """The shell command that serves the project, as a list (printable with ``shlex.join``)."""
     python = [sys.executable, "-m"]
     if kind == "uvicorn":
@@ -108,7 +109,7 @@ def server_command(kind, port, *, workers=1, threads=10):
 
 
 @contextlib.asynccontextmanager
-async def serve(kind="uvicorn", *, workers=1, threads=10, env=None):
+async def serve(kind="uvicorn", *, workers=1, threads=8, env=None):
     """Start a server subprocess, wait until it answers, yield it, then stop it for sure."""
     port = free_port()
     log = tempfile.TemporaryFile()
@@ -138,9 +139,10 @@ async def _wait_until_ready(server):
             try:
                 await client.get(f"{server.url}/serving/threads/")
                 return
-            except httpx.TransportError:
+            except httpx.TransportError as error:
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"{server.kind} did not answer within {READY_TIMEOUT} s")
+                    message = f"{server.kind} did not answer within {READY_TIMEOUT} s"
+                    raise TimeoutError(message) from error
                 await asyncio.sleep(0.05)
 
 
@@ -158,12 +160,27 @@ def _stop(process):
 
 
 def _alive(pid):
-    """Is any process left in the session (process group) that started as ``pid``?"""
-    try:
-        os.killpg(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    """Is a process of the session (process group) that started as ``pid`` still running?
+
+    Zombies do not count: a uvicorn worker that outlives its supervisor by a moment is
+    reparented to init, which reaps it a little later; it runs nothing meanwhile.
+    """
+    proc = Path("/proc")
+    if not proc.is_dir():  # not Linux: ask the OS whether the group exists at all
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # it ended while we looked
+            continue
+        state, group = fields[0], int(fields[2])
+        if group == pid and state != "Z":
+            return True
+    return False
 
 
 def _listening(port):

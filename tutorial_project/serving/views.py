@@ -6,6 +6,7 @@ how many threads the serving process has had at most, so a load test can read it
 """
 
 import asyncio
+import os
 import threading
 import time
 
@@ -42,7 +43,7 @@ async def wait_async(request):
         return error
     _note_threads()
     await asyncio.sleep(seconds)  # the event loop serves other requests meanwhile
-    return JsonResponse({"waited_ms": round(seconds * 1000), "view": "async"})
+    return JsonResponse({"waited_ms": round(seconds * 1000), "view": "async", "pid": os.getpid()})
 
 
 def wait_sync(request):
@@ -51,14 +52,14 @@ def wait_sync(request):
         return error
     _note_threads()
     time.sleep(seconds)  # this request's thread is blocked meanwhile
-    return JsonResponse({"waited_ms": round(seconds * 1000), "view": "sync"})
+    return JsonResponse({"waited_ms": round(seconds * 1000), "view": "sync", "pid": os.getpid()})
 
 
 async def threads(request):
-    """``{"peak": n, "now": m}``; ``?reset=1`` starts a new measurement."""
+    """``{"peak": n, "now": m, "pid": p}``; ``?reset=1`` starts a new measurement."""
     global _peak_threads
     with _peak_lock:
         peak = max(_peak_threads, threading.active_count())
         if request.GET.get("reset"):
             _peak_threads = 0
-    return JsonResponse({"peak": peak, "now": threading.active_count()})
+    return JsonResponse({"peak": peak, "now": threading.active_count(), "pid": os.getpid()})

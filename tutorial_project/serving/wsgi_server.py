@@ -14,7 +14,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 class PooledWSGIServer(ThreadingMixIn, WSGIServer):
     request_queue_size = 1024  # wsgiref's default (5) would drop connections under load
-    threads = 10
+    threads = 8
 
     def process_request(self, request, client_address):
         if not hasattr(self, "pool"):
@@ -36,8 +36,9 @@ def main():
 
     from tutorial_project.wsgi import application
 
-    with make_server("127.0.0.1", options.port, application, PooledWSGIServer, QuietHandler) as httpd:
-        httpd.serve_forever()
+    server = make_server("127.0.0.1", options.port, application, PooledWSGIServer, QuietHandler)
+    with server:
+        server.serve_forever()
 
 
 if __name__ == "__main__":
