@@ -92,7 +92,7 @@ class RunningServer:
         return self.log.read().decode(errors="replace")
 
 
-def server_command(kind, port, *, workers=1, threads=8):
+def server_command(kind, port, *, workers=1, threads=4):
     """The shell command that serves the project, as a list (printable with ``shlex.join``)."""
     python = [sys.executable, "-m"]
     if kind == "uvicorn":
@@ -109,7 +109,7 @@ def server_command(kind, port, *, workers=1, threads=8):
 
 
 @contextlib.asynccontextmanager
-async def serve(kind="uvicorn", *, workers=1, threads=8, env=None):
+async def serve(kind="uvicorn", *, workers=1, threads=4, env=None):
     """Start a server subprocess, wait until it answers, yield it, then stop it for sure."""
     port = free_port()
     log = tempfile.TemporaryFile()

@@ -12,7 +12,7 @@ from tutorial_project.serving.loadgen import measure
 
 LEVELS = (10, 100, 500)
 WAIT_MS = 100  # what each request waits for, standing for an upstream API or a slow query
-WSGI_THREADS = 8
+WSGI_THREADS = 4
 
 
 @dataclass

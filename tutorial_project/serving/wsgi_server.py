@@ -14,7 +14,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 class PooledWSGIServer(ThreadingMixIn, WSGIServer):
     request_queue_size = 1024  # wsgiref's default (5) would drop connections under load
-    threads = 8
+    threads = 4
 
     def process_request(self, request, client_address):
         if not hasattr(self, "pool"):
