@@ -156,7 +156,8 @@ def _stop(process):
             process.kill()
             process.wait()
     if _alive(process.pid):  # a worker outlived its supervisor: end the whole group we made
-        os.killpg(process.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 def _alive(pid):
