@@ -20,7 +20,7 @@ JOBS ?= auto
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lab test save bench lint clean-venv
+.PHONY: help venv lab test save bench lint postgres clean-venv
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ lint: $(STAMP) ## ruff over the project, the tests and the notebooks
 
 bench: $(STAMP) ## Measure setup, bring-up and per-notebook times, and the lessons' ratios
 	$(BIN)/python -m tutorial_project.benchmarks $(NOTEBOOKS)
+
+postgres: ## Start a local PostgreSQL on 127.0.0.1 (installs it with apt-get as root) for tests/test_postgres.py
+	@url=$$(sh .ci/postgres-up) && echo "PostgreSQL is up. Run:  export DATABASE_URL=$$url"
 
 clean-venv: ## Remove every venv under .venv/
 	rm -rf .venv

@@ -1,0 +1,92 @@
+"""servers.py: servers start, bind 127.0.0.1 only, answer, and are gone after the block."""
+
+import asyncio
+import socket
+
+import httpx
+import pytest
+
+from tutorial_project.servers import leftovers, serve, server_command
+
+
+def bound_addresses(pid):
+    """The local addresses a process listens on, from /proc (Linux)."""
+    import os
+
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    addresses = []
+    for line in open("/proc/net/tcp").read().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+            host, port = fields[1].split(":")
+            addresses.append((socket.inet_ntoa(bytes.fromhex(host)[::-1]), int(port, 16)))
+    return addresses
+
+
+@pytest.mark.parametrize("kind", ["uvicorn", "daphne", "wsgi"])
+def test_server_starts_binds_loopback_answers_and_stops(project, kind):
+    async def scenario():
+        async with serve(kind) as server:
+            assert server.url.startswith("http://127.0.0.1:")
+            async with httpx.AsyncClient() as client:
+                response = await client.get(f"{server.url}/api/catalog/products/")
+                assert response.status_code == 200 and len(response.json()["products"]) == 12
+            listening = bound_addresses(server.pid)
+            port = server.port
+        return listening, port
+
+    listening, port = asyncio.run(scenario())
+    assert listening == [("127.0.0.1", port)]
+    assert leftovers() == {}
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_workers_are_stopped_with_their_supervisor(project):
+    async def scenario():
+        async with serve("uvicorn", workers=2) as server:
+            async with httpx.AsyncClient() as client:
+                answers = await asyncio.gather(
+                    *(client.get(f"{server.url}/serving/threads/") for _ in range(20))
+                )
+            assert {a.status_code for a in answers} == {200}
+
+    asyncio.run(scenario())
+    assert leftovers() == {}
+
+
+def test_a_server_that_cannot_start_says_why(project):
+    async def scenario():
+        async with serve("uvicorn", env={"DJANGO_SETTINGS_MODULE": "no.such.settings"}):
+            pass
+
+    with pytest.raises(RuntimeError, match="exited at start"):
+        asyncio.run(scenario())
+    assert leftovers() == {}
+
+
+def test_unknown_server_kind():
+    with pytest.raises(ValueError, match="unknown server"):
+        server_command("gunicorn", 8000)
+
+
+def test_wait_views_reject_bad_input(project):
+    from django.test import AsyncClient
+
+    async def scenario():
+        client = AsyncClient()
+        return [
+            await client.get("/serving/wait-async/?ms=abc"),
+            await client.get("/serving/wait-sync/?ms=-1"),
+            await client.get("/serving/wait-async/?ms=999999"),
+        ]
+
+    for response in asyncio.run(scenario()):
+        assert response.status_code == 400 and "ms must" in response.json()["error"]

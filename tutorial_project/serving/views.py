@@ -1,0 +1,65 @@
+"""Endpoints for lesson 08's load comparison: the same wait, written async and sync.
+
+``/serving/wait-async/?ms=50`` and ``/serving/wait-sync/?ms=50`` each stand for a view that
+spends its time waiting on I/O (an upstream API, a slow query). ``/serving/threads/`` reports
+how many threads the serving process has had at most, so a load test can read it.
+"""
+
+import asyncio
+import os
+import threading
+import time
+
+from django.http import JsonResponse
+
+MAX_WAIT_MS = 5000
+
+_peak_lock = threading.Lock()
+_peak_threads = 0
+
+
+def _note_threads():
+    """Remember the highest thread count this process has had while serving."""
+    global _peak_threads
+    with _peak_lock:
+        _peak_threads = max(_peak_threads, threading.active_count())
+
+
+def _wait_ms(request):
+    """The ``ms`` query parameter as seconds, or a 400 JsonResponse explaining what is wrong."""
+    raw = request.GET.get("ms", "50")
+    try:
+        ms = int(raw)
+    except ValueError:
+        return None, JsonResponse({"error": f"ms must be an integer, got {raw!r}"}, status=400)
+    if not 0 <= ms <= MAX_WAIT_MS:
+        return None, JsonResponse({"error": f"ms must be between 0 and {MAX_WAIT_MS}"}, status=400)
+    return ms / 1000, None
+
+
+async def wait_async(request):
+    seconds, error = _wait_ms(request)
+    if error:
+        return error
+    _note_threads()
+    await asyncio.sleep(seconds)  # the event loop serves other requests meanwhile
+    return JsonResponse({"waited_ms": round(seconds * 1000), "view": "async", "pid": os.getpid()})
+
+
+def wait_sync(request):
+    seconds, error = _wait_ms(request)
+    if error:
+        return error
+    _note_threads()
+    time.sleep(seconds)  # this request's thread is blocked meanwhile
+    return JsonResponse({"waited_ms": round(seconds * 1000), "view": "sync", "pid": os.getpid()})
+
+
+async def threads(request):
+    """``{"peak": n, "now": m, "pid": p}``; ``?reset=1`` starts a new measurement."""
+    global _peak_threads
+    with _peak_lock:
+        peak = max(_peak_threads, threading.active_count())
+        if request.GET.get("reset"):
+            _peak_threads = 0
+    return JsonResponse({"peak": peak, "now": threading.active_count(), "pid": os.getpid()})
