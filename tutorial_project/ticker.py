@@ -1,8 +1,8 @@
 """A streaming view that notices when the client goes away.
 
 ``GET <route>?count=5`` streams ``tick 1`` ... ``tick 5``, one line every ``INTERVAL``
-seconds. Under ASGI, when the client disconnects Django cancels the response (Django 5.0+),
-so the generator gets ``asyncio.CancelledError``: it records that and stops.
+seconds. Under ASGI, when the client disconnects Django cancels the response (tested on 5.2
+and 6.1), so the generator gets ``asyncio.CancelledError``: it records that and stops.
 """
 
 import asyncio
