@@ -92,6 +92,47 @@ def learner_copy(notebook):
     return copy
 
 
+def stub_problems(notebook):
+    """Cells that would fail in the learner copy because they use a stubbed name.
+
+    The stubs hold ``...``: only the last expression of the check cell right after a
+    solution may use them (the check turns ``...`` into "not solved yet"). Any other use
+    would stop "Run All" in the copy. A cell that binds the name again ends the stub.
+    """
+    cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    stubbed, problems = set(), []
+    for index, cell in enumerate(cells):
+        if is_solution(cell):
+            stubbed |= set(defined_names(cell.source))
+            continue
+        statements = ast.parse(_as_python(cell.source)).body
+        if index and is_solution(cells[index - 1]):
+            statements = statements[:-1]  # the check call itself receives the stubs
+        loaded, bound = _loaded_and_bound(statements)
+        used = (loaded & stubbed) - bound
+        if used:
+            problems.append(
+                f"code cell {index + 1} uses {sorted(used)}, which the learner copy sets to "
+                "`...`: pass the answer only to the check, or give later cells their own names"
+            )
+        stubbed -= bound | set(defined_names(cell.source))
+    return problems
+
+
+def _loaded_and_bound(statements):
+    tree = ast.Module(body=list(statements), type_ignores=[])
+    loaded = {
+        node.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
+    }
+    bound = set(defined_names(ast.unparse(tree)))
+    for statement in tree.body:
+        if isinstance(statement, ast.Import | ast.ImportFrom):
+            bound |= {(alias.asname or alias.name).split(".")[0] for alias in statement.names}
+    return loaded, bound
+
+
 def lesson_paths():
     return sorted(LESSONS_DIR.glob("[0-9][0-9]_*.ipynb"))
 
@@ -106,6 +147,8 @@ def write_copies(lessons, destination=COPIES_DIR, *, force=False):
             results.append((target, "kept"))
             continue
         notebook = nbformat.read(lesson, as_version=4)
+        for problem in stub_problems(notebook):
+            print(f"warning: {Path(lesson).name}: {problem}", file=sys.stderr)
         copy = learner_copy(notebook)
         nbformat.validate(copy)
         nbformat.write(copy, target)
