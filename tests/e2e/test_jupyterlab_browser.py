@@ -78,7 +78,12 @@ def lab(tmp_path_factory):
         "JUPYTER_DATA_DIR": str(home / "data"),
         "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
         "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+        "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
     }
+    # Answer the "notified about Jupyter news?" question up front: no news, no popup.
+    notification = home / "settings" / "@jupyterlab" / "apputils-extension"
+    notification.mkdir(parents=True)
+    (notification / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
     port, token = free_port(), secrets.token_hex(16)
     command = [
         sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
@@ -178,19 +183,48 @@ def wait_for_the_run_to_end(page):
     pytest.fail(f"the lesson did not finish running within {RUN_TIMEOUT_S} s")
 
 
-@pytest.mark.parametrize("lesson", lessons_to_run(), ids=lambda path: path.name[:2])
-def test_lesson_runs_in_jupyterlab(lab, browser, lesson):
+@pytest.fixture(scope="module")
+def lab_page(lab, browser):
+    """One JupyterLab tab for every lesson: the app loads once (it is the slow part)."""
     base, token = lab
     page = browser.new_page()
+    page.goto(f"{base}/lab?token={token}&reset", timeout=90_000)
+    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.started", timeout=90_000)
+    yield page
+    page.close()
+
+
+def open_notebook(page, name):
+    page.evaluate(
+        "(path) => window.jupyterapp.commands.execute('docmanager:open', {path})", name
+    )
+    is_open = f"(name) => {{ const p = {NOTEBOOK}; return !!(p && p.context.path === name); }}"
+    page.wait_for_function(is_open, arg=name, timeout=60_000)
+    page.wait_for_function(KERNEL_IDLE, timeout=90_000)
+
+
+def close_notebook(page):
+    # Shut the kernel down with the tab, so the next lesson starts in a fresh kernel.
+    page.evaluate(
+        f"""async () => {{
+            const panel = {NOTEBOOK};
+            await panel.sessionContext.shutdown();
+            panel.dispose();
+        }}"""
+    )
+
+
+@pytest.mark.parametrize("lesson", lessons_to_run(), ids=lambda path: path.name[:2])
+def test_lesson_runs_in_jupyterlab(lab_page, lesson):
+    page = lab_page
+    open_notebook(page, lesson.name)
     try:
-        page.goto(f"{base}/lab/tree/{lesson.name}?token={token}&reset", timeout=60_000)
-        page.wait_for_function(KERNEL_IDLE, timeout=90_000)
         run_all_cells_through_the_ui(page)
         cells = wait_for_the_run_to_end(page)
         OUTPUT.mkdir(exist_ok=True)
         page.screenshot(path=OUTPUT / f"jupyterlab-{lesson.stem}.png")
     finally:
-        page.close()
+        close_notebook(page)
 
     unexpected = {
         f"code cell {index}": cell["errors"]
