@@ -1,5 +1,6 @@
 """make doctor: a readable report, a fix for every problem, exit 1 only when something blocks."""
 
+import json
 import os
 import socket
 import subprocess
@@ -89,6 +90,23 @@ def test_interpreter_without_the_venv_is_told_to_make_one(tmp_path):
     assert status == 1, report
     assert "the project's packages are not installed for this Python" in report
     assert "fix: run `make venv" in report
+
+
+@pytest.mark.parametrize("interpreter", ["/nonexistent/python3", sys.executable + "-broken"])
+def test_a_user_kernel_with_another_python_blocks_with_a_fix(tmp_path, monkeypatch, interpreter):
+    # A `python3` kernelspec on JUPYTER_PATH (e.g. set by another setup's shell profile)
+    # wins over the venv's own.
+    spec = tmp_path / "kernels" / "python3"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [interpreter, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3", "language": "python",
+    }))  # fmt: skip
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+    finding = doctor.check_kernel()
+    assert finding.status == doctor.BLOCK
+    assert interpreter in finding.what and str(spec) in finding.what
+    assert "jupyter kernelspec remove python3" in finding.fix
 
 
 @pytest.mark.parametrize(

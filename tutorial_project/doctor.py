@@ -125,14 +125,17 @@ def check_kernel():
     python = spec.argv[0]
     if python in {"python", "python3", f"python{sys.version_info[0]}.{sys.version_info[1]}"}:
         python = sys.executable  # jupyter_client starts such kernels with its own interpreter
-    result = _run([python, "-c", "import ipykernel, tutorial_project"], timeout=60)
-    if result.returncode != 0:
+    try:
+        works = _run([python, "-c", "import ipykernel, tutorial_project"], timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        works = None  # the kernel's interpreter does not even start
+    if works is None or works.returncode != 0:
         return Finding(
             BLOCK,
             f"the `python3` kernel ({spec.resource_dir}) runs {python}, "
             "which cannot import ipykernel and tutorial_project",
-            f"remove that kernelspec (`jupyter kernelspec remove python3`) so JupyterLab "
-            f"uses this venv's Python, or run `make venv` for {python}",
+            "remove that kernelspec (`jupyter kernelspec remove python3`, or unset "
+            "JUPYTER_PATH if it adds it) so that JupyterLab uses this venv's Python",
         )
     return Finding(OK, f"the `python3` kernel runs {_short(python)} and imports the project")
 

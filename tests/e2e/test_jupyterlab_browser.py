@@ -19,6 +19,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from playwright.sync_api import sync_playwright
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
@@ -31,14 +32,17 @@ CHROMIUM_ARGS = [
 MIDDLE_LESSONS = ["05", "06", "04", "02", "03", "07", "01", "09", "10", "11"]
 RUN_TIMEOUT_S = 240
 
-if not CHROMIUM.exists():
-    pytest.skip(
-        f"Chromium not found at {CHROMIUM}: install it with `apt-get install chromium` "
-        "(Debian/Ubuntu; as root), or set CHROMIUM=/path/to/chromium",
-        allow_module_level=True,
-    )
 
-from playwright.sync_api import sync_playwright  # noqa: E402  (after the skip, on purpose)
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Skips (the tests are still collected, so pytest reports them) without Chromium."""
+    if not CHROMIUM.exists():
+        pytest.skip(
+            f"Chromium not found at {CHROMIUM}: install it with `apt-get install chromium` "
+            "(Debian/Ubuntu; as root), or set CHROMIUM=/path/to/chromium"
+        )
+    return CHROMIUM
 
 
 def lessons_to_run():
@@ -124,11 +128,11 @@ def _wait_until_up(url, server, log_path, timeout=90):
 
 
 @pytest.fixture(scope="module")
-def browser(tmp_path_factory):
+def browser(chromium, tmp_path_factory):
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
             str(tmp_path_factory.mktemp("chromium-profile")),  # a new, empty --user-data-dir
-            executable_path=str(CHROMIUM),
+            executable_path=str(chromium),
             headless=True,
             args=CHROMIUM_ARGS,
             viewport={"width": 1280, "height": 900},
@@ -184,7 +188,7 @@ def wait_for_the_run_to_end(page):
 
 
 @pytest.fixture(scope="module")
-def lab_page(lab, browser):
+def lab_page(browser, lab):
     """One JupyterLab tab for every lesson: the app loads once (it is the slow part)."""
     base, token = lab
     page = browser.new_page()
