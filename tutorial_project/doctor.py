@@ -99,7 +99,7 @@ def check_modules(modules=MODULES):
 
 def check_project():
     """The embedded project comes up: settings, migrations and demo data on a temp database."""
-    code = "from tutorial_project.bringup import start, summary; start(quiet=True); print('up')"
+    code = "from tutorial_project.bringup import start; start(quiet=True); print('up')"
     try:
         result = _run([sys.executable, "-c", code], timeout=120)
     except subprocess.TimeoutExpired:
@@ -147,7 +147,7 @@ def check_lab_port(port):
         WARN,
         f"port {port} on 127.0.0.1 is in use (another Jupyter server?): "
         "`make lab` will take the next free port and print its address",
-        f"stop the other server (`jupyter server list` shows Jupyter ones) "
+        "stop the other server (`jupyter server list` shows Jupyter ones) "
         f"or pick a port: `make lab PORT={port + 1}`",
     )
 
