@@ -27,6 +27,7 @@ OUTPUT = REPO / ".test-output"
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage",  # containers often give /dev/shm only 64 MB
 ]  # fmt: skip
 # Lesson 00, and one lesson from the middle of the course: the first of these that exists.
 MIDDLE_LESSONS = ["05", "06", "04", "02", "03", "07", "01", "09", "10", "11"]
