@@ -33,7 +33,7 @@ def defined_names(source):
     IPython syntax (magics, ``!shell``) is translated first, so any cell that runs in
     the kernel can be read. Imports are left out: they are tools, not the answer.
     """
-    tree = ast.parse(_as_python(source))
+    tree = ast.parse(as_python(source))
     names = []
     for statement in tree.body:
         if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
@@ -56,7 +56,7 @@ def _target_names(target):
     return []  # attribute or subscript assignment: changes an object, binds no name
 
 
-def _as_python(source):
+def as_python(source):
     try:
         from IPython.core.inputtransformer2 import TransformerManager
     except ImportError:  # plain Python cells need no translation
@@ -105,7 +105,7 @@ def stub_problems(notebook):
         if is_solution(cell):
             stubbed |= set(defined_names(cell.source))
             continue
-        statements = ast.parse(_as_python(cell.source)).body
+        statements = ast.parse(as_python(cell.source)).body
         if index and is_solution(cells[index - 1]):
             statements = statements[:-1]  # the check call itself receives the stubs
         loaded, bound = _loaded_and_bound(statements)
