@@ -1,0 +1,93 @@
+"""Tests for lesson 12's capstone dashboard (tutorial_project/capstone/), async all the way.
+
+Run alone with: ``.venv/py311/bin/python -m pytest -q tests/test_capstone.py``.
+"""
+
+# ruff: noqa: E402  (the project is configured before its models are imported)
+import json
+
+from tutorial_project import mount, start, unmount, use_middleware
+
+start(quiet=True)
+
+from django.core.cache import cache
+from django.test import AsyncClient, TestCase
+
+from tutorial_project.capstone.middleware import cache_control_middleware
+from tutorial_project.capstone.views import dashboard, dashboard_stream
+from tutorial_project.dashboard.clients import default_upstream
+from tutorial_project.streaming import read_events
+
+
+class _Lines:
+    def __init__(self, text):
+        self.text = text
+
+    async def aiter_lines(self):
+        for line in self.text.split("\n"):
+            yield line
+
+
+class CapstoneTests(TestCase):
+    @classmethod
+    def setUpClass(cls):
+        start(quiet=True)
+        super().setUpClass()
+        mount("capstone/", dashboard)
+        mount("capstone/stream/", dashboard_stream)
+
+    @classmethod
+    def tearDownClass(cls):
+        unmount("capstone/")
+        unmount("capstone/stream/")
+        super().tearDownClass()
+
+    async def get(self, path):
+        await cache.aclear()  # every test starts cold
+        with use_middleware(cache_control_middleware):
+            return await AsyncClient().get(path)
+
+    async def test_complete_answer(self):
+        response = await self.get("/capstone/")
+        body = response.json()
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(body["catalog"], {"products": 12, "in_stock": 12, "categories": 4})
+        self.assertEqual(body["weather"]["city"], "Lyon")
+        self.assertFalse(body["partial"])
+        self.assertEqual(response["Cache-Control"], "max-age=30")
+
+    async def test_one_failed_source_gives_a_partial_answer(self):
+        response = await self.get("/capstone/?news=fail")
+        body = response.json()
+        self.assertEqual(response.status_code, 200)
+        self.assertTrue(body["partial"])
+        self.assertIsNone(body["news"])
+        self.assertEqual(body["errors"]["news"]["error"], "bad_status")
+        self.assertEqual(response["Cache-Control"], "no-store")
+
+    async def test_every_source_failed_is_a_502(self):
+        response = await self.get("/capstone/?weather=fail&stocks=malformed&news=fail")
+        self.assertEqual(response.status_code, 502)
+        self.assertEqual(response["Cache-Control"], "no-store")
+
+    async def test_unknown_mode_is_a_400(self):
+        response = await self.get("/capstone/?news=explode")
+        self.assertEqual(response.status_code, 400)
+        self.assertIn("modes", response.json())
+
+    async def test_second_request_is_served_from_the_cache(self):
+        await self.get("/capstone/")  # cold: clears the cache, then fills it
+        default_upstream.reset()
+        with use_middleware(cache_control_middleware):
+            response = await AsyncClient().get("/capstone/")  # warm
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(sum(default_upstream.calls.values()), 0)
+
+    async def test_stream_sends_each_source_then_done(self):
+        response = await self.get("/capstone/stream/")
+        self.assertEqual(response["Content-Type"], "text/event-stream")
+        text = b"".join([chunk async for chunk in response.streaming_content]).decode()
+        events = [event async for event in read_events(_Lines(text))]
+        self.assertEqual([name for name, _ in events], ["source"] * 3 + ["done"])
+        self.assertEqual(sorted(json.dumps(d["source"]) for _, d in events[:3]),
+                         ['"news"', '"stocks"', '"weather"'])

@@ -1,0 +1,66 @@
+"""The capstone's pieces; each one is an exercise of lesson 12 (this is the reference)."""
+
+import asyncio
+
+from django.core.cache import cache
+
+from tutorial_project.catalog.models import Category, Product
+from tutorial_project.dashboard.sources import SOURCES, SourceError, fetch_source
+from tutorial_project.streaming import sse_event
+
+CACHE_SECONDS = 30
+
+
+async def catalog_summary():
+    """Step 1: what the catalog holds, read with the async ORM (no thread needed)."""
+    return {
+        "products": await Product.objects.acount(),
+        "in_stock": await Product.objects.filter(stock__gt=0).acount(),
+        "categories": await Category.objects.acount(),
+    }
+
+
+async def gather_sources(client, modes=None):
+    """Step 2: every source at once; ``(data, errors)``, a failed source is None in ``data``."""
+    modes = modes or {}
+
+    async def one(name):
+        try:
+            return await fetch_source(client, name, mode=modes.get(name, "ok"))
+        except SourceError as error:
+            return error  # one failure must not cancel or hide the others
+
+    results = await asyncio.gather(*(one(name) for name in SOURCES))
+    data, errors = {}, {}
+    for name, result in zip(SOURCES, results, strict=True):
+        if isinstance(result, SourceError):
+            data[name], errors[name] = None, result.as_json()
+        else:
+            data[name] = result
+    return data, errors
+
+
+async def cached(key, compute, seconds=CACHE_SECONDS):
+    """Step 3: the cached value for ``key``, or ``await compute()`` stored for ``seconds``."""
+    value = await cache.aget(key)
+    if value is None:
+        value = await compute()
+        await cache.aset(key, value, seconds)
+    return value
+
+
+async def dashboard_events(client):
+    """Step 4: one SSE event per source as soon as it arrives, then a ``done`` event."""
+
+    async def one(name):
+        try:
+            return name, await fetch_source(client, name)
+        except SourceError as error:
+            return name, error.as_json()
+
+    arrived = []
+    for next_done in asyncio.as_completed([one(name) for name in SOURCES]):
+        name, data = await next_done
+        arrived.append(name)
+        yield sse_event({"source": name, "data": data}, event="source")
+    yield sse_event({"arrived": arrived}, event="done")
