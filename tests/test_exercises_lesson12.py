@@ -151,7 +151,7 @@ def test_12_5_overwriting_the_view_header_fails_with_a_hint(project):
 
 
 # 12.6 -------------------------------------------------------------------------------------
-async def test_partial_failure(client):
+async def partial_failure_test(client):
     response = await client.get("?news=fail")
     body = json.loads(response.content)
     assert response.status_code == 200
@@ -159,7 +159,7 @@ async def test_partial_failure(client):
 
 
 def test_12_6_reference_passes(project):
-    verdict = run(lesson12.check_partial_test, test_partial_failure)
+    verdict = run(lesson12.check_partial_test, partial_failure_test)
     assert verdict, str(verdict)
 
 

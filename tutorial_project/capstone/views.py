@@ -1,8 +1,8 @@
 """``/capstone/`` (JSON) and ``/capstone/stream/`` (Server-Sent Events), built from ``service``.
 
 The JSON view answers 200 with every widget it could get (``partial`` says if some failed),
-502 if every source failed, 400 for an unknown mode. Only a complete answer is cached: a
-partial one would hide a recovered source for ``CACHE_SECONDS``.
+502 if every source failed (504 if they all timed out), 400 for an unknown mode. Only a
+complete answer is cached: a partial one would hide a recovered source for 30 s.
 """
 
 from urllib.parse import urlencode
@@ -31,7 +31,9 @@ async def dashboard(request):
     if errors:
         await cache.adelete(key)  # a partial answer is served once, never kept
     if len(errors) == len(SOURCES):
-        return JsonResponse({"error": "every upstream source failed", "errors": errors}, status=502)
+        timed_out = all(error["error"] == "timeout" for error in errors.values())
+        return JsonResponse({"error": "every upstream source failed", "errors": errors},
+                            status=504 if timed_out else 502)
     response = JsonResponse({"catalog": catalog, **data, "errors": errors, "partial": bool(errors)})
     if errors:
         response["Cache-Control"] = "no-store"  # a partial page must not stick in a browser
