@@ -177,26 +177,31 @@ def test_12_6_status_only_test_fails_with_a_hint(project):
 
 
 # 12.7 -------------------------------------------------------------------------------------
-async def _load(concurrency):
-    from tutorial_project import mount, unmount
-    from tutorial_project.capstone.views import dashboard
+def _load(concurrency):
     from tutorial_project.servers import serve_in_process
     from tutorial_project.serving.loadgen import run_load
 
-    mount("capstone/", dashboard)
-    try:
+    async def load_capstone():
         async with serve_in_process() as url:
             return await run_load(f"{url}/capstone/", concurrency=concurrency,
                                   requests_per_client=3)
+
+    return load_capstone
+
+
+def _check_with_capstone_mounted(load_capstone):
+    from tutorial_project import mount, unmount
+    from tutorial_project.capstone.views import dashboard
+
+    mount("capstone/", dashboard)
+    try:
+        return asyncio.run(lesson12.check_load_test(load_capstone))
     finally:
         unmount("capstone/")
 
 
 def test_12_7_reference_passes(project):
-    async def go():
-        return await lesson12.check_load_test(await _load(20))
-
-    verdict = asyncio.run(go())
+    verdict = _check_with_capstone_mounted(_load(20))
     assert verdict, str(verdict)
 
 
@@ -205,8 +210,5 @@ def test_12_7_placeholder_is_not_solved(project):
 
 
 def test_12_7_one_client_fails_with_a_hint(project):
-    async def go():
-        return await lesson12.check_load_test(await _load(1))
-
-    verdict = asyncio.run(go())
+    verdict = _check_with_capstone_mounted(_load(1))
     assert not verdict and "concurrency=20" in str(verdict)
