@@ -16,6 +16,8 @@ STAMP := $(VENV)/.installed
 NOTEBOOKS := $(if $(strip $(LESSONS)),$(foreach n,$(LESSONS),$(wildcard notebooks/$(n)_*.ipynb)),$(wildcard notebooks/[0-9][0-9]_*.ipynb))
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with .nbval-sanitize.cfg --nbval-cell-timeout=300
 JOBS ?= auto
+# JupyterLab refuses to run as root unless told; containers and CI machines often are root.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .DEFAULT_GOAL := help
 .PHONY: help venv lab test save bench lint clean-venv
@@ -33,13 +35,13 @@ $(STAMP): requirements.txt .ci/install-venv
 venv: $(STAMP) ## Create or update the venv for PYTHON
 
 lab: $(STAMP) ## Open JupyterLab (localhost only, token auth) at lesson 00
-	$(BIN)/jupyter lab --ip=127.0.0.1 --port=$(PORT) --ServerApp.port_retries=20 \
-		--IdentityProvider.token="$${JUPYTER_TOKEN:-$$($(BIN)/python -c 'import secrets; print(secrets.token_hex(16))')}" \
+	@# Token auth is JupyterLab's default: it generates one and prints the URL holding it.
+	$(BIN)/jupyter lab --ip=127.0.0.1 --port=$(PORT) --ServerApp.port_retries=20 $(ROOT_FLAG) \
 		notebooks/00_your_notebook_is_an_event_loop.ipynb
 
 test: $(STAMP) ## Run the unit tests and strict nbval over the notebooks (LESSONS=.. to pick)
 	@$(BIN)/python -c 'import django, platform; print(f"== Python {platform.python_version()}, Django {django.get_version()} ($(VENV))")'
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(JOBS) tests --dist loadfile $(NBVAL) $(NOTEBOOKS)
+	TUTORIAL_NOTEBOOKS="$(NOTEBOOKS)" $(BIN)/python -m pytest -q -p no:cacheprovider -n $(JOBS) tests --dist loadfile $(NBVAL) $(NOTEBOOKS)
 
 save: $(STAMP) ## Re-run notebooks top to bottom and save their outputs (LESSONS=.. to pick)
 	$(BIN)/python .ci/save_notebooks.py $(NOTEBOOKS)

@@ -46,9 +46,7 @@ def run(path):
 
 
 def normalize(nb):
-    nb.metadata = nbformat.NotebookNode(
-        kernelspec=KERNELSPEC, language_info={"name": "python"}
-    )
+    nb.metadata = nbformat.NotebookNode(kernelspec=KERNELSPEC, language_info={"name": "python"})
     for cell in nb.cells:
         for output in cell.get("outputs", []):
             if output.output_type == "error":

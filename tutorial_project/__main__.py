@@ -1,7 +1,8 @@
 """``python -m tutorial_project <command>``: this project's manage.py.
 
-For example ``python -m tutorial_project migrate`` then ``python -m tutorial_project load_demo_data``
-prepares the database that ``uvicorn tutorial_project.asgi:application`` serves.
+For example ``python -m tutorial_project migrate`` then
+``python -m tutorial_project load_demo_data`` prepare the database that
+``uvicorn tutorial_project.asgi:application`` serves.
 """
 
 import os

@@ -50,6 +50,7 @@ def summary():
     import platform
 
     import django
+
     from tutorial_project.catalog.models import Category, Product
     from tutorial_project.orders.models import Customer
 
@@ -91,6 +92,7 @@ def _forget_half_loaded_settings():
 
 def _prepare_database(first_time):
     from django.core.management import call_command
+
     from tutorial_project.catalog.demo import load_demo_data
 
     if first_time:

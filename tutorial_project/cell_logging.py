@@ -11,7 +11,10 @@ import sys
 
 
 class OneLineFormatter(logging.Formatter):
-    """``[django.request] ERROR Internal Server Error: /boom/ (ZeroDivisionError: division by zero)``."""
+    """One line a record, the exception named, no traceback. For example:
+
+    ``[django.request] ERROR Internal Server Error: /boom/ (ZeroDivisionError: division by zero)``
+    """
 
     def format(self, record):
         line = f"[{record.name}] {record.levelname} {record.getMessage()}"

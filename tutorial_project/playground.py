@@ -8,7 +8,6 @@ Everything else in the lessons is plain Django.
 
 import itertools
 
-from django.test import override_settings
 from django.urls import clear_url_caches, path
 
 _mounted = {}  # route -> URLPattern
@@ -59,6 +58,8 @@ def use_middleware(*middleware):
     Django's ``override_settings``, so use it as ``with use_middleware(...):``.
     Each new ``AsyncClient()`` or ``ASGIHandler()`` builds its chain from it.
     """
+    from django.test import override_settings  # imported here: django.test is slow to import
+
     return override_settings(MIDDLEWARE=[_dotted_path(item) for item in middleware])
 
 

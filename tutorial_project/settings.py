@@ -81,7 +81,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"one_line": {"()": "tutorial_project.cell_logging.OneLineFormatter"}},
-    "handlers": {"cell": {"class": "tutorial_project.cell_logging.CellHandler", "formatter": "one_line"}},
+    "handlers": {
+        "cell": {"class": "tutorial_project.cell_logging.CellHandler", "formatter": "one_line"}
+    },
     "loggers": {
         "django.request": {"handlers": ["cell"], "level": "WARNING", "propagate": False},
         "django.server": {"handlers": ["cell"], "level": "WARNING", "propagate": False},

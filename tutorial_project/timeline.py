@@ -1,11 +1,11 @@
 """Record when concurrent work started and ended, and draw it: one bar per task, in ms.
 
-    timeline = Timeline()
-    async def fetch(i):
-        with timeline.span(f"request {i}"):
-            await asyncio.sleep(0.1)
-    await asyncio.gather(*(fetch(i) for i in range(5)))
-    timeline.plot("Five requests waited at the same time")
+timeline = Timeline()
+async def fetch(i):
+    with timeline.span(f"request {i}"):
+        await asyncio.sleep(0.1)
+await asyncio.gather(*(fetch(i) for i in range(5)))
+timeline.plot("Five requests waited at the same time")
 """
 
 import threading

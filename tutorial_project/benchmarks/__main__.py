@@ -10,7 +10,9 @@ import tutorial_project.benchmarks as package
 def main(notebooks):
     only = {arg.removeprefix("--only=") for arg in notebooks if arg.startswith("--only=")}
     notebooks = [Path(n) for n in notebooks if not n.startswith("--")]
-    names = sorted(m.name for m in pkgutil.iter_modules(package.__path__) if m.name.startswith("bench_"))
+    names = sorted(
+        m.name for m in pkgutil.iter_modules(package.__path__) if m.name.startswith("bench_")
+    )
     for name in names:
         if only and name not in only:
             continue

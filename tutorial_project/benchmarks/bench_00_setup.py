@@ -8,7 +8,13 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-BRING_UP = "import time; t = time.perf_counter(); from tutorial_project import start; start(quiet=True); print(time.perf_counter() - t)"
+BRING_UP = """
+import time
+started = time.perf_counter()
+from tutorial_project import start
+start(quiet=True)
+print(time.perf_counter() - started)
+"""
 
 
 def cold_setup_seconds():
@@ -30,7 +36,9 @@ def bring_up_seconds(repeat=3):
     """start() in a fresh interpreter: import Django, migrate a new database, load the demo."""
     times = []
     for _ in range(repeat):
-        out = subprocess.run([sys.executable, "-c", BRING_UP], cwd=REPO, check=True, capture_output=True, text=True)
+        out = subprocess.run(
+            [sys.executable, "-c", BRING_UP], cwd=REPO, check=True, capture_output=True, text=True
+        )
         times.append(float(out.stdout.strip().splitlines()[-1]))
     return min(times)
 
@@ -43,8 +51,12 @@ def notebook_seconds(path):
     from nbval.kernel import CURRENT_ENV_KERNEL_NAME, NbvalKernelspecManager
 
     nb = nbformat.read(path, as_version=4)
-    manager = KernelManager(kernel_name=CURRENT_ENV_KERNEL_NAME, kernel_spec_manager=NbvalKernelspecManager())
-    client = NotebookClient(nb, km=manager, timeout=600, resources={"metadata": {"path": str(path.parent)}})
+    manager = KernelManager(
+        kernel_name=CURRENT_ENV_KERNEL_NAME, kernel_spec_manager=NbvalKernelspecManager()
+    )
+    client = NotebookClient(
+        nb, km=manager, timeout=600, resources={"metadata": {"path": str(path.parent)}}
+    )
     started = time.perf_counter()
     with client.setup_kernel():
         kernel_ready = time.perf_counter()
@@ -60,7 +72,12 @@ def notebook_seconds(path):
 def run(notebooks):
     rows = []
     try:
-        rows.append(("cold setup (empty package cache), s", f"{cold_setup_seconds():.1f}  (target: well under 30)"))
+        rows.append(
+            (
+                "cold setup (empty package cache), s",
+                f"{cold_setup_seconds():.1f}  (target: well under 30)",
+            )
+        )
     except subprocess.CalledProcessError as error:
         rows.append(("cold setup, s", f"failed (no registry?): {error.stderr[-200:]!r}"))
     rows.append(("start() in a fresh process, s", f"{bring_up_seconds():.2f}  (target: under 1)"))
@@ -69,7 +86,17 @@ def run(notebooks):
         kernel, first, whole = notebook_seconds(path)
         total += whole
         kernels += kernel
-        rows.append((path.name, f"kernel start {kernel:.1f} s, first cell {first:.2f} s, whole {whole:.1f} s"))
+        rows.append(
+            (
+                path.name,
+                f"kernel start {kernel:.1f} s, first cell {first:.2f} s, whole {whole:.1f} s",
+            )
+        )
     if notebooks:
-        rows.append(("all notebooks, one after another, s", f"{total:.1f} (of which kernel start {kernels:.1f})"))
+        rows.append(
+            (
+                "all notebooks, one after another, s",
+                f"{total:.1f} (of which kernel start {kernels:.1f})",
+            )
+        )
     return rows

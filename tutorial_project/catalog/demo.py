@@ -4,7 +4,7 @@ Plain sync ORM code: ``start()`` runs it in a worker thread, never on the event 
 """
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from tutorial_project.catalog.models import Category, Product, Tag
@@ -33,14 +33,12 @@ CUSTOMERS = [
     ("Linus", "linus@example.com", "0.00"),
 ]
 # Fixed, so that every kernel and every rerun shows the same dates.
-EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def load_demo_data():
     """Create the demo catalog and customers. Expects empty tables."""
-    categories = {
-        slug: Category.objects.create(name=name, slug=slug) for name, slug in CATEGORIES
-    }
+    categories = {slug: Category.objects.create(name=name, slug=slug) for name, slug in CATEGORIES}
     tags = {name: Tag.objects.create(name=name) for name in TAGS}
     for day, (sku, name, slug, price, stock, tag_names) in enumerate(PRODUCTS):
         product = Product.objects.create(
