@@ -5,12 +5,7 @@ import time
 
 import pytest
 
-from tutorial_project import start
-
-
-@pytest.fixture(scope="module", autouse=True)
-def project():
-    start(quiet=True)
+pytestmark = pytest.mark.usefixtures("project")  # tests/conftest.py: start() in this process
 
 
 def verdict_of(check, answer):
