@@ -4,9 +4,8 @@ import asyncio
 import threading
 import time
 
-from asgiref.sync import iscoroutinefunction
-
 from tutorial_project.exercises.core import exercise
+from tutorial_project.exercises.expect import must_be_async
 from tutorial_project.heartbeat import Heartbeat
 
 
@@ -32,18 +31,9 @@ class FakePriceService:
         return len(sku) * 1.5
 
 
-def _must_be_async(check, function, name):
-    check.that(
-        iscoroutinefunction(function),
-        f"{name} is an async function",
-        f"{name} is not an async function",
-        hint=f"define it with `async def {name}(...)`",
-    )
-
-
 @exercise("01.1", "Fetch every price at the same time")
 async def check_fetch_prices(check, fetch_prices):
-    _must_be_async(check, fetch_prices, "fetch_prices")
+    must_be_async(check, fetch_prices, "fetch_prices")
     service = FakePriceService(delay=0.05)
     skus = ["BK-001", "CF-002", "GM-003", "TL-001"]
     result = await fetch_prices(service.fetch_price, skus)
@@ -64,7 +54,7 @@ async def check_fetch_prices(check, fetch_prices):
 
 @exercise("01.2", "Give up on a slow upstream")
 async def check_price_or_none(check, price_or_none):
-    _must_be_async(check, price_or_none, "price_or_none")
+    must_be_async(check, price_or_none, "price_or_none")
     fast = FakePriceService(delay=0.01)
     price = await price_or_none(fast.fetch_price, "BK-001", 0.5)
     check.that(
@@ -96,7 +86,7 @@ async def check_price_or_none(check, price_or_none):
 
 @exercise("01.3", "Run blocking code without freezing the loop")
 async def check_without_blocking(check, without_blocking):
-    _must_be_async(check, without_blocking, "without_blocking")
+    must_be_async(check, without_blocking, "without_blocking")
     threads = []
 
     def blocking_sum(a, b):

@@ -3,26 +3,18 @@
 import threading
 import time
 
-from asgiref.sync import iscoroutinefunction, sync_to_async
+from asgiref.sync import sync_to_async
 
 from tutorial_project.catalog.reports import stock_report
 from tutorial_project.exercises.core import exercise
+from tutorial_project.exercises.expect import must_be_async
 from tutorial_project.exercises.probes import call_view
 from tutorial_project.heartbeat import Heartbeat
 
 
-def _must_be_async(check, function, name):
-    check.that(
-        iscoroutinefunction(function),
-        f"{name} is an async function",
-        f"{name} is not an async function",
-        hint=f"define it with `async def {name}(...)`",
-    )
-
-
 @exercise("03.1", "An async view around sync reporting code")
 async def check_stock_report_view(check, view):
-    _must_be_async(check, view, "stock_report_view")
+    must_be_async(check, view, "stock_report_view")
     response = await call_view(view)
     check.that(
         response.status_code == 200,
@@ -65,7 +57,7 @@ class InstrumentedLookup:
 
 @exercise("03.2", "Call a blocking library concurrently, off the loop")
 async def check_lookup_many(check, lookup_many):
-    _must_be_async(check, lookup_many, "lookup_many")
+    must_be_async(check, lookup_many, "lookup_many")
     lookup = InstrumentedLookup(delay=0.3)
     skus = ["BK-001", "CF-003", "GM-002", "TL-003"]
     async with Heartbeat() as heartbeat:
