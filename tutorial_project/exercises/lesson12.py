@@ -6,11 +6,11 @@ import logging
 import time
 from contextlib import contextmanager
 
-import httpx
 from asgiref.sync import iscoroutinefunction
 from django.core.cache import cache
 from django.http import JsonResponse
 
+from tutorial_project.dashboard.clients import in_process_client
 from tutorial_project.exercises.core import _StopCheck, exercise
 from tutorial_project.exercises.probes import call_view
 from tutorial_project.playground import use_middleware
@@ -32,11 +32,6 @@ def _quiet_request_log():
         yield
     finally:
         logger.setLevel(level)
-
-
-def _client(upstream=None):
-    transport = httpx.ASGITransport(app=upstream or FakeUpstream())
-    return httpx.AsyncClient(transport=transport, base_url="http://upstream")
 
 
 def _async_def(check, function, signature):
@@ -80,7 +75,7 @@ async def check_catalog_summary(check, catalog_summary):
 @exercise("12.2", "Fan out to three sources; one failure is not a crash")
 async def check_gather_sources(check, gather_sources):
     _async_def(check, gather_sources, "gather_sources(client, modes=None)")
-    async with _client() as client:
+    async with in_process_client() as client:
         try:
             data, errors = await _bounded(check, gather_sources(client), "a healthy fan-out")
         except _StopCheck:
@@ -152,7 +147,7 @@ async def check_dashboard_events(check, dashboard_events):
                              "/news": (0.45, {"n": 1})})
 
     started, events = time.perf_counter(), []
-    async with _client(upstream) as client, asyncio.timeout(GIVE_UP):
+    async with in_process_client(upstream) as client, asyncio.timeout(GIVE_UP):
         async for chunk in dashboard_events(client):
             events.append((time.perf_counter() - started, chunk))
     check.that(events and all(isinstance(chunk, str) for _, chunk in events),
