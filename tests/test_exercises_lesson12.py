@@ -212,3 +212,19 @@ def test_12_7_placeholder_is_not_solved(project):
 def test_12_7_one_client_fails_with_a_hint(project):
     verdict = _check_with_capstone_mounted(_load(1))
     assert not verdict and "concurrency=20" in str(verdict)
+
+
+# The learner copy --------------------------------------------------------------------------
+def test_learner_copy_of_lesson_12_runs_to_the_end_and_says_not_solved_yet(tmp_path):
+    from pathlib import Path
+
+    import nbformat
+    from test_learner_copies import NOT_SOLVED, execute, verdicts
+
+    from tutorial_project.exercises.learner_copies import write_copies
+
+    lesson = Path(__file__).resolve().parents[1] / "notebooks" / "12_capstone_async_dashboard.ipynb"
+    [(path, _)] = write_copies([lesson], tmp_path)
+    notebook = execute(nbformat.read(path, as_version=4), tmp_path)
+    results = verdicts(notebook)
+    assert len(results) == 7 and all(NOT_SOLVED in text for text in results), results
