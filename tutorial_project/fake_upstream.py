@@ -1,0 +1,46 @@
+"""A stand-in for a slow upstream service (a price API), with no network involved.
+
+``await fetch_price(sku)`` answers after ``DELAY`` seconds, like an HTTP call to a service
+that takes that long, without blocking the event loop while it waits.
+``fetch_price_blocking(sku)`` is the same call written the sync way: it holds its thread
+for the whole wait, as ``requests.get`` would.
+
+Two kinds of sku misbehave, so that views can show how they handle an upstream in trouble:
+``DOWN-...`` fails at once with ``UpstreamError``; ``SLOW-...`` takes ``SLOW_DELAY`` seconds.
+"""
+
+import asyncio
+import time
+import zlib
+
+DELAY = 0.1  # seconds: a typical answer from a remote API
+SLOW_DELAY = 3.0  # seconds: an upstream that hangs
+
+
+class UpstreamError(Exception):
+    """The upstream service answered with an error."""
+
+
+async def fetch_price(sku):
+    """The upstream's price for ``sku``, as a dict; waits without blocking the loop."""
+    await asyncio.sleep(_delay_for(sku))
+    return quote_for(sku)
+
+
+def fetch_price_blocking(sku):
+    """The same answer, but the calling thread sleeps through the wait."""
+    time.sleep(_delay_for(sku))
+    return quote_for(sku)
+
+
+def _delay_for(sku):
+    return SLOW_DELAY if sku.startswith("SLOW-") else DELAY
+
+
+def quote_for(sku):
+    """The answer for ``sku``, without the wait (checks compare views' answers with it)."""
+    if sku.startswith("DOWN-"):
+        raise UpstreamError(f"the price service failed for {sku}")
+    # A made-up but stable price, so that outputs are the same on every run.
+    cents = 500 + zlib.crc32(sku.encode()) % 4500
+    return {"sku": sku, "price": f"{cents // 100}.{cents % 100:02d}", "currency": "EUR"}
