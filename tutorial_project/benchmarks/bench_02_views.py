@@ -1,4 +1,4 @@
-"""Lesson 02: async fan-out vs the ideal, sync views under AsyncClient and ASGIHandler, threads at N=500.
+"""Lesson 02: async fan-out vs ideal; sync views under AsyncClient and ASGIHandler; N=500 threads.
 
 Each measurement runs in a fresh process (so memory growth is that burst's alone), with no
 middleware, against views that wait 100 ms on ``fake_upstream``; the ideal for any burst is
@@ -44,7 +44,8 @@ def run(notebooks):
 
 
 def _in_fresh_process(view, client, requests):
-    command = [sys.executable, "-m", "tutorial_project.benchmarks.bench_02_views", view, client, str(requests)]
+    module = "tutorial_project.benchmarks.bench_02_views"
+    command = [sys.executable, "-m", module, view, client, str(requests)]
     out = subprocess.run(command, check=True, capture_output=True, text=True, timeout=120)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -94,7 +95,8 @@ def _measure(view, client, requests):
 
 def _peak_rss_mb():
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes on macOS, KiB on Linux
+    # ru_maxrss is in bytes on macOS, in KiB on Linux.
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
 
 
 if __name__ == "__main__":
