@@ -4,4 +4,5 @@ from django.urls import include, path
 
 urlpatterns = [
     path("api/catalog/", include("tutorial_project.catalog.urls")),
+    path("api/dashboard/", include("tutorial_project.dashboard.urls")),
 ]

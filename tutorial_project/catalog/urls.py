@@ -4,6 +4,6 @@ from tutorial_project.catalog import views
 
 app_name = "catalog"
 urlpatterns = [
-    path("products/", views.product_list, name="product-list"),
+    path("products/", views.products, name="product-list"),
     path("products/<str:sku>/", views.product_detail, name="product-detail"),
 ]
