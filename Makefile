@@ -20,11 +20,11 @@ JOBS ?= auto
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lab test save bench lint postgres clean-venv
+.PHONY: help venv lab test save bench lint postgres clean-venv exercises doctor reset html e2e
 
 help: ## Show this help
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
-	@echo "  Variables: PYTHON=python3.13  LESSONS=\"01 02\"  PORT=8888"
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@echo "  Variables: PYTHON=python3.13  LESSONS=\"01 02\"  PORT=8888  FORCE=1 (exercises)"
 
 # The venv is rebuilt when requirements.txt changes; otherwise nothing is installed,
 # so after the first setup every target works offline.
@@ -41,7 +41,7 @@ lab: $(STAMP) ## Open JupyterLab (localhost only, token auth) at lesson 00
 
 test: $(STAMP) ## Run the unit tests and strict nbval over the notebooks (LESSONS=.. to pick)
 	@$(BIN)/python -c 'import django, platform; print(f"== Python {platform.python_version()}, Django {django.get_version()} ($(VENV))")'
-	TUTORIAL_NOTEBOOKS="$(NOTEBOOKS)" $(BIN)/python -m pytest -q -p no:cacheprovider -n $(JOBS) tests --dist loadfile $(NBVAL) $(NOTEBOOKS)
+	TUTORIAL_NOTEBOOKS="$(NOTEBOOKS)" $(BIN)/python -m pytest -q -p no:cacheprovider -n $(JOBS) tests --ignore=tests/e2e --dist loadfile $(NBVAL) $(NOTEBOOKS)
 
 save: $(STAMP) ## Re-run notebooks top to bottom and save their outputs (LESSONS=.. to pick)
 	$(BIN)/python .ci/save_notebooks.py $(NOTEBOOKS)
@@ -57,3 +57,29 @@ postgres: ## Start a local PostgreSQL on 127.0.0.1 (installs it with apt-get as 
 
 clean-venv: ## Remove every venv under .venv/
 	rm -rf .venv
+
+# --- Workshop kit -------------------------------------------------------------------------
+# Generated, ignored by git, and removed by `make reset`: learner copies, the HTML site,
+# the browser test's screenshots, and the default database folder. Lessons are never touched.
+LEARNER_COPIES := notebooks/learner
+SITE := .site
+TEST_OUTPUT := .test-output
+GENERATED := .data $(LEARNER_COPIES) $(SITE) $(TEST_OUTPUT) notebooks/.ipynb_checkpoints
+
+exercises: $(STAMP) ## Write learner copies (solutions stubbed) to notebooks/learner/ (FORCE=1 overwrites)
+	$(BIN)/python -m tutorial_project.exercises.learner_copies $(if $(FORCE),--force) $(NOTEBOOKS)
+
+# No venv needed: with a bare interpreter the doctor says how to make one.
+doctor: ## Preflight for attendees: versions, packages, kernel, ports, disk (exit 1 if blocked)
+	@if [ -x $(BIN)/python ]; then PORT=$(PORT) $(BIN)/python -m tutorial_project.doctor; \
+	else PORT=$(PORT) $(PYTHON) tutorial_project/doctor.py; fi
+
+reset: ## Remove learner databases and generated copies (lessons are left as they are)
+	rm -rf $(GENERATED)
+	@echo "Clean. Your edits to notebooks/NN_*.ipynb are kept; git checkout notebooks/ restores them."
+
+html: $(STAMP) ## Render the lessons with their stored outputs to a static site in .site/
+	$(BIN)/python -m tutorial_project.html_site --to $(SITE) $(NOTEBOOKS)
+
+e2e: $(STAMP) ## Run the lessons in JupyterLab in headless Chromium (screenshots in .test-output/)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e -rs

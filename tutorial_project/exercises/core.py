@@ -61,8 +61,12 @@ class Check:
         raise _StopCheck
 
 
-class _StopCheck(Exception):
-    pass
+class _StopCheck(BaseException):
+    """Ends a check at its first failed expectation.
+
+    A BaseException, so that a check's own ``except Exception`` around the learner's code
+    never swallows it.
+    """
 
 
 def exercise(number, title):

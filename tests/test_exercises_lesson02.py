@@ -1,0 +1,160 @@
+"""Lesson 02's exercise checks: the reference solutions pass, placeholders are "not solved
+yet", and plausible wrong answers fail with a message that helps."""
+
+import asyncio
+
+import pytest
+from django.http import JsonResponse
+from django.views import View
+
+from tutorial_project import fake_upstream
+
+
+def verdict_of(check, answer):
+    return asyncio.run(check(answer))
+
+
+# --- Exercise 02.1: compare_prices ---------------------------------------------------------
+
+
+async def compare_prices(request):
+    skus = [sku for sku in request.GET.get("skus", "").split(",") if sku.strip()]
+    if not skus:
+        return JsonResponse({"error": "say which products"}, status=400)
+    try:
+        quotes = await asyncio.gather(*(fake_upstream.fetch_price(sku) for sku in skus))
+    except fake_upstream.UpstreamError as error:
+        return JsonResponse({"error": str(error)}, status=502)
+    return JsonResponse({"prices": {quote["sku"]: quote["price"] for quote in quotes}})
+
+
+async def one_after_another(request):
+    skus = [sku for sku in request.GET.get("skus", "").split(",") if sku]
+    if not skus:
+        return JsonResponse({"error": "say which products"}, status=400)
+    prices = {}
+    for sku in skus:  # each await finishes before the next starts
+        prices[sku] = (await fake_upstream.fetch_price(sku))["price"]
+    return JsonResponse({"prices": prices})
+
+
+def sync_version(request):
+    skus = request.GET.get("skus", "").split(",")
+    prices = {sku: fake_upstream.fetch_price_blocking(sku)["price"] for sku in skus}
+    return JsonResponse({"prices": prices})
+
+
+async def no_error_handling(request):
+    skus = [sku for sku in request.GET.get("skus", "").split(",") if sku]
+    if not skus:
+        return JsonResponse({"error": "say which products"}, status=400)
+    quotes = await asyncio.gather(*(fake_upstream.fetch_price(sku) for sku in skus))
+    return JsonResponse({"prices": {quote["sku"]: quote["price"] for quote in quotes}})
+
+
+async def whole_quotes(request):
+    skus = request.GET.get("skus", "").split(",")
+    quotes = await asyncio.gather(*(fake_upstream.fetch_price(sku) for sku in skus))
+    return JsonResponse({"prices": {quote["sku"]: quote for quote in quotes}})
+
+
+def test_compare_prices_reference_solution_passes(project):
+    from tutorial_project.exercises.lesson02 import check_compare_prices
+
+    verdict = verdict_of(check_compare_prices, compare_prices)
+    assert verdict.passed, str(verdict)
+    assert "✅ passed" in str(verdict)
+
+
+def test_compare_prices_placeholder_is_not_solved_yet(project):
+    from tutorial_project.exercises.lesson02 import check_compare_prices
+
+    verdict = verdict_of(check_compare_prices, ...)
+    assert not verdict.passed and not verdict.solved
+    assert "not solved yet" in str(verdict)
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (one_after_another, "asyncio.gather"),
+        (sync_version, "not an async function"),
+        (no_error_handling, "UpstreamError"),
+        (whole_quotes, "the body was"),
+    ],
+    ids=["sequential awaits", "sync view", "no 502", "wrong body"],
+)
+def test_compare_prices_wrong_answers_fail_with_a_hint(project, answer, message):
+    from tutorial_project.exercises.lesson02 import check_compare_prices
+
+    verdict = verdict_of(check_compare_prices, answer)
+    assert not verdict.passed and verdict.solved
+    assert message in str(verdict), str(verdict)
+
+
+# --- Exercise 02.2: QuoteView ----------------------------------------------------------------
+
+
+class QuoteView(View):
+    async def get(self, request):
+        sku = request.GET.get("sku", "")
+        if not sku:
+            return JsonResponse({"error": "say which product"}, status=400)
+        try:
+            return JsonResponse(await fake_upstream.fetch_price(sku))
+        except fake_upstream.UpstreamError as error:
+            return JsonResponse({"error": str(error)}, status=502)
+
+
+class SyncQuoteView(View):
+    def get(self, request):
+        return JsonResponse(fake_upstream.fetch_price_blocking(request.GET["sku"]))
+
+
+class MixedQuoteView(QuoteView):
+    def post(self, request):
+        return JsonResponse({})
+
+
+class NoBadGatewayQuoteView(View):
+    async def get(self, request):
+        sku = request.GET.get("sku", "")
+        if not sku:
+            return JsonResponse({"error": "say which product"}, status=400)
+        return JsonResponse(await fake_upstream.fetch_price(sku))
+
+
+async def quote_function(request):
+    return JsonResponse(await fake_upstream.fetch_price(request.GET["sku"]))
+
+
+def test_quote_view_reference_solution_passes(project):
+    from tutorial_project.exercises.lesson02 import check_quote_view
+
+    verdict = verdict_of(check_quote_view, QuoteView)
+    assert verdict.passed, str(verdict)
+
+
+def test_quote_view_placeholder_is_not_solved_yet(project):
+    from tutorial_project.exercises.lesson02 import check_quote_view
+
+    verdict = verdict_of(check_quote_view, ...)
+    assert not verdict.solved and "not solved yet" in str(verdict)
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (SyncQuoteView, "handlers are sync"),
+        (MixedQuoteView, "must either be all sync or all async"),
+        (NoBadGatewayQuoteView, "GET ?sku=DOWN-1 answered 500"),
+        (quote_function, "not a View subclass"),
+    ],
+    ids=["sync handler", "mixed handlers", "no 502", "function view"],
+)
+def test_quote_view_wrong_answers_fail_with_a_hint(project, answer, message):
+    from tutorial_project.exercises.lesson02 import check_quote_view
+
+    verdict = verdict_of(check_quote_view, answer)
+    assert not verdict.passed and verdict.solved
+    assert message in str(verdict), str(verdict)

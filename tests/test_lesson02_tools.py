@@ -1,0 +1,57 @@
+"""Lesson 02's tools: the fake upstream and the request bursts measure what they claim."""
+
+import asyncio
+
+import pytest
+
+from tutorial_project import fake_upstream
+
+
+def test_fake_upstream_answers_fails_and_counts_calls_in_flight():
+    async def scenario():
+        with fake_upstream.watch_concurrency() as together:
+            await asyncio.gather(*(fake_upstream.fetch_price(f"BK-{i}") for i in range(4)))
+        with fake_upstream.watch_concurrency() as in_turn:
+            for i in range(3):
+                await fake_upstream.fetch_price(f"BK-{i}")
+        return together.peak, in_turn.peak
+
+    assert asyncio.run(scenario()) == (4, 1)
+    assert fake_upstream.fetch_price_blocking("CF-001") == fake_upstream.quote_for("CF-001")
+    with pytest.raises(fake_upstream.UpstreamError):
+        fake_upstream.quote_for("DOWN-1")
+
+
+def test_traced_keeps_the_view_kind_and_bursts_record_threads(project):
+    from asgiref.sync import iscoroutinefunction
+    from django.http import JsonResponse
+    from django.test import AsyncClient
+
+    from tutorial_project import mount, use_middleware
+    from tutorial_project.request_burst import asgi_client, send_burst, traced
+
+    @traced
+    async def wait_async(request):
+        return JsonResponse(await fake_upstream.fetch_price("CF-001"))
+
+    @traced
+    def wait_sync(request):
+        return JsonResponse(fake_upstream.fetch_price_blocking("CF-001"))
+
+    assert iscoroutinefunction(wait_async) and not iscoroutinefunction(wait_sync)
+    mount("/a/", wait_async)
+    mount("/s/", wait_sync)
+
+    async def scenario():
+        with use_middleware():
+            on_loop = await send_burst(AsyncClient(), "/a/", 5)
+            shared = await send_burst(AsyncClient(), "/s/", 3)
+            async with asgi_client() as client:
+                per_request = await send_burst(client, "/s/", 5)
+        return on_loop, shared, per_request
+
+    on_loop, shared, per_request = asyncio.run(scenario())
+    assert on_loop.statuses == {200: 5} and len(on_loop.timeline.spans) == 5
+    assert on_loop.view_threads == 1
+    assert shared.view_threads == 1 and shared.seconds > 0.25  # one thread, in turn
+    assert per_request.view_threads == 5 and per_request.extra_threads >= 4

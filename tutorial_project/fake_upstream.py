@@ -1,0 +1,92 @@
+"""A stand-in for a slow upstream service (a price API), with no network involved.
+
+``await fetch_price(sku)`` answers after ``DELAY`` seconds, like an HTTP call to a service
+that takes that long, without blocking the event loop while it waits.
+``fetch_price_blocking(sku)`` is the same call written the sync way: it holds its thread
+for the whole wait, as ``requests.get`` would.
+
+``watch_concurrency()`` counts how many calls were in flight at once, which tells calls made
+together from calls made one after another without depending on how busy the machine is.
+
+Two kinds of sku misbehave, so that views can show how they handle an upstream in trouble:
+``DOWN-...`` fails at once with ``UpstreamError``; ``SLOW-...`` takes ``SLOW_DELAY`` seconds.
+"""
+
+import asyncio
+import threading
+import time
+import zlib
+from contextlib import contextmanager
+
+DELAY = 0.1  # seconds: a typical answer from a remote API
+SLOW_DELAY = 3.0  # seconds: an upstream that hangs
+
+
+class UpstreamError(Exception):
+    """The upstream service answered with an error."""
+
+
+async def fetch_price(sku):
+    """The upstream's price for ``sku``, as a dict; waits without blocking the loop."""
+    with _in_flight():
+        await asyncio.sleep(_delay_for(sku))
+    return quote_for(sku)
+
+
+def fetch_price_blocking(sku):
+    """The same answer, but the calling thread sleeps through the wait."""
+    with _in_flight():
+        time.sleep(_delay_for(sku))
+    return quote_for(sku)
+
+
+class Concurrency:
+    """Calls in flight now, and the most that were in flight at once while watched."""
+
+    def __init__(self):
+        self.now = 0
+        self.peak = 0
+
+
+_lock = threading.Lock()  # blocking calls come from several threads
+_watching = []
+
+
+@contextmanager
+def watch_concurrency():
+    """``with watch_concurrency() as seen: ...`` then ``seen.peak``."""
+    seen = Concurrency()
+    with _lock:
+        _watching.append(seen)
+    try:
+        yield seen
+    finally:
+        with _lock:
+            _watching.remove(seen)
+
+
+@contextmanager
+def _in_flight():
+    with _lock:
+        for seen in _watching:
+            seen.now += 1
+            seen.peak = max(seen.peak, seen.now)
+    try:
+        yield
+    finally:
+        with _lock:
+            for seen in _watching:
+                seen.now -= 1
+
+
+def _delay_for(sku):
+    return SLOW_DELAY if sku.startswith("SLOW-") else DELAY
+
+
+def quote_for(sku):
+    """The answer for ``sku``, without the wait (checks compare views' answers with it)."""
+    if sku.startswith("DOWN-"):
+        raise UpstreamError(f"the price service failed for {sku}")
+    # A made-up but stable price, so that outputs are the same on every run.
+    cents = 500 + zlib.crc32(sku.encode()) % 4500
+    return {"sku": sku, "price": f"{cents // 100}.{cents % 100:02d}", "currency": "EUR"}

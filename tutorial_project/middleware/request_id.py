@@ -1,0 +1,47 @@
+"""Give each request an id, visible anywhere below the middleware through a ContextVar.
+
+Logging, the ORM layer or a sync helper called through sync_to_async can read
+``request_id.get()`` without the request being passed down: asgiref copies the context
+into the thread that runs sync code.
+"""
+
+import contextvars
+import uuid
+
+from asgiref.sync import iscoroutinefunction
+from django.utils.decorators import sync_and_async_middleware
+
+request_id = contextvars.ContextVar("request_id", default=None)
+
+
+def _incoming_or_new(request):
+    # Keep an id set by a proxy in front of us, if it looks sane; otherwise make one.
+    given = request.headers.get("X-Request-ID", "")
+    return given if given.isalnum() and len(given) <= 64 else uuid.uuid4().hex
+
+
+@sync_and_async_middleware
+def request_id_middleware(get_response):
+    if iscoroutinefunction(get_response):
+
+        async def middleware(request):
+            token = request_id.set(_incoming_or_new(request))
+            try:
+                response = await get_response(request)
+                response["X-Request-ID"] = request_id.get()
+                return response
+            finally:
+                request_id.reset(token)  # nothing leaks into the next request on this task
+
+    else:
+
+        def middleware(request):
+            token = request_id.set(_incoming_or_new(request))
+            try:
+                response = get_response(request)
+                response["X-Request-ID"] = request_id.get()
+                return response
+            finally:
+                request_id.reset(token)
+
+    return middleware

@@ -1,0 +1,51 @@
+"""One page of the catalog, for async views, on Django 6.x and 5.2 alike.
+
+Django 6.0 added ``AsyncPaginator``/``AsyncPage``; with them every step is awaited. On
+Django 5.2 the sync ``Paginator`` does the same job when run in a thread with
+``sync_to_async``. Both paths give the same answer.
+"""
+
+from asgiref.sync import sync_to_async
+from django.core import paginator as django_paginator
+from django.http import JsonResponse
+
+from tutorial_project.catalog.models import Product
+
+HAS_ASYNC_PAGINATOR = hasattr(django_paginator, "AsyncPaginator")  # Django 6.0+
+PER_PAGE = 5
+
+
+async def catalog_page(number, per_page=PER_PAGE):
+    """Page ``number`` (1-based) of the products in SKU order; raises InvalidPage."""
+    products = Product.objects.order_by("sku")
+    if HAS_ASYNC_PAGINATOR:
+        paginator = django_paginator.AsyncPaginator(products, per_page)
+        page = await paginator.apage(number)
+        return {
+            "page": page.number,
+            "pages": await paginator.anum_pages(),
+            "skus": [product.sku for product in await page.aget_object_list()],
+            "has_next": await page.ahas_next(),
+        }
+    return await sync_to_async(_catalog_page_in_a_thread)(products, number, per_page)
+
+
+def _catalog_page_in_a_thread(products, number, per_page):
+    paginator = django_paginator.Paginator(products, per_page)
+    page = paginator.page(number)
+    return {
+        "page": page.number,
+        "pages": paginator.num_pages,
+        "skus": [product.sku for product in page],
+        "has_next": page.has_next(),
+    }
+
+
+async def catalog_page_view(request):
+    """``GET ?page=N``: that page as JSON; 400 if N is not a number, 404 if out of range."""
+    try:
+        return JsonResponse(await catalog_page(request.GET.get("page", "1")))
+    except django_paginator.PageNotAnInteger:
+        return JsonResponse({"error": "page must be a whole number"}, status=400)
+    except django_paginator.EmptyPage as error:
+        return JsonResponse({"error": str(error)}, status=404)
