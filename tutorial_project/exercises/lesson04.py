@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 
 from tutorial_project.catalog.models import Product
 from tutorial_project.exercises.core import exercise
+from tutorial_project.exercises.expect import must_be_async
 from tutorial_project.orders.models import Customer
 
 
@@ -43,12 +44,7 @@ async def expected_report(slug):
 
 @exercise("04.1", "Load everything the loop touches, in a few queries")
 async def check_category_report(check, category_report):
-    check.that(
-        iscoroutinefunction(category_report),
-        "category_report is an async function",
-        "category_report is not an async function",
-        hint="define it with `async def category_report(slug):`",
-    )
+    must_be_async(check, category_report, "category_report", "slug")
     for slug in ["books", "games", "no-such-category"]:
         expected = await expected_report(slug)
         async with captured_queries() as queries:
