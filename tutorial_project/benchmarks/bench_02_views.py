@@ -8,8 +8,9 @@ middleware, against views that wait 100 ms on ``fake_upstream``; the ideal for a
 import json
 import resource
 import statistics
-import subprocess
 import sys
+
+from tutorial_project.benchmarks.fresh_process import measure_in_fresh_process
 
 IDEAL = 0.1
 # (label, view, client, requests, repeats)
@@ -45,9 +46,7 @@ def run(notebooks):
 
 def _in_fresh_process(view, client, requests):
     module = "tutorial_project.benchmarks.bench_02_views"
-    command = [sys.executable, "-m", module, view, client, str(requests)]
-    out = subprocess.run(command, check=True, capture_output=True, text=True, timeout=120)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return measure_in_fresh_process("-m", module, view, client, str(requests), timeout=120)
 
 
 def _measure(view, client, requests):

@@ -1,12 +1,7 @@
 """Lesson 09's numbers: a cached async view, cold versus warm, and the async cache's cost."""
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
+from tutorial_project.benchmarks.fresh_process import measure_in_fresh_process
 
-REPO = Path(__file__).resolve().parents[2]
 MEASURE = """
 import asyncio, json, time
 from tutorial_project import start
@@ -48,12 +43,7 @@ asyncio.run(main())
 
 
 def run(notebooks):
-    env = {k: v for k, v in os.environ.items() if k != "TUTORIAL_DATABASE"}  # its own database
-    out = subprocess.run(
-        [sys.executable, "-c", MEASURE], cwd=REPO, env=env, check=True, capture_output=True,
-        text=True,
-    )
-    numbers = json.loads(out.stdout.strip().splitlines()[-1])
+    numbers = measure_in_fresh_process("-c", MEASURE)
     return [
         ("cached view, cold request (0.3 s of work)", f"{numbers['cold'] * 1000:.0f} ms"),
         ("cached view, warm request (median of 20)", f"{numbers['warm'] * 1000:.1f} ms"),

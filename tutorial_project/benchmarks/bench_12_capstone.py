@@ -1,12 +1,7 @@
 """Lesson 12's numbers: the capstone dashboard cold and warm, and a short load under uvicorn."""
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
+from tutorial_project.benchmarks.fresh_process import measure_in_fresh_process
 
-REPO = Path(__file__).resolve().parents[2]
 MEASURE = """
 import asyncio, json, time
 from tutorial_project import mount, start, use_middleware
@@ -38,12 +33,7 @@ asyncio.run(main())
 
 
 def run(notebooks):
-    env = {k: v for k, v in os.environ.items() if k != "TUTORIAL_DATABASE"}  # its own database
-    out = subprocess.run(
-        [sys.executable, "-c", MEASURE], cwd=REPO, env=env, check=True, capture_output=True,
-        text=True,
-    )
-    n = json.loads(out.stdout.strip().splitlines()[-1])
+    n = measure_in_fresh_process("-c", MEASURE)
     return [
         ("dashboard, cold request (slowest source 0.3 s)", f"{n['cold'] * 1000:.0f} ms"),
         ("dashboard, warm request (median of 20)", f"{n['warm'] * 1000:.1f} ms"),
