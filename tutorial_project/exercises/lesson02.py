@@ -1,11 +1,11 @@
 """Checks for lesson 02 · Async views."""
 
-from asgiref.sync import iscoroutinefunction
 from django.core.exceptions import ImproperlyConfigured
 from django.views import View
 
 from tutorial_project import fake_upstream
 from tutorial_project.exercises.core import exercise
+from tutorial_project.exercises.expect import must_be_async
 from tutorial_project.exercises.probes import call_view
 
 SKUS = ["BK-001", "CF-001", "GM-001", "TL-001", "BK-002", "CF-002"]
@@ -13,12 +13,7 @@ SKUS = ["BK-001", "CF-001", "GM-001", "TL-001", "BK-002", "CF-002"]
 
 @exercise("02.1", "An async view that asks the upstream for several prices at once")
 async def check_compare_prices(check, compare_prices):
-    check.that(
-        iscoroutinefunction(compare_prices),
-        "compare_prices is an async view",
-        "compare_prices is not an async function",
-        hint="define it with `async def compare_prices(request):`",
-    )
+    must_be_async(check, compare_prices, "compare_prices", "request", kind="view")
     # Counted, not timed: how many upstream calls were waiting at once holds on a busy machine.
     with fake_upstream.watch_concurrency() as seen:
         response = await call_view(compare_prices, suffix=f"?skus={','.join(SKUS)}")

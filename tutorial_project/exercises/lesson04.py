@@ -4,7 +4,7 @@ import asyncio
 from contextlib import asynccontextmanager
 from decimal import Decimal
 
-from asgiref.sync import iscoroutinefunction, sync_to_async
+from asgiref.sync import sync_to_async
 from django.core.exceptions import SynchronousOnlyOperation
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.test.utils import CaptureQueriesContext
@@ -82,10 +82,10 @@ async def credits():
 
 @exercise("04.2", "Transfer credit, all or nothing")
 async def check_transfer_credit(check, transfer_credit):
-    check.that(
-        iscoroutinefunction(transfer_credit),
-        "transfer_credit is an async function",
-        "transfer_credit is not an async function",
+    must_be_async(
+        check,
+        transfer_credit,
+        "transfer_credit",
         hint="async def transfer_credit(...): return await sync_to_async(a_sync_function)(...)",
     )
     before = await credits()
@@ -166,12 +166,7 @@ def _show(credit_by_email):
 async def check_tools_page(check, tools_page):
     from tutorial_project.exercises.probes import call_view
 
-    check.that(
-        iscoroutinefunction(tools_page),
-        "tools_page is an async view",
-        "tools_page is not an async function",
-        hint="define it with `async def tools_page(request):`",
-    )
+    must_be_async(check, tools_page, "tools_page", "request", kind="view")
     response = await call_view(tools_page)
     check.that(
         response.status_code == 200,

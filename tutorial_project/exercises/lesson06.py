@@ -4,9 +4,9 @@ import asyncio
 import time
 
 import httpx
-from asgiref.sync import iscoroutinefunction
 
 from tutorial_project.exercises.core import exercise
+from tutorial_project.exercises.expect import must_be_async
 from tutorial_project.upstream import FakeUpstream
 
 LATENCY = 0.2  # both endpoints: about 0.2 s together, 0.4 s one after the other
@@ -34,12 +34,7 @@ async def _bounded(check, coroutine, what):
 
 @exercise("06.1", "Fetch two sources at the same time")
 async def check_fetch_both(check, fetch_both):
-    check.that(
-        iscoroutinefunction(fetch_both),
-        "fetch_both is an async function",
-        "fetch_both is not an async function",
-        hint="define it with `async def fetch_both(client):`",
-    )
+    must_be_async(check, fetch_both, "fetch_both", "client")
     upstream = FakeUpstream(
         {"/weather": (LATENCY, {"celsius": 14}), "/news": (LATENCY, {"headlines": []})}
     )
@@ -63,12 +58,7 @@ async def check_fetch_both(check, fetch_both):
 
 @exercise("06.2", "An answer or None, never a hang")
 async def check_get_or_none(check, get_or_none):
-    check.that(
-        iscoroutinefunction(get_or_none),
-        "get_or_none is an async function",
-        "get_or_none is not an async function",
-        hint="define it with `async def get_or_none(client, path, budget):`",
-    )
+    must_be_async(check, get_or_none, "get_or_none", "client, path, budget")
     upstream = FakeUpstream()
     async with _client(upstream) as client:
         got = await _bounded(check, get_or_none(client, "/weather", 0.5), "a healthy call")

@@ -1,10 +1,10 @@
 """Checks for lesson 09 · Auth, sessions, cache and signals without blocking."""
 
-from asgiref.sync import iscoroutinefunction
 from django.contrib.auth.models import User
 from django.test import AsyncClient
 
 from tutorial_project.exercises.core import exercise
+from tutorial_project.exercises.expect import must_be_async
 from tutorial_project.playground import mount, unmount
 
 EXERCISE_USER = "exercise-09-grace"
@@ -13,15 +13,6 @@ EXERCISE_USER = "exercise-09-grace"
 async def _exercise_user():
     user, _ = await User.objects.aget_or_create(username=EXERCISE_USER)
     return user
-
-
-def _is_async_view(check, view, name):
-    check.that(
-        iscoroutinefunction(view),
-        f"{name} is an async view",
-        f"{name} is not an async function",
-        hint=f"define it with `async def {name}(request):`",
-    )
 
 
 def _json_or_none(response):
@@ -33,7 +24,7 @@ def _json_or_none(response):
 
 @exercise("09.1", "Who am I, without the lazy-user trap")
 async def check_whoami_view(check, view):
-    _is_async_view(check, view, "whoami_view")
+    must_be_async(check, view, "whoami_view", "request", kind="view")
     route = "exercise-09-1/"
     mount(route, view)
     try:
@@ -61,7 +52,7 @@ async def check_whoami_view(check, view):
 
 @exercise("09.2", "A shopping cart in the session")
 async def check_cart_view(check, view):
-    _is_async_view(check, view, "cart_view")
+    must_be_async(check, view, "cart_view", "request", kind="view")
     route = "exercise-09-2/"
     mount(route, view)
     try:

@@ -3,11 +3,11 @@
 from decimal import Decimal
 
 import httpx
-from asgiref.sync import iscoroutinefunction
 from django.test import AsyncClient
 
 from tutorial_project.catalog.models import Product
 from tutorial_project.exercises.core import exercise
+from tutorial_project.exercises.expect import must_be_async
 from tutorial_project.playground import mount, unmount
 from tutorial_project.rates.client import use_transport
 from tutorial_project.rates.views import product_price
@@ -50,10 +50,10 @@ async def check_rate_transport(check, transport):
 
 @exercise("10.2", "Read a streaming response")
 async def check_read_stream(check, read_stream):
-    check.that(
-        iscoroutinefunction(read_stream),
-        "read_stream is an async function",
-        "read_stream is not an async function",
+    must_be_async(
+        check,
+        read_stream,
+        "read_stream",
         hint="define it with `async def read_stream(response):` and use `async for`",
     )
     route = "exercise-10-2/"

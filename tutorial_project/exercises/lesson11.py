@@ -1,9 +1,9 @@
 """Checks for lesson 11 · Django 6: AsyncPaginator and the Tasks framework."""
 
-from asgiref.sync import iscoroutinefunction
 
 from tutorial_project.catalog.models import Product
 from tutorial_project.exercises.core import NotSolved, exercise
+from tutorial_project.exercises.expect import must_be_async
 
 PER_PAGE = 5
 
@@ -21,12 +21,7 @@ async def _expected_page(number):
 
 @exercise("11.1", "One page of the catalog, get_page style")
 async def check_page_skus(check, page_skus):
-    check.that(
-        iscoroutinefunction(page_skus),
-        "page_skus is an async function",
-        "page_skus is not an async function",
-        hint="define it with `async def page_skus(number):`",
-    )
+    must_be_async(check, page_skus, "page_skus", "number")
     for number, meaning in [(1, "page 1"), (3, "the last page"), ("x", "not a number: page 1"),
                             (99, "out of range: the last page")]:
         expected = await _expected_page(number)

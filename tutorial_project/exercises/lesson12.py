@@ -6,12 +6,12 @@ import logging
 import time
 from contextlib import contextmanager
 
-from asgiref.sync import iscoroutinefunction
 from django.core.cache import cache
 from django.http import JsonResponse
 
 from tutorial_project.dashboard.clients import in_process_client
 from tutorial_project.exercises.core import _StopCheck, exercise
+from tutorial_project.exercises.expect import must_be_async
 from tutorial_project.exercises.probes import call_view
 from tutorial_project.playground import use_middleware
 from tutorial_project.servers import leftovers
@@ -34,15 +34,6 @@ def _quiet_request_log():
         logger.setLevel(level)
 
 
-def _async_def(check, function, signature):
-    check.that(
-        iscoroutinefunction(function),
-        f"{function.__name__} is an async function",
-        f"{getattr(function, '__name__', function)!r} is not an async function",
-        hint=f"define it with `async def {signature}:`",
-    )
-
-
 async def _bounded(check, awaitable, what):
     try:
         async with asyncio.timeout(GIVE_UP):
@@ -54,7 +45,7 @@ async def _bounded(check, awaitable, what):
 
 @exercise("12.1", "Read the catalog with the async ORM")
 async def check_catalog_summary(check, catalog_summary):
-    _async_def(check, catalog_summary, "catalog_summary()")
+    must_be_async(check, catalog_summary, "catalog_summary", "")
     from tutorial_project.catalog.models import Category, Product  # needs the project started
 
     expected = {
@@ -74,7 +65,7 @@ async def check_catalog_summary(check, catalog_summary):
 
 @exercise("12.2", "Fan out to three sources; one failure is not a crash")
 async def check_gather_sources(check, gather_sources):
-    _async_def(check, gather_sources, "gather_sources(client, modes=None)")
+    must_be_async(check, gather_sources, "gather_sources", "client, modes=None")
     async with in_process_client() as client:
         try:
             data, errors = await _bounded(check, gather_sources(client), "a healthy fan-out")
@@ -113,7 +104,7 @@ async def check_gather_sources(check, gather_sources):
 
 @exercise("12.3", "Cache: cold once, warm after")
 async def check_cached(check, cached):
-    _async_def(check, cached, "cached(key, compute, seconds=30)")
+    must_be_async(check, cached, "cached", "key, compute, seconds=30")
     await cache.adelete("exercise-12-3")
     calls = []
 
@@ -214,7 +205,7 @@ async def check_middleware(check, middleware_factory):
 
 @exercise("12.6", "A test that catches a bug")
 async def check_partial_test(check, test_partial_failure):
-    _async_def(check, test_partial_failure, "test_partial_failure(client)")
+    must_be_async(check, test_partial_failure, "test_partial_failure", "client")
     from tutorial_project.capstone.views import dashboard
 
     async def hides_failures(request):  # the bug: a failed source looks like an empty widget
@@ -255,7 +246,7 @@ class _ViewClient:
 
 @exercise("12.7", "Serve it with uvicorn and load it")
 async def check_load_test(check, load_capstone):
-    _async_def(check, load_capstone, "load_capstone()")
+    must_be_async(check, load_capstone, "load_capstone", "")
     async with asyncio.timeout(60):  # 100 small requests take a few seconds at most
         result = await load_capstone()
     check.that(hasattr(result, "latencies") and hasattr(result, "concurrency"),
