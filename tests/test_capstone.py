@@ -16,16 +16,7 @@ from django.test import AsyncClient, TestCase
 from tutorial_project.capstone.middleware import cache_control_middleware
 from tutorial_project.capstone.views import dashboard, dashboard_stream
 from tutorial_project.dashboard.clients import default_upstream
-from tutorial_project.streaming import read_events
-
-
-class _Lines:
-    def __init__(self, text):
-        self.text = text
-
-    async def aiter_lines(self):
-        for line in self.text.split("\n"):
-            yield line
+from tutorial_project.streaming import events_in
 
 
 class CapstoneTests(TestCase):
@@ -87,7 +78,7 @@ class CapstoneTests(TestCase):
         response = await self.get("/capstone/stream/")
         self.assertEqual(response["Content-Type"], "text/event-stream")
         text = b"".join([chunk async for chunk in response.streaming_content]).decode()
-        events = [event async for event in read_events(_Lines(text))]
+        events = events_in(text)
         self.assertEqual([name for name, _ in events], ["source"] * 3 + ["done"])
         self.assertEqual(sorted(json.dumps(d["source"]) for _, d in events[:3]),
                          ['"news"', '"stocks"', '"weather"'])

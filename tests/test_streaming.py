@@ -8,7 +8,7 @@ from django.http import StreamingHttpResponse
 
 from tutorial_project.playground import mount
 from tutorial_project.servers import leftovers, serve_in_process
-from tutorial_project.streaming import SlowJob, read_events, sse_event
+from tutorial_project.streaming import SlowJob, events_in, read_events, sse_event
 
 SSE = "text/event-stream"
 
@@ -81,3 +81,8 @@ def test_the_in_process_server_binds_loopback_and_leaves_nothing(project):
         return leftovers()
 
     assert asyncio.run(scenario()) == {}
+
+
+def test_events_in_reads_a_whole_body_as_read_events_would():
+    body = sse_event({"step": 1}) + sse_event({"done": True}, event="done")
+    assert events_in(body) == [("message", {"step": 1}), ("done", {"done": True})]

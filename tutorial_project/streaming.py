@@ -48,14 +48,34 @@ def sse_event(data, event=None):
     return "\n".join(lines) + "\n\n"
 
 
+class _EventParser:
+    """Turns Server-Sent Events lines into ``(event, data)`` pairs, one line at a time."""
+
+    def __init__(self):
+        self.event, self.data = "message", []
+
+    def feed(self, line):
+        """Returns the finished ``(event, data)`` when ``line`` ends an event, else None."""
+        if line.startswith("event:"):
+            self.event = line.removeprefix("event:").strip()
+        elif line.startswith("data:"):
+            self.data.append(line.removeprefix("data:").strip())
+        elif line == "" and self.data:  # a blank line ends the event
+            finished = self.event, json.loads("\n".join(self.data))
+            self.event, self.data = "message", []
+            return finished
+        return None
+
+
 async def read_events(response):
     """Yield ``(event, data)`` for each event of a streaming httpx response, as it arrives."""
-    event, data = "message", []
+    parser = _EventParser()
     async for line in response.aiter_lines():
-        if line.startswith("event:"):
-            event = line.removeprefix("event:").strip()
-        elif line.startswith("data:"):
-            data.append(line.removeprefix("data:").strip())
-        elif line == "" and data:  # a blank line ends the event
-            yield event, json.loads("\n".join(data))
-            event, data = "message", []
+        if (finished := parser.feed(line)) is not None:
+            yield finished
+
+
+def events_in(text):
+    """The ``(event, data)`` pairs of a whole Server-Sent Events body that was already read."""
+    parser = _EventParser()
+    return [finished for line in text.split("\n") if (finished := parser.feed(line)) is not None]

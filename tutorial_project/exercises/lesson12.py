@@ -15,7 +15,7 @@ from tutorial_project.exercises.expect import must_be_async
 from tutorial_project.exercises.probes import call_view
 from tutorial_project.playground import use_middleware
 from tutorial_project.servers import leftovers
-from tutorial_project.streaming import read_events
+from tutorial_project.streaming import events_in
 from tutorial_project.upstream import FakeUpstream
 
 GIVE_UP = 5.0  # a check stops waiting for the learner's code after this long
@@ -145,7 +145,7 @@ async def check_dashboard_events(check, dashboard_events):
                "it yields text", f"it yielded {[chunk for _, chunk in events][:2]!r}",
                hint="yield sse_event(data, event=...) strings")
     text = "".join(chunk for _, chunk in events)
-    parsed = [event async for event in read_events(_Lines(text))]
+    parsed = events_in(text)
     names = [event for event, _ in parsed]
     check.that(names[-1:] == ["done"] and names.count("source") == 3,
                "three `source` events, then `done`", f"the events were {names}",
@@ -156,16 +156,6 @@ async def check_dashboard_events(check, dashboard_events):
                "every event left at the same moment: the client waited for all sources",
                hint="asyncio.as_completed(...) gives each result as soon as it is ready")
 
-
-class _Lines:
-    """Just enough of an httpx response for read_events: its lines."""
-
-    def __init__(self, text):
-        self.text = text
-
-    async def aiter_lines(self):
-        for line in self.text.split("\n"):
-            yield line
 
 
 @exercise("12.5", "An async-only middleware")
