@@ -50,7 +50,7 @@ lint: $(STAMP) ## ruff over the project, the tests and the notebooks
 	$(BIN)/ruff check tutorial_project tests notebooks .ci
 
 bench: $(STAMP) ## Measure setup, bring-up and per-notebook times, and the lessons' ratios
-	$(BIN)/python -m tutorial_project.benchmarks $(NOTEBOOKS)
+	$(BIN)/python -m tutorial_project.course.benchmarks $(NOTEBOOKS)
 
 postgres: ## Start a local PostgreSQL on 127.0.0.1 (installs it with apt-get as root) for tests/test_postgres.py
 	@url=$$(sh .ci/postgres-up) && echo "PostgreSQL is up. Run:  export DATABASE_URL=$$url"
@@ -67,19 +67,19 @@ TEST_OUTPUT := .test-output
 GENERATED := .data $(LEARNER_COPIES) $(SITE) $(TEST_OUTPUT) notebooks/.ipynb_checkpoints
 
 exercises: $(STAMP) ## Write learner copies (solutions stubbed) to notebooks/learner/ (FORCE=1 overwrites)
-	$(BIN)/python -m tutorial_project.exercises.learner_copies $(if $(FORCE),--force) $(NOTEBOOKS)
+	$(BIN)/python -m tutorial_project.course.learner_copies $(if $(FORCE),--force) $(NOTEBOOKS)
 
 # No venv needed: with a bare interpreter the doctor says how to make one.
 doctor: ## Preflight for attendees: versions, packages, kernel, ports, disk (exit 1 if blocked)
-	@if [ -x $(BIN)/python ]; then PORT=$(PORT) $(BIN)/python -m tutorial_project.doctor; \
-	else PORT=$(PORT) $(PYTHON) tutorial_project/doctor.py; fi
+	@if [ -x $(BIN)/python ]; then PORT=$(PORT) $(BIN)/python -m tutorial_project.course.doctor; \
+	else PORT=$(PORT) $(PYTHON) tutorial_project/course/doctor.py; fi
 
 reset: ## Remove learner databases and generated copies (lessons are left as they are)
 	rm -rf $(GENERATED)
 	@echo "Clean. Your edits to notebooks/NN_*.ipynb are kept; git checkout notebooks/ restores them."
 
 html: $(STAMP) ## Render the lessons with their stored outputs to a static site in .site/
-	$(BIN)/python -m tutorial_project.html_site --to $(SITE) $(NOTEBOOKS)
+	$(BIN)/python -m tutorial_project.course.html_site --to $(SITE) $(NOTEBOOKS)
 
 e2e: $(STAMP) ## Run the lessons in JupyterLab in headless Chromium (screenshots in .test-output/)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e -rs

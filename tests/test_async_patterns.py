@@ -23,11 +23,11 @@ from django.core.handlers.asgi import ASGIHandler
 from django.http import HttpResponse
 from django.test import AsyncRequestFactory, RequestFactory, SimpleTestCase, TestCase
 
-from tutorial_project import ticker as ticker_module
 from tutorial_project.catalog.models import Product
+from tutorial_project.instruments import ticker as ticker_module
+from tutorial_project.instruments.served_by import served_mode_middleware
 from tutorial_project.rates.client import use_transport
 from tutorial_project.rates.views import product_price
-from tutorial_project.served_by import served_mode_middleware
 
 PRICE_ROUTE = "tests/price/<str:sku>/"
 TICKER_ROUTE = "tests/ticker/"
@@ -111,7 +111,7 @@ class MiddlewareTests(MountedViewsMixin, TestCase):
         self.assertEqual(response["X-Served-Mode"], "async")
 
     async def test_in_the_real_stack_under_asgi(self):
-        with use_middleware("tutorial_project.served_by.served_mode_middleware"):
+        with use_middleware("tutorial_project.instruments.served_by.served_mode_middleware"):
             response = await self.async_client.get("/tests/price/BK-001/")
         self.assertEqual(response["X-Served-Mode"], "async")
 

@@ -16,7 +16,7 @@ from django.test import AsyncClient, TestCase
 from tutorial_project.capstone.middleware import cache_control_middleware
 from tutorial_project.capstone.views import dashboard, dashboard_stream
 from tutorial_project.dashboard.clients import default_upstream
-from tutorial_project.streaming import events_in
+from tutorial_project.instruments.streaming import events_in
 
 
 class CapstoneTests(TestCase):

@@ -6,8 +6,8 @@ import pytest
 from django.test import AsyncClient
 
 from tutorial_project.dashboard import clients
-from tutorial_project.upstream import FakeUpstream
-from tutorial_project.upstream.server import serve_in_thread
+from tutorial_project.instruments.upstream import FakeUpstream
+from tutorial_project.instruments.upstream.server import serve_in_thread
 
 
 def get(query):

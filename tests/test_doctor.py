@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tutorial_project import doctor
+from tutorial_project.course import doctor
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -18,7 +18,7 @@ def run_doctor(tmp_path, *, port=None, pythonpath=None, python=sys.executable, m
     env = {**os.environ, "PORT": str(port or free_port())}
     if pythonpath:
         env["PYTHONPATH"] = str(pythonpath)
-    command = [python, "-m", "tutorial_project.doctor"] if module else [
+    command = [python, "-m", "tutorial_project.course.doctor"] if module else [
         python, str(REPO / "tutorial_project" / "doctor.py")
     ]
     result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path,

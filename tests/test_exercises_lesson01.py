@@ -9,7 +9,7 @@ pytestmark = pytest.mark.usefixtures("project")  # tests/conftest.py: start() in
 
 
 def verdict_of(check, answer):
-    from tutorial_project.exercises import lesson01
+    from tutorial_project.course.exercises import lesson01
 
     return asyncio.run(getattr(lesson01, check)(answer))
 
@@ -92,7 +92,7 @@ def test_a_timeout_that_leaves_the_fetch_running_fails():
         return task.result() if done else None
 
     async def run_and_clean_up():
-        from tutorial_project.exercises.lesson01 import check_price_or_none
+        from tutorial_project.course.exercises.lesson01 import check_price_or_none
 
         verdict = await check_price_or_none(leaves_it_running)
         for task in asyncio.all_tasks() - {asyncio.current_task()}:

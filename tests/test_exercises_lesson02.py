@@ -7,7 +7,7 @@ import pytest
 from django.http import JsonResponse
 from django.views import View
 
-from tutorial_project import fake_upstream
+from tutorial_project.instruments import fake_upstream
 
 
 def verdict_of(check, answer):
@@ -59,7 +59,7 @@ async def whole_quotes(request):
 
 
 def test_compare_prices_reference_solution_passes(project):
-    from tutorial_project.exercises.lesson02 import check_compare_prices
+    from tutorial_project.course.exercises.lesson02 import check_compare_prices
 
     verdict = verdict_of(check_compare_prices, compare_prices)
     assert verdict.passed, str(verdict)
@@ -67,7 +67,7 @@ def test_compare_prices_reference_solution_passes(project):
 
 
 def test_compare_prices_placeholder_is_not_solved_yet(project):
-    from tutorial_project.exercises.lesson02 import check_compare_prices
+    from tutorial_project.course.exercises.lesson02 import check_compare_prices
 
     verdict = verdict_of(check_compare_prices, ...)
     assert not verdict.passed and not verdict.solved
@@ -85,7 +85,7 @@ def test_compare_prices_placeholder_is_not_solved_yet(project):
     ids=["sequential awaits", "sync view", "no 502", "wrong body"],
 )
 def test_compare_prices_wrong_answers_fail_with_a_hint(project, answer, message):
-    from tutorial_project.exercises.lesson02 import check_compare_prices
+    from tutorial_project.course.exercises.lesson02 import check_compare_prices
 
     verdict = verdict_of(check_compare_prices, answer)
     assert not verdict.passed and verdict.solved
@@ -129,14 +129,14 @@ async def quote_function(request):
 
 
 def test_quote_view_reference_solution_passes(project):
-    from tutorial_project.exercises.lesson02 import check_quote_view
+    from tutorial_project.course.exercises.lesson02 import check_quote_view
 
     verdict = verdict_of(check_quote_view, QuoteView)
     assert verdict.passed, str(verdict)
 
 
 def test_quote_view_placeholder_is_not_solved_yet(project):
-    from tutorial_project.exercises.lesson02 import check_quote_view
+    from tutorial_project.course.exercises.lesson02 import check_quote_view
 
     verdict = verdict_of(check_quote_view, ...)
     assert not verdict.solved and "not solved yet" in str(verdict)
@@ -153,7 +153,7 @@ def test_quote_view_placeholder_is_not_solved_yet(project):
     ids=["sync handler", "mixed handlers", "no 502", "function view"],
 )
 def test_quote_view_wrong_answers_fail_with_a_hint(project, answer, message):
-    from tutorial_project.exercises.lesson02 import check_quote_view
+    from tutorial_project.course.exercises.lesson02 import check_quote_view
 
     verdict = verdict_of(check_quote_view, answer)
     assert not verdict.passed and verdict.solved

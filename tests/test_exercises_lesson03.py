@@ -16,7 +16,7 @@ def stock_report():
 
 
 def verdict_of(check, answer):
-    from tutorial_project.exercises import lesson03
+    from tutorial_project.course.exercises import lesson03
 
     return asyncio.run(getattr(lesson03, check)(answer))
 

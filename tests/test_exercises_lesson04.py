@@ -49,7 +49,7 @@ def reports():
 
 
 def test_04_1_reference_passes(project):
-    from tutorial_project.exercises.lesson04 import check_category_report
+    from tutorial_project.course.exercises.lesson04 import check_category_report
 
     reference, *_ = reports()
     verdict = run(check_category_report(reference))
@@ -57,7 +57,7 @@ def test_04_1_reference_passes(project):
 
 
 def test_04_1_placeholder_is_not_solved_yet(project):
-    from tutorial_project.exercises.lesson04 import check_category_report
+    from tutorial_project.course.exercises.lesson04 import check_category_report
 
     verdict = run(check_category_report(...))
     assert not verdict.passed and not verdict.solved
@@ -74,7 +74,7 @@ def test_04_1_placeholder_is_not_solved_yet(project):
     ],
 )
 def test_04_1_wrong_answers_fail_with_a_reason(project, which, message):
-    from tutorial_project.exercises.lesson04 import check_category_report
+    from tutorial_project.course.exercises.lesson04 import check_category_report
 
     verdict = run(check_category_report(reports()[which]))
     assert not verdict.passed and verdict.solved
@@ -86,7 +86,7 @@ def test_04_1_with_many_products_the_n_plus_1_answer_still_fails(project):
     from asgiref.sync import sync_to_async
 
     from tutorial_project.catalog.demo import add_generated_products
-    from tutorial_project.exercises.lesson04 import check_category_report
+    from tutorial_project.course.exercises.lesson04 import check_category_report
 
     run(sync_to_async(add_generated_products)(200))
     reference, _, one_query_per_product, *_ = reports()
@@ -155,7 +155,7 @@ async def credits():
 
 
 def test_04_2_reference_passes_and_the_credits_are_put_back(project):
-    from tutorial_project.exercises.lesson04 import check_transfer_credit
+    from tutorial_project.course.exercises.lesson04 import check_transfer_credit
 
     before = run(credits())
     verdict = run(check_transfer_credit(transfers()[0]))
@@ -164,7 +164,7 @@ def test_04_2_reference_passes_and_the_credits_are_put_back(project):
 
 
 def test_04_2_placeholder_is_not_solved_yet(project):
-    from tutorial_project.exercises.lesson04 import check_transfer_credit
+    from tutorial_project.course.exercises.lesson04 import check_transfer_credit
 
     verdict = run(check_transfer_credit(...))
     assert not verdict.passed and not verdict.solved
@@ -179,7 +179,7 @@ def test_04_2_placeholder_is_not_solved_yet(project):
     ],
 )
 def test_04_2_wrong_answers_fail_with_a_reason_and_change_nothing(project, which, message):
-    from tutorial_project.exercises.lesson04 import check_transfer_credit
+    from tutorial_project.course.exercises.lesson04 import check_transfer_credit
 
     before = run(credits())
     verdict = run(check_transfer_credit(transfers()[which]))
@@ -221,14 +221,14 @@ def pages():
 
 
 def test_04_3_reference_passes(project):
-    from tutorial_project.exercises.lesson04 import check_tools_page
+    from tutorial_project.course.exercises.lesson04 import check_tools_page
 
     verdict = run(check_tools_page(pages()[0]))
     assert verdict.passed, str(verdict)
 
 
 def test_04_3_placeholder_is_not_solved_yet(project):
-    from tutorial_project.exercises.lesson04 import check_tools_page
+    from tutorial_project.course.exercises.lesson04 import check_tools_page
 
     verdict = run(check_tools_page(...))
     assert not verdict.passed and not verdict.solved
@@ -244,7 +244,7 @@ def test_04_3_placeholder_is_not_solved_yet(project):
     ],
 )
 def test_04_3_wrong_answers_fail_with_a_reason(project, which, message):
-    from tutorial_project.exercises.lesson04 import check_tools_page
+    from tutorial_project.course.exercises.lesson04 import check_tools_page
 
     verdict = run(check_tools_page(pages()[which]))
     assert not verdict.passed and verdict.solved

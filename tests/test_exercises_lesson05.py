@@ -6,7 +6,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import JsonResponse
 from django.utils.decorators import async_only_middleware, sync_only_middleware
 
-from tutorial_project.exercises import lesson05
+from tutorial_project.course.exercises import lesson05
 
 
 class LessonHeader:

@@ -4,7 +4,7 @@ import asyncio
 
 import httpx
 
-from tutorial_project.exercises import lesson06
+from tutorial_project.course.exercises import lesson06
 
 
 async def fetch_both(client):

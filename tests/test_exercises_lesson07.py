@@ -4,8 +4,8 @@ import asyncio
 
 from django.http import HttpResponse, StreamingHttpResponse
 
-from tutorial_project.exercises.lesson07 import check_countdown, check_progress_events
-from tutorial_project.streaming import sse_event
+from tutorial_project.course.exercises.lesson07 import check_countdown, check_progress_events
+from tutorial_project.instruments.streaming import sse_event
 
 
 def run(coroutine):

@@ -3,8 +3,8 @@
 import math
 import statistics
 
-from tutorial_project.exercises.lesson08 import check_expected_throughput, check_percentile
-from tutorial_project.serving.loadgen import percentile
+from tutorial_project.course.exercises.lesson08 import check_expected_throughput, check_percentile
+from tutorial_project.instruments.loadtest.loadgen import percentile
 
 
 def test_percentile():

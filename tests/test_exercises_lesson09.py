@@ -46,7 +46,7 @@ async def cart_in_a_global(request):
 
 
 def test_whoami(project):
-    from tutorial_project.exercises.lesson09 import check_whoami_view
+    from tutorial_project.course.exercises.lesson09 import check_whoami_view
 
     assert run(check_whoami_view, whoami_reference)
     placeholder = run(check_whoami_view, ...)
@@ -58,7 +58,7 @@ def test_whoami(project):
 
 
 def test_cart(project):
-    from tutorial_project.exercises.lesson09 import check_cart_view
+    from tutorial_project.course.exercises.lesson09 import check_cart_view
 
     assert run(check_cart_view, cart_reference)
     assert not run(check_cart_view, ...).solved

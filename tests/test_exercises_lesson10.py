@@ -10,7 +10,7 @@ def run(check, answer):
 
 
 def test_rate_transport(project):
-    from tutorial_project.exercises.lesson10 import check_rate_transport
+    from tutorial_project.course.exercises.lesson10 import check_rate_transport
 
     reference = httpx.MockTransport(lambda request: httpx.Response(200, json={"rate": "2.5"}))
     assert run(check_rate_transport, reference)
@@ -26,7 +26,7 @@ def test_rate_transport(project):
 
 
 def test_read_stream(project):
-    from tutorial_project.exercises.lesson10 import check_read_stream
+    from tutorial_project.course.exercises.lesson10 import check_read_stream
 
     async def reference(response):
         return b"".join([chunk async for chunk in response.streaming_content]).decode()

@@ -19,7 +19,7 @@ def test_page_skus(project):
     from django.core import paginator as django_paginator
 
     from tutorial_project.catalog.models import Product
-    from tutorial_project.exercises.lesson11 import check_page_skus
+    from tutorial_project.course.exercises.lesson11 import check_page_skus
 
     async def reference(number):  # works on Django 5.2 and 6.x
         paginator = django_paginator.Paginator(Product.objects.order_by("sku"), 5)
@@ -42,7 +42,7 @@ def test_page_skus(project):
 
 
 def test_task_or_await(project):
-    from tutorial_project.exercises.lesson11 import check_task_or_await
+    from tutorial_project.course.exercises.lesson11 import check_task_or_await
 
     assert run(check_task_or_await, REFERENCE_CHOICES)
     assert not run(check_task_or_await, ...).solved

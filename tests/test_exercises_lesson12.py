@@ -5,7 +5,7 @@ import json
 
 from django.utils.decorators import async_only_middleware
 
-from tutorial_project.exercises import lesson12
+from tutorial_project.course.exercises import lesson12
 
 
 def run(check, answer):
@@ -99,7 +99,7 @@ def test_12_4_placeholder_is_not_solved(project):
 
 def test_12_4_waiting_for_all_sources_fails_with_a_hint(project):
     from tutorial_project.capstone.service import gather_sources
-    from tutorial_project.streaming import sse_event
+    from tutorial_project.instruments.streaming import sse_event
 
     async def dashboard_events(client):
         data, _errors = await gather_sources(client)  # everything first: nothing streams
@@ -178,8 +178,8 @@ def test_12_6_status_only_test_fails_with_a_hint(project):
 
 # 12.7 -------------------------------------------------------------------------------------
 def _load(concurrency):
-    from tutorial_project.servers import serve_in_process
-    from tutorial_project.serving.loadgen import run_load
+    from tutorial_project.instruments.loadtest.loadgen import run_load
+    from tutorial_project.instruments.servers import serve_in_process
 
     async def load_capstone():
         async with serve_in_process() as url:
@@ -221,7 +221,7 @@ def test_learner_copy_of_lesson_12_runs_to_the_end_and_says_not_solved_yet(tmp_p
     import nbformat
     from test_learner_copies import NOT_SOLVED, execute, verdicts
 
-    from tutorial_project.exercises.learner_copies import write_copies
+    from tutorial_project.course.learner_copies import write_copies
 
     lesson = Path(__file__).resolve().parents[1] / "notebooks" / "12_capstone_async_dashboard.ipynb"
     [(path, _)] = write_copies([lesson], tmp_path)

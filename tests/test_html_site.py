@@ -5,7 +5,7 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from tutorial_project.html_site import build_site, lesson_title_and_summary, main
+from tutorial_project.course.html_site import build_site, lesson_title_and_summary, main
 
 REPO = Path(__file__).resolve().parents[1]
 LESSON_00 = REPO / "notebooks" / "00_your_notebook_is_an_event_loop.ipynb"

@@ -163,7 +163,7 @@ def test_use_middleware_runs_exactly_the_given_stack(project):
 
 def test_exercise_verdicts_pass_fail_and_not_solved(project):
     from tutorial_project.catalog.models import Product
-    from tutorial_project.exercises.lesson00 import check_count_in_category
+    from tutorial_project.course.exercises.lesson00 import check_count_in_category
 
     async def right(slug):
         return await Product.objects.filter(category__slug=slug).acount()

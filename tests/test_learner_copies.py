@@ -11,7 +11,7 @@ from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from nbval.kernel import CURRENT_ENV_KERNEL_NAME, NbvalKernelspecManager
 
-from tutorial_project.exercises.learner_copies import (
+from tutorial_project.course.learner_copies import (
     STUB_COMMENT,
     as_python,
     defined_names,

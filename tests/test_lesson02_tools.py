@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from tutorial_project import fake_upstream
+from tutorial_project.instruments import fake_upstream
 
 
 def test_fake_upstream_answers_fails_and_counts_calls_in_flight():
@@ -28,7 +28,7 @@ def test_traced_keeps_the_view_kind_and_bursts_record_threads(project):
     from django.test import AsyncClient
 
     from tutorial_project import mount, use_middleware
-    from tutorial_project.request_burst import asgi_client, send_burst, traced
+    from tutorial_project.instruments.request_burst import asgi_client, send_burst, traced
 
     @traced
     async def wait_async(request):

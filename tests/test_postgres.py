@@ -51,7 +51,7 @@ def connections_to_the_database():
 
 
 def test_workers_serve_from_postgres_through_a_bounded_pool():
-    from tutorial_project.servers import leftovers, serve
+    from tutorial_project.instruments.servers import leftovers, serve
 
     env = production_env()
     manage("migrate", "--no-input", env=env)

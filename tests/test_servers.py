@@ -6,7 +6,7 @@ import socket
 import httpx
 import pytest
 
-from tutorial_project.servers import leftovers, serve, server_command
+from tutorial_project.instruments.servers import leftovers, serve, server_command
 
 
 def bound_addresses(pid):

@@ -6,9 +6,9 @@ import time
 import httpx
 from django.http import StreamingHttpResponse
 
+from tutorial_project.instruments.servers import leftovers, serve_in_process
+from tutorial_project.instruments.streaming import SlowJob, events_in, read_events, sse_event
 from tutorial_project.playground import mount
-from tutorial_project.servers import leftovers, serve_in_process
-from tutorial_project.streaming import SlowJob, events_in, read_events, sse_event
 
 SSE = "text/event-stream"
 

@@ -6,8 +6,8 @@ import threading
 import httpx
 import requests
 
-from tutorial_project.upstream import FakeUpstream
-from tutorial_project.upstream.server import serve_in_thread
+from tutorial_project.instruments.upstream import FakeUpstream
+from tutorial_project.instruments.upstream.server import serve_in_thread
 
 
 def in_process(upstream):

@@ -6,7 +6,7 @@ from django.core.cache import cache
 
 from tutorial_project.catalog.models import Category, Product
 from tutorial_project.dashboard.sources import SOURCES, SourceError, fetch_source
-from tutorial_project.streaming import sse_event
+from tutorial_project.instruments.streaming import sse_event
 
 CACHE_SECONDS = 30
 

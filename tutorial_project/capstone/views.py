@@ -18,7 +18,7 @@ from tutorial_project.capstone.service import (
 )
 from tutorial_project.dashboard.clients import shared_client
 from tutorial_project.dashboard.sources import SOURCES
-from tutorial_project.upstream.app import MODES
+from tutorial_project.instruments.upstream.app import MODES
 
 
 async def dashboard(request):

@@ -11,7 +11,7 @@ import weakref
 
 import httpx
 
-from tutorial_project.upstream import FakeUpstream
+from tutorial_project.instruments.upstream import FakeUpstream
 
 # Connect and read timeouts for real sockets. ASGITransport ignores them (it never touches the
 # network), which is why sources.fetch_source also bounds every call with asyncio.timeout.

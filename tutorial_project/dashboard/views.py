@@ -15,7 +15,7 @@ from django.http import JsonResponse
 
 from tutorial_project.dashboard.clients import shared_client
 from tutorial_project.dashboard.sources import SOURCES, SourceError, fetch_all
-from tutorial_project.upstream.app import MODES
+from tutorial_project.instruments.upstream.app import MODES
 
 STRATEGIES = ("concurrent", "sequential")
 

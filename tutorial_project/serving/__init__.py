@@ -1,1 +1,1 @@
-"""Serving the project for real: the views a load test hits, and the servers that serve them."""
+"""Serving the project for real: the views a load test hits (lesson 08)."""

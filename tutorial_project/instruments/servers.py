@@ -1,0 +1,206 @@
+"""Serve the project for real, on 127.0.0.1 and a free port, from a notebook or a test.
+
+Two ways, both context managers that always stop what they started:
+
+- ``async with serve_in_process(app) as url:`` runs uvicorn as a task on the running event
+  loop (the notebook's). It serves exactly this process's project, views mounted from cells
+  included. Lesson 07 uses it for streaming over a real socket.
+- ``async with serve("uvicorn") as server:`` starts a server in a subprocess: ``"uvicorn"``,
+  ``"daphne"`` (ASGI) or ``"wsgi"`` (a WSGI server with a fixed pool of threads). It has its own
+  interpreter and its own cores, so a load test in the notebook measures the server, not the
+  notebook. It uses this kernel's database: ``start()`` put its path in ``TUTORIAL_DATABASE``,
+  which the subprocess inherits. Lesson 08 uses it.
+
+``leftovers()`` says what is still running; after a lesson it must say nothing.
+"""
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+HOST = "127.0.0.1"  # loopback only: nothing here is reachable from another machine
+READY_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+
+_started = []  # (pid or None, port) of every server started in this process
+
+
+def free_port():
+    """A TCP port that nothing listens on right now (the OS picks it)."""
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its signal handlers: Ctrl-C / "interrupt kernel" stays the kernel's."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        yield
+
+
+@contextlib.asynccontextmanager
+async def serve_in_process(app=None):
+    """Serve ``app`` (default: the project's ASGIHandler) with uvicorn on this event loop."""
+    if app is None:
+        from django.core.handlers.asgi import ASGIHandler
+
+        app = ASGIHandler()
+    listener = socket.socket()
+    listener.bind((HOST, 0))  # we bind, so the address is 127.0.0.1 whatever the config says
+    port = listener.getsockname()[1]
+    config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False)
+    server = _QuietServer(config)
+    task = asyncio.create_task(server.serve(sockets=[listener]), name=f"uvicorn-{port}")
+    _started.append((None, port))
+    try:
+        while not server.started:
+            if task.done():
+                task.result()  # raises what stopped it
+            await asyncio.sleep(0.01)
+        yield f"http://{HOST}:{port}"
+    finally:
+        server.should_exit = True
+        try:
+            await asyncio.wait_for(task, STOP_TIMEOUT)
+        finally:
+            listener.close()
+
+
+class RunningServer:
+    """A server subprocess: its ``url``, ``pid`` and what it is (``kind``)."""
+
+    def __init__(self, kind, process, port, log):
+        self.kind, self.process, self.port, self.log = kind, process, port, log
+        self.url = f"http://{HOST}:{port}"
+        self.pid = process.pid
+
+    def output(self):
+        """What the server printed (stdout and stderr)."""
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
+
+def server_command(kind, port, *, workers=1, threads=4):
+    """The shell command that serves the project, as a list (printable with ``shlex.join``)."""
+    python = [sys.executable, "-m"]
+    if kind == "uvicorn":
+        return [*python, "uvicorn", "tutorial_project.asgi:application", "--host", HOST,
+                "--port", str(port), "--workers", str(workers), "--no-access-log",
+                "--log-level", "warning", "--lifespan", "off"]
+    if kind == "daphne":
+        return [*python, "daphne", "--bind", HOST, "--port", str(port), "--verbosity", "0",
+                "tutorial_project.asgi:application"]
+    if kind == "wsgi":
+        return [*python, "tutorial_project.instruments.loadtest.wsgi_server", "--port", str(port),
+                "--threads", str(threads)]
+    raise ValueError(f"unknown server {kind!r}: use 'uvicorn', 'daphne' or 'wsgi'")
+
+
+@contextlib.asynccontextmanager
+async def serve(kind="uvicorn", *, workers=1, threads=4, env=None):
+    """Start a server subprocess, wait until it answers, yield it, then stop it for sure."""
+    port = free_port()
+    log = tempfile.TemporaryFile()
+    process = subprocess.Popen(
+        server_command(kind, port, workers=workers, threads=threads),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},  # TUTORIAL_DATABASE: this kernel's database
+        start_new_session=True,  # Ctrl-C in the notebook does not reach it; stop() does
+    )
+    _started.append((process.pid, port))
+    server = RunningServer(kind, process, port, log)
+    try:
+        await _wait_until_ready(server)
+        yield server
+    finally:
+        _stop(process)
+        log.close()
+
+
+async def _wait_until_ready(server):
+    deadline = time.monotonic() + READY_TIMEOUT
+    async with httpx.AsyncClient(timeout=2) as client:
+        while True:
+            if server.process.poll() is not None:
+                raise RuntimeError(f"{server.kind} exited at start:\n{server.output()}")
+            try:
+                await client.get(f"{server.url}/serving/threads/")
+                return
+            except httpx.TransportError as error:
+                if time.monotonic() > deadline:
+                    message = f"{server.kind} did not answer within {READY_TIMEOUT} s"
+                    raise TimeoutError(message) from error
+                await asyncio.sleep(0.05)
+
+
+def _stop(process):
+    """SIGTERM (a graceful stop; uvicorn --workers stops its workers too), then SIGKILL."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    if _alive(process.pid):  # a worker outlived its supervisor: end the whole group we made
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def _alive(pid):
+    """Is a process of the session (process group) that started as ``pid`` still running?
+
+    Zombies do not count: a uvicorn worker that outlives its supervisor by a moment is
+    reparented to init, which reaps it a little later; it runs nothing meanwhile.
+    """
+    proc = Path("/proc")
+    if not proc.is_dir():  # not Linux: ask the OS whether the group exists at all
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # it ended while we looked
+            continue
+        state, group = fields[0], int(fields[2])
+        if group == pid and state != "Z":
+            return True
+    return False
+
+
+def _listening(port):
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex((HOST, port)) == 0
+
+
+def leftovers():
+    """What the servers started from this process left behind: an empty dict means nothing.
+
+    Keys: ``processes`` (pids still alive), ``ports`` (still accepting connections),
+    ``tasks`` (uvicorn tasks still on this event loop).
+    """
+    processes = [pid for pid, _ in _started if pid is not None and _alive(pid)]
+    ports = [port for _, port in _started if _listening(port)]
+    try:
+        tasks = [t for t in asyncio.all_tasks() if t.get_name().startswith("uvicorn-")]
+    except RuntimeError:  # no running loop
+        tasks = []
+    found = {"processes": processes, "ports": ports, "tasks": tasks}
+    return {what: items for what, items in found.items() if items}
