@@ -27,16 +27,14 @@ NOTEBOOKS = [
 # threads by design; anything else still alive after a lesson was left behind by it.
 POOL_THREAD = re.compile(r"^(ThreadPoolExecutor-\d+_\d+|asyncio_\d+)$")
 LEFTOVERS = """
-import json, os, threading
-children = []
-for pid in filter(str.isdigit, os.listdir("/proc")):
+import json, threading
+import psutil
+def alive(process):  # a zombie has ended; it only waits for its parent to reap it
     try:
-        stat = open(f"/proc/{pid}/stat").read()
-    except OSError:
-        continue
-    fields = stat.rsplit(")", 1)[1].split()
-    if int(fields[1]) == os.getpid() and fields[0] != "Z":
-        children.append(stat.split(")")[0] + ")")
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+children = [f"{p.pid} ({p.name()})" for p in psutil.Process().children() if alive(p)]
 # pyzmq's garbage collector: the kernel's own, started once when it first sends a large
 # message (an image, say) without copying; nothing a lesson started.
 kernel_own = [t for t in threading.enumerate() if type(t).__module__.startswith("zmq.")]

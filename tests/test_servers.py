@@ -4,30 +4,19 @@ import asyncio
 import socket
 
 import httpx
+import psutil
 import pytest
 
 from tutorial_project.instruments.servers import leftovers, serve, server_command
 
 
 def bound_addresses(pid):
-    """The local addresses a process listens on, from /proc (Linux)."""
-    import os
-
-    inodes = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    addresses = []
-    for line in open("/proc/net/tcp").read().splitlines()[1:]:
-        fields = line.split()
-        if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
-            host, port = fields[1].split(":")
-            addresses.append((socket.inet_ntoa(bytes.fromhex(host)[::-1]), int(port, 16)))
-    return addresses
+    """The local TCP addresses a process listens on (psutil: Linux, macOS and Windows)."""
+    return [
+        (c.laddr.ip, c.laddr.port)
+        for c in psutil.Process(pid).net_connections(kind="tcp")
+        if c.status == psutil.CONN_LISTEN
+    ]
 
 
 @pytest.mark.parametrize("kind", ["uvicorn", "daphne", "wsgi"])

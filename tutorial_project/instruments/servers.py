@@ -17,15 +17,14 @@ Two ways, both context managers that always stop what they started:
 import asyncio
 import contextlib
 import os
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import httpx
+import psutil
 import uvicorn
 
 HOST = "127.0.0.1"  # loopback only: nothing here is reachable from another machine
@@ -33,6 +32,7 @@ READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 
 _started = []  # (pid or None, port) of every server started in this process
+_tree_pids = {}  # server pid -> the pids of its process tree when it was stopped
 
 
 def free_port():
@@ -118,7 +118,7 @@ async def serve(kind="uvicorn", *, workers=1, threads=4, env=None):
         stdout=log,
         stderr=subprocess.STDOUT,
         env={**os.environ, **(env or {})},  # TUTORIAL_DATABASE: this kernel's database
-        start_new_session=True,  # Ctrl-C in the notebook does not reach it; stop() does
+        **_own_process_group(),  # Ctrl-C in the notebook does not reach it; stop() does
     )
     _started.append((process.pid, port))
     server = RunningServer(kind, process, port, log)
@@ -128,6 +128,13 @@ async def serve(kind="uvicorn", *, workers=1, threads=4, env=None):
     finally:
         _stop(process)
         log.close()
+
+
+def _own_process_group():
+    """Popen arguments that keep the kernel's Ctrl-C away from the server, on every OS."""
+    if sys.platform == "win32":
+        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+    return {"start_new_session": True}
 
 
 async def _wait_until_ready(server):
@@ -147,7 +154,16 @@ async def _wait_until_ready(server):
 
 
 def _stop(process):
-    """SIGTERM (a graceful stop; uvicorn --workers stops its workers too), then SIGKILL."""
+    """Stop the server and every process it started (uvicorn ``--workers``), on every OS.
+
+    The tree is read before the stop, since a worker that outlives its supervisor is
+    reparented and no longer shows as its child. Terminate first (a graceful stop), then kill.
+    """
+    try:
+        tree = [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        tree = []
+    _tree_pids[process.pid] = [p.pid for p in tree]
     if process.poll() is None:
         process.terminate()
         try:
@@ -155,32 +171,33 @@ def _stop(process):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-    if _alive(process.pid):  # a worker outlived its supervisor: end the whole group we made
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
+    others = [p for p in tree[1:] if _running(p)]
+    for child in others:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.terminate()
+    _, still = psutil.wait_procs(others, timeout=STOP_TIMEOUT)
+    for child in still:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.kill()
+    psutil.wait_procs(still, timeout=STOP_TIMEOUT)
+
+
+def _running(process):
+    """Alive and not a zombie (a zombie has ended; it only waits for its parent to reap it)."""
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _alive(pid):
-    """Is a process of the session (process group) that started as ``pid`` still running?
-
-    Zombies do not count: a uvicorn worker that outlives its supervisor by a moment is
-    reparented to init, which reaps it a little later; it runs nothing meanwhile.
-    """
-    proc = Path("/proc")
-    if not proc.is_dir():  # not Linux: ask the OS whether the group exists at all
+    """Is the server started as ``pid``, or any process it had started, still running?"""
+    for member in _tree_pids.get(pid, [pid]):
         try:
-            os.killpg(pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-    for stat in proc.glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:  # it ended while we looked
+            if _running(psutil.Process(member)):
+                return True
+        except psutil.NoSuchProcess:
             continue
-        state, group = fields[0], int(fields[2])
-        if group == pid and state != "Z":
-            return True
     return False
 
 
