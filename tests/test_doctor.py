@@ -19,7 +19,7 @@ def run_doctor(tmp_path, *, port=None, pythonpath=None, python=sys.executable, m
     if pythonpath:
         env["PYTHONPATH"] = str(pythonpath)
     command = [python, "-m", "tutorial_project.course.doctor"] if module else [
-        python, str(REPO / "tutorial_project" / "doctor.py")
+        python, str(REPO / "tutorial_project" / "course" / "doctor.py")
     ]
     result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path,
                             timeout=240)
@@ -63,6 +63,7 @@ def test_busy_jupyterlab_port_is_reported_with_a_way_out(monkeypatch, capsys):
         # The slow checks are covered above; this test is about the port.
         monkeypatch.setattr(doctor, "check_project", lambda: doctor.Finding(doctor.OK, "up"))
         monkeypatch.setattr(doctor, "check_kernel", lambda: doctor.Finding(doctor.OK, "kernel"))
+        monkeypatch.setattr(doctor, "check_python", lambda: doctor.Finding(doctor.OK, "python"))
         status = doctor.main()
     report = capsys.readouterr().out
     # make lab retries the next ports, so a busy port warns instead of blocking.
@@ -110,13 +111,32 @@ def test_a_user_kernel_with_another_python_blocks_with_a_fix(tmp_path, monkeypat
 
 
 @pytest.mark.parametrize(
-    ("version", "status"), [((3, 10, 12), doctor.BLOCK), ((3, 11, 7), doctor.OK),
+    ("version", "status"), [((3, 10, 12), doctor.BLOCK), ((3, 11, 7), doctor.WARN),
                             ((3, 13, 0), doctor.OK)]
 )
 def test_python_version(version, status):
     finding = doctor.check_python(version)
     assert finding.status == status
-    assert (finding.fix != "") == (status == doctor.BLOCK)
+    assert (finding.fix != "") == (status != doctor.OK)
+
+
+def test_python_311_says_what_needs_312_and_how_to_get_it():
+    finding = doctor.check_python((3, 11, 7))
+    assert "Django 5.2 LTS" in finding.what and "needs Python 3.12 or newer" in finding.what
+    assert "AsyncPaginator" in finding.what and "PYTHON=python3.13" in finding.fix
+
+
+def test_fixes_name_the_base_interpreter_not_the_venvs(monkeypatch):
+    monkeypatch.setattr(doctor.sys, "_base_executable", "/usr/bin/python3.11", raising=False)
+    assert "make venv PYTHON=/usr/bin/python3.11" in doctor.venv_fix()
+
+
+def test_checks_the_learners_packages_for_this_interpreter(tmp_path):
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text('# comment\ndjango==5.2 ; python_version < "3.0"\n'
+                            "nest-asyncio==1.6.0  # why\ndj-database-url==3.1.2\n")
+    assert doctor.learner_modules(requirements) == ["nest_asyncio", "dj_database_url"]
+    assert "nbval" not in doctor.learner_modules() and "django" in doctor.learner_modules()
 
 
 def test_disk_thresholds(monkeypatch, tmp_path):

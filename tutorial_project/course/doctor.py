@@ -30,12 +30,9 @@ MIN_PYTHON = (3, 11)
 # Django release each Python gets (see requirements.txt).
 DJANGO_FOR_PYTHON = {(3, 11): "5.2"}
 DJANGO_NEWEST = "6.1"
-# Import name of every package the lessons and the tools use.
-MODULES = [
-    "django", "asgiref", "httpx", "nest_asyncio", "uvicorn", "daphne", "matplotlib",
-    "jupyterlab", "ipykernel", "nbconvert", "nbval", "pytest", "requests", "psycopg",
-    "psycopg_pool",
-]  # fmt: skip
+# The learner's packages are read from requirements.txt (the import name is the distribution
+# name with "_" for "-"); the maintainers' tools are not needed to follow the lessons.
+REQUIREMENTS = REPO / "requirements.txt"
 # Importing these takes seconds; finding them is enough (JupyterLab imports them itself).
 FOUND_NOT_IMPORTED = {"jupyterlab"}
 DISK_BLOCK_MB = 300  # below this, a venv or the lesson databases cannot be written
@@ -49,8 +46,29 @@ class Finding:
     fix: str = ""
 
 
+def base_python():
+    """The interpreter the venv was made from (a fix must not name the venv's own python)."""
+    return getattr(sys, "_base_executable", None) or sys.executable
+
+
 def venv_fix():
-    return f"run `make venv PYTHON={sys.executable}` (or plain `make venv`) in {REPO}"
+    return (f"run `make venv PYTHON={base_python()}` in {REPO} "
+            "(without make: see the README's setup commands)")
+
+
+def learner_modules(requirements=REQUIREMENTS):
+    """Import names of the packages requirements.txt installs for this interpreter."""
+    from packaging.requirements import Requirement  # installed with the venv, not stdlib
+
+    modules = []
+    for line in requirements.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        requirement = Requirement(line)
+        if requirement.marker is None or requirement.marker.evaluate():
+            modules.append(requirement.name.lower().replace("-", "_"))
+    return modules
 
 
 def check_python(version=None):
@@ -64,6 +82,15 @@ def check_python(version=None):
             "`make venv PYTHON=python3.13`",
         )
     django = DJANGO_FOR_PYTHON.get(tuple(version[:2]), DJANGO_NEWEST)
+    if django != DJANGO_NEWEST:
+        return Finding(
+            WARN,
+            f"Python {shown} runs every lesson on Django {django} LTS; what is new in Django "
+            f"6.0 and {DJANGO_NEWEST} (lesson 09's {DJANGO_NEWEST} cache and signal changes, "
+            f"lesson 11's AsyncPaginator) needs Python 3.12 or newer",
+            "to see those too, make a second venv: `make venv PYTHON=python3.13` "
+            "(pyenv's 3.13 is found even when not activated)",
+        )
     return Finding(OK, f"Python {shown} (the lessons use Django {django} with it)")
 
 
@@ -82,8 +109,9 @@ def check_django():
     return Finding(OK, f"Django {installed}")
 
 
-def check_modules(modules=MODULES):
+def check_modules(modules=None):
     """One finding per package that cannot be imported, or one OK for all of them."""
+    modules = learner_modules() if modules is None else modules
     broken = []
     for name in modules:
         try:
