@@ -1,4 +1,49 @@
+import re
+
 import pytest
+
+# Which lessons each test module serves, for `make test LESSONS=...` (`--lessons`): a fast
+# loop that runs a lesson with its own tests. Modules named ..._lessonNN... serve lesson NN;
+# the modules below say so here; PER_LESSON modules are parametrized by lesson, and only the
+# chosen lessons' cases run. Course tooling (doctor, site, reset, requirements) runs in full
+# `make test` only.
+LESSONS_OF_MODULE = {
+    "test_learner_api.py": {"00"},
+    "test_catalog_api.py": {"02", "04"},
+    "test_upstream.py": {"06"},
+    "test_streaming.py": {"07"},
+    "test_servers.py": {"07", "08"},
+    "test_postgres.py": {"08"},
+    "test_async_patterns.py": {"10"},
+    "test_dashboard.py": {"12"},
+    "test_capstone.py": {"12"},
+}
+PER_LESSON = {"test_notebook_rerun.py", "test_notebook_hygiene.py", "test_learner_copies.py"}
+
+
+def pytest_addoption(parser):
+    parser.addoption("--lessons", default="", help='only these lessons\' tests, e.g. "00 07"')
+
+
+def lessons_of(item):
+    name = item.path.name
+    if item.path.suffix == ".ipynb":
+        return {name[:2]}
+    if match := re.search(r"lesson(\d\d)", name):
+        return {match.group(1)}
+    if name in PER_LESSON:
+        callspec = getattr(item, "callspec", None)
+        return set(re.findall(r"(?<!\d)(\d\d)(?:_|$)", callspec.id)) if callspec else set()
+    return LESSONS_OF_MODULE.get(name, set())
+
+
+def pytest_collection_modifyitems(config, items):
+    chosen = set(config.getoption("--lessons").split())
+    if not chosen:
+        return
+    kept = [item for item in items if lessons_of(item) & chosen]
+    config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+    items[:] = kept
 
 
 @pytest.fixture
