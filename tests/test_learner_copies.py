@@ -12,6 +12,8 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from nbval.kernel import CURRENT_ENV_KERNEL_NAME, NbvalKernelspecManager
 
 from tutorial_project.course.learner_copies import (
+    ANSWER_SUMMARY,
+    ANSWER_TAG,
     STUB_COMMENT,
     as_python,
     defined_names,
@@ -96,6 +98,11 @@ def test_copy_stubs_solutions_clears_outputs_and_leaves_the_lesson_alone():
     assert cells[2].source == f"{STUB_COMMENT}\nanswer = ..."
     assert "source_hidden" not in cells[2].metadata.get("jupyter", {})  # the stub is in view
     assert cells[3].source == "check(answer)"
+    # The answer follows the check, folded in markdown: one click away, never run.
+    assert cells[4].cell_type == "markdown" and cells[4].metadata["tags"] == [ANSWER_TAG]
+    assert cells[4].source.startswith(f"<details><summary>{ANSWER_SUMMARY}</summary>")
+    assert "def answer():\n    return 42" in cells[4].source
+    assert len(cells) == 5
     nbformat.validate(copy)
 
 
@@ -198,8 +205,9 @@ def verdicts(notebook):
     ]
 
 
-def test_learner_copy_of_lesson_00_runs_to_the_end_and_says_not_solved_yet(tmp_path):
-    [(path, _)] = write_copies([LESSON_00], tmp_path)
+@pytest.mark.parametrize("lesson", lesson_paths(), ids=lambda path: path.name[:2])
+def test_learner_copy_runs_to_the_end_and_says_not_solved_yet(lesson, tmp_path):
+    [(path, _)] = write_copies([lesson], tmp_path)
     notebook = execute(nbformat.read(path, as_version=4), tmp_path)
     results = verdicts(notebook)
     assert results and all(NOT_SOLVED in text for text in results), results

@@ -5,7 +5,9 @@
 A copy keeps every cell of its lesson, with outputs and execution counts cleared; each
 answer cell (tagged ``solution``) is replaced by a comment and one ``name = ...`` line per
 name the solution defines. The check cell after it then receives ``...`` and says
-"not solved yet" instead of failing, so "Run All" still runs the copy to the end.
+"not solved yet" instead of failing, so "Run All" still runs the copy to the end. The
+reference answer follows the check, folded in a markdown cell: there when a learner is
+stuck, out of sight until clicked, and never run.
 
 Copies go to ``notebooks/learner/`` (ignored by git): next to the lessons, so they show up
 in JupyterLab's file browser (hidden folders do not), and one level down so the lesson
@@ -19,12 +21,15 @@ import sys
 from pathlib import Path
 
 import nbformat
+from nbformat.v4 import new_markdown_cell
 
 REPO = Path(__file__).resolve().parents[2]
 LESSONS_DIR = REPO / "notebooks"
 COPIES_DIR = LESSONS_DIR / "learner"
 SOLUTION_TAG = "solution"
 STUB_COMMENT = "# Exercise: write your code here, then run the check cell below."
+ANSWER_SUMMARY = "Stuck? Click to see the reference answer (try the exercise first)."
+ANSWER_TAG = "reference-answer"
 
 
 def defined_names(source):
@@ -75,20 +80,45 @@ def is_solution(cell):
     return cell.cell_type == "code" and SOLUTION_TAG in cell.metadata.get("tags", [])
 
 
+def answer_cell(solution_source):
+    """A folded markdown cell holding the reference answer: one click away, never run.
+
+    It follows the check cell, so "Run All" shows the learner's verdict first and the
+    answer stays folded until asked for.
+    """
+    return new_markdown_cell(
+        f"<details><summary>{ANSWER_SUMMARY}</summary>\n\n"
+        f"```python\n{solution_source.strip()}\n```\n\n</details>",
+        metadata={"tags": [ANSWER_TAG]},
+    )
+
+
 def learner_copy(notebook):
-    """A new notebook: ``notebook`` with solutions stubbed and every output cleared."""
+    """A new notebook: ``notebook`` with solutions stubbed and every output cleared.
+
+    Each solution's reference answer follows its check cell, folded (``answer_cell``).
+    """
     copy = nbformat.from_dict(notebook)  # a deep copy; the lesson stays as it was
+    cells, pending_answer = [], None
     for cell in copy.cells:
+        cells.append(cell)
         if cell.cell_type != "code":
             continue
         cell.outputs = []
         cell.execution_count = None
+        if pending_answer is not None:  # this is the check cell after a solution
+            cells.append(answer_cell(pending_answer))
+            pending_answer = None
         if is_solution(cell):
+            pending_answer = cell.source
             cell.source = stub_source(cell.source)
             # Lessons fold their solutions away; the learner's stub must be in view.
             cell.metadata.get("jupyter", {}).pop("source_hidden", None)
             if cell.metadata.get("jupyter") == {}:
                 del cell.metadata["jupyter"]
+    if pending_answer is not None:
+        cells.append(answer_cell(pending_answer))
+    copy.cells = cells
     return copy
 
 
