@@ -8,7 +8,6 @@ import pytest
 # chosen lessons' cases run. Course tooling (doctor, site, reset, requirements) runs in full
 # `make test` only.
 LESSONS_OF_MODULE = {
-    "test_learner_api.py": {"00"},
     "test_catalog_api.py": {"02", "04"},
     "test_upstream.py": {"06"},
     "test_streaming.py": {"07"},
