@@ -17,19 +17,47 @@ print(time.perf_counter() - started)
 """
 
 
-def cold_setup_seconds():
-    """Create a venv and install requirements.txt from an empty package cache."""
+# The single list every learner installed before the learner and maintainer lists were split.
+BEFORE_SPLIT = "f7ba385:requirements.txt"
+
+
+def cold_setup(for_="learner"):
+    """(seconds, MB) to create a venv and install it from an empty package cache.
+
+    ``for_`` is what .ci/install-venv installs: "learner" (``make lab``) or "maintainer".
+    """
     with tempfile.TemporaryDirectory() as tmp:
-        env = dict(os.environ, UV_CACHE_DIR=f"{tmp}/uv-cache", PIP_NO_CACHE_DIR="1")
+        env = dict(os.environ, UV_CACHE_DIR=f"{tmp}/uv-cache", PIP_NO_CACHE_DIR="1",
+                   PYTHON=sys._base_executable, VENV=f"{tmp}/venvs/venv", FOR=for_)
         started = time.perf_counter()
-        subprocess.run(
-            ["sh", ".ci/install-venv"],
-            cwd=REPO,
-            env=dict(env, PYTHON=sys.executable, VENV=f"{tmp}/venv"),
-            check=True,
-            capture_output=True,
-        )
-        return time.perf_counter() - started
+        subprocess.run(["sh", ".ci/install-venv"], cwd=REPO, env=env, check=True,
+                       capture_output=True)
+        return time.perf_counter() - started, folder_mb(Path(tmp) / "venvs" / "venv")
+
+
+def cold_setup_before_split():
+    """(seconds, MB) for the one list learners installed before the split, for comparison."""
+    old = subprocess.run(["git", "show", BEFORE_SPLIT], cwd=REPO, capture_output=True,
+                         text=True, check=True).stdout
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "requirements.txt").write_text(old)
+        venv = Path(tmp) / "venv"
+        subprocess.run([sys._base_executable, "-m", "venv", str(venv)], check=True)
+        python = venv / ("Scripts" if sys.platform == "win32" else "bin") / "python"
+        started = time.perf_counter()
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "uv==0.13.9"],
+                       check=True, capture_output=True)
+        uv = python.parent / "uv"
+        subprocess.run([str(uv), "pip", "install", "--quiet", "--python", str(python), "-r",
+                        str(Path(tmp) / "requirements.txt")], check=True, capture_output=True,
+                       env=dict(os.environ, UV_CACHE_DIR=f"{tmp}/uv-cache"))
+        return time.perf_counter() - started, folder_mb(venv)
+
+
+def folder_mb(folder):
+    """Bytes of every file below ``folder`` (links not followed), as ``du`` would, in MB."""
+    total = sum(path.lstat().st_size for path in folder.rglob("*") if not path.is_dir())
+    return total / 2**20
 
 
 def bring_up_seconds(repeat=3):
@@ -71,15 +99,15 @@ def notebook_seconds(path):
 
 def run(notebooks):
     rows = []
-    try:
-        rows.append(
-            (
-                "cold setup (empty package cache), s",
-                f"{cold_setup_seconds():.1f}  (target: well under 30)",
-            )
-        )
-    except subprocess.CalledProcessError as error:
-        rows.append(("cold setup, s", f"failed (no registry?): {error.stderr[-200:]!r}"))
+    setups = [("learner venv (make lab)", lambda: cold_setup("learner")),
+              ("learner + maintainers' tools (make test)", lambda: cold_setup("maintainer")),
+              ("before the split: one list for all", cold_setup_before_split)]
+    for label, measure in setups:
+        try:
+            seconds, size = measure()
+            rows.append((f"cold setup, {label}", f"{seconds:.1f} s, {size:.0f} MB"))
+        except subprocess.CalledProcessError as error:
+            rows.append((f"cold setup, {label}", f"failed (no registry?): {error.stderr!r:.200}"))
     rows.append(("start() in a fresh process, s", f"{bring_up_seconds():.2f}  (target: under 1)"))
     total = kernels = 0.0
     for path in notebooks:
