@@ -82,6 +82,8 @@ def test_loopback_that_cannot_listen_blocks(monkeypatch):
     assert finding.status == doctor.BLOCK and "loopback" in finding.fix
 
 
+@pytest.mark.skipif(sys.platform == "win32",
+                    reason="the bare interpreter is a /bin/sh wrapper: POSIX only")
 def test_interpreter_without_the_venv_is_told_to_make_one(tmp_path):
     """A bare interpreter (here: isolated, no site-packages) runs the doctor by file path."""
     bare = tmp_path / "bare-python"

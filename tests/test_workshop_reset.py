@@ -5,7 +5,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.skipif(
+    shutil.which("make") is None or shutil.which("sh") is None,
+    reason="`make reset` needs make and sh (Linux, macOS); on Windows delete the folders by hand",
+)
 
 
 def copy_of_the_workshop(tmp_path):

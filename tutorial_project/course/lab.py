@@ -14,6 +14,7 @@
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -47,7 +48,8 @@ def lab_command(port, notebook):
                "--ServerApp.port_retries=20", f"--ServerApp.root_dir={REPO}"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers and CI often run as root
         command.append("--allow-root")
-    return [*command, str(notebook.relative_to(REPO))]
+    # The address JupyterLab prints and opens: the notebook itself, not the file browser.
+    return [*command, f"--LabApp.default_url=/lab/tree/{notebook.relative_to(REPO).as_posix()}"]
 
 
 def main(argv=None):
@@ -56,16 +58,20 @@ def main(argv=None):
     parser.add_argument("--dry-run", action="store_true", help="prepare, print the command")
     args = parser.parse_args(argv)
     written = [path for path, outcome in write_copies(lesson_paths()) if outcome == "written"]
+    copies = COPIES_DIR.relative_to(REPO) if COPIES_DIR.is_relative_to(REPO) else COPIES_DIR
     if written:
-        print(f"Wrote {len(written)} lesson copies for you in {COPIES_DIR.relative_to(REPO)}/.")
-    print(f"Your copies in {COPIES_DIR.relative_to(REPO)}/ hold your work; they are never "
-          "overwritten. The lessons with answers are in notebooks/.")
+        print(f"Wrote {len(written)} lesson copies for you in {copies}/.")
+    print(f"Your copies in {copies}/ hold your work; they are never overwritten. "
+          "The lessons with answers are in notebooks/.")
     turn_off_news()
     command = lab_command(args.port, COPIES_DIR / FIRST_LESSON)
     if args.dry_run:
         print(" ".join(command))
         return 0
-    return subprocess.call(command, cwd=REPO)
+    lab = subprocess.Popen(command, cwd=REPO)
+    # Ctrl-C reaches JupyterLab too (same console): let it ask and stop, then end with it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return lab.wait()
 
 
 if __name__ == "__main__":
