@@ -71,6 +71,7 @@ def main(argv=None):
     lab = subprocess.Popen(command, cwd=REPO)
     # Ctrl-C reaches JupyterLab too (same console): let it ask and stop, then end with it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: lab.terminate())  # stopped: stop it too
     return lab.wait()
 
 
