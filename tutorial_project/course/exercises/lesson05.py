@@ -1,11 +1,7 @@
 """Checks for lesson 05 · Async middleware."""
 
 import asyncio
-import contextlib
-import gc
-import logging
 import secrets
-import warnings
 
 from asgiref.sync import iscoroutinefunction
 from django.core.cache import cache
@@ -14,39 +10,13 @@ from django.http import HttpResponse, JsonResponse
 from django.test import AsyncClient, override_settings
 
 from tutorial_project.course.exercises.core import exercise
+from tutorial_project.course.exercises.quiet import quiet_probe
 from tutorial_project.instruments.middleware.overhead import thread_hops_per_request
 from tutorial_project.instruments.middleware.passthrough import sync_passthrough
 from tutorial_project.playground import mount, unmount, use_middleware
 
 PROBE = "exercise-05-probe/"
 DJANGO_OUTER = "django.middleware.security.SecurityMiddleware"  # a MiddlewareMixin built-in
-FORGOT_AWAIT = "a coroutine was never awaited: did you forget `await` before an async call?"
-
-
-class _Probe:
-    """What the learner's code left behind during one probe: un-awaited coroutines."""
-
-    def __init__(self):
-        self.never_awaited = False
-
-
-@contextlib.contextmanager
-def _quietly():
-    """Run a probe without its noise reaching the cell: Django's request log (the probes
-    make 401s and 500s on purpose) and "coroutine was never awaited" warnings, which are
-    noted so that a verdict can name the forgotten ``await`` instead."""
-    probe = _Probe()
-    request_log = logging.getLogger("django.request")
-    level = request_log.level
-    request_log.setLevel(logging.CRITICAL)
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            yield probe
-            gc.collect()  # a dropped coroutine warns when it is collected
-    finally:
-        request_log.setLevel(level)
-    probe.never_awaited = any("never awaited" in str(w.message) for w in caught)
 
 
 async def _get(middleware, view, **request):
@@ -112,14 +82,14 @@ async def check_lesson_header(check, LessonHeader):
         ((LessonHeader, sync_passthrough), "a sync stack"),
         ((DJANGO_OUTER, LessonHeader), "an async stack below Django's SecurityMiddleware"),
     ]:
-        with _quietly() as probe:
+        with quiet_probe() as probe:
             response = await _get(stack, _ok_view)
         hint = "sync mode: call get_response(request); async mode: await it in an async method"
         check.that(
             not isinstance(response, Exception) and response.status_code == 200,
             f"in {label} the view answers 200",
             f"in {label} the request failed: {_failure(response)}",
-            hint=FORGOT_AWAIT if probe.never_awaited else hint,
+            hint=probe.hint(hint),
         )
         check.that(
             response.get("X-Lesson") == "05",
@@ -130,7 +100,7 @@ async def check_lesson_header(check, LessonHeader):
     mount(PROBE, _ok_view)
     try:
         baseline = await thread_hops_per_request((), f"/{PROBE}")
-        with _quietly():
+        with quiet_probe():
             hops = await thread_hops_per_request((LessonHeader,), f"/{PROBE}")
     finally:
         unmount(PROBE)
@@ -141,7 +111,7 @@ async def check_lesson_header(check, LessonHeader):
         hint="Django runs the MiddlewareMixin hooks (process_request, process_response) "
         "through sync_to_async: write the async path as an async method of your own",
     )
-    with _quietly():
+    with quiet_probe():
         response = await _get((LessonHeader,), _failing_view)
     check.that(
         not isinstance(response, Exception) and response.status_code == 500,
@@ -203,14 +173,14 @@ async def check_require_api_key(check, require_api_key):
     with override_settings(CACHES=WATCHED_CACHE):
         await cache.aset(f"api-key:{known}", True, 60)
         for headers, label in [({}, "no key"), ({"X-API-Key": "guess"}, "a wrong key")]:
-            with _quietly() as probe:
+            with quiet_probe() as probe:
                 response = await _get((require_api_key,), view, headers=headers)
             hint = "return JsonResponse({...}, status=401) when the cache has no api-key:<key>"
             check.that(
                 not isinstance(response, Exception) and response.status_code == 401,
                 f"with {label} it answers 401",
                 f"with {label} it answered {_status(response)!r}, not 401",
-                hint=FORGOT_AWAIT if probe.never_awaited else hint,
+                hint=probe.hint(hint),
             )
             check.that(
                 response["Content-Type"] == "application/json" and "error" in response.json(),
@@ -224,15 +194,13 @@ async def check_require_api_key(check, require_api_key):
             "the view ran for a rejected request",
             hint="return before awaiting get_response",
         )
-        with _quietly() as probe:
+        with quiet_probe() as probe:
             response = await _get((require_api_key,), view, headers={"X-API-Key": known})
         check.that(
             not isinstance(response, Exception) and response.status_code == 200 and len(calls) == 1,
             "with a key stored in the cache the view runs and answers 200",
             f"with a key stored in the cache the answer was {_status(response)!r}",
-            hint=FORGOT_AWAIT
-            if probe.never_awaited
-            else 'look the key up with await cache.aget(f"api-key:{key}")',
+            hint=probe.hint('look the key up with await cache.aget(f"api-key:{key}")'),
         )
         blocking = sorted(set(LoopWatchingCache.blocking_calls))
         check.that(
