@@ -208,8 +208,7 @@ async def read_events(response):
 def events_in(text):
     """The ``(event, data)`` pairs of a whole Server-Sent Events body that was already read."""
     parser = _EventParser()
-    lines, rest = _lines(text.removeprefix("\ufeff"))
-    lines.append(rest)  # the body is complete: what is left is a last line
+    lines, _unfinished = _lines(text.removeprefix("\ufeff"))  # an unfinished event is dropped
     return [(f.event, f.data) for line in lines if (f := parser.feed(line)) is not None]
 
 
@@ -221,7 +220,7 @@ async def follow_events(client, url, *, connections=3, retry=3.0, drop_after=Non
     ``retry:`` field said), sending the last event id as ``Last-Event-ID``. It stops for good
     when the server answers 204 No Content or anything but a 200 event stream, as
     EventSource does, or after ``connections`` connections (a browser never gives up).
-    ``drop_after=n`` closes each connection after ``n`` events, like a network failure.
+    ``drop_after=n`` closes the first connection after ``n`` events, like a network failure.
     """
     parser = _EventParser()
     for number in range(1, connections + 1):
@@ -236,7 +235,7 @@ async def follow_events(client, url, *, connections=3, retry=3.0, drop_after=Non
             async for event in read_sse(response, parser):
                 yield number, event
                 received += 1
-                if received == drop_after:
+                if number == 1 and received == drop_after:
                     break  # leaving the block closes the connection
         if number < connections:
             await asyncio.sleep(parser.retry / 1000 if parser.retry is not None else retry)
