@@ -1,18 +1,20 @@
 """Serve repeated GETs from the cache, awaiting the cache before the view runs.
 
 A shared cache may only hand a page to Bob if that page would have been the same for Bob.
-So this middleware follows the rules of HTTP caching (RFC 9111) that Django's own
-``UpdateCacheMiddleware`` / ``FetchFromCacheMiddleware`` follow:
+So this middleware follows the rules of HTTP caching (RFC 9111), as Django's own
+``UpdateCacheMiddleware`` / ``FetchFromCacheMiddleware`` do, a little more strictly:
 
 - it stores only a 200 answer to a GET, not streamed, without ``Set-Cookie`` (a cookie, such
-  as a new session id, belongs to one visitor), without ``Cache-Control: private``,
-  ``no-store`` or ``no-cache``, and without ``Vary: *``;
+  as a new session id, belongs to one visitor; Django refuses only those that also vary on
+  ``Cookie``), without ``Cache-Control: private``, ``no-store`` or ``no-cache``, and without
+  ``Vary: *``;
 - the key holds the absolute URL (scheme, host, path, query), so two hosts served by one
   project never share a page;
 - it honours ``Vary``: the headers a response varies on (``SessionMiddleware`` adds
   ``Vary: Cookie`` whenever the view read the session) are part of the key, so a page made
   for one session cookie is served only to requests with that same cookie;
-- requests with ``Authorization`` bypass it (a shared cache must not reuse those by default).
+- requests with ``Authorization`` bypass it (a shared cache must not reuse those by default;
+  Django adds ``Vary: Authorization`` instead).
 
 Async only: it awaits ``cache.aget`` / ``cache.aset`` (Django 4.0+). With the local-memory
 backend those run the sync methods in a thread; with an async-native backend they are real
