@@ -1,15 +1,25 @@
-"""Lesson 05's checks: the reference answers pass, placeholders wait, wrong answers fail clearly."""
+"""Lesson 05's checks: the reference answers and answers written differently pass, the
+placeholder waits, and the wrong answers learners write fail with a hint that says why."""
 
 import asyncio
 
+import pytest
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.utils.decorators import async_only_middleware, sync_only_middleware
+from django.utils.deprecation import MiddlewareMixin
 
 from tutorial_project.course.exercises import lesson05
 
 
-class LessonHeader:
+def run(check, answer):
+    return asyncio.run(check(answer))
+
+
+# --- 05.1 LessonHeader ----------------------------------------------------------------------
+
+
+class LessonHeader:  # the reference
     sync_capable = True
     async_capable = True
 
@@ -32,6 +42,30 @@ class LessonHeader:
         return response
 
 
+class LessonHeaderWrittenDifferently:
+    """Right too: decides on each call, and shares the header code between the two modes."""
+
+    async_capable = sync_capable = True
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    def __call__(self, request):
+        if iscoroutinefunction(self.get_response):
+            return self._async_call(request)
+        return self._stamp(self.get_response(request))
+
+    async def _async_call(self, request):
+        return self._stamp(await self.get_response(request))
+
+    @staticmethod
+    def _stamp(response):
+        response.headers["X-Lesson"] = "05"
+        return response
+
+
 class UnmarkedLessonHeader(LessonHeader):
     def __init__(self, get_response):
         self.get_response = get_response
@@ -48,14 +82,171 @@ class BlogPostLessonHeader:  # the popular sample: async __call__, no flags
         return response
 
 
+class MixinLessonHeader(MiddlewareMixin):  # works, but each request hops to a thread
+    def process_response(self, request, response):
+        response["X-Lesson"] = "05"
+        return response
+
+
+class FlagsOnly:  # says it can do async, but its __call__ is sync
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        response["X-Lesson"] = "05"
+        return response
+
+
+class ForgotAwait(LessonHeader):
+    async def __acall__(self, request):
+        response = self.get_response(request)  # no await
+        response["X-Lesson"] = "05"
+        return response
+
+
+class AlwaysAsync(LessonHeader):  # marks itself even when Django gives it a sync get_response
+    def __init__(self, get_response):
+        self.get_response = get_response
+        markcoroutinefunction(self)
+
+    async def __call__(self, request):
+        response = await self.get_response(request)
+        response["X-Lesson"] = "05"
+        return response
+
+
+class WrongValue(LessonHeader):
+    async def __acall__(self, request):
+        response = await self.get_response(request)
+        response["X-Lesson"] = "5"
+        return response
+
+
+@pytest.mark.parametrize("answer", [LessonHeader, LessonHeaderWrittenDifferently])
+def test_05_1_right_answers_pass(project, answer, capsys):
+    verdict = run(lesson05.check_lesson_header, answer)
+    assert verdict, str(verdict)
+    assert "ERROR" not in capsys.readouterr().out  # the probes' 500 is not logged in the cell
+
+
+def test_05_1_placeholder_is_not_solved(project):
+    verdict = run(lesson05.check_lesson_header, ...)
+    assert not verdict and not verdict.solved
+    assert "not solved yet" in str(verdict)
+
+
+@pytest.mark.parametrize(
+    "answer, message",
+    [
+        (UnmarkedLessonHeader, "markcoroutinefunction"),
+        (BlogPostLessonHeader, "async_capable"),
+        (FlagsOnly, "markcoroutinefunction"),
+        (MixinLessonHeader, "sync_to_async"),
+        (ForgotAwait, "did you forget `await`"),
+        (AlwaysAsync, "in a sync stack the request failed"),
+        (WrongValue, "no X-Lesson: 05"),
+    ],
+)
+def test_05_1_wrong_answers_fail_with_a_hint(project, answer, message, recwarn):
+    verdict = run(lesson05.check_lesson_header, answer)
+    assert not verdict and verdict.solved
+    assert message in str(verdict), str(verdict)
+    assert not [w for w in recwarn if "never awaited" in str(w.message)]
+
+
+def test_05_1_unmarked_class_fails_below_django_middleware_even_if_marker_check_is_fooled(
+    project,
+):
+    """Django's own middleware above an unmarked async class calls it as sync code."""
+
+    class FoolsTheMarkerCheck(UnmarkedLessonHeader):
+        def __init__(self, get_response):
+            super().__init__(get_response)
+            if get_response.__name__ == "get_response":  # only the check's direct probe
+                markcoroutinefunction(self)
+
+    verdict = run(lesson05.check_lesson_header, FoolsTheMarkerCheck)
+    assert not verdict
+    assert "SecurityMiddleware the request failed" in str(verdict), str(verdict)
+
+
+# --- 05.2 require_api_key -------------------------------------------------------------------
+
+
 @async_only_middleware
-def require_api_key(get_response):
+def require_api_key(get_response):  # the reference
+    from django.core.cache import cache
+
     async def middleware(request):
         key = request.headers.get("X-API-Key", "")
-        from django.core.cache import cache
-
         if not key or not await cache.aget(f"api-key:{key}"):
             return JsonResponse({"error": "missing or unknown X-API-Key"}, status=401)
+        return await get_response(request)
+
+    return middleware
+
+
+class RequireApiKeyClass:
+    """Right too: a class, reading META, and asking has_key instead of get."""
+
+    sync_capable = False
+    async_capable = True
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        markcoroutinefunction(self)
+
+    async def __call__(self, request):
+        from django.core.cache import cache
+
+        key = request.META.get("HTTP_X_API_KEY")
+        if key is None or not await cache.ahas_key(f"api-key:{key}"):
+            return JsonResponse({"error": "unauthorized"}, status=401)
+        return await self.get_response(request)
+
+
+def _api_key_middleware(lookup, *, status=401):
+    @async_only_middleware
+    def middleware_factory(get_response):
+        async def middleware(request):
+            key = request.headers.get("X-API-Key", "")
+            if not key or not await lookup(key):
+                return JsonResponse({"error": "no"}, status=status)
+            return await get_response(request)
+
+        return middleware
+
+    return middleware_factory
+
+
+async def _aget(key):
+    from django.core.cache import cache
+
+    return await cache.aget(f"api-key:{key}")
+
+
+async def _sync_get(key):
+    from django.core.cache import cache
+
+    return cache.get(f"api-key:{key}")  # sync cache call in async code
+
+
+async def _hard_coded(key):
+    return key == "letmein"
+
+
+@async_only_middleware
+def forgot_await(get_response):
+    from django.core.cache import cache
+
+    async def middleware(request):
+        key = request.headers.get("X-API-Key", "")
+        if not key or not cache.aget(f"api-key:{key}"):  # a coroutine is always truthy
+            return JsonResponse({"error": "no"}, status=401)
         return await get_response(request)
 
     return middleware
@@ -71,6 +262,27 @@ def checks_only_presence(get_response):
     return middleware
 
 
+@async_only_middleware
+def view_runs_first(get_response):
+    async def middleware(request):
+        response = await get_response(request)
+        if not await _aget(request.headers.get("X-API-Key", "")):
+            return JsonResponse({"error": "no"}, status=401)
+        return response
+
+    return middleware
+
+
+@async_only_middleware
+def plain_text_401(get_response):
+    async def middleware(request):
+        if not await _aget(request.headers.get("X-API-Key", "")):
+            return HttpResponse("no", status=401)
+        return await get_response(request)
+
+    return middleware
+
+
 @sync_only_middleware
 def sync_api_key(get_response):
     def middleware(request):
@@ -79,36 +291,18 @@ def sync_api_key(get_response):
     return middleware
 
 
-def run(check, answer):
-    return asyncio.run(check(answer))
+def no_flags(get_response):
+    async def middleware(request):
+        return await get_response(request)
+
+    return middleware
 
 
-def test_05_1_reference_passes(project):
-    verdict = run(lesson05.check_lesson_header, LessonHeader)
+@pytest.mark.parametrize("answer", [require_api_key, RequireApiKeyClass])
+def test_05_2_right_answers_pass(project, answer, capsys):
+    verdict = run(lesson05.check_require_api_key, answer)
     assert verdict, str(verdict)
-
-
-def test_05_1_placeholder_is_not_solved(project):
-    verdict = run(lesson05.check_lesson_header, ...)
-    assert not verdict and not verdict.solved
-    assert "not solved yet" in str(verdict)
-
-
-def test_05_1_unmarked_class_fails_with_a_hint(project):
-    verdict = run(lesson05.check_lesson_header, UnmarkedLessonHeader)
-    assert not verdict
-    assert "markcoroutinefunction" in str(verdict)
-
-
-def test_05_1_blog_post_sample_fails_with_a_hint(project):
-    verdict = run(lesson05.check_lesson_header, BlogPostLessonHeader)
-    assert not verdict
-    assert "async_capable" in str(verdict)
-
-
-def test_05_2_reference_passes(project):
-    verdict = run(lesson05.check_require_api_key, require_api_key)
-    assert verdict, str(verdict)
+    assert "Unauthorized" not in capsys.readouterr().out
 
 
 def test_05_2_placeholder_is_not_solved(project):
@@ -116,13 +310,22 @@ def test_05_2_placeholder_is_not_solved(project):
     assert not verdict.solved
 
 
-def test_05_2_accepting_any_key_fails(project):
-    verdict = run(lesson05.check_require_api_key, checks_only_presence)
-    assert not verdict
-    assert "with a wrong key it answered 200" in str(verdict)
-
-
-def test_05_2_sync_middleware_fails(project):
-    verdict = run(lesson05.check_require_api_key, sync_api_key)
-    assert not verdict
-    assert "async only" in str(verdict)
+@pytest.mark.parametrize(
+    "answer, message",
+    [
+        (checks_only_presence, "with a wrong key it answered 200"),
+        (forgot_await, "did you forget `await`"),
+        (_api_key_middleware(_sync_get), "sync cache.get() on the event loop"),
+        (_api_key_middleware(_hard_coded), "with a key stored in the cache the answer was 401"),
+        (_api_key_middleware(_aget, status=403), "answered 403, not 401"),
+        (view_runs_first, "the view ran for a rejected request"),
+        (plain_text_401, "not JSON"),
+        (sync_api_key, "async only"),
+        (no_flags, "async only"),
+    ],
+)
+def test_05_2_wrong_answers_fail_with_a_hint(project, answer, message, recwarn):
+    verdict = run(lesson05.check_require_api_key, answer)
+    assert not verdict and verdict.solved
+    assert message in str(verdict), str(verdict)
+    assert not [w for w in recwarn if "never awaited" in str(w.message)]

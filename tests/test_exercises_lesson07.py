@@ -1,7 +1,10 @@
-"""Lesson 07's checks: the reference solutions pass, placeholders and plausible mistakes do not."""
+"""Lesson 07's checks: the reference solutions and answers written differently pass, the
+placeholders wait, and the mistakes learners make fail with a hint that says why."""
 
 import asyncio
+import time
 
+import pytest
 from django.http import HttpResponse, StreamingHttpResponse
 
 from tutorial_project.course.exercises.lesson07 import check_countdown, check_progress_events
@@ -12,13 +15,42 @@ def run(coroutine):
     return asyncio.run(coroutine)
 
 
-async def countdown(request):
+# --- 07.1 countdown -------------------------------------------------------------------------
+
+WORDS = ["3", "2", "1", "liftoff"]
+
+
+async def countdown(request):  # the reference
     async def lines():
-        for word in ["3", "2", "1", "liftoff"]:
-            await asyncio.sleep(0.01)
+        for word in WORDS:
+            await asyncio.sleep(0.05)
             yield f"{word}\n"
 
     return StreamingHttpResponse(lines(), content_type="text/plain")
+
+
+class Countdown:
+    """Right too: an async iterator class instead of an async generator, pausing after."""
+
+    def __init__(self):
+        self.words = iter(WORDS)
+        self.first = True
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        word = next(self.words, None)
+        if word is None:
+            raise StopAsyncIteration
+        if not self.first:
+            await asyncio.sleep(0.02)
+        self.first = False
+        return word.encode() + b"\n"
+
+
+async def countdown_iterator_class(request):
+    return StreamingHttpResponse(Countdown())
 
 
 def sync_countdown(request):
@@ -29,18 +61,97 @@ def countdown_all_at_once(request):
     return HttpResponse("3\n2\n1\nliftoff\n")
 
 
-async def progress_events(job):
+async def blocking_countdown(request):
+    async def lines():
+        for word in WORDS:
+            time.sleep(0.05)  # blocks the event loop
+            yield f"{word}\n"
+
+    return StreamingHttpResponse(lines(), content_type="text/plain")
+
+
+async def forgot_await_countdown(request):
+    async def lines():
+        for word in WORDS:
+            asyncio.sleep(0.05)  # no await: no pause, and a coroutine never awaited
+            yield f"{word}\n"
+
+    return StreamingHttpResponse(lines(), content_type="text/plain")
+
+
+async def no_newlines(request):
+    async def lines():
+        for word in WORDS:
+            await asyncio.sleep(0.01)
+            yield word
+
+    return StreamingHttpResponse(lines())
+
+
+@pytest.mark.parametrize("answer", [countdown, countdown_iterator_class])
+def test_07_1_right_answers_pass(project, answer):
+    verdict = run(check_countdown(answer))
+    assert verdict, str(verdict)
+
+
+def test_07_1_placeholder_is_not_solved(project):
+    assert not run(check_countdown(...)).solved
+
+
+@pytest.mark.parametrize(
+    "answer, message",
+    [
+        (sync_countdown, "sync iterator"),
+        (countdown_all_at_once, "StreamingHttpResponse"),
+        (blocking_countdown, "time.sleep() on the event loop"),
+        (forgot_await_countdown, "did you forget `await`"),
+        (no_newlines, "expected"),
+    ],
+)
+def test_07_1_wrong_answers_fail_with_a_hint(project, answer, message, recwarn):
+    verdict = run(check_countdown(answer))
+    assert not verdict and verdict.solved
+    assert message in str(verdict), str(verdict)
+    assert not [w for w in recwarn if "never awaited" in str(w.message)]
+
+
+# --- 07.2 progress_events -------------------------------------------------------------------
+
+
+async def progress_events(job):  # the reference
     progress = asyncio.Queue()
 
     async def work():
-        async for step in job.run():
-            await progress.put(step)
-        await progress.put(None)
+        try:
+            async for step in job.run():
+                await progress.put(step)
+        finally:
+            progress.put_nowait(None)  # the end marker, whether the job finished or failed
 
     worker = asyncio.create_task(work())
     try:
         while (step := await progress.get()) is not None:
             yield sse_event({"step": step, "of": job.steps})
+        await worker  # raises the job's error, if it failed
+    finally:
+        worker.cancel()
+
+
+async def progress_events_with_error_event(job):
+    """Right too: the end marker comes from a done callback, and a failure becomes an event."""
+    progress = asyncio.Queue()
+
+    async def work():
+        async for step in job.run():
+            await progress.put(step)
+
+    worker = asyncio.create_task(work())
+    worker.add_done_callback(lambda _task: progress.put_nowait(None))
+    try:
+        while (step := await progress.get()) is not None:
+            yield sse_event({"step": step, "of": job.steps})
+        if not worker.cancelled() and worker.exception() is not None:
+            yield sse_event({"error": str(worker.exception())}, event="error")
     finally:
         worker.cancel()
 
@@ -58,18 +169,84 @@ async def leaky_progress_events(job):
         yield sse_event({"step": step, "of": job.steps})
 
 
-def test_countdown(project):
-    assert run(check_countdown(countdown))
-    assert not run(check_countdown(...)).solved
-    verdict = run(check_countdown(sync_countdown))
-    assert not verdict and "sync iterator" in str(verdict)
-    verdict = run(check_countdown(countdown_all_at_once))
-    assert not verdict and "StreamingHttpResponse" in str(verdict)
+async def hangs_if_the_job_fails(job):  # the lesson's reference before the fix
+    progress = asyncio.Queue()
+
+    async def work():
+        async for step in job.run():
+            await progress.put(step)
+        await progress.put(None)
+
+    worker = asyncio.create_task(work())
+    try:
+        while (step := await progress.get()) is not None:
+            yield sse_event({"step": step, "of": job.steps})
+    finally:
+        worker.cancel()
 
 
-def test_progress_events(project):
-    assert run(check_progress_events(progress_events))
+async def swallows_the_failure(job):
+    progress = asyncio.Queue()
+
+    async def work():
+        try:
+            async for step in job.run():
+                await progress.put(step)
+            await progress.put(None)
+        except Exception:
+            pass  # the error is swallowed, and so is the end marker
+
+    worker = asyncio.create_task(work())
+    try:
+        while (step := await progress.get()) is not None:
+            yield sse_event({"step": step, "of": job.steps})
+    finally:
+        worker.cancel()
+
+
+async def cancels_only_at_the_end(job):
+    progress = asyncio.Queue()
+
+    async def work():
+        try:
+            async for step in job.run():
+                await progress.put(step)
+        finally:
+            progress.put_nowait(None)
+
+    worker = asyncio.create_task(work())
+    while (step := await progress.get()) is not None:
+        yield sse_event({"step": step, "of": job.steps})
+    worker.cancel()  # not reached when the client leaves
+
+
+async def wrong_payload(job):
+    async for step in job.run():
+        yield sse_event(step)
+
+
+@pytest.mark.parametrize("answer", [progress_events, progress_events_with_error_event])
+def test_07_2_right_answers_pass(project, answer, capsys):
+    verdict = run(check_progress_events(answer))
+    assert verdict, str(verdict)
+    assert "Exception in ASGI application" not in capsys.readouterr().out
+
+
+def test_07_2_placeholder_is_not_solved(project):
     assert not run(check_progress_events(...)).solved
-    verdict = run(check_progress_events(leaky_progress_events))
-    assert not verdict and "the job went on" in str(verdict)
-    assert "cancel the worker task" in str(verdict)
+
+
+@pytest.mark.parametrize(
+    "answer, message",
+    [
+        (leaky_progress_events, "cancel the worker task"),
+        (cancels_only_at_the_end, "the job went on"),
+        (hangs_if_the_job_fails, "the stream hung"),
+        (swallows_the_failure, "the stream hung"),
+        (wrong_payload, "the first two events were"),
+    ],
+)
+def test_07_2_wrong_answers_fail_with_a_hint(project, answer, message):
+    verdict = run(check_progress_events(answer))
+    assert not verdict and verdict.solved
+    assert message in str(verdict), str(verdict)

@@ -1,13 +1,27 @@
-"""Lesson 07's machinery: streaming over a real socket, SSE, and disconnects that stop the work."""
+"""Lesson 07's machinery: streaming over a real socket, SSE parsed as the standard says,
+reconnection, heartbeats, threads held by open streams, and disconnects that stop the work."""
 
 import asyncio
+import threading
 import time
 
 import httpx
-from django.http import StreamingHttpResponse
+import pytest
+from django.http import HttpResponse, StreamingHttpResponse
 
-from tutorial_project.instruments.servers import leftovers, serve_in_process
-from tutorial_project.instruments.streaming import SlowJob, events_in, read_events, sse_event
+from tutorial_project.instruments.servers import leftovers, serve_in_process, serve_wsgi_in_thread
+from tutorial_project.instruments.streaming import (
+    SlowJob,
+    _EventParser,
+    _lines,
+    events_in,
+    follow_events,
+    hold_streams,
+    read_events,
+    sse_comment,
+    sse_event,
+    with_heartbeat,
+)
 from tutorial_project.playground import mount
 
 SSE = "text/event-stream"
@@ -86,3 +100,127 @@ def test_the_in_process_server_binds_loopback_and_leaves_nothing(project):
 def test_events_in_reads_a_whole_body_as_read_events_would():
     body = sse_event({"step": 1}) + sse_event({"done": True}, event="done")
     assert events_in(body) == [("message", {"step": 1}), ("done", {"done": True})]
+
+
+def test_the_reader_follows_the_sse_parsing_rules():
+    body = (
+        "\ufeffretry: 250\r\n"
+        ": a comment, ignored\r\n"
+        "id: 7\r\n"
+        'data:  {"two": "spaces"}\r\n'  # only the first space after the colon goes
+        "\r\n"
+        "event:done\rdata\rdata: 2\r\r"  # CR line ends; "data" alone is an empty value
+        "id\n"  # an empty id resets the last event id
+        "data: 3\n\n"
+        "data: 4\n"  # no blank line: never dispatched
+    )
+    assert events_in(body) == [("message", {"two": "spaces"}), ("done", 2), ("message", 3)]
+    parser = _EventParser()
+    lines, rest = _lines(body.removeprefix("\ufeff"))
+    seen = [event for line in lines if (event := parser.feed(line))]
+    assert [event.id for event in seen] == ["7", "7", ""]
+    assert parser.retry == 250
+
+
+def test_lines_wait_for_the_lf_that_may_follow_a_cr():
+    lines, rest = _lines("a\r")
+    assert (lines, rest) == ([], "a\r")
+    assert _lines("\nb\n", rest) == (["a", "b"], "")
+
+
+def test_sse_event_writes_id_and_retry():
+    assert sse_event({"n": 1}, id=3, retry=100) == 'retry: 100\nid: 3\ndata: {"n": 1}\n\n'
+    assert sse_comment() == ": keep-alive\n\n"
+    with pytest.raises(ValueError):
+        sse_event({}, id="a\nb")
+
+
+def test_with_heartbeat_fills_silence_and_cancels_the_events_it_wraps():
+    job = SlowJob(steps=3, delay=0.3)
+
+    async def events():
+        async for step in job.run():
+            yield sse_event({"step": step})
+
+    async def scenario():
+        received = []
+        stream = with_heartbeat(events(), every=0.05)
+        async for item in stream:
+            received.append(item)
+            if item.startswith("data:"):
+                break
+        await stream.aclose()  # as Django does when the client leaves
+        return received
+
+    received = asyncio.run(scenario())
+    assert received[0] == sse_comment() and received[-1] == sse_event({"step": 1})
+    assert job.outcome in ("cancelled", "closed")
+
+
+def test_follow_events_resumes_with_last_event_id_and_stops_on_204(project):
+    seen_headers = []
+
+    async def resumable(request):
+        last = int(request.headers.get("Last-Event-ID", "0"))
+        seen_headers.append(last)
+        if last == 4:
+            return HttpResponse(status=204)
+
+        async def events():
+            for step in range(last + 1, 5):
+                yield sse_event({"step": step}, id=step, retry=10)
+
+        return StreamingHttpResponse(events(), content_type=SSE)
+
+    mount("t-resume/", resumable)
+
+    async def scenario():
+        async with serve_in_process() as url, httpx.AsyncClient() as client:
+            follow = follow_events(client, f"{url}/t-resume/", connections=5, drop_after=2)
+            return [(number, event.data["step"]) async for number, event in follow]
+
+    assert asyncio.run(scenario()) == [(1, 1), (1, 2), (2, 3), (2, 4)]
+    assert seen_headers == [0, 2, 4]
+
+
+def test_every_open_stream_holds_a_thread_under_asgihandler(project):
+    async def ticks():
+        for tick in range(100):
+            yield sse_event({"tick": tick})
+            await asyncio.sleep(0.5)
+
+    mount("t-ticks/", lambda request: StreamingHttpResponse(ticks(), content_type=SSE))
+
+    async def scenario():
+        limits = httpx.Limits(max_connections=20)
+        async with serve_in_process() as url, httpx.AsyncClient(limits=limits) as client:
+            before = threading.active_count()
+            async with hold_streams(client, f"{url}/t-ticks/", 10):
+                return threading.active_count() - before
+
+    assert asyncio.run(scenario()) >= 10
+
+
+def test_an_async_iterator_under_runserver_wsgi_is_read_whole(project):
+    async def slow():
+        for n in range(3):
+            await asyncio.sleep(0.2)
+            yield f"{n}\n"
+
+    mount("t-wsgi/", lambda request: StreamingHttpResponse(slow()))
+
+    async def scenario():
+        with serve_wsgi_in_thread() as url:
+            async with httpx.AsyncClient() as client:
+                started = time.perf_counter()
+                async with client.stream("GET", f"{url}/t-wsgi/") as response:
+                    first = None
+                    async for _chunk in response.aiter_raw():
+                        first = first or time.perf_counter() - started
+                whole = time.perf_counter() - started
+        return first, whole, leftovers()
+
+    with pytest.warns(Warning, match="must consume asynchronous iterators"):
+        first, whole, left = asyncio.run(scenario())
+    assert first > 0.8 * whole >= 0.4
+    assert left == {}

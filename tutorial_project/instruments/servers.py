@@ -5,6 +5,9 @@ Two ways, both context managers that always stop what they started:
 - ``async with serve_in_process(app) as url:`` runs uvicorn as a task on the running event
   loop (the notebook's). It serves exactly this process's project, views mounted from cells
   included. Lesson 07 uses it for streaming over a real socket.
+- ``with serve_wsgi_in_thread() as url:`` serves this process's project over WSGI with the
+  server class of Django's ``runserver``, in a thread. Lesson 07 uses it to show that a WSGI
+  server (so plain ``runserver``) cannot stream an async iterator.
 - ``async with serve("uvicorn") as server:`` starts a server in a subprocess: ``"uvicorn"``,
   ``"daphne"`` (ASGI) or ``"wsgi"`` (a WSGI server with a fixed pool of threads). It has its own
   interpreter and its own cores, so a load test in the notebook measures the server, not the
@@ -21,6 +24,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import httpx
@@ -76,6 +80,54 @@ async def serve_in_process(app=None):
             await asyncio.wait_for(task, STOP_TIMEOUT)
         finally:
             listener.close()
+
+
+class _QuietRequestHandler:
+    """Made on first use: Django's runserver request handler, without its request log."""
+
+    cls = None
+
+    @classmethod
+    def get(cls):
+        if cls.cls is None:
+            from django.core.servers.basehttp import WSGIRequestHandler
+
+            class Quiet(WSGIRequestHandler):
+                def log_message(self, format, *args):
+                    pass
+
+            cls.cls = Quiet
+        return cls.cls
+
+
+@contextlib.contextmanager
+def serve_wsgi_in_thread(app=None):
+    """Serve ``app`` (default: the project's WSGIHandler) over WSGI, with the server that
+    Django's ``runserver`` uses (``ThreadedWSGIServer``), in a thread of this process.
+
+    Like ``serve_in_process`` it serves this kernel's project, views mounted from cells
+    included; it shows what ``manage.py runserver`` (a WSGI server) does with a response.
+    """
+    from django.core.servers.basehttp import ThreadedWSGIServer
+
+    if app is None:
+        from django.core.handlers.wsgi import WSGIHandler
+
+        app = WSGIHandler()
+    server = ThreadedWSGIServer((HOST, 0), _QuietRequestHandler.get())
+    server.set_app(app)
+    port = server.server_address[1]
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"wsgi-{port}"
+    )
+    thread.start()
+    _started.append((None, port))
+    try:
+        yield f"http://{HOST}:{port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(STOP_TIMEOUT)
 
 
 class RunningServer:
@@ -211,7 +263,7 @@ def leftovers():
     """What the servers started from this process left behind: an empty dict means nothing.
 
     Keys: ``processes`` (pids still alive), ``ports`` (still accepting connections),
-    ``tasks`` (uvicorn tasks still on this event loop).
+    ``tasks`` (uvicorn tasks still on this event loop), ``threads`` (WSGI server threads).
     """
     processes = [pid for pid, _ in _started if pid is not None and _alive(pid)]
     ports = [port for _, port in _started if _listening(port)]
@@ -219,5 +271,6 @@ def leftovers():
         tasks = [t for t in asyncio.all_tasks() if t.get_name().startswith("uvicorn-")]
     except RuntimeError:  # no running loop
         tasks = []
-    found = {"processes": processes, "ports": ports, "tasks": tasks}
+    threads = [t.name for t in threading.enumerate() if t.name.startswith("wsgi-")]
+    found = {"processes": processes, "ports": ports, "tasks": tasks, "threads": threads}
     return {what: items for what, items in found.items() if items}

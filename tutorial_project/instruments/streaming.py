@@ -1,15 +1,30 @@
 """Lesson 07's building blocks: a slow job that reports progress, and Server-Sent Events.
 
+Writing events (the server's side):
+
 - ``SlowJob(steps, delay)``: ``async for step in job.run()`` yields 1..steps, one every ``delay``
   seconds, and remembers when it produced each step, so a lesson can count the steps that
   were produced after the client had left.
-- ``sse_event(data, event=None)``: one event in the text/event-stream format.
-- ``read_events(response)``: the events of an httpx streaming response, as they arrive.
+- ``sse_event(data, event=None, *, id=None, retry=None)``: one event in the text/event-stream
+  format; ``sse_comment()``: a comment line, which clients ignore (a heartbeat).
+- ``with_heartbeat(events, every)``: the same events, with a comment whenever none came for
+  ``every`` seconds.
+
+Reading events (a client's side), as the HTML standard's EventSource parses them:
+
+- ``read_events(response)``: ``(event, data)`` for each event of an httpx streaming response,
+  as it arrives, ``data`` decoded from JSON; ``read_sse(response)`` the same as
+  ``ServerSentEvent(event, data, id)``; ``events_in(text)``: the pairs of a whole body.
+- ``follow_events(client, url)``: what a browser's ``EventSource`` does: reconnect when the
+  stream ends, after the ``retry`` delay, sending ``Last-Event-ID``; stop on a 204.
+- ``hold_streams(client, url, count)``: keep ``count`` streams open at once.
 """
 
 import asyncio
+import contextlib
 import json
 import time
+from typing import NamedTuple
 
 
 class SlowJob:
@@ -41,41 +56,199 @@ class SlowJob:
         return sum(1 for produced in self.produced if produced > moment)
 
 
-def sse_event(data, event=None):
-    """One Server-Sent Event: optional ``event:`` line, a ``data:`` line of JSON, a blank line."""
-    lines = [f"event: {event}"] if event else []
-    lines.append(f"data: {json.dumps(data)}")
+# --- writing ------------------------------------------------------------------------------
+
+
+def sse_event(data, event=None, *, id=None, retry=None):
+    """One Server-Sent Event: ``data`` as JSON, a blank line at the end.
+
+    ``event`` names its type (the client's ``message`` otherwise); ``id`` becomes the
+    client's last event id, sent back as ``Last-Event-ID`` when it reconnects; ``retry``
+    (milliseconds) sets how long the client waits before it reconnects.
+    """
+    lines = []
+    if retry is not None:
+        lines.append(f"retry: {int(retry)}")
+    if id is not None:
+        if any(char in str(id) for char in "\0\r\n"):
+            raise ValueError("an event id cannot hold NUL, CR or LF")
+        lines.append(f"id: {id}")
+    if event:
+        lines.append(f"event: {event}")
+    lines.append(f"data: {json.dumps(data)}")  # JSON has no raw newline: one data line
     return "\n".join(lines) + "\n\n"
 
 
+def sse_comment(text="keep-alive"):
+    """A comment line: clients ignore it, but it shows proxies and the server that the
+    connection is still in use (a heartbeat)."""
+    return f": {text}\n\n"
+
+
+async def with_heartbeat(events, every=15.0, comment="keep-alive"):
+    """Yield what the async iterator ``events`` yields, and ``sse_comment(comment)`` whenever
+    it has been quiet for ``every`` seconds.
+
+    The next item is awaited in a task that survives the timeout, so a heartbeat never
+    interrupts ``events`` half-way through a step. Cancelling this generator (a client
+    disconnect) cancels that task, and so ``events`` at the ``await`` where it waits.
+    """
+    iterator = aiter(events)
+    pending = None
+    try:
+        while True:
+            if pending is None:
+                pending = asyncio.ensure_future(anext(iterator))
+            done, _ = await asyncio.wait({pending}, timeout=every)
+            if not done:
+                yield sse_comment(comment)
+                continue
+            finished, pending = pending, None
+            try:
+                item = finished.result()
+            except StopAsyncIteration:
+                return
+            yield item
+    finally:
+        if pending is not None:
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                await pending
+        if hasattr(iterator, "aclose"):
+            await iterator.aclose()
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+class ServerSentEvent(NamedTuple):
+    event: str  # "message" unless the event named its type
+    data: object  # decoded from JSON
+    id: str  # the last event id when this event was dispatched ("" if none yet)
+
+
 class _EventParser:
-    """Turns Server-Sent Events lines into ``(event, data)`` pairs, one line at a time."""
+    """The event-stream parsing algorithm of the HTML standard, one line at a time.
+
+    Only one space after the colon is removed from a value; a line without a colon is a
+    field with an empty value; a line that starts with a colon is a comment; ``id`` (unless
+    it holds NUL) and ``retry`` (digits only) persist across events.
+    """
 
     def __init__(self):
-        self.event, self.data = "message", []
+        self.event, self.data = "", []
+        self.last_event_id = ""
+        self.retry = None  # milliseconds, once the server sent a valid retry field
 
     def feed(self, line):
-        """Returns the finished ``(event, data)`` when ``line`` ends an event, else None."""
-        if line.startswith("event:"):
-            self.event = line.removeprefix("event:").strip()
-        elif line.startswith("data:"):
-            self.data.append(line.removeprefix("data:").strip())
-        elif line == "" and self.data:  # a blank line ends the event
-            finished = self.event, json.loads("\n".join(self.data))
-            self.event, self.data = "message", []
+        """Returns the finished ``ServerSentEvent`` when ``line`` ends one, else None."""
+        if line == "":  # a blank line dispatches the event
+            if not self.data:
+                self.event = ""
+                return None
+            finished = ServerSentEvent(
+                self.event or "message", json.loads("\n".join(self.data)), self.last_event_id
+            )
+            self.event, self.data = "", []
             return finished
+        if line.startswith(":"):
+            return None  # a comment
+        field, colon, value = line.partition(":")
+        if colon and value.startswith(" "):
+            value = value[1:]
+        if field == "event":
+            self.event = value
+        elif field == "data":
+            self.data.append(value)
+        elif field == "id" and "\0" not in value:
+            self.last_event_id = value
+        elif field == "retry" and value.isascii() and value.isdigit():
+            self.retry = int(value)
         return None
+
+
+def _lines(text, pending=""):
+    """Split ``pending + text`` at CRLF, LF or CR (only those: the SSE rule); return
+    ``(complete lines, what is left over)``. A CR at the very end is held back, since an LF
+    may follow in the next chunk."""
+    text = pending + text
+    lines, start, index = [], 0, 0
+    while index < len(text):
+        char = text[index]
+        if char == "\r" and index == len(text) - 1:
+            break  # wait for the next chunk: it may start with "\n"
+        if char in "\r\n":
+            lines.append(text[start:index])
+            index += 2 if text.startswith("\r\n", index) else 1
+            start = index
+            continue
+        index += 1
+    return lines, text[start:]
+
+
+async def read_sse(response, parser=None):
+    """Yield a ``ServerSentEvent`` for each event of a streaming httpx response, as it arrives."""
+    parser = parser or _EventParser()
+    pending, first = "", True
+    async for text in response.aiter_text():
+        if first:
+            text, first = text.removeprefix("\ufeff"), False
+        lines, pending = _lines(text, pending)
+        for line in lines:
+            if (finished := parser.feed(line)) is not None:
+                yield finished
 
 
 async def read_events(response):
     """Yield ``(event, data)`` for each event of a streaming httpx response, as it arrives."""
-    parser = _EventParser()
-    async for line in response.aiter_lines():
-        if (finished := parser.feed(line)) is not None:
-            yield finished
+    async for finished in read_sse(response):
+        yield finished.event, finished.data
 
 
 def events_in(text):
     """The ``(event, data)`` pairs of a whole Server-Sent Events body that was already read."""
     parser = _EventParser()
-    return [finished for line in text.split("\n") if (finished := parser.feed(line)) is not None]
+    lines, _unfinished = _lines(text.removeprefix("\ufeff"))  # an unfinished event is dropped
+    return [(f.event, f.data) for line in lines if (f := parser.feed(line)) is not None]
+
+
+async def follow_events(client, url, *, connections=3, retry=3.0, drop_after=None):
+    """Read an event stream the way a browser's ``EventSource`` does; yield
+    ``(connection number, ServerSentEvent)``.
+
+    When the stream ends, it reconnects after ``retry`` seconds (or what the server's last
+    ``retry:`` field said), sending the last event id as ``Last-Event-ID``. It stops for good
+    when the server answers 204 No Content or anything but a 200 event stream, as
+    EventSource does, or after ``connections`` connections (a browser never gives up).
+    ``drop_after=n`` closes the first connection after ``n`` events, like a network failure.
+    """
+    parser = _EventParser()
+    for number in range(1, connections + 1):
+        headers = {"Accept": "text/event-stream", "Cache-Control": "no-store"}
+        if parser.last_event_id:
+            headers["Last-Event-ID"] = parser.last_event_id
+        async with client.stream("GET", url, headers=headers) as response:
+            content_type = response.headers.get("content-type", "")
+            if response.status_code != 200 or not content_type.startswith("text/event-stream"):
+                return  # 204 included: EventSource closes for good and does not reconnect
+            received = 0
+            async for event in read_sse(response, parser):
+                yield number, event
+                received += 1
+                if number == 1 and received == drop_after:
+                    break  # leaving the block closes the connection
+        if number < connections:
+            await asyncio.sleep(parser.retry / 1000 if parser.retry is not None else retry)
+
+
+@contextlib.asynccontextmanager
+async def hold_streams(client, url, count):
+    """Open ``count`` streams of ``url`` at once, read the first event of each, and keep them
+    all open until the block ends. ``client`` must allow ``count`` connections."""
+    async with contextlib.AsyncExitStack() as stack:
+        for _ in range(count):
+            response = await stack.enter_async_context(client.stream("GET", url))
+            events = read_sse(response)
+            stack.push_async_callback(events.aclose)
+            await anext(events)  # the stream is open and serving; the reader stays referenced
+        yield count

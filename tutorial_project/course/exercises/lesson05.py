@@ -1,15 +1,22 @@
 """Checks for lesson 05 · Async middleware."""
 
+import asyncio
+import secrets
+
 from asgiref.sync import iscoroutinefunction
 from django.core.cache import cache
+from django.core.cache.backends.locmem import LocMemCache
 from django.http import HttpResponse, JsonResponse
-from django.test import AsyncClient
+from django.test import AsyncClient, override_settings
 
 from tutorial_project.course.exercises.core import exercise
+from tutorial_project.course.exercises.quiet import quiet_probe
+from tutorial_project.instruments.middleware.overhead import thread_hops_per_request
 from tutorial_project.instruments.middleware.passthrough import sync_passthrough
 from tutorial_project.playground import mount, unmount, use_middleware
 
 PROBE = "exercise-05-probe/"
+DJANGO_OUTER = "django.middleware.security.SecurityMiddleware"  # a MiddlewareMixin built-in
 
 
 async def _get(middleware, view, **request):
@@ -17,11 +24,30 @@ async def _get(middleware, view, **request):
     mount(PROBE, view)
     try:
         with use_middleware(*middleware):
-            return await AsyncClient(raise_request_exception=False).get(f"/{PROBE}", **request)
+            response = await AsyncClient(raise_request_exception=False).get(
+                f"/{PROBE}", **request
+            )
     except Exception as error:  # escaped Django's handling: that is what the check reports
-        return error
+        return error.with_traceback(None)  # the traceback would keep the learner's frames alive
     finally:
         unmount(PROBE)
+    if response.exc_info:  # Django turned an exception into this 500: name it, drop its frames
+        response.error = response.exc_info[1].with_traceback(None)
+        response.exc_info = None
+    return response
+
+
+def _status(response):
+    return getattr(response, "status_code", response)
+
+
+def _failure(response):
+    """How a probe's request went wrong, for a verdict."""
+    if isinstance(response, Exception):
+        return f"{type(response).__name__} escaped Django: {response}"
+    error = getattr(response, "error", None)
+    cause = f" ({type(error).__name__}: {error})" if error is not None else ""
+    return f"it answered {response.status_code}{cause}"
 
 
 async def _ok_view(request):
@@ -54,13 +80,16 @@ async def check_lesson_header(check, LessonHeader):
     for stack, label in [
         ((LessonHeader,), "an async stack"),
         ((LessonHeader, sync_passthrough), "a sync stack"),
+        ((DJANGO_OUTER, LessonHeader), "an async stack below Django's SecurityMiddleware"),
     ]:
-        response = await _get(stack, _ok_view)
+        with quiet_probe() as probe:
+            response = await _get(stack, _ok_view)
+        hint = "sync mode: call get_response(request); async mode: await it in an async method"
         check.that(
             not isinstance(response, Exception) and response.status_code == 200,
             f"in {label} the view answers 200",
-            f"in {label} the request failed: {response!r}",
-            hint="sync mode: call get_response(request); async mode: await it in an async method",
+            f"in {label} the request failed: {_failure(response)}",
+            hint=probe.hint(hint),
         )
         check.that(
             response.get("X-Lesson") == "05",
@@ -68,13 +97,60 @@ async def check_lesson_header(check, LessonHeader):
             f"in {label} the response has no X-Lesson: 05 header",
             hint='set response["X-Lesson"] = "05" before returning the response',
         )
-    response = await _get((LessonHeader,), _failing_view)
+    mount(PROBE, _ok_view)
+    try:
+        baseline = await thread_hops_per_request((), f"/{PROBE}")
+        with quiet_probe():
+            hops = await thread_hops_per_request((LessonHeader,), f"/{PROBE}")
+    finally:
+        unmount(PROBE)
+    check.that(
+        hops == baseline,
+        "in an async stack it sends no work to a thread",
+        f"in an async stack each request crosses threads more: {hops} instead of {baseline}",
+        hint="Django runs the MiddlewareMixin hooks (process_request, process_response) "
+        "through sync_to_async: write the async path as an async method of your own",
+    )
+    with quiet_probe():
+        response = await _get((LessonHeader,), _failing_view)
     check.that(
         not isinstance(response, Exception) and response.status_code == 500,
         "a failing view still becomes a normal 500 response",
-        f"a failing view did not become a 500 response: {response!r}",
+        f"a failing view did not become a 500 response: {_failure(response)}",
         hint="async mode must return a coroutine from a marked instance (markcoroutinefunction)",
     )
+
+
+class LoopWatchingCache(LocMemCache):
+    """A local-memory cache that notes every sync call made on a thread running an event loop.
+
+    There a sync cache call blocks every request the loop serves (with Redis or Memcached it
+    waits on the network); ``aget`` and friends run these same methods in a worker thread.
+    """
+
+    blocking_calls = []
+
+    def _note(self, name):
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return  # a worker thread, as cache.aget() uses: fine
+        self.blocking_calls.append(name)
+
+    def get(self, *args, **kwargs):
+        self._note("get")
+        return super().get(*args, **kwargs)
+
+    def has_key(self, *args, **kwargs):
+        self._note("has_key")
+        return super().has_key(*args, **kwargs)
+
+    def get_many(self, *args, **kwargs):
+        self._note("get_many")
+        return super().get_many(*args, **kwargs)
+
+
+WATCHED_CACHE = {"default": {"BACKEND": f"{__name__}.LoopWatchingCache", "LOCATION": "05.2"}}
 
 
 @exercise("05.2", "Reject before the view, asynchronously")
@@ -92,15 +168,19 @@ async def check_require_api_key(check, require_api_key):
         calls.append(request)
         return JsonResponse({"secret": 42})
 
-    await cache.aset("api-key:letmein", True, 60)
-    try:
+    known = secrets.token_hex(8)  # a key of the check's own: an answer cannot know it in advance
+    LoopWatchingCache.blocking_calls.clear()
+    with override_settings(CACHES=WATCHED_CACHE):
+        await cache.aset(f"api-key:{known}", True, 60)
         for headers, label in [({}, "no key"), ({"X-API-Key": "guess"}, "a wrong key")]:
-            response = await _get((require_api_key,), view, headers=headers)
+            with quiet_probe() as probe:
+                response = await _get((require_api_key,), view, headers=headers)
+            hint = "return JsonResponse({...}, status=401) when the cache has no api-key:<key>"
             check.that(
                 not isinstance(response, Exception) and response.status_code == 401,
                 f"with {label} it answers 401",
-                f"with {label} it answered {getattr(response, 'status_code', response)!r}, not 401",
-                hint="return JsonResponse({...}, status=401) when the cache has no api-key:<key>",
+                f"with {label} it answered {_status(response)!r}, not 401",
+                hint=probe.hint(hint),
             )
             check.that(
                 response["Content-Type"] == "application/json" and "error" in response.json(),
@@ -114,12 +194,19 @@ async def check_require_api_key(check, require_api_key):
             "the view ran for a rejected request",
             hint="return before awaiting get_response",
         )
-        response = await _get((require_api_key,), view, headers={"X-API-Key": "letmein"})
+        with quiet_probe() as probe:
+            response = await _get((require_api_key,), view, headers={"X-API-Key": known})
         check.that(
             not isinstance(response, Exception) and response.status_code == 200 and len(calls) == 1,
-            "with the right key the view runs and answers 200",
-            f"with the right key the answer was {getattr(response, 'status_code', response)!r}",
-            hint='look the key up with await cache.aget(f"api-key:{key}")',
+            "with a key stored in the cache the view runs and answers 200",
+            f"with a key stored in the cache the answer was {_status(response)!r}",
+            hint=probe.hint('look the key up with await cache.aget(f"api-key:{key}")'),
         )
-    finally:
-        await cache.adelete("api-key:letmein")
+        blocking = sorted(set(LoopWatchingCache.blocking_calls))
+        check.that(
+            not blocking,
+            "it reads the cache with the async API, off the event loop",
+            f"it called the sync cache.{', cache.'.join(blocking)}() on the event loop",
+            hint="in async code use await cache.aget(...): the sync call blocks the event loop "
+            "(with Redis or Memcached, for a network round trip)",
+        )

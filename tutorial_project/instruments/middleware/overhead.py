@@ -1,33 +1,136 @@
-"""Measure the time a middleware chain adds per request, in microseconds."""
+"""Measure the time a middleware chain adds per request, in microseconds, the way a server runs it.
 
+Each request goes through ``ASGIHandler.__call__`` with an ASGI ``scope``, ``receive`` and
+``send``, exactly as uvicorn or daphne call it: so it pays for the per-request
+``ThreadSensitiveContext``, the ``request_started`` / ``request_finished`` signals, the
+disconnect listener and ``send_response``, not only for ``get_response_async()``.
+No socket and no HTTP parsing: those cost the same whatever the chain, and would only add noise.
+"""
+
+import asyncio
+import contextlib
+import logging
 import statistics
 import time
 
+from asgiref import sync as asgiref_sync
 from django.core.handlers.asgi import ASGIHandler
-from django.test import AsyncRequestFactory
 
 from tutorial_project.playground import use_middleware
+
+
+def _scope(path, host=b"testserver"):
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", host)],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 80),
+    }
+
+
+async def asgi_get(app, path):
+    """Send one GET for ``path`` through the ASGI app ``app``; return the response's status."""
+    messages = iter([{"type": "http.request", "body": b"", "more_body": False}])
+    connection_open = asyncio.Event()  # never set: the client stays for the whole response
+
+    async def receive():
+        message = next(messages, None)
+        if message is None:
+            await connection_open.wait()  # Django's disconnect listener waits here
+        return message
+
+    status = None
+
+    async def send(message):
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+
+    await app(_scope(path), receive, send)
+    return status
 
 
 async def microseconds_per_request(chains, path, *, requests=300, rounds=5):
     """``{name: µs per request}`` for each chain in ``chains`` (``{name: middleware list}``).
 
     A fresh ASGIHandler per chain builds it (load_middleware) as a server does at startup;
-    then requests go through the chain to the view at ``path``, each one timed on its own.
-    The chains take turns, round after round, and each reports its median request: on a
-    busy machine the OS pauses a few requests for milliseconds, and the median ignores them.
+    then requests go one at a time through ``ASGIHandler.__call__`` to the view at ``path``,
+    each one timed on its own. The chains take turns, round after round, and each reports its
+    median request: on a busy machine the OS pauses a few requests for milliseconds, and the
+    median ignores them.
     """
     handlers = {}
     for name, middleware in chains.items():
         with use_middleware(*middleware):
             handlers[name] = ASGIHandler()
-    factory = AsyncRequestFactory()
+    for handler in handlers.values():  # warm-up: imports, URL resolver, first thread pools
+        for _ in range(20):
+            await asgi_get(handler, path)
     timings = {name: [] for name in chains}
     for _ in range(rounds):
         for name, handler in handlers.items():
             for _ in range(requests):
-                request = factory.get(path)
                 started = time.perf_counter()
-                await handler.get_response_async(request)
+                status = await asgi_get(handler, path)
                 timings[name].append((time.perf_counter() - started) * 1e6)
+                if status != 200:
+                    raise RuntimeError(f"{path} answered {status} through the chain {name!r}")
     return {name: statistics.median(values) for name, values in timings.items()}
+
+
+@contextlib.contextmanager
+def _counting_thread_hops():
+    """Count every ``sync_to_async`` and ``async_to_sync`` call made while the block runs."""
+    counts = {"sync_to_async": 0, "async_to_sync": 0}
+    to_thread, to_loop = asgiref_sync.SyncToAsync.__call__, asgiref_sync.AsyncToSync.__call__
+
+    async def counted_to_thread(self, *args, **kwargs):
+        counts["sync_to_async"] += 1
+        return await to_thread(self, *args, **kwargs)
+
+    def counted_to_loop(self, *args, **kwargs):
+        counts["async_to_sync"] += 1
+        return to_loop(self, *args, **kwargs)
+
+    asgiref_sync.SyncToAsync.__call__ = counted_to_thread
+    asgiref_sync.AsyncToSync.__call__ = counted_to_loop
+    try:
+        yield counts
+    finally:
+        asgiref_sync.SyncToAsync.__call__, asgiref_sync.AsyncToSync.__call__ = to_thread, to_loop
+
+
+async def thread_hops_per_request(middleware, path):
+    """``{"sync_to_async": n, "async_to_sync": m}``: the crossings one request makes.
+
+    Each ``sync_to_async`` sends sync code to the request's worker thread and waits for it;
+    each ``async_to_sync`` sends a coroutine back to the event loop while a thread waits.
+    Counted for one GET of ``path`` through ``ASGIHandler`` with exactly ``middleware``.
+    Django's log of an error response is left out: it is the same whatever the chain.
+    """
+    with use_middleware(*middleware):
+        handler = ASGIHandler()
+    with _without_request_log():
+        await asgi_get(handler, path)  # the first request may do one-time work
+        with _counting_thread_hops() as counts:
+            await asgi_get(handler, path)
+    return counts
+
+
+@contextlib.contextmanager
+def _without_request_log():
+    request_log = logging.getLogger("django.request")
+    drop = lambda record: False  # noqa: E731
+    request_log.addFilter(drop)
+    try:
+        yield
+    finally:
+        request_log.removeFilter(drop)
