@@ -60,9 +60,18 @@ def reports():
 
         return sync_to_async(build)()
 
+    async def n_plus_1_on_pool_threads(slug):
+        def build():
+            products = Product.objects.filter(category__slug=slug).order_by("sku")
+            return [
+                (p.sku, p.category.name, [t.name for t in p.tags.all()]) for p in products
+            ]
+
+        return await sync_to_async(build, thread_sensitive=False)()
+
     return (
         reference, lazy_category, one_query_per_product, unordered, not_async,
-        sync_orm_in_async, forgot_await,
+        sync_orm_in_async, forgot_await, n_plus_1_on_pool_threads,
     )
 
 
@@ -130,6 +139,7 @@ def test_04_1_placeholder_is_not_solved_yet(project):
         (4, "not an async function"),
         (5, "SynchronousOnlyOperation"),
         (6, "an `await` is missing"),
+        (7, "queries (one or more per product)"),
     ],
 )
 def test_04_1_wrong_answers_fail_with_a_reason(project, which, message, recwarn):
