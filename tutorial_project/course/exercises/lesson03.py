@@ -105,16 +105,33 @@ async def check_prices_for(check, prices_for):
 
 
 class InstrumentedLookup(Concurrency):
-    """A blocking lookup that records how many calls ran at once, and on which threads."""
+    """A blocking lookup that records how many calls ran at once, and on which threads.
 
-    def __init__(self, delay):
+    Each call blocks ``delay`` seconds, then keeps blocking (up to ``patience`` seconds)
+    until all ``expected`` calls have started: on a loaded machine, threads may start late,
+    and a right answer must not fail for that. Once a call has waited in vain (the calls
+    are not concurrent), the others block ``delay`` only, so a wrong answer fails soon.
+    """
+
+    def __init__(self, delay, expected, patience=2.0):
         super().__init__()
         self.delay = delay
+        self.expected = expected
+        self.patience = patience
+        self.all_started = threading.Condition(self.lock)
+        self.gave_up = False
 
     def __call__(self, sku):
         self.enter()
         try:
             time.sleep(self.delay)
+            with self.all_started:
+                self.all_started.notify_all()
+                if not self.all_started.wait_for(
+                    lambda: self.most_running >= self.expected or self.gave_up,
+                    timeout=self.patience,
+                ):
+                    self.gave_up = True
         finally:
             self.leave()
         return {"sku": sku, "in_stock": not sku.endswith("3")}
@@ -123,7 +140,7 @@ class InstrumentedLookup(Concurrency):
 @exercise("03.2", "Call a blocking library concurrently, off the loop")
 async def check_lookup_many(check, lookup_many):
     must_be_async(check, lookup_many, "lookup_many")
-    lookup = InstrumentedLookup(delay=0.5)
+    lookup = InstrumentedLookup(delay=0.3, expected=len(SKUS))
     loop_thread = threading.current_thread()
     with forgotten_awaits() as missed:
         result = await lookup_many(lookup, SKUS)
