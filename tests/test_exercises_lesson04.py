@@ -15,6 +15,8 @@ def run(coroutine):
 
 
 def reports():
+    from asgiref.sync import sync_to_async
+
     from tutorial_project.catalog.models import Product
 
     async def reference(slug):
@@ -45,7 +47,71 @@ def reports():
     def not_async(slug):
         return []
 
-    return reference, lazy_category, one_query_per_product, unordered, not_async
+    async def sync_orm_in_async(slug):
+        products = Product.objects.filter(category__slug=slug).order_by("sku")
+        products = products.select_related("category").prefetch_related("tags")
+        return [(p.sku, p.category.name, [t.name for t in p.tags.all()]) for p in products]
+
+    async def forgot_await(slug):
+        def build():
+            products = Product.objects.filter(category__slug=slug).order_by("sku")
+            products = products.select_related("category").prefetch_related("tags")
+            return [(p.sku, p.category.name, [t.name for t in p.tags.all()]) for p in products]
+
+        return sync_to_async(build)()
+
+    async def n_plus_1_on_pool_threads(slug):
+        def build():
+            products = Product.objects.filter(category__slug=slug).order_by("sku")
+            return [
+                (p.sku, p.category.name, [t.name for t in p.tags.all()]) for p in products
+            ]
+
+        return await sync_to_async(build, thread_sensitive=False)()
+
+    return (
+        reference, lazy_category, one_query_per_product, unordered, not_async,
+        sync_orm_in_async, forgot_await, n_plus_1_on_pool_threads,
+    )
+
+
+def other_right_reports():
+    """Right answers written differently from the reference."""
+    from asgiref.sync import sync_to_async
+    from django.db.models import Prefetch, aprefetch_related_objects
+
+    from tutorial_project.catalog.models import Product, Tag
+
+    async def with_a_prefetch_object(slug):
+        tags = Prefetch("tags", queryset=Tag.objects.order_by("name"), to_attr="tag_list")
+        products = Product.objects.filter(category__slug=slug).select_related("category")
+        return [
+            (p.sku, p.category.name, [t.name for t in p.tag_list])
+            async for p in products.prefetch_related(tags).order_by("sku")
+        ]
+
+    async def prefetch_afterwards(slug):
+        held = [p async for p in Product.objects.filter(category__slug=slug).order_by("sku")]
+        await aprefetch_related_objects(held, "category", "tags")
+        return [(p.sku, p.category.name, [t.name for t in p.tags.all()]) for p in held]
+
+    async def in_a_sync_function(slug):
+        def build():
+            products = Product.objects.filter(category__slug=slug).order_by("sku")
+            products = products.select_related("category").prefetch_related("tags")
+            return [(p.sku, p.category.name, [t.name for t in p.tags.all()]) for p in products]
+
+        return await sync_to_async(build)()
+
+    return [with_a_prefetch_object, prefetch_afterwards, in_a_sync_function]
+
+
+@pytest.mark.parametrize("which", range(3))
+def test_04_1_right_answers_written_differently_pass(project, which):
+    from tutorial_project.course.exercises.lesson04 import check_category_report
+
+    verdict = run(check_category_report(other_right_reports()[which]))
+    assert verdict.passed, str(verdict)
 
 
 def test_04_1_reference_passes(project):
@@ -71,14 +137,18 @@ def test_04_1_placeholder_is_not_solved_yet(project):
         (2, "queries (one or more per product)"),
         (3, "expected"),
         (4, "not an async function"),
+        (5, "SynchronousOnlyOperation"),
+        (6, "an `await` is missing"),
+        (7, "queries (one or more per product)"),
     ],
 )
-def test_04_1_wrong_answers_fail_with_a_reason(project, which, message):
+def test_04_1_wrong_answers_fail_with_a_reason(project, which, message, recwarn):
     from tutorial_project.course.exercises.lesson04 import check_category_report
 
     verdict = run(check_category_report(reports()[which]))
     assert not verdict.passed and verdict.solved
     assert message in str(verdict) and "hint:" in str(verdict), str(verdict)
+    assert not [w for w in recwarn if "never awaited" in str(w.message)]
 
 
 def test_04_1_with_many_products_the_n_plus_1_answer_still_fails(project):
@@ -126,7 +196,7 @@ def transfers():
             await receiver.asave()
 
     async def check_then_act(from_email, to_email, amount):
-        # Validates first, so single transfers look right; concurrent ones overspend.
+        # a-methods, no transaction: single transfers look right; concurrent ones overspend.
         sender = await Customer.objects.aget(email=from_email)
         receiver = await Customer.objects.aget(email=to_email)
         if sender.credit < amount:
@@ -145,7 +215,102 @@ def transfers():
         receiver = await Customer.objects.aget(email=to_email)  # too late if missing
         await Customer.objects.filter(pk=receiver.pk).aupdate(credit=F("credit") + amount)
 
-    return reference, atomic_in_async, check_then_act, debit_first
+    def naive_sync(from_email, to_email, amount):  # read, check, save(): no atomic, no F()
+        sender = Customer.objects.get(email=from_email)
+        receiver = Customer.objects.get(email=to_email)
+        if sender.credit < amount:
+            raise ValueError("not enough credit")
+        sender.credit -= amount
+        sender.save()
+        receiver.credit += amount
+        receiver.save()
+
+    async def sync_function_without_atomic(from_email, to_email, amount):
+        await sync_to_async(naive_sync)(from_email, to_email, amount)
+
+    def checked_without_atomic(from_email, to_email, amount):
+        # Every check before any write, F() for the writes: only a failure after the
+        # first write (the database's) is left unprotected.
+        sender = Customer.objects.get(email=from_email)
+        receiver = Customer.objects.get(email=to_email)
+        if sender.credit < amount:
+            raise ValueError("not enough credit")
+        updated = Customer.objects.filter(pk=sender.pk, credit__gte=amount).update(
+            credit=F("credit") - amount
+        )
+        if not updated:
+            raise ValueError("not enough credit")
+        Customer.objects.filter(pk=receiver.pk).update(credit=F("credit") + amount)
+
+    async def no_rollback(from_email, to_email, amount):
+        await sync_to_async(checked_without_atomic)(from_email, to_email, amount)
+
+    def write_both(sender_pk, sender_credit, receiver_pk, receiver_credit):
+        with transaction.atomic():
+            Customer.objects.filter(pk=sender_pk).update(credit=sender_credit)
+            Customer.objects.filter(pk=receiver_pk).update(credit=receiver_credit)
+
+    async def atomic_writes_only(from_email, to_email, amount):
+        # The writes are all-or-nothing, but they trust a balance read before the
+        # transaction: concurrent transfers overspend.
+        sender = await Customer.objects.aget(email=from_email)
+        receiver = await Customer.objects.aget(email=to_email)
+        if sender.credit < amount:
+            raise ValueError("not enough credit")
+        await sync_to_async(write_both)(
+            sender.pk, sender.credit - amount, receiver.pk, receiver.credit + amount
+        )
+
+    async def forgot_await(from_email, to_email, amount):
+        sync_to_async(move)(from_email, to_email, amount)
+
+    async def swallows_the_error(from_email, to_email, amount):
+        try:
+            await sync_to_async(move)(from_email, to_email, amount)
+        except Exception:
+            return False  # "the caller can check the result"
+        return True
+
+    def sync_transfer(from_email, to_email, amount):
+        move(from_email, to_email, amount)
+
+    def atomic_read_check_save(from_email, to_email, amount):
+        # On SQLite with transaction_mode IMMEDIATE, atomic() alone serializes transfers.
+        with transaction.atomic():
+            naive_sync(from_email, to_email, amount)
+
+    async def right_with_a_decorator(from_email, to_email, amount):
+        await sync_to_async(transaction.atomic(naive_sync))(from_email, to_email, amount)
+
+    async def right_with_a_conditional_update(from_email, to_email, amount):
+        def run():
+            with transaction.atomic():
+                receiver = Customer.objects.get(email=to_email)
+                if not Customer.objects.filter(email=from_email, credit__gte=amount).update(
+                    credit=F("credit") - amount
+                ):
+                    raise ValueError("not enough credit, or no such sender")
+                Customer.objects.filter(pk=receiver.pk).update(credit=F("credit") + amount)
+
+        await sync_to_async(run)()
+
+    async def right_atomic_read_check_save(from_email, to_email, amount):
+        await sync_to_async(atomic_read_check_save)(from_email, to_email, amount)
+
+    wrong = {
+        "atomic_in_async": atomic_in_async,
+        "check_then_act": check_then_act,
+        "debit_first": debit_first,
+        "sync_function_without_atomic": sync_function_without_atomic,
+        "no_rollback": no_rollback,
+        "atomic_writes_only": atomic_writes_only,
+        "forgot_await": forgot_await,
+        "swallows_the_error": swallows_the_error,
+        "sync_transfer": sync_transfer,
+    }
+    right = [reference, right_with_a_decorator, right_with_a_conditional_update,
+             right_atomic_read_check_save]
+    return right, wrong
 
 
 async def credits():
@@ -154,11 +319,13 @@ async def credits():
     return {c.email: c.credit async for c in Customer.objects.all()}
 
 
-def test_04_2_reference_passes_and_the_credits_are_put_back(project):
+@pytest.mark.parametrize("which", range(4))
+def test_04_2_right_answers_pass_and_the_credits_are_put_back(project, which):
     from tutorial_project.course.exercises.lesson04 import check_transfer_credit
 
     before = run(credits())
-    verdict = run(check_transfer_credit(transfers()[0]))
+    right, _ = transfers()
+    verdict = run(check_transfer_credit(right[which]))
     assert verdict.passed, str(verdict)
     assert run(credits()) == before
 
@@ -171,81 +338,149 @@ def test_04_2_placeholder_is_not_solved_yet(project):
 
 
 @pytest.mark.parametrize(
-    "which, message",
+    "name, message",
     [
-        (1, "SynchronousOnlyOperation"),
-        (2, "went through, Grace ended with"),
-        (3, "to a customer who does not exist raised, credits went from"),
+        ("atomic_in_async", "SynchronousOnlyOperation"),
+        ("check_then_act", "whose second write the database refused raised, credits"),
+        ("debit_first", "to a customer who does not exist raised, credits went from"),
+        ("sync_function_without_atomic", "second write the database refused raised, cred"),
+        ("atomic_writes_only", "went through, Grace ended with"),
+        ("no_rollback", "whose second write the database refused raised, credits went from"),
+        ("forgot_await", "an `await` is missing"),
+        ("swallows_the_error", "more than Linus has did not raise"),
+        ("sync_transfer", "not an async function"),
     ],
 )
-def test_04_2_wrong_answers_fail_with_a_reason_and_change_nothing(project, which, message):
+def test_04_2_wrong_answers_fail_with_a_reason_and_change_nothing(
+    project, name, message, recwarn
+):
     from tutorial_project.course.exercises.lesson04 import check_transfer_credit
 
     before = run(credits())
-    verdict = run(check_transfer_credit(transfers()[which]))
+    _, wrong = transfers()
+    verdict = run(check_transfer_credit(wrong[name]))
     assert not verdict.passed and verdict.solved
-    assert message in str(verdict), str(verdict)
+    assert message in str(verdict) and "hint:" in str(verdict), str(verdict)
     assert run(credits()) == before
+    assert not [w for w in recwarn if "never awaited" in str(w.message)]
 
 
-# --- 04.3 tools_page ---------------------------------------------------------------------
+def test_04_2_a_read_outside_the_transaction_fails_every_time(project):
+    """The concurrent transfers overlap by design (slow_reads), not by luck."""
+    from tutorial_project.course.exercises.lesson04 import check_transfer_credit
+
+    _, wrong = transfers()
+    for _ in range(3):
+        verdict = run(check_transfer_credit(wrong["atomic_writes_only"]))
+        assert not verdict.passed and "went through, Grace ended with" in str(verdict)
+
+
+# --- 04.3 order_page ---------------------------------------------------------------------
 
 
 def pages():
+    from asgiref.sync import sync_to_async
+    from django.db.models import Prefetch
     from django.http import HttpResponse
-    from django.shortcuts import render
+    from django.shortcuts import aget_object_or_404, get_object_or_404, render
 
-    from tutorial_project.catalog.models import Product
+    from tutorial_project.orders.models import Order, OrderLine
 
-    template = "catalog/product_list.html"
-    tools = Product.objects.filter(sku__startswith="TL-").order_by("sku")
+    template = "orders/order_detail.html"
+    loaded = Order.objects.select_related("customer").prefetch_related("lines__product")
 
-    async def reference(request):
-        products = [p async for p in tools.select_related("category")]
-        return render(request, template, {"products": products})
+    async def reference(request, pk):
+        order = await aget_object_or_404(loaded, pk=pk)
+        return render(request, template, {"order": order})
 
-    async def unevaluated(request):
-        return render(request, template, {"products": tools})
+    async def with_a_prefetch_object(request, pk):
+        lines = Prefetch("lines", queryset=OrderLine.objects.select_related("product"))
+        orders = Order.objects.select_related("customer").prefetch_related(lines)
+        order = await aget_object_or_404(orders, pk=pk)
+        return render(request, template, {"order": order})
 
-    async def lazy_category(request):
-        return render(request, template, {"products": [p async for p in tools]})
+    async def renders_in_a_thread(request, pk):
+        def page():
+            return render(request, template, {"order": get_object_or_404(Order, pk=pk)})
 
-    async def every_product(request):
-        products = [p async for p in Product.objects.select_related("category")]
-        return render(request, template, {"products": products})
+        return await sync_to_async(page)()
 
-    def sync_view(request):
-        return HttpResponse("")
+    async def nothing_loaded(request, pk):
+        return render(request, template, {"order": await aget_object_or_404(Order, pk=pk)})
 
-    return reference, unevaluated, lazy_category, every_product, sync_view
+    async def customer_only(request, pk):
+        orders = Order.objects.select_related("customer")
+        return render(request, template, {"order": await aget_object_or_404(orders, pk=pk)})
+
+    async def lines_without_products(request, pk):
+        orders = Order.objects.select_related("customer").prefetch_related("lines")
+        return render(request, template, {"order": await aget_object_or_404(orders, pk=pk)})
+
+    async def aget_gives_500(request, pk):
+        return render(request, template, {"order": await loaded.aget(pk=pk)})
+
+    async def swallows_the_error(request, pk):
+        try:
+            order = await loaded.aget(pk=pk)
+        except Order.DoesNotExist:
+            return HttpResponse("")  # 200, nothing to see
+        return render(request, template, {"order": order})
+
+    async def forgot_await(request, pk):
+        return render(request, template, {"order": aget_object_or_404(loaded, pk=pk)})
+
+    def sync_view(request, pk):
+        return render(request, template, {"order": get_object_or_404(loaded, pk=pk)})
+
+    right = [reference, with_a_prefetch_object, renders_in_a_thread]
+    wrong = {
+        "nothing_loaded": nothing_loaded,
+        "customer_only": customer_only,
+        "lines_without_products": lines_without_products,
+        "aget_gives_500": aget_gives_500,
+        "swallows_the_error": swallows_the_error,
+        "forgot_await": forgot_await,
+        "sync_view": sync_view,
+    }
+    return right, wrong
 
 
-def test_04_3_reference_passes(project):
-    from tutorial_project.course.exercises.lesson04 import check_tools_page
+@pytest.mark.parametrize("which", range(3))
+def test_04_3_right_answers_pass(project, which):
+    from tutorial_project.course.exercises.lesson04 import check_order_page
 
-    verdict = run(check_tools_page(pages()[0]))
+    right, _ = pages()
+    verdict = run(check_order_page(right[which]))
     assert verdict.passed, str(verdict)
 
 
 def test_04_3_placeholder_is_not_solved_yet(project):
-    from tutorial_project.course.exercises.lesson04 import check_tools_page
+    from tutorial_project.course.exercises.lesson04 import check_order_page
 
-    verdict = run(check_tools_page(...))
+    verdict = run(check_order_page(...))
     assert not verdict.passed and not verdict.solved
 
 
 @pytest.mark.parametrize(
-    "which, message",
+    "name, message",
     [
-        (1, "it answered 500"),
-        (2, "it answered 500"),
-        (3, "does not list exactly the TL- products"),
-        (4, "not an async function"),
+        ("nothing_loaded", "it answered 500"),
+        ("customer_only", "it answered 500"),
+        ("lines_without_products", "it answered 500"),
+        ("aget_gives_500", "it answered 500 for an order that does not exist"),
+        ("swallows_the_error", "it answered 200 for an order that does not exist"),
+        ("forgot_await", "an `await` is missing"),
+        ("sync_view", "not an async function"),
     ],
 )
-def test_04_3_wrong_answers_fail_with_a_reason(project, which, message):
-    from tutorial_project.course.exercises.lesson04 import check_tools_page
+def test_04_3_wrong_answers_fail_with_a_reason_quietly(project, name, message, recwarn, capsys):
+    from tutorial_project.course.exercises.lesson04 import check_order_page
+    from tutorial_project.orders.models import Order
 
-    verdict = run(check_tools_page(pages()[which]))
+    _, wrong = pages()
+    verdict = run(check_order_page(wrong[name]))
     assert not verdict.passed and verdict.solved
     assert message in str(verdict) and "hint:" in str(verdict), str(verdict)
+    assert not [w for w in recwarn if "never awaited" in str(w.message)]
+    assert "django.request" not in capsys.readouterr().out  # the probe's 500s stay quiet
+    assert run(Order.objects.acount()) == 0  # the check's order is gone

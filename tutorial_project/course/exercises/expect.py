@@ -1,5 +1,10 @@
 """Expectations that several lessons' checks share."""
 
+import gc
+import inspect
+import warnings
+from contextlib import contextmanager
+
 from asgiref.sync import iscoroutinefunction
 
 
@@ -15,3 +20,50 @@ def must_be_async(check, function, name, params="...", *, kind="function", hint=
         f"{name} is not an async function",
         hint=hint or f"define it with `async def {name}({params}):`",
     )
+
+
+@contextmanager
+def forgotten_awaits():
+    """Collect the "coroutine ... was never awaited" warnings of the block instead of printing.
+
+    A forgotten ``await`` drops a coroutine; Python then prints a RuntimeWarning that points
+    into the checker. Inside this block such warnings are gathered in the list it yields
+    (as their messages), so the check can say "you forgot an await" with a hint instead.
+    Other warnings are shown as usual.
+    """
+    found = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield found
+        finally:
+            gc.collect()  # a dropped coroutine in a reference cycle warns only when collected
+    for warning in caught:
+        if "was never awaited" in str(warning.message):
+            found.append(str(warning.message))
+        else:
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+
+
+def no_forgotten_await(check, found, value=None):
+    """Stop the check with a hint if ``found`` (from ``forgotten_awaits``) holds a warning, or
+    ``value`` is, or directly holds, an awaitable nobody awaited. Coroutines are closed first,
+    so that Python does not print its own warning about them."""
+    items = list(value.values()) if isinstance(value, dict) else value
+    items = list(items) if isinstance(items, list | tuple) else [value]
+    unawaited = [item for item in items if inspect.isawaitable(item)]
+    for item in unawaited:
+        if inspect.iscoroutine(item):
+            item.close()
+    if unawaited:
+        found = [*found, f"the answer holds {type(unawaited[0]).__name__} objects, not results"]
+    if found:
+        check.that(
+            False,
+            "",
+            f"an `await` is missing: {found[0]}",
+            hint="calling an async function (or a sync_to_async wrapper) only creates a "
+            "coroutine; `await` it to run it and get its result",
+        )

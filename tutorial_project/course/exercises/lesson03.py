@@ -1,84 +1,171 @@
 """Checks for lesson 03 · Bridging sync and async."""
 
+import asyncio
 import threading
 import time
+from decimal import Decimal
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 
-from tutorial_project.catalog.reports import stock_report
 from tutorial_project.course.exercises.core import exercise
-from tutorial_project.course.exercises.expect import must_be_async
-from tutorial_project.course.exercises.probes import call_view
-from tutorial_project.instruments.heartbeat import Heartbeat
+from tutorial_project.course.exercises.expect import (
+    forgotten_awaits,
+    must_be_async,
+    no_forgotten_await,
+)
+
+SKUS = ["BK-001", "CF-003", "GM-002", "TL-003"]
 
 
-@exercise("03.1", "An async view around sync reporting code")
-async def check_stock_report_view(check, view):
-    must_be_async(check, view, "stock_report_view")
-    response = await call_view(view)
-    check.that(
-        response.status_code == 200,
-        "it answers 200",
-        f"it answered {response.status_code}",
-        hint="the sync ORM cannot run on the event loop: `await sync_to_async(stock_report)()`",
-    )
-    expected = await sync_to_async(stock_report)()
-    got = response.json() if response.get("Content-Type") == "application/json" else None
-    check.that(
-        got == expected,
-        "it answers with stock_report() as JSON",
-        f"it answered {got!r}, expected {expected!r}",
-        hint="return JsonResponse(report) with the report that stock_report() returned",
-    )
+class Concurrency:
+    """Counts how many calls run at once, and on which threads."""
 
-
-class InstrumentedLookup:
-    """A blocking lookup that records how many calls ran at once, and on which threads."""
-
-    def __init__(self, delay):
-        self.delay = delay
+    def __init__(self):
         self.lock = threading.Lock()
         self.running = 0
         self.most_running = 0
         self.threads = set()
 
-    def __call__(self, sku):
+    def enter(self):
         with self.lock:
             self.running += 1
             self.most_running = max(self.most_running, self.running)
             self.threads.add(threading.current_thread())
+
+    def leave(self):
+        with self.lock:
+            self.running -= 1
+
+
+def price_of(sku):
+    return Decimal(f"{10 + sum(map(ord, sku)) % 40}.50")
+
+
+class LoopBoundFetch(Concurrency):
+    """An async price client bound to the event loop it was made on.
+
+    Like an ``httpx.AsyncClient`` or a database pool created at start-up, it works only on
+    its own loop; on another loop it fails the way those do.
+    """
+
+    def __init__(self, delay):
+        super().__init__()
+        self.delay = delay
+        self.home_loop = asyncio.get_running_loop()
+        markcoroutinefunction(self)
+
+    async def __call__(self, sku):
+        if asyncio.get_running_loop() is not self.home_loop:
+            raise RuntimeError("fetch_price's connection is attached to a different event loop")
+        self.enter()
+        try:
+            await asyncio.sleep(self.delay)
+        finally:
+            self.leave()
+        return price_of(sku)
+
+
+@exercise("03.1", "Sync code that needs async code")
+async def check_prices_for(check, prices_for):
+    check.that(
+        callable(prices_for) and not iscoroutinefunction(prices_for),
+        "prices_for is a plain (sync) function",
+        "prices_for is an async function: its callers are sync code and cannot await it",
+        hint="define it with `def prices_for(fetch_price, skus):` and bridge inside it",
+    )
+    fetch_price = LoopBoundFetch(delay=0.3)
+    # Called from a worker thread, as Django calls sync views, signal receivers and commands.
+    with forgotten_awaits() as missed:
+        try:
+            result = await sync_to_async(prices_for, thread_sensitive=False)(fetch_price, SKUS)
+        except RuntimeError as error:
+            check.that(
+                False,
+                "",
+                f"prices_for raised RuntimeError: {error}",
+                hint="`asyncio.run()` starts a second event loop in the worker thread; "
+                "`async_to_sync(an_async_function)(...)` runs it on the loop that is "
+                "already running, where fetch_price's connection lives",
+            )
+    no_forgotten_await(check, missed, result)
+    expected = {sku: price_of(sku) for sku in SKUS}
+    check.that(
+        result == expected,
+        "it returns {sku: price} for every sku",
+        f"it returned {result!r}, expected {expected!r}",
+        hint="return a dict: {sku: price}, one entry per sku",
+    )
+    check.that(
+        fetch_price.most_running == len(SKUS),
+        f"all {len(SKUS)} prices were fetched at the same time",
+        f"at most {fetch_price.most_running} of {len(SKUS)} fetches ran at the same time",
+        hint="one async_to_sync call per sku waits for each before the next starts: write one "
+        "async function that gathers all the fetches, and call it once with async_to_sync",
+    )
+
+
+class InstrumentedLookup(Concurrency):
+    """A blocking lookup that records how many calls ran at once, and on which threads.
+
+    Each call blocks ``delay`` seconds, then keeps blocking (up to ``patience`` seconds)
+    until all ``expected`` calls have started: on a loaded machine, threads may start late,
+    and a right answer must not fail for that. Once a call has waited in vain (the calls
+    are not concurrent), the others block ``delay`` only, so a wrong answer fails soon.
+    """
+
+    def __init__(self, delay, expected, patience=2.0):
+        super().__init__()
+        self.delay = delay
+        self.expected = expected
+        self.patience = patience
+        self.all_started = threading.Condition(self.lock)
+        self.gave_up = False
+
+    def __call__(self, sku):
+        self.enter()
         try:
             time.sleep(self.delay)
+            with self.all_started:
+                self.all_started.notify_all()
+                if not self.all_started.wait_for(
+                    lambda: self.most_running >= self.expected or self.gave_up,
+                    timeout=self.patience,
+                ):
+                    self.gave_up = True
         finally:
-            with self.lock:
-                self.running -= 1
+            self.leave()
         return {"sku": sku, "in_stock": not sku.endswith("3")}
 
 
 @exercise("03.2", "Call a blocking library concurrently, off the loop")
 async def check_lookup_many(check, lookup_many):
     must_be_async(check, lookup_many, "lookup_many")
-    lookup = InstrumentedLookup(delay=0.3)
-    skus = ["BK-001", "CF-003", "GM-002", "TL-003"]
-    async with Heartbeat() as heartbeat:
-        result = await lookup_many(lookup, skus)
-    expected = [lookup.__class__(0)(sku) for sku in skus]
+    lookup = InstrumentedLookup(delay=0.3, expected=len(SKUS))
+    loop_thread = threading.current_thread()
+    with forgotten_awaits() as missed:
+        result = await lookup_many(lookup, SKUS)
+        if isinstance(result, asyncio.Future):  # `return asyncio.gather(...)`, not awaited
+            missed.append("it returned the Future of asyncio.gather, not its result")
+            await asyncio.gather(result, return_exceptions=True)
+    no_forgotten_await(check, missed, result)
+    expected = [{"sku": sku, "in_stock": not sku.endswith("3")} for sku in SKUS]
     check.that(
-        result == expected,
+        list(result) == expected if isinstance(result, list | tuple) else False,
         "it returns the lookups' results, in the order of the skus",
         f"it returned {result!r}, expected {expected!r}",
         hint="gather the calls and return the list gather gives you",
     )
+    # Exact, unlike a timing: no lookup may run on the loop's thread, whatever the load.
     check.that(
-        heartbeat.longest_gap < 0.25 and threading.current_thread() not in lookup.threads,
+        loop_thread not in lookup.threads,
         "the event loop kept running during the lookups",
-        "the event loop froze: the blocking lookup ran on the loop's thread",
+        "the blocking lookup ran on the event loop's thread: the loop froze meanwhile",
         hint="wrap it: `sync_to_async(lookup, thread_sensitive=False)(sku)`",
     )
     check.that(
-        lookup.most_running == len(skus),
-        f"all {len(skus)} lookups ran at the same time",
-        f"at most {lookup.most_running} of {len(skus)} lookups ran at the same time",
+        lookup.most_running == len(SKUS),
+        f"all {len(SKUS)} lookups ran at the same time",
+        f"at most {lookup.most_running} of {len(SKUS)} lookups ran at the same time",
         hint="thread-sensitive calls take turns on one thread; this lookup touches no "
         "database, so pass thread_sensitive=False, and start all calls with asyncio.gather",
     )

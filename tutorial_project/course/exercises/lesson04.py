@@ -1,37 +1,46 @@
 """Checks for lesson 04 · The async ORM, done right."""
 
 import asyncio
-from contextlib import asynccontextmanager
+import logging
+import time
+from contextlib import contextmanager
 from decimal import Decimal
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.core.exceptions import SynchronousOnlyOperation
-from django.db import DEFAULT_DB_ALIAS, connections
-from django.test.utils import CaptureQueriesContext
+from django.db import connection, connections
+from django.db.backends.signals import connection_created
+from django.db.backends.utils import CursorWrapper
 
 from tutorial_project.catalog.models import Product
 from tutorial_project.course.exercises.core import exercise
-from tutorial_project.course.exercises.expect import must_be_async
-from tutorial_project.orders.models import Customer
+from tutorial_project.course.exercises.expect import (
+    forgotten_awaits,
+    must_be_async,
+    no_forgotten_await,
+)
+from tutorial_project.orders.models import Customer, Order, OrderLine
 
 
-@asynccontextmanager
-async def captured_queries():
-    """Capture the SQL run on Django's sync thread, where every a-method runs its query.
+@contextmanager
+def counted_queries():
+    """Count the SQL statements run in the block, on every thread and connection.
 
-    The capture is opened and closed on that thread too: connections are per thread.
+    A capture on one connection would miss queries that an answer sends elsewhere (with
+    ``thread_sensitive=False``, for instance), so this counts in Django's cursor wrapper.
     """
+    original = CursorWrapper._execute_with_wrappers
+    statements = []
 
-    def open_capture():
-        capture = CaptureQueriesContext(connections[DEFAULT_DB_ALIAS])
-        capture.__enter__()
-        return capture
+    def counting(self, sql, params, many, executor):
+        statements.append(sql)
+        return original(self, sql, params, many, executor)
 
-    capture = await sync_to_async(open_capture)()
+    CursorWrapper._execute_with_wrappers = counting
     try:
-        yield capture
+        yield statements
     finally:
-        await sync_to_async(capture.__exit__)(None, None, None)
+        CursorWrapper._execute_with_wrappers = original
 
 
 async def expected_report(slug):
@@ -47,16 +56,21 @@ async def check_category_report(check, category_report):
     must_be_async(check, category_report, "category_report", "slug")
     for slug in ["books", "games", "no-such-category"]:
         expected = await expected_report(slug)
-        async with captured_queries() as queries:
-            try:
-                got = await category_report(slug)
-            except SynchronousOnlyOperation:
-                check.that(
-                    False,
-                    "",
-                    f"category_report({slug!r}) loaded a relation lazily: SynchronousOnlyOperation",
-                    hint="select_related('category') and prefetch_related('tags') before iterating",
-                )
+        with forgotten_awaits() as missed:
+            with counted_queries() as queries:
+                try:
+                    got = await category_report(slug)
+                except SynchronousOnlyOperation:
+                    check.that(
+                        False,
+                        "",
+                        f"category_report({slug!r}) ran a sync query on the event loop "
+                        "(SynchronousOnlyOperation): a lazy relation, or list()/len() of a "
+                        "QuerySet",
+                        hint="select_related('category') and prefetch_related('tags'), then "
+                        "iterate with `async for`",
+                    )
+        no_forgotten_await(check, missed, got)
         got = [(sku, name, sorted(tags)) for sku, name, tags in got or []]
         check.that(
             got == expected,
@@ -80,6 +94,16 @@ async def credits():
     return {email: credit async for email, credit in rows}
 
 
+async def as_a_request(transfer_credit, *args):
+    """Run one transfer the way ASGIHandler runs a request: in its own ThreadSensitiveContext,
+    so its thread-sensitive calls get a thread (and a database connection) of their own."""
+    async with ThreadSensitiveContext():
+        try:
+            return await transfer_credit(*args)
+        finally:  # as request_finished does: close the connection this "request" opened
+            await sync_to_async(connections.close_all)()
+
+
 @exercise("04.2", "Transfer credit, all or nothing")
 async def check_transfer_credit(check, transfer_credit):
     must_be_async(
@@ -92,41 +116,51 @@ async def check_transfer_credit(check, transfer_credit):
     try:
         await _check_transfers(check, transfer_credit, before)
     finally:  # leave the customers as they were, whatever the learner's code did
+        await sync_to_async(_second_write_fails_off)()
         for email, credit in before.items():
             await Customer.objects.filter(email=email).aupdate(credit=credit)
 
 
 async def _check_transfers(check, transfer_credit, before):
     ada, grace, linus = TRANSFER_CUSTOMERS
-    try:
-        await transfer_credit(ada, grace, Decimal("10.00"))
-    except SynchronousOnlyOperation as error:
-        check.that(
-            False,
-            "",
-            f"moving 10.00 from Ada to Grace raised SynchronousOnlyOperation: {error}",
-            hint="transaction.atomic() and the sync ORM cannot run in async def: put them in a "
-            "sync function and await sync_to_async(that_function)(...)",
-        )
+    with forgotten_awaits() as missed:
+        try:
+            returned = await as_a_request(transfer_credit, ada, grace, Decimal("10.00"))
+        except SynchronousOnlyOperation as error:
+            check.that(
+                False,
+                "",
+                f"moving 10.00 from Ada to Grace raised SynchronousOnlyOperation: {error}",
+                hint="transaction.atomic() and the sync ORM cannot run in async def: put them "
+                "in a sync function and await sync_to_async(that_function)(...)",
+            )
+    no_forgotten_await(check, missed, returned)
     after = await credits()
     check.that(
         (after[ada], after[grace]) == (before[ada] - 10, before[grace] + 10),
         "10.00 moved from Ada to Grace",
         f"after moving 10.00 from Ada to Grace, the credits are {after[ada]} and {after[grace]}",
     )
-    for label, args in [
-        ("more than Linus has", (linus, ada, Decimal("5.00"))),
-        ("to a customer who does not exist", (ada, "nobody@example.com", Decimal("10.00"))),
-    ]:
+    refusals = [
+        ("more than Linus has", (linus, ada, Decimal("5.00")), False),
+        ("to a customer who does not exist", (ada, "nobody@example.com", Decimal("10.00")), False),
+        ("whose second write the database refused", (ada, grace, Decimal("10.00")), True),
+    ]
+    for label, args, second_write_fails in refusals:
         start = await credits()
-        raised = await _raises(transfer_credit(*args))
+        if second_write_fails:
+            await sync_to_async(_second_write_fails_on)()
+        try:
+            raised = await _raises(as_a_request(transfer_credit, *args))
+        finally:
+            await sync_to_async(_second_write_fails_off)()
         check.that(
             raised and await credits() == start,
             f"a transfer {label} raised and changed nothing",
             f"a transfer {label} {'raised' if raised else 'did not raise'}, credits went "
             f"from {_show(start)} to {_show(await credits())}",
-            hint="do every step in one sync function under transaction.atomic(), and raise "
-            "when a step fails: the exception rolls the earlier steps back",
+            hint="do every step in one sync function under transaction.atomic(), and let "
+            "the exception out: leaving atomic() with it rolls the earlier writes back",
         )
     await _check_concurrent_transfers(check, transfer_credit)
 
@@ -135,8 +169,9 @@ async def _check_concurrent_transfers(check, transfer_credit):
     ada, grace, _ = TRANSFER_CUSTOMERS
     await Customer.objects.filter(email=grace).aupdate(credit=Decimal("50.00"))
     start = await credits()
-    attempts = [transfer_credit(grace, ada, Decimal("20.00")) for _ in range(5)]
-    outcomes = await asyncio.gather(*attempts, return_exceptions=True)
+    with slow_reads():
+        attempts = [as_a_request(transfer_credit, grace, ada, Decimal("20.00")) for _ in range(5)]
+        outcomes = await asyncio.gather(*attempts, return_exceptions=True)
     succeeded = sum(not isinstance(outcome, BaseException) for outcome in outcomes)
     end = await credits()
     check.that(
@@ -145,9 +180,68 @@ async def _check_concurrent_transfers(check, transfer_credit):
         f"5 transfers of 20.00 at once from Grace's 50.00: {succeeded} went through, "
         f"Grace ended with {end[grace]}, all credits went from {sum(start.values())} "
         f"to {sum(end.values())}",
-        hint="between two awaits another transfer runs: read the balance, check it and write "
-        "it inside one sync function under transaction.atomic()",
+        hint="each transfer is a request with its own thread: between reading the balance "
+        "and writing it, another transfer runs. Read, check and write inside one sync "
+        "function under transaction.atomic()",
     )
+
+
+_SECOND_WRITE_FAILS = [
+    "CREATE TABLE exercise_customer_writes (n INTEGER NOT NULL)",
+    "INSERT INTO exercise_customer_writes VALUES (0)",
+    """CREATE TRIGGER exercise_second_write_fails BEFORE UPDATE ON orders_customer
+    BEGIN
+        UPDATE exercise_customer_writes SET n = n + 1;
+        SELECT RAISE(ABORT, 'the database refused this write')
+        WHERE (SELECT n FROM exercise_customer_writes) >= 2;
+    END""",
+]
+
+
+def _second_write_fails_on():
+    """Make the database refuse the second row written to customers, as a constraint or a
+    lost connection would: whatever order the writes come in, one has already happened."""
+    with connection.cursor() as cursor:
+        for statement in _SECOND_WRITE_FAILS:
+            cursor.execute(statement)
+
+
+def _second_write_fails_off():
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER IF EXISTS exercise_second_write_fails")
+        cursor.execute("DROP TABLE IF EXISTS exercise_customer_writes")
+
+
+_slow_reads = False
+
+
+def _pause_after_reads(execute, sql, params, many, context):
+    result = execute(sql, params, many, context)
+    if _slow_reads and sql.lstrip().upper().startswith("SELECT"):
+        time.sleep(0.02)  # widens the gap between a read and the write that trusts it
+    return result
+
+
+def _slow_down_new_connection(sender, connection, **kwargs):
+    connection.execute_wrappers.append(_pause_after_reads)
+
+
+@contextmanager
+def slow_reads():
+    """Every SELECT on a connection opened in the block returns 20 ms later.
+
+    Concurrent transfers then overlap reliably, even on a fast machine: an answer that reads
+    the balance, checks it and writes it with no transaction (or locking) overspends every
+    time, instead of now and then.
+    """
+    global _slow_reads
+    _slow_reads = True
+    connection_created.connect(_slow_down_new_connection)
+    try:
+        yield
+    finally:
+        connection_created.disconnect(_slow_down_new_connection)
+        _slow_reads = False
 
 
 async def _raises(awaitable):
@@ -162,25 +256,88 @@ def _show(credit_by_email):
     return ", ".join(f"{email.split('@')[0]} {credit}" for email, credit in credit_by_email.items())
 
 
-@exercise("04.3", "Render a template from an async view")
-async def check_tools_page(check, tools_page):
-    from tutorial_project.course.exercises.probes import call_view
+ORDER_LINES = {"TL-001": 1, "BK-002": 3}
 
-    must_be_async(check, tools_page, "tools_page", "request", kind="view")
-    response = await call_view(tools_page)
-    check.that(
-        response.status_code == 200,
-        "it answers 200",
-        f"it answered {response.status_code}",
-        hint="a template that iterates a QuerySet, or reads a relation that was not loaded, runs "
-        "a sync query: pass a list, built with select_related('category') and `async for`",
-    )
-    page = response.content.decode()
-    tools = [p async for p in Product.objects.filter(sku__startswith="TL-").order_by("sku")]
-    check.that(
-        page.count("<li>") == len(tools)
-        and all(f"{p.sku} {p.name} (Tools)" in page for p in tools),
-        f"the page lists the {len(tools)} TL- products with their category",
-        "the page does not list exactly the TL- products, each with its category",
-        hint="render catalog/product_list.html with {'products': [...]}",
-    )
+
+def _make_order():
+    grace = Customer.objects.get(email="grace@example.com")
+    order = Order.objects.create(customer=grace)
+    for sku, quantity in ORDER_LINES.items():
+        product = Product.objects.get(sku=sku)
+        OrderLine.objects.create(
+            order=order, product=product, quantity=quantity, unit_price=product.price
+        )
+    return order.pk, {sku: Product.objects.get(sku=sku).name for sku in ORDER_LINES}
+
+
+def _delete_order(pk):
+    OrderLine.objects.filter(order_id=pk).delete()
+    Order.objects.filter(pk=pk).delete()
+
+
+@contextmanager
+def quiet_request_log():
+    """The check's own 404s and 500s are expected: keep their log lines out of the cell."""
+    logger = logging.getLogger("django.request")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+async def _get_order_page(view, pk):
+    from django.test import AsyncClient
+
+    from tutorial_project.course.exercises.probes import _routes
+    from tutorial_project.playground import mount, unmount
+
+    route = f"exercise-probe-{next(_routes)}/<int:pk>/"
+    mount(route, view)
+    try:
+        with quiet_request_log():
+            client = AsyncClient(raise_request_exception=False)
+            return await client.get(f"/{route.split('<')[0]}{pk}/")
+    finally:
+        unmount(route)
+
+
+@exercise("04.3", "Render an order's page from an async view")
+async def check_order_page(check, order_page):
+    must_be_async(check, order_page, "order_page", "request, pk", kind="view")
+    pk, names = await sync_to_async(_make_order)()
+    try:
+        with forgotten_awaits() as missed:
+            response = await _get_order_page(order_page, pk)
+        no_forgotten_await(check, missed)
+        check.that(
+            response.status_code == 200,
+            "it answers 200 for an order that exists",
+            f"it answered {response.status_code} for order {pk}",
+            hint="the template reads order.customer, order.lines.all and each line's product: "
+            "a relation that is not loaded runs a sync query while rendering "
+            "(SynchronousOnlyOperation, a 500). Load them all before render(): "
+            "select_related('customer'), prefetch_related('lines__product')",
+        )
+        page = response.content.decode()
+        lines = [f"<li>{count} x {sku} {names[sku]}</li>" for sku, count in ORDER_LINES.items()]
+        check.that(
+            f"Order {pk} for Grace" in page
+            and page.count("<li>") == len(lines)
+            and all(line in page for line in lines),
+            "the page shows the order's customer and its lines with their products",
+            f"the page does not show order {pk} for Grace with its {len(lines)} lines: "
+            f"{page.strip()[:160]!r}",
+            hint="render orders/order_detail.html with {'order': order}",
+        )
+        missing = await _get_order_page(order_page, pk + 1000)
+        check.that(
+            missing.status_code == 404,
+            "it answers 404 for an order that does not exist",
+            f"it answered {missing.status_code} for an order that does not exist",
+            hint="`await aget_object_or_404(queryset, pk=pk)` raises Http404, which Django "
+            "turns into a 404",
+        )
+    finally:
+        await sync_to_async(_delete_order)(pk)
