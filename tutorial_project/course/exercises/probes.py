@@ -1,6 +1,8 @@
 """Helpers that checks use to exercise a learner's view through the real project."""
 
 import itertools
+import logging
+from contextlib import contextmanager
 
 from django.test import AsyncClient
 
@@ -13,12 +15,42 @@ async def call_view(view, *, method="get", suffix="", **request):
     """Mount ``view`` at a private route, request it with AsyncClient, unmount it.
 
     ``suffix`` is appended to the route (for query strings); ``request`` goes to the
-    client call (``data=``, ``content_type=``, ``headers=``...). Returns the response.
+    client call (``data=``, ``content_type=``, ``headers=``...). Returns the response, with
+    ``response.view_error``: what the view raised ("TypeError: ..."), or None.
+    Django's log lines for the probe's 4xx/5xx are kept out of the cell: the verdict
+    reports what matters.
     """
     route = f"exercise-probe-{next(_routes)}/"
     mount(route, view)
     try:
         client = AsyncClient(raise_request_exception=False)
-        return await getattr(client, method)(f"/{route}{suffix}", **request)
+        with _request_log_held() as records:
+            response = await getattr(client, method)(f"/{route}{suffix}", **request)
     finally:
         unmount(route)
+    response.view_error = next(
+        (f"{type(r.exc_info[1]).__name__}: {r.exc_info[1]}" for r in records if r.exc_info),
+        None,
+    )
+    return response
+
+
+class _Holder(logging.Filter):
+    def __init__(self):
+        super().__init__()
+        self.records = []
+
+    def filter(self, record):
+        self.records.append(record)
+        return False  # held, not written
+
+
+@contextmanager
+def _request_log_held():
+    logger = logging.getLogger("django.request")
+    holder = _Holder()
+    logger.addFilter(holder)
+    try:
+        yield holder.records
+    finally:
+        logger.removeFilter(holder)
