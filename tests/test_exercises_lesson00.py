@@ -51,7 +51,8 @@ async def through_a_thread(slug):
         category = Category.objects.filter(slug=slug).first()
         if category is None:
             return None
-        return {"name": category.name, "products": Product.objects.filter(category=category).count()}
+        count = Product.objects.filter(category=category).count()
+        return {"name": category.name, "products": count}
 
     return await sync_to_async(summary)()
 

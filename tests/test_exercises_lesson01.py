@@ -97,7 +97,7 @@ async def fetch_prices_tasks_then_awaits(fetch_price, skus):
 async def price_or_none_with_wait_for(fetch_price, sku, seconds):
     try:
         return await asyncio.wait_for(fetch_price(sku), seconds)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return None
 
 
@@ -137,7 +137,7 @@ def test_a_forgotten_await_gets_the_verdicts_hint_not_a_warning():
 
 def test_gather_without_await_fails():
     async def gather_not_awaited(fetch_price, skus):
-        return dict(zip(skus, asyncio.gather(*(fetch_price(sku) for sku in skus))))
+        return dict(zip(skus, asyncio.gather(*(fetch_price(sku) for sku in skus)), strict=True))
 
     async def run_and_clean_up():
         from tutorial_project.course.exercises.lesson01 import check_fetch_prices
@@ -147,7 +147,8 @@ def test_gather_without_await_fails():
         return verdict
 
     verdict = asyncio.run(run_and_clean_up())
-    assert not verdict.passed and "`prices = await asyncio.gather(...)`" in str(verdict), str(verdict)
+    assert not verdict.passed
+    assert "`prices = await asyncio.gather(...)`" in str(verdict), str(verdict)
 
 
 def test_no_timeout_fails_without_waiting_for_the_slow_fetch():

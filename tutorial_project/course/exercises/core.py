@@ -142,7 +142,7 @@ def exercise(number, title):
                         pass
                     except NotSolved:
                         return verdict_for(check, solved=False)
-                    except Exception as raised:  # the learner's code failed: report it, no traceback
+                    except Exception as raised:  # the learner's code failed: say so, no traceback
                         error = described(raised)
                 return verdict_for(check, error, unawaited)
 

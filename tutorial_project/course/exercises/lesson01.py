@@ -6,7 +6,6 @@ import time
 
 from tutorial_project.course.exercises.core import exercise
 from tutorial_project.course.exercises.expect import must_be_async
-from tutorial_project.instruments.heartbeat import Heartbeat
 
 
 class FakePriceService:
@@ -122,7 +121,8 @@ async def check_price_or_none(check, price_or_none):
                   hint="catch TimeoutError outside the `async with` block and return None")
         if isinstance(task.exception(), TimeoutError):
             _fail(check,
-                  f"price_or_none let TimeoutError out after {took:.1f} s instead of returning None",
+                  f"price_or_none let TimeoutError out after {took:.1f} s "
+                  "instead of returning None",
                   hint="put the `async with asyncio.timeout(seconds):` block inside "
                   "`try: ... except TimeoutError: return None`")
         price = task.result()  # another error from the learner's code is reported as such

@@ -24,7 +24,7 @@ async def call_view(view, *, method="get", suffix="", **request):
     mount(route, view)
     try:
         client = AsyncClient(raise_request_exception=False)
-        with _request_log_held() as records:
+        with _request_log_held(f"/{route}") as records:
             response = await getattr(client, method)(f"/{route}{suffix}", **request)
     finally:
         unmount(route)
@@ -36,19 +36,25 @@ async def call_view(view, *, method="get", suffix="", **request):
 
 
 class _Holder(logging.Filter):
-    def __init__(self):
+    """Holds back the log records of requests to one path (probes may run side by side)."""
+
+    def __init__(self, path):
         super().__init__()
+        self.path = path
         self.records = []
 
     def filter(self, record):
+        request = getattr(record, "request", None)
+        if getattr(request, "path", "") != self.path:
+            return True  # not this probe's: let it through
         self.records.append(record)
         return False  # held, not written
 
 
 @contextmanager
-def _request_log_held():
+def _request_log_held(path):
     logger = logging.getLogger("django.request")
-    holder = _Holder()
+    holder = _Holder(path)
     logger.addFilter(holder)
     try:
         yield holder.records
