@@ -103,6 +103,19 @@ async def wrong_status_for_no_skus(request):
     return await compare_prices(request)
 
 
+async def blocking_calls_in_threads(request):
+    skus = [sku for sku in request.GET.get("skus", "").split(",") if sku]
+    if not skus:
+        return JsonResponse({"error": "say which products"}, status=400)
+    try:
+        quotes = await asyncio.gather(
+            *(asyncio.to_thread(fake_upstream.fetch_price_blocking, sku) for sku in skus)
+        )
+    except fake_upstream.UpstreamError as error:
+        return JsonResponse({"error": str(error)}, status=502)
+    return JsonResponse({"prices": {quote["sku"]: quote["price"] for quote in quotes}})
+
+
 async def compare_prices_with_a_task_group(request):
     skus = request.GET.get("skus") and request.GET["skus"].split(",")
     if not skus:
@@ -152,9 +165,10 @@ def test_compare_prices_placeholder_is_not_solved_yet(project):
         (forgotten_await, "fetch_price(...) was called but never awaited"),
         (skips_failures, "an upstream failure answered 200"),
         (wrong_status_for_no_skus, "no ?skus= answered 404"),
+        (blocking_calls_in_threads, "✅ the event loop never stood still\n  ❌ it called fetch_"),
     ],
     ids=["sequential awaits", "sync view", "no 502", "wrong body", "blocking call",
-         "forgotten await", "swallowed failure", "wrong status"],
+         "forgotten await", "swallowed failure", "wrong status", "blocking calls in threads"],
 )
 def test_compare_prices_wrong_answers_fail_with_a_hint(project, answer, message):
     from tutorial_project.course.exercises.lesson02 import check_compare_prices
