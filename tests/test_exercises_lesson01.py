@@ -1,9 +1,12 @@
 """Lesson 01 checks: the reference solutions pass, placeholders and wrong answers do not."""
 
 import asyncio
+import functools
 import time
+import warnings
 
 import pytest
+from asgiref.sync import sync_to_async
 
 pytestmark = pytest.mark.usefixtures("project")  # tests/conftest.py: start() in this process
 
@@ -11,7 +14,12 @@ pytestmark = pytest.mark.usefixtures("project")  # tests/conftest.py: start() in
 def verdict_of(check, answer):
     from tutorial_project.course.exercises import lesson01
 
-    return asyncio.run(getattr(lesson01, check)(answer))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        verdict = asyncio.run(getattr(lesson01, check)(answer))
+    # A forgotten await is the verdict's business, not a RuntimeWarning pointing into the check.
+    assert not [w for w in caught if "never awaited" in str(w.message)]
+    return verdict
 
 
 # Reference solutions, as in the notebook's cells tagged "solution".
@@ -74,6 +82,75 @@ def test_a_sync_function_fails_with_a_hint():
     assert not verdict.passed and "not an async function" in str(verdict)
 
 
+# Right answers written differently from the reference.
+async def fetch_prices_with_a_task_group(fetch_price, skus):
+    async with asyncio.TaskGroup() as group:
+        tasks = {sku: group.create_task(fetch_price(sku)) for sku in skus}
+    return {sku: task.result() for sku, task in tasks.items()}
+
+
+async def fetch_prices_tasks_then_awaits(fetch_price, skus):
+    tasks = [asyncio.create_task(fetch_price(sku)) for sku in skus]
+    return {sku: await task for sku, task in zip(skus, tasks, strict=True)}
+
+
+async def price_or_none_with_wait_for(fetch_price, sku, seconds):
+    try:
+        return await asyncio.wait_for(fetch_price(sku), seconds)
+    except TimeoutError:
+        return None
+
+
+async def without_blocking_in_executor(func, *args):
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(None, functools.partial(func, *args))
+
+
+async def without_blocking_with_sync_to_async(func, *args):
+    return await sync_to_async(func)(*args)
+
+
+@pytest.mark.parametrize(
+    "check, answer",
+    [
+        ("check_fetch_prices", fetch_prices_with_a_task_group),
+        ("check_fetch_prices", fetch_prices_tasks_then_awaits),
+        ("check_price_or_none", price_or_none_with_wait_for),
+        ("check_without_blocking", without_blocking_in_executor),
+        ("check_without_blocking", without_blocking_with_sync_to_async),
+    ],
+    ids=["TaskGroup", "tasks then awaits", "wait_for", "run_in_executor", "sync_to_async"],
+)
+def test_right_answers_written_differently_pass(check, answer):
+    verdict = verdict_of(check, answer)
+    assert verdict.passed, str(verdict)
+
+
+def test_a_forgotten_await_gets_the_verdicts_hint_not_a_warning():
+    async def no_await(fetch_price, skus):
+        return {sku: fetch_price(sku) for sku in skus}
+
+    verdict = verdict_of("check_fetch_prices", no_await)
+    assert not verdict.passed
+    assert "fetch_price(...) was called but never awaited" in str(verdict), str(verdict)
+
+
+def test_gather_without_await_fails():
+    async def gather_not_awaited(fetch_price, skus):
+        return dict(zip(skus, asyncio.gather(*(fetch_price(sku) for sku in skus)), strict=True))
+
+    async def run_and_clean_up():
+        from tutorial_project.course.exercises.lesson01 import check_fetch_prices
+
+        verdict = await check_fetch_prices(gather_not_awaited)
+        await asyncio.sleep(0.1)  # let the gathered fetches end
+        return verdict
+
+    verdict = asyncio.run(run_and_clean_up())
+    assert not verdict.passed
+    assert "`prices = await asyncio.gather(...)`" in str(verdict), str(verdict)
+
+
 def test_no_timeout_fails_without_waiting_for_the_slow_fetch():
     async def no_timeout(fetch_price, sku, seconds):
         return await fetch_price(sku)
@@ -110,3 +187,69 @@ def test_calling_the_blocking_function_directly_fails():
     verdict = verdict_of("check_without_blocking", blocks)
     assert not verdict.passed
     assert "froze" in str(verdict) and "asyncio.to_thread" in str(verdict)
+
+
+def test_letting_the_timeout_error_out_is_not_mistaken_for_the_checks_deadline():
+    async def no_except(fetch_price, sku, seconds):
+        async with asyncio.timeout(seconds):
+            return await fetch_price(sku)
+
+    verdict = verdict_of("check_price_or_none", no_except)
+    assert not verdict.passed
+    assert "let TimeoutError out after 0." in str(verdict), str(verdict)
+    assert "still being awaited" not in str(verdict)
+    assert "except TimeoutError" in str(verdict)
+
+
+def test_swallowing_every_error_fails():
+    async def swallows(fetch_price, sku, seconds):
+        try:
+            async with asyncio.timeout(seconds):
+                return await fetch_price(sku)
+        except Exception:
+            return None
+
+    verdict = verdict_of("check_price_or_none", swallows)
+    assert not verdict.passed and "the error was swallowed" in str(verdict), str(verdict)
+
+
+def test_swallowing_cancellation_fails():
+    async def swallows_cancellation(fetch_price, sku, seconds):
+        try:
+            async with asyncio.timeout(seconds):
+                return await fetch_price(sku)
+        except (TimeoutError, asyncio.CancelledError):
+            return None
+
+    verdict = verdict_of("check_price_or_none", swallows_cancellation)
+    assert not verdict.passed and "returned None" in str(verdict), str(verdict)
+    assert "CancelledError" in str(verdict)
+
+
+def test_ignoring_the_seconds_argument_fails():
+    async def fixed_timeout(fetch_price, sku, seconds):
+        try:
+            async with asyncio.timeout(1.5):
+                return await fetch_price(sku)
+        except TimeoutError:
+            return None
+
+    verdict = verdict_of("check_price_or_none", fixed_timeout)
+    assert not verdict.passed and "`seconds` was 0.1" in str(verdict), str(verdict)
+
+
+def test_calling_the_function_before_handing_it_to_a_thread_fails_with_a_hint():
+    async def calls_it_first(func, *args):
+        return await asyncio.to_thread(func(*args))
+
+    verdict = verdict_of("check_without_blocking", calls_it_first)
+    assert not verdict.passed and "not `to_thread(func(*args))`" in str(verdict), str(verdict)
+
+
+def test_sleeping_with_time_sleep_first_fails():
+    async def sleeps_then_threads(func, *args):
+        time.sleep(0.1)  # "give the thread a moment": blocks the loop
+        return func(*args)
+
+    verdict = verdict_of("check_without_blocking", sleeps_then_threads)
+    assert not verdict.passed and "froze" in str(verdict)

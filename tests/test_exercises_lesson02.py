@@ -2,16 +2,24 @@
 yet", and plausible wrong answers fail with a message that helps."""
 
 import asyncio
+import time
+import warnings
+from http import HTTPStatus
 
 import pytest
-from django.http import JsonResponse
+from django.http import HttpResponseBadRequest, JsonResponse
 from django.views import View
 
 from tutorial_project.instruments import fake_upstream
 
 
 def verdict_of(check, answer):
-    return asyncio.run(check(answer))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        verdict = asyncio.run(check(answer))
+    # A forgotten await is the verdict's business, not a RuntimeWarning pointing into the check.
+    assert not [w for w in caught if "never awaited" in str(w.message)]
+    return verdict
 
 
 # --- Exercise 02.1: compare_prices ---------------------------------------------------------
@@ -58,6 +66,78 @@ async def whole_quotes(request):
     return JsonResponse({"prices": {quote["sku"]: quote for quote in quotes}})
 
 
+async def blocking_in_async(request):
+    skus = [sku for sku in request.GET.get("skus", "").split(",") if sku]
+    if not skus:
+        return JsonResponse({"error": "say which products"}, status=400)
+    try:
+        prices = {sku: fake_upstream.fetch_price_blocking(sku)["price"] for sku in skus}
+    except fake_upstream.UpstreamError as error:
+        return JsonResponse({"error": str(error)}, status=502)
+    return JsonResponse({"prices": prices})
+
+
+async def forgotten_await(request):
+    skus = [sku for sku in request.GET.get("skus", "").split(",") if sku]
+    if not skus:
+        return JsonResponse({"error": "say which products"}, status=400)
+    quotes = [fake_upstream.fetch_price(sku) for sku in skus]
+    return JsonResponse({"prices": {quote["sku"]: quote["price"] for quote in quotes}})
+
+
+async def skips_failures(request):
+    skus = [sku for sku in request.GET.get("skus", "").split(",") if sku]
+    if not skus:
+        return JsonResponse({"error": "say which products"}, status=400)
+    quotes = await asyncio.gather(
+        *(fake_upstream.fetch_price(sku) for sku in skus), return_exceptions=True
+    )
+    ok = [quote for quote in quotes if not isinstance(quote, Exception)]
+    return JsonResponse({"prices": {quote["sku"]: quote["price"] for quote in ok}})
+
+
+async def wrong_status_for_no_skus(request):
+    skus = [sku for sku in request.GET.get("skus", "").split(",") if sku]
+    if not skus:
+        return JsonResponse({"error": "say which products"}, status=404)
+    return await compare_prices(request)
+
+
+async def blocking_calls_in_threads(request):
+    skus = [sku for sku in request.GET.get("skus", "").split(",") if sku]
+    if not skus:
+        return JsonResponse({"error": "say which products"}, status=400)
+    try:
+        quotes = await asyncio.gather(
+            *(asyncio.to_thread(fake_upstream.fetch_price_blocking, sku) for sku in skus)
+        )
+    except fake_upstream.UpstreamError as error:
+        return JsonResponse({"error": str(error)}, status=502)
+    return JsonResponse({"prices": {quote["sku"]: quote["price"] for quote in quotes}})
+
+
+async def compare_prices_with_a_task_group(request):
+    skus = request.GET.get("skus") and request.GET["skus"].split(",")
+    if not skus:
+        return JsonResponse({"error": "no skus"}, status=HTTPStatus.BAD_REQUEST)
+    failed = False
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = {sku: group.create_task(fake_upstream.fetch_price(sku)) for sku in skus}
+    except* fake_upstream.UpstreamError:
+        failed = True
+    if failed:
+        return JsonResponse({"error": "upstream failed"}, status=HTTPStatus.BAD_GATEWAY)
+    return JsonResponse({"prices": {sku: task.result()["price"] for sku, task in tasks.items()}})
+
+
+def test_compare_prices_alternative_right_answer_passes(project):
+    from tutorial_project.course.exercises.lesson02 import check_compare_prices
+
+    verdict = verdict_of(check_compare_prices, compare_prices_with_a_task_group)
+    assert verdict.passed, str(verdict)
+
+
 def test_compare_prices_reference_solution_passes(project):
     from tutorial_project.course.exercises.lesson02 import check_compare_prices
 
@@ -81,8 +161,14 @@ def test_compare_prices_placeholder_is_not_solved_yet(project):
         (sync_version, "not an async function"),
         (no_error_handling, "UpstreamError"),
         (whole_quotes, "the body was"),
+        (blocking_in_async, "it called fetch_price_blocking"),
+        (forgotten_await, "fetch_price(...) was called but never awaited"),
+        (skips_failures, "an upstream failure answered 200"),
+        (wrong_status_for_no_skus, "no ?skus= answered 404"),
+        (blocking_calls_in_threads, "✅ the event loop never stood still\n  ❌ it called fetch_"),
     ],
-    ids=["sequential awaits", "sync view", "no 502", "wrong body"],
+    ids=["sequential awaits", "sync view", "no 502", "wrong body", "blocking call",
+         "forgotten await", "swallowed failure", "wrong status", "blocking calls in threads"],
 )
 def test_compare_prices_wrong_answers_fail_with_a_hint(project, answer, message):
     from tutorial_project.course.exercises.lesson02 import check_compare_prices
@@ -124,6 +210,51 @@ class NoBadGatewayQuoteView(View):
         return JsonResponse(await fake_upstream.fetch_price(sku))
 
 
+class BlockingQuoteView(QuoteView):
+    async def get(self, request):
+        return JsonResponse(fake_upstream.fetch_price_blocking(request.GET.get("sku", "CF-001")))
+
+
+class SleepingQuoteView(QuoteView):
+    async def get(self, request):
+        time.sleep(0.1)  # "rate limiting"
+        return await super().get(request)
+
+
+class ForgottenAwaitQuoteView(View):
+    async def get(self, request):
+        return JsonResponse(fake_upstream.fetch_price(request.GET.get("sku", "CF-001")))
+
+
+class NotFoundQuoteView(QuoteView):
+    async def get(self, request):
+        if "sku" not in request.GET:
+            return JsonResponse({"error": "no sku"}, status=404)
+        return await super().get(request)
+
+
+class QuoteViewWrittenDifferently(View):
+    http_method_names = ["get", "head", "options"]
+
+    async def get(self, request):
+        try:
+            sku = request.GET["sku"]
+        except KeyError:
+            return HttpResponseBadRequest("say which product")
+        try:
+            quote = await fake_upstream.fetch_price(sku)
+        except fake_upstream.UpstreamError:
+            return JsonResponse({"error": "upstream failed"}, status=HTTPStatus.BAD_GATEWAY)
+        return JsonResponse(quote)
+
+
+def test_quote_view_alternative_right_answer_passes(project):
+    from tutorial_project.course.exercises.lesson02 import check_quote_view
+
+    verdict = verdict_of(check_quote_view, QuoteViewWrittenDifferently)
+    assert verdict.passed, str(verdict)
+
+
 async def quote_function(request):
     return JsonResponse(await fake_upstream.fetch_price(request.GET["sku"]))
 
@@ -147,10 +278,15 @@ def test_quote_view_placeholder_is_not_solved_yet(project):
     [
         (SyncQuoteView, "handlers are sync"),
         (MixedQuoteView, "must either be all sync or all async"),
-        (NoBadGatewayQuoteView, "GET ?sku=DOWN-1 answered 500"),
+        (NoBadGatewayQuoteView, "GET ?sku=DOWN-1 answered 500 (the view raised UpstreamError"),
         (quote_function, "not a View subclass"),
+        (BlockingQuoteView, "it called fetch_price_blocking"),
+        (SleepingQuoteView, "something blocked the event loop"),
+        (ForgottenAwaitQuoteView, "fetch_price(...) was called but never awaited"),
+        (NotFoundQuoteView, "GET without ?sku= answered 404"),
     ],
-    ids=["sync handler", "mixed handlers", "no 502", "function view"],
+    ids=["sync handler", "mixed handlers", "no 502", "function view", "blocking call",
+         "time.sleep", "forgotten await", "wrong status"],
 )
 def test_quote_view_wrong_answers_fail_with_a_hint(project, answer, message):
     from tutorial_project.course.exercises.lesson02 import check_quote_view

@@ -6,7 +6,8 @@ that takes that long, without blocking the event loop while it waits.
 for the whole wait, as ``requests.get`` would.
 
 ``watch_concurrency()`` counts how many calls were in flight at once, which tells calls made
-together from calls made one after another without depending on how busy the machine is.
+together from calls made one after another without depending on how busy the machine is,
+and how many were blocking ones.
 
 Two kinds of sku misbehave, so that views can show how they handle an upstream in trouble:
 ``DOWN-...`` fails at once with ``UpstreamError``; ``SLOW-...`` takes ``SLOW_DELAY`` seconds.
@@ -35,17 +36,18 @@ async def fetch_price(sku):
 
 def fetch_price_blocking(sku):
     """The same answer, but the calling thread sleeps through the wait."""
-    with _in_flight():
+    with _in_flight(blocking=True):
         time.sleep(_delay_for(sku))
     return quote_for(sku)
 
 
 class Concurrency:
-    """Calls in flight now, and the most that were in flight at once while watched."""
+    """Calls in flight now, the most that were in flight at once, and how many blocked."""
 
     def __init__(self):
         self.now = 0
         self.peak = 0
+        self.blocking_calls = 0  # calls to fetch_price_blocking
 
 
 _lock = threading.Lock()  # blocking calls come from several threads
@@ -66,11 +68,12 @@ def watch_concurrency():
 
 
 @contextmanager
-def _in_flight():
+def _in_flight(blocking=False):
     with _lock:
         for seen in _watching:
             seen.now += 1
             seen.peak = max(seen.peak, seen.now)
+            seen.blocking_calls += blocking
     try:
         yield
     finally:

@@ -1,7 +1,11 @@
 """The verdict machinery shared by every lesson's exercise checks."""
 
 import functools
+import gc
 import inspect
+import re
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 PASS, FAIL = "✅", "❌"
@@ -69,19 +73,59 @@ class _StopCheck(BaseException):
     """
 
 
+@contextmanager
+def _unawaited_coroutines():
+    """Yield a list that ends up holding the names of coroutines never awaited in the block.
+
+    A forgotten ``await`` makes Python warn "coroutine ... was never awaited" when the
+    coroutine is freed, pointing into the check rather than at the learner's line. The check
+    turns it into a verdict line with a hint instead; other warnings are shown as usual.
+    """
+    names = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.filterwarnings("always", "coroutine .* was never awaited", RuntimeWarning)
+        yield names
+        gc.collect()  # a coroutine held in a reference cycle warns only when collected
+    for warning in caught:
+        found = re.match(r"coroutine '(.+)' was never awaited", str(warning.message))
+        if found and issubclass(warning.category, RuntimeWarning):
+            names.append(found.group(1))
+        else:
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+
+
+def _report_unawaited(check, names):
+    for name in dict.fromkeys(names):
+        short = name.rsplit(".", 1)[-1]
+        check.lines.append(f"  {FAIL} {short}(...) was called but never awaited")
+        check.lines.append(
+            f"     hint: calling an async function only creates a coroutine; its body runs "
+            f"when you `await {short}(...)` (or hand it to asyncio.gather / a TaskGroup)"
+        )
+        check.passed = False
+
+
 def exercise(number, title):
     """Turn ``check_fn(check, *answers)`` (sync or async) into a verdict-printing check."""
 
     def decorate(check_fn):
-        def verdict_for(check, error=None, solved=True):
+        def verdict_for(check, error=None, unawaited=(), solved=True):
             if error is not None:
-                check.lines.append(f"  {FAIL} your code raised {type(error).__name__}: {error}")
+                check.lines.append(f"  {FAIL} your code raised {error}")
                 check.passed = False
+            _report_unawaited(check, unawaited)
             # Returned, not printed: as a cell's last expression it shows once, via _repr_pretty_.
             return Verdict(number, title, check.passed and solved, check.lines, solved)
 
         def placeholder(answers):
             return any(answer is Ellipsis for answer in answers)
+
+        def described(error):
+            # A string, not the exception: its traceback would keep the learner's coroutines
+            # alive past the unawaited-coroutine watch.
+            return f"{type(error).__name__}: {error}"
 
         if inspect.iscoroutinefunction(check_fn):
 
@@ -90,15 +134,17 @@ def exercise(number, title):
                 check = Check()
                 if placeholder(answers):
                     return verdict_for(check, solved=False)
-                try:
-                    await check_fn(check, *answers)
-                except _StopCheck:
-                    pass
-                except NotSolved:
-                    return verdict_for(check, solved=False)
-                except Exception as error:  # the learner's code failed: report it, no traceback
-                    return verdict_for(check, error)
-                return verdict_for(check)
+                error = None
+                with _unawaited_coroutines() as unawaited:
+                    try:
+                        await check_fn(check, *answers)
+                    except _StopCheck:
+                        pass
+                    except NotSolved:
+                        return verdict_for(check, solved=False)
+                    except Exception as raised:  # the learner's code failed: say so, no traceback
+                        error = described(raised)
+                return verdict_for(check, error, unawaited)
 
             return run_async
 
@@ -107,15 +153,17 @@ def exercise(number, title):
             check = Check()
             if placeholder(answers):
                 return verdict_for(check, solved=False)
-            try:
-                check_fn(check, *answers)
-            except _StopCheck:
-                pass
-            except NotSolved:
-                return verdict_for(check, solved=False)
-            except Exception as error:
-                return verdict_for(check, error)
-            return verdict_for(check)
+            error = None
+            with _unawaited_coroutines() as unawaited:
+                try:
+                    check_fn(check, *answers)
+                except _StopCheck:
+                    pass
+                except NotSolved:
+                    return verdict_for(check, solved=False)
+                except Exception as raised:
+                    error = described(raised)
+            return verdict_for(check, error, unawaited)
 
         return run_sync
 

@@ -6,7 +6,6 @@ import time
 
 from tutorial_project.course.exercises.core import exercise
 from tutorial_project.course.exercises.expect import must_be_async
-from tutorial_project.instruments.heartbeat import Heartbeat
 
 
 class FakePriceService:
@@ -36,7 +35,13 @@ async def check_fetch_prices(check, fetch_prices):
     must_be_async(check, fetch_prices, "fetch_prices")
     service = FakePriceService(delay=0.05)
     skus = ["BK-001", "CF-002", "GM-003", "TL-001"]
-    result = await fetch_prices(service.fetch_price, skus)
+    try:
+        result = await fetch_prices(service.fetch_price, skus)
+    except RuntimeError as error:
+        if "await wasn't used with future" not in str(error):
+            raise
+        _fail(check, "it used the result of asyncio.gather(...) without awaiting it",
+              hint="asyncio.gather(...) returns a future: `prices = await asyncio.gather(...)`")
     expected = {sku: len(sku) * 1.5 for sku in skus}
     check.that(
         result == expected,
@@ -52,6 +57,44 @@ async def check_fetch_prices(check, fetch_prices):
     )
 
 
+GIVE_UP = 2.0  # seconds the 01.2 check waits for the learner's function before giving up
+
+
+class PriceServiceDown(Exception):
+    """The error a failing fetch raises in check 01.2."""
+
+
+async def _failing_fetch(sku):
+    await asyncio.sleep(0.01)
+    raise PriceServiceDown(f"no price for {sku}")
+
+
+async def _finish(task):
+    """Wait up to GIVE_UP for the learner's task; cancel it if it is still running."""
+    await asyncio.wait({task}, timeout=GIVE_UP)
+    if task.done():
+        return True
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return False
+
+
+async def _cancel_leftovers(service):
+    """Cancel fetches of ``service`` that the learner's code left running (none, if right)."""
+    leftovers = [
+        task for task in asyncio.all_tasks()
+        if getattr(task.get_coro(), "cr_frame", None) is not None
+        and task.get_coro().cr_frame.f_locals.get("self") is service
+    ]
+    for task in leftovers:
+        task.cancel()
+    await asyncio.gather(*leftovers, return_exceptions=True)
+
+
+def _fail(check, failed, hint):
+    check.that(False, "", failed, hint=hint)
+
+
 @exercise("01.2", "Give up on a slow upstream")
 async def check_price_or_none(check, price_or_none):
     must_be_async(check, price_or_none, "price_or_none")
@@ -64,46 +107,119 @@ async def check_price_or_none(check, price_or_none):
         hint="await the fetch inside `async with asyncio.timeout(seconds):` and return it",
     )
     slow = FakePriceService(delay=30)
+    started = time.perf_counter()
+    # A task, not our own asyncio.timeout: the learner's TimeoutError must not pass for ours.
+    task = asyncio.ensure_future(price_or_none(slow.fetch_price, "GM-003", 0.1))
     try:
-        async with asyncio.timeout(2):
-            price = await price_or_none(slow.fetch_price, "GM-003", 0.1)
-    except TimeoutError:
-        check.that(False, "", "a slow fetch was still being awaited after 2 s",
-                   hint="wrap the await in `async with asyncio.timeout(seconds):`")
+        finished = await _finish(task)
+        took = time.perf_counter() - started
+        if not finished:
+            _fail(check, f"a slow fetch was still being awaited after {GIVE_UP:.0f} s",
+                  hint="wrap the await in `async with asyncio.timeout(seconds):`")
+        if task.cancelled():
+            _fail(check, "price_or_none ended cancelled instead of returning None",
+                  hint="catch TimeoutError outside the `async with` block and return None")
+        if isinstance(task.exception(), TimeoutError):
+            _fail(check,
+                  f"price_or_none let TimeoutError out after {took:.1f} s "
+                  "instead of returning None",
+                  hint="put the `async with asyncio.timeout(seconds):` block inside "
+                  "`try: ... except TimeoutError: return None`")
+        price = task.result()  # another error from the learner's code is reported as such
+        check.that(
+            price is None,
+            "a slow fetch gives None after the timeout",
+            f"a slow fetch returned {price!r}, expected None",
+            hint="catch TimeoutError (outside the `async with` block) and return None",
+        )
+        check.that(
+            took < 1.0,
+            "it gave up after about `seconds`",
+            f"it gave up after {took:.1f} s, though `seconds` was 0.1",
+            hint="pass the `seconds` argument to asyncio.timeout",
+        )
+        check.that(
+            slow.cancelled == ["GM-003"],
+            "the slow fetch was cancelled, not left running",
+            "the slow fetch was not cancelled: it is still running in the background",
+            hint="asyncio.timeout cancels what it wraps; a task you created yourself must be "
+            "cancelled (asyncio.wait(..., timeout=) does not)",
+        )
+    finally:
+        await _cancel_leftovers(slow)
+    await _check_errors_and_cancellation_go_through(check, price_or_none)
+
+
+async def _check_errors_and_cancellation_go_through(check, price_or_none):
+    try:
+        result = await price_or_none(_failing_fetch, "XX-999", 0.5)
+    except PriceServiceDown:
+        result = PriceServiceDown
     check.that(
-        price is None,
-        "a slow fetch gives None after the timeout",
-        f"a slow fetch returned {price!r}, expected None",
-        hint="catch TimeoutError (outside the `async with` block) and return None",
+        result is PriceServiceDown,
+        "a fetch that fails passes its error on to the caller",
+        f"a fetch that failed made price_or_none return {result!r}: the error was swallowed",
+        hint="catch TimeoutError only: `except Exception` hides real failures",
     )
-    check.that(
-        slow.cancelled == ["GM-003"],
-        "the slow fetch was cancelled, not left running",
-        "the slow fetch was not cancelled",
-        hint="asyncio.timeout cancels what it wraps; a task you created yourself must be cancelled",
-    )
+    patient = FakePriceService(delay=30)
+    task = asyncio.ensure_future(price_or_none(patient.fetch_price, "TL-001", 10))
+    try:
+        await asyncio.sleep(0.05)  # it is waiting on the fetch now
+        task.cancel()  # what Django does to a view's task when the client disconnects
+        await _finish(task)
+        if not task.cancelled():
+            outcome = (
+                f"returned {task.result()!r}" if task.done() and task.exception() is None
+                else "did not end cancelled"
+            )
+            _fail(check, f"cancelled from outside, price_or_none {outcome}",
+                  hint="do not catch asyncio.CancelledError (or re-raise it): asyncio.timeout "
+                  "and Django's disconnect handling rely on it reaching them")
+        check.that(True, "cancelled from outside (a client leaving), it ends cancelled", "")
+    finally:
+        await _cancel_leftovers(patient)
 
 
 @exercise("01.3", "Run blocking code without freezing the loop")
 async def check_without_blocking(check, without_blocking):
     must_be_async(check, without_blocking, "without_blocking")
     threads = []
+    ticks = [0]  # how often the loop ran the ticker task
+    loop_moved = []  # ticks counted while the blocking function slept
+
+    async def ticker():
+        while True:
+            await asyncio.sleep(0.01)
+            ticks[0] += 1
 
     def blocking_sum(a, b):
         threads.append(threading.current_thread())
-        time.sleep(0.3)
+        before = ticks[0]
+        time.sleep(0.4)
+        loop_moved.append(ticks[0] - before)
         return a + b
 
-    async with Heartbeat() as heartbeat:
+    ticking = asyncio.create_task(ticker())
+    try:
         result = await without_blocking(blocking_sum, 2, 3)
+    except TypeError as error:
+        if threads:  # the function ran before the error: the answer called it itself
+            _fail(check, f"your code raised TypeError: {error}",
+                  hint="pass the function and its arguments, do not call it yourself: "
+                  "`await asyncio.to_thread(func, *args)`, not `to_thread(func(*args))`")
+        raise
+    finally:
+        ticking.cancel()
+        await asyncio.gather(ticking, return_exceptions=True)
     check.that(
         result == 5,
         "it returns what the blocking function returned",
         f"it returned {result!r}, expected 5",
         hint="return the awaited result",
     )
+    # Counted, not timed: a frozen loop ticks 0 times however idle or busy the machine is.
     check.that(
-        heartbeat.longest_gap < 0.2,
+        loop_moved and loop_moved[0] >= 3,
         "the event loop kept running while the function slept",
         "the event loop froze while the blocking function ran",
         hint="run it on another thread: `await asyncio.to_thread(func, *args)`",

@@ -1,26 +1,80 @@
 """Checks for lesson 02 · Async views."""
 
+import asyncio
+from contextlib import asynccontextmanager
+
 from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpResponse
 from django.views import View
 
 from tutorial_project.course.exercises.core import exercise
 from tutorial_project.course.exercises.expect import must_be_async
 from tutorial_project.course.exercises.probes import call_view
 from tutorial_project.instruments import fake_upstream
+from tutorial_project.instruments.heartbeat import Heartbeat
 
 SKUS = ["BK-001", "CF-001", "GM-001", "TL-001", "BK-002", "CF-002"]
+# Four 0.1 s blocking calls in a row stall the loop 0.4 s; a free loop, even on a busy
+# machine, does not stand still a quarter of a second.
+STALL = 0.25
+
+
+async def _ok(request):
+    return HttpResponse("ok")
+
+
+@asynccontextmanager
+async def _watched():
+    """Count the upstream calls in flight and time the loop's longest stall meanwhile."""
+    await call_view(_ok)  # a first request imports and builds things: not the learner's stall
+    with fake_upstream.watch_concurrency() as seen:
+        async with Heartbeat(every=0.005) as heartbeat:
+            yield seen
+    seen.stall = heartbeat.longest_gap
+
+
+def _answered(response):
+    """'500 (the view raised TypeError: ...)', or '200 b\'{...}\'' for a failing line."""
+    if getattr(response, "view_error", None):
+        return f"{response.status_code} (the view raised {response.view_error})"
+    return f"{response.status_code} {response.content[:80]!r}"
+
+
+def _is_json_error(response):
+    try:
+        return "error" in response.json()
+    except ValueError:
+        return False
+
+
+def _blocking_hint(seen):
+    if seen.blocking_calls:
+        return ("it called fetch_price_blocking, which holds the event loop for the whole wait: "
+                "`await fake_upstream.fetch_price(sku)` instead")
+    return ("something blocked the event loop (time.sleep, a sync HTTP client, the sync ORM): "
+            "in an async view, await async calls only")
+
+
+def _must_not_block_a_thread(check, seen):
+    check.that(
+        not seen.blocking_calls,
+        "it awaited the async fetch_price",
+        "it called fetch_price_blocking",
+        hint="even in a thread (sync_to_async, to_thread) that holds a thread for the whole "
+        "wait: `await fake_upstream.fetch_price(sku)`",
+    )
 
 
 @exercise("02.1", "An async view that asks the upstream for several prices at once")
 async def check_compare_prices(check, compare_prices):
     must_be_async(check, compare_prices, "compare_prices", "request", kind="view")
     # Counted, not timed: how many upstream calls were waiting at once holds on a busy machine.
-    with fake_upstream.watch_concurrency() as seen:
+    async with _watched() as seen:
         response = await call_view(compare_prices, suffix=f"?skus={','.join(SKUS)}")
     check.that(
         response.status_code == 200,
         "?skus=BK-001,CF-001,... answers 200",
-        f"?skus=BK-001,CF-001,... answered {response.status_code}",
+        f"?skus=BK-001,CF-001,... answered {_answered(response)}",
         hint="return JsonResponse({'prices': {...}})",
     )
     expected = {sku: fake_upstream.quote_for(sku)["price"] for sku in SKUS}
@@ -32,6 +86,13 @@ async def check_compare_prices(check, compare_prices):
         hint="map each sku to the 'price' field of `await fake_upstream.fetch_price(sku)`",
     )
     check.that(
+        seen.stall < STALL,
+        "the event loop never stood still",
+        "the event loop stood still while the view waited",
+        hint=_blocking_hint(seen),
+    )
+    _must_not_block_a_thread(check, seen)
+    check.that(
         seen.peak == len(SKUS),
         "the six upstream calls were all waiting at the same time",
         f"at most {seen.peak} of the six upstream calls were waiting at the same time",
@@ -40,16 +101,16 @@ async def check_compare_prices(check, compare_prices):
     )
     response = await call_view(compare_prices)
     check.that(
-        response.status_code == 400 and "error" in response.json(),
+        response.status_code == 400 and _is_json_error(response),
         "no ?skus= answers 400 with an 'error' message",
-        f"no ?skus= answered {response.status_code} {response.content[:80]!r}",
+        f"no ?skus= answered {_answered(response)}",
         hint="if the list of skus is empty, return JsonResponse({'error': ...}, status=400)",
     )
     response = await call_view(compare_prices, suffix="?skus=CF-001,DOWN-1")
     check.that(
-        response.status_code == 502 and "error" in response.json(),
+        response.status_code == 502 and _is_json_error(response),
         "an upstream failure (DOWN-1) answers 502 with an 'error' message",
-        f"an upstream failure answered {response.status_code} {response.content[:80]!r}",
+        f"an upstream failure answered {_answered(response)}",
         hint="catch fake_upstream.UpstreamError, return JsonResponse({'error': ...}, status=502)",
     )
 
@@ -75,31 +136,41 @@ async def check_quote_view(check, QuoteView):
         "QuoteView's handlers are sync, so Django would run them in a thread",
         hint="define the handler as `async def get(self, request):`",
     )
-    response = await call_view(view, suffix="?sku=CF-001")
+    async with _watched() as seen:
+        skus = ["CF-001", "BK-001", "GM-001", "TL-001"]
+        responses = await asyncio.gather(*(call_view(view, suffix=f"?sku={s}") for s in skus))
+    response = responses[0]
     check.that(
         response.status_code == 200 and response.json() == fake_upstream.quote_for("CF-001"),
         "GET ?sku=CF-001 answers 200 with the upstream's quote",
-        f"GET ?sku=CF-001 answered {response.status_code} {response.content[:80]!r}",
+        f"GET ?sku=CF-001 answered {_answered(response)}",
         hint="return JsonResponse(await fake_upstream.fetch_price(sku))",
     )
+    check.that(
+        seen.stall < STALL,
+        "four GETs at once: the event loop never stood still",
+        "four GETs at once: the event loop stood still while the handlers waited",
+        hint=_blocking_hint(seen),
+    )
+    _must_not_block_a_thread(check, seen)
     response = await call_view(view, suffix="?sku=DOWN-1")
     check.that(
         response.status_code == 502,
         "GET ?sku=DOWN-1 answers 502",
-        f"GET ?sku=DOWN-1 answered {response.status_code}",
+        f"GET ?sku=DOWN-1 answered {_answered(response)}",
         hint="catch fake_upstream.UpstreamError and answer 502",
     )
     response = await call_view(view)
     check.that(
         response.status_code == 400,
         "GET without ?sku= answers 400",
-        f"GET without ?sku= answered {response.status_code}",
+        f"GET without ?sku= answered {_answered(response)}",
         hint="answer JsonResponse({'error': ...}, status=400) when the sku is missing",
     )
     response = await call_view(view, method="delete", suffix="?sku=CF-001")
     check.that(
         response.status_code == 405,
         "DELETE answers 405 Method Not Allowed: Django handles the missing handler",
-        f"DELETE answered {response.status_code}",
+        f"DELETE answered {_answered(response)}",
         hint="define only `get`; View answers 405 to the other methods by itself",
     )

@@ -1,6 +1,8 @@
 """Helpers that checks use to exercise a learner's view through the real project."""
 
 import itertools
+import logging
+from contextlib import contextmanager
 
 from django.test import AsyncClient
 
@@ -13,12 +15,48 @@ async def call_view(view, *, method="get", suffix="", **request):
     """Mount ``view`` at a private route, request it with AsyncClient, unmount it.
 
     ``suffix`` is appended to the route (for query strings); ``request`` goes to the
-    client call (``data=``, ``content_type=``, ``headers=``...). Returns the response.
+    client call (``data=``, ``content_type=``, ``headers=``...). Returns the response, with
+    ``response.view_error``: what the view raised ("TypeError: ..."), or None.
+    Django's log lines for the probe's 4xx/5xx are kept out of the cell: the verdict
+    reports what matters.
     """
     route = f"exercise-probe-{next(_routes)}/"
     mount(route, view)
     try:
         client = AsyncClient(raise_request_exception=False)
-        return await getattr(client, method)(f"/{route}{suffix}", **request)
+        with _request_log_held(f"/{route}") as records:
+            response = await getattr(client, method)(f"/{route}{suffix}", **request)
     finally:
         unmount(route)
+    response.view_error = next(
+        (f"{type(r.exc_info[1]).__name__}: {r.exc_info[1]}" for r in records if r.exc_info),
+        None,
+    )
+    return response
+
+
+class _Holder(logging.Filter):
+    """Holds back the log records of requests to one path (probes may run side by side)."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
+        self.records = []
+
+    def filter(self, record):
+        request = getattr(record, "request", None)
+        if getattr(request, "path", "") != self.path:
+            return True  # not this probe's: let it through
+        self.records.append(record)
+        return False  # held, not written
+
+
+@contextmanager
+def _request_log_held(path):
+    logger = logging.getLogger("django.request")
+    holder = _Holder(path)
+    logger.addFilter(holder)
+    try:
+        yield holder.records
+    finally:
+        logger.removeFilter(holder)
