@@ -106,15 +106,22 @@ async def attempt(check, call, what, *, give_up=5.0, hint="bound every wait with
             else:
                 outcome = Raised(error.with_traceback(None))
             del error
-        task = None  # frees the answer's frames, so an unawaited coroutine is reported now
+        # Drop every reference to the task (the one in `done` too): it keeps its traceback,
+        # whose frames hold the answer's locals, so an unawaited coroutine is reported now.
+        task, done = None, bool(done)
         returned = _coroutines_in(outcome)
-        for coroutine in returned:
+        # An AttributeError keeps the object it was raised on: `coroutine.json()` keeps it.
+        held = _coroutines_in(getattr(getattr(outcome, "error", None), "obj", None))
+        for coroutine in returned + held:
             coroutine.close()  # reported below, so Python need not warn about it
     stop_if_unawaited(check, unawaited, what)
     if returned:
         fail(check, f"{what} gave a coroutine ({returned[0].__qualname__}) where a value was "
                     "expected", FORGOT_AWAIT)
-    if isinstance(outcome, Raised) and "'coroutine' object" in str(outcome.error):
+    if isinstance(outcome, Raised) and any(
+        sign in str(outcome.error)
+        for sign in ("'coroutine' object", "_GatheringFuture", "await wasn't used with future")
+    ):
         fail(check, f"{what} raised {outcome}", FORGOT_AWAIT)
     if not done:
         fail(check, f"{what} still had no result after {give_up:.0f} s", hint)
