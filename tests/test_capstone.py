@@ -4,6 +4,7 @@ Run alone with: ``.venv/py311/bin/python -m pytest -q tests/test_capstone.py``.
 """
 
 # ruff: noqa: E402  (the project is configured before its models are imported)
+import asyncio
 import json
 
 from tutorial_project import mount, start, unmount, use_middleware
@@ -14,9 +15,11 @@ from django.core.cache import cache
 from django.test import AsyncClient, TestCase
 
 from tutorial_project.capstone.middleware import cache_control_middleware
+from tutorial_project.capstone.service import dashboard_events
 from tutorial_project.capstone.views import dashboard, dashboard_stream
-from tutorial_project.dashboard.clients import default_upstream
+from tutorial_project.dashboard.clients import default_upstream, in_process_client
 from tutorial_project.instruments.streaming import events_in
+from tutorial_project.instruments.upstream import FakeUpstream
 
 
 class CapstoneTests(TestCase):
@@ -73,6 +76,34 @@ class CapstoneTests(TestCase):
             response = await AsyncClient().get("/capstone/")  # warm
         self.assertEqual(response.status_code, 200)
         self.assertEqual(sum(default_upstream.calls.values()), 0)
+
+    async def test_concurrent_cold_requests_ask_each_source_once(self):
+        await cache.aclear()
+        default_upstream.reset()
+        with use_middleware(cache_control_middleware):
+            responses = await asyncio.gather(*(AsyncClient().get("/capstone/") for _ in range(10)))
+        self.assertEqual({response.status_code for response in responses}, {200})
+        self.assertEqual(dict(default_upstream.calls), {"/weather": 1, "/stocks": 1, "/news": 1})
+
+    async def test_a_partial_answer_is_shared_but_never_stored(self):
+        await cache.aclear()
+        default_upstream.reset()
+        with use_middleware(cache_control_middleware):
+            responses = await asyncio.gather(
+                *(AsyncClient().get("/capstone/?news=fail") for _ in range(5)))
+        self.assertTrue(all(response.json()["partial"] for response in responses))
+        self.assertEqual(default_upstream.calls["/news"], 1)  # the five shared one computation
+        self.assertIsNone(await cache.aget("capstone:widgets:weather=ok&stocks=ok&news=fail"))
+
+    async def test_stream_cancels_its_fetches_when_the_client_leaves(self):
+        upstream = FakeUpstream({"/weather": (0.01, {}), "/stocks": (0.4, {}), "/news": (0.4, {})})
+        async with in_process_client(upstream) as client:
+            events = dashboard_events(client)
+            await anext(events)
+            await events.aclose()  # what Django does when the client disconnects
+            await asyncio.sleep(0.01)
+            self.assertEqual(upstream.in_flight, 0)
+            self.assertEqual(sum(upstream.abandoned.values()), 2)
 
     async def test_stream_sends_each_source_then_done(self):
         response = await self.get("/capstone/stream/")

@@ -1,23 +1,110 @@
-"""Lesson 06's checks: the reference answers pass, placeholders wait, wrong answers fail clearly."""
+"""Lesson 06's checks: the reference answers pass, other right answers pass, placeholders wait,
+and the mistakes learners make fail with a hint that says what to change."""
 
 import asyncio
+import json
+import time
+import warnings
 
 import httpx
 
 from tutorial_project.course.exercises import lesson06
 
 
+def run(check, answer):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no "never awaited" escapes a check
+        return asyncio.run(check(answer))
+
+
+def fails_with(verdict, *hints):
+    text = str(verdict)
+    assert not verdict and verdict.solved, text
+    for hint in hints:
+        assert hint in text, f"{hint!r} not in:\n{text}"
+    assert "your code raised" not in text, text
+
+
+# 06.1 ------------------------------------------------------------------------------------------
 async def fetch_both(client):
     weather, news = await asyncio.gather(client.get("/weather"), client.get("/news"))
     return weather.json(), news.json()
 
 
-async def fetch_both_sequentially(client):
-    weather = await client.get("/weather")
-    news = await client.get("/news")
-    return weather.json(), news.json()
+def test_06_1_reference_passes():
+    verdict = run(lesson06.check_fetch_both, fetch_both)
+    assert verdict, str(verdict)
 
 
+def test_06_1_task_group_also_passes():
+    async def fetch_both(client):
+        async with asyncio.TaskGroup() as group:
+            weather = group.create_task(client.get("/weather"))
+            news = group.create_task(client.get("/news"))
+        return weather.result().json(), news.result().json()
+
+    verdict = run(lesson06.check_fetch_both, fetch_both)
+    assert verdict, str(verdict)
+
+
+def test_06_1_placeholder_is_not_solved():
+    assert not run(lesson06.check_fetch_both, ...).solved
+
+
+def test_06_1_sequential_fails_with_a_hint():
+    async def fetch_both(client):
+        weather = await client.get("/weather")
+        news = await client.get("/news")
+        return weather.json(), news.json()
+
+    fails_with(run(lesson06.check_fetch_both, fetch_both), "one after the other", "gather")
+
+
+def test_06_1_sequential_fails_even_when_the_machine_is_slow(monkeypatch):
+    # The check counts calls in flight at the upstream; no clock is involved.
+    async def fetch_both(client):
+        weather = await client.get("/weather")
+        news = await client.get("/news")
+        return weather.json(), news.json()
+
+    monkeypatch.setattr(lesson06, "LATENCY", 0.02)
+    fails_with(run(lesson06.check_fetch_both, fetch_both), "one after the other")
+
+
+def test_06_1_forgotten_await_on_gather_fails_with_a_hint():
+    async def fetch_both(client):
+        weather, news = asyncio.gather(client.get("/weather"), client.get("/news"))
+        return weather.json(), news.json()
+
+    fails_with(run(lesson06.check_fetch_both, fetch_both), "`await` is missing")
+
+
+def test_06_1_forgotten_await_on_get_fails_with_a_hint():
+    async def fetch_both(client):
+        weather, news = client.get("/weather"), client.get("/news")
+        return weather.json(), news.json()
+
+    fails_with(run(lesson06.check_fetch_both, fetch_both), "`await` is missing")
+
+
+def test_06_1_sync_http_call_fails_with_a_hint():
+    async def fetch_both(client):
+        weather = httpx.get("http://upstream/weather", timeout=0.5)  # blocks, and no network
+        news = httpx.get("http://upstream/news", timeout=0.5)
+        return weather.json(), news.json()
+
+    fails_with(run(lesson06.check_fetch_both, fetch_both), "client you are given")
+
+
+def test_06_1_texts_instead_of_json_fail_with_a_hint():
+    async def fetch_both(client):
+        weather, news = await asyncio.gather(client.get("/weather"), client.get("/news"))
+        return weather.text, news.text
+
+    fails_with(run(lesson06.check_fetch_both, fetch_both), ".json()")
+
+
+# 06.2 ------------------------------------------------------------------------------------------
 async def get_or_none(client, path, budget):
     try:
         async with asyncio.timeout(budget):
@@ -28,42 +115,21 @@ async def get_or_none(client, path, budget):
         return None
 
 
-async def get_or_none_with_httpx_timeout(client, path, budget):
-    try:
-        response = await client.get(path, timeout=budget)  # ignored by ASGITransport
-        response.raise_for_status()
-        return response.json()
-    except (httpx.HTTPError, ValueError):
-        return None
-
-
-async def get_or_none_without_status_check(client, path, budget):
-    try:
-        async with asyncio.timeout(budget):
-            return (await client.get(path)).json()
-    except (TimeoutError, ValueError):
-        return None
-
-
-def run(check, answer):
-    return asyncio.run(check(answer))
-
-
-def test_06_1_reference_passes():
-    verdict = run(lesson06.check_fetch_both, fetch_both)
+def test_06_2_reference_passes():
+    verdict = run(lesson06.check_get_or_none, get_or_none)
     assert verdict, str(verdict)
 
 
-def test_06_1_placeholder_is_not_solved():
-    assert not run(lesson06.check_fetch_both, ...).solved
+def test_06_2_wait_for_and_a_status_test_also_pass():
+    async def get_or_none(client, path, budget):
+        try:
+            response = await asyncio.wait_for(client.get(path), budget)
+            if response.status_code != 200:
+                return None
+            return json.loads(response.content)
+        except Exception:  # never raise; a cancellation (BaseException) still goes through
+            return None
 
-
-def test_06_1_sequential_fails_with_a_hint():
-    verdict = run(lesson06.check_fetch_both, fetch_both_sequentially)
-    assert not verdict and "gather" in str(verdict)
-
-
-def test_06_2_reference_passes():
     verdict = run(lesson06.check_get_or_none, get_or_none)
     assert verdict, str(verdict)
 
@@ -73,10 +139,78 @@ def test_06_2_placeholder_is_not_solved():
 
 
 def test_06_2_httpx_timeout_in_process_fails_with_a_hint():
-    verdict = run(lesson06.check_get_or_none, get_or_none_with_httpx_timeout)
-    assert not verdict and "asyncio.timeout" in str(verdict)
+    async def get_or_none(client, path, budget):
+        try:
+            response = await client.get(path, timeout=budget)  # ignored by ASGITransport
+            response.raise_for_status()
+            return response.json()
+        except (httpx.HTTPError, ValueError):
+            return None
+
+    fails_with(run(lesson06.check_get_or_none, get_or_none), "asyncio.timeout", "no result")
 
 
 def test_06_2_missing_status_check_fails_with_a_hint():
-    verdict = run(lesson06.check_get_or_none, get_or_none_without_status_check)
-    assert not verdict and "raise_for_status" in str(verdict)
+    async def get_or_none(client, path, budget):
+        try:
+            async with asyncio.timeout(budget):
+                return (await client.get(path)).json()
+        except (TimeoutError, ValueError):
+            return None
+
+    fails_with(run(lesson06.check_get_or_none, get_or_none), "raise_for_status")
+
+
+def test_06_2_uncaught_json_error_fails_with_a_hint():
+    async def get_or_none(client, path, budget):
+        try:
+            async with asyncio.timeout(budget):
+                response = await client.get(path)
+            response.raise_for_status()
+        except (TimeoutError, httpx.HTTPError):
+            return None
+        return response.json()
+
+    fails_with(run(lesson06.check_get_or_none, get_or_none), "JSONDecodeError", "ValueError")
+
+
+def test_06_2_its_own_timeout_error_is_reported_as_its_own_not_as_a_hang():
+    async def get_or_none(client, path, budget):
+        try:
+            async with asyncio.timeout(budget):
+                response = await client.get(path)
+            response.raise_for_status()
+            return response.json()
+        except (asyncio.CancelledError, httpx.HTTPError, ValueError):  # not TimeoutError
+            return None
+
+    started = time.perf_counter()
+    verdict = run(lesson06.check_get_or_none, get_or_none)
+    fails_with(verdict, "never answers it raised TimeoutError", "catch TimeoutError")
+    assert "no result after" not in str(verdict)
+    assert time.perf_counter() - started < lesson06.GIVE_UP  # it did not wait for the deadline
+
+
+def test_06_2_swallowed_cancellation_fails_with_a_hint():
+    async def get_or_none(client, path, budget):
+        try:
+            async with asyncio.timeout(budget):
+                response = await client.get(path)
+            response.raise_for_status()
+            return response.json()
+        except BaseException:  # catches asyncio.CancelledError too
+            return None
+
+    fails_with(run(lesson06.check_get_or_none, get_or_none), "returned None", "CancelledError")
+
+
+def test_06_2_forgotten_await_fails_with_a_hint():
+    async def get_or_none(client, path, budget):
+        try:
+            response = client.get(path)
+            response.raise_for_status()
+            return response.json()
+        except Exception:
+            return None
+
+    fails_with(run(lesson06.check_get_or_none, get_or_none), "`await` is missing")

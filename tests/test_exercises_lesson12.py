@@ -1,9 +1,12 @@
-"""Lesson 12's checks: the reference pieces pass, placeholders wait, plausible mistakes fail."""
+"""Lesson 12's checks: the reference pieces pass, other right answers pass, placeholders wait,
+and the mistakes learners make fail with a hint that says what to change."""
 
 import asyncio
 import json
+import time
+import warnings
 
-from django.utils.decorators import async_only_middleware
+from django.utils.decorators import async_only_middleware, sync_and_async_middleware
 
 from tutorial_project.course.exercises import lesson12
 
@@ -12,9 +15,31 @@ def run(check, answer):
     return asyncio.run(check(answer))
 
 
+def fails_with(verdict, *hints):
+    text = str(verdict)
+    assert not verdict and verdict.solved, text
+    for hint in hints:
+        assert hint in text, f"{hint!r} not in:\n{text}"
+    assert "your code raised" not in text, text  # the check explains; it does not just crash
+
+
 # 12.1 -------------------------------------------------------------------------------------
 def test_12_1_reference_passes(project):
     from tutorial_project.capstone.service import catalog_summary
+
+    verdict = run(lesson12.check_catalog_summary, catalog_summary)
+    assert verdict, str(verdict)
+
+
+def test_12_1_one_aggregate_query_also_passes(project):
+    from django.db.models import Count, Q
+
+    from tutorial_project.catalog.models import Category, Product
+
+    async def catalog_summary():
+        counts = await Product.objects.aaggregate(
+            products=Count("pk"), in_stock=Count("pk", filter=Q(stock__gt=0)))
+        return {**counts, "categories": await Category.objects.acount()}
 
     verdict = run(lesson12.check_catalog_summary, catalog_summary)
     assert verdict, str(verdict)
@@ -31,14 +56,55 @@ def test_12_1_sync_orm_fails_with_a_hint(project):
         return {"products": Product.objects.count(), "in_stock": 0,
                 "categories": Category.objects.count()}
 
-    verdict = run(lesson12.check_catalog_summary, catalog_summary)
-    assert not verdict and "SynchronousOnlyOperation" in str(verdict)
-    assert "acount" in str(verdict)
+    fails_with(run(lesson12.check_catalog_summary, catalog_summary),
+               "SynchronousOnlyOperation", "acount")
+
+
+def test_12_1_forgotten_await_fails_with_a_hint_and_no_warning(project):
+    from tutorial_project.catalog.models import Category, Product
+
+    async def catalog_summary():
+        return {"products": Product.objects.acount(),
+                "in_stock": Product.objects.filter(stock__gt=0).acount(),
+                "categories": Category.objects.acount()}
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning escaping the check fails this test
+        verdict = run(lesson12.check_catalog_summary, catalog_summary)
+    fails_with(verdict, "gave a coroutine", "`await` is missing")
+
+
+def test_12_1_wrong_filter_fails_with_a_hint(project):
+    from tutorial_project.catalog.models import Category, Product
+
+    async def catalog_summary():
+        return {"products": await Product.objects.acount(),
+                "in_stock": await Product.objects.filter(stock__gte=0).acount(),
+                "categories": await Category.objects.acount()}
+
+    fails_with(run(lesson12.check_catalog_summary, catalog_summary), "stock__gt=0")
 
 
 # 12.2 -------------------------------------------------------------------------------------
 def test_12_2_reference_passes(project):
     from tutorial_project.capstone.service import gather_sources
+
+    verdict = run(lesson12.check_gather_sources, gather_sources)
+    assert verdict, str(verdict)
+
+
+def test_12_2_gather_with_return_exceptions_also_passes(project):
+    from tutorial_project.dashboard.sources import SOURCES, SourceError, fetch_source
+
+    async def gather_sources(client, modes=None):
+        modes = modes or {}
+        results = await asyncio.gather(
+            *(fetch_source(client, name, mode=(modes or {}).get(name, "ok")) for name in SOURCES),
+            return_exceptions=True,
+        )
+        answers = dict(zip(SOURCES, results, strict=True))
+        errors = {name: r.as_json() for name, r in answers.items() if isinstance(r, SourceError)}
+        return {name: None if name in errors else r for name, r in answers.items()}, errors
 
     verdict = run(lesson12.check_gather_sources, gather_sources)
     assert verdict, str(verdict)
@@ -58,8 +124,37 @@ def test_12_2_gather_without_catching_fails_with_a_hint(project):
         )
         return dict(zip(SOURCES, results, strict=True)), {}
 
-    verdict = run(lesson12.check_gather_sources, gather_sources)
-    assert not verdict and "SourceError" in str(verdict)
+    fails_with(run(lesson12.check_gather_sources, gather_sources), "SourceError")
+
+
+def test_12_2_sequential_loop_fails_with_a_hint(project):
+    from tutorial_project.dashboard.sources import SOURCES, SourceError, fetch_source
+
+    async def gather_sources(client, modes=None):
+        modes = modes or {}
+        data, errors = {}, {}
+        for name in SOURCES:  # one after another: 0.6 s instead of 0.3 s
+            try:
+                data[name] = await fetch_source(client, name, mode=modes.get(name, "ok"))
+            except SourceError as error:
+                data[name], errors[name] = None, error.as_json()
+        return data, errors
+
+    fails_with(run(lesson12.check_gather_sources, gather_sources),
+               "one after the other", "asyncio.gather")
+
+
+def test_12_2_forgotten_await_fails_with_a_hint(project):
+    from tutorial_project.dashboard.sources import SOURCES, fetch_source
+
+    async def gather_sources(client, modes=None):
+        data = {name: fetch_source(client, name) for name in SOURCES}
+        return data, {}
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        verdict = run(lesson12.check_gather_sources, gather_sources)
+    fails_with(verdict, "`await` is missing")
 
 
 # 12.3 -------------------------------------------------------------------------------------
@@ -70,8 +165,42 @@ def test_12_3_reference_passes(project):
     assert verdict, str(verdict)
 
 
+def test_12_3_a_lock_per_key_also_passes(project):
+    from collections import defaultdict
+
+    from django.core.cache import cache
+
+    locks = defaultdict(asyncio.Lock)
+
+    async def cached(key, compute, seconds=30):
+        value = await cache.aget(key)
+        if value is None:
+            async with locks[key]:
+                value = await cache.aget(key)  # filled while we waited?
+                if value is None:
+                    value = await compute()
+                    await cache.aset(key, value, timeout=seconds)
+        return value
+
+    verdict = run(lesson12.check_cached, cached)
+    assert verdict, str(verdict)
+
+
 def test_12_3_placeholder_is_not_solved(project):
     assert not run(lesson12.check_cached, ...).solved
+
+
+def test_12_3_sync_cache_calls_fail_with_a_hint(project):
+    from django.core.cache import cache
+
+    async def cached(key, compute, seconds=30):
+        value = cache.get(key)
+        if value is None:
+            value = await compute()
+            cache.set(key, value, seconds)
+        return value
+
+    fails_with(run(lesson12.check_cached, cached), "sync cache.get/set()", "cache.aget")
 
 
 def test_12_3_forgetting_to_store_fails_with_a_hint(project):
@@ -81,8 +210,60 @@ def test_12_3_forgetting_to_store_fails_with_a_hint(project):
         value = await cache.aget(key)
         return value if value is not None else await compute()
 
-    verdict = run(lesson12.check_cached, cached)
-    assert not verdict and "aset" in str(verdict)
+    fails_with(run(lesson12.check_cached, cached), "aset")
+
+
+def test_12_3_ignoring_seconds_fails_with_a_hint(project):
+    from django.core.cache import cache
+
+    async def cached(key, compute, seconds=30):
+        value = await cache.aget(key)
+        if value is None:
+            value = await compute()
+            await cache.aset(key, value)
+        return value
+
+    fails_with(run(lesson12.check_cached, cached), "300 s")
+
+
+def test_12_3_a_dict_instead_of_djangos_cache_fails(project):
+    store = {}
+
+    async def cached(key, compute, seconds=30):
+        if key not in store:
+            store[key] = await compute()
+        return store[key]
+
+    fails_with(run(lesson12.check_cached, cached), "cache.aset")
+
+
+def test_12_3_swallowed_exception_fails_with_a_hint(project):
+    from django.core.cache import cache
+
+    async def cached(key, compute, seconds=30):
+        value = await cache.aget(key)
+        if value is None:
+            try:
+                value = await compute()
+            except Exception:
+                return None
+            await cache.aset(key, value, seconds)
+        return value
+
+    fails_with(run(lesson12.check_cached, cached), "do not catch compute()'s errors")
+
+
+def test_12_3_no_stampede_protection_fails_with_a_hint(project):
+    from tutorial_project.capstone.service import cache
+
+    async def cached(key, compute, seconds=30):
+        value = await cache.aget(key)
+        if value is None:
+            value = await compute()
+            await cache.aset(key, value, seconds)
+        return value
+
+    fails_with(run(lesson12.check_cached, cached), "stampede", "asyncio.Lock")
 
 
 # 12.4 -------------------------------------------------------------------------------------
@@ -91,6 +272,67 @@ def test_12_4_reference_passes(project):
 
     verdict = run(lesson12.check_dashboard_events, dashboard_events)
     assert verdict, str(verdict)
+
+
+def _source_events():
+    from tutorial_project.dashboard.sources import SOURCES, SourceError, fetch_source
+
+    async def one(client, name):
+        try:
+            return name, await fetch_source(client, name)
+        except SourceError as error:
+            return name, error.as_json()
+
+    return SOURCES, one
+
+
+def test_12_4_asyncio_wait_with_finally_also_passes(project):
+    from tutorial_project.instruments.streaming import sse_event
+
+    sources, one = _source_events()
+
+    async def dashboard_events(client):
+        pending = {asyncio.ensure_future(one(client, name)) for name in sources}
+        order = []
+        try:
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    name, data = task.result()
+                    order.append(name)
+                    yield sse_event({"source": name, "data": data}, event="source")
+            yield sse_event({"arrived": order}, event="done")
+        finally:
+            for task in pending:
+                task.cancel()
+
+    verdict = run(lesson12.check_dashboard_events, dashboard_events)
+    assert verdict, str(verdict)
+
+
+def test_12_4_yield_inside_a_task_group_fails_with_a_hint(project):
+    from tutorial_project.instruments.streaming import sse_event
+
+    sources, one = _source_events()
+
+    async def dashboard_events(client):
+        arrived = asyncio.Queue()
+
+        async def fetch(name):
+            await arrived.put(await one(client, name))
+
+        async with asyncio.TaskGroup() as group:  # looks safe; closing the generator is not
+            for name in sources:
+                group.create_task(fetch(name))
+            order = []
+            for _ in sources:
+                name, data = await arrived.get()
+                order.append(name)
+                yield sse_event({"source": name, "data": data}, event="source")
+        yield sse_event({"arrived": order}, event="done")
+
+    fails_with(run(lesson12.check_dashboard_events, dashboard_events),
+               "BaseExceptionGroup", "finally")
 
 
 def test_12_4_placeholder_is_not_solved(project):
@@ -107,8 +349,38 @@ def test_12_4_waiting_for_all_sources_fails_with_a_hint(project):
             yield sse_event({"source": name, "data": value}, event="source")
         yield sse_event({"arrived": list(data)}, event="done")
 
-    verdict = run(lesson12.check_dashboard_events, dashboard_events)
-    assert not verdict and "as_completed" in str(verdict)
+    fails_with(run(lesson12.check_dashboard_events, dashboard_events), "as_completed")
+
+
+def test_12_4_one_source_after_another_fails_with_a_hint(project):
+    from tutorial_project.instruments.streaming import sse_event
+
+    sources, one = _source_events()
+
+    async def dashboard_events(client):
+        for name in sources:
+            name, data = await one(client, name)
+            yield sse_event({"source": name, "data": data}, event="source")
+        yield sse_event({"arrived": list(sources)}, event="done")
+
+    fails_with(run(lesson12.check_dashboard_events, dashboard_events), "at once", "tasks")
+
+
+def test_12_4_as_completed_without_cancelling_fails_with_a_hint(project):
+    from tutorial_project.instruments.streaming import sse_event
+
+    sources, one = _source_events()
+
+    async def dashboard_events(client):
+        arrived = []
+        for next_done in asyncio.as_completed([one(client, name) for name in sources]):
+            name, data = await next_done
+            arrived.append(name)
+            yield sse_event({"source": name, "data": data}, event="source")
+        yield sse_event({"arrived": arrived}, event="done")
+
+    fails_with(run(lesson12.check_dashboard_events, dashboard_events),
+               "kept running", "answered for nobody", "finally")
 
 
 # 12.5 -------------------------------------------------------------------------------------
@@ -116,6 +388,27 @@ def test_12_5_reference_passes(project):
     from tutorial_project.capstone.middleware import cache_control_middleware
 
     verdict = run(lesson12.check_middleware, cache_control_middleware)
+    assert verdict, str(verdict)
+
+
+def test_12_5_an_async_only_class_also_passes(project):
+    from asgiref.sync import markcoroutinefunction
+
+    class CacheControlMiddleware:
+        async_capable, sync_capable = True, False
+
+        def __init__(self, get_response):
+            self.get_response = get_response
+            markcoroutinefunction(self)
+
+        async def __call__(self, request):
+            response = await self.get_response(request)
+            if "Cache-Control" not in response:
+                response.headers["Cache-Control"] = (
+                    "max-age=30" if response.status_code == 200 else "no-store")
+            return response
+
+    verdict = run(lesson12.check_middleware, CacheControlMiddleware)
     assert verdict, str(verdict)
 
 
@@ -132,8 +425,18 @@ def test_12_5_undecorated_middleware_fails_with_a_hint(project):
 
         return middleware
 
-    verdict = run(lesson12.check_middleware, cache_control_middleware)
-    assert not verdict and "async_only_middleware" in str(verdict)
+    fails_with(run(lesson12.check_middleware, cache_control_middleware), "async_only_middleware")
+
+
+def test_12_5_sync_and_async_middleware_is_not_async_only(project):
+    @sync_and_async_middleware
+    def cache_control_middleware(get_response):
+        async def middleware(request):
+            return await get_response(request)
+
+        return middleware
+
+    fails_with(run(lesson12.check_middleware, cache_control_middleware), "async_only_middleware")
 
 
 def test_12_5_overwriting_the_view_header_fails_with_a_hint(project):
@@ -146,8 +449,38 @@ def test_12_5_overwriting_the_view_header_fails_with_a_hint(project):
 
         return middleware
 
-    verdict = run(lesson12.check_middleware, cache_control_middleware)
-    assert not verdict and "has_header" in str(verdict)
+    fails_with(run(lesson12.check_middleware, cache_control_middleware), "has_header")
+
+
+def test_12_5_caching_every_success_status_fails_with_a_hint(project):
+    @async_only_middleware
+    def cache_control_middleware(get_response):
+        async def middleware(request):
+            response = await get_response(request)
+            if not response.has_header("Cache-Control"):
+                ok = response.status_code < 400  # a 201 is not the page a browser may keep
+                response["Cache-Control"] = "max-age=30" if ok else "no-store"
+            return response
+
+        return middleware
+
+    fails_with(run(lesson12.check_middleware, cache_control_middleware), "status_code == 200")
+
+
+def test_12_5_forgotten_await_fails_with_a_hint(project):
+    @async_only_middleware
+    def cache_control_middleware(get_response):
+        async def middleware(request):
+            response = get_response(request)
+            response["Cache-Control"] = "max-age=30"
+            return response
+
+        return middleware
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        verdict = run(lesson12.check_middleware, cache_control_middleware)
+    fails_with(verdict, "`await` is missing")
 
 
 # 12.6 -------------------------------------------------------------------------------------
@@ -163,6 +496,18 @@ def test_12_6_reference_passes(project):
     assert verdict, str(verdict)
 
 
+def test_12_6_a_test_that_fails_on_the_bug_by_a_key_error_passes(project):
+    async def test_partial_failure(client):
+        response = await client.get("?news=fail")
+        assert response.status_code == 200
+        body = response.json()
+        assert body["errors"]["news"]["error"] == "bad_status"  # KeyError on the hiding view
+        assert body["weather"]["city"] == "Lyon"
+
+    verdict = run(lesson12.check_partial_test, test_partial_failure)
+    assert verdict, str(verdict)
+
+
 def test_12_6_placeholder_is_not_solved(project):
     assert not run(lesson12.check_partial_test, ...).solved
 
@@ -172,19 +517,57 @@ def test_12_6_status_only_test_fails_with_a_hint(project):
         response = await client.get("?news=fail")
         assert response.status_code == 200
 
-    verdict = run(lesson12.check_partial_test, status_only)
-    assert not verdict and "partial" in str(verdict)
+    fails_with(run(lesson12.check_partial_test, status_only), "passes on", "partial")
+
+
+def test_12_6_body_only_test_misses_the_wrong_status(project):
+    async def body_only(client):
+        response = await client.get("?news=fail")
+        assert response.json().get("news") is None
+
+    fails_with(run(lesson12.check_partial_test, body_only), "status_code == 200")
+
+
+def test_12_6_swallowed_assertion_fails_with_a_hint(project):
+    async def swallowed(client):
+        response = await client.get("?news=fail")
+        try:
+            assert json.loads(response.content)["partial"] is True
+        except (AssertionError, KeyError):
+            pass
+
+    fails_with(run(lesson12.check_partial_test, swallowed), "passes on")
+
+
+def test_12_6_test_failing_on_the_correct_view_is_refused(project):
+    async def wrong_expectation(client):
+        response = await client.get("?news=fail")
+        assert response.status_code == 502
+
+    fails_with(run(lesson12.check_partial_test, wrong_expectation),
+               "on the correct view it failed: AssertionError")
+
+
+def test_12_6_forgotten_await_fails_with_a_hint(project):
+    async def no_await(client):
+        response = client.get("?news=fail")
+        assert response.status_code == 200
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        verdict = run(lesson12.check_partial_test, no_await)
+    fails_with(verdict, "`await` is missing")
 
 
 # 12.7 -------------------------------------------------------------------------------------
-def _load(concurrency):
+def _load(concurrency, *, path="/capstone/", requests=5):
     from tutorial_project.instruments.loadtest.loadgen import run_load
     from tutorial_project.instruments.servers import serve_in_process
 
     async def load_capstone():
         async with serve_in_process() as url:
-            return await run_load(f"{url}/capstone/", concurrency=concurrency,
-                                  requests_per_client=3)
+            return await run_load(f"{url}{path}", concurrency=concurrency,
+                                  requests_per_client=requests)
 
     return load_capstone
 
@@ -205,13 +588,61 @@ def test_12_7_reference_passes(project):
     assert verdict, str(verdict)
 
 
+def test_12_7_more_clients_fewer_rounds_also_passes(project):
+    verdict = _check_with_capstone_mounted(_load(25, requests=4))
+    assert verdict, str(verdict)
+
+
 def test_12_7_placeholder_is_not_solved(project):
     assert not asyncio.run(lesson12.check_load_test(...)).solved
 
 
 def test_12_7_one_client_fails_with_a_hint(project):
-    verdict = _check_with_capstone_mounted(_load(1))
-    assert not verdict and "concurrency=20" in str(verdict)
+    fails_with(_check_with_capstone_mounted(_load(1)), "concurrency=20")
+
+
+def test_12_7_wrong_path_fails_with_a_hint(project):
+    fails_with(_check_with_capstone_mounted(_load(20, path="/capstone")), "/capstone/")
+
+
+def test_12_7_forgotten_await_fails_with_a_hint(project):
+    from tutorial_project.instruments.loadtest.loadgen import run_load
+    from tutorial_project.instruments.servers import serve_in_process
+
+    async def load_capstone():
+        async with serve_in_process() as url:
+            return run_load(f"{url}/capstone/", concurrency=20, requests_per_client=5)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        verdict = _check_with_capstone_mounted(load_capstone)
+    fails_with(verdict, "`await` is missing")
+
+
+# Handing the answers to the capstone -----------------------------------------------------------
+def test_passing_answers_are_used_and_unsolved_steps_fall_back_to_the_labelled_reference(project):
+    from tutorial_project.capstone import service
+
+    async def my_summary():
+        return await service.catalog_summary()
+
+    lesson12._answers.clear()
+    assert run(lesson12.check_catalog_summary, my_summary)
+    run(lesson12.check_gather_sources, ...)
+
+    async def broken_cache(key, compute, seconds=30):
+        return await compute()
+
+    assert not run(lesson12.check_cached, broken_cache)
+    capstone = lesson12.your_capstone()
+    assert capstone.pieces.catalog_summary is my_summary
+    assert capstone.pieces.gather_sources is service.gather_sources
+    assert capstone.pieces.cached is service.cached
+    lines = str(capstone).splitlines()
+    assert lines[0].split()[3:] == ["yours"]
+    assert "reference (not solved yet)" in lines[1]
+    assert "reference (yours does not pass check 12.3 yet)" in lines[2]
+    lesson12._answers.clear()
 
 
 # The learner copy --------------------------------------------------------------------------
@@ -225,6 +656,13 @@ def test_learner_copy_of_lesson_12_runs_to_the_end_and_says_not_solved_yet(tmp_p
 
     lesson = Path(__file__).resolve().parents[1] / "notebooks" / "12_capstone_async_dashboard.ipynb"
     [(path, _)] = write_copies([lesson], tmp_path)
+    started = time.perf_counter()
     notebook = execute(nbformat.read(path, as_version=4), tmp_path)
     results = verdicts(notebook)
     assert len(results) == 7 and all(NOT_SOLVED in text for text in results), results
+    shown = "".join(
+        "".join(output.get("text", "")) for cell in notebook.cells if cell.cell_type == "code"
+        for output in cell.get("outputs", [])
+    )
+    assert "reference (not solved yet)" in shown  # the demos say whose code they run
+    assert time.perf_counter() - started < 300

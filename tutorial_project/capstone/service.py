@@ -12,7 +12,11 @@ CACHE_SECONDS = 30
 
 
 async def catalog_summary():
-    """Step 1: what the catalog holds, read with the async ORM (no thread needed)."""
+    """Step 1: what the catalog holds, read with the async ORM.
+
+    Each ``acount()`` is ``sync_to_async(count)``: the query runs in a worker thread (the
+    request's thread under ASGIHandler) while the event loop serves other requests.
+    """
     return {
         "products": await Product.objects.acount(),
         "in_stock": await Product.objects.filter(stock__gt=0).acount(),
@@ -40,17 +44,41 @@ async def gather_sources(client, modes=None):
     return data, errors
 
 
+_computing = {}  # (event loop, key) -> the task computing that key, shared by its callers
+
+
 async def cached(key, compute, seconds=CACHE_SECONDS):
-    """Step 3: the cached value for ``key``, or ``await compute()`` stored for ``seconds``."""
+    """Step 3: the cached value for ``key``, or ``await compute()`` stored for ``seconds``.
+
+    Callers that find the key missing while it is being computed wait for that computation
+    instead of starting their own (no stampede on a cold cache). If ``compute()`` raises,
+    nothing is stored and every waiting caller gets the error. Per process: each worker
+    process computes once.
+    """
     value = await cache.aget(key)
-    if value is None:
-        value = await compute()
-        await cache.aset(key, value, seconds)
+    if value is not None:
+        return value
+    slot = (asyncio.get_running_loop(), key)
+    task = _computing.get(slot)
+    if task is None:  # the first caller starts the computation; the others join it
+        task = _computing[slot] = asyncio.create_task(_compute_and_store(key, compute, seconds))
+        task.add_done_callback(lambda _: _computing.pop(slot, None))
+    # shield: a caller that leaves (a client that disconnects) does not cancel it for the rest
+    return await asyncio.shield(task)
+
+
+async def _compute_and_store(key, compute, seconds):
+    value = await compute()
+    await cache.aset(key, value, seconds)
     return value
 
 
 async def dashboard_events(client):
-    """Step 4: one SSE event per source as soon as it arrives, then a ``done`` event."""
+    """Step 4: one SSE event per source as soon as it arrives, then a ``done`` event.
+
+    If the client leaves before the end, Django closes this generator (``CancelledError``
+    at the ``await``, or ``aclose()``): the ``finally`` cancels the fetches still running.
+    """
 
     async def one(name):
         try:
@@ -58,9 +86,14 @@ async def dashboard_events(client):
         except SourceError as error:
             return name, error.as_json()
 
-    arrived = []
-    for next_done in asyncio.as_completed([one(name) for name in SOURCES]):
-        name, data = await next_done
-        arrived.append(name)
-        yield sse_event({"source": name, "data": data}, event="source")
-    yield sse_event({"arrived": arrived}, event="done")
+    tasks = [asyncio.create_task(one(name)) for name in SOURCES]
+    try:
+        arrived = []
+        for next_done in asyncio.as_completed(tasks):
+            name, data = await next_done
+            arrived.append(name)
+            yield sse_event({"source": name, "data": data}, event="source")
+        yield sse_event({"arrived": arrived}, event="done")
+    finally:
+        for task in tasks:
+            task.cancel()  # as_completed never cancels what it waits for: we do

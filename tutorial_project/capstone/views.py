@@ -1,48 +1,90 @@
-"""``/capstone/`` (JSON) and ``/capstone/stream/`` (Server-Sent Events), built from ``service``.
+"""``/capstone/`` (JSON) and ``/capstone/stream/`` (Server-Sent Events), built from pieces.
+
+``make_dashboard(pieces)`` and ``make_stream(pieces)`` build the views from any set of
+``Pieces`` (lesson 12 builds them from the learner's answers); ``dashboard`` and
+``dashboard_stream`` are built from the reference pieces in ``service``.
 
 The JSON view answers 200 with every widget it could get (``partial`` says if some failed),
 502 if every source failed (504 if they all timed out), 400 for an unknown mode. Only a
-complete answer is cached: a partial one would hide a recovered source for 30 s.
+complete answer is ever stored in the cache: a partial one would hide a recovered source
+for 30 s, so it is handed to the requests that waited for it and never written.
 """
 
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode
 
-from django.core.cache import cache
 from django.http import JsonResponse, StreamingHttpResponse
 
-from tutorial_project.capstone.service import (
-    cached,
-    catalog_summary,
-    dashboard_events,
-    gather_sources,
-)
+from tutorial_project.capstone import service
 from tutorial_project.dashboard.clients import shared_client
 from tutorial_project.dashboard.sources import SOURCES
 from tutorial_project.instruments.upstream.app import MODES
 
 
-async def dashboard(request):
-    modes = {name: request.GET.get(name, "ok") for name in SOURCES}
-    if any(mode not in MODES for mode in modes.values()):
-        return JsonResponse({"error": "unknown mode", "modes": sorted(MODES)}, status=400)
-    catalog = await cached("capstone:catalog", catalog_summary)
-    key = "capstone:widgets:" + urlencode(modes)  # a test's ?news=fail never meets real data
-    data, errors = await cached(key, lambda: gather_sources(shared_client(), modes))
-    if errors:
-        await cache.adelete(key)  # a partial answer is served once, never kept
-    if len(errors) == len(SOURCES):
-        timed_out = all(error["error"] == "timeout" for error in errors.values())
-        return JsonResponse({"error": "every upstream source failed", "errors": errors},
-                            status=504 if timed_out else 502)
-    response = JsonResponse({"catalog": catalog, **data, "errors": errors, "partial": bool(errors)})
-    if errors:
-        response["Cache-Control"] = "no-store"  # a partial page must not stick in a browser
-    return response
+@dataclass(frozen=True)
+class Pieces:
+    """The four functions the views are made of (steps 1 to 4 of lesson 12)."""
+
+    catalog_summary: Any
+    gather_sources: Any
+    cached: Any
+    dashboard_events: Any
 
 
-async def dashboard_stream(request):
-    response = StreamingHttpResponse(
-        dashboard_events(shared_client()), content_type="text/event-stream"
-    )
-    response["Cache-Control"] = "no-cache"  # each client sees its own live progress
-    return response
+REFERENCE = Pieces(service.catalog_summary, service.gather_sources, service.cached,
+                   service.dashboard_events)
+
+
+class Incomplete(Exception):  # noqa: N818  (not an error: a partial answer, served not cached)
+    """Some sources failed: the widgets we have, and why the others are missing."""
+
+    def __init__(self, data, errors):
+        super().__init__(f"{len(errors)} source(s) failed")
+        self.data, self.errors = data, errors
+
+
+def make_dashboard(pieces):
+    async def dashboard(request):
+        modes = {name: request.GET.get(name, "ok") for name in SOURCES}
+        if any(mode not in MODES for mode in modes.values()):
+            return JsonResponse({"error": "unknown mode", "modes": sorted(MODES)}, status=400)
+        catalog = await pieces.cached("capstone:catalog", pieces.catalog_summary)
+
+        async def complete_widgets():
+            data, errors = await pieces.gather_sources(shared_client(), modes)
+            if errors:
+                raise Incomplete(data, errors)  # cached() stores nothing when compute raises
+            return data
+
+        key = "capstone:widgets:" + urlencode(modes)  # a test's ?news=fail never meets real data
+        try:
+            data, errors = await pieces.cached(key, complete_widgets), {}
+        except Incomplete as partial:
+            data, errors = partial.data, partial.errors
+        if len(errors) == len(SOURCES):
+            timed_out = all(error["error"] == "timeout" for error in errors.values())
+            return JsonResponse({"error": "every upstream source failed", "errors": errors},
+                                status=504 if timed_out else 502)
+        response = JsonResponse({"catalog": catalog, **data, "errors": errors,
+                                 "partial": bool(errors)})
+        if errors:
+            response["Cache-Control"] = "no-store"  # a partial page must not stick in a browser
+        return response
+
+    return dashboard
+
+
+def make_stream(pieces):
+    async def dashboard_stream(request):
+        response = StreamingHttpResponse(
+            pieces.dashboard_events(shared_client()), content_type="text/event-stream"
+        )
+        response["Cache-Control"] = "no-cache"  # each client sees its own live progress
+        return response
+
+    return dashboard_stream
+
+
+dashboard = make_dashboard(REFERENCE)
+dashboard_stream = make_stream(REFERENCE)

@@ -20,11 +20,14 @@ class FakeUpstream:
     def __init__(self, endpoints=None):
         self.endpoints = dict(ENDPOINTS if endpoints is None else endpoints)
         self.calls = Counter()  # path -> calls so far
+        self.answered = Counter()  # path -> calls it finished working on and answered
+        self.abandoned = Counter()  # path -> calls cancelled while it worked (the caller left)
         self.in_flight = 0
         self.max_in_flight = 0  # the most requests it was serving at the same time
 
     def reset(self):
-        self.calls.clear()
+        for counter in (self.calls, self.answered, self.abandoned):
+            counter.clear()
         self.max_in_flight = 0
 
     async def __call__(self, scope, receive, send):
@@ -34,8 +37,14 @@ class FakeUpstream:
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
             status, body, content_type = await self._answer(scope, receive)
+        except asyncio.CancelledError:
+            # In-process (ASGITransport) the app runs in the caller's task: a caller that
+            # gives up or is cancelled cancels it here, before it answers.
+            self.abandoned[scope["path"].rstrip("/")] += 1
+            raise
         finally:
             self.in_flight -= 1
+        self.answered[scope["path"].rstrip("/")] += 1
         await send(
             {
                 "type": "http.response.start",
