@@ -78,8 +78,16 @@ reset: ## Remove learner databases and generated copies (lessons are left as the
 	rm -rf $(GENERATED)
 	@echo "Clean. Your edits to notebooks/NN_*.ipynb are kept; git checkout notebooks/ restores them."
 
-html: $(STAMP) ## Render the lessons with their stored outputs to a static site in .site/
-	$(BIN)/python -m tutorial_project.course.html_site --to $(SITE) $(NOTEBOOKS)
+# The maintainers' tools (the book site's Sphinx toolchain) go into the same venv, installed
+# once per change of .ci/requirements-maintainer.txt, so a built venv builds the site offline.
+MAINTAINER_STAMP := $(VENV)/.maintainer-installed
+$(MAINTAINER_STAMP): $(STAMP) .ci/requirements-maintainer.txt
+	@if [ -x $(BIN)/uv ]; then $(BIN)/uv pip install --quiet --python $(BIN)/python -r .ci/requirements-maintainer.txt; \
+	else $(BIN)/python -m pip install --quiet --disable-pip-version-check -r .ci/requirements-maintainer.txt; fi
+	@touch $@
 
-e2e: $(STAMP) ## Run the lessons in JupyterLab in headless Chromium (screenshots in .test-output/)
+html: $(MAINTAINER_STAMP) ## Build the course as a book site with its stored outputs in .site/ (open .site/index.html)
+	$(BIN)/python -m tutorial_project.course.book --to $(SITE) $(NOTEBOOKS)
+
+e2e: $(MAINTAINER_STAMP) ## Browser tests in headless Chromium: the lessons in JupyterLab, the book site (screenshots in .test-output/)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e -rs

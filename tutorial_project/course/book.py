@@ -32,7 +32,8 @@ BUILD_DIR = REPO / "build" / "book"
 SITE_DIR = REPO / ".site"
 DOWNLOADS = "downloads"
 LEARNER_DOWNLOADS = f"{DOWNLOADS}/learner"
-EXERCISE = re.compile(r"\*\*(Exercise [\d.]+)\.?\*\*")
+# "**Exercise 00.1.**", "### Exercise 05.1 · ...", "### Your turn · exercise 12.1"
+EXERCISE = re.compile(r"\b[Ee]xercise (\d+\.\d+)\b")
 
 
 class Lesson:
@@ -46,7 +47,8 @@ class Lesson:
         heading = lines[0] if lines and lines[0].startswith("#") else ""
         self.title = heading.lstrip("#").strip() or self.path.stem
         self.time = _match(r"Time:\s*(~?\s*\d+\s*min)", intro)
-        self.what_you_do = " ".join(_match(r"\*\*What you'll do:\*\*(.*?)(?:\n\n|$)", intro).split())
+        what_you_do = _match(r"\*\*What you'll do:\*\*(.*?)(?:\n\n|$)", intro)
+        self.what_you_do = " ".join(what_you_do.split())
 
     @classmethod
     def read(cls, path):
@@ -79,7 +81,8 @@ def with_answers_folded(notebook):
     exercise = None
     for cell in copy.cells:
         if cell.cell_type == "markdown":
-            exercise = ([*EXERCISE.findall(cell.source)] or [exercise])[-1]
+            numbers = EXERCISE.findall(cell.source)
+            exercise = f"Exercise {numbers[-1]}" if numbers else exercise
         elif is_solution(cell):
             tags = cell.metadata.setdefault("tags", [])
             tags.append("hide-cell")
