@@ -174,7 +174,7 @@ def test_nothing_is_cut_off_sideways(page, name):
     open_page(page, name)
     problems = page.evaluate(CLIPPED)
     if name in ("index", PAGES[0], PAGES[2]):
-        screenshot(page, name, full_page=name != PAGES[2])
+        screenshot(page, name, full_page=name == "index")
     assert not problems, f"{name} at {page.width_name}: " + "\n".join(problems[:20])
 
 
@@ -190,7 +190,10 @@ def test_wide_code_scrolls_and_tracebacks_keep_their_words(page):
     style = traceback.evaluate("pre => [getComputedStyle(pre).whiteSpace, "
                                "getComputedStyle(pre).wordBreak]")  # fmt: skip
     assert style == ["pre", "normal"], style
-    expect(page.locator("p.intended-error").first).to_contain_text("Intended error")
+    note = page.locator("p.intended-error").first
+    expect(note).to_contain_text("Intended error")
+    note.scroll_into_view_if_needed()
+    screenshot(page, "intended-error")
 
 
 def test_lesson_page_has_its_card_and_figures_open_full_size(page):
