@@ -64,7 +64,7 @@ clean-venv: ## Remove every venv under .venv/
 LEARNER_COPIES := notebooks/learner
 SITE := .site
 TEST_OUTPUT := .test-output
-GENERATED := .data $(LEARNER_COPIES) $(SITE) $(TEST_OUTPUT) notebooks/.ipynb_checkpoints
+GENERATED := .data $(LEARNER_COPIES) $(SITE) .book/_build $(TEST_OUTPUT) notebooks/.ipynb_checkpoints
 
 exercises: $(STAMP) ## Write learner copies (solutions stubbed) to notebooks/learner/ (FORCE=1 overwrites)
 	$(BIN)/python -m tutorial_project.course.learner_copies $(if $(FORCE),--force) $(NOTEBOOKS)

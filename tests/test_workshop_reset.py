@@ -21,6 +21,7 @@ def test_reset_removes_generated_files_and_keeps_lessons(tmp_path):
         "notebooks/learner/00_lesson.ipynb",
         "notebooks/.ipynb_checkpoints/00_lesson-checkpoint.ipynb",
         ".site/index.html",
+        ".book/_build/src/index.md",
         ".test-output/lesson-00.png",
     ]
     for name in generated:
@@ -34,4 +35,5 @@ def test_reset_removes_generated_files_and_keeps_lessons(tmp_path):
     assert "Your edits to notebooks/NN_*.ipynb are kept" in result.stdout
     for name in generated:
         assert not (tmp_path / name).exists(), name
+    assert (tmp_path / ".book").is_dir(), "the site's configuration folder is not generated"
     assert {path: path.read_bytes() for path in lessons} == lessons

@@ -4,7 +4,7 @@
 
 For people who read along without running anything. Nothing is executed: the pages show
 the outputs stored in the lessons (the ones strict nbval checks). Sphinx reads a staged
-source folder (``build/book/src``, made here) with the configuration in ``.book/``:
+source folder (``.book/_build/src``, made here) with the configuration in ``.book/``:
 
 - ``index.md``: the landing page, one line per lesson with its time and what you do in it;
 - a copy of each lesson whose ``solution`` cells are folded behind "Show the answer";
@@ -28,7 +28,7 @@ from tutorial_project.course.learner_copies import is_solution, write_copies
 REPO = Path(__file__).resolve().parents[2]
 LESSONS_DIR = REPO / "notebooks"
 CONF_DIR = REPO / ".book"
-BUILD_DIR = REPO / "build" / "book"
+BUILD_DIR = CONF_DIR / "_build"  # ignored by git
 SITE_DIR = REPO / ".site"
 DOWNLOADS = "downloads"
 LEARNER_DOWNLOADS = f"{DOWNLOADS}/learner"
