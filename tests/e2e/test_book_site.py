@@ -108,12 +108,12 @@ def test_next_and_previous_links_walk_through_every_lesson(page):
     open_page(page, "index")
     for name in PAGES:
         page.locator("a.right-next").click()
-        page.wait_for_url(f"**/{name}.html")
+        page.wait_for_url(f"**/{name}.html", wait_until="domcontentloaded")
         expect(page.locator("h1").first).to_contain_text(name[:2])
     assert page.locator("a.right-next").count() == 0, "the last lesson links to a next page"
     for name in [*reversed(PAGES[:-1]), "index"]:
         page.locator("a.left-prev").click()
-        page.wait_for_url(f"**/{name}.html")
+        page.wait_for_url(f"**/{name}.html", wait_until="domcontentloaded")
 
 
 def test_search_finds_lesson_00(page):
