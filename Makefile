@@ -47,7 +47,7 @@ save: $(STAMP) ## Re-run notebooks top to bottom and save their outputs (LESSONS
 	$(BIN)/python .ci/save_notebooks.py $(NOTEBOOKS)
 
 lint: $(STAMP) ## ruff over the project, the tests and the notebooks
-	$(BIN)/ruff check tutorial_project tests notebooks .ci
+	$(BIN)/ruff check tutorial_project tests notebooks .ci .book
 
 bench: $(STAMP) ## Measure setup, bring-up and per-notebook times, and the lessons' ratios
 	$(BIN)/python -m tutorial_project.course.benchmarks $(NOTEBOOKS)

@@ -16,7 +16,7 @@ BRANCH = os.environ.get("BOOK_BRANCH", "main")
 
 project = "Django async tutorial"
 author = "The Django async tutorial contributors"
-copyright = "the Django async tutorial contributors"  # noqa: A001 (Sphinx's setting name)
+copyright = "the Django async tutorial contributors"
 
 extensions = ["myst_nb", "tutorial_project.course.book_pages"]
 exclude_patterns = ["downloads", "**/.ipynb_checkpoints"]

@@ -37,7 +37,7 @@ def site(tmp_path_factory):
 
 
 class QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 (the base class's name)
+    def log_message(self, format, *args):  # the test output stays readable
         pass
 
 
@@ -102,6 +102,39 @@ def screenshot(page, name, full_page=False):
 def open_page(page, name):
     page.goto(f"{page.site}/{name}.html")
     page.evaluate("() => document.fonts.ready")
+
+
+# A tag that makes the browser fetch its URL as the page loads (links to follow are fine).
+FETCHED = re.compile(
+    r"<(?:script|img|iframe|source|audio|video|embed)\b[^>]*\bsrc=[\"']?(https?:)?//"
+    r"|<link\b(?=[^>]*\brel=[\"']?(?:stylesheet|preload|icon|modulepreload))[^>]*"
+    r"\bhref=[\"']?(https?:)?//"
+    r"|url\(\s*[\"']?(https?:)?//|@import\s+[\"']?(https?:)?//",
+    re.IGNORECASE,
+)
+
+
+@pytest.mark.parametrize("text, fetched", [
+    ('<script src="https://cdn.example/require.min.js"></script>', True),
+    ("<link rel='stylesheet' href='//fonts.example/a.css'>", True),
+    ("div{background:url( 'https://cdn.example/a.png')}", True),
+    ('<img src="_images/plot.png">', False),
+    ('<a href="https://docs.djangoproject.com/en/stable/">Django docs</a>', False),
+    ('<link rel="canonical" href="https://example.org/page.html">', False),
+])  # fmt: skip
+def test_the_offline_check_tells_loads_from_links(text, fetched):
+    assert bool(FETCHED.search(text)) is fetched
+
+
+def test_no_built_file_loads_anything_from_another_host(site):
+    files = [*site.rglob("*.html"), *site.rglob("*.css"), *site.rglob("*.js")]
+    assert len([f for f in files if f.suffix == ".html"]) > len(PAGES)
+    offending = {}
+    for path in files:
+        found = FETCHED.search(path.read_text(encoding="utf-8", errors="replace"))
+        if found:
+            offending[str(path.relative_to(site))] = found.group(0)[:120]
+    assert not offending, offending
 
 
 def test_next_and_previous_links_walk_through_every_lesson(page):

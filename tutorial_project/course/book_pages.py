@@ -41,8 +41,7 @@ def _is_lesson(app, docname):
 
 
 def _text_link(text, uri, classes=()):
-    reference = nodes.reference("", text, refuri=uri, classes=list(classes))
-    return reference
+    return nodes.reference("", text, refuri=uri, classes=list(classes))
 
 
 def lesson_card(app, docname, time):
