@@ -240,7 +240,10 @@ def test_lesson_page_has_its_card_and_figures_open_full_size(page):
     binder = card.locator("a.launch-binder").get_attribute("href")
     assert binder.startswith("https://mybinder.org/v2/gh/"), binder
     assert binder.endswith(f"urlpath=lab/tree/notebooks/{PAGES[1]}.ipynb"), binder
-    figure = page.locator("a.full-size-figure").first
+    figures = page.locator("a.full-size-figure")
+    assert figures.count() >= 1
+    expect(page.locator("p.full-size-hint a")).to_have_count(figures.count())
+    figure = figures.first
     image = figure.locator("img")
     image.scroll_into_view_if_needed()
     shown = image.bounding_box()

@@ -98,11 +98,17 @@ def link_figures_to_full_size(app, doctree, docname):
         if isinstance(image.parent, nodes.reference) or image["uri"] not in app.env.images:
             continue
         target = posixpath.join(app.builder.imagedir, app.env.images[image["uri"]][1])
-        link = nodes.reference("", "", refuri=relative_uri(page, target),
-                               classes=["full-size-figure"],
+        uri = relative_uri(page, target)
+        link = nodes.reference("", "", refuri=uri, classes=["full-size-figure"],
                                reftitle="Open the figure full size")  # fmt: skip
+        parent = image.parent
+        index = parent.index(image)
         image.replace_self(link)
         link.append(image)
+        # On a phone a wide figure is small, and nothing shows that it is a link: say so.
+        hint = nodes.paragraph(classes=["full-size-hint"])
+        hint += nodes.reference("", "Open the figure full size", refuri=uri)
+        parent.insert(index + 1, hint)
 
 
 def setup(app):
