@@ -83,7 +83,9 @@ def page(request, browser, base_url):
             route.continue_()
 
     context.route("**/*", only_the_site)
-    context.set_default_timeout(15_000)
+    # Generous: a busy 2-core CI machine can take many seconds to load a long lesson.
+    context.set_default_timeout(30_000)
+    context.set_default_navigation_timeout(90_000)
     page = context.new_page()
     page.width_name = request.param
     page.site = base_url
