@@ -53,8 +53,8 @@ test: $(DEV_STAMP) ## Run the tests and strict nbval over the notebooks (LESSONS
 save: $(DEV_STAMP) ## Re-run notebooks top to bottom and save their outputs (LESSONS=.. to pick)
 	$(BIN)/python .ci/save_notebooks.py $(NOTEBOOKS)
 
-lint: $(DEV_STAMP) ## ruff over the project, the tests and the notebooks
-	$(BIN)/ruff check tutorial_project tests notebooks .ci
+lint: $(DEV_STAMP) ## ruff over the project, the tests, the notebooks and the site's configuration
+	$(BIN)/ruff check tutorial_project tests notebooks .ci .book
 
 bench: $(DEV_STAMP) ## Measure setup, bring-up and per-notebook times, and the lessons' ratios
 	$(BIN)/python -m tutorial_project.course.benchmarks $(NOTEBOOKS)
@@ -71,7 +71,7 @@ clean-venv: ## Remove every venv under .venv/
 LEARNER_COPIES := notebooks/learner
 SITE := .site
 TEST_OUTPUT := .test-output
-GENERATED := .data $(SITE) $(TEST_OUTPUT) notebooks/.ipynb_checkpoints
+GENERATED := .data $(SITE) .book/_build $(TEST_OUTPUT) notebooks/.ipynb_checkpoints
 
 exercises: $(STAMP) ## Write missing learner copies to notebooks/learner/ (FORCE=1 overwrites them)
 	$(BIN)/python -m tutorial_project.course.learner_copies $(if $(FORCE),--force) $(NOTEBOOKS)
@@ -85,10 +85,10 @@ reset: ## Remove databases and generated files; your lesson copies too only with
 	rm -rf $(GENERATED) $(if $(FORCE),$(LEARNER_COPIES))
 	@echo "Clean. $(if $(FORCE),Your copies in $(LEARNER_COPIES)/ were removed too,Your copies in $(LEARNER_COPIES)/ are kept (FORCE=1 removes them)). Lessons are untouched."
 
-html: $(DEV_STAMP) ## Render the lessons with their stored outputs to a static site in .site/
-	$(BIN)/python -m tutorial_project.course.html_site --to $(SITE) $(NOTEBOOKS)
+html: $(DEV_STAMP) ## Build the course as a book site with its stored outputs in .site/ (open .site/index.html)
+	$(BIN)/python -m tutorial_project.course.book --to $(SITE) $(NOTEBOOKS)
 
-e2e: $(DEV_STAMP) ## Run the lessons in JupyterLab in headless Chromium (screenshots in .test-output/)
+e2e: $(DEV_STAMP) ## Browser tests in headless Chromium: the lessons in JupyterLab, the book site (screenshots in .test-output/)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e -rs
 
 # The pins hold the lessons still; this says what the newest releases would change.

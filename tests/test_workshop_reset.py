@@ -40,6 +40,7 @@ def test_reset_removes_generated_files_keeps_lessons_and_the_learners_work(tmp_p
         ".data/db.sqlite3",
         "notebooks/.ipynb_checkpoints/00_lesson-checkpoint.ipynb",
         ".site/index.html",
+        ".book/_build/src/index.md",
         ".test-output/lesson-00.png",
     ]
     for name in generated:
@@ -52,6 +53,7 @@ def test_reset_removes_generated_files_keeps_lessons_and_the_learners_work(tmp_p
     assert "are kept (FORCE=1 removes them)" in result.stdout
     for name in generated:
         assert not (tmp_path / name).exists(), name
+    assert (tmp_path / ".book").is_dir(), "the site's configuration folder is not generated"
     assert {path: path.read_bytes() for path in lessons} == lessons
     assert work.read_text() == "the learner's answers"
 

@@ -20,31 +20,15 @@ from pathlib import Path
 import nbformat
 import pytest
 from playwright.sync_api import sync_playwright
+from system_chromium import CHROMIUM_ARGS
 
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 OUTPUT = REPO / ".test-output"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage",  # containers often give /dev/shm only 64 MB
-]  # fmt: skip
 # Lesson 00, and one lesson from the middle of the course: the first of these that exists
 # (04, the async ORM, runs in the browser in under a minute even on a busy 2-core machine).
 MIDDLE_LESSONS = ["04", "05", "06", "02", "03", "07", "01", "09", "10", "11"]
 RUN_TIMEOUT_S = 240
 
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    """Skips (the tests are still collected, so pytest reports them) without Chromium."""
-    if not CHROMIUM.exists():
-        pytest.skip(
-            f"Chromium not found at {CHROMIUM}: install it with `apt-get install chromium` "
-            "(Debian/Ubuntu; as root), or set CHROMIUM=/path/to/chromium"
-        )
-    return CHROMIUM
 
 
 def lessons_to_run():

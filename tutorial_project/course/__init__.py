@@ -3,6 +3,6 @@
 - ``exercises/``: the exercise checks that the lessons' "Your turn" cells call;
 - ``learner_copies``: the learner's copies of the lessons, answers stubbed (``make exercises``);
 - ``doctor``: the attendees' preflight (``make doctor``);
-- ``html_site``: the lessons as a static site (``make html``);
+- ``book`` and ``book_pages``: the course as a book site with Sphinx (``make html``);
 - ``benchmarks/``: measurements kept out of the tests (``make bench``).
 """
