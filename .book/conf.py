@@ -6,12 +6,14 @@ Nothing is executed and nothing is loaded from another host: the pages work offl
 """
 
 import os
+import tomllib
+from pathlib import Path
 
-# The one setting that names where the course lives: Binder launches and the repository
+# Where the course lives: pyproject.toml's [project.urls] Repository, the one place that names
+# it (the README's Binder links are tested against it). Binder launches and the repository
 # button use it. The Pages workflow sets BOOK_REPOSITORY_URL to the repository it runs in.
-REPOSITORY_URL = os.environ.get(
-    "BOOK_REPOSITORY_URL", "https://github.com/django-async-tutorial/django-async-tutorial"
-)
+_PYPROJECT = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+REPOSITORY_URL = os.environ.get("BOOK_REPOSITORY_URL", _PYPROJECT["project"]["urls"]["Repository"])
 BRANCH = os.environ.get("BOOK_BRANCH", "main")
 
 project = "Django async tutorial"
