@@ -7,6 +7,15 @@ The learner API, all of it:
 - ``use_middleware(*middleware)`` runs requests through a given middleware stack.
 
 Everything else is plain Django: ``django.test.AsyncClient``, ``override_settings``, the ORM.
+
+The tree has three roles:
+
+- this package's top level and its apps (``catalog``, ``orders``, ``dashboard``, ``rates``,
+  ``capstone``, ``serving``) are the Django project itself: settings, URLs, ASGI/WSGI entry
+  points, models, views, and the bring-up that runs it inside a notebook kernel;
+- ``instruments/`` holds what the lessons use to show and measure async behaviour;
+- ``course/`` holds the course's own tooling: exercise checks, learner copies, the doctor,
+  the static site and the benchmarks.
 """
 
 from tutorial_project.bringup import start
