@@ -1,11 +1,13 @@
 """Lesson 11's tasks: module-level functions, because a worker imports a task by its path.
 
-``build_stock_report`` is the slow job (an ``async def`` task); ``export_to_partner`` fails
+``build_stock_report`` is the report job (an ``async def`` task); ``send_receipt`` takes
+0.3 s, as a call to a mail server might; ``export_to_partner`` fails
 the way a call to a partner's server can; ``report_with_context`` asks for its TaskContext.
 ``@task`` comes from ``tasks_api``: ``django.tasks`` on Django 6.0+, the ``django-tasks``
 backport on Django 5.2, the same API on both.
 """
 
+import asyncio
 from decimal import Decimal
 
 from django.db.models import F, Sum
@@ -44,3 +46,10 @@ async def report_with_context(context, category_slug):
     report = await build_stock_report.acall(category_slug)
     return {**report, "result_id_known": bool(context.task_result.id),
             "attempt": context.attempt}
+
+
+@task
+async def send_receipt(order_id):
+    """Stands in for a mail server that takes 0.3 s to accept a message."""
+    await asyncio.sleep(0.3)
+    return {"order": order_id, "sent": True}

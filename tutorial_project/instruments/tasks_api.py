@@ -12,32 +12,48 @@ import                        ``django.tasks``                ``django_tasks``
 backends                      ``django.tasks.backends.*``     ``django_tasks.backends.*``
 INSTALLED_APPS                nothing to add                  ``"django_tasks"``
 invalid task                  ``exceptions.InvalidTask``      ``exceptions.InvalidTaskError``
+logger                        ``"django.tasks"``              ``"django_tasks"``
 ============================  ==============================  =================================
 """
 
 import django
 
 if django.VERSION >= (6, 0):
-    from django.tasks import TaskContext, TaskResultStatus, default_task_backend, task
+    from django.tasks import (
+        TaskContext,
+        TaskResultStatus,
+        default_task_backend,
+        task,
+        task_backends,
+    )
     from django.tasks.exceptions import InvalidTask
     from django.tasks.signals import task_enqueued, task_finished, task_started
 
     SOURCE = "django.tasks, built into Django 6.0+"
     BACKENDS = "django.tasks.backends"
+    LOGGER = "django.tasks"  # where the backends log each task's start and end
 else:
     from importlib.metadata import version
 
-    from django_tasks import TaskContext, TaskResultStatus, default_task_backend, task
+    from django_tasks import (
+        TaskContext,
+        TaskResultStatus,
+        default_task_backend,
+        task,
+        task_backends,
+    )
     from django_tasks.exceptions import InvalidTaskError as InvalidTask
     from django_tasks.signals import task_enqueued, task_finished, task_started
 
     SOURCE = f"django_tasks, the django-tasks {version('django-tasks')} backport"
     BACKENDS = "django_tasks.backends"
+    LOGGER = "django_tasks"
 
 IMMEDIATE = f"{BACKENDS}.immediate.ImmediateBackend"
 DUMMY = f"{BACKENDS}.dummy.DummyBackend"
 
 __all__ = [
-    "BACKENDS", "DUMMY", "IMMEDIATE", "SOURCE", "InvalidTask", "TaskContext", "TaskResultStatus",
-    "default_task_backend", "task", "task_enqueued", "task_finished", "task_started",
+    "BACKENDS", "DUMMY", "IMMEDIATE", "LOGGER", "SOURCE", "InvalidTask", "TaskContext",
+    "TaskResultStatus", "default_task_backend", "task", "task_backends", "task_enqueued",
+    "task_finished", "task_started",
 ]
