@@ -16,6 +16,9 @@ logger                        ``"django.tasks"``              ``"django_tasks"``
 ============================  ==============================  =================================
 """
 
+import contextlib
+import logging
+
 import django
 
 if django.VERSION >= (6, 0):
@@ -49,11 +52,31 @@ else:
     BACKENDS = "django_tasks.backends"
     LOGGER = "django_tasks"
 
+@contextlib.contextmanager
+def captured_log():
+    """Collect the records the task backends log (each task's start and end) into a list.
+
+    Without a handler, Python prints warnings and errors of an unconfigured logger to stderr;
+    here they are kept, so a cell can say what was logged in one line.
+    """
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger(LOGGER)
+    logger.addHandler(handler)
+    propagate, logger.propagate = logger.propagate, False
+    try:
+        yield records
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
 IMMEDIATE = f"{BACKENDS}.immediate.ImmediateBackend"
 DUMMY = f"{BACKENDS}.dummy.DummyBackend"
 
 __all__ = [
     "BACKENDS", "DUMMY", "IMMEDIATE", "LOGGER", "SOURCE", "InvalidTask", "TaskContext",
-    "TaskResultStatus", "default_task_backend", "task", "task_backends", "task_enqueued",
-    "task_finished", "task_started",
+    "TaskResultStatus", "captured_log", "default_task_backend", "task", "task_backends",
+    "task_enqueued", "task_finished", "task_started",
 ]
