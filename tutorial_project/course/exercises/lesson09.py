@@ -43,6 +43,8 @@ def _learner_code_watched():
     logger = logging.getLogger("django.request")
     was_disabled, logger.disabled = logger.disabled, True
     never_awaited = []
+    with warnings.catch_warnings(action="ignore", category=RuntimeWarning):
+        gc.collect()  # an earlier run's leftover coroutine must not be blamed on this answer
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
