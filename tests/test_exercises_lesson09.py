@@ -1,7 +1,9 @@
-"""Lesson 09's exercise checks: the reference answers pass, placeholders and wrong answers don't."""
+"""Lesson 09's exercise checks: the reference answers pass; placeholders and the wrong answers
+learners write fail with a hint that names the mistake; right answers written differently pass."""
 
 import asyncio
 
+from asgiref.sync import sync_to_async
 from django.http import JsonResponse
 
 
@@ -9,17 +11,71 @@ def run(check, answer):
     return asyncio.run(check(answer))
 
 
+def no_never_awaited_warning(recwarn):
+    return not [w for w in recwarn if "never awaited" in str(w.message)]
+
+
+# --- 09.1 -------------------------------------------------------------------------------------
+
+
 async def whoami_reference(request):
     user = await request.auser()
     return JsonResponse({"username": user.username if user.is_authenticated else None})
+
+
+async def whoami_aget_user(request):  # right, written differently
+    from django.contrib.auth import aget_user
+
+    user = await aget_user(request)
+    return JsonResponse({"username": user.get_username() or None})
+
+
+async def whoami_in_a_thread(request):  # right: the sync lookup, in a thread
+    name = await sync_to_async(lambda: request.user.username)()
+    return JsonResponse({"username": name or None})
 
 
 async def whoami_lazy_user(request):  # works for anonymous users only
     return JsonResponse({"username": request.user.username or None})
 
 
+async def whoami_forgot_await(request):
+    user = request.auser()
+    return JsonResponse({"username": user.username if user.is_authenticated else None})
+
+
+async def whoami_str(request):  # str(AnonymousUser()) is "AnonymousUser"
+    return JsonResponse({"username": str(await request.auser())})
+
+
+async def whoami_empty_string(request):  # "" instead of null for the anonymous user
+    return JsonResponse({"username": (await request.auser()).username})
+
+
 def whoami_sync(request):
     return JsonResponse({"username": None})
+
+
+def test_whoami(project, recwarn):
+    from tutorial_project.course.exercises.lesson09 import check_whoami_view
+
+    for right in (whoami_reference, whoami_aget_user, whoami_in_a_thread):
+        assert run(check_whoami_view, right), right.__name__
+    placeholder = run(check_whoami_view, ...)
+    assert not placeholder and not placeholder.solved
+    lazy = run(check_whoami_view, whoami_lazy_user)
+    assert not lazy and "request.auser()" in str(lazy) and "lazy-user trap" in str(lazy)
+    forgot = run(check_whoami_view, whoami_forgot_await)
+    assert not forgot and "`await` is missing" in str(forgot)
+    for wrong in (whoami_str, whoami_empty_string):
+        verdict = run(check_whoami_view, wrong)
+        assert not verdict and 'JsonResponse({"username": None})' in str(verdict), wrong.__name__
+    sync = run(check_whoami_view, whoami_sync)
+    assert not sync and "async def whoami_view" in str(sync)
+    assert no_never_awaited_warning(recwarn)
+
+
+# --- 09.2 -------------------------------------------------------------------------------------
 
 
 async def cart_reference(request):
@@ -31,8 +87,37 @@ async def cart_reference(request):
     return JsonResponse({"cart": cart})
 
 
-async def cart_sync_session(request):
-    cart = request.session.get("cart", [])  # sync session load: fails on the event loop
+async def cart_copied_then_appended(request):  # right, written differently
+    cart = list(await request.session.aget("cart") or [])
+    if "add" in request.GET:
+        cart.append(request.GET["add"])
+        await request.session.aset("cart", cart)
+    return JsonResponse({"cart": cart})
+
+
+async def cart_sync_session(request):  # the sync session API: its load fails on the loop
+    cart = request.session.get("cart", [])  # (only once a cookie brings a session to load)
+    if request.GET.get("add"):
+        cart = [*cart, request.GET["add"]]
+        request.session["cart"] = cart
+    return JsonResponse({"cart": cart})
+
+
+async def cart_forgot_await(request):
+    cart = await request.session.aget("cart", [])
+    if request.GET.get("add"):
+        cart = [*cart, request.GET["add"]]
+        request.session.aset("cart", cart)  # never awaited: nothing stored
+    return JsonResponse({"cart": cart})
+
+
+async def cart_mutated_in_place(request):  # the session is not marked modified: not saved
+    cart = await request.session.aget("cart")
+    if cart is None:
+        cart = []
+        await request.session.aset("cart", cart)
+    if request.GET.get("add"):
+        cart.append(request.GET["add"])
     return JsonResponse({"cart": cart})
 
 
@@ -45,25 +130,102 @@ async def cart_in_a_global(request):
     return JsonResponse({"cart": SHARED_CART})
 
 
-def test_whoami(project):
-    from tutorial_project.course.exercises.lesson09 import check_whoami_view
-
-    assert run(check_whoami_view, whoami_reference)
-    placeholder = run(check_whoami_view, ...)
-    assert not placeholder and not placeholder.solved
-    lazy = run(check_whoami_view, whoami_lazy_user)
-    assert not lazy and "request.auser()" in str(lazy)
-    sync = run(check_whoami_view, whoami_sync)
-    assert not sync and "async def whoami_view" in str(sync)
-
-
-def test_cart(project):
+def test_cart(project, recwarn):
     from tutorial_project.course.exercises.lesson09 import check_cart_view
 
     assert run(check_cart_view, cart_reference)
+    assert run(check_cart_view, cart_copied_then_appended)
     assert not run(check_cart_view, ...).solved
     sync = run(check_cart_view, cart_sync_session)
     assert not sync and "request.session.aget" in str(sync)
+    forgot = run(check_cart_view, cart_forgot_await)
+    assert not forgot and "`await` is missing" in str(forgot)
+    in_place = run(check_cart_view, cart_mutated_in_place)
+    assert not in_place and "does not mark the session as modified" in str(in_place)
     SHARED_CART.clear()
     shared = run(check_cart_view, cart_in_a_global)
     assert not shared and "not in a global variable" in str(shared)
+    assert no_never_awaited_warning(recwarn)
+
+
+# --- 09.3 -------------------------------------------------------------------------------------
+
+
+def default_cache():
+    from django.core.cache import cache
+
+    return cache
+
+
+async def count_reference(page):
+    cache, key = default_cache(), f"hits:{page}"
+    await cache.aadd(key, 0)
+    return await sync_to_async(cache.incr)(key)
+
+
+async def count_add_or_incr(page):  # right, written differently: one hop for a new counter
+    cache, key = default_cache(), f"hits:{page}"
+    if await cache.aadd(key, 1):
+        return 1
+    return await sync_to_async(cache.incr)(key)
+
+
+async def count_in_one_thread(page):  # right: both sync calls in one thread hop
+    cache, key = default_cache(), f"hits:{page}"
+
+    def add_then_incr():
+        cache.add(key, 0)
+        return cache.incr(key)
+
+    return await sync_to_async(add_then_incr)()
+
+
+async def count_get_then_set(page):  # read-modify-write: loses hits
+    cache, key = default_cache(), f"hits:{page}"
+    count = await cache.aget(key, 0) + 1
+    await cache.aset(key, count)
+    return count
+
+
+async def count_with_aincr(page):  # atomic on 6.1's LocMemCache only; loses hits on 5.2
+    cache, key = default_cache(), f"hits:{page}"
+    await cache.aadd(key, 0)
+    return await cache.aincr(key)
+
+
+async def count_sync_on_the_loop(page):  # sync cache calls in async code
+    cache, key = default_cache(), f"hits:{page}"
+    cache.add(key, 0)
+    return cache.incr(key)
+
+
+async def count_forgot_await(page):
+    cache, key = default_cache(), f"hits:{page}"
+    await cache.aadd(key, 0)
+    return sync_to_async(cache.incr)(key)
+
+
+async def count_swallowed_missing_key(page):  # incr, and on "not found" set 1: a race
+    cache, key = default_cache(), f"hits:{page}"
+    try:
+        return await sync_to_async(cache.incr)(key)
+    except ValueError:
+        await cache.aset(key, 1)
+        return 1
+
+
+def test_count_hit(project, recwarn):
+    from tutorial_project.course.exercises.lesson09 import check_count_hit
+
+    for right in (count_reference, count_add_or_incr, count_in_one_thread):
+        verdict = run(check_count_hit, right)
+        assert verdict, (right.__name__, str(verdict))
+    assert not run(check_count_hit, ...).solved
+    for wrong in (count_get_then_set, count_with_aincr, count_swallowed_missing_key):
+        verdict = run(check_count_hit, wrong)
+        assert not verdict and "loses hits" in str(verdict), (wrong.__name__, str(verdict))
+    verdict = run(check_count_hit, count_sync_on_the_loop)
+    assert not verdict and "blocks the loop" in str(verdict)
+    verdict = run(check_count_hit, count_forgot_await)
+    assert not verdict and "`await` is missing" in str(verdict)
+    assert no_never_awaited_warning(recwarn)

@@ -1,12 +1,16 @@
-"""Lesson 11's exercise checks: the reference answers pass, placeholders and wrong answers don't."""
+"""Lesson 11's exercise checks: the reference answers pass; placeholders and the wrong answers
+learners write fail with a hint that names the mistake; right answers written differently pass."""
 
 import asyncio
+
+from django.http import HttpResponse, JsonResponse
 
 REFERENCE_CHOICES = {
     "show the product's price in the page": "await",
     "send the order confirmation email": "task",
     "rebuild the sales report, which takes two minutes": "task",
     "check the customer's credit before accepting the order": "await",
+    "tell the warehouse about the order, whose API is often slow": "task",
 }
 
 
@@ -14,42 +18,236 @@ def run(check, answer):
     return asyncio.run(check(answer))
 
 
-def test_page_skus(project):
-    from asgiref.sync import sync_to_async
+# --- 11.1 -------------------------------------------------------------------------------------
+
+
+def paginators():
     from django.core import paginator as django_paginator
 
     from tutorial_project.catalog.models import Product
+
+    return django_paginator, Product.objects.order_by("sku")
+
+
+async def page_in_a_thread(number):  # the 5.2 way; runs on 6.x too
+    from asgiref.sync import sync_to_async
+
+    django_paginator, products = paginators()
+    paginator = django_paginator.Paginator(products, 5)
+    return await sync_to_async(lambda: [p.sku for p in paginator.get_page(number)])()
+
+
+async def page_by_hand(number):  # right, written differently: no paginator at all
+    from tutorial_project.catalog.models import Product
+
+    skus = [sku async for sku in Product.objects.order_by("sku").values_list("sku", flat=True)]
+    pages = max(1, (len(skus) + 4) // 5)
+    try:
+        number = min(max(int(number), 1), pages)
+    except ValueError:
+        number = 1
+    return skus[(number - 1) * 5 : number * 5]
+
+
+async def strict_page(number):  # page() instead of get_page(): raises out of range
+    from asgiref.sync import sync_to_async
+
+    django_paginator, products = paginators()
+    paginator = django_paginator.Paginator(products, 5)
+    return await sync_to_async(lambda: [p.sku for p in paginator.page(number)])()
+
+
+async def unordered(number):
+    from tutorial_project.catalog.models import Product
+
+    newest_first = Product.objects.order_by("-sku").values_list("sku", flat=True)
+    return [sku async for sku in newest_first][:5]
+
+
+async def sync_paginator_on_the_loop(number):  # sync ORM in async code
+    django_paginator, products = paginators()
+    return [p.sku for p in django_paginator.Paginator(products, 5).get_page(number)]
+
+
+async def forgotten_await(number):
+    from asgiref.sync import sync_to_async
+
+    django_paginator, products = paginators()
+    paginator = django_paginator.Paginator(products, 5)
+    return sync_to_async(lambda: [p.sku for p in paginator.get_page(number)])()
+
+
+async def page_object_list(number):  # a lazy QuerySet slice: it would query on the loop
+    from asgiref.sync import sync_to_async
+
+    django_paginator, products = paginators()
+    paginator = django_paginator.Paginator(products, 5)
+    page = await sync_to_async(paginator.get_page)(number)
+    return page.object_list.values_list("sku", flat=True)
+
+
+def test_page_skus(project):
     from tutorial_project.course.exercises.lesson11 import check_page_skus
+    from tutorial_project.instruments.paging import HAS_ASYNC_PAGINATOR
 
-    async def reference(number):  # works on Django 5.2 and 6.x
-        paginator = django_paginator.Paginator(Product.objects.order_by("sku"), 5)
-        return await sync_to_async(lambda: [p.sku for p in paginator.get_page(number)])()
+    assert run(check_page_skus, page_in_a_thread)
+    assert run(check_page_skus, page_by_hand)
+    if HAS_ASYNC_PAGINATOR:  # Django 6.0+: the AsyncPaginator answer
+        async def with_async_paginator(number):
+            django_paginator, products = paginators()
+            page = await django_paginator.AsyncPaginator(products, 5).aget_page(number)
+            return [p.sku for p in await page.aget_object_list()]
 
-    async def strict_page(number):  # page() instead of get_page(): raises out of range
-        paginator = django_paginator.Paginator(Product.objects.order_by("sku"), 5)
-        return await sync_to_async(lambda: [p.sku for p in paginator.page(number)])()
+        assert run(check_page_skus, with_async_paginator)
 
-    async def unordered(number):
-        newest_first = Product.objects.order_by("-sku").values_list("sku", flat=True)
-        return [sku async for sku in newest_first][:5]
+        async def returns_the_page(number):
+            django_paginator, products = paginators()
+            return await django_paginator.AsyncPaginator(products, 5).aget_page(number)
 
-    assert run(check_page_skus, reference)
+        verdict = run(check_page_skus, returns_the_page)
+        assert not verdict and "return the SKUs" in str(verdict)
     assert not run(check_page_skus, ...).solved
     verdict = run(check_page_skus, strict_page)
     assert not verdict and "raised" in str(verdict)
     verdict = run(check_page_skus, unordered)
     assert not verdict and "order by sku" in str(verdict)
+    verdict = run(check_page_skus, sync_paginator_on_the_loop)
+    assert not verdict and "one sync_to_async call" in str(verdict)
+    verdict = run(check_page_skus, forgotten_await)
+    assert not verdict and "`await` is missing" in str(verdict)
+    verdict = run(check_page_skus, page_object_list)
+    assert not verdict and "QuerySet" in str(verdict)
+
+
+# --- 11.2 -------------------------------------------------------------------------------------
 
 
 def test_task_or_await(project):
-    from tutorial_project.course.exercises.lesson11 import check_task_or_await
+    from tutorial_project.course.exercises.lesson11 import JOBS, check_task_or_await
 
+    assert JOBS == list(REFERENCE_CHOICES)
     assert run(check_task_or_await, REFERENCE_CHOICES)
+    assert run(check_task_or_await, dict(reversed(REFERENCE_CHOICES.items())))  # any order
     assert not run(check_task_or_await, ...).solved
     assert not run(check_task_or_await, dict.fromkeys(REFERENCE_CHOICES, ...)).solved
     everything_a_task = dict.fromkeys(REFERENCE_CHOICES, "task")
     verdict = run(check_task_or_await, everything_a_task)
     assert not verdict and 'it is "await"' in str(verdict)
+    everything_awaited = dict.fromkeys(REFERENCE_CHOICES, "await")
+    verdict = run(check_task_or_await, everything_awaited)
+    assert not verdict and 'it is "task"' in str(verdict)
     typo = {**REFERENCE_CHOICES, "send the order confirmation email": "background"}
     verdict = run(check_task_or_await, typo)
     assert not verdict and 'answer "task" or "await"' in str(verdict)
+    four_of_five = dict(list(REFERENCE_CHOICES.items())[:4])
+    verdict = run(check_task_or_await, four_of_five)
+    assert not verdict and "no answer for" in str(verdict)
+
+
+# --- 11.3 -------------------------------------------------------------------------------------
+
+
+def report_task():
+    from tutorial_project.instruments.stock_report import build_stock_report
+
+    return build_stock_report
+
+
+async def start_report_reference(request):
+    category = request.GET.get("category")
+    if not category:
+        return JsonResponse({"error": "give ?category=<slug>"}, status=400)
+    result = await report_task().aenqueue(category)
+    return JsonResponse({"id": result.id, "status": result.status}, status=202)
+
+
+async def start_report_differently(request):  # right: .using(), HTTPStatus, str(status)
+    from http import HTTPStatus
+
+    if "category" not in request.GET or not request.GET["category"]:
+        return JsonResponse({"error": "category is required"}, status=HTTPStatus.BAD_REQUEST)
+    task = report_task().using(priority=0)
+    result = await task.aenqueue(category_slug=request.GET["category"])
+    return JsonResponse({"status": str(result.status), "id": result.id},
+                        status=HTTPStatus.ACCEPTED)
+
+
+
+async def forgot_await(request):
+    category = request.GET.get("category")
+    if not category:
+        return JsonResponse({"error": "give ?category=<slug>"}, status=400)
+    result = report_task().aenqueue(category)
+    return JsonResponse({"id": result.id, "status": result.status}, status=202)
+
+
+async def sync_enqueue(request):  # sync enqueue() in async code
+    category = request.GET.get("category")
+    if not category:
+        return JsonResponse({"error": "give ?category=<slug>"}, status=400)
+    result = report_task().enqueue(category)
+    return JsonResponse({"id": result.id, "status": result.status}, status=202)
+
+
+async def swallowed(request):  # hides the failed enqueue and claims success
+    category = request.GET.get("category")
+    if not category:
+        return JsonResponse({"error": "give ?category=<slug>"}, status=400)
+    try:
+        result = report_task().enqueue(category)
+    except Exception:
+        return JsonResponse({"id": None, "status": "READY"}, status=202)
+    return JsonResponse({"id": result.id, "status": result.status}, status=202)
+
+
+async def runs_it_inline(request):  # acall(): the report runs inside the request
+    category = request.GET.get("category")
+    if not category:
+        return JsonResponse({"error": "give ?category=<slug>"}, status=400)
+    return JsonResponse(await report_task().acall(category), status=202)
+
+
+async def answers_200(request):
+    category = request.GET.get("category")
+    if not category:
+        return JsonResponse({"error": "give ?category=<slug>"}, status=400)
+    result = await report_task().aenqueue(category)
+    return JsonResponse({"id": result.id, "status": result.status})
+
+
+async def no_400(request):
+    result = await report_task().aenqueue(request.GET.get("category", ""))
+    return JsonResponse({"id": result.id, "status": result.status}, status=202)
+
+
+async def html_400(request):
+    category = request.GET.get("category")
+    if not category:
+        return HttpResponse("missing category", status=400)
+    result = await report_task().aenqueue(category)
+    return JsonResponse({"id": result.id, "status": result.status}, status=202)
+
+
+def test_start_report_view(project, recwarn):
+    from tutorial_project.course.exercises.lesson11 import check_start_report_view
+
+    assert run(check_start_report_view, start_report_reference)
+    assert run(check_start_report_view, start_report_differently)
+    assert not run(check_start_report_view, ...).solved
+    verdict = run(check_start_report_view, forgot_await)
+    assert not verdict and "never awaited" in str(verdict) and "await" in str(verdict)
+    for wrong in (sync_enqueue,):
+        verdict = run(check_start_report_view, wrong)
+        assert not verdict and "aenqueue" in str(verdict) and "event loop" in str(verdict)
+    verdict = run(check_start_report_view, swallowed)
+    assert not verdict and "0 tasks enqueued" in str(verdict) and "except" in str(verdict)
+    verdict = run(check_start_report_view, runs_it_inline)
+    assert not verdict and "0 tasks enqueued" in str(verdict)
+    verdict = run(check_start_report_view, answers_200)
+    assert not verdict and "status=202" in str(verdict)
+    verdict = run(check_start_report_view, no_400)
+    assert not verdict and "400" in str(verdict)
+    verdict = run(check_start_report_view, html_400)
+    assert not verdict and "JSON error" in str(verdict)
+    # The check keeps a never-awaited coroutine's warning to itself.
+    assert not [w for w in recwarn if "never awaited" in str(w.message)]

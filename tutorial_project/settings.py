@@ -8,6 +8,8 @@ Nothing here sets ``DJANGO_ALLOW_ASYNC_UNSAFE``: the async-safety errors are par
 import os
 from pathlib import Path
 
+import django
+
 BASE_DIR = Path(__file__).resolve().parent
 REPO_DIR = BASE_DIR.parent
 
@@ -23,6 +25,8 @@ INSTALLED_APPS = [
     "tutorial_project.catalog",
     "tutorial_project.orders",
 ]
+if django.VERSION < (6, 0):  # Django 5.2: the django-tasks backport of django.tasks (lesson 11)
+    INSTALLED_APPS.append("django_tasks")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -5,6 +5,7 @@ Django 5.2 the sync ``Paginator`` does the same job when run in a thread with
 ``sync_to_async``. Both paths give the same answer.
 """
 
+import django
 from asgiref.sync import sync_to_async
 from django.core import paginator as django_paginator
 from django.http import JsonResponse
@@ -13,6 +14,20 @@ from tutorial_project.catalog.models import Product
 
 HAS_ASYNC_PAGINATOR = hasattr(django_paginator, "AsyncPaginator")  # Django 6.0+
 PER_PAGE = 5
+TAG = "[Django {}.{}]".format(*django.VERSION[:2])
+
+
+async def run_on_django_6(demo):
+    """Run ``await demo(say)`` where Django has AsyncPaginator (6.0+); on 5.2, say why not.
+
+    ``say`` prints a line tagged with this Django's version, because what the demo prints
+    exists on 6.x only. On Django 5.2 the demo is not run, and one tagged line says so.
+    """
+    if not HAS_ASYNC_PAGINATOR:
+        print(TAG, f"{demo.__name__}: AsyncPaginator is new in Django 6.0, so it is not run here;")
+        print(TAG, "on 5.2 use the sync Paginator inside one sync_to_async call, as above.")
+        return
+    await demo(lambda *parts: print(TAG, *parts))
 
 
 async def catalog_page(number, per_page=PER_PAGE):

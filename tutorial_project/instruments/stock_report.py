@@ -1,29 +1,22 @@
-"""A slow job: the stock report of one category, written once as an ``async def`` task.
+"""Lesson 11's tasks: module-level functions, because a worker imports a task by its path.
 
-On Django 6.0+ ``build_stock_report`` is a ``django.tasks`` Task: enqueue it with
-``await build_stock_report.aenqueue("coffee")``, or run it right here with ``.acall()``.
-Django 5.2 has no ``django.tasks``: there the decorator below leaves the function as it is,
-and callers simply ``await build_stock_report("coffee")``.
+``build_stock_report`` is the report job (an ``async def`` task); ``send_receipt`` takes
+0.3 s, as a call to a mail server might; ``export_to_partner`` fails
+the way a call to a partner's server can; ``report_with_context`` asks for its TaskContext.
+``@task`` comes from ``tasks_api``: ``django.tasks`` on Django 6.0+, the ``django-tasks``
+backport on Django 5.2, the same API on both.
 """
 
+import asyncio
 from decimal import Decimal
 
 from django.db.models import F, Sum
 
 from tutorial_project.catalog.models import Product
-
-try:
-    from django.tasks import task
-
-    HAS_TASKS = True
-except ImportError:  # Django < 6.0
-    HAS_TASKS = False
-
-    def task(function):
-        return function
+from tutorial_project.instruments.tasks_api import task
 
 
-@task  # a Task must live at module level: workers import it by its dotted path
+@task
 async def build_stock_report(category_slug):
     """Units in stock and their value for a category, as JSON-ready values."""
     totals = await Product.objects.filter(category__slug=category_slug).aaggregate(
@@ -35,3 +28,28 @@ async def build_stock_report(category_slug):
         # Task results must be JSON: no Decimal. SQLite gives many digits, so round first.
         "value": str(Decimal(totals["value"] or 0).quantize(Decimal("0.01"))),
     }
+
+
+class PartnerDown(Exception):
+    """The partner's server refused the export."""
+
+
+@task
+async def export_to_partner(category_slug):
+    """Always fails: stands in for an upstream that is down."""
+    raise PartnerDown(f"the partner refused the {category_slug} export")
+
+
+@task(takes_context=True)
+async def report_with_context(context, category_slug):
+    """The same report, plus what the backend says about this run."""
+    report = await build_stock_report.acall(category_slug)
+    return {**report, "result_id_known": bool(context.task_result.id),
+            "attempt": context.attempt}
+
+
+@task
+async def send_receipt(order_id):
+    """Stands in for a mail server that takes 0.3 s to accept a message."""
+    await asyncio.sleep(0.3)
+    return {"order": order_id, "sent": True}

@@ -1,7 +1,17 @@
 """Checks for lesson 09 · Auth, sessions, cache and signals without blocking."""
 
+import asyncio
+import contextlib
+import gc
+import logging
+import warnings
+
 from django.contrib.auth.models import User
-from django.test import AsyncClient
+from django.core.cache import caches
+from django.core.cache.backends.base import DEFAULT_TIMEOUT
+from django.core.cache.backends.locmem import LocMemCache
+from django.core.exceptions import SynchronousOnlyOperation
+from django.test import AsyncClient, override_settings
 
 from tutorial_project.course.exercises.core import exercise
 from tutorial_project.course.exercises.expect import must_be_async
@@ -22,32 +32,75 @@ def _json_or_none(response):
         return None
 
 
+@contextlib.contextmanager
+def _learner_code_watched():
+    """Quiet the check's own probe requests, and catch "coroutine ... was never awaited".
+
+    Yields a list that holds, after the block, the names of the coroutines the learner's code
+    created and never awaited (a forgotten ``await``), instead of a RuntimeWarning that would
+    point into the checker.
+    """
+    logger = logging.getLogger("django.request")
+    was_disabled, logger.disabled = logger.disabled, True
+    never_awaited = []
+    with warnings.catch_warnings(action="ignore", category=RuntimeWarning):
+        gc.collect()  # an earlier run's leftover coroutine must not be blamed on this answer
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield never_awaited
+            gc.collect()  # a dropped coroutine warns when it is collected: collect it here
+        never_awaited += [str(w.message) for w in caught if "never awaited" in str(w.message)]
+    finally:
+        logger.disabled = was_disabled
+
+
+async def _get(client, path, **query):
+    """(response, error): the view's answer, or what it raised (the client re-raises it)."""
+    try:
+        return await client.get(path, query), None
+    except Exception as error:  # the learner's view failed: turned into a hint below
+        return None, f"{type(error).__name__}: {error}"
+
+
+FORGOTTEN_AWAIT = "an `await` is missing: {}"
+
+
 @exercise("09.1", "Who am I, without the lazy-user trap")
 async def check_whoami_view(check, view):
     must_be_async(check, view, "whoami_view", "request", kind="view")
     route = "exercise-09-1/"
     mount(route, view)
     try:
-        anonymous = await AsyncClient(raise_request_exception=False).get(f"/{route}")
-        check.that(
-            anonymous.status_code == 200 and _json_or_none(anonymous) == {"username": None},
-            'anonymous: 200 {"username": null}',
-            f"anonymous: {anonymous.status_code} {_json_or_none(anonymous)!r}",
-            hint='answer JsonResponse({"username": None}) when the user is not authenticated',
-        )
-        client = AsyncClient(raise_request_exception=False)
-        await client.aforce_login(await _exercise_user())
-        logged_in = await client.get(f"/{route}")
-        check.that(
-            logged_in.status_code == 200
-            and _json_or_none(logged_in) == {"username": EXERCISE_USER},
-            f'logged in as {EXERCISE_USER}: 200 {{"username": "{EXERCISE_USER}"}}',
-            f"logged in: {logged_in.status_code} {_json_or_none(logged_in)!r}",
-            hint="a 500 here is the lazy-user trap: use `user = await request.auser()`, "
-            "not request.user",
-        )
+        with _learner_code_watched() as never_awaited:
+            anonymous, anonymous_error = await _get(AsyncClient(), f"/{route}")
+            client = AsyncClient()
+            await client.aforce_login(await _exercise_user())
+            logged_in, error = await _get(client, f"/{route}")
     finally:
         unmount(route)
+    if never_awaited:
+        check.that(False, "", never_awaited[0],
+                   hint=FORGOTTEN_AWAIT.format("`user = await request.auser()`"))
+    check.that(
+        anonymous is not None
+        and anonymous.status_code == 200 and _json_or_none(anonymous) == {"username": None},
+        'anonymous: 200 {"username": null}',
+        "anonymous: "
+        + (anonymous_error or f"{anonymous.status_code} {_json_or_none(anonymous)!r}"),
+        hint='answer JsonResponse({"username": None}) when the user is not authenticated '
+        "(an anonymous user's username is the empty string, and str() of it is 'AnonymousUser')",
+    )
+    check.that(
+        logged_in is not None and logged_in.status_code == 200
+        and _json_or_none(logged_in) == {"username": EXERCISE_USER},
+        f'logged in as {EXERCISE_USER}: 200 {{"username": "{EXERCISE_USER}"}}',
+        "logged in: " + (error or f"{logged_in.status_code} {_json_or_none(logged_in)!r}"),
+        hint="SynchronousOnlyOperation here is the lazy-user trap: use "
+        "`user = await request.auser()`, not request.user"
+        if error and "SynchronousOnlyOperation" in error
+        else "answer the logged-in user's username",
+    )
 
 
 @exercise("09.2", "A shopping cart in the session")
@@ -55,27 +108,136 @@ async def check_cart_view(check, view):
     must_be_async(check, view, "cart_view", "request", kind="view")
     route = "exercise-09-2/"
     mount(route, view)
+    steps = []
     try:
-        client = AsyncClient(raise_request_exception=False)
-        expected = []
-        for sku in ["BK-001", "CF-002", "BK-001"]:
-            expected.append(sku)
-            response = await client.get(f"/{route}", {"add": sku})
-            body = _json_or_none(response)
-            check.that(
-                response.status_code == 200 and body == {"cart": expected},
-                f"after adding {sku}: {{'cart': {expected}}}",
-                f"after adding {sku}: {response.status_code} {body!r}, expected "
-                f"{{'cart': {expected}}}",
-                hint="a 500 means a sync session access: use `await request.session.aget(...)` "
-                "and `await request.session.aset(...)`; store the whole list again after adding",
-            )
-        other = await AsyncClient(raise_request_exception=False).get(f"/{route}")
-        check.that(
-            _json_or_none(other) == {"cart": []},
-            "another visitor starts with an empty cart",
-            f"another visitor got {_json_or_none(other)!r}",
-            hint="keep the cart in request.session, not in a global variable",
-        )
+        with _learner_code_watched() as never_awaited:
+            client = AsyncClient()
+            for sku in ["BK-001", "CF-002", "BK-001"]:
+                steps.append((sku, *await _get(client, f"/{route}", add=sku)))
+            other, other_error = await _get(AsyncClient(), f"/{route}")
     finally:
         unmount(route)
+    if never_awaited:
+        check.that(False, "", never_awaited[0],
+                   hint=FORGOTTEN_AWAIT.format("`await request.session.aset(...)`; without it "
+                                               "nothing is stored"))
+    expected = []
+    for sku, response, error in steps:
+        expected.append(sku)
+        body = _json_or_none(response) if response is not None else None
+        if error and "SynchronousOnlyOperation" in error:
+            hint = ("a sync session access on the event loop: use "
+                    "`await request.session.aget(...)` and `await request.session.aset(...)`")
+        else:
+            hint = ("store the whole list again with `await request.session.aset('cart', cart)` "
+                    "after adding: changing the list in place does not mark the session as "
+                    "modified, so it is not saved")
+        check.that(
+            response is not None and response.status_code == 200 and body == {"cart": expected},
+            f"after adding {sku}: {{'cart': {expected}}}",
+            f"after adding {sku}: {error or f'{response.status_code} {body!r}'}, expected "
+            f"{{'cart': {list(expected)}}}",
+            hint=hint,
+        )
+    check.that(
+        other is not None and _json_or_none(other) == {"cart": []},
+        "another visitor starts with an empty cart",
+        f"another visitor got {other_error or _json_or_none(other)!r}",
+        hint="keep the cart in request.session, not in a global variable",
+    )
+
+
+class _NetworkLikeLocMemCache(LocMemCache):
+    """The local-memory cache, held to what a networked cache (Redis, Memcached) demands.
+
+    Its sync methods refuse to run on the event loop's thread (there they would block the
+    loop for a network round trip), and its ``aincr`` is Django 5.2's (``aget`` then ``aset``,
+    two thread hops), so an answer that counts on Django 6.1's atomic ``aincr`` fails on 6.1
+    as it would on 5.2.
+    """
+
+    def _refuse_on_the_loop(self, name):
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        raise SynchronousOnlyOperation(
+            f"cache.{name}() ran on the event loop: a networked cache would block it"
+        )
+
+    def get(self, key, default=None, version=None):
+        self._refuse_on_the_loop("get")
+        return super().get(key, default, version)
+
+    def set(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
+        self._refuse_on_the_loop("set")
+        return super().set(key, value, timeout, version)
+
+    def add(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
+        self._refuse_on_the_loop("add")
+        return super().add(key, value, timeout, version)
+
+    def incr(self, key, delta=1, version=None):
+        self._refuse_on_the_loop("incr")
+        return super().incr(key, delta, version)
+
+    async def aincr(self, key, delta=1, version=None):  # Django 5.2's BaseCache.aincr
+        value = await self.aget(key, self._missing_key, version=version)
+        if value is self._missing_key:
+            raise ValueError(f"Key '{key}' not found")
+        new_value = value + delta
+        await self.aset(key, new_value, version=version)
+        return new_value
+
+
+PROBE_CACHES = {"default": {"BACKEND": f"{__name__}._NetworkLikeLocMemCache",
+                            "LOCATION": "exercise-09-3"}}
+HITS = 200
+
+
+@exercise("09.3", "A hit counter that loses no hit")
+async def check_count_hit(check, count_hit):
+    must_be_async(check, count_hit, "count_hit", "page")
+    with override_settings(CACHES=PROBE_CACHES):
+        probe = caches["default"]
+        await probe.aclear()
+        with _learner_code_watched() as never_awaited:
+            try:
+                first = await count_hit("exercise")
+                error = None
+            except Exception as raised:
+                first, error = None, f"{type(raised).__name__}: {raised}"
+            if hasattr(first, "close"):  # a coroutine returned, not awaited
+                first.close()
+                never_awaited.append("count_hit returned a coroutine")
+        if never_awaited:
+            check.that(False, "", never_awaited[0],
+                       hint=FORGOTTEN_AWAIT.format("await every cache call and sync_to_async()"))
+        if error and "event loop" in error:
+            check.that(False, "", error,
+                       hint="a sync cache call blocks the loop on a networked cache: use the "
+                       "a-methods, or `await sync_to_async(cache.incr)(key)`")
+        check.that(first == 1 and await probe.aget("hits:exercise") == 1,
+                   "the first hit on a new page counts 1",
+                   f"the first hit returned {error or repr(first)}, the counter holds "
+                   f"{await probe.aget('hits:exercise')!r}",
+                   hint="create the counter when it is missing (cache.aadd(key, 0) does that "
+                   "only if it is absent), then add 1 and return the new count")
+        await probe.aclear()
+        results = await asyncio.gather(*(count_hit("home") for _ in range(HITS)),
+                                       return_exceptions=True)
+        stored = await probe.aget("hits:home")
+    failures = [r for r in results if isinstance(r, BaseException)]
+    check.that(not failures, f"{HITS} hits at once raised nothing",
+               f"{len(failures)} of {HITS} concurrent hits raised "
+               f"{type(failures[0]).__name__ if failures else ''}: "
+               f"{failures[0] if failures else ''}",
+               hint="a hit must not fail because another one is creating the counter")
+    check.that(
+        stored == HITS and sorted(results) == list(range(1, HITS + 1)),
+        f"{HITS} hits at once: the counter holds {HITS}, each hit got its own count",
+        f"{HITS} hits at once: the counter holds {stored!r}",
+        hint="a read, then a write (aget + aset, or aincr on Django 5.2) loses hits that "
+        "happen in between; `await sync_to_async(cache.incr)(key)` runs the backend's own "
+        "locked incr in one hop, and aadd creates the counter only if it is missing",
+    )

@@ -1,9 +1,23 @@
 """Checks for lesson 11 · Django 6: AsyncPaginator and the Tasks framework."""
 
+import asyncio
+import contextlib
+import gc
+import inspect
+import logging
+import warnings
+
+from django.core.exceptions import SynchronousOnlyOperation
+from django.db.models import QuerySet
+from django.test import AsyncClient, override_settings
+from django.utils.module_loading import import_string
 
 from tutorial_project.catalog.models import Product
 from tutorial_project.course.exercises.core import NotSolved, exercise
 from tutorial_project.course.exercises.expect import must_be_async
+from tutorial_project.instruments import stock_report, tasks_api
+from tutorial_project.instruments.tasks_api import TaskResultStatus
+from tutorial_project.playground import mount, unmount
 
 PER_PAGE = 5
 
@@ -19,19 +33,40 @@ async def _expected_page(number):
     return skus[(number - 1) * PER_PAGE : number * PER_PAGE]
 
 
+def _shape_hint(got):
+    """A hint for an answer that is not a list of SKUs yet, or None."""
+    if inspect.isawaitable(got):
+        if inspect.iscoroutine(got):
+            got.close()  # never awaited: close it here, so no RuntimeWarning points at the check
+        return "you returned an awaitable: an `await` is missing (aget_page, sync_to_async...)"
+    if isinstance(got, QuerySet):
+        return "you returned a QuerySet, which queries later, on the event loop: return a list"
+    if type(got).__name__ in ("AsyncPage", "Page"):
+        return "you returned the page itself: return the SKUs, e.g. `[p.sku async for p in page]`"
+    return None
+
+
 @exercise("11.1", "One page of the catalog, get_page style")
 async def check_page_skus(check, page_skus):
     must_be_async(check, page_skus, "page_skus", "number")
     for number, meaning in [(1, "page 1"), (3, "the last page"), ("x", "not a number: page 1"),
                             (99, "out of range: the last page")]:
         expected = await _expected_page(number)
-        got = await page_skus(number)
+        try:
+            got = await page_skus(number)
+        except SynchronousOnlyOperation:
+            _refuse(check, f"page_skus({number!r}) ran a query on the event loop",
+                    hint="the sync Paginator queries the database: use AsyncPaginator "
+                    "(Django 6.0+) or run all the paginator work in one sync_to_async call")
+        shape = _shape_hint(got)
+        if shape:
+            _refuse(check, f"page_skus({number!r}) returned {type(got).__name__}", hint=shape)
         check.that(
-            list(got) == expected,
+            isinstance(got, list | tuple) and list(got) == expected,
             f"page_skus({number!r}) ({meaning}) == {expected}",
             f"page_skus({number!r}) returned {got!r}, expected {expected} ({meaning})",
             hint="order by sku, 5 per page, and use get_page semantics "
-            "(AsyncPaginator.aget_page on Django 6, Paginator.get_page on 5.2)",
+            "(AsyncPaginator.aget_page on Django 6.0+, Paginator.get_page on 5.2), not page()",
         )
 
 
@@ -42,7 +77,7 @@ EXPECTED_CHOICES = {
     ),
     "send the order confirmation email": (
         "task",
-        "the customer should not wait for a mail server, and a failed send can be retried",
+        "the customer should not wait for a mail server",
     ),
     "rebuild the sales report, which takes two minutes": (
         "task",
@@ -52,7 +87,12 @@ EXPECTED_CHOICES = {
         "await",
         "the answer decides the response (accepted or refused)",
     ),
+    "tell the warehouse about the order, whose API is often slow": (
+        "task",
+        "the response does not need the warehouse's answer; enqueue it with on_commit",
+    ),
 }
+JOBS = list(EXPECTED_CHOICES)
 
 
 @exercise("11.2", "A task, or await it in the view?")
@@ -65,6 +105,9 @@ async def check_task_or_await(check, choices):
     )
     if all(value is Ellipsis for value in choices.values()):
         raise NotSolved
+    missing = [job for job in JOBS if job not in choices]
+    check.that(not missing, "every job has an answer", f"no answer for {missing}",
+               hint="use the jobs exactly as printed above, as the dict's keys")
     for job, (answer, why) in EXPECTED_CHOICES.items():
         given = choices.get(job)
         check.that(
@@ -74,3 +117,133 @@ async def check_task_or_await(check, choices):
             hint=f'it is "{answer}": {why}' if given in ("task", "await") else
             'answer "task" or "await" for this job',
         )
+
+
+class _DatabaseLikeQueue(import_string(tasks_api.DUMMY)):
+    """Stores tasks as DummyBackend does, but refuses a sync enqueue() on the event loop.
+
+    A queue that keeps tasks in a database (django-tasks-db, for one) writes them with the sync
+    ORM in enqueue(), which raises SynchronousOnlyOperation on the event loop's thread.
+    """
+
+    def enqueue(self, task, args, kwargs):
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return super().enqueue(task, args, kwargs)
+        raise SynchronousOnlyOperation(
+            "a database-backed queue cannot enqueue() on the event loop: use aenqueue()"
+        )
+
+
+PROBE_QUEUE = {"default": {"BACKEND": f"{__name__}._DatabaseLikeQueue"}}
+
+
+def _arguments(result):
+    """The enqueued call's arguments by name, however they were passed; None if they don't fit."""
+    try:
+        bound = inspect.signature(result.task.func).bind(*result.args, **result.kwargs)
+    except TypeError:
+        return None
+    return dict(bound.arguments)
+
+
+def _json(response):
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+@contextlib.contextmanager
+def _quiet_request_log():
+    """The check's own probe requests (a 400, a learner's 500) log nothing above the verdict."""
+    logger = logging.getLogger("django.request")
+    was_disabled, logger.disabled = logger.disabled, True
+    try:
+        yield
+    finally:
+        logger.disabled = was_disabled
+
+
+async def _probe(view, suffix=""):
+    """(response, exception): the view's answer, or what it raised."""
+    route = "exercise-11-3/"
+    mount(route, view)
+    try:
+        return await AsyncClient().get(f"/{route}{suffix}"), None
+    except Exception as error:  # the learner's view failed: the check turns it into a hint
+        return None, error
+    finally:
+        unmount(route)
+
+
+def _refuse(check, failed, hint):
+    """End the check with ``failed`` and ``hint`` (for guards that print nothing when fine)."""
+    check.that(False, "", failed, hint=hint)
+
+
+def _failure_hint(failure):
+    if "SynchronousOnlyOperation" in failure or "AsyncToSync" in failure:
+        return ("a sync enqueue() (or other sync call) ran on the event loop: in an async "
+                "view use `await task.aenqueue(...)`")
+    return "see the error: the view must answer, not raise"
+
+
+@exercise("11.3", "Hand the report to a task")
+async def check_start_report_view(check, view):
+    must_be_async(check, view, "start_report_view", "request", kind="view")
+    with warnings.catch_warnings(action="ignore", category=RuntimeWarning):
+        gc.collect()  # an earlier run's leftover coroutine must not be blamed on this answer
+    with (override_settings(TASKS=PROBE_QUEUE), _quiet_request_log(),
+          warnings.catch_warnings(record=True) as caught):
+        warnings.simplefilter("always")
+        response, error = await _probe(view, "?category=coffee")
+        queued = list(tasks_api.default_task_backend.results)
+        bad, _ = await _probe(view)
+        failure = f"{type(error).__name__}: {error}" if error else None
+        del error, _  # drop the tracebacks, so that a never-awaited coroutine is collected
+        gc.collect()  # now and its warning caught here, not shown in the notebook
+    never_awaited = [w for w in caught if "never awaited" in str(w.message)]
+    if never_awaited:
+        _refuse(check, f"a coroutine was never awaited ({failure or 'no error'})",
+                hint="`await stock_report.build_stock_report.aenqueue(...)`: without await "
+                "nothing is enqueued")
+    if failure:
+        _refuse(check, f"?category=coffee raised {failure}", hint=_failure_hint(failure))
+    check.that(len(queued) == 1, "one task enqueued for ?category=coffee",
+               f"{len(queued)} tasks enqueued for ?category=coffee",
+               hint="enqueue the task with `await task.aenqueue(slug)`: calling the function, "
+               "`acall()` or `call()` runs it inside the request; and an `except` that hides a "
+               "failed enqueue hides a lost job")
+    result = queued[0]
+    check.that(
+        result.task.func is stock_report.build_stock_report.func
+        and _arguments(result) == {"category_slug": "coffee"},
+        "it is build_stock_report('coffee')",
+        f"enqueued {result.task.name} with {result.args} {result.kwargs}",
+        hint="enqueue stock_report.build_stock_report with the category slug as its argument",
+    )
+    body = _json(response)
+    check.that(
+        response.status_code == 202,
+        "answered 202 Accepted",
+        f"answered {response.status_code}",
+        hint="the work is accepted, not done: JsonResponse(..., status=202)",
+    )
+    check.that(
+        body == {"id": result.id, "status": TaskResultStatus.READY},
+        "the JSON holds the result's id and its status, READY",
+        f"the JSON was {body!r}",
+        hint='answer {"id": result.id, "status": result.status} from the TaskResult',
+    )
+    check.that(
+        bad is not None and bad.status_code == 400 and isinstance(_json(bad), dict),
+        "no category: 400 with a JSON error",
+        "no category: " + (f"{bad.status_code} {bad.content[:80]!r}" if bad else "it raised"),
+        hint="check request.GET.get('category') first and answer 400 with a JSON error",
+    )
+
+
+__all__ = ["JOBS", "check_page_skus", "check_start_report_view",
+           "check_task_or_await"]
