@@ -6,10 +6,11 @@ Two ways, both context managers that always stop what they started:
   loop (the notebook's). It serves exactly this process's project, views mounted from cells
   included. Lesson 07 uses it for streaming over a real socket.
 - ``async with serve("uvicorn") as server:`` starts a server in a subprocess: ``"uvicorn"``,
-  ``"daphne"`` (ASGI) or ``"wsgi"`` (a WSGI server with a fixed pool of threads). It has its own
-  interpreter and its own cores, so a load test in the notebook measures the server, not the
-  notebook. It uses this kernel's database: ``start()`` put its path in ``TUTORIAL_DATABASE``,
-  which the subprocess inherits. Lesson 08 uses it.
+  ``"daphne"`` (ASGI) or ``"waitress"`` (WSGI, a fixed pool of ``threads``), which run on
+  every OS; on Unix also ``"gunicorn-uvicorn"`` (gunicorn with uvicorn workers) and
+  ``"gunicorn-threads"`` (gunicorn's threaded WSGI worker). It has its own interpreter, so a
+  load test measures the server, not the notebook. It uses this kernel's database: ``start()``
+  put its path in ``TUTORIAL_DATABASE``, which the subprocess inherits. Lesson 08 uses it.
 
 ``leftovers()`` says what is still running; after a lesson it must say nothing.
 """
@@ -17,22 +18,23 @@ Two ways, both context managers that always stop what they started:
 import asyncio
 import contextlib
 import os
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import httpx
+import psutil
 import uvicorn
 
 HOST = "127.0.0.1"  # loopback only: nothing here is reachable from another machine
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 
-_started = []  # (pid or None, port) of every server started in this process
+_started = []  # (psutil.Process or None, port) of every server started in this process
+_children = []  # the worker processes those servers had when they were stopped
+CONNECTION_LIMIT = 1000  # waitress accepts 100 connections by default; clients beyond wait
 
 
 def free_port():
@@ -92,35 +94,55 @@ class RunningServer:
         return self.log.read().decode(errors="replace")
 
 
-def server_command(kind, port, *, workers=1, threads=4):
-    """The shell command that serves the project, as a list (printable with ``shlex.join``)."""
+KINDS = ("uvicorn", "daphne", "waitress", "gunicorn-uvicorn", "gunicorn-threads")
+
+
+def server_command(kind, port, *, workers=1, threads=4, loop="asyncio"):
+    """The command that serves the project, as a list (printable with ``shlex.join``).
+
+    ``workers`` is for uvicorn and gunicorn, ``threads`` for the WSGI servers; ``loop`` is
+    uvicorn's event loop: ``"asyncio"`` on every OS, ``"uvloop"`` on Unix.
+    """
     python = [sys.executable, "-m"]
+    address = ["--host", HOST, "--port", str(port)]
     if kind == "uvicorn":
-        return [*python, "uvicorn", "tutorial_project.asgi:application", "--host", HOST,
-                "--port", str(port), "--workers", str(workers), "--no-access-log",
+        return [*python, "uvicorn", "tutorial_project.asgi:application", *address,
+                "--workers", str(workers), "--loop", loop, "--no-access-log",
                 "--log-level", "warning", "--lifespan", "off"]
     if kind == "daphne":
         return [*python, "daphne", "--bind", HOST, "--port", str(port), "--verbosity", "0",
                 "tutorial_project.asgi:application"]
-    if kind == "wsgi":
-        return [*python, "tutorial_project.instruments.loadtest.wsgi_server", "--port", str(port),
-                "--threads", str(threads)]
-    raise ValueError(f"unknown server {kind!r}: use 'uvicorn', 'daphne' or 'wsgi'")
+    if kind == "waitress":
+        return [*python, "waitress", *address, "--threads", str(threads),
+                f"--connection-limit={CONNECTION_LIMIT}", "--asyncore-use-poll",
+                "tutorial_project.wsgi:application"]
+    bind = ["--bind", f"{HOST}:{port}", "--workers", str(workers), "--log-level", "warning"]
+    if kind == "gunicorn-uvicorn":
+        return [*python, "gunicorn", *bind, "--worker-class", "uvicorn_worker.UvicornWorker",
+                "tutorial_project.asgi:application"]
+    if kind == "gunicorn-threads":
+        return [*python, "gunicorn", *bind, "--worker-class", "gthread", "--threads",
+                str(threads), f"--worker-connections={CONNECTION_LIMIT}",
+                "tutorial_project.wsgi:application"]
+    raise ValueError(f"unknown server {kind!r}: use one of {', '.join(KINDS)}")
 
 
 @contextlib.asynccontextmanager
-async def serve(kind="uvicorn", *, workers=1, threads=4, env=None):
+async def serve(kind="uvicorn", *, workers=1, threads=4, loop="asyncio", env=None):
     """Start a server subprocess, wait until it answers, yield it, then stop it for sure."""
     port = free_port()
     log = tempfile.TemporaryFile()
+    # Ctrl-C in the notebook must not reach the server: stop() ends it.
+    detached = ({"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if os.name == "nt"
+                else {"start_new_session": True})
     process = subprocess.Popen(
-        server_command(kind, port, workers=workers, threads=threads),
+        server_command(kind, port, workers=workers, threads=threads, loop=loop),
         stdout=log,
         stderr=subprocess.STDOUT,
         env={**os.environ, **(env or {})},  # TUTORIAL_DATABASE: this kernel's database
-        start_new_session=True,  # Ctrl-C in the notebook does not reach it; stop() does
+        **detached,
     )
-    _started.append((process.pid, port))
+    _started.append((psutil.Process(process.pid), port))
     server = RunningServer(kind, process, port, log)
     try:
         await _wait_until_ready(server)
@@ -147,7 +169,16 @@ async def _wait_until_ready(server):
 
 
 def _stop(process):
-    """SIGTERM (a graceful stop; uvicorn --workers stops its workers too), then SIGKILL."""
+    """A graceful stop (SIGTERM; uvicorn and gunicorn stop their workers), then kill what is left.
+
+    The workers are listed first, so that one which outlives its supervisor is found and
+    ended too. psutil does this the same way on every OS.
+    """
+    try:
+        workers = psutil.Process(process.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        workers = []
+    _children.extend(workers)
     if process.poll() is None:
         process.terminate()
         try:
@@ -155,33 +186,19 @@ def _stop(process):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-    if _alive(process.pid):  # a worker outlived its supervisor: end the whole group we made
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
+    _, alive = psutil.wait_procs(workers, timeout=STOP_TIMEOUT)
+    for worker in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            worker.kill()
+    psutil.wait_procs(alive, timeout=STOP_TIMEOUT)
 
 
-def _alive(pid):
-    """Is a process of the session (process group) that started as ``pid`` still running?
-
-    Zombies do not count: a uvicorn worker that outlives its supervisor by a moment is
-    reparented to init, which reaps it a little later; it runs nothing meanwhile.
-    """
-    proc = Path("/proc")
-    if not proc.is_dir():  # not Linux: ask the OS whether the group exists at all
-        try:
-            os.killpg(pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-    for stat in proc.glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:  # it ended while we looked
-            continue
-        state, group = fields[0], int(fields[2])
-        if group == pid and state != "Z":
-            return True
-    return False
+def _alive(process):
+    """Is it still running? A zombie (ended, not yet reaped by its parent) runs nothing."""
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _listening(port):
@@ -196,7 +213,8 @@ def leftovers():
     Keys: ``processes`` (pids still alive), ``ports`` (still accepting connections),
     ``tasks`` (uvicorn tasks still on this event loop).
     """
-    processes = [pid for pid, _ in _started if pid is not None and _alive(pid)]
+    started = [process for process, _ in _started if process is not None]
+    processes = [p.pid for p in [*started, *_children] if _alive(p)]
     ports = [port for _, port in _started if _listening(port)]
     try:
         tasks = [t for t in asyncio.all_tasks() if t.get_name().startswith("uvicorn-")]
