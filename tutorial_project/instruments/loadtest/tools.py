@@ -14,6 +14,7 @@ reads the server's threads, memory, database connections and CPU over each windo
 """
 
 import asyncio
+import math
 import re
 import shutil
 import subprocess
@@ -147,8 +148,9 @@ async def run_wrk(url, path, *, clients, warmup=WARMUP, duration=DURATION, timeo
     then the measured run. Returns one ``LoadRun`` per number, like ``run_locust``."""
     import resource  # Unix only, like wrk
 
-    def command(users, seconds):
-        return ["wrk", "-t1", f"-c{users}", f"-d{seconds:g}s", f"--timeout={timeout:g}s",
+    def command(users, seconds):  # wrk takes whole seconds
+        return ["wrk", "-t1", f"-c{users}", f"-d{max(1, math.ceil(seconds))}s",
+                f"--timeout={max(1, math.ceil(timeout))}s",
                 "--latency", f"{url}{path}"]
 
     runs = []
