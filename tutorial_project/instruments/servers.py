@@ -29,7 +29,7 @@ import psutil
 import uvicorn
 
 HOST = "127.0.0.1"  # loopback only: nothing here is reachable from another machine
-READY_TIMEOUT = 30.0
+READY_TIMEOUT = 120.0  # a busy machine may take a minute to import Django in two workers
 STOP_TIMEOUT = 10.0
 
 _started = []  # (psutil.Process or None, port) of every server started in this process
