@@ -1,37 +1,191 @@
 """Lesson 08's checks: the reference solutions pass, placeholders and plausible mistakes do not."""
 
-import math
-import statistics
+import asyncio
+import time
 
-from tutorial_project.course.exercises.lesson08 import check_expected_throughput, check_percentile
-from tutorial_project.instruments.loadtest.loadgen import percentile
+from asgiref.sync import sync_to_async
+from django.db import close_old_connections, connection
+from django.http import JsonResponse
 
-
-def test_percentile():
-    assert check_percentile(percentile)
-    assert not check_percentile(...).solved
-    verdict = check_percentile(lambda values, p: statistics.mean(values))
-    assert not verdict and "ceil(p / 100 * n)" in str(verdict)
-    def rank_from_zero(values, p):  # off by one
-        return sorted(values)[min(len(values) - 1, math.ceil(p / 100 * len(values)))]
-
-    assert not check_percentile(rank_from_zero)
+from tutorial_project.course.exercises.lesson08 import check_stock_then_wait, check_what_limited
+from tutorial_project.serving.upstream import upstream
 
 
-def expected_throughput(concurrency, wait_seconds, threads=None):
-    in_flight = concurrency if threads is None else min(concurrency, threads)
-    return in_flight / wait_seconds
+def what_limited(run):
+    if run["tool_cpu"] >= 0.85:
+        return "load generator"
+    if run["server_cpu"] >= 0.85:
+        return "server CPU"
+    if run["mean"] > 2 * run["work"]:
+        return "queue"
+    return "clients"
 
 
-def test_expected_throughput():
-    assert check_expected_throughput(expected_throughput)
-    assert not check_expected_throughput(...).solved
-    def ignores_the_pool(concurrency, wait_seconds, threads=None):
-        return concurrency / wait_seconds
+def what_limited_written_differently(run):
+    """Other thresholds, Little's law instead of the mean, a table instead of ifs."""
+    in_line = run["clients"] / run["rps"] > 3 * run["work"]
+    verdicts = [
+        (run["tool_cpu"] > 0.9, "load generator"),
+        (run["server_cpu"] > 0.9, "server CPU"),
+        (in_line, "queue"),
+    ]
+    return next((name for hit, name in verdicts if hit), "clients")
 
-    def multiplies(concurrency, wait_seconds, threads=None):
-        return concurrency * wait_seconds
 
-    verdict = check_expected_throughput(ignores_the_pool)
-    assert not verdict and "caps the requests in flight" in str(verdict)
-    assert not check_expected_throughput(multiplies)
+def latency_means_cpu(run):
+    """The mistake this lesson used to make: slow answers read as a busy CPU."""
+    if run["tool_cpu"] >= 0.85:
+        return "load generator"
+    return "server CPU" if run["mean"] > 2 * run["work"] else "clients"
+
+
+def ignores_the_load_tool(run):
+    if run["server_cpu"] >= 0.85:
+        return "server CPU"
+    return "queue" if run["mean"] > 2 * run["work"] else "clients"
+
+
+def queue_before_cpu(run):
+    if run["tool_cpu"] >= 0.85:
+        return "load generator"
+    if run["mean"] > 2 * run["work"]:
+        return "queue"
+    return "server CPU" if run["server_cpu"] >= 0.85 else "clients"
+
+
+def test_what_limited():
+    assert check_what_limited(what_limited)
+    assert check_what_limited(what_limited_written_differently)
+    assert not check_what_limited(...).solved
+    verdict = check_what_limited(latency_means_cpu)
+    assert not verdict and "not CPU" in str(verdict)
+    verdict = check_what_limited(ignores_the_load_tool)
+    assert not verdict and "load tool's own CPU" in str(verdict)
+    verdict = check_what_limited(queue_before_cpu)
+    assert not verdict and "check server_cpu before" in str(verdict)
+
+
+def _ms(request):
+    return int(request.GET.get("ms", 100)) / 1000
+
+
+def close_connection():
+    connection.close()  # looks the connection up on the thread that runs it
+
+
+async def stock_then_wait(request):
+    from tutorial_project.catalog.models import Product
+
+    in_stock = await Product.objects.filter(stock__gt=0).acount()
+    await sync_to_async(close_connection)()
+    await upstream(_ms(request))
+    return JsonResponse({"in_stock": in_stock})
+
+
+async def closes_in_the_same_sync_call(request):
+    from tutorial_project.catalog.models import Product
+
+    def count_then_let_go():
+        try:
+            return Product.objects.filter(stock__gt=0).count()
+        finally:
+            close_old_connections()  # CONN_MAX_AGE = 0: closes it
+
+    in_stock = await sync_to_async(count_then_let_go)()
+    await upstream(_ms(request))
+    return JsonResponse({"in_stock": in_stock})
+
+
+async def holds_the_connection(request):
+    from tutorial_project.catalog.models import Product
+
+    in_stock = await Product.objects.filter(stock__gt=0).acount()
+    await upstream(_ms(request))
+    return JsonResponse({"in_stock": in_stock})
+
+
+async def closes_on_another_thread(request):
+    from tutorial_project.catalog.models import Product
+
+    in_stock = await Product.objects.filter(stock__gt=0).acount()
+    await sync_to_async(close_connection, thread_sensitive=False)()
+    await upstream(_ms(request))
+    return JsonResponse({"in_stock": in_stock})
+
+
+async def closes_the_loops_connection(request):
+    """``connection.close`` is looked up here, on the event loop's thread."""
+    from tutorial_project.catalog.models import Product
+
+    in_stock = await Product.objects.filter(stock__gt=0).acount()
+    await sync_to_async(connection.close)()
+    await upstream(_ms(request))
+    return JsonResponse({"in_stock": in_stock})
+
+
+async def closes_from_async_code(request):
+    from tutorial_project.catalog.models import Product
+
+    in_stock = await Product.objects.filter(stock__gt=0).acount()
+    connection.close()  # SynchronousOnlyOperation
+    await upstream(_ms(request))
+    return JsonResponse({"in_stock": in_stock})
+
+
+async def blocks_the_loop(request):
+    from tutorial_project.catalog.models import Product
+
+    in_stock = await Product.objects.filter(stock__gt=0).acount()
+    await sync_to_async(close_connection)()
+    time.sleep(_ms(request))
+    await upstream(0)
+    return JsonResponse({"in_stock": in_stock})
+
+
+async def sleeps_instead(request):
+    from tutorial_project.catalog.models import Product
+
+    in_stock = await Product.objects.filter(stock__gt=0).acount()
+    await sync_to_async(close_connection)()
+    await asyncio.sleep(_ms(request))
+    return JsonResponse({"in_stock": in_stock})
+
+
+async def counts_everything(request):
+    from tutorial_project.catalog.models import Product
+
+    in_stock = await Product.objects.acount()
+    await sync_to_async(close_connection)()
+    await upstream(_ms(request))
+    return JsonResponse({"in_stock": in_stock})
+
+
+def sync_view(request):
+    from tutorial_project.catalog.models import Product
+
+    return JsonResponse({"in_stock": Product.objects.filter(stock__gt=0).count()})
+
+
+def test_stock_then_wait_accepts_right_answers(project):
+    assert asyncio.run(check_stock_then_wait(stock_then_wait))
+    assert asyncio.run(check_stock_then_wait(closes_in_the_same_sync_call))
+
+
+def test_stock_then_wait_rejects_mistakes(project):
+    assert not asyncio.run(check_stock_then_wait(...)).solved
+    verdict = asyncio.run(check_stock_then_wait(holds_the_connection))
+    assert not verdict and "20 of 20 requests still held" in str(verdict)
+    verdict = asyncio.run(check_stock_then_wait(closes_on_another_thread))
+    assert not verdict and "a thread of its own would close nothing" in str(verdict)
+    verdict = asyncio.run(check_stock_then_wait(sleeps_instead))
+    assert not verdict and "awaited 0 times" in str(verdict)
+    verdict = asyncio.run(check_stock_then_wait(closes_the_loops_connection))
+    assert not verdict and "answered [500]" in str(verdict) and "inside a function" in str(verdict)
+    verdict = asyncio.run(check_stock_then_wait(closes_from_async_code))
+    assert not verdict and "answered [500]" in str(verdict)
+    verdict = asyncio.run(check_stock_then_wait(blocks_the_loop))
+    assert not verdict and "time.sleep or sync I/O stops the event loop" in str(verdict)
+    verdict = asyncio.run(check_stock_then_wait(counts_everything))
+    assert not verdict and "stock__gt=0" in str(verdict)
+    verdict = asyncio.run(check_stock_then_wait(sync_view))
+    assert not verdict and "not an async function" in str(verdict)

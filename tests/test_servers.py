@@ -1,6 +1,7 @@
 """servers.py: servers start, bind 127.0.0.1 only, answer, and are gone after the block."""
 
 import asyncio
+import os
 import socket
 
 import httpx
@@ -19,7 +20,7 @@ def bound_addresses(pid):
     ]
 
 
-@pytest.mark.parametrize("kind", ["uvicorn", "daphne", "wsgi"])
+@pytest.mark.parametrize("kind", ["uvicorn", "daphne", "waitress"])
 def test_server_starts_binds_loopback_answers_and_stops(project, kind):
     async def scenario():
         async with serve(kind) as server:
@@ -48,6 +49,23 @@ def test_workers_are_stopped_with_their_supervisor(project):
             assert {a.status_code for a in answers} == {200}
 
     asyncio.run(scenario())
+    assert leftovers() == {}
+
+
+@pytest.mark.skipif(os.name != "posix", reason="gunicorn runs on Unix only")
+@pytest.mark.parametrize("kind", ["gunicorn-uvicorn", "gunicorn-threads"])
+def test_gunicorn_and_its_workers_are_stopped(project, kind):
+    async def scenario():
+        async with serve(kind, workers=2, threads=8) as server:
+            async with httpx.AsyncClient() as client:
+                answers = await asyncio.gather(
+                    *(client.get(f"{server.url}/serving/wait-sync/?ms=10") for _ in range(20))
+                )
+            assert {a.status_code for a in answers} == {200}
+            return {a.json()["pid"] for a in answers}, server.pid
+
+    pids, supervisor = asyncio.run(scenario())
+    assert supervisor not in pids
     assert leftovers() == {}
 
 

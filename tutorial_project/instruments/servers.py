@@ -9,10 +9,11 @@ Two ways, both context managers that always stop what they started:
   server class of Django's ``runserver``, in a thread. Lesson 07 uses it to show that a WSGI
   server (so plain ``runserver``) cannot stream an async iterator.
 - ``async with serve("uvicorn") as server:`` starts a server in a subprocess: ``"uvicorn"``,
-  ``"daphne"`` (ASGI) or ``"wsgi"`` (a WSGI server with a fixed pool of threads). It has its own
-  interpreter and its own cores, so a load test in the notebook measures the server, not the
-  notebook. It uses this kernel's database: ``start()`` put its path in ``TUTORIAL_DATABASE``,
-  which the subprocess inherits. Lesson 08 uses it.
+  ``"daphne"`` (ASGI) or ``"waitress"`` (WSGI, a fixed pool of ``threads``), which run on
+  every OS; on Unix also ``"gunicorn-uvicorn"`` (gunicorn with uvicorn workers) and
+  ``"gunicorn-threads"`` (gunicorn's threaded WSGI worker). It has its own interpreter, so a
+  load test measures the server, not the notebook. It uses this kernel's database: ``start()``
+  put its path in ``TUTORIAL_DATABASE``, which the subprocess inherits. Lesson 08 uses it.
 
 ``leftovers()`` says what is still running; after a lesson it must say nothing.
 """
@@ -32,11 +33,12 @@ import psutil
 import uvicorn
 
 HOST = "127.0.0.1"  # loopback only: nothing here is reachable from another machine
-READY_TIMEOUT = 30.0
+READY_TIMEOUT = 120.0  # a busy machine may take a minute to import Django in two workers
 STOP_TIMEOUT = 10.0
 
-_started = []  # (pid or None, port) of every server started in this process
-_tree_pids = {}  # server pid -> the pids of its process tree when it was stopped
+_started = []  # (psutil.Process or None, port) of every server started in this process
+_children = []  # the worker processes those servers had when they were stopped
+CONNECTION_LIMIT = 1000  # waitress accepts 100 connections by default; clients beyond wait
 
 
 def free_port():
@@ -144,35 +146,55 @@ class RunningServer:
         return self.log.read().decode(errors="replace")
 
 
-def server_command(kind, port, *, workers=1, threads=4):
-    """The shell command that serves the project, as a list (printable with ``shlex.join``)."""
+KINDS = ("uvicorn", "daphne", "waitress", "gunicorn-uvicorn", "gunicorn-threads")
+
+
+def server_command(kind, port, *, workers=1, threads=4, loop="asyncio"):
+    """The command that serves the project, as a list (printable with ``shlex.join``).
+
+    ``workers`` is for uvicorn and gunicorn, ``threads`` for the WSGI servers; ``loop`` is
+    uvicorn's event loop: ``"asyncio"`` on every OS, ``"uvloop"`` on Unix.
+    """
     python = [sys.executable, "-m"]
+    address = ["--host", HOST, "--port", str(port)]
     if kind == "uvicorn":
-        return [*python, "uvicorn", "tutorial_project.asgi:application", "--host", HOST,
-                "--port", str(port), "--workers", str(workers), "--no-access-log",
+        return [*python, "uvicorn", "tutorial_project.asgi:application", *address,
+                "--workers", str(workers), "--loop", loop, "--no-access-log",
                 "--log-level", "warning", "--lifespan", "off"]
     if kind == "daphne":
         return [*python, "daphne", "--bind", HOST, "--port", str(port), "--verbosity", "0",
                 "tutorial_project.asgi:application"]
-    if kind == "wsgi":
-        return [*python, "tutorial_project.instruments.loadtest.wsgi_server", "--port", str(port),
-                "--threads", str(threads)]
-    raise ValueError(f"unknown server {kind!r}: use 'uvicorn', 'daphne' or 'wsgi'")
+    if kind == "waitress":
+        return [*python, "waitress", *address, "--threads", str(threads),
+                f"--connection-limit={CONNECTION_LIMIT}", "--asyncore-use-poll",
+                "tutorial_project.wsgi:application"]
+    bind = ["--bind", f"{HOST}:{port}", "--workers", str(workers), "--log-level", "warning"]
+    if kind == "gunicorn-uvicorn":
+        return [*python, "gunicorn", *bind, "--worker-class", "uvicorn_worker.UvicornWorker",
+                "tutorial_project.asgi:application"]
+    if kind == "gunicorn-threads":
+        return [*python, "gunicorn", *bind, "--worker-class", "gthread", "--threads",
+                str(threads), f"--worker-connections={CONNECTION_LIMIT}",
+                "tutorial_project.wsgi:application"]
+    raise ValueError(f"unknown server {kind!r}: use one of {', '.join(KINDS)}")
 
 
 @contextlib.asynccontextmanager
-async def serve(kind="uvicorn", *, workers=1, threads=4, env=None):
+async def serve(kind="uvicorn", *, workers=1, threads=4, loop="asyncio", env=None):
     """Start a server subprocess, wait until it answers, yield it, then stop it for sure."""
     port = free_port()
     log = tempfile.TemporaryFile()
+    # Ctrl-C in the notebook must not reach the server: stop() ends it.
+    detached = ({"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if os.name == "nt"
+                else {"start_new_session": True})
     process = subprocess.Popen(
-        server_command(kind, port, workers=workers, threads=threads),
+        server_command(kind, port, workers=workers, threads=threads, loop=loop),
         stdout=log,
         stderr=subprocess.STDOUT,
         env={**os.environ, **(env or {})},  # TUTORIAL_DATABASE: this kernel's database
-        **_own_process_group(),  # Ctrl-C in the notebook does not reach it; stop() does
+        **detached,
     )
-    _started.append((process.pid, port))
+    _started.append((psutil.Process(process.pid), port))
     server = RunningServer(kind, process, port, log)
     try:
         await _wait_until_ready(server)
@@ -180,13 +202,6 @@ async def serve(kind="uvicorn", *, workers=1, threads=4, env=None):
     finally:
         _stop(process)
         log.close()
-
-
-def _own_process_group():
-    """Popen arguments that keep the kernel's Ctrl-C away from the server, on every OS."""
-    if sys.platform == "win32":
-        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
-    return {"start_new_session": True}
 
 
 async def _wait_until_ready(server):
@@ -206,16 +221,16 @@ async def _wait_until_ready(server):
 
 
 def _stop(process):
-    """Stop the server and every process it started (uvicorn ``--workers``), on every OS.
+    """A graceful stop (SIGTERM; uvicorn and gunicorn stop their workers), then kill what is left.
 
-    The tree is read before the stop, since a worker that outlives its supervisor is
-    reparented and no longer shows as its child. Terminate first (a graceful stop), then kill.
+    The workers are listed first, so that one which outlives its supervisor is found and
+    ended too. psutil does this the same way on every OS.
     """
     try:
-        tree = [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]
+        workers = psutil.Process(process.pid).children(recursive=True)
     except psutil.NoSuchProcess:
-        tree = []
-    _tree_pids[process.pid] = [p.pid for p in tree]
+        workers = []
+    _children.extend(workers)
     if process.poll() is None:
         process.terminate()
         try:
@@ -223,34 +238,19 @@ def _stop(process):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-    others = [p for p in tree[1:] if _running(p)]
-    for child in others:
+    _, alive = psutil.wait_procs(workers, timeout=STOP_TIMEOUT)
+    for worker in alive:
         with contextlib.suppress(psutil.NoSuchProcess):
-            child.terminate()
-    _, still = psutil.wait_procs(others, timeout=STOP_TIMEOUT)
-    for child in still:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            child.kill()
-    psutil.wait_procs(still, timeout=STOP_TIMEOUT)
+            worker.kill()
+    psutil.wait_procs(alive, timeout=STOP_TIMEOUT)
 
 
-def _running(process):
-    """Alive and not a zombie (a zombie has ended; it only waits for its parent to reap it)."""
+def _alive(process):
+    """Is it still running? A zombie (ended, not yet reaped by its parent) runs nothing."""
     try:
         return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
-
-
-def _alive(pid):
-    """Is the server started as ``pid``, or any process it had started, still running?"""
-    for member in _tree_pids.get(pid, [pid]):
-        try:
-            if _running(psutil.Process(member)):
-                return True
-        except psutil.NoSuchProcess:
-            continue
-    return False
 
 
 def _listening(port):
@@ -265,7 +265,8 @@ def leftovers():
     Keys: ``processes`` (pids still alive), ``ports`` (still accepting connections),
     ``tasks`` (uvicorn tasks still on this event loop), ``threads`` (WSGI server threads).
     """
-    processes = [pid for pid, _ in _started if pid is not None and _alive(pid)]
+    started = [process for process, _ in _started if process is not None]
+    processes = [p.pid for p in [*started, *_children] if _alive(p)]
     ports = [port for _, port in _started if _listening(port)]
     try:
         tasks = [t for t in asyncio.all_tasks() if t.get_name().startswith("uvicorn-")]

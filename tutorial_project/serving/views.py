@@ -1,7 +1,9 @@
 """Endpoints for lesson 08's load comparison: the same wait, written async and sync.
 
-``/serving/wait-async/?ms=50`` and ``/serving/wait-sync/?ms=50`` each stand for a view that
-spends its time waiting on I/O (an upstream API, a slow query). ``/serving/threads/`` reports
+``/serving/wait-async/?ms=50`` and ``/serving/wait-sync/?ms=50`` each stand for a common view:
+one quick database read, then a wait on I/O (an upstream API, a slow service). The database
+connection that the read opens stays open until the request ends (``CONN_MAX_AGE = 0`` closes
+it then), so it is held through the wait, as in most real views. ``/serving/threads/`` reports
 how many threads the serving process has had at most, so a load test can read it.
 """
 
@@ -11,6 +13,8 @@ import threading
 import time
 
 from django.http import JsonResponse
+
+from tutorial_project.catalog.models import Product
 
 MAX_WAIT_MS = 5000
 
@@ -42,8 +46,10 @@ async def wait_async(request):
     if error:
         return error
     _note_threads()
+    products = await Product.objects.acount()
     await asyncio.sleep(seconds)  # the event loop serves other requests meanwhile
-    return JsonResponse({"waited_ms": round(seconds * 1000), "view": "async", "pid": os.getpid()})
+    return JsonResponse({"waited_ms": round(seconds * 1000), "view": "async",
+                         "products": products, "pid": os.getpid()})
 
 
 def wait_sync(request):
@@ -51,8 +57,10 @@ def wait_sync(request):
     if error:
         return error
     _note_threads()
+    products = Product.objects.count()
     time.sleep(seconds)  # this request's thread is blocked meanwhile
-    return JsonResponse({"waited_ms": round(seconds * 1000), "view": "sync", "pid": os.getpid()})
+    return JsonResponse({"waited_ms": round(seconds * 1000), "view": "sync",
+                         "products": products, "pid": os.getpid()})
 
 
 async def threads(request):

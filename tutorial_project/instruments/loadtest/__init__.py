@@ -1,1 +1,1 @@
-"""Lesson 08's load tests: generating load, the WSGI server to compare with, the comparison."""
+"""Lesson 08's load tests: a real load tool in its own process, server usage, the comparison."""

@@ -1,4 +1,8 @@
-"""A small load generator over loopback, built on httpx: ``await run_load(url, concurrency=100)``.
+"""A small in-kernel load over loopback, built on httpx: ``await run_load(url, concurrency=20)``.
+
+For smoke tests of a server running in this process (lesson 12), not for measuring one: it
+shares the notebook's event loop and CPU with what it loads, has no warm-up and no fixed
+duration. Lesson 08 measures servers with a real load tool in its own process (``tools``).
 
 ``concurrency`` clients each send requests one after another (a "closed loop", like users
 who click again when the page arrives), so at most ``concurrency`` requests are in flight.
@@ -65,14 +69,3 @@ async def run_load(url, *, concurrency, requests_per_client=3, timeout=60.0):
     started = time.perf_counter()
     await asyncio.gather(*(client_loop() for _ in range(concurrency)))
     return LoadResult(url, concurrency, latencies, errors, time.perf_counter() - started)
-
-
-async def measure(server_url, path, *, concurrency, requests_per_client=3):
-    """``run_load`` on one endpoint of a server, plus the server's peak thread count meanwhile."""
-    async with httpx.AsyncClient(timeout=10) as control:
-        await control.get(f"{server_url}/serving/threads/", params={"reset": 1})
-        result = await run_load(
-            f"{server_url}{path}", concurrency=concurrency, requests_per_client=requests_per_client
-        )
-        result.peak_threads = (await control.get(f"{server_url}/serving/threads/")).json()["peak"]
-    return result

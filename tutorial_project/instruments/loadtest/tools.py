@@ -1,0 +1,230 @@
+"""Run a real load tool as its own process: locust (every OS) or wrk (Unix, where installed).
+
+``runs = await run_locust(url, path, clients=[10, 100])`` and ``await run_wrk(...)`` take the
+same settings and return one ``LoadRun`` per number of clients. Both tools are closed-loop:
+``clients`` connections, kept alive, each sending its next request as soon as the previous
+answer is in, so at most ``clients`` requests are in flight. First a warm-up (not measured),
+then a fixed window of ``duration`` seconds; a request that takes longer than ``timeout``
+counts as an error.
+
+The tool runs in a process of its own (never in the notebook's event loop), and each
+``LoadRun`` says how much CPU it used over the window: a load generator near 100 % of a core
+is the limit, not the server. ``watch``, a function that returns a new ``ServerWatch``, also
+reads the server's threads, memory, database connections and CPU over each window.
+"""
+
+import asyncio
+import math
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+
+from tutorial_project.instruments.loadtest.watch import ServerUsage
+
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+WARMUP, DURATION, TIMEOUT = 2.0, 5.0, 30.0  # seconds
+
+
+@dataclass
+class LoadRun:
+    tool: str  # "locust" or "wrk"
+    clients: int
+    seconds: float  # the measured window
+    requests: int  # requests that finished in the window, errors included
+    errors: int  # failed: refused, timed out, or not a 2xx/3xx answer
+    p50: float | None  # seconds, over the answered requests
+    p99: float | None
+    mean: float | None
+    cpu_seconds: float  # the load generator's own CPU over the window
+    server: ServerUsage | None = None
+    error_kinds: list = field(default_factory=list)
+
+    @property
+    def requests_per_second(self):
+        """Answered (non-error) requests per second of the window."""
+        return (self.requests - self.errors) / self.seconds
+
+    @property
+    def cpu_share(self):
+        """The load generator's CPU over the window, as a fraction of one core."""
+        return self.cpu_seconds / self.seconds
+
+
+def stop_tree(pid, timeout=10.0):
+    """Stop a process and everything it started: terminate, wait, then kill what is left."""
+    try:
+        parent = psutil.Process(pid)
+        family = [*parent.children(recursive=True), parent]
+    except psutil.NoSuchProcess:
+        return
+    for process in family:
+        try:
+            process.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(family, timeout=timeout)
+    for process in alive:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(alive, timeout=timeout)
+
+
+async def run_locust(url, path, *, clients, warmup=WARMUP, duration=DURATION, timeout=TIMEOUT,
+                     watch=None):
+    """Load ``url + path`` with locust (headless, FastHttpUser), in a process of its own.
+
+    ``clients``: one number of clients, or several (ascending), measured one after the other
+    by the same locust process. Returns one ``LoadRun`` per number. ``watch``: a function
+    that returns a new ``ServerWatch``, used for each measured window.
+    """
+    levels = [clients] if isinstance(clients, int) else list(clients)
+    with tempfile.TemporaryDirectory() as folder:
+        report, log_path = Path(folder) / "report.json", Path(folder) / "locust.log"
+        command = [
+            sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
+            "--host", url, "--users", str(levels[0]), "--spawn-rate", str(levels[0]),
+            "--levels", ",".join(map(str, levels)), "--path", path,
+            "--warmup", str(warmup), "--duration", str(duration), "--timeout", str(timeout),
+            "--report", str(report), "--only-summary", "--loglevel", "WARNING",
+            "--exit-code-on-error", "0",
+            "--run-time", f"{int(len(levels) * (warmup + duration + 10) + timeout + 60)}s",
+        ]
+        usages = []
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=folder)
+        try:
+            deadline = time.monotonic() + 90  # locust's own start-up, on a busy machine
+            watching = None
+            while process.poll() is None:
+                state = _read_json(report) if report.exists() else None
+                if state is None and time.monotonic() > deadline:
+                    raise RuntimeError(f"locust did not start:\n{_tail(log_path)}")
+                if state and watch:
+                    if watching is None and state["measuring"] is not None \
+                            and state["measuring"] == len(usages):
+                        watching = watch()
+                        watching.start()
+                    if watching is not None and len(state["results"]) > len(usages):
+                        usages.append(watching.stop())
+                        watching = None
+                await asyncio.sleep(0.02)
+            if watching is not None:
+                usages.append(watching.stop())
+        finally:
+            stop_tree(process.pid)
+        results = _read_json(report)["results"] if report.exists() else []
+        if len(results) != len(levels):
+            raise RuntimeError(f"locust stopped before its report:\n{_tail(log_path)}")
+    usages += [None] * (len(levels) - len(usages))
+    return [
+        LoadRun("locust", r["users"], r["seconds"], r["requests"], r["errors"],
+                _ms(r["p50_ms"]), _ms(r["p99_ms"]), _ms(r["mean_ms"]), r["cpu_seconds"], usage,
+                r["error_kinds"])
+        for r, usage in zip(results, usages, strict=True)
+    ]
+
+
+def _ms(value):
+    return None if value is None else value / 1000
+
+
+def wrk_installed():
+    return shutil.which("wrk") is not None
+
+
+async def run_wrk(url, path, *, clients, warmup=WARMUP, duration=DURATION, timeout=TIMEOUT,
+                  watch=None):
+    """The same load with wrk (one thread; Unix): for each number of clients, a warm-up run,
+    then the measured run. Returns one ``LoadRun`` per number, like ``run_locust``."""
+    import resource  # Unix only, like wrk
+
+    def command(users, seconds):  # wrk takes whole seconds
+        return ["wrk", "-t1", f"-c{users}", f"-d{max(1, math.ceil(seconds))}s",
+                f"--timeout={max(1, math.ceil(timeout))}s",
+                "--latency", f"{url}{path}"]
+
+    runs = []
+    for users in [clients] if isinstance(clients, int) else clients:
+        await _run_quietly(command(users, warmup))
+        # wrk closes its warm-up connections; a WSGI server still serves what they had sent
+        # (queued in its pool). One more request queues behind them: when it is answered,
+        # that dead work is done and will not slow the measured run.
+        async with httpx.AsyncClient(timeout=timeout + 30) as client:
+            await client.get(f"{url}{path}")
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        watching = watch() if watch else None
+        if watching:
+            watching.start()
+        output = await _run_quietly(command(users, duration))
+        usage = watching.stop() if watching else None
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        runs.append(parse_wrk(output, users, cpu, usage))
+    return runs
+
+
+async def _run_quietly(command):
+    with tempfile.TemporaryFile() as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            while process.poll() is None:
+                await asyncio.sleep(0.02)
+        finally:
+            stop_tree(process.pid)
+        out.seek(0)
+        text = out.read().decode(errors="replace")
+    if process.returncode:
+        raise RuntimeError(f"{command[0]} failed:\n{text}")
+    return text
+
+
+_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
+
+
+def _seconds(value):
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value).groups()
+    return float(number) * _UNITS[unit]
+
+
+def parse_wrk(output, clients, cpu_seconds, usage=None):
+    """A ``LoadRun`` from wrk's ``--latency`` report.
+
+    wrk counts as "requests" the answers it read, 2xx or not; requests that failed on the
+    socket (timeouts included) are counted apart, as socket errors.
+    """
+    answered, window = re.search(r"(\d+) requests in ([\d.]+\w+),", output).groups()
+    mean = re.search(r"^\s+Latency\s+([\d.]+(?:us|ms|s|m))\b", output, re.M)
+    latency = {p: _seconds(v) for p, v in re.findall(r"^\s+(50|99)%\s+([\d.]+(?:us|ms|s|m))\b",
+                                                      output, re.M)}
+    not_ok = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket = re.search(r"connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    failed_on_socket = sum(map(int, socket.groups())) if socket else 0
+    errors = failed_on_socket + (int(not_ok.group(1)) if not_ok else 0)
+    return LoadRun(
+        "wrk", clients, _seconds(window), int(answered) + failed_on_socket, errors,
+        latency.get("50"), latency.get("99"), mean and _seconds(mean.group(1)), cpu_seconds, usage,
+        [f"socket errors: {socket.group(0)}"] if socket else [],
+    )
+
+
+def _read_json(path):
+    import json
+
+    return json.loads(path.read_text())
+
+
+def _tail(path, lines=15):
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no output)"

@@ -1,0 +1,13 @@
+"""``await upstream(seconds)``: stands for a call to an upstream API (lesson 08's exercise)."""
+
+import asyncio
+
+observers = []  # async callables awaited at each call; exercise 08.2's check adds one
+
+
+async def upstream(seconds):
+    """Answer after ``seconds``, as a slow upstream API would."""
+    for observe in observers:
+        await observe()
+    await asyncio.sleep(seconds)
+    return {"upstream": "ok"}
