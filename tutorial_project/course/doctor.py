@@ -34,7 +34,9 @@ DJANGO_NEWEST = "6.1"
 # name with "_" for "-"); the maintainers' tools are not needed to follow the lessons.
 REQUIREMENTS = REPO / "requirements.txt"
 # Importing these takes seconds; finding them is enough (JupyterLab imports them itself).
-FOUND_NOT_IMPORTED = {"jupyterlab"}
+# locust: importing it patches the whole process with gevent (the lessons run it as its own
+# process), so the doctor must not import it either.
+FOUND_NOT_IMPORTED = {"jupyterlab", "locust"}
 DISK_BLOCK_MB = 300  # below this, a venv or the lesson databases cannot be written
 DISK_WARN_MB = 2000
 
