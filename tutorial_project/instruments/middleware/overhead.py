@@ -115,8 +115,8 @@ async def thread_hops_per_request(middleware, path):
     each ``async_to_sync`` sends a coroutine back to the event loop while a thread waits.
     Counted for one GET of ``path`` through ``ASGIHandler`` with exactly ``middleware``.
     Django's log line of an error response is dropped (a logging filter), but the
-    ``sync_to_async(log_response)`` that produces it still runs and is counted: an answer of 400 or more shows one more ``sync_to_async``
-    than a 2xx one, whatever the chain.
+    ``sync_to_async(log_response)`` that produces it still runs and is counted: an answer of
+    400 or more shows one more ``sync_to_async`` than a 2xx one, whatever the chain.
     """
     with use_middleware(*middleware):
         handler = ASGIHandler()

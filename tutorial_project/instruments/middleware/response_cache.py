@@ -21,7 +21,8 @@ So this middleware follows the rules of HTTP caching (RFC 9111), as Django's own
 
 Async only: it awaits ``cache.aget`` / ``cache.aset`` (Django 4.0+). Django ships no
 async-native backend (5.2 and 6.1, ``RedisCache`` included): ``BaseCache.aget`` is
-``sync_to_async(self.get)``, so each await is a crossing to a worker thread (a HIT makes two). Put it above ``SessionMiddleware`` in ``MIDDLEWARE``, so it sees the ``Vary`` header
+``sync_to_async(self.get)``, so each await is a crossing to a worker thread (a HIT makes
+two). Put it above ``SessionMiddleware`` in ``MIDDLEWARE``, so it sees the ``Vary`` header
 that the session middleware adds on the way out.
 """
 
@@ -38,7 +39,7 @@ COMMA = re.compile(r"\s*,\s*")  # list separator of Cache-Control and Vary
 
 
 def _cache_control(response):
-    """``{directive: value or None}`` from the response's Cache-Control header, names lower-cased."""
+    """``{directive: value or None}`` of the response's Cache-Control, names lower-cased."""
     header = response.headers.get("Cache-Control", "")
     directives = {}
     for part in COMMA.split(header):
