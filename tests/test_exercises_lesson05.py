@@ -2,9 +2,11 @@
 placeholder waits, and the wrong answers learners write fail with a hint that says why."""
 
 import asyncio
+import time
 
 import pytest
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.core.cache import caches
 from django.http import HttpResponse, JsonResponse
 from django.utils.decorators import async_only_middleware, sync_only_middleware
 from django.utils.deprecation import MiddlewareMixin
@@ -119,6 +121,36 @@ class AlwaysAsync(LessonHeader):  # marks itself even when Django gives it a syn
         return response
 
 
+class OnlyWhenOk(LessonHeader):
+    async def __acall__(self, request):
+        response = await self.get_response(request)
+        if response.status_code == 200:
+            response["X-Lesson"] = "05"
+        return response
+
+
+class StampsInAnExecutor(LessonHeader):
+    async def __acall__(self, request):
+        response = await self.get_response(request)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, response.__setitem__, "X-Lesson", "05")
+        return response
+
+
+class SleepsOnTheLoop(LessonHeader):
+    async def __acall__(self, request):
+        time.sleep(0.05)  # "simulate work": blocks the event loop
+        return await super().__acall__(request)
+
+
+class OldMarker(LessonHeader):  # the pre-3.12 idiom: works on Python 3.11, not on 3.12+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            self._is_coroutine = asyncio.coroutines._is_coroutine
+
+
 class WrongValue(LessonHeader):
     async def __acall__(self, request):
         response = await self.get_response(request)
@@ -149,6 +181,10 @@ def test_05_1_placeholder_is_not_solved(project):
         (ForgotAwait, "did you forget `await`"),
         (AlwaysAsync, "in a sync stack the request failed"),
         (WrongValue, "no X-Lesson: 05"),
+        (OnlyWhenOk, "answer has no X-Lesson: 05"),
+        (StampsInAnExecutor, "not set on the event loop's thread"),
+        (SleepsOnTheLoop, "time.sleep(0.05)"),
+        (OldMarker, "_is_coroutine by hand"),
     ],
 )
 def test_05_1_wrong_answers_fail_with_a_hint(project, answer, message, recwarn):
@@ -184,14 +220,16 @@ def require_api_key(get_response):  # the reference
     async def middleware(request):
         key = request.headers.get("X-API-Key", "")
         if not key or not await cache.aget(f"api-key:{key}"):
-            return JsonResponse({"error": "missing or unknown X-API-Key"}, status=401)
+            response = JsonResponse({"error": "missing or unknown X-API-Key"}, status=401)
+            response["WWW-Authenticate"] = 'ApiKey realm="tutorial"'
+            return response
         return await get_response(request)
 
     return middleware
 
 
 class RequireApiKeyClass:
-    """Right too: a class, reading META, and asking has_key instead of get."""
+    """Right too: a class, reading META, asking has_key instead of get, answering 403."""
 
     sync_capable = False
     async_capable = True
@@ -205,17 +243,22 @@ class RequireApiKeyClass:
 
         key = request.META.get("HTTP_X_API_KEY")
         if key is None or not await cache.ahas_key(f"api-key:{key}"):
-            return JsonResponse({"error": "unauthorized"}, status=401)
+            return JsonResponse({"error": "forbidden"}, status=403)
         return await self.get_response(request)
 
 
-def _api_key_middleware(lookup, *, status=401):
+def _api_key_middleware(lookup, *, status=401, challenge='ApiKey realm="api"', before=None):
     @async_only_middleware
     def middleware_factory(get_response):
         async def middleware(request):
             key = request.headers.get("X-API-Key", "")
             if not key or not await lookup(key):
-                return JsonResponse({"error": "no"}, status=status)
+                if before:
+                    before()
+                response = JsonResponse({"error": "no"}, status=status)
+                if challenge:
+                    response["WWW-Authenticate"] = challenge
+                return response
             return await get_response(request)
 
         return middleware
@@ -237,6 +280,11 @@ async def _sync_get(key):
 
 async def _hard_coded(key):
     return key == "letmein"
+
+
+class UnmarkedRequireApiKey(RequireApiKeyClass):  # flags set, markcoroutinefunction forgotten
+    def __init__(self, get_response):
+        self.get_response = get_response
 
 
 @async_only_middleware
@@ -298,11 +346,29 @@ def no_flags(get_response):
     return middleware
 
 
-@pytest.mark.parametrize("answer", [require_api_key, RequireApiKeyClass])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        require_api_key,
+        RequireApiKeyClass,
+        _api_key_middleware(_aget, status=403, challenge=None),
+    ],
+)
 def test_05_2_right_answers_pass(project, answer, capsys):
     verdict = run(lesson05.check_require_api_key, answer)
     assert verdict, str(verdict)
     assert "Unauthorized" not in capsys.readouterr().out
+
+
+def test_05_2_an_answer_that_captured_the_cache_before_the_check_passes(project):
+    """A learner's cell may hold caches["default"] in a global: the check must read the same."""
+    captured = caches["default"]
+
+    async def captured_aget(key):
+        return await captured.aget(f"api-key:{key}")
+
+    verdict = run(lesson05.check_require_api_key, _api_key_middleware(captured_aget))
+    assert verdict, str(verdict)
 
 
 def test_05_2_placeholder_is_not_solved(project):
@@ -317,7 +383,10 @@ def test_05_2_placeholder_is_not_solved(project):
         (forgot_await, "did you forget `await`"),
         (_api_key_middleware(_sync_get), "sync cache.get() on the event loop"),
         (_api_key_middleware(_hard_coded), "with a key stored in the cache the answer was 401"),
-        (_api_key_middleware(_aget, status=403), "answered 403, not 401"),
+        (_api_key_middleware(_aget, status=400), "answered 400, not 401 (or 403)"),
+        (_api_key_middleware(_aget, challenge=None), "no WWW-Authenticate header"),
+        (_api_key_middleware(_aget, before=lambda: time.sleep(0.05)), "time.sleep(0.05)"),
+        (UnmarkedRequireApiKey, "not marked"),
         (view_runs_first, "the view ran for a rejected request"),
         (plain_text_401, "not JSON"),
         (sync_api_key, "async only"),

@@ -2,7 +2,9 @@
 placeholders wait, and the mistakes learners make fail with a hint that says why."""
 
 import asyncio
+import contextlib
 import time
+from time import sleep  # imported before the check runs: patching time.sleep cannot see it
 
 import pytest
 from django.http import HttpResponse, StreamingHttpResponse
@@ -70,6 +72,38 @@ async def blocking_countdown(request):
     return StreamingHttpResponse(lines(), content_type="text/plain")
 
 
+async def from_time_import_sleep_countdown(request):
+    async def lines():
+        for word in WORDS:
+            sleep(0.05)  # blocks the event loop, under another name
+            yield f"{word}\n"
+
+    return StreamingHttpResponse(lines(), content_type="text/plain")
+
+
+async def busy_wait_countdown(request):
+    async def lines():
+        for word in WORDS:
+            until = time.monotonic() + 0.05
+            while time.monotonic() < until:  # spins: the event loop is blocked
+                pass
+            yield f"{word}\n"
+
+    return StreamingHttpResponse(lines(), content_type="text/plain")
+
+
+async def countdown_in_a_thread(request):
+    """Right too: the pause runs in a thread, bytes are yielded."""
+
+    async def lines():
+        for index, word in enumerate(WORDS):
+            if index:
+                await asyncio.to_thread(time.sleep, 0.05)
+            yield f"{word}\n".encode()
+
+    return StreamingHttpResponse(lines(), content_type="text/plain; charset=utf-8")
+
+
 async def forgot_await_countdown(request):
     async def lines():
         for word in WORDS:
@@ -88,7 +122,7 @@ async def no_newlines(request):
     return StreamingHttpResponse(lines())
 
 
-@pytest.mark.parametrize("answer", [countdown, countdown_iterator_class])
+@pytest.mark.parametrize("answer", [countdown, countdown_iterator_class, countdown_in_a_thread])
 def test_07_1_right_answers_pass(project, answer):
     verdict = run(check_countdown(answer))
     assert verdict, str(verdict)
@@ -104,6 +138,8 @@ def test_07_1_placeholder_is_not_solved(project):
         (sync_countdown, "sync iterator"),
         (countdown_all_at_once, "StreamingHttpResponse"),
         (blocking_countdown, "time.sleep() on the event loop"),
+        (from_time_import_sleep_countdown, "block the event loop"),
+        (busy_wait_countdown, "block the event loop"),
         (forgot_await_countdown, "did you forget `await`"),
         (no_newlines, "expected"),
     ],
@@ -132,9 +168,90 @@ async def progress_events(job):  # the reference
     try:
         while (step := await progress.get()) is not None:
             yield sse_event({"step": step, "of": job.steps})
-        await worker  # raises the job's error, if it failed
+        try:
+            await worker  # raises the job's error, if it failed
+        except Exception as error:
+            yield sse_event({"error": str(error)}, event="error")
+        else:
+            yield sse_event({"total": job.steps}, event="done")
     finally:
         worker.cancel()
+
+
+async def raises_the_failure(job):  # the lesson's reference before: cuts the connection
+    progress = asyncio.Queue()
+
+    async def work():
+        try:
+            async for step in job.run():
+                await progress.put(step)
+        finally:
+            progress.put_nowait(None)
+
+    worker = asyncio.create_task(work())
+    try:
+        while (step := await progress.get()) is not None:
+            yield sse_event({"step": step, "of": job.steps})
+        await worker  # raises the job's error out of the generator
+    finally:
+        worker.cancel()
+
+
+async def says_done_after_a_failure(job):
+    progress = asyncio.Queue()
+
+    async def work():
+        try:
+            async for step in job.run():
+                await progress.put(step)
+        except Exception:
+            pass  # swallowed: the client will believe the job finished
+        finally:
+            progress.put_nowait(None)
+
+    worker = asyncio.create_task(work())
+    try:
+        while (step := await progress.get()) is not None:
+            yield sse_event({"step": step, "of": job.steps})
+        yield sse_event({"total": job.steps}, event="done")
+    finally:
+        worker.cancel()
+
+
+async def no_task_at_all(job):
+    async for step in job.run():
+        yield sse_event({"step": step, "of": job.steps})
+
+
+async def error_event_names_the_step(job):
+    """Right too: tagged queue items, the error event carries the step that failed."""
+    progress = asyncio.Queue()
+
+    async def work():
+        try:
+            async for step in job.run():
+                progress.put_nowait(("step", step))
+            progress.put_nowait(("done", None))
+        except Exception as error:
+            progress.put_nowait(("error", str(error)))
+
+    worker = asyncio.create_task(work())
+    last = 0
+    try:
+        while True:
+            kind, value = await progress.get()
+            if kind == "step":
+                last = value
+                yield sse_event({"step": value, "of": job.steps})
+            elif kind == "error":
+                yield sse_event({"step": last + 1, "error": value}, event="error")
+                return
+            else:
+                return
+    finally:
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
 
 
 async def progress_events_with_error_event(job):
@@ -225,7 +342,9 @@ async def wrong_payload(job):
         yield sse_event(step)
 
 
-@pytest.mark.parametrize("answer", [progress_events, progress_events_with_error_event])
+@pytest.mark.parametrize(
+    "answer", [progress_events, progress_events_with_error_event, error_event_names_the_step]
+)
 def test_07_2_right_answers_pass(project, answer, capsys):
     verdict = run(check_progress_events(answer))
     assert verdict, str(verdict)
@@ -243,6 +362,9 @@ def test_07_2_placeholder_is_not_solved(project):
         (cancels_only_at_the_end, "the job went on"),
         (hangs_if_the_job_fails, "the stream hung"),
         (swallows_the_failure, "the stream hung"),
+        (raises_the_failure, "the connection was cut"),
+        (says_done_after_a_failure, "cannot tell the failure from a finished job"),
+        (no_task_at_all, "the job runs inside the generator"),
         (wrong_payload, "the first two events were"),
     ],
 )

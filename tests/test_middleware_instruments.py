@@ -17,7 +17,12 @@ from tutorial_project.instruments.middleware.overhead import (
     thread_hops_per_request,
 )
 from tutorial_project.instruments.middleware.passthrough import async_passthrough, sync_passthrough
-from tutorial_project.instruments.middleware.response_cache import async_response_cache, storable
+from tutorial_project.instruments.middleware.response_cache import (
+    TTL,
+    async_response_cache,
+    lifetime,
+    storable,
+)
 from tutorial_project.playground import mount, use_middleware
 
 SESSIONS = "django.contrib.sessions.middleware.SessionMiddleware"
@@ -106,8 +111,13 @@ def test_a_session_page_is_kept_per_session_cookie(project):
     page = "/t-welcome/"
     visits = [(who, page, {}) for who in (alice, bob, alice, alice, bob)]
     answers = run(_bodies(visits, (async_response_cache, SESSIONS)))
-    assert [body for _, body in answers] == ["visitor 1", "visitor 2", "visitor 1", "visitor 1",
-                                             "visitor 2"]
+    assert [body for _, body in answers] == [
+        "visitor 1",
+        "visitor 2",
+        "visitor 1",
+        "visitor 1",
+        "visitor 2",
+    ]
     assert [hit for hit, _ in answers] == ["MISS", "MISS", "MISS", "HIT", "MISS"]
     assert alice.cookies["sessionid"].value != bob.cookies["sessionid"].value
 
@@ -187,3 +197,67 @@ def test_microseconds_per_request_refuses_a_chain_that_does_not_answer_200(proje
     from django.core.handlers.asgi import ASGIHandler
 
     assert run(asgi_get(ASGIHandler(), "/t-missing/")) == 404
+
+
+@pytest.mark.parametrize("header", ["max-age=0", "s-maxage=0", "public, max-age=0", "max-age=x"])
+def test_storable_refuses_a_zero_lifetime(header):
+    response = HttpResponse("ok")
+    response["Cache-Control"] = header
+    assert not storable(response)
+
+
+@pytest.mark.parametrize(
+    "header, seconds",
+    [("", TTL), ("max-age=60", 60), ("public, s-maxage=5, max-age=60", 5), ('max-age="7"', 7)],
+)
+def test_lifetime_prefers_s_maxage_then_max_age_then_the_default(header, seconds):
+    response = HttpResponse("ok")
+    if header:
+        response["Cache-Control"] = header
+    assert lifetime(response) == seconds
+    assert storable(response)
+
+
+def test_crossings_follow_boundaries_and_mixin_hooks_not_the_number_of_sync_middleware(project):
+    async def ping(request):
+        return HttpResponse("pong")
+
+    mount("/t-bping/", ping)
+    built_ins = (
+        "django.middleware.security.SecurityMiddleware",
+        "django.middleware.common.CommonMiddleware",
+    )
+    a, s = async_passthrough, sync_passthrough
+
+    async def scenario():
+        counts = {}
+        for name, chain in {
+            "one sync": (a, s, a),
+            "five sync in a row": (a, s, s, s, s, s, a),
+            "built-ins": built_ins,
+            "built-ins above sync": (*built_ins, s),
+            "sync above built-ins": (s, *built_ins),
+        }.items():
+            hops = await thread_hops_per_request(chain, "/t-bping/")
+            counts[name] = hops["sync_to_async"] + hops["async_to_sync"]
+        return counts
+
+    counts = run(scenario())
+    assert counts["one sync"] == counts["five sync in a row"] == 4
+    assert counts["built-ins"] == 2 + 2 * 2  # each mixin's two hooks in async mode
+    # the mixins run in sync mode, in the worker thread: only the boundary is paid
+    assert counts["built-ins above sync"] == 4
+    assert counts["sync above built-ins"] == counts["built-ins"] + 2
+
+
+def test_a_cache_hit_costs_the_two_agets(project):
+    async def page(request):
+        return HttpResponse("page")
+
+    mount("/t-hit/", page)
+
+    async def scenario():
+        await cache.aclear()
+        return await thread_hops_per_request((async_response_cache,), "/t-hit/")
+
+    assert run(scenario()) == {"sync_to_async": 2 + 2, "async_to_sync": 0}

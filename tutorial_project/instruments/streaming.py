@@ -236,7 +236,7 @@ async def follow_events(client, url, *, connections=3, retry=3.0, drop_after=Non
                 yield number, event
                 received += 1
                 if number == 1 and received == drop_after:
-                    break  # leaving the block closes the connection
+                    break  # stop reading: the response and its connection are closed
         if number < connections:
             await asyncio.sleep(parser.retry / 1000 if parser.retry is not None else retry)
 

@@ -1,13 +1,17 @@
 """Checks for lesson 05 · Async middleware."""
 
 import asyncio
+import contextlib
+import inspect
 import secrets
+import threading
+import time
 
 from asgiref.sync import iscoroutinefunction
-from django.core.cache import cache
-from django.core.cache.backends.locmem import LocMemCache
-from django.http import HttpResponse, JsonResponse
-from django.test import AsyncClient, override_settings
+from django.core.cache import cache, caches
+from django.http import HttpResponse, HttpResponseNotFound, JsonResponse
+from django.http.response import ResponseHeaders
+from django.test import AsyncClient
 
 from tutorial_project.course.exercises.core import exercise
 from tutorial_project.course.exercises.quiet import quiet_probe
@@ -54,8 +58,71 @@ async def _ok_view(request):
     return HttpResponse("ok")
 
 
+async def _not_found_view(request):
+    return HttpResponseNotFound("no such page")
+
+
 async def _failing_view(request):
     raise RuntimeError("the view failed")
+
+
+def _on_event_loop():
+    """Whether this thread is running an event loop (where blocking stalls every request)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def _watching_sleep():
+    """Note each ``time.sleep`` called on the event loop's thread while the block runs."""
+    calls, real_sleep = [], time.sleep
+
+    def noting_sleep(seconds):
+        if _on_event_loop():
+            calls.append(seconds)
+        real_sleep(seconds)
+
+    time.sleep = noting_sleep
+    try:
+        yield calls
+    finally:
+        time.sleep = real_sleep
+
+
+class _ThreadNotingHeaders(ResponseHeaders):
+    """Response headers that note on which thread X-Lesson was set."""
+
+    def __init__(self, data):
+        self.x_lesson_set_on = []
+        super().__init__(data)
+
+    def __setitem__(self, key, value):
+        if key.lower() == "x-lesson":
+            self.x_lesson_set_on.append(threading.get_ident())
+        super().__setitem__(key, value)
+
+
+async def _thread_noting_view(request):
+    response = HttpResponse("ok")
+    response.headers = _ThreadNotingHeaders(response.headers)
+    return response
+
+
+def _uses_the_old_marker(cls):
+    """Whether the class (or a base of the learner's) sets ``_is_coroutine`` by hand."""
+    for klass in getattr(cls, "__mro__", ()):
+        if klass.__module__ in ("builtins", "django.utils.deprecation"):
+            continue
+        try:
+            source = inspect.getsource(klass)
+        except (OSError, TypeError):  # no source to read (a C class, a lost cell): skip
+            continue
+        if "_is_coroutine" in source:
+            return True
+    return False
 
 
 @exercise("05.1", "A middleware for both stacks")
@@ -66,6 +133,14 @@ async def check_lesson_header(check, LessonHeader):
         "it declares sync_capable = True and async_capable = True",
         "Django would adapt it: it does not declare both sync_capable and async_capable as True",
         hint="add the class attributes sync_capable = True and async_capable = True",
+    )
+
+    check.that(
+        not _uses_the_old_marker(LessonHeader),
+        "it does not set the private _is_coroutine marker by hand",
+        "it sets _is_coroutine by hand: that marker is ignored from Python 3.12 on",
+        hint="call markcoroutinefunction(self) (from asgiref.sync): it marks the instance "
+        "the right way on every Python version",
     )
 
     async def get_response(request):
@@ -119,38 +194,71 @@ async def check_lesson_header(check, LessonHeader):
         f"a failing view did not become a 500 response: {_failure(response)}",
         hint="async mode must return a coroutine from a marked instance (markcoroutinefunction)",
     )
+    check.that(
+        not isinstance(response, Exception) and response.get("X-Lesson") == "05",
+        "the 500 answer has X-Lesson: 05 too",
+        "the 500 answer has no X-Lesson: 05 header",
+        hint="every response gets the header, whatever its status",
+    )
+    with quiet_probe(), _watching_sleep() as sleeps:
+        response = await _get((LessonHeader,), _thread_noting_view)
+    set_on = getattr(getattr(response, "headers", None), "x_lesson_set_on", None)
+    check.that(
+        set_on == [threading.get_ident()],
+        "in an async stack it sets the header on the event loop's thread",
+        "in an async stack the header was not set on the event loop's thread",
+        hint="set the header right after `response = await self.get_response(request)`; "
+        "sending that to an executor or a thread costs a crossing for nothing",
+    )
+    check.that(
+        not sleeps,
+        "it never calls time.sleep on the event loop",
+        f"it called time.sleep({sleeps[0] if sleeps else ''}) on the event loop",
+        hint="time.sleep blocks every request the event loop serves: "
+        "in async code, await asyncio.sleep(...), or better, do not wait at all",
+    )
+    with quiet_probe():
+        response = await _get((LessonHeader,), _not_found_view)
+    check.that(
+        getattr(response, "status_code", None) == 404 and response.get("X-Lesson") == "05",
+        "a 404 answer has X-Lesson: 05 too",
+        "a 404 answer has no X-Lesson: 05 header",
+        hint="every response gets the header, whatever its status",
+    )
 
 
-class LoopWatchingCache(LocMemCache):
-    """A local-memory cache that notes every sync call made on a thread running an event loop.
+WATCHED_METHODS = ("get", "has_key", "get_many")
 
-    There a sync cache call blocks every request the loop serves (with Redis or Memcached it
-    waits on the network); ``aget`` and friends run these same methods in a worker thread.
+
+@contextlib.contextmanager
+def _watching_sync_cache_calls():
+    """Note each sync ``get`` / ``has_key`` / ``get_many`` of the default cache's backend class
+    made on the event loop's thread. There a sync cache call blocks every request the loop
+    serves (with Redis or Memcached it waits on the network); ``aget`` and friends run these
+    same methods in a worker thread. The backend class is patched, not the settings: an answer
+    that captured ``caches["default"]`` at import time is watched too.
     """
+    backend = type(caches["default"])
+    calls, originals = [], {name: backend.__dict__.get(name) for name in WATCHED_METHODS}
 
-    blocking_calls = []
+    def noting(name, method):
+        def sync_call(self, *args, **kwargs):
+            if _on_event_loop():
+                calls.append(name)
+            return method(self, *args, **kwargs)
 
-    def _note(self, name):
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return  # a worker thread, as cache.aget() uses: fine
-        self.blocking_calls.append(name)
+        return sync_call
 
-    def get(self, *args, **kwargs):
-        self._note("get")
-        return super().get(*args, **kwargs)
-
-    def has_key(self, *args, **kwargs):
-        self._note("has_key")
-        return super().has_key(*args, **kwargs)
-
-    def get_many(self, *args, **kwargs):
-        self._note("get_many")
-        return super().get_many(*args, **kwargs)
-
-
-WATCHED_CACHE = {"default": {"BACKEND": f"{__name__}.LoopWatchingCache", "LOCATION": "05.2"}}
+    for name in WATCHED_METHODS:
+        setattr(backend, name, noting(name, getattr(backend, name)))
+    try:
+        yield calls
+    finally:
+        for name, original in originals.items():
+            if original is None:
+                delattr(backend, name)
+            else:
+                setattr(backend, name, original)
 
 
 @exercise("05.2", "Reject before the view, asynchronously")
@@ -162,6 +270,17 @@ async def check_require_api_key(check, require_api_key):
         "it is not declared async only",
         hint="decorate the function with @async_only_middleware",
     )
+    if inspect.isclass(require_api_key):
+
+        async def get_response(request):
+            return HttpResponse()
+
+        check.that(
+            iscoroutinefunction(require_api_key(get_response)),
+            "the class marks its instances as coroutine functions",
+            "Django cannot tell an instance of the class is async: it is not marked",
+            hint="in __init__, call markcoroutinefunction(self) (from asgiref.sync)",
+        )
     calls = []
 
     async def view(request):
@@ -169,44 +288,78 @@ async def check_require_api_key(check, require_api_key):
         return JsonResponse({"secret": 42})
 
     known = secrets.token_hex(8)  # a key of the check's own: an answer cannot know it in advance
-    LoopWatchingCache.blocking_calls.clear()
-    with override_settings(CACHES=WATCHED_CACHE):
-        await cache.aset(f"api-key:{known}", True, 60)
-        for headers, label in [({}, "no key"), ({"X-API-Key": "guess"}, "a wrong key")]:
-            with quiet_probe() as probe:
-                response = await _get((require_api_key,), view, headers=headers)
-            hint = "return JsonResponse({...}, status=401) when the cache has no api-key:<key>"
-            check.that(
-                not isinstance(response, Exception) and response.status_code == 401,
-                f"with {label} it answers 401",
-                f"with {label} it answered {_status(response)!r}, not 401",
-                hint=probe.hint(hint),
-            )
-            check.that(
-                response["Content-Type"] == "application/json" and "error" in response.json(),
-                f"with {label} the 401 is JSON with an error",
-                f'with {label} the 401 is not JSON with an "error" key',
-                hint='answer JsonResponse({"error": "..."}, status=401)',
-            )
-        check.that(
-            not calls,
-            "the view never ran for a rejected request",
-            "the view ran for a rejected request",
-            hint="return before awaiting get_response",
-        )
+    await cache.aset(f"api-key:{known}", True, 60)
+    try:
+        with _watching_sync_cache_calls() as blocking, _watching_sleep() as sleeps:
+            await _probe_api_key(check, require_api_key, view, calls, known)
+    finally:
+        await cache.adelete(f"api-key:{known}")
+    blocking = sorted(set(blocking))
+    check.that(
+        not blocking,
+        "it reads the cache with the async API, off the event loop",
+        f"it called the sync cache.{', cache.'.join(blocking)}() on the event loop",
+        hint="in async code use await cache.aget(...): the sync call blocks the event loop "
+        "(with Redis or Memcached, for a network round trip)",
+    )
+    check.that(
+        not sleeps,
+        "it never calls time.sleep on the event loop",
+        f"it called time.sleep({sleeps[0] if sleeps else ''}) on the event loop",
+        hint="time.sleep blocks every request the event loop serves: to slow down guessing, "
+        "await asyncio.sleep(...), or leave rate limiting to the front server",
+    )
+
+
+async def _probe_api_key(check, require_api_key, view, calls, known):
+    no_challenge = []
+    for headers, label in [({}, "no key"), ({"X-API-Key": "guess"}, "a wrong key")]:
         with quiet_probe() as probe:
-            response = await _get((require_api_key,), view, headers={"X-API-Key": known})
+            response = await _get((require_api_key,), view, headers=headers)
+        hint = "return JsonResponse({...}, status=401) when the cache has no api-key:<key>"
         check.that(
-            not isinstance(response, Exception) and response.status_code == 200 and len(calls) == 1,
-            "with a key stored in the cache the view runs and answers 200",
-            f"with a key stored in the cache the answer was {_status(response)!r}",
-            hint=probe.hint('look the key up with await cache.aget(f"api-key:{key}")'),
+            not isinstance(response, Exception) and response.status_code in (401, 403),
+            f"with {label} it answers {_status(response)}",
+            f"with {label} it answered {_status(response)!r}, not 401 (or 403)",
+            hint=probe.hint(hint),
         )
-        blocking = sorted(set(LoopWatchingCache.blocking_calls))
+        if response.status_code == 401 and "WWW-Authenticate" not in response:
+            no_challenge.append(label)
         check.that(
-            not blocking,
-            "it reads the cache with the async API, off the event loop",
-            f"it called the sync cache.{', cache.'.join(blocking)}() on the event loop",
-            hint="in async code use await cache.aget(...): the sync call blocks the event loop "
-            "(with Redis or Memcached, for a network round trip)",
+            not isinstance(response, Exception)
+            and response["Content-Type"] == "application/json"
+            and "error" in response.json(),
+            f"with {label} the answer is JSON with an error",
+            f'with {label} the answer is not JSON with an "error" key',
+            hint='answer JsonResponse({"error": "..."}, status=401)',
         )
+    check.that(
+        not calls,
+        "the view never ran for a rejected request",
+        "the view ran for a rejected request",
+        hint="return before awaiting get_response",
+    )
+    with quiet_probe() as probe:
+        response = await _get((require_api_key,), view, headers={"X-API-Key": known})
+    check.that(
+        not isinstance(response, Exception) and response.status_code == 200 and len(calls) == 1,
+        "with a key stored in the cache the view runs and answers 200",
+        f"with a key stored in the cache the answer was {_status(response)!r}",
+        hint=probe.hint('look the key up with await cache.aget(f"api-key:{key}")'),
+    )
+    with quiet_probe() as probe:
+        response = await _get((DJANGO_OUTER, require_api_key), view, headers={"X-API-Key": known})
+    check.that(
+        not isinstance(response, Exception) and response.status_code == 200,
+        "below Django's SecurityMiddleware it answers 200 too",
+        f"below Django's SecurityMiddleware the request failed: {_failure(response)}",
+        hint=probe.hint("a class must call markcoroutinefunction(self) in __init__"),
+    )
+    check.that(
+        not no_challenge,
+        "its 401 answers carry WWW-Authenticate",
+        f"with {' and '.join(no_challenge)} the 401 has no WWW-Authenticate header "
+        "(RFC 9110 requires one)",
+        hint='add response["WWW-Authenticate"] = \'ApiKey realm="api"\' to the 401, '
+        "or answer 403",
+    )

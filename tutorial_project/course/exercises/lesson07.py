@@ -16,6 +16,8 @@ from tutorial_project.playground import mount, unmount
 
 COUNTDOWN = b"3\n2\n1\nliftoff\n"
 PACED = 0.03  # seconds from the first line to the last, at least: there are pauses between
+TICK = 0.005  # the ticker's period: it runs whenever the event loop is free
+MIN_TICKS = 3  # at least one tick in each of the three pauses between the four lines
 
 
 @contextlib.contextmanager
@@ -37,15 +39,29 @@ def _blocking_sleeps():
         time.sleep = real_sleep
 
 
+async def _tick(ticks):
+    """Note the time whenever the event loop lets this task run: a blocked loop leaves gaps."""
+    while True:
+        await asyncio.sleep(TICK)
+        ticks.append(time.perf_counter())
+
+
 @exercise("07.1", "Stream a countdown with an async iterator")
 async def check_countdown(check, countdown):
+    ticks = []
     with quiet_probe() as probe, _blocking_sleeps() as blocking:
         response = await call_view(countdown)
         arrivals, chunks = [], []
         if getattr(response, "is_async", False):
-            async for chunk in response:
-                arrivals.append(time.perf_counter())
-                chunks.append(chunk)
+            ticker = asyncio.create_task(_tick(ticks))
+            try:
+                async for chunk in response:
+                    arrivals.append(time.perf_counter())
+                    chunks.append(chunk)
+            finally:
+                ticker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await ticker
     check.that(
         response.status_code == 200,
         "the view answers 200",
@@ -81,9 +97,29 @@ async def check_countdown(check, countdown):
         "the lines all came at once: there is no pause between them",
         hint=probe.hint("pause between lines with `await asyncio.sleep(0.05)`"),
     )
+    ran = sum(1 for tick in ticks if arrivals[0] < tick < arrivals[-1])
+    check.that(
+        ran >= MIN_TICKS,
+        "other tasks ran during the pauses: the event loop stayed free",
+        f"a ticker task ran only {ran} times while the lines were streamed: the pauses block "
+        "the event loop (time.sleep, or a loop that waits for the clock), and every other "
+        "request waits meanwhile",
+        hint="pause with `await asyncio.sleep(0.05)`: it hands the loop to other tasks",
+    )
 
 
-class _FailingJob(SlowJob):
+class _WatchedJob(SlowJob):
+    """A ``SlowJob`` that notes the task it runs in, to tell whether it got its own task."""
+
+    ran_in = None
+
+    async def run(self):
+        self.ran_in = asyncio.current_task()
+        async for step in super().run():
+            yield step
+
+
+class _FailingJob(_WatchedJob):
     """A job that raises at step ``fails_at``, as real work sometimes does."""
 
     def __init__(self, fails_at=3, **kwargs):
@@ -97,19 +133,30 @@ class _FailingJob(SlowJob):
             yield step
 
 
+async def _streamed_in(tasks, events):
+    """Yield what ``events`` yields, noting the task that streams the response."""
+    tasks.append(asyncio.current_task())
+    try:
+        async for event in events:
+            yield event
+    finally:
+        if hasattr(events, "aclose"):
+            await events.aclose()
+
+
 async def _read_steps(url, *, stop_after=None, read_timeout):
     """Read the stream's events; stop after ``stop_after`` of them (leaving), or at its end.
 
-    Returns ``(data of each event, how it ended)``: "left", "ended", "broken" (the
-    connection was cut mid-response) or "hung" (no byte for ``read_timeout`` seconds).
+    Returns ``((event type, data) of each event, how it ended)``: "left", "ended", "broken"
+    (the connection was cut mid-response) or "hung" (no byte for ``read_timeout`` seconds).
     """
     received = []
     timeout = httpx.Timeout(10, read=read_timeout)
     async with httpx.AsyncClient(timeout=timeout) as client:
         try:
             async with client.stream("GET", url) as response:
-                async for _event, data in read_events(response):
-                    received.append(data)
+                async for event, data in read_events(response):
+                    received.append((event, data))
                     if len(received) == stop_after:
                         return received, "left"
         except httpx.ReadTimeout:
@@ -119,19 +166,26 @@ async def _read_steps(url, *, stop_after=None, read_timeout):
     return received, "ended"
 
 
-def _step(data):
-    return data.get("step") if isinstance(data, dict) else None
+def _steps(received):
+    """The steps of the progress (``message``) events; other event types are left out."""
+    return [
+        data.get("step") if isinstance(data, dict) else None
+        for event, data in received
+        if event == "message"
+    ]
 
 
 @exercise("07.2", "Stop the job when the client leaves")
 async def check_progress_events(check, progress_events):
-    job = SlowJob(steps=20, delay=0.1)
+    job = _WatchedJob(steps=20, delay=0.1)
     failing = _FailingJob(fails_at=3, steps=20, delay=0.05)
     jobs = {"exercise-07-2/": job, "exercise-07-2-fails/": failing}
+    streaming_tasks = []
 
     def progress(job):
         async def view(request):
-            return StreamingHttpResponse(progress_events(job), content_type="text/event-stream")
+            events = _streamed_in(streaming_tasks, progress_events(job))
+            return StreamingHttpResponse(events, content_type="text/event-stream")
 
         return view
 
@@ -148,10 +202,18 @@ async def check_progress_events(check, progress_events):
                                                           read_timeout=2)
         after = job.produced_after(left)
         check.that(
-            [_step(event) for event in received] == [1, 2],
+            _steps(received) == [1, 2],
             "the first two events carry steps 1 and 2",
-            f"the first two events were {received!r}",
+            f"the first two events were {[data for _event, data in received]!r}",
             hint=probe.hint('yield sse_event({"step": step, "of": job.steps}) for each step'),
+        )
+        check.that(
+            job.ran_in is not None and job.ran_in not in streaming_tasks,
+            "the job runs in its own task",
+            "the job runs inside the generator, in the response's task: a slow reader slows "
+            "the job down",
+            hint="iterate job.run() in `async def work()` and start it with "
+            "`worker = asyncio.create_task(work())`",
         )
         check.that(
             after <= 1 and job.outcome == "cancelled",
@@ -165,10 +227,28 @@ async def check_progress_events(check, progress_events):
             "when the job failed at step 3, the stream hung: the generator waited for a step "
             "that never came",
             hint="the worker stopped without putting the end marker in the queue: put it in a "
-            "finally block in work(), then `await worker` after the loop to raise its error",
+            "finally block in work(), then `await worker` after the loop to learn its error",
         )
         check.that(
-            [_step(event) for event in after_failure if _step(event)] == [1, 2],
+            ending != "broken",
+            "when the job fails, the response ends normally",
+            "when the job failed, the connection was cut mid-response: an exception raised "
+            "from the generator aborts the response, and EventSource reconnects and starts "
+            "the failing job again",
+            hint="catch the job's error, `yield sse_event({...}, event=\"error\")`, and end "
+            "the generator (return)",
+        )
+        kinds = [event for event, _data in after_failure]
+        check.that(
+            "error" in kinds and "done" not in kinds,
+            "the client is told that the job failed, with an `error` event",
+            f"when the job failed, the client got events of types {kinds}: it cannot tell "
+            "the failure from a finished job",
+            hint="after the loop, `await worker` in try/except: on an exception, "
+            '`yield sse_event({"error": str(error)}, event="error")`; send `done` only on success',
+        )
+        check.that(
+            _steps(after_failure) == [1, 2],
             "the steps before the failure reached the client",
             f"before the job failed, the client got {after_failure!r}",
         )

@@ -6,8 +6,11 @@ So this middleware follows the rules of HTTP caching (RFC 9111), as Django's own
 
 - it stores only a 200 answer to a GET, not streamed, without ``Set-Cookie`` (a cookie, such
   as a new session id, belongs to one visitor; Django refuses only those that also vary on
-  ``Cookie``), without ``Cache-Control: private``, ``no-store`` or ``no-cache``, and without
-  ``Vary: *``;
+  ``Cookie``), without ``Cache-Control: private``, ``no-store`` or ``no-cache`` (RFC 9111
+  allows storing ``no-cache`` if each reuse is revalidated; this cache cannot revalidate, so it
+  refuses), without ``max-age=0`` / ``s-maxage=0`` (Django's cache middleware refuses a zero
+  timeout too), and without ``Vary: *``;
+- it keeps a page for ``s-maxage`` seconds, else ``max-age``, else ``TTL``;
 - the key holds the absolute URL (scheme, host, path, query), so two hosts served by one
   project never share a page;
 - it honours ``Vary``: the headers a response varies on (``SessionMiddleware`` adds
@@ -16,9 +19,10 @@ So this middleware follows the rules of HTTP caching (RFC 9111), as Django's own
 - requests with ``Authorization`` bypass it (a shared cache must not reuse those by default;
   Django adds ``Vary: Authorization`` instead).
 
-Async only: it awaits ``cache.aget`` / ``cache.aset`` (Django 4.0+). With the local-memory
-backend those run the sync methods in a thread; with an async-native backend they are real
-I/O. Put it above ``SessionMiddleware`` in ``MIDDLEWARE``, so it sees the ``Vary`` header
+Async only: it awaits ``cache.aget`` / ``cache.aset`` (Django 4.0+). Django ships no
+async-native backend (5.2 and 6.1, ``RedisCache`` included): ``BaseCache.aget`` is
+``sync_to_async(self.get)``, so each await is a crossing to a worker thread (a HIT makes
+two). Put it above ``SessionMiddleware`` in ``MIDDLEWARE``, so it sees the ``Vary`` header
 that the session middleware adds on the way out.
 """
 
@@ -35,9 +39,24 @@ COMMA = re.compile(r"\s*,\s*")  # list separator of Cache-Control and Vary
 
 
 def _cache_control(response):
-    """The directive names of the response's Cache-Control header, lower-cased."""
+    """``{directive: value or None}`` of the response's Cache-Control, names lower-cased."""
     header = response.headers.get("Cache-Control", "")
-    return {part.split("=", 1)[0].strip().lower() for part in COMMA.split(header) if part}
+    directives = {}
+    for part in COMMA.split(header):
+        name, _, value = part.partition("=")
+        if name.strip():
+            directives[name.strip().lower()] = value.strip().strip('"') if value else None
+    return directives
+
+
+def lifetime(response):
+    """Seconds a shared cache may keep the response: s-maxage, else max-age, else TTL."""
+    directives = _cache_control(response)
+    for name in ("s-maxage", "max-age"):
+        value = directives.get(name)
+        if value is not None:
+            return int(value) if value.isdigit() else 0  # a malformed age: treat as stale
+    return TTL
 
 
 def _vary(response):
@@ -52,8 +71,9 @@ def storable(response):
         response.status_code == 200
         and not response.streaming
         and not response.cookies  # Set-Cookie: this answer belongs to one visitor
-        and not _cache_control(response) & NOT_SHARED
+        and not _cache_control(response).keys() & NOT_SHARED
         and "*" not in _vary(response)
+        and lifetime(response) > 0  # max-age=0 / s-maxage=0: stale at once
     )
 
 
@@ -83,8 +103,9 @@ def async_response_cache(get_response):
         response = await get_response(request)
         if storable(response):
             vary = _vary(response)
-            await cache.aset(vary_key, vary, TTL)
-            await cache.aset(_page_key(url, vary, request), response, TTL)
+            ttl = lifetime(response)
+            await cache.aset(vary_key, vary, ttl)
+            await cache.aset(_page_key(url, vary, request), response, ttl)
         response["X-Cache"] = "MISS"
         return response
 
