@@ -26,7 +26,7 @@ def verdict_of(check, answer):
 
 
 async def compare_prices(request):
-    skus = [sku for sku in request.GET.get("skus", "").split(",") if sku.strip()]
+    skus = [sku.strip() for sku in request.GET.get("skus", "").split(",") if sku.strip()]
     if not skus:
         return JsonResponse({"error": "say which products"}, status=400)
     try:
@@ -131,6 +131,40 @@ async def compare_prices_with_a_task_group(request):
     return JsonResponse({"prices": {sku: task.result()["price"] for sku, task in tasks.items()}})
 
 
+async def gather_then_sleep(request):
+    time.sleep(0.2)  # "rate limiting", shorter than the stall bound
+    return await compare_prices(request)
+
+
+async def gather_never_awaited(request):
+    skus = [sku for sku in request.GET.get("skus", "").split(",") if sku]
+    if not skus:
+        return JsonResponse({"error": "say which products"}, status=400)
+    quotes = asyncio.gather(*(fake_upstream.fetch_price(sku) for sku in skus))
+    return JsonResponse({"prices": {sku: quotes[i]["price"] for i, sku in enumerate(skus)}})
+
+
+async def gather_then_asyncio_sleep(request):
+    await asyncio.sleep(0.2)  # waiting on the loop is fine
+    return await compare_prices(request)
+
+
+async def sleep_in_a_thread_then_gather(request):
+    await asyncio.to_thread(time.sleep, 0.05)  # a thread's sleep does not hold the loop
+    return await compare_prices(request)
+
+
+@pytest.mark.parametrize(
+    "answer", [gather_then_asyncio_sleep, sleep_in_a_thread_then_gather],
+    ids=["asyncio.sleep", "time.sleep in a thread"],
+)
+def test_compare_prices_waits_off_the_loop_pass(project, answer):
+    from tutorial_project.course.exercises.lesson02 import check_compare_prices
+
+    verdict = verdict_of(check_compare_prices, answer)
+    assert verdict.passed, str(verdict)
+
+
 def test_compare_prices_alternative_right_answer_passes(project):
     from tutorial_project.course.exercises.lesson02 import check_compare_prices
 
@@ -166,9 +200,12 @@ def test_compare_prices_placeholder_is_not_solved_yet(project):
         (skips_failures, "an upstream failure answered 200"),
         (wrong_status_for_no_skus, "no ?skus= answered 404"),
         (blocking_calls_in_threads, "✅ the event loop never stood still\n  ❌ it called fetch_"),
+        (gather_then_sleep, "it called time.sleep on the event loop"),
+        (gather_never_awaited, "`quotes = await asyncio.gather(...)`"),
     ],
     ids=["sequential awaits", "sync view", "no 502", "wrong body", "blocking call",
-         "forgotten await", "swallowed failure", "wrong status", "blocking calls in threads"],
+         "forgotten await", "swallowed failure", "wrong status", "blocking calls in threads",
+         "time.sleep after gather", "gather not awaited"],
 )
 def test_compare_prices_wrong_answers_fail_with_a_hint(project, answer, message):
     from tutorial_project.course.exercises.lesson02 import check_compare_prices
@@ -219,6 +256,30 @@ class SleepingQuoteView(QuoteView):
     async def get(self, request):
         time.sleep(0.1)  # "rate limiting"
         return await super().get(request)
+
+
+class ShortSleepQuoteView(QuoteView):
+    async def get(self, request):
+        time.sleep(0.06)  # shorter than the stall bound: counted, not timed
+        return await super().get(request)
+
+
+class BusyQuoteView(QuoteView):
+    async def get(self, request):
+        until = time.perf_counter() + 0.3
+        while time.perf_counter() < until:  # CPU work on the loop, no time.sleep to count
+            pass
+        return await super().get(request)
+
+
+class ExtraPostQuoteView(QuoteView):
+    async def post(self, request):
+        return JsonResponse({"ok": True})
+
+
+class ExtraPutQuoteView(QuoteView):
+    async def put(self, request):
+        return JsonResponse({"ok": True})
 
 
 class ForgottenAwaitQuoteView(View):
@@ -281,12 +342,18 @@ def test_quote_view_placeholder_is_not_solved_yet(project):
         (NoBadGatewayQuoteView, "GET ?sku=DOWN-1 answered 500 (the view raised UpstreamError"),
         (quote_function, "not a View subclass"),
         (BlockingQuoteView, "it called fetch_price_blocking"),
-        (SleepingQuoteView, "something blocked the event loop"),
+        (SleepingQuoteView, "it called time.sleep on the event loop"),
+        (BusyQuoteView, "something blocked the event loop"),
         (ForgottenAwaitQuoteView, "fetch_price(...) was called but never awaited"),
         (NotFoundQuoteView, "GET without ?sku= answered 404"),
+        (ShortSleepQuoteView, "it called time.sleep on the event loop"),
+        (ExtraPostQuoteView, "POST answered 200"),
+        (ExtraPutQuoteView, "PUT answered 200"),
     ],
     ids=["sync handler", "mixed handlers", "no 502", "function view", "blocking call",
-         "time.sleep", "forgotten await", "wrong status"],
+         "time.sleep", "forgotten await", "wrong status", "short time.sleep", "busy loop",
+         "extra post",
+         "extra put"],
 )
 def test_quote_view_wrong_answers_fail_with_a_hint(project, answer, message):
     from tutorial_project.course.exercises.lesson02 import check_quote_view
