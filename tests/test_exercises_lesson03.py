@@ -196,7 +196,6 @@ def test_03_2_passes_while_the_machine_is_busy():
     assert verdict.passed, (str(verdict), time.perf_counter() - started)
 
 
-
 def async_to_sync_of_gather(fetch_price, skus):  # fails; its coroutines stay in a cycle
     return dict(zip(skus, async_to_sync(asyncio.gather)(*map(fetch_price, skus)), strict=True))
 
