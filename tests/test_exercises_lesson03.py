@@ -3,6 +3,7 @@ are "not solved yet"; the wrong answers learners write fail with a hint, and pri
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
@@ -125,6 +126,17 @@ async def calls_not_awaited(lookup, skus):
     return [call(sku) for sku in skus]
 
 
+async def pool_map_on_the_loop(lookup, skus):  # threads, but the loop waits for them
+    with ThreadPoolExecutor(len(skus)) as pool:
+        return list(pool.map(lookup, skus))
+
+
+async def submit_then_result(lookup, skus):  # the same, written with futures
+    with ThreadPoolExecutor(len(skus)) as pool:
+        futures = [pool.submit(lookup, sku) for sku in skus]
+        return [future.result() for future in futures]
+
+
 def sync_lookup_many(lookup, skus):
     return [lookup(sku) for sku in skus]
 
@@ -141,7 +153,9 @@ def test_03_2_right_answers_pass(answer):
         (blocks_the_loop, ["ran on the event loop's thread"]),
         (blocking_sleep_then_threads, ["ran on the event loop's thread"]),
         (thread_sensitive, ["at most 1 of 4 lookups", "thread_sensitive=False"]),
-        (one_after_another, ["at most 1 of 4 lookups"]),
+        (one_after_another, ["at most 1 of 4 lookups", "asyncio.gather"]),
+        (pool_map_on_the_loop, ["did not run at all", "pool.map()"]),
+        (submit_then_result, ["did not run at all", "future.result()"]),
         (gather_not_awaited, ["an `await` is missing", "Future of asyncio.gather"]),
         (calls_not_awaited, ["an `await` is missing"]),
         (sync_lookup_many, ["not an async function"]),
@@ -180,3 +194,21 @@ def test_03_2_passes_while_the_machine_is_busy():
         for burner in burners:
             burner.join()
     assert verdict.passed, (str(verdict), time.perf_counter() - started)
+
+
+def async_to_sync_of_gather(fetch_price, skus):  # fails; its coroutines stay in a cycle
+    return dict(zip(skus, async_to_sync(asyncio.gather)(*map(fetch_price, skus)), strict=True))
+
+
+def test_an_earlier_attempts_coroutines_are_not_blamed_on_the_next_answer(recwarn):
+    """The wrong attempt's coroutines stay in a reference cycle (its failure's traceback)
+    until some garbage collection: the right answer checked next must not fail for them."""
+    from tutorial_project.course.exercises.lesson03 import check_prices_for
+
+    async def one_after_the_other():  # in one kernel: one event loop for both checks
+        return [await check_prices_for(answer) for answer in attempts]
+
+    attempts = [async_to_sync_of_gather, prices_for_with_a_task_group]
+    wrong, right = asyncio.run(one_after_the_other())
+    assert not wrong.passed, str(wrong)
+    assert right.passed, str(right)

@@ -5,7 +5,12 @@ import threading
 import time
 from decimal import Decimal
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from asgiref.sync import (
+    ThreadSensitiveContext,
+    iscoroutinefunction,
+    markcoroutinefunction,
+    sync_to_async,
+)
 
 from tutorial_project.course.exercises.core import exercise
 from tutorial_project.course.exercises.expect import (
@@ -25,9 +30,12 @@ class Concurrency:
         self.running = 0
         self.most_running = 0
         self.threads = set()
+        self.first_start = self.last_end = None  # time.perf_counter() values
 
     def enter(self):
         with self.lock:
+            if self.first_start is None:
+                self.first_start = time.perf_counter()
             self.running += 1
             self.most_running = max(self.most_running, self.running)
             self.threads.add(threading.current_thread())
@@ -35,6 +43,28 @@ class Concurrency:
     def leave(self):
         with self.lock:
             self.running -= 1
+            self.last_end = time.perf_counter()
+
+
+class LoopTicks:
+    """A task that notes the time every 10 ms, whenever the event loop lets it run."""
+
+    async def __aenter__(self):
+        self.times = []
+        self._task = asyncio.create_task(self._tick())
+        return self
+
+    async def __aexit__(self, *exc_info):
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _tick(self):
+        while True:
+            self.times.append(time.perf_counter())
+            await asyncio.sleep(0.01)
+
+    def any_between(self, start, end):
+        return start is not None and end is not None and any(start < t < end for t in self.times)
 
 
 def price_of(sku):
@@ -74,18 +104,24 @@ async def check_prices_for(check, prices_for):
         hint="define it with `def prices_for(fetch_price, skus):` and bridge inside it",
     )
     fetch_price = LoopBoundFetch(delay=0.3)
-    # Called from a worker thread, as Django calls sync views, signal receivers and commands.
+    # Called the way an async view calls sync code under ASGIHandler: through a
+    # thread-sensitive sync_to_async, inside the request's ThreadSensitiveContext.
     with forgotten_awaits() as missed:
         try:
-            result = await sync_to_async(prices_for, thread_sensitive=False)(fetch_price, SKUS)
+            async with ThreadSensitiveContext():
+                result = await sync_to_async(prices_for)(fetch_price, SKUS)
         except RuntimeError as error:
+            other_loop = "different event loop" in str(error)
             check.that(
                 False,
                 "",
                 f"prices_for raised RuntimeError: {error}",
                 hint="`asyncio.run()` starts a second event loop in the worker thread; "
                 "`async_to_sync(an_async_function)(...)` runs it on the loop that is "
-                "already running, where fetch_price's connection lives",
+                "already running, where fetch_price's connection lives"
+                if other_loop
+                else "read the error above; bridge once, with "
+                "`async_to_sync(an_async_function)(...)`, from prices_for's own thread",
             )
     no_forgotten_await(check, missed, result)
     expected = {sku: price_of(sku) for sku in SKUS}
@@ -143,7 +179,8 @@ async def check_lookup_many(check, lookup_many):
     lookup = InstrumentedLookup(delay=0.3, expected=len(SKUS))
     loop_thread = threading.current_thread()
     with forgotten_awaits() as missed:
-        result = await lookup_many(lookup, SKUS)
+        async with LoopTicks() as ticks:
+            result = await lookup_many(lookup, SKUS)
         if isinstance(result, asyncio.Future):  # `return asyncio.gather(...)`, not awaited
             missed.append("it returned the Future of asyncio.gather, not its result")
             await asyncio.gather(result, return_exceptions=True)
@@ -162,10 +199,24 @@ async def check_lookup_many(check, lookup_many):
         "the blocking lookup ran on the event loop's thread: the loop froze meanwhile",
         hint="wrap it: `sync_to_async(lookup, thread_sensitive=False)(sku)`",
     )
+    # Waiting for the threads on the loop's thread (pool.map, future.result()) freezes the
+    # loop from before the first lookup starts until the last one ends (0.3 s or more): then
+    # not one tick runs in between. Exact, unlike a gap length, on a loaded machine too.
+    check.that(
+        ticks.any_between(lookup.first_start, lookup.last_end),
+        "the event loop kept running while lookup_many waited",
+        "the event loop did not run at all while the lookups ran: lookup_many waited for "
+        "the threads on the loop's thread",
+        hint="`pool.map()` and `future.result()` block the thread that calls them; await "
+        "instead: `await asyncio.gather(*(sync_to_async(lookup, thread_sensitive=False)(s) "
+        "for s in skus))` (or `loop.run_in_executor(pool, lookup, s)`)",
+    )
     check.that(
         lookup.most_running == len(SKUS),
         f"all {len(SKUS)} lookups ran at the same time",
         f"at most {lookup.most_running} of {len(SKUS)} lookups ran at the same time",
-        hint="thread-sensitive calls take turns on one thread; this lookup touches no "
-        "database, so pass thread_sensitive=False, and start all calls with asyncio.gather",
+        hint="start all the calls, then wait for them together with asyncio.gather (awaiting "
+        "each call before the next waits for each); and thread-sensitive calls (the "
+        "default) take turns on one thread: this lookup touches no database, so "
+        "thread_sensitive=False",
     )
