@@ -584,6 +584,15 @@ def test_12_6_a_test_that_fails_on_the_bug_by_a_key_error_passes(project):
     assert verdict, str(verdict)
 
 
+def test_12_6_a_test_that_only_looks_at_the_failed_widget_fails_with_a_hint(project):
+    async def test_partial_failure(client):
+        response = await client.get("?news=fail")
+        assert json.loads(response.content)["news"] is None
+
+    fails_with(run(lesson12.check_partial_test, test_partial_failure),
+               "calls a partial answer complete", 'body["partial"] is True')
+
+
 def test_12_6_placeholder_is_not_solved(project):
     assert not run(lesson12.check_partial_test, ...).solved
 
@@ -599,7 +608,8 @@ def test_12_6_status_only_test_fails_with_a_hint(project):
 def test_12_6_body_only_test_misses_the_wrong_status(project):
     async def body_only(client):
         response = await client.get("?news=fail")
-        assert response.json().get("news") is None
+        body = response.json()
+        assert body.get("news") is None and body.get("partial", True)  # no status_code
 
     fails_with(run(lesson12.check_partial_test, body_only), "status_code == 200")
 
