@@ -100,7 +100,23 @@ class CapstoneTests(TestCase):
         async with in_process_client(upstream) as client:
             events = dashboard_events(client)
             await anext(events)
-            await events.aclose()  # what Django does when the client disconnects
+            await events.aclose()  # the client left while the stream waited at a yield
+            await asyncio.sleep(0.01)
+            self.assertEqual(upstream.in_flight, 0)
+            self.assertEqual(sum(upstream.abandoned.values()), 2)
+
+    async def test_stream_cancels_its_fetches_when_its_task_is_cancelled(self):
+        # What ASGIHandler does, mostly: it cancels the response's task while the generator
+        # waits at an await, so CancelledError arrives there (not GeneratorExit at a yield).
+        upstream = FakeUpstream({"/weather": (0.01, {}), "/stocks": (0.4, {}), "/news": (0.4, {})})
+        async with in_process_client(upstream) as client:
+            events = dashboard_events(client)
+            await anext(events)
+            reader = asyncio.create_task(anext(events))
+            await asyncio.sleep(0.02)
+            reader.cancel()
+            with self.assertRaises(asyncio.CancelledError):
+                await reader
             await asyncio.sleep(0.01)
             self.assertEqual(upstream.in_flight, 0)
             self.assertEqual(sum(upstream.abandoned.values()), 2)

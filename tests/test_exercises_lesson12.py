@@ -144,6 +144,23 @@ def test_12_2_sequential_loop_fails_with_a_hint(project):
                "one after the other", "asyncio.gather")
 
 
+def test_12_2_leaving_a_failed_source_out_fails_with_a_hint(project):
+    from tutorial_project.dashboard.sources import SOURCES, SourceError, fetch_source
+
+    async def gather_sources(client, modes=None):
+        modes = modes or {}
+        results = await asyncio.gather(
+            *(fetch_source(client, name, mode=modes.get(name, "ok")) for name in SOURCES),
+            return_exceptions=True,
+        )
+        answers = dict(zip(SOURCES, results, strict=True))
+        errors = {name: r.as_json() for name, r in answers.items() if isinstance(r, SourceError)}
+        return {name: r for name, r in answers.items() if name not in errors}, errors
+
+    fails_with(run(lesson12.check_gather_sources, gather_sources), "data had only",
+               "as None")
+
+
 def test_12_2_forgotten_await_fails_with_a_hint(project):
     from tutorial_project.dashboard.sources import SOURCES, fetch_source
 
@@ -165,7 +182,7 @@ def test_12_3_reference_passes(project):
     assert verdict, str(verdict)
 
 
-def test_12_3_a_lock_per_key_also_passes(project):
+def _cached_with_locks(slot):
     from collections import defaultdict
 
     from django.core.cache import cache
@@ -175,15 +192,49 @@ def test_12_3_a_lock_per_key_also_passes(project):
     async def cached(key, compute, seconds=30):
         value = await cache.aget(key)
         if value is None:
-            async with locks[key]:
+            async with locks[slot(key)]:
                 value = await cache.aget(key)  # filled while we waited?
                 if value is None:
                     value = await compute()
                     await cache.aset(key, value, timeout=seconds)
         return value
 
+    return cached
+
+
+def test_12_3_a_lock_per_loop_and_key_also_passes(project):
+    cached = _cached_with_locks(lambda key: (asyncio.get_running_loop(), key))
     verdict = run(lesson12.check_cached, cached)
     assert verdict, str(verdict)
+
+
+def test_12_3_a_module_level_lock_per_key_fails_in_a_second_loop(project):
+    # Bound to the loop that first waited on it: the second loop (a second Django async
+    # test) gets "RuntimeError: ... is bound to a different event loop".
+    cached = _cached_with_locks(lambda key: key)
+    fails_with(run(lesson12.check_cached, cached), "second event loop",
+               "bound to a different event loop", "get_running_loop")
+
+
+def test_12_3_a_computation_kept_forever_fails_with_a_hint(project):
+    from django.core.cache import cache
+
+    tasks = {}  # never forgets a task: a first failure, or an expired value, sticks
+
+    async def cached(key, compute, seconds=30):
+        value = await cache.aget(key)
+        if value is not None:
+            return value
+        if key not in tasks:
+            async def compute_and_store():
+                value = await compute()
+                await cache.aset(key, value, seconds)
+                return value
+
+            tasks[key] = asyncio.ensure_future(compute_and_store())
+        return await asyncio.shield(tasks[key])
+
+    fails_with(run(lesson12.check_cached, cached), "the failure was kept", "forget")
 
 
 def test_12_3_placeholder_is_not_solved(project):
@@ -366,6 +417,31 @@ def test_12_4_one_source_after_another_fails_with_a_hint(project):
     fails_with(run(lesson12.check_dashboard_events, dashboard_events), "at once", "tasks")
 
 
+def test_12_4_cancelling_only_on_generator_exit_fails_with_a_hint(project):
+    # Right for aclose() at a yield; but a server cancels the stream's task while it awaits,
+    # and the CancelledError passes by `except GeneratorExit:`: the fetches keep running.
+    from tutorial_project.instruments.streaming import sse_event
+
+    sources, one = _source_events()
+
+    async def dashboard_events(client):
+        tasks = [asyncio.create_task(one(client, name)) for name in sources]
+        try:
+            arrived = []
+            for next_done in asyncio.as_completed(tasks):
+                name, data = await next_done
+                arrived.append(name)
+                yield sse_event({"source": name, "data": data}, event="source")
+            yield sse_event({"arrived": arrived}, event="done")
+        except GeneratorExit:
+            for task in tasks:
+                task.cancel()
+            raise
+
+    fails_with(run(lesson12.check_dashboard_events, dashboard_events),
+               "cancelled while it awaited", "CancelledError", "finally")
+
+
 def test_12_4_as_completed_without_cancelling_fails_with_a_hint(project):
     from tutorial_project.instruments.streaming import sse_event
 
@@ -508,6 +584,15 @@ def test_12_6_a_test_that_fails_on_the_bug_by_a_key_error_passes(project):
     assert verdict, str(verdict)
 
 
+def test_12_6_a_test_that_only_looks_at_the_failed_widget_fails_with_a_hint(project):
+    async def test_partial_failure(client):
+        response = await client.get("?news=fail")
+        assert json.loads(response.content)["news"] is None
+
+    fails_with(run(lesson12.check_partial_test, test_partial_failure),
+               "calls a partial answer complete", 'body["partial"] is True')
+
+
 def test_12_6_placeholder_is_not_solved(project):
     assert not run(lesson12.check_partial_test, ...).solved
 
@@ -523,7 +608,8 @@ def test_12_6_status_only_test_fails_with_a_hint(project):
 def test_12_6_body_only_test_misses_the_wrong_status(project):
     async def body_only(client):
         response = await client.get("?news=fail")
-        assert response.json().get("news") is None
+        body = response.json()
+        assert body.get("news") is None and body.get("partial", True)  # no status_code
 
     fails_with(run(lesson12.check_partial_test, body_only), "status_code == 200")
 

@@ -2,12 +2,18 @@
 
 A view that knows better (a partial answer, a live stream) sets ``Cache-Control`` itself,
 and the middleware leaves it alone.
+
+Async-only adds no thread of its own under ASGI; the chain stays on the event loop only if
+every middleware in it is async-capable. With the project's full ``MIDDLEWARE``,
+``CsrfViewMiddleware.process_view`` runs in a thread on every request, and under WSGI this
+middleware is itself adapted with ``async_to_sync``. ``max-age=30`` on every 200 suits a
+service without sessions or logins; a per-user page needs ``private`` and ``Vary: Cookie``.
 """
 
 from django.utils.decorators import async_only_middleware
 
 
-@async_only_middleware  # Django never adapts it: the whole chain stays on the event loop
+@async_only_middleware  # under ASGI, Django does not adapt it (see above for the rest)
 def cache_control_middleware(get_response):
     async def middleware(request):
         response = await get_response(request)

@@ -190,6 +190,10 @@ async def check_gather_sources(check, gather_sources):
                     "gather (or use return_exceptions=True)")
     got, took = got
     data, errors = got
+    check.that(set(data) == {"weather", "stocks", "news"},
+               "every source has its key in data, a failed one too",
+               f"with news hanging and stocks failing data had only {sorted(data)}",
+               hint="a failed source stays in data as None: the page draws an empty widget")
     check.that(
         data.get("weather") and data.get("news") is None and data.get("stocks") is None,
         "the healthy source is kept, the failed ones are None",
@@ -288,6 +292,31 @@ async def _check_cached(check, cached):
     stored_keys = {key for key, _ in SyncCallSpyCache.stored}
     check.that(await cache.aget("broken") is None and "broken" not in stored_keys,
                "nothing is stored when compute() fails", "something was stored for a failure")
+    tries = []
+
+    async def fails_once():
+        tries.append(1)
+        if len(tries) == 1:
+            raise RuntimeError("upstream down, once")
+        return {"answer": "back"}
+
+    await attempt(check, lambda: cached("flaky", fails_once), "cached() on a failure")
+    again = await attempt(check, lambda: cached("flaky", fails_once), "cached() after a failure")
+    check.that(len(tries) == 2 and again == {"answer": "back"},
+               "after a failure the next caller computes again",
+               f"after compute() failed once, the next call gave {again!r} and compute() ran "
+               f"{len(tries)} time(s): the failure was kept",
+               hint="forget the running computation once it is done (success or failure): "
+                    "only the cache keeps values")
+    calls.clear()
+    await attempt(check, lambda: cached("short", compute, 0.3), "cached(key, compute, 0.3)")
+    await asyncio.sleep(0.6)  # the cache has let the entry expire
+    renewed = await attempt(check, lambda: cached("short", compute, 0.3), "a call after expiry")
+    check.that(len(calls) == 2 and renewed == {"answer": 42},
+               "an expired entry is computed again",
+               f"after the entry expired compute() ran {len(calls)} time(s) in all, "
+               f"and the call gave {renewed!r}: something kept the old value",
+               hint="the cache decides what is fresh: keep nothing per key once it is computed")
 
     calls.clear()
     values = await attempt(
@@ -299,9 +328,31 @@ async def _check_cached(check, cached):
     check.that(len(calls) == 1, "20 callers at a cold cache compute it once",
                f"compute() ran {len(calls)} times for 20 callers that arrived together "
                "(a cache stampede)",
-               hint="keep the task computing each key in a dict and let the others await it "
-                    "(asyncio.shield it), or hold an asyncio.Lock per key and look in the cache "
-                    "again once you have it")
+               hint="keep the task computing each key in a dict keyed by (running loop, key), "
+                    "let the others await it (asyncio.shield it) and drop it when done; or hold "
+                    "an asyncio.Lock per (running loop, key) and look in the cache again once "
+                    "you hold it")
+    # Django's async tests run each test in a new event loop (async_to_sync): an asyncio.Lock
+    # or a task kept at module level belongs to the loop that first waited on it.
+    await cache.adelete("cold")
+    calls.clear()
+    elsewhere = await asyncio.to_thread(_in_a_new_loop, cached, compute)
+    check.that(elsewhere == [{"answer": 42}] * 20 and len(calls) == 1,
+               "it works again in another event loop (as in Django's async tests)",
+               f"the same 20 callers in a second event loop got {elsewhere!r}",
+               hint="an asyncio.Lock, a task or an httpx client belongs to the event loop that "
+                    "first waited on it: key what you keep by (asyncio.get_running_loop(), key)")
+
+
+def _in_a_new_loop(cached, compute):
+    async def twenty():
+        return await asyncio.wait_for(
+            asyncio.gather(*(cached("cold", compute) for _ in range(20))), GIVE_UP)
+
+    try:
+        return asyncio.run(twenty())
+    except Exception as error:  # noqa: BLE001  (reported by the check)
+        return f"{type(error).__name__}: {error}"
 
 
 # --- 12.4 --------------------------------------------------------------------------------------
@@ -343,11 +394,35 @@ async def check_dashboard_events(check, dashboard_events):
         await asyncio.sleep(0.5)  # the leaked fetches, if any, answer for nobody
     check.that(
         still_running == 0,
-        "when the client leaves, the fetches still running are cancelled",
+        "when the client leaves at a yield (aclose()), the fetches still running are cancelled",
         f"the client left after the first event, yet {still_running} fetch(es) kept running "
         f"({sum(leaving.answered.values()) - 1} answered for nobody)",
         hint="create the tasks yourself and cancel them in a `finally:` around the loop "
              "(asyncio.as_completed does not cancel them)",
+    )
+    cancelled = FakeUpstream(ARRIVAL)
+    async with in_process_client(cancelled) as client:
+        # What ASGIHandler does, mostly: the response's task is cancelled while the generator
+        # waits at an await (CancelledError there, not GeneratorExit at a yield).
+        events = dashboard_events(client)
+        await anext(events)
+        reader = asyncio.create_task(anext(events))
+        await asyncio.sleep(0.02)  # it now awaits the next source
+        reader.cancel()
+        try:
+            await reader
+        except BaseException:  # noqa: BLE001, S110  (CancelledError, or what the answer raised)
+            pass
+        await asyncio.sleep(0.01)
+        still_running = cancelled.in_flight
+        await asyncio.sleep(0.5)
+    check.that(
+        still_running == 0,
+        "when the client leaves at an await (CancelledError), the fetches are cancelled too",
+        f"the stream was cancelled while it awaited a source, yet {still_running} fetch(es) "
+        f"kept running ({sum(cancelled.answered.values()) - 1} answered for nobody)",
+        hint="a server cancels the stream's task: CancelledError arrives at the await, "
+             "not GeneratorExit; cancel the tasks in a `finally:`, not `except GeneratorExit:`",
     )
 
 
@@ -456,7 +531,17 @@ def _buggy_views():
             return JsonResponse({"error": "upstream failed"}, status=502)
         return response
 
+    async def says_complete(request):  # the failed source is None, yet "not partial"
+        response = await dashboard(request)
+        if response.status_code != 200:
+            return response
+        body = json.loads(response.content)
+        body.update(errors={}, partial=False)
+        return JsonResponse(body)
+
     return dashboard, {
+        "a view that calls a partial answer complete": (
+            says_complete, 'assert body["partial"] is True and "news" in body["errors"]'),
         "a view that hides the failed source": (
             hides_failures, 'assert body["partial"] is True and body["news"] is None'),
         "a view that answers 502 when one source fails": (
