@@ -1,7 +1,6 @@
 """Checks for lesson 04 · The async ORM, done right."""
 
 import asyncio
-import logging
 import time
 from contextlib import contextmanager
 from decimal import Decimal
@@ -19,6 +18,7 @@ from tutorial_project.course.exercises.expect import (
     must_be_async,
     no_forgotten_await,
 )
+from tutorial_project.course.exercises.probes import quiet_request_log
 from tutorial_project.orders.models import Customer, Order, OrderLine
 
 
@@ -275,16 +275,6 @@ def _delete_order(pk):
     Order.objects.filter(pk=pk).delete()
 
 
-@contextmanager
-def quiet_request_log():
-    """The check's own 404s and 500s are expected: keep their log lines out of the cell."""
-    logger = logging.getLogger("django.request")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 async def _get_order_page(view, pk):

@@ -1,10 +1,8 @@
 """Checks for lesson 11 · Django 6: AsyncPaginator and the Tasks framework."""
 
 import asyncio
-import contextlib
 import gc
 import inspect
-import logging
 import warnings
 
 from django.core.exceptions import SynchronousOnlyOperation
@@ -15,6 +13,7 @@ from django.utils.module_loading import import_string
 from tutorial_project.catalog.models import Product
 from tutorial_project.course.exercises.core import NotSolved, exercise
 from tutorial_project.course.exercises.expect import must_be_async
+from tutorial_project.course.exercises.probes import quiet_request_log
 from tutorial_project.instruments import stock_report, tasks_api
 from tutorial_project.instruments.tasks_api import TaskResultStatus
 from tutorial_project.playground import mount, unmount
@@ -155,15 +154,6 @@ def _json(response):
         return None
 
 
-@contextlib.contextmanager
-def _quiet_request_log():
-    """The check's own probe requests (a 400, a learner's 500) log nothing above the verdict."""
-    logger = logging.getLogger("django.request")
-    was_disabled, logger.disabled = logger.disabled, True
-    try:
-        yield
-    finally:
-        logger.disabled = was_disabled
 
 
 async def _probe(view, suffix=""):
@@ -195,7 +185,7 @@ async def check_start_report_view(check, view):
     must_be_async(check, view, "start_report_view", "request", kind="view")
     with warnings.catch_warnings(action="ignore", category=RuntimeWarning):
         gc.collect()  # an earlier run's leftover coroutine must not be blamed on this answer
-    with (override_settings(TASKS=PROBE_QUEUE), _quiet_request_log(),
+    with (override_settings(TASKS=PROBE_QUEUE), quiet_request_log(),
           warnings.catch_warnings(record=True) as caught):
         warnings.simplefilter("always")
         response, error = await _probe(view, "?category=coffee")

@@ -10,7 +10,6 @@ import functools
 import importlib
 import inspect
 import json
-import logging
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from tutorial_project.course.exercises.attempt import (
 )
 from tutorial_project.course.exercises.core import exercise
 from tutorial_project.course.exercises.expect import must_be_async
-from tutorial_project.course.exercises.probes import call_view
+from tutorial_project.course.exercises.probes import call_view, quiet_request_log
 from tutorial_project.dashboard.clients import in_process_client
 from tutorial_project.instruments.servers import leftovers
 from tutorial_project.instruments.streaming import events_in
@@ -112,16 +111,6 @@ def your_capstone():
                     {piece: label for piece, (_, label) in chosen.items()})
 
 
-@contextmanager
-def _quiet_request_log():
-    # The check's own 4xx/5xx probes are expected: Django need not log them above the verdict.
-    logger = logging.getLogger("django.request")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 def _stop_if_raised(check, outcome, what, hint):
@@ -488,7 +477,7 @@ async def check_middleware(check, middleware_factory):
         return response
 
     views = [("ok", ok), ("broken", broken), ("created", created), ("own", own)]
-    with watching_awaits() as unawaited, use_middleware(middleware_factory), _quiet_request_log():
+    with watching_awaits() as unawaited, use_middleware(middleware_factory), quiet_request_log():
         answers = {name: await call_view(view) for name, view in views}
         status = answers["ok"].status_code
         error = answers["ok"].exc_info and answers["ok"].exc_info[1]
@@ -553,7 +542,7 @@ def _buggy_views():
 async def check_partial_test(check, test_partial_failure):
     must_be_async(check, test_partial_failure, "test_partial_failure", "client")
     correct, buggy = _buggy_views()
-    with _quiet_request_log():
+    with quiet_request_log():
         outcome = await attempt(check, lambda: test_partial_failure(_ViewClient(correct)),
                                 "your test on the correct view")
         check.that(not isinstance(outcome, Raised), "it passes on the correct view",

@@ -60,3 +60,15 @@ def _request_log_held(path):
         yield holder.records
     finally:
         logger.removeFilter(holder)
+
+
+@contextmanager
+def quiet_request_log():
+    """A check's own probe requests (its 4xx, a learner's 500) log nothing above the verdict."""
+    logger = logging.getLogger("django.request")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
