@@ -37,6 +37,21 @@ def lessons_of(item):
     return LESSONS_OF_MODULE.get(name, set())
 
 
+def module_serves(name, chosen):
+    """Whether a test module has tests for the chosen lessons (decided before importing it)."""
+    if match := re.search(r"lesson(\d\d)", name):
+        return match.group(1) in chosen
+    return name in PER_LESSON or bool(LESSONS_OF_MODULE.get(name, set()) & chosen)
+
+
+def pytest_ignore_collect(collection_path, config):
+    # Not importing the other lessons' test modules is most of the fast loop's speed.
+    chosen = set(config.getoption("--lessons").split())
+    if chosen and collection_path.suffix == ".py" and collection_path.name.startswith("test_"):
+        return not module_serves(collection_path.name, chosen)
+    return None
+
+
 def pytest_collection_modifyitems(config, items):
     chosen = set(config.getoption("--lessons").split())
     if not chosen:
