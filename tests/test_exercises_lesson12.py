@@ -85,6 +85,25 @@ def test_12_1_wrong_filter_fails_with_a_hint(project):
     fails_with(run(lesson12.check_catalog_summary, catalog_summary), "stock__gt=0")
 
 
+def test_12_1_numbers_copied_from_the_output_fail_with_a_hint(project):
+    from tutorial_project.capstone.service import catalog_summary as reference
+
+    copied = asyncio.run(reference())
+
+    async def catalog_summary():
+        return dict(copied)
+
+    fails_with(run(lesson12.check_catalog_summary, catalog_summary), "do not return fixed numbers")
+
+
+def test_12_1_the_check_leaves_the_catalog_as_it_found_it(project):
+    from tutorial_project.capstone.service import catalog_summary
+
+    before = asyncio.run(catalog_summary())
+    assert run(lesson12.check_catalog_summary, catalog_summary)
+    assert asyncio.run(catalog_summary()) == before
+
+
 # 12.2 -------------------------------------------------------------------------------------
 def test_12_2_reference_passes(project):
     from tutorial_project.capstone.service import gather_sources
@@ -646,14 +665,23 @@ def test_12_6_forgotten_await_fails_with_a_hint(project):
 
 
 # 12.7 -------------------------------------------------------------------------------------
-def _load(concurrency, *, path="/capstone/", requests=5):
+def _load(concurrency, *, path="/capstone/", requests=5, middleware=True):
+    from contextlib import nullcontext
+
+    from tutorial_project import use_middleware
+    from tutorial_project.capstone.middleware import cache_control_middleware
     from tutorial_project.instruments.loadtest.loadgen import run_load
+    from tutorial_project.instruments.middleware.request_id import request_id_middleware
     from tutorial_project.instruments.servers import serve_in_process
 
+    chain = (use_middleware(request_id_middleware, cache_control_middleware) if middleware
+             else nullcontext())
+
     async def load_capstone():
-        async with serve_in_process() as url:
-            return await run_load(f"{url}{path}", concurrency=concurrency,
-                                  requests_per_client=requests)
+        with chain:
+            async with serve_in_process() as url:
+                return await run_load(f"{url}{path}", concurrency=concurrency,
+                                      requests_per_client=requests)
 
     return load_capstone
 
@@ -677,6 +705,11 @@ def test_12_7_reference_passes(project):
 def test_12_7_more_clients_fewer_rounds_also_passes(project):
     verdict = _check_with_capstone_mounted(_load(25, requests=4))
     assert verdict, str(verdict)
+
+
+def test_12_7_without_the_middleware_fails_with_a_hint(project):
+    fails_with(_check_with_capstone_mounted(_load(20, middleware=False)),
+               "X-Request-ID and Cache-Control", "use_middleware")
 
 
 def test_12_7_placeholder_is_not_solved(project):

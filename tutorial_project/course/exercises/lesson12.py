@@ -11,7 +11,7 @@ import importlib
 import inspect
 import json
 import time
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,17 +127,45 @@ async def check_catalog_summary(check, catalog_summary):
     must_be_async(check, catalog_summary, "catalog_summary", "")
     from tutorial_project.catalog.models import Category, Product  # needs the project started
 
-    expected = {
+    got = await attempt(check, catalog_summary, "catalog_summary()")
+    _stop_if_raised(check, got, "catalog_summary()",
+                    "in async code use the a-methods: await Product.objects.acount()")
+    expected = await _counts(Category, Product)
+    check.that(got == expected, "it counts products, products in stock and categories",
+               f"it returned {got!r}, expected {expected!r}",
+               hint="stock__gt=0 selects the products in stock")
+    # Numbers copied from the output above would pass so far: change the catalog, ask again.
+    async with _a_new_category_with_two_products(Category, Product):
+        again = await attempt(check, catalog_summary, "catalog_summary() after a change")
+        expected_now = await _counts(Category, Product)
+    _stop_if_raised(check, again, "catalog_summary()", "")
+    check.that(again == expected_now, "it reads the database each time it is called",
+               f"with one more category and two more products (one in stock) it returned "
+               f"{again!r}, expected {expected_now!r}",
+               hint="query the counts inside the function; do not return fixed numbers")
+
+
+async def _counts(Category, Product):
+    return {
         "products": await Product.objects.acount(),
         "in_stock": await Product.objects.filter(stock__gt=0).acount(),
         "categories": await Category.objects.acount(),
     }
-    got = await attempt(check, catalog_summary, "catalog_summary()")
-    _stop_if_raised(check, got, "catalog_summary()",
-                    "in async code use the a-methods: await Product.objects.acount()")
-    check.that(got == expected, "it counts products, products in stock and categories",
-               f"it returned {got!r}, expected {expected!r}",
-               hint="stock__gt=0 selects the products in stock")
+
+
+@asynccontextmanager
+async def _a_new_category_with_two_products(Category, Product):
+    from django.utils import timezone
+
+    category = await Category.objects.acreate(name="Check 12.1", slug="check-12-1")
+    try:
+        for sku, stock in (("CHECK-12-1-A", 4), ("CHECK-12-1-B", 0)):
+            await Product.objects.acreate(sku=sku, name=sku, category=category, price=1,
+                                          stock=stock, created_at=timezone.now())
+        yield
+    finally:  # leave the catalog as the lesson found it
+        await Product.objects.filter(category=category).adelete()
+        await category.adelete()
 
 
 # --- 12.2 --------------------------------------------------------------------------------------
@@ -590,6 +618,13 @@ async def check_load_test(check, load_capstone):
                "at least 100 requests, every one answered 200",
                f"{len(result.latencies)} answered 200, {result.errors} failed",
                hint="requests_per_client=5; a failure means the view answered an error")
+    seen = {name.lower() for name in getattr(result, "headers", {})}
+    missing = [name for name in ("X-Request-ID", "Cache-Control") if name.lower() not in seen]
+    check.that(not missing,
+               "its answers went through both middleware (X-Request-ID, Cache-Control)",
+               f"an answer came without {' and '.join(missing)}",
+               hint="serve inside "
+                    "`with use_middleware(request_id_middleware, capstone.middleware):`")
     check.that(not leftovers(), "the server has stopped (nothing left behind)",
                f"still running: {leftovers()}",
                hint="load inside `async with serve_in_process() as url:`, which stops it")

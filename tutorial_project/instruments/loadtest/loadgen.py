@@ -14,7 +14,7 @@ import asyncio
 import math
 import ssl
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -29,6 +29,7 @@ class LoadResult:
     errors: int
     elapsed: float  # seconds, from the first request sent to the last answer
     peak_threads: int | None = None
+    headers: dict = field(default_factory=dict)  # of one 200 answer: what it went through
 
     @property
     def requests_per_second(self):
@@ -49,10 +50,10 @@ def percentile(values, p):
 
 async def run_load(url, *, concurrency, requests_per_client=3, timeout=60.0):
     """Send ``concurrency * requests_per_client`` GETs to ``url``; returns a LoadResult."""
-    latencies, errors = [], 0
+    latencies, errors, headers = [], 0, {}
 
     async def client_loop():
-        nonlocal errors
+        nonlocal errors, headers
         async with httpx.AsyncClient(timeout=timeout, verify=_ssl_context) as client:
             for _ in range(requests_per_client):
                 started = time.perf_counter()
@@ -63,9 +64,11 @@ async def run_load(url, *, concurrency, requests_per_client=3, timeout=60.0):
                     ok = False
                 if ok:
                     latencies.append(time.perf_counter() - started)
+                    headers = dict(response.headers)
                 else:
                     errors += 1
 
     started = time.perf_counter()
     await asyncio.gather(*(client_loop() for _ in range(concurrency)))
-    return LoadResult(url, concurrency, latencies, errors, time.perf_counter() - started)
+    elapsed = time.perf_counter() - started
+    return LoadResult(url, concurrency, latencies, errors, elapsed, headers=headers)
