@@ -279,8 +279,10 @@ async def check_progress_events(check, progress_events):
         check.that(
             success_ending == "ended",
             "when the job succeeds, the stream ends",
-            f"when a 3-step job succeeded, the stream {_ENDINGS.get(success_ending, success_ending)}",
-            hint="the worker must put the end marker in the queue when the job finishes too, "
+            f"when a 3-step job succeeded, the stream {_ENDINGS.get(success_ending, 'ended')}",
+            hint="end the generator normally: raise nothing out of it"
+            if success_ending == "broken"
+            else "the worker must put the end marker in the queue when the job finishes too, "
             "not only when it fails: put it in a finally block in work()",
         )
         success_kinds = [event for event, _data in after_success]
