@@ -3,6 +3,7 @@ placeholders wait, and the mistakes learners make fail with a hint that says why
 
 import asyncio
 import contextlib
+import logging
 import time
 from time import sleep  # imported before the check runs: patching time.sleep cannot see it
 
@@ -104,6 +105,18 @@ async def countdown_in_a_thread(request):
     return StreamingHttpResponse(lines(), content_type="text/plain; charset=utf-8")
 
 
+def sync_view_async_countdown(request):
+    """Right too: a sync view may return an async iterator; it yields first, then pauses."""
+
+    async def lines():
+        for index, word in enumerate(WORDS):
+            if index:
+                await asyncio.sleep(0.05)
+            yield f"{word}\n".encode()
+
+    return StreamingHttpResponse(lines())
+
+
 async def forgot_await_countdown(request):
     async def lines():
         for word in WORDS:
@@ -122,7 +135,10 @@ async def no_newlines(request):
     return StreamingHttpResponse(lines())
 
 
-@pytest.mark.parametrize("answer", [countdown, countdown_iterator_class, countdown_in_a_thread])
+@pytest.mark.parametrize(
+    "answer",
+    [countdown, countdown_iterator_class, countdown_in_a_thread, sync_view_async_countdown],
+)
 def test_07_1_right_answers_pass(project, answer):
     verdict = run(check_countdown(answer))
     assert verdict, str(verdict)
@@ -149,6 +165,8 @@ def test_07_1_wrong_answers_fail_with_a_hint(project, answer, message, recwarn):
     assert not verdict and verdict.solved
     assert message in str(verdict), str(verdict)
     assert not [w for w in recwarn if "never awaited" in str(w.message)]
+    # no false tick: a blocking answer is never told that it pauses without blocking
+    assert "without blocking" not in str(verdict), str(verdict)
 
 
 # --- 07.2 progress_events -------------------------------------------------------------------
@@ -170,10 +188,132 @@ async def progress_events(job):  # the reference
             yield sse_event({"step": step, "of": job.steps})
         try:
             await worker  # raises the job's error, if it failed
-        except Exception as error:
-            yield sse_event({"error": str(error)}, event="error")
+        except Exception:
+            logging.getLogger(__name__).exception("the job failed")
+            yield sse_event({"error": "the job failed"}, event="error")
         else:
             yield sse_event({"total": job.steps}, event="done")
+    finally:
+        worker.cancel()
+
+
+async def errors_through_the_queue(job):
+    """Right too: the worker sends ("step" | "error" | "done", value); the generator returns."""
+    progress = asyncio.Queue()
+
+    async def work():
+        try:
+            async for step in job.run():
+                await progress.put(("step", step))
+        except Exception as error:
+            await progress.put(("error", error))
+            return
+        await progress.put(("done", None))
+
+    worker = asyncio.create_task(work())
+    try:
+        while True:
+            kind, value = await progress.get()
+            if kind == "step":
+                yield sse_event({"step": value, "of": job.steps})
+            elif kind == "error":
+                yield sse_event({"error": "the job failed"}, event="error")
+                return
+            else:
+                yield sse_event({"total": job.steps}, event="done")
+                return
+    finally:
+        worker.cancel()
+
+
+async def cancel_caught_and_reraised(job):
+    """Right too: CancelledError caught to cancel the worker, then re-raised."""
+    progress = asyncio.Queue()
+
+    async def work():
+        try:
+            async for step in job.run():
+                await progress.put(step)
+        finally:
+            progress.put_nowait(None)
+
+    worker = asyncio.create_task(work())
+    try:
+        while (step := await progress.get()) is not None:
+            yield sse_event({"step": step, "of": job.steps})
+        if worker.exception():
+            yield sse_event({"error": "failed"}, event="error")
+        else:
+            yield sse_event({"total": job.steps}, event="done")
+    except asyncio.CancelledError:
+        worker.cancel()
+        raise
+
+
+async def hangs_on_success(job):  # the review's: the end marker is sent only on failure
+    progress = asyncio.Queue()
+
+    async def work():
+        try:
+            async for step in job.run():
+                await progress.put(step)
+        except Exception as error:
+            await progress.put(error)
+
+    worker = asyncio.create_task(work())
+    try:
+        while True:
+            item = await progress.get()
+            if isinstance(item, Exception):
+                yield sse_event({"error": str(item)}, event="error")
+                return
+            yield sse_event({"step": item, "of": job.steps})
+    finally:
+        worker.cancel()
+
+
+async def swallows_the_cancellation(job):  # the review's: CancelledError caught, not re-raised
+    progress = asyncio.Queue()
+
+    async def work():
+        try:
+            async for step in job.run():
+                await progress.put(step)
+        finally:
+            progress.put_nowait(None)
+
+    worker = asyncio.create_task(work())
+    try:
+        while (step := await progress.get()) is not None:
+            yield sse_event({"step": step, "of": job.steps})
+        try:
+            await worker
+        except Exception:
+            yield sse_event({"error": "the job failed"}, event="error")
+        else:
+            yield sse_event({"total": job.steps}, event="done")
+    except asyncio.CancelledError:
+        worker.cancel()  # no raise: swallowed
+
+
+async def no_done_on_success(job):
+    progress = asyncio.Queue()
+
+    async def work():
+        try:
+            async for step in job.run():
+                await progress.put(step)
+        finally:
+            progress.put_nowait(None)
+
+    worker = asyncio.create_task(work())
+    try:
+        while (step := await progress.get()) is not None:
+            yield sse_event({"step": step, "of": job.steps})
+        try:
+            await worker
+        except Exception:
+            yield sse_event({"error": "the job failed"}, event="error")
     finally:
         worker.cancel()
 
@@ -247,6 +387,7 @@ async def error_event_names_the_step(job):
                 yield sse_event({"step": last + 1, "error": value}, event="error")
                 return
             else:
+                yield sse_event({"total": job.steps}, event="done")
                 return
     finally:
         worker.cancel()
@@ -269,6 +410,8 @@ async def progress_events_with_error_event(job):
             yield sse_event({"step": step, "of": job.steps})
         if not worker.cancelled() and worker.exception() is not None:
             yield sse_event({"error": str(worker.exception())}, event="error")
+        else:
+            yield sse_event({"total": job.steps}, event="done")
     finally:
         worker.cancel()
 
@@ -343,7 +486,14 @@ async def wrong_payload(job):
 
 
 @pytest.mark.parametrize(
-    "answer", [progress_events, progress_events_with_error_event, error_event_names_the_step]
+    "answer",
+    [
+        progress_events,
+        progress_events_with_error_event,
+        error_event_names_the_step,
+        errors_through_the_queue,
+        cancel_caught_and_reraised,
+    ],
 )
 def test_07_2_right_answers_pass(project, answer, capsys):
     verdict = run(check_progress_events(answer))
@@ -366,6 +516,9 @@ def test_07_2_placeholder_is_not_solved(project):
         (says_done_after_a_failure, "cannot tell the failure from a finished job"),
         (no_task_at_all, "the job runs inside the generator"),
         (wrong_payload, "the first two events were"),
+        (hangs_on_success, "when a 3-step job succeeded, the stream hung"),
+        (swallows_the_cancellation, "caught the CancelledError of the disconnect"),
+        (no_done_on_success, "without a `done` event"),
     ],
 )
 def test_07_2_wrong_answers_fail_with_a_hint(project, answer, message):

@@ -104,8 +104,9 @@ class _QuietRequestHandler:
 
 @contextlib.contextmanager
 def serve_wsgi_in_thread(app=None):
-    """Serve ``app`` (default: the project's WSGIHandler) over WSGI, with the server that
-    Django's ``runserver`` uses (``ThreadedWSGIServer``), in a thread of this process.
+    """Serve ``app`` (default: the project's WSGIHandler) over WSGI with ``ThreadedWSGIServer``
+    (Django's WSGIServer with ThreadingMixIn, the combination ``runserver`` builds), in a
+    thread of this process.
 
     Like ``serve_in_process`` it serves this kernel's project, views mounted from cells
     included; it shows what ``manage.py runserver`` (a WSGI server) does with a response.

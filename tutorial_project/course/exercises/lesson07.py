@@ -86,17 +86,18 @@ async def check_countdown(check, countdown):
         f"the body is {body!r}, expected {COUNTDOWN!r}",
     )
     check.that(
-        not blocking,
-        "it pauses without blocking the event loop",
-        "it calls time.sleep() on the event loop: every other request waits meanwhile",
-        hint="pause with `await asyncio.sleep(0.05)`, not time.sleep",
-    )
-    check.that(
         arrivals[-1] - arrivals[0] >= PACED,
         "the lines come one by one, with pauses between them",
         "the lines all came at once: there is no pause between them",
         hint=probe.hint("pause between lines with `await asyncio.sleep(0.05)`"),
     )
+    if blocking:  # no line when none was seen: `from time import sleep` hides it from us
+        check.that(
+            False,
+            "",
+            "it calls time.sleep() on the event loop: every other request waits meanwhile",
+            hint="pause with `await asyncio.sleep(0.05)`, not time.sleep",
+        )
     ran = sum(1 for tick in ticks if arrivals[0] < tick < arrivals[-1])
     check.that(
         ran >= MIN_TICKS,
@@ -133,12 +134,17 @@ class _FailingJob(_WatchedJob):
             yield step
 
 
-async def _streamed_in(tasks, events):
-    """Yield what ``events`` yields, noting the task that streams the response."""
-    tasks.append(asyncio.current_task())
+async def _streamed_in(tasks, events, swallowed):
+    """Yield what ``events`` yields, noting the task that streams the response, and whether
+    ``events`` ended normally while that task was being cancelled (it swallowed the
+    ``CancelledError`` of a disconnect)."""
+    task = asyncio.current_task()
+    tasks.append(task)
     try:
         async for event in events:
             yield event
+        if task.cancelling():
+            swallowed.append(task)
     finally:
         if hasattr(events, "aclose"):
             await events.aclose()
@@ -179,12 +185,17 @@ def _steps(received):
 async def check_progress_events(check, progress_events):
     job = _WatchedJob(steps=20, delay=0.1)
     failing = _FailingJob(fails_at=3, steps=20, delay=0.05)
-    jobs = {"exercise-07-2/": job, "exercise-07-2-fails/": failing}
-    streaming_tasks = []
+    succeeding = _WatchedJob(steps=3, delay=0.02)
+    jobs = {
+        "exercise-07-2/": job,
+        "exercise-07-2-fails/": failing,
+        "exercise-07-2-succeeds/": succeeding,
+    }
+    streaming_tasks, swallowed = [], []
 
     def progress(job):
         async def view(request):
-            events = _streamed_in(streaming_tasks, progress_events(job))
+            events = _streamed_in(streaming_tasks, progress_events(job), swallowed)
             return StreamingHttpResponse(events, content_type="text/event-stream")
 
         return view
@@ -200,6 +211,9 @@ async def check_progress_events(check, progress_events):
                 await asyncio.sleep(0.5)  # time for 5 more steps, if the job were still running
                 after_failure, ending = await _read_steps(f"{url}/exercise-07-2-fails/",
                                                           read_timeout=2)
+                after_success, success_ending = await _read_steps(
+                    f"{url}/exercise-07-2-succeeds/", read_timeout=2
+                )
         after = job.produced_after(left)
         check.that(
             _steps(received) == [1, 2],
@@ -220,6 +234,15 @@ async def check_progress_events(check, progress_events):
             "the job was cancelled when the client left",
             f"the job went on: {after} steps produced after the client left ({job.outcome})",
             hint="wrap the loop in try/finally and cancel the worker task in the finally block",
+        )
+        check.that(
+            not swallowed,
+            "the generator lets the disconnect's CancelledError go on",
+            "the generator caught the CancelledError of the disconnect and ended normally: "
+            "the task that asked for the cancellation (Django's handler, a TaskGroup, "
+            "asyncio.timeout) is told it did not happen, and code after your except runs on",
+            hint="cancel the worker in a `finally` block; if you catch asyncio.CancelledError, "
+            "end the except block with `raise`",
         )
         check.that(
             ending != "hung",
@@ -245,18 +268,46 @@ async def check_progress_events(check, progress_events):
             f"when the job failed, the client got events of types {kinds}: it cannot tell "
             "the failure from a finished job",
             hint="after the loop, `await worker` in try/except: on an exception, "
-            '`yield sse_event({"error": str(error)}, event="error")`; send `done` only on success',
+            '`yield sse_event({"error": "the job failed"}, event="error")`; send `done` only '
+            "on success",
         )
         check.that(
             _steps(after_failure) == [1, 2],
             "the steps before the failure reached the client",
             f"before the job failed, the client got {after_failure!r}",
         )
+        check.that(
+            success_ending == "ended",
+            "when the job succeeds, the stream ends",
+            f"when a 3-step job succeeded, the stream {_ENDINGS.get(success_ending, 'ended')}",
+            hint="end the generator normally: raise nothing out of it"
+            if success_ending == "broken"
+            else "the worker must put the end marker in the queue when the job finishes too, "
+            "not only when it fails: put it in a finally block in work()",
+        )
+        success_kinds = [event for event, _data in after_success]
+        check.that(
+            _steps(after_success) == [1, 2, 3] and success_kinds[-1:] == ["done"]
+            and "error" not in success_kinds,
+            "when the job succeeds, the client gets every step, then a `done` event",
+            f"when a 3-step job succeeded, the client got {after_success!r}: without a `done` "
+            "event EventSource takes the end of the stream for a dropped connection, "
+            "reconnects, and starts the job again",
+            hint='after the loop, if the job succeeded: `yield sse_event({"total": job.steps}, '
+            'event="done")`',
+        )
     finally:
         for route in jobs:
             unmount(route)
         for each in jobs.values():
             await _let_leaked_job_end(each)
+
+
+_ENDINGS = {
+    "hung": "hung: the generator waited for a step that never came",
+    "broken": "was cut mid-response: the generator raised",
+    "left": "was left",
+}
 
 
 async def _let_leaked_job_end(job, timeout=4.0):
