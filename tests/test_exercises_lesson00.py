@@ -61,9 +61,8 @@ async def through_a_thread(slug):
 
 async def one_query_as_values(slug):
     Category, _ = models()
-    row = await (
-        Category.objects.filter(slug=slug).annotate(n=Count("products")).values("name", "n").afirst()
-    )
+    rows = Category.objects.filter(slug=slug).annotate(n=Count("products")).values("name", "n")
+    row = await rows.afirst()
     return None if row is None else {"name": row["name"], "products": row["n"]}
 
 
@@ -80,7 +79,9 @@ async def two_queries_at_once(slug):
 def decorated_sync_function(slug):
     Category, _ = models()
     category = Category.objects.filter(slug=slug).first()
-    return None if category is None else {"name": category.name, "products": category.products.count()}
+    if category is None:
+        return None
+    return {"name": category.name, "products": category.products.count()}
 
 
 RIGHT_ANSWERS = [
@@ -94,9 +95,8 @@ def test_right_answers_pass(answer):
     verdict = verdict_of(answer)
     assert verdict.passed, str(verdict)
     assert "✅ passed" in str(verdict)
-    assert "category_summary('gift-cards') == {'name': 'Gift cards & vouchers', 'products': 1}" in str(
-        verdict
-    )
+    extra = "category_summary('gift-cards') == {'name': 'Gift cards & vouchers', 'products': 1}"
+    assert extra in str(verdict)
 
 
 def catalog_rows():
@@ -163,7 +163,9 @@ async def sync_orm_with_the_guard_off(slug):
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # what a search for the error suggests
     Category, _ = models()
     category = Category.objects.filter(slug=slug).first()
-    return None if category is None else {"name": category.name, "products": category.products.count()}
+    if category is None:
+        return None
+    return {"name": category.name, "products": category.products.count()}
 
 
 async def blocks_the_loop(slug):
@@ -174,7 +176,9 @@ async def blocks_the_loop(slug):
 async def looks_up_by_name(slug):
     Category, _ = models()
     category = await Category.objects.filter(name__iexact=slug).afirst()
-    return None if category is None else {"name": category.name, "products": await category.products.acount()}
+    if category is None:
+        return None
+    return {"name": category.name, "products": await category.products.acount()}
 
 
 async def average_count(slug):
@@ -182,7 +186,8 @@ async def average_count(slug):
     category = await Category.objects.filter(slug=slug).afirst()
     if category is None:
         return None
-    return {"name": category.name, "products": await Product.objects.acount() // await Category.objects.acount()}
+    average = await Product.objects.acount() // await Category.objects.acount()
+    return {"name": category.name, "products": average}
 
 
 async def name_from_slug(slug):
@@ -198,7 +203,8 @@ async def in_stock_only(slug):
     category = await Category.objects.filter(slug=slug).afirst()
     if category is None:
         return None
-    return {"name": category.name, "products": await category.products.filter(stock__gt=0).acount()}
+    in_stock = await category.products.filter(stock__gt=0).acount()
+    return {"name": category.name, "products": in_stock}
 
 
 @pytest.mark.parametrize(
@@ -211,7 +217,8 @@ async def in_stock_only(slug):
         (empty_dict_when_missing, ["returned {}, expected None", "DoesNotExist"]),
         (sync_function, ["not an async function", "async def category_summary(slug)"]),
         (sync_orm_with_the_guard_off,
-         ["DJANGO_ALLOW_ASYNC_UNSAFE='true' was set by your function", "has unset it", "never set it"]),
+         ["DJANGO_ALLOW_ASYNC_UNSAFE='true' was set by your function", "has unset it",
+          "never set it"]),
         (blocks_the_loop, ["held the event loop for", "time.sleep"]),
         (looks_up_by_name, ["category_summary('gift-cards') returned None", "by its slug"]),
         (average_count, ["category_summary('books') returned {'name': 'Books', 'products': 2}",
