@@ -2,6 +2,8 @@
 placeholder is "not solved yet"; the wrong answers learners write fail with a useful hint."""
 
 import asyncio
+import os
+import time
 import warnings
 
 import pytest
@@ -57,11 +59,59 @@ async def through_a_thread(slug):
     return await sync_to_async(summary)()
 
 
-@pytest.mark.parametrize("answer", [category_summary, with_annotate, through_a_thread])
+async def one_query_as_values(slug):
+    Category, _ = models()
+    rows = Category.objects.filter(slug=slug).annotate(n=Count("products")).values("name", "n")
+    row = await rows.afirst()
+    return None if row is None else {"name": row["name"], "products": row["n"]}
+
+
+async def two_queries_at_once(slug):
+    Category, Product = models()
+    category, count = await asyncio.gather(
+        Category.objects.filter(slug=slug).afirst(),
+        Product.objects.filter(category__slug=slug).acount(),
+    )
+    return None if category is None else {"name": category.name, "products": count}
+
+
+@sync_to_async
+def decorated_sync_function(slug):
+    Category, _ = models()
+    category = Category.objects.filter(slug=slug).first()
+    if category is None:
+        return None
+    return {"name": category.name, "products": category.products.count()}
+
+
+RIGHT_ANSWERS = [
+    category_summary, with_annotate, through_a_thread, one_query_as_values, two_queries_at_once,
+    decorated_sync_function,
+]
+
+
+@pytest.mark.parametrize("answer", RIGHT_ANSWERS)
 def test_right_answers_pass(answer):
     verdict = verdict_of(answer)
     assert verdict.passed, str(verdict)
     assert "✅ passed" in str(verdict)
+    extra = "category_summary('gift-cards') == {'name': 'Gift cards & vouchers', 'products': 1}"
+    assert extra in str(verdict)
+
+
+def catalog_rows():
+    Category, Product = models()
+    return (
+        list(Category.objects.values_list("pk", "name", "slug")),
+        list(Product.objects.values_list("pk", "sku", "category_id", "stock")),
+    )
+
+
+@pytest.mark.parametrize("answer", [category_summary, ...], ids=["right answer", "placeholder"])
+def test_the_check_leaves_the_catalog_as_it_found_it(answer):
+    before = catalog_rows()
+    verdict_of(answer)
+    assert catalog_rows() == before
 
 
 def test_placeholder_is_not_solved_yet():
@@ -109,6 +159,54 @@ def sync_function(slug):
     return None
 
 
+async def sync_orm_with_the_guard_off(slug):
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # what a search for the error suggests
+    Category, _ = models()
+    category = Category.objects.filter(slug=slug).first()
+    if category is None:
+        return None
+    return {"name": category.name, "products": category.products.count()}
+
+
+async def blocks_the_loop(slug):
+    time.sleep(0.5)  # on the loop's thread
+    return await category_summary(slug)
+
+
+async def looks_up_by_name(slug):
+    Category, _ = models()
+    category = await Category.objects.filter(name__iexact=slug).afirst()
+    if category is None:
+        return None
+    return {"name": category.name, "products": await category.products.acount()}
+
+
+async def average_count(slug):
+    Category, Product = models()
+    category = await Category.objects.filter(slug=slug).afirst()
+    if category is None:
+        return None
+    average = await Product.objects.acount() // await Category.objects.acount()
+    return {"name": category.name, "products": average}
+
+
+async def name_from_slug(slug):
+    Category, _ = models()
+    category = await Category.objects.filter(slug=slug).afirst()
+    if category is None:
+        return None
+    return {"name": slug.title(), "products": await category.products.acount()}
+
+
+async def in_stock_only(slug):
+    Category, _ = models()
+    category = await Category.objects.filter(slug=slug).afirst()
+    if category is None:
+        return None
+    in_stock = await category.products.filter(stock__gt=0).acount()
+    return {"name": category.name, "products": in_stock}
+
+
 @pytest.mark.parametrize(
     ("answer", "messages"),
     [
@@ -118,12 +216,35 @@ def sync_function(slug):
         (lets_does_not_exist_escape, ["let Category.DoesNotExist escape", "return None"]),
         (empty_dict_when_missing, ["returned {}, expected None", "DoesNotExist"]),
         (sync_function, ["not an async function", "async def category_summary(slug)"]),
+        (sync_orm_with_the_guard_off,
+         ["DJANGO_ALLOW_ASYNC_UNSAFE='true' was set by your function", "has unset it",
+          "never set it"]),
+        (blocks_the_loop, ["held the event loop for", "time.sleep"]),
+        (looks_up_by_name, ["category_summary('gift-cards') returned None", "by its slug"]),
+        (average_count, ["category_summary('books') returned {'name': 'Books', 'products': 2}",
+                         "category.products.acount()"]),
+        (in_stock_only, ["category_summary('books') returned", "category.products.acount()"]),
+        (name_from_slug, ["category_summary('gift-cards') returned {'name': 'Gift-Cards'",
+                          "and return `category.name`"]),
     ],
     ids=["sync ORM", "forgotten await", "swallowed exception", "DoesNotExist escapes",
-         "{} for a missing slug", "sync function"],
+         "{} for a missing slug", "sync function", "guard switched off", "blocks the loop",
+         "looks up by name", "average count", "in stock only", "name from the slug"],
 )
 def test_wrong_answers_fail_with_a_hint(answer, messages):
+    before = catalog_rows()
     verdict = verdict_of(answer)
     assert not verdict.passed and verdict.solved
     for message in messages:
         assert message in str(verdict), str(verdict)
+    assert "DJANGO_ALLOW_ASYNC_UNSAFE" not in os.environ
+    assert catalog_rows() == before
+
+
+def test_guard_switched_off_in_an_earlier_cell_fails_and_is_undone():
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "false"  # any non-empty value switches it off
+    verdict = verdict_of(category_summary)
+    assert not verdict.passed and verdict.solved
+    assert "DJANGO_ALLOW_ASYNC_UNSAFE='false' was set before the check ran" in str(verdict)
+    assert "DJANGO_ALLOW_ASYNC_UNSAFE" not in os.environ
+    assert verdict_of(category_summary).passed  # rerun once it is unset: the answer passes

@@ -2,14 +2,27 @@
 
     python -m tutorial_project.instruments.async_unsafe
 
-Two coroutines share one event loop, as two requests do in an ASGI server, and both use the
-sync ORM on the loop's thread, which Django's guard would refuse. One holds a transaction
-open while it waits; the other's query waits for that transaction's lock, on the loop's
-thread, so the first can never get on and release it.
+Two coroutines share one event loop, as two requests do in an ASGI server: a checkout that
+holds a transaction open while a payment service answers, then rolls back, and a restock that
+arrives meanwhile. The same race runs three times (SQLite file, lock wait lowered to 1 s, one
+process):
+
+1. guard off, sync ORM on the loop, each coroutine on its own connection (in async code Django
+   keeps one connection per task): the restock's query waits for the checkout's lock on the
+   loop's own thread, so the checkout can never get on to release it: the loop stands still
+   for the whole lock wait, then the restock fails;
+2. guard off, both coroutines on one connection (they inherit it when the code that starts them
+   queried first): the restock's UPDATE runs inside the checkout's transaction, returns
+   normally, and is rolled back with it: lost, silently;
+3. guard on, written the supported way: the transaction in a sync function run through
+   ``sync_to_async``, the restock with ``aupdate()``: the loop stays free, the restock lands.
 """
 
 import asyncio
 import os
+import time
+
+from asgiref.sync import sync_to_async
 
 from tutorial_project.instruments.heartbeat import Heartbeat
 
@@ -21,26 +34,45 @@ class PaymentDeclined(Exception):
 
 
 async def checkout(Product, transaction):
-    with transaction.atomic():  # all or nothing...
-        Product.objects.filter(sku="CF-001").update(stock=0)  # SQLite's write lock, taken
+    with transaction.atomic():  # all or nothing; BEGIN IMMEDIATE takes SQLite's write lock
+        Product.objects.filter(sku="CF-001").update(stock=0)
         await asyncio.sleep(0.2)  # ...while a payment service answers
         raise PaymentDeclined("card declined")  # so the transaction rolls back
 
 
 async def restock(Product):
     await asyncio.sleep(0.05)  # arrives while the checkout waits
-    Product.objects.filter(sku="BK-001").update(stock=99)  # waits for the lock, on the loop
+    Product.objects.filter(sku="BK-001").update(stock=99)  # a sync query, on the loop
 
 
-async def race(Product, transaction):
+def checkout_in_a_thread(Product, transaction):
+    with transaction.atomic():  # Django has no async atomic(): a sync function holds it
+        Product.objects.filter(sku="CF-001").update(stock=0)
+        time.sleep(0.2)  # the payment call blocks this worker thread, not the loop
+        raise PaymentDeclined("card declined")
+
+
+async def restock_async(Product):
+    await asyncio.sleep(0.05)
+    await Product.objects.filter(sku="BK-001").aupdate(stock=99)
+
+
+async def race(title, checkout_call, restock_call, *, share_a_connection=False):
+    from tutorial_project.catalog.models import Product
+
+    print(title)
+    if share_a_connection:
+        Product.objects.exists()  # the parent queries first: both tasks inherit its connection
     async with Heartbeat() as heartbeat:
-        outcomes = await asyncio.gather(
-            checkout(Product, transaction), restock(Product), return_exceptions=True
-        )
+        outcomes = await asyncio.gather(checkout_call, restock_call, return_exceptions=True)
     for name, outcome in zip(["checkout", "restock"], outcomes, strict=True):
-        print(f"{name}: {type(outcome).__name__}: {outcome}")
-    print(f"the event loop stood still for the whole lock wait ({LOCK_WAIT} s):",
+        said = "returned normally" if outcome is None else f"{type(outcome).__name__}: {outcome}"
+        print(f"  {name}: {said}")
+    print(f"  the event loop stood still for the lock wait ({LOCK_WAIT} s):",
           heartbeat.longest_gap >= 0.9 * LOCK_WAIT)
+    stock = await Product.objects.filter(sku="BK-001").values_list("stock", flat=True).aget()
+    print(f"  BK-001 stock now: {stock}; the restock's 99 is lost: {stock != 99}")
+    await Product.objects.filter(sku="BK-001").aupdate(stock=12)  # as the demo data has it
 
 
 def main():
@@ -53,9 +85,14 @@ def main():
 
     connections.settings["default"]["OPTIONS"]["timeout"] = LOCK_WAIT
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # only in this throwaway process
-    asyncio.run(race(Product, transaction))
-    stock = Product.objects.get(sku="BK-001").stock
-    print(f"BK-001 stock now: {stock}; the restock's 99 is lost:", stock != 99)
+    asyncio.run(race("1. guard off, one connection per coroutine:",
+                     checkout(Product, transaction), restock(Product)))
+    asyncio.run(race("2. guard off, one shared connection:",
+                     checkout(Product, transaction), restock(Product), share_a_connection=True))
+    del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+    asyncio.run(race("3. guard on, the transaction in sync_to_async, the restock with aupdate():",
+                     sync_to_async(checkout_in_a_thread)(Product, transaction),
+                     restock_async(Product)))
 
 
 if __name__ == "__main__":
