@@ -1,6 +1,7 @@
 """One lesson length everywhere: the title cell, the README's table and total, the
 instructor guide's table and total, and the workshop schedules' clock times."""
 
+import itertools
 import re
 from pathlib import Path
 
@@ -74,7 +75,7 @@ def test_the_guide_has_its_schedules():
 @pytest.mark.parametrize("title", list(schedules()))
 def test_each_schedule_row_starts_when_the_one_before_ends(title):
     rows = schedules()[title]
-    for (start, length), (next_start, _) in zip(rows, rows[1:]):
+    for (start, length), (next_start, _) in itertools.pairwise(rows):
         assert start + length == next_start, (
             f"{title}: a slot at {start // 60}:{start % 60:02} of {length} min "
             f"ends before or after the next one, at {next_start // 60}:{next_start % 60:02}"
