@@ -275,12 +275,56 @@ def transfers():
         move(from_email, to_email, amount)
 
     def atomic_read_check_save(from_email, to_email, amount):
-        # On SQLite with transaction_mode IMMEDIATE, atomic() alone serializes transfers.
+        # On SQLite with transaction_mode IMMEDIATE, atomic() alone serializes transfers;
+        # on PostgreSQL two of them read the same balance and both spend it.
         with transaction.atomic():
             naive_sync(from_email, to_email, amount)
 
+    async def atomic_without_locks(from_email, to_email, amount):
+        await sync_to_async(atomic_read_check_save)(from_email, to_email, amount)
+
+    def check_unlocked_then_f(from_email, to_email, amount):
+        # F() writes lose no update, but the balance check trusts an unlocked read.
+        with transaction.atomic():
+            sender = Customer.objects.get(email=from_email)
+            receiver = Customer.objects.get(email=to_email)
+            if sender.credit < amount:
+                raise ValueError("not enough credit")
+            Customer.objects.filter(pk=sender.pk).update(credit=F("credit") - amount)
+            Customer.objects.filter(pk=receiver.pk).update(credit=F("credit") + amount)
+
+    async def unlocked_check_with_f_writes(from_email, to_email, amount):
+        await sync_to_async(check_unlocked_then_f)(from_email, to_email, amount)
+
+    def lock_the_sender_only(from_email, to_email, amount):
+        with transaction.atomic():
+            sender = Customer.objects.select_for_update().get(email=from_email)
+            receiver = Customer.objects.get(email=to_email)
+            if sender.credit < amount:
+                raise ValueError("not enough credit")
+            sender.credit -= amount
+            sender.save()
+            receiver.credit += amount
+            receiver.save()  # a transfer to the same receiver from someone else is lost
+
+    async def receiver_saved_unlocked(from_email, to_email, amount):
+        await sync_to_async(lock_the_sender_only)(from_email, to_email, amount)
+
+    def locked_read_check_save(from_email, to_email, amount):
+        both = Customer.objects.select_for_update().filter(email__in=[from_email, to_email])
+        customers = {customer.email: customer for customer in both}
+        sender, receiver = customers[from_email], customers[to_email]
+        if sender.credit < amount:
+            raise ValueError("not enough credit")
+        sender.credit -= amount
+        receiver.credit += amount
+        sender.save(update_fields=["credit"])
+        receiver.save(update_fields=["credit"])
+
     async def right_with_a_decorator(from_email, to_email, amount):
-        await sync_to_async(transaction.atomic(naive_sync))(from_email, to_email, amount)
+        await sync_to_async(transaction.atomic(locked_read_check_save))(
+            from_email, to_email, amount
+        )
 
     async def right_with_a_conditional_update(from_email, to_email, amount):
         def run():
@@ -294,9 +338,6 @@ def transfers():
 
         await sync_to_async(run)()
 
-    async def right_atomic_read_check_save(from_email, to_email, amount):
-        await sync_to_async(atomic_read_check_save)(from_email, to_email, amount)
-
     wrong = {
         "atomic_in_async": atomic_in_async,
         "check_then_act": check_then_act,
@@ -307,9 +348,11 @@ def transfers():
         "forgot_await": forgot_await,
         "swallows_the_error": swallows_the_error,
         "sync_transfer": sync_transfer,
+        "atomic_without_locks": atomic_without_locks,
+        "unlocked_check_with_f_writes": unlocked_check_with_f_writes,
+        "receiver_saved_unlocked": receiver_saved_unlocked,
     }
-    right = [reference, right_with_a_decorator, right_with_a_conditional_update,
-             right_atomic_read_check_save]
+    right = [reference, right_with_a_decorator, right_with_a_conditional_update]
     return right, wrong
 
 
@@ -319,7 +362,7 @@ async def credits():
     return {c.email: c.credit async for c in Customer.objects.all()}
 
 
-@pytest.mark.parametrize("which", range(4))
+@pytest.mark.parametrize("which", range(3))
 def test_04_2_right_answers_pass_and_the_credits_are_put_back(project, which):
     from tutorial_project.course.exercises.lesson04 import check_transfer_credit
 
@@ -349,6 +392,9 @@ def test_04_2_placeholder_is_not_solved_yet(project):
         ("forgot_await", "an `await` is missing"),
         ("swallows_the_error", "more than Linus has did not raise"),
         ("sync_transfer", "not an async function"),
+        ("atomic_without_locks", "Ada's credit was written from a read without select_for"),
+        ("unlocked_check_with_f_writes", "Ada's balance was checked on a row read without"),
+        ("receiver_saved_unlocked", "Grace's credit was written from a read without"),
     ],
 )
 def test_04_2_wrong_answers_fail_with_a_reason_and_change_nothing(
@@ -401,7 +447,26 @@ def pages():
 
     async def renders_in_a_thread(request, pk):
         def page():
+            return render(request, template, {"order": get_object_or_404(loaded, pk=pk)})
+
+        return await sync_to_async(page)()
+
+    async def lazy_in_a_thread(request, pk):
+        # No SynchronousOnlyOperation in a worker thread: the template loads the customer,
+        # the lines and each line's product lazily, one query each.
+        def page():
             return render(request, template, {"order": get_object_or_404(Order, pk=pk)})
+
+        return await sync_to_async(page)()
+
+    async def products_one_by_one(request, pk):
+        # Nothing lazy is left for the template, but each line's product took a query.
+        def page():
+            orders = Order.objects.select_related("customer").prefetch_related("lines")
+            order = get_object_or_404(orders, pk=pk)
+            for line in order.lines.all():
+                line.product  # noqa: B018 (one query per line)
+            return render(request, template, {"order": order})
 
         return await sync_to_async(page)()
 
@@ -441,6 +506,8 @@ def pages():
         "swallows_the_error": swallows_the_error,
         "forgot_await": forgot_await,
         "sync_view": sync_view,
+        "lazy_in_a_thread": lazy_in_a_thread,
+        "products_one_by_one": products_one_by_one,
     }
     return right, wrong
 
@@ -471,6 +538,8 @@ def test_04_3_placeholder_is_not_solved_yet(project):
         ("swallows_the_error", "it answered 200 for an order that does not exist"),
         ("forgot_await", "an `await` is missing"),
         ("sync_view", "not an async function"),
+        ("lazy_in_a_thread", "queries while rendering"),
+        ("products_one_by_one", "queries for an order of 2 lines (one or more per line: N+1)"),
     ],
 )
 def test_04_3_wrong_answers_fail_with_a_reason_quietly(project, name, message, recwarn, capsys):

@@ -35,13 +35,23 @@ def place_order(customer_email, quantities):
     The steps run in the order a hurried implementation would write them: stock first,
     then credit, then the order rows. ``transaction.atomic()`` is what makes a failure
     in a later step undo the earlier ones.
+
+    Rows are locked in one fixed order, the customer first, then the products by primary
+    key, whatever order the cart lists them in. On PostgreSQL two orders that lock the
+    same products in opposite orders would each hold a row the other waits for: a
+    deadlock, which the database breaks by failing one of them.
     """
     with transaction.atomic():
         customer = Customer.objects.select_for_update().get(email=customer_email)
+        # One query, sorted by pk: PostgreSQL locks the rows in the order it returns them.
+        locked = Product.objects.select_for_update().filter(sku__in=quantities).order_by("pk")
+        products = {product.sku: product for product in locked}
         total = Decimal("0.00")
         lines = []
         for sku, quantity in quantities.items():
-            product = Product.objects.select_for_update().get(sku=sku)
+            if sku not in products:
+                raise Product.DoesNotExist(f"no product with sku {sku!r}")
+            product = products[sku]
             if quantity < 1 or product.stock < quantity:
                 raise OutOfStock(f"{sku}: {quantity} wanted, {product.stock} in stock")
             # F() makes the database do the arithmetic: no lost update from a stale read.

@@ -1,6 +1,7 @@
 """Checks for lesson 04 · The async ORM, done right."""
 
 import asyncio
+import threading
 import time
 from contextlib import contextmanager
 from decimal import Decimal
@@ -10,6 +11,8 @@ from django.core.exceptions import SynchronousOnlyOperation
 from django.db import connection, connections
 from django.db.backends.signals import connection_created
 from django.db.backends.utils import CursorWrapper
+from django.db.models.sql.compiler import SQLCompiler
+from django.template.base import Template
 
 from tutorial_project.catalog.models import Product
 from tutorial_project.course.exercises.core import exercise
@@ -29,18 +32,68 @@ def counted_queries():
     A capture on one connection would miss queries that an answer sends elsewhere (with
     ``thread_sensitive=False``, for instance), so this counts in Django's cursor wrapper.
     """
-    original = CursorWrapper._execute_with_wrappers
+    with recorded_statements() as statements:
+        yield statements
+
+
+class Statement(str):
+    """One SQL statement as Django sent it (with ``%s`` placeholders), and its context."""
+
+    params: tuple
+    for_update: bool  # compiled from select_for_update(), even where SQLite drops the clause
+    in_atomic: bool  # run inside transaction.atomic()
+    while_rendering: bool  # run while a template was rendering, on the same thread
+
+
+_compiling = threading.local()
+
+
+@contextmanager
+def recorded_statements():
+    """Record every SQL statement run in the block, on every thread and connection.
+
+    SQLite has no ``SELECT ... FOR UPDATE``: Django leaves the clause out of the SQL, so the
+    SQL alone cannot tell whether an answer locked its rows. The compiler still knows, so
+    this notes ``query.select_for_update`` as each query is compiled and run.
+    """
+    original_execute = CursorWrapper._execute_with_wrappers
+    original_execute_sql = SQLCompiler.execute_sql
+    original_render = Template.render
     statements = []
 
-    def counting(self, sql, params, many, executor):
-        statements.append(sql)
-        return original(self, sql, params, many, executor)
+    def recording(self, sql, params, many, executor):
+        statement = Statement(sql)
+        statement.params = tuple(params or ()) if not many else ()
+        statement.for_update = getattr(_compiling, "for_update", False)
+        statement.in_atomic = self.db.in_atomic_block
+        statement.while_rendering = getattr(_compiling, "rendering", 0) > 0
+        statements.append(statement)
+        return original_execute(self, sql, params, many, executor)
 
-    CursorWrapper._execute_with_wrappers = counting
+    def compiling(self, *args, **kwargs):
+        before = getattr(_compiling, "for_update", False)
+        _compiling.for_update = bool(self.query.select_for_update)
+        try:
+            return original_execute_sql(self, *args, **kwargs)
+        finally:
+            _compiling.for_update = before
+
+    def rendering(self, context):
+        _compiling.rendering = getattr(_compiling, "rendering", 0) + 1
+        try:
+            return original_render(self, context)
+        finally:
+            _compiling.rendering -= 1
+
+    CursorWrapper._execute_with_wrappers = recording
+    SQLCompiler.execute_sql = compiling
+    Template.render = rendering
     try:
         yield statements
     finally:
-        CursorWrapper._execute_with_wrappers = original
+        CursorWrapper._execute_with_wrappers = original_execute
+        SQLCompiler.execute_sql = original_execute_sql
+        Template.render = original_render
 
 
 async def expected_report(slug):
@@ -123,7 +176,7 @@ async def check_transfer_credit(check, transfer_credit):
 
 async def _check_transfers(check, transfer_credit, before):
     ada, grace, linus = TRANSFER_CUSTOMERS
-    with forgotten_awaits() as missed:
+    with forgotten_awaits() as missed, recorded_statements() as statements:
         try:
             returned = await as_a_request(transfer_credit, ada, grace, Decimal("10.00"))
         except SynchronousOnlyOperation as error:
@@ -141,6 +194,10 @@ async def _check_transfers(check, transfer_credit, before):
         "10.00 moved from Ada to Grace",
         f"after moving 10.00 from Ada to Grace, the credits are {after[ada]} and {after[grace]}",
     )
+    unsafe = ""
+    if after != before:
+        pks = {email: pk async for email, pk in _customer_pks()}
+        unsafe = _unsafe_on_postgresql(statements, pks, sender=ada, receiver=grace)
     refusals = [
         ("more than Linus has", (linus, ada, Decimal("5.00")), False),
         ("to a customer who does not exist", (ada, "nobody@example.com", Decimal("10.00")), False),
@@ -163,6 +220,17 @@ async def _check_transfers(check, transfer_credit, before):
             "the exception out: leaving atomic() with it rolls the earlier writes back",
         )
     await _check_concurrent_transfers(check, transfer_credit)
+    check.that(  # last: SQLite itself cannot show this race, so it is read from the SQL
+        not unsafe,
+        "its reads and writes are safe on PostgreSQL too (rows locked, or a "
+        "conditional update)",
+        f"on PostgreSQL, concurrent transfers could overspend or lose an update: {unsafe}",
+        hint="SQLite lets this pass only because this project's transactions start with "
+        "BEGIN IMMEDIATE (transaction_mode), which runs them one at a time. On PostgreSQL "
+        "two transactions read the same balance at once: read the rows with "
+        "select_for_update() inside atomic(), or debit with a conditional update, "
+        "filter(email=..., credit__gte=amount).update(credit=F('credit') - amount)",
+    )
 
 
 async def _check_concurrent_transfers(check, transfer_credit):
@@ -184,6 +252,60 @@ async def _check_concurrent_transfers(check, transfer_credit):
         "and writing it, another transfer runs. Read, check and write inside one sync "
         "function under transaction.atomic()",
     )
+
+
+def _customer_pks():
+    return Customer.objects.filter(email__in=TRANSFER_CUSTOMERS).values_list("email", "pk")
+
+
+def _unsafe_on_postgresql(statements, pks, sender, receiver):
+    """What in one transfer's statements would be a race on PostgreSQL, or "".
+
+    SQLite serializes this project's transactions (BEGIN IMMEDIATE), so the concurrent
+    transfers cannot catch a read that trusts an unlocked row: PostgreSQL lets two
+    transactions read the same balance at once. So the statements themselves are read:
+    a credit written as a value computed in Python must come from a row read with
+    ``select_for_update()`` inside the transaction, and the sender's balance must be
+    checked on a locked row or by the debit itself (``UPDATE ... WHERE credit >= ...``).
+    """
+    emails = {pk: email for email, pk in pks.items()}
+
+    def rows(statement):
+        named = set()
+        for param in statement.params:
+            if isinstance(param, str) and param in pks:
+                named.add(param)
+            elif isinstance(param, int) and not isinstance(param, bool) and param in emails:
+                named.add(emails[param])
+        return named
+
+    def name(email):
+        return email.split("@")[0].capitalize()
+
+    locked, checked_by_update, problems = set(), False, []
+    for statement in statements:
+        sql = statement.lstrip()
+        if '"orders_customer"' not in sql:
+            continue
+        if sql.upper().startswith("SELECT") and statement.for_update and statement.in_atomic:
+            locked |= rows(statement)
+        elif sql.upper().startswith("UPDATE"):
+            assignments, _, where = sql.partition(" WHERE ")
+            written = rows(statement) or {sender, receiver}  # rows it names, else assume both
+            if '"credit" = %s' in assignments:  # a value computed in Python: save(), update(x)
+                for email in sorted(written - locked):
+                    problems.append(
+                        f"{name(email)}'s credit was written from a read without "
+                        "select_for_update() (a concurrent transfer's write is lost)"
+                    )
+            if sender in written and '"credit" >' in where:
+                checked_by_update = True
+    if sender not in locked and not checked_by_update:
+        problems.append(
+            f"{name(sender)}'s balance was checked on a row read without select_for_update() "
+            "(two transfers both see enough credit)"
+        )
+    return "; ".join(dict.fromkeys(problems))
 
 
 _SECOND_WRITE_FAILS = [
@@ -293,12 +415,38 @@ async def _get_order_page(view, pk):
         unmount(route)
 
 
+ORDER_PAGE_QUERIES = 3  # the order with its customer, its lines, their products
+
+
+def _check_order_page_queries(check, statements):
+    """A page rendered in a thread (``sync_to_async(render)``) answers 200 even when the
+    template loads every relation lazily, one query per line: count the queries, and
+    those the template ran itself."""
+    while_rendering = sum(statement.while_rendering for statement in statements)
+    check.that(
+        while_rendering == 0,
+        "the template ran no query of its own: everything it reads was loaded first",
+        f"the template ran {while_rendering} queries while rendering: it loaded relations "
+        "lazily (in a worker thread, so no SynchronousOnlyOperation, but one query per "
+        "relation it touched)",
+        hint="load what the template reads before render(): "
+        "select_related('customer'), prefetch_related('lines__product')",
+    )
+    check.that(
+        len(statements) <= ORDER_PAGE_QUERIES,
+        f"the page took at most {ORDER_PAGE_QUERIES} queries, whatever the number of lines",
+        f"the page took {len(statements)} queries for an order of {len(ORDER_LINES)} lines "
+        "(one or more per line: N+1)",
+        hint="prefetch_related('lines__product') loads every line's product in one query",
+    )
+
+
 @exercise("04.3", "Render an order's page from an async view")
 async def check_order_page(check, order_page):
     must_be_async(check, order_page, "order_page", "request, pk", kind="view")
     pk, names = await sync_to_async(_make_order)()
     try:
-        with forgotten_awaits() as missed:
+        with forgotten_awaits() as missed, recorded_statements() as statements:
             response = await _get_order_page(order_page, pk)
         no_forgotten_await(check, missed)
         check.that(
@@ -321,6 +469,8 @@ async def check_order_page(check, order_page):
             f"{page.strip()[:160]!r}",
             hint="render orders/order_detail.html with {'order': order}",
         )
+        if response.status_code == 200:
+            _check_order_page_queries(check, statements)
         missing = await _get_order_page(order_page, pk + 1000)
         check.that(
             missing.status_code == 404,
