@@ -57,7 +57,8 @@ class PriceViewTests(TestCase):
         with use_transport(upstream_answering(200, {"rate": "0.5"})):
             response = await product_price(request, sku="BK-001")  # no URLs, no middleware
         self.assertEqual(response.status_code, 200)
-        self.assertEqual(response.content, b'{"sku": "BK-001", "currency": "USD", "price": "20.00"}')
+        self.assertJSONEqual(response.content,
+                             {"sku": "BK-001", "currency": "USD", "price": "20.00"})
 
 
 @override_settings(ROOT_URLCONF="tutorial_project.instruments.testing_targets")
