@@ -54,7 +54,7 @@ save: $(DEV_STAMP) ## Re-run notebooks top to bottom and save their outputs (LES
 	$(BIN)/python .ci/save_notebooks.py $(NOTEBOOKS)
 
 lint: $(DEV_STAMP) ## ruff over the project, the tests, the notebooks and the site's configuration
-	$(BIN)/ruff check tutorial_project tests notebooks .ci .book
+	$(BIN)/ruff check tutorial_project tests notebooks lesson_tests .ci .book
 
 bench: $(DEV_STAMP) ## Measure setup, bring-up and per-notebook times, and the lessons' ratios
 	$(BIN)/python -m tutorial_project.course.benchmarks $(NOTEBOOKS)

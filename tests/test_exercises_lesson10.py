@@ -1,49 +1,160 @@
-"""Lesson 10's exercise checks: the reference answers pass, placeholders and wrong answers don't."""
+"""Lesson 10's exercise check: right tests pass (written either way), wrong tests are refused."""
 
 import asyncio
+import json
+import warnings
 
 import httpx
+
+from tutorial_project.rates import client
 
 
 def run(check, answer):
     return asyncio.run(check(answer))
 
 
-def test_rate_transport(project):
-    from tutorial_project.course.exercises.lesson10 import check_rate_transport
+def times_out():
+    def handler(request):
+        raise httpx.ReadTimeout("too slow")
 
-    reference = httpx.MockTransport(lambda request: httpx.Response(200, json={"rate": "2.5"}))
-    assert run(check_rate_transport, reference)
-    assert not run(check_rate_transport, ...).solved
-    wrong_rate = httpx.MockTransport(lambda request: httpx.Response(200, json={"rate": "2"}))
-    verdict = run(check_rate_transport, wrong_rate)
-    assert not verdict and "the rate must be 2.5" in str(verdict)
-    failing = httpx.MockTransport(lambda request: httpx.Response(500, json={}))
-    verdict = run(check_rate_transport, failing)
-    assert not verdict and "answered 502" in str(verdict)
-    not_a_transport = run(check_rate_transport, lambda request: httpx.Response(200))
-    assert not not_a_transport and "httpx.MockTransport" in str(not_a_transport)
+    return httpx.MockTransport(handler)
 
 
-def test_read_stream(project):
-    from tutorial_project.course.exercises.lesson10 import check_read_stream
+def fails_with(verdict, *phrases):
+    text = str(verdict)
+    assert not verdict, text
+    for phrase in phrases:
+        assert phrase in text, text
 
-    async def reference(response):
-        return b"".join([chunk async for chunk in response.streaming_content]).decode()
 
-    async def returns_bytes(response):
-        return b"".join([chunk async for chunk in response.streaming_content])
+async def reference(async_client):
+    with client.use_transport(times_out()):
+        response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+    assert response.status_code == 504
+    assert "timed out" in response.json()["error"]
 
-    async def first_chunk_only(response):
-        async for chunk in response.streaming_content:
-            return chunk.decode()
 
-    async def uses_content(response):
-        return response.content.decode()
+def test_reference_passes(project):
+    from tutorial_project.course.exercises.lesson10 import check_timeout_test
 
-    assert run(check_read_stream, reference)
-    assert not run(check_read_stream, ...).solved
-    assert "decode" in str(run(check_read_stream, returns_bytes))
-    assert "collect every chunk" in str(run(check_read_stream, first_chunk_only))
-    verdict = run(check_read_stream, uses_content)
-    assert not verdict and "streaming_content" in str(verdict)
+    verdict = run(check_timeout_test, reference)
+    assert verdict, str(verdict)
+
+
+def test_a_right_test_with_async_request_factory_passes(project):
+    from tutorial_project.course.exercises.lesson10 import check_timeout_test
+
+    async def with_the_factory(async_rf, price_view):
+        request = async_rf.get("/", {"currency": "GBP"})
+        with client.use_transport(times_out()):
+            response = await price_view(request, sku="BK-001")
+        assert response.status_code == 504 and response["Content-Type"] == "application/json"
+        assert json.loads(response.content)["error"]  # .json() is the test client's addition
+
+    verdict = run(check_timeout_test, with_the_factory)
+    assert verdict, str(verdict)
+
+
+def test_placeholder_is_not_solved(project):
+    from tutorial_project.course.exercises.lesson10 import check_timeout_test
+
+    assert not run(check_timeout_test, ...).solved
+
+
+def test_a_test_that_asserts_nothing_is_refused(project):
+    from tutorial_project.course.exercises.lesson10 import check_timeout_test
+
+    async def asserts_nothing(async_client):
+        with client.use_transport(times_out()):
+            await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+
+    fails_with(run(check_timeout_test, asserts_nothing), "passes on", "assert anything")
+
+
+def test_a_forgotten_await_is_refused_with_its_hint(project):
+    from tutorial_project.course.exercises.lesson10 import check_timeout_test
+
+    async def no_await(async_client):
+        with client.use_transport(times_out()):
+            response = async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+        assert response.status_code == 504
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the verdict says it: no RuntimeWarning escapes
+        fails_with(run(check_timeout_test, no_await), "`await` is missing")
+
+
+def test_a_dropped_coroutine_is_refused(project):
+    from tutorial_project.course.exercises.lesson10 import check_timeout_test
+
+    async def dropped(async_client):
+        with client.use_transport(times_out()):
+            async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+
+    fails_with(run(check_timeout_test, dropped), "never awaited")
+
+
+def test_a_status_only_test_misses_the_plain_text_504(project):
+    from tutorial_project.course.exercises.lesson10 import check_timeout_test
+
+    async def status_only(async_client):
+        with client.use_transport(times_out()):
+            response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+        assert response.status_code == 504
+
+    fails_with(run(check_timeout_test, status_only), "passes on a view that answers 504 as plain",
+               "response.json()")
+
+
+def test_a_test_that_accepts_any_error_is_refused(project):
+    from tutorial_project.course.exercises.lesson10 import check_timeout_test
+
+    async def any_error(async_client):
+        with client.use_transport(times_out()):
+            response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+        assert response.status_code >= 500 and "error" in response.json()
+
+    fails_with(run(check_timeout_test, any_error), "passes on a view that answers 502")
+
+
+def test_a_test_without_the_fake_upstream_fails_on_the_correct_view(project):
+    from tutorial_project.course.exercises.lesson10 import check_timeout_test
+
+    async def real_upstream(async_client):
+        response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+        assert response.status_code == 504
+
+    fails_with(run(check_timeout_test, real_upstream), "on the correct view it failed",
+               "httpx.ReadTimeout")
+
+
+def test_a_swallowed_assertion_is_refused(project):
+    from tutorial_project.course.exercises.lesson10 import check_timeout_test
+
+    async def swallowed(async_client):
+        with client.use_transport(times_out()):
+            response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+        try:
+            assert response.status_code == 504
+        except AssertionError:
+            pass
+
+    fails_with(run(check_timeout_test, swallowed), "passes on")
+
+
+def test_a_sync_test_is_refused(project):
+    from tutorial_project.course.exercises.lesson10 import check_timeout_test
+
+    def sync_test(async_client):
+        pass
+
+    fails_with(run(check_timeout_test, sync_test), "not an async function")
+
+
+def test_an_unknown_fixture_is_named(project):
+    from tutorial_project.course.exercises.lesson10 import check_timeout_test
+
+    async def wants_rf(rf):
+        pass
+
+    fails_with(run(check_timeout_test, wants_rf), "asks for rf")

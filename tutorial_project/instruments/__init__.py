@@ -12,7 +12,8 @@ what the project does. By lesson:
 - 06, 12      ``upstream/`` (a fake upstream ASGI service with latency and failure modes)
 - 07, 12      ``streaming`` (a slow job, Server-Sent Events), ``servers`` (real servers on loopback)
 - 08          ``loadtest/`` (load generation and the server comparison), ``servers``
-- 10          ``ticker`` (a stream that notices disconnects), ``served_by`` (which mode served)
+- 10          ``ticker`` (a stream that notices disconnects), ``served_by`` (which mode served),
+              ``testing_targets`` (what lesson_tests/ tests), ``run_tests`` (pytest in a subprocess)
 - 09          ``cache_hops`` (the thread hops behind the async cache API)
 - 11          ``paging`` (one catalog page, 5.2 and 6.x), ``stock_report`` (the lesson's tasks),
               ``tasks_api`` (the Tasks API from ``django.tasks`` or the 5.2 backport)

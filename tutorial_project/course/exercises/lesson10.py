@@ -1,77 +1,106 @@
-"""Checks for lesson 10 · Testing async code."""
+"""Checks for lesson 10 · Testing async code.
 
-from decimal import Decimal
+10.1 asks for a test, not for code under test: the check runs the learner's test against the
+correct price view and against views with realistic bugs. A right test passes on the first
+and fails (by an assertion or any exception, as under pytest) on each buggy one.
+"""
 
-import httpx
-from django.test import AsyncClient
+import inspect
 
-from tutorial_project.catalog.models import Product
+from django.http import JsonResponse
+from django.test import AsyncClient, AsyncRequestFactory
+
+from tutorial_project.course.exercises.attempt import Raised, attempt, fail
 from tutorial_project.course.exercises.core import exercise
 from tutorial_project.course.exercises.expect import must_be_async
-from tutorial_project.instruments.ticker import ticker
+from tutorial_project.course.exercises.probes import quiet_request_log
 from tutorial_project.playground import mount, unmount
-from tutorial_project.rates.client import use_transport
+from tutorial_project.rates import client
 from tutorial_project.rates.views import product_price
 
+ROUTE = "exercise-10/price/<str:sku>/"  # the learner's test requests /exercise-10/price/BK-001/
+FIXTURES = {"async_client", "async_rf", "price_view"}  # what a test may ask for, by name
 
-@exercise("10.1", "A fake upstream with httpx.MockTransport")
-async def check_rate_transport(check, transport):
-    check.that(
-        isinstance(transport, httpx.AsyncBaseTransport),
-        "rate_transport is an httpx transport",
-        f"rate_transport is a {type(transport).__name__}, not an httpx transport",
-        hint="wrap a handler: httpx.MockTransport(lambda request: httpx.Response(...))",
-    )
-    route = "exercise-10-1/<str:sku>/"
-    mount(route, product_price)
+
+def _buggy_views():
+    async def timeout_is_a_502(request, sku):  # lumps every upstream failure together
+        response = await product_price(request, sku)
+        if response.status_code == 504:
+            return JsonResponse({"error": "rates upstream failed"}, status=502)
+        return response
+
+    async def timeout_escapes(request, sku):  # forgot the except: a 500, and no JSON
+        await client.fetch_rate(request.GET.get("currency", "EUR"))
+        return await product_price(request, sku)
+
+    async def falls_back_silently(request, sku):  # answers the EUR price as if converted
+        response = await product_price(request, sku)
+        if response.status_code == 504:
+            from tutorial_project.catalog.models import Product
+
+            product = await Product.objects.aget(sku=sku)
+            return JsonResponse({"sku": sku, "currency": request.GET.get("currency"),
+                                 "price": str(product.price)})
+        return response
+
+    async def plain_text_504(request, sku):  # the right status, but no JSON error to show
+        from django.http import HttpResponse
+
+        response = await product_price(request, sku)
+        if response.status_code == 504:
+            return HttpResponse("Gateway Timeout", status=504, content_type="text/plain")
+        return response
+
+    return {
+        "a view that answers 502 for a timeout": (
+            timeout_is_a_502, "assert response.status_code == 504, not just 'an error'"),
+        "a view that lets the timeout escape (a 500)": (
+            timeout_escapes, "assert the status code: a 500 is not a 504"),
+        "a view that answers 200 with an unconverted price": (
+            falls_back_silently, "assert the status code is 504"),
+        "a view that answers 504 as plain text": (
+            plain_text_504, 'assert the JSON error too: "error" in response.json()'),
+    }
+
+
+def _fixtures_for(test, view):
+    asked = set(inspect.signature(test).parameters)
+    unknown = asked - FIXTURES
+    return unknown, {
+        "async_client": lambda: AsyncClient(),
+        "async_rf": lambda: AsyncRequestFactory(),
+        "price_view": lambda: view,
+    }, asked
+
+
+async def _run(check, test, view, what):
+    mount(ROUTE, view)
     try:
-        with use_transport(transport):
-            response = await AsyncClient(raise_request_exception=False).get(
-                "/exercise-10-1/BK-001/", {"currency": "USD"}
-            )
+        _, makers, asked = _fixtures_for(test, view)
+        kwargs = {name: makers[name]() for name in asked}
+        with quiet_request_log():
+            return await attempt(check, lambda: test(**kwargs), f"your test on {what}")
     finally:
-        unmount(route)
-    body = response.json() if response.get("Content-Type") == "application/json" else {}
-    check.that(
-        response.status_code == 200,
-        "the price view answered 200",
-        f"the price view answered {response.status_code} {body}",
-        hint='answer httpx.Response(200, json={"rate": "2.5"}) for every request',
-    )
-    euros = (await Product.objects.aget(sku="BK-001")).price
-    expected = (euros * Decimal("2.5")).quantize(Decimal("0.01"))
-    check.that(
-        Decimal(body.get("price", "0")) == expected,
-        f"BK-001 ({euros} EUR) costs {expected} at a rate of 2.5",
-        f"BK-001 ({euros} EUR) costs {body.get('price')}, expected {expected}",
-        hint='the rate must be 2.5: json={"rate": "2.5"}',
-    )
+        unmount(ROUTE)
 
 
-@exercise("10.2", "Read a streaming response")
-async def check_read_stream(check, read_stream):
-    must_be_async(
-        check,
-        read_stream,
-        "read_stream",
-        hint="define it with `async def read_stream(response):` and use `async for`",
-    )
-    route = "exercise-10-2/"
-    mount(route, ticker)
-    try:
-        response = await AsyncClient().get(f"/{route}", {"count": 3})
-        body = await read_stream(response)
-    finally:
-        unmount(route)
-    check.that(
-        isinstance(body, str),
-        "it returns a str",
-        f"it returned a {type(body).__name__}",
-        hint="join the byte chunks, then .decode() them",
-    )
-    check.that(
-        body == "tick 1\ntick 2\ntick 3\n",
-        "it returns the whole body: 3 ticks",
-        f"it returned {body!r}",
-        hint="collect every chunk: [chunk async for chunk in response.streaming_content]",
-    )
+@exercise("10.1", "A test that catches a bug")
+async def check_timeout_test(check, test_upstream_timeout):
+    must_be_async(check, test_upstream_timeout, "test_upstream_timeout", "async_client")
+    unknown, _, _ = _fixtures_for(test_upstream_timeout, product_price)
+    check.that(not unknown, "it asks only for fixtures the check provides",
+               f"it asks for {', '.join(sorted(unknown))}",
+               hint="take async_client, async_rf and/or price_view as parameters")
+    outcome = await _run(check, test_upstream_timeout, product_price, "the correct view")
+    if isinstance(outcome, Raised):
+        fail(check, f"on the correct view it failed: {outcome}",
+             "make the upstream time out with client.use_transport(httpx.MockTransport(...)) "
+             "whose handler raises httpx.ReadTimeout; the correct view answers 504 with JSON")
+    check.that(True, "it passes on the correct view", "")
+    caught = 0
+    for what, (view, hint) in _buggy_views().items():
+        outcome = await _run(check, test_upstream_timeout, view, what)
+        check.that(isinstance(outcome, Raised), f"it fails on {what}",
+                   f"it passes on {what}" + (": does it assert anything?" if caught == 0 else ""),
+                   hint=hint)
+        caught += 1
