@@ -9,6 +9,7 @@ import pytest
 # `make test` only.
 LESSONS_OF_MODULE = {
     "test_catalog_api.py": {"02", "04"},
+    "test_connection_settings.py": {"04"},
     "test_middleware_instruments.py": {"05"},
     "test_upstream.py": {"06"},
     "test_streaming.py": {"07"},
