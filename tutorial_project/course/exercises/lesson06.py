@@ -100,8 +100,10 @@ async def check_fetch_both(check, fetch_both):
     async with _client(upstream) as client:
         await _warm_up(client, upstream)
         async with LoopWatch() as watch:
-            result = await attempt(check, lambda: fetch_both(client), "fetch_both(client)",
-                                   give_up=GIVE_UP, hint="each call answers in 0.2 s: is one stuck?")
+            result = await attempt(
+                check, lambda: fetch_both(client), "fetch_both(client)",
+                give_up=GIVE_UP, hint="each call answers in 0.2 s: is one stuck?",
+            )
         calls = dict(upstream.calls)
         most_at_once = upstream.max_in_flight
     _stop_if_raised(check, result, "fetch_both(client)", "return (weather.json(), news.json())")
