@@ -189,7 +189,9 @@ def test_06_2_its_own_timeout_error_is_reported_as_its_own_not_as_a_hang():
     verdict = run(lesson06.check_get_or_none, get_or_none)
     fails_with(verdict, "never answers it raised TimeoutError", "catch TimeoutError")
     assert "no result after" not in str(verdict)
-    assert time.perf_counter() - started < lesson06.GIVE_UP  # it did not wait for the deadline
+    # It stopped at its own TimeoutError, not at the check's deadline (the text above says so);
+    # the bound leaves room for the cases the check runs before this one on a loaded machine.
+    assert time.perf_counter() - started < 2 * lesson06.GIVE_UP
 
 
 def test_06_2_swallowed_cancellation_fails_with_a_hint():
