@@ -2,10 +2,11 @@
 
 import asyncio
 
+import httpx
 import pytest
-from django.test import AsyncClient
+from django.test import AsyncClient, Client
 
-from tutorial_project.dashboard import clients
+from tutorial_project.dashboard import clients, sources
 from tutorial_project.instruments.upstream import FakeUpstream
 from tutorial_project.instruments.upstream.server import serve_in_thread
 
@@ -92,3 +93,83 @@ def test_same_view_over_loopback(project):
 
         response = asyncio.run(main())
     assert response.status_code == 200 and response.json()["errors"]["stocks"]["error"] == "timeout"
+
+
+def _mock_upstream(handler):
+    return lambda: httpx.AsyncClient(transport=httpx.MockTransport(handler), base_url="http://u")
+
+
+def test_any_httpx_error_is_a_per_source_error_not_a_500(project):
+    def handler(request):  # news: a gzip header on a body that is not gzip (DecodingError)
+        if request.url.path == "/news":
+            return httpx.Response(200, headers={"content-encoding": "gzip"}, content=b"not gzip")
+        if request.url.path == "/stocks":
+            return httpx.Response(302, headers={"location": "/stocks"})  # not followed
+        return httpx.Response(200, json={"city": "Lyon"})
+
+    async def main():
+        await clients.use_client_factory(_mock_upstream(handler))
+        try:
+            return await AsyncClient(raise_request_exception=True).get("/api/dashboard/")
+        finally:
+            await clients.use_client_factory(None)
+
+    body = asyncio.run(main()).json()
+    assert body["weather"] == {"city": "Lyon"} and body["partial"] is True
+    assert body["errors"]["news"]["error"] == "malformed"
+    assert body["errors"]["stocks"] == {"error": "bad_status", "detail": "upstream answered 302"}
+
+
+def test_a_crash_inside_the_in_process_upstream_is_a_500_answer(project):
+    class Crashing(FakeUpstream):
+        async def _answer(self, scope, receive):
+            raise RuntimeError("bug in the upstream")
+
+    async def main():
+        await clients.use_client_factory(lambda: clients.in_process_client(Crashing()))
+        try:
+            return await AsyncClient(raise_request_exception=True).get("/api/dashboard/")
+        finally:
+            await clients.use_client_factory(None)
+
+    response = asyncio.run(main())
+    assert response.status_code == 502
+    assert {e["detail"] for e in response.json()["errors"].values()} == {"upstream answered 500"}
+
+
+@pytest.mark.parametrize("status, calls", [(429, 3), (503, 3), (404, 1), (501, 1)])
+def test_retries_only_statuses_that_may_get_better(status, calls):
+    seen = []
+
+    def handler(request):
+        seen.append(request)
+        return httpx.Response(status)
+
+    async def main():
+        async with _mock_upstream(handler)() as client:
+            with pytest.raises(sources.SourceError):
+                await sources.get_json(client, "/x", attempts=3, backoff=0)
+
+    asyncio.run(main())
+    assert len(seen) == calls
+
+
+def test_under_wsgi_each_request_gets_its_own_client_and_closes_it(project):
+    made = []
+
+    def factory():
+        made.append(clients.in_process_client())
+        return made[-1]
+
+    async def swap(to):
+        await clients.use_client_factory(to)
+
+    asyncio.run(swap(factory))
+    try:
+        # The sync test client is WSGI: Django runs the async view in a one-off event loop.
+        responses = [Client().get("/api/dashboard/") for _ in range(3)]
+    finally:
+        asyncio.run(swap(None))
+    assert [r.status_code for r in responses] == [200, 200, 200]
+    assert len(made) == 3 and all(client.is_closed for client in made)
+    assert len(clients._clients) == 0  # no per-loop client was left behind

@@ -1,15 +1,22 @@
-"""The dashboard's shared httpx.AsyncClient: one per event loop, made by a swappable factory.
+"""The dashboard's httpx.AsyncClient: one per event loop under ASGI, made by a swappable factory.
 
 A client owns a connection pool, and pooled connections belong to the event loop that opened
-them; so the client is shared by every request on one loop, never across loops. By default it
-reaches the fake upstream in-process; ``use_client_factory`` points it elsewhere (e.g. a URL
-served by uvicorn) without touching the view.
+them; so the client is shared by every request on one loop, never across loops. That pays off
+under an ASGI server, where one loop serves every request of the process. Under WSGI
+(``runserver`` without daphne, gunicorn's sync workers, ``django.test.Client``) Django runs
+each async view in a one-off event loop: a per-loop client would be made for one request and
+never closed, so ``client_for(request)`` makes one for that request and closes it instead.
+
+By default the client reaches the fake upstream in-process; ``use_client_factory`` points it
+elsewhere (e.g. a URL served by uvicorn) without touching the view.
 """
 
 import asyncio
+import contextlib
 import weakref
 
 import httpx
+from django.core.handlers.wsgi import WSGIRequest
 
 from tutorial_project.instruments.upstream import FakeUpstream
 
@@ -17,32 +24,52 @@ from tutorial_project.instruments.upstream import FakeUpstream
 # network), which is why sources.fetch_source also bounds every call with asyncio.timeout.
 TIMEOUT = httpx.Timeout(1.0, connect=0.5)
 # A burst of requests reuses at most 10 open connections instead of opening one per request.
+# The rest queue for a free one, and that wait counts against each source's budget.
 LIMITS = httpx.Limits(max_connections=10, max_keepalive_connections=10)
+# httpx builds a new SSL context (loading certifi's CA file, ~10-500 ms) for every client by
+# default, on the event loop. Build it once, at import, and give it to every client.
+SSL_CONTEXT = httpx.create_ssl_context()
 
 default_upstream = FakeUpstream()
 _clients = weakref.WeakKeyDictionary()  # event loop -> its client
 
 
 def in_process_client(app=None):
-    """A client that calls the fake upstream app directly: no sockets, no ports."""
-    transport = httpx.ASGITransport(app=app or default_upstream)
+    """A client that calls the fake upstream app directly: no sockets, no ports.
+
+    ``raise_app_exceptions=False``: a crash inside the app becomes a 500 answer, as a real
+    server would send, instead of an exception raised inside the caller's ``client.get``.
+    """
+    transport = httpx.ASGITransport(app=app or default_upstream, raise_app_exceptions=False)
     return httpx.AsyncClient(transport=transport, base_url="http://upstream", timeout=TIMEOUT)
 
 
 def loopback_client(base_url):
     """A client for an upstream served on a real socket (e.g. by uvicorn on 127.0.0.1)."""
-    return httpx.AsyncClient(base_url=base_url, timeout=TIMEOUT, limits=LIMITS)
+    return httpx.AsyncClient(base_url=base_url, timeout=TIMEOUT, limits=LIMITS, verify=SSL_CONTEXT)
 
 
 _factory = in_process_client
 
 
 def shared_client():
-    """This event loop's client, created on first use."""
+    """This event loop's client, created on first use (for a long-lived loop: ASGI)."""
     loop = asyncio.get_running_loop()
-    if loop not in _clients:
-        _clients[loop] = _factory()
-    return _clients[loop]
+    client = _clients.get(loop)
+    if client is None or client.is_closed:
+        client = _clients[loop] = _factory()
+    return client
+
+
+@contextlib.asynccontextmanager
+async def client_for(request):
+    """The client for this request: the loop's shared one under ASGI; under WSGI, whose
+    one-off loop dies with the request, a client of its own, closed when the block ends."""
+    if not isinstance(request, WSGIRequest):
+        yield shared_client()
+        return
+    async with _factory() as client:
+        yield client
 
 
 async def close_shared_client():

@@ -20,8 +20,15 @@ class SourceError(Exception):
         return {"error": self.kind, "detail": self.detail}
 
 
+# Statuses worth asking again: the upstream was overloaded or briefly down (429 and 503 may
+# say when with Retry-After, which this small client does not read). Other 4xx and 5xx (404,
+# 501 Not Implemented...) fail the same way every time.
+RETRYABLE = {408, 429, 500, 502, 503, 504}
+
+
 async def get_json(client, path, *, params=None, attempts=1, backoff=0.05):
-    """GET ``path`` and decode its JSON; retry 5xx and network errors ``attempts - 1`` times.
+    """GET ``path`` and decode its JSON; retry RETRYABLE statuses and network errors
+    ``attempts - 1`` times. Every httpx error becomes a SourceError.
 
     Only for idempotent requests: repeating a GET cannot do anything twice. Never retry a
     POST that charges a card this way. The waits double each time (0.05 s, 0.1 s...).
@@ -29,16 +36,19 @@ async def get_json(client, path, *, params=None, attempts=1, backoff=0.05):
     for attempt in range(1, attempts + 1):
         try:
             response = await client.get(path, params=params)
-            response.raise_for_status()
+            response.raise_for_status()  # 3xx too: httpx does not follow redirects by default
             break
         except httpx.HTTPStatusError as error:
-            failure = SourceError("bad_status", f"upstream answered {error.response.status_code}")
-            if error.response.status_code < 500:
-                raise failure from error  # a 4xx will not get better by asking again
-        except httpx.TimeoutException as error:
+            status = error.response.status_code
+            failure = SourceError("bad_status", f"upstream answered {status}")
+            if status not in RETRYABLE:
+                raise failure from error  # asking again would fail the same way
+        except httpx.TimeoutException as error:  # PoolTimeout too: no free connection in time
             failure = SourceError("timeout", f"httpx gave up: {type(error).__name__}")
         except httpx.TransportError as error:
             failure = SourceError("unreachable", f"{type(error).__name__}")
+        except httpx.HTTPError as error:  # e.g. DecodingError: a body its headers lie about
+            raise SourceError("malformed", f"{type(error).__name__}") from error
         if attempt == attempts:
             raise failure
         await asyncio.sleep(backoff * 2 ** (attempt - 1))
@@ -70,10 +80,12 @@ async def fetch_all(client, modes=None, *, strategy="concurrent", timeline=None,
                 client, name, mode=modes.get(name, "ok"), timeline=timeline, **options
             )
         except SourceError as error:
-            return error  # one failed source must not cancel the others
+            return error  # a value, not an exception: the TaskGroup cancels nobody
 
     if strategy == "sequential":
         return {name: await one(name) for name in SOURCES}
-    async with asyncio.TaskGroup() as group:  # Python 3.11+: like gather, but never leaks tasks
+    # Python 3.11+. If a task raises, the group cancels the others, waits for them and raises
+    # an ExceptionGroup (handled with except*); so one() lets only our own bugs escape.
+    async with asyncio.TaskGroup() as group:
         tasks = {name: group.create_task(one(name)) for name in SOURCES}
     return {name: task.result() for name, task in tasks.items()}

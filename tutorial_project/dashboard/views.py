@@ -8,12 +8,13 @@ Answers, documented:
 - 200 with ``"partial": true``: the sources that failed are null, and ``errors`` says why
   (a dashboard shows the widgets it has rather than nothing);
 - 504 when every source timed out, 502 when every source failed otherwise;
-- 400 for a bad parameter. Never an unhandled 500 because of the upstream.
+- 400 for a bad parameter. Never an unhandled 500 because of the upstream: every httpx
+  error becomes a per-source error (``sources.get_json``).
 """
 
 from django.http import JsonResponse
 
-from tutorial_project.dashboard.clients import shared_client
+from tutorial_project.dashboard.clients import client_for
 from tutorial_project.dashboard.sources import SOURCES, SourceError, fetch_all
 from tutorial_project.instruments.upstream.app import MODES
 
@@ -29,7 +30,8 @@ async def dashboard(request):
     if bad:
         return JsonResponse({"error": f"unknown mode(s) {bad}", "modes": sorted(MODES)}, status=400)
 
-    results = await fetch_all(shared_client(), modes, strategy=strategy)
+    async with client_for(request) as client:  # shared under ASGI; per request under WSGI
+        results = await fetch_all(client, modes, strategy=strategy)
     errors = {name: r.as_json() for name, r in results.items() if isinstance(r, SourceError)}
     if len(errors) == len(results):
         timed_out = all(e["error"] == "timeout" for e in errors.values())

@@ -1,6 +1,7 @@
 """Checks for lesson 06 · Calling external APIs with httpx."""
 
 import asyncio
+import threading
 import time
 
 import httpx
@@ -12,7 +13,16 @@ from tutorial_project.instruments.upstream import FakeUpstream
 
 LATENCY = 0.2  # both endpoints of 06.1
 GIVE_UP = 3.0  # the check stops waiting for an answer after this long
+# How much later than its budget get_or_none may return: the loop's own wake-up delay on a
+# loaded machine. A fixed 1 s timeout, or a full budget per retry, overshoots it.
+SLACK = 0.4
+# A stall of the event loop this long means the answer blocked it (time.sleep, a sync call):
+# a time.sleep(0.2) trips it; LoopWatch does not count the stalls of a busy machine.
+STALL = 0.15
 USE_THE_CLIENT = "use the client you are given (await client.get(...)): it reaches the upstream"
+DONT_BLOCK = ("time.sleep (or any sync call that waits) holds the event loop, so nothing else "
+              "runs meanwhile: use await asyncio.sleep(...) and the async client (a first "
+              "import inside the function blocks too: import at the top of the cell)")
 
 
 def _client(upstream):
@@ -28,6 +38,59 @@ def _stop_if_raised(check, outcome, what, hint):
         fail(check, f"{what} raised {outcome}", hint)
 
 
+class LoopWatch:
+    """Tells a blocked event loop from a busy machine.
+
+    A task on the loop beats every 5 ms; a watchdog thread wakes every 10 ms and, while the
+    beat stands still, adds 10 ms per wake-up. A loop held by time.sleep adds up at the
+    watchdog's pace. When the machine is overloaded, the watchdog is late as well and adds
+    less: a busy machine under-counts, it never makes a blocked loop out of a slow one.
+    """
+
+    TICK = 0.01
+
+    async def __aenter__(self):
+        self.longest, self._still, self._beats = 0.0, 0.0, 0
+        self._stop = threading.Event()
+        self._beater = asyncio.ensure_future(self._beat())
+        self._watchdog = threading.Thread(target=self._watch, name="loop-watch", daemon=True)
+        self._watchdog.start()
+        return self
+
+    async def _beat(self):
+        while True:
+            await asyncio.sleep(self.TICK / 2)
+            self._beats += 1
+
+    def _watch(self):
+        seen = self._beats
+        while not self._stop.wait(self.TICK):
+            if self._beats != seen:
+                seen, self._still = self._beats, 0.0
+            else:
+                self._still += self.TICK
+                self.longest = max(self.longest, self._still)
+
+    async def __aexit__(self, *exc_info):
+        self._stop.set()
+        self._beater.cancel()
+        await asyncio.wait({self._beater})
+        self._watchdog.join()
+
+    def check(self, check, what):
+        """Fail if the loop was held ``STALL`` s at once since the last check (then reset)."""
+        longest, self.longest = self.longest, 0.0
+        if longest >= STALL:
+            fail(check, f"while {what} ran, the event loop was blocked for {longest:.1f} s "
+                        "at once", DONT_BLOCK)
+
+
+async def _warm_up(client, upstream):
+    # The first call of a process imports and sets up a few things: not the answer's cost.
+    await client.get("/weather", params={"delay": 0})
+    upstream.reset()
+
+
 @exercise("06.1", "Fetch two sources at the same time")
 async def check_fetch_both(check, fetch_both):
     must_be_async(check, fetch_both, "fetch_both", "client")
@@ -35,8 +98,14 @@ async def check_fetch_both(check, fetch_both):
         {"/weather": (LATENCY, {"celsius": 14}), "/news": (LATENCY, {"headlines": []})}
     )
     async with _client(upstream) as client:
-        result = await attempt(check, lambda: fetch_both(client), "fetch_both(client)",
-                               give_up=GIVE_UP, hint="each call answers in 0.2 s: is one stuck?")
+        await _warm_up(client, upstream)
+        async with LoopWatch() as watch:
+            result = await attempt(
+                check, lambda: fetch_both(client), "fetch_both(client)",
+                give_up=GIVE_UP, hint="each call answers in 0.2 s: is one stuck?",
+            )
+        calls = dict(upstream.calls)
+        most_at_once = upstream.max_in_flight
     _stop_if_raised(check, result, "fetch_both(client)", "return (weather.json(), news.json())")
     check.that(
         result == ({"celsius": 14}, {"headlines": []}),
@@ -44,41 +113,63 @@ async def check_fetch_both(check, fetch_both):
         f"it returned {result!r}",
         hint="return a tuple of the two decoded bodies: (weather.json(), news.json())",
     )
+    check.that(
+        calls == {"/weather": 1, "/news": 1},
+        "it made one call to each source",
+        f"the upstream received {calls}",
+        hint="make exactly two calls, and await every task you start (a task you never "
+        "await runs on for nobody)",
+    )
     # Counted by the upstream, not timed: a loaded machine cannot make this pass or fail.
     check.that(
-        upstream.max_in_flight == 2,
+        most_at_once >= 2,
         "the two calls waited at the same time",
         "the upstream never had both calls at once: they ran one after the other",
         hint="start both before awaiting either: asyncio.gather(...) or a TaskGroup",
     )
+    watch.check(check, "fetch_both")
+    check.that(True, "it never blocked the event loop", "")
 
 
-HANG_CASES = [
-    ("/weather?mode=fail", "a 500 answer",
-     "call response.raise_for_status() and catch httpx.HTTPStatusError"),
-    ("/weather?mode=malformed", "a body that is not JSON",
+STATUS_HINT = ("any 4xx or 5xx answer is an error status: call response.raise_for_status() "
+               "and catch httpx.HTTPStatusError (or test response.is_error)")
+BUDGET_HINT = ("use the budget you are given, once for the whole call (retries included): "
+               "`async with asyncio.timeout(budget):` around it")
+ERROR_CASES = [  # path, what, budget, hint
+    ("/weather?mode=fail", "a 500 answer", 0.3, STATUS_HINT),
+    ("/nowhere", "a 404 answer", 0.3, STATUS_HINT),
+    ("/weather?mode=malformed", "a body that is not JSON", 0.3,
      "response.json() raises ValueError (json.JSONDecodeError): catch it"),
-    ("/weather?mode=hang", "an upstream that never answers",
+    ("/weather?mode=hang", "an upstream that never answers", 0.2,
      "wrap the call in `async with asyncio.timeout(budget):` and catch TimeoutError "
      "(ASGITransport ignores httpx's own timeout)"),
+    ("/weather?mode=hang", "an upstream that never answers", 0.6, BUDGET_HINT),
 ]
+DOWN_HINT = ("when the upstream is down, client.get raises httpx.ConnectError: catch "
+             "httpx.HTTPError, the base class of every httpx error")
+
+
+def _refuse_connections(request):
+    raise httpx.ConnectError("connection refused", request=request)
+
+
+def _timed(get_or_none, client, path, budget):
+    async def call():  # times the answer alone, not the check around it
+        started = time.perf_counter()
+        result = await get_or_none(client, path, budget)
+        return result, time.perf_counter() - started
+
+    return call
 
 
 @exercise("06.2", "An answer or None, never a hang")
 async def check_get_or_none(check, get_or_none):
     must_be_async(check, get_or_none, "get_or_none", "client, path, budget")
     upstream = FakeUpstream()
-    async with _client(upstream) as client:
-
-        def timed(path, budget):
-            async def call():  # times the answer alone, not the check around it
-                started = time.perf_counter()
-                result = await get_or_none(client, path, budget)
-                return result, time.perf_counter() - started
-
-            return call
-
-        got = await attempt(check, timed("/weather", 1.0), "a healthy call", give_up=GIVE_UP)
+    async with _client(upstream) as client, LoopWatch() as watch:
+        await _warm_up(client, upstream)
+        got = await attempt(check, _timed(get_or_none, client, "/weather", 1.0),
+                            "a healthy call", give_up=GIVE_UP)
         _stop_if_raised(check, got, "a healthy call", "return response.json()")
         check.that(
             got[0] == {"city": "Lyon", "celsius": 14},
@@ -86,17 +177,52 @@ async def check_get_or_none(check, get_or_none):
             f"a healthy source gave {got[0]!r}",
             hint="return response.json()",
         )
-        for path, what, hint in HANG_CASES:
-            got = await attempt(check, timed(path, 0.3), f"with {what}, get_or_none",
-                                give_up=GIVE_UP, hint=hint)
+        watch.check(check, "a healthy call")
+        for path, what, budget, hint in ERROR_CASES:
+            upstream.reset()
+            tasks_before = asyncio.all_tasks()
+            got = await attempt(check, _timed(get_or_none, client, path, budget),
+                                f"with {what}, get_or_none", give_up=GIVE_UP, hint=hint)
             # The answer's own TimeoutError is an error it let escape, not the check's deadline.
             _stop_if_raised(check, got, f"with {what} it", hint)
             result, took = got
             check.that(result is None, f"{what} gives None", f"{what} gave {result!r}",
                        hint=hint)
-            check.that(took < 0.3 + 1.0, f"{what} gives up within the budget",
-                       f"{what} took {took:.1f} s with a budget of 0.3 s", hint=hint)
+            check.that(took < budget + SLACK, f"{what} gives up within a {budget} s budget",
+                       f"{what} took {took:.1f} s with a budget of {budget} s", hint=BUDGET_HINT)
+            await _check_nothing_left_running(check, upstream, tasks_before, what)
+            watch.check(check, f"get_or_none with {what}")
+        await _check_upstream_down(check, get_or_none)
         await _check_cancellation(check, client, get_or_none)
+    watch.check(check, "get_or_none")
+    check.that(True, "it never blocked the event loop", "")
+
+
+async def _check_nothing_left_running(check, upstream, tasks_before, what):
+    """The request it gave up on must stop with it (in-process, cancelling reaches the app)."""
+    await asyncio.sleep(0.05)
+    unfinished = sum(upstream.calls.values()) - sum(upstream.answered.values()) - sum(
+        upstream.abandoned.values())  # a leaked request the garbage collector destroyed
+    if upstream.in_flight == 0 and unfinished <= 0:
+        return
+    for task in asyncio.all_tasks() - tasks_before:  # the leaked request: stop it here
+        task.cancel()
+    fail(check, f"with {what}, the request it gave up on was not cancelled: it kept running "
+                "at the upstream",
+         "let the timeout cancel the request itself: asyncio.shield(...) or a task you do "
+         "not await keeps it running, for nobody")
+
+
+async def _check_upstream_down(check, get_or_none):
+    async with httpx.AsyncClient(transport=httpx.MockTransport(_refuse_connections),
+                                 base_url="http://upstream") as down:
+        got = await attempt(check, _timed(get_or_none, down, "/weather", 0.3),
+                            "with the upstream down, get_or_none", give_up=GIVE_UP,
+                            hint=DOWN_HINT)
+    if isinstance(got, Raised):
+        fail(check, f"with the upstream down, it raised {got}", DOWN_HINT)
+    check.that(got[0] is None, "an upstream that is down gives None",
+               f"an upstream that is down gave {got[0]!r}", hint=DOWN_HINT)
 
 
 async def _check_cancellation(check, client, get_or_none):
