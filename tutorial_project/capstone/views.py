@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 from django.http import JsonResponse, StreamingHttpResponse
 
 from tutorial_project.capstone import service
-from tutorial_project.dashboard.clients import shared_client
+from tutorial_project.dashboard.clients import client_for, shared_client
 from tutorial_project.dashboard.sources import SOURCES
 from tutorial_project.instruments.upstream.app import MODES
 
@@ -51,17 +51,20 @@ def make_dashboard(pieces):
             return JsonResponse({"error": "unknown mode", "modes": sorted(MODES)}, status=400)
         catalog = await pieces.cached("capstone:catalog", pieces.catalog_summary)
 
-        async def complete_widgets():
-            data, errors = await pieces.gather_sources(shared_client(), modes)
-            if errors:
-                raise Incomplete(data, errors)  # cached() stores nothing when compute raises
-            return data
-
         key = "capstone:widgets:" + urlencode(modes)  # a test's ?news=fail never meets real data
-        try:
-            data, errors = await pieces.cached(key, complete_widgets), {}
-        except Incomplete as partial:
-            data, errors = partial.data, partial.errors
+        # The loop's shared client under ASGI; under WSGI one for this request, then closed.
+        async with client_for(request) as client:
+
+            async def complete_widgets():
+                data, errors = await pieces.gather_sources(client, modes)
+                if errors:
+                    raise Incomplete(data, errors)  # cached() stores nothing when compute raises
+                return data
+
+            try:
+                data, errors = await pieces.cached(key, complete_widgets), {}
+            except Incomplete as partial:
+                data, errors = partial.data, partial.errors
         if len(errors) == len(SOURCES):
             timed_out = all(error["error"] == "timeout" for error in errors.values())
             return JsonResponse({"error": "every upstream source failed", "errors": errors},
