@@ -2,7 +2,7 @@
 
 import asyncio
 
-observers = []  # async callables awaited with ``seconds`` at each call; exercise 08.2's check adds one
+observers = []  # async callables awaited with ``seconds`` at each call (exercise 08.2)
 
 
 async def upstream(seconds):

@@ -14,6 +14,7 @@ from tutorial_project.course.exercises.expect import must_be_async
 from tutorial_project.instruments.servers import serve_in_process
 from tutorial_project.playground import mount, unmount
 
+
 # Load tests a colleague might send, each with what limited it and why. ``machine_busy``: the
 # CPU every process on the machine used over the window, in cores, out of ``cores``.
 def _run(clients, rps, mean, work, server_cpu, tool_cpu, machine_busy, cores=2):
@@ -236,8 +237,10 @@ async def check_stock_then_wait(check, stock_then_wait):
                     timed = await burst(ROUTE)
                 burst_seconds = list(watch.seconds)
                 watch.release()  # one request at a time now
-                without_ms = await client.get(f"{url}{ROUTE}")
-                other_ms = await client.get(f"{url}{ROUTE}", params={"ms": 30})
+                # new connections: a view that blocked the loop may have outlived keep-alive
+                async with httpx.AsyncClient(timeout=60) as fresh:
+                    without_ms = await fresh.get(f"{url}{ROUTE}")
+                    other_ms = await fresh.get(f"{url}{ROUTE}", params={"ms": 30})
                 extra_seconds = watch.seconds[len(burst_seconds):]
     finally:
         unmount(ROUTE)
