@@ -241,15 +241,19 @@ async def check_stock_then_wait(check, stock_then_wait):
     mount(BASELINE_ROUTE, _baseline_view)
     try:
         with _quiet_request_log(), _watching_upstream_calls(CLIENTS) as watch:
-            async with serve_in_process() as url, httpx.AsyncClient(timeout=60) as client:
+            async with serve_in_process() as url:
 
                 async def burst(route):
-                    async def timed_get():
-                        answer = await client.get(f"{url}{route}", params={"ms": WAIT_MS})
-                        return answer, time.perf_counter() - started
+                    # new connections for each burst: a view that blocks the loop delays
+                    # the server past its keep-alive timeout on connections left idle
+                    async with httpx.AsyncClient(timeout=60) as client:
 
-                    started = time.perf_counter()
-                    return await asyncio.gather(*(timed_get() for _ in range(CLIENTS)))
+                        async def timed_get():
+                            answer = await client.get(f"{url}{route}", params={"ms": WAIT_MS})
+                            return answer, time.perf_counter() - started
+
+                        started = time.perf_counter()
+                        return await asyncio.gather(*(timed_get() for _ in range(CLIENTS)))
 
                 await burst(BASELINE_ROUTE)  # warms the server up
                 baseline = max(seconds for _, seconds in await burst(BASELINE_ROUTE))
@@ -257,10 +261,9 @@ async def check_stock_then_wait(check, stock_then_wait):
                     timed = await burst(ROUTE)
                 burst_seconds = list(watch.seconds)
                 watch.release()  # one request at a time now
-                # new connections: a view that blocked the loop may have outlived keep-alive
-                async with httpx.AsyncClient(timeout=60) as fresh:
-                    without_ms = await fresh.get(f"{url}{ROUTE}")
-                    other_ms = await fresh.get(f"{url}{ROUTE}", params={"ms": 30})
+                async with httpx.AsyncClient(timeout=60) as client:
+                    without_ms = await client.get(f"{url}{ROUTE}")
+                    other_ms = await client.get(f"{url}{ROUTE}", params={"ms": 30})
                 extra_seconds = watch.seconds[len(burst_seconds):]
     finally:
         unmount(ROUTE)
