@@ -16,6 +16,8 @@ def what_limited(run):
         return "load generator"
     if run["server_cpu"] >= 0.85:
         return "server CPU"
+    if run["machine_busy"] >= 0.85 * run["cores"]:
+        return "machine"
     if run["mean"] > 2 * run["work"]:
         return "queue"
     return "clients"
@@ -24,9 +26,11 @@ def what_limited(run):
 def what_limited_written_differently(run):
     """Other thresholds, Little's law instead of the mean, a table instead of ifs."""
     in_line = run["clients"] / run["rps"] > 3 * run["work"]
+    idle_cores = run["cores"] - run["machine_busy"]
     verdicts = [
         (run["tool_cpu"] > 0.9, "load generator"),
         (run["server_cpu"] > 0.9, "server CPU"),
+        (idle_cores < 0.25, "machine"),
         (in_line, "queue"),
     ]
     return next((name for hit, name in verdicts if hit), "clients")
@@ -53,6 +57,30 @@ def queue_before_cpu(run):
     return "server CPU" if run["server_cpu"] >= 0.85 else "clients"
 
 
+def ignores_the_machine(run):
+    if run["tool_cpu"] >= 0.85:
+        return "load generator"
+    if run["server_cpu"] >= 0.85:
+        return "server CPU"
+    return "queue" if run["mean"] > 2 * run["work"] else "clients"
+
+
+def half_a_core_is_cpu_bound(run):
+    if run["tool_cpu"] >= 0.85:
+        return "load generator"
+    if run["server_cpu"] >= 0.5:
+        return "server CPU"
+    if run["machine_busy"] >= 0.85 * run["cores"]:
+        return "machine"
+    return "queue" if run["mean"] > 2 * run["work"] else "clients"
+
+
+def busier_tool_is_the_limit(run):
+    if run["tool_cpu"] > run["server_cpu"]:
+        return "load generator"
+    return what_limited(run)
+
+
 def test_what_limited():
     assert check_what_limited(what_limited)
     assert check_what_limited(what_limited_written_differently)
@@ -63,6 +91,12 @@ def test_what_limited():
     assert not verdict and "load tool's own CPU" in str(verdict)
     verdict = check_what_limited(queue_before_cpu)
     assert not verdict and "check server_cpu before" in str(verdict)
+    verdict = check_what_limited(ignores_the_machine)
+    assert not verdict and "add up the whole machine" in str(verdict)
+    verdict = check_what_limited(half_a_core_is_cpu_bound)
+    assert not verdict and "not CPU" in str(verdict)
+    verdict = check_what_limited(busier_tool_is_the_limit)
+    assert not verdict and "not CPU" in str(verdict)
 
 
 def _ms(request):
@@ -160,6 +194,76 @@ async def counts_everything(request):
     return JsonResponse({"in_stock": in_stock})
 
 
+async def queries_on_a_thread_of_its_own(request):
+    from tutorial_project.catalog.models import Product
+
+    in_stock = await sync_to_async(
+        lambda: Product.objects.filter(stock__gt=0).count(), thread_sensitive=False)()
+    await upstream(_ms(request))
+    return JsonResponse({"in_stock": in_stock})
+
+
+async def queries_with_to_thread(request):
+    from tutorial_project.catalog.models import Product
+
+    in_stock = await asyncio.to_thread(lambda: Product.objects.filter(stock__gt=0).count())
+    await upstream(_ms(request))
+    return JsonResponse({"in_stock": in_stock})
+
+
+async def ignores_ms(request):
+    from tutorial_project.catalog.models import Product
+
+    in_stock = await Product.objects.filter(stock__gt=0).acount()
+    await sync_to_async(close_connection)()
+    await upstream(0.5)
+    return JsonResponse({"in_stock": in_stock})
+
+
+async def ms_without_default(request):
+    from tutorial_project.catalog.models import Product
+
+    in_stock = await Product.objects.filter(stock__gt=0).acount()
+    await sync_to_async(close_connection)()
+    await upstream(int(request.GET["ms"]) / 1000)
+    return JsonResponse({"in_stock": in_stock})
+
+
+async def blocks_the_loop_a_little(request):
+    from tutorial_project.catalog.models import Product
+
+    in_stock = await Product.objects.filter(stock__gt=0).acount()
+    await sync_to_async(close_connection)()
+    time.sleep(0.1)
+    await upstream(_ms(request))
+    return JsonResponse({"in_stock": in_stock})
+
+
+async def closes_with_a_lambda(request):
+    from tutorial_project.catalog.models import Product
+
+    in_stock = await Product.objects.filter(stock__gt=0).acount()
+    await sync_to_async(lambda: connection.close())()
+    await upstream(int(request.GET.get("ms", "100")) / 1000)
+    return JsonResponse({"in_stock": in_stock})
+
+
+async def closes_all_in_one_sync_call(request):
+    from django.db import connections
+
+    from tutorial_project.catalog.models import Product
+
+    def count():
+        try:
+            return Product.objects.filter(stock__gt=0).count()
+        finally:
+            connections.close_all()
+
+    in_stock = await sync_to_async(count)()
+    await upstream(float(request.GET.get("ms", 100)) / 1000)
+    return JsonResponse({"in_stock": in_stock})
+
+
 def sync_view(request):
     from tutorial_project.catalog.models import Product
 
@@ -169,6 +273,8 @@ def sync_view(request):
 def test_stock_then_wait_accepts_right_answers(project):
     assert asyncio.run(check_stock_then_wait(stock_then_wait))
     assert asyncio.run(check_stock_then_wait(closes_in_the_same_sync_call))
+    assert asyncio.run(check_stock_then_wait(closes_with_a_lambda))
+    assert asyncio.run(check_stock_then_wait(closes_all_in_one_sync_call))
 
 
 def test_stock_then_wait_rejects_mistakes(project):
@@ -183,9 +289,20 @@ def test_stock_then_wait_rejects_mistakes(project):
     assert not verdict and "answered [500]" in str(verdict) and "inside a function" in str(verdict)
     verdict = asyncio.run(check_stock_then_wait(closes_from_async_code))
     assert not verdict and "answered [500]" in str(verdict)
-    verdict = asyncio.run(check_stock_then_wait(blocks_the_loop))
-    assert not verdict and "time.sleep or sync I/O stops the event loop" in str(verdict)
+    verdict = asyncio.run(check_stock_then_wait(blocks_the_loop))  # and waits in upstream(0)
+    assert not verdict and "upstream() for [0] then" in str(verdict)
     verdict = asyncio.run(check_stock_then_wait(counts_everything))
     assert not verdict and "stock__gt=0" in str(verdict)
+    verdict = asyncio.run(check_stock_then_wait(queries_on_a_thread_of_its_own))
+    assert not verdict and "connection(s) they had used were still open" in str(verdict)
+    assert "leaves its connection open in a pool thread" in str(verdict)
+    verdict = asyncio.run(check_stock_then_wait(queries_with_to_thread))
+    assert not verdict and "asyncio.to_thread" in str(verdict)
+    verdict = asyncio.run(check_stock_then_wait(ignores_ms))
+    assert not verdict and "then [0.5, 0.5] seconds" in str(verdict)
+    verdict = asyncio.run(check_stock_then_wait(ms_without_default))
+    assert not verdict and "[200, 500, 200]" in str(verdict) and "fails (500)" in str(verdict)
+    verdict = asyncio.run(check_stock_then_wait(blocks_the_loop_a_little))
+    assert not verdict and "time.sleep 20 times on the event loop" in str(verdict)
     verdict = asyncio.run(check_stock_then_wait(sync_view))
     assert not verdict and "not an async function" in str(verdict)

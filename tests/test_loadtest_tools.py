@@ -2,6 +2,7 @@
 report is read right; the server's usage is read; nothing is left running."""
 
 import asyncio
+import os
 
 import pytest
 
@@ -50,12 +51,15 @@ def test_locust_measures_each_level_with_the_servers_usage(project):
     async def scenario():
         async with serve("waitress", threads=8) as server:
             return await run_locust(
-                server.url, "/serving/wait-sync/?ms=50", clients=[2, 8], warmup=0.5,
+                server.url, "/serving/wait-sync/?ms=50", clients=[2, 8, 8], warmup=0.5,
                 duration=1.5, watch=lambda: ServerWatch(server.pid, database=_database()),
             )
 
-    low, high = asyncio.run(scenario())
-    assert (low.tool, low.clients, high.clients) == ("locust", 2, 8)
+    low, high, again = asyncio.run(scenario())  # 8 twice: the repeat measures without warm-up
+    assert (low.tool, low.clients, high.clients, again.clients) == ("locust", 2, 8, 8)
+    assert again.errors == 0 and 1.4 < again.seconds < 2.5 and again.server is not None
+    # the whole machine: at least the server's and locust's CPU, at most every core
+    assert high.server.cpu_share <= high.server.machine_busy <= (os.cpu_count() or 1) * 1.05
     assert low.errors == high.errors == 0
     assert 1.4 < low.seconds < 2.5
     assert high.requests_per_second > low.requests_per_second  # 8 threads: more clients, more
@@ -88,3 +92,19 @@ def test_wrk_measures_the_same_way(project):
     assert run.requests_per_second <= 4 / 0.05 * 1.15
     assert run.p50 >= 0.05 and run.cpu_share < 1
     assert leftovers() == {}
+
+
+def test_summarize_takes_the_median_of_the_repeats_and_their_spread():
+    from tutorial_project.instruments.loadtest.compare import Row, by_setup, summarize, table
+
+    def row(rps, cpu, machine):
+        return Row("waitress", 100, rps, 0.5, 0.9, 0.5, 0, 0.05, cpu, 201, 80.0, 80,
+                   machine_busy=machine, load_average=9.0)
+
+    rows = [row(140, 0.5, 1.9), row(240, 0.7, 2.0), row(220, 0.6, 1.8)]
+    (summary,) = summarize(rows)
+    assert (summary.requests_per_second, summary.rps_low, summary.rps_high) == (220, 140, 240)
+    assert (summary.server_cpu, summary.machine_busy, summary.repeats) == (0.6, 1.9, 3)
+    assert by_setup(rows)["waitress"][100] == summary
+    text = table(rows)
+    assert "(140-240)" in text and f"1.9 of {os.cpu_count()}" in text and "p99" not in text

@@ -2,12 +2,12 @@
 
 import asyncio
 
-observers = []  # async callables awaited at each call; exercise 08.2's check adds one
+observers = []  # async callables awaited with ``seconds`` at each call (exercise 08.2)
 
 
 async def upstream(seconds):
     """Answer after ``seconds``, as a slow upstream API would."""
     for observe in observers:
-        await observe()
+        await observe(seconds)
     await asyncio.sleep(seconds)
     return {"upstream": "ok"}

@@ -2,7 +2,9 @@
 
 import asyncio
 import contextlib
+import gc
 import logging
+import threading
 import time
 
 import httpx
@@ -13,34 +15,48 @@ from tutorial_project.course.exercises.expect import must_be_async
 from tutorial_project.instruments.servers import serve_in_process
 from tutorial_project.playground import mount, unmount
 
-# Load tests a colleague might send, each with what limited it and why.
+
+# Load tests a colleague might send, each with what limited it and why. ``machine_busy``: the
+# CPU every process on the machine used over the window, in cores, out of ``cores``.
+def _run(clients, rps, mean, work, server_cpu, tool_cpu, machine_busy, cores=2):
+    return {"clients": clients, "rps": rps, "mean": mean, "work": work,
+            "server_cpu": server_cpu, "tool_cpu": tool_cpu, "machine_busy": machine_busy,
+            "cores": cores}
+
+
 RUNS = [
-    ({"clients": 50, "rps": 78, "mean": 0.64, "work": 0.1, "server_cpu": 0.12,
-      "tool_cpu": 0.04}, "queue",
+    (_run(50, 78, 0.64, 0.1, 0.12, 0.04, 0.3), "queue",
      "gunicorn, 8 threads: latency 6x the work while the server's CPU idles: a queue"),
-    ({"clients": 20, "rps": 190, "mean": 0.105, "work": 0.1, "server_cpu": 0.45,
-      "tool_cpu": 0.08}, "clients",
+    (_run(20, 190, 0.105, 0.1, 0.45, 0.08, 0.6), "clients",
      "uvicorn, 20 clients: latency is the work itself, nothing near a core: add clients"),
-    ({"clients": 400, "rps": 950, "mean": 0.42, "work": 0.1, "server_cpu": 0.98,
-      "tool_cpu": 0.35}, "server CPU",
+    (_run(400, 950, 0.42, 0.1, 0.98, 0.35, 1.4, cores=8), "server CPU",
      "waitress, 400 threads: the server process used a whole core"),
-    ({"clients": 1000, "rps": 3100, "mean": 0.32, "work": 0.05, "server_cpu": 0.7,
-      "tool_cpu": 0.99}, "load generator",
+    (_run(1000, 3100, 0.32, 0.05, 0.7, 0.99, 1.8, cores=4), "load generator",
      "a load tool at a whole core: its numbers are its own limit"),
-    ({"clients": 10, "rps": 95, "mean": 0.105, "work": 0.01, "server_cpu": 0.97,
-      "tool_cpu": 0.05}, "server CPU",
+    (_run(10, 95, 0.105, 0.01, 0.97, 0.05, 1.05), "server CPU",
      "a view that computes: latency 10x the work, but because the CPU is full"),
-    ({"clients": 5, "rps": 48, "mean": 0.104, "work": 0.1, "server_cpu": 0.05,
-      "tool_cpu": 0.01}, "clients",
+    (_run(5, 48, 0.104, 0.1, 0.05, 0.01, 0.1), "clients",
      "5 clients on a big pool: every request took its own time, no more"),
+    (_run(200, 330, 0.6, 0.1, 0.62, 0.1, 0.8, cores=4), "queue",
+     "uvicorn at 0.6 of a core, latency 6x the work: busier, but not CPU-bound yet"),
+    (_run(100, 160, 0.62, 0.1, 0.1, 0.3, 0.45), "queue",
+     "a tool busier than an idle server is not a tool at its limit: the requests queued"),
+    (_run(100, 50, 0.4, 0.1, 0.55, 0.05, 1.95), "machine",
+     "server at half a core, tool idle, but both cores of the machine busy (other programs):"
+     " requests waited for a CPU"),
 ]
 HINTS = {
-    "load generator": "look at the load tool's own CPU first: near a whole core, it is the limit",
+    "load generator": "look at the load tool's own CPU first: near a whole core, it is the "
+                      "limit; busier than the server is not the same as at its limit",
     "server CPU": "one server process near a whole core is CPU-bound, however long requests "
-                  "took: check server_cpu before reading latency as a queue",
-    "queue": "latency far above the work with no process near a core means waiting in line "
-             "(a thread pool, a connection limit), not CPU",
+                  "took: check server_cpu before reading latency as a queue; half a core is "
+                  "not a whole one",
+    "queue": "latency far above the work with no process near a core, and the machine not "
+             "full, means waiting in line (a thread pool, a connection limit), not CPU",
     "clients": "when latency is the work itself and nothing is near a core, the server kept up",
+    "machine": "add up the whole machine: when machine_busy is near cores while neither the "
+               "server nor the tool is near one core, requests waited for a CPU that other "
+               "programs were using: the machine, not the server, was the limit",
 }
 
 
@@ -59,6 +75,48 @@ def check_what_limited(check, what_limited):
 WAIT_MS = 500
 CLIENTS = 20
 ROUTE = "/exercise-08-2/stock/"
+BASELINE_ROUTE = "/exercise-08-2/baseline/"
+# Blocking the loop is caught two ways: time.sleep called on the event loop's thread (the
+# usual mistake, found for sure), and, for any other blocking call, a burst much slower than
+# the same burst of a view that does not block, timed just before on the same server. A busy
+# shared machine makes two bursts differ by up to ~2x: the bound allows that, and more.
+SLOWER_THAN_BASELINE = 2.0  # times the baseline, plus
+OVERLAP_MARGIN = 1.0  # seconds
+
+
+@contextlib.contextmanager
+def _sleeps_on_the_loop():
+    """Note every ``time.sleep`` called on this thread (the event loop's) meanwhile."""
+    loop_thread, original, slept = threading.get_ident(), time.sleep, []
+
+    def sleep(seconds):
+        if threading.get_ident() == loop_thread:
+            slept.append(seconds)
+        return original(seconds)
+
+    time.sleep = sleep
+    try:
+        yield slept
+    finally:
+        time.sleep = original
+
+
+def _close_connection():
+    from django.db import connection
+
+    connection.close()
+
+
+async def _baseline_view(request):
+    """What a right answer does, timed on the same server just before the learner's view."""
+    from django.http import JsonResponse
+
+    from tutorial_project.catalog.models import Product
+
+    in_stock = await Product.objects.filter(stock__gt=0).acount()
+    await sync_to_async(_close_connection)()
+    await asyncio.sleep(int(request.GET.get("ms", 100)) / 1000)
+    return JsonResponse({"in_stock": in_stock})
 
 
 @contextlib.contextmanager
@@ -86,22 +144,91 @@ def _holds_a_connection():
     return connection.connection is not None  # this thread's connection, open or not
 
 
+class _ConnectionsUsed:
+    """Every database connection used while it is active, on any thread of this process.
+
+    A new connection announces itself (``connection_created``); one that was open before is
+    marked by an execute wrapper put on every ``DatabaseWrapper`` alive (found with ``gc``:
+    other threads' wrappers are in thread-locals that no other thread can list).
+    """
+
+    def __init__(self):
+        self.used = {}  # id -> wrapper
+
+    def _note(self, sender=None, connection=None, **kwargs):
+        self.used[id(connection)] = connection
+
+    def _marker(self, wrapper):
+        def mark(execute, sql, params, many, context):
+            self.used[id(wrapper)] = wrapper
+            return execute(sql, params, many, context)
+
+        return mark
+
+    def __enter__(self):
+        from django.db.backends.base.base import BaseDatabaseWrapper
+        from django.db.backends.signals import connection_created
+
+        self._marked = []
+        for thing in gc.get_objects():
+            if BaseDatabaseWrapper in type(thing).__mro__:  # no isinstance: lazy objects
+                mark = self._marker(thing)
+                thing.execute_wrappers.append(mark)
+                self._marked.append((thing, mark))
+        connection_created.connect(self._note, weak=False)
+        return self
+
+    def still_open(self):
+        return sum(wrapper.connection is not None for wrapper in list(self.used.values()))
+
+    def __exit__(self, *exc):
+        from django.db.backends.signals import connection_created
+
+        connection_created.disconnect(self._note)
+        for wrapper, mark in self._marked:
+            with contextlib.suppress(ValueError):
+                wrapper.execute_wrappers.remove(mark)
+        self.used.clear()
+
+
+class _UpstreamWatch:
+    """Each upstream() call notes the seconds it was asked to wait and whether its request's
+    thread still holds a connection; when ``expected`` calls are waiting together (or after
+    ``patience`` seconds), it counts the connections used since ``connections`` started that
+    are still open, on any thread."""
+
+    def __init__(self, expected, patience=10.0):
+        self.expected, self.patience = expected, patience
+        self.held, self.seconds = [], []
+        self.open_while_waiting = None
+        self.connections = None  # a _ConnectionsUsed, set before the learner's requests
+        self._all_in = asyncio.Event()
+
+    async def observe(self, seconds):
+        self.seconds.append(seconds)
+        # thread_sensitive: runs on the calling request's thread, where its connection lives
+        self.held.append(await sync_to_async(_holds_a_connection)())
+        if len(self.held) == self.expected and not self._all_in.is_set():
+            self.open_while_waiting = self.connections.still_open() if self.connections else 0
+            self._all_in.set()
+        with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
+            await asyncio.wait_for(self._all_in.wait(), self.patience)
+
+    def release(self):
+        """From now on, calls wait for no one."""
+        self._all_in.set()
+
+
 @contextlib.contextmanager
-def _watching_upstream_calls():
-    """Each upstream() call notes whether its request's thread still holds a connection."""
+def _watching_upstream_calls(expected):
     from tutorial_project.serving import upstream
 
-    held = []
-
-    async def observe():
-        # thread_sensitive: runs on the calling request's thread, where its connection lives
-        held.append(await sync_to_async(_holds_a_connection)())
-
-    upstream.observers.append(observe)
+    watch = _UpstreamWatch(expected)
+    upstream.observers.append(watch.observe)
     try:
-        yield held
+        yield watch
     finally:
-        upstream.observers.remove(observe)
+        upstream.observers.remove(watch.observe)
 
 
 @exercise("08.2", "Let the connection go before the wait")
@@ -111,18 +238,36 @@ async def check_stock_then_wait(check, stock_then_wait):
     must_be_async(check, stock_then_wait, "stock_then_wait", "request", kind="view")
     expected = await Product.objects.filter(stock__gt=0).acount()
     mount(ROUTE, stock_then_wait)
+    mount(BASELINE_ROUTE, _baseline_view)
     try:
-        with _quiet_request_log(), _watching_upstream_calls() as held:
-            async with serve_in_process() as url, httpx.AsyncClient(timeout=60) as client:
+        with _quiet_request_log(), _watching_upstream_calls(CLIENTS) as watch:
+            async with serve_in_process() as url:
 
-                async def timed_get():
-                    answer = await client.get(f"{url}{ROUTE}", params={"ms": WAIT_MS})
-                    return answer, time.perf_counter() - started
+                async def burst(route):
+                    # new connections for each burst: a view that blocks the loop delays
+                    # the server past its keep-alive timeout on connections left idle
+                    async with httpx.AsyncClient(timeout=60) as client:
 
-                started = time.perf_counter()
-                timed = await asyncio.gather(*(timed_get() for _ in range(CLIENTS)))
+                        async def timed_get():
+                            answer = await client.get(f"{url}{route}", params={"ms": WAIT_MS})
+                            return answer, time.perf_counter() - started
+
+                        started = time.perf_counter()
+                        return await asyncio.gather(*(timed_get() for _ in range(CLIENTS)))
+
+                await burst(BASELINE_ROUTE)  # warms the server up
+                baseline = max(seconds for _, seconds in await burst(BASELINE_ROUTE))
+                with _ConnectionsUsed() as watch.connections, _sleeps_on_the_loop() as slept:
+                    timed = await burst(ROUTE)
+                burst_seconds = list(watch.seconds)
+                watch.release()  # one request at a time now
+                async with httpx.AsyncClient(timeout=60) as client:
+                    without_ms = await client.get(f"{url}{ROUTE}")
+                    other_ms = await client.get(f"{url}{ROUTE}", params={"ms": 30})
+                extra_seconds = watch.seconds[len(burst_seconds):]
     finally:
         unmount(ROUTE)
+        unmount(BASELINE_ROUTE)
     answers = [answer for answer, _ in timed]
     done = sorted(seconds for _, seconds in timed)
     statuses = sorted({answer.status_code for answer in answers})
@@ -143,19 +288,35 @@ async def check_stock_then_wait(check, stock_then_wait):
         hint="count Product rows with stock > 0: filter(stock__gt=0)",
     )
     check.that(
-        len(held) == CLIENTS,
+        len(burst_seconds) == CLIENTS,
         "each request awaited upstream() once",
-        f"upstream() was awaited {len(held)} times for {CLIENTS} requests",
+        f"upstream() was awaited {len(burst_seconds)} times for {CLIENTS} requests",
         hint="wait with `await upstream(ms / 1000)`, ms from request.GET (default 100)",
+    )
+    extra = [without_ms.status_code, other_ms.status_code]
+    check.that(
+        all(s == WAIT_MS / 1000 for s in burst_seconds) and extra == [200, 200]
+        and extra_seconds == [0.1, 0.03],
+        "the wait follows ?ms (500 and 30), and is 100 ms without it",
+        f"with ?ms=500, ?ms absent and ?ms=30 the view answered {[200, *extra]} and asked "
+        f"upstream() for {sorted(set(burst_seconds))[:3]} then {extra_seconds} seconds",
+        hint="read ms from the query string with a default: "
+        "`int(request.GET.get(\"ms\", 100)) / 1000`; request.GET[\"ms\"] fails (500) "
+        "when it is absent",
     )
     one_by_one = WAIT_MS / 1000 * CLIENTS  # the least it takes if the waits do not overlap
     check.that(
-        done[0] >= WAIT_MS / 1000 * 0.9 and done[-1] < one_by_one / 2,
+        not slept and done[0] >= WAIT_MS / 1000 * 0.9
+        and done[-1] < baseline * SLOWER_THAN_BASELINE + OVERLAP_MARGIN,
         f"the requests waited ?ms={WAIT_MS} each, at the same time",
-        f"the last answer came after {done[-1]:.1f} s (one after another: {one_by_one:.0f} s)",
-        hint="nothing blocking in the view: time.sleep or sync I/O stops the event loop, so "
-        "the requests wait one after another",
+        f"the view called time.sleep {len(slept)} times on the event loop's thread"
+        if slept else
+        f"the last answer came after {done[-1]:.1f} s, where a view that does not block took "
+        f"{baseline:.1f} s on this machine just before (one after another: {one_by_one:.0f} s)",
+        hint="nothing blocking in the view: time.sleep or sync I/O, even a short one, stops "
+        "the event loop, so the requests cannot overlap",
     )
+    held = watch.held[:CLIENTS]
     check.that(
         not any(held),
         "no request held a database connection while it waited",
@@ -164,4 +325,14 @@ async def check_stock_then_wait(check, stock_then_wait):
         hint="close the connection before the wait, on the thread that holds it: a function "
         "that calls connection.close(), run with sync_to_async (thread_sensitive=True, the "
         "default, runs it on the request's thread; a thread of its own would close nothing)",
+    )
+    check.that(
+        watch.open_while_waiting == 0,
+        "no other thread kept a connection open while all the requests waited",
+        f"while the {CLIENTS} requests waited, {watch.open_while_waiting} database "
+        "connection(s) they had used were still open, on other threads than theirs",
+        hint="a query run on a thread of its own (sync_to_async(..., thread_sensitive=False), "
+        "asyncio.to_thread) leaves its connection open in a pool thread that no request ever "
+        "closes: query with the async ORM (`acount()`) or sync_to_async's default "
+        "thread_sensitive=True, then close on that same thread",
     )

@@ -9,7 +9,8 @@
 Each user sends its next request as soon as the previous answer is in (no think time), on the
 one connection it keeps open. For each number of users in ``--levels``: start them all, warm up
 (not measured), reset the statistics, then measure exactly ``--duration`` seconds, with this
-process's own CPU time over the same window. One process runs every level, so locust's
+process's own CPU time over the same window. A level repeated (``--levels 10,10,10``) measures
+again at once, without a second warm-up. One process runs every level, so locust's
 start-up (a few seconds of CPU) is paid once.
 """
 
@@ -65,7 +66,8 @@ def _measure(environment):
             runner.start(users, spawn_rate=users)
             while runner.user_count != users:
                 gevent.sleep(0.05)
-        gevent.sleep(options.warmup)
+        if level == 0 or users != levels[level - 1]:
+            gevent.sleep(options.warmup)  # a repeated level goes on measuring, already warm
         stats.reset_all()
         cpu, started = time.process_time(), time.perf_counter()
         _write(options.report, {"measuring": level, "results": done})

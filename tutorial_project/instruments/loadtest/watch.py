@@ -3,8 +3,10 @@
 ``watch = ServerWatch(pid, database=path)``; ``watch.start()`` when the measured window opens,
 ``usage = watch.stop()`` when it closes. Meanwhile a thread samples, every ``interval``
 seconds, the threads and memory (RSS) of the process and its children, and how many SQLite
-connections they hold (each connection keeps the database file open once). psutil answers
-the same questions on Linux, macOS and Windows.
+connections they hold (each connection keeps the database file open once). It also reads
+the whole machine's busy CPU over the window (every process: the server, the load tool and
+anything else running) and the load average, so that a reader sees when the machine, not the
+server, was full. psutil answers the same questions on Linux, macOS and Windows.
 """
 
 import os
@@ -22,6 +24,8 @@ class ServerUsage:
     peak_threads: int  # summed over the server's processes
     peak_rss: int  # bytes, summed over the server's processes
     peak_db_connections: int | None  # None: not counted (no database file given)
+    machine_busy: float = 0.0  # cores the whole machine kept busy over the window, every process
+    load_average: float | None = None  # 1-minute load average at the window's end (None: n/a)
 
     @property
     def cpu_share(self):
@@ -32,6 +36,20 @@ class ServerUsage:
 def _tree(pid):
     parent = psutil.Process(pid)
     return [parent, *parent.children(recursive=True)]
+
+
+def _machine_busy_seconds():
+    """CPU seconds every core of the machine spent not idle (summed over cores)."""
+    times = psutil.cpu_times()
+    idle = times.idle + getattr(times, "iowait", 0.0)
+    return sum(times) - idle
+
+
+def _load_average():
+    try:
+        return psutil.getloadavg()[0]  # emulated on Windows (0 until it has a few seconds)
+    except (AttributeError, OSError):
+        return None
 
 
 def _cpu(processes):
@@ -57,16 +75,18 @@ class ServerWatch:
     def start(self):
         self._processes = _tree(self.pid)
         self._cpu, self._started = _cpu(self._processes), time.perf_counter()
+        self._machine = _machine_busy_seconds()
         self._thread = threading.Thread(target=self._sample_until_stopped, name="server-watch")
         self._thread.start()
 
     def stop(self):
         seconds = time.perf_counter() - self._started
         cpu = _cpu(self._processes) - self._cpu
+        machine = (_machine_busy_seconds() - self._machine) / seconds
         self._stop.set()
         self._thread.join()
         return ServerUsage(seconds, cpu, self.peak_threads, self.peak_rss,
-                           self.peak_db_connections)
+                           self.peak_db_connections, machine, _load_average())
 
     def _sample_until_stopped(self):
         while True:
