@@ -173,6 +173,36 @@ async def blocks_the_loop(slug):
     return await category_summary(slug)
 
 
+async def guard_off_for_a_moment(slug):
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:  # switched back on before anyone looks: the query still ran on the loop
+        return await sync_function_body(slug)
+    finally:
+        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+
+
+async def sync_function_body(slug):
+    Category, _ = models()
+    category = Category.objects.filter(slug=slug).first()
+    if category is None:
+        return None
+    return {"name": category.name, "products": category.products.count()}
+
+
+async def blocks_the_loop_briefly(slug):
+    time.sleep(0.1)  # shorter than any stall a heartbeat can tell from a busy machine
+    return await category_summary(slug)
+
+
+async def forgot_await_on_aget(slug):
+    Category, _ = models()
+    try:
+        category = Category.objects.aget(slug=slug)
+    except Category.DoesNotExist:
+        return None
+    return {"name": category.name, "products": await category.products.acount()}
+
+
 async def looks_up_by_name(slug):
     Category, _ = models()
     category = await Category.objects.filter(name__iexact=slug).afirst()
@@ -211,7 +241,7 @@ async def in_stock_only(slug):
     ("answer", "messages"),
     [
         (sync_orm, ["raised SynchronousOnlyOperation", "aget"]),
-        (forgotten_await, ["acount(...) was called but never awaited", "`await acount(...)`"]),
+        (forgotten_await, ["gave a coroutine (QuerySet.acount)", "`await` is missing"]),
         (swallows_errors, ["returned None for a category that exists", "DoesNotExist"]),
         (lets_does_not_exist_escape, ["let Category.DoesNotExist escape", "return None"]),
         (empty_dict_when_missing, ["returned {}, expected None", "DoesNotExist"]),
@@ -219,7 +249,10 @@ async def in_stock_only(slug):
         (sync_orm_with_the_guard_off,
          ["DJANGO_ALLOW_ASYNC_UNSAFE='true' was set by your function", "has unset it",
           "never set it"]),
-        (blocks_the_loop, ["held the event loop for", "time.sleep"]),
+        (blocks_the_loop, ["called time.sleep(0.5) on the event loop's thread", "time.sleep"]),
+        (blocks_the_loop_briefly, ["called time.sleep(0.1) on the event loop's thread"]),
+        (guard_off_for_a_moment, ["ran an SQL query on the event loop's thread", "aget"]),
+        (forgot_await_on_aget, ["'coroutine' object has no attribute", "`await` is missing"]),
         (looks_up_by_name, ["category_summary('gift-cards') returned None", "by its slug"]),
         (average_count, ["category_summary('books') returned {'name': 'Books', 'products': 2}",
                          "category.products.acount()"]),
@@ -229,6 +262,7 @@ async def in_stock_only(slug):
     ],
     ids=["sync ORM", "forgotten await", "swallowed exception", "DoesNotExist escapes",
          "{} for a missing slug", "sync function", "guard switched off", "blocks the loop",
+         "blocks the loop briefly", "guard off for a moment", "forgot await on aget",
          "looks up by name", "average count", "in stock only", "name from the slug"],
 )
 def test_wrong_answers_fail_with_a_hint(answer, messages):
@@ -248,3 +282,8 @@ def test_guard_switched_off_in_an_earlier_cell_fails_and_is_undone():
     assert "DJANGO_ALLOW_ASYNC_UNSAFE='false' was set before the check ran" in str(verdict)
     assert "DJANGO_ALLOW_ASYNC_UNSAFE" not in os.environ
     assert verdict_of(category_summary).passed  # rerun once it is unset: the answer passes
+
+
+def test_a_right_answer_after_a_forgotten_await_passes_at_once():
+    assert not verdict_of(forgot_await_on_aget).passed
+    assert verdict_of(category_summary).passed  # not blamed for the earlier answer's coroutine

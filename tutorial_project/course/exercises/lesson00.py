@@ -1,10 +1,14 @@
 """Checks for lesson 00 · Your notebook is an event loop."""
 
 import os
+import threading
+import time
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from django.core.exceptions import SynchronousOnlyOperation
 
+from tutorial_project.course.exercises.attempt import Raised, attempt
 from tutorial_project.course.exercises.core import exercise
 from tutorial_project.course.exercises.expect import must_be_async
 from tutorial_project.instruments.heartbeat import Heartbeat
@@ -73,25 +77,63 @@ async def _remove_extra_category(Category, Product):
 
 async def _summary(check, category_summary, slug, Category, stalls):
     """Await the answer once, with the loop watched and Django's guard checked after it."""
+    what = f"category_summary({slug!r})"
     try:
-        async with Heartbeat(every=0.005) as heartbeat:
-            return await category_summary(slug)
-    except SynchronousOnlyOperation:
-        check.that(False, "", f"category_summary({slug!r}) raised SynchronousOnlyOperation",
-                   hint=SYNC_QUERY_HINT)
-    except Category.DoesNotExist:
-        check.that(False, "", f"category_summary({slug!r}) let Category.DoesNotExist escape",
-                   hint="catch Category.DoesNotExist (around the `aget`) and return None")
+        with _blocking_on_the_loop() as blocked:
+            async with Heartbeat(every=0.005) as heartbeat:
+                # attempt() spots a forgotten await and drops the answer's frames, so its
+                # coroutine is reported now, not blamed on the next run of this check.
+                outcome = await attempt(check, lambda: category_summary(slug), what)
     finally:
         _guard_stays_on(check, before=False)
-        stalls.append(heartbeat.longest_gap)
-        if heartbeat.longest_gap >= STALL:
-            check.that(
-                False, "",
-                f"category_summary({slug!r}) held the event loop for "
-                f"{heartbeat.longest_gap:.1f} s: nothing else could run meanwhile",
-                hint=BLOCKING_HINT,
-            )
+    stalls.append(heartbeat.longest_gap)
+    if blocked:
+        check.that(False, "", f"{what} {blocked[0]} on the event loop's thread",
+                   hint=SYNC_QUERY_HINT if "query" in blocked[0] else BLOCKING_HINT)
+    if heartbeat.longest_gap >= STALL:
+        check.that(
+            False, "",
+            f"{what} held the event loop for {heartbeat.longest_gap:.1f} s: nothing else "
+            "could run meanwhile",
+            hint=BLOCKING_HINT,
+        )
+    if isinstance(outcome, Raised):
+        if isinstance(outcome.error, SynchronousOnlyOperation):
+            check.that(False, "", f"{what} raised SynchronousOnlyOperation", hint=SYNC_QUERY_HINT)
+        if isinstance(outcome.error, Category.DoesNotExist):
+            check.that(False, "", f"{what} let Category.DoesNotExist escape",
+                       hint="catch Category.DoesNotExist (around the `aget`) and return None")
+        check.that(False, "", f"{what} raised {outcome}")
+    return outcome
+
+
+@contextmanager
+def _blocking_on_the_loop():
+    """Note a time.sleep, or an SQL query, run on this (the event loop's) thread.
+
+    The async ORM runs its queries on a worker thread, with that thread's connection; a query
+    through this thread's connection means the sync ORM ran on the loop (the guard switched
+    off, even for a moment).
+    """
+    from django.db import connection
+
+    loop_thread, real_sleep, found = threading.get_ident(), time.sleep, []
+
+    def noted_sleep(seconds):
+        if threading.get_ident() == loop_thread:
+            found.append(f"called time.sleep({seconds})")
+        real_sleep(seconds)
+
+    def noted_query(execute, sql, params, many, context):
+        found.append("ran an SQL query")
+        return execute(sql, params, many, context)
+
+    time.sleep = noted_sleep
+    try:
+        with connection.execute_wrapper(noted_query):
+            yield found
+    finally:
+        time.sleep = real_sleep
 
 
 BLOCKING_HINT = (
