@@ -7,7 +7,6 @@ import time
 from tutorial_project.course.exercises.core import exercise
 from tutorial_project.course.exercises.expect import must_be_async
 
-
 PRICES = {"BK-001": 12.5, "CF-002": 4.0, "GM-003": 59.99, "TL-001": 23.0}
 
 
@@ -43,7 +42,8 @@ async def check_fetch_prices(check, fetch_prices):
     must_be_async(check, fetch_prices, "fetch_prices")
     skus = list(PRICES)
     # The first sku is the slowest: results in completion order are not in sku order.
-    service = FakePriceService(delay=0.05, delays=dict(zip(skus, (0.08, 0.06, 0.04, 0.02))))
+    delays = dict(zip(skus, (0.08, 0.06, 0.04, 0.02), strict=True))
+    service = FakePriceService(delay=0.05, delays=delays)
     try:
         try:
             result = await fetch_prices(service.fetch_price, skus)
