@@ -253,3 +253,137 @@ def test_sleeping_with_time_sleep_first_fails():
 
     verdict = verdict_of("check_without_blocking", sleeps_then_threads)
     assert not verdict.passed and "froze" in str(verdict)
+
+
+# Wrong answers found by review (session 17): each passed the earlier checks.
+async def prices_paired_in_reverse(fetch_price, skus):
+    prices = await asyncio.gather(*(fetch_price(s) for s in skus))
+    return dict(zip(skus, reversed(prices), strict=True))
+
+
+async def prices_in_completion_order(fetch_price, skus):
+    out = {}
+    for sku, future in zip(skus, asyncio.as_completed([fetch_price(s) for s in skus]),
+                           strict=True):
+        out[sku] = await future
+    return out
+
+
+async def one_price_for_all(fetch_price, skus):
+    prices = await asyncio.gather(*(fetch_price(s) for s in skus))
+    return {s: prices[0] for s in skus}
+
+
+@pytest.mark.parametrize(
+    "answer", [prices_paired_in_reverse, prices_in_completion_order, one_price_for_all],
+    ids=["reversed", "as_completed order", "one price"],
+)
+def test_a_wrong_sku_price_pairing_fails_with_a_hint(answer):
+    verdict = verdict_of("check_fetch_prices", answer)
+    assert not verdict.passed
+    assert "expected {" in str(verdict) and "order" in str(verdict), str(verdict)
+
+
+async def price_or_none_waits_then_cancels(fetch_price, sku, seconds):
+    task = asyncio.create_task(fetch_price(sku))
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    if done:
+        return task.result()
+    task.cancel()
+    return None
+
+
+async def price_or_none_shielded(fetch_price, sku, seconds):
+    task = asyncio.ensure_future(fetch_price(sku))
+    try:
+        return await asyncio.wait_for(asyncio.shield(task), seconds)
+    except TimeoutError:
+        task.cancel()
+        return None
+
+
+@pytest.mark.parametrize(
+    "answer", [price_or_none_waits_then_cancels, price_or_none_shielded],
+    ids=["asyncio.wait then cancel", "shield"],
+)
+def test_leaving_the_fetch_running_when_cancelled_from_outside_fails(answer):
+    verdict = verdict_of("check_price_or_none", answer)
+    assert not verdict.passed
+    assert "it ends cancelled" in str(verdict)  # the earlier lines passed
+    assert "it left the fetch running" in str(verdict), str(verdict)
+
+
+def test_a_fixed_deadline_below_the_short_one_fails():
+    async def fixed_half_second(fetch_price, sku, seconds):
+        try:
+            async with asyncio.timeout(0.5):
+                return await fetch_price(sku)
+        except TimeoutError:
+            return None
+
+    async def fixed_tenth(fetch_price, sku, seconds):
+        try:
+            async with asyncio.timeout(0.1):
+                return await fetch_price(sku)
+        except TimeoutError:
+            return None
+
+    half = verdict_of("check_price_or_none", fixed_half_second)
+    assert not half.passed and "`seconds` was 0.1" in str(half), str(half)
+    tenth = verdict_of("check_price_or_none", fixed_tenth)
+    assert not tenth.passed and "with `seconds` = 0.5, it gave up after 0.1" in str(tenth)
+    assert "not a fixed number" in str(tenth)
+
+
+def test_the_fetches_a_forgotten_gather_await_started_are_cancelled():
+    async def gather_not_awaited(fetch_price, skus):
+        return dict(zip(skus, asyncio.gather(*(fetch_price(sku) for sku in skus)), strict=True))
+
+    async def run():
+        from tutorial_project.course.exercises.lesson01 import check_fetch_prices
+
+        verdict = await check_fetch_prices(gather_not_awaited)
+        return verdict, asyncio.all_tasks() - {asyncio.current_task()}
+
+    verdict, left = asyncio.run(run())
+    assert not verdict.passed and not left, left
+
+
+# Right answers written differently, added with the review's fixes.
+async def fetch_prices_as_completed_keyed(fetch_price, skus):
+    async def keyed(sku):
+        return sku, await fetch_price(sku)
+
+    return dict([await f for f in asyncio.as_completed([keyed(s) for s in skus])])
+
+
+async def price_or_none_task_cancelled_in_finally(fetch_price, sku, seconds):
+    task = asyncio.ensure_future(fetch_price(sku))
+    try:
+        done, _ = await asyncio.wait({task}, timeout=seconds)
+        return task.result() if done else None
+    finally:
+        task.cancel()
+
+
+async def price_or_none_timeout_at(fetch_price, sku, seconds):
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout_at(loop.time() + seconds):
+            return await fetch_price(sku)
+    except TimeoutError:
+        return None
+
+
+@pytest.mark.parametrize(
+    "check, answer",
+    [
+        ("check_fetch_prices", fetch_prices_as_completed_keyed),
+        ("check_price_or_none", price_or_none_task_cancelled_in_finally),
+        ("check_price_or_none", price_or_none_timeout_at),
+    ],
+    ids=["as_completed keyed by sku", "task cancelled in finally", "timeout_at"],
+)
+def test_more_right_answers_pass(check, answer):
+    verdict = verdict_of(check, answer)
+    assert verdict.passed, str(verdict)

@@ -7,12 +7,19 @@ import time
 from tutorial_project.course.exercises.core import exercise
 from tutorial_project.course.exercises.expect import must_be_async
 
+PRICES = {"BK-001": 12.5, "CF-002": 4.0, "GM-003": 59.99, "TL-001": 23.0}
+
 
 class FakePriceService:
-    """An async "upstream" that remembers how many calls were waiting at the same time."""
+    """An async "upstream" that remembers how many calls were waiting at the same time.
 
-    def __init__(self, delay):
+    Every sku has its own price, and ``delays`` (seconds per sku, ``delay`` for the others)
+    can make the calls finish in another order than they started.
+    """
+
+    def __init__(self, delay, delays=None):
         self.delay = delay
+        self.delays = delays or {}
         self.in_flight = 0
         self.most_in_flight = 0
         self.cancelled = []
@@ -21,33 +28,40 @@ class FakePriceService:
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
-            await asyncio.sleep(self.delay)
+            await asyncio.sleep(self.delays.get(sku, self.delay))
         except asyncio.CancelledError:
             self.cancelled.append(sku)
             raise
         finally:
             self.in_flight -= 1
-        return len(sku) * 1.5
+        return PRICES[sku]
 
 
 @exercise("01.1", "Fetch every price at the same time")
 async def check_fetch_prices(check, fetch_prices):
     must_be_async(check, fetch_prices, "fetch_prices")
-    service = FakePriceService(delay=0.05)
-    skus = ["BK-001", "CF-002", "GM-003", "TL-001"]
+    skus = list(PRICES)
+    # The first sku is the slowest: results in completion order are not in sku order.
+    delays = dict(zip(skus, (0.08, 0.06, 0.04, 0.02), strict=True))
+    service = FakePriceService(delay=0.05, delays=delays)
     try:
-        result = await fetch_prices(service.fetch_price, skus)
-    except RuntimeError as error:
-        if "await wasn't used with future" not in str(error):
-            raise
-        _fail(check, "it used the result of asyncio.gather(...) without awaiting it",
-              hint="asyncio.gather(...) returns a future: `prices = await asyncio.gather(...)`")
-    expected = {sku: len(sku) * 1.5 for sku in skus}
+        try:
+            result = await fetch_prices(service.fetch_price, skus)
+        except RuntimeError as error:
+            if "await wasn't used with future" not in str(error):
+                raise
+            _fail(check, "it used the result of asyncio.gather(...) without awaiting it",
+                  hint="asyncio.gather(...) returns a future: "
+                  "`prices = await asyncio.gather(...)`")
+    finally:
+        await _cancel_leftovers(service)
+    expected = {sku: PRICES[sku] for sku in skus}
     check.that(
         result == expected,
         "it returns a dict {sku: price} with every sku",
         f"it returned {result!r}, expected {expected!r}",
-        hint="build the dict from the skus and the awaited results, in the same order",
+        hint="pair each sku with its own result: asyncio.gather returns the results in the "
+        "order of its arguments (asyncio.as_completed gives them in the order they finish)",
     )
     check.that(
         service.most_in_flight == len(skus),
@@ -101,9 +115,9 @@ async def check_price_or_none(check, price_or_none):
     fast = FakePriceService(delay=0.01)
     price = await price_or_none(fast.fetch_price, "BK-001", 0.5)
     check.that(
-        price == 9.0,
+        price == PRICES["BK-001"],
         "a fast fetch returns its price",
-        f"a fast fetch returned {price!r}, expected 9.0",
+        f"a fast fetch returned {price!r}, expected {PRICES['BK-001']}",
         hint="await the fetch inside `async with asyncio.timeout(seconds):` and return it",
     )
     slow = FakePriceService(delay=30)
@@ -133,8 +147,8 @@ async def check_price_or_none(check, price_or_none):
             hint="catch TimeoutError (outside the `async with` block) and return None",
         )
         check.that(
-            took < 1.0,
-            "it gave up after about `seconds`",
+            took < 0.35,
+            "it gave up after about `seconds` (0.1 s)",
             f"it gave up after {took:.1f} s, though `seconds` was 0.1",
             hint="pass the `seconds` argument to asyncio.timeout",
         )
@@ -147,7 +161,27 @@ async def check_price_or_none(check, price_or_none):
         )
     finally:
         await _cancel_leftovers(slow)
+    await _check_a_longer_deadline_is_kept(check, price_or_none)
     await _check_errors_and_cancellation_go_through(check, price_or_none)
+
+
+async def _check_a_longer_deadline_is_kept(check, price_or_none):
+    """0.1 s gave up before 0.35 s; 0.5 s must not give up before ~0.5 s (no fixed deadline)."""
+    slow = FakePriceService(delay=30)
+    started = time.perf_counter()
+    task = asyncio.ensure_future(price_or_none(slow.fetch_price, "CF-002", 0.5))
+    try:
+        await _finish(task)
+        took = time.perf_counter() - started
+        check.that(
+            task.done() and not task.cancelled() and task.exception() is None
+            and task.result() is None and took >= 0.45,
+            "with `seconds` = 0.5, it waited about 0.5 s",
+            f"with `seconds` = 0.5, it gave up after {took:.2f} s",
+            hint="use the `seconds` argument as the deadline, not a fixed number",
+        )
+    finally:
+        await _cancel_leftovers(slow)
 
 
 async def _check_errors_and_cancellation_go_through(check, price_or_none):
@@ -167,6 +201,7 @@ async def _check_errors_and_cancellation_go_through(check, price_or_none):
         await asyncio.sleep(0.05)  # it is waiting on the fetch now
         task.cancel()  # what Django does to a view's task when the client disconnects
         await _finish(task)
+        await asyncio.sleep(0.01)  # a fetch cancelled (not yet awaited) by the answer ends now
         if not task.cancelled():
             outcome = (
                 f"returned {task.result()!r}" if task.done() and task.exception() is None
@@ -176,6 +211,14 @@ async def _check_errors_and_cancellation_go_through(check, price_or_none):
                   hint="do not catch asyncio.CancelledError (or re-raise it): asyncio.timeout "
                   "and Django's disconnect handling rely on it reaching them")
         check.that(True, "cancelled from outside (a client leaving), it ends cancelled", "")
+        check.that(
+            patient.cancelled == ["TL-001"],
+            "cancelled from outside, it cancelled the fetch it was waiting for",
+            "cancelled from outside, it left the fetch running: the upstream call goes on "
+            "after the client has left",
+            hint="await the fetch itself inside `async with asyncio.timeout(seconds):`; "
+            "a task you create (or shield) is not cancelled with the coroutine awaiting it",
+        )
     finally:
         await _cancel_leftovers(patient)
 
