@@ -1,14 +1,19 @@
 """Checks for lesson 05 · Async middleware."""
 
+import ast
 import asyncio
 import contextlib
 import inspect
+import json
 import secrets
+import sys
+import textwrap
 import threading
 import time
 
 from asgiref.sync import iscoroutinefunction
 from django.core.cache import cache, caches
+from django.core.cache.backends.base import BaseCache
 from django.http import HttpResponse, HttpResponseNotFound, JsonResponse
 from django.http.response import ResponseHeaders
 from django.test import AsyncClient
@@ -75,21 +80,88 @@ def _on_event_loop():
     return True
 
 
+STALL_MS = 30  # the loop held this long at a stretch, on every try: no noise does that
+TRIES = 3
+
+
 @contextlib.contextmanager
 def _watching_sleep():
-    """Note each ``time.sleep`` called on the event loop's thread while the block runs."""
-    calls, real_sleep = [], time.sleep
+    """Note whether ``time.sleep`` runs on this (the event loop's) thread while the block runs.
 
-    def noting_sleep(seconds):
-        if _on_event_loop():
-            calls.append(seconds)
-        real_sleep(seconds)
+    A profile hook sees the call itself, so ``from time import sleep`` (bound before the check
+    ran) is seen too; it is set for this thread only, and any profiler already set still runs.
+    """
+    calls, real_sleep, previous = [], time.sleep, sys.getprofile()
 
-    time.sleep = noting_sleep
+    def noting(frame, event, arg):
+        if event == "c_call" and arg is real_sleep:
+            calls.append(event)
+        if previous is not None:
+            previous(frame, event, arg)
+
+    sys.setprofile(noting)
     try:
         yield calls
     finally:
-        time.sleep = real_sleep
+        sys.setprofile(previous)
+
+
+async def _longest_stall_ms(awaitable):
+    """Await ``awaitable`` next to a heartbeat task; return (its result, the longest time in
+    ms the event loop went without running the heartbeat). Blocking code (a sleep, a busy
+    loop, a sync network call) in a coroutine shows as one long gap."""
+    longest, running = [0.0], [True]
+
+    async def heartbeat():
+        last = time.perf_counter()
+        while running[0]:
+            await asyncio.sleep(0)
+            now = time.perf_counter()
+            longest[0], last = max(longest[0], now - last), now
+
+    beat = asyncio.ensure_future(heartbeat())
+    await asyncio.sleep(0)  # the heartbeat starts before the request does
+    try:
+        result = await awaitable
+    finally:
+        running[0] = False
+        await beat
+    return result, longest[0] * 1000
+
+
+async def _blocking(middleware, view, requests):
+    """How ``middleware`` blocks the event loop: whether it calls time.sleep there, and for
+    each labelled request (keyword arguments of ``AsyncClient.get``) the shortest, over a few tries, of each try's longest stall.
+    A machine under load stalls the loop now and then; blocking code stalls it every time."""
+    stalls = {}
+    with _watching_sleep() as sleeps:
+        for label, request in requests:
+            tries = []
+            for _ in range(TRIES):
+                with quiet_probe():
+                    _, stall = await _longest_stall_ms(_get(middleware, view, **request))
+                tries.append(stall)
+            stalls[label] = min(tries)
+    return bool(sleeps), stalls
+
+
+def _check_no_blocking(check, sleeps, stalls, hint):
+    check.that(
+        not sleeps,
+        "it never calls time.sleep on the event loop",
+        "it called time.sleep on the event loop (however it was imported)",
+        hint=hint,
+    )
+    blocked = {label: ms for label, ms in stalls.items() if ms > STALL_MS}
+    check.that(
+        not blocked,
+        f"it never holds the event loop for {STALL_MS} ms or more",
+        "it held the event loop "
+        + ", ".join(f"{ms:.0f} ms at a stretch {label}" for label, ms in blocked.items())
+        + f", on each of {TRIES} tries",
+        hint="a busy loop, a time.sleep or any sync I/O in async code stops every request "
+        "the event loop serves: await asyncio.sleep(...) or an async API instead",
+    )
 
 
 class _ThreadNotingHeaders(ResponseHeaders):
@@ -111,16 +183,33 @@ async def _thread_noting_view(request):
     return response
 
 
+def _sets_the_old_marker(tree):
+    """Whether code assigns or setattr()s ``_is_coroutine`` (comments and strings aside)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute | ast.Name) and isinstance(node.ctx, ast.Store):
+            if getattr(node, "attr", getattr(node, "id", None)) == "_is_coroutine":
+                return True
+        if (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "id", None) == "setattr"
+            and any(getattr(arg, "value", None) == "_is_coroutine" for arg in node.args)
+        ):
+            return True
+    return False
+
+
 def _uses_the_old_marker(cls):
-    """Whether the class (or a base of the learner's) sets ``_is_coroutine`` by hand."""
+    """Whether the class (or a base of the learner's) sets ``_is_coroutine`` by hand. The
+    code is read, not run: on Python 3.11 asgiref's markcoroutinefunction sets that same
+    attribute, so the instance cannot tell the two apart."""
     for klass in getattr(cls, "__mro__", ()):
         if klass.__module__ in ("builtins", "django.utils.deprecation"):
             continue
         try:
-            source = inspect.getsource(klass)
-        except (OSError, TypeError):  # no source to read (a C class, a lost cell): skip
+            tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+        except (OSError, TypeError, SyntaxError):  # no source to read (a C class, a lost cell)
             continue
-        if "_is_coroutine" in source:
+        if _sets_the_old_marker(tree):
             return True
     return False
 
@@ -200,7 +289,7 @@ async def check_lesson_header(check, LessonHeader):
         "the 500 answer has no X-Lesson: 05 header",
         hint="every response gets the header, whatever its status",
     )
-    with quiet_probe(), _watching_sleep() as sleeps:
+    with quiet_probe():
         response = await _get((LessonHeader,), _thread_noting_view)
     set_on = getattr(getattr(response, "headers", None), "x_lesson_set_on", None)
     check.that(
@@ -210,10 +299,11 @@ async def check_lesson_header(check, LessonHeader):
         hint="set the header right after `response = await self.get_response(request)`; "
         "sending that to an executor or a thread costs a crossing for nothing",
     )
-    check.that(
-        not sleeps,
-        "it never calls time.sleep on the event loop",
-        f"it called time.sleep({sleeps[0] if sleeps else ''}) on the event loop",
+    sleeps, stalls = await _blocking((LessonHeader,), _ok_view, [("in an async stack", {})])
+    _check_no_blocking(
+        check,
+        sleeps,
+        stalls,
         hint="time.sleep blocks every request the event loop serves: "
         "in async code, await asyncio.sleep(...), or better, do not wait at all",
     )
@@ -227,13 +317,20 @@ async def check_lesson_header(check, LessonHeader):
     )
 
 
-WATCHED_METHODS = ("get", "has_key", "get_many")
+# Every sync method of the cache API that has an async twin (get / aget, touch / atouch...).
+WATCHED_METHODS = tuple(
+    sorted(
+        name[1:]
+        for name in vars(BaseCache)
+        if name.startswith("a") and callable(getattr(BaseCache, name[1:], None))
+    )
+)
 
 
 @contextlib.contextmanager
 def _watching_sync_cache_calls():
-    """Note each sync ``get`` / ``has_key`` / ``get_many`` of the default cache's backend class
-    made on the event loop's thread. There a sync cache call blocks every request the loop
+    """Note each sync call of the default cache's backend class (``get``, ``touch``, ``incr``...:
+    every method that has an ``a`` twin) made on the event loop's thread. There a sync cache call blocks every request the loop
     serves (with Redis or Memcached it waits on the network); ``aget`` and friends run these
     same methods in a worker thread. The backend class is patched, not the settings: an answer
     that captured ``caches["default"]`` at import time is watched too.
@@ -290,8 +387,14 @@ async def check_require_api_key(check, require_api_key):
     known = secrets.token_hex(8)  # a key of the check's own: an answer cannot know it in advance
     await cache.aset(f"api-key:{known}", True, 60)
     try:
-        with _watching_sync_cache_calls() as blocking, _watching_sleep() as sleeps:
+        with _watching_sync_cache_calls() as blocking:
             await _probe_api_key(check, require_api_key, view, calls, known)
+        requests = [
+            ("with no key", {}),
+            ("with a wrong key", {"headers": {"X-API-Key": "guess"}}),
+            ("with a known key", {"headers": {"X-API-Key": known}}),
+        ]
+        sleeps, stalls = await _blocking((require_api_key,), view, requests)
     finally:
         await cache.adelete(f"api-key:{known}")
     blocking = sorted(set(blocking))
@@ -302,13 +405,30 @@ async def check_require_api_key(check, require_api_key):
         hint="in async code use await cache.aget(...): the sync call blocks the event loop "
         "(with Redis or Memcached, for a network round trip)",
     )
-    check.that(
-        not sleeps,
-        "it never calls time.sleep on the event loop",
-        f"it called time.sleep({sleeps[0] if sleeps else ''}) on the event loop",
+    _check_no_blocking(
+        check,
+        sleeps,
+        stalls,
         hint="time.sleep blocks every request the event loop serves: to slow down guessing, "
         "await asyncio.sleep(...), or leave rate limiting to the front server",
     )
+
+
+def _not_a_json_error(response):
+    """Why a rejection is not a JSON object with an "error" key, or None if it is one.
+    Any JSON media type passes, parameters aside: ``application/json; charset=utf-8``, or
+    ``application/problem+json`` (RFC 9457)."""
+    media_type = response.get("Content-Type", "").split(";")[0].strip().lower()
+    if not (media_type == "application/json" or media_type.startswith("application/")
+            and media_type.endswith("+json")):
+        return f"its Content-Type is {media_type or 'missing'!r}"
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        return "its body does not parse as JSON"
+    if not isinstance(body, dict) or "error" not in body:
+        return f"its body is {body!r}"[:120]
+    return None
 
 
 async def _probe_api_key(check, require_api_key, view, calls, known):
@@ -323,14 +443,13 @@ async def _probe_api_key(check, require_api_key, view, calls, known):
             f"with {label} it answered {_status(response)!r}, not 401 (or 403)",
             hint=probe.hint(hint),
         )
-        if response.status_code == 401 and "WWW-Authenticate" not in response:
+        if _status(response) == 401 and "WWW-Authenticate" not in response:
             no_challenge.append(label)
+        problem = _not_a_json_error(response)
         check.that(
-            not isinstance(response, Exception)
-            and response["Content-Type"] == "application/json"
-            and "error" in response.json(),
+            problem is None,
             f"with {label} the answer is JSON with an error",
-            f'with {label} the answer is not JSON with an "error" key',
+            f'with {label} the answer is not JSON with an "error" key: {problem}',
             hint='answer JsonResponse({"error": "..."}, status=401)',
         )
     check.that(
