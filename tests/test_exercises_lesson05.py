@@ -179,7 +179,7 @@ class BusyWaits(LessonHeader):
 class OldMarkerBySetattr(LessonHeader):
     def __init__(self, get_response):
         super().__init__(get_response)
-        setattr(self, "_is_coroutine", asyncio.coroutines._is_coroutine)
+        setattr(self, "_is_coroutine", asyncio.coroutines._is_coroutine)  # noqa: B010
 
 
 class WrongValue(LessonHeader):
@@ -331,7 +331,9 @@ def _json_with_charset(status):
 
 
 def _problem_json(status):  # RFC 9457's media type for error bodies
-    return JsonResponse({"error": "unknown key"}, status=status, content_type="application/problem+json")
+    return JsonResponse(
+        {"error": "unknown key"}, status=status, content_type="application/problem+json"
+    )
 
 
 def _json_without_error(status):

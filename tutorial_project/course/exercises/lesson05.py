@@ -345,10 +345,11 @@ WATCHED_METHODS = tuple(
 @contextlib.contextmanager
 def _watching_sync_cache_calls():
     """Note each sync call of the default cache's backend class (``get``, ``touch``, ``incr``...:
-    every method that has an ``a`` twin) made on the event loop's thread. There a sync cache call blocks every request the loop
-    serves (with Redis or Memcached it waits on the network); ``aget`` and friends run these
-    same methods in a worker thread. The backend class is patched, not the settings: an answer
-    that captured ``caches["default"]`` at import time is watched too.
+    every method that has an ``a`` twin) made on the event loop's thread. There a sync cache
+    call blocks every request the loop serves (with Redis or Memcached it waits on the
+    network); ``aget`` and friends run these same methods in a worker thread. The backend
+    class is patched, not the settings: an answer that captured ``caches["default"]`` at
+    import time is watched too.
     """
     backend = type(caches["default"])
     calls, originals = [], {name: backend.__dict__.get(name) for name in WATCHED_METHODS}
