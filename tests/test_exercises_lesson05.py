@@ -2,7 +2,9 @@
 placeholder waits, and the wrong answers learners write fail with a hint that says why."""
 
 import asyncio
+import json
 import time
+from time import sleep  # the usual notebook spelling: bound before any check runs
 
 import pytest
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
@@ -151,6 +153,35 @@ class OldMarker(LessonHeader):  # the pre-3.12 idiom: works on Python 3.11, not 
             self._is_coroutine = asyncio.coroutines._is_coroutine
 
 
+class CommentsOnTheOldMarker(LessonHeader):
+    """Right: only a comment and a string mention the old marker."""
+
+    def __init__(self, get_response):
+        # not the old _is_coroutine attribute: Python 3.12 ignores it
+        super().__init__(get_response)
+        self.note = "no _is_coroutine here"
+
+
+class SleepImportedFromTime(LessonHeader):
+    async def __acall__(self, request):
+        sleep(0.05)  # `from time import sleep`: the name is bound before the check runs
+        return await super().__acall__(request)
+
+
+class BusyWaits(LessonHeader):
+    async def __acall__(self, request):
+        started = time.perf_counter()
+        while time.perf_counter() - started < 0.05:  # "simulate work" without time.sleep
+            pass
+        return await super().__acall__(request)
+
+
+class OldMarkerBySetattr(LessonHeader):
+    def __init__(self, get_response):
+        super().__init__(get_response)
+        setattr(self, "_is_coroutine", asyncio.coroutines._is_coroutine)  # noqa: B010
+
+
 class WrongValue(LessonHeader):
     async def __acall__(self, request):
         response = await self.get_response(request)
@@ -158,7 +189,9 @@ class WrongValue(LessonHeader):
         return response
 
 
-@pytest.mark.parametrize("answer", [LessonHeader, LessonHeaderWrittenDifferently])
+@pytest.mark.parametrize(
+    "answer", [LessonHeader, LessonHeaderWrittenDifferently, CommentsOnTheOldMarker]
+)
 def test_05_1_right_answers_pass(project, answer, capsys):
     verdict = run(lesson05.check_lesson_header, answer)
     assert verdict, str(verdict)
@@ -183,8 +216,11 @@ def test_05_1_placeholder_is_not_solved(project):
         (WrongValue, "no X-Lesson: 05"),
         (OnlyWhenOk, "answer has no X-Lesson: 05"),
         (StampsInAnExecutor, "not set on the event loop's thread"),
-        (SleepsOnTheLoop, "time.sleep(0.05)"),
+        (SleepsOnTheLoop, "called time.sleep on the event loop"),
+        (SleepImportedFromTime, "called time.sleep on the event loop"),
+        (BusyWaits, "kept the event loop busy"),
         (OldMarker, "_is_coroutine by hand"),
+        (OldMarkerBySetattr, "_is_coroutine by hand"),
     ],
 )
 def test_05_1_wrong_answers_fail_with_a_hint(project, answer, message, recwarn):
@@ -247,7 +283,9 @@ class RequireApiKeyClass:
         return await self.get_response(request)
 
 
-def _api_key_middleware(lookup, *, status=401, challenge='ApiKey realm="api"', before=None):
+def _api_key_middleware(
+    lookup, *, status=401, challenge='ApiKey realm="api"', before=None, reject=None
+):
     @async_only_middleware
     def middleware_factory(get_response):
         async def middleware(request):
@@ -255,7 +293,10 @@ def _api_key_middleware(lookup, *, status=401, challenge='ApiKey realm="api"', b
             if not key or not await lookup(key):
                 if before:
                     before()
-                response = JsonResponse({"error": "no"}, status=status)
+                if reject:
+                    response = reject(status)
+                else:
+                    response = JsonResponse({"error": "no"}, status=status)
                 if challenge:
                     response["WWW-Authenticate"] = challenge
                 return response
@@ -276,6 +317,33 @@ async def _sync_get(key):
     from django.core.cache import cache
 
     return cache.get(f"api-key:{key}")  # sync cache call in async code
+
+
+async def _touches(key):
+    from django.core.cache import cache
+
+    return cache.touch(f"api-key:{key}")  # a sync cache call the old check did not watch
+
+
+def _json_with_charset(status):
+    body = json.dumps({"error": "unknown key"})
+    return HttpResponse(body, status=status, content_type="application/json; charset=utf-8")
+
+
+def _problem_json(status):  # RFC 9457's media type for error bodies
+    return JsonResponse(
+        {"error": "unknown key"}, status=status, content_type="application/problem+json"
+    )
+
+
+def _json_without_error(status):
+    return JsonResponse({"detail": "unknown key"}, status=status)
+
+
+def _busy_wait():
+    started = time.perf_counter()
+    while time.perf_counter() - started < 0.05:
+        pass
 
 
 async def _hard_coded(key):
@@ -352,6 +420,8 @@ def no_flags(get_response):
         require_api_key,
         RequireApiKeyClass,
         _api_key_middleware(_aget, status=403, challenge=None),
+        _api_key_middleware(_aget, reject=_json_with_charset),
+        _api_key_middleware(_aget, reject=_problem_json),
     ],
 )
 def test_05_2_right_answers_pass(project, answer, capsys):
@@ -385,10 +455,14 @@ def test_05_2_placeholder_is_not_solved(project):
         (_api_key_middleware(_hard_coded), "with a key stored in the cache the answer was 401"),
         (_api_key_middleware(_aget, status=400), "answered 400, not 401 (or 403)"),
         (_api_key_middleware(_aget, challenge=None), "no WWW-Authenticate header"),
-        (_api_key_middleware(_aget, before=lambda: time.sleep(0.05)), "time.sleep(0.05)"),
+        (_api_key_middleware(_aget, before=lambda: time.sleep(0.05)), "called time.sleep"),
+        (_api_key_middleware(_aget, before=lambda: sleep(0.05)), "called time.sleep"),
+        (_api_key_middleware(_aget, before=_busy_wait), "kept the event loop busy"),
+        (_api_key_middleware(_touches), "sync cache.touch() on the event loop"),
+        (_api_key_middleware(_aget, reject=_json_without_error), "its body is {'detail'"),
         (UnmarkedRequireApiKey, "not marked"),
         (view_runs_first, "the view ran for a rejected request"),
-        (plain_text_401, "not JSON"),
+        (plain_text_401, "its Content-Type is 'text/html'"),
         (sync_api_key, "async only"),
         (no_flags, "async only"),
     ],

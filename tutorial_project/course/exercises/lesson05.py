@@ -1,14 +1,19 @@
 """Checks for lesson 05 · Async middleware."""
 
+import ast
 import asyncio
 import contextlib
 import inspect
+import json
 import secrets
+import sys
+import textwrap
 import threading
 import time
 
 from asgiref.sync import iscoroutinefunction
 from django.core.cache import cache, caches
+from django.core.cache.backends.base import BaseCache
 from django.http import HttpResponse, HttpResponseNotFound, JsonResponse
 from django.http.response import ResponseHeaders
 from django.test import AsyncClient
@@ -16,7 +21,7 @@ from django.test import AsyncClient
 from tutorial_project.course.exercises.core import exercise
 from tutorial_project.course.exercises.quiet import quiet_probe
 from tutorial_project.instruments.middleware.overhead import thread_hops_per_request
-from tutorial_project.instruments.middleware.passthrough import sync_passthrough
+from tutorial_project.instruments.middleware.passthrough import async_passthrough, sync_passthrough
 from tutorial_project.playground import mount, unmount, use_middleware
 
 PROBE = "exercise-05-probe/"
@@ -75,21 +80,103 @@ def _on_event_loop():
     return True
 
 
+# A stall: the event loop's thread spent, on every try, at least 3 times as much CPU between
+# two beats of the loop as with a middleware that only passes the request on (and 2 ms more).
+# CPU time, not wall time: on a busy machine the thread also waits for a core and for the
+# GIL, which is nobody's fault. Measured on 2 cores under load (load average 15): ~1 ms with
+# a right answer, 4-6 ms with a 50 ms busy loop (on a quiet machine, ~50 ms).
+STALL_FACTOR, STALL_EXTRA_MS = 3, 2
+TRIES = 3
+
+
 @contextlib.contextmanager
 def _watching_sleep():
-    """Note each ``time.sleep`` called on the event loop's thread while the block runs."""
-    calls, real_sleep = [], time.sleep
+    """Note whether ``time.sleep`` runs on this (the event loop's) thread while the block runs.
 
-    def noting_sleep(seconds):
-        if _on_event_loop():
-            calls.append(seconds)
-        real_sleep(seconds)
+    A profile hook sees the call itself, so ``from time import sleep`` (bound before the check
+    ran) is seen too; it is set for this thread only, and any profiler already set still runs.
+    """
+    calls, real_sleep, previous = [], time.sleep, sys.getprofile()
 
-    time.sleep = noting_sleep
+    def noting(frame, event, arg):
+        if event == "c_call" and arg is real_sleep:
+            calls.append(event)
+        if previous is not None:
+            previous(frame, event, arg)
+
+    sys.setprofile(noting)
     try:
         yield calls
     finally:
-        time.sleep = real_sleep
+        sys.setprofile(previous)
+
+
+async def _longest_stall_ms(awaitable):
+    """Await ``awaitable`` next to a heartbeat task; return (its result, the most CPU time in
+    ms the event loop's thread spent between two beats). Code that computes or busy-waits in
+    a coroutine, instead of awaiting, shows as one long stretch."""
+    longest, running = [0.0], [True]
+
+    async def heartbeat():
+        last = time.thread_time()
+        while running[0]:
+            await asyncio.sleep(0)
+            now = time.thread_time()
+            longest[0], last = max(longest[0], now - last), now
+
+    beat = asyncio.ensure_future(heartbeat())
+    await asyncio.sleep(0)  # the heartbeat starts before the request does
+    try:
+        result = await awaitable
+    finally:
+        running[0] = False
+        await beat
+    return result, longest[0] * 1000
+
+
+async def _blocking(middleware, view, requests):
+    """How ``middleware`` blocks the event loop: whether it calls time.sleep there, and for
+    each labelled request (keyword arguments of ``AsyncClient.get``) its stall in ms of CPU,
+    if it stalls the loop, next to a pass-through middleware's (see STALL_FACTOR)."""
+    with _watching_sleep() as sleeps, quiet_probe():
+        for _, request in requests:
+            await _get(middleware, view, **request)
+    stalls = {}
+    for label, request in requests:
+        baseline = await _shortest_longest_stretch((async_passthrough,), view, request)
+        stretch = await _shortest_longest_stretch(middleware, view, request)
+        if stretch > max(STALL_FACTOR * baseline, baseline + STALL_EXTRA_MS):
+            stalls[label] = stretch
+    return bool(sleeps), stalls
+
+
+async def _shortest_longest_stretch(middleware, view, request):
+    """The shortest, over a few tries, of each try's longest CPU stretch on the loop: a busy
+    machine lengthens one try now and then; blocking code lengthens every one."""
+    tries = []
+    for _ in range(TRIES):
+        with quiet_probe():
+            _, stretch = await _longest_stall_ms(_get(middleware, view, **request))
+        tries.append(stretch)
+    return min(tries)
+
+
+def _check_no_blocking(check, sleeps, stalls, hint):
+    check.that(
+        not sleeps,
+        "it never calls time.sleep on the event loop",
+        "it called time.sleep on the event loop (however it was imported)",
+        hint=hint,
+    )
+    check.that(
+        not stalls,
+        "it never keeps the event loop busy between two awaits",
+        "it kept the event loop busy "
+        + ", ".join(f"for {ms:.0f} ms of CPU at a stretch {label}" for label, ms in stalls.items())
+        + f", on each of {TRIES} tries",
+        hint="a busy loop, a time.sleep or any sync I/O in async code stops every request "
+        "the event loop serves: await asyncio.sleep(...) or an async API instead",
+    )
 
 
 class _ThreadNotingHeaders(ResponseHeaders):
@@ -111,16 +198,33 @@ async def _thread_noting_view(request):
     return response
 
 
+def _sets_the_old_marker(tree):
+    """Whether code assigns or setattr()s ``_is_coroutine`` (comments and strings aside)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute | ast.Name) and isinstance(node.ctx, ast.Store):
+            if getattr(node, "attr", getattr(node, "id", None)) == "_is_coroutine":
+                return True
+        if (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "id", None) == "setattr"
+            and any(getattr(arg, "value", None) == "_is_coroutine" for arg in node.args)
+        ):
+            return True
+    return False
+
+
 def _uses_the_old_marker(cls):
-    """Whether the class (or a base of the learner's) sets ``_is_coroutine`` by hand."""
+    """Whether the class (or a base of the learner's) sets ``_is_coroutine`` by hand. The
+    code is read, not run: on Python 3.11 asgiref's markcoroutinefunction sets that same
+    attribute, so the instance cannot tell the two apart."""
     for klass in getattr(cls, "__mro__", ()):
         if klass.__module__ in ("builtins", "django.utils.deprecation"):
             continue
         try:
-            source = inspect.getsource(klass)
-        except (OSError, TypeError):  # no source to read (a C class, a lost cell): skip
+            tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+        except (OSError, TypeError, SyntaxError):  # no source to read (a C class, a lost cell)
             continue
-        if "_is_coroutine" in source:
+        if _sets_the_old_marker(tree):
             return True
     return False
 
@@ -200,7 +304,7 @@ async def check_lesson_header(check, LessonHeader):
         "the 500 answer has no X-Lesson: 05 header",
         hint="every response gets the header, whatever its status",
     )
-    with quiet_probe(), _watching_sleep() as sleeps:
+    with quiet_probe():
         response = await _get((LessonHeader,), _thread_noting_view)
     set_on = getattr(getattr(response, "headers", None), "x_lesson_set_on", None)
     check.that(
@@ -210,10 +314,11 @@ async def check_lesson_header(check, LessonHeader):
         hint="set the header right after `response = await self.get_response(request)`; "
         "sending that to an executor or a thread costs a crossing for nothing",
     )
-    check.that(
-        not sleeps,
-        "it never calls time.sleep on the event loop",
-        f"it called time.sleep({sleeps[0] if sleeps else ''}) on the event loop",
+    sleeps, stalls = await _blocking((LessonHeader,), _ok_view, [("in an async stack", {})])
+    _check_no_blocking(
+        check,
+        sleeps,
+        stalls,
         hint="time.sleep blocks every request the event loop serves: "
         "in async code, await asyncio.sleep(...), or better, do not wait at all",
     )
@@ -227,16 +332,24 @@ async def check_lesson_header(check, LessonHeader):
     )
 
 
-WATCHED_METHODS = ("get", "has_key", "get_many")
+# Every sync method of the cache API that has an async twin (get / aget, touch / atouch...).
+WATCHED_METHODS = tuple(
+    sorted(
+        name[1:]
+        for name in vars(BaseCache)
+        if name.startswith("a") and callable(getattr(BaseCache, name[1:], None))
+    )
+)
 
 
 @contextlib.contextmanager
 def _watching_sync_cache_calls():
-    """Note each sync ``get`` / ``has_key`` / ``get_many`` of the default cache's backend class
-    made on the event loop's thread. There a sync cache call blocks every request the loop
-    serves (with Redis or Memcached it waits on the network); ``aget`` and friends run these
-    same methods in a worker thread. The backend class is patched, not the settings: an answer
-    that captured ``caches["default"]`` at import time is watched too.
+    """Note each sync call of the default cache's backend class (``get``, ``touch``, ``incr``...:
+    every method that has an ``a`` twin) made on the event loop's thread. There a sync cache
+    call blocks every request the loop serves (with Redis or Memcached it waits on the
+    network); ``aget`` and friends run these same methods in a worker thread. The backend
+    class is patched, not the settings: an answer that captured ``caches["default"]`` at
+    import time is watched too.
     """
     backend = type(caches["default"])
     calls, originals = [], {name: backend.__dict__.get(name) for name in WATCHED_METHODS}
@@ -290,8 +403,14 @@ async def check_require_api_key(check, require_api_key):
     known = secrets.token_hex(8)  # a key of the check's own: an answer cannot know it in advance
     await cache.aset(f"api-key:{known}", True, 60)
     try:
-        with _watching_sync_cache_calls() as blocking, _watching_sleep() as sleeps:
+        with _watching_sync_cache_calls() as blocking:
             await _probe_api_key(check, require_api_key, view, calls, known)
+        requests = [
+            ("with no key", {}),
+            ("with a wrong key", {"headers": {"X-API-Key": "guess"}}),
+            ("with a known key", {"headers": {"X-API-Key": known}}),
+        ]
+        sleeps, stalls = await _blocking((require_api_key,), view, requests)
     finally:
         await cache.adelete(f"api-key:{known}")
     blocking = sorted(set(blocking))
@@ -302,13 +421,30 @@ async def check_require_api_key(check, require_api_key):
         hint="in async code use await cache.aget(...): the sync call blocks the event loop "
         "(with Redis or Memcached, for a network round trip)",
     )
-    check.that(
-        not sleeps,
-        "it never calls time.sleep on the event loop",
-        f"it called time.sleep({sleeps[0] if sleeps else ''}) on the event loop",
+    _check_no_blocking(
+        check,
+        sleeps,
+        stalls,
         hint="time.sleep blocks every request the event loop serves: to slow down guessing, "
         "await asyncio.sleep(...), or leave rate limiting to the front server",
     )
+
+
+def _not_a_json_error(response):
+    """Why a rejection is not a JSON object with an "error" key, or None if it is one.
+    Any JSON media type passes, parameters aside: ``application/json; charset=utf-8``, or
+    ``application/problem+json`` (RFC 9457)."""
+    media_type = response.get("Content-Type", "").split(";")[0].strip().lower()
+    if not (media_type == "application/json" or media_type.startswith("application/")
+            and media_type.endswith("+json")):
+        return f"its Content-Type is {media_type or 'missing'!r}"
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        return "its body does not parse as JSON"
+    if not isinstance(body, dict) or "error" not in body:
+        return f"its body is {body!r}"[:120]
+    return None
 
 
 async def _probe_api_key(check, require_api_key, view, calls, known):
@@ -323,14 +459,13 @@ async def _probe_api_key(check, require_api_key, view, calls, known):
             f"with {label} it answered {_status(response)!r}, not 401 (or 403)",
             hint=probe.hint(hint),
         )
-        if response.status_code == 401 and "WWW-Authenticate" not in response:
+        if _status(response) == 401 and "WWW-Authenticate" not in response:
             no_challenge.append(label)
+        problem = _not_a_json_error(response)
         check.that(
-            not isinstance(response, Exception)
-            and response["Content-Type"] == "application/json"
-            and "error" in response.json(),
+            problem is None,
             f"with {label} the answer is JSON with an error",
-            f'with {label} the answer is not JSON with an "error" key',
+            f'with {label} the answer is not JSON with an "error" key: {problem}',
             hint='answer JsonResponse({"error": "..."}, status=401)',
         )
     check.that(
