@@ -13,7 +13,7 @@ MACHINE_VALUE = re.compile(
     r"(/tmp/|/root/|/home/|/work/|ipykernel_\d+|0x[0-9a-f]{8,}|127\.0\.0\.1:\d{4,5})"
 )
 TOP_LEVEL = {"notebooks", "tutorial_project", "tests", "requirements.txt", "Makefile", "README.md",
-             "LICENSE", "pyproject.toml"}
+             "LICENSE", "pyproject.toml", "lesson_tests"}
 
 
 def load(path):
