@@ -524,7 +524,7 @@ async def guesses_failure_from_a_timeout(job):  # the second review's: no end ma
         while True:
             try:
                 step = await asyncio.wait_for(progress.get(), timeout=1.0)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 yield sse_event({"error": "the job failed"}, event="error")
                 return
             if step is None:
