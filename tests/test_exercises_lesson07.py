@@ -227,7 +227,8 @@ async def errors_through_the_queue(job):
 
 
 async def cancel_caught_and_reraised(job):
-    """Right too: CancelledError caught to cancel the worker, then re-raised."""
+    """The second review's: CancelledError caught to cancel the worker, then re-raised, but
+    closing the generator (GeneratorExit) leaves the worker running."""
     progress = asyncio.Queue()
 
     async def work():
@@ -384,7 +385,8 @@ async def error_event_names_the_step(job):
                 last = value
                 yield sse_event({"step": value, "of": job.steps})
             elif kind == "error":
-                yield sse_event({"step": last + 1, "error": value}, event="error")
+                logging.getLogger(__name__).error("the job failed: %s", value)
+                yield sse_event({"step": last + 1, "error": "failed"}, event="error")
                 return
             else:
                 yield sse_event({"total": job.steps}, event="done")
@@ -409,7 +411,7 @@ async def progress_events_with_error_event(job):
         while (step := await progress.get()) is not None:
             yield sse_event({"step": step, "of": job.steps})
         if not worker.cancelled() and worker.exception() is not None:
-            yield sse_event({"error": str(worker.exception())}, event="error")
+            yield sse_event({"error": "the job failed"}, event="error")
         else:
             yield sse_event({"total": job.steps}, event="done")
     finally:
@@ -485,6 +487,135 @@ async def wrong_payload(job):
         yield sse_event(step)
 
 
+async def sends_the_exception_text(job):  # the second review's
+    progress = asyncio.Queue()
+
+    async def work():
+        try:
+            async for step in job.run():
+                await progress.put(step)
+        finally:
+            progress.put_nowait(None)
+
+    worker = asyncio.create_task(work())
+    try:
+        while (step := await progress.get()) is not None:
+            yield sse_event({"step": step, "of": job.steps})
+        try:
+            await worker
+        except Exception as error:
+            yield sse_event({"error": repr(error)}, event="error")
+        else:
+            yield sse_event({"total": job.steps}, event="done")
+    finally:
+        worker.cancel()
+
+
+async def guesses_failure_from_a_timeout(job):  # the second review's: no end marker
+    progress = asyncio.Queue()
+
+    async def work():
+        async for step in job.run():
+            await progress.put(step)
+        await progress.put(None)
+
+    worker = asyncio.create_task(work())
+    try:
+        while True:
+            try:
+                step = await asyncio.wait_for(progress.get(), timeout=1.0)
+            except TimeoutError:
+                yield sse_event({"error": "the job failed"}, event="error")
+                return
+            if step is None:
+                break
+            yield sse_event({"step": step, "of": job.steps})
+        yield sse_event({"total": job.steps}, event="done")
+    finally:
+        worker.cancel()
+
+
+async def yields_inside_a_task_group(job):  # the second review's: what "use TaskGroup" leads to
+    progress = asyncio.Queue()
+
+    async def work():
+        try:
+            async for step in job.run():
+                await progress.put(step)
+        finally:
+            progress.put_nowait(None)
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(work())
+            while (step := await progress.get()) is not None:
+                yield sse_event({"step": step, "of": job.steps})
+        yield sse_event({"total": job.steps}, event="done")
+    except* Exception:
+        yield sse_event({"error": "the job failed"}, event="error")
+
+
+async def waits_for_the_first(job):
+    """Right too: asyncio.wait on the next step and on the worker, whichever comes first."""
+    progress = asyncio.Queue()
+
+    async def work():
+        async for step in job.run():
+            progress.put_nowait(step)
+
+    worker = asyncio.create_task(work())
+    try:
+        while True:
+            getter = asyncio.ensure_future(progress.get())
+            done, _ = await asyncio.wait({getter, worker}, return_when=asyncio.FIRST_COMPLETED)
+            if getter in done:
+                yield sse_event({"step": getter.result(), "of": job.steps})
+                continue
+            getter.cancel()
+            while not progress.empty():
+                yield sse_event({"step": progress.get_nowait(), "of": job.steps})
+            if worker.exception() is not None:
+                yield sse_event({"message": "the job failed"}, event="error")
+            else:
+                yield sse_event({"total": job.steps}, event="done")
+            return
+    finally:
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await worker
+
+
+async def tagged_and_reraised(job):
+    """Right too: tagged queue items; CancelledError caught, re-raised, and a finally too."""
+    progress = asyncio.Queue()
+
+    async def work():
+        try:
+            async for step in job.run():
+                progress.put_nowait(("step", step))
+        except Exception:
+            progress.put_nowait(("failed", None))
+        else:
+            progress.put_nowait(("done", None))
+
+    worker = asyncio.create_task(work())
+    try:
+        while True:
+            kind, step = await progress.get()
+            if kind == "step":
+                yield sse_event({"step": step, "of": job.steps})
+            elif kind == "failed":
+                yield sse_event({"error": "failed"}, event="error")
+                return
+            else:
+                yield sse_event({"total": job.steps}, event="done")
+                return
+    except asyncio.CancelledError:
+        raise
+    finally:
+        worker.cancel()
+
+
 @pytest.mark.parametrize(
     "answer",
     [
@@ -492,7 +623,8 @@ async def wrong_payload(job):
         progress_events_with_error_event,
         error_event_names_the_step,
         errors_through_the_queue,
-        cancel_caught_and_reraised,
+        waits_for_the_first,
+        tagged_and_reraised,
     ],
 )
 def test_07_2_right_answers_pass(project, answer, capsys):
@@ -519,6 +651,10 @@ def test_07_2_placeholder_is_not_solved(project):
         (hangs_on_success, "when a 3-step job succeeded, the stream hung"),
         (swallows_the_cancellation, "caught the CancelledError of the disconnect"),
         (no_done_on_success, "without a `done` event"),
+        (cancel_caught_and_reraised, "closed with aclose() after two events, the job went on"),
+        (sends_the_exception_text, "sent the exception to the browser"),
+        (guesses_failure_from_a_timeout, "was reported as failed"),
+        (yields_inside_a_task_group, "the reader's own task was cancelled"),
     ],
 )
 def test_07_2_wrong_answers_fail_with_a_hint(project, answer, message):

@@ -130,8 +130,79 @@ class _FailingJob(_WatchedJob):
     async def run(self):
         async for step in super().run():
             if step == self.fails_at:
-                raise RuntimeError("the job failed")
+                raise RuntimeError(FAILURE_DETAIL)
             yield step
+
+
+FAILURE_DETAIL = "db.internal:5432 rejected the password for user report"  # never for a browser
+SLOW_STEP = 1.2  # seconds: one step of a real job may take this long, and more
+
+
+class _SlowStepJob(_WatchedJob):
+    """A job that succeeds, but whose second step takes ``SLOW_STEP`` seconds."""
+
+    async def run(self):
+        async for step in super().run():
+            yield step
+            if step == 1:
+                await asyncio.sleep(SLOW_STEP)
+
+
+async def _closed_after_two(progress_events):
+    """Read two events straight from the generator, then close it with ``aclose()``: the
+    ``GeneratorExit`` path (a server's or middleware's ``send`` waited as the client left).
+    Returns the job's outcome and how many steps it produced afterwards."""
+    job = _WatchedJob(steps=20, delay=0.05)
+    events = progress_events(job)
+    try:
+        for _ in range(2):
+            await asyncio.wait_for(anext(events), 2)
+    except Exception:  # noqa: BLE001 (a stream that breaks or hangs is judged by the served run)
+        pass
+    finally:  # a TaskGroup left at a yield raises GeneratorExit in an exception group
+        with contextlib.suppress(Exception, BaseExceptionGroup):
+            await events.aclose()
+    closed = time.perf_counter()
+    await asyncio.sleep(0.3)  # time for 6 more steps, if the job were still running
+    outcome, after = job.outcome, job.produced_after(closed)
+    await _let_leaked_job_end(job)
+    return outcome, after
+
+
+async def _read_slowly(progress_events):
+    """Read one event of a job that fails at step 3, pause while it fails, read the rest.
+
+    Returns "cancelled" when the reader's own task was cancelled during its pause: a
+    ``TaskGroup`` (or ``asyncio.timeout``) around a ``yield`` cancels whatever task reads the
+    generator, under Django its ``await send(...)``.
+    """
+    job = _FailingJob(fails_at=3, steps=20, delay=0.05)
+    events = progress_events(job)
+
+    async def reader():
+        try:
+            await anext(events)
+            try:
+                await asyncio.sleep(0.4)  # a slow reader: the job fails meanwhile, at ~0.15 s
+            except asyncio.CancelledError:
+                return "cancelled"
+            async for _event in events:
+                pass
+        except Exception:  # noqa: BLE001 (raising is judged by the served run)
+            return "raised"
+        finally:
+            with contextlib.suppress(BaseException):
+                await events.aclose()
+        return "read"
+
+    task = asyncio.create_task(reader())
+    done, _ = await asyncio.wait({task}, timeout=3)
+    if not done:  # it hangs: judged by the served run
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+    await _let_leaked_job_end(job)
+    return task.result() if done else "hung"
 
 
 async def _streamed_in(tasks, events, swallowed):
@@ -185,7 +256,7 @@ def _steps(received):
 async def check_progress_events(check, progress_events):
     job = _WatchedJob(steps=20, delay=0.1)
     failing = _FailingJob(fails_at=3, steps=20, delay=0.05)
-    succeeding = _WatchedJob(steps=3, delay=0.02)
+    succeeding = _SlowStepJob(steps=3, delay=0.02)
     jobs = {
         "exercise-07-2/": job,
         "exercise-07-2-fails/": failing,
@@ -212,8 +283,10 @@ async def check_progress_events(check, progress_events):
                 after_failure, ending = await _read_steps(f"{url}/exercise-07-2-fails/",
                                                           read_timeout=2)
                 after_success, success_ending = await _read_steps(
-                    f"{url}/exercise-07-2-succeeds/", read_timeout=2
+                    f"{url}/exercise-07-2-succeeds/", read_timeout=SLOW_STEP + 2
                 )
+            closed_outcome, after_close = await _closed_after_two(progress_events)
+            paused = await _read_slowly(progress_events)
         after = job.produced_after(left)
         check.that(
             _steps(received) == [1, 2],
@@ -236,13 +309,32 @@ async def check_progress_events(check, progress_events):
             hint="wrap the loop in try/finally and cancel the worker task in the finally block",
         )
         check.that(
-            not swallowed,
+            paused != "cancelled",
+            "a failing job does not cancel the task that reads the stream",
+            "when the job failed while the reader paused, the reader's own task was "
+            "cancelled: a TaskGroup (or asyncio.timeout) whose block holds a `yield` cancels "
+            "whatever task reads the generator, under Django its `await send(...)`, and the "
+            "connection is cut with no `error` event",
+            hint="start the worker with `asyncio.create_task` and cancel it in `finally`; "
+            "never `yield` inside `async with asyncio.TaskGroup()` or `asyncio.timeout()`",
+        )
+        check.that(
+            paused == "cancelled" or not swallowed,  # a TaskGroup also leaves cancelling() set
             "the generator lets the disconnect's CancelledError go on",
             "the generator caught the CancelledError of the disconnect and ended normally: "
             "the task that asked for the cancellation (Django's handler, a TaskGroup, "
             "asyncio.timeout) is told it did not happen, and code after your except runs on",
             hint="cancel the worker in a `finally` block; if you catch asyncio.CancelledError, "
             "end the except block with `raise`",
+        )
+        check.that(
+            closed_outcome != "running" and after_close <= 1,
+            "the job stops when the generator is closed (aclose) rather than cancelled",
+            f"when the generator was closed with aclose() after two events, the job went on "
+            f"({after_close} steps afterwards): a server or middleware whose `send` waits as "
+            "the client leaves closes your generator with GeneratorExit at its `yield`, not "
+            "CancelledError, and cleanup in `except CancelledError` does not run",
+            hint="cancel the worker in a `finally` block: it runs on cancellation and on close",
         )
         check.that(
             ending != "hung",
@@ -287,6 +379,15 @@ async def check_progress_events(check, progress_events):
         )
         success_kinds = [event for event, _data in after_success]
         check.that(
+            "error" not in success_kinds or _steps(after_success) == [1, 2, 3],
+            "a slow step is waited for, not taken for a failure",
+            f"a job whose second step took {SLOW_STEP} s was reported as failed: "
+            f"{after_success!r}. A timeout only guesses that the job failed; real steps are "
+            "slower than any guess",
+            hint="learn the job's fate from the worker itself: an end marker put in the queue "
+            "in a `finally` block in work(), then `await worker`",
+        )
+        check.that(
             _steps(after_success) == [1, 2, 3] and success_kinds[-1:] == ["done"]
             and "error" not in success_kinds,
             "when the job succeeds, the client gets every step, then a `done` event",
@@ -295,6 +396,13 @@ async def check_progress_events(check, progress_events):
             "reconnects, and starts the job again",
             hint='after the loop, if the job succeeded: `yield sse_event({"total": job.steps}, '
             'event="done")`',
+        )
+        check.that(
+            FAILURE_DETAIL not in str(after_failure) and "RuntimeError" not in str(after_failure),
+            "the error event carries a generic message",
+            f"the error event sent the exception to the browser: {after_failure[-1:]!r}",
+            hint='log the exception and send a generic message: `yield sse_event({"error": '
+            '"the job failed"}, event="error")`',
         )
     finally:
         for route in jobs:
