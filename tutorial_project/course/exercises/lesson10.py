@@ -22,7 +22,8 @@ from tutorial_project.rates import client
 from tutorial_project.rates.views import product_price
 
 ROUTE = "exercise-10/price/<str:sku>/"  # the learner's test requests /exercise-10/price/BK-001/
-FIXTURES = {"async_client", "async_rf", "price_view", "monkeypatch"}  # what a test may ask for, by name
+# what a test may ask for, by name
+FIXTURES = {"async_client", "async_rf", "price_view", "monkeypatch"}
 
 
 def _buggy_views():
