@@ -6,7 +6,10 @@ and fails (by an assertion or any exception, as under pytest) on each buggy one.
 """
 
 import inspect
+import json
 
+import pytest
+from django.core.exceptions import SynchronousOnlyOperation
 from django.http import JsonResponse
 from django.test import AsyncClient, AsyncRequestFactory
 
@@ -19,7 +22,8 @@ from tutorial_project.rates import client
 from tutorial_project.rates.views import product_price
 
 ROUTE = "exercise-10/price/<str:sku>/"  # the learner's test requests /exercise-10/price/BK-001/
-FIXTURES = {"async_client", "async_rf", "price_view"}  # what a test may ask for, by name
+# what a test may ask for, by name
+FIXTURES = {"async_client", "async_rf", "price_view", "monkeypatch"}
 
 
 def _buggy_views():
@@ -51,6 +55,12 @@ def _buggy_views():
             return HttpResponse("Gateway Timeout", status=504, content_type="text/plain")
         return response
 
+    async def right_error_wrong_status(request, sku):  # the timeout's own JSON, as a 502
+        response = await product_price(request, sku)
+        if response.status_code == 504:
+            return JsonResponse(json.loads(response.content), status=502)
+        return response
+
     return {
         "a view that answers 502 for a timeout": (
             timeout_is_a_502, "assert response.status_code == 504, not just 'an error'"),
@@ -60,6 +70,10 @@ def _buggy_views():
             falls_back_silently, "assert the status code is 504"),
         "a view that answers 504 as plain text": (
             plain_text_504, 'assert the JSON error too: "error" in response.json()'),
+        "a view that answers the timeout's JSON error with a 502": (
+            right_error_wrong_status,
+            "assert response.status_code == 504: the error message alone does not tell a "
+            "504 from a 502"),
     }
 
 
@@ -70,6 +84,7 @@ def _fixtures_for(test, view):
         "async_client": lambda: AsyncClient(),
         "async_rf": lambda: AsyncRequestFactory(),
         "price_view": lambda: view,
+        "monkeypatch": pytest.MonkeyPatch,
     }, asked
 
 
@@ -78,8 +93,12 @@ async def _run(check, test, view, what):
     try:
         _, makers, asked = _fixtures_for(test, view)
         kwargs = {name: makers[name]() for name in asked}
-        with quiet_request_log():
-            return await attempt(check, lambda: test(**kwargs), f"your test on {what}")
+        try:
+            with quiet_request_log():
+                return await attempt(check, lambda: test(**kwargs), f"your test on {what}")
+        finally:
+            if "monkeypatch" in kwargs:
+                kwargs["monkeypatch"].undo()  # as pytest does after each test
     finally:
         unmount(ROUTE)
 
@@ -90,17 +109,33 @@ async def check_timeout_test(check, test_upstream_timeout):
     unknown, _, _ = _fixtures_for(test_upstream_timeout, product_price)
     check.that(not unknown, "it asks only for fixtures the check provides",
                f"it asks for {', '.join(sorted(unknown))}",
-               hint="take async_client, async_rf and/or price_view as parameters")
+               hint="take async_client, async_rf, price_view and/or monkeypatch as parameters")
     outcome = await _run(check, test_upstream_timeout, product_price, "the correct view")
     if isinstance(outcome, Raised):
-        fail(check, f"on the correct view it failed: {outcome}",
-             "make the upstream time out with client.use_transport(httpx.MockTransport(...)) "
-             "whose handler raises httpx.ReadTimeout; the correct view answers 504 with JSON")
+        fail(check, f"on the correct view it failed: {outcome}", _hint_for(outcome.error))
     check.that(True, "it passes on the correct view", "")
+    asked = set(inspect.signature(test_upstream_timeout).parameters)
     caught = 0
     for what, (view, hint) in _buggy_views().items():
         outcome = await _run(check, test_upstream_timeout, view, what)
+        if not isinstance(outcome, Raised) and caught == 0 and not asked & {"async_client",
+                                                                          "price_view"}:
+            fail(check, f"it passes on {what}: it never calls the view the check swaps",
+                 "call the view through the price_view fixture (price_view(request, sku=...)), "
+                 "or request /exercise-10/price/BK-001/ with async_client")
         check.that(isinstance(outcome, Raised), f"it fails on {what}",
                    f"it passes on {what}" + (": does it assert anything?" if caught == 0 else ""),
                    hint=hint)
         caught += 1
+
+
+def _hint_for(error):
+    """What to change when the test fails on the correct view, from the error it raised."""
+    if isinstance(error, SynchronousOnlyOperation):
+        return ("the sync ORM cannot run in an async test: use its a-methods "
+                "(await Product.objects.aget(...), aexists()...)")
+    if isinstance(error, AttributeError) and "json" in str(error):
+        return ("a view's own response has no .json() (the test client adds it): "
+                "use json.loads(response.content)")
+    return ("make the upstream time out with client.use_transport(httpx.MockTransport(...)) "
+            "whose handler raises httpx.ReadTimeout; the correct view answers 504 with JSON")
