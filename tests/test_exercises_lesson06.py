@@ -496,7 +496,7 @@ def test_06_2_wait_for_and_is_error_also_pass():
     async def get_or_none(client, path, budget):
         try:
             response = await asyncio.wait_for(client.get(path), budget)
-        except (asyncio.TimeoutError, httpx.RequestError):
+        except (asyncio.TimeoutError, httpx.RequestError):  # noqa: UP041 (a learner's spelling)
             return None
         if response.is_error:
             return None
