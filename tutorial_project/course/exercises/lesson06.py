@@ -4,6 +4,7 @@ import asyncio
 import threading
 import time
 
+import anyio
 import httpx
 
 from tutorial_project.course.exercises.attempt import Raised, attempt, fail
@@ -16,10 +17,13 @@ GIVE_UP = 3.0  # the check stops waiting for an answer after this long
 # How much later than its budget get_or_none may return: the loop's own wake-up delay on a
 # loaded machine. A fixed 1 s timeout, or a full budget per retry, overshoots it.
 SLACK = 0.4
-# A stall of the event loop this long means the answer blocked it (time.sleep, a sync call):
-# a time.sleep(0.2) trips it; LoopWatch does not count the stalls of a busy machine.
+# A stall of the event loop this long means the answer blocked it (a sync call): LoopWatch does
+# not count the stalls of a busy machine. A time.sleep on the loop is not left to timing:
+# LoopWatch counts every one, however short.
 STALL = 0.15
 USE_THE_CLIENT = "use the client you are given (await client.get(...)): it reaches the upstream"
+SLEPT_ON_THE_LOOP = ("it called time.sleep on the event loop, which stops every other request "
+                     "however short the sleep: `await asyncio.sleep(...)` instead")
 DONT_BLOCK = ("time.sleep (or any sync call that waits) holds the event loop, so nothing else "
               "runs meanwhile: use await asyncio.sleep(...) and the async client (a first "
               "import inside the function blocks too: import at the top of the cell)")
@@ -45,6 +49,8 @@ class LoopWatch:
     beat stands still, adds 10 ms per wake-up. A loop held by time.sleep adds up at the
     watchdog's pace. When the machine is overloaded, the watchdog is late as well and adds
     less: a busy machine under-counts, it never makes a blocked loop out of a slow one.
+    A time.sleep on the loop's thread is counted however short it is (time.sleep is patched
+    meanwhile; calls from other threads, such as to_thread, are not counted).
     """
 
     TICK = 0.01
@@ -55,6 +61,14 @@ class LoopWatch:
         self._beater = asyncio.ensure_future(self._beat())
         self._watchdog = threading.Thread(target=self._watch, name="loop-watch", daemon=True)
         self._watchdog.start()
+        self.loop_sleeps, loop_thread, self._real_sleep = 0, threading.get_ident(), time.sleep
+
+        def counted_sleep(seconds):
+            if threading.get_ident() == loop_thread:
+                self.loop_sleeps += 1
+            self._real_sleep(seconds)
+
+        time.sleep = counted_sleep
         return self
 
     async def _beat(self):
@@ -72,14 +86,20 @@ class LoopWatch:
                 self.longest = max(self.longest, self._still)
 
     async def __aexit__(self, *exc_info):
+        time.sleep = self._real_sleep
         self._stop.set()
         self._beater.cancel()
         await asyncio.wait({self._beater})
         self._watchdog.join()
 
     def check(self, check, what):
-        """Fail if the loop was held ``STALL`` s at once since the last check (then reset)."""
+        """Fail if time.sleep ran on the loop, or the loop was held ``STALL`` s at once, since
+        the last check (then reset)."""
         longest, self.longest = self.longest, 0.0
+        sleeps, self.loop_sleeps = self.loop_sleeps, 0
+        if sleeps:
+            fail(check, f"while {what} ran, time.sleep was called on the event loop's thread "
+                        f"({sleeps} time{'s' if sleeps > 1 else ''})", SLEPT_ON_THE_LOOP)
         if longest >= STALL:
             fail(check, f"while {what} ran, the event loop was blocked for {longest:.1f} s "
                         "at once", DONT_BLOCK)
@@ -88,6 +108,7 @@ class LoopWatch:
 async def _warm_up(client, upstream):
     # The first call of a process imports and sets up a few things: not the answer's cost.
     await client.get("/weather", params={"delay": 0})
+    await anyio.sleep(0)  # anyio loads its asyncio backend on first use (0.2 s on py313)
     upstream.reset()
 
 
@@ -128,7 +149,8 @@ async def check_fetch_both(check, fetch_both):
         hint="start both before awaiting either: asyncio.gather(...) or a TaskGroup",
     )
     watch.check(check, "fetch_both")
-    check.that(True, "it never blocked the event loop", "")
+    check.that(True, "it never blocked the event loop (no time.sleep on it, no stall over "
+               f"{STALL} s)", "")
 
 
 STATUS_HINT = ("any 4xx or 5xx answer is an error status: call response.raise_for_status() "
@@ -178,6 +200,8 @@ async def check_get_or_none(check, get_or_none):
             hint="return response.json()",
         )
         watch.check(check, "a healthy call")
+        await _check_slow_but_in_budget(check, client, upstream, get_or_none)
+        watch.check(check, "a slow healthy call")
         for path, what, budget, hint in ERROR_CASES:
             upstream.reset()
             tasks_before = asyncio.all_tasks()
@@ -195,7 +219,30 @@ async def check_get_or_none(check, get_or_none):
         await _check_upstream_down(check, get_or_none)
         await _check_cancellation(check, client, get_or_none)
     watch.check(check, "get_or_none")
-    check.that(True, "it never blocked the event loop", "")
+    check.that(True, "it never blocked the event loop (no time.sleep on it, no stall over "
+               f"{STALL} s)", "")
+
+
+SLOW_BUDGET = 1.0
+SLOW_DELAY = 0.6  # a healthy answer at 0.6 x the budget: a give-up before the budget misses it
+EARLY_HINT = ("it gave up before its budget: wait as long as the budget you are given allows "
+              "(`async with asyncio.timeout(budget):`), not a fixed or shorter time")
+
+
+async def _check_slow_but_in_budget(check, client, upstream, get_or_none):
+    upstream.reset()
+    got = await attempt(
+        check, _timed(get_or_none, client, f"/weather?delay={SLOW_DELAY}", SLOW_BUDGET),
+        f"a healthy call answering in {SLOW_DELAY} s", give_up=GIVE_UP, hint=EARLY_HINT)
+    _stop_if_raised(check, got, f"a healthy call answering in {SLOW_DELAY} s", EARLY_HINT)
+    result, took = got
+    check.that(
+        result == {"city": "Lyon", "celsius": 14},
+        f"a source answering in {SLOW_DELAY} s gives its JSON within a {SLOW_BUDGET} s budget",
+        f"a source answering in {SLOW_DELAY} s gave {result!r} after {took:.1f} s, with a "
+        f"budget of {SLOW_BUDGET} s",
+        hint=EARLY_HINT if result is None else "return response.json()",
+    )
 
 
 async def _check_nothing_left_running(check, upstream, tasks_before, what):
