@@ -2,6 +2,8 @@
 
 import gc
 import inspect
+import threading
+import time
 import warnings
 from contextlib import contextmanager
 
@@ -73,3 +75,24 @@ def no_forgotten_await(check, found, value=None):
             hint="calling an async function (or a sync_to_async wrapper) only creates a "
             "coroutine; `await` it to run it and get its result",
         )
+
+
+@contextmanager
+def sleeps_on_this_thread():
+    """The seconds of each ``time.sleep`` called on this (the event loop's) thread in the block.
+
+    However short, each one holds the loop. Calls from other threads (``to_thread``,
+    ``sync_to_async``) are not counted; the real ``time.sleep`` is back when the block ends.
+    """
+    loop_thread, real_sleep, sleeps = threading.get_ident(), time.sleep, []
+
+    def noted_sleep(seconds):
+        if threading.get_ident() == loop_thread:
+            sleeps.append(seconds)
+        real_sleep(seconds)
+
+    time.sleep = noted_sleep
+    try:
+        yield sleeps
+    finally:
+        time.sleep = real_sleep

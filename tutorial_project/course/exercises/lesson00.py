@@ -1,8 +1,6 @@
 """Checks for lesson 00 · Your notebook is an event loop."""
 
 import os
-import threading
-import time
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
@@ -10,7 +8,7 @@ from django.core.exceptions import SynchronousOnlyOperation
 
 from tutorial_project.course.exercises.attempt import Raised, attempt
 from tutorial_project.course.exercises.core import exercise
-from tutorial_project.course.exercises.expect import must_be_async
+from tutorial_project.course.exercises.expect import must_be_async, sleeps_on_this_thread
 from tutorial_project.instruments.heartbeat import Heartbeat
 
 SYNC_QUERY_HINT = (
@@ -117,23 +115,15 @@ def _blocking_on_the_loop():
     """
     from django.db import connection
 
-    loop_thread, real_sleep, found = threading.get_ident(), time.sleep, []
-
-    def noted_sleep(seconds):
-        if threading.get_ident() == loop_thread:
-            found.append(f"called time.sleep({seconds})")
-        real_sleep(seconds)
+    found = []
 
     def noted_query(execute, sql, params, many, context):
         found.append("ran an SQL query")
         return execute(sql, params, many, context)
 
-    time.sleep = noted_sleep
-    try:
-        with connection.execute_wrapper(noted_query):
-            yield found
-    finally:
-        time.sleep = real_sleep
+    with sleeps_on_this_thread() as sleeps, connection.execute_wrapper(noted_query):
+        yield found
+    found[:0] = [f"called time.sleep({seconds})" for seconds in sleeps]
 
 
 BLOCKING_HINT = (

@@ -1,16 +1,14 @@
 """Checks for lesson 02 · Async views."""
 
 import asyncio
-import threading
-import time
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager
 
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpResponse
 from django.views import View
 
 from tutorial_project.course.exercises.core import exercise
-from tutorial_project.course.exercises.expect import must_be_async
+from tutorial_project.course.exercises.expect import must_be_async, sleeps_on_this_thread
 from tutorial_project.course.exercises.probes import call_view
 from tutorial_project.instruments import fake_upstream
 from tutorial_project.instruments.heartbeat import Heartbeat
@@ -18,7 +16,7 @@ from tutorial_project.instruments.heartbeat import Heartbeat
 SKUS = ["BK-001", "CF-001", "GM-001", "TL-001", "BK-002", "CF-002"]
 # Four 0.1 s blocking calls in a row stall the loop 0.4 s; a free loop, even on a busy
 # machine, does not stand still a quarter of a second. A shorter time.sleep on the loop is
-# not left to timing: _watched counts it (_sleeps_on_this_thread).
+# not left to timing: _watched counts it (expect.sleeps_on_this_thread).
 STALL = 0.25
 
 
@@ -30,29 +28,11 @@ async def _ok(request):
 async def _watched():
     """Count the upstream calls in flight and time the loop's longest stall meanwhile."""
     await call_view(_ok)  # a first request imports and builds things: not the learner's stall
-    with fake_upstream.watch_concurrency() as seen, _sleeps_on_this_thread() as sleeps:
+    with fake_upstream.watch_concurrency() as seen, sleeps_on_this_thread() as sleeps:
         async with Heartbeat(every=0.005) as heartbeat:
             yield seen
     seen.stall = heartbeat.longest_gap
-    seen.loop_sleeps = sleeps[0]
-
-
-@contextmanager
-def _sleeps_on_this_thread():
-    """Count time.sleep calls made on this (the event loop's) thread: however short, each one
-    holds the loop. Calls from other threads (to_thread, sync_to_async) are not counted."""
-    loop_thread, real_sleep, sleeps = threading.get_ident(), time.sleep, [0]
-
-    def counted_sleep(seconds):
-        if threading.get_ident() == loop_thread:
-            sleeps[0] += 1
-        real_sleep(seconds)
-
-    time.sleep = counted_sleep
-    try:
-        yield sleeps
-    finally:
-        time.sleep = real_sleep
+    seen.loop_sleeps = len(sleeps)
 
 
 def _loop_was_free(seen):

@@ -9,7 +9,7 @@ import httpx
 
 from tutorial_project.course.exercises.attempt import Raised, attempt, fail
 from tutorial_project.course.exercises.core import exercise
-from tutorial_project.course.exercises.expect import must_be_async
+from tutorial_project.course.exercises.expect import must_be_async, sleeps_on_this_thread
 from tutorial_project.instruments.upstream import FakeUpstream
 
 LATENCY = 0.2  # both endpoints of 06.1
@@ -61,15 +61,13 @@ class LoopWatch:
         self._beater = asyncio.ensure_future(self._beat())
         self._watchdog = threading.Thread(target=self._watch, name="loop-watch", daemon=True)
         self._watchdog.start()
-        self.loop_sleeps, loop_thread, self._real_sleep = 0, threading.get_ident(), time.sleep
-
-        def counted_sleep(seconds):
-            if threading.get_ident() == loop_thread:
-                self.loop_sleeps += 1
-            self._real_sleep(seconds)
-
-        time.sleep = counted_sleep
+        self._sleeps_watch = sleeps_on_this_thread()
+        self._sleeps = self._sleeps_watch.__enter__()
         return self
+
+    @property
+    def loop_sleeps(self):
+        return len(self._sleeps)
 
     async def _beat(self):
         while True:
@@ -86,7 +84,7 @@ class LoopWatch:
                 self.longest = max(self.longest, self._still)
 
     async def __aexit__(self, *exc_info):
-        time.sleep = self._real_sleep
+        self._sleeps_watch.__exit__(None, None, None)
         self._stop.set()
         self._beater.cancel()
         await asyncio.wait({self._beater})
@@ -96,7 +94,8 @@ class LoopWatch:
         """Fail if time.sleep ran on the loop, or the loop was held ``STALL`` s at once, since
         the last check (then reset)."""
         longest, self.longest = self.longest, 0.0
-        sleeps, self.loop_sleeps = self.loop_sleeps, 0
+        sleeps = self.loop_sleeps
+        self._sleeps.clear()
         if sleeps:
             fail(check, f"while {what} ran, time.sleep was called on the event loop's thread "
                         f"({sleeps} time{'s' if sleeps > 1 else ''})", SLEPT_ON_THE_LOOP)
