@@ -20,6 +20,9 @@ LESSONS_OF_MODULE = {
     "test_capstone.py": {"12"},
 }
 PER_LESSON = {"test_notebook_rerun.py", "test_notebook_hygiene.py", "test_learner_copies.py"}
+# The fast loop's longest tests run a lesson's kernel end to end (twice, for the rerun test):
+# they go to the workers first, so that they do not start last and make the wall time.
+SLOWEST_FIRST = ["test_notebook_rerun.py", "test_learner_copies.py", "test_notebook_hygiene.py"]
 
 
 def pytest_addoption(parser):
@@ -59,7 +62,20 @@ def pytest_collection_modifyitems(config, items):
         return
     kept = [item for item in items if lessons_of(item) & chosen]
     config.hook.pytest_deselected(items=[item for item in items if item not in kept])
-    items[:] = kept
+    items[:] = sorted(kept, key=slowest_first)
+
+
+def slowest_first(item):
+    name = item.path.name
+    return SLOWEST_FIRST.index(name) if name in SLOWEST_FIRST else len(SLOWEST_FIRST)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    # xdist hands out test files biggest first (most tests), which puts the one-test rerun
+    # file last; in the fast loop, the order above is the order the workers get them.
+    if config.getoption("--lessons").strip() and hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
 
 
 @pytest.fixture

@@ -287,3 +287,41 @@ def test_guard_switched_off_in_an_earlier_cell_fails_and_is_undone():
 def test_a_right_answer_after_a_forgotten_await_passes_at_once():
     assert not verdict_of(forgot_await_on_aget).passed
     assert verdict_of(category_summary).passed  # not blamed for the earlier answer's coroutine
+
+
+def test_verdict_reads_passed_failed_raised_and_not_solved():
+    from tutorial_project.catalog.models import Category
+    from tutorial_project.course.exercises.lesson00 import check_category_summary
+
+    async def right(slug):
+        try:
+            category = await Category.objects.aget(slug=slug)
+        except Category.DoesNotExist:
+            return None
+        return {"name": category.name, "products": await category.products.acount()}
+
+    async def counts_everything(slug):
+        category = await Category.objects.aget(slug=slug)
+        return {"name": category.name, "products": 12}
+
+    def sync_version(slug):
+        category = Category.objects.get(slug=slug)
+        return {"name": category.name, "products": category.products.count()}
+
+    async def crashes(slug):
+        raise ValueError("boom")
+
+    passed = asyncio.run(check_category_summary(right))
+    assert passed and "✅ passed" in str(passed)
+
+    wrong = asyncio.run(check_category_summary(counts_everything))
+    assert not wrong and "expected {" in str(wrong) and "hint:" in str(wrong)
+
+    not_async = asyncio.run(check_category_summary(sync_version))
+    assert not not_async and "not an async function" in str(not_async)
+
+    raised = asyncio.run(check_category_summary(crashes))
+    assert not raised and "category_summary('books') raised ValueError: boom" in str(raised)
+
+    placeholder = asyncio.run(check_category_summary(...))
+    assert not placeholder and not placeholder.solved and "not solved yet" in str(placeholder)
