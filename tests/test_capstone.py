@@ -6,18 +6,23 @@ Run alone with: ``.venv/py311/bin/python -m pytest -q tests/test_capstone.py``.
 # ruff: noqa: E402  (the project is configured before its models are imported)
 import asyncio
 import json
+import warnings
 
 from tutorial_project import mount, start, unmount, use_middleware
 
 start(quiet=True)
 
 from django.core.cache import cache
-from django.test import AsyncClient, TestCase
+from django.test import AsyncClient, Client, TestCase
 
 from tutorial_project.capstone.middleware import cache_control_middleware
 from tutorial_project.capstone.service import dashboard_events
 from tutorial_project.capstone.views import dashboard, dashboard_stream
-from tutorial_project.dashboard.clients import default_upstream, in_process_client
+from tutorial_project.dashboard.clients import (
+    default_upstream,
+    in_process_client,
+    use_client_factory,
+)
 from tutorial_project.instruments.streaming import events_in
 from tutorial_project.instruments.upstream import FakeUpstream
 
@@ -129,3 +134,24 @@ class CapstoneTests(TestCase):
         self.assertEqual([name for name, _ in events], ["source"] * 3 + ["done"])
         self.assertEqual(sorted(json.dumps(d["source"]) for _, d in events[:3]),
                          ['"news"', '"stocks"', '"weather"'])
+
+    def test_stream_under_wsgi_reads_with_a_client_of_its_own_and_closes_it(self):
+        # Under WSGI, Django reads an async stream in a loop of its own, after the view's loop
+        # has gone: a client taken in the view would belong to a dead loop and never close.
+        made = []
+
+        def recording_factory():
+            made.append(in_process_client())
+            return made[-1]
+
+        asyncio.run(use_client_factory(recording_factory))
+        try:
+            cache.clear()
+            with use_middleware(cache_control_middleware), warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "StreamingHttpResponse must consume")
+                text = b"".join(Client().get("/capstone/stream/")).decode()
+        finally:
+            asyncio.run(use_client_factory(None))
+        self.assertEqual([name for name, _ in events_in(text)], ["source"] * 3 + ["done"])
+        self.assertEqual(len(made), 1)
+        self.assertTrue(made[0].is_closed)

@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 from django.http import JsonResponse, StreamingHttpResponse
 
 from tutorial_project.capstone import service
-from tutorial_project.dashboard.clients import client_for, shared_client
+from tutorial_project.dashboard.clients import client_for
 from tutorial_project.dashboard.sources import SOURCES
 from tutorial_project.instruments.upstream.app import MODES
 
@@ -79,10 +79,15 @@ def make_dashboard(pieces):
 
 
 def make_stream(pieces):
+    async def events(request):
+        # The client is taken when the body is read, on the loop that reads it: under WSGI,
+        # Django reads an async stream in an event loop of its own, after the view's has gone.
+        async with client_for(request) as client:
+            async for event in pieces.dashboard_events(client):
+                yield event
+
     async def dashboard_stream(request):
-        response = StreamingHttpResponse(
-            pieces.dashboard_events(shared_client()), content_type="text/event-stream"
-        )
+        response = StreamingHttpResponse(events(request), content_type="text/event-stream")
         response["Cache-Control"] = "no-cache"  # each client sees its own live progress
         return response
 
