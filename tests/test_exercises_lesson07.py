@@ -753,7 +753,7 @@ def test_07_2_placeholder_is_not_solved(project):
         (guesses_failure_from_a_timeout, "was reported as failed"),
         (yields_inside_a_task_group, "the reader's own task was cancelled"),
         (names_it_error, "EventSource fires an `error` event of its own"),
-        (leaks_part_of_the_error, "(part of) the exception to the browser (db.internal, 5432)"),
+        (leaks_part_of_the_error, "or part of it (db.internal, 5432)"),
         (sleeps_on_the_loop, "time.sleep(0.01) on the event loop"),
         (uses_the_sync_cache, "cache.set() on the event loop"),
         (yields_inside_a_timeout, "inside an `asyncio.timeout()` block"),
