@@ -117,6 +117,16 @@ def sync_view_async_countdown(request):
     return StreamingHttpResponse(lines())
 
 
+async def one_pause_only(request):  # the final review's: 3, 2, 1 at once, a pause, liftoff
+    async def lines():
+        for word in WORDS[:3]:
+            yield f"{word}\n"
+        await asyncio.sleep(0.05)
+        yield "liftoff\n"
+
+    return StreamingHttpResponse(lines())
+
+
 async def forgot_await_countdown(request):
     async def lines():
         for word in WORDS:
@@ -158,6 +168,7 @@ def test_07_1_placeholder_is_not_solved(project):
         (busy_wait_countdown, "block the event loop"),
         (forgot_await_countdown, "did you forget `await`"),
         (no_newlines, "expected"),
+        (one_pause_only, "some lines came together"),
     ],
 )
 def test_07_1_wrong_answers_fail_with_a_hint(project, answer, message, recwarn):
@@ -190,7 +201,7 @@ async def progress_events(job):  # the reference
             await worker  # raises the job's error, if it failed
         except Exception:
             logging.getLogger(__name__).exception("the job failed")
-            yield sse_event({"error": "the job failed"}, event="error")
+            yield sse_event({"error": "the job failed"}, event="failed")
         else:
             yield sse_event({"total": job.steps}, event="done")
     finally:
@@ -217,7 +228,7 @@ async def errors_through_the_queue(job):
             if kind == "step":
                 yield sse_event({"step": value, "of": job.steps})
             elif kind == "error":
-                yield sse_event({"error": "the job failed"}, event="error")
+                yield sse_event({"error": "the job failed"}, event="failed")
                 return
             else:
                 yield sse_event({"total": job.steps}, event="done")
@@ -243,7 +254,7 @@ async def cancel_caught_and_reraised(job):
         while (step := await progress.get()) is not None:
             yield sse_event({"step": step, "of": job.steps})
         if worker.exception():
-            yield sse_event({"error": "failed"}, event="error")
+            yield sse_event({"error": "failed"}, event="failed")
         else:
             yield sse_event({"total": job.steps}, event="done")
     except asyncio.CancelledError:
@@ -266,7 +277,7 @@ async def hangs_on_success(job):  # the review's: the end marker is sent only on
         while True:
             item = await progress.get()
             if isinstance(item, Exception):
-                yield sse_event({"error": str(item)}, event="error")
+                yield sse_event({"error": str(item)}, event="failed")
                 return
             yield sse_event({"step": item, "of": job.steps})
     finally:
@@ -290,7 +301,7 @@ async def swallows_the_cancellation(job):  # the review's: CancelledError caught
         try:
             await worker
         except Exception:
-            yield sse_event({"error": "the job failed"}, event="error")
+            yield sse_event({"error": "the job failed"}, event="failed")
         else:
             yield sse_event({"total": job.steps}, event="done")
     except asyncio.CancelledError:
@@ -314,7 +325,7 @@ async def no_done_on_success(job):
         try:
             await worker
         except Exception:
-            yield sse_event({"error": "the job failed"}, event="error")
+            yield sse_event({"error": "the job failed"}, event="failed")
     finally:
         worker.cancel()
 
@@ -386,7 +397,7 @@ async def error_event_names_the_step(job):
                 yield sse_event({"step": value, "of": job.steps})
             elif kind == "error":
                 logging.getLogger(__name__).error("the job failed: %s", value)
-                yield sse_event({"step": last + 1, "error": "failed"}, event="error")
+                yield sse_event({"step": last + 1, "error": "failed"}, event="failed")
                 return
             else:
                 yield sse_event({"total": job.steps}, event="done")
@@ -411,7 +422,7 @@ async def progress_events_with_error_event(job):
         while (step := await progress.get()) is not None:
             yield sse_event({"step": step, "of": job.steps})
         if not worker.cancelled() and worker.exception() is not None:
-            yield sse_event({"error": "the job failed"}, event="error")
+            yield sse_event({"error": "the job failed"}, event="failed")
         else:
             yield sse_event({"total": job.steps}, event="done")
     finally:
@@ -504,7 +515,7 @@ async def sends_the_exception_text(job):  # the second review's
         try:
             await worker
         except Exception as error:
-            yield sse_event({"error": repr(error)}, event="error")
+            yield sse_event({"error": repr(error)}, event="failed")
         else:
             yield sse_event({"total": job.steps}, event="done")
     finally:
@@ -525,7 +536,7 @@ async def guesses_failure_from_a_timeout(job):  # the second review's: no end ma
             try:
                 step = await asyncio.wait_for(progress.get(), timeout=1.0)
             except TimeoutError:
-                yield sse_event({"error": "the job failed"}, event="error")
+                yield sse_event({"error": "the job failed"}, event="failed")
                 return
             if step is None:
                 break
@@ -552,7 +563,7 @@ async def yields_inside_a_task_group(job):  # the second review's: what "use Tas
                 yield sse_event({"step": step, "of": job.steps})
         yield sse_event({"total": job.steps}, event="done")
     except* Exception:
-        yield sse_event({"error": "the job failed"}, event="error")
+        yield sse_event({"error": "the job failed"}, event="failed")
 
 
 async def waits_for_the_first(job):
@@ -575,7 +586,7 @@ async def waits_for_the_first(job):
             while not progress.empty():
                 yield sse_event({"step": progress.get_nowait(), "of": job.steps})
             if worker.exception() is not None:
-                yield sse_event({"message": "the job failed"}, event="error")
+                yield sse_event({"message": "the job failed"}, event="failed")
             else:
                 yield sse_event({"total": job.steps}, event="done")
             return
@@ -605,13 +616,98 @@ async def tagged_and_reraised(job):
             if kind == "step":
                 yield sse_event({"step": step, "of": job.steps})
             elif kind == "failed":
-                yield sse_event({"error": "failed"}, event="error")
+                yield sse_event({"error": "failed"}, event="failed")
                 return
             else:
                 yield sse_event({"total": job.steps}, event="done")
                 return
     except asyncio.CancelledError:
         raise
+    finally:
+        worker.cancel()
+
+
+def _reference_with(*, on_each_step=None, failure_event="failed", failure=None,
+                    around_yields=None):
+    """The reference answer, changed in one place, as the final review wrote its cases."""
+
+    async def answer(job):
+        progress = asyncio.Queue()
+
+        async def work():
+            try:
+                async for step in job.run():
+                    await progress.put(step)
+            finally:
+                progress.put_nowait(None)
+
+        worker = asyncio.create_task(work())
+        try:
+            async with around_yields() if around_yields else contextlib.nullcontext():
+                while (step := await progress.get()) is not None:
+                    if on_each_step:
+                        on_each_step(step)
+                    yield sse_event({"step": step, "of": job.steps})
+            try:
+                await worker
+            except Exception as error:
+                message = failure(error) if failure else "the job failed"
+                yield sse_event({"error": message}, event=failure_event)
+            else:
+                yield sse_event({"total": job.steps}, event="done")
+        finally:
+            worker.cancel()
+
+    return answer
+
+
+names_it_error = _reference_with(failure_event="error")  # EventSource's own event name
+leaks_part_of_the_error = _reference_with(failure=lambda error: str(error).split(" ")[0])
+sleeps_on_the_loop = _reference_with(on_each_step=lambda step: time.sleep(0.01))
+
+
+def _sync_cache_set(step):
+    from django.core.cache import cache
+
+    cache.set("job-progress", step)  # a sync cache call on the event loop
+
+
+uses_the_sync_cache = _reference_with(on_each_step=_sync_cache_set)
+yields_inside_a_timeout = _reference_with(around_yields=lambda: asyncio.timeout(30))
+
+
+async def capped_with_a_deadline(job):
+    """Right too: a deadline around each `await` (not the `yield`), another event name, and the
+    async cache API."""
+    from django.core.cache import cache
+
+    progress = asyncio.Queue()
+    deadline = asyncio.get_running_loop().time() + 30
+
+    async def work():
+        try:
+            async for step in job.run():
+                await progress.put(step)
+        finally:
+            progress.put_nowait(None)
+
+    worker = asyncio.create_task(work())
+    try:
+        while True:
+            async with asyncio.timeout_at(deadline):
+                step = await progress.get()
+            if step is None:
+                break
+            await cache.aset("job-progress", step)
+            yield sse_event({"step": step, "of": job.steps})
+        try:
+            await worker
+        except Exception:  # noqa: BLE001 (the job's own error: the browser gets a generic one)
+            yield sse_event({"message": "Sorry, the export failed."}, event="job-error")
+        else:
+            yield sse_event({"total": job.steps}, event="done")
+    except TimeoutError:
+        yield sse_event({"message": "Sorry, the export took too long."}, event="job-error")
     finally:
         worker.cancel()
 
@@ -625,6 +721,7 @@ async def tagged_and_reraised(job):
         errors_through_the_queue,
         waits_for_the_first,
         tagged_and_reraised,
+        capped_with_a_deadline,
     ],
 )
 def test_07_2_right_answers_pass(project, answer, capsys):
@@ -655,6 +752,11 @@ def test_07_2_placeholder_is_not_solved(project):
         (sends_the_exception_text, "sent the exception to the browser"),
         (guesses_failure_from_a_timeout, "was reported as failed"),
         (yields_inside_a_task_group, "the reader's own task was cancelled"),
+        (names_it_error, "EventSource fires an `error` event of its own"),
+        (leaks_part_of_the_error, "or part of it (db.internal, 5432)"),
+        (sleeps_on_the_loop, "time.sleep(0.01) on the event loop"),
+        (uses_the_sync_cache, "cache.set() on the event loop"),
+        (yields_inside_a_timeout, "inside an `asyncio.timeout()` block"),
     ],
 )
 def test_07_2_wrong_answers_fail_with_a_hint(project, answer, message):
