@@ -84,9 +84,33 @@ def decorated_sync_function(slug):
     return {"name": category.name, "products": category.products.count()}
 
 
+async def counts_with_async_for(slug):
+    Category, _ = models()
+    category = await Category.objects.filter(slug=slug).afirst()
+    if category is None:
+        return None
+    return {"name": category.name, "products": len([p async for p in category.products.all()])}
+
+
+async def slug_iexact(slug):
+    Category, _ = models()
+    category = await Category.objects.filter(slug__iexact=slug).afirst()
+    return category and {"name": category.name, "products": await category.products.acount()}
+
+
+async def sync_orm_in_to_thread(slug):
+    Category, _ = models()
+
+    def summary():
+        category = Category.objects.filter(slug=slug).first()
+        return category and {"name": category.name, "products": category.products.count()}
+
+    return await asyncio.to_thread(summary)
+
+
 RIGHT_ANSWERS = [
     category_summary, with_annotate, through_a_thread, one_query_as_values, two_queries_at_once,
-    decorated_sync_function,
+    decorated_sync_function, counts_with_async_for, slug_iexact, sync_orm_in_to_thread,
 ]
 
 
@@ -194,6 +218,20 @@ async def blocks_the_loop_briefly(slug):
     return await category_summary(slug)
 
 
+async def lazy_count_after_aget(slug):
+    Category, _ = models()
+    try:
+        category = await Category.objects.aget(slug=slug)
+    except Category.DoesNotExist:
+        return None
+    return {"name": category.name, "products": category.products.count()}  # a sync query
+
+
+async def blocks_the_loop_for_a_fifth(slug):
+    time.sleep(0.2)  # under the heartbeat's 0.25 s: only the time.sleep watch sees it
+    return await category_summary(slug)
+
+
 async def forgot_await_on_aget(slug):
     Category, _ = models()
     try:
@@ -251,6 +289,8 @@ async def in_stock_only(slug):
           "never set it"]),
         (blocks_the_loop, ["called time.sleep(0.5) on the event loop's thread", "time.sleep"]),
         (blocks_the_loop_briefly, ["called time.sleep(0.1) on the event loop's thread"]),
+        (blocks_the_loop_for_a_fifth, ["called time.sleep(0.2) on the event loop's thread"]),
+        (lazy_count_after_aget, ["raised SynchronousOnlyOperation", "acount()"]),
         (guard_off_for_a_moment, ["ran an SQL query on the event loop's thread", "aget"]),
         (forgot_await_on_aget, ["'coroutine' object has no attribute", "`await` is missing"]),
         (looks_up_by_name, ["category_summary('gift-cards') returned None", "by its slug"]),
@@ -262,7 +302,8 @@ async def in_stock_only(slug):
     ],
     ids=["sync ORM", "forgotten await", "swallowed exception", "DoesNotExist escapes",
          "{} for a missing slug", "sync function", "guard switched off", "blocks the loop",
-         "blocks the loop briefly", "guard off for a moment", "forgot await on aget",
+         "blocks the loop briefly", "blocks the loop for 0.2 s", "lazy sync count after aget",
+         "guard off for a moment", "forgot await on aget",
          "looks up by name", "average count", "in stock only", "name from the slug"],
 )
 def test_wrong_answers_fail_with_a_hint(answer, messages):
@@ -287,6 +328,9 @@ def test_guard_switched_off_in_an_earlier_cell_fails_and_is_undone():
 def test_a_right_answer_after_a_forgotten_await_passes_at_once():
     assert not verdict_of(forgot_await_on_aget).passed
     assert verdict_of(category_summary).passed  # not blamed for the earlier answer's coroutine
+    assert not verdict_of(forgot_await_on_aget).passed
+    wrong_next = str(verdict_of(lazy_count_after_aget))  # its own mistake, not the earlier one's
+    assert "raised SynchronousOnlyOperation" in wrong_next and "never awaited" not in wrong_next
 
 
 def test_verdict_reads_passed_failed_raised_and_not_solved():
