@@ -100,8 +100,10 @@ OVERLAP_MARGIN = 1.0  # seconds
 # A third way, for a view that computes on the loop (a busy loop, a big JSON, a sync parser):
 # each step the event loop runs is timed in CPU time of the loop's own thread, which other
 # programs on the machine do not inflate the way they inflate wall time. A step of Django's
-# or uvicorn's takes well under a millisecond; a few steps of 10 ms CPU each are the view.
-SLOW_STEP_CPU = 0.010  # seconds of the loop thread's CPU in one callback
+# or uvicorn's takes well under a millisecond of CPU. A view that spins 40 ms of wall time
+# gets only a share of a CPU on a busy machine (about 10-30 ms at load average 11 on 2
+# cores): 5 ms still catches it there.
+SLOW_STEP_CPU = 0.005  # seconds of the loop thread's CPU in one callback
 SLOW_STEPS_ALLOWED = 2  # a garbage collection or a first import may make one or two
 
 
