@@ -81,9 +81,63 @@ def busier_tool_is_the_limit(run):
     return what_limited(run)
 
 
+def machine_at_two_cores(run):
+    """Wrong on any machine without exactly 2 cores: ignores run["cores"]."""
+    if run["tool_cpu"] >= 0.85:
+        return "load generator"
+    if run["server_cpu"] >= 0.85:
+        return "server CPU"
+    if run["machine_busy"] >= 1.7:
+        return "machine"
+    return "queue" if run["mean"] > 2 * run["work"] else "clients"
+
+
+def machine_at_half_the_cores(run):
+    """A half-idle machine called full."""
+    if run["tool_cpu"] >= 0.85:
+        return "load generator"
+    if run["server_cpu"] >= 0.85:
+        return "server CPU"
+    if run["machine_busy"] >= 0.5 * run["cores"]:
+        return "machine"
+    return "queue" if run["mean"] > 2 * run["work"] else "clients"
+
+
+def machine_first(run):
+    """'machine' before the processes: a server at a whole core on a full machine is missed."""
+    if run["machine_busy"] >= 0.85 * run["cores"]:
+        return "machine"
+    if run["tool_cpu"] >= 0.85:
+        return "load generator"
+    if run["server_cpu"] >= 0.85:
+        return "server CPU"
+    return "queue" if run["mean"] > 2 * run["work"] else "clients"
+
+
+def what_limited_by_littles_law(run):
+    """Right, written differently: Little's law for the queue, share of cores, 0.9-0.95."""
+    if run["tool_cpu"] > 0.95:
+        return "load generator"
+    if run["server_cpu"] > 0.9:
+        return "server CPU"
+    if run["machine_busy"] / run["cores"] > 0.9:
+        return "machine"
+    most = run["clients"] / run["work"]  # req/s if no request waited at all
+    return "queue" if run["rps"] < 0.5 * most else "clients"
+
+
+def test_what_limited_rejects_wrong_machine_rules():
+    for wrong in [machine_at_two_cores, machine_at_half_the_cores, machine_first]:
+        verdict = check_what_limited(wrong)
+        assert not verdict, wrong.__name__
+        assert "compare it with run['cores']" in str(verdict), wrong.__name__
+        assert "test those two first" in str(verdict), wrong.__name__
+
+
 def test_what_limited():
     assert check_what_limited(what_limited)
     assert check_what_limited(what_limited_written_differently)
+    assert check_what_limited(what_limited_by_littles_law)
     assert not check_what_limited(...).solved
     verdict = check_what_limited(latency_means_cpu)
     assert not verdict and "not CPU" in str(verdict)
@@ -264,6 +318,46 @@ async def closes_all_in_one_sync_call(request):
     return JsonResponse({"in_stock": in_stock})
 
 
+async def computes_on_the_loop(request):
+    """40 ms of CPU on the event loop's thread per request (a parser, a big JSON...)."""
+    from tutorial_project.catalog.models import Product
+
+    in_stock = await Product.objects.filter(stock__gt=0).acount()
+    await sync_to_async(close_connection)()
+    until = time.thread_time() + 0.04
+    while time.thread_time() < until:
+        pass
+    await upstream(_ms(request))
+    return JsonResponse({"in_stock": in_stock})
+
+
+async def counts_and_closes_in_to_thread(request):
+    """Right, written differently: one thread of its own that counts and closes its own."""
+    from django.db import connections
+
+    from tutorial_project.catalog.models import Product
+
+    def count_and_close():
+        try:
+            return Product.objects.filter(stock__gt=0).count()
+        finally:
+            connections.close_all()  # this thread's connections, before it goes back
+
+    in_stock = await asyncio.to_thread(count_and_close)
+    await upstream(_ms(request))
+    return JsonResponse({"in_stock": in_stock})
+
+
+async def closes_old_connections(request):
+    """Right, written differently: CONN_MAX_AGE = 0, so close_old_connections closes it."""
+    from tutorial_project.catalog.models import Product
+
+    in_stock = await Product.objects.filter(stock__gt=0).acount()
+    await sync_to_async(close_old_connections)()
+    await upstream(_ms(request))
+    return JsonResponse({"in_stock": in_stock})
+
+
 def sync_view(request):
     from tutorial_project.catalog.models import Product
 
@@ -275,6 +369,8 @@ def test_stock_then_wait_accepts_right_answers(project):
     assert asyncio.run(check_stock_then_wait(closes_in_the_same_sync_call))
     assert asyncio.run(check_stock_then_wait(closes_with_a_lambda))
     assert asyncio.run(check_stock_then_wait(closes_all_in_one_sync_call))
+    assert asyncio.run(check_stock_then_wait(counts_and_closes_in_to_thread))
+    assert asyncio.run(check_stock_then_wait(closes_old_connections))
 
 
 def test_stock_then_wait_rejects_mistakes(project):
@@ -304,5 +400,8 @@ def test_stock_then_wait_rejects_mistakes(project):
     assert not verdict and "[200, 500, 200]" in str(verdict) and "fails (500)" in str(verdict)
     verdict = asyncio.run(check_stock_then_wait(blocks_the_loop_a_little))
     assert not verdict and "time.sleep 20 times on the event loop" in str(verdict)
+    verdict = asyncio.run(check_stock_then_wait(computes_on_the_loop))
+    assert not verdict and "the view computes on the loop's thread" in str(verdict)
+    assert "asyncio.to_thread(work)" in str(verdict)
     verdict = asyncio.run(check_stock_then_wait(sync_view))
     assert not verdict and "not an async function" in str(verdict)

@@ -1,0 +1,109 @@
+"""CPU per request under Django's two handlers: same view, same middleware, no server.
+
+    costs = await cpu_ms_per_request({"ASGI": ("asgi", "/serving/wait-sync/?ms=0"),
+                                      "WSGI": ("wsgi", "/serving/wait-sync/?ms=0")})
+    costs["ASGI"], costs["WSGI"]  # CPU milliseconds per request
+
+Requests go one after another straight into ``ASGIHandler.__call__`` (as uvicorn or daphne
+call it, on this event loop) and into ``WSGIHandler.__call__`` (as waitress calls it, on a
+thread of its own). No socket, no HTTP parsing, no load tool: what differs is the handler.
+The measure is the process's CPU time (every thread's), not the wall clock, so a machine
+busy with other programs changes it far less than it changes throughput.
+"""
+
+import asyncio
+import io
+import sys
+import time
+from urllib.parse import urlsplit
+
+from django.core.handlers.asgi import ASGIHandler
+from django.core.handlers.wsgi import WSGIHandler
+
+HOST = "testserver"
+
+
+async def asgi_get(handler, path):
+    """One GET of ``path`` (with its query string) through ``handler``; its status."""
+    url = urlsplit(path)
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "GET", "scheme": "http", "path": url.path,
+             "raw_path": url.path.encode(), "query_string": url.query.encode(),
+             "root_path": "", "headers": [(b"host", HOST.encode())],
+             "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 80)}
+    messages = iter([{"type": "http.request", "body": b"", "more_body": False}])
+    stays_connected = asyncio.Event()  # never set: the client waits for the whole response
+    status = []
+
+    async def receive():
+        message = next(messages, None)
+        if message is None:
+            await stays_connected.wait()
+        return message
+
+    async def send(message):
+        if message["type"] == "http.response.start":
+            status.append(message["status"])
+
+    await handler(scope, receive, send)
+    return status[0]
+
+
+def wsgi_get(handler, path):
+    """One GET of ``path`` through the WSGI ``handler``, as a WSGI server calls it."""
+    url = urlsplit(path)
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": url.path, "QUERY_STRING": url.query,
+               "SERVER_NAME": HOST, "SERVER_PORT": "80", "HTTP_HOST": HOST,
+               "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
+               "wsgi.input": io.BytesIO(b""), "wsgi.errors": sys.stderr,
+               "wsgi.url_scheme": "http", "wsgi.version": (1, 0),
+               "wsgi.multithread": True, "wsgi.multiprocess": False, "wsgi.run_once": False}
+    status = []
+    body = handler(environ, lambda line, headers, exc_info=None: status.append(line))
+    try:
+        b"".join(body)
+    finally:
+        body.close()  # as a WSGI server must: request_finished, connections closed
+    return int(status[0].split()[0])
+
+
+def _wsgi_batch(handler, path, requests):
+    started = time.process_time()
+    for _ in range(requests):
+        if (status := wsgi_get(handler, path)) != 200:
+            raise RuntimeError(f"{path} answered {status} under WSGIHandler")
+    return time.process_time() - started
+
+
+async def _asgi_batch(handler, path, requests):
+    started = time.process_time()
+    for _ in range(requests):
+        if (status := await asgi_get(handler, path)) != 200:
+            raise RuntimeError(f"{path} answered {status} under ASGIHandler")
+    return time.process_time() - started
+
+
+async def cpu_ms_per_request(setups, *, requests=150, rounds=3):
+    """``{name: CPU ms per request}`` for ``setups``, ``{name: ("asgi" or "wsgi", path)}``.
+
+    Both handlers load the project's settings.MIDDLEWARE. The setups take turns, round
+    after round, ``requests`` each; each reports its cheapest round (other programs can only
+    add to a round's CPU, by contention; nothing makes a round cheaper than its work).
+    The WSGI requests run on one thread of their own, not on this event loop's thread:
+    a WSGI server runs sync views on its threads, where the sync ORM is allowed.
+    """
+    handlers = {"asgi": ASGIHandler(), "wsgi": WSGIHandler()}
+
+    async def batch(kind, path, count):
+        if kind == "asgi":
+            return await _asgi_batch(handlers[kind], path, count)
+        return await asyncio.to_thread(_wsgi_batch, handlers[kind], path, count)
+
+    for kind, path in setups.values():  # warm-up: imports, the URL resolver, first threads
+        await batch(kind, path, 20)
+    best = dict.fromkeys(setups, float("inf"))
+    for _ in range(rounds):
+        for name, (kind, path) in setups.items():
+            seconds = await batch(kind, path, requests)
+            best[name] = min(best[name], seconds / requests * 1000)
+    return best
