@@ -69,9 +69,19 @@ def reports():
 
         return await sync_to_async(build, thread_sensitive=False)()
 
+    async def lists_not_tuples(slug):
+        return [list(row) for row in await reference(slug)]
+
+    async def sleeps_on_the_loop(slug):
+        import time
+
+        time.sleep(0.05)  # "give the database a moment": the whole loop waits
+        return await reference(slug)
+
     return (
         reference, lazy_category, one_query_per_product, unordered, not_async,
-        sync_orm_in_async, forgot_await, n_plus_1_on_pool_threads,
+        sync_orm_in_async, forgot_await, n_plus_1_on_pool_threads, lists_not_tuples,
+        sleeps_on_the_loop,
     )
 
 
@@ -103,10 +113,19 @@ def other_right_reports():
 
         return await sync_to_async(build)()
 
-    return [with_a_prefetch_object, prefetch_afterwards, in_a_sync_function]
+    async def prefetch_the_category_too(slug):
+        tags = Prefetch("tags", to_attr="tag_list")
+        products = Product.objects.filter(category__slug=slug).order_by("sku")
+        return [
+            (p.sku, p.category.name, [t.name for t in p.tag_list])
+            async for p in products.prefetch_related("category", tags)
+        ]
+
+    return [with_a_prefetch_object, prefetch_afterwards, in_a_sync_function,
+            prefetch_the_category_too]
 
 
-@pytest.mark.parametrize("which", range(3))
+@pytest.mark.parametrize("which", range(4))
 def test_04_1_right_answers_written_differently_pass(project, which):
     from tutorial_project.course.exercises.lesson04 import check_category_report
 
@@ -140,6 +159,8 @@ def test_04_1_placeholder_is_not_solved_yet(project):
         (5, "SynchronousOnlyOperation"),
         (6, "an `await` is missing"),
         (7, "queries (one or more per product)"),
+        (8, "gave list rows, not tuples"),
+        (9, "blocked the event loop's thread with time.sleep(0.05)"),
     ],
 )
 def test_04_1_wrong_answers_fail_with_a_reason(project, which, message, recwarn):
@@ -338,7 +359,87 @@ def transfers():
 
         await sync_to_async(run)()
 
+    def unlocked_check_then_debit_if_positive(from_email, to_email, amount):
+        # The debit has a condition, but not the amount: on PostgreSQL two transfers pass
+        # the stale check and both debit (credit > 0 holds for both).
+        with transaction.atomic():
+            sender = Customer.objects.get(email=from_email)
+            Customer.objects.get(email=to_email)
+            if sender.credit < amount:
+                raise ValueError("not enough credit")
+            if not Customer.objects.filter(pk=sender.pk, credit__gt=0).update(
+                credit=F("credit") - amount
+            ):
+                raise ValueError("not enough credit")
+            Customer.objects.filter(email=to_email).update(credit=F("credit") + amount)
+
+    async def debit_if_positive(from_email, to_email, amount):
+        await sync_to_async(unlocked_check_then_debit_if_positive)(from_email, to_email, amount)
+
+    def read_then_lock(from_email, to_email, amount):
+        # The lock comes after the read it should protect: the values saved are stale.
+        with transaction.atomic():
+            sender = Customer.objects.get(email=from_email)
+            receiver = Customer.objects.get(email=to_email)
+            if sender.credit < amount:
+                raise ValueError("not enough credit")
+            Customer.objects.select_for_update().filter(email__in=[from_email, to_email]).exists()
+            sender.credit -= amount
+            receiver.credit += amount
+            sender.save(update_fields=["credit"])
+            receiver.save(update_fields=["credit"])
+
+    async def lock_after_the_read(from_email, to_email, amount):
+        await sync_to_async(read_then_lock)(from_email, to_email, amount)
+
+    def move_nowait(from_email, to_email, amount):
+        with transaction.atomic():
+            sender = Customer.objects.select_for_update(nowait=True).get(email=from_email)
+            receiver = Customer.objects.select_for_update(nowait=True).get(email=to_email)
+            if sender.credit < amount:
+                raise ValueError("not enough credit")
+            Customer.objects.filter(pk=sender.pk).update(credit=F("credit") - amount)
+            Customer.objects.filter(pk=receiver.pk).update(credit=F("credit") + amount)
+
+    async def locks_with_nowait(from_email, to_email, amount):
+        await sync_to_async(move_nowait)(from_email, to_email, amount)
+
+    async def sleeps_on_the_loop(from_email, to_email, amount):
+        import time
+
+        time.sleep(0.05)  # "let the previous transfer finish"
+        await sync_to_async(move)(from_email, to_email, Decimal(amount))
+
+    def exists_first_then_locked_reads(from_email, to_email, amount):
+        with transaction.atomic():
+            both = Customer.objects.filter(email__in=[from_email, to_email])
+            if len(both) != 2:  # an unlocked read, only to fail early
+                raise ValueError("no such customer")
+            move(from_email, to_email, amount)  # reads both again, locked
+
+    async def right_with_a_locked_reread(from_email, to_email, amount):
+        await sync_to_async(exists_first_then_locked_reads)(from_email, to_email, amount)
+
+    def unlocked_check_then_conditional_debit(from_email, to_email, amount):
+        with transaction.atomic():
+            sender = Customer.objects.get(email=from_email)
+            Customer.objects.get(email=to_email)
+            if sender.credit < amount:  # a fast refusal; the debit checks again
+                raise ValueError("not enough credit")
+            if not Customer.objects.filter(pk=sender.pk, credit__gte=amount).update(
+                credit=F("credit") - amount
+            ):
+                raise ValueError("not enough credit")
+            Customer.objects.filter(email=to_email).update(credit=F("credit") + amount)
+
+    async def right_with_a_rechecking_debit(from_email, to_email, amount):
+        await sync_to_async(unlocked_check_then_conditional_debit)(from_email, to_email, amount)
+
     wrong = {
+        "debit_if_positive": debit_if_positive,
+        "lock_after_the_read": lock_after_the_read,
+        "locks_with_nowait": locks_with_nowait,
+        "sleeps_on_the_loop": sleeps_on_the_loop,
         "atomic_in_async": atomic_in_async,
         "check_then_act": check_then_act,
         "debit_first": debit_first,
@@ -352,7 +453,8 @@ def transfers():
         "unlocked_check_with_f_writes": unlocked_check_with_f_writes,
         "receiver_saved_unlocked": receiver_saved_unlocked,
     }
-    right = [reference, right_with_a_decorator, right_with_a_conditional_update]
+    right = [reference, right_with_a_decorator, right_with_a_conditional_update,
+             right_with_a_locked_reread, right_with_a_rechecking_debit]
     return right, wrong
 
 
@@ -362,7 +464,7 @@ async def credits():
     return {c.email: c.credit async for c in Customer.objects.all()}
 
 
-@pytest.mark.parametrize("which", range(3))
+@pytest.mark.parametrize("which", range(5))
 def test_04_2_right_answers_pass_and_the_credits_are_put_back(project, which):
     from tutorial_project.course.exercises.lesson04 import check_transfer_credit
 
@@ -392,9 +494,13 @@ def test_04_2_placeholder_is_not_solved_yet(project):
         ("forgot_await", "an `await` is missing"),
         ("swallows_the_error", "more than Linus has did not raise"),
         ("sync_transfer", "not an async function"),
-        ("atomic_without_locks", "Ada's credit was written from a read without select_for"),
-        ("unlocked_check_with_f_writes", "Ada's balance was checked on a row read without"),
-        ("receiver_saved_unlocked", "Grace's credit was written from a read without"),
+        ("atomic_without_locks", "Ada's credit was written from a value read before the row"),
+        ("unlocked_check_with_f_writes", "Ada's balance was checked on a value read before"),
+        ("receiver_saved_unlocked", "Grace's credit was written from a value read before"),
+        ("debit_if_positive", "no debit re-checked it (credit >= 10.00)"),
+        ("lock_after_the_read", "Ada's credit was written from a value read before the row"),
+        ("locks_with_nowait", "select_for_update(nowait=True)"),
+        ("sleeps_on_the_loop", "blocked the event loop's thread with time.sleep(0.05)"),
     ],
 )
 def test_04_2_wrong_answers_fail_with_a_reason_and_change_nothing(
@@ -497,8 +603,37 @@ def pages():
     def sync_view(request, pk):
         return render(request, template, {"order": get_object_or_404(loaded, pk=pk)})
 
-    right = [reference, with_a_prefetch_object, renders_in_a_thread]
+    async def sleeps_on_the_loop(request, pk):
+        import time
+
+        time.sleep(0.05)
+        return await reference(request, pk)
+
+    async def sync_cache_calls(request, pk):
+        from django.core.cache import cache
+
+        key = f"order-page-{pk}"
+        if (html := cache.get(key)) is None:  # sync: a network round trip on Redis
+            response = await reference(request, pk)
+            cache.set(key, response.content, 60)
+            return response
+        return HttpResponse(html)
+
+    async def async_cache_calls(request, pk):
+        from django.core.cache import cache
+
+        key = f"order-page-{pk}"
+        if (html := await cache.aget(key)) is None:
+            response = await reference(request, pk)
+            if response.status_code == 200:
+                await cache.aset(key, response.content, 60)
+            return response
+        return HttpResponse(html)
+
+    right = [reference, with_a_prefetch_object, renders_in_a_thread, async_cache_calls]
     wrong = {
+        "sleeps_on_the_loop": sleeps_on_the_loop,
+        "sync_cache_calls": sync_cache_calls,
         "nothing_loaded": nothing_loaded,
         "customer_only": customer_only,
         "lines_without_products": lines_without_products,
@@ -512,7 +647,7 @@ def pages():
     return right, wrong
 
 
-@pytest.mark.parametrize("which", range(3))
+@pytest.mark.parametrize("which", range(4))
 def test_04_3_right_answers_pass(project, which):
     from tutorial_project.course.exercises.lesson04 import check_order_page
 
@@ -540,6 +675,8 @@ def test_04_3_placeholder_is_not_solved_yet(project):
         ("sync_view", "not an async function"),
         ("lazy_in_a_thread", "queries while rendering"),
         ("products_one_by_one", "queries for an order of 2 lines (one or more per line: N+1)"),
+        ("sleeps_on_the_loop", "blocked the event loop's thread with time.sleep(0.05)"),
+        ("sync_cache_calls", "blocked the event loop's thread with cache.get()"),
     ],
 )
 def test_04_3_wrong_answers_fail_with_a_reason_quietly(project, name, message, recwarn, capsys):

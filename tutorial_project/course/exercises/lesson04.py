@@ -1,6 +1,7 @@
 """Checks for lesson 04 · The async ORM, done right."""
 
 import asyncio
+import re
 import threading
 import time
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ from tutorial_project.course.exercises.expect import (
     forgotten_awaits,
     must_be_async,
     no_forgotten_await,
+    sleeps_on_this_thread,
 )
 from tutorial_project.course.exercises.probes import quiet_request_log
 from tutorial_project.orders.models import Customer, Order, OrderLine
@@ -41,6 +43,7 @@ class Statement(str):
 
     params: tuple
     for_update: bool  # compiled from select_for_update(), even where SQLite drops the clause
+    lock_fails_fast: bool  # select_for_update(nowait=True) or (skip_locked=True)
     in_atomic: bool  # run inside transaction.atomic()
     while_rendering: bool  # run while a template was rendering, on the same thread
 
@@ -65,18 +68,27 @@ def recorded_statements():
         statement = Statement(sql)
         statement.params = tuple(params or ()) if not many else ()
         statement.for_update = getattr(_compiling, "for_update", False)
+        statement.lock_fails_fast = getattr(_compiling, "lock_fails_fast", False)
         statement.in_atomic = self.db.in_atomic_block
         statement.while_rendering = getattr(_compiling, "rendering", 0) > 0
         statements.append(statement)
         return original_execute(self, sql, params, many, executor)
 
     def compiling(self, *args, **kwargs):
-        before = getattr(_compiling, "for_update", False)
-        _compiling.for_update = bool(self.query.select_for_update)
+        before = (
+            getattr(_compiling, "for_update", False),
+            getattr(_compiling, "lock_fails_fast", False),
+        )
+        query = self.query
+        _compiling.for_update = bool(query.select_for_update)
+        _compiling.lock_fails_fast = bool(
+            query.select_for_update
+            and (query.select_for_update_nowait or query.select_for_update_skip_locked)
+        )
         try:
             return original_execute_sql(self, *args, **kwargs)
         finally:
-            _compiling.for_update = before
+            _compiling.for_update, _compiling.lock_fails_fast = before
 
     def rendering(self, context):
         _compiling.rendering = getattr(_compiling, "rendering", 0) + 1
@@ -96,6 +108,61 @@ def recorded_statements():
         Template.render = original_render
 
 
+SYNC_CACHE_METHODS = (
+    "get set add delete get_many set_many get_or_set incr decr has_key touch delete_many clear"
+).split()
+
+
+@contextmanager
+def blocking_calls():
+    """Note the calls in the block that hold the event loop's thread while they wait.
+
+    ``time.sleep`` there, and Django's sync cache API (``cache.get``, ``cache.set``...): with
+    Redis or Memcached each is a network round trip on the loop. The a-twins (``await
+    cache.aget(...)``) run in a worker thread and are not noted. A loop-stall timer would catch
+    more, but on a busy machine it also catches the machine: these two are what learners write.
+    """
+    from django.core.cache import cache
+
+    loop_thread, calls = threading.get_ident(), []
+    cache_class = type(cache._connections[cache._alias]) if hasattr(cache, "_alias") else None
+    cache_class = cache_class or type(cache)
+    patched = {}
+
+    def noting(method_name, method):
+        def noted(self, *args, **kwargs):
+            if threading.get_ident() == loop_thread:
+                calls.append(f"cache.{method_name}()")
+            return method(self, *args, **kwargs)
+
+        return noted
+
+    for method_name in SYNC_CACHE_METHODS:
+        patched[method_name] = cache_class.__dict__.get(method_name)
+        setattr(cache_class, method_name, noting(method_name, getattr(cache_class, method_name)))
+    try:
+        with sleeps_on_this_thread() as sleeps:
+            yield calls
+            calls.extend(f"time.sleep({seconds})" for seconds in sleeps)
+    finally:
+        for method_name, original in patched.items():
+            if original is None:
+                delattr(cache_class, method_name)
+            else:
+                setattr(cache_class, method_name, original)
+
+
+def loop_never_blocked(check, calls, who):
+    check.that(
+        not calls,
+        f"{who} never blocked the event loop (no time.sleep, no sync cache call on it)",
+        f"{who} blocked the event loop's thread with {', '.join(dict.fromkeys(calls))}: "
+        "every other request waits meanwhile",
+        hint="in async code, wait with `await asyncio.sleep(...)` and use the cache's "
+        "a-twins (`await cache.aget(...)`, `await cache.aset(...)`)",
+    )
+
+
 async def expected_report(slug):
     products = Product.objects.filter(category__slug=slug).order_by("sku")
     products = products.select_related("category").prefetch_related("tags")
@@ -109,7 +176,7 @@ async def check_category_report(check, category_report):
     must_be_async(check, category_report, "category_report", "slug")
     for slug in ["books", "games", "no-such-category"]:
         expected = await expected_report(slug)
-        with forgotten_awaits() as missed:
+        with forgotten_awaits() as missed, blocking_calls() as blocked:
             with counted_queries() as queries:
                 try:
                     got = await category_report(slug)
@@ -124,6 +191,16 @@ async def check_category_report(check, category_report):
                         "iterate with `async for`",
                     )
         no_forgotten_await(check, missed, got)
+        if slug == "books":
+            loop_never_blocked(check, blocked, f"category_report({slug!r})")
+            not_tuples = sorted({type(row).__name__ for row in got or []} - {"tuple"})
+            check.that(
+                not not_tuples,
+                f"category_report({slug!r}) gives one tuple per product",
+                f"category_report({slug!r}) gave {' and '.join(not_tuples)} rows, not tuples",
+                hint="one tuple (sku, category name, list of tag names) per product: "
+                "(p.sku, p.category.name, [...])",
+            )
         got = [(sku, name, sorted(tags)) for sku, name, tags in got or []]
         check.that(
             got == expected,
@@ -177,17 +254,19 @@ async def check_transfer_credit(check, transfer_credit):
 async def _check_transfers(check, transfer_credit, before):
     ada, grace, linus = TRANSFER_CUSTOMERS
     with forgotten_awaits() as missed, recorded_statements() as statements:
-        try:
-            returned = await as_a_request(transfer_credit, ada, grace, Decimal("10.00"))
-        except SynchronousOnlyOperation as error:
-            check.that(
-                False,
-                "",
-                f"moving 10.00 from Ada to Grace raised SynchronousOnlyOperation: {error}",
-                hint="transaction.atomic() and the sync ORM cannot run in async def: put them "
-                "in a sync function and await sync_to_async(that_function)(...)",
-            )
+        with blocking_calls() as blocked:
+            try:
+                returned = await as_a_request(transfer_credit, ada, grace, Decimal("10.00"))
+            except SynchronousOnlyOperation as error:
+                check.that(
+                    False,
+                    "",
+                    f"moving 10.00 from Ada to Grace raised SynchronousOnlyOperation: {error}",
+                    hint="transaction.atomic() and the sync ORM cannot run in async def: put "
+                    "them in a sync function and await sync_to_async(that_function)(...)",
+                )
     no_forgotten_await(check, missed, returned)
+    loop_never_blocked(check, blocked, "transfer_credit")
     after = await credits()
     check.that(
         (after[ada], after[grace]) == (before[ada] - 10, before[grace] + 10),
@@ -197,7 +276,9 @@ async def _check_transfers(check, transfer_credit, before):
     unsafe = ""
     if after != before:
         pks = {email: pk async for email, pk in _customer_pks()}
-        unsafe = _unsafe_on_postgresql(statements, pks, sender=ada, receiver=grace)
+        unsafe = _unsafe_on_postgresql(
+            statements, pks, sender=ada, receiver=grace, amount=Decimal("10.00")
+        )
     refusals = [
         ("more than Linus has", (linus, ada, Decimal("5.00")), False),
         ("to a customer who does not exist", (ada, "nobody@example.com", Decimal("10.00")), False),
@@ -224,12 +305,14 @@ async def _check_transfers(check, transfer_credit, before):
         not unsafe,
         "its reads and writes are safe on PostgreSQL too (rows locked, or a "
         "conditional update)",
-        f"on PostgreSQL, concurrent transfers could overspend or lose an update: {unsafe}",
+        f"on PostgreSQL, concurrent transfers would go wrong: {unsafe}",
         hint="SQLite lets this pass only because this project's transactions start with "
         "BEGIN IMMEDIATE (transaction_mode), which runs them one at a time. On PostgreSQL "
         "two transactions read the same balance at once: read the rows with "
-        "select_for_update() inside atomic(), or debit with a conditional update, "
-        "filter(email=..., credit__gte=amount).update(credit=F('credit') - amount)",
+        "select_for_update() inside atomic() the first time you read them (a lock taken "
+        "after the read protects nothing you read), or debit with a conditional update "
+        "that checks the amount, filter(email=..., credit__gte=amount)"
+        ".update(credit=F('credit') - amount), and raise if it changed no row",
     )
 
 
@@ -258,52 +341,85 @@ def _customer_pks():
     return Customer.objects.filter(email__in=TRANSFER_CUSTOMERS).values_list("email", "pk")
 
 
-def _unsafe_on_postgresql(statements, pks, sender, receiver):
+def _unsafe_on_postgresql(statements, pks, sender, receiver, amount):
     """What in one transfer's statements would be a race on PostgreSQL, or "".
 
     SQLite serializes this project's transactions (BEGIN IMMEDIATE), so the concurrent
     transfers cannot catch a read that trusts an unlocked row: PostgreSQL lets two
-    transactions read the same balance at once. So the statements themselves are read:
-    a credit written as a value computed in Python must come from a row read with
-    ``select_for_update()`` inside the transaction, and the sender's balance must be
-    checked on a locked row or by the debit itself (``UPDATE ... WHERE credit >= ...``).
+    transactions read the same balance at once. So the statements themselves are read, in
+    order. A row counts as locked from the first ``select_for_update()`` SELECT inside the
+    transaction that names it; a credit read before that lock is stale once another
+    transaction commits, unless a locking SELECT reads the credit again. A credit written as
+    a value computed in Python must come from a fresh (locked) read, and the sender's balance
+    must be checked on a fresh read or by the debit itself (``UPDATE ... WHERE credit >=
+    amount``: PostgreSQL re-checks that condition on the row's newest version).
     """
     emails = {pk: email for email, pk in pks.items()}
 
     def rows(statement):
+        """The rows the statement's WHERE names, by email or by primary key."""
+        head, where_keyword, _ = statement.partition(" WHERE ")
+        where_params = statement.params[head.count("%s") :] if where_keyword else ()
         named = set()
-        for param in statement.params:
+        for param in where_params:
             if isinstance(param, str) and param in pks:
                 named.add(param)
             elif isinstance(param, int) and not isinstance(param, bool) and param in emails:
                 named.add(emails[param])
         return named
 
+    def debit_checks_amount(statement):
+        """``WHERE ... "credit" >= %s`` with the amount as that parameter."""
+        for found in re.finditer(r'"credit" >= %s', statement):
+            position = statement[: found.start()].count("%s")
+            value = statement.params[position] if position < len(statement.params) else None
+            try:
+                if Decimal(str(value)) == amount:
+                    return True
+            except (ArithmeticError, ValueError):
+                continue
+        return False
+
     def name(email):
         return email.split("@")[0].capitalize()
 
-    locked, checked_by_update, problems = set(), False, []
+    locked, stale, checked_by_update, problems = set(), set(), False, []
     for statement in statements:
         sql = statement.lstrip()
         if '"orders_customer"' not in sql:
             continue
-        if sql.upper().startswith("SELECT") and statement.for_update and statement.in_atomic:
-            locked |= rows(statement)
+        if sql.upper().startswith("SELECT"):
+            named = rows(statement)
+            reads_credit = '"credit"' in sql.partition(" FROM ")[0]
+            if statement.for_update and statement.in_atomic:
+                if statement.lock_fails_fast:
+                    problems.append(
+                        "select_for_update(nowait=True) or (skip_locked=True) makes a "
+                        "concurrent transfer fail (or miss the row) instead of waiting its turn"
+                    )
+                locked |= named
+                if reads_credit:
+                    stale -= named  # read again under the lock: fresh
+            elif reads_credit:
+                stale |= named - locked
         elif sql.upper().startswith("UPDATE"):
-            assignments, _, where = sql.partition(" WHERE ")
+            assignments, _, _ = sql.partition(" WHERE ")
             written = rows(statement) or {sender, receiver}  # rows it names, else assume both
             if '"credit" = %s' in assignments:  # a value computed in Python: save(), update(x)
-                for email in sorted(written - locked):
-                    problems.append(
-                        f"{name(email)}'s credit was written from a read without "
-                        "select_for_update() (a concurrent transfer's write is lost)"
-                    )
-            if sender in written and '"credit" >' in where:
+                for email in sorted(written):
+                    if email not in locked or email in stale:
+                        problems.append(
+                            f"{name(email)}'s credit was written from a value read before "
+                            "the row was locked with select_for_update() (a concurrent "
+                            "transfer's write is lost)"
+                        )
+            if sender in written and debit_checks_amount(statement):
                 checked_by_update = True
-    if sender not in locked and not checked_by_update:
+    if (sender not in locked or sender in stale) and not checked_by_update:
         problems.append(
-            f"{name(sender)}'s balance was checked on a row read without select_for_update() "
-            "(two transfers both see enough credit)"
+            f"{name(sender)}'s balance was checked on a value read before the row was locked "
+            f"with select_for_update(), and no debit re-checked it (credit >= {amount}): two "
+            "transfers both see enough credit"
         )
     return "; ".join(dict.fromkeys(problems))
 
@@ -447,8 +563,10 @@ async def check_order_page(check, order_page):
     pk, names = await sync_to_async(_make_order)()
     try:
         with forgotten_awaits() as missed, recorded_statements() as statements:
-            response = await _get_order_page(order_page, pk)
+            with blocking_calls() as blocked:
+                response = await _get_order_page(order_page, pk)
         no_forgotten_await(check, missed)
+        loop_never_blocked(check, blocked, "order_page")
         check.that(
             response.status_code == 200,
             "it answers 200 for an order that exists",
