@@ -23,8 +23,10 @@ class FakePriceService:
         self.in_flight = 0
         self.most_in_flight = 0
         self.cancelled = []
+        self.loops = set()  # the event loops the fetches ran on
 
     async def fetch_price(self, sku):
+        self.loops.add(asyncio.get_running_loop())
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
@@ -69,6 +71,13 @@ async def check_fetch_prices(check, fetch_prices):
         f"at most {service.most_in_flight} of {len(skus)} fetches were waiting at the same time",
         hint="start them all before waiting for any: asyncio.gather(...) or a TaskGroup",
     )
+    check.that(
+        service.loops == {asyncio.get_running_loop()},
+        "every fetch ran on the event loop that called fetch_prices",
+        "some fetches ran on another event loop (an asyncio.run in a thread makes a new one)",
+        hint="await the fetches where you are: asyncio.gather(...) or a TaskGroup. A real "
+        "client's connections belong to one loop, and a new loop per call cannot share them",
+    )
 
 
 GIVE_UP = 2.0  # seconds the 01.2 check waits for the learner's function before giving up
@@ -81,6 +90,12 @@ class PriceServiceDown(Exception):
 async def _failing_fetch(sku):
     await asyncio.sleep(0.01)
     raise PriceServiceDown(f"no price for {sku}")
+
+
+async def _fetch_with_its_own_timeout(sku):
+    """A fetch whose client gave up by itself (a socket read timeout is a TimeoutError)."""
+    await asyncio.sleep(0.01)
+    raise TimeoutError(f"the price service's own read timeout for {sku}")
 
 
 async def _finish(task):
@@ -221,6 +236,19 @@ async def _check_errors_and_cancellation_go_through(check, price_or_none):
         )
     finally:
         await _cancel_leftovers(patient)
+    try:
+        result = await price_or_none(_fetch_with_its_own_timeout, "XX-998", 0.5)
+    except TimeoutError:
+        result = TimeoutError
+    check.that(
+        result is TimeoutError,
+        "a fetch that raises its own TimeoutError passes it on (your deadline had not passed)",
+        f"a fetch raised its own TimeoutError after 0.01 s, long before the 0.5 s deadline, "
+        f"and price_or_none returned {result!r}: it took the fetch's error for its deadline",
+        hint="keep the timeout object, `async with asyncio.timeout(seconds) as deadline:`, "
+        "and in `except TimeoutError:` return None only `if deadline.expired()`, else `raise` "
+        "(asyncio.wait_for cannot tell the two apart)",
+    )
 
 
 @exercise("01.3", "Run blocking code without freezing the loop")
@@ -260,15 +288,22 @@ async def check_without_blocking(check, without_blocking):
         f"it returned {result!r}, expected 5",
         hint="return the awaited result",
     )
+    check.that(
+        len(threads) == 1,
+        "it called the function once",
+        f"it called the function {len(threads)} times",
+        hint="call it once, on the other thread: `return await asyncio.to_thread(func, *args)` "
+        "already gives you its result",
+    )
     # Counted, not timed: a frozen loop ticks 0 times however idle or busy the machine is.
     check.that(
-        loop_moved and loop_moved[0] >= 3,
+        loop_moved and min(loop_moved) >= 3,
         "the event loop kept running while the function slept",
         "the event loop froze while the blocking function ran",
         hint="run it on another thread: `await asyncio.to_thread(func, *args)`",
     )
     check.that(
-        threads and threads[0] is not threading.current_thread(),
+        threads and all(thread is not threading.current_thread() for thread in threads),
         "the function ran on another thread",
         "the function ran on the event loop's thread",
         hint="asyncio.to_thread runs it on a worker thread",
