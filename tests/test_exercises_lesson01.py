@@ -3,6 +3,7 @@
 import asyncio
 import concurrent.futures
 import functools
+import gc
 import time
 import warnings
 
@@ -507,3 +508,22 @@ def test_a_semaphore_of_two_fails():
 def test_right_answers_found_by_the_final_review_pass(check, answer):
     verdict = verdict_of(check, answer)
     assert verdict.passed, str(verdict)
+
+
+def test_a_forgotten_gather_await_leaves_no_never_retrieved_traceback():
+    async def gather_not_awaited(fetch_price, skus):
+        return dict(zip(skus, asyncio.gather(*(fetch_price(sku) for sku in skus)), strict=True))
+
+    reported = []
+
+    async def run():
+        from tutorial_project.course.exercises.lesson01 import check_fetch_prices
+
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda loop, context: reported.append(context["message"]))
+        verdict = await check_fetch_prices(gather_not_awaited)
+        gc.collect()  # an unretrieved future would be reported now
+        return verdict
+
+    verdict = asyncio.run(run())
+    assert not verdict.passed and reported == [], reported

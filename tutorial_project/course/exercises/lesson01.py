@@ -1,6 +1,7 @@
 """Checks for lesson 01 · asyncio essentials for Django developers."""
 
 import asyncio
+import gc
 import threading
 import time
 
@@ -46,17 +47,22 @@ async def check_fetch_prices(check, fetch_prices):
     # The first sku is the slowest: results in completion order are not in sku order.
     delays = dict(zip(skus, (0.08, 0.06, 0.04, 0.02), strict=True))
     service = FakePriceService(delay=0.05, delays=delays)
+    gather_left_unawaited = False
     try:
         try:
             result = await fetch_prices(service.fetch_price, skus)
         except RuntimeError as error:
             if "await wasn't used with future" not in str(error):
                 raise
+            gather_left_unawaited = True
             _fail(check, "it used the result of asyncio.gather(...) without awaiting it",
                   hint="asyncio.gather(...) returns a future: "
                   "`prices = await asyncio.gather(...)`")
     finally:
-        await _cancel_leftovers(service)
+        if gather_left_unawaited:
+            await _cancel_quietly(service)
+        else:
+            await _cancel_leftovers(service)
     expected = {sku: PRICES[sku] for sku in skus}
     check.that(
         result == expected,
@@ -108,16 +114,36 @@ async def _finish(task):
     return False
 
 
-async def _cancel_leftovers(service):
-    """Cancel fetches of ``service`` that the learner's code left running (none, if right)."""
-    leftovers = [
+def _leftovers(service):
+    """The fetches of ``service`` that are still running (none, if the answer is right)."""
+    return [
         task for task in asyncio.all_tasks()
         if getattr(task.get_coro(), "cr_frame", None) is not None
         and task.get_coro().cr_frame.f_locals.get("self") is service
     ]
+
+
+async def _cancel_leftovers(service):
+    """Cancel fetches of ``service`` that the learner's code left running."""
+    leftovers = _leftovers(service)
     for task in leftovers:
         task.cancel()
     await asyncio.gather(*leftovers, return_exceptions=True)
+
+
+async def _cancel_quietly(service):
+    """Cancel the fetches of a gather nobody awaited, without its "never retrieved" traceback.
+
+    Cancelling them ends the gather's own future with CancelledError, which nobody retrieves:
+    asyncio would print a traceback next to the hint when that future is collected.
+    """
+    fetches = set(_leftovers(service))
+    for future in gc.get_objects():
+        # type(), not isinstance(): a lazy object (Django has many) would evaluate itself.
+        if (issubclass(type(future), asyncio.Future)
+                and not fetches.isdisjoint(getattr(future, "_children", ()))):
+            future.add_done_callback(lambda gathered: gathered.cancelled() or gathered.exception())
+    await _cancel_leftovers(service)
 
 
 def _fail(check, failed, hint):
