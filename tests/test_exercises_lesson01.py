@@ -454,7 +454,7 @@ async def price_or_none_reference_before_review(fetch_price, sku, seconds):
 async def price_or_none_with_wait_for(fetch_price, sku, seconds):
     try:
         return await asyncio.wait_for(fetch_price(sku), seconds)
-    except asyncio.TimeoutError:
+    except asyncio.TimeoutError:  # noqa: UP041 (the spelling learners copy from old answers)
         return None
 
 
@@ -486,7 +486,9 @@ async def price_or_none_task_cancelled_on_every_way_out(fetch_price, sku, second
 
 
 async def fetch_prices_bounded_to_two(fetch_price, skus):
-    async def one(sku, slots=asyncio.Semaphore(2)):
+    slots = asyncio.Semaphore(2)
+
+    async def one(sku):
         async with slots:
             return await fetch_price(sku)
 
