@@ -529,3 +529,13 @@ def test_a_forgotten_gather_await_leaves_no_never_retrieved_traceback():
 
     verdict = asyncio.run(run())
     assert not verdict.passed and reported == [], reported
+
+
+def test_returning_a_fetchs_error_as_its_price_fails():
+    async def errors_as_prices(fetch_price, skus):
+        prices = await asyncio.gather(*(fetch_price(s) for s in skus), return_exceptions=True)
+        return dict(zip(skus, prices, strict=True))
+
+    verdict = verdict_of("check_fetch_prices", errors_as_prices)
+    assert not verdict.passed
+    assert "its error became a price" in str(verdict) and "return_exceptions" in str(verdict)

@@ -37,6 +37,8 @@ class FakePriceService:
             raise
         finally:
             self.in_flight -= 1
+        if sku not in PRICES:
+            raise PriceServiceDown(f"no price for {sku}")
         return PRICES[sku]
 
 
@@ -83,6 +85,24 @@ async def check_fetch_prices(check, fetch_prices):
         "some fetches ran on another event loop (an asyncio.run in a thread makes a new one)",
         hint="await the fetches where you are: asyncio.gather(...) or a TaskGroup. A real "
         "client's connections belong to one loop, and a new loop per call cannot share them",
+    )
+    await _check_a_failing_fetch_goes_through(check, fetch_prices)
+
+
+async def _check_a_failing_fetch_goes_through(check, fetch_prices):
+    failing = FakePriceService(delay=0.01)
+    try:
+        outcome = await fetch_prices(failing.fetch_price, ["BK-001", "XX-404"])
+    except* PriceServiceDown:  # alone, or in a TaskGroup's ExceptionGroup
+        outcome = PriceServiceDown
+    finally:
+        await _cancel_leftovers(failing)
+    check.that(
+        outcome is PriceServiceDown,
+        "a fetch that fails passes its error on to the caller",
+        f"a fetch failed, and fetch_prices returned {outcome!r}: its error became a price",
+        hint="let the error out: asyncio.gather(...) without return_exceptions=True, "
+        "or a TaskGroup",
     )
 
 
