@@ -1,7 +1,9 @@
 """Lesson 01 checks: the reference solutions pass, placeholders and wrong answers do not."""
 
 import asyncio
+import concurrent.futures
 import functools
+import gc
 import time
 import warnings
 
@@ -30,10 +32,12 @@ async def fetch_prices(fetch_price, skus):
 
 async def price_or_none(fetch_price, sku, seconds):
     try:
-        async with asyncio.timeout(seconds):
+        async with asyncio.timeout(seconds) as deadline:
             return await fetch_price(sku)
     except TimeoutError:
-        return None
+        if deadline.expired():
+            return None
+        raise  # the fetch's own TimeoutError, not our deadline
 
 
 async def without_blocking(func, *args):
@@ -94,11 +98,16 @@ async def fetch_prices_tasks_then_awaits(fetch_price, skus):
     return {sku: await task for sku, task in zip(skus, tasks, strict=True)}
 
 
-async def price_or_none_with_wait_for(fetch_price, sku, seconds):
+async def price_or_none_with_an_explicit_deadline(fetch_price, sku, seconds):
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
     try:
-        return await asyncio.wait_for(fetch_price(sku), seconds)
+        async with asyncio.timeout_at(deadline):
+            return await fetch_price(sku)
     except TimeoutError:
-        return None
+        if loop.time() >= deadline:
+            return None
+        raise
 
 
 async def without_blocking_in_executor(func, *args):
@@ -115,11 +124,12 @@ async def without_blocking_with_sync_to_async(func, *args):
     [
         ("check_fetch_prices", fetch_prices_with_a_task_group),
         ("check_fetch_prices", fetch_prices_tasks_then_awaits),
-        ("check_price_or_none", price_or_none_with_wait_for),
+        ("check_price_or_none", price_or_none_with_an_explicit_deadline),
         ("check_without_blocking", without_blocking_in_executor),
         ("check_without_blocking", without_blocking_with_sync_to_async),
     ],
-    ids=["TaskGroup", "tasks then awaits", "wait_for", "run_in_executor", "sync_to_async"],
+    ids=["TaskGroup", "tasks then awaits", "deadline by the clock", "run_in_executor",
+         "sync_to_async"],
 )
 def test_right_answers_written_differently_pass(check, answer):
     verdict = verdict_of(check, answer)
@@ -369,9 +379,11 @@ async def price_or_none_task_cancelled_in_finally(fetch_price, sku, seconds):
 async def price_or_none_timeout_at(fetch_price, sku, seconds):
     loop = asyncio.get_running_loop()
     try:
-        async with asyncio.timeout_at(loop.time() + seconds):
+        async with asyncio.timeout_at(loop.time() + seconds) as deadline:
             return await fetch_price(sku)
     except TimeoutError:
+        if not deadline.expired():
+            raise
         return None
 
 
@@ -387,3 +399,143 @@ async def price_or_none_timeout_at(fetch_price, sku, seconds):
 def test_more_right_answers_pass(check, answer):
     verdict = verdict_of(check, answer)
     assert verdict.passed, str(verdict)
+
+
+# Review of session 17, final round: wrong answers that passed, and right ones to keep.
+async def to_thread_then_called_again(func, *args):
+    await asyncio.to_thread(func, *args)
+    return func(*args)  # "to get the value": blocks the loop a second time
+
+
+async def to_thread_then_called_again_in_a_thread(func, *args):
+    await asyncio.to_thread(func, *args)
+    return await asyncio.to_thread(func, *args)
+
+
+@pytest.mark.parametrize(
+    "answer", [to_thread_then_called_again, to_thread_then_called_again_in_a_thread],
+    ids=["again on the loop", "again in a thread"],
+)
+def test_calling_the_blocking_function_twice_fails(answer):
+    verdict = verdict_of("check_without_blocking", answer)
+    assert not verdict.passed
+    assert "it called the function 2 times" in str(verdict), str(verdict)
+    assert "call it once" in str(verdict)
+
+
+def test_waiting_on_a_pools_result_fails():
+    async def pool_result(func, *args):
+        with concurrent.futures.ThreadPoolExecutor() as pool:
+            return pool.submit(func, *args).result()  # .result() blocks the loop
+
+    verdict = verdict_of("check_without_blocking", pool_result)
+    assert not verdict.passed and "froze" in str(verdict), str(verdict)
+
+
+def test_a_new_event_loop_per_fetch_fails():
+    async def a_loop_per_fetch(fetch_price, skus):
+        prices = await asyncio.gather(
+            *(asyncio.to_thread(asyncio.run, fetch_price(sku)) for sku in skus))
+        return dict(zip(skus, prices, strict=True))
+
+    verdict = verdict_of("check_fetch_prices", a_loop_per_fetch)
+    assert not verdict.passed
+    assert "ran on another event loop" in str(verdict), str(verdict)
+
+
+async def price_or_none_reference_before_review(fetch_price, sku, seconds):
+    try:
+        async with asyncio.timeout(seconds):
+            return await fetch_price(sku)
+    except TimeoutError:
+        return None
+
+
+async def price_or_none_with_wait_for(fetch_price, sku, seconds):
+    try:
+        return await asyncio.wait_for(fetch_price(sku), seconds)
+    except asyncio.TimeoutError:  # noqa: UP041 (the spelling learners copy from old answers)
+        return None
+
+
+@pytest.mark.parametrize(
+    "answer", [price_or_none_reference_before_review, price_or_none_with_wait_for],
+    ids=["bare except TimeoutError", "wait_for"],
+)
+def test_taking_the_fetchs_own_timeout_error_for_the_deadline_fails(answer):
+    verdict = verdict_of("check_price_or_none", answer)
+    assert not verdict.passed
+    assert "a fetch that fails passes its error on" in str(verdict)  # the earlier lines passed
+    assert "raised its own TimeoutError" in str(verdict), str(verdict)
+    assert "deadline.expired()" in str(verdict)
+
+
+async def price_or_none_task_cancelled_on_every_way_out(fetch_price, sku, seconds):
+    task = asyncio.ensure_future(fetch_price(sku))
+    try:
+        done, _ = await asyncio.wait({task}, timeout=seconds)
+    except asyncio.CancelledError:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        raise
+    if not done:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return None
+    return task.result()
+
+
+async def fetch_prices_bounded_to_two(fetch_price, skus):
+    slots = asyncio.Semaphore(2)
+
+    async def one(sku):
+        async with slots:
+            return await fetch_price(sku)
+
+    return dict(zip(skus, await asyncio.gather(*(one(s) for s in skus)), strict=True))
+
+
+def test_a_semaphore_of_two_fails():
+    verdict = verdict_of("check_fetch_prices", fetch_prices_bounded_to_two)
+    assert not verdict.passed and "at most 2 of 4 fetches" in str(verdict), str(verdict)
+
+
+@pytest.mark.parametrize(
+    "check, answer",
+    [
+        ("check_price_or_none", price_or_none_task_cancelled_on_every_way_out),
+    ],
+    ids=["task cancelled on every way out"],
+)
+def test_right_answers_found_by_the_final_review_pass(check, answer):
+    verdict = verdict_of(check, answer)
+    assert verdict.passed, str(verdict)
+
+
+def test_a_forgotten_gather_await_leaves_no_never_retrieved_traceback():
+    async def gather_not_awaited(fetch_price, skus):
+        return dict(zip(skus, asyncio.gather(*(fetch_price(sku) for sku in skus)), strict=True))
+
+    reported = []
+
+    async def run():
+        from tutorial_project.course.exercises.lesson01 import check_fetch_prices
+
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda loop, context: reported.append(context["message"]))
+        verdict = await check_fetch_prices(gather_not_awaited)
+        gc.collect()  # an unretrieved future would be reported now
+        return verdict
+
+    verdict = asyncio.run(run())
+    assert not verdict.passed and reported == [], reported
+
+
+def test_returning_a_fetchs_error_as_its_price_fails():
+    async def errors_as_prices(fetch_price, skus):
+        prices = await asyncio.gather(*(fetch_price(s) for s in skus), return_exceptions=True)
+        return dict(zip(skus, prices, strict=True))
+
+    verdict = verdict_of("check_fetch_prices", errors_as_prices)
+    assert not verdict.passed
+    assert "its error became a price" in str(verdict) and "return_exceptions" in str(verdict)

@@ -1,6 +1,7 @@
-"""When would the client get its response? Call Django's ASGIHandler as a server does.
+"""Call Django's ASGIHandler as a server does, for lesson 01.
 
-    seconds = await seconds_to_response("/report/")
+    seconds = await seconds_to_response("/report/")  # when would the client get its answer?
+    await cancel_the_handler("/patient/", after=0.1)  # a server that gives up on the app
 
 A server sends the status line as soon as the application sends ``http.response.start``:
 this times that message. The handler's call itself returns later (it still closes the
@@ -14,10 +15,14 @@ import time
 from django.core.handlers.asgi import ASGIHandler
 
 
+def _get(path):
+    return {"type": "http", "method": "GET", "path": path, "query_string": b"",
+            "headers": [(b"host", b"testserver")]}
+
+
 async def seconds_to_response(path):
     """GET ``path`` through a new ``ASGIHandler``; seconds until the response started."""
-    scope = {"type": "http", "method": "GET", "path": path, "query_string": b"",
-             "headers": [(b"host", b"testserver")]}
+    scope = _get(path)
     body_sent = False
     started = time.perf_counter()
     response_started = []
@@ -41,3 +46,32 @@ async def seconds_to_response(path):
     finally:
         logger.setLevel(level)
     return response_started[0]
+
+
+async def cancel_the_handler(path, after):
+    """GET ``path`` through a new ``ASGIHandler``; cancel the handler's task after ``after`` s.
+
+    This is what a server may do at shutdown, or when it stops waiting for an application;
+    the client itself never disconnects (no ``http.disconnect``). Returns once the handler's
+    task has ended; whatever the handler started and left running goes on.
+    """
+    listeners = []
+
+    async def receive():
+        if not listeners:
+            listeners.append(None)
+            return {"type": "http.request", "body": b""}
+        listeners.append(asyncio.current_task())  # the handler's disconnect listener
+        await asyncio.Event().wait()
+
+    async def send(message):
+        pass
+
+    handler = asyncio.create_task(ASGIHandler()(_get(path), receive, send))
+    await asyncio.sleep(after)
+    handler.cancel()
+    await asyncio.gather(handler, return_exceptions=True)
+    # A listener the handler left behind (Django 5.2 does) would wait forever: stop it.
+    for listener in listeners[1:]:
+        listener.cancel()
+    await asyncio.gather(*listeners[1:], return_exceptions=True)

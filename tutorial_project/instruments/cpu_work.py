@@ -1,17 +1,18 @@
 """Pure-Python CPU work for lesson 01, in a thread of this process or in a new process.
 
-    started, ended, cpu_seconds = timed_here(100_000)           # call it in a thread
-    started, ended, cpu_seconds = timed_in_a_new_process(100_000)
+    start_at = time.time() + 1.0  # every run begins computing at this instant
+    started, ended, cpu_seconds = timed_here(100_000, start_at)           # call it in a thread
+    started, ended, cpu_seconds = timed_in_a_new_process(100_000, start_at)
 
 Both report wall-clock start and end (``time.time()``, which every process shares) and the
-CPU time the computation got, so runs in threads and runs in processes compare alike.
+CPU time the computation got, so runs in threads and runs in processes compare alike. A
+common ``start_at`` keeps a slow start (a new interpreter) out of the comparison.
 """
 
 import json
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 
 def count_primes(limit):
@@ -19,20 +20,25 @@ def count_primes(limit):
     return sum(all(n % d for d in range(2, int(n**0.5) + 1)) for n in range(2, limit))
 
 
-def timed_here(limit):
-    """Count primes in the calling thread; return (started, ended, CPU seconds of the thread)."""
+def timed_here(limit, start_at=None):
+    """Wait for ``start_at``, count primes here; return (started, ended, CPU seconds)."""
+    if start_at is not None:
+        time.sleep(max(0.0, start_at - time.time()))
     started, cpu_started = time.time(), time.thread_time()
     count_primes(limit)
     return started, time.time(), time.thread_time() - cpu_started
 
 
-def timed_in_a_new_process(limit):
-    """Count primes in a new Python process (its own interpreter, its own GIL); same result."""
-    project_root = Path(__file__).resolve().parents[2]
-    command = [sys.executable, "-m", "tutorial_project.instruments.cpu_work", str(limit)]
-    done = subprocess.run(command, cwd=project_root, capture_output=True, text=True, check=True)
+def timed_in_a_new_process(limit, start_at=None):
+    """The same in a new Python process (its own interpreter, its own GIL).
+
+    The child runs this file as a script in isolated mode (``-I``): it imports neither
+    Django nor the project, so it is ready to compute within a fraction of a second.
+    """
+    command = [sys.executable, "-I", __file__, str(limit), json.dumps(start_at)]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
     return tuple(json.loads(done.stdout))
 
 
 if __name__ == "__main__":
-    print(json.dumps(timed_here(int(sys.argv[1]))))
+    print(json.dumps(timed_here(int(sys.argv[1]), json.loads(sys.argv[2]))))

@@ -1,6 +1,7 @@
 """Checks for lesson 01 · asyncio essentials for Django developers."""
 
 import asyncio
+import gc
 import threading
 import time
 
@@ -23,8 +24,10 @@ class FakePriceService:
         self.in_flight = 0
         self.most_in_flight = 0
         self.cancelled = []
+        self.loops = set()  # the event loops the fetches ran on
 
     async def fetch_price(self, sku):
+        self.loops.add(asyncio.get_running_loop())
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
@@ -34,6 +37,8 @@ class FakePriceService:
             raise
         finally:
             self.in_flight -= 1
+        if sku not in PRICES:
+            raise PriceServiceDown(f"no price for {sku}")
         return PRICES[sku]
 
 
@@ -44,17 +49,22 @@ async def check_fetch_prices(check, fetch_prices):
     # The first sku is the slowest: results in completion order are not in sku order.
     delays = dict(zip(skus, (0.08, 0.06, 0.04, 0.02), strict=True))
     service = FakePriceService(delay=0.05, delays=delays)
+    gather_left_unawaited = False
     try:
         try:
             result = await fetch_prices(service.fetch_price, skus)
         except RuntimeError as error:
             if "await wasn't used with future" not in str(error):
                 raise
+            gather_left_unawaited = True
             _fail(check, "it used the result of asyncio.gather(...) without awaiting it",
                   hint="asyncio.gather(...) returns a future: "
                   "`prices = await asyncio.gather(...)`")
     finally:
-        await _cancel_leftovers(service)
+        if gather_left_unawaited:
+            await _cancel_quietly(service)
+        else:
+            await _cancel_leftovers(service)
     expected = {sku: PRICES[sku] for sku in skus}
     check.that(
         result == expected,
@@ -68,6 +78,31 @@ async def check_fetch_prices(check, fetch_prices):
         f"all {len(skus)} fetches were waiting at the same time",
         f"at most {service.most_in_flight} of {len(skus)} fetches were waiting at the same time",
         hint="start them all before waiting for any: asyncio.gather(...) or a TaskGroup",
+    )
+    check.that(
+        service.loops == {asyncio.get_running_loop()},
+        "every fetch ran on the event loop that called fetch_prices",
+        "some fetches ran on another event loop (an asyncio.run in a thread makes a new one)",
+        hint="await the fetches where you are: asyncio.gather(...) or a TaskGroup. A real "
+        "client's connections belong to one loop, and a new loop per call cannot share them",
+    )
+    await _check_a_failing_fetch_goes_through(check, fetch_prices)
+
+
+async def _check_a_failing_fetch_goes_through(check, fetch_prices):
+    failing = FakePriceService(delay=0.01)
+    try:
+        outcome = await fetch_prices(failing.fetch_price, ["BK-001", "XX-404"])
+    except* PriceServiceDown:  # alone, or in a TaskGroup's ExceptionGroup
+        outcome = PriceServiceDown
+    finally:
+        await _cancel_leftovers(failing)
+    check.that(
+        outcome is PriceServiceDown,
+        "a fetch that fails passes its error on to the caller",
+        f"a fetch failed, and fetch_prices returned {outcome!r}: its error became a price",
+        hint="let the error out: asyncio.gather(...) without return_exceptions=True, "
+        "or a TaskGroup",
     )
 
 
@@ -83,6 +118,12 @@ async def _failing_fetch(sku):
     raise PriceServiceDown(f"no price for {sku}")
 
 
+async def _fetch_with_its_own_timeout(sku):
+    """A fetch whose client gave up by itself (a socket read timeout is a TimeoutError)."""
+    await asyncio.sleep(0.01)
+    raise TimeoutError(f"the price service's own read timeout for {sku}")
+
+
 async def _finish(task):
     """Wait up to GIVE_UP for the learner's task; cancel it if it is still running."""
     await asyncio.wait({task}, timeout=GIVE_UP)
@@ -93,16 +134,36 @@ async def _finish(task):
     return False
 
 
-async def _cancel_leftovers(service):
-    """Cancel fetches of ``service`` that the learner's code left running (none, if right)."""
-    leftovers = [
+def _leftovers(service):
+    """The fetches of ``service`` that are still running (none, if the answer is right)."""
+    return [
         task for task in asyncio.all_tasks()
         if getattr(task.get_coro(), "cr_frame", None) is not None
         and task.get_coro().cr_frame.f_locals.get("self") is service
     ]
+
+
+async def _cancel_leftovers(service):
+    """Cancel fetches of ``service`` that the learner's code left running."""
+    leftovers = _leftovers(service)
     for task in leftovers:
         task.cancel()
     await asyncio.gather(*leftovers, return_exceptions=True)
+
+
+async def _cancel_quietly(service):
+    """Cancel the fetches of a gather nobody awaited, without its "never retrieved" traceback.
+
+    Cancelling them ends the gather's own future with CancelledError, which nobody retrieves:
+    asyncio would print a traceback next to the hint when that future is collected.
+    """
+    fetches = set(_leftovers(service))
+    for future in gc.get_objects():
+        # type(), not isinstance(): a lazy object (Django has many) would evaluate itself.
+        if (issubclass(type(future), asyncio.Future)
+                and not fetches.isdisjoint(getattr(future, "_children", ()))):
+            future.add_done_callback(lambda gathered: gathered.cancelled() or gathered.exception())
+    await _cancel_leftovers(service)
 
 
 def _fail(check, failed, hint):
@@ -221,6 +282,19 @@ async def _check_errors_and_cancellation_go_through(check, price_or_none):
         )
     finally:
         await _cancel_leftovers(patient)
+    try:
+        result = await price_or_none(_fetch_with_its_own_timeout, "XX-998", 0.5)
+    except TimeoutError:
+        result = TimeoutError
+    check.that(
+        result is TimeoutError,
+        "a fetch that raises its own TimeoutError passes it on (your deadline had not passed)",
+        f"a fetch raised its own TimeoutError after 0.01 s, long before the 0.5 s deadline, "
+        f"and price_or_none returned {result!r}: it took the fetch's error for its deadline",
+        hint="keep the timeout object, `async with asyncio.timeout(seconds) as deadline:`, "
+        "and in `except TimeoutError:` return None only `if deadline.expired()`, else `raise` "
+        "(asyncio.wait_for cannot tell the two apart)",
+    )
 
 
 @exercise("01.3", "Run blocking code without freezing the loop")
@@ -260,15 +334,22 @@ async def check_without_blocking(check, without_blocking):
         f"it returned {result!r}, expected 5",
         hint="return the awaited result",
     )
+    check.that(
+        len(threads) == 1,
+        "it called the function once",
+        f"it called the function {len(threads)} times",
+        hint="call it once, on the other thread: `return await asyncio.to_thread(func, *args)` "
+        "already gives you its result",
+    )
     # Counted, not timed: a frozen loop ticks 0 times however idle or busy the machine is.
     check.that(
-        loop_moved and loop_moved[0] >= 3,
+        loop_moved and min(loop_moved) >= 3,
         "the event loop kept running while the function slept",
         "the event loop froze while the blocking function ran",
         hint="run it on another thread: `await asyncio.to_thread(func, *args)`",
     )
     check.that(
-        threads and threads[0] is not threading.current_thread(),
+        threads and all(thread is not threading.current_thread() for thread in threads),
         "the function ran on another thread",
         "the function ran on the event loop's thread",
         hint="asyncio.to_thread runs it on a worker thread",
