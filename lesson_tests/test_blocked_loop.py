@@ -10,7 +10,6 @@ import time
 from contextlib import asynccontextmanager
 
 import pytest
-
 from asgiref.sync import sync_to_async
 
 from tutorial_project.instruments import testing_targets as views
