@@ -12,6 +12,7 @@ import contextlib
 import logging
 import statistics
 import time
+from functools import partial
 
 from asgiref import sync as asgiref_sync
 from django.core.handlers.asgi import ASGIHandler
@@ -72,6 +73,10 @@ async def asgi_get(app, path, *, on_last_body=None, disconnect_after=None):
     return status
 
 
+def _now_into(moments):
+    moments.append(time.perf_counter())
+
+
 async def microseconds_per_request(chains, path, *, requests=300, rounds=5):
     """``{name: µs per request}`` for each chain in ``chains`` (``{name: middleware list}``).
 
@@ -97,9 +102,7 @@ async def microseconds_per_request(chains, path, *, requests=300, rounds=5):
             for _ in range(requests):
                 sent = []
                 started = time.perf_counter()
-                status = await asgi_get(
-                    handler, path, on_last_body=lambda: sent.append(time.perf_counter())
-                )
+                status = await asgi_get(handler, path, on_last_body=partial(_now_into, sent))
                 timings[name].append((sent[-1] - started) * 1e6 if sent else float("inf"))
                 if status != 200:
                     raise RuntimeError(f"{path} answered {status} through the chain {name!r}")
