@@ -3,14 +3,20 @@ placeholder waits, and the wrong answers learners write fail with a hint that sa
 
 import asyncio
 import json
+import select
+import threading
 import time
 from time import sleep  # the usual notebook spelling: bound before any check runs
 
 import pytest
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.core.cache import caches
 from django.http import HttpResponse, JsonResponse
-from django.utils.decorators import async_only_middleware, sync_only_middleware
+from django.utils.decorators import (
+    async_only_middleware,
+    sync_and_async_middleware,
+    sync_only_middleware,
+)
 from django.utils.deprecation import MiddlewareMixin
 
 from tutorial_project.course.exercises import lesson05
@@ -182,6 +188,80 @@ class OldMarkerBySetattr(LessonHeader):
         setattr(self, "_is_coroutine", asyncio.coroutines._is_coroutine)  # noqa: B010
 
 
+class SelectWaits(LessonHeader):
+    async def __acall__(self, request):
+        select.select([], [], [], 0.1)  # a blocking wait that uses no CPU (as sync I/O does)
+        return await super().__acall__(request)
+
+
+class EventWaits(LessonHeader):
+    async def __acall__(self, request):
+        threading.Event().wait(0.1)  # "wait a little": blocks the loop, no CPU, no time.sleep
+        return await super().__acall__(request)
+
+
+class AuditLogToThread(LessonHeader):  # an audit line in asyncio.to_thread, header on the loop
+    async def __acall__(self, request):
+        response = await self.get_response(request)
+        await asyncio.to_thread(lambda: None)
+        response["X-Lesson"] = "05"
+        return response
+
+
+class AuditLogInExecutor(LessonHeader):
+    async def __acall__(self, request):
+        response = await self.get_response(request)
+        await asyncio.get_running_loop().run_in_executor(None, lambda: None)
+        response["X-Lesson"] = "05"
+        return response
+
+
+class LessonHeaderChosenInInit:
+    """Right too: picks a bound method once, in __init__, and writes through .headers."""
+
+    sync_capable = async_capable = True
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+            self._handle = self._async
+        else:
+            self._handle = self._sync
+
+    def __call__(self, request):
+        return self._handle(request)
+
+    def _sync(self, request):
+        response = self.get_response(request)
+        response.headers["X-Lesson"] = "05"
+        return response
+
+    async def _async(self, request):
+        response = await self.get_response(request)
+        response.headers["X-Lesson"] = "05"
+        return response
+
+
+@sync_and_async_middleware
+def lesson_header_function(get_response):  # right too: the function form
+    if iscoroutinefunction(get_response):
+
+        async def middleware(request):
+            response = await get_response(request)
+            response["X-Lesson"] = "05"
+            return response
+
+    else:
+
+        def middleware(request):
+            response = get_response(request)
+            response["X-Lesson"] = "05"
+            return response
+
+    return middleware
+
+
 class WrongValue(LessonHeader):
     async def __acall__(self, request):
         response = await self.get_response(request)
@@ -190,7 +270,14 @@ class WrongValue(LessonHeader):
 
 
 @pytest.mark.parametrize(
-    "answer", [LessonHeader, LessonHeaderWrittenDifferently, CommentsOnTheOldMarker]
+    "answer",
+    [
+        LessonHeader,
+        LessonHeaderWrittenDifferently,
+        CommentsOnTheOldMarker,
+        LessonHeaderChosenInInit,
+        lesson_header_function,
+    ],
 )
 def test_05_1_right_answers_pass(project, answer, capsys):
     verdict = run(lesson05.check_lesson_header, answer)
@@ -219,6 +306,10 @@ def test_05_1_placeholder_is_not_solved(project):
         (SleepsOnTheLoop, "called time.sleep on the event loop"),
         (SleepImportedFromTime, "called time.sleep on the event loop"),
         (BusyWaits, "kept the event loop busy"),
+        (SelectWaits, "blocked the event loop for"),
+        (EventWaits, "blocked the event loop for"),
+        (AuditLogToThread, "sent work to a thread with asyncio.to_thread"),
+        (AuditLogInExecutor, "sent work to a thread with run_in_executor"),
         (OldMarker, "_is_coroutine by hand"),
         (OldMarkerBySetattr, "_is_coroutine by hand"),
     ],
@@ -317,6 +408,18 @@ async def _sync_get(key):
     from django.core.cache import cache
 
     return cache.get(f"api-key:{key}")  # sync cache call in async code
+
+
+async def _to_thread_get(key):  # right too: the sync call in a thread, off the event loop
+    from django.core.cache import cache
+
+    return await asyncio.to_thread(cache.get, f"api-key:{key}")
+
+
+async def _sync_to_async_get(key):
+    from django.core.cache import cache
+
+    return await sync_to_async(cache.get)(f"api-key:{key}")
 
 
 async def _touches(key):
@@ -422,6 +525,8 @@ def no_flags(get_response):
         _api_key_middleware(_aget, status=403, challenge=None),
         _api_key_middleware(_aget, reject=_json_with_charset),
         _api_key_middleware(_aget, reject=_problem_json),
+        _api_key_middleware(_to_thread_get),
+        _api_key_middleware(_sync_to_async_get),
     ],
 )
 def test_05_2_right_answers_pass(project, answer, capsys):
@@ -458,6 +563,14 @@ def test_05_2_placeholder_is_not_solved(project):
         (_api_key_middleware(_aget, before=lambda: time.sleep(0.05)), "called time.sleep"),
         (_api_key_middleware(_aget, before=lambda: sleep(0.05)), "called time.sleep"),
         (_api_key_middleware(_aget, before=_busy_wait), "kept the event loop busy"),
+        (  # "slow down guessing" with a wait that is not time.sleep
+            _api_key_middleware(_aget, before=lambda: threading.Event().wait(0.2)),
+            "blocked the event loop for",
+        ),
+        (
+            _api_key_middleware(_aget, before=lambda: select.select([], [], [], 0.1)),
+            "blocked the event loop for",
+        ),
         (_api_key_middleware(_touches), "sync cache.touch() on the event loop"),
         (_api_key_middleware(_aget, reject=_json_without_error), "its body is {'detail'"),
         (UnmarkedRequireApiKey, "not marked"),

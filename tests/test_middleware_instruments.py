@@ -199,6 +199,27 @@ def test_microseconds_per_request_refuses_a_chain_that_does_not_answer_200(proje
     assert run(asgi_get(ASGIHandler(), "/t-missing/")) == 404
 
 
+def test_asgi_get_reports_the_last_body_message_before_the_handler_returns(project):
+    """The timed bars stop at the last body message; the handler's teardown comes after it."""
+    from django.core.handlers.asgi import ASGIHandler
+
+    async def ok(request):
+        return HttpResponse("ok")
+
+    mount("/t-last-body/", ok)
+    events = []
+
+    async def scenario():
+        status = await asgi_get(
+            ASGIHandler(), "/t-last-body/", on_last_body=lambda: events.append("last body")
+        )
+        events.append("returned")
+        return status
+
+    assert run(scenario()) == 200
+    assert events == ["last body", "returned"]
+
+
 @pytest.mark.parametrize("header", ["max-age=0", "s-maxage=0", "public, max-age=0", "max-age=x"])
 def test_storable_refuses_a_zero_lifetime(header):
     response = HttpResponse("ok")

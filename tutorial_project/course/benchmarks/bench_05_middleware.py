@@ -1,5 +1,6 @@
-"""Middleware adaptation through ASGIHandler: µs per request, an all-async chain, one sync-only
-middleware in it, and the project's five built-in (MiddlewareMixin) middleware."""
+"""Middleware adaptation through ASGIHandler: µs per request (from the call to the response's
+last body message), an all-async chain, one sync-only middleware in it, and the project's five
+built-in (MiddlewareMixin) middleware."""
 
 import asyncio
 

@@ -10,6 +10,7 @@ import sys
 import textwrap
 import threading
 import time
+import types
 
 from asgiref.sync import iscoroutinefunction
 from django.core.cache import cache, caches
@@ -80,49 +81,97 @@ def _on_event_loop():
     return True
 
 
-# A stall: the event loop's thread spent, on every try, at least 3 times as much CPU between
-# two beats of the loop as with a middleware that only passes the request on (and 2 ms more).
-# CPU time, not wall time: on a busy machine the thread also waits for a core and for the
-# GIL, which is nobody's fault. Measured on 2 cores under load (load average 15): ~1 ms with
-# a right answer, 4-6 ms with a 50 ms busy loop (on a quiet machine, ~50 ms).
+# A stall has two kinds, and each is judged on every one of TRIES tries against a middleware
+# that only passes the request on (its baseline, measured in turns with the answer):
+# - busy: the event loop's thread spent at least 3 times the baseline's CPU time between two
+#   beats of the loop (and 2 ms more). CPU time, not wall time: on a busy machine the thread
+#   also waits for a core and for the GIL, which is nobody's fault. Measured on 2 cores under
+#   load (load average 15): ~1 ms with a right answer, 4-6 ms with a 50 ms busy loop.
+# - waiting: the loop went WAIT_EXTRA_MS longer than the baseline without a beat. This catches
+#   the blocking calls that use no CPU: Event.wait, select, a sync socket or HTTP client. An
+#   added margin, not a factor: on 2 cores at load average 25 the baseline's longest gap
+#   (shortest of the tries) reached 15-40 ms, all of it waiting for a core; a 100 ms wait adds
+#   100 ms to every try.
 STALL_FACTOR, STALL_EXTRA_MS = 3, 2
-TRIES = 3
+WAIT_EXTRA_MS = 40
+TRIES = 5
+LONG_CALL_MS = 20  # a single C call this long on the loop is named in the verdict
+
+
+def _module_of(frame):
+    return frame.f_globals.get("__name__", "") if frame is not None else ""
+
+
+def _not_the_answers(frame):
+    """Whether a call is made by the event loop itself (its selector waits for I/O there),
+    by the check's own code (its gc.collect) or by an import."""
+    module = _module_of(frame)
+    return module == "selectors" or module.startswith(
+        ("asyncio.", "tornado.", "tutorial_project.course.", "importlib")
+    )
 
 
 @contextlib.contextmanager
-def _watching_sleep():
-    """Note whether ``time.sleep`` runs on this (the event loop's) thread while the block runs.
+def _watching_blocking_calls():
+    """Note the blocking calls made on this (the event loop's) thread while the block runs:
+    each ``time.sleep`` (in ``.sleeps``), and each C call outside the event loop's own code that
+    took LONG_CALL_MS or more of wall time, each the innermost of its kind (in ``.long_calls``, as
+    ``(ms, "name, called in caller")``).
 
-    A profile hook sees the call itself, so ``from time import sleep`` (bound before the check
-    ran) is seen too; it is set for this thread only, and any profiler already set still runs.
+    A profile hook sees the calls themselves, so ``from time import sleep`` (bound before the
+    check ran) is seen too; it is set for this thread only, and any profiler already set still
+    runs. The long calls only name a culprit: whether the loop stalled is measured apart.
     """
-    calls, real_sleep, previous = [], time.sleep, sys.getprofile()
+
+    seen = types.SimpleNamespace(sleeps=[], long_calls=[])
+    real_sleep, previous, started = time.sleep, sys.getprofile(), []
 
     def noting(frame, event, arg):
-        if event == "c_call" and arg is real_sleep:
-            calls.append(event)
+        if event == "c_call":
+            if arg is real_sleep:
+                seen.sleeps.append(event)
+            started.append([arg, time.perf_counter(), False])  # False: no long call inside yet
+        elif event in ("c_return", "c_exception"):
+            depth = next((i for i in range(len(started) - 1, -1, -1) if started[i][0] is arg), None)
+            if depth is None:  # a call begun before the hook was set
+                return _previous(frame, event, arg)
+            _, start, long_call_inside = started[depth]
+            del started[depth:]  # and any call above it whose return was not reported
+            ms = (time.perf_counter() - start) * 1000
+            if ms >= LONG_CALL_MS:
+                if not long_call_inside and not _not_the_answers(frame):  # the innermost one
+                    name = getattr(arg, "__qualname__", None) or repr(arg)
+                    caller = getattr(frame.f_code, "co_qualname", frame.f_code.co_name)
+                    seen.long_calls.append((ms, f"{name}, called in {caller}"))
+                if started:
+                    started[-1][2] = True
+        _previous(frame, event, arg)
+
+    def _previous(frame, event, arg):
         if previous is not None:
             previous(frame, event, arg)
 
     sys.setprofile(noting)
     try:
-        yield calls
+        yield seen
     finally:
         sys.setprofile(previous)
 
 
 async def _longest_stall_ms(awaitable):
     """Await ``awaitable`` next to a heartbeat task; return (its result, the most CPU time in
-    ms the event loop's thread spent between two beats). Code that computes or busy-waits in
-    a coroutine, instead of awaiting, shows as one long stretch."""
-    longest, running = [0.0], [True]
+    ms the event loop's thread spent between two beats, the longest wall time in ms between
+    two beats). Code that computes in a coroutine instead of awaiting shows in both; code
+    that waits in a blocking call (no CPU) shows in the wall time only."""
+    cpu, wall, running = [0.0], [0.0], [True]
 
     async def heartbeat():
-        last = time.thread_time()
+        last_cpu, last_wall = time.thread_time(), time.perf_counter()
         while running[0]:
             await asyncio.sleep(0)
-            now = time.thread_time()
-            longest[0], last = max(longest[0], now - last), now
+            now_cpu, now_wall = time.thread_time(), time.perf_counter()
+            cpu[0], last_cpu = max(cpu[0], now_cpu - last_cpu), now_cpu
+            wall[0], last_wall = max(wall[0], now_wall - last_wall), now_wall
 
     beat = asyncio.ensure_future(heartbeat())
     await asyncio.sleep(0)  # the heartbeat starts before the request does
@@ -131,52 +180,112 @@ async def _longest_stall_ms(awaitable):
     finally:
         running[0] = False
         await beat
-    return result, longest[0] * 1000
+    return result, cpu[0] * 1000, wall[0] * 1000
+
+
+class _Blocking:
+    """What the check saw of ``middleware`` blocking the event loop."""
+
+    def __init__(self):
+        self.sleeps = False
+        self.busy = {}  # label: ms of CPU at a stretch, on every try
+        self.waits = {}  # label: ms of wall time without a beat, on every try
+        self.long_calls = []  # (ms, name) of the blocking C calls seen
 
 
 async def _blocking(middleware, view, requests):
     """How ``middleware`` blocks the event loop: whether it calls time.sleep there, and for
-    each labelled request (keyword arguments of ``AsyncClient.get``) its stall in ms of CPU,
-    if it stalls the loop, next to a pass-through middleware's (see STALL_FACTOR)."""
-    with _watching_sleep() as sleeps, quiet_probe():
+    each labelled request (keyword arguments of ``AsyncClient.get``) its stall in ms, busy
+    or waiting, if it stalls the loop, next to a pass-through middleware's (see STALL_FACTOR)."""
+    seen = _Blocking()
+    with _watching_blocking_calls() as calls, quiet_probe():
         for _, request in requests:
             await _get(middleware, view, **request)
-    stalls = {}
+    seen.sleeps, seen.long_calls = bool(calls.sleeps), sorted(calls.long_calls, reverse=True)
     for label, request in requests:
-        baseline = await _shortest_longest_stretch((async_passthrough,), view, request)
-        stretch = await _shortest_longest_stretch(middleware, view, request)
-        if stretch > max(STALL_FACTOR * baseline, baseline + STALL_EXTRA_MS):
-            stalls[label] = stretch
-    return bool(sleeps), stalls
+        (base_cpu, base_wall), (cpu, wall) = await _shortest_longest_stretches(
+            [(async_passthrough,), middleware], view, request
+        )
+        if cpu > max(STALL_FACTOR * base_cpu, base_cpu + STALL_EXTRA_MS):
+            seen.busy[label] = cpu
+        elif wall > base_wall + WAIT_EXTRA_MS:
+            seen.waits[label] = wall
+    return seen
 
 
-async def _shortest_longest_stretch(middleware, view, request):
-    """The shortest, over a few tries, of each try's longest CPU stretch on the loop: a busy
-    machine lengthens one try now and then; blocking code lengthens every one."""
-    tries = []
+async def _shortest_longest_stretches(stacks, view, request):
+    """For each middleware stack, the shortest over TRIES tries of each try's longest stretch
+    on the loop, as (CPU ms, wall ms): a busy machine lengthens one try now and then; blocking
+    code lengthens every one. The stacks take turns, so a change of load hits them alike."""
+    tries = [([], []) for _ in stacks]
     for _ in range(TRIES):
-        with quiet_probe():
-            _, stretch = await _longest_stall_ms(_get(middleware, view, **request))
-        tries.append(stretch)
-    return min(tries)
+        for middleware, (cpus, walls) in zip(stacks, tries, strict=True):
+            with quiet_probe():
+                _, cpu, wall = await _longest_stall_ms(_get(middleware, view, **request))
+            cpus.append(cpu)
+            walls.append(wall)
+    return [(min(cpus), min(walls)) for cpus, walls in tries]
 
 
-def _check_no_blocking(check, sleeps, stalls, hint):
+BLOCKING_CALLS = (
+    "time.sleep, threading.Event.wait, Lock.acquire, select, a sync socket, "
+    "a sync HTTP client (requests, urllib) or a sync Redis client"
+)
+
+
+def _check_no_blocking(check, seen, hint):
     check.that(
-        not sleeps,
+        not seen.sleeps,
         "it never calls time.sleep on the event loop",
         "it called time.sleep on the event loop (however it was imported)",
         hint=hint,
     )
     check.that(
-        not stalls,
+        not seen.busy,
         "it never keeps the event loop busy between two awaits",
         "it kept the event loop busy "
-        + ", ".join(f"for {ms:.0f} ms of CPU at a stretch {label}" for label, ms in stalls.items())
+        + ", ".join(f"for {ms:.0f} ms of CPU at a stretch {at}" for at, ms in seen.busy.items())
         + f", on each of {TRIES} tries",
-        hint="a busy loop, a time.sleep or any sync I/O in async code stops every request "
+        hint="a busy loop or any long computation in async code stops every request "
         "the event loop serves: await asyncio.sleep(...) or an async API instead",
     )
+    culprit = ""
+    if seen.waits and seen.long_calls:  # name the blocking call that lasted about as long
+        stall = max(seen.waits.values())
+        ms, name = min(seen.long_calls, key=lambda call: abs(call[0] - stall))
+        if abs(ms - stall) < stall / 4:  # else the profile hook missed it: name nothing
+            culprit = f" (a call that took {ms:.0f} ms: {name})"
+    check.that(
+        not seen.waits,
+        "it never blocks the event loop in a waiting call (wall time between two beats)",
+        "it blocked the event loop "
+        + ", ".join(f"for {ms:.0f} ms at a stretch {label}" for label, ms in seen.waits.items())
+        + f", on each of {TRIES} tries{culprit}",
+        hint=f"a blocking wait ({BLOCKING_CALLS}) stops every request the event loop serves, "
+        "even though it uses no CPU: await an async API (asyncio.sleep, cache.aget, "
+        "httpx.AsyncClient) or run the sync call with sync_to_async",
+    )
+
+
+@contextlib.contextmanager
+def _counting_executor_calls():
+    """Note each call of the running loop's ``run_in_executor`` not made by asgiref (whose
+    crossings thread_hops_per_request counts): ``asyncio.to_thread`` ends up there too."""
+    loop, calls = asyncio.get_running_loop(), []
+    run_in_executor = loop.run_in_executor
+
+    def noting(executor, func, *args):
+        caller = sys._getframe(1)
+        if not _module_of(caller).startswith("asgiref"):
+            to_thread = _module_of(caller) == "asyncio.threads"
+            calls.append("asyncio.to_thread" if to_thread else "run_in_executor")
+        return run_in_executor(executor, func, *args)
+
+    loop.run_in_executor = noting  # this loop only, for the block: the instance attribute
+    try:
+        yield calls
+    finally:
+        del loop.run_in_executor
 
 
 class _ThreadNotingHeaders(ResponseHeaders):
@@ -279,13 +388,13 @@ async def check_lesson_header(check, LessonHeader):
     mount(PROBE, _ok_view)
     try:
         baseline = await thread_hops_per_request((), f"/{PROBE}")
-        with quiet_probe():
+        with quiet_probe(), _counting_executor_calls() as executor_calls:
             hops = await thread_hops_per_request((LessonHeader,), f"/{PROBE}")
     finally:
         unmount(PROBE)
     check.that(
         hops == baseline,
-        "in an async stack it sends no work to a thread",
+        "in an async stack it makes no sync_to_async / async_to_sync crossing",
         f"in an async stack each request crosses threads more: {hops} instead of {baseline}",
         hint="Django runs the MiddlewareMixin hooks (process_request, process_response) "
         "through sync_to_async: write the async path as an async method of your own",
@@ -314,11 +423,19 @@ async def check_lesson_header(check, LessonHeader):
         hint="set the header right after `response = await self.get_response(request)`; "
         "sending that to an executor or a thread costs a crossing for nothing",
     )
-    sleeps, stalls = await _blocking((LessonHeader,), _ok_view, [("in an async stack", {})])
+    check.that(
+        not executor_calls,
+        "in an async stack it sends no work to an executor (asyncio.to_thread, run_in_executor)",
+        f"in an async stack it sent work to a thread with {(executor_calls or ['?'])[0]}"
+        f" ({len(executor_calls)} call(s) for two requests)",
+        hint="this middleware only sets a header: do it on the event loop. Work that must "
+        "run in a thread belongs in sync_to_async (thread_sensitive: the request's own "
+        "worker thread, where Django's database connections live), not in asyncio.to_thread",
+    )
+    seen = await _blocking((LessonHeader,), _ok_view, [("in an async stack", {})])
     _check_no_blocking(
         check,
-        sleeps,
-        stalls,
+        seen,
         hint="time.sleep blocks every request the event loop serves: "
         "in async code, await asyncio.sleep(...), or better, do not wait at all",
     )
@@ -410,21 +527,20 @@ async def check_require_api_key(check, require_api_key):
             ("with a wrong key", {"headers": {"X-API-Key": "guess"}}),
             ("with a known key", {"headers": {"X-API-Key": known}}),
         ]
-        sleeps, stalls = await _blocking((require_api_key,), view, requests)
+        seen = await _blocking((require_api_key,), view, requests)
     finally:
         await cache.adelete(f"api-key:{known}")
     blocking = sorted(set(blocking))
     check.that(
         not blocking,
-        "it reads the cache with the async API, off the event loop",
+        "it makes no sync cache call on the event loop",
         f"it called the sync cache.{', cache.'.join(blocking)}() on the event loop",
         hint="in async code use await cache.aget(...): the sync call blocks the event loop "
         "(with Redis or Memcached, for a network round trip)",
     )
     _check_no_blocking(
         check,
-        sleeps,
-        stalls,
+        seen,
         hint="time.sleep blocks every request the event loop serves: to slow down guessing, "
         "await asyncio.sleep(...), or leave rate limiting to the front server",
     )

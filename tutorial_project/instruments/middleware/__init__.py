@@ -8,5 +8,5 @@
 - ``passthrough``: do-nothing middleware used to measure what adapting a chain costs;
 - ``overhead``: requests sent through ``ASGIHandler`` as a server sends them:
   ``thread_hops_per_request`` counts their thread crossings, ``microseconds_per_request``
-  times them.
+  times them, to the response's last body message.
 """
