@@ -507,3 +507,138 @@ def test_06_2_wait_for_and_is_error_also_pass():
 
     verdict = run(lesson06.check_get_or_none, get_or_none)
     assert verdict, str(verdict)
+
+
+# Session 18 review: wrong answers that used to pass, and right answers written differently.
+def _spin(seconds):
+    """CPU work that never yields: ``seconds`` of CPU time (real work has a CPU cost; a loop on
+    the wall clock would use less CPU on a loaded machine, and sleep-like waits are the
+    watchdog's and the time.sleep patch's to catch)."""
+    started = time.thread_time()
+    while time.thread_time() - started < seconds:
+        pass
+
+
+def test_06_1_computing_on_the_loop_fails_with_a_hint():
+    async def fetch_both(client):
+        weather, news = await asyncio.gather(client.get("/weather"), client.get("/news"))
+        _spin(0.12)  # under the 0.15 s stall bound, and still holds the loop
+        return weather.json(), news.json()
+
+    fails_with(run(lesson06.check_fetch_both, fetch_both), "without an await", "to_thread")
+
+
+def test_06_1_the_verdict_says_what_was_watched():
+    verdict = run(lesson06.check_fetch_both, fetch_both)
+    assert verdict, str(verdict)
+    assert "never blocked" not in str(verdict)
+    assert "no stall over" in str(verdict)
+
+
+def test_06_2_computing_on_the_loop_before_each_call_fails():
+    async def get_or_none_busy(client, path, budget):
+        _spin(0.12)
+        return await get_or_none(client, path, budget)
+
+    fails_with(run(lesson06.check_get_or_none, get_or_none_busy), "without an await",
+               "to_thread")
+
+
+def test_06_2_asyncio_wait_that_leaves_the_request_running_when_cancelled_fails():
+    async def get_or_none(client, path, budget):
+        task = asyncio.ensure_future(client.get(path))
+        done, _ = await asyncio.wait({task}, timeout=budget)
+        if not done:
+            task.cancel()
+            return None
+        try:
+            response = task.result()
+            response.raise_for_status()
+            return response.json()
+        except (httpx.HTTPError, ValueError):
+            return None
+
+    fails_with(run(lesson06.check_get_or_none, get_or_none), "caller cancelling it",
+               "kept running at the upstream", "asyncio.wait_for")
+
+
+def test_06_2_a_budget_plus_a_margin_fails():
+    async def get_or_none(client, path, budget):
+        try:
+            async with asyncio.timeout(budget + 0.35):  # "never wait much longer than budget"
+                response = await client.get(path)
+            response.raise_for_status()
+            return response.json()
+        except (TimeoutError, httpx.HTTPError, ValueError):
+            return None
+
+    fails_with(run(lesson06.check_get_or_none, get_or_none), "budget of 0.2 s",
+               "retries included")
+
+
+def test_06_2_a_budget_plus_a_margin_fails_on_a_lagging_loop():
+    # The bound follows the loop: a loop that wakes up late makes the baseline late as well.
+    async def lag():
+        while True:
+            _spin(0.02)  # the loop lags 20 ms at every wake-up (under the CPU bound)
+            await asyncio.sleep(0.02)
+
+    async def get_or_none(client, path, budget):
+        lagging = asyncio.ensure_future(lag())
+        try:
+            async with asyncio.timeout(budget + 0.35):
+                response = await client.get(path)
+            response.raise_for_status()
+            return response.json()
+        except (TimeoutError, httpx.HTTPError, ValueError):
+            return None
+        finally:
+            lagging.cancel()
+
+    fails_with(run(lesson06.check_get_or_none, get_or_none), "budget of 0.2 s")
+
+
+def test_06_2_the_reference_passes_on_a_lagging_loop(monkeypatch):
+    # A loop late by 20 ms at each wake-up still lets the right answer through.
+    async def get_or_none_lagging(client, path, budget):
+        async def lag():
+            while True:
+                _spin(0.02)
+                await asyncio.sleep(0.02)
+
+        lagging = asyncio.ensure_future(lag())
+        try:
+            return await get_or_none(client, path, budget)
+        finally:
+            lagging.cancel()
+
+    monkeypatch.setattr(lesson06, "CPU_STALL", 1.0)  # this test lags the loop on purpose
+    monkeypatch.setattr(lesson06, "STALL", 1.0)
+    verdict = run(lesson06.check_get_or_none, get_or_none_lagging)
+    assert verdict, str(verdict)
+
+
+def test_06_2_wait_for_cancels_the_request_when_cancelled_and_passes():
+    async def get_or_none(client, path, budget):
+        try:
+            response = await asyncio.wait_for(client.get(path), timeout=budget)
+            return response.json() if response.is_success else None
+        except Exception:
+            return None
+
+    verdict = run(lesson06.check_get_or_none, get_or_none)
+    assert verdict, str(verdict)
+
+
+def test_06_2_a_task_awaited_inside_the_timeout_also_passes():
+    async def get_or_none(client, path, budget):
+        try:
+            async with asyncio.timeout(budget):
+                response = await asyncio.create_task(client.get(path))
+            response.raise_for_status()
+            return response.json()
+        except (TimeoutError, httpx.HTTPError, ValueError):
+            return None
+
+    verdict = run(lesson06.check_get_or_none, get_or_none)
+    assert verdict, str(verdict)

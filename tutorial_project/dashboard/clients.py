@@ -25,7 +25,9 @@ from tutorial_project.instruments.upstream import FakeUpstream
 TIMEOUT = httpx.Timeout(1.0, connect=0.5)
 # A burst of requests reuses at most 10 open connections instead of opening one per request.
 # The rest queue for a free one, and that wait counts against each source's budget.
-LIMITS = httpx.Limits(max_connections=10, max_keepalive_connections=10)
+# An idle connection is dropped after 4 s, before uvicorn's 5 s keep-alive timeout closes it
+# from the other end (reusing one the server is closing fails with RemoteProtocolError).
+LIMITS = httpx.Limits(max_connections=10, max_keepalive_connections=10, keepalive_expiry=4.0)
 # httpx builds a new SSL context (loading certifi's CA file, ~10-500 ms) for every client by
 # default, on the event loop. Build it once, at import, and give it to every client.
 SSL_CONTEXT = httpx.create_ssl_context()
