@@ -5,6 +5,7 @@ import asyncio
 import os
 import time
 import warnings
+from time import sleep  # taken before any check patches time.sleep, as a learner's cell does
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -110,7 +111,7 @@ async def sync_orm_in_to_thread(slug):
 
 RIGHT_ANSWERS = [
     category_summary, with_annotate, through_a_thread, one_query_as_values, two_queries_at_once,
-    decorated_sync_function, counts_with_async_for, slug_iexact, sync_orm_in_to_thread,
+    decorated_sync_function, counts_with_async_for, slug_iexact,
 ]
 
 
@@ -275,6 +276,47 @@ async def in_stock_only(slug):
     return {"name": category.name, "products": in_stock}
 
 
+async def sleeps_by_its_imported_name(slug):
+    sleep(0.2)  # "a slow service": four calls hold the loop 0.8 s, none of them 0.25 s
+    return await category_summary(slug)
+
+
+async def waits_on_a_sync_call(slug):
+    import threading
+
+    threading.Event().wait(0.2)  # stands for requests.get() to a fast service
+    return await category_summary(slug)
+
+
+async def sync_cache_on_the_loop(slug):
+    from django.core.cache import cache
+
+    found = cache.get(f"summary:{slug}")
+    if found is None:
+        found = await category_summary(slug)
+        cache.set(f"summary:{slug}", found, 1)
+    return found
+
+
+async def orm_in_thread_sensitive_false(slug):
+    Category, _ = models()
+
+    def summary():
+        category = Category.objects.filter(slug=slug).first()
+        return category and {"name": category.name, "products": category.products.count()}
+
+    return await sync_to_async(summary, thread_sensitive=False)()
+
+
+async def catches_every_error(slug):
+    Category, _ = models()
+    try:
+        category = await Category.objects.aget(slug=slug)
+        return {"name": category.name, "products": await category.products.acount()}
+    except Exception:  # a database error now reads as "no such category"
+        return None
+
+
 @pytest.mark.parametrize(
     ("answer", "messages"),
     [
@@ -299,12 +341,25 @@ async def in_stock_only(slug):
         (in_stock_only, ["category_summary('books') returned", "category.products.acount()"]),
         (name_from_slug, ["category_summary('gift-cards') returned {'name': 'Gift-Cards'",
                           "and return `category.name`"]),
+        (sleeps_by_its_imported_name, ["held the event loop", "in all over its five calls",
+                                       "blocked the loop"]),
+        (waits_on_a_sync_call, ["held the event loop", "blocked the loop"]),
+        (sync_cache_on_the_loop, ["called the sync cache.get() on the event loop's thread",
+                                  "await cache.aget"]),
+        (sync_orm_in_to_thread, ["ran a query on a thread Django does not manage",
+                                 "never closes"]),
+        (orm_in_thread_sensitive_false, ["ran a query on a thread Django does not manage",
+                                         "thread_sensitive=True"]),
+        (catches_every_error, ["the check made it raise OperationalError",
+                               "catch only Category.DoesNotExist"]),
     ],
     ids=["sync ORM", "forgotten await", "swallowed exception", "DoesNotExist escapes",
          "{} for a missing slug", "sync function", "guard switched off", "blocks the loop",
          "blocks the loop briefly", "blocks the loop for 0.2 s", "lazy sync count after aget",
          "guard off for a moment", "forgot await on aget",
-         "looks up by name", "average count", "in stock only", "name from the slug"],
+         "looks up by name", "average count", "in stock only", "name from the slug",
+         "time.sleep imported by name", "sync wait", "sync cache", "ORM in to_thread",
+         "ORM with thread_sensitive=False", "catches every error"],
 )
 def test_wrong_answers_fail_with_a_hint(answer, messages):
     before = catalog_rows()

@@ -53,7 +53,9 @@ async def restock(Product):
 def checkout_in_a_thread(Product, transaction):
     with transaction.atomic():  # Django has no async atomic(): a sync function holds it
         Product.objects.filter(sku="CF-001").update(stock=0)
-        time.sleep(0.2)  # the payment call blocks this worker thread, not the loop
+        # The payment call blocks this worker thread, not the loop. It sits inside atomic()
+        # only to make the race; real code calls outside services outside a transaction.
+        time.sleep(0.2)
         raise PaymentDeclined("card declined")
 
 

@@ -1,10 +1,14 @@
 """Checks for lesson 00 · Your notebook is an event loop."""
 
 import os
+import threading
+import time
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
+from asgiref.sync import sync_to_async
 from django.core.exceptions import SynchronousOnlyOperation
+from django.db import OperationalError
 
 from tutorial_project.course.exercises.attempt import Raised, attempt
 from tutorial_project.course.exercises.core import exercise
@@ -20,6 +24,13 @@ UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
 # thread); a quarter of a second without a heartbeat means something blocked it, even on a
 # loaded 2-core machine.
 STALL = 0.25
+# Shorter blocks add up: every gap of the heartbeat longer than HELD counts as time the loop was
+# held, and the answer's five calls may hold it LOOP_HELD_LIMIT in all. A free loop on a loaded
+# 2-core machine wakes within a few ms; a 0.1 s block in each call already adds up to 0.5 s.
+HELD, LOOP_HELD_LIMIT = 0.05, 0.4
+# The sync cache API on the loop's thread (a network round trip with Redis or Memcached).
+SYNC_CACHE_CALLS = ("get", "set", "add", "delete", "get_many", "set_many", "delete_many",
+                    "has_key", "incr", "decr", "get_or_set", "touch", "clear")
 # A category the demo data lacks: its name is not slug.title() and it has 1 product (every demo
 # category has 3), out of stock. The check creates it for its run and removes it afterwards.
 EXTRA_SLUG, EXTRA_NAME, EXTRA_SKU = "gift-cards", "Gift cards & vouchers", "GC-001"
@@ -32,6 +43,10 @@ async def check_category_summary(check, category_summary):
     must_be_async(check, category_summary, "category_summary", "slug")
     _guard_stays_on(check, before=True)
     stalls = []
+    # The async ORM's queries run on asgiref's thread-sensitive thread, whose connection Django
+    # closes; a query on any other worker thread opens a connection nobody closes.
+    orm_thread = await sync_to_async(threading.get_ident)()
+    summary = _Summary(check, category_summary, Category, stalls, orm_thread)
     await _remove_extra_category(Category, Product)  # left over if an earlier run was stopped
     extra = await Category.objects.acreate(name=EXTRA_NAME, slug=EXTRA_SLUG)
     answers = []  # (slug, expected, got), judged once the extra category is gone again
@@ -43,7 +58,7 @@ async def check_category_summary(check, category_summary):
         slugs = ["books", "coffee", EXTRA_SLUG]
         async for category in Category.objects.filter(slug__in=slugs).order_by("pk"):
             expected = {"name": category.name, "products": await category.products.acount()}
-            got = await _summary(check, category_summary, category.slug, Category, stalls)
+            got = await summary(category.slug)
             answers.append((category.slug, expected, got))
     finally:
         await _remove_extra_category(Category, Product)
@@ -54,17 +69,29 @@ async def check_category_summary(check, category_summary):
             f"category_summary({slug!r}) returned {got!r}, expected {expected}",
             hint=_hint_for(got, slug),
         )
-    missing = await _summary(check, category_summary, "no-such-category", Category, stalls)
+    missing = await summary("no-such-category")
     check.that(
         missing is None,
         "category_summary('no-such-category') is None",
         f"category_summary('no-such-category') returned {missing!r}, expected None",
         hint="`aget()` raises Category.DoesNotExist like `get()`: catch it and return None",
     )
+    failed = await summary("books", database_fails=True)
     check.that(
-        max(stalls) < STALL and not os.environ.get(UNSAFE),
-        f"Django's guard stayed on, and the event loop never stood still for {STALL} s",
-        "the event loop stood still or the guard was off", hint=BLOCKING_HINT,
+        isinstance(failed, Raised),
+        "a database error in category_summary('books') reached the caller",
+        f"when the database failed (the check made it raise OperationalError), "
+        f"category_summary('books') returned {failed!r}",
+        hint="an `except` that catches every error hides real failures as 'no such category': "
+        "catch only Category.DoesNotExist",
+    )
+    held, longest = sum(held for _, held in stalls), max(gap for gap, _ in stalls)
+    check.that(
+        longest < STALL and held < LOOP_HELD_LIMIT and not os.environ.get(UNSAFE),
+        "Django's guard stayed on, and the event loop was never held for long",
+        f"your function held the event loop {held:.1f} s in all over its five calls "
+        f"(the longest block {longest:.2f} s): nothing else could run meanwhile",
+        hint=BLOCKING_HINT,
     )
 
 
@@ -73,59 +100,132 @@ async def _remove_extra_category(Category, Product):
     await Category.objects.filter(slug=EXTRA_SLUG).adelete()
 
 
-async def _summary(check, category_summary, slug, Category, stalls):
+class _Summary:
     """Await the answer once, with the loop watched and Django's guard checked after it."""
-    what = f"category_summary({slug!r})"
-    try:
-        with _blocking_on_the_loop() as blocked:
-            async with Heartbeat(every=0.005) as heartbeat:
-                # attempt() spots a forgotten await and drops the answer's frames, so its
-                # coroutine is reported now, not blamed on the next run of this check.
-                outcome = await attempt(check, lambda: category_summary(slug), what)
-    finally:
-        _guard_stays_on(check, before=False)
-    stalls.append(heartbeat.longest_gap)
-    if blocked:
-        check.that(False, "", f"{what} {blocked[0]} on the event loop's thread",
-                   hint=SYNC_QUERY_HINT if "query" in blocked[0] else BLOCKING_HINT)
-    if heartbeat.longest_gap >= STALL:
-        check.that(
-            False, "",
-            f"{what} held the event loop for {heartbeat.longest_gap:.1f} s: nothing else "
-            "could run meanwhile",
-            hint=BLOCKING_HINT,
-        )
-    if isinstance(outcome, Raised):
-        if isinstance(outcome.error, SynchronousOnlyOperation):
-            check.that(False, "", f"{what} raised SynchronousOnlyOperation", hint=SYNC_QUERY_HINT)
-        if isinstance(outcome.error, Category.DoesNotExist):
-            check.that(False, "", f"{what} let Category.DoesNotExist escape",
-                       hint="catch Category.DoesNotExist (around the `aget`) and return None")
-        check.that(False, "", f"{what} raised {outcome}")
-    return outcome
+
+    def __init__(self, check, category_summary, Category, stalls, orm_thread):
+        self.check, self.answer, self.Category = check, category_summary, Category
+        self.stalls, self.orm_thread = stalls, orm_thread
+
+    async def __call__(self, slug, *, database_fails=False):
+        check, what = self.check, f"category_summary({slug!r})"
+        try:
+            with _blocking_on_the_loop(self.orm_thread, database_fails) as blocked:
+                async with _LoopHeld(every=0.005) as heartbeat:
+                    # attempt() spots a forgotten await and drops the answer's frames, so its
+                    # coroutine is reported now, not blamed on the next run of this check.
+                    outcome = await attempt(check, lambda: self.answer(slug), what)
+        finally:
+            _guard_stays_on(check, before=False)
+        self.stalls.append((heartbeat.longest_gap, heartbeat.held))
+        for found, hint in blocked:
+            check.that(False, "", f"{what} {found}", hint=hint)
+        if heartbeat.longest_gap >= STALL:
+            check.that(
+                False, "",
+                f"{what} held the event loop for {heartbeat.longest_gap:.1f} s: nothing else "
+                "could run meanwhile",
+                hint=BLOCKING_HINT,
+            )
+        if isinstance(outcome, Raised):
+            error = outcome.error
+            if database_fails and isinstance(error, OperationalError):
+                return outcome  # the failure the check caused, passed on: right
+            if isinstance(error, SynchronousOnlyOperation):
+                check.that(False, "", f"{what} raised SynchronousOnlyOperation",
+                           hint=SYNC_QUERY_HINT)
+            if isinstance(error, self.Category.DoesNotExist):
+                check.that(False, "", f"{what} let Category.DoesNotExist escape",
+                           hint="catch Category.DoesNotExist (around the `aget`) and return None")
+            check.that(False, "", f"{what} raised {outcome}")
+        return outcome
+
+
+class _LoopHeld(Heartbeat):
+    """A heartbeat that also adds up its gaps longer than HELD: how long the loop was held."""
+
+    held = 0.0
+
+    def _record_gap(self):
+        gap = time.perf_counter() - self._last
+        if gap >= HELD:
+            self.held += gap
+        super()._record_gap()
 
 
 @contextmanager
-def _blocking_on_the_loop():
-    """Note a time.sleep, or an SQL query, run on this (the event loop's) thread.
+def _blocking_on_the_loop(orm_thread, database_fails=False):
+    """Note, as (what, hint) pairs, what the block ran that an async function must not.
 
-    The async ORM runs its queries on a worker thread, with that thread's connection; a query
-    through this thread's connection means the sync ORM ran on the loop (the guard switched
-    off, even for a moment).
+    A time.sleep or a sync cache call on this (the event loop's) thread holds the loop, however
+    short. The async ORM runs its queries on `orm_thread`, with that thread's connection: a
+    query on this thread means the sync ORM ran on the loop (the guard switched off, even for a
+    moment); one on another thread (`asyncio.to_thread`, `thread_sensitive=False`) opened a
+    connection that Django never closes. With `database_fails`, every query raises
+    OperationalError, as a locked or lost database would.
     """
-    from django.db import connection
+    from django.core.cache import caches
+    from django.db.backends.utils import CursorWrapper
 
-    found = []
+    loop_thread, found = threading.get_ident(), []
 
-    def noted_query(execute, sql, params, many, context):
-        found.append("ran an SQL query")
-        return execute(sql, params, many, context)
+    def note(what, hint):
+        if (what, hint) not in found:
+            found.append((what, hint))
 
-    with sleeps_on_this_thread() as sleeps, connection.execute_wrapper(noted_query):
+    def noted_query(real):
+        def execute(self, sql, params, many, executor):
+            if threading.get_ident() == loop_thread:
+                note("ran an SQL query on the event loop's thread", SYNC_QUERY_HINT)
+            elif threading.get_ident() != orm_thread:
+                note("ran a query on a thread Django does not manage", OFF_THREAD_HINT)
+            if database_fails:
+                raise OperationalError("database is locked (a failure the check caused)")
+            return real(self, sql, params, many, executor)
+        return execute
+
+    def noted_cache_call(real, name):
+        def call(*args, **kwargs):
+            if threading.get_ident() == loop_thread:
+                note(f"called the sync cache.{name}() on the event loop's thread", CACHE_HINT)
+            return real(*args, **kwargs)
+        return call
+
+    patches = [(CursorWrapper, "_execute_with_wrappers", noted_query)]
+    for backend in {type(caches[alias]) for alias in caches}:
+        patches += [(backend, name, lambda real, name=name: noted_cache_call(real, name))
+                    for name in SYNC_CACHE_CALLS]
+    with sleeps_on_this_thread() as sleeps, _patched(patches):
         yield found
-    found[:0] = [f"called time.sleep({seconds})" for seconds in sleeps]
+    found[:0] = [(f"called time.sleep({seconds}) on the event loop's thread", BLOCKING_HINT)
+                 for seconds in sleeps]
 
 
+@contextmanager
+def _patched(patches):
+    """Replace each (owner, name, make) attribute with make(original) for the block."""
+    saved = [(owner, name, owner.__dict__.get(name)) for owner, name, _ in patches]
+    for owner, name, make in patches:
+        setattr(owner, name, make(getattr(owner, name)))
+    try:
+        yield
+    finally:
+        for owner, name, own in saved:
+            if own is None:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, own)
+
+
+OFF_THREAD_HINT = (
+    "`asyncio.to_thread` and `sync_to_async(..., thread_sensitive=False)` run the ORM on a "
+    "pool thread whose connection Django never closes (one leaked per thread): use the "
+    "a-methods, or `sync_to_async(fn)` with its default thread_sensitive=True"
+)
+CACHE_HINT = (
+    "the sync cache API waits on the loop (a network round trip with Redis or Memcached): "
+    "`await cache.aget(...)`, `await cache.aset(...)`"
+)
 BLOCKING_HINT = (
     "something in your function blocked the loop (time.sleep, a sync HTTP call, a sync query "
     "with the guard off): `await` async calls (`await asyncio.sleep(...)`, the ORM's a-methods)"
