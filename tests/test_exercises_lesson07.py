@@ -5,6 +5,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from asyncio import timeout  # imported before the check runs: patching asyncio cannot see it
 from time import sleep  # imported before the check runs: patching time.sleep cannot see it
 
 import pytest
@@ -145,6 +146,18 @@ async def no_newlines(request):
     return StreamingHttpResponse(lines())
 
 
+async def countdown_in_the_sync_cache(request):  # session 18's: 07.2 refuses it, so does 07.1
+    from django.core.cache import cache
+
+    async def lines():
+        for word in WORDS:
+            await asyncio.sleep(0.05)
+            cache.set("countdown", word)
+            yield f"{word}\n"
+
+    return StreamingHttpResponse(lines(), content_type="text/plain")
+
+
 @pytest.mark.parametrize(
     "answer",
     [countdown, countdown_iterator_class, countdown_in_a_thread, sync_view_async_countdown],
@@ -169,6 +182,7 @@ def test_07_1_placeholder_is_not_solved(project):
         (forgot_await_countdown, "did you forget `await`"),
         (no_newlines, "expected"),
         (one_pause_only, "some lines came together"),
+        (countdown_in_the_sync_cache, "cache.set() on the event loop"),
     ],
 )
 def test_07_1_wrong_answers_fail_with_a_hint(project, answer, message, recwarn):
@@ -676,6 +690,99 @@ uses_the_sync_cache = _reference_with(on_each_step=_sync_cache_set)
 yields_inside_a_timeout = _reference_with(around_yields=lambda: asyncio.timeout(30))
 
 
+throttled_by_a_hidden_sleep = _reference_with(on_each_step=lambda step: sleep(0.02))
+capped_by_a_hidden_timeout = _reference_with(around_yields=lambda: timeout(30))
+
+
+async def without_the_total(job):  # session 18's: the statement asks for "of"
+    async for event in progress_events(job):
+        yield event.replace(f', "of": {job.steps}', "")
+
+
+async def awaits_the_cancelled_worker(job):  # session 18's: `await worker` after cancel()
+    progress = asyncio.Queue()
+
+    async def work():
+        try:
+            async for step in job.run():
+                await progress.put(step)
+        finally:
+            progress.put_nowait(None)
+
+    worker = asyncio.create_task(work())
+    try:
+        while (step := await progress.get()) is not None:
+            yield sse_event({"step": step, "of": job.steps})
+        try:
+            await worker
+        except Exception:  # noqa: BLE001
+            yield sse_event({"error": "the job failed"}, event="failed")
+        else:
+            yield sse_event({"total": job.steps}, event="done")
+    finally:
+        worker.cancel()
+        await worker  # re-raises CancelledError (closed) or the job's error (failed)
+
+
+async def waits_for_the_cancelled_worker(job):
+    """Right too (session 18's): cancels a worker still running and waits for it, quietly."""
+    progress = asyncio.Queue()
+
+    async def work():
+        try:
+            async for step in job.run():
+                await progress.put(step)
+        finally:
+            progress.put_nowait(None)
+
+    worker = asyncio.create_task(work())
+    try:
+        while (step := await progress.get()) is not None:
+            yield sse_event({"step": step, "of": job.steps}, id=step)
+        try:
+            await worker
+        except Exception:  # noqa: BLE001
+            yield sse_event({"message": "Sorry, the export failed."}, event="job-failed")
+        else:
+            yield sse_event({"total": job.steps}, event="done")
+    finally:
+        if not worker.done():
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+
+
+async def with_heartbeats(job):
+    """Right too (session 18's): keep-alive comments, a timeout around the `get()` alone."""
+    progress = asyncio.Queue()
+
+    async def work():
+        try:
+            async for step in job.run():
+                await progress.put(step)
+        finally:
+            progress.put_nowait(None)
+
+    worker = asyncio.create_task(work())
+    try:
+        while True:
+            try:
+                async with asyncio.timeout(0.5):
+                    step = await progress.get()
+            except TimeoutError:
+                yield ": keep-alive\n\n"
+                continue
+            if step is None:
+                break
+            yield sse_event({"step": step, "of": job.steps})
+        if worker.cancelled() or worker.exception() is not None:
+            yield sse_event({"error": "the job failed"}, event="failed")
+        else:
+            yield sse_event({"total": job.steps}, event="done")
+    finally:
+        worker.cancel()
+
+
 async def capped_with_a_deadline(job):
     """Right too: a deadline around each `await` (not the `yield`), another event name, and the
     async cache API."""
@@ -722,6 +829,8 @@ async def capped_with_a_deadline(job):
         waits_for_the_first,
         tagged_and_reraised,
         capped_with_a_deadline,
+        waits_for_the_cancelled_worker,
+        with_heartbeats,
     ],
 )
 def test_07_2_right_answers_pass(project, answer, capsys):
@@ -757,6 +866,10 @@ def test_07_2_placeholder_is_not_solved(project):
         (sleeps_on_the_loop, "time.sleep(0.01) on the event loop"),
         (uses_the_sync_cache, "cache.set() on the event loop"),
         (yields_inside_a_timeout, "inside an `asyncio.timeout()` block"),
+        (capped_by_a_hidden_timeout, "inside an `asyncio.timeout()` block"),
+        (throttled_by_a_hidden_sleep, "time.sleep() (under another name) on the event loop"),
+        (without_the_total, '"of": 20'),
+        (awaits_the_cancelled_worker, "raised CancelledError though nobody cancelled"),
     ],
 )
 def test_07_2_wrong_answers_fail_with_a_hint(project, answer, message):

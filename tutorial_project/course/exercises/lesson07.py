@@ -50,39 +50,6 @@ async def _tick(ticks):
         ticks.append(time.perf_counter())
 
 
-class _WatchedTimeout:
-    """``asyncio.timeout()`` as the learner calls it, noting the task it holds while entered."""
-
-    def __init__(self, real, entered):
-        self.real, self.entered, self.task = real, entered, None
-
-    async def __aenter__(self):
-        self.task = asyncio.current_task()
-        self.entered.append(self)
-        return await self.real.__aenter__()
-
-    async def __aexit__(self, *exc_info):
-        self.entered.remove(self)
-        return await self.real.__aexit__(*exc_info)
-
-
-@contextlib.contextmanager
-def _watched_timeouts():
-    """Note every ``asyncio.timeout()``/``timeout_at()`` block open in the block; yields the
-    list of those entered and not yet left. (``from asyncio import timeout`` run before the
-    check hides them from us, as ``from time import sleep`` hides a sleep.)"""
-    entered, real = [], (asyncio.timeout, asyncio.timeout_at)
-
-    def watched(make):
-        return lambda *args, **kwargs: _WatchedTimeout(make(*args, **kwargs), entered)
-
-    asyncio.timeout, asyncio.timeout_at = watched(real[0]), watched(real[1])
-    try:
-        yield entered
-    finally:
-        asyncio.timeout, asyncio.timeout_at = real
-
-
 @contextlib.contextmanager
 def _unraisable_kept_quiet():
     """Keep "Exception ignored in: <async_generator ...>" out of the learner's cell: a wrong
@@ -95,6 +62,35 @@ def _unraisable_kept_quiet():
     finally:
         gc.collect()
         sys.unraisablehook = real
+
+
+_REAL_SLEEP = time.sleep  # taken before any watcher replaces it
+
+
+@contextlib.contextmanager
+def _loop_watch():
+    """Watch the event loop's thread whatever names the learner imported: ``sleeps`` notes each
+    call of the real ``time.sleep`` (``from time import sleep`` binds the same function), and
+    ``open_timeouts`` the task of each ``asyncio.Timeout`` block entered and not yet left
+    (``timeout()`` and ``timeout_at()`` make one, under any name). A profile hook sees the
+    objects, not the names."""
+    sleeps, open_timeouts = [], {}
+    enter, leave = asyncio.Timeout.__aenter__.__code__, asyncio.Timeout.__aexit__.__code__
+
+    def watch(frame, event, arg):
+        if event == "c_call" and arg is _REAL_SLEEP:
+            sleeps.append(arg)
+        elif event == "call" and frame.f_code is enter:
+            open_timeouts[frame.f_locals["self"]] = asyncio.current_task()
+        elif event == "call" and frame.f_code is leave:
+            open_timeouts.pop(frame.f_locals["self"], None)
+
+    previous = sys.getprofile()
+    sys.setprofile(watch)  # this thread only: the event loop's, where blocking matters
+    try:
+        yield sleeps, open_timeouts
+    finally:
+        sys.setprofile(previous)
 
 
 SYNC_CACHE_METHODS = ("get", "set", "add", "delete", "get_many", "set_many", "delete_many",
@@ -137,7 +133,7 @@ def _sync_cache_calls():
 @exercise("07.1", "Stream a countdown with an async iterator")
 async def check_countdown(check, countdown):
     ticks = []
-    with quiet_probe() as probe, _blocking_sleeps() as blocking:
+    with quiet_probe() as probe, _blocking_sleeps() as blocking, _sync_cache_calls() as cached:
         response = await call_view(countdown)
         arrivals, chunks = [], []
         if getattr(response, "is_async", False):
@@ -192,6 +188,15 @@ async def check_countdown(check, countdown):
             "",
             "it calls time.sleep() on the event loop: every other request waits meanwhile",
             hint="pause with `await asyncio.sleep(0.05)`, not time.sleep",
+        )
+    if cached:  # the same rule as in 07.2
+        check.that(
+            False,
+            "",
+            f"it calls {', '.join(dict.fromkeys(cached))} on the event loop: with Redis or "
+            "Memcached each sync cache call is a network round trip, and every other request "
+            "waits meanwhile",
+            hint="use the async cache API: `await cache.aset(...)`",
         )
     ran = sum(1 for tick in ticks if arrivals[0] < tick < arrivals[-1])
     check.that(
@@ -253,19 +258,26 @@ async def _closed_after_two(progress_events):
     Returns the job's outcome and how many steps it produced afterwards."""
     job = _WatchedJob(steps=20, delay=0.05)
     events = progress_events(job)
+    cancelled_out = False
     try:
         for _ in range(2):
             await asyncio.wait_for(anext(events), 2)
     except Exception:  # noqa: BLE001 (a stream that breaks or hangs is judged by the served run)
         pass
     finally:  # a TaskGroup left at a yield raises GeneratorExit in an exception group
-        with contextlib.suppress(Exception, BaseExceptionGroup):
+        try:
             await events.aclose()
+        except asyncio.CancelledError:
+            if asyncio.current_task().cancelling():
+                raise  # ours: the check itself is being cancelled
+            cancelled_out = True  # the answer's: `await worker` after `worker.cancel()`
+        except (Exception, BaseExceptionGroup):  # noqa: BLE001 (judged by the served run)
+            pass
     closed = time.perf_counter()
     await asyncio.sleep(0.3)  # time for 6 more steps, if the job were still running
     outcome, after = job.outcome, job.produced_after(closed)
     await _let_leaked_job_end(job)
-    return outcome, after
+    return outcome, after, cancelled_out
 
 
 async def _read_slowly(progress_events):
@@ -317,7 +329,7 @@ async def _streamed_in(tasks, events, swallowed, timeouts, yields_in_timeout):
     tasks.append(task)
     try:
         async for event in events:
-            if any(timeout.task is task for timeout in timeouts):
+            if task in timeouts.values():
                 yields_in_timeout.append(event)
             yield event
         if task.cancelling():
@@ -381,8 +393,8 @@ async def check_progress_events(check, progress_events):
     for route, each in jobs.items():
         mount(route, progress(each))
     try:
-        with (_unraisable_kept_quiet(), quiet_probe() as probe, _watched_timeouts() as timeouts,
-              _blocking_sleeps() as sleeps, _sync_cache_calls() as cache_calls):
+        with (_unraisable_kept_quiet(), quiet_probe() as probe, _blocking_sleeps() as sleeps,
+              _sync_cache_calls() as cache_calls, _loop_watch() as (any_sleeps, timeouts)):
             async with serve_in_process() as url:
                 received, _ = await _read_steps(f"{url}/exercise-07-2/", stop_after=2,
                                                 read_timeout=5)
@@ -393,13 +405,17 @@ async def check_progress_events(check, progress_events):
                 after_success, success_ending = await _read_steps(
                     f"{url}/exercise-07-2-succeeds/", read_timeout=SLOW_STEP + 2
                 )
-            closed_outcome, after_close = await _closed_after_two(progress_events)
+            closed_outcome, after_close, close_cancelled = await _closed_after_two(
+                progress_events)
             paused = await _read_slowly(progress_events)
         after = job.produced_after(left)
+        of = [data.get("of") if isinstance(data, dict) else None for _event, data in received]
         check.that(
-            _steps(received) == [1, 2],
-            "the first two events carry steps 1 and 2",
-            f"the first two events were {[data for _event, data in received]!r}",
+            _steps(received) == [1, 2] and of == [job.steps] * 2,
+            f'the first two events carry steps 1 and 2, "of" {job.steps}',
+            f"the first two events were {[data for _event, data in received]!r}"
+            + (f': each needs "of": {job.steps}, the job\'s number of steps, for the page\'s '
+               "progress bar" if _steps(received) == [1, 2] else ""),
             hint=probe.hint('yield sse_event({"step": step, "of": job.steps}) for each step'),
         )
         check.that(
@@ -437,7 +453,7 @@ async def check_progress_events(check, progress_events):
         )
         check.that(
             not yields_in_timeout,
-            "no `yield` inside an `asyncio.timeout()` block",
+            "no `yield` seen inside an `asyncio.timeout()` block",
             "the generator yields inside an `asyncio.timeout()` block: when the deadline "
             "passes while Django's `await send(...)` waits for a slow client, the timeout "
             "cancels the response's task there, outside your generator; the connection is cut "
@@ -445,10 +461,12 @@ async def check_progress_events(check, progress_events):
             hint="put the timeout around the `await` alone: `async with "
             "asyncio.timeout_at(deadline): step = await progress.get()`, then yield outside it",
         )
-        blocking = [f"time.sleep({seconds})" for seconds in sleeps] + cache_calls
+        blocking = [f"time.sleep({seconds})" for seconds in sleeps] or [
+            "time.sleep() (under another name)" for _ in any_sleeps]
+        blocking += cache_calls
         check.that(
             not blocking,
-            "nothing blocks the event loop",
+            "no blocking call seen on the event loop (time.sleep, the sync cache API)",
             f"it calls {', '.join(dict.fromkeys(blocking))} on the event loop: while it runs, "
             "every other request and stream of this server waits"
             + (" (with Redis or Memcached each sync cache call is a network round trip)"
@@ -464,6 +482,18 @@ async def check_progress_events(check, progress_events):
             "CancelledError, and cleanup in `except CancelledError` does not run",
             hint="cancel the worker in a `finally` block: it runs on cancellation and on close",
         )
+        if close_cancelled:  # no line when it closed cleanly: the usual case
+            check.that(
+                False,
+                "",
+                "when the generator was closed with aclose(), it raised CancelledError though "
+                "nobody cancelled its task: `await worker` after `worker.cancel()` re-raises the "
+                "worker's cancellation, and after a failed job it re-raises the job's error, "
+                "which cuts the connection after your failure event",
+                hint="cancelling is enough; to wait for the worker, `if not worker.done(): "
+                "worker.cancel()`, then `with contextlib.suppress(asyncio.CancelledError): "
+                "await worker`",
+            )
         check.that(
             ending != "hung",
             "when the job fails, the stream ends instead of hanging",
