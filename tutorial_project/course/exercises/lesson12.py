@@ -425,6 +425,10 @@ async def check_dashboard_events(check, dashboard_events):
         await anext(events)
         reader = asyncio.create_task(anext(events))
         await asyncio.sleep(0.02)  # it now awaits the next source
+        # On a busy machine that source may have come already: then cancel at the next one.
+        while reader.done() and not reader.cancelled() and reader.exception() is None:
+            reader = asyncio.create_task(anext(events))
+            await asyncio.sleep(0.02)
         reader.cancel()
         try:
             await reader
