@@ -358,6 +358,15 @@ async def closes_old_connections(request):
     return JsonResponse({"in_stock": in_stock})
 
 
+async def answers_201(request):
+    from tutorial_project.catalog.models import Product
+
+    in_stock = await Product.objects.filter(stock__gt=0).acount()
+    await sync_to_async(close_connection)()
+    await upstream(_ms(request))
+    return JsonResponse({"in_stock": in_stock}, status=201)
+
+
 def sync_view(request):
     from tutorial_project.catalog.models import Product
 
@@ -403,5 +412,8 @@ def test_stock_then_wait_rejects_mistakes(project):
     verdict = asyncio.run(check_stock_then_wait(computes_on_the_loop))
     assert not verdict and "the view computes on the loop's thread" in str(verdict)
     assert "asyncio.to_thread(work)" in str(verdict)
+    verdict = asyncio.run(check_stock_then_wait(answers_201))
+    assert not verdict and "answered [201]" in str(verdict) and "status 200" in str(verdict)
+    assert "async ORM" not in str(verdict)
     verdict = asyncio.run(check_stock_then_wait(sync_view))
     assert not verdict and "not an async function" in str(verdict)
