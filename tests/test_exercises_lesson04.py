@@ -197,12 +197,54 @@ def transfers():
 
     def move(from_email, to_email, amount):
         with transaction.atomic():
+            both = Customer.objects.select_for_update().filter(email__in=[from_email, to_email])
+            customers = {customer.email: customer for customer in both.order_by("pk")}
+            sender, receiver = customers[from_email], customers[to_email]
+            if sender.credit < amount:
+                raise ValueError("not enough credit")
+            Customer.objects.filter(pk=sender.pk).update(credit=F("credit") - amount)
+            Customer.objects.filter(pk=receiver.pk).update(credit=F("credit") + amount)
+
+    def move_in_argument_order(from_email, to_email, amount):
+        # Sender, then receiver: opposite transfers lock in opposite orders (a deadlock).
+        with transaction.atomic():
             sender = Customer.objects.select_for_update().get(email=from_email)
             receiver = Customer.objects.select_for_update().get(email=to_email)
             if sender.credit < amount:
                 raise ValueError("not enough credit")
             Customer.objects.filter(pk=sender.pk).update(credit=F("credit") - amount)
             Customer.objects.filter(pk=receiver.pk).update(credit=F("credit") + amount)
+
+    async def locks_in_argument_order(from_email, to_email, amount):
+        await sync_to_async(move_in_argument_order)(from_email, to_email, Decimal(amount))
+
+    def move_off_by_one(from_email, to_email, amount):
+        with transaction.atomic():
+            both = Customer.objects.select_for_update().filter(email__in=[from_email, to_email])
+            customers = {customer.email: customer for customer in both.order_by("pk")}
+            sender, receiver = customers[from_email], customers[to_email]
+            if sender.credit <= amount:  # refuses a transfer of the whole balance
+                raise ValueError("not enough credit")
+            Customer.objects.filter(pk=sender.pk).update(credit=F("credit") - amount)
+            Customer.objects.filter(pk=receiver.pk).update(credit=F("credit") + amount)
+
+    async def off_by_one(from_email, to_email, amount):
+        await sync_to_async(move_off_by_one)(from_email, to_email, Decimal(amount))
+
+    def move_sorted_one_at_a_time(from_email, to_email, amount):
+        # Right, written differently: one row at a time, always in the same (pk) order.
+        with transaction.atomic():
+            customers = {}
+            for email in sorted([from_email, to_email]):  # emails sort as the pks here
+                customers[email] = Customer.objects.select_for_update().get(email=email)
+            sender, receiver = customers[from_email], customers[to_email]
+            if sender.credit < amount:
+                raise ValueError("not enough credit")
+            Customer.objects.filter(pk=sender.pk).update(credit=F("credit") - amount)
+            Customer.objects.filter(pk=receiver.pk).update(credit=F("credit") + amount)
+
+    async def right_locking_in_sorted_order(from_email, to_email, amount):
+        await sync_to_async(move_sorted_one_at_a_time)(from_email, to_email, Decimal(amount))
 
     async def reference(from_email, to_email, amount):
         await sync_to_async(move)(from_email, to_email, Decimal(amount))
@@ -394,8 +436,11 @@ def transfers():
 
     def move_nowait(from_email, to_email, amount):
         with transaction.atomic():
-            sender = Customer.objects.select_for_update(nowait=True).get(email=from_email)
-            receiver = Customer.objects.select_for_update(nowait=True).get(email=to_email)
+            both = Customer.objects.select_for_update(nowait=True).filter(
+                email__in=[from_email, to_email]
+            )
+            customers = {customer.email: customer for customer in both.order_by("pk")}
+            sender, receiver = customers[from_email], customers[to_email]
             if sender.credit < amount:
                 raise ValueError("not enough credit")
             Customer.objects.filter(pk=sender.pk).update(credit=F("credit") - amount)
@@ -436,6 +481,8 @@ def transfers():
         await sync_to_async(unlocked_check_then_conditional_debit)(from_email, to_email, amount)
 
     wrong = {
+        "locks_in_argument_order": locks_in_argument_order,
+        "off_by_one": off_by_one,
         "debit_if_positive": debit_if_positive,
         "lock_after_the_read": lock_after_the_read,
         "locks_with_nowait": locks_with_nowait,
@@ -454,7 +501,8 @@ def transfers():
         "receiver_saved_unlocked": receiver_saved_unlocked,
     }
     right = [reference, right_with_a_decorator, right_with_a_conditional_update,
-             right_with_a_locked_reread, right_with_a_rechecking_debit]
+             right_with_a_locked_reread, right_with_a_rechecking_debit,
+             right_locking_in_sorted_order]
     return right, wrong
 
 
@@ -464,7 +512,7 @@ async def credits():
     return {c.email: c.credit async for c in Customer.objects.all()}
 
 
-@pytest.mark.parametrize("which", range(5))
+@pytest.mark.parametrize("which", range(6))
 def test_04_2_right_answers_pass_and_the_credits_are_put_back(project, which):
     from tutorial_project.course.exercises.lesson04 import check_transfer_credit
 
@@ -485,6 +533,8 @@ def test_04_2_placeholder_is_not_solved_yet(project):
 @pytest.mark.parametrize(
     "name, message",
     [
+        ("locks_in_argument_order", "it locked Grace's row, then Ada's, one select_for_"),
+        ("off_by_one", "a transfer of exactly Grace's credit (50.00) raised"),
         ("atomic_in_async", "SynchronousOnlyOperation"),
         ("check_then_act", "whose second write the database refused raised, credits"),
         ("debit_first", "to a customer who does not exist raised, credits went from"),

@@ -279,6 +279,17 @@ async def _check_transfers(check, transfer_credit, before):
         unsafe = _unsafe_on_postgresql(
             statements, pks, sender=ada, receiver=grace, amount=Decimal("10.00")
         )
+        with recorded_statements() as back_statements:  # the other way: Grace to Ada
+            back_raised = await _raises(as_a_request(transfer_credit, grace, ada, Decimal("10.00")))
+        check.that(
+            not back_raised and await credits() == before,
+            "10.00 moved back from Grace to Ada",
+            f"moving 10.00 back from Grace to Ada {'raised' if back_raised else 'did not raise'}"
+            f", credits went from {_show(after)} to {_show(await credits())}",
+        )
+        lock_order = _lock_order_problem(statements, pks) or _lock_order_problem(
+            back_statements, pks
+        )
     refusals = [
         ("more than Linus has", (linus, ada, Decimal("5.00")), False),
         ("to a customer who does not exist", (ada, "nobody@example.com", Decimal("10.00")), False),
@@ -300,7 +311,28 @@ async def _check_transfers(check, transfer_credit, before):
             hint="do every step in one sync function under transaction.atomic(), and let "
             "the exception out: leaving atomic() with it rolls the earlier writes back",
         )
+    start = await credits()
+    whole = start[grace]
+    raised = await _raises(as_a_request(transfer_credit, grace, linus, whole))
+    end = await credits()
+    check.that(
+        not raised and (end[grace], end[linus]) == (0, start[linus] + whole),
+        f"a transfer of Grace's whole credit ({whole}) went through",
+        f"a transfer of exactly Grace's credit ({whole}) {'raised' if raised else 'ran'}, "
+        f"credits went from {_show(start)} to {_show(end)}",
+        hint="a sender may spend all of their credit: refuse only when credit < amount "
+        "(not <=), or debit with filter(credit__gte=amount)",
+    )
     await _check_concurrent_transfers(check, transfer_credit)
+    if after != before:
+        check.that(
+            not lock_order,
+            "it locks the two rows in one order whatever the direction (no deadlock)",
+            f"on PostgreSQL, transfers in opposite directions would deadlock: {lock_order}",
+            hint="lock both rows in one query, in primary-key order: "
+            "Customer.objects.select_for_update().filter(email__in=[from_email, to_email])"
+            ".order_by('pk'), then pick the sender and the receiver out of the result",
+        )
     check.that(  # last: SQLite itself cannot show this race, so it is read from the SQL
         not unsafe,
         "its reads and writes are safe on PostgreSQL too (rows locked, or a "
@@ -341,6 +373,48 @@ def _customer_pks():
     return Customer.objects.filter(email__in=TRANSFER_CUSTOMERS).values_list("email", "pk")
 
 
+def _rows_named(statement, pks):
+    """The customers a statement's WHERE names, by email or by primary key."""
+    emails = {pk: email for email, pk in pks.items()}
+    head, where_keyword, _ = statement.partition(" WHERE ")
+    where_params = statement.params[head.count("%s") :] if where_keyword else ()
+    named = set()
+    for param in where_params:
+        if isinstance(param, str) and param in pks:
+            named.add(param)
+        elif isinstance(param, int) and not isinstance(param, bool) and param in emails:
+            named.add(emails[param])
+    return named
+
+
+def _lock_order_problem(statements, pks):
+    """Rows locked one SELECT at a time, not in primary-key order, or "".
+
+    Two transfers in opposite directions that each lock the sender, then the receiver, take
+    the same two row locks in opposite orders: on PostgreSQL each waits for the other, and the
+    database ends it by failing one with "deadlock detected". One locking query for both rows
+    ordered by pk (or every transaction locking in the same order) cannot deadlock.
+    """
+    order = []
+    for statement in statements:
+        sql = statement.lstrip()
+        if '"orders_customer"' not in sql or not sql.upper().startswith("SELECT"):
+            continue
+        if statement.for_update and statement.in_atomic:
+            named = _rows_named(statement, pks) - set(order)
+            if len(named) == 1:
+                order += named
+    if order == sorted(order, key=pks.get):
+        return ""
+    first, second = (email.split("@")[0].capitalize() for email in order[:2])
+    return (
+        f"it locked {first}'s row, then {second}'s, one select_for_update() each, not in "
+        "primary-key order: a transfer the other way locks them in the opposite order, and "
+        "two such transfers at once each wait for the other's lock until PostgreSQL fails "
+        "one with 'deadlock detected'"
+    )
+
+
 def _unsafe_on_postgresql(statements, pks, sender, receiver, amount):
     """What in one transfer's statements would be a race on PostgreSQL, or "".
 
@@ -354,19 +428,9 @@ def _unsafe_on_postgresql(statements, pks, sender, receiver, amount):
     must be checked on a fresh read or by the debit itself (``UPDATE ... WHERE credit >=
     amount``: PostgreSQL re-checks that condition on the row's newest version).
     """
-    emails = {pk: email for email, pk in pks.items()}
 
     def rows(statement):
-        """The rows the statement's WHERE names, by email or by primary key."""
-        head, where_keyword, _ = statement.partition(" WHERE ")
-        where_params = statement.params[head.count("%s") :] if where_keyword else ()
-        named = set()
-        for param in where_params:
-            if isinstance(param, str) and param in pks:
-                named.add(param)
-            elif isinstance(param, int) and not isinstance(param, bool) and param in emails:
-                named.add(emails[param])
-        return named
+        return _rows_named(statement, pks)
 
     def debit_checks_amount(statement):
         """``WHERE ... "credit" >= %s`` with the amount as that parameter."""
