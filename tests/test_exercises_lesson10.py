@@ -416,3 +416,22 @@ def test_right_tests_with_other_fixtures_and_marks_pass(project):
         verdict = run(check_timeout_test, right)
         assert verdict, f"{right.__name__}: {verdict}"
     assert django_settings.DEBUG == debug  # the settings fixture was undone
+
+
+def test_a_test_of_the_notebooks_own_route_is_told_which_route_to_request(project):
+    from tutorial_project.course.exercises.lesson10 import check_timeout_test
+    from tutorial_project.playground import mount, unmount
+    from tutorial_project.rates.views import product_price
+
+    @marked
+    async def notebook_route(async_client, book):  # /price/ is the notebook's correct view
+        with client.use_transport(times_out()):
+            response = await async_client.get("/price/BK-001/", {"currency": "USD"})
+        assert response.status_code == 504 and "error" in response.json()
+
+    mount("/price/<str:sku>/", product_price)
+    try:
+        fails_with(run(check_timeout_test, notebook_route), "never calls the view",
+                   "/exercise-10/price/BK-001/")
+    finally:
+        unmount("/price/<str:sku>/")
