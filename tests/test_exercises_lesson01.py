@@ -570,3 +570,19 @@ async def without_blocking_on_a_wrapped_future(func, *args):
 def test_a_wrapped_pool_future_passes():
     verdict = verdict_of("check_without_blocking", without_blocking_on_a_wrapped_future)
     assert verdict.passed, str(verdict)
+
+
+def test_telling_the_timeouts_apart_by_their_cause_fails():
+    async def by_cause(fetch_price, sku, seconds):
+        try:
+            async with asyncio.timeout(seconds):
+                return await fetch_price(sku)
+        except TimeoutError as error:
+            if isinstance(error.__cause__, asyncio.CancelledError):
+                return None  # also true of a client's own asyncio.timeout
+            raise
+
+    verdict = verdict_of("check_price_or_none", by_cause)
+    assert not verdict.passed, str(verdict)
+    assert "took the fetch's error for its deadline" in str(verdict), str(verdict)
+    assert "deadline.expired()" in str(verdict)
