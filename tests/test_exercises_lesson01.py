@@ -4,6 +4,7 @@ import asyncio
 import concurrent.futures
 import functools
 import gc
+import threading
 import time
 import warnings
 
@@ -539,3 +540,49 @@ def test_returning_a_fetchs_error_as_its_price_fails():
     verdict = verdict_of("check_fetch_prices", errors_as_prices)
     assert not verdict.passed
     assert "its error became a price" in str(verdict) and "return_exceptions" in str(verdict)
+
+
+# Wrong answers found by review (session 18): each passed the earlier checks.
+def _in_a_thread_then_a_fixed_wait(wait):
+    async def answer(func, *args):
+        out = []
+        threading.Thread(target=lambda: out.append(func(*args))).start()
+        await asyncio.sleep(wait)  # a guess at how long func takes
+        return out[0]
+
+    return answer
+
+
+@pytest.mark.parametrize("wait", [0.5, 1.5], ids=["shorter than the function", "longer"])
+def test_a_thread_and_a_guessed_wait_fails(wait):
+    verdict = verdict_of("check_without_blocking", _in_a_thread_then_a_fixed_wait(wait))
+    assert not verdict.passed, str(verdict)
+    assert "do not wait a fixed time" in str(verdict), str(verdict)
+    time.sleep(1.0)  # the answer's own thread ends before the next test
+
+
+async def without_blocking_on_a_wrapped_future(func, *args):
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(func, *args)
+        return await asyncio.wrap_future(future)  # the pool's shutdown then finds it done
+
+
+def test_a_wrapped_pool_future_passes():
+    verdict = verdict_of("check_without_blocking", without_blocking_on_a_wrapped_future)
+    assert verdict.passed, str(verdict)
+
+
+def test_telling_the_timeouts_apart_by_their_cause_fails():
+    async def by_cause(fetch_price, sku, seconds):
+        try:
+            async with asyncio.timeout(seconds):
+                return await fetch_price(sku)
+        except TimeoutError as error:
+            if isinstance(error.__cause__, asyncio.CancelledError):
+                return None  # also true of a client's own asyncio.timeout
+            raise
+
+    verdict = verdict_of("check_price_or_none", by_cause)
+    assert not verdict.passed, str(verdict)
+    assert "took the fetch's error for its deadline" in str(verdict), str(verdict)
+    assert "deadline.expired()" in str(verdict)

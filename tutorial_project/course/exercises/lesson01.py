@@ -124,6 +124,16 @@ async def _fetch_with_its_own_timeout(sku):
     raise TimeoutError(f"the price service's own read timeout for {sku}")
 
 
+async def _fetch_with_its_own_asyncio_timeout(sku):
+    """A fetch whose async client enforces its own deadline with asyncio.timeout.
+
+    Its TimeoutError comes *from* a CancelledError, like the one of the learner's deadline:
+    only ``deadline.expired()`` tells the two apart.
+    """
+    async with asyncio.timeout(0.01):
+        await asyncio.sleep(1)
+
+
 async def _finish(task):
     """Wait up to GIVE_UP for the learner's task; cancel it if it is still running."""
     await asyncio.wait({task}, timeout=GIVE_UP)
@@ -282,10 +292,13 @@ async def _check_errors_and_cancellation_go_through(check, price_or_none):
         )
     finally:
         await _cancel_leftovers(patient)
-    try:
-        result = await price_or_none(_fetch_with_its_own_timeout, "XX-998", 0.5)
-    except TimeoutError:
-        result = TimeoutError
+    results = []
+    for own_timeout in (_fetch_with_its_own_timeout, _fetch_with_its_own_asyncio_timeout):
+        try:
+            results.append(await price_or_none(own_timeout, "XX-998", 0.5))
+        except TimeoutError:
+            results.append(TimeoutError)
+    result = next((r for r in results if r is not TimeoutError), TimeoutError)
     check.that(
         result is TimeoutError,
         "a fetch that raises its own TimeoutError passes it on (your deadline had not passed)",
@@ -297,49 +310,78 @@ async def _check_errors_and_cancellation_go_through(check, price_or_none):
     )
 
 
+# Two lengths, so that no fixed wait fits both: a wait longer than the second comes back
+# long after the first one ended.
+BLOCKING_SECONDS = (0.3, 0.9)
+RETURN_LAG_LIMIT = 0.3  # an awaited thread's result arrives within milliseconds
+
+
 @exercise("01.3", "Run blocking code without freezing the loop")
 async def check_without_blocking(check, without_blocking):
     must_be_async(check, without_blocking, "without_blocking")
     threads = []
     ticks = [0]  # how often the loop ran the ticker task
     loop_moved = []  # ticks counted while the blocking function slept
+    results, ended, lags = [], [], []
 
     async def ticker():
         while True:
             await asyncio.sleep(0.01)
             ticks[0] += 1
 
-    def blocking_sum(a, b):
+    def blocking_sum(a, b, seconds):
         threads.append(threading.current_thread())
         before = ticks[0]
-        time.sleep(0.4)
+        time.sleep(seconds)
         loop_moved.append(ticks[0] - before)
+        ended.append(time.monotonic())
         return a + b
 
     ticking = asyncio.create_task(ticker())
     try:
-        result = await without_blocking(blocking_sum, 2, 3)
-    except TypeError as error:
-        if threads:  # the function ran before the error: the answer called it itself
-            _fail(check, f"your code raised TypeError: {error}",
-                  hint="pass the function and its arguments, do not call it yourself: "
-                  "`await asyncio.to_thread(func, *args)`, not `to_thread(func(*args))`")
-        raise
+        for seconds in BLOCKING_SECONDS:
+            calls = len(threads)
+            try:
+                results.append(await without_blocking(blocking_sum, 2, 3, seconds))
+            except TypeError as error:
+                if len(threads) > calls:  # it ran before the error: the answer called it
+                    _fail(check, f"your code raised TypeError: {error}",
+                          hint="pass the function and its arguments, do not call it yourself: "
+                          "`await asyncio.to_thread(func, *args)`, not `to_thread(func(*args))`")
+                raise
+            except Exception:
+                if len(ended) == calls:  # it gave up before the function had ended
+                    results.append(None)
+                else:
+                    raise
+            if len(ended) == calls:
+                _fail(check, f"it returned before the blocking function ended ({seconds} s)",
+                      hint="do not wait a fixed time: await the thread's result, "
+                      "`return await asyncio.to_thread(func, *args)`")
+                return
+            lags.append(time.monotonic() - ended[-1])
     finally:
         ticking.cancel()
         await asyncio.gather(ticking, return_exceptions=True)
     check.that(
-        result == 5,
+        results == [5, 5],
         "it returns what the blocking function returned",
-        f"it returned {result!r}, expected 5",
+        f"it returned {results[-1]!r}, expected 5",
         hint="return the awaited result",
     )
     check.that(
-        len(threads) == 1,
+        len(threads) == len(BLOCKING_SECONDS),
         "it called the function once",
-        f"it called the function {len(threads)} times",
+        f"it called the function {len(threads) // len(BLOCKING_SECONDS)} times",
         hint="call it once, on the other thread: `return await asyncio.to_thread(func, *args)` "
         "already gives you its result",
+    )
+    check.that(
+        max(lags) < RETURN_LAG_LIMIT,
+        "it returned as soon as the function ended",
+        f"it returned {max(lags):.1f} s after the function ended",
+        hint="do not wait a fixed time: await the thread's result, "
+        "`return await asyncio.to_thread(func, *args)`",
     )
     # Counted, not timed: a frozen loop ticks 0 times however idle or busy the machine is.
     check.that(
