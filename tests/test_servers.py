@@ -97,3 +97,17 @@ def test_wait_views_reject_bad_input(project):
 
     for response in asyncio.run(scenario()):
         assert response.status_code == 400 and "ms must" in response.json()["error"]
+
+
+def test_a_stopped_servers_port_taken_by_another_program_is_not_reported(project):
+    # Once stopped, the port number is free: the system may hand it to anything (a kernel, a
+    # server of another test), and that is not this process's leftover.
+    from tutorial_project.instruments.servers import serve_wsgi_in_thread
+
+    with serve_wsgi_in_thread() as url:
+        port = int(url.rsplit(":", 1)[1])
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        other.bind(("127.0.0.1", port))
+        other.listen()
+        assert leftovers() == {}

@@ -36,7 +36,7 @@ HOST = "127.0.0.1"  # loopback only: nothing here is reachable from another mach
 READY_TIMEOUT = 120.0  # a busy machine may take a minute to import Django in two workers
 STOP_TIMEOUT = 10.0
 
-_started = []  # (psutil.Process or None, port) of every server started in this process
+_started = []  # (psutil.Process or None, port) of every server started here; port None: released
 _children = []  # the worker processes those servers had when they were stopped
 CONNECTION_LIMIT = 1000  # waitress accepts 100 connections by default; clients beyond wait
 
@@ -82,6 +82,7 @@ async def serve_in_process(app=None):
             await asyncio.wait_for(task, STOP_TIMEOUT)
         finally:
             listener.close()
+            _release(port)
 
 
 class _QuietRequestHandler:
@@ -131,6 +132,7 @@ def serve_wsgi_in_thread(app=None):
         server.shutdown()
         server.server_close()
         thread.join(STOP_TIMEOUT)
+        _release(port)
 
 
 class RunningServer:
@@ -203,6 +205,7 @@ async def serve(kind="uvicorn", *, workers=1, threads=4, loop="asyncio", env=Non
     finally:
         _stop(process)
         log.close()
+        _release(port)
 
 
 async def _wait_until_ready(server):
@@ -254,6 +257,14 @@ def _alive(process):
         return False
 
 
+def _release(port):
+    """Forget a stopped server's port once nothing accepts connections on it: the system may
+    give the same number to another program later (a Jupyter kernel, another test's server),
+    and that one is not ours to report."""
+    if not _listening(port):
+        _started[:] = [(process, None if p == port else p) for process, p in _started]
+
+
 def _listening(port):
     with socket.socket() as probe:
         probe.settimeout(0.5)
@@ -268,7 +279,7 @@ def leftovers():
     """
     started = [process for process, _ in _started if process is not None]
     processes = [p.pid for p in [*started, *_children] if _alive(p)]
-    ports = [port for _, port in _started if _listening(port)]
+    ports = [port for _, port in _started if port is not None and _listening(port)]
     try:
         tasks = [t for t in asyncio.all_tasks() if t.get_name().startswith("uvicorn-")]
     except RuntimeError:  # no running loop
