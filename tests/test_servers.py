@@ -100,14 +100,32 @@ def test_wait_views_reject_bad_input(project):
 
 
 def test_a_stopped_servers_port_taken_by_another_program_is_not_reported(project):
-    # Once stopped, the port number is free: the system may hand it to anything (a kernel, a
-    # server of another test), and that is not this process's leftover.
+    # Once stopped, the port number is free: the system may hand it to another program (a
+    # kernel, another test's server), and that is not this process's leftover.
+    import subprocess
+    import sys
+    import time
+
     from tutorial_project.instruments.servers import serve_wsgi_in_thread
 
     with serve_wsgi_in_thread() as url:
         port = int(url.rsplit(":", 1)[1])
-    with socket.socket() as other:
-        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        other.bind(("127.0.0.1", port))
-        other.listen()
+    code = (
+        "import socket, time; s = socket.socket(); "
+        "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
+        f"s.bind(('127.0.0.1', {port})); s.listen(); time.sleep(30)"
+    )
+    other = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the other program did not bind the freed port")
         assert leftovers() == {}
+    finally:
+        other.kill()
+        other.wait()

@@ -36,7 +36,7 @@ HOST = "127.0.0.1"  # loopback only: nothing here is reachable from another mach
 READY_TIMEOUT = 120.0  # a busy machine may take a minute to import Django in two workers
 STOP_TIMEOUT = 10.0
 
-_started = []  # (psutil.Process or None, port) of every server started here; port None: released
+_started = []  # (psutil.Process or None, port) of every server started in this process
 _children = []  # the worker processes those servers had when they were stopped
 CONNECTION_LIMIT = 1000  # waitress accepts 100 connections by default; clients beyond wait
 
@@ -82,7 +82,6 @@ async def serve_in_process(app=None):
             await asyncio.wait_for(task, STOP_TIMEOUT)
         finally:
             listener.close()
-            _release(port)
 
 
 class _QuietRequestHandler:
@@ -132,7 +131,6 @@ def serve_wsgi_in_thread(app=None):
         server.shutdown()
         server.server_close()
         thread.join(STOP_TIMEOUT)
-        _release(port)
 
 
 class RunningServer:
@@ -205,7 +203,6 @@ async def serve(kind="uvicorn", *, workers=1, threads=4, loop="asyncio", env=Non
     finally:
         _stop(process)
         log.close()
-        _release(port)
 
 
 async def _wait_until_ready(server):
@@ -257,12 +254,20 @@ def _alive(process):
         return False
 
 
-def _release(port):
-    """Forget a stopped server's port once nothing accepts connections on it: the system may
-    give the same number to another program later (a Jupyter kernel, another test's server),
-    and that one is not ours to report."""
-    if not _listening(port):
-        _started[:] = [(process, None if p == port else p) for process, p in _started]
+def _ours(port, processes):
+    """Is ``port`` still listening in this process or in a server process we started? A port
+    number a stopped server gave back may be taken by another program (a Jupyter kernel,
+    another test's server): that one is not our leftover."""
+    for process in [psutil.Process(), *processes]:
+        try:
+            connections = process.net_connections(kind="tcp")
+        except psutil.NoSuchProcess:
+            continue
+        except psutil.AccessDenied:  # some systems hide other processes' sockets: probe it
+            return _listening(port)
+        if any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in connections):
+            return True
+    return False
 
 
 def _listening(port):
@@ -278,8 +283,9 @@ def leftovers():
     ``tasks`` (uvicorn tasks still on this event loop), ``threads`` (WSGI server threads).
     """
     started = [process for process, _ in _started if process is not None]
-    processes = [p.pid for p in [*started, *_children] if _alive(p)]
-    ports = [port for _, port in _started if port is not None and _listening(port)]
+    alive = [p for p in [*started, *_children] if _alive(p)]
+    processes = [p.pid for p in alive]
+    ports = [port for _, port in _started if _ours(port, alive)]
     try:
         tasks = [t for t in asyncio.all_tasks() if t.get_name().startswith("uvicorn-")]
     except RuntimeError:  # no running loop
