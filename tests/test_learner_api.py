@@ -42,6 +42,51 @@ def test_each_process_gets_its_own_fresh_database_file():
     assert not Path(first).exists()
 
 
+PROXIED_LOOPBACK_CALL = """
+import http.server, threading, httpx
+server = http.server.HTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+url = f"http://127.0.0.1:{server.server_address[1]}/"
+def status():
+    try:
+        return httpx.get(url, timeout=5).status_code
+    except httpx.HTTPError as error:
+        return type(error).__name__
+print("before:", status())
+from tutorial_project import start
+start(quiet=True)
+print("after:", status())
+server.shutdown()
+"""
+
+
+@pytest.mark.parametrize("no_proxy", [None, "example.com"])
+def test_start_keeps_loopback_calls_off_a_configured_proxy(monkeypatch, no_proxy):
+    # A company laptop: every httpx call goes to HTTP_PROXY (here a port nobody listens on).
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.delenv("no_proxy", raising=False)
+    if no_proxy:
+        monkeypatch.setenv("NO_PROXY", no_proxy)
+    else:
+        monkeypatch.delenv("NO_PROXY", raising=False)
+    before, after = in_fresh_process(PROXIED_LOOPBACK_CALL)[-2:]
+    assert before == "before: ConnectError"
+    assert after == "after: 200"
+
+
+def test_keep_loopback_off_proxies_adds_each_name_once():
+    from tutorial_project.bringup import keep_loopback_off_proxies
+
+    environ = {"NO_PROXY": "example.com, localhost"}
+    keep_loopback_off_proxies(environ)
+    keep_loopback_off_proxies(environ)
+    assert environ["NO_PROXY"] == "example.com,localhost,127.0.0.1,::1"
+    assert environ["no_proxy"] == "127.0.0.1,localhost,::1"
+    everything = {"NO_PROXY": "*"}
+    keep_loopback_off_proxies(everything)
+    assert everything["NO_PROXY"] == "*"
+
+
 def test_start_inside_a_running_event_loop_without_allow_async_unsafe():
     code = """
 import asyncio, os

@@ -64,6 +64,25 @@ def summary():
     )
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def keep_loopback_off_proxies(environ=os.environ):
+    """Add the loopback names to ``NO_PROXY``, for this process and the servers it starts.
+
+    httpx (``trust_env=True``, its default), requests and urllib send every request through
+    ``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY`` when set, loopback included, unless
+    ``NO_PROXY`` names the host: on a laptop behind a company proxy, every call the lessons
+    make to their own servers on 127.0.0.1 would go to the proxy and fail.
+    """
+    for name in ("NO_PROXY", "no_proxy"):
+        listed = [host.strip() for host in environ.get(name, "").split(",") if host.strip()]
+        if "*" in listed:
+            continue
+        listed += [host for host in LOOPBACK_HOSTS if host not in listed]
+        environ[name] = ",".join(listed)
+
+
 def _configure():
     global _database_dir
     _database_dir = tempfile.mkdtemp(prefix="django-async-tutorial-")
@@ -71,6 +90,7 @@ def _configure():
     # Environment variables, so that servers started from a lesson share this database.
     os.environ["DJANGO_SETTINGS_MODULE"] = SETTINGS_MODULE
     os.environ["TUTORIAL_DATABASE"] = os.path.join(_database_dir, "db.sqlite3")
+    keep_loopback_off_proxies()
     _forget_half_loaded_settings()
 
     import django
