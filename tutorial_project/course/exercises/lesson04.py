@@ -324,16 +324,8 @@ async def _check_transfers(check, transfer_credit, before):
         "(not <=), or debit with filter(credit__gte=amount)",
     )
     await _check_concurrent_transfers(check, transfer_credit)
-    if after != before:
-        check.that(
-            not lock_order,
-            "it locks the two rows in one order whatever the direction (no deadlock)",
-            f"on PostgreSQL, transfers in opposite directions would deadlock: {lock_order}",
-            hint="lock both rows in one query, in primary-key order: "
-            "Customer.objects.select_for_update().filter(email__in=[from_email, to_email])"
-            ".order_by('pk'), then pick the sender and the receiver out of the result",
-        )
-    check.that(  # last: SQLite itself cannot show this race, so it is read from the SQL
+    # Last, read from the SQL: SQLite itself cannot show this race, nor a deadlock.
+    check.that(
         not unsafe,
         "its reads and writes are safe on PostgreSQL too (rows locked, or a "
         "conditional update)",
@@ -346,6 +338,17 @@ async def _check_transfers(check, transfer_credit, before):
         "that checks the amount, filter(email=..., credit__gte=amount)"
         ".update(credit=F('credit') - amount), and raise if it changed no row",
     )
+    if after != before:
+        check.that(
+            not lock_order,
+            "it locks the two rows in one order whatever the direction (no deadlock)",
+            f"on PostgreSQL, transfers in opposite directions would deadlock: {lock_order}",
+            hint="lock both rows in one query, in primary-key order: "
+            "Customer.objects.select_for_update().filter(email__in=[from_email, to_email])"
+            ".order_by('pk'), then pick the sender and the receiver out of the result; with "
+            "conditional updates, run the two UPDATEs in primary-key order (credit first when "
+            "the receiver's pk is the lower one)",
+        )
 
 
 async def _check_concurrent_transfers(check, transfer_credit):
@@ -388,30 +391,34 @@ def _rows_named(statement, pks):
 
 
 def _lock_order_problem(statements, pks):
-    """Rows locked one SELECT at a time, not in primary-key order, or "".
+    """Rows locked one statement at a time, not in primary-key order, or "".
 
-    Two transfers in opposite directions that each lock the sender, then the receiver, take
-    the same two row locks in opposite orders: on PostgreSQL each waits for the other, and the
-    database ends it by failing one with "deadlock detected". One locking query for both rows
-    ordered by pk (or every transaction locking in the same order) cannot deadlock.
+    Inside a transaction, a ``select_for_update()`` SELECT and an UPDATE both lock the rows
+    they name until the commit. Two transfers in opposite directions that each lock the
+    sender, then the receiver, take the same two row locks in opposite orders: on PostgreSQL
+    each waits for the other, and the database ends it by failing one with "deadlock
+    detected". One locking query for both rows ordered by pk, or single-row locks (conditional
+    UPDATEs included) taken in pk order whatever the direction, cannot deadlock.
     """
-    order = []
+    order, locked = [], set()
     for statement in statements:
-        sql = statement.lstrip()
-        if '"orders_customer"' not in sql or not sql.upper().startswith("SELECT"):
+        sql = statement.lstrip().upper()
+        if '"ORDERS_CUSTOMER"' not in sql or not statement.in_atomic:
             continue
-        if statement.for_update and statement.in_atomic:
-            named = _rows_named(statement, pks) - set(order)
-            if len(named) == 1:
-                order += named
+        if (sql.startswith("SELECT") and statement.for_update) or sql.startswith("UPDATE"):
+            named = _rows_named(statement, pks)
+            if len(named - locked) == 1:
+                order += named - locked
+            locked |= named
     if order == sorted(order, key=pks.get):
         return ""
     first, second = (email.split("@")[0].capitalize() for email in order[:2])
     return (
-        f"it locked {first}'s row, then {second}'s, one select_for_update() each, not in "
-        "primary-key order: a transfer the other way locks them in the opposite order, and "
-        "two such transfers at once each wait for the other's lock until PostgreSQL fails "
-        "one with 'deadlock detected'"
+        f"it locked {first}'s row, then {second}'s, one statement each (a select_for_update() "
+        "or an UPDATE: both hold the row until the commit), not in primary-key order: a "
+        "transfer the other way locks them in the opposite order, and two such transfers at "
+        "once each wait for the other's lock until PostgreSQL fails one with 'deadlock "
+        "detected'"
     )
 
 
