@@ -249,6 +249,13 @@ def transfers():
     async def reference(from_email, to_email, amount):
         await sync_to_async(move)(from_email, to_email, Decimal(amount))
 
+    async def not_thread_sensitive(from_email, to_email, amount):
+        # "to run in parallel": right on the data, but its connection is never closed.
+        await sync_to_async(move, thread_sensitive=False)(from_email, to_email, Decimal(amount))
+
+    async def in_to_thread(from_email, to_email, amount):
+        await asyncio.to_thread(move, from_email, to_email, Decimal(amount))
+
     async def atomic_in_async(from_email, to_email, amount):
         with transaction.atomic():
             sender = await Customer.objects.aget(email=from_email)
@@ -525,6 +532,8 @@ def transfers():
         "receiver_saved_unlocked": receiver_saved_unlocked,
         "updates_in_argument_order": updates_in_argument_order,
         "rechecking_debit_in_argument_order": rechecking_debit_in_argument_order,
+        "not_thread_sensitive": not_thread_sensitive,
+        "in_to_thread": in_to_thread,
     }
     right = [reference, right_with_a_decorator, right_with_a_conditional_update,
              right_with_a_locked_reread, right_locking_in_sorted_order]
@@ -577,6 +586,8 @@ def test_04_2_placeholder_is_not_solved_yet(project):
         ("locks_with_nowait", "select_for_update(nowait=True)"),
         ("updates_in_argument_order", "it locked Grace's row, then Ada's, one statement each"),
         ("rechecking_debit_in_argument_order", "it locked Grace's row, then Ada's, one stat"),
+        ("not_thread_sensitive", "a connection Django never closes"),
+        ("in_to_thread", "a connection Django never closes"),
         ("sleeps_on_the_loop", "blocked the event loop's thread with time.sleep(0.05)"),
     ],
 )

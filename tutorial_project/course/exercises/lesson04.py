@@ -1,6 +1,7 @@
 """Checks for lesson 04 · The async ORM, done right."""
 
 import asyncio
+import contextvars
 import re
 import threading
 import time
@@ -46,6 +47,7 @@ class Statement(str):
     lock_fails_fast: bool  # select_for_update(nowait=True) or (skip_locked=True)
     in_atomic: bool  # run inside transaction.atomic()
     while_rendering: bool  # run while a template was rendering, on the same thread
+    off_request_thread: bool  # run inside as_a_request(), on a thread other than the request's
 
 
 _compiling = threading.local()
@@ -71,6 +73,8 @@ def recorded_statements():
         statement.lock_fails_fast = getattr(_compiling, "lock_fails_fast", False)
         statement.in_atomic = self.db.in_atomic_block
         statement.while_rendering = getattr(_compiling, "rendering", 0) > 0
+        request_thread = _request_thread.get()
+        statement.off_request_thread = request_thread not in (None, threading.get_ident())
         statements.append(statement)
         return original_execute(self, sql, params, many, executor)
 
@@ -224,14 +228,29 @@ async def credits():
     return {email: credit async for email, credit in rows}
 
 
+# The thread of the request that as_a_request() is running (sync_to_async and to_thread carry
+# it into the threads they use), so that recorded statements know whose thread they ran on.
+_request_thread = contextvars.ContextVar("request_thread", default=None)
+
+
 async def as_a_request(transfer_credit, *args):
     """Run one transfer the way ASGIHandler runs a request: in its own ThreadSensitiveContext,
     so its thread-sensitive calls get a thread (and a database connection) of their own."""
     async with ThreadSensitiveContext():
+        reset = _request_thread.set(await sync_to_async(threading.get_ident)())
         try:
             return await transfer_credit(*args)
         finally:  # as request_finished does: close the connection this "request" opened
             await sync_to_async(connections.close_all)()
+            _request_thread.reset(reset)
+
+
+OFF_THREAD_HINT = (
+    "`sync_to_async(..., thread_sensitive=False)` and `asyncio.to_thread` run the ORM on a "
+    "pool thread: it opens a connection there that Django never closes (request_finished "
+    "closes only the request thread's), one per pool thread. Keep the default: "
+    "`sync_to_async(that_function)(...)`"
+)
 
 
 @exercise("04.2", "Transfer credit, all or nothing")
@@ -324,6 +343,15 @@ async def _check_transfers(check, transfer_credit, before):
         "(not <=), or debit with filter(credit__gte=amount)",
     )
     await _check_concurrent_transfers(check, transfer_credit)
+    off_thread = any(statement.off_request_thread for statement in statements)
+    if after != before:
+        off_thread = off_thread or any(s.off_request_thread for s in back_statements)
+    check.that(
+        not off_thread,
+        "its queries ran on the request's own thread (whose connection Django closes)",
+        "its queries ran on a thread other than the request's: a connection Django never closes",
+        hint=OFF_THREAD_HINT,
+    )
     # Last, read from the SQL: SQLite itself cannot show this race, nor a deadlock.
     check.that(
         not unsafe,
