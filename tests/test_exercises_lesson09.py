@@ -2,6 +2,7 @@
 learners write fail with a hint that names the mistake; right answers written differently pass."""
 
 import asyncio
+import time
 
 from asgiref.sync import sync_to_async
 from django.http import JsonResponse
@@ -52,6 +53,18 @@ async def whoami_empty_string(request):  # "" instead of null for the anonymous 
     return JsonResponse({"username": (await request.auser()).username})
 
 
+async def whoami_sleeps_on_the_loop(request):  # right answer, but blocks every request
+    time.sleep(0.2)
+    user = await request.auser()
+    return JsonResponse({"username": user.username if user.is_authenticated else None})
+
+
+async def whoami_short_sleep_on_the_loop(request):  # too short to time: counted instead
+    time.sleep(0.01)
+    user = await request.auser()
+    return JsonResponse({"username": user.username or None})
+
+
 def whoami_sync(request):
     return JsonResponse({"username": None})
 
@@ -70,6 +83,9 @@ def test_whoami(project, recwarn):
     for wrong in (whoami_str, whoami_empty_string):
         verdict = run(check_whoami_view, wrong)
         assert not verdict and 'JsonResponse({"username": None})' in str(verdict), wrong.__name__
+    for blocking in (whoami_sleeps_on_the_loop, whoami_short_sleep_on_the_loop):
+        verdict = run(check_whoami_view, blocking)
+        assert not verdict and "blocked the event loop" in str(verdict), blocking.__name__
     sync = run(check_whoami_view, whoami_sync)
     assert not sync and "async def whoami_view" in str(sync)
     assert no_never_awaited_warning(recwarn)
@@ -121,6 +137,26 @@ async def cart_mutated_in_place(request):  # the session is not marked modified:
     return JsonResponse({"cart": cart})
 
 
+async def cart_in_a_thread(request):  # right: sync session code, kept off the loop
+    def add():
+        cart = request.session.get("cart", [])
+        if request.GET.get("add"):
+            cart = [*cart, request.GET["add"]]
+            request.session["cart"] = cart
+        return cart
+
+    return JsonResponse({"cart": await sync_to_async(add)()})
+
+
+async def cart_de_duplicated(request):  # drops the repeated SKU
+    cart = await request.session.aget("cart", [])
+    sku = request.GET.get("add")
+    if sku and sku not in cart:
+        cart = [*cart, sku]
+        await request.session.aset("cart", cart)
+    return JsonResponse({"cart": cart})
+
+
 SHARED_CART = []
 
 
@@ -135,6 +171,9 @@ def test_cart(project, recwarn):
 
     assert run(check_cart_view, cart_reference)
     assert run(check_cart_view, cart_copied_then_appended)
+    assert run(check_cart_view, cart_in_a_thread)
+    unique = run(check_cart_view, cart_de_duplicated)
+    assert not unique and "repeats included" in str(unique), str(unique)
     assert not run(check_cart_view, ...).solved
     sync = run(check_cart_view, cart_sync_session)
     assert not sync and "request.session.aget" in str(sync)
@@ -180,6 +219,24 @@ async def count_in_one_thread(page):  # right: both sync calls in one thread hop
     return await sync_to_async(add_then_incr)()
 
 
+async def count_locked_elsewhere(page):  # right, written differently: not thread-sensitive
+    cache, key = default_cache(), f"hits:{page}"
+    if await cache.aadd(key, 1):
+        return 1
+    return await sync_to_async(cache.incr, thread_sensitive=False)(key)
+
+
+async def count_get_set_in_one_hop(page):  # read-modify-write inside one thread hop: loses hits
+    cache, key = default_cache(), f"hits:{page}"
+
+    def bump():
+        count = cache.get(key, 0) + 1
+        cache.set(key, count)
+        return count
+
+    return await sync_to_async(bump)()
+
+
 async def count_get_then_set(page):  # read-modify-write: loses hits
     cache, key = default_cache(), f"hits:{page}"
     count = await cache.aget(key, 0) + 1
@@ -217,11 +274,13 @@ async def count_swallowed_missing_key(page):  # incr, and on "not found" set 1: 
 def test_count_hit(project, recwarn):
     from tutorial_project.course.exercises.lesson09 import check_count_hit
 
-    for right in (count_reference, count_add_or_incr, count_in_one_thread):
+    for right in (count_reference, count_add_or_incr, count_in_one_thread, count_locked_elsewhere):
         verdict = run(check_count_hit, right)
         assert verdict, (right.__name__, str(verdict))
     assert not run(check_count_hit, ...).solved
-    for wrong in (count_get_then_set, count_with_aincr, count_swallowed_missing_key):
+    wrong_answers = (count_get_then_set, count_with_aincr, count_swallowed_missing_key,
+                     count_get_set_in_one_hop)
+    for wrong in wrong_answers:
         verdict = run(check_count_hit, wrong)
         assert not verdict and "loses hits" in str(verdict), (wrong.__name__, str(verdict))
     verdict = run(check_count_hit, count_sync_on_the_loop)

@@ -4,17 +4,22 @@ import asyncio
 import contextlib
 import gc
 import logging
+import time
 import warnings
 
+from asgiref.sync import ThreadSensitiveContext
 from django.contrib.auth.models import User
 from django.core.cache import caches
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.exceptions import SynchronousOnlyOperation
+from django.http import HttpResponse
 from django.test import AsyncClient, override_settings
 
 from tutorial_project.course.exercises.core import exercise
-from tutorial_project.course.exercises.expect import must_be_async
+from tutorial_project.course.exercises.expect import must_be_async, sleeps_on_this_thread
+from tutorial_project.course.exercises.probes import call_view
+from tutorial_project.instruments.heartbeat import Heartbeat
 from tutorial_project.playground import mount, unmount
 
 EXERCISE_USER = "exercise-09-grace"
@@ -63,25 +68,42 @@ async def _get(client, path, **query):
         return None, f"{type(error).__name__}: {error}"
 
 
+async def _ok(request):
+    return HttpResponse("ok")
+
+
 FORGOTTEN_AWAIT = "an `await` is missing: {}"
+# A free loop, even on a busy 2-core machine, does not stand still a quarter of a second
+# (lesson 02's bound); a shorter time.sleep on the loop is counted, not timed.
+STALL = 0.25
 
 
 @exercise("09.1", "Who am I, without the lazy-user trap")
 async def check_whoami_view(check, view):
     must_be_async(check, view, "whoami_view", "request", kind="view")
     route = "exercise-09-1/"
+    await call_view(_ok)  # a first request imports and builds things: not the learner's stall
     mount(route, view)
     try:
-        with _learner_code_watched() as never_awaited:
-            anonymous, anonymous_error = await _get(AsyncClient(), f"/{route}")
-            client = AsyncClient()
-            await client.aforce_login(await _exercise_user())
-            logged_in, error = await _get(client, f"/{route}")
+        client = AsyncClient()
+        await client.aforce_login(await _exercise_user())
+        with _learner_code_watched() as never_awaited, sleeps_on_this_thread() as sleeps:
+            async with Heartbeat(every=0.005) as heartbeat:
+                anonymous, anonymous_error = await _get(AsyncClient(), f"/{route}")
+                logged_in, error = await _get(client, f"/{route}")
     finally:
         unmount(route)
     if never_awaited:
         check.that(False, "", never_awaited[0],
                    hint=FORGOTTEN_AWAIT.format("`user = await request.auser()`"))
+    check.that(
+        not sleeps and heartbeat.longest_gap < STALL,
+        "the view never blocked the event loop",
+        f"the view blocked the event loop (time.sleep on it: {len(sleeps)}, longest stall "
+        f"{heartbeat.longest_gap:.2f} s)",
+        hint="blocking calls (time.sleep, requests, the sync ORM) in an async view stop every "
+        "other request on the loop: await asyncio.sleep(...), or run them with sync_to_async",
+    )
     check.that(
         anonymous is not None
         and anonymous.status_code == 200 and _json_or_none(anonymous) == {"username": None},
@@ -105,6 +127,8 @@ async def check_whoami_view(check, view):
 
 @exercise("09.2", "A shopping cart in the session")
 async def check_cart_view(check, view):
+    # Sync session code run inside sync_to_async passes: it keeps the loop free and stores the
+    # same cart, so it is a right answer (the lesson asks for the async API, a hop per call).
     must_be_async(check, view, "cart_view", "request", kind="view")
     route = "exercise-09-2/"
     mount(route, view)
@@ -128,6 +152,9 @@ async def check_cart_view(check, view):
         if error and "SynchronousOnlyOperation" in error:
             hint = ("a sync session access on the event loop: use "
                     "`await request.session.aget(...)` and `await request.session.aset(...)`")
+        elif (isinstance(body, dict) and body.get("cart") == list(dict.fromkeys(expected))
+              and len(expected) > len(set(expected))):
+            hint = "keep every SKU added, repeats included: append it, do not de-duplicate"
         else:
             hint = ("store the whole list again with `await request.session.aset('cart', cart)` "
                     "after adding: changing the list in place does not mark the session as "
@@ -147,19 +174,25 @@ async def check_cart_view(check, view):
     )
 
 
+ROUND_TRIP = 0.001  # seconds: a networked cache's call is not instant
+
+
 class _NetworkLikeLocMemCache(LocMemCache):
     """The local-memory cache, held to what a networked cache (Redis, Memcached) demands.
 
     Its sync methods refuse to run on the event loop's thread (there they would block the
-    loop for a network round trip), and its ``aincr`` is Django 5.2's (``aget`` then ``aset``,
-    two thread hops), so an answer that counts on Django 6.1's atomic ``aincr`` fails on 6.1
-    as it would on 5.2.
+    loop for a network round trip), and each waits ROUND_TRIP before it acts, so a read and
+    a write of one answer have a gap between them (a get + set in one thread hop loses
+    concurrent hits, as it would on Redis). Its ``aincr`` is Django 5.2's (``aget`` then
+    ``aset``, two thread hops), so an answer that counts on Django 6.1's atomic ``aincr``
+    fails on 6.1 as it would on 5.2.
     """
 
     def _refuse_on_the_loop(self, name):
         try:
             asyncio.get_running_loop()
         except RuntimeError:
+            time.sleep(ROUND_TRIP)  # in a worker thread: the round trip
             return
         raise SynchronousOnlyOperation(
             f"cache.{name}() ran on the event loop: a networked cache would block it"
@@ -195,6 +228,14 @@ PROBE_CACHES = {"default": {"BACKEND": f"{__name__}._NetworkLikeLocMemCache",
 HITS = 200
 
 
+async def _as_a_request(count_hit, page):
+    """One hit the way ASGIHandler runs a request: in its own ThreadSensitiveContext, so its
+    sync_to_async calls run on a thread of their own, beside the other requests' (without it
+    every call would queue on asgiref's one shared thread, and any answer would count right)."""
+    async with ThreadSensitiveContext():
+        return await count_hit(page)
+
+
 @exercise("09.3", "A hit counter that loses no hit")
 async def check_count_hit(check, count_hit):
     must_be_async(check, count_hit, "count_hit", "page")
@@ -224,7 +265,7 @@ async def check_count_hit(check, count_hit):
                    hint="create the counter when it is missing (cache.aadd(key, 0) does that "
                    "only if it is absent), then add 1 and return the new count")
         await probe.aclear()
-        results = await asyncio.gather(*(count_hit("home") for _ in range(HITS)),
+        results = await asyncio.gather(*(_as_a_request(count_hit, "home") for _ in range(HITS)),
                                        return_exceptions=True)
         stored = await probe.aget("hits:home")
     failures = [r for r in results if isinstance(r, BaseException)]
@@ -237,7 +278,7 @@ async def check_count_hit(check, count_hit):
         stored == HITS and sorted(results) == list(range(1, HITS + 1)),
         f"{HITS} hits at once: the counter holds {HITS}, each hit got its own count",
         f"{HITS} hits at once: the counter holds {stored!r}",
-        hint="a read, then a write (aget + aset, or aincr on Django 5.2) loses hits that "
-        "happen in between; `await sync_to_async(cache.incr)(key)` runs the backend's own "
-        "locked incr in one hop, and aadd creates the counter only if it is missing",
+        hint="a read, then a write (aget + aset, aincr on Django 5.2, or get + set inside one "
+        "sync_to_async) loses hits that happen in between; `await sync_to_async(cache.incr)(key)` "
+        "runs the backend's own locked incr, and aadd creates the counter only if it is missing",
     )
