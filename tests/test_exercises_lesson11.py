@@ -37,7 +37,16 @@ async def page_in_a_thread(number):  # the 5.2 way; runs on 6.x too
     return await sync_to_async(lambda: [p.sku for p in paginator.get_page(number)])()
 
 
-async def page_by_hand(number):  # right, written differently: no paginator at all
+async def page_of_values_in_a_thread(number):  # right, written differently: SKUs paginated
+    from asgiref.sync import sync_to_async
+
+    django_paginator, products = paginators()
+    paginator = django_paginator.Paginator(products.values_list("sku", flat=True), per_page=5)
+    page = await sync_to_async(paginator.get_page)(number)
+    return await sync_to_async(list)(page)
+
+
+async def page_by_hand(number):  # no paginator at all
     from tutorial_project.catalog.models import Product
 
     skus = [sku async for sku in Product.objects.order_by("sku").values_list("sku", flat=True)]
@@ -47,6 +56,27 @@ async def page_by_hand(number):  # right, written differently: no paginator at a
     except ValueError:
         number = 1
     return skus[(number - 1) * 5 : number * 5]
+
+
+async def page_by_hand_like_django(number):  # right numbers, but no paginator at all
+    from tutorial_project.catalog.models import Product
+
+    skus = [sku async for sku in Product.objects.order_by("sku").values_list("sku", flat=True)]
+    pages = max(1, (len(skus) + 4) // 5)
+    try:
+        number = int(number)
+    except ValueError:
+        number = 1
+    if not 1 <= number <= pages:
+        number = pages
+    return skus[(number - 1) * 5 : number * 5]
+
+
+async def sleeps_on_the_loop(number):  # time.sleep in async code holds the event loop
+    import time
+
+    time.sleep(0.05)
+    return await page_in_a_thread(number)
 
 
 async def strict_page(number):  # page() instead of get_page(): raises out of range
@@ -91,7 +121,13 @@ def test_page_skus(project):
     from tutorial_project.instruments.paging import HAS_ASYNC_PAGINATOR
 
     assert run(check_page_skus, page_in_a_thread)
-    assert run(check_page_skus, page_by_hand)
+    assert run(check_page_skus, page_of_values_in_a_thread)
+    verdict = run(check_page_skus, page_by_hand)
+    assert not verdict and "no page with a paginator" in str(verdict)
+    verdict = run(check_page_skus, page_by_hand_like_django)
+    assert not verdict and "no page with a paginator" in str(verdict)
+    verdict = run(check_page_skus, sleeps_on_the_loop)
+    assert not verdict and "time.sleep" in str(verdict) and "asyncio.sleep" in str(verdict)
     if HAS_ASYNC_PAGINATOR:  # Django 6.0+: the AsyncPaginator answer
         async def with_async_paginator(number):
             django_paginator, products = paginators()
@@ -99,6 +135,14 @@ def test_page_skus(project):
             return [p.sku for p in await page.aget_object_list()]
 
         assert run(check_page_skus, with_async_paginator)
+
+        async def with_apage(number):  # apage(): raises for 0, 99 and "x"
+            django_paginator, products = paginators()
+            page = await django_paginator.AsyncPaginator(products, 5).apage(number)
+            return [p.sku async for p in page]
+
+        verdict = run(check_page_skus, with_apage)
+        assert not verdict and "aget_page()" in str(verdict)
 
         async def returns_the_page(number):
             django_paginator, products = paginators()
@@ -108,7 +152,7 @@ def test_page_skus(project):
         assert not verdict and "return the SKUs" in str(verdict)
     assert not run(check_page_skus, ...).solved
     verdict = run(check_page_skus, strict_page)
-    assert not verdict and "raised" in str(verdict)
+    assert not verdict and "PageNotAnInteger" in str(verdict) and "get_page()" in str(verdict)
     verdict = run(check_page_skus, unordered)
     assert not verdict and "order by sku" in str(verdict)
     verdict = run(check_page_skus, sync_paginator_on_the_loop)
@@ -139,6 +183,8 @@ def test_task_or_await(project):
     typo = {**REFERENCE_CHOICES, "send the order confirmation email": "background"}
     verdict = run(check_task_or_await, typo)
     assert not verdict and 'answer "task" or "await"' in str(verdict)
+    verdict = run(check_task_or_await, {})
+    assert not verdict and verdict.solved and "no answer for" in str(verdict)
     four_of_five = dict(list(REFERENCE_CHOICES.items())[:4])
     verdict = run(check_task_or_await, four_of_five)
     assert not verdict and "no answer for" in str(verdict)
@@ -220,6 +266,29 @@ async def no_400(request):
     return JsonResponse({"id": result.id, "status": result.status}, status=202)
 
 
+async def enqueues_for_the_bad_request_too(request):  # a job for "" before the 400
+    category = request.GET.get("category", "")
+    result = await report_task().aenqueue(category)
+    if not category:
+        return JsonResponse({"error": "give ?category=<slug>"}, status=400)
+    return JsonResponse({"id": result.id, "status": result.status}, status=202)
+
+
+async def accepts_an_empty_category(request):  # `is None`: ?category= enqueues a report for ""
+    category = request.GET.get("category")
+    if category is None:
+        return JsonResponse({"error": "give ?category=<slug>"}, status=400)
+    result = await report_task().aenqueue(category)
+    return JsonResponse({"id": result.id, "status": result.status}, status=202)
+
+
+async def sleeps_in_the_view(request):  # time.sleep in an async view holds the event loop
+    import time
+
+    time.sleep(0.05)
+    return await start_report_reference(request)
+
+
 async def html_400(request):
     category = request.GET.get("category")
     if not category:
@@ -247,6 +316,13 @@ def test_start_report_view(project, recwarn):
     assert not verdict and "status=202" in str(verdict)
     verdict = run(check_start_report_view, no_400)
     assert not verdict and "400" in str(verdict)
+    verdict = run(check_start_report_view, enqueues_for_the_bad_request_too)
+    assert not verdict and "enqueued for the bad request" in str(verdict)
+    verdict = run(check_start_report_view, accepts_an_empty_category)
+    assert not verdict and "?category= (empty)" in str(verdict)
+    assert "if not category" in str(verdict)
+    verdict = run(check_start_report_view, sleeps_in_the_view)
+    assert not verdict and "time.sleep" in str(verdict)
     verdict = run(check_start_report_view, html_400)
     assert not verdict and "JSON error" in str(verdict)
     # The check keeps a never-awaited coroutine's warning to itself.

@@ -2,7 +2,8 @@
 
 ``build_stock_report`` is the report job (an ``async def`` task); ``send_receipt`` takes
 0.3 s, as a call to a mail server might; ``export_to_partner`` fails
-the way a call to a partner's server can; ``report_with_context`` asks for its TaskContext.
+the way a call to a partner's server can; ``report_with_context`` asks for its TaskContext;
+``stock_value`` returns a Decimal, which is not JSON; ``count_in_stock`` is a sync task.
 ``@task`` comes from ``tasks_api``: ``django.tasks`` on Django 6.0+, the ``django-tasks``
 backport on Django 5.2, the same API on both.
 """
@@ -53,3 +54,18 @@ async def send_receipt(order_id):
     """Stands in for a mail server that takes 0.3 s to accept a message."""
     await asyncio.sleep(0.3)
     return {"order": order_id, "sent": True}
+
+
+@task
+async def stock_value(category_slug):
+    """Returns the raw Decimal sum: not JSON, so the backend cannot store it."""
+    totals = await Product.objects.filter(category__slug=category_slug).aaggregate(
+        value=Sum(F("stock") * F("price"))
+    )
+    return totals["value"]
+
+
+@task
+def count_in_stock(category_slug):
+    """A sync task that uses the sync ORM, as most tasks written so far do."""
+    return Product.objects.filter(category__slug=category_slug, stock__gt=0).count()

@@ -3,7 +3,8 @@
 Django 6.0 added ``django.tasks``. Django 5.2 has none, but the ``django-tasks`` package (the
 backport the framework grew from; pinned in requirements.txt for Python < 3.12) offers the
 same API: ``@task``, ``enqueue``/``aenqueue``, ``TaskResult``, the immediate and dummy
-backends, the task signals. Its differences are names only:
+backends, the task signals. It differs in names, in one export and in where failures are
+logged (compared with django-tasks 0.12 and Django 6.1):
 
 ============================  ==============================  =================================
                               Django 6.0+                     Django 5.2 + django-tasks
@@ -12,7 +13,13 @@ import                        ``django.tasks``                ``django_tasks``
 backends                      ``django.tasks.backends.*``     ``django_tasks.backends.*``
 INSTALLED_APPS                nothing to add                  ``"django_tasks"``
 invalid task                  ``exceptions.InvalidTask``      ``exceptions.InvalidTaskError``
+unknown backend               ``InvalidTaskBackend``          ``InvalidTaskBackendError``
+the ``Task`` class            ``from django.tasks import``    not exported at the top level
 logger                        ``"django.tasks"``              ``"django_tasks"``
+a failed task's log           ``"django"`` logger's handlers  no handler: Python's last resort
+                              (with Django's default          prints it to stderr
+                              LOGGING: console when DEBUG,
+                              mail_admins when not)
 ============================  ==============================  =================================
 """
 

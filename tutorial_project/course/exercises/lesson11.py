@@ -4,7 +4,10 @@ import asyncio
 import gc
 import inspect
 import warnings
+from contextlib import contextmanager
 
+from asgiref.sync import sync_to_async
+from django.core import paginator as django_paginator
 from django.core.exceptions import SynchronousOnlyOperation
 from django.db.models import QuerySet
 from django.test import AsyncClient, override_settings
@@ -12,7 +15,7 @@ from django.utils.module_loading import import_string
 
 from tutorial_project.catalog.models import Product
 from tutorial_project.course.exercises.core import NotSolved, exercise
-from tutorial_project.course.exercises.expect import must_be_async
+from tutorial_project.course.exercises.expect import must_be_async, sleeps_on_this_thread
 from tutorial_project.course.exercises.probes import quiet_request_log
 from tutorial_project.instruments import stock_report, tasks_api
 from tutorial_project.instruments.tasks_api import TaskResultStatus
@@ -22,14 +25,34 @@ PER_PAGE = 5
 
 
 async def _expected_page(number):
-    skus = [sku async for sku in Product.objects.order_by("sku").values_list("sku", flat=True)]
-    pages = max(1, -(-len(skus) // PER_PAGE))
+    """What Django's own ``Paginator.get_page(number)`` gives: the check's reference."""
+    paginator = django_paginator.Paginator(Product.objects.order_by("sku"), PER_PAGE)
+    return await sync_to_async(lambda: [p.sku for p in paginator.get_page(number)])()
+
+
+@contextmanager
+def _pages_built():
+    """Count the pages a Paginator (or AsyncPaginator, Django 6.0+) builds in the block."""
+    built = []
+    patched = [(django_paginator.Paginator, "page")]
+    if hasattr(django_paginator, "AsyncPaginator"):
+        patched.append((django_paginator.AsyncPaginator, "apage"))
+    originals = [(cls, name, cls.__dict__[name]) for cls, name in patched]
+    for cls, name, original in originals:
+        if inspect.iscoroutinefunction(original):
+            async def counted(self, number, _original=original):
+                built.append(number)
+                return await _original(self, number)
+        else:
+            def counted(self, number, _original=original):
+                built.append(number)
+                return _original(self, number)
+        setattr(cls, name, counted)
     try:
-        number = int(number)
-    except (TypeError, ValueError):
-        number = 1
-    number = min(max(number, 1), pages)
-    return skus[(number - 1) * PER_PAGE : number * PER_PAGE]
+        yield built
+    finally:
+        for cls, name, original in originals:
+            setattr(cls, name, original)
 
 
 def _shape_hint(got):
@@ -45,18 +68,32 @@ def _shape_hint(got):
     return None
 
 
+PAGE_PROBES = [(1, "page 1"), (3, "the last page"), ("x", "not a number: page 1"),
+               (99, "out of range: the last page"),
+               (0, "out of range too: get_page(0) gives the last page")]
+
+
 @exercise("11.1", "One page of the catalog, get_page style")
 async def check_page_skus(check, page_skus):
     must_be_async(check, page_skus, "page_skus", "number")
-    for number, meaning in [(1, "page 1"), (3, "the last page"), ("x", "not a number: page 1"),
-                            (99, "out of range: the last page")]:
+    for number, meaning in PAGE_PROBES:
         expected = await _expected_page(number)
         try:
-            got = await page_skus(number)
+            with sleeps_on_this_thread() as sleeps, _pages_built() as built:
+                got = await page_skus(number)
         except SynchronousOnlyOperation:
             _refuse(check, f"page_skus({number!r}) ran a query on the event loop",
                     hint="the sync Paginator queries the database: use AsyncPaginator "
                     "(Django 6.0+) or run all the paginator work in one sync_to_async call")
+        except django_paginator.InvalidPage as error:
+            _refuse(check, f"page_skus({number!r}) raised {type(error).__name__}: {error}",
+                    hint="page() / apage() raise for a bad number; get_page() / aget_page() "
+                    "turn it into page 1 (not a number) or the last page (out of range)")
+        if sleeps:
+            _refuse(check, f"page_skus({number!r}) called time.sleep({sleeps[0]}) on the "
+                    "event loop's thread",
+                    hint="time.sleep() holds the event loop and every request on it: "
+                    "`await asyncio.sleep(...)` if you must wait (here nothing needs to)")
         shape = _shape_hint(got)
         if shape:
             _refuse(check, f"page_skus({number!r}) returned {type(got).__name__}", hint=shape)
@@ -67,6 +104,11 @@ async def check_page_skus(check, page_skus):
             hint="order by sku, 5 per page, and use get_page semantics "
             "(AsyncPaginator.aget_page on Django 6.0+, Paginator.get_page on 5.2), not page()",
         )
+        if not built:
+            _refuse(check, f"page_skus({number!r}) built no page with a paginator",
+                    hint="the exercise is the paginator's API: let AsyncPaginator.aget_page() "
+                    "(Django 6.0+) or Paginator.get_page() in one sync_to_async call pick "
+                    "the page, rather than slicing the list yourself")
 
 
 EXPECTED_CHOICES = {
@@ -102,7 +144,7 @@ async def check_task_or_await(check, choices):
         f"choices is a {type(choices).__name__}",
         hint='map each job to "task" or "await"',
     )
-    if all(value is Ellipsis for value in choices.values()):
+    if choices and all(value is Ellipsis for value in choices.values()):
         raise NotSolved
     missing = [job for job in JOBS if job not in choices]
     check.that(not missing, "every job has an answer", f"no answer for {missing}",
@@ -186,11 +228,15 @@ async def check_start_report_view(check, view):
     with warnings.catch_warnings(action="ignore", category=RuntimeWarning):
         gc.collect()  # an earlier run's leftover coroutine must not be blamed on this answer
     with (override_settings(TASKS=PROBE_QUEUE), quiet_request_log(),
-          warnings.catch_warnings(record=True) as caught):
+          warnings.catch_warnings(record=True) as caught, sleeps_on_this_thread() as sleeps):
         warnings.simplefilter("always")
         response, error = await _probe(view, "?category=coffee")
         queued = list(tasks_api.default_task_backend.results)
         bad, _ = await _probe(view)
+        queued_after_bad = len(tasks_api.default_task_backend.results) - len(queued)
+        empty, _ = await _probe(view, "?category=")
+        queued_after_empty = (len(tasks_api.default_task_backend.results) - len(queued)
+                              - queued_after_bad)
         failure = f"{type(error).__name__}: {error}" if error else None
         del error, _  # drop the tracebacks, so that a never-awaited coroutine is collected
         gc.collect()  # now and its warning caught here, not shown in the notebook
@@ -201,6 +247,10 @@ async def check_start_report_view(check, view):
                 "nothing is enqueued")
     if failure:
         _refuse(check, f"?category=coffee raised {failure}", hint=_failure_hint(failure))
+    if sleeps:
+        _refuse(check, f"the view called time.sleep({sleeps[0]}) on the event loop's thread",
+                hint="time.sleep() holds the event loop, and every request on it, for that "
+                "long; a view that hands the work to a task has nothing to wait for")
     check.that(len(queued) == 1, "one task enqueued for ?category=coffee",
                f"{len(queued)} tasks enqueued for ?category=coffee",
                hint="enqueue the task with `await task.aenqueue(slug)`: calling the function, "
@@ -232,6 +282,21 @@ async def check_start_report_view(check, view):
         "no category: 400 with a JSON error",
         "no category: " + (f"{bad.status_code} {bad.content[:80]!r}" if bad else "it raised"),
         hint="check request.GET.get('category') first and answer 400 with a JSON error",
+    )
+    check.that(
+        queued_after_bad == 0,
+        "no category: nothing enqueued",
+        f"no category: {queued_after_bad} task(s) enqueued for the bad request",
+        hint="check the category before you enqueue: a refused request must not leave a job "
+        "in the queue (a worker would build a report for no category)",
+    )
+    check.that(
+        empty is not None and empty.status_code == 400 and not queued_after_empty,
+        "?category= (empty): 400, nothing enqueued",
+        "?category= (empty): " + (f"{empty.status_code}, {queued_after_empty} task(s) "
+                                  "enqueued" if empty else "it raised"),
+        hint="an empty slug is no category either: test `if not category`, not "
+        "`if category is None`",
     )
 
 
