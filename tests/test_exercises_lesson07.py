@@ -94,6 +94,30 @@ async def busy_wait_countdown(request):
     return StreamingHttpResponse(lines(), content_type="text/plain")
 
 
+async def polling_countdown(request):  # the review's: the loop runs, but a core spins
+    async def lines():
+        for word in WORDS:
+            until = time.perf_counter() + 0.05
+            while time.perf_counter() < until:
+                await asyncio.sleep(0)
+            yield f"{word}\n"
+
+    return StreamingHttpResponse(lines(), content_type="text/plain")
+
+
+async def countdown_on_a_deadline(request):
+    """Right too: each pause sleeps until a deadline on the loop's clock, in one await."""
+
+    async def lines():
+        loop = asyncio.get_running_loop()
+        for word in WORDS:
+            deadline = loop.time() + 0.05
+            await asyncio.sleep(max(0.0, deadline - loop.time()))
+            yield f"{word}\n"
+
+    return StreamingHttpResponse(lines(), content_type="text/plain")
+
+
 async def countdown_in_a_thread(request):
     """Right too: the pause runs in a thread, bytes are yielded."""
 
@@ -160,7 +184,8 @@ async def countdown_in_the_sync_cache(request):  # session 18's: 07.2 refuses it
 
 @pytest.mark.parametrize(
     "answer",
-    [countdown, countdown_iterator_class, countdown_in_a_thread, sync_view_async_countdown],
+    [countdown, countdown_iterator_class, countdown_in_a_thread, sync_view_async_countdown,
+     countdown_on_a_deadline],
 )
 def test_07_1_right_answers_pass(project, answer):
     verdict = run(check_countdown(answer))
@@ -179,6 +204,7 @@ def test_07_1_placeholder_is_not_solved(project):
         (blocking_countdown, "time.sleep() on the event loop"),
         (from_time_import_sleep_countdown, "block the event loop"),
         (busy_wait_countdown, "block the event loop"),
+        (polling_countdown, "keeps a core busy"),
         (forgot_await_countdown, "did you forget `await`"),
         (no_newlines, "expected"),
         (one_pause_only, "some lines came together"),
