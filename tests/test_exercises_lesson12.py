@@ -96,6 +96,21 @@ def test_12_1_numbers_copied_from_the_output_fail_with_a_hint(project):
     fails_with(run(lesson12.check_catalog_summary, catalog_summary), "do not return fixed numbers")
 
 
+def test_12_1_counting_only_categories_with_products_fails_with_a_hint(project):
+    from tutorial_project.catalog.models import Category, Product
+
+    async def catalog_summary():  # every demo category has products: equal until one is empty
+        return {
+            "products": await Product.objects.acount(),
+            "in_stock": await Product.objects.filter(stock__gt=0).acount(),
+            "categories": await Category.objects.filter(products__isnull=False)
+            .distinct().acount(),
+        }
+
+    fails_with(run(lesson12.check_catalog_summary, catalog_summary),
+               "one of them still empty", "an empty one too")
+
+
 def test_12_1_the_check_leaves_the_catalog_as_it_found_it(project):
     from tutorial_project.capstone.service import catalog_summary
 
@@ -207,16 +222,27 @@ def _cached_with_locks(slot):
     from django.core.cache import cache
 
     locks = defaultdict(asyncio.Lock)
+    running = {}  # slot -> the task computing it
 
     async def cached(key, compute, seconds=30):
         value = await cache.aget(key)
-        if value is None:
-            async with locks[slot(key)]:
-                value = await cache.aget(key)  # filled while we waited?
-                if value is None:
+        if value is not None:
+            return value
+        where = slot(key)
+        async with locks[where]:
+            value = await cache.aget(key)  # filled while we waited?
+            if value is not None:
+                return value
+            task = running.get(where)
+            if task is None:
+                async def compute_and_store():
                     value = await compute()
                     await cache.aset(key, value, timeout=seconds)
-        return value
+                    return value
+
+                task = running[where] = asyncio.ensure_future(compute_and_store())
+                task.add_done_callback(lambda _: running.pop(where, None))
+        return await asyncio.shield(task)
 
     return cached
 
@@ -227,12 +253,85 @@ def test_12_3_a_lock_per_loop_and_key_also_passes(project):
     assert verdict, str(verdict)
 
 
+def test_12_3_a_future_filled_by_a_background_task_also_passes(project):
+    from django.core.cache import cache
+
+    waiting, workers = {}, set()  # (loop, key) -> its Future; the running fill() tasks
+
+    async def cached(key, compute, seconds=30):
+        if (value := await cache.aget(key)) is not None:
+            return value
+        loop = asyncio.get_running_loop()
+        future = waiting.get((loop, key))
+        if future is None:
+            future = waiting[loop, key] = loop.create_future()
+
+            async def fill():
+                try:
+                    value = await compute()
+                    await cache.aset(key, value, seconds)
+                except Exception as error:  # noqa: BLE001  (handed to every waiting caller)
+                    future.set_exception(error)
+                else:
+                    future.set_result(value)
+                finally:
+                    del waiting[loop, key]
+
+            worker = loop.create_task(fill())
+            workers.add(worker)
+            worker.add_done_callback(workers.discard)
+        return await asyncio.shield(future)
+
+    verdict = run(lesson12.check_cached, cached)
+    assert verdict, str(verdict)
+
+
 def test_12_3_a_module_level_lock_per_key_fails_in_a_second_loop(project):
     # Bound to the loop that first waited on it: the second loop (a second Django async
     # test) gets "RuntimeError: ... is bound to a different event loop".
     cached = _cached_with_locks(lambda key: key)
     fails_with(run(lesson12.check_cached, cached), "second event loop",
                "bound to a different event loop", "get_running_loop")
+
+
+def test_12_3_a_shared_task_awaited_without_shield_fails_with_a_hint(project):
+    from django.core.cache import cache
+
+    computing = {}
+
+    async def cached(key, compute, seconds=30):
+        value = await cache.aget(key)
+        if value is not None:
+            return value
+        slot = (asyncio.get_running_loop(), key)
+        if slot not in computing:
+            computing[slot] = asyncio.create_task(compute())
+            computing[slot].add_done_callback(lambda _: computing.pop(slot, None))
+        value = await computing[slot]  # cancelling this caller cancels the shared task
+        await cache.aset(key, value, seconds)
+        return value
+
+    fails_with(run(lesson12.check_cached, cached), "CancelledError", "asyncio.shield(task)")
+
+
+def test_12_3_a_lock_around_compute_recomputes_when_a_caller_leaves(project):
+    from collections import defaultdict
+
+    from django.core.cache import cache
+
+    locks = defaultdict(asyncio.Lock)
+
+    async def cached(key, compute, seconds=30):
+        value = await cache.aget(key)
+        if value is None:
+            async with locks[asyncio.get_running_loop(), key]:
+                value = await cache.aget(key)  # filled while we waited?
+                if value is None:
+                    value = await compute()  # cancelled with the caller holding the lock
+                    await cache.aset(key, value, timeout=seconds)
+        return value
+
+    fails_with(run(lesson12.check_cached, cached), "compute() ran 2 times", "asyncio.shield")
 
 
 def test_12_3_a_computation_kept_forever_fails_with_a_hint(project):
@@ -333,7 +432,7 @@ def test_12_3_no_stampede_protection_fails_with_a_hint(project):
             await cache.aset(key, value, seconds)
         return value
 
-    fails_with(run(lesson12.check_cached, cached), "stampede", "asyncio.Lock")
+    fails_with(run(lesson12.check_cached, cached), "stampede", "asyncio.shield(task)")
 
 
 # 12.4 -------------------------------------------------------------------------------------
@@ -547,6 +646,62 @@ def test_12_5_overwriting_the_view_header_fails_with_a_hint(project):
     fails_with(run(lesson12.check_middleware, cache_control_middleware), "has_header")
 
 
+def test_12_5_overwriting_only_an_error_s_header_fails_with_a_hint(project):
+    @async_only_middleware
+    def cache_control_middleware(get_response):
+        async def middleware(request):
+            response = await get_response(request)
+            if response.status_code != 200:
+                response["Cache-Control"] = "no-store"  # clobbers the view's own header
+            elif not response.has_header("Cache-Control"):
+                response["Cache-Control"] = "max-age=30"
+            return response
+
+        return middleware
+
+    fails_with(run(lesson12.check_middleware, cache_control_middleware),
+               "'max-age=60' became 'no-store'", "has_header")
+
+
+def test_12_5_patching_the_view_s_header_fails_with_a_hint(project):
+    from django.utils.cache import patch_cache_control
+
+    @async_only_middleware
+    def cache_control_middleware(get_response):
+        async def middleware(request):
+            response = await get_response(request)
+            if response.status_code == 200:
+                patch_cache_control(response, max_age=30)  # merges into the view's no-store
+            else:
+                patch_cache_control(response, no_store=True)
+            return response
+
+        return middleware
+
+    fails_with(run(lesson12.check_middleware, cache_control_middleware),
+               "'no-store' became", "patch_cache_control() merges")
+
+
+def test_12_5_setdefault_and_patch_cache_control_also_pass(project):
+    from django.utils.cache import patch_cache_control
+
+    @async_only_middleware
+    def cache_control_middleware(get_response):
+        async def middleware(request):
+            response = await get_response(request)
+            if "cache-control" not in response.headers:  # the headers ignore case
+                if response.status_code == 200:
+                    patch_cache_control(response, max_age=30)
+                else:
+                    response.headers.setdefault("Cache-Control", "no-store")
+            return response
+
+        return middleware
+
+    verdict = run(lesson12.check_middleware, cache_control_middleware)
+    assert verdict, str(verdict)
+
+
 def test_12_5_caching_every_success_status_fails_with_a_hint(project):
     @async_only_middleware
     def cache_control_middleware(get_response):
@@ -584,6 +739,8 @@ async def partial_failure_test(client):
     body = json.loads(response.content)
     assert response.status_code == 200
     assert body["partial"] is True and body["news"] is None
+    assert body["errors"]["news"]["error"] == "bad_status"
+    assert body["weather"] and body["stocks"]
 
 
 def test_12_6_reference_passes(project):
@@ -596,8 +753,9 @@ def test_12_6_a_test_that_fails_on_the_bug_by_a_key_error_passes(project):
         response = await client.get("?news=fail")
         assert response.status_code == 200
         body = response.json()
-        assert body["errors"]["news"]["error"] == "bad_status"  # KeyError on the hiding view
-        assert body["weather"]["city"] == "Lyon"
+        assert body["errors"]["news"]["error"] == "bad_status"  # KeyError: errors left empty
+        assert body["weather"]["city"] == "Lyon"  # TypeError: weather dropped (None)
+        assert body["stocks"] and body["partial"] and body["news"] is None
 
     verdict = run(lesson12.check_partial_test, test_partial_failure)
     assert verdict, str(verdict)
@@ -610,6 +768,35 @@ def test_12_6_a_test_that_only_looks_at_the_failed_widget_fails_with_a_hint(proj
 
     fails_with(run(lesson12.check_partial_test, test_partial_failure),
                "calls a partial answer complete", 'body["partial"] is True')
+
+
+def test_12_6_a_test_that_never_looks_at_the_other_widgets_fails_with_a_hint(project):
+    async def test_partial_failure(client):
+        response = await client.get("?news=fail")
+        body = response.json()
+        assert response.status_code == 200 and body["partial"] is True
+        assert body["news"] is None and "news" in body["errors"]
+
+    fails_with(run(lesson12.check_partial_test, test_partial_failure),
+               "passes on a view that drops the widgets that did arrive", 'body["weather"]')
+
+
+def test_12_6_a_test_that_only_checks_the_partial_flag_fails_with_a_hint(project):
+    async def test_partial_failure(client):  # catches the old three bugs, says little else
+        response = await client.get("?news=fail")
+        assert json.loads(response.content)["partial"]
+
+    fails_with(run(lesson12.check_partial_test, test_partial_failure),
+               "passes on a view that hides the failed source", 'body["news"] is None')
+
+
+def test_12_6_a_test_that_asserts_nothing_fails_with_a_hint(project):
+    async def test_partial_failure(client):
+        response = await client.get("?news=fail")
+        assert response is not None
+
+    fails_with(run(lesson12.check_partial_test, test_partial_failure),
+               "passes on a view that calls a partial answer complete")
 
 
 def test_12_6_placeholder_is_not_solved(project):
@@ -627,8 +814,10 @@ def test_12_6_status_only_test_fails_with_a_hint(project):
 def test_12_6_body_only_test_misses_the_wrong_status(project):
     async def body_only(client):
         response = await client.get("?news=fail")
-        body = response.json()
-        assert body.get("news") is None and body.get("partial", True)  # no status_code
+        body = response.json()  # every field of the body, read with defaults; no status_code
+        assert body.get("news") is None and body.get("partial", True)
+        assert "news" in body.get("errors", {"news": 1})
+        assert body.get("weather", 1) and body.get("stocks", 1)
 
     fails_with(run(lesson12.check_partial_test, body_only), "status_code == 200")
 

@@ -52,8 +52,13 @@ async def cached(key, compute, seconds=CACHE_SECONDS):
 
     Callers that find the key missing while it is being computed wait for that computation
     instead of starting their own (no stampede on a cold cache). If ``compute()`` raises,
-    nothing is stored and every waiting caller gets the error. Per process: each worker
-    process computes once.
+    nothing is stored and every waiting caller gets the error. A caller that is cancelled
+    (its client left) stops waiting; the shared task goes on for the others.
+
+    Once per event loop, for the callers that arrive while it runs: under an ASGI server one
+    loop per worker process; under WSGI each request's async view has a loop of its own, so
+    requests share nothing. A caller whose ``aget`` read "missing" just before the value was
+    stored, and returned just after the task ended, computes again.
     """
     value = await cache.aget(key)
     if value is not None:

@@ -135,14 +135,18 @@ async def check_catalog_summary(check, catalog_summary):
                f"it returned {got!r}, expected {expected!r}",
                hint="stock__gt=0 selects the products in stock")
     # Numbers copied from the output above would pass so far: change the catalog, ask again.
-    async with _a_new_category_with_two_products(Category, Product):
+    async with _new_categories_and_products(Category, Product):
         again = await attempt(check, catalog_summary, "catalog_summary() after a change")
         expected_now = await _counts(Category, Product)
     _stop_if_raised(check, again, "catalog_summary()", "")
+    only_categories_wrong = (isinstance(again, dict) and again.get("categories") != expected_now[
+        "categories"] and {**again, "categories": None} == {**expected_now, "categories": None})
     check.that(again == expected_now, "it reads the database each time it is called",
-               f"with one more category and two more products (one in stock) it returned "
-               f"{again!r}, expected {expected_now!r}",
-               hint="query the counts inside the function; do not return fixed numbers")
+               f"with two more categories (one of them still empty) and two more products (one "
+               f"in stock) it returned {again!r}, expected {expected_now!r}",
+               hint="count every category, an empty one too: await Category.objects.acount()"
+               if only_categories_wrong else
+               "query the counts inside the function; do not return fixed numbers")
 
 
 async def _counts(Category, Product):
@@ -154,10 +158,12 @@ async def _counts(Category, Product):
 
 
 @asynccontextmanager
-async def _a_new_category_with_two_products(Category, Product):
+async def _new_categories_and_products(Category, Product):
     from django.utils import timezone
 
     category = await Category.objects.acreate(name="Check 12.1", slug="check-12-1")
+    # A category with no products yet is still a category: "categories with products" differs.
+    empty = await Category.objects.acreate(name="Check 12.1 (empty)", slug="check-12-1-empty")
     try:
         for sku, stock in (("CHECK-12-1-A", 4), ("CHECK-12-1-B", 0)):
             await Product.objects.acreate(sku=sku, name=sku, category=category, price=1,
@@ -166,6 +172,7 @@ async def _a_new_category_with_two_products(Category, Product):
     finally:  # leave the catalog as the lesson found it
         await Product.objects.filter(category=category).adelete()
         await category.adelete()
+        await empty.adelete()
 
 
 # --- 12.2 --------------------------------------------------------------------------------------
@@ -346,9 +353,11 @@ async def _check_cached(check, cached):
                f"compute() ran {len(calls)} times for 20 callers that arrived together "
                "(a cache stampede)",
                hint="keep the task computing each key in a dict keyed by (running loop, key), "
-                    "let the others await it (asyncio.shield it) and drop it when done; or hold "
-                    "an asyncio.Lock per (running loop, key) and look in the cache again once "
-                    "you hold it")
+                    "let every caller `await asyncio.shield(task)` and drop the task when it is "
+                    "done (a lock held around compute() is not enough: a caller that leaves "
+                    "cancels the computation, and the next one starts over)")
+    if len(calls) == 1:  # a stampede shows first; a leaving caller only matters without one
+        await _check_a_caller_leaving(check, cached)
     # Django's async tests run each test in a new event loop (async_to_sync): an asyncio.Lock
     # or a task kept at module level belongs to the loop that first waited on it.
     await cache.adelete("cold")
@@ -359,6 +368,43 @@ async def _check_cached(check, cached):
                f"the same 20 callers in a second event loop got {elsewhere!r}",
                hint="an asyncio.Lock, a task or an httpx client belongs to the event loop that "
                     "first waited on it: key what you keep by (asyncio.get_running_loop(), key)")
+
+
+async def _check_a_caller_leaving(check, cached):
+    """The first caller's request is cancelled (its client left) while five others wait."""
+    calls, release = [], asyncio.Event()
+
+    async def compute():  # it ends when the check says so: no race with the cancellation
+        calls.append(1)
+        await release.wait()
+        return {"answer": 42}
+
+    async def leave_first():
+        first = asyncio.ensure_future(cached("leaving", compute))
+        while not calls and not first.done():  # the first caller has started compute()
+            await asyncio.sleep(0.01)
+        others = [asyncio.ensure_future(cached("leaving", compute)) for _ in range(5)]
+        await asyncio.sleep(0.2)  # they looked in the cache and now wait for the computation
+        first.cancel()  # what ASGIHandler does to a request whose client disconnects
+        await asyncio.wait([first], timeout=1.0)
+        release.set()
+        return await asyncio.gather(*others, return_exceptions=True)
+
+    got = await attempt(check, leave_first, "five callers after the first one left")
+    _stop_if_raised(check, got, "five callers after the first one left", "")
+    failed = sorted({type(value).__name__ for value in got if isinstance(value, BaseException)})
+    check.that(
+        not failed and got == [{"answer": 42}] * 5 and len(calls) == 1,
+        "a caller that leaves does not stop the computation the others wait for",
+        (f"the first caller was cancelled (its client left) and the five callers waiting for "
+         f"the same key got {', '.join(failed)} (under uvicorn, a 500 for each of their requests)")
+        if failed else
+        (f"the first caller was cancelled (its client left); the five callers waiting for the "
+         f"same key got {got[:2]!r}... and compute() ran {len(calls)} times"),
+        hint="run the computation in a task of its own (asyncio.create_task) and let every "
+             "caller `await asyncio.shield(task)`: cancelling a caller then stops its wait, not "
+             "the task the others share",
+    )
 
 
 def _in_a_new_loop(cached, compute):
@@ -508,7 +554,18 @@ async def check_middleware(check, middleware_factory):
         response["Cache-Control"] = "no-store"
         return response
 
-    views = [("ok", ok), ("broken", broken), ("created", created), ("own", own)]
+    async def private(request):  # a 200 the view itself keeps to one browser, briefly
+        response = JsonResponse({"user": "ada"})
+        response["Cache-Control"] = "private, max-age=5"
+        return response
+
+    async def gone(request):  # an error the view says may be cached for a minute
+        response = JsonResponse({"error": "no such page"}, status=404)
+        response["Cache-Control"] = "max-age=60"
+        return response
+
+    views = [("ok", ok), ("broken", broken), ("created", created), ("own", own),
+             ("private", private), ("gone", gone)]
     with watching_awaits() as unawaited, use_middleware(middleware_factory), quiet_request_log():
         answers = {name: await call_view(view) for name, view in views}
         status = answers["ok"].status_code
@@ -526,25 +583,35 @@ async def check_middleware(check, middleware_factory):
                "any other status gets Cache-Control: no-store",
                f"a 502 got {got['broken']!r} and a 201 got {got['created']!r}",
                hint="only a 200 may be kept by a browser: compare status_code == 200")
-    check.that(got["own"] == "no-store", "a view's own Cache-Control is kept",
-               f"a view that set no-store ended with {got['own']!r}",
-               hint="if response.has_header('Cache-Control'): leave it")
+    own = {"own": "no-store", "private": "private, max-age=5", "gone": "max-age=60"}
+    changed = [f"{own[name]!r} became {got[name]!r}" for name in own if got[name] != own[name]]
+    check.that(not changed, "a view's own Cache-Control is kept, whatever the status",
+               "the views set Cache-Control themselves, and " + "; ".join(changed),
+               hint="set it only when the view did not: `if not response.has_header("
+                    "'Cache-Control'):` (patch_cache_control() merges into the view's header, "
+                    "and an error status does not mean the view's header may go)")
 
 
 # --- 12.6 --------------------------------------------------------------------------------------
 
 
 def _buggy_views():
+    """The real dashboard, and views that each get one thing of a partial answer wrong."""
     from tutorial_project.capstone.views import dashboard
 
-    async def hides_failures(request):  # a failed source looks like an empty widget
-        response = await dashboard(request)
-        if response.status_code != 200:
-            return response
-        body = json.loads(response.content)
-        body = {name: ({} if value is None else value) for name, value in body.items()}
-        body.update(errors={}, partial=False)
-        return JsonResponse(body)
+    def changed(change, status=None):
+        """A view that gives the dashboard's partial answer with ``change(body)`` applied."""
+
+        async def view(request):
+            response = await dashboard(request)
+            if response.status_code != 200:
+                return response
+            body = json.loads(response.content)
+            if body["partial"]:
+                change(body)
+            return JsonResponse(body, status=status or response.status_code)
+
+        return view
 
     async def fails_whole_page(request):  # one failed source loses every widget
         response = await dashboard(request)
@@ -552,21 +619,28 @@ def _buggy_views():
             return JsonResponse({"error": "upstream failed"}, status=502)
         return response
 
-    async def says_complete(request):  # the failed source is None, yet "not partial"
-        response = await dashboard(request)
-        if response.status_code != 200:
-            return response
-        body = json.loads(response.content)
-        body.update(errors={}, partial=False)
-        return JsonResponse(body)
+    def keep(body):
+        pass
 
     return dashboard, {
         "a view that calls a partial answer complete": (
-            says_complete, 'assert body["partial"] is True and "news" in body["errors"]'),
-        "a view that hides the failed source": (
-            hides_failures, 'assert body["partial"] is True and body["news"] is None'),
+            changed(lambda body: body.update(partial=False)),
+            'assert body["partial"] is True'),
+        "a view that hides the failed source behind an empty widget": (
+            changed(lambda body: body.update(news={})),
+            'assert body["news"] is None: a failed source is None, not an empty widget'),
+        "a view that does not say why a widget is missing": (
+            changed(lambda body: body.update(errors={})),
+            'assert body["errors"]["news"]...: the answer names the failed source and why'),
+        "a view that drops the widgets that did arrive": (
+            changed(lambda body: body.update(weather=None, stocks=None)),
+            'assert body["weather"] and body["stocks"]: the sources that answered are kept'),
         "a view that answers 502 when one source fails": (
-            fails_whole_page, "assert response.status_code == 200: the other widgets are kept"),
+            fails_whole_page,
+            "assert response.status_code == 200: the other widgets are kept"),
+        "a view that sends the partial page with status 503": (
+            changed(keep, status=503),
+            "assert response.status_code == 200: a partial answer is still a success"),
     }
 
 
