@@ -6,7 +6,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import ThreadSensitiveContext, async_to_sync, sync_to_async
 
 pytestmark = pytest.mark.usefixtures("project")  # tests/conftest.py: start() in this process
 
@@ -60,11 +60,30 @@ def forgot_the_bridge(fetch_price, skus):  # coroutines, never run
     return {sku: fetch_price(sku) for sku in skus}
 
 
+def sleeps_in_the_bridged_coroutine(fetch_price, skus):  # blocks the serving loop
+    async def fetch_all():
+        time.sleep(0.2)  # "a rate limit": runs on the loop async_to_sync sends it back to
+        return await asyncio.gather(*(fetch_price(sku) for sku in skus))
+
+    return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
+
+
+def sleeps_in_its_own_thread(fetch_price, skus):  # right: the sleep holds only this thread
+    time.sleep(0.05)
+
+    async def fetch_all():
+        return await asyncio.gather(*(fetch_price(sku) for sku in skus))
+
+    return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
+
+
 async def async_prices_for(fetch_price, skus):  # its callers are sync: they cannot await it
     return dict(zip(skus, await asyncio.gather(*(fetch_price(s) for s in skus)), strict=True))
 
 
-@pytest.mark.parametrize("answer", [prices_for, prices_for_with_a_task_group])
+@pytest.mark.parametrize(
+    "answer", [prices_for, prices_for_with_a_task_group, sleeps_in_its_own_thread]
+)
 def test_03_1_right_answers_pass(answer):
     verdict = verdict_of("check_prices_for", answer)
     assert verdict.passed, str(verdict)
@@ -77,6 +96,8 @@ def test_03_1_right_answers_pass(answer):
         (with_asyncio_run, ["different event loop", "async_to_sync"]),
         (forgot_the_bridge, ["an `await` is missing", "coroutine"]),
         (async_prices_for, ["is an async function", "def prices_for"]),
+        (sleeps_in_the_bridged_coroutine, ["time.sleep(0.2) ran on the event loop's thread",
+                                           "asyncio.sleep"]),
     ],
 )
 def test_03_1_wrong_answers_fail_with_a_hint_and_no_warning(answer, fragments, recwarn):
@@ -95,6 +116,31 @@ async def lookup_many(lookup, skus):  # the reference
 async def lookup_many_with_to_thread(lookup, skus):  # right, written differently
     results = await asyncio.gather(*(asyncio.to_thread(lookup, sku) for sku in skus))
     return list(results)
+
+
+async def lookup_many_with_own_pool(lookup, skus):  # right: its own threads, a TaskGroup
+    loop = asyncio.get_running_loop()
+
+    async def one(sku):
+        return await loop.run_in_executor(pool, lookup, sku)
+
+    with ThreadPoolExecutor(max_workers=len(skus)) as pool:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(one(sku)) for sku in skus]
+    return tuple(task.result() for task in tasks)
+
+
+async def lookup_many_with_run_in_executor(lookup, skus):  # right: the loop's default pool
+    loop = asyncio.get_running_loop()
+    return await asyncio.gather(*(loop.run_in_executor(None, lookup, sku) for sku in skus))
+
+
+async def a_thread_sensitive_context_per_call(lookup, skus):  # one request thread in a view
+    async def one(sku):
+        async with ThreadSensitiveContext():
+            return await sync_to_async(lookup)(sku)
+
+    return await asyncio.gather(*(one(sku) for sku in skus))
 
 
 async def blocks_the_loop(lookup, skus):
@@ -141,7 +187,15 @@ def sync_lookup_many(lookup, skus):
     return [lookup(sku) for sku in skus]
 
 
-@pytest.mark.parametrize("answer", [lookup_many, lookup_many_with_to_thread])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        lookup_many,
+        lookup_many_with_to_thread,
+        lookup_many_with_own_pool,
+        lookup_many_with_run_in_executor,
+    ],
+)
 def test_03_2_right_answers_pass(answer):
     verdict = verdict_of("check_lookup_many", answer)
     assert verdict.passed, str(verdict)
@@ -154,6 +208,10 @@ def test_03_2_right_answers_pass(answer):
         (blocking_sleep_then_threads, ["ran on the event loop's thread"]),
         (thread_sensitive, ["at most 1 of 4 lookups", "thread_sensitive=False"]),
         (one_after_another, ["at most 1 of 4 lookups", "asyncio.gather"]),
+        (
+            a_thread_sensitive_context_per_call,
+            ["at most 1 of 4 lookups", "ThreadSensitiveContext of your own"],
+        ),
         (pool_map_on_the_loop, ["did not run at all", "pool.map()"]),
         (submit_then_result, ["did not run at all", "future.result()"]),
         (gather_not_awaited, ["an `await` is missing", "Future of asyncio.gather"]),

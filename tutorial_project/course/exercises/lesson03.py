@@ -17,6 +17,7 @@ from tutorial_project.course.exercises.expect import (
     forgotten_awaits,
     must_be_async,
     no_forgotten_await,
+    sleeps_on_this_thread,
 )
 
 SKUS = ["BK-001", "CF-003", "GM-002", "TL-003"]
@@ -106,7 +107,9 @@ async def check_prices_for(check, prices_for):
     fetch_price = LoopBoundFetch(delay=0.3)
     # Called the way an async view calls sync code under ASGIHandler: through a
     # thread-sensitive sync_to_async, inside the request's ThreadSensitiveContext.
-    with forgotten_awaits() as missed:
+    # async_to_sync sends the bridged coroutine back to this loop (the one serving every
+    # request): a time.sleep in it freezes the whole server, so it is counted here.
+    with forgotten_awaits() as missed, sleeps_on_this_thread() as sleeps:
         try:
             async with ThreadSensitiveContext():
                 result = await sync_to_async(prices_for)(fetch_price, SKUS)
@@ -130,6 +133,15 @@ async def check_prices_for(check, prices_for):
         "it returns {sku: price} for every sku",
         f"it returned {result!r}, expected {expected!r}",
         hint="return a dict: {sku: price}, one entry per sku",
+    )
+    check.that(
+        not sleeps,
+        "the event loop was never blocked by a time.sleep",
+        f"time.sleep({sleeps[0] if sleeps else ''}) ran on the event loop's thread: the "
+        "coroutine you pass to async_to_sync runs on the loop that serves every request, "
+        "and the whole server froze meanwhile",
+        hint="in async code wait with `await asyncio.sleep(...)`; keep blocking calls in "
+        "prices_for itself (its own thread), outside the async function",
     )
     check.that(
         fetch_price.most_running == len(SKUS),
@@ -178,8 +190,11 @@ async def check_lookup_many(check, lookup_many):
     must_be_async(check, lookup_many, "lookup_many")
     lookup = InstrumentedLookup(delay=0.3, expected=len(SKUS))
     loop_thread = threading.current_thread()
+    # Called inside a ThreadSensitiveContext, as ASGIHandler calls a view: there, a
+    # ThreadSensitiveContext the answer opens itself is not the outer-most one and gives no
+    # new thread, so thread-sensitive calls take turns on the request's one thread.
     with forgotten_awaits() as missed:
-        async with LoopTicks() as ticks:
+        async with ThreadSensitiveContext(), LoopTicks() as ticks:
             result = await lookup_many(lookup, SKUS)
         if isinstance(result, asyncio.Future):  # `return asyncio.gather(...)`, not awaited
             missed.append("it returned the Future of asyncio.gather, not its result")
@@ -217,6 +232,7 @@ async def check_lookup_many(check, lookup_many):
         f"at most {lookup.most_running} of {len(SKUS)} lookups ran at the same time",
         hint="start all the calls, then wait for them together with asyncio.gather (awaiting "
         "each call before the next waits for each); and thread-sensitive calls (the "
-        "default) take turns on one thread: this lookup touches no database, so "
+        "default) take turns on the request's one thread, even inside a "
+        "ThreadSensitiveContext of your own: this lookup touches no database, so "
         "thread_sensitive=False",
     )
