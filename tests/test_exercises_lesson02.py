@@ -2,6 +2,7 @@
 yet", and plausible wrong answers fail with a message that helps."""
 
 import asyncio
+import json
 import time
 import warnings
 from http import HTTPStatus
@@ -117,7 +118,7 @@ async def blocking_calls_in_threads(request):
 
 
 async def compare_prices_with_a_task_group(request):
-    skus = request.GET.get("skus") and request.GET["skus"].split(",")
+    skus = list(filter(None, map(str.strip, request.GET.get("skus", "").split(","))))
     if not skus:
         return JsonResponse({"error": "no skus"}, status=HTTPStatus.BAD_REQUEST)
     failed = False
@@ -129,6 +130,37 @@ async def compare_prices_with_a_task_group(request):
     if failed:
         return JsonResponse({"error": "upstream failed"}, status=HTTPStatus.BAD_GATEWAY)
     return JsonResponse({"prices": {sku: task.result()["price"] for sku, task in tasks.items()}})
+
+
+async def empty_items_kept(request):
+    raw = request.GET.get("skus")
+    if raw is None:
+        return JsonResponse({"error": "say which products"}, status=400)
+    try:
+        quotes = await asyncio.gather(*(fake_upstream.fetch_price(s) for s in raw.split(",")))
+    except fake_upstream.UpstreamError as error:
+        return JsonResponse({"error": str(error)}, status=502)
+    return JsonResponse({"prices": {quote["sku"]: quote["price"] for quote in quotes}})
+
+
+async def sync_cache_in_async(request):
+    from django.core.cache import cache
+
+    key = "prices:" + request.GET.get("skus", "")
+    if (cached := cache.get(key)) is not None:  # the sync API, on the event loop
+        return JsonResponse(cached)
+    response = await compare_prices(request)
+    if response.status_code == 200:
+        cache.set(key, json.loads(response.content), 1)
+    return response
+
+
+async def sync_orm_in_async(request):
+    from tutorial_project.catalog.models import Product
+
+    if not Product.objects.exists():  # the sync ORM on the event loop
+        return JsonResponse({"error": "no products"}, status=404)
+    return await compare_prices(request)
 
 
 async def gather_then_sleep(request):
@@ -202,10 +234,14 @@ def test_compare_prices_placeholder_is_not_solved_yet(project):
         (blocking_calls_in_threads, "✅ the event loop never stood still\n  ❌ it called fetch_"),
         (gather_then_sleep, "it called time.sleep on the event loop"),
         (gather_never_awaited, "`quotes = await asyncio.gather(...)`"),
+        (empty_items_kept, "an empty ?skus= answered 200"),
+        (sync_cache_in_async, "it called the sync cache.get() on the event loop"),
+        (sync_orm_in_async, "leave the ORM out"),
     ],
     ids=["sequential awaits", "sync view", "no 502", "wrong body", "blocking call",
          "forgotten await", "swallowed failure", "wrong status", "blocking calls in threads",
-         "time.sleep after gather", "gather not awaited"],
+         "time.sleep after gather", "gather not awaited", "empty skus kept", "sync cache",
+         "sync ORM"],
 )
 def test_compare_prices_wrong_answers_fail_with_a_hint(project, answer, message):
     from tutorial_project.course.exercises.lesson02 import check_compare_prices
@@ -294,6 +330,18 @@ class NotFoundQuoteView(QuoteView):
         return await super().get(request)
 
 
+class NoUpstreamQuoteView(View):
+    async def get(self, request):
+        sku = request.GET.get("sku")
+        if not sku:
+            return JsonResponse({"error": "no sku"}, status=400)
+        await asyncio.sleep(fake_upstream.DELAY)  # looks like the wait, asks nobody
+        try:
+            return JsonResponse(fake_upstream.quote_for(sku))
+        except fake_upstream.UpstreamError as error:
+            return JsonResponse({"error": str(error)}, status=502)
+
+
 class QuoteViewWrittenDifferently(View):
     http_method_names = ["get", "head", "options"]
 
@@ -349,11 +397,12 @@ def test_quote_view_placeholder_is_not_solved_yet(project):
         (ShortSleepQuoteView, "it called time.sleep on the event loop"),
         (ExtraPostQuoteView, "POST answered 200"),
         (ExtraPutQuoteView, "PUT answered 200"),
+        (NoUpstreamQuoteView, "at most 0 of the four GETs were waiting on fetch_price"),
     ],
     ids=["sync handler", "mixed handlers", "no 502", "function view", "blocking call",
          "time.sleep", "forgotten await", "wrong status", "short time.sleep", "busy loop",
          "extra post",
-         "extra put"],
+         "extra put", "never asks the upstream"],
 )
 def test_quote_view_wrong_answers_fail_with_a_hint(project, answer, message):
     from tutorial_project.course.exercises.lesson02 import check_quote_view

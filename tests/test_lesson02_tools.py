@@ -55,3 +55,37 @@ def test_traced_keeps_the_view_kind_and_bursts_record_threads(project):
     assert on_loop.view_threads == 1
     assert shared.view_threads == 1 and shared.seconds > 0.25  # one thread, in turn
     assert per_request.view_threads == 5 and per_request.extra_threads >= 4
+
+
+def test_down_skus_fail_after_the_usual_wait_so_siblings_end_together():
+    """Exercise 02.1's siblings all end with the failure: the check cannot tell cancelled calls
+    from abandoned ones, so the task asks only for the 502 (the docstring says so)."""
+    import time
+
+    async def scenario():
+        started = time.perf_counter()
+        with pytest.raises(fake_upstream.UpstreamError):
+            await fake_upstream.fetch_price("DOWN-1")
+        return time.perf_counter() - started
+
+    assert asyncio.run(scenario()) >= fake_upstream.DELAY * 0.9
+    assert "waits ``DELAY`` like any call, then fails" in fake_upstream.__doc__
+
+
+def test_sync_cache_calls_on_this_thread_counts_the_loop_thread_only(project):
+    import threading
+
+    from django.core.cache import cache
+
+    from tutorial_project.course.exercises.expect import sync_cache_calls_on_this_thread
+
+    backend = type(cache._connections[cache._alias]) if hasattr(cache, "_alias") else type(cache)
+    own_get = backend.__dict__.get("get")
+    with sync_cache_calls_on_this_thread() as calls:
+        cache.set("lesson02-watch", 1)
+        assert cache.get("lesson02-watch") == 1
+        worker = threading.Thread(target=cache.get, args=("lesson02-watch",))
+        worker.start()
+        worker.join()
+    assert calls == ["set", "get"]
+    assert backend.__dict__.get("get") is own_get  # put back as it was

@@ -10,7 +10,8 @@ together from calls made one after another without depending on how busy the mac
 and how many were blocking ones.
 
 Two kinds of sku misbehave, so that views can show how they handle an upstream in trouble:
-``DOWN-...`` fails at once with ``UpstreamError``; ``SLOW-...`` takes ``SLOW_DELAY`` seconds.
+``DOWN-...`` waits ``DELAY`` like any call, then fails with ``UpstreamError``; ``SLOW-...``
+takes ``SLOW_DELAY`` seconds.
 """
 
 import asyncio

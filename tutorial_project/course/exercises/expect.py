@@ -96,3 +96,44 @@ def sleeps_on_this_thread():
         yield sleeps
     finally:
         time.sleep = real_sleep
+
+
+# Django's sync cache API: with Redis or Memcached each call is a network round trip.
+SYNC_CACHE_CALLS = ("get", "set", "add", "delete", "get_many", "set_many", "delete_many",
+                    "has_key", "incr", "decr", "get_or_set", "touch", "clear")
+
+
+@contextmanager
+def sync_cache_calls_on_this_thread():
+    """The names of the sync cache methods (``"get"``, ``"set"``...) called on this (the event
+    loop's) thread in the block, in order.
+
+    However fast the project's local-memory cache answers, with Redis or Memcached each one
+    waits on the network and holds the loop. The a-twins (``await cache.aget(...)``) run in a
+    worker thread and are not counted; neither are calls from other threads. Every configured
+    backend's methods are back as they were when the block ends.
+    """
+    from django.core.cache import caches
+
+    loop_thread, calls = threading.get_ident(), []
+
+    def noted(name, real):
+        def call(*args, **kwargs):
+            if threading.get_ident() == loop_thread:
+                calls.append(name)
+            return real(*args, **kwargs)
+        return call
+
+    backends = {type(caches[alias]) for alias in caches}
+    saved = [(backend, name, backend.__dict__.get(name))
+             for backend in backends for name in SYNC_CACHE_CALLS]
+    for backend, name, _ in saved:
+        setattr(backend, name, noted(name, getattr(backend, name)))
+    try:
+        yield calls
+    finally:
+        for backend, name, own in saved:
+            if own is None:
+                delattr(backend, name)
+            else:
+                setattr(backend, name, own)

@@ -8,7 +8,11 @@ from django.http import HttpResponse
 from django.views import View
 
 from tutorial_project.course.exercises.core import exercise
-from tutorial_project.course.exercises.expect import must_be_async, sleeps_on_this_thread
+from tutorial_project.course.exercises.expect import (
+    must_be_async,
+    sleeps_on_this_thread,
+    sync_cache_calls_on_this_thread,
+)
 from tutorial_project.course.exercises.probes import call_view
 from tutorial_project.instruments import fake_upstream
 from tutorial_project.instruments.heartbeat import Heartbeat
@@ -28,15 +32,20 @@ async def _ok(request):
 async def _watched():
     """Count the upstream calls in flight and time the loop's longest stall meanwhile."""
     await call_view(_ok)  # a first request imports and builds things: not the learner's stall
-    with fake_upstream.watch_concurrency() as seen, sleeps_on_this_thread() as sleeps:
+    with (
+        fake_upstream.watch_concurrency() as seen,
+        sleeps_on_this_thread() as sleeps,
+        sync_cache_calls_on_this_thread() as cache_calls,
+    ):
         async with Heartbeat(every=0.005) as heartbeat:
             yield seen
     seen.stall = heartbeat.longest_gap
     seen.loop_sleeps = len(sleeps)
+    seen.cache_calls = cache_calls
 
 
 def _loop_was_free(seen):
-    return seen.stall < STALL and not seen.loop_sleeps
+    return seen.stall < STALL and not seen.loop_sleeps and not seen.cache_calls
 
 
 def _answered(response):
@@ -47,9 +56,14 @@ def _answered(response):
 
 
 def _status_hint(response):
-    if "_GatheringFuture" in (getattr(response, "view_error", None) or ""):
+    error = getattr(response, "view_error", None) or ""
+    if "_GatheringFuture" in error:
         return ("asyncio.gather(...) returns an awaitable, not the results: "
                 "`quotes = await asyncio.gather(...)`")
+    if "SynchronousOnlyOperation" in error:
+        return ("the sync ORM cannot run on the event loop: the prices come from the "
+                "upstream, so leave the ORM out, or use its a-methods "
+                "(`await Product.objects.filter(...).acount()`, `async for ...`)")
     return "return JsonResponse({'prices': {...}})"
 
 
@@ -67,6 +81,10 @@ def _blocking_hint(seen):
     if seen.loop_sleeps:
         return ("it called time.sleep on the event loop, which stops every other request "
                 "however short the sleep: `await asyncio.sleep(...)` instead")
+    if seen.cache_calls:
+        return (f"it called the sync cache.{seen.cache_calls[0]}() on the event loop: with "
+                "Redis or Memcached that is a network round trip that holds every request; "
+                "use the a-twins, `await cache.aget(...)`, `await cache.aset(...)`")
     return ("something blocked the event loop (time.sleep, a sync HTTP client, the sync ORM): "
             "in an async view, await async calls only")
 
@@ -74,7 +92,7 @@ def _blocking_hint(seen):
 def _must_not_block_a_thread(check, seen):
     check.that(
         not seen.blocking_calls,
-        "it awaited the async fetch_price",
+        "it never called fetch_price_blocking",
         "it called fetch_price_blocking",
         hint="even in a thread (sync_to_async, to_thread) that holds a thread for the whole "
         "wait: `await fake_upstream.fetch_price(sku)`",
@@ -115,13 +133,15 @@ async def check_compare_prices(check, compare_prices):
         hint="start them all, then wait once: "
         "`await asyncio.gather(*(fake_upstream.fetch_price(s) for s in skus))`",
     )
-    response = await call_view(compare_prices)
-    check.that(
-        response.status_code == 400 and _is_json_error(response),
-        "no ?skus= answers 400 with an 'error' message",
-        f"no ?skus= answered {_answered(response)}",
-        hint="if the list of skus is empty, return JsonResponse({'error': ...}, status=400)",
-    )
+    for suffix, what in [("", "no ?skus="), ("?skus=", "an empty ?skus="), ("?skus=,", "?skus=,")]:
+        response = await call_view(compare_prices, suffix=suffix)
+        check.that(
+            response.status_code == 400 and _is_json_error(response),
+            f"{what} answers 400 with an 'error' message",
+            f"{what} answered {_answered(response)}",
+            hint="drop the empty items of the list (`[s.strip() for s in ... if s.strip()]`); "
+            "if none is left, return JsonResponse({'error': ...}, status=400)",
+        )
     response = await call_view(compare_prices, suffix="?skus=CF-001,DOWN-1")
     check.that(
         response.status_code == 502 and _is_json_error(response),
@@ -169,6 +189,14 @@ async def check_quote_view(check, QuoteView):
         hint=_blocking_hint(seen),
     )
     _must_not_block_a_thread(check, seen)
+    check.that(
+        seen.peak == len(skus),
+        "the four GETs awaited fetch_price, all four waiting at the same time",
+        f"at most {seen.peak} of the four GETs were waiting on fetch_price at the same time",
+        hint="ask the upstream itself: `await fake_upstream.fetch_price(sku)` "
+        "(quote_for is the check's shortcut to the expected answer, not the service)"
+        if seen.peak == 0 else "await fetch_price in the handler, without a lock around it",
+    )
     response = await call_view(view, suffix="?sku=DOWN-1")
     check.that(
         response.status_code == 502,
