@@ -12,7 +12,11 @@ from django.db import OperationalError
 
 from tutorial_project.course.exercises.attempt import Raised, attempt
 from tutorial_project.course.exercises.core import exercise
-from tutorial_project.course.exercises.expect import must_be_async, sleeps_on_this_thread
+from tutorial_project.course.exercises.expect import (
+    must_be_async,
+    sleeps_on_this_thread,
+    sync_cache_calls_on_this_thread,
+)
 from tutorial_project.instruments.heartbeat import Heartbeat
 
 SYNC_QUERY_HINT = (
@@ -28,9 +32,6 @@ STALL = 0.25
 # held, and the answer's five calls may hold it LOOP_HELD_LIMIT in all. A free loop on a loaded
 # 2-core machine wakes within a few ms; a 0.1 s block in each call already adds up to 0.5 s.
 HELD, LOOP_HELD_LIMIT = 0.05, 0.4
-# The sync cache API on the loop's thread (a network round trip with Redis or Memcached).
-SYNC_CACHE_CALLS = ("get", "set", "add", "delete", "get_many", "set_many", "delete_many",
-                    "has_key", "incr", "decr", "get_or_set", "touch", "clear")
 # A category the demo data lacks: its name is not slug.title() and it has 1 product (every demo
 # category has 3), out of stock. The check creates it for its run and removes it afterwards.
 EXTRA_SLUG, EXTRA_NAME, EXTRA_SKU = "gift-cards", "Gift cards & vouchers", "GC-001"
@@ -164,7 +165,6 @@ def _blocking_on_the_loop(orm_thread, database_fails=False):
     connection that Django never closes. With `database_fails`, every query raises
     OperationalError, as a locked or lost database would.
     """
-    from django.core.cache import caches
     from django.db.backends.utils import CursorWrapper
 
     loop_thread, found = threading.get_ident(), []
@@ -184,19 +184,12 @@ def _blocking_on_the_loop(orm_thread, database_fails=False):
             return real(self, sql, params, many, executor)
         return execute
 
-    def noted_cache_call(real, name):
-        def call(*args, **kwargs):
-            if threading.get_ident() == loop_thread:
-                note(f"called the sync cache.{name}() on the event loop's thread", CACHE_HINT)
-            return real(*args, **kwargs)
-        return call
-
     patches = [(CursorWrapper, "_execute_with_wrappers", noted_query)]
-    for backend in {type(caches[alias]) for alias in caches}:
-        patches += [(backend, name, lambda real, name=name: noted_cache_call(real, name))
-                    for name in SYNC_CACHE_CALLS]
-    with sleeps_on_this_thread() as sleeps, _patched(patches):
+    with sleeps_on_this_thread() as sleeps, sync_cache_calls_on_this_thread() as cache_calls, \
+            _patched(patches):
         yield found
+    for name in cache_calls:
+        note(f"called the sync cache.{name}() on the event loop's thread", CACHE_HINT)
     found[:0] = [(f"called time.sleep({seconds}) on the event loop's thread", BLOCKING_HINT)
                  for seconds in sleeps]
 

@@ -23,6 +23,7 @@ from tutorial_project.course.exercises.expect import (
     must_be_async,
     no_forgotten_await,
     sleeps_on_this_thread,
+    sync_cache_calls_on_this_thread,
 )
 from tutorial_project.course.exercises.probes import quiet_request_log
 from tutorial_project.orders.models import Customer, Order, OrderLine
@@ -112,11 +113,6 @@ def recorded_statements():
         Template.render = original_render
 
 
-SYNC_CACHE_METHODS = (
-    "get set add delete get_many set_many get_or_set incr decr has_key touch delete_many clear"
-).split()
-
-
 @contextmanager
 def blocking_calls():
     """Note the calls in the block that hold the event loop's thread while they wait.
@@ -126,34 +122,13 @@ def blocking_calls():
     cache.aget(...)``) run in a worker thread and are not noted. A loop-stall timer would catch
     more, but on a busy machine it also catches the machine: these two are what learners write.
     """
-    from django.core.cache import cache
-
-    loop_thread, calls = threading.get_ident(), []
-    cache_class = type(cache._connections[cache._alias]) if hasattr(cache, "_alias") else None
-    cache_class = cache_class or type(cache)
-    patched = {}
-
-    def noting(method_name, method):
-        def noted(self, *args, **kwargs):
-            if threading.get_ident() == loop_thread:
-                calls.append(f"cache.{method_name}()")
-            return method(self, *args, **kwargs)
-
-        return noted
-
-    for method_name in SYNC_CACHE_METHODS:
-        patched[method_name] = cache_class.__dict__.get(method_name)
-        setattr(cache_class, method_name, noting(method_name, getattr(cache_class, method_name)))
-    try:
-        with sleeps_on_this_thread() as sleeps:
+    calls = []
+    with sync_cache_calls_on_this_thread() as cache_calls, sleeps_on_this_thread() as sleeps:
+        try:
             yield calls
+        finally:
+            calls.extend(f"cache.{name}()" for name in cache_calls)
             calls.extend(f"time.sleep({seconds})" for seconds in sleeps)
-    finally:
-        for method_name, original in patched.items():
-            if original is None:
-                delattr(cache_class, method_name)
-            else:
-                setattr(cache_class, method_name, original)
 
 
 def loop_never_blocked(check, calls, who):
