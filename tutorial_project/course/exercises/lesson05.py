@@ -565,7 +565,7 @@ async def check_require_api_key(check, require_api_key):
         hint="look the key up with await cache.aget(...): it runs the backend's get with "
         "sync_to_async, in the request's own worker thread. asyncio.to_thread and "
         "run_in_executor use a pool shared by every request, where Django code escapes the "
-        "request's cleanup (a DatabaseCache connection opened there is never closed)",
+        "request's cleanup (a DatabaseCache connection opened there outlives the request)",
     )
     _check_no_blocking(
         check,
