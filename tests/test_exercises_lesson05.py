@@ -375,7 +375,7 @@ def _queue_waits_briefly():
 
 def _future_result():
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        pool.submit(time.sleep, 0.005).result()  # waits on the loop for a worker thread
+        pool.submit(time.sleep, 0.1).result()  # waits on the loop for a worker thread
 
 
 def _starts_a_thread():  # "log in the background": start() waits for the thread to run
@@ -409,7 +409,7 @@ threading.Thread(target=_write_to_the_pipe_soon, daemon=True).start()
 
 def _pipe_read():
     """A blocking wait the checks do not know by name (os.read): only the gap shows it."""
-    _WRITE_SOON.put(0.1)
+    _WRITE_SOON.put(0.2)
     os.read(_PIPE_READER, 1)
 
 
