@@ -2,10 +2,17 @@
 placeholder waits, and the wrong answers learners write fail with a hint that says why."""
 
 import asyncio
+import concurrent.futures
+import http.server
 import json
+import logging
+import os
+import queue
 import select
+import socket
 import threading
 import time
+import urllib.request
 from time import sleep  # the usual notebook spelling: bound before any check runs
 
 import pytest
@@ -306,8 +313,8 @@ def test_05_1_placeholder_is_not_solved(project):
         (SleepsOnTheLoop, "called time.sleep on the event loop"),
         (SleepImportedFromTime, "called time.sleep on the event loop"),
         (BusyWaits, "kept the event loop busy"),
-        (SelectWaits, "blocked the event loop for"),
-        (EventWaits, "blocked the event loop for"),
+        (SelectWaits, "blocking call on the event loop: select.select"),
+        (EventWaits, "blocking call on the event loop: threading.Event.wait"),
         (AuditLogToThread, "sent work to a thread with asyncio.to_thread"),
         (AuditLogInExecutor, "sent work to a thread with run_in_executor"),
         (OldMarker, "_is_coroutine by hand"),
@@ -319,6 +326,138 @@ def test_05_1_wrong_answers_fail_with_a_hint(project, answer, message, recwarn):
     assert not verdict and verdict.solved
     assert message in str(verdict), str(verdict)
     assert not [w for w in recwarn if "never awaited" in str(w.message)]
+
+
+# --- blocking calls too short for the stall measurement (< WAIT_EXTRA_MS) -------------------
+
+
+class _QuietHandler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def local_http_url():
+    """A loopback HTTP server that answers at once: a sync client call to it takes ~1 ms."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def _sleeps_briefly():
+    time.sleep(0.01)
+
+
+def _held_lock_briefly():
+    lock = threading.Lock()
+    lock.acquire()
+    lock.acquire(timeout=0.02)  # "wait for the other request" on a threading lock
+
+
+def _condition_waits_briefly():
+    condition = threading.Condition()
+    with condition:
+        condition.wait(0.02)
+
+
+def _queue_waits_briefly():
+    with pytest.raises(queue.Empty):
+        queue.Queue().get(timeout=0.02)
+
+
+def _future_result():
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(time.sleep, 0.1).result()  # waits on the loop for a worker thread
+
+
+def _starts_a_thread():  # "log in the background": start() waits for the thread to run
+    threading.Thread(target=lambda: None).start()
+
+
+def _socket_waits_briefly():
+    mine, other = socket.socketpair()
+    mine.settimeout(0.02)
+    try:
+        with pytest.raises(TimeoutError):
+            mine.recv(1)
+    finally:
+        mine.close()
+        other.close()
+
+
+_PIPE_READER, _PIPE_WRITER = os.pipe()
+_WRITE_SOON = queue.SimpleQueue()
+
+
+def _write_to_the_pipe_soon():
+    while True:
+        time.sleep(_WRITE_SOON.get())
+        os.write(_PIPE_WRITER, b"x")
+
+
+# Started here, not in the answer: Thread.start waits for the thread (a wait the checks name).
+threading.Thread(target=_write_to_the_pipe_soon, daemon=True).start()
+
+
+def _pipe_read():
+    """A blocking wait the checks do not know by name (os.read): only the gap shows it."""
+    _WRITE_SOON.put(0.2)
+    os.read(_PIPE_READER, 1)
+
+
+SHORT_BLOCKING = [
+    (_sleeps_briefly, "called time.sleep"),
+    (lambda: sleep(0.01), "called time.sleep"),
+    (lambda: select.select([], [], [], 0.02), "blocking call on the event loop: select.select"),
+    (lambda: threading.Event().wait(0.02), "threading.Event.wait (a wait for a lock)"),
+    (_held_lock_briefly, "Lock.acquire (a wait for a lock)"),
+    (_condition_waits_briefly, "threading.Condition.wait (a wait for a lock)"),
+    (_queue_waits_briefly, "queue.Queue.get (a wait for a lock)"),
+    (_future_result, "concurrent.futures._base.Future.result (a wait for a lock)"),
+    (_starts_a_thread, "threading.Thread.start (a wait for a lock)"),
+    (_socket_waits_briefly, "socket.recv on a blocking socket"),
+]
+SHORT_IDS = ["sleep", "from-time-sleep", "select", "event", "lock", "condition", "queue",
+             "future", "thread-start", "socket"]
+
+
+def _before(wait):
+    class BlocksBriefly(LessonHeader):
+        async def __acall__(self, request):
+            wait()
+            return await super().__acall__(request)
+
+    return BlocksBriefly
+
+
+@pytest.mark.parametrize("wait, message", SHORT_BLOCKING, ids=SHORT_IDS)
+def test_05_1_short_blocking_calls_fail_by_what_they_are(project, wait, message):
+    verdict = run(lesson05.check_lesson_header, _before(wait))
+    assert not verdict and verdict.solved
+    assert message in str(verdict), str(verdict)
+    assert "however short" in str(verdict) or "time.sleep" in str(verdict)
+
+
+def test_05_1_a_fast_sync_http_call_fails(project, local_http_url):
+    verdict = run(
+        lesson05.check_lesson_header, _before(lambda: urllib.request.urlopen(local_http_url))
+    )
+    assert not verdict and verdict.solved
+    assert "socket.connect on a blocking socket" in str(verdict), str(verdict)
+
+
+def test_05_1_a_blocking_call_not_known_by_name_fails_on_the_gap(project):
+    verdict = run(lesson05.check_lesson_header, _before(_pipe_read))
+    assert not verdict and verdict.solved
+    assert "it blocked the event loop for" in str(verdict), str(verdict)
 
 
 def test_05_1_unmarked_class_fails_below_django_middleware_even_if_marker_check_is_fooled(
@@ -410,7 +549,7 @@ async def _sync_get(key):
     return cache.get(f"api-key:{key}")  # sync cache call in async code
 
 
-async def _to_thread_get(key):  # right too: the sync call in a thread, off the event loop
+async def _to_thread_get(key):  # off the loop, but in the shared pool, not the request's thread
     from django.core.cache import cache
 
     return await asyncio.to_thread(cache.get, f"api-key:{key}")
@@ -420,6 +559,64 @@ async def _sync_to_async_get(key):
     from django.core.cache import cache
 
     return await sync_to_async(cache.get)(f"api-key:{key}")
+
+
+async def _lock_waits_then_aget(key):  # "one lookup at a time", with a threading lock
+    _held_lock_briefly()
+    return await _aget(key)
+
+
+async def _http_lookup(url):
+    async def lookup(key):
+        urllib.request.urlopen(url)  # "ask the key service": a sync HTTP call, ~1 ms here
+        return await _aget(key)
+
+    return lookup
+
+
+_remembered = set()
+
+
+async def _remembers_known_keys(key):  # "saves a cache round trip": a revoked key stays valid
+    if key in _remembered:
+        return True
+    if await _aget(key):
+        _remembered.add(key)
+        return True
+    return False
+
+
+_refused = set()
+
+
+async def _remembers_refused_keys(key):  # a key stored later stays refused
+    if key in _refused:
+        return False
+    if await _aget(key):
+        return True
+    _refused.add(key)
+    return False
+
+
+@async_only_middleware
+def logs_refusals(get_response):
+    """Right too: logs each refusal, awaits the lookup under a timeout and an asyncio.Lock."""
+    from django.core.cache import cache
+
+    log, lookups = logging.getLogger("tutorial.api_key"), asyncio.Lock()
+
+    async def middleware(request):
+        key = request.META.get("HTTP_X_API_KEY", "")
+        async with lookups:
+            known = key and await asyncio.wait_for(cache.aget(f"api-key:{key}", False), 5)
+        if not known:
+            log.warning("refused a request with key %r", key[:4])
+            response = JsonResponse({"error": "unknown key"}, status=401)
+            response.headers["WWW-Authenticate"] = "ApiKey"
+            return response
+        return await get_response(request)
+
+    return middleware
 
 
 async def _touches(key):
@@ -525,8 +722,8 @@ def no_flags(get_response):
         _api_key_middleware(_aget, status=403, challenge=None),
         _api_key_middleware(_aget, reject=_json_with_charset),
         _api_key_middleware(_aget, reject=_problem_json),
-        _api_key_middleware(_to_thread_get),
-        _api_key_middleware(_sync_to_async_get),
+        _api_key_middleware(_sync_to_async_get),  # what cache.aget does, in Django 5.2 and 6.1
+        logs_refusals,
     ],
 )
 def test_05_2_right_answers_pass(project, answer, capsys):
@@ -564,14 +761,27 @@ def test_05_2_placeholder_is_not_solved(project):
         (_api_key_middleware(_aget, before=lambda: sleep(0.05)), "called time.sleep"),
         (_api_key_middleware(_aget, before=_busy_wait), "kept the event loop busy"),
         (  # "slow down guessing" with a wait that is not time.sleep
-            _api_key_middleware(_aget, before=lambda: threading.Event().wait(0.2)),
-            "blocked the event loop for",
+            _api_key_middleware(_aget, before=lambda: threading.Event().wait(0.02)),
+            "threading.Event.wait (a wait for a lock)",
         ),
         (
-            _api_key_middleware(_aget, before=lambda: select.select([], [], [], 0.1)),
-            "blocked the event loop for",
+            _api_key_middleware(_aget, before=lambda: select.select([], [], [], 0.02)),
+            "blocking call on the event loop: select.select",
         ),
+        (_api_key_middleware(_aget, before=_pipe_read), "it blocked the event loop for"),
         (_api_key_middleware(_touches), "sync cache.touch() on the event loop"),
+        (_api_key_middleware(_to_thread_get), "sent work to a thread with asyncio.to_thread"),
+        (_api_key_middleware(_remembers_known_keys), "a revoked key still opens the view"),
+        (_api_key_middleware(_remembers_refused_keys), "a key refused once answered 401"),
+        (
+            _api_key_middleware(_aget, before=lambda: time.sleep(0.005)),
+            "called time.sleep",
+        ),
+        (_api_key_middleware(_lock_waits_then_aget), "Lock.acquire (a wait for a lock)"),
+        (
+            _api_key_middleware(_aget, before=_socket_waits_briefly),
+            "socket.recv on a blocking socket",
+        ),
         (_api_key_middleware(_aget, reject=_json_without_error), "its body is {'detail'"),
         (UnmarkedRequireApiKey, "not marked"),
         (view_runs_first, "the view ran for a rejected request"),
@@ -585,3 +795,14 @@ def test_05_2_wrong_answers_fail_with_a_hint(project, answer, message, recwarn):
     assert not verdict and verdict.solved
     assert message in str(verdict), str(verdict)
     assert not [w for w in recwarn if "never awaited" in str(w.message)]
+
+
+def test_05_2_a_fast_sync_http_call_fails(project, local_http_url):
+    async def check():
+        return await lesson05.check_require_api_key(
+            _api_key_middleware(await _http_lookup(local_http_url))
+        )
+
+    verdict = asyncio.run(check())
+    assert not verdict and verdict.solved
+    assert "socket.connect on a blocking socket" in str(verdict), str(verdict)

@@ -1,7 +1,10 @@
 """Expectations that several lessons' checks share."""
 
+import asyncio
 import gc
 import inspect
+import socket
+import sys
 import threading
 import time
 import warnings
@@ -137,3 +140,118 @@ def sync_cache_calls_on_this_thread():
                 delattr(backend, name)
             else:
                 setattr(backend, name, own)
+
+
+_REAL_SLEEP = time.sleep  # taken at import, before any watcher replaces it
+_POLLS = frozenset({"poll.poll", "epoll.poll", "kqueue.control", "devpoll.poll"})
+_SOCKET_WAITS = frozenset({
+    "accept", "_accept", "connect", "connect_ex", "recv", "recv_into", "recvfrom",
+    "recvfrom_into", "recvmsg", "recvmsg_into", "send", "sendall", "sendto", "sendmsg",
+})
+_NAME_LOOKUPS = frozenset({
+    "getaddrinfo", "gethostbyname", "gethostbyname_ex", "gethostbyaddr", "getnameinfo",
+})
+_LOCK_WAITS = frozenset({"acquire", "__enter__", "acquire_lock"})
+# Modules whose functions learners call to wait on a lock: the verdict names the outermost.
+_LOCK_WRAPPERS = ("threading", "queue", "concurrent.futures._base")
+LOCK_WAIT_MS = 0.5  # a lock held elsewhere that this long kept the thread waiting for it
+# Event.wait, Queue.get, Future.result, Semaphore.acquire and Thread.start wait here whenever
+# they wait at all: its call is a wait, even one that a notify ends within microseconds.
+_CONDITION_WAIT = threading.Condition.wait.__code__
+
+
+def _module(frame):
+    return frame.f_globals.get("__name__", "") if frame is not None else ""
+
+
+def _held_elsewhere(lock):
+    """Whether acquiring ``lock`` now would wait: a Lock held by anyone, an RLock held by
+    another thread (an RLock's repr says whether it is locked, on every version)."""
+    if hasattr(lock, "_is_owned"):
+        return not lock._is_owned() and repr(lock).startswith("<locked")
+    locked = getattr(lock, "locked", None)
+    return bool(locked and locked())
+
+
+def _waits_by_what_it_is(function):
+    """The name of a C function that blocks the thread by what it is (not by how long it
+    took), or None: ``time.sleep``, a select or poll, an operation on a blocking socket (its
+    timeout is not 0: the event loop's own sockets are non-blocking), a DNS lookup."""
+    owner = getattr(function, "__self__", None)
+    name = getattr(function, "__name__", "")
+    qualname = getattr(function, "__qualname__", name)
+    if function is _REAL_SLEEP:
+        return "time.sleep"
+    if getattr(owner, "__name__", None) == "select" and name == "select" or qualname in _POLLS:
+        return f"select.{qualname}"
+    if isinstance(owner, socket.socket) or type(owner).__name__ == "socket":
+        if name in _SOCKET_WAITS and owner.gettimeout() != 0:
+            return f"socket.{name.lstrip('_')} on a blocking socket"
+    if name in _NAME_LOOKUPS and getattr(owner, "__name__", None) == "_socket":
+        return f"socket.{name} (a DNS lookup)"
+    return None
+
+
+def _lock_wait_name(frame):
+    """Name a wait on a lock by the outermost threading / queue / Future function that made
+    it (Event.wait, Condition.wait, Queue.get, Future.result), else Lock.acquire."""
+    name = "Lock.acquire"
+    while frame is not None and _module(frame).startswith(_LOCK_WRAPPERS):
+        code = frame.f_code
+        name = f"{_module(frame)}.{getattr(code, 'co_qualname', code.co_name)}"
+        frame = frame.f_back
+    return name, frame
+
+
+@contextmanager
+def blocking_calls_on_this_thread(ignore=lambda frame: False):
+    """Name each blocking call made on this (the event loop's) thread in the block, however
+    short: ``time.sleep``, ``select.select`` and other polls, an operation on a blocking socket
+    (a sync HTTP, Redis or database client makes them), a DNS lookup, and a wait for a lock
+    held elsewhere (``Lock.acquire``, and each ``Condition.wait``: ``Event.wait``,
+    ``Queue.get``, ``Future.result``, ``Thread.start`` wait there). Each one holds every
+    request the loop serves.
+
+    A profile hook sees the calls themselves, so names bound before the block (``from time
+    import sleep``) are seen too; it is set for this thread only, and a profiler already set
+    still runs. ``ignore(frame)`` says whether a call made in ``frame`` belongs to the
+    surroundings (the check's own code); the event loop's own selector is always left out.
+    """
+    found, previous, lock_calls = [], sys.getprofile(), []
+    try:
+        selector = asyncio.get_running_loop()._selector
+    except (RuntimeError, AttributeError):
+        selector = None
+
+    def hook(frame, event, arg):
+        if event == "call" and frame.f_code is _CONDITION_WAIT:
+            timeout = frame.f_locals.get("timeout")
+            if timeout is None or timeout > 0:  # it waits, however soon it is notified
+                name, caller = _lock_wait_name(frame)
+                if not ignore(caller):
+                    found.append(f"{name} (a wait for a lock)")
+        elif event == "c_call":
+            name = _waits_by_what_it_is(arg)
+            if name is not None:
+                loops_own = name.startswith("select.") and frame.f_locals.get("self") is selector
+                if not loops_own and not ignore(frame):
+                    found.append(name)
+            elif getattr(arg, "__name__", "") in _LOCK_WAITS:
+                owner = getattr(arg, "__self__", None)
+                held = owner is not None and _held_elsewhere(owner)
+                lock_calls.append((arg, time.perf_counter(), held))
+        elif event in ("c_return", "c_exception") and lock_calls and lock_calls[-1][0] == arg:
+            _, started, held = lock_calls.pop()
+            waited = held and (time.perf_counter() - started) * 1000 >= LOCK_WAIT_MS
+            if waited and frame.f_code is not _CONDITION_WAIT:  # that one is noted on its call
+                name, caller = _lock_wait_name(frame)
+                if not ignore(caller):
+                    found.append(f"{name} (a wait for a lock)")
+        if previous is not None:
+            previous(frame, event, arg)
+
+    sys.setprofile(hook)
+    try:
+        yield found
+    finally:
+        sys.setprofile(previous)
