@@ -72,6 +72,32 @@ async def page_by_hand_like_django(number):  # right numbers, but no paginator a
     return skus[(number - 1) * 5 : number * 5]
 
 
+async def whole_table_in_memory(number):  # right SKUs, but every row loaded for one page
+    django_paginator, products = paginators()
+    everything = [product async for product in products]
+    page = django_paginator.Paginator(everything, 5).get_page(number)
+    return [product.sku for product in page]
+
+
+async def fetched_queryset(number):  # the QuerySet evaluated first: the same whole table
+    from asgiref.sync import sync_to_async
+
+    django_paginator, products = paginators()
+    [product async for product in products]  # fills the QuerySet's cache
+    paginator = django_paginator.Paginator(products, 5)
+    return await sync_to_async(lambda: [p.sku for p in paginator.get_page(number)])()
+
+
+async def page_on_a_pool_thread(number):  # thread_sensitive=False: a connection never closed
+    from asgiref.sync import sync_to_async
+
+    django_paginator, products = paginators()
+    paginator = django_paginator.Paginator(products, 5)
+    skus = sync_to_async(lambda: [p.sku for p in paginator.get_page(number)],
+                         thread_sensitive=False)
+    return await skus()
+
+
 async def sleeps_on_the_loop(number):  # time.sleep in async code holds the event loop
     import time
 
@@ -126,6 +152,13 @@ def test_page_skus(project):
     assert not verdict and "no page with a paginator" in str(verdict)
     verdict = run(check_page_skus, page_by_hand_like_django)
     assert not verdict and "no page with a paginator" in str(verdict)
+    for in_memory in (whole_table_in_memory, fetched_queryset):
+        verdict = run(check_page_skus, in_memory)
+        assert not verdict and "rows already in memory" in str(verdict), in_memory.__name__
+        assert "LIMIT" in str(verdict)
+    verdict = run(check_page_skus, page_on_a_pool_thread)
+    assert not verdict and "thread other than the request's" in str(verdict)
+    assert "thread_sensitive=False" in str(verdict)
     verdict = run(check_page_skus, sleeps_on_the_loop)
     assert not verdict and "time.sleep" in str(verdict) and "asyncio.sleep" in str(verdict)
     if HAS_ASYNC_PAGINATOR:  # Django 6.0+: the AsyncPaginator answer

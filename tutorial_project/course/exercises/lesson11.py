@@ -19,6 +19,11 @@ from django.utils.module_loading import import_string
 from tutorial_project.catalog.models import Product
 from tutorial_project.course.exercises.core import NotSolved, exercise
 from tutorial_project.course.exercises.expect import must_be_async, sleeps_on_this_thread
+from tutorial_project.course.exercises.lesson04 import (
+    OFF_THREAD_HINT,
+    as_a_request,
+    recorded_statements,
+)
 from tutorial_project.course.exercises.probes import quiet_request_log
 from tutorial_project.instruments import stock_report, tasks_api
 from tutorial_project.instruments.tasks_api import TaskResultStatus
@@ -35,20 +40,29 @@ async def _expected_page(number):
 
 @contextmanager
 def _pages_built():
-    """Count the pages a Paginator (or AsyncPaginator, Django 6.0+) builds in the block."""
+    """The pages a Paginator (or AsyncPaginator, Django 6.0+) builds in the block.
+
+    One entry per page: True when the paginator was given rows already in memory (a list, or a
+    QuerySet already evaluated), so that the page is cut from the whole table.
+    """
     built = []
     patched = [(django_paginator.Paginator, "page")]
     if hasattr(django_paginator, "AsyncPaginator"):
         patched.append((django_paginator.AsyncPaginator, "apage"))
     originals = [(cls, name, cls.__dict__[name]) for cls, name in patched]
+
+    def in_memory(paginator):
+        rows = paginator.object_list
+        return not isinstance(rows, QuerySet) or rows._result_cache is not None
+
     for cls, name, original in originals:
         if inspect.iscoroutinefunction(original):
             async def counted(self, number, _original=original):
-                built.append(number)
+                built.append(in_memory(self))
                 return await _original(self, number)
         else:
             def counted(self, number, _original=original):
-                built.append(number)
+                built.append(in_memory(self))
                 return _original(self, number)
         setattr(cls, name, counted)
     try:
@@ -82,8 +96,9 @@ async def check_page_skus(check, page_skus):
     for number, meaning in PAGE_PROBES:
         expected = await _expected_page(number)
         try:
-            with sleeps_on_this_thread() as sleeps, _pages_built() as built:
-                got = await page_skus(number)
+            with (sleeps_on_this_thread() as sleeps, _pages_built() as built,
+                  recorded_statements() as statements):
+                got = await as_a_request(page_skus, number)
         except SynchronousOnlyOperation:
             _refuse(check, f"page_skus({number!r}) ran a query on the event loop",
                     hint="the sync Paginator queries the database: use AsyncPaginator "
@@ -112,6 +127,15 @@ async def check_page_skus(check, page_skus):
                     hint="the exercise is the paginator's API: let AsyncPaginator.aget_page() "
                     "(Django 6.0+) or Paginator.get_page() in one sync_to_async call pick "
                     "the page, rather than slicing the list yourself")
+        if any(built):
+            _refuse(check, f"page_skus({number!r}) gave the paginator rows already in memory "
+                    "(a list, or a QuerySet already fetched)",
+                    hint="give the paginator the unevaluated QuerySet "
+                    "(`Product.objects.order_by('sku')`): it then counts with COUNT and fetches "
+                    "5 rows with LIMIT, instead of loading the whole table for one page")
+        if any(statement.off_request_thread for statement in statements):
+            _refuse(check, f"page_skus({number!r}) ran its queries on a thread other than the "
+                    "request's", hint=OFF_THREAD_HINT)
 
 
 EXPECTED_CHOICES = {
