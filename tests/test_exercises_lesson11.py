@@ -72,6 +72,32 @@ async def page_by_hand_like_django(number):  # right numbers, but no paginator a
     return skus[(number - 1) * 5 : number * 5]
 
 
+async def whole_table_in_memory(number):  # right SKUs, but every row loaded for one page
+    django_paginator, products = paginators()
+    everything = [product async for product in products]
+    page = django_paginator.Paginator(everything, 5).get_page(number)
+    return [product.sku for product in page]
+
+
+async def fetched_queryset(number):  # the QuerySet evaluated first: the same whole table
+    from asgiref.sync import sync_to_async
+
+    django_paginator, products = paginators()
+    [product async for product in products]  # fills the QuerySet's cache
+    paginator = django_paginator.Paginator(products, 5)
+    return await sync_to_async(lambda: [p.sku for p in paginator.get_page(number)])()
+
+
+async def page_on_a_pool_thread(number):  # thread_sensitive=False: a connection never closed
+    from asgiref.sync import sync_to_async
+
+    django_paginator, products = paginators()
+    paginator = django_paginator.Paginator(products, 5)
+    skus = sync_to_async(lambda: [p.sku for p in paginator.get_page(number)],
+                         thread_sensitive=False)
+    return await skus()
+
+
 async def sleeps_on_the_loop(number):  # time.sleep in async code holds the event loop
     import time
 
@@ -126,6 +152,13 @@ def test_page_skus(project):
     assert not verdict and "no page with a paginator" in str(verdict)
     verdict = run(check_page_skus, page_by_hand_like_django)
     assert not verdict and "no page with a paginator" in str(verdict)
+    for in_memory in (whole_table_in_memory, fetched_queryset):
+        verdict = run(check_page_skus, in_memory)
+        assert not verdict and "rows already in memory" in str(verdict), in_memory.__name__
+        assert "LIMIT" in str(verdict)
+    verdict = run(check_page_skus, page_on_a_pool_thread)
+    assert not verdict and "thread other than the request's" in str(verdict)
+    assert "thread_sensitive=False" in str(verdict)
     verdict = run(check_page_skus, sleeps_on_the_loop)
     assert not verdict and "time.sleep" in str(verdict) and "asyncio.sleep" in str(verdict)
     if HAS_ASYNC_PAGINATOR:  # Django 6.0+: the AsyncPaginator answer
@@ -218,6 +251,47 @@ async def start_report_differently(request):  # right: .using(), HTTPStatus, str
                         status=HTTPStatus.ACCEPTED)
 
 
+async def enqueues_in_gather(request):  # right: the enqueue runs in a child asyncio task
+    category = request.GET.get("category")
+    if not category:
+        return JsonResponse({"error": "give ?category=<slug>"}, status=400)
+    (result,) = await asyncio.gather(report_task().aenqueue(category))
+    return JsonResponse({"id": result.id, "status": result.status}, status=202)
+
+
+async def enqueues_in_create_task(request):  # right: a child task again
+    category = request.GET.get("category")
+    if not category:
+        return JsonResponse({"error": "give ?category=<slug>"}, status=400)
+    result = await asyncio.create_task(report_task().aenqueue(category))
+    return JsonResponse({"id": result.id, "status": result.status}, status=202)
+
+
+async def enqueues_with_a_deadline(request):  # right: wait_for (a child task on 3.11)
+    category = request.GET.get("category")
+    if not category:
+        return JsonResponse({"error": "give ?category=<slug>"}, status=400)
+    result = await asyncio.wait_for(report_task().aenqueue(category), timeout=5)
+    return JsonResponse({"id": result.id, "status": result.status}, status=202)
+
+
+async def runs_it_and_enqueues(request):  # acall() first: the client still waits for it
+    category = request.GET.get("category")
+    if not category:
+        return JsonResponse({"error": "give ?category=<slug>"}, status=400)
+    await report_task().acall(category)
+    result = await report_task().aenqueue(category)
+    return JsonResponse({"id": result.id, "status": result.status}, status=202)
+
+
+async def waits_after_enqueueing(request):  # aenqueue, then the client waits anyway
+    category = request.GET.get("category")
+    if not category:
+        return JsonResponse({"error": "give ?category=<slug>"}, status=400)
+    result = await report_task().aenqueue(category)
+    await asyncio.sleep(2)
+    return JsonResponse({"id": result.id, "status": result.status}, status=202)
+
 
 async def forgot_await(request):
     category = request.GET.get("category")
@@ -302,6 +376,14 @@ def test_start_report_view(project, recwarn):
 
     assert run(check_start_report_view, start_report_reference)
     assert run(check_start_report_view, start_report_differently)
+    for child_task in (enqueues_in_gather, enqueues_in_create_task, enqueues_with_a_deadline):
+        assert run(check_start_report_view, child_task), child_task.__name__
+    for in_request in (runs_it_inline, runs_it_and_enqueues):
+        verdict = run(check_start_report_view, in_request)
+        assert not verdict and "ran inside the request" in str(verdict)
+        assert "acall()" in str(verdict) and "aenqueue" in str(verdict)
+    verdict = run(check_start_report_view, waits_after_enqueueing)
+    assert not verdict and "answered after" in str(verdict) and "202 at once" in str(verdict)
     assert not run(check_start_report_view, ...).solved
     verdict = run(check_start_report_view, forgot_await)
     assert not verdict and "never awaited" in str(verdict) and "await" in str(verdict)
@@ -310,8 +392,6 @@ def test_start_report_view(project, recwarn):
         assert not verdict and "aenqueue" in str(verdict) and "event loop" in str(verdict)
     verdict = run(check_start_report_view, swallowed)
     assert not verdict and "0 tasks enqueued" in str(verdict) and "except" in str(verdict)
-    verdict = run(check_start_report_view, runs_it_inline)
-    assert not verdict and "0 tasks enqueued" in str(verdict)
     verdict = run(check_start_report_view, answers_200)
     assert not verdict and "status=202" in str(verdict)
     verdict = run(check_start_report_view, no_400)

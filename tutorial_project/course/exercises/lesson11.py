@@ -1,8 +1,10 @@
 """Checks for lesson 11 · Django 6: AsyncPaginator and the Tasks framework."""
 
 import asyncio
+import functools
 import gc
 import inspect
+import time
 import warnings
 from contextlib import contextmanager
 
@@ -10,12 +12,18 @@ from asgiref.sync import sync_to_async
 from django.core import paginator as django_paginator
 from django.core.exceptions import SynchronousOnlyOperation
 from django.db.models import QuerySet
+from django.http import JsonResponse
 from django.test import AsyncClient, override_settings
 from django.utils.module_loading import import_string
 
 from tutorial_project.catalog.models import Product
 from tutorial_project.course.exercises.core import NotSolved, exercise
 from tutorial_project.course.exercises.expect import must_be_async, sleeps_on_this_thread
+from tutorial_project.course.exercises.lesson04 import (
+    OFF_THREAD_HINT,
+    as_a_request,
+    recorded_statements,
+)
 from tutorial_project.course.exercises.probes import quiet_request_log
 from tutorial_project.instruments import stock_report, tasks_api
 from tutorial_project.instruments.tasks_api import TaskResultStatus
@@ -32,20 +40,29 @@ async def _expected_page(number):
 
 @contextmanager
 def _pages_built():
-    """Count the pages a Paginator (or AsyncPaginator, Django 6.0+) builds in the block."""
+    """The pages a Paginator (or AsyncPaginator, Django 6.0+) builds in the block.
+
+    One entry per page: True when the paginator was given rows already in memory (a list, or a
+    QuerySet already evaluated), so that the page is cut from the whole table.
+    """
     built = []
     patched = [(django_paginator.Paginator, "page")]
     if hasattr(django_paginator, "AsyncPaginator"):
         patched.append((django_paginator.AsyncPaginator, "apage"))
     originals = [(cls, name, cls.__dict__[name]) for cls, name in patched]
+
+    def in_memory(paginator):
+        rows = paginator.object_list
+        return not isinstance(rows, QuerySet) or rows._result_cache is not None
+
     for cls, name, original in originals:
         if inspect.iscoroutinefunction(original):
             async def counted(self, number, _original=original):
-                built.append(number)
+                built.append(in_memory(self))
                 return await _original(self, number)
         else:
             def counted(self, number, _original=original):
-                built.append(number)
+                built.append(in_memory(self))
                 return _original(self, number)
         setattr(cls, name, counted)
     try:
@@ -79,8 +96,9 @@ async def check_page_skus(check, page_skus):
     for number, meaning in PAGE_PROBES:
         expected = await _expected_page(number)
         try:
-            with sleeps_on_this_thread() as sleeps, _pages_built() as built:
-                got = await page_skus(number)
+            with (sleeps_on_this_thread() as sleeps, _pages_built() as built,
+                  recorded_statements() as statements):
+                got = await as_a_request(page_skus, number)
         except SynchronousOnlyOperation:
             _refuse(check, f"page_skus({number!r}) ran a query on the event loop",
                     hint="the sync Paginator queries the database: use AsyncPaginator "
@@ -109,6 +127,15 @@ async def check_page_skus(check, page_skus):
                     hint="the exercise is the paginator's API: let AsyncPaginator.aget_page() "
                     "(Django 6.0+) or Paginator.get_page() in one sync_to_async call pick "
                     "the page, rather than slicing the list yourself")
+        if any(built):
+            _refuse(check, f"page_skus({number!r}) gave the paginator rows already in memory "
+                    "(a list, or a QuerySet already fetched)",
+                    hint="give the paginator the unevaluated QuerySet "
+                    "(`Product.objects.order_by('sku')`): it then counts with COUNT and fetches "
+                    "5 rows with LIMIT, instead of loading the whole table for one page")
+        if any(statement.off_request_thread for statement in statements):
+            _refuse(check, f"page_skus({number!r}) ran its queries on a thread other than the "
+                    "request's", hint=OFF_THREAD_HINT)
 
 
 EXPECTED_CHOICES = {
@@ -177,6 +204,10 @@ class _DatabaseLikeQueue(import_string(tasks_api.DUMMY)):
         )
 
 
+# A view is late when it takes far longer than a plain aenqueue() in the same run: 20 times,
+# and never less than 0.5 s (one aenqueue takes a few milliseconds, even on a loaded machine).
+LATE_FACTOR = 20
+LATE_FLOOR = 0.5
 PROBE_QUEUE = {"default": {"BACKEND": f"{__name__}._DatabaseLikeQueue"}}
 
 
@@ -199,15 +230,70 @@ def _json(response):
 
 
 async def _probe(view, suffix=""):
-    """(response, exception): the view's answer, or what it raised."""
+    """(response, exception, seconds): the view's answer, or what it raised, and how long."""
     route = "exercise-11-3/"
     mount(route, view)
+    started = time.perf_counter()
     try:
-        return await AsyncClient().get(f"/{route}{suffix}"), None
+        return await AsyncClient().get(f"/{route}{suffix}"), None, time.perf_counter() - started
     except Exception as error:  # the learner's view failed: the check turns it into a hint
-        return None, error
+        return None, error, time.perf_counter() - started
     finally:
         unmount(route)
+
+
+@contextmanager
+def _enqueued():
+    """Every TaskResult enqueued in the block, whichever context or thread enqueued it.
+
+    Backends are held per context (an asgiref Local with thread_critical=False): a backend
+    first used inside a child asyncio task (gather, create_task, wait_for on Python 3.11) is
+    not the one this check's context sees. The task_enqueued signal reaches every receiver.
+    """
+    results = []
+
+    def record(sender, task_result, **kwargs):
+        results.append(task_result)
+
+    tasks_api.task_enqueued.connect(record, weak=False)
+    try:
+        yield results
+    finally:
+        tasks_api.task_enqueued.disconnect(record)
+
+
+@contextmanager
+def _report_runs():
+    """Count the runs of build_stock_report's function (acall(), call(), .func()) in the block."""
+    report = stock_report.build_stock_report
+    original = report.func
+    runs = []
+
+    @functools.wraps(original)
+    async def counted(*args, **kwargs):
+        runs.append(args or kwargs)
+        return await original(*args, **kwargs)
+
+    object.__setattr__(report, "func", counted)  # a frozen dataclass: the check's own patch
+    try:
+        yield runs
+    finally:
+        object.__setattr__(report, "func", original)
+
+
+async def _reference_view(request):
+    """What the answer's timing is compared with: validate, aenqueue, answer 202."""
+    result = await stock_report.build_stock_report.aenqueue(request.GET["category"])
+    return JsonResponse({"id": result.id, "status": result.status}, status=202)
+
+
+async def _baseline_seconds():
+    """The fastest of three reference requests, in this run, on this (loaded) machine."""
+    times = []
+    for _ in range(3):
+        *_, seconds = await _probe(_reference_view, "?category=coffee")
+        times.append(seconds)
+    return min(times)
 
 
 def _refuse(check, failed, hint):
@@ -230,13 +316,18 @@ async def check_start_report_view(check, view):
     with (override_settings(TASKS=PROBE_QUEUE), quiet_request_log(),
           warnings.catch_warnings(record=True) as caught, sleeps_on_this_thread() as sleeps):
         warnings.simplefilter("always")
-        response, error = await _probe(view, "?category=coffee")
-        queued = list(tasks_api.default_task_backend.results)
-        bad, _ = await _probe(view)
-        queued_after_bad = len(tasks_api.default_task_backend.results) - len(queued)
-        empty, _ = await _probe(view, "?category=")
-        queued_after_empty = (len(tasks_api.default_task_backend.results) - len(queued)
-                              - queued_after_bad)
+        baseline = await _baseline_seconds()
+        late = max(LATE_FLOOR, LATE_FACTOR * baseline)
+        with _enqueued() as enqueued, _report_runs() as runs:
+            response, error, seconds = await _probe(view, "?category=coffee")
+            queued = list(enqueued)
+            bad, _, _ = await _probe(view)
+            queued_after_bad = len(enqueued) - len(queued)
+            empty, _, _ = await _probe(view, "?category=")
+            queued_after_empty = len(enqueued) - len(queued) - queued_after_bad
+            if seconds > late and response is not None:  # a stall under load, or always late?
+                _, _, again = await _probe(view, "?category=coffee")
+                seconds = min(seconds, again)
         failure = f"{type(error).__name__}: {error}" if error else None
         del error, _  # drop the tracebacks, so that a never-awaited coroutine is collected
         gc.collect()  # now and its warning caught here, not shown in the notebook
@@ -251,18 +342,30 @@ async def check_start_report_view(check, view):
         _refuse(check, f"the view called time.sleep({sleeps[0]}) on the event loop's thread",
                 hint="time.sleep() holds the event loop, and every request on it, for that "
                 "long; a view that hands the work to a task has nothing to wait for")
+    if runs:
+        _refuse(check, f"the report itself ran inside the request ({len(runs)} time(s))",
+                hint="`acall()`, `call()` or calling the function runs the report now, and the "
+                "client waits for it: only `await task.aenqueue(slug)` hands it to the queue")
     check.that(len(queued) == 1, "one task enqueued for ?category=coffee",
                f"{len(queued)} tasks enqueued for ?category=coffee",
-               hint="enqueue the task with `await task.aenqueue(slug)`: calling the function, "
-               "`acall()` or `call()` runs it inside the request; and an `except` that hides a "
-               "failed enqueue hides a lost job")
+               hint="enqueue the task once, with `await task.aenqueue(slug)`; an `except` "
+               "that hides a failed enqueue hides a lost job")
     result = queued[0]
     check.that(
-        result.task.func is stock_report.build_stock_report.func
+        getattr(result.task.func, "__wrapped__", result.task.func)
+        is stock_report.build_stock_report.func
         and _arguments(result) == {"category_slug": "coffee"},
         "it is build_stock_report('coffee')",
         f"enqueued {result.task.name} with {result.args} {result.kwargs}",
         hint="enqueue stock_report.build_stock_report with the category slug as its argument",
+    )
+    check.that(
+        seconds <= late,
+        "it answered at once, without waiting for the job",
+        f"it answered after {seconds:.2f} s; the same request with a plain aenqueue() took "
+        f"{baseline:.3f} s here",
+        hint="after `await task.aenqueue(...)` answer 202 at once: awaiting the job's work, "
+        "a sleep or a poll in the view keeps the client waiting, which is what a task avoids",
     )
     body = _json(response)
     check.that(
