@@ -1,7 +1,11 @@
 """Lesson 08's checks: the reference solutions pass, placeholders and plausible mistakes do not."""
 
 import asyncio
+import select
+import socket
+import threading
 import time
+from time import sleep as pause
 
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections, connection
@@ -126,6 +130,47 @@ def what_limited_by_littles_law(run):
     return "queue" if run["rps"] < 0.5 * most else "clients"
 
 
+def queue_by_absolute_latency(run):
+    """Never looks at run["work"]: slow answers are a queue, whatever the view does."""
+    if run["tool_cpu"] >= 0.85:
+        return "load generator"
+    if run["server_cpu"] >= 0.85:
+        return "server CPU"
+    if run["machine_busy"] >= 0.85 * run["cores"]:
+        return "machine"
+    return "queue" if run["mean"] > 0.3 else "clients"
+
+
+def queue_by_rate_per_client(run):
+    """Never looks at run["work"] either: under 5 answers per client per second is a queue."""
+    if run["tool_cpu"] >= 0.85:
+        return "load generator"
+    if run["server_cpu"] >= 0.85:
+        return "server CPU"
+    if run["machine_busy"] >= 0.85 * run["cores"]:
+        return "machine"
+    return "queue" if run["rps"] / run["clients"] < 5 else "clients"
+
+
+def test_what_limited_needs_the_work():
+    verdict = check_what_limited(queue_by_absolute_latency)
+    assert not verdict and "works 1 s" in str(verdict) and "run['work']" in str(verdict)
+    verdict = check_what_limited(queue_by_rate_per_client)
+    assert not verdict and "run['work']" in str(verdict)
+
+
+def what_limited_by_ideal_throughput(run):
+    """Right, written differently: Little's law against the throughput with no wait at all,
+    and the busiest process instead of two tests."""
+    busiest = max(("load generator", run["tool_cpu"]), ("server CPU", run["server_cpu"]),
+                  key=lambda pair: pair[1])
+    if busiest[1] >= 0.9:
+        return busiest[0]
+    if run["machine_busy"] > 0.9 * run["cores"]:
+        return "machine"
+    return "queue" if run["rps"] < 0.6 * run["clients"] / run["work"] else "clients"
+
+
 def test_what_limited_rejects_wrong_machine_rules():
     for wrong in [machine_at_two_cores, machine_at_half_the_cores, machine_first]:
         verdict = check_what_limited(wrong)
@@ -138,6 +183,7 @@ def test_what_limited():
     assert check_what_limited(what_limited)
     assert check_what_limited(what_limited_written_differently)
     assert check_what_limited(what_limited_by_littles_law)
+    assert check_what_limited(what_limited_by_ideal_throughput)
     assert not check_what_limited(...).solved
     verdict = check_what_limited(latency_means_cpu)
     assert not verdict and "not CPU" in str(verdict)
@@ -318,6 +364,83 @@ async def closes_all_in_one_sync_call(request):
     return JsonResponse({"in_stock": in_stock})
 
 
+async def blocks_by_another_name(request):
+    """``from time import sleep``: the patched time.sleep never sees it. 20 ms per request."""
+    from tutorial_project.catalog.models import Product
+
+    in_stock = await Product.objects.filter(stock__gt=0).acount()
+    await sync_to_async(close_connection)()
+    pause(0.02)
+    await upstream(_ms(request))
+    return JsonResponse({"in_stock": in_stock})
+
+
+async def blocks_by_another_name_40ms(request):
+    from tutorial_project.catalog.models import Product
+
+    in_stock = await Product.objects.filter(stock__gt=0).acount()
+    await sync_to_async(close_connection)()
+    pause(0.04)
+    await upstream(_ms(request))
+    return JsonResponse({"in_stock": in_stock})
+
+
+async def waits_on_a_socket(request):
+    """A sync HTTP client on the loop: a blocking connect, then a wait for an answer (20 ms)."""
+    from tutorial_project.catalog.models import Product
+
+    in_stock = await Product.objects.filter(stock__gt=0).acount()
+    await sync_to_async(close_connection)()
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never answers
+        with socket.create_connection(silent.getsockname(), timeout=1) as client:
+            select.select([client], [], [], 0.02)
+    await upstream(_ms(request))
+    return JsonResponse({"in_stock": in_stock})
+
+
+async def waits_on_an_open_socket(request):
+    """A wait on a socket opened before (no connect to see): 40 ms per request."""
+    from tutorial_project.catalog.models import Product
+
+    in_stock = await Product.objects.filter(stock__gt=0).acount()
+    await sync_to_async(close_connection)()
+    select.select([QUIET], [], [], 0.04)  # nothing ever comes: it waits the whole 40 ms
+    await upstream(_ms(request))
+    return JsonResponse({"in_stock": in_stock})
+
+
+QUIET, _QUIET_PEER = socket.socketpair()
+HELD = threading.Lock()  # held by the test: as a sync library's lock held by another thread
+
+
+async def waits_for_a_lock(request):
+    """A wait the profile hook does not know (a lock): the loop's stalled time shows it."""
+    from tutorial_project.catalog.models import Product
+
+    in_stock = await Product.objects.filter(stock__gt=0).acount()
+    await sync_to_async(close_connection)()
+    HELD.acquire(timeout=0.25)  # never free: it waits the whole 250 ms
+    await upstream(_ms(request))
+    return JsonResponse({"in_stock": in_stock})
+
+
+async def closes_inside_atomic(request):
+    """Counts right, but closes inside atomic(): a write there would be silently lost."""
+    from django.db import transaction
+
+    from tutorial_project.catalog.models import Product
+
+    def count_and_close():
+        with transaction.atomic():
+            in_stock = Product.objects.filter(stock__gt=0).count()
+            connection.close()
+            return in_stock
+
+    in_stock = await sync_to_async(count_and_close)()
+    await upstream(_ms(request))
+    return JsonResponse({"in_stock": in_stock})
+
+
 async def computes_on_the_loop(request):
     """40 ms of CPU on the event loop's thread per request (a parser, a big JSON...)."""
     from tutorial_project.catalog.models import Product
@@ -412,6 +535,23 @@ def test_stock_then_wait_rejects_mistakes(project):
     verdict = asyncio.run(check_stock_then_wait(computes_on_the_loop))
     assert not verdict and "the view computes on the loop's thread" in str(verdict)
     assert "asyncio.to_thread(work)" in str(verdict)
+    for blocks in [blocks_by_another_name, blocks_by_another_name_40ms]:
+        verdict = asyncio.run(check_stock_then_wait(blocks))
+        assert not verdict and "time.sleep 20 times on the event loop" in str(verdict)
+        assert "under any name" in str(verdict), blocks.__name__
+    verdict = asyncio.run(check_stock_then_wait(waits_on_a_socket))
+    assert not verdict and "blocking calls on the event loop's thread" in str(verdict)
+    assert "select.select" in str(verdict) and "socket.connect" in str(verdict)
+    verdict = asyncio.run(check_stock_then_wait(waits_on_an_open_socket))
+    assert not verdict and "blocking calls on the event loop's thread" in str(verdict)
+    assert "sync HTTP client" in str(verdict)
+    with HELD:
+        verdict = asyncio.run(check_stock_then_wait(waits_for_a_lock))
+    # the loop's stalled time, or the last answer's lateness, whichever shows first
+    assert not verdict and "sync I/O (requests, urllib, a socket)" in str(verdict)
+    verdict = asyncio.run(check_stock_then_wait(closes_inside_atomic))
+    assert not verdict and "inside an atomic() block 20 times" in str(verdict)
+    assert "silently lost" in str(verdict)
     verdict = asyncio.run(check_stock_then_wait(answers_201))
     assert not verdict and "answered [201]" in str(verdict) and "status 200" in str(verdict)
     assert "async ORM" not in str(verdict)

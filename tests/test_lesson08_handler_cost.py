@@ -29,3 +29,13 @@ def test_cpu_per_request_names_every_setup(project):
 def test_cpu_per_request_refuses_a_path_that_fails(project):
     with pytest.raises(RuntimeError, match="answered 404 under WSGIHandler"):
         asyncio.run(cpu_ms_per_request({"x": ("wsgi", "/no-such-page/")}, requests=1))
+
+
+def test_persistent_connections_make_wsgi_cheaper_and_leave_nothing_open(project):
+    from django.db import connections
+
+    setups = {"wsgi": ("wsgi", "/serving/wait-sync/?ms=0"),
+              "persistent": ("wsgi-persistent", "/serving/wait-sync/?ms=0")}
+    costs = asyncio.run(cpu_ms_per_request(setups, requests=60, rounds=2))
+    assert costs["persistent"] < costs["wsgi"], costs  # no connect and close per request
+    assert connections.settings["default"]["CONN_MAX_AGE"] == 0  # put back

@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import sys
 import threading
 import time
 
@@ -50,6 +51,11 @@ RUNS = [
      "a bit over one of 2 cores busy is not a full machine: latency 5x the work: a queue"),
     (_run(100, 90, 1.1, 0.1, 0.97, 0.1, 2.0), "server CPU",
      "the machine is full, but the server itself used a whole core: it is CPU-bound"),
+    # Latency means nothing without the work: only run["work"] tells these two apart.
+    (_run(10, 9.5, 1.05, 1.0, 0.05, 0.01, 0.1), "clients",
+     "a report view that works 1 s: latency over a second, but it is the work itself"),
+    (_run(24, 400, 0.06, 0.005, 0.3, 0.1, 0.5), "queue",
+     "a 5 ms view behind a pool of 2 connections: 60 ms is 12x the work, a queue"),
 ]
 HINTS = {
     "load generator": "look at the load tool's own CPU first: near a whole core, it is the "
@@ -58,8 +64,10 @@ HINTS = {
                   "took: check server_cpu before reading latency as a queue; half a core is "
                   "not a whole one",
     "queue": "latency far above the work with no process near a core, and the machine not "
-             "full, means waiting in line (a thread pool, a connection limit), not CPU",
-    "clients": "when latency is the work itself and nothing is near a core, the server kept up",
+             "full, means waiting in line (a thread pool, a connection limit), not CPU: "
+             "compare the latency with run['work'], not with a fixed number of seconds",
+    "clients": "when latency is the work itself and nothing is near a core, the server kept "
+               "up: a slow view is not a queue, so compare the latency with run['work']",
     "machine": "add up the whole machine: when machine_busy is near cores while neither the "
                "server nor the tool is near one core, requests waited for a CPU that other "
                "programs were using: the machine, not the server, was the limit",
@@ -91,63 +99,147 @@ WAIT_MS = 500
 CLIENTS = 20
 ROUTE = "/exercise-08-2/stock/"
 BASELINE_ROUTE = "/exercise-08-2/baseline/"
-# Blocking the loop is caught two ways: time.sleep called on the event loop's thread (the
-# usual mistake, found for sure), and, for any other blocking call, a burst much slower than
-# the same burst of a view that does not block, timed just before on the same server. A busy
-# shared machine makes two bursts differ by up to ~2x: the bound allows that, and more.
+# Blocking the loop is caught three ways. time.sleep (under any name), select.select, a name
+# lookup and a blocking socket's calls on the event loop's thread are found for sure, however
+# short (a profile hook on that thread). Any other blocking call (a lock, a C library's wait)
+# shows in the wall time of the loop's steps: while one step runs, no other request moves. On
+# a loaded machine a step of Django's or uvicorn's also takes a while when its thread waits
+# for a core: at load average 16-22 on 2 cores, the steps over 10 ms of a burst that does not
+# block added up to 0.1-1 s, and up to 2.6 s with load tools running beside it; two such
+# bursts differed by up to 1.5x. So the learner's slow steps are compared with those of the
+# same burst of a view that does not block, run just before on the same server, with the same
+# hooks. This catches only waits that add up to well over the noise (at load average 24-33, a
+# view that waited 100 ms per request on a lock, 2 s in all, went unseen once; 250 ms, 5 s in
+# all, is caught); the calls above are found at any length.
+SLOW_STEP_WALL = 0.01  # seconds of wall time in one callback
+STALLED_THAN_BASELINE = 2.0  # times the baseline's slow steps, plus
+BLOCKED_MARGIN = 0.5  # seconds
+# The last answer must also come in time: a burst much slower than the baseline's (a busy
+# shared machine makes two bursts differ by up to ~2x: the bound allows that, and more).
 SLOWER_THAN_BASELINE = 2.0  # times the baseline, plus
 OVERLAP_MARGIN = 1.0  # seconds
-# A third way, for a view that computes on the loop (a busy loop, a big JSON, a sync parser):
-# each step the event loop runs is timed in CPU time of the loop's own thread, which other
-# programs on the machine do not inflate the way they inflate wall time. A step of Django's
-# or uvicorn's takes well under a millisecond of CPU. A view that spins 40 ms of wall time
-# gets only a share of a CPU on a busy machine (about 10-30 ms at load average 11 on 2
-# cores): 5 ms still catches it there.
+# A view that computes on the loop (a busy loop, a big JSON, a sync parser) is caught in the
+# CPU time of the loop's own thread, which other programs on the machine do not inflate the
+# way they inflate wall time. A step of Django's or uvicorn's takes well under a millisecond
+# of CPU. A view that spins 40 ms of wall time gets only a share of a CPU on a busy machine
+# (about 10-30 ms at load average 11 on 2 cores): 5 ms still catches it there.
 SLOW_STEP_CPU = 0.005  # seconds of the loop thread's CPU in one callback
 SLOW_STEPS_ALLOWED = 2  # a garbage collection or a first import may make one or two
 
 
-@contextlib.contextmanager
-def _sleeps_on_the_loop():
-    """Note every ``time.sleep`` called on this thread (the event loop's) meanwhile."""
-    loop_thread, original, slept = threading.get_ident(), time.sleep, []
-
-    def sleep(seconds):
-        if threading.get_ident() == loop_thread:
-            slept.append(seconds)
-        return original(seconds)
-
-    time.sleep = sleep
-    try:
-        yield slept
-    finally:
-        time.sleep = original
+# Blocking calls, found by what they are (a profile hook sees each call of a C function on
+# the loop's thread, whatever name it was imported under): time.sleep, select.select, a name
+# lookup, and the waiting methods of a socket in blocking mode (asyncio's are not).
+_SOCKET_WAITS = {"connect", "connect_ex", "accept", "recv", "recv_into", "recvfrom",
+                 "send", "sendall", "sendto"}
 
 
-@contextlib.contextmanager
-def _slow_steps_on_the_loop():
-    """Note the CPU time of every callback this thread's event loop runs over SLOW_STEP_CPU.
+def _blocking_functions():
+    import select
+    import socket
+
+    return {time.sleep: "time.sleep", select.select: "select.select",
+            socket._socket.getaddrinfo: "getaddrinfo",
+            socket._socket.gethostbyname: "gethostbyname"}
+
+
+class _BlockingCalls:
+    """The blocking calls made on this thread, the event loop's, meanwhile: each holds the
+    loop, however short. A profile hook on this thread only (``sys.setprofile``)."""
+
+    def __init__(self):
+        self.calls = []
+
+    def sleeps(self):
+        return self.calls.count("time.sleep")
+
+    def _profile(self, frame, event, arg):
+        if event != "c_call":
+            return
+        if (name := self._functions.get(arg)) is not None:
+            self.calls.append(name)
+        elif getattr(arg, "__name__", None) in _SOCKET_WAITS:
+            sock = getattr(arg, "__self__", None)
+            if hasattr(sock, "gettimeout") and sock.gettimeout() != 0:
+                self.calls.append(f"socket.{arg.__name__}")
+
+    def __enter__(self):
+        self._functions = _blocking_functions()
+        self._before = sys.getprofile()
+        sys.setprofile(self._profile)
+        return self
+
+    def __exit__(self, *exc):
+        sys.setprofile(self._before)
+
+
+class _LoopSteps:
+    """Times every callback this thread's event loop runs, in wall time and in the CPU time
+    of the loop's thread, and keeps the slow ones.
 
     The loop runs every callback and task step through ``asyncio.Handle._run``; asyncio's
-    debug mode (``slow_callback_duration``) times the same calls, in wall time.
+    debug mode (``slow_callback_duration``, which logs "Executing ... took 0.040 seconds")
+    times the same calls, in wall time; in production, watch that log or the loop's lag.
     """
-    loop_thread, original, slow = threading.get_ident(), asyncio.Handle._run, []
 
-    def timed_run(handle):
-        if threading.get_ident() != loop_thread:
-            return original(handle)
-        started = time.thread_time()
-        try:
-            return original(handle)
-        finally:
-            if (spent := time.thread_time() - started) >= SLOW_STEP_CPU:
-                slow.append(spent)
+    def __init__(self):
+        self.walls, self.cpus = [], []  # of the steps over SLOW_STEP_WALL, SLOW_STEP_CPU
 
-    asyncio.Handle._run = timed_run
-    try:
-        yield slow
-    finally:
-        asyncio.Handle._run = original
+    @property
+    def stalled(self):
+        """Seconds the loop spent in steps over SLOW_STEP_WALL: no other request moved."""
+        return sum(self.walls)
+
+    def __enter__(self):
+        loop_thread, original = threading.get_ident(), asyncio.Handle._run
+        self._original = original
+
+        def timed_run(handle):
+            if threading.get_ident() != loop_thread:
+                return original(handle)
+            cpu, wall = time.thread_time(), time.perf_counter()
+            try:
+                return original(handle)
+            finally:
+                if (spent := time.thread_time() - cpu) >= SLOW_STEP_CPU:
+                    self.cpus.append(spent)
+                if (waited := time.perf_counter() - wall) >= SLOW_STEP_WALL:
+                    self.walls.append(waited)
+
+        asyncio.Handle._run = timed_run
+        return self
+
+    def __exit__(self, *exc):
+        asyncio.Handle._run = self._original
+
+
+class _ClosesInAtomic:
+    """Counts ``close()`` calls on a database connection inside an ``atomic()`` block.
+
+    Django then closes the connection but marks the block for rollback: when the close is the
+    block's last statement, the block exits without an error and its writes are lost.
+    """
+
+    def __init__(self):
+        self.count = 0
+
+    def __enter__(self):
+        from django.db.backends.base.base import BaseDatabaseWrapper
+
+        self._original = original = BaseDatabaseWrapper.close
+
+        def close(wrapper):
+            if wrapper.in_atomic_block:
+                self.count += 1
+            return original(wrapper)
+
+        BaseDatabaseWrapper.close = close
+        return self
+
+    def __exit__(self, *exc):
+        from django.db.backends.base.base import BaseDatabaseWrapper
+
+        BaseDatabaseWrapper.close = self._original
 
 
 def _close_connection():
@@ -304,10 +396,12 @@ async def check_stock_then_wait(check, stock_then_wait):
                         started = time.perf_counter()
                         return await asyncio.gather(*(timed_get() for _ in range(CLIENTS)))
 
-                await burst(BASELINE_ROUTE)  # warms the server up
-                baseline = max(seconds for _, seconds in await burst(BASELINE_ROUTE))
-                with (_ConnectionsUsed() as watch.connections, _sleeps_on_the_loop() as slept,
-                      _slow_steps_on_the_loop() as slow_steps):
+                await burst(BASELINE_ROUTE)  # warms the server up (first imports, threads)
+                # the same hooks as for the learner's burst, so the same overhead
+                with _BlockingCalls(), _LoopSteps() as baseline_steps:
+                    baseline = max(seconds for _, seconds in await burst(BASELINE_ROUTE))
+                with (_ConnectionsUsed() as watch.connections, _BlockingCalls() as blocking,
+                      _LoopSteps() as steps, _ClosesInAtomic() as in_atomic):
                     timed = await burst(ROUTE)
                 burst_seconds = list(watch.seconds)
                 watch.release()  # one request at a time now
@@ -357,22 +451,43 @@ async def check_stock_then_wait(check, stock_then_wait):
         "when it is absent",
     )
     one_by_one = WAIT_MS / 1000 * CLIENTS  # the least it takes if the waits do not overlap
-    computed = len(slow_steps) > SLOW_STEPS_ALLOWED
+    computed = len(steps.cpus) > SLOW_STEPS_ALLOWED
+    slept, waited = blocking.sleeps(), len(blocking.calls) - blocking.sleeps()
+    stood_still = baseline_steps.stalled
+    blocked = steps.stalled > stood_still * STALLED_THAN_BASELINE + BLOCKED_MARGIN
     check.that(
-        not slept and not computed and done[0] >= WAIT_MS / 1000 * 0.9
+        not (slept or waited or computed or blocked) and done[0] >= WAIT_MS / 1000 * 0.9
         and done[-1] < baseline * SLOWER_THAN_BASELINE + OVERLAP_MARGIN,
         f"the requests waited ?ms={WAIT_MS} each, at the same time",
-        f"the view called time.sleep {len(slept)} times on the event loop's thread"
+        f"the view called time.sleep {slept} times on the event loop's thread"
         if slept else
-        f"the event loop ran {len(slow_steps)} steps of over {SLOW_STEP_CPU * 1000:.0f} ms of "
-        f"CPU each (the longest {max(slow_steps) * 1000:.0f} ms): the view computes on the "
+        f"the view made {waited} blocking calls on the event loop's thread "
+        f"({', '.join(sorted(set(blocking.calls)))}; a sync HTTP client makes such calls): each "
+        "waits without await, and no other request moves meanwhile"
+        if waited else
+        f"the event loop ran {len(steps.cpus)} steps of over {SLOW_STEP_CPU * 1000:.0f} ms of "
+        f"CPU each (the longest {max(steps.cpus) * 1000:.0f} ms): the view computes on the "
         "loop's thread, and no other request moves meanwhile"
         if computed else
+        f"the event loop stood still in single steps for {steps.stalled:.2f} s in all during "
+        f"the burst, where a view that does not block stood still {stood_still:.2f} s"
+        " on this machine just before: the view waits without await (a sync sleep, a sync "
+        "HTTP client, a socket), and no other request moves meanwhile"
+        if blocked else
         f"the last answer came after {done[-1]:.1f} s, where a view that does not block took "
         f"{baseline:.1f} s on this machine just before (one after another: {one_by_one:.0f} s)",
-        hint="nothing blocking in the view: time.sleep, sync I/O or a computation, even a "
-        "short one, stops the event loop, so the requests cannot overlap (CPU work belongs "
-        "in a thread or a process, e.g. await asyncio.to_thread(work))",
+        hint="nothing blocking in the view: time.sleep (under any name), sync I/O (requests, "
+        "urllib, a socket) or a computation, even a short one, stops the event loop, so the "
+        "requests cannot overlap (await the async version: asyncio.sleep, an async client; "
+        "or move the call to a thread: await asyncio.to_thread(work))",
+    )
+    check.that(
+        not in_atomic.count,
+        "no connection was closed inside atomic()",
+        f"the view closed a connection inside an atomic() block {in_atomic.count} times",
+        hint="close after the block, not inside it: inside atomic(), close() marks the "
+        "transaction for rollback, so when it is the block's last statement the block ends "
+        "without an error and every write in it is silently lost",
     )
     held = watch.held[:CLIENTS]
     check.that(
