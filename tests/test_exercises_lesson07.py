@@ -469,6 +469,32 @@ async def progress_events_with_error_event(job):
         worker.cancel()
 
 
+async def failure_in_plain_text(job):
+    """Right too: the failure and done events carry plain text, valid SSE that EventSource
+    hands to the page as a string (only the progress events are asked to be JSON)."""
+    progress = asyncio.Queue()
+
+    async def work():
+        try:
+            async for step in job.run():
+                await progress.put(step)
+        finally:
+            progress.put_nowait(None)
+
+    worker = asyncio.create_task(work())
+    try:
+        while (step := await progress.get()) is not None:
+            yield sse_event({"step": step, "of": job.steps})
+        try:
+            await worker
+        except Exception:  # noqa: BLE001 (the job's own error: the browser gets a generic one)
+            yield "event: failed\ndata: The job failed. Please try again later.\n\n"
+        else:
+            yield "event: done\ndata: finished\n\n"
+    finally:
+        worker.cancel()
+
+
 async def leaky_progress_events(job):
     progress = asyncio.Queue()
 
@@ -857,6 +883,7 @@ async def capped_with_a_deadline(job):
         capped_with_a_deadline,
         waits_for_the_cancelled_worker,
         with_heartbeats,
+        failure_in_plain_text,
     ],
 )
 def test_07_2_right_answers_pass(project, answer, capsys):

@@ -122,6 +122,12 @@ def test_the_reader_follows_the_sse_parsing_rules():
     assert parser.retry == 250
 
 
+def test_the_parser_decodes_data_with_the_function_it_is_given():
+    parser = _EventParser(decode=str.upper)  # SSE data is text; JSON is only the default
+    lines, _rest = _lines("event: failed\ndata: The job failed.\n\n")
+    assert [parser.feed(line) for line in lines][-1] == ("failed", "THE JOB FAILED.", "")
+
+
 def test_lines_wait_for_the_lf_that_may_follow_a_cr():
     lines, rest = _lines("a\r")
     assert (lines, rest) == ([], "a\r")

@@ -123,7 +123,7 @@ async def with_heartbeat(events, every=15.0, comment="keep-alive"):
 
 class ServerSentEvent(NamedTuple):
     event: str  # "message" unless the event named its type
-    data: object  # decoded from JSON
+    data: object  # decoded from JSON (by the parser's ``decode``)
     id: str  # the last event id when this event was dispatched ("" if none yet)
 
 
@@ -132,10 +132,12 @@ class _EventParser:
 
     Only one space after the colon is removed from a value; a line without a colon is a
     field with an empty value; a line that starts with a colon is a comment; ``id`` (unless
-    it holds NUL) and ``retry`` (digits only) persist across events.
+    it holds NUL) and ``retry`` (digits only) persist across events. ``decode`` turns an
+    event's data text into its ``data`` (JSON by default; SSE itself only knows text).
     """
 
-    def __init__(self):
+    def __init__(self, decode=json.loads):
+        self.decode = decode
         self.event, self.data = "", []
         self.last_event_id = ""
         self.retry = None  # milliseconds, once the server sent a valid retry field
@@ -147,7 +149,7 @@ class _EventParser:
                 self.event = ""
                 return None
             finished = ServerSentEvent(
-                self.event or "message", json.loads("\n".join(self.data)), self.last_event_id
+                self.event or "message", self.decode("\n".join(self.data)), self.last_event_id
             )
             self.event, self.data = "", []
             return finished
@@ -199,9 +201,10 @@ async def read_sse(response, parser=None):
                 yield finished
 
 
-async def read_events(response):
-    """Yield ``(event, data)`` for each event of a streaming httpx response, as it arrives."""
-    async for finished in read_sse(response):
+async def read_events(response, *, decode=json.loads):
+    """Yield ``(event, data)`` for each event of a streaming httpx response, as it arrives;
+    ``decode`` turns each event's data text into ``data``."""
+    async for finished in read_sse(response, _EventParser(decode)):
         yield finished.event, finished.data
 
 
