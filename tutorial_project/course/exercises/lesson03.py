@@ -7,6 +7,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from decimal import Decimal
+from itertools import pairwise
 
 from asgiref.sync import (
     ThreadSensitiveContext,
@@ -75,7 +76,7 @@ class LoopTicks:
 
     def longest_pause(self):
         """The longest time, in seconds, the loop let no tick run."""
-        return max((b - a for a, b in zip(self.times, self.times[1:])), default=0.0)
+        return max((b - a for a, b in pairwise(self.times)), default=0.0)
 
 
 def price_of(sku):
