@@ -2,8 +2,10 @@
 are "not solved yet"; the wrong answers learners write fail with a hint, and print nothing."""
 
 import asyncio
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from time import sleep as imported_sleep
 
 import pytest
 from asgiref.sync import ThreadSensitiveContext, async_to_sync, sync_to_async
@@ -68,6 +70,22 @@ def sleeps_in_the_bridged_coroutine(fetch_price, skus):  # blocks the serving lo
     return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
 
 
+def sleeps_by_its_imported_name(fetch_price, skus):  # the same sleep, as `from time import`
+    async def fetch_all():
+        imported_sleep(0.2)
+        return await asyncio.gather(*(fetch_price(sku) for sku in skus))
+
+    return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
+
+
+def waits_for_an_event_in_the_bridged_coroutine(fetch_price, skus):  # any blocking call
+    async def fetch_all():
+        threading.Event().wait(0.2)
+        return await asyncio.gather(*(fetch_price(sku) for sku in skus))
+
+    return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
+
+
 def sleeps_in_its_own_thread(fetch_price, skus):  # right: the sleep holds only this thread
     time.sleep(0.05)
 
@@ -98,6 +116,9 @@ def test_03_1_right_answers_pass(answer):
         (async_prices_for, ["is an async function", "def prices_for"]),
         (sleeps_in_the_bridged_coroutine, ["time.sleep(0.2) ran on the event loop's thread",
                                            "asyncio.sleep"]),
+        (sleeps_by_its_imported_name, ["the event loop stood still", "imported from time"]),
+        (waits_for_an_event_in_the_bridged_coroutine, ["the event loop stood still",
+                                                       "Event.wait"]),
     ],
 )
 def test_03_1_wrong_answers_fail_with_a_hint_and_no_warning(answer, fragments, recwarn):
@@ -118,16 +139,26 @@ async def lookup_many_with_to_thread(lookup, skus):  # right, written differentl
     return list(results)
 
 
-async def lookup_many_with_own_pool(lookup, skus):  # right: its own threads, a TaskGroup
-    loop = asyncio.get_running_loop()
+lookup_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="lookup")  # built once
 
-    async def one(sku):
-        return await loop.run_in_executor(pool, lookup, sku)
 
-    with ThreadPoolExecutor(max_workers=len(skus)) as pool:
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(one(sku)) for sku in skus]
+async def lookup_many_with_own_pool(lookup, skus):  # right: a module-level pool, a TaskGroup
+    call = sync_to_async(lookup, thread_sensitive=False, executor=lookup_pool)
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(call(sku)) for sku in skus]
     return tuple(task.result() for task in tasks)
+
+
+async def a_new_pool_per_call(lookup, skus):  # new threads on every request, never shut down
+    loop = asyncio.get_running_loop()
+    pool = ThreadPoolExecutor(len(skus))
+    return await asyncio.gather(*(loop.run_in_executor(pool, lookup, sku) for sku in skus))
+
+
+async def a_pool_per_call_shut_down(lookup, skus):  # shut down, but new threads every time
+    loop = asyncio.get_running_loop()
+    with ThreadPoolExecutor(max_workers=len(skus)) as pool:
+        return await asyncio.gather(*(loop.run_in_executor(pool, lookup, s) for s in skus))
 
 
 async def lookup_many_with_run_in_executor(lookup, skus):  # right: the loop's default pool
@@ -217,6 +248,8 @@ def test_03_2_right_answers_pass(answer):
         (gather_not_awaited, ["an `await` is missing", "Future of asyncio.gather"]),
         (calls_not_awaited, ["an `await` is missing"]),
         (sync_lookup_many, ["not an async function"]),
+        (a_new_pool_per_call, ["built 1 ThreadPoolExecutor", "at module level"]),
+        (a_pool_per_call_shut_down, ["built 1 ThreadPoolExecutor", "at module level"]),
     ],
 )
 def test_03_2_wrong_answers_fail_with_a_hint_and_no_warning(answer, fragments, recwarn):
@@ -231,10 +264,10 @@ def test_placeholders_are_not_solved_yet(check):
     assert "not solved yet" in str(verdict)
 
 
-def test_03_2_passes_while_the_machine_is_busy():
+@pytest.mark.parametrize("check, answer", [("check_prices_for", prices_for),
+                                            ("check_lookup_many", lookup_many)])
+def test_right_answers_pass_while_the_machine_is_busy(check, answer):
     """Timing margins: a CPU-bound thread competing for the GIL does not fail a right answer."""
-    import threading
-
     stop = threading.Event()
 
     def burn():
@@ -246,7 +279,7 @@ def test_03_2_passes_while_the_machine_is_busy():
         burner.start()
     try:
         started = time.perf_counter()
-        verdict = verdict_of("check_lookup_many", lookup_many)
+        verdict = verdict_of(check, answer)
     finally:
         stop.set()
         for burner in burners:

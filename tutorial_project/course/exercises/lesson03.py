@@ -1,9 +1,13 @@
 """Checks for lesson 03 · Bridging sync and async."""
 
 import asyncio
+import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from decimal import Decimal
+from itertools import pairwise
 
 from asgiref.sync import (
     ThreadSensitiveContext,
@@ -21,6 +25,8 @@ from tutorial_project.course.exercises.expect import (
 )
 
 SKUS = ["BK-001", "CF-003", "GM-002", "TL-003"]
+# A pause of the event loop longer than this is a blocking call, not the machine's load.
+LONGEST_FAIR_PAUSE = 0.15
 
 
 class Concurrency:
@@ -58,6 +64,7 @@ class LoopTicks:
     async def __aexit__(self, *exc_info):
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
+        self.times.append(time.perf_counter())  # a pause just before the end counts too
 
     async def _tick(self):
         while True:
@@ -66,6 +73,10 @@ class LoopTicks:
 
     def any_between(self, start, end):
         return start is not None and end is not None and any(start < t < end for t in self.times)
+
+    def longest_pause(self):
+        """The longest time, in seconds, the loop let no tick run."""
+        return max((b - a for a, b in pairwise(self.times)), default=0.0)
 
 
 def price_of(sku):
@@ -108,10 +119,12 @@ async def check_prices_for(check, prices_for):
     # Called the way an async view calls sync code under ASGIHandler: through a
     # thread-sensitive sync_to_async, inside the request's ThreadSensitiveContext.
     # async_to_sync sends the bridged coroutine back to this loop (the one serving every
-    # request): a time.sleep in it freezes the whole server, so it is counted here.
+    # request): a time.sleep in it freezes the whole server, so it is counted here, and any
+    # other blocking call (a sleep imported by name, an Event.wait) shows as a pause between
+    # the loop's ticks.
     with forgotten_awaits() as missed, sleeps_on_this_thread() as sleeps:
         try:
-            async with ThreadSensitiveContext():
+            async with ThreadSensitiveContext(), LoopTicks() as ticks:
                 result = await sync_to_async(prices_for)(fetch_price, SKUS)
         except RuntimeError as error:
             other_loop = "different event loop" in str(error)
@@ -142,6 +155,19 @@ async def check_prices_for(check, prices_for):
         "and the whole server froze meanwhile",
         hint="in async code wait with `await asyncio.sleep(...)`; keep blocking calls in "
         "prices_for itself (its own thread), outside the async function",
+    )
+    # The loop ticks every 10 ms; a right answer leaves it free (longest pause ~0.01-0.05 s,
+    # also on a loaded 2-core machine), a blocking call in the bridged coroutine holds it for
+    # as long as it blocks.
+    pause = ticks.longest_pause()
+    check.that(
+        pause < LONGEST_FAIR_PAUSE,
+        "the event loop kept running: nothing in the bridged coroutine blocked it",
+        f"the event loop stood still for {pause:.2f} s: something in the coroutine you pass "
+        "to async_to_sync blocked the loop that serves every request",
+        hint="in the async function, only await (`await asyncio.sleep(...)`, "
+        "`await fetch_price(...)`); a blocking call (`sleep` imported from time, "
+        "`Event.wait`, a sync client) belongs in prices_for itself, outside the async function",
     )
     check.that(
         fetch_price.most_running == len(SKUS),
@@ -185,6 +211,28 @@ class InstrumentedLookup(Concurrency):
         return {"sku": sku, "in_stock": not sku.endswith("3")}
 
 
+@contextmanager
+def pools_built_here():
+    """How many ThreadPoolExecutors the code in the block built itself.
+
+    The loop's default pool and asgiref's per-request thread are built by asyncio and asgiref
+    (once per loop, once per request) and are not counted.
+    """
+    built, real_init = [], ThreadPoolExecutor.__init__
+
+    def noted_init(self, *args, **kwargs):
+        caller = sys._getframe(1).f_globals.get("__name__", "")
+        if not caller.startswith(("asyncio", "asgiref", "concurrent.futures")):
+            built.append(self)
+        real_init(self, *args, **kwargs)
+
+    ThreadPoolExecutor.__init__ = noted_init
+    try:
+        yield built
+    finally:
+        ThreadPoolExecutor.__init__ = real_init
+
+
 @exercise("03.2", "Call a blocking library concurrently, off the loop")
 async def check_lookup_many(check, lookup_many):
     must_be_async(check, lookup_many, "lookup_many")
@@ -193,7 +241,7 @@ async def check_lookup_many(check, lookup_many):
     # Called inside a ThreadSensitiveContext, as ASGIHandler calls a view: there, a
     # ThreadSensitiveContext the answer opens itself is not the outer-most one and gives no
     # new thread, so thread-sensitive calls take turns on the request's one thread.
-    with forgotten_awaits() as missed:
+    with forgotten_awaits() as missed, pools_built_here() as pools:
         async with ThreadSensitiveContext(), LoopTicks() as ticks:
             result = await lookup_many(lookup, SKUS)
         if isinstance(result, asyncio.Future):  # `return asyncio.gather(...)`, not awaited
@@ -235,4 +283,13 @@ async def check_lookup_many(check, lookup_many):
         "default) take turns on the request's one thread, even inside a "
         "ThreadSensitiveContext of your own: this lookup touches no database, so "
         "thread_sensitive=False",
+    )
+    check.that(
+        not pools,
+        "it built no thread pool of its own in the call",
+        f"it built {len(pools)} ThreadPoolExecutor in one call: every request would start "
+        "new threads, and a pool nobody shuts down keeps them",
+        hint="use the loop's pool (`sync_to_async(lookup, thread_sensitive=False)`, "
+        "`asyncio.to_thread`), or build your own pool once, at module level, and pass it: "
+        "`sync_to_async(lookup, thread_sensitive=False, executor=lookup_pool)`",
     )
