@@ -355,6 +355,72 @@ def test_12_3_a_computation_kept_forever_fails_with_a_hint(project):
     fails_with(run(lesson12.check_cached, cached), "the failure was kept", "forget")
 
 
+def _cached_keyed_by(slot, store):
+    """A shared, shielded task per ``slot(key)``; ``store(key, value, seconds)`` keeps it."""
+    from django.core.cache import cache
+
+    running = {}
+
+    async def cached(key, compute, seconds=30):
+        if (value := await cache.aget(key)) is not None:
+            return value
+        where = slot(key)
+        if where not in running:
+            async def compute_and_store():
+                value = await compute()
+                await store(key, value, seconds)
+                return value
+
+            running[where] = asyncio.create_task(compute_and_store())
+            running[where].add_done_callback(lambda _: running.pop(where, None))
+        return await asyncio.shield(running[where])
+
+    return cached
+
+
+def _aset(key, value, seconds):
+    from django.core.cache import cache
+
+    return cache.aset(key, value, seconds)
+
+
+def test_12_3_tasks_keyed_by_the_key_alone_fail_when_two_loops_overlap(project):
+    # One loop after the other passes; two at once (WSGI, runserver) await another loop's task.
+    cached = _cached_keyed_by(lambda key: key, _aset)
+    fails_with(run(lesson12.check_cached, cached), "two event loops at the same moment",
+               "attached to a different loop", "(asyncio.get_running_loop(), key)")
+
+
+def test_12_3_storing_with_aadd_also_passes(project):
+    from django.core.cache import cache
+
+    cached = _cached_keyed_by(lambda key: (asyncio.get_running_loop(), key),
+                              lambda key, value, seconds: cache.aadd(key, value, seconds))
+    verdict = run(lesson12.check_cached, cached)
+    assert verdict, str(verdict)
+
+
+def test_12_3_a_sync_has_key_on_the_loop_fails_with_a_hint(project):
+    from django.core.cache import cache
+
+    reference = _cached_keyed_by(lambda key: (asyncio.get_running_loop(), key), _aset)
+
+    async def cached(key, compute, seconds=30):
+        if cache.has_key(key):  # with Redis a network round trip on the loop
+            return await cache.aget(key)
+        return await reference(key, compute, seconds)
+
+    fails_with(run(lesson12.check_cached, cached), "sync cache.has_key()", "cache.aget")
+
+
+def test_12_3_ignoring_seconds_with_aadd_fails_with_a_hint(project):
+    from django.core.cache import cache
+
+    cached = _cached_keyed_by(lambda key: (asyncio.get_running_loop(), key),
+                              lambda key, value, seconds: cache.aadd(key, value))
+    fails_with(run(lesson12.check_cached, cached), "stored for 300 more seconds", "300 s")
+
+
 def test_12_3_placeholder_is_not_solved(project):
     assert not run(lesson12.check_cached, ...).solved
 
