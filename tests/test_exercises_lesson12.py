@@ -803,10 +803,12 @@ def test_12_5_forgotten_await_fails_with_a_hint(project):
 async def partial_failure_test(client):
     response = await client.get("?news=fail")
     body = json.loads(response.content)
-    assert response.status_code == 200
+    assert response.status_code == 200 and response["Cache-Control"] == "no-store"
     assert body["partial"] is True and body["news"] is None
     assert body["errors"]["news"]["error"] == "bad_status"
     assert body["weather"] and body["stocks"]
+    recovered = json.loads((await client.get("")).content)
+    assert recovered["news"] and not recovered["partial"]
 
 
 def test_12_6_reference_passes(project):
@@ -822,6 +824,8 @@ def test_12_6_a_test_that_fails_on_the_bug_by_a_key_error_passes(project):
         assert body["errors"]["news"]["error"] == "bad_status"  # KeyError: errors left empty
         assert body["weather"]["city"] == "Lyon"  # TypeError: weather dropped (None)
         assert body["stocks"] and body["partial"] and body["news"] is None
+        assert "no-store" in response.headers["Cache-Control"]
+        assert (await client.get("")).json()["errors"] == {}  # KeyError if news stuck as partial
 
     verdict = run(lesson12.check_partial_test, test_partial_failure)
     assert verdict, str(verdict)
@@ -863,6 +867,44 @@ def test_12_6_a_test_that_asserts_nothing_fails_with_a_hint(project):
 
     fails_with(run(lesson12.check_partial_test, test_partial_failure),
                "passes on a view that calls a partial answer complete")
+
+
+def test_12_6_a_test_with_a_weak_status_check_fails_with_a_hint(project):
+    async def test_partial_failure(client):
+        response = await client.get("?news=fail")
+        body = json.loads(response.content)
+        assert response.status_code < 300 and response["Cache-Control"] == "no-store"
+        assert body["partial"] is True and body["news"] is None and body["errors"]["news"]
+        assert body["weather"] and body["stocks"]
+        assert json.loads((await client.get("")).content)["news"]
+
+    fails_with(run(lesson12.check_partial_test, test_partial_failure),
+               "passes on a view that sends the partial page with status 206", "Partial Content")
+
+
+def test_12_6_a_test_that_ignores_cache_control_fails_with_a_hint(project):
+    async def test_partial_failure(client):
+        response = await client.get("?news=fail")
+        body = json.loads(response.content)
+        assert response.status_code == 200
+        assert body["partial"] is True and body["news"] is None and body["errors"]["news"]
+        assert body["weather"] and body["stocks"]
+        assert json.loads((await client.get("")).content)["news"]
+
+    fails_with(run(lesson12.check_partial_test, test_partial_failure),
+               "passes on a view that lets browsers keep the partial page", "no-store")
+
+
+def test_12_6_a_test_that_never_asks_again_fails_with_a_hint(project):
+    async def test_partial_failure(client):  # one request cannot see a cached partial answer
+        response = await client.get("?news=fail")
+        body = json.loads(response.content)
+        assert response.status_code == 200 and response["Cache-Control"] == "no-store"
+        assert body["partial"] is True and body["news"] is None and body["errors"]["news"]
+        assert body["weather"] and body["stocks"]
+
+    fails_with(run(lesson12.check_partial_test, test_partial_failure),
+               "passes on a view that caches the partial answer", "never cached")
 
 
 def test_12_6_placeholder_is_not_solved(project):

@@ -635,7 +635,7 @@ def _buggy_views():
     """The real dashboard, and views that each get one thing of a partial answer wrong."""
     from tutorial_project.capstone.views import dashboard
 
-    def changed(change, status=None):
+    def changed(change, status=None, cache_control="no-store"):
         """A view that gives the dashboard's partial answer with ``change(body)`` applied."""
 
         async def view(request):
@@ -643,11 +643,27 @@ def _buggy_views():
             if response.status_code != 200:
                 return response
             body = json.loads(response.content)
-            if body["partial"]:
-                change(body)
-            return JsonResponse(body, status=status or response.status_code)
+            if not body["partial"]:
+                return response
+            change(body)
+            changed = JsonResponse(body, status=status or response.status_code)
+            changed["Cache-Control"] = cache_control
+            return changed
 
         return view
+
+    kept = {}  # the first page the next view gave, partial or not
+
+    async def caches_any_answer(request):  # the next request gets it, though news is back
+        if "page" not in kept:
+            response = await dashboard(request)
+            if response.status_code != 200:
+                return response
+            kept["page"] = json.loads(response.content)
+        response = JsonResponse(kept["page"])
+        if kept["page"]["partial"]:
+            response["Cache-Control"] = "no-store"
+        return response
 
     async def fails_whole_page(request):  # one failed source loses every widget
         response = await dashboard(request)
@@ -677,6 +693,17 @@ def _buggy_views():
         "a view that sends the partial page with status 503": (
             changed(keep, status=503),
             "assert response.status_code == 200: a partial answer is still a success"),
+        "a view that sends the partial page with status 206": (
+            changed(keep, status=206),
+            "assert response.status_code == 200 (206 Partial Content answers a Range request; "
+            "`< 300` lets it through)"),
+        "a view that lets browsers keep the partial page": (
+            changed(keep, cache_control="max-age=30"),
+            'assert response["Cache-Control"] == "no-store": a partial page must not stick'),
+        "a view that caches the partial answer": (
+            caches_any_answer,
+            'then `await client.get("")` (news is back) and assert that answer is complete: '
+            "a partial answer is never cached"),
     }
 
 
