@@ -355,6 +355,72 @@ def test_12_3_a_computation_kept_forever_fails_with_a_hint(project):
     fails_with(run(lesson12.check_cached, cached), "the failure was kept", "forget")
 
 
+def _cached_keyed_by(slot, store):
+    """A shared, shielded task per ``slot(key)``; ``store(key, value, seconds)`` keeps it."""
+    from django.core.cache import cache
+
+    running = {}
+
+    async def cached(key, compute, seconds=30):
+        if (value := await cache.aget(key)) is not None:
+            return value
+        where = slot(key)
+        if where not in running:
+            async def compute_and_store():
+                value = await compute()
+                await store(key, value, seconds)
+                return value
+
+            running[where] = asyncio.create_task(compute_and_store())
+            running[where].add_done_callback(lambda _: running.pop(where, None))
+        return await asyncio.shield(running[where])
+
+    return cached
+
+
+def _aset(key, value, seconds):
+    from django.core.cache import cache
+
+    return cache.aset(key, value, seconds)
+
+
+def test_12_3_tasks_keyed_by_the_key_alone_fail_when_two_loops_overlap(project):
+    # One loop after the other passes; two at once (WSGI, runserver) await another loop's task.
+    cached = _cached_keyed_by(lambda key: key, _aset)
+    fails_with(run(lesson12.check_cached, cached), "two event loops at the same moment",
+               "attached to a different loop", "(asyncio.get_running_loop(), key)")
+
+
+def test_12_3_storing_with_aadd_also_passes(project):
+    from django.core.cache import cache
+
+    cached = _cached_keyed_by(lambda key: (asyncio.get_running_loop(), key),
+                              lambda key, value, seconds: cache.aadd(key, value, seconds))
+    verdict = run(lesson12.check_cached, cached)
+    assert verdict, str(verdict)
+
+
+def test_12_3_a_sync_has_key_on_the_loop_fails_with_a_hint(project):
+    from django.core.cache import cache
+
+    reference = _cached_keyed_by(lambda key: (asyncio.get_running_loop(), key), _aset)
+
+    async def cached(key, compute, seconds=30):
+        if cache.has_key(key):  # with Redis a network round trip on the loop
+            return await cache.aget(key)
+        return await reference(key, compute, seconds)
+
+    fails_with(run(lesson12.check_cached, cached), "sync cache.has_key()", "cache.aget")
+
+
+def test_12_3_ignoring_seconds_with_aadd_fails_with_a_hint(project):
+    from django.core.cache import cache
+
+    cached = _cached_keyed_by(lambda key: (asyncio.get_running_loop(), key),
+                              lambda key, value, seconds: cache.aadd(key, value))
+    fails_with(run(lesson12.check_cached, cached), "stored for 300 more seconds", "300 s")
+
+
 def test_12_3_placeholder_is_not_solved(project):
     assert not run(lesson12.check_cached, ...).solved
 
@@ -737,10 +803,12 @@ def test_12_5_forgotten_await_fails_with_a_hint(project):
 async def partial_failure_test(client):
     response = await client.get("?news=fail")
     body = json.loads(response.content)
-    assert response.status_code == 200
+    assert response.status_code == 200 and response["Cache-Control"] == "no-store"
     assert body["partial"] is True and body["news"] is None
     assert body["errors"]["news"]["error"] == "bad_status"
     assert body["weather"] and body["stocks"]
+    recovered = json.loads((await client.get("")).content)
+    assert recovered["news"] and not recovered["partial"]
 
 
 def test_12_6_reference_passes(project):
@@ -756,6 +824,8 @@ def test_12_6_a_test_that_fails_on_the_bug_by_a_key_error_passes(project):
         assert body["errors"]["news"]["error"] == "bad_status"  # KeyError: errors left empty
         assert body["weather"]["city"] == "Lyon"  # TypeError: weather dropped (None)
         assert body["stocks"] and body["partial"] and body["news"] is None
+        assert "no-store" in response.headers["Cache-Control"]
+        assert (await client.get("")).json()["errors"] == {}  # KeyError if news stuck as partial
 
     verdict = run(lesson12.check_partial_test, test_partial_failure)
     assert verdict, str(verdict)
@@ -797,6 +867,44 @@ def test_12_6_a_test_that_asserts_nothing_fails_with_a_hint(project):
 
     fails_with(run(lesson12.check_partial_test, test_partial_failure),
                "passes on a view that calls a partial answer complete")
+
+
+def test_12_6_a_test_with_a_weak_status_check_fails_with_a_hint(project):
+    async def test_partial_failure(client):
+        response = await client.get("?news=fail")
+        body = json.loads(response.content)
+        assert response.status_code < 300 and response["Cache-Control"] == "no-store"
+        assert body["partial"] is True and body["news"] is None and body["errors"]["news"]
+        assert body["weather"] and body["stocks"]
+        assert json.loads((await client.get("")).content)["news"]
+
+    fails_with(run(lesson12.check_partial_test, test_partial_failure),
+               "passes on a view that sends the partial page with status 206", "Partial Content")
+
+
+def test_12_6_a_test_that_ignores_cache_control_fails_with_a_hint(project):
+    async def test_partial_failure(client):
+        response = await client.get("?news=fail")
+        body = json.loads(response.content)
+        assert response.status_code == 200
+        assert body["partial"] is True and body["news"] is None and body["errors"]["news"]
+        assert body["weather"] and body["stocks"]
+        assert json.loads((await client.get("")).content)["news"]
+
+    fails_with(run(lesson12.check_partial_test, test_partial_failure),
+               "passes on a view that lets browsers keep the partial page", "no-store")
+
+
+def test_12_6_a_test_that_never_asks_again_fails_with_a_hint(project):
+    async def test_partial_failure(client):  # one request cannot see a cached partial answer
+        response = await client.get("?news=fail")
+        body = json.loads(response.content)
+        assert response.status_code == 200 and response["Cache-Control"] == "no-store"
+        assert body["partial"] is True and body["news"] is None and body["errors"]["news"]
+        assert body["weather"] and body["stocks"]
+
+    fails_with(run(lesson12.check_partial_test, test_partial_failure),
+               "passes on a view that caches the partial answer", "never cached")
 
 
 def test_12_6_placeholder_is_not_solved(project):

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache import cache
-from django.core.cache.backends.locmem import LocMemCache
 from django.http import JsonResponse
 from django.test import override_settings
 
@@ -28,7 +27,10 @@ from tutorial_project.course.exercises.attempt import (
     watching_awaits,
 )
 from tutorial_project.course.exercises.core import exercise
-from tutorial_project.course.exercises.expect import must_be_async
+from tutorial_project.course.exercises.expect import (
+    must_be_async,
+    sync_cache_calls_on_this_thread,
+)
 from tutorial_project.course.exercises.probes import call_view, quiet_request_log
 from tutorial_project.dashboard.clients import in_process_client
 from tutorial_project.instruments.servers import leftovers
@@ -235,35 +237,12 @@ async def check_gather_sources(check, gather_sources):
 # --- 12.3 --------------------------------------------------------------------------------------
 
 
-class SyncCallSpyCache(LocMemCache):
-    """LocMemCache that notes sync calls made on an event loop's thread (async code)."""
-
-    on_the_loop = []  # (method, thread) of every sync call made from async code
-    stored = []  # (key, timeout) of every set()
-
-    def _note(self, method):
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:  # a worker thread: aget()/aset() brought it here
-            return
-        self.on_the_loop.append(method)
-
-    def get(self, key, default=None, version=None):
-        self._note("get")
-        return super().get(key, default, version)
-
-    def set(self, key, value, timeout=300, version=None):
-        self._note("set")
-        self.stored.append((key, timeout))
-        return super().set(key, value, timeout, version)
-
-
 @contextmanager
-def _spy_cache():
-    SyncCallSpyCache.on_the_loop.clear()
-    SyncCallSpyCache.stored.clear()
-    spy = {"BACKEND": f"{__name__}.SyncCallSpyCache", "LOCATION": "exercise-12-3"}
-    with override_settings(CACHES={"default": spy}):
+def _own_cache():
+    """A local-memory cache of the check's own, empty before and after."""
+    own = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+           "LOCATION": "exercise-12-3"}
+    with override_settings(CACHES={"default": own}):
         cache.clear()
         try:
             yield
@@ -271,15 +250,23 @@ def _spy_cache():
             cache.clear()
 
 
+def _seconds_left(key):
+    """How long the cache keeps ``key`` from now, or None if it holds no entry for it.
+
+    Read from the entry itself, so aset(), aadd(), aget_or_set()... all count."""
+    expires = cache._expire_info.get(cache.make_and_validate_key(key))
+    return None if expires is None else expires - time.time()
+
+
 @_hands_over("cached")
 @exercise("12.3", "Cache: cold once, warm after, and no stampede")
 async def check_cached(check, cached):
     must_be_async(check, cached, "cached", "key, compute, seconds=30")
-    with _spy_cache():
-        await _check_cached(check, cached)
+    with _own_cache(), sync_cache_calls_on_this_thread() as sync_calls:
+        await _check_cached(check, cached, sync_calls)
 
 
-async def _check_cached(check, cached):
+async def _check_cached(check, cached, sync_calls):
     calls = []
 
     async def compute():
@@ -290,9 +277,10 @@ async def _check_cached(check, cached):
     first = await attempt(check, lambda: cached("k", compute, 7), "cached(key, compute, 7)")
     _stop_if_raised(check, first, "cached(key, compute, 7)", "await compute(), then store it")
     second = await attempt(check, lambda: cached("k", compute, 7), "a second call")
-    sync_calls = sorted(set(SyncCallSpyCache.on_the_loop))
-    check.that(not sync_calls, "it uses the cache's async API",
-               f"it called the sync cache.{'/'.join(sync_calls)}() in async code: that runs on "
+    left = _seconds_left("k")
+    sync_names = sorted(set(sync_calls))
+    check.that(not sync_names, "it uses the cache's async API",
+               f"it called the sync cache.{'/'.join(sync_names)}() in async code: that runs on "
                "the event loop (with Redis or memcached, a network round trip that stalls "
                "every request)", hint="await cache.aget(key) and await cache.aset(...)")
     check.that(first == second == {"answer": 42}, "both calls give the computed value",
@@ -301,8 +289,10 @@ async def _check_cached(check, cached):
                f"compute() ran {len(calls)} times for the same key",
                hint="await cache.aget(key) first; after computing, "
                     "await cache.aset(key, value, seconds)")
-    check.that(("k", 7) in SyncCallSpyCache.stored, "it is kept for `seconds`",
-               f"it was stored with {SyncCallSpyCache.stored}, not for 7 seconds",
+    # Stored about 7 s ago at most: 3 s of margin for a loaded machine, far from 30 or 300.
+    check.that(left is not None and 4 < left <= 7.05, "it is kept for `seconds`",
+               "nothing was stored in Django's cache" if left is None else
+               f"it was stored for {left:.0f} more seconds, not for 7",
                hint="await cache.aset(key, value, seconds): without it Django keeps 300 s")
 
     async def failing():
@@ -313,8 +303,7 @@ async def _check_cached(check, cached):
                "an error in compute() reaches the caller",
                f"compute() raised RuntimeError, and cached() returned {outcome!r}",
                hint="do not catch compute()'s errors: the view decides what a failure means")
-    stored_keys = {key for key, _ in SyncCallSpyCache.stored}
-    check.that(await cache.aget("broken") is None and "broken" not in stored_keys,
+    check.that(not await cache.ahas_key("broken"),
                "nothing is stored when compute() fails", "something was stored for a failure")
     tries = []
 
@@ -368,6 +357,18 @@ async def _check_cached(check, cached):
                f"the same 20 callers in a second event loop got {elsewhere!r}",
                hint="an asyncio.Lock, a task or an httpx client belongs to the event loop that "
                     "first waited on it: key what you keep by (asyncio.get_running_loop(), key)")
+    # Under WSGI or runserver every request runs its async view in an event loop of its own,
+    # at the same moment as the others: what one loop keeps, another must not await.
+    await cache.adelete("together")
+    both = await asyncio.to_thread(_in_two_loops_at_once, cached)
+    failed = [str(outcome) for outcome in both if outcome != [{"answer": 42}] * 10]
+    got = failed and failed[0]
+    got = got if len(got) < 150 else f"{got[:40]} … {got[-80:]}"
+    check.that(not failed, "two event loops at the same moment both get the value",
+               "two event loops at the same moment (two threads, as under WSGI) asked for the "
+               f"same key, and one got {got}",
+               hint="a task belongs to the loop that created it: another loop cannot await it. "
+                    "Key the running computations by (asyncio.get_running_loop(), key)")
 
 
 async def _check_a_caller_leaving(check, cached):
@@ -405,6 +406,41 @@ async def _check_a_caller_leaving(check, cached):
              "caller `await asyncio.shield(task)`: cancelling a caller then stops its wait, not "
              "the task the others share",
     )
+
+
+def _in_two_loops_at_once(cached):
+    """Two threads, each with its own event loop, send ten callers for one key together."""
+    import threading
+
+    computing, start = set(), threading.Barrier(2)
+
+    async def compute():  # held until the other loop is computing too, or has had time to join
+        computing.add(asyncio.get_running_loop())
+        for _ in range(50):
+            if len(computing) == 2:
+                break
+            await asyncio.sleep(0.02)
+        return {"answer": 42}
+
+    async def ten():
+        return await asyncio.wait_for(
+            asyncio.gather(*(cached("together", compute) for _ in range(10))), GIVE_UP)
+
+    outcomes = [None, None]
+
+    def one_loop(index):
+        try:
+            start.wait(GIVE_UP)
+            outcomes[index] = asyncio.run(ten())
+        except Exception as error:  # noqa: BLE001  (reported by the check)
+            outcomes[index] = f"{type(error).__name__}: {error}"
+
+    threads = [threading.Thread(target=one_loop, args=(i,), daemon=True) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(2 * GIVE_UP)
+    return outcomes
 
 
 def _in_a_new_loop(cached, compute):
@@ -599,7 +635,7 @@ def _buggy_views():
     """The real dashboard, and views that each get one thing of a partial answer wrong."""
     from tutorial_project.capstone.views import dashboard
 
-    def changed(change, status=None):
+    def changed(change, status=None, cache_control="no-store"):
         """A view that gives the dashboard's partial answer with ``change(body)`` applied."""
 
         async def view(request):
@@ -607,11 +643,27 @@ def _buggy_views():
             if response.status_code != 200:
                 return response
             body = json.loads(response.content)
-            if body["partial"]:
-                change(body)
-            return JsonResponse(body, status=status or response.status_code)
+            if not body["partial"]:
+                return response
+            change(body)
+            changed = JsonResponse(body, status=status or response.status_code)
+            changed["Cache-Control"] = cache_control
+            return changed
 
         return view
+
+    kept = {}  # the first page the next view gave, partial or not
+
+    async def caches_any_answer(request):  # the next request gets it, though news is back
+        if "page" not in kept:
+            response = await dashboard(request)
+            if response.status_code != 200:
+                return response
+            kept["page"] = json.loads(response.content)
+        response = JsonResponse(kept["page"])
+        if kept["page"]["partial"]:
+            response["Cache-Control"] = "no-store"
+        return response
 
     async def fails_whole_page(request):  # one failed source loses every widget
         response = await dashboard(request)
@@ -641,6 +693,17 @@ def _buggy_views():
         "a view that sends the partial page with status 503": (
             changed(keep, status=503),
             "assert response.status_code == 200: a partial answer is still a success"),
+        "a view that sends the partial page with status 206": (
+            changed(keep, status=206),
+            "assert response.status_code == 200 (206 Partial Content answers a Range request; "
+            "`< 300` lets it through)"),
+        "a view that lets browsers keep the partial page": (
+            changed(keep, cache_control="max-age=30"),
+            'assert response["Cache-Control"] == "no-store": a partial page must not stick'),
+        "a view that caches the partial answer": (
+            caches_any_answer,
+            'then `await client.get("")` (news is back) and assert that answer is complete: '
+            "a partial answer is never cached"),
     }
 
 
