@@ -239,9 +239,19 @@ async def _as_a_request(count_hit, page):
         return await count_hit(page)
 
 
+HITS_DEADLINE = 30  # seconds; far beyond what the hits take even on a loaded machine
+
+
 async def _hits(count_hit, n):
-    return await asyncio.gather(*(_as_a_request(count_hit, "home") for _ in range(n)),
-                                return_exceptions=True)
+    """n concurrent hits; if they are still waiting at the deadline (a lock shared by two event
+    loops can miss its wake-up and wait forever), each counts as a TimeoutError."""
+    try:
+        async with asyncio.timeout(HITS_DEADLINE):
+            return await asyncio.gather(*(_as_a_request(count_hit, "home") for _ in range(n)),
+                                        return_exceptions=True)
+    except TimeoutError:
+        stuck = TimeoutError(f"hits still waiting after {HITS_DEADLINE} s")
+        return [stuck] * n
 
 
 def _hits_on_another_loop(count_hit, n):
@@ -308,7 +318,8 @@ async def check_count_hit(check, count_hit):
     check.that(not sleeps, f"{HITS} hits at once never slept on the event loop",
                f"{HITS} hits at once: " + _blocked(sleeps, None), hint=BLOCKING_HINT)
     failures = [r for r in results if isinstance(r, BaseException)]
-    lock_bound = any("different event loop" in str(f) for f in failures)
+    lock_bound = any("different event loop" in str(f) or isinstance(f, TimeoutError)
+                     for f in failures)
     check.that(not failures, f"{HITS} hits at once, from two event loops, raised nothing",
                f"{len(failures)} of {HITS} concurrent hits raised "
                f"{type(failures[0]).__name__ if failures else ''}: "
