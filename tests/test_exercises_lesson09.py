@@ -271,6 +271,22 @@ async def count_swallowed_missing_key(page):  # incr, and on "not found" set 1: 
         return 1
 
 
+async def count_sleeps_on_the_loop(page):  # right count, but blocks the loop on every hit
+    time.sleep(0.001)
+    return await count_reference(page)
+
+
+HITS_LOCK = asyncio.Lock()  # one process's lock: nothing to a second worker
+
+
+async def count_under_a_module_lock(page):  # counts right on one event loop only
+    cache, key = default_cache(), f"hits:{page}"
+    async with HITS_LOCK:
+        count = await cache.aget(key, 0) + 1
+        await cache.aset(key, count)
+    return count
+
+
 def test_count_hit(project, recwarn):
     from tutorial_project.course.exercises.lesson09 import check_count_hit
 
@@ -283,8 +299,14 @@ def test_count_hit(project, recwarn):
     for wrong in wrong_answers:
         verdict = run(check_count_hit, wrong)
         assert not verdict and "loses hits" in str(verdict), (wrong.__name__, str(verdict))
+    verdict = run(check_count_hit, count_with_aincr)  # the hint says which aincr was run
+    assert "runs 5.2's aincr" in str(verdict), str(verdict)
     verdict = run(check_count_hit, count_sync_on_the_loop)
     assert not verdict and "blocks the loop" in str(verdict)
+    verdict = run(check_count_hit, count_sleeps_on_the_loop)
+    assert not verdict and "time.sleep on the loop" in str(verdict), str(verdict)
+    verdict = run(check_count_hit, count_under_a_module_lock)
+    assert not verdict and "one event loop only" in str(verdict), str(verdict)
     verdict = run(check_count_hit, count_forgot_await)
     assert not verdict and "`await` is missing" in str(verdict)
     assert no_never_awaited_warning(recwarn)

@@ -6,6 +6,7 @@ import gc
 import logging
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import ThreadSensitiveContext
 from django.contrib.auth.models import User
@@ -230,10 +231,46 @@ HITS = 200
 
 async def _as_a_request(count_hit, page):
     """One hit the way ASGIHandler runs a request: in its own ThreadSensitiveContext, so its
-    sync_to_async calls run on a thread of their own, beside the other requests' (without it
-    every call would queue on asgiref's one shared thread, and any answer would count right)."""
+    sync_to_async calls run on a thread of their own, beside the other requests'. Without it
+    every default sync_to_async call would queue on asgiref's one shared thread, and a get +
+    set inside one sync_to_async would count right (a read and a write split across awaits,
+    aget then aset, loses hits either way: the loop interleaves them on one thread)."""
     async with ThreadSensitiveContext():
         return await count_hit(page)
+
+
+HITS_DEADLINE = 30  # seconds; far beyond what the hits take even on a loaded machine
+
+
+async def _hits(count_hit, n):
+    """n concurrent hits; if they are still waiting at the deadline (a lock shared by two event
+    loops can miss its wake-up and wait forever), each counts as a TimeoutError."""
+    try:
+        async with asyncio.timeout(HITS_DEADLINE):
+            return await asyncio.gather(*(_as_a_request(count_hit, "home") for _ in range(n)),
+                                        return_exceptions=True)
+    except TimeoutError:
+        stuck = TimeoutError(f"hits still waiting after {HITS_DEADLINE} s")
+        return [stuck] * n
+
+
+def _hits_on_another_loop(count_hit, n):
+    """n hits from an event loop of their own, in this thread: a second server process (or
+    worker) sharing the cache. A lock held in the process's memory does not reach it."""
+    return asyncio.run(_hits(count_hit, n))
+
+
+def _blocked(sleeps, stall):
+    return f"time.sleep on the loop: {len(sleeps)}" + (f", longest stall {stall:.2f} s"
+                                                      if stall is not None else "")
+
+
+BLOCKING_HINT = ("blocking calls (time.sleep, requests, a sync cache or ORM call) in async code "
+                 "stop every other request on the loop: await the a-methods, or run them with "
+                 "sync_to_async")
+LOCK_HINT = ("an asyncio.Lock (or any lock in the process's memory) serializes hits inside one "
+             "event loop only: a server runs several worker processes, each with its own loop, "
+             "sharing one cache. Let the cache count: `await sync_to_async(cache.incr)(key)`")
 
 
 @exercise("09.3", "A hit counter that loses no hit")
@@ -242,12 +279,13 @@ async def check_count_hit(check, count_hit):
     with override_settings(CACHES=PROBE_CACHES):
         probe = caches["default"]
         await probe.aclear()
-        with _learner_code_watched() as never_awaited:
-            try:
-                first = await count_hit("exercise")
-                error = None
-            except Exception as raised:
-                first, error = None, f"{type(raised).__name__}: {raised}"
+        with _learner_code_watched() as never_awaited, sleeps_on_this_thread() as sleeps:
+            async with Heartbeat(every=0.005) as heartbeat:
+                try:
+                    first = await count_hit("exercise")
+                    error = None
+                except Exception as raised:
+                    first, error = None, f"{type(raised).__name__}: {raised}"
             if hasattr(first, "close"):  # a coroutine returned, not awaited
                 first.close()
                 never_awaited.append("count_hit returned a coroutine")
@@ -258,6 +296,10 @@ async def check_count_hit(check, count_hit):
             check.that(False, "", error,
                        hint="a sync cache call blocks the loop on a networked cache: use the "
                        "a-methods, or `await sync_to_async(cache.incr)(key)`")
+        check.that(not sleeps and heartbeat.longest_gap < STALL,
+                   "a hit never blocked the event loop",
+                   "a hit blocked the event loop (" + _blocked(sleeps, heartbeat.longest_gap) + ")",
+                   hint=BLOCKING_HINT)
         check.that(first == 1 and await probe.aget("hits:exercise") == 1,
                    "the first hit on a new page counts 1",
                    f"the first hit returned {error or repr(first)}, the counter holds "
@@ -265,20 +307,31 @@ async def check_count_hit(check, count_hit):
                    hint="create the counter when it is missing (cache.aadd(key, 0) does that "
                    "only if it is absent), then add 1 and return the new count")
         await probe.aclear()
-        results = await asyncio.gather(*(_as_a_request(count_hit, "home") for _ in range(HITS)),
-                                       return_exceptions=True)
+        with (_learner_code_watched(), sleeps_on_this_thread() as sleeps,
+              ThreadPoolExecutor(max_workers=1) as second_process):
+            here, there = await asyncio.gather(
+                _hits(count_hit, HITS // 2),
+                asyncio.get_running_loop().run_in_executor(
+                    second_process, _hits_on_another_loop, count_hit, HITS - HITS // 2))
+        results = [*here, *there]
         stored = await probe.aget("hits:home")
+    check.that(not sleeps, f"{HITS} hits at once never slept on the event loop",
+               f"{HITS} hits at once: " + _blocked(sleeps, None), hint=BLOCKING_HINT)
     failures = [r for r in results if isinstance(r, BaseException)]
-    check.that(not failures, f"{HITS} hits at once raised nothing",
+    lock_bound = any("different event loop" in str(f) or isinstance(f, TimeoutError)
+                     for f in failures)
+    check.that(not failures, f"{HITS} hits at once, from two event loops, raised nothing",
                f"{len(failures)} of {HITS} concurrent hits raised "
                f"{type(failures[0]).__name__ if failures else ''}: "
                f"{failures[0] if failures else ''}",
-               hint="a hit must not fail because another one is creating the counter")
+               hint=LOCK_HINT if lock_bound
+               else "a hit must not fail because another one is creating the counter")
     check.that(
-        stored == HITS and sorted(results) == list(range(1, HITS + 1)),
+        stored == HITS and not failures and sorted(results) == list(range(1, HITS + 1)),
         f"{HITS} hits at once: the counter holds {HITS}, each hit got its own count",
         f"{HITS} hits at once: the counter holds {stored!r}",
-        hint="a read, then a write (aget + aset, aincr on Django 5.2, or get + set inside one "
-        "sync_to_async) loses hits that happen in between; `await sync_to_async(cache.incr)(key)` "
-        "runs the backend's own locked incr, and aadd creates the counter only if it is missing",
+        hint="a read, then a write (aget + aset, aincr on Django 5.2 (this check runs 5.2's "
+        "aincr, on every version), or get + set inside one sync_to_async) loses hits that "
+        "happen in between; `await sync_to_async(cache.incr)(key)` runs the backend's own "
+        "locked incr, and aadd creates the counter only if it is missing",
     )
