@@ -249,6 +249,12 @@ def transfers():
     async def reference(from_email, to_email, amount):
         await sync_to_async(move)(from_email, to_email, Decimal(amount))
 
+    async def sleeps_by_another_name(from_email, to_email, amount):
+        from time import sleep
+
+        sleep(0.05)  # time.sleep under a name bound before the check patches time.sleep
+        await sync_to_async(move)(from_email, to_email, Decimal(amount))
+
     async def not_thread_sensitive(from_email, to_email, amount):
         # "to run in parallel": right on the data, but its connection is never closed.
         await sync_to_async(move, thread_sensitive=False)(from_email, to_email, Decimal(amount))
@@ -533,6 +539,7 @@ def transfers():
         "updates_in_argument_order": updates_in_argument_order,
         "rechecking_debit_in_argument_order": rechecking_debit_in_argument_order,
         "not_thread_sensitive": not_thread_sensitive,
+        "sleeps_by_another_name": sleeps_by_another_name,
         "in_to_thread": in_to_thread,
     }
     right = [reference, right_with_a_decorator, right_with_a_conditional_update,
@@ -587,6 +594,7 @@ def test_04_2_placeholder_is_not_solved_yet(project):
         ("updates_in_argument_order", "it locked Grace's row, then Ada's, one statement each"),
         ("rechecking_debit_in_argument_order", "it locked Grace's row, then Ada's, one stat"),
         ("not_thread_sensitive", "a connection Django never closes"),
+        ("sleeps_by_another_name", "blocked the event loop's thread with time.sleep"),
         ("in_to_thread", "a connection Django never closes"),
         ("sleeps_on_the_loop", "blocked the event loop's thread with time.sleep(0.05)"),
     ],

@@ -203,6 +203,17 @@ def _lock_wait_name(frame):
     return name, frame
 
 
+def made_by_the_surroundings(frame):
+    """Whether a call in ``frame`` belongs to what runs around an answer, not to the answer:
+    the event loop (its selector waits for I/O), asgiref, Django, the course's own code,
+    logging, an import, or the Jupyter kernel. An ``ignore`` for the watcher below."""
+    module = frame.f_globals.get("__name__", "") if frame is not None else ""
+    return module == "selectors" or module.startswith(
+        ("asyncio.", "tornado.", "tutorial_project.", "importlib", "_frozen_importlib",
+         "logging", "concurrent.futures.thread", "django.", "asgiref.", "zmq.", "ipykernel.")
+    )
+
+
 @contextmanager
 def blocking_calls_on_this_thread(ignore=lambda frame: False):
     """Name each blocking call made on this (the event loop's) thread in the block, however

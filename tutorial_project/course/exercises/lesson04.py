@@ -19,7 +19,9 @@ from django.template.base import Template
 from tutorial_project.catalog.models import Product
 from tutorial_project.course.exercises.core import exercise
 from tutorial_project.course.exercises.expect import (
+    blocking_calls_on_this_thread,
     forgotten_awaits,
+    made_by_the_surroundings,
     must_be_async,
     no_forgotten_await,
     sleeps_on_this_thread,
@@ -123,12 +125,18 @@ def blocking_calls():
     more, but on a busy machine it also catches the machine: these two are what learners write.
     """
     calls = []
-    with sync_cache_calls_on_this_thread() as cache_calls, sleeps_on_this_thread() as sleeps:
+    with (
+        sync_cache_calls_on_this_thread() as cache_calls,
+        sleeps_on_this_thread() as sleeps,
+        blocking_calls_on_this_thread(made_by_the_surroundings) as named,  # under any name
+    ):
         try:
             yield calls
         finally:
             calls.extend(f"cache.{name}()" for name in cache_calls)
             calls.extend(f"time.sleep({seconds})" for seconds in sleeps)
+            calls.extend(name for name in dict.fromkeys(named)
+                         if not (name == "time.sleep" and sleeps))
 
 
 def loop_never_blocked(check, calls, who):
