@@ -8,7 +8,7 @@ import warnings
 from http import HTTPStatus
 
 import pytest
-from django.http import HttpResponseBadRequest, JsonResponse
+from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.views import View
 
 from tutorial_project.instruments import fake_upstream
@@ -186,6 +186,86 @@ async def sleep_in_a_thread_then_gather(request):
     return await compare_prices(request)
 
 
+@pytest.fixture
+def slow_loopback_url():
+    """A loopback HTTP server that answers after 0.1 s: a sync client's call to it is shorter
+    than the check's stall bound, so only its name gives it away."""
+    import http.server
+    import threading
+
+    class Slow(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            time.sleep(0.1)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b'{"rate": 1}')
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/rate"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def test_compare_prices_sync_http_call_on_the_loop_fails(project, slow_loopback_url):
+    import urllib.request
+
+    from tutorial_project.course.exercises.lesson02 import check_compare_prices
+
+    async def sync_http_then_gather(request):
+        with urllib.request.urlopen(slow_loopback_url) as answer:  # an exchange rate, blocking
+            json.load(answer)
+        return await compare_prices(request)
+
+    verdict = verdict_of(check_compare_prices, sync_http_then_gather)
+    assert not verdict.passed and verdict.solved
+    assert "it made a blocking call on the event loop" in str(verdict), str(verdict)
+
+
+def test_quote_view_sync_http_call_on_the_loop_fails(project, slow_loopback_url):
+    import urllib.request
+
+    from tutorial_project.course.exercises.lesson02 import check_quote_view
+
+    class SyncHttpQuoteView(QuoteView):
+        async def get(self, request):
+            with urllib.request.urlopen(slow_loopback_url) as answer:
+                answer.read()
+            return await super().get(request)
+
+    verdict = verdict_of(check_quote_view, SyncHttpQuoteView)
+    assert not verdict.passed and verdict.solved
+    assert "it made a blocking call on the event loop" in str(verdict), str(verdict)
+
+
+async def blank_items_kept(request):
+    raw = request.GET.get("skus", "")
+    if not raw.strip(",").strip():
+        return JsonResponse({"error": "no skus"}, status=400)
+    return await compare_prices_keeping(request, [s for s in raw.split(",") if s])
+
+
+async def compare_prices_keeping(request, skus):
+    try:
+        quotes = await asyncio.gather(*(fake_upstream.fetch_price(sku) for sku in skus))
+    except fake_upstream.UpstreamError as error:
+        return JsonResponse({"error": str(error)}, status=502)
+    return JsonResponse({"prices": {quote["sku"]: quote["price"] for quote in quotes}})
+
+
+def test_compare_prices_blank_items_kept_fails(project):
+    from tutorial_project.course.exercises.lesson02 import check_compare_prices
+
+    verdict = verdict_of(check_compare_prices, blank_items_kept)
+    assert not verdict.passed and verdict.solved
+    assert "?skus=%20,%20 (blank items only) answered" in str(verdict), str(verdict)
+
+
 @pytest.mark.parametrize(
     "answer", [gather_then_asyncio_sleep, sleep_in_a_thread_then_gather],
     ids=["asyncio.sleep", "time.sleep in a thread"],
@@ -231,7 +311,8 @@ def test_compare_prices_placeholder_is_not_solved_yet(project):
         (forgotten_await, "fetch_price(...) was called but never awaited"),
         (skips_failures, "an upstream failure answered 200"),
         (wrong_status_for_no_skus, "no ?skus= answered 404"),
-        (blocking_calls_in_threads, "✅ the event loop never stood still\n  ❌ it called fetch_"),
+        (blocking_calls_in_threads,
+         "no stall of 0.25 s\n  ❌ it called fetch_price_blocking"),
         (gather_then_sleep, "it called time.sleep on the event loop"),
         (gather_never_awaited, "`quotes = await asyncio.gather(...)`"),
         (empty_items_kept, "an empty ?skus= answered 200"),
@@ -323,6 +404,17 @@ class ForgottenAwaitQuoteView(View):
         return JsonResponse(fake_upstream.fetch_price(request.GET.get("sku", "CF-001")))
 
 
+class PlainTextErrorsQuoteView(View):
+    async def get(self, request):
+        sku = request.GET.get("sku")
+        if not sku:
+            return HttpResponseBadRequest("missing")
+        try:
+            return JsonResponse(await fake_upstream.fetch_price(sku))
+        except fake_upstream.UpstreamError:
+            return HttpResponse("bad gateway", status=502)
+
+
 class NotFoundQuoteView(QuoteView):
     async def get(self, request):
         if "sku" not in request.GET:
@@ -349,7 +441,7 @@ class QuoteViewWrittenDifferently(View):
         try:
             sku = request.GET["sku"]
         except KeyError:
-            return HttpResponseBadRequest("say which product")
+            return JsonResponse({"error": "say which product"}, status=HTTPStatus.BAD_REQUEST)
         try:
             quote = await fake_upstream.fetch_price(sku)
         except fake_upstream.UpstreamError:
@@ -394,15 +486,15 @@ def test_quote_view_placeholder_is_not_solved_yet(project):
         (BusyQuoteView, "something blocked the event loop"),
         (ForgottenAwaitQuoteView, "fetch_price(...) was called but never awaited"),
         (NotFoundQuoteView, "GET without ?sku= answered 404"),
+        (PlainTextErrorsQuoteView, "GET ?sku=DOWN-1 answered 502 b'bad gateway'"),
         (ShortSleepQuoteView, "it called time.sleep on the event loop"),
         (ExtraPostQuoteView, "POST answered 200"),
         (ExtraPutQuoteView, "PUT answered 200"),
         (NoUpstreamQuoteView, "at most 0 of the four GETs were waiting on fetch_price"),
     ],
     ids=["sync handler", "mixed handlers", "no 502", "function view", "blocking call",
-         "time.sleep", "forgotten await", "wrong status", "short time.sleep", "busy loop",
-         "extra post",
-         "extra put", "never asks the upstream"],
+         "time.sleep", "busy loop", "forgotten await", "wrong status", "plain-text errors",
+         "short time.sleep", "extra post", "extra put", "never asks the upstream"],
 )
 def test_quote_view_wrong_answers_fail_with_a_hint(project, answer, message):
     from tutorial_project.course.exercises.lesson02 import check_quote_view
