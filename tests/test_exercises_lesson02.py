@@ -311,8 +311,9 @@ def test_compare_prices_placeholder_is_not_solved_yet(project):
         (forgotten_await, "fetch_price(...) was called but never awaited"),
         (skips_failures, "an upstream failure answered 200"),
         (wrong_status_for_no_skus, "no ?skus= answered 404"),
-        (blocking_calls_in_threads,
-         "no stall of 0.25 s\n  ❌ it called fetch_price_blocking"),
+        # Refused for the blocking call itself, not for the loop (whose stall line may fail
+        # too on a loaded machine: six threads compete with the loop for the interpreter).
+        (blocking_calls_in_threads, "❌ it called fetch_price_blocking"),
         (gather_then_sleep, "it called time.sleep on the event loop"),
         (gather_never_awaited, "`quotes = await asyncio.gather(...)`"),
         (empty_items_kept, "an empty ?skus= answered 200"),
