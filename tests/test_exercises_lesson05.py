@@ -659,7 +659,8 @@ def logs_refusals(get_response):
 async def _touches(key):
     from django.core.cache import cache
 
-    return cache.touch(f"api-key:{key}")  # a sync cache call the old check did not watch
+    cache.touch(f"api-key:{key}")  # "keep it alive": a sync cache call the old check missed
+    return await cache.aget(f"api-key:{key}")
 
 
 def _json_with_charset(status):
