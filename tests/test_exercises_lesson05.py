@@ -269,6 +269,23 @@ def lesson_header_function(get_response):  # right too: the function form
     return middleware
 
 
+class KeepsTheResponseOnSelf(LessonHeader):  # one instance serves every request: a race
+    async def __acall__(self, request):
+        self.response = await self.get_response(request)
+        await asyncio.sleep(0)  # any await: a log line, a metric
+        self.response["X-Lesson"] = "05"
+        return self.response
+
+
+class KeepsTheStartOnSelf(LessonHeader):  # right: state on self, but no await in between
+    async def __acall__(self, request):
+        self.last_path = request.path  # overwritten by the next request, never read after
+        response = await self.get_response(request)
+        await asyncio.sleep(0)
+        response["X-Lesson"] = "05"
+        return response
+
+
 class WrongValue(LessonHeader):
     async def __acall__(self, request):
         response = await self.get_response(request)
@@ -284,6 +301,7 @@ class WrongValue(LessonHeader):
         CommentsOnTheOldMarker,
         LessonHeaderChosenInInit,
         lesson_header_function,
+        KeepsTheStartOnSelf,
     ],
 )
 def test_05_1_right_answers_pass(project, answer, capsys):
@@ -319,6 +337,7 @@ def test_05_1_placeholder_is_not_solved(project):
         (AuditLogInExecutor, "sent work to a thread with run_in_executor"),
         (OldMarker, "_is_coroutine by hand"),
         (OldMarkerBySetattr, "_is_coroutine by hand"),
+        (KeepsTheResponseOnSelf, "with two requests at once a request got the wrong response"),
     ],
 )
 def test_05_1_wrong_answers_fail_with_a_hint(project, answer, message, recwarn):
@@ -495,7 +514,7 @@ def require_api_key(get_response):  # the reference
 
 
 class RequireApiKeyClass:
-    """Right too: a class, reading META, asking has_key instead of get, answering 403."""
+    """Right too: a class, reading META, with a default for aget, answering 403."""
 
     sync_capable = False
     async_capable = True
@@ -508,7 +527,7 @@ class RequireApiKeyClass:
         from django.core.cache import cache
 
         key = request.META.get("HTTP_X_API_KEY")
-        if key is None or not await cache.ahas_key(f"api-key:{key}"):
+        if key is None or not await cache.aget(f"api-key:{key}", default=False):
             return JsonResponse({"error": "forbidden"}, status=403)
         return await self.get_response(request)
 
@@ -559,6 +578,24 @@ async def _sync_to_async_get(key):
     from django.core.cache import cache
 
     return await sync_to_async(cache.get)(f"api-key:{key}")
+
+
+async def _thread_insensitive_get(key):  # the loop's default pool, like asyncio.to_thread
+    from django.core.cache import cache
+
+    return await sync_to_async(cache.get, thread_sensitive=False)(f"api-key:{key}")
+
+
+async def _is_not_none(key):  # lets in a key stored as False (disabled)
+    from django.core.cache import cache
+
+    return await cache.aget(f"api-key:{key}") is not None
+
+
+async def _has_key(key):
+    from django.core.cache import cache
+
+    return await cache.ahas_key(f"api-key:{key}")
 
 
 async def _lock_waits_then_aget(key):  # "one lookup at a time", with a threading lock
@@ -622,7 +659,8 @@ def logs_refusals(get_response):
 async def _touches(key):
     from django.core.cache import cache
 
-    return cache.touch(f"api-key:{key}")  # a sync cache call the old check did not watch
+    cache.touch(f"api-key:{key}")  # "keep it alive": a sync cache call the old check missed
+    return await cache.aget(f"api-key:{key}")
 
 
 def _json_with_charset(status):
@@ -771,6 +809,12 @@ def test_05_2_placeholder_is_not_solved(project):
         (_api_key_middleware(_aget, before=_pipe_read), "it blocked the event loop for"),
         (_api_key_middleware(_touches), "sync cache.touch() on the event loop"),
         (_api_key_middleware(_to_thread_get), "sent work to a thread with asyncio.to_thread"),
+        (
+            _api_key_middleware(_thread_insensitive_get),
+            "sent work to a thread with sync_to_async(thread_sensitive=False)",
+        ),
+        (_api_key_middleware(_is_not_none), "a disabled key opens the view"),
+        (_api_key_middleware(_has_key), "a disabled key opens the view"),
         (_api_key_middleware(_remembers_known_keys), "a revoked key still opens the view"),
         (_api_key_middleware(_remembers_refused_keys), "a key refused once answered 401"),
         (

@@ -286,6 +286,19 @@ def _check_no_blocking(check, seen, hint):
     )
 
 
+def _thread_insensitive_call_by_the_answer(caller):
+    """Whether asgiref's ``SyncToAsync.__call__`` (``caller``) runs a function the answer
+    wrapped with ``thread_sensitive=False``: like ``asyncio.to_thread``, that sends it to a
+    pool shared by every request (the loop's default one, or the executor passed), not to
+    the request's own thread. Django's own such calls (log_response...) are not the answer's."""
+    if getattr(caller.f_locals.get("self"), "_thread_sensitive", True) is not False:
+        return False
+    frame = caller.f_back
+    while frame is not None and _module_of(frame).startswith("asgiref"):
+        frame = frame.f_back
+    return frame is not None and not _not_the_answers(frame)
+
+
 @contextlib.contextmanager
 def _counting_executor_calls():
     """Note each call of the running loop's ``run_in_executor`` not made by asgiref (whose
@@ -298,6 +311,8 @@ def _counting_executor_calls():
         if not _module_of(caller).startswith("asgiref"):
             to_thread = _module_of(caller) == "asyncio.threads"
             calls.append("asyncio.to_thread" if to_thread else "run_in_executor")
+        elif _thread_insensitive_call_by_the_answer(caller):
+            calls.append("sync_to_async(thread_sensitive=False)")
         return run_in_executor(executor, func, *args)
 
     loop.run_in_executor = noting  # this loop only, for the block: the instance attribute
@@ -458,6 +473,7 @@ async def check_lesson_header(check, LessonHeader):
         hint="time.sleep blocks every request the event loop serves: "
         "in async code, await asyncio.sleep(...), or better, do not wait at all",
     )
+    await _probe_concurrent_requests(check, LessonHeader)
     with quiet_probe():
         response = await _get((LessonHeader,), _not_found_view)
     check.that(
@@ -465,6 +481,52 @@ async def check_lesson_header(check, LessonHeader):
         "a 404 answer has X-Lesson: 05 too",
         "a 404 answer has no X-Lesson: 05 header",
         hint="every response gets the header, whatever its status",
+    )
+
+
+async def _probe_concurrent_requests(check, LessonHeader):
+    """Two requests at once through one instance of the middleware (one instance serves every
+    request). Both views return at the same moment, so a response kept on ``self`` across an
+    await is overwritten by the other request's before its header is set."""
+    both_arrived, arrived = asyncio.Event(), []
+
+    def view_for(body):
+        async def view(request):
+            arrived.append(body)
+            if len(arrived) == 2:
+                both_arrived.set()
+            with contextlib.suppress(TimeoutError):  # an answer that serialises requests
+                await asyncio.wait_for(both_arrived.wait(), 2)
+            return HttpResponse(body)
+
+        return view
+
+    paths = {f"{PROBE}{name}/": name.encode() for name in ("first", "second")}
+    for path, body in paths.items():
+        mount(path, view_for(body))
+    try:
+        with quiet_probe() as probe, use_middleware(LessonHeader):
+            client = AsyncClient(raise_request_exception=False)
+            responses = await asyncio.gather(
+                *(client.get(f"/{path}") for path in paths), return_exceptions=True
+            )
+    finally:
+        for path in paths:
+            unmount(path)
+    mixed = [
+        f"/{path} got {getattr(response, 'content', response)!r}"
+        for (path, body), response in zip(paths.items(), responses, strict=True)
+        if getattr(response, "content", None) != body or response.get("X-Lesson") != "05"
+    ]
+    check.that(
+        not mixed,
+        "two requests at once each get their own response, with X-Lesson: 05",
+        f"with two requests at once a request got the wrong response: {'; '.join(mixed)}",
+        hint=probe.hint(
+            "one instance serves every request: keep the response in a local variable "
+            "(response = await self.get_response(request)), not on self, where the other "
+            "request overwrites it during an await"
+        ),
     )
 
 
@@ -560,12 +622,14 @@ async def check_require_api_key(check, require_api_key):
     )
     check.that(
         not hops,
-        "it sends no work to asyncio.to_thread or an executor",
+        "it sends no work to asyncio.to_thread, an executor or a thread-insensitive "
+        "sync_to_async",
         f"it sent work to a thread with {(hops or ['?'])[0]} ({len(hops)} call(s))",
         hint="look the key up with await cache.aget(...): it runs the backend's get with "
-        "sync_to_async, in the request's own worker thread. asyncio.to_thread and "
-        "run_in_executor use a pool shared by every request, where Django code escapes the "
-        "request's cleanup (a DatabaseCache connection opened there outlives the request)",
+        "sync_to_async, in the request's own worker thread. asyncio.to_thread, "
+        "run_in_executor and sync_to_async(..., thread_sensitive=False) use a pool shared by "
+        "every request, where Django code escapes the request's cleanup (a DatabaseCache "
+        "connection opened there outlives the request)",
     )
     _check_no_blocking(
         check,
@@ -663,6 +727,21 @@ async def _probe_revocation(check, require_api_key, view, calls, known):
         "a revoked key still opens the view",
         hint="ask the cache on every request: a key remembered in a variable, a set or an "
         "lru_cache stays valid after it is revoked",
+    )
+    disabled = secrets.token_hex(8)
+    await cache.aset(f"api-key:{disabled}", False, 60)  # stored, but not truthy: disabled
+    try:
+        with quiet_probe():
+            response = await _get((require_api_key,), view, headers={"X-API-Key": disabled})
+    finally:
+        await cache.adelete(f"api-key:{disabled}")
+    check.that(
+        _status(response) in (401, 403) and len(calls) == ran,
+        "a key stored with a false value (disabled) is refused",
+        f"a key stored in the cache as False answered {_status(response)!r}: a disabled "
+        "key opens the view",
+        hint="a known key is one whose cached value is truthy: test `if not await "
+        "cache.aget(...)`, not `is None` or ahas_key, which let in a key stored as False or 0",
     )
     fresh = secrets.token_hex(8)
     with quiet_probe():
