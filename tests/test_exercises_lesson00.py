@@ -288,6 +288,16 @@ async def waits_on_a_sync_call(slug):
     return await category_summary(slug)
 
 
+async def exists_only_with_products(slug):
+    # "No products, no category": an empty category that exists reads as missing.
+    _, Product = models()
+    products = Product.objects.filter(category__slug=slug)
+    if not await products.aexists():
+        return None
+    first = await products.select_related("category").afirst()
+    return {"name": first.category.name, "products": await products.acount()}
+
+
 async def sync_cache_on_the_loop(slug):
     from django.core.cache import cache
 
@@ -341,9 +351,12 @@ async def catches_every_error(slug):
         (in_stock_only, ["category_summary('books') returned", "category.products.acount()"]),
         (name_from_slug, ["category_summary('gift-cards') returned {'name': 'Gift-Cards'",
                           "and return `category.name`"]),
-        (sleeps_by_its_imported_name, ["held the event loop", "in all over its five calls",
-                                       "blocked the loop"]),
-        (waits_on_a_sync_call, ["held the event loop", "blocked the loop"]),
+        (sleeps_by_its_imported_name,
+         ["made a blocking call on the event loop's thread: time.sleep", "blocked the loop"]),
+        (waits_on_a_sync_call,
+         ["made a blocking call on the event loop's thread: threading.Event.wait",
+          "blocked the loop"]),
+        (exists_only_with_products, ["category_summary('empty-shelf') returned None"]),
         (sync_cache_on_the_loop, ["called the sync cache.get() on the event loop's thread",
                                   "await cache.aget"]),
         (sync_orm_in_to_thread, ["ran a query on a thread Django does not manage",
@@ -358,7 +371,8 @@ async def catches_every_error(slug):
          "blocks the loop briefly", "blocks the loop for 0.2 s", "lazy sync count after aget",
          "guard off for a moment", "forgot await on aget",
          "looks up by name", "average count", "in stock only", "name from the slug",
-         "time.sleep imported by name", "sync wait", "sync cache", "ORM in to_thread",
+         "time.sleep imported by name", "sync wait", "exists only with products", "sync cache",
+         "ORM in to_thread",
          "ORM with thread_sensitive=False", "catches every error"],
 )
 def test_wrong_answers_fail_with_a_hint(answer, messages):

@@ -13,6 +13,8 @@ from django.db import OperationalError
 from tutorial_project.course.exercises.attempt import Raised, attempt
 from tutorial_project.course.exercises.core import exercise
 from tutorial_project.course.exercises.expect import (
+    blocking_calls_on_this_thread,
+    made_by_the_surroundings,
     must_be_async,
     sleeps_on_this_thread,
     sync_cache_calls_on_this_thread,
@@ -29,12 +31,15 @@ UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
 # loaded 2-core machine.
 STALL = 0.25
 # Shorter blocks add up: every gap of the heartbeat longer than HELD counts as time the loop was
-# held, and the answer's five calls may hold it LOOP_HELD_LIMIT in all. A free loop on a loaded
+# held, and the answer's calls may hold it LOOP_HELD_LIMIT in all. A free loop on a loaded
 # 2-core machine wakes within a few ms; a 0.1 s block in each call already adds up to 0.5 s.
 HELD, LOOP_HELD_LIMIT = 0.05, 0.4
 # A category the demo data lacks: its name is not slug.title() and it has 1 product (every demo
 # category has 3), out of stock. The check creates it for its run and removes it afterwards.
 EXTRA_SLUG, EXTRA_NAME, EXTRA_SKU = "gift-cards", "Gift cards & vouchers", "GC-001"
+# And an empty category: it exists, with 0 products (an answer that decides "no such category"
+# from a product count, or counts through Product, answers None for it).
+EMPTY_SLUG, EMPTY_NAME = "empty-shelf", "Empty shelf"
 
 
 @exercise("00.1", "Describe a category with the async ORM")
@@ -50,13 +55,14 @@ async def check_category_summary(check, category_summary):
     summary = _Summary(check, category_summary, Category, stalls, orm_thread)
     await _remove_extra_category(Category, Product)  # left over if an earlier run was stopped
     extra = await Category.objects.acreate(name=EXTRA_NAME, slug=EXTRA_SLUG)
+    await Category.objects.acreate(name=EMPTY_NAME, slug=EMPTY_SLUG)
     answers = []  # (slug, expected, got), judged once the extra category is gone again
     try:
         await Product.objects.acreate(
             sku=EXTRA_SKU, name="Gift card 25", category=extra, price="25.00", stock=0,
             created_at=datetime(2026, 1, 1, tzinfo=UTC),
         )
-        slugs = ["books", "coffee", EXTRA_SLUG]
+        slugs = ["books", "coffee", EXTRA_SLUG, EMPTY_SLUG]
         async for category in Category.objects.filter(slug__in=slugs).order_by("pk"):
             expected = {"name": category.name, "products": await category.products.acount()}
             got = await summary(category.slug)
@@ -90,7 +96,7 @@ async def check_category_summary(check, category_summary):
     check.that(
         longest < STALL and held < LOOP_HELD_LIMIT and not os.environ.get(UNSAFE),
         "Django's guard stayed on, and the event loop was never held for long",
-        f"your function held the event loop {held:.1f} s in all over its five calls "
+        f"your function held the event loop {held:.1f} s in all over its {len(stalls)} calls "
         f"(the longest block {longest:.2f} s): nothing else could run meanwhile",
         hint=BLOCKING_HINT,
     )
@@ -98,7 +104,7 @@ async def check_category_summary(check, category_summary):
 
 async def _remove_extra_category(Category, Product):
     await Product.objects.filter(sku=EXTRA_SKU).adelete()
-    await Category.objects.filter(slug=EXTRA_SLUG).adelete()
+    await Category.objects.filter(slug__in=[EXTRA_SLUG, EMPTY_SLUG]).adelete()
 
 
 class _Summary:
@@ -186,10 +192,13 @@ def _blocking_on_the_loop(orm_thread, database_fails=False):
 
     patches = [(CursorWrapper, "_execute_with_wrappers", noted_query)]
     with sleeps_on_this_thread() as sleeps, sync_cache_calls_on_this_thread() as cache_calls, \
-            _patched(patches):
+            blocking_calls_on_this_thread(made_by_the_surroundings) as named, _patched(patches):
         yield found
     for name in cache_calls:
         note(f"called the sync cache.{name}() on the event loop's thread", CACHE_HINT)
+    for name in dict.fromkeys(named):  # under any name (from time import sleep)
+        if not (name == "time.sleep" and sleeps):
+            note(f"made a blocking call on the event loop's thread: {name}", BLOCKING_HINT)
     found[:0] = [(f"called time.sleep({seconds}) on the event loop's thread", BLOCKING_HINT)
                  for seconds in sleeps]
 
