@@ -90,7 +90,8 @@ async def check_category_summary(check, category_summary):
         f"when the database failed (the check made it raise OperationalError), "
         f"category_summary('books') returned {failed!r}",
         hint="an `except` that catches every error hides real failures as 'no such category': "
-        "catch only Category.DoesNotExist",
+        "catch only Category.DoesNotExist; and a result kept from an earlier call (a dict or "
+        "cache of answers) hides them too: ask the database each time",
     )
     held, longest = sum(held for _, held in stalls), max(gap for gap, _ in stalls)
     check.that(
