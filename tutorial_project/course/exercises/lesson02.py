@@ -10,6 +10,7 @@ from django.views import View
 from tutorial_project.course.exercises.core import exercise
 from tutorial_project.course.exercises.expect import (
     blocking_calls_on_this_thread,
+    made_by_the_surroundings,
     must_be_async,
     sleeps_on_this_thread,
     sync_cache_calls_on_this_thread,
@@ -29,17 +30,6 @@ async def _ok(request):
     return HttpResponse("ok")
 
 
-def _not_the_answer(frame):
-    """Whether a call is made by the event loop, Django, asgiref, the check's own code, the
-    heartbeat, an import or the kernel: the surroundings, not the learner's view."""
-    module = frame.f_globals.get("__name__", "") if frame is not None else ""
-    return module == "selectors" or module.startswith(
-        ("asyncio.", "tornado.", "tutorial_project.course.", "tutorial_project.instruments.",
-         "importlib", "_frozen_importlib", "logging", "concurrent.futures.thread", "django.",
-         "asgiref.", "zmq.", "ipykernel.")
-    )
-
-
 @asynccontextmanager
 async def _watched():
     """Count the upstream calls in flight and time the loop's longest stall meanwhile."""
@@ -48,7 +38,7 @@ async def _watched():
         fake_upstream.watch_concurrency() as seen,
         sleeps_on_this_thread() as sleeps,
         sync_cache_calls_on_this_thread() as cache_calls,
-        blocking_calls_on_this_thread(_not_the_answer) as blocking,
+        blocking_calls_on_this_thread(made_by_the_surroundings) as blocking,
     ):
         async with Heartbeat(every=0.005) as heartbeat:
             yield seen

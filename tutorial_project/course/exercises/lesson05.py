@@ -20,7 +20,10 @@ from django.http.response import ResponseHeaders
 from django.test import AsyncClient
 
 from tutorial_project.course.exercises.core import exercise
-from tutorial_project.course.exercises.expect import blocking_calls_on_this_thread
+from tutorial_project.course.exercises.expect import (
+    blocking_calls_on_this_thread,
+    made_by_the_surroundings,
+)
 from tutorial_project.course.exercises.quiet import quiet_probe
 from tutorial_project.instruments.middleware.overhead import thread_hops_per_request
 from tutorial_project.instruments.middleware.passthrough import async_passthrough, sync_passthrough
@@ -108,16 +111,6 @@ def _module_of(frame):
     return frame.f_globals.get("__name__", "") if frame is not None else ""
 
 
-def _not_the_answers(frame):
-    """Whether a call is made by the event loop itself (its selector waits for I/O there),
-    by the check's own code (its gc.collect) or by an import."""
-    module = _module_of(frame)
-    return module == "selectors" or module.startswith(
-        ("asyncio.", "tornado.", "tutorial_project.course.", "importlib", "_frozen_importlib",
-         "logging", "concurrent.futures.thread", "django.", "asgiref.", "zmq.", "ipykernel.")
-    )
-
-
 @contextlib.contextmanager
 def _watching_blocking_calls():
     """Note the long C calls made on this (the event loop's) thread while the block runs: each
@@ -142,8 +135,8 @@ def _watching_blocking_calls():
             _, start, long_call_inside = started[depth]
             del started[depth:]  # and any call above it whose return was not reported
             ms = (time.perf_counter() - start) * 1000
-            if ms >= LONG_CALL_MS:
-                if not long_call_inside and not _not_the_answers(frame):  # the innermost one
+            if ms >= LONG_CALL_MS:  # the innermost long call
+                if not long_call_inside and not made_by_the_surroundings(frame):
                     name = getattr(arg, "__qualname__", None) or repr(arg)
                     caller = getattr(frame.f_code, "co_qualname", frame.f_code.co_name)
                     seen.long_calls.append((ms, f"{name}, called in {caller}"))
@@ -205,7 +198,7 @@ async def _blocking(middleware, view, requests):
     seen = _Blocking()
     with (
         _watching_blocking_calls() as calls,
-        blocking_calls_on_this_thread(_not_the_answers) as blocking,
+        blocking_calls_on_this_thread(made_by_the_surroundings) as blocking,
         quiet_probe(),
     ):
         for _, request in requests:
@@ -296,7 +289,7 @@ def _thread_insensitive_call_by_the_answer(caller):
     frame = caller.f_back
     while frame is not None and _module_of(frame).startswith("asgiref"):
         frame = frame.f_back
-    return frame is not None and not _not_the_answers(frame)
+    return frame is not None and not made_by_the_surroundings(frame)
 
 
 @contextlib.contextmanager
