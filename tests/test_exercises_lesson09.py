@@ -2,7 +2,9 @@
 learners write fail with a hint that names the mistake; right answers written differently pass."""
 
 import asyncio
+import threading
 import time
+from time import sleep
 
 from asgiref.sync import sync_to_async
 from django.http import JsonResponse
@@ -65,6 +67,18 @@ async def whoami_short_sleep_on_the_loop(request):  # too short to time: counted
     return JsonResponse({"username": user.username or None})
 
 
+async def whoami_waits_on_an_event(request):  # blocks the loop under another name
+    threading.Event().wait(0.05)
+    user = await request.auser()
+    return JsonResponse({"username": user.username if user.is_authenticated else None})
+
+
+async def whoami_sleep_imported_by_name(request):  # `from time import sleep`: still blocking
+    sleep(0.01)
+    user = await request.auser()
+    return JsonResponse({"username": user.username if user.is_authenticated else None})
+
+
 def whoami_sync(request):
     return JsonResponse({"username": None})
 
@@ -83,9 +97,14 @@ def test_whoami(project, recwarn):
     for wrong in (whoami_str, whoami_empty_string):
         verdict = run(check_whoami_view, wrong)
         assert not verdict and 'JsonResponse({"username": None})' in str(verdict), wrong.__name__
-    for blocking in (whoami_sleeps_on_the_loop, whoami_short_sleep_on_the_loop):
+    for blocking in (whoami_sleeps_on_the_loop, whoami_short_sleep_on_the_loop,
+                     whoami_waits_on_an_event, whoami_sleep_imported_by_name):
         verdict = run(check_whoami_view, blocking)
         assert not verdict and "blocked the event loop" in str(verdict), blocking.__name__
+    verdict = run(check_whoami_view, whoami_waits_on_an_event)
+    assert "Event.wait" in str(verdict), str(verdict)
+    lazy = run(check_whoami_view, whoami_lazy_user)  # a visitor with a session fails too
+    assert "anonymous with a session" in str(lazy) and "logged in or not" in str(lazy), str(lazy)
     sync = run(check_whoami_view, whoami_sync)
     assert not sync and "async def whoami_view" in str(sync)
     assert no_never_awaited_warning(recwarn)
@@ -166,6 +185,11 @@ async def cart_in_a_global(request):
     return JsonResponse({"cart": SHARED_CART})
 
 
+async def cart_sleeps_on_the_loop(request):  # right cart, but blocks every request
+    sleep(0.01)
+    return await cart_reference(request)
+
+
 def test_cart(project, recwarn):
     from tutorial_project.course.exercises.lesson09 import check_cart_view
 
@@ -179,6 +203,8 @@ def test_cart(project, recwarn):
     assert not sync and "request.session.aget" in str(sync)
     forgot = run(check_cart_view, cart_forgot_await)
     assert not forgot and "`await` is missing" in str(forgot)
+    blocking = run(check_cart_view, cart_sleeps_on_the_loop)
+    assert not blocking and "blocking calls on it: time.sleep" in str(blocking), str(blocking)
     in_place = run(check_cart_view, cart_mutated_in_place)
     assert not in_place and "does not mark the session as modified" in str(in_place)
     SHARED_CART.clear()
@@ -276,6 +302,11 @@ async def count_sleeps_on_the_loop(page):  # right count, but blocks the loop on
     return await count_reference(page)
 
 
+async def count_waits_on_an_event(page):  # right count, but blocks the loop on every hit
+    threading.Event().wait(0.001)
+    return await count_reference(page)
+
+
 HITS_LOCK = asyncio.Lock()  # one process's lock: nothing to a second worker
 
 
@@ -304,7 +335,9 @@ def test_count_hit(project, recwarn):
     verdict = run(check_count_hit, count_sync_on_the_loop)
     assert not verdict and "blocks the loop" in str(verdict)
     verdict = run(check_count_hit, count_sleeps_on_the_loop)
-    assert not verdict and "time.sleep on the loop" in str(verdict), str(verdict)
+    assert not verdict and "blocking calls on the loop: time.sleep" in str(verdict), str(verdict)
+    verdict = run(check_count_hit, count_waits_on_an_event)
+    assert not verdict and "Event.wait" in str(verdict), str(verdict)
     verdict = run(check_count_hit, count_under_a_module_lock)
     assert not verdict and "one event loop only" in str(verdict), str(verdict)
     verdict = run(check_count_hit, count_forgot_await)

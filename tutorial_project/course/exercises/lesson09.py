@@ -7,8 +7,10 @@ import logging
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from importlib import import_module
 
 from asgiref.sync import ThreadSensitiveContext
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.cache import caches
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
@@ -18,7 +20,12 @@ from django.http import HttpResponse
 from django.test import AsyncClient, override_settings
 
 from tutorial_project.course.exercises.core import exercise
-from tutorial_project.course.exercises.expect import must_be_async, sleeps_on_this_thread
+from tutorial_project.course.exercises.expect import (
+    blocking_calls_on_this_thread,
+    made_by_the_surroundings,
+    must_be_async,
+    sleeps_on_this_thread,
+)
 from tutorial_project.course.exercises.probes import call_view
 from tutorial_project.instruments.heartbeat import Heartbeat
 from tutorial_project.playground import mount, unmount
@@ -61,6 +68,33 @@ def _learner_code_watched():
         logger.disabled = was_disabled
 
 
+@contextlib.contextmanager
+def _loop_blocking_watched():
+    """Each blocking call made on the event loop's thread in the block, named however short
+    (time.sleep under any name, Event.wait, a sync socket or DNS call): the check's own code
+    and Django's are left out."""
+    blocking = []
+    with sleeps_on_this_thread() as sleeps, \
+            blocking_calls_on_this_thread(made_by_the_surroundings) as named:
+        yield blocking
+    blocking += ["time.sleep"] * len(sleeps) + named
+
+
+def _named(blocking):
+    return ", ".join(sorted(set(blocking))) or "none"
+
+
+async def _anonymous_with_a_session():
+    """A client that is not logged in but holds a session cookie (a cart), as a visitor who
+    has put something in a cart does: their request.user has a session to look into."""
+    store = import_module(settings.SESSION_ENGINE).SessionStore()
+    await store.aset("cart", ["BK-001"])
+    await store.asave()
+    client = AsyncClient()
+    client.cookies[settings.SESSION_COOKIE_NAME] = store.session_key
+    return client
+
+
 async def _get(client, path, **query):
     """(response, error): the view's answer, or what it raised (the client re-raises it)."""
     try:
@@ -88,9 +122,11 @@ async def check_whoami_view(check, view):
     try:
         client = AsyncClient()
         await client.aforce_login(await _exercise_user())
-        with _learner_code_watched() as never_awaited, sleeps_on_this_thread() as sleeps:
+        with_a_session = await _anonymous_with_a_session()
+        with _learner_code_watched() as never_awaited, _loop_blocking_watched() as blocking:
             async with Heartbeat(every=0.005) as heartbeat:
                 anonymous, anonymous_error = await _get(AsyncClient(), f"/{route}")
+                visitor, visitor_error = await _get(with_a_session, f"/{route}")
                 logged_in, error = await _get(client, f"/{route}")
     finally:
         unmount(route)
@@ -98,10 +134,10 @@ async def check_whoami_view(check, view):
         check.that(False, "", never_awaited[0],
                    hint=FORGOTTEN_AWAIT.format("`user = await request.auser()`"))
     check.that(
-        not sleeps and heartbeat.longest_gap < STALL,
+        not blocking and heartbeat.longest_gap < STALL,
         "the view never blocked the event loop",
-        f"the view blocked the event loop (time.sleep on it: {len(sleeps)}, longest stall "
-        f"{heartbeat.longest_gap:.2f} s)",
+        f"the view blocked the event loop (blocking calls on it: {_named(blocking)}; longest "
+        f"stall {heartbeat.longest_gap:.2f} s)",
         hint="blocking calls (time.sleep, requests, the sync ORM) in an async view stop every "
         "other request on the loop: await asyncio.sleep(...), or run them with sync_to_async",
     )
@@ -113,6 +149,18 @@ async def check_whoami_view(check, view):
         + (anonymous_error or f"{anonymous.status_code} {_json_or_none(anonymous)!r}"),
         hint='answer JsonResponse({"username": None}) when the user is not authenticated '
         "(an anonymous user's username is the empty string, and str() of it is 'AnonymousUser')",
+    )
+    check.that(
+        visitor is not None
+        and visitor.status_code == 200 and _json_or_none(visitor) == {"username": None},
+        'anonymous with a session (a cart in it): 200 {"username": null}',
+        "anonymous with a session: "
+        + (visitor_error or f"{visitor.status_code} {_json_or_none(visitor)!r}"),
+        hint="SynchronousOnlyOperation here is the lazy-user trap: a visitor with a session "
+        "cookie makes request.user read the session from the database, logged in or not; use "
+        "`user = await request.auser()`"
+        if visitor_error and "SynchronousOnlyOperation" in visitor_error
+        else 'answer JsonResponse({"username": None}) for every visitor who is not logged in',
     )
     check.that(
         logged_in is not None and logged_in.status_code == 200
@@ -135,7 +183,7 @@ async def check_cart_view(check, view):
     mount(route, view)
     steps = []
     try:
-        with _learner_code_watched() as never_awaited:
+        with _learner_code_watched() as never_awaited, _loop_blocking_watched() as blocking:
             client = AsyncClient()
             for sku in ["BK-001", "CF-002", "BK-001"]:
                 steps.append((sku, *await _get(client, f"/{route}", add=sku)))
@@ -146,6 +194,11 @@ async def check_cart_view(check, view):
         check.that(False, "", never_awaited[0],
                    hint=FORGOTTEN_AWAIT.format("`await request.session.aset(...)`; without it "
                                                "nothing is stored"))
+    check.that(not blocking, "the view never blocked the event loop",
+               f"the view blocked the event loop (blocking calls on it: {_named(blocking)})",
+               hint="blocking calls (time.sleep, requests, a sync cache or ORM call) in an async "
+               "view stop every other request on the loop: await the a-methods, or run them "
+               "with sync_to_async")
     expected = []
     for sku, response, error in steps:
         expected.append(sku)
@@ -260,9 +313,9 @@ def _hits_on_another_loop(count_hit, n):
     return asyncio.run(_hits(count_hit, n))
 
 
-def _blocked(sleeps, stall):
-    return f"time.sleep on the loop: {len(sleeps)}" + (f", longest stall {stall:.2f} s"
-                                                      if stall is not None else "")
+def _blocked(blocking, stall):
+    return f"blocking calls on the loop: {_named(blocking)}" + (
+        f", longest stall {stall:.2f} s" if stall is not None else "")
 
 
 BLOCKING_HINT = ("blocking calls (time.sleep, requests, a sync cache or ORM call) in async code "
@@ -279,7 +332,7 @@ async def check_count_hit(check, count_hit):
     with override_settings(CACHES=PROBE_CACHES):
         probe = caches["default"]
         await probe.aclear()
-        with _learner_code_watched() as never_awaited, sleeps_on_this_thread() as sleeps:
+        with _learner_code_watched() as never_awaited, _loop_blocking_watched() as blocking:
             async with Heartbeat(every=0.005) as heartbeat:
                 try:
                     first = await count_hit("exercise")
@@ -296,9 +349,9 @@ async def check_count_hit(check, count_hit):
             check.that(False, "", error,
                        hint="a sync cache call blocks the loop on a networked cache: use the "
                        "a-methods, or `await sync_to_async(cache.incr)(key)`")
-        check.that(not sleeps and heartbeat.longest_gap < STALL,
+        check.that(not blocking and heartbeat.longest_gap < STALL,
                    "a hit never blocked the event loop",
-                   "a hit blocked the event loop (" + _blocked(sleeps, heartbeat.longest_gap) + ")",
+                   f"a hit blocked the event loop ({_blocked(blocking, heartbeat.longest_gap)})",
                    hint=BLOCKING_HINT)
         check.that(first == 1 and await probe.aget("hits:exercise") == 1,
                    "the first hit on a new page counts 1",
@@ -307,7 +360,7 @@ async def check_count_hit(check, count_hit):
                    hint="create the counter when it is missing (cache.aadd(key, 0) does that "
                    "only if it is absent), then add 1 and return the new count")
         await probe.aclear()
-        with (_learner_code_watched(), sleeps_on_this_thread() as sleeps,
+        with (_learner_code_watched(), _loop_blocking_watched() as blocking,
               ThreadPoolExecutor(max_workers=1) as second_process):
             here, there = await asyncio.gather(
                 _hits(count_hit, HITS // 2),
@@ -315,8 +368,8 @@ async def check_count_hit(check, count_hit):
                     second_process, _hits_on_another_loop, count_hit, HITS - HITS // 2))
         results = [*here, *there]
         stored = await probe.aget("hits:home")
-    check.that(not sleeps, f"{HITS} hits at once never slept on the event loop",
-               f"{HITS} hits at once: " + _blocked(sleeps, None), hint=BLOCKING_HINT)
+    check.that(not blocking, f"{HITS} hits at once never blocked the event loop",
+               f"{HITS} hits at once: " + _blocked(blocking, None), hint=BLOCKING_HINT)
     failures = [r for r in results if isinstance(r, BaseException)]
     lock_bound = any("different event loop" in str(f) or isinstance(f, TimeoutError)
                      for f in failures)
