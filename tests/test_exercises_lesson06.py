@@ -3,8 +3,10 @@ and the mistakes learners make fail with a hint that says what to change."""
 
 import asyncio
 import json
+import threading
 import time
 import warnings
+from time import sleep
 
 import anyio
 import httpx
@@ -642,3 +644,37 @@ def test_06_2_a_task_awaited_inside_the_timeout_also_passes():
 
     verdict = run(lesson06.check_get_or_none, get_or_none)
     assert verdict, str(verdict)
+
+
+def test_06_1_a_blocking_wait_under_another_name_fails():
+    async def fetch_both(client):
+        threading.Event().wait(0.05)  # no time.sleep, under the stall bound: still blocks
+        weather, news = await asyncio.gather(client.get("/weather"), client.get("/news"))
+        return weather.json(), news.json()
+
+    fails_with(run(lesson06.check_fetch_both, fetch_both), "Event.wait", "asyncio.sleep")
+
+
+def test_06_2_a_short_backoff_slept_by_another_name_fails():
+    async def get_or_none(client, path, budget):
+        try:
+            async with asyncio.timeout(budget):
+                response = None
+                for _ in range(2):
+                    try:
+                        response = await client.get(path)
+                    except httpx.TransportError:
+                        sleep(0.05)  # `from time import sleep`: the check's patch misses it
+                        continue
+                    if response.status_code < 500:
+                        break
+                    sleep(0.05)
+            if response is None:
+                return None
+            response.raise_for_status()
+            return response.json()
+        except (TimeoutError, httpx.HTTPError, ValueError):
+            return None
+
+    fails_with(run(lesson06.check_get_or_none, get_or_none), "blocking call", "time.sleep",
+               "asyncio.sleep")

@@ -10,7 +10,12 @@ import httpx
 
 from tutorial_project.course.exercises.attempt import Raised, attempt, fail
 from tutorial_project.course.exercises.core import exercise
-from tutorial_project.course.exercises.expect import must_be_async, sleeps_on_this_thread
+from tutorial_project.course.exercises.expect import (
+    blocking_calls_on_this_thread,
+    made_by_the_surroundings,
+    must_be_async,
+    sleeps_on_this_thread,
+)
 from tutorial_project.instruments.upstream import FakeUpstream
 
 LATENCY = 0.2  # both endpoints of 06.1
@@ -41,6 +46,17 @@ DONT_COMPUTE = ("code that runs long without an await (a loop, a big parse, a sy
                 "`await asyncio.to_thread(...)`, or await more often")
 NOT_BLOCKED = (f"no time.sleep on the event loop, no stall over {STALL} s and no stretch of over "
                f"{CPU_STALL} s of CPU without an await: it did not hold the loop that we could see")
+
+
+def _check_no_blocking_call(check, named, what):
+    """Fail if the answer made a blocking call on the loop's thread, however short: named by
+    expect.blocking_calls_on_this_thread (time.sleep under another name, Event.wait, a sync
+    socket or DNS call). Its profile hook slows the loop, so it only watches calls whose time
+    the check does not judge."""
+    if named:
+        fail(check, f"while {what} ran, it made a blocking call on the event loop's thread "
+                    f"({', '.join(sorted(set(named)))}), which holds every other request "
+                    "however short it is", DONT_BLOCK)
 
 
 def _client(upstream):
@@ -155,13 +171,15 @@ async def check_fetch_both(check, fetch_both):
     async with _client(upstream) as client:
         await _warm_up(client, upstream)
         async with LoopWatch() as watch:
-            result = await attempt(
-                check, lambda: fetch_both(client), "fetch_both(client)",
-                give_up=GIVE_UP, hint="each call answers in 0.2 s: is one stuck?",
-            )
+            with blocking_calls_on_this_thread(made_by_the_surroundings) as named:
+                result = await attempt(
+                    check, lambda: fetch_both(client), "fetch_both(client)",
+                    give_up=GIVE_UP, hint="each call answers in 0.2 s: is one stuck?",
+                )
         calls = dict(upstream.calls)
         most_at_once = upstream.max_in_flight
     _stop_if_raised(check, result, "fetch_both(client)", "return (weather.json(), news.json())")
+    _check_no_blocking_call(check, named, "fetch_both")
     check.that(
         result == ({"celsius": 14}, {"headlines": []}),
         "it returns (weather JSON, news JSON)",
@@ -249,9 +267,12 @@ async def check_get_or_none(check, get_or_none):
     async with _client(upstream) as client, LoopWatch() as watch:
         await _warm_up(client, upstream)
         watch.forget()
-        got = await attempt(check, _timed(get_or_none, client, "/weather", 1.0),
-                            "a healthy call", give_up=GIVE_UP)
+        with blocking_calls_on_this_thread(made_by_the_surroundings) as named:
+            got = await attempt(check, _timed(get_or_none, client, "/weather", 1.0),
+                                "a healthy call", give_up=GIVE_UP)
         _stop_if_raised(check, got, "a healthy call", "return response.json()")
+        _check_no_blocking_call(check, named, "a healthy call")
+        await _check_no_blocking_on_errors(check, client, upstream, get_or_none)
         check.that(
             got[0] == {"city": "Lyon", "celsius": 14},
             "a healthy source gives its JSON",
@@ -281,6 +302,20 @@ async def check_get_or_none(check, get_or_none):
         await _check_cancellation(check, client, upstream, get_or_none)
     watch.check(check, "get_or_none")
     check.that(True, NOT_BLOCKED, "")
+
+
+async def _check_no_blocking_on_errors(check, client, upstream, get_or_none):
+    """A retry's backoff runs on an error: an error answer and a refused connection, untimed
+    (the timed cases below run without the profile hook), must not block the loop either."""
+    async with httpx.AsyncClient(transport=httpx.MockTransport(_refuse_connections),
+                                 base_url="http://upstream") as down:
+        for on, path, what in ((client, "/weather?mode=fail", "a 500 answer"),
+                               (down, "/weather", "the upstream down")):
+            upstream.reset()
+            with blocking_calls_on_this_thread(made_by_the_surroundings) as named:
+                await attempt(check, lambda: get_or_none(on, path, 1.0),  # noqa: B023
+                              f"with {what}, get_or_none", give_up=GIVE_UP)
+            _check_no_blocking_call(check, named, f"get_or_none with {what}")
 
 
 SLOW_BUDGET = 1.0
