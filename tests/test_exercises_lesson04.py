@@ -78,10 +78,39 @@ def reports():
         time.sleep(0.05)  # "give the database a moment": the whole loop waits
         return await reference(slug)
 
+    def sync_report(slug):
+        products = Product.objects.filter(category__slug=slug).order_by("sku")
+        products = products.select_related("category").prefetch_related("tags")
+        return [(p.sku, p.category.name, [t.name for t in p.tags.all()]) for p in products]
+
+    async def in_to_thread(slug):
+        # Right rows, 2 queries, but on a pool thread: a connection Django never closes.
+        return await asyncio.to_thread(sync_report, slug)
+
+    async def whole_table_filtered_in_python(slug):
+        # 2 queries whatever the size, but every product comes back, in every category.
+        products = Product.objects.select_related("category").prefetch_related("tags")
+        return [
+            (p.sku, p.category.name, [t.name for t in p.tags.all()])
+            async for p in products.order_by("sku")
+            if p.category.slug == slug
+        ]
+
+    async def every_tag_link_matched_in_python(slug):
+        # The products are filtered by the database, but every product-tag link is read.
+        products = Product.objects.filter(category__slug=slug).select_related("category")
+        held = [p async for p in products.order_by("sku")]
+        links = Product.tags.through.objects.values_list("product_id", "tag__name")
+        tags = {}
+        async for product_id, name in links:
+            tags.setdefault(product_id, []).append(name)
+        return [(p.sku, p.category.name, tags.get(p.pk, [])) for p in held]
+
     return (
         reference, lazy_category, one_query_per_product, unordered, not_async,
         sync_orm_in_async, forgot_await, n_plus_1_on_pool_threads, lists_not_tuples,
-        sleeps_on_the_loop,
+        sleeps_on_the_loop, in_to_thread, whole_table_filtered_in_python,
+        every_tag_link_matched_in_python,
     )
 
 
@@ -90,7 +119,7 @@ def other_right_reports():
     from asgiref.sync import sync_to_async
     from django.db.models import Prefetch, aprefetch_related_objects
 
-    from tutorial_project.catalog.models import Product, Tag
+    from tutorial_project.catalog.models import Category, Product, Tag
 
     async def with_a_prefetch_object(slug):
         tags = Prefetch("tags", queryset=Tag.objects.order_by("name"), to_attr="tag_list")
@@ -121,11 +150,28 @@ def other_right_reports():
             async for p in products.prefetch_related("category", tags)
         ]
 
+    async def links_from_the_through_table(slug):
+        # No prefetch: the category's tag links in one query on the through table.
+        products = Product.objects.filter(category__slug=slug).select_related("category")
+        held = [p async for p in products.order_by("sku")]
+        links = Product.tags.through.objects.filter(product__category__slug=slug)
+        tags = {}
+        async for product_id, name in links.values_list("product_id", "tag__name"):
+            tags.setdefault(product_id, []).append(name)
+        return [(p.sku, p.category.name, tags.get(p.pk, [])) for p in held]
+
+    async def from_the_category(slug):
+        category = await Category.objects.filter(slug=slug).afirst()
+        if category is None:
+            return []
+        products = category.products.order_by("sku").prefetch_related("tags")
+        return [(p.sku, category.name, [t.name for t in p.tags.all()]) async for p in products]
+
     return [with_a_prefetch_object, prefetch_afterwards, in_a_sync_function,
-            prefetch_the_category_too]
+            prefetch_the_category_too, links_from_the_through_table, from_the_category]
 
 
-@pytest.mark.parametrize("which", range(4))
+@pytest.mark.parametrize("which", range(6))
 def test_04_1_right_answers_written_differently_pass(project, which):
     from tutorial_project.course.exercises.lesson04 import check_category_report
 
@@ -161,6 +207,9 @@ def test_04_1_placeholder_is_not_solved_yet(project):
         (7, "queries (one or more per product)"),
         (8, "gave list rows, not tuples"),
         (9, "blocked the event loop's thread with time.sleep(0.05)"),
+        (10, "on a thread other than the request's: a connection Django never closes"),
+        (11, "product rows where the category has 3: it filtered in Python"),
+        (12, "product-tag links where the category has 4: it filtered in Python"),
     ],
 )
 def test_04_1_wrong_answers_fail_with_a_reason(project, which, message, recwarn):

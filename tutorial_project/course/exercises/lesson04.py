@@ -5,6 +5,7 @@ import contextvars
 import re
 import threading
 import time
+from collections import Counter
 from contextlib import contextmanager
 from decimal import Decimal
 
@@ -14,6 +15,7 @@ from django.db import connection, connections
 from django.db.backends.signals import connection_created
 from django.db.backends.utils import CursorWrapper
 from django.db.models.sql.compiler import SQLCompiler
+from django.db.models.sql.constants import MULTI
 from django.template.base import Template
 
 from tutorial_project.catalog.models import Product
@@ -29,17 +31,6 @@ from tutorial_project.course.exercises.expect import (
 )
 from tutorial_project.course.exercises.probes import quiet_request_log
 from tutorial_project.orders.models import Customer, Order, OrderLine
-
-
-@contextmanager
-def counted_queries():
-    """Count the SQL statements run in the block, on every thread and connection.
-
-    A capture on one connection would miss queries that an answer sends elsewhere (with
-    ``thread_sensitive=False``, for instance), so this counts in Django's cursor wrapper.
-    """
-    with recorded_statements() as statements:
-        yield statements
 
 
 class Statement(str):
@@ -116,6 +107,40 @@ def recorded_statements():
 
 
 @contextmanager
+def rows_read():
+    """Count the rows each table's SELECTs sent back in the block, by table (on every thread).
+
+    A query's row count is what the database did for it; how long it took is not (a loaded
+    machine is slow either way). Rows are counted as Django fetches them from the cursor.
+    """
+    original_execute_sql = SQLCompiler.execute_sql
+    counts = Counter()
+
+    def counting(self, *args, **kwargs):
+        result = original_execute_sql(self, *args, **kwargs)
+        result_type = args[0] if args else kwargs.get("result_type", MULTI)
+        if result_type != MULTI or result is None:
+            return result
+        table = self.query.get_meta().db_table
+        if isinstance(result, list):  # non-chunked reads: every chunk fetched already
+            counts[table] += sum(len(chunk) for chunk in result)
+            return result
+        return _counted(result, counts, table)
+
+    SQLCompiler.execute_sql = counting
+    try:
+        yield counts
+    finally:
+        SQLCompiler.execute_sql = original_execute_sql
+
+
+def _counted(chunks, counts, table):
+    for chunk in chunks:
+        counts[table] += len(chunk)
+        yield chunk
+
+
+@contextmanager
 def blocking_calls():
     """Note the calls in the block that hold the event loop's thread while they wait.
 
@@ -161,12 +186,13 @@ async def expected_report(slug):
 @exercise("04.1", "Load everything the loop touches, in a few queries")
 async def check_category_report(check, category_report):
     must_be_async(check, category_report, "category_report", "slug")
+    links = Product.tags.through._meta.db_table
     for slug in ["books", "games", "no-such-category"]:
         expected = await expected_report(slug)
         with forgotten_awaits() as missed, blocking_calls() as blocked:
-            with counted_queries() as queries:
-                try:
-                    got = await category_report(slug)
+            with recorded_statements() as queries, rows_read() as rows:
+                try:  # as ASGIHandler runs a request: its queries belong on its own thread
+                    got = await as_a_request(category_report, slug)
                 except SynchronousOnlyOperation:
                     check.that(
                         False,
@@ -200,6 +226,31 @@ async def check_category_report(check, category_report):
             f"category_report({slug!r}) ran at most 3 queries",
             f"category_report({slug!r}) ran {len(queries)} queries (one or more per product)",
             hint="prefetch_related('tags') loads every product's tags in one extra query",
+        )
+        tag_links = sum(len(tags) for _, _, tags in expected)
+        too_many = [
+            f"{read} {what} where the category has {needed}"
+            for read, needed, what in [
+                (rows[Product._meta.db_table], len(expected), "product rows"),
+                (rows[links], tag_links, "product-tag links"),
+            ]
+            if read > needed
+        ]
+        check.that(
+            not too_many,
+            f"category_report({slug!r}) read only that category's products from the database",
+            f"category_report({slug!r}) read {' and '.join(too_many)}: it filtered in Python "
+            "what the database should filter",
+            hint="let the database do the work: Product.objects.filter(category__slug=slug) "
+            "sends only that category's products (all of them cost memory, time and a bigger "
+            "result whatever the category), and prefetch_related('tags') only their tags",
+        )
+        check.that(
+            not any(query.off_request_thread for query in queries),
+            f"category_report({slug!r}) ran its queries on the request's own thread",
+            f"category_report({slug!r}) ran its queries on a thread other than the "
+            "request's: a connection Django never closes",
+            hint=OFF_THREAD_HINT,
         )
 
 
