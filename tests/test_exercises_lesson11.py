@@ -2,6 +2,8 @@
 learners write fail with a hint that names the mistake; right answers written differently pass."""
 
 import asyncio
+import threading
+from time import sleep
 
 from django.http import HttpResponse, JsonResponse
 
@@ -105,6 +107,16 @@ async def sleeps_on_the_loop(number):  # time.sleep in async code holds the even
     return await page_in_a_thread(number)
 
 
+async def sleep_imported_by_name(number):  # `from time import sleep`: still blocking
+    sleep(0.001)
+    return await page_in_a_thread(number)
+
+
+async def waits_on_an_event(number):  # Event.wait on the loop: blocking, however short
+    threading.Event().wait(0.05)
+    return await page_in_a_thread(number)
+
+
 async def strict_page(number):  # page() instead of get_page(): raises out of range
     from asgiref.sync import sync_to_async
 
@@ -161,6 +173,10 @@ def test_page_skus(project):
     assert "thread_sensitive=False" in str(verdict)
     verdict = run(check_page_skus, sleeps_on_the_loop)
     assert not verdict and "time.sleep" in str(verdict) and "asyncio.sleep" in str(verdict)
+    verdict = run(check_page_skus, sleep_imported_by_name)
+    assert not verdict and "blocking calls on the event loop's thread: time.sleep" in str(verdict)
+    verdict = run(check_page_skus, waits_on_an_event)
+    assert not verdict and "Event.wait" in str(verdict), str(verdict)
     if HAS_ASYNC_PAGINATOR:  # Django 6.0+: the AsyncPaginator answer
         async def with_async_paginator(number):
             django_paginator, products = paginators()
@@ -363,6 +379,16 @@ async def sleeps_in_the_view(request):  # time.sleep in an async view holds the 
     return await start_report_reference(request)
 
 
+async def view_sleep_imported_by_name(request):  # `from time import sleep`: still blocking
+    sleep(0.001)
+    return await start_report_reference(request)
+
+
+async def view_waits_on_an_event(request):  # Event.wait on the loop: blocking, however short
+    threading.Event().wait(0.05)
+    return await start_report_reference(request)
+
+
 async def html_400(request):
     category = request.GET.get("category")
     if not category:
@@ -403,6 +429,10 @@ def test_start_report_view(project, recwarn):
     assert "if not category" in str(verdict)
     verdict = run(check_start_report_view, sleeps_in_the_view)
     assert not verdict and "time.sleep" in str(verdict)
+    verdict = run(check_start_report_view, view_sleep_imported_by_name)
+    assert not verdict and "blocking calls on the event loop's thread: time.sleep" in str(verdict)
+    verdict = run(check_start_report_view, view_waits_on_an_event)
+    assert not verdict and "Event.wait" in str(verdict), str(verdict)
     verdict = run(check_start_report_view, html_400)
     assert not verdict and "JSON error" in str(verdict)
     # The check keeps a never-awaited coroutine's warning to itself.

@@ -18,7 +18,12 @@ from django.utils.module_loading import import_string
 
 from tutorial_project.catalog.models import Product
 from tutorial_project.course.exercises.core import NotSolved, exercise
-from tutorial_project.course.exercises.expect import must_be_async, sleeps_on_this_thread
+from tutorial_project.course.exercises.expect import (
+    blocking_calls_on_this_thread,
+    made_by_the_surroundings,
+    must_be_async,
+    sleeps_on_this_thread,
+)
 from tutorial_project.course.exercises.lesson04 import (
     OFF_THREAD_HINT,
     as_a_request,
@@ -72,6 +77,22 @@ def _pages_built():
             setattr(cls, name, original)
 
 
+@contextmanager
+def _loop_blocking_watched():
+    """Each blocking call made on the event loop's thread in the block, named however short
+    (time.sleep under any name, Event.wait, a sync socket or DNS call): the check's own code
+    and Django's are left out. Its profile hook slows the loop: never time inside it."""
+    blocking = []
+    with sleeps_on_this_thread() as sleeps, \
+            blocking_calls_on_this_thread(made_by_the_surroundings) as named:
+        yield blocking
+    blocking += ["time.sleep"] * len(sleeps) + named
+
+
+def _named(blocking):
+    return ", ".join(sorted(set(blocking)))
+
+
 def _shape_hint(got):
     """A hint for an answer that is not a list of SKUs yet, or None."""
     if inspect.isawaitable(got):
@@ -96,7 +117,7 @@ async def check_page_skus(check, page_skus):
     for number, meaning in PAGE_PROBES:
         expected = await _expected_page(number)
         try:
-            with (sleeps_on_this_thread() as sleeps, _pages_built() as built,
+            with (_loop_blocking_watched() as blocking, _pages_built() as built,
                   recorded_statements() as statements):
                 got = await as_a_request(page_skus, number)
         except SynchronousOnlyOperation:
@@ -107,10 +128,11 @@ async def check_page_skus(check, page_skus):
             _refuse(check, f"page_skus({number!r}) raised {type(error).__name__}: {error}",
                     hint="page() / apage() raise for a bad number; get_page() / aget_page() "
                     "turn it into page 1 (not a number) or the last page (out of range)")
-        if sleeps:
-            _refuse(check, f"page_skus({number!r}) called time.sleep({sleeps[0]}) on the "
-                    "event loop's thread",
-                    hint="time.sleep() holds the event loop and every request on it: "
+        if blocking:
+            _refuse(check, f"page_skus({number!r}) made blocking calls on the event loop's "
+                    f"thread: {_named(blocking)}",
+                    hint="a blocking call (time.sleep under any name, Event.wait, a sync "
+                    "client) holds the event loop and every request on it, however short: "
                     "`await asyncio.sleep(...)` if you must wait (here nothing needs to)")
         shape = _shape_hint(got)
         if shape:
@@ -328,6 +350,9 @@ async def check_start_report_view(check, view):
             if seconds > late and response is not None:  # a stall under load, or always late?
                 _, _, again = await _probe(view, "?category=coffee")
                 seconds = min(seconds, again)
+        # Untimed (the profile hook slows the loop): every blocking call, however short.
+        with _loop_blocking_watched() as blocking:
+            await _probe(view, "?category=coffee")
         failure = f"{type(error).__name__}: {error}" if error else None
         del error, _  # drop the tracebacks, so that a never-awaited coroutine is collected
         gc.collect()  # now and its warning caught here, not shown in the notebook
@@ -338,10 +363,12 @@ async def check_start_report_view(check, view):
                 "nothing is enqueued")
     if failure:
         _refuse(check, f"?category=coffee raised {failure}", hint=_failure_hint(failure))
-    if sleeps:
-        _refuse(check, f"the view called time.sleep({sleeps[0]}) on the event loop's thread",
-                hint="time.sleep() holds the event loop, and every request on it, for that "
-                "long; a view that hands the work to a task has nothing to wait for")
+    if sleeps or blocking:
+        named = _named(["time.sleep"] * len(sleeps) + blocking)
+        _refuse(check, f"the view made blocking calls on the event loop's thread: {named}",
+                hint="a blocking call (time.sleep under any name, Event.wait, a sync client) "
+                "holds the event loop, and every request on it, however short; a view that "
+                "hands the work to a task has nothing to wait for")
     if runs:
         _refuse(check, f"the report itself ran inside the request ({len(runs)} time(s))",
                 hint="`acall()`, `call()` or calling the function runs the report now, and the "
