@@ -70,9 +70,9 @@ def sleeps_in_the_bridged_coroutine(fetch_price, skus):  # blocks the serving lo
     return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
 
 
-def sleeps_by_its_imported_name(fetch_price, skus):  # the same sleep, as `from time import`
-    async def fetch_all():
-        imported_sleep(0.2)
+def sleeps_by_its_imported_name(fetch_price, skus):  # `from time import sleep`, and short:
+    async def fetch_all():  # well under the loop-pause bound, yet it holds every request
+        imported_sleep(0.05)
         return await asyncio.gather(*(fetch_price(sku) for sku in skus))
 
     return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
@@ -80,10 +80,62 @@ def sleeps_by_its_imported_name(fetch_price, skus):  # the same sleep, as `from 
 
 def waits_for_an_event_in_the_bridged_coroutine(fetch_price, skus):  # any blocking call
     async def fetch_all():
-        threading.Event().wait(0.2)
+        threading.Event().wait(0.05)
         return await asyncio.gather(*(fetch_price(sku) for sku in skus))
 
     return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
+
+
+def computes_in_the_bridged_coroutine(fetch_price, skus):  # a blocking call nobody names
+    async def fetch_all():
+        until = time.perf_counter() + 0.8  # "warm up": CPU work holds the loop too
+        while time.perf_counter() < until:
+            pass
+        return await asyncio.gather(*(fetch_price(sku) for sku in skus))
+
+    return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
+
+
+def sync_cache_in_the_bridged_coroutine(fetch_price, skus):  # a Redis round trip on the loop
+    from django.core.cache import cache
+
+    async def fetch_all():
+        prices = await asyncio.gather(*(fetch_price(sku) for sku in skus))
+        cache.set_many(dict(zip(skus, prices, strict=True)), 60)
+        return prices
+
+    return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
+
+
+def sync_cache_in_its_own_thread(fetch_price, skus):  # right: the sync cache off the loop
+    from django.core.cache import cache
+
+    async def fetch_all():
+        return await asyncio.gather(*(fetch_price(sku) for sku in skus))
+
+    prices = dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
+    cache.set_many(prices, 60)
+    return prices
+
+
+def awaits_in_turn_in_one_bridge(fetch_price, skus):  # one bridge call, sequential awaits
+    async def fetch_all():
+        return {sku: await fetch_price(sku) for sku in skus}
+
+    return async_to_sync(fetch_all)()
+
+
+kept_prices = {}
+
+
+def keeps_prices_from_earlier_calls(fetch_price, skus):  # the second call fetches nothing
+    async def fetch_missing(missing):
+        return await asyncio.gather(*(fetch_price(sku) for sku in missing))
+
+    missing = [sku for sku in skus if sku not in kept_prices]
+    if missing:
+        kept_prices.update(zip(missing, async_to_sync(fetch_missing)(missing), strict=True))
+    return {sku: kept_prices[sku] for sku in skus}
 
 
 def sleeps_in_its_own_thread(fetch_price, skus):  # right: the sleep holds only this thread
@@ -100,7 +152,9 @@ async def async_prices_for(fetch_price, skus):  # its callers are sync: they can
 
 
 @pytest.mark.parametrize(
-    "answer", [prices_for, prices_for_with_a_task_group, sleeps_in_its_own_thread]
+    "answer",
+    [prices_for, prices_for_with_a_task_group, sleeps_in_its_own_thread,
+     sync_cache_in_its_own_thread],
 )
 def test_03_1_right_answers_pass(answer):
     verdict = verdict_of("check_prices_for", answer)
@@ -116,14 +170,28 @@ def test_03_1_right_answers_pass(answer):
         (async_prices_for, ["is an async function", "def prices_for"]),
         (sleeps_in_the_bridged_coroutine, ["time.sleep(0.2) ran on the event loop's thread",
                                            "asyncio.sleep"]),
-        (sleeps_by_its_imported_name, ["the event loop stood still", "imported from time"]),
-        (waits_for_an_event_in_the_bridged_coroutine, ["the event loop stood still",
-                                                       "Event.wait"]),
+        (sleeps_by_its_imported_name, ["made a blocking call on the event loop: time.sleep",
+                                       "imported from time"]),
+        (waits_for_an_event_in_the_bridged_coroutine, ["blocking call on the event loop: "
+                                                       "threading.Event.wait", "Event.wait"]),
+        (computes_in_the_bridged_coroutine, ["the event loop stood still", "only await"]),
+        (sync_cache_in_the_bridged_coroutine, ["called the sync cache.set_many()",
+                                               "await cache.aset_many"]),
+        (awaits_in_turn_in_one_bridge, ["at most 1 of 4 fetches",
+                                        "even inside one async_to_sync call", "gather"]),
     ],
 )
 def test_03_1_wrong_answers_fail_with_a_hint_and_no_warning(answer, fragments, recwarn):
     failed_with(verdict_of("check_prices_for", answer), *fragments)
     assert not [w for w in recwarn if "never awaited" in str(w.message)]
+
+
+def test_03_1_prices_kept_from_an_earlier_call_are_named_not_blamed_on_concurrency():
+    kept_prices.clear()
+    first = verdict_of("check_prices_for", keeps_prices_from_earlier_calls)
+    assert first.passed, str(first)
+    failed_with(verdict_of("check_prices_for", keeps_prices_from_earlier_calls),
+                "fetch_price was called for 0 of the 4 skus", "earlier call")
 
 
 # --- 03.2 lookup_many: a blocking library, concurrently, off the loop ----------------------
@@ -159,6 +227,20 @@ async def a_pool_per_call_shut_down(lookup, skus):  # shut down, but new threads
     loop = asyncio.get_running_loop()
     with ThreadPoolExecutor(max_workers=len(skus)) as pool:
         return await asyncio.gather(*(loop.run_in_executor(pool, lookup, s) for s in skus))
+
+
+async def a_thread_per_sku(lookup, skus):  # raw threads: new OS threads on every request
+    results = {}
+
+    def one(sku):
+        results[sku] = lookup(sku)
+
+    threads = [threading.Thread(target=one, args=(sku,)) for sku in skus]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        await asyncio.to_thread(thread.join)
+    return [results[sku] for sku in skus]
 
 
 async def lookup_many_with_run_in_executor(lookup, skus):  # right: the loop's default pool
@@ -249,7 +331,9 @@ def test_03_2_right_answers_pass(answer):
         (calls_not_awaited, ["an `await` is missing"]),
         (sync_lookup_many, ["not an async function"]),
         (a_new_pool_per_call, ["built 1 ThreadPoolExecutor", "at module level"]),
-        (a_pool_per_call_shut_down, ["built 1 ThreadPoolExecutor", "at module level"]),
+        (a_pool_per_call_shut_down, ["built 1 ThreadPoolExecutor", "no cap",
+                                     "at module level"]),
+        (a_thread_per_sku, ["started 4 threads of its own", "no cap", "at module level"]),
     ],
 )
 def test_03_2_wrong_answers_fail_with_a_hint_and_no_warning(answer, fragments, recwarn):

@@ -18,15 +18,21 @@ from asgiref.sync import (
 
 from tutorial_project.course.exercises.core import exercise
 from tutorial_project.course.exercises.expect import (
+    blocking_calls_on_this_thread,
     forgotten_awaits,
+    made_by_the_surroundings,
     must_be_async,
     no_forgotten_await,
     sleeps_on_this_thread,
+    sync_cache_calls_on_this_thread,
 )
 
 SKUS = ["BK-001", "CF-003", "GM-002", "TL-003"]
-# A pause of the event loop longer than this is a blocking call, not the machine's load.
-LONGEST_FAIR_PAUSE = 0.15
+# The blocking calls known by name (a sleep under any name, Event.wait, a socket, a DNS
+# lookup, a sync cache call) are caught however short: expect's watchers name them. The
+# loop's pauses catch the rest, and only the long ones: with two threads burning CPU on a
+# 2-core machine at load 13-18, a right answer's loop stood still for up to 0.34 s.
+LONGEST_FAIR_PAUSE = 0.5
 
 
 class Concurrency:
@@ -94,11 +100,15 @@ class LoopBoundFetch(Concurrency):
         super().__init__()
         self.delay = delay
         self.home_loop = asyncio.get_running_loop()
+        self.skus = set()  # the skus it was asked for
+        self.tasks = set()  # the asyncio tasks that awaited it: one task awaits one at a time
         markcoroutinefunction(self)
 
     async def __call__(self, sku):
         if asyncio.get_running_loop() is not self.home_loop:
             raise RuntimeError("fetch_price's connection is attached to a different event loop")
+        self.skus.add(sku)
+        self.tasks.add(asyncio.current_task())
         self.enter()
         try:
             await asyncio.sleep(self.delay)
@@ -119,10 +129,16 @@ async def check_prices_for(check, prices_for):
     # Called the way an async view calls sync code under ASGIHandler: through a
     # thread-sensitive sync_to_async, inside the request's ThreadSensitiveContext.
     # async_to_sync sends the bridged coroutine back to this loop (the one serving every
-    # request): a time.sleep in it freezes the whole server, so it is counted here, and any
-    # other blocking call (a sleep imported by name, an Event.wait) shows as a pause between
-    # the loop's ticks.
-    with forgotten_awaits() as missed, sleeps_on_this_thread() as sleeps:
+    # request): a blocking call in it freezes the whole server, however short. A time.sleep
+    # is counted with its seconds; the other blocking calls (a sleep imported by name, an
+    # Event.wait, a socket, a sync cache call) are named; one nobody knows by name shows as
+    # a pause between the loop's ticks.
+    with (
+        forgotten_awaits() as missed,
+        sleeps_on_this_thread() as sleeps,
+        sync_cache_calls_on_this_thread() as cache_calls,
+        blocking_calls_on_this_thread(made_by_the_surroundings) as blocking,
+    ):
         try:
             async with ThreadSensitiveContext(), LoopTicks() as ticks:
                 result = await sync_to_async(prices_for)(fetch_price, SKUS)
@@ -156,9 +172,31 @@ async def check_prices_for(check, prices_for):
         hint="in async code wait with `await asyncio.sleep(...)`; keep blocking calls in "
         "prices_for itself (its own thread), outside the async function",
     )
-    # The loop ticks every 10 ms; a right answer leaves it free (longest pause ~0.01-0.05 s,
-    # also on a loaded 2-core machine), a blocking call in the bridged coroutine holds it for
-    # as long as it blocks.
+    # time.sleep itself is counted above; a "time.sleep" named here was imported by name.
+    named = list(dict.fromkeys(blocking))
+    check.that(
+        not named,
+        "nothing else in the bridged coroutine blocked the event loop",
+        f"the coroutine you pass to async_to_sync made a blocking call on the event loop: "
+        f"{', '.join(named)}; however short, it held the loop that serves every request",
+        hint="in the async function, only await (`await asyncio.sleep(...)`, "
+        "`await fetch_price(...)`); a blocking call (`sleep` imported from time, "
+        "`Event.wait`, a sync client) belongs in prices_for itself, outside the async function",
+    )
+    first_cache_call = cache_calls[0] if cache_calls else ""
+    check.that(
+        not cache_calls,
+        "it made no sync cache call on the event loop",
+        f"the coroutine you pass to async_to_sync called the sync cache.{first_cache_call}() "
+        "on the event loop: with Redis or Memcached that is a network round trip that holds "
+        "every request",
+        hint="in the async function use the a-twins (`await cache.aget_many(...)`, "
+        "`await cache.aset_many(...)`), or call the sync cache in prices_for itself, "
+        "outside the async function",
+    )
+    # The loop ticks every 10 ms; a right answer leaves it free (longest pause ~0.01-0.05 s
+    # on a quiet machine, see LONGEST_FAIR_PAUSE for a busy one), a blocking call in the
+    # bridged coroutine holds it for as long as it blocks.
     pause = ticks.longest_pause()
     check.that(
         pause < LONGEST_FAIR_PAUSE,
@@ -170,10 +208,22 @@ async def check_prices_for(check, prices_for):
         "`Event.wait`, a sync client) belongs in prices_for itself, outside the async function",
     )
     check.that(
+        fetch_price.skus == set(SKUS),
+        f"fetch_price was called for every one of the {len(SKUS)} skus",
+        f"fetch_price was called for {len(fetch_price.skus)} of the {len(SKUS)} skus",
+        hint="call fetch_price for every sku in this call: the check counts the fetches, and "
+        "a price kept from an earlier call (in a cache, a global) is not fetched again",
+    )
+    one_task = len(fetch_price.tasks) == 1  # awaited one after another in one coroutine
+    check.that(
         fetch_price.most_running == len(SKUS),
         f"all {len(SKUS)} prices were fetched at the same time",
         f"at most {fetch_price.most_running} of {len(SKUS)} fetches ran at the same time",
-        hint="one async_to_sync call per sku waits for each before the next starts: write one "
+        hint="awaiting each fetch in turn waits for it before the next starts, even inside "
+        "one async_to_sync call: start them all and wait for them together, "
+        "`await asyncio.gather(*(fetch_price(sku) for sku in skus))`"
+        if one_task
+        else "one async_to_sync call per sku waits for each before the next starts: write one "
         "async function that gathers all the fetches, and call it once with async_to_sync",
     )
 
@@ -211,26 +261,36 @@ class InstrumentedLookup(Concurrency):
         return {"sku": sku, "in_stock": not sku.endswith("3")}
 
 
+# Pools and threads that asyncio, asgiref and a pool start are not the answer's own.
+_BUILT_FOR_IT = ("asyncio", "asgiref", "concurrent.futures", "threading")
+
+
 @contextmanager
-def pools_built_here():
-    """How many ThreadPoolExecutors the code in the block built itself.
+def pools_and_threads_built_here():
+    """The ThreadPoolExecutors the code in the block built, and the threads it started,
+    itself (``threading.Thread(...).start()``): ``(pools, threads)``.
 
     The loop's default pool and asgiref's per-request thread are built by asyncio and asgiref
-    (once per loop, once per request) and are not counted.
+    (once per loop, once per request), and a pool starts its own threads: not counted.
     """
-    built, real_init = [], ThreadPoolExecutor.__init__
+    pools, threads = [], []
+    real_init, real_start = ThreadPoolExecutor.__init__, threading.Thread.start
 
     def noted_init(self, *args, **kwargs):
-        caller = sys._getframe(1).f_globals.get("__name__", "")
-        if not caller.startswith(("asyncio", "asgiref", "concurrent.futures")):
-            built.append(self)
+        if not sys._getframe(1).f_globals.get("__name__", "").startswith(_BUILT_FOR_IT):
+            pools.append(self)
         real_init(self, *args, **kwargs)
 
-    ThreadPoolExecutor.__init__ = noted_init
+    def noted_start(self):
+        if not sys._getframe(1).f_globals.get("__name__", "").startswith(_BUILT_FOR_IT):
+            threads.append(self)
+        real_start(self)
+
+    ThreadPoolExecutor.__init__, threading.Thread.start = noted_init, noted_start
     try:
-        yield built
+        yield pools, threads
     finally:
-        ThreadPoolExecutor.__init__ = real_init
+        ThreadPoolExecutor.__init__, threading.Thread.start = real_init, real_start
 
 
 @exercise("03.2", "Call a blocking library concurrently, off the loop")
@@ -241,7 +301,7 @@ async def check_lookup_many(check, lookup_many):
     # Called inside a ThreadSensitiveContext, as ASGIHandler calls a view: there, a
     # ThreadSensitiveContext the answer opens itself is not the outer-most one and gives no
     # new thread, so thread-sensitive calls take turns on the request's one thread.
-    with forgotten_awaits() as missed, pools_built_here() as pools:
+    with forgotten_awaits() as missed, pools_and_threads_built_here() as (pools, threads):
         async with ThreadSensitiveContext(), LoopTicks() as ticks:
             result = await lookup_many(lookup, SKUS)
         if isinstance(result, asyncio.Future):  # `return asyncio.gather(...)`, not awaited
@@ -284,12 +344,23 @@ async def check_lookup_many(check, lookup_many):
         "ThreadSensitiveContext of your own: this lookup touches no database, so "
         "thread_sensitive=False",
     )
+    own_pool_hint = (
+        "use the loop's pool (`sync_to_async(lookup, thread_sensitive=False)`, "
+        "`asyncio.to_thread`), or build your own pool once, at module level, and pass it: "
+        "`sync_to_async(lookup, thread_sensitive=False, executor=lookup_pool)`"
+    )
     check.that(
         not pools,
         "it built no thread pool of its own in the call",
         f"it built {len(pools)} ThreadPoolExecutor in one call: every request would start "
-        "new threads, and a pool nobody shuts down keeps them",
-        hint="use the loop's pool (`sync_to_async(lookup, thread_sensitive=False)`, "
-        "`asyncio.to_thread`), or build your own pool once, at module level, and pass it: "
-        "`sync_to_async(lookup, thread_sensitive=False, executor=lookup_pool)`",
+        "threads of its own, so requests at once would run that many pools, with no cap on "
+        "their threads",
+        hint=own_pool_hint,
+    )
+    check.that(
+        not threads,
+        "it started no thread of its own in the call",
+        f"it started {len(threads)} threads of its own (threading.Thread) in one call: every "
+        "request would start as many, with no cap on how many run at once",
+        hint=own_pool_hint,
     )
