@@ -2,12 +2,12 @@
 
 The ``db`` fixture (``@pytest.mark.django_db``) opens a transaction on pytest's main thread.
 The test's ``await Model.objects.acreate(...)`` runs in asgiref's sync thread, which has its own
-database connection: outside that transaction. The first test shows what happens; the next two
+database connection: outside that transaction. The first test shows what happens; the next three
 are the ways out that work with the pinned releases (pytest-django 4.14.0, pytest-asyncio 1.5.0).
 """
 
 import pytest
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 from django.test import TestCase, TransactionTestCase
 
 from tutorial_project.catalog.models import Category
@@ -23,6 +23,14 @@ async def test_trap_async_orm_in_a_db_test(book):
 @pytest.mark.asyncio
 async def test_way_out_1_transaction_true(book):
     assert await Category.objects.filter(slug="books").aexists()
+
+
+@pytest.mark.django_db  # the plain mark: rolled back, no tables emptied
+def test_way_out_3_a_sync_test_runs_its_async_body(book):
+    async def body():  # what TestCase does with an async def test
+        assert await Category.objects.filter(slug="books").aexists()
+
+    async_to_sync(body)()  # the query comes back to this thread, inside the transaction
 
 
 class WayOut2(TestCase):

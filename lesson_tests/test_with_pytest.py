@@ -29,9 +29,9 @@ async def test_price_through_the_whole_stack(async_client, book):
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.asyncio
-async def test_the_view_alone(async_rf, book):
+async def test_the_view_alone(async_rf, price_view, book):  # price_view: conftest.py's
     with use_transport(rate("0.5")):
-        response = await product_price(async_rf.get("/", {"currency": "USD"}), sku="BK-001")
+        response = await price_view(async_rf.get("/", {"currency": "USD"}), sku="BK-001")
     assert response.status_code == 200
 
 

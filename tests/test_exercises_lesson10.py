@@ -435,3 +435,32 @@ def test_a_test_of_the_notebooks_own_route_is_told_which_route_to_request(projec
                    "/exercise-10/price/BK-001/")
     finally:
         unmount("/price/<str:sku>/")
+
+
+def test_book_named_in_usefixtures_passes(project):
+    from tutorial_project.course.exercises.lesson10 import check_timeout_test
+
+    @mark("usefixtures", "book")
+    @marked
+    async def book_by_usefixtures(async_client):  # idiomatic pytest: BK-001 exists, unused
+        with client.use_transport(times_out()):
+            response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+        assert response.status_code == 504 and "error" in response.json()
+
+    verdict = run(check_timeout_test, book_by_usefixtures)
+    assert verdict, str(verdict)
+    assert "it asks for the book fixture" in str(verdict)
+
+
+def test_usefixtures_without_book_or_with_an_unknown_fixture_is_refused(project):
+    from tutorial_project.course.exercises.lesson10 import check_timeout_test
+
+    async def body(async_client):
+        with client.use_transport(times_out()):
+            response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+        assert response.status_code == 504 and "error" in response.json()
+
+    fails_with(run(check_timeout_test, mark("usefixtures", "db")(marked(body))),
+               "it does not ask for book")
+    fails_with(run(check_timeout_test, mark("usefixtures", "book", "mailoutbox")(marked(body))),
+               "it asks for mailoutbox")

@@ -31,8 +31,8 @@ from tutorial_project.rates import client
 from tutorial_project.rates.views import product_price
 
 ROUTE = "exercise-10/price/<str:sku>/"  # the learner's test requests /exercise-10/price/BK-001/
-# what a test may ask for, by name (pytest's and pytest-django's, lesson_tests/conftest.py's
-# book, and the exercise's price_view)
+# what a test may ask for, by name or with @pytest.mark.usefixtures (pytest's and pytest-django's,
+# and lesson_tests/conftest.py's book and price_view; the check's price_view is the view it swaps)
 FIXTURES = {"async_client", "async_rf", "price_view", "monkeypatch", "book", "db",
             "transactional_db", "settings", "caplog"}
 TRANSACTIONAL_FIXTURES = {"transactional_db", "live_server"}
@@ -143,9 +143,16 @@ class _Caplog:
         yield
 
 
+def _used_fixtures(test):
+    """The fixtures a test asks for as parameters, and those its usefixtures marks name."""
+    used = {name for mark in getattr(test, "pytestmark", []) if mark.name == "usefixtures"
+            for name in mark.args}
+    return set(inspect.signature(test).parameters), used
+
+
 def _fixtures_for(test, view):
-    asked = set(inspect.signature(test).parameters)
-    unknown = asked - FIXTURES
+    asked, used = _used_fixtures(test)
+    unknown = (asked | used) - FIXTURES
     return unknown, {
         "async_client": lambda: AsyncClient(),
         "async_rf": lambda: AsyncRequestFactory(),
@@ -165,7 +172,7 @@ def _marks(test):
 
 def _check_marks(check, test):
     """Refuse what would fail in a file under lesson_tests/pytest.ini, before running it."""
-    marks, asked = _marks(test), set(inspect.signature(test).parameters)
+    marks, asked = _marks(test), set().union(*_used_fixtures(test))
     check.that("asyncio" in marks, "it is marked @pytest.mark.asyncio",
                "it has no @pytest.mark.asyncio",
                hint="pytest-asyncio in strict mode (lesson_tests/pytest.ini) runs only the "
