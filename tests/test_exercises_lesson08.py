@@ -493,6 +493,15 @@ async def blocks_by_another_name_50ms(request):
     return JsonResponse({"in_stock": in_stock})
 
 
+async def forgets_to_await_the_close(request):
+    from tutorial_project.catalog.models import Product
+
+    in_stock = await Product.objects.filter(stock__gt=0).acount()
+    sync_to_async(close_connection)()  # a coroutine, never awaited: nothing is closed
+    await upstream(_ms(request))
+    return JsonResponse({"in_stock": in_stock})
+
+
 async def calls_upstream_with_a_sync_client(request):
     """A sync HTTP client on the loop (nothing listens on port 9: refused at once)."""
     import httpx
@@ -640,6 +649,11 @@ def test_stock_then_wait_rejects_mistakes(project):
     verdict = asyncio.run(check_stock_then_wait(calls_upstream_with_a_sync_client))
     assert not verdict and "socket.connect on a blocking socket" in str(verdict)
     assert "a sync HTTP client makes such calls" in str(verdict)
+    verdict = asyncio.run(check_stock_then_wait(forgets_to_await_the_close))
+    assert not verdict and "20 of 20 requests still held" in str(verdict)
+    assert "sync_to_async(close_connection)(...) was called but never awaited" in str(verdict)
+    assert "`await sync_to_async(close_connection)(...)`" in str(verdict)
+    assert "__call__" not in str(verdict)
     verdict = asyncio.run(check_stock_then_wait(closes_inside_atomic))
     assert not verdict and "inside an atomic() block 20 times" in str(verdict), str(verdict)
     assert "silently lost" in str(verdict)
