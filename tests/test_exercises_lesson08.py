@@ -152,6 +152,52 @@ def queue_by_rate_per_client(run):
     return "queue" if run["rps"] / run["clients"] < 5 else "clients"
 
 
+def machine_above_six_tenths(run):
+    """1.3 of 2 cores called a full machine."""
+    if run["tool_cpu"] >= 0.85:
+        return "load generator"
+    if run["server_cpu"] >= 0.85:
+        return "server CPU"
+    if run["machine_busy"] > 0.6 * run["cores"]:
+        return "machine"
+    return "queue" if run["mean"] > 2 * run["work"] else "clients"
+
+
+def machine_above_half(run):
+    """"More than half of the cores busy" called a full machine."""
+    if run["tool_cpu"] >= 0.85:
+        return "load generator"
+    if run["server_cpu"] >= 0.85:
+        return "server CPU"
+    if run["machine_busy"] > run["cores"] / 2:
+        return "machine"
+    return "queue" if run["mean"] > 2 * run["work"] else "clients"
+
+
+def queue_a_little_over_the_work(run):
+    """10 % over the work called a queue: that is the server's own time per request."""
+    if run["tool_cpu"] >= 0.85:
+        return "load generator"
+    if run["server_cpu"] >= 0.85:
+        return "server CPU"
+    if run["machine_busy"] >= 0.85 * run["cores"]:
+        return "machine"
+    return "queue" if run["mean"] > 1.1 * run["work"] else "clients"
+
+
+def test_what_limited_rejects_rules_between_the_cases():
+    for wrong in [machine_above_six_tenths, machine_above_half]:
+        verdict = check_what_limited(wrong)
+        assert not verdict, wrong.__name__
+        assert "nearly all of run['cores'] busy" in str(verdict), wrong.__name__
+    # the 1.4-of-2 case is the one that refuses 0.6: every case before it passes
+    assert "you said 'machine'" in str(check_what_limited(machine_above_six_tenths)).split(
+        "1.4 of 2 cores busy")[1].splitlines()[0]
+    verdict = check_what_limited(queue_a_little_over_the_work)
+    assert not verdict and "latency 1.2x the work" in str(verdict)
+    assert "several times the work" in str(verdict)
+
+
 def test_what_limited_needs_the_work():
     verdict = check_what_limited(queue_by_absolute_latency)
     assert not verdict and "works 1 s" in str(verdict) and "run['work']" in str(verdict)
@@ -424,6 +470,25 @@ async def waits_for_a_lock(request):
     return JsonResponse({"in_stock": in_stock})
 
 
+async def blocks_by_another_name_50ms(request):
+    from tutorial_project.catalog.models import Product
+
+    in_stock = await Product.objects.filter(stock__gt=0).acount()
+    await sync_to_async(close_connection)()
+    pause(0.05)
+    await upstream(_ms(request))
+    return JsonResponse({"in_stock": in_stock})
+
+
+async def forgets_to_await_the_close(request):
+    from tutorial_project.catalog.models import Product
+
+    in_stock = await Product.objects.filter(stock__gt=0).acount()
+    sync_to_async(close_connection)()  # a coroutine, never awaited: nothing is closed
+    await upstream(_ms(request))
+    return JsonResponse({"in_stock": in_stock})
+
+
 async def closes_inside_atomic(request):
     """Counts right, but closes inside atomic(): a write there would be silently lost."""
     from django.db import transaction
@@ -549,8 +614,15 @@ def test_stock_then_wait_rejects_mistakes(project):
         verdict = asyncio.run(check_stock_then_wait(waits_for_a_lock))
     # the loop's stalled time, or the last answer's lateness, whichever shows first
     assert not verdict and "sync I/O (requests, urllib, a socket)" in str(verdict)
+    verdict = asyncio.run(check_stock_then_wait(blocks_by_another_name_50ms))
+    assert not verdict and "time.sleep 20 times on the event loop" in str(verdict)
+    verdict = asyncio.run(check_stock_then_wait(forgets_to_await_the_close))
+    assert not verdict and "20 of 20 requests still held" in str(verdict)
+    assert "sync_to_async(close_connection)(...) was called but never awaited" in str(verdict)
+    assert "`await sync_to_async(close_connection)(...)`" in str(verdict)
+    assert "__call__" not in str(verdict)
     verdict = asyncio.run(check_stock_then_wait(closes_inside_atomic))
-    assert not verdict and "inside an atomic() block 20 times" in str(verdict)
+    assert not verdict and "inside an atomic() block 20 times" in str(verdict), str(verdict)
     assert "silently lost" in str(verdict)
     verdict = asyncio.run(check_stock_then_wait(answers_201))
     assert not verdict and "answered [201]" in str(verdict) and "status 200" in str(verdict)

@@ -89,16 +89,28 @@ def _unawaited_coroutines():
     for warning in caught:
         found = re.match(r"coroutine '(.+)' was never awaited", str(warning.message))
         if found and issubclass(warning.category, RuntimeWarning):
-            names.append(found.group(1))
+            names.append(_as_written(getattr(warning, "source", None), found.group(1)))
         else:
             warnings.warn_explicit(
                 warning.message, warning.category, warning.filename, warning.lineno
             )
 
 
+def _as_written(coroutine, qualname):
+    """The call the learner wrote that made ``coroutine``: ``sync_to_async(close)`` for the
+    coroutine of a sync_to_async wrapper (whose own name is asgiref's ``SyncToAsync.__call__``),
+    else the coroutine function's last name. Python's warning carries the coroutine as its
+    source; its frame, never started, still holds the call's arguments."""
+    frame = getattr(coroutine, "cr_frame", None)
+    wrapper = frame.f_locals.get("self") if frame is not None else None
+    func = getattr(wrapper, "func", None)
+    if type(wrapper).__name__ == "SyncToAsync" and func is not None:
+        return f"sync_to_async({getattr(func, '__name__', 'your function')})"
+    return qualname.rsplit(".", 1)[-1]
+
+
 def _report_unawaited(check, names):
-    for name in dict.fromkeys(names):
-        short = name.rsplit(".", 1)[-1]
+    for short in dict.fromkeys(names):
         check.lines.append(f"  {FAIL} {short}(...) was called but never awaited")
         check.lines.append(
             f"     hint: calling an async function only creates a coroutine; its body runs "

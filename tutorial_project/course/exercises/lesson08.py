@@ -49,6 +49,10 @@ RUNS = [
      "1.8 cores busy, but out of 4: half the machine idles, latency 5x the work: a queue"),
     (_run(100, 200, 0.5, 0.1, 0.45, 0.1, 1.1), "queue",
      "a bit over one of 2 cores busy is not a full machine: latency 5x the work: a queue"),
+    (_run(100, 200, 0.5, 0.1, 0.4, 0.1, 1.4), "queue",
+     "1.4 of 2 cores busy is more than half, not a full machine: latency 5x the work: a queue"),
+    (_run(20, 165, 0.12, 0.1, 0.3, 0.05, 0.5), "clients",
+     "latency 1.2x the work: the server's own time per request, not a queue: add clients"),
     (_run(100, 90, 1.1, 0.1, 0.97, 0.1, 2.0), "server CPU",
      "the machine is full, but the server itself used a whole core: it is CPU-bound"),
     # Latency means nothing without the work: only run["work"] tells these two apart.
@@ -67,7 +71,9 @@ HINTS = {
              "full, means waiting in line (a thread pool, a connection limit), not CPU: "
              "compare the latency with run['work'], not with a fixed number of seconds",
     "clients": "when latency is the work itself and nothing is near a core, the server kept "
-               "up: a slow view is not a queue, so compare the latency with run['work']",
+               "up: a slow view is not a queue, so compare the latency with run['work']; "
+               "a little over the work (1.2x) is the server's own time per request, a "
+               "queue makes it several times the work",
     "machine": "add up the whole machine: when machine_busy is near cores while neither the "
                "server nor the tool is near one core, requests waited for a CPU that other "
                "programs were using: the machine, not the server, was the limit",
