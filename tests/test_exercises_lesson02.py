@@ -8,6 +8,7 @@ import warnings
 from http import HTTPStatus
 
 import pytest
+from asgiref.sync import async_to_sync, sync_to_async
 from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.views import View
 
@@ -115,6 +116,43 @@ async def blocking_calls_in_threads(request):
     except fake_upstream.UpstreamError as error:
         return JsonResponse({"error": str(error)}, status=502)
     return JsonResponse({"prices": {quote["sku"]: quote["price"] for quote in quotes}})
+
+
+async def a_loop_per_call_in_threads(request):
+    skus = [sku.strip() for sku in request.GET.get("skus", "").split(",") if sku.strip()]
+    if not skus:
+        return JsonResponse({"error": "say which products"}, status=400)
+    try:  # each call: a worker thread and a new event loop, both held for the whole wait
+        quotes = await asyncio.gather(
+            *(asyncio.to_thread(asyncio.run, fake_upstream.fetch_price(sku)) for sku in skus)
+        )
+    except fake_upstream.UpstreamError as error:
+        return JsonResponse({"error": str(error)}, status=502)
+    return JsonResponse({"prices": {quote["sku"]: quote["price"] for quote in quotes}})
+
+
+async def bridged_back_and_forth(request):
+    skus = [sku.strip() for sku in request.GET.get("skus", "").split(",") if sku.strip()]
+    if not skus:
+        return JsonResponse({"error": "say which products"}, status=400)
+    # The pattern brought over from sync code: a thread that waits while the loop fetches.
+    fetch = sync_to_async(async_to_sync(fake_upstream.fetch_price), thread_sensitive=False)
+    try:
+        quotes = await asyncio.gather(*(fetch(sku) for sku in skus))
+    except fake_upstream.UpstreamError as error:
+        return JsonResponse({"error": str(error)}, status=502)
+    return JsonResponse({"prices": {quote["sku"]: quote["price"] for quote in quotes}})
+
+
+async def gather_with_return_exceptions(request):
+    skus = [sku for sku in map(str.strip, request.GET.get("skus", "").split(",")) if sku]
+    if not skus:
+        return JsonResponse({"error": "no skus"}, status=400)
+    results = await asyncio.gather(*map(fake_upstream.fetch_price, skus), return_exceptions=True)
+    if failed := [r for r in results if isinstance(r, fake_upstream.UpstreamError)]:
+        return JsonResponse({"error": str(failed[0])}, status=502)
+    prices = {sku: quote["price"] for sku, quote in zip(skus, results, strict=True)}
+    return JsonResponse({"prices": prices})
 
 
 async def compare_prices_with_a_task_group(request):
@@ -277,10 +315,14 @@ def test_compare_prices_waits_off_the_loop_pass(project, answer):
     assert verdict.passed, str(verdict)
 
 
-def test_compare_prices_alternative_right_answer_passes(project):
+@pytest.mark.parametrize(
+    "answer", [compare_prices_with_a_task_group, gather_with_return_exceptions],
+    ids=["task group", "gather(return_exceptions=True)"],
+)
+def test_compare_prices_alternative_right_answer_passes(project, answer):
     from tutorial_project.course.exercises.lesson02 import check_compare_prices
 
-    verdict = verdict_of(check_compare_prices, compare_prices_with_a_task_group)
+    verdict = verdict_of(check_compare_prices, answer)
     assert verdict.passed, str(verdict)
 
 
@@ -319,11 +361,13 @@ def test_compare_prices_placeholder_is_not_solved_yet(project):
         (empty_items_kept, "an empty ?skus= answered 200"),
         (sync_cache_in_async, "it called the sync cache.get() on the event loop"),
         (sync_orm_in_async, "leave the ORM out"),
+        (a_loop_per_call_in_threads, "❌ 6 fetch_price call(s) ran for a thread that sat"),
+        (bridged_back_and_forth, "❌ 6 fetch_price call(s) ran for a thread that sat"),
     ],
     ids=["sequential awaits", "sync view", "no 502", "wrong body", "blocking call",
          "forgotten await", "swallowed failure", "wrong status", "blocking calls in threads",
          "time.sleep after gather", "gather not awaited", "empty skus kept", "sync cache",
-         "sync ORM"],
+         "sync ORM", "asyncio.run in to_thread", "async_to_sync in sync_to_async"],
 )
 def test_compare_prices_wrong_answers_fail_with_a_hint(project, answer, message):
     from tutorial_project.course.exercises.lesson02 import check_compare_prices
@@ -435,6 +479,30 @@ class NoUpstreamQuoteView(View):
             return JsonResponse({"error": str(error)}, status=502)
 
 
+class ThreadLoopQuoteView(QuoteView):
+    async def get(self, request):
+        sku = request.GET.get("sku")
+        if not sku:
+            return JsonResponse({"error": "say which product"}, status=400)
+        try:
+            quote = await asyncio.to_thread(asyncio.run, fake_upstream.fetch_price(sku))
+            return JsonResponse(quote)
+        except fake_upstream.UpstreamError as error:
+            return JsonResponse({"error": str(error)}, status=502)
+
+
+class BridgedQuoteView(QuoteView):
+    async def get(self, request):
+        sku = request.GET.get("sku")
+        if not sku:
+            return JsonResponse({"error": "say which product"}, status=400)
+        fetch = sync_to_async(async_to_sync(fake_upstream.fetch_price), thread_sensitive=False)
+        try:
+            return JsonResponse(await fetch(sku))
+        except fake_upstream.UpstreamError as error:
+            return JsonResponse({"error": str(error)}, status=502)
+
+
 class QuoteViewWrittenDifferently(View):
     http_method_names = ["get", "head", "options"]
 
@@ -492,10 +560,13 @@ def test_quote_view_placeholder_is_not_solved_yet(project):
         (ExtraPostQuoteView, "POST answered 200"),
         (ExtraPutQuoteView, "PUT answered 200"),
         (NoUpstreamQuoteView, "at most 0 of the four GETs were waiting on fetch_price"),
+        (ThreadLoopQuoteView, "❌ 4 fetch_price call(s) ran for a thread that sat"),
+        (BridgedQuoteView, "❌ 4 fetch_price call(s) ran for a thread that sat"),
     ],
     ids=["sync handler", "mixed handlers", "no 502", "function view", "blocking call",
          "time.sleep", "busy loop", "forgotten await", "wrong status", "plain-text errors",
-         "short time.sleep", "extra post", "extra put", "never asks the upstream"],
+         "short time.sleep", "extra post", "extra put", "never asks the upstream",
+         "asyncio.run in to_thread", "async_to_sync in sync_to_async"],
 )
 def test_quote_view_wrong_answers_fail_with_a_hint(project, answer, message):
     from tutorial_project.course.exercises.lesson02 import check_quote_view

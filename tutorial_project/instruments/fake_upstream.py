@@ -7,7 +7,9 @@ for the whole wait, as ``requests.get`` would.
 
 ``watch_concurrency()`` counts how many calls were in flight at once, which tells calls made
 together from calls made one after another without depending on how busy the machine is,
-and how many were blocking ones.
+how many were blocking ones, and how many ``fetch_price`` calls ran for a thread that sat
+waiting on them (``asyncio.run`` in a worker thread, ``async_to_sync`` inside
+``sync_to_async``): a thread held for the whole wait, as with the blocking call.
 
 Two kinds of sku misbehave, so that views can show how they handle an upstream in trouble:
 ``DOWN-...`` waits ``DELAY`` like any call, then fails with ``UpstreamError``; ``SLOW-...``
@@ -49,6 +51,8 @@ class Concurrency:
         self.now = 0
         self.peak = 0
         self.blocking_calls = 0  # calls to fetch_price_blocking
+        self.watcher_thread = threading.get_ident()  # the event loop that watches, normally
+        self.calls_a_thread_waited_on = 0  # fetch_price run for a thread that waits on it
 
 
 _lock = threading.Lock()  # blocking calls come from several threads
@@ -68,13 +72,25 @@ def watch_concurrency():
             _watching.remove(seen)
 
 
+def _a_thread_waits_on_this_call():
+    """Whether a ``fetch_price`` call runs for a thread that waits on it: on an event loop in
+    another thread (``asyncio.run`` in ``to_thread``), or in the task that ``async_to_sync``
+    starts on the loop for a thread it holds (asgiref's ``AsyncToSync.main_wrap``)."""
+    task = asyncio.current_task()
+    coroutine = task.get_coro() if task is not None else None
+    return getattr(coroutine, "__qualname__", "") == "AsyncToSync.main_wrap"
+
+
 @contextmanager
 def _in_flight(blocking=False):
+    waited_on = not blocking and _a_thread_waits_on_this_call()
     with _lock:
         for seen in _watching:
             seen.now += 1
             seen.peak = max(seen.peak, seen.now)
             seen.blocking_calls += blocking
+            seen.calls_a_thread_waited_on += not blocking and (
+                waited_on or threading.get_ident() != seen.watcher_thread)
     try:
         yield
     finally:

@@ -106,6 +106,15 @@ def _must_not_block_a_thread(check, seen):
         hint="even in a thread (sync_to_async, to_thread) that holds a thread for the whole "
         "wait: `await fake_upstream.fetch_price(sku)`",
     )
+    check.that(
+        not seen.calls_a_thread_waited_on,
+        "no thread sat waiting on a fetch_price call",
+        f"{seen.calls_a_thread_waited_on} fetch_price call(s) ran for a thread that sat "
+        "waiting on them",
+        hint="asyncio.run in to_thread, or async_to_sync inside sync_to_async, holds a thread "
+        "for the whole wait (and asyncio.run makes a new event loop per call): the view is "
+        "already on the loop, so `await fake_upstream.fetch_price(sku)` there",
+    )
 
 
 @exercise("02.1", "An async view that asks the upstream for several prices at once")
