@@ -425,7 +425,7 @@ async def check_without_blocking(check, without_blocking):
 
 
 async def _outcome_of_a_failing_call(without_blocking, blocking_failure):
-    """BlockingCallFailed if the error reached the caller (itself or chained), else what happened."""
+    """BlockingCallFailed if its error reached the caller (even chained); else what happened."""
     deadline = asyncio.timeout(GIVE_UP)
     try:
         async with deadline:
