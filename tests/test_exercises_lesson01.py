@@ -586,3 +586,92 @@ def test_telling_the_timeouts_apart_by_their_cause_fails():
     assert not verdict.passed, str(verdict)
     assert "took the fetch's error for its deadline" in str(verdict), str(verdict)
     assert "deadline.expired()" in str(verdict)
+
+
+# Review of session 20: an error swallowed, a slow poll, siblings left running.
+async def without_blocking_swallowing_errors(func, *args):
+    try:
+        return await asyncio.to_thread(func, *args)
+    except Exception:
+        return None  # "the view must not crash"
+
+
+def test_swallowing_the_functions_error_fails():
+    verdict = verdict_of("check_without_blocking", without_blocking_swallowing_errors)
+    assert not verdict.passed, str(verdict)
+    assert "the function raised an error, and without_blocking returned None" in str(verdict)
+    assert "let the error out" in str(verdict)
+
+
+def _polling_the_future(every):
+    async def answer(func, *args):
+        future = asyncio.get_running_loop().run_in_executor(None, func, *args)
+        while not future.done():
+            await asyncio.sleep(every)
+        return future.result()
+
+    return answer
+
+
+@pytest.mark.parametrize("every", [0.25, 0.5])
+def test_polling_the_future_slowly_fails(every):
+    verdict = verdict_of("check_without_blocking", _polling_the_future(every))
+    assert not verdict.passed, str(verdict)
+    assert "after the function ended" in str(verdict), str(verdict)
+
+
+async def without_blocking_wrapping_the_error(func, *args):
+    try:
+        return await asyncio.to_thread(func, *args)
+    except Exception as error:
+        raise RuntimeError("the blocking helper failed") from error
+
+
+async def without_blocking_in_a_thread_polled_often(func, *args):
+    outcome = {}
+
+    def run():
+        try:
+            outcome["value"] = func(*args)
+        except Exception as error:
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    while thread.is_alive():
+        await asyncio.sleep(0.01)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [without_blocking_wrapping_the_error, without_blocking_in_a_thread_polled_often,
+     _polling_the_future(0.02)],
+    ids=["error chained", "own thread, 10 ms polling", "future polled every 20 ms"],
+)
+def test_right_answers_that_pass_the_error_on_pass(answer):
+    verdict = verdict_of("check_without_blocking", answer)
+    assert verdict.passed, str(verdict)
+    assert "an error raised by the function reaches the caller" in str(verdict)
+
+
+async def fetch_prices_in_a_task_group(fetch_price, skus):
+    async with asyncio.TaskGroup() as group:
+        tasks = {sku: group.create_task(fetch_price(sku)) for sku in skus}
+    return {sku: task.result() for sku, task in tasks.items()}
+
+
+async def fetch_prices_awaited_in_turn(fetch_price, skus):
+    tasks = [asyncio.create_task(fetch_price(sku)) for sku in skus]
+    return {sku: await task for sku, task in zip(skus, tasks, strict=True)}
+
+
+def test_siblings_left_running_after_an_error_get_a_note_and_a_task_group_none():
+    for answer in (fetch_prices, fetch_prices_awaited_in_turn):
+        verdict = verdict_of("check_fetch_prices", answer)
+        assert verdict.passed, str(verdict)
+        assert "the other was still running" in str(verdict) and "TaskGroup" in str(verdict)
+    verdict = verdict_of("check_fetch_prices", fetch_prices_in_a_task_group)
+    assert verdict.passed and "still running" not in str(verdict), str(verdict)

@@ -90,12 +90,15 @@ async def check_fetch_prices(check, fetch_prices):
 
 
 async def _check_a_failing_fetch_goes_through(check, fetch_prices):
-    failing = FakePriceService(delay=0.01)
+    # The failing fetch comes first and the other is slow: after the error, is it still running?
+    failing = FakePriceService(delay=0.01, delays={"BK-001": SLOW_SIBLING})
+    left_running = []
     try:
-        outcome = await fetch_prices(failing.fetch_price, ["BK-001", "XX-404"])
+        outcome = await fetch_prices(failing.fetch_price, ["XX-404", "BK-001"])
     except* PriceServiceDown:  # alone, or in a TaskGroup's ExceptionGroup
         outcome = PriceServiceDown
     finally:
+        left_running = _leftovers(failing)
         await _cancel_leftovers(failing)
     check.that(
         outcome is PriceServiceDown,
@@ -104,9 +107,14 @@ async def _check_a_failing_fetch_goes_through(check, fetch_prices):
         hint="let the error out: asyncio.gather(...) without return_exceptions=True, "
         "or a TaskGroup",
     )
+    if left_running:  # allowed (gather does it), but in a view that is work after the answer
+        check.lines.append(
+            "  note: when one fetch failed, the other was still running (the check cancelled "
+            "it); a TaskGroup cancels the others for you")
 
 
-GIVE_UP = 2.0  # seconds the 01.2 check waits for the learner's function before giving up
+GIVE_UP = 2.0  # seconds the 01.2 and 01.3 checks wait for the learner's function
+SLOW_SIBLING = 1.0  # seconds the other fetch of 01.1's failing call would take
 
 
 class PriceServiceDown(Exception):
@@ -313,7 +321,13 @@ async def _check_errors_and_cancellation_go_through(check, price_or_none):
 # Two lengths, so that no fixed wait fits both: a wait longer than the second comes back
 # long after the first one ended.
 BLOCKING_SECONDS = (0.3, 0.9)
-RETURN_LAG_LIMIT = 0.3  # an awaited thread's result arrives within milliseconds
+# An awaited thread's result arrives within milliseconds (360 calls at a load of 20 on
+# 2 cores: at most 0.06 s); polling every 0.25 s or 0.5 s returns 0.2 s after the 0.3 s call.
+RETURN_LAG_LIMIT = 0.15
+
+
+class BlockingCallFailed(Exception):
+    """What the failing blocking function of check 01.3 raises."""
 
 
 @exercise("01.3", "Run blocking code without freezing the loop")
@@ -336,6 +350,10 @@ async def check_without_blocking(check, without_blocking):
         loop_moved.append(ticks[0] - before)
         ended.append(time.monotonic())
         return a + b
+
+    def blocking_failure():
+        time.sleep(0.05)
+        raise BlockingCallFailed("the blocking function failed")
 
     ticking = asyncio.create_task(ticker())
     try:
@@ -396,3 +414,29 @@ async def check_without_blocking(check, without_blocking):
         "the function ran on the event loop's thread",
         hint="asyncio.to_thread runs it on a worker thread",
     )
+    failure = await _outcome_of_a_failing_call(without_blocking, blocking_failure)
+    check.that(
+        failure is BlockingCallFailed,
+        "an error raised by the function reaches the caller",
+        f"the function raised an error, and without_blocking {failure}",
+        hint="let the error out: `await asyncio.to_thread(func, *args)` re-raises it in the "
+        "caller; do not catch it and return a value instead",
+    )
+
+
+async def _outcome_of_a_failing_call(without_blocking, blocking_failure):
+    """BlockingCallFailed if its error reached the caller (even chained); else what happened."""
+    deadline = asyncio.timeout(GIVE_UP)
+    try:
+        async with deadline:
+            returned = await without_blocking(blocking_failure)
+    except Exception as error:
+        if isinstance(error, TimeoutError) and deadline.expired():
+            return f"had not returned {GIVE_UP:.0f} s later"
+        chained = error
+        while chained is not None and not isinstance(chained, BlockingCallFailed):
+            chained = chained.__cause__ or chained.__context__
+        if chained is not None:
+            return BlockingCallFailed
+        return f"raised {type(error).__name__} without it"
+    return f"returned {returned!r}"
