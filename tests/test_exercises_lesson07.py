@@ -152,6 +152,27 @@ async def one_pause_only(request):  # the final review's: 3, 2, 1 at once, a pau
     return StreamingHttpResponse(lines())
 
 
+async def two_lines_in_one_chunk(request):  # review s20's: paused, but 3 and 2 come together
+    async def lines():
+        await asyncio.sleep(0.05)
+        yield "3\n2\n"
+        for word in WORDS[2:]:
+            await asyncio.sleep(0.05)
+            yield f"{word}\n"
+
+    return StreamingHttpResponse(lines())
+
+
+async def pauses_after_each_line(request):  # right too: the first line at once, then a pause
+    async def lines():
+        for word in WORDS:
+            yield f"{word}\n".encode()
+            if word != WORDS[-1]:
+                await asyncio.sleep(0.05)
+
+    return StreamingHttpResponse(lines(), content_type="text/plain")
+
+
 async def forgot_await_countdown(request):
     async def lines():
         for word in WORDS:
@@ -185,7 +206,7 @@ async def countdown_in_the_sync_cache(request):  # session 18's: 07.2 refuses it
 @pytest.mark.parametrize(
     "answer",
     [countdown, countdown_iterator_class, countdown_in_a_thread, sync_view_async_countdown,
-     countdown_on_a_deadline],
+     countdown_on_a_deadline, pauses_after_each_line],
 )
 def test_07_1_right_answers_pass(project, answer):
     verdict = run(check_countdown(answer))
@@ -208,6 +229,7 @@ def test_07_1_placeholder_is_not_solved(project):
         (forgot_await_countdown, "did you forget `await`"),
         (no_newlines, "expected"),
         (one_pause_only, "some lines came together"),
+        (two_lines_in_one_chunk, "some lines came together, in one chunk: b'3\\n2\\n'"),
         (countdown_in_the_sync_cache, "cache.set() on the event loop"),
     ],
 )
@@ -612,6 +634,64 @@ async def guesses_failure_from_a_timeout(job):  # the second review's: no end ma
         worker.cancel()
 
 
+def _guesses_after(seconds):
+    """Review s20's: no end marker; silence for ``seconds`` is taken for a failure."""
+
+    async def guesses(job):
+        progress = asyncio.Queue()
+
+        async def work():
+            async for step in job.run():
+                await progress.put(step)
+            await progress.put(None)
+
+        worker = asyncio.create_task(work())
+        try:
+            while True:
+                try:
+                    step = await asyncio.wait_for(progress.get(), seconds)
+                except TimeoutError:
+                    yield sse_event({"error": "the job failed"}, event="failed")
+                    return
+                if step is None:
+                    break
+                yield sse_event({"step": step, "of": job.steps})
+            yield sse_event({"total": job.steps}, event="done")
+        finally:
+            worker.cancel()
+
+    return guesses
+
+
+guesses_between_the_two_runs = _guesses_after(1.5)  # passed when the slow step was 1.2 s
+guesses_longer_than_the_reader_waits = _guesses_after(2.5)
+
+
+async def awaits_the_failed_worker(job):  # review s20's: `await worker` in finally re-raises
+    progress = asyncio.Queue()
+
+    async def work():
+        try:
+            async for step in job.run():
+                await progress.put(step)
+        finally:
+            progress.put_nowait(None)
+
+    worker = asyncio.create_task(work())
+    try:
+        while (step := await progress.get()) is not None:
+            yield sse_event({"step": step, "of": job.steps})
+        if worker.exception() is not None:
+            yield sse_event({"error": "the job failed"}, event="failed")
+        else:
+            yield sse_event({"total": job.steps}, event="done")
+    finally:
+        if not worker.done():
+            worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker  # after a failure: the job's RuntimeError, after the failed event
+
+
 async def yields_inside_a_task_group(job):  # the second review's: what "use TaskGroup" leads to
     progress = asyncio.Queue()
 
@@ -913,6 +993,9 @@ def test_07_2_placeholder_is_not_solved(project):
         (cancel_caught_and_reraised, "closed with aclose() after two events, the job went on"),
         (sends_the_exception_text, "sent the exception to the browser"),
         (guesses_failure_from_a_timeout, "was reported as failed"),
+        (guesses_between_the_two_runs, "was reported as failed"),
+        (guesses_longer_than_the_reader_waits, "the stream hung"),
+        (awaits_the_failed_worker, "your failure event arrived, so what raised runs after it"),
         (yields_inside_a_task_group, "the reader's own task was cancelled"),
         (names_it_error, "EventSource fires an `error` event of its own"),
         (leaks_part_of_the_error, "or part of it (db.internal, 5432)"),

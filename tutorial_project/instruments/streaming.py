@@ -18,11 +18,18 @@ Reading events (a client's side), as the HTML standard's EventSource parses them
 - ``follow_events(client, url)``: what a browser's ``EventSource`` does: reconnect when the
   stream ends, after the ``retry`` delay, sending ``Last-Event-ID``; stop on a 204.
 - ``hold_streams(client, url, count)``: keep ``count`` streams open at once.
+- ``leave_from_another_process(url)``: a client in its own process that reads the start of
+  a response and hangs up, as a browser tab does; ``log_records(name)`` counts what a logger
+  would have printed meanwhile.
 """
 
 import asyncio
+import collections
 import contextlib
 import json
+import logging
+import subprocess
+import sys
 import time
 from typing import NamedTuple
 
@@ -255,3 +262,53 @@ async def hold_streams(client, url, count):
             stack.push_async_callback(events.aclose)
             await anext(events)  # the stream is open and serving; the reader stays referenced
         yield count
+
+
+_LEAVING_CLIENT = """
+import socket, sys
+host, port, path, wanted = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+with socket.create_connection((host, port)) as client:
+    client.sendall(f"GET {path} HTTP/1.1\\r\\nHost: {host}\\r\\n\\r\\n".encode())
+    received = 0
+    while received < wanted and (data := client.recv(65536)):
+        received += len(data)
+"""
+
+
+async def leave_from_another_process(url, wanted=100_000):
+    """GET ``url`` from a client in another process that reads ``wanted`` bytes, then closes
+    the connection. It reads as fast as the server writes, whatever this event loop does, as
+    a real client would (one on this loop could read only when the server gives the loop
+    back)."""
+    host, port = url.removeprefix("http://").split("/")[0].split(":")
+    path = "/" + url.removeprefix("http://").partition("/")[2]
+    client = subprocess.Popen([sys.executable, "-c", _LEAVING_CLIENT, host, port, path,
+                               str(wanted)])  # Popen, not asyncio's: any event loop will do
+    try:
+        while client.poll() is None:
+            await asyncio.sleep(0.01)
+    finally:
+        if client.poll() is None:
+            client.kill()
+            client.wait()
+    return client.returncode
+
+
+@contextlib.contextmanager
+def log_records(name):
+    """Count the records the logger ``name`` emits in the block (a Counter of messages),
+    without printing them."""
+    counted = collections.Counter()
+
+    class Counting(logging.Handler):
+        def emit(self, record):
+            counted[record.getMessage()] += 1
+
+    logger, handler = logging.getLogger(name), Counting()
+    propagate, logger.propagate = logger.propagate, False
+    logger.addHandler(handler)
+    try:
+        yield counted
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate

@@ -181,16 +181,23 @@ async def check_countdown(check, countdown):
     )
     gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
     paced = arrivals[-1] - arrivals[0] >= PACED
+    together = [chunk for chunk in chunks if chunk.count(b"\n") > 1]
+    if together:  # paused, maybe, but not before each line
+        failure = f"some lines came together, in one chunk: {together[0]!r}"
+        hint = "yield one line at a time, each after its pause: `yield f\"{word}\\n\"`"
+    elif paced:
+        failure = ("some lines came together: the gaps between them were "
+                   f"{', '.join(f'{gap * 1000:.0f}' for gap in gaps)} ms, and each line needs "
+                   "its pause")
+        hint = "pause before every line, inside the loop: `await asyncio.sleep(0.05)`"
+    else:
+        failure = "the lines all came at once: there is no pause between them"
+        hint = probe.hint("pause between lines with `await asyncio.sleep(0.05)`")
     check.that(
-        paced and min(gaps) >= GAP,
+        paced and min(gaps) >= GAP and not together,
         "the lines come one by one, with pauses between them",
-        "some lines came together: the gaps between them were "
-        f"{', '.join(f'{gap * 1000:.0f}' for gap in gaps)} ms, and each line needs its pause"
-        if paced
-        else "the lines all came at once: there is no pause between them",
-        hint="pause before every line, inside the loop: `await asyncio.sleep(0.05)`"
-        if paced
-        else probe.hint("pause between lines with `await asyncio.sleep(0.05)`"),
+        failure,
+        hint=hint,
     )
     if blocking:  # no line when none was seen: `from time import sleep` hides it from us
         check.that(
@@ -257,7 +264,11 @@ class _FailingJob(_WatchedJob):
 FAILURE_DETAIL = "db.internal:5432 rejected the password for user report"  # never for a browser
 SECRETS = ("db.internal", "5432", "rejected", "password", "RuntimeError")  # no part of it either
 FAILURE_EVENT = "failed"  # the lesson's name; any name but EventSource's own `error` will do
-SLOW_STEP = 1.2  # seconds: one step of a real job may take this long, and more
+# seconds: one step of a real job may take this long, and more. Longer than FAILED_READ, the
+# failing run's read timeout: an answer that takes silence for failure either misreports this
+# slow step (its timeout is shorter) or keeps the failing job's client waiting (longer)
+SLOW_STEP = 3.0
+FAILED_READ = 2.0
 
 
 class _SlowStepJob(_WatchedJob):
@@ -429,7 +440,7 @@ async def check_progress_events(check, progress_events):
                 left = time.perf_counter()
                 await asyncio.sleep(0.5)  # time for 5 more steps, if the job were still running
                 after_failure, ending = await _read_steps(f"{url}/exercise-07-2-fails/",
-                                                          read_timeout=2)
+                                                          read_timeout=FAILED_READ)
                 after_success, success_ending = await _read_steps(
                     f"{url}/exercise-07-2-succeeds/", read_timeout=SLOW_STEP + 2
                 )
@@ -530,16 +541,23 @@ async def check_progress_events(check, progress_events):
             hint="the worker stopped without putting the end marker in the queue: put it in a "
             "finally block in work(), then `await worker` after the loop to learn its error",
         )
+        kinds = [event for event, _data in after_failure]
+        told = any(event not in ("message", "done") for event in kinds)
         check.that(
             ending != "broken",
             "when the job fails, the response ends normally",
             "when the job failed, the connection was cut mid-response: an exception raised "
             "from the generator aborts the response, and EventSource reconnects and starts "
-            "the failing job again",
-            hint="catch the job's error, `yield sse_event({...}, event=\"failed\")`, and end "
+            "the failing job again"
+            + (": your failure event arrived, so what raised runs after it, in `finally` "
+               "(`await worker` re-raises the job's error)" if told else ""),
+            hint="after the failure event raise nothing: in `finally`, cancel the worker and "
+            "leave it, or `with contextlib.suppress(Exception, asyncio.CancelledError): await "
+            "worker`"
+            if told
+            else "catch the job's error, `yield sse_event({...}, event=\"failed\")`, and end "
             "the generator (return)",
         )
-        kinds = [event for event, _data in after_failure]
         failures = [event for event in kinds if event not in ("message", "done")]
         check.that(
             failures and "done" not in kinds,
