@@ -227,8 +227,8 @@ def test_04_1_placeholder_is_not_solved_yet(project):
         (10, "on a thread other than the request's: a connection Django never closes"),
         (11, "product rows where the category has 3: it filtered in Python"),
         (12, "product-tag links where the category has 4: it filtered in Python"),
-        (13, "ran 76 queries for 150 products (one or more per product, or per chunk)"),
-        (14, "ran 4 queries for 150 products (one or more per product, or per chunk)"),
+        (13, "ran 126 queries for 250 products (one or more per product, or per chunk)"),
+        (14, "ran 4 queries for 250 products (one or more per product, or per chunk)"),
     ],
 )
 def test_04_1_wrong_answers_fail_with_a_reason(project, which, message, recwarn):

@@ -198,7 +198,7 @@ async def check_category_report(check, category_report):
 LARGE_CATEGORY = "exercise-large"
 
 
-def _add_large_category(size=150):
+def _add_large_category(size=250):
     """A category bigger than a small aiterator() chunk: 1 + N, or a prefetch per chunk,
     shows as a query count that grows with the category."""
     _remove_large_category()
