@@ -106,11 +106,28 @@ def reports():
             tags.setdefault(product_id, []).append(name)
         return [(p.sku, p.category.name, tags.get(p.pk, [])) for p in held]
 
+    async def streamed_in_small_chunks(slug):
+        # 3 queries on a small category; one prefetch per chunk of 2 on a larger one.
+        products = Product.objects.filter(category__slug=slug).order_by("sku")
+        products = products.select_related("category").prefetch_related("tags")
+        return [
+            (p.sku, p.category.name, [t.name for t in p.tags.all()])
+            async for p in products.aiterator(chunk_size=2)
+        ]
+
+    async def streamed_in_chunks_of_100(slug):
+        products = Product.objects.filter(category__slug=slug).order_by("sku")
+        products = products.select_related("category").prefetch_related("tags")
+        return [
+            (p.sku, p.category.name, [t.name for t in p.tags.all()])
+            async for p in products.aiterator(chunk_size=100)
+        ]
+
     return (
         reference, lazy_category, one_query_per_product, unordered, not_async,
         sync_orm_in_async, forgot_await, n_plus_1_on_pool_threads, lists_not_tuples,
         sleeps_on_the_loop, in_to_thread, whole_table_filtered_in_python,
-        every_tag_link_matched_in_python,
+        every_tag_link_matched_in_python, streamed_in_small_chunks, streamed_in_chunks_of_100,
     )
 
 
@@ -199,17 +216,19 @@ def test_04_1_placeholder_is_not_solved_yet(project):
     "which, message",
     [
         (1, "SynchronousOnlyOperation"),
-        (2, "queries (one or more per product)"),
+        (2, "products (one or more per product"),
         (3, "expected"),
         (4, "not an async function"),
         (5, "SynchronousOnlyOperation"),
         (6, "an `await` is missing"),
-        (7, "queries (one or more per product)"),
+        (7, "products (one or more per product"),
         (8, "gave list rows, not tuples"),
         (9, "blocked the event loop's thread with time.sleep(0.05)"),
         (10, "on a thread other than the request's: a connection Django never closes"),
         (11, "product rows where the category has 3: it filtered in Python"),
         (12, "product-tag links where the category has 4: it filtered in Python"),
+        (13, "ran 126 queries for 250 products (one or more per product, or per chunk)"),
+        (14, "ran 4 queries for 250 products (one or more per product, or per chunk)"),
     ],
 )
 def test_04_1_wrong_answers_fail_with_a_reason(project, which, message, recwarn):
@@ -566,7 +585,80 @@ def transfers():
     async def rechecking_debit_in_argument_order(from_email, to_email, amount):
         await sync_to_async(unlocked_check_then_conditional_debit)(from_email, to_email, amount)
 
+    def stale_then_lock(from_email, to_email, amount):
+        # Locks after reading, in pk order, reads the rows again, then uses the first reads.
+        with transaction.atomic():
+            sender = Customer.objects.get(email=from_email)
+            receiver = Customer.objects.get(email=to_email)
+            locking = Customer.objects.select_for_update().filter(pk__in=[sender.pk, receiver.pk])
+            list(locking.order_by("pk"))  # "lock in pk order": the fresh rows are dropped
+            if sender.credit < amount:
+                raise ValueError("not enough credit")
+            sender.credit -= amount
+            receiver.credit += amount
+            for customer in sorted([sender, receiver], key=lambda c: c.pk):
+                customer.save(update_fields=["credit"])
+
+    async def locks_after_reading_and_keeps_the_reads(from_email, to_email, amount):
+        await sync_to_async(stale_then_lock)(from_email, to_email, Decimal(amount))
+
+    def check_then_lock(from_email, to_email, amount):
+        # Checks the balance on an unlocked read; writes from the locked one.
+        with transaction.atomic():
+            if Customer.objects.get(email=from_email).credit < amount:
+                raise ValueError("not enough credit")
+            both = Customer.objects.select_for_update().filter(email__in=[from_email, to_email])
+            customers = {customer.email: customer for customer in both.order_by("pk")}
+            sender, receiver = customers[from_email], customers[to_email]
+            sender.credit -= amount
+            receiver.credit += amount
+            for customer in sorted([sender, receiver], key=lambda c: c.pk):
+                customer.save(update_fields=["credit"])
+
+    async def checks_before_the_lock(from_email, to_email, amount):
+        await sync_to_async(check_then_lock)(from_email, to_email, Decimal(amount))
+
+    def move_unordered(from_email, to_email, amount):
+        with transaction.atomic():
+            both = Customer.objects.select_for_update().filter(email__in=[from_email, to_email])
+            customers = {customer.email: customer for customer in both.order_by()}
+            sender, receiver = customers[from_email], customers[to_email]
+            if sender.credit < amount:
+                raise ValueError("not enough credit")
+            Customer.objects.filter(pk=sender.pk).update(credit=F("credit") - amount)
+            Customer.objects.filter(pk=receiver.pk).update(credit=F("credit") + amount)
+
+    async def locks_both_with_no_order(from_email, to_email, amount):
+        await sync_to_async(move_unordered)(from_email, to_email, Decimal(amount))
+
+    @transaction.atomic
+    async def atomic_decorated_async(from_email, to_email, amount):
+        await sync_to_async(move)(from_email, to_email, Decimal(amount))
+
+    def pks_first_then_locked_saves(from_email, to_email, amount):
+        # Right, written differently: an unlocked read for the pks, then the locked rows,
+        # whose values are the ones saved.
+        with transaction.atomic():
+            sender_pk = Customer.objects.get(email=from_email).pk
+            receiver_pk = Customer.objects.get(email=to_email).pk
+            locking = Customer.objects.select_for_update().filter(pk__in=[sender_pk, receiver_pk])
+            locked = {customer.pk: customer for customer in locking.order_by("pk")}
+            sender, receiver = locked[sender_pk], locked[receiver_pk]
+            if sender.credit < amount:
+                raise ValueError("not enough credit")
+            sender.credit -= amount
+            receiver.credit += amount
+            for customer in sorted([sender, receiver], key=lambda c: c.pk):
+                customer.save(update_fields=["credit"])
+
+    async def right_saving_the_locked_rows(from_email, to_email, amount):
+        await sync_to_async(pks_first_then_locked_saves)(from_email, to_email, Decimal(amount))
+
     wrong = {
+        "locks_after_reading_and_keeps_the_reads": locks_after_reading_and_keeps_the_reads,
+        "checks_before_the_lock": checks_before_the_lock,
+        "locks_both_with_no_order": locks_both_with_no_order,
+        "atomic_decorated_async": atomic_decorated_async,
         "locks_in_argument_order": locks_in_argument_order,
         "off_by_one": off_by_one,
         "debit_if_positive": debit_if_positive,
@@ -592,7 +684,8 @@ def transfers():
         "in_to_thread": in_to_thread,
     }
     right = [reference, right_with_a_decorator, right_with_a_conditional_update,
-             right_with_a_locked_reread, right_locking_in_sorted_order]
+             right_with_a_locked_reread, right_locking_in_sorted_order,
+             right_saving_the_locked_rows]
     return right, wrong
 
 
@@ -602,7 +695,7 @@ async def credits():
     return {c.email: c.credit async for c in Customer.objects.all()}
 
 
-@pytest.mark.parametrize("which", range(5))
+@pytest.mark.parametrize("which", range(6))
 def test_04_2_right_answers_pass_and_the_credits_are_put_back(project, which):
     from tutorial_project.course.exercises.lesson04 import check_transfer_credit
 
@@ -623,6 +716,10 @@ def test_04_2_placeholder_is_not_solved_yet(project):
 @pytest.mark.parametrize(
     "name, message",
     [
+        ("locks_after_reading_and_keeps_the_reads", "its values were not the ones used"),
+        ("checks_before_the_lock", "the locking read found 9.99, less than 10.00"),
+        ("locks_both_with_no_order", "in one select_for_update() query with no ORDER BY"),
+        ("atomic_decorated_async", "@transaction.atomic cannot wrap a coroutine"),
         ("locks_in_argument_order", "it locked Grace's row, then Ada's, one statement e"),
         ("off_by_one", "a transfer of exactly Grace's credit (50.00) raised"),
         ("atomic_in_async", "SynchronousOnlyOperation"),

@@ -2,14 +2,16 @@
 
 import asyncio
 import contextvars
+import inspect
 import re
 import threading
 import time
 from collections import Counter
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from decimal import Decimal
 
-from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from asgiref.sync import ThreadSensitiveContext, iscoroutinefunction, sync_to_async
 from django.core.exceptions import SynchronousOnlyOperation
 from django.db import connection, connections
 from django.db.backends.signals import connection_created
@@ -18,7 +20,7 @@ from django.db.models.sql.compiler import SQLCompiler
 from django.db.models.sql.constants import MULTI
 from django.template.base import Template
 
-from tutorial_project.catalog.models import Product
+from tutorial_project.catalog.models import Category, Product, Tag
 from tutorial_project.course.exercises.core import exercise
 from tutorial_project.course.exercises.expect import (
     blocking_calls_on_this_thread,
@@ -186,8 +188,49 @@ async def expected_report(slug):
 @exercise("04.1", "Load everything the loop touches, in a few queries")
 async def check_category_report(check, category_report):
     must_be_async(check, category_report, "category_report", "slug")
+    await sync_to_async(_add_large_category)()
+    try:
+        await _check_category_reports(check, category_report)
+    finally:
+        await sync_to_async(_remove_large_category)()
+
+
+LARGE_CATEGORY = "exercise-large"
+
+
+def _add_large_category(size=250):
+    """A category bigger than a small aiterator() chunk: 1 + N, or a prefetch per chunk,
+    shows as a query count that grows with the category."""
+    _remove_large_category()
+    category = Category.objects.create(name="Exercise large", slug=LARGE_CATEGORY)
+    tags = list(Tag.objects.order_by("pk")[:3])
+    products = Product.objects.bulk_create(
+        Product(
+            sku=f"XL-{i:04d}",
+            name=f"Large {i}",
+            category=category,
+            price=Decimal("1.00"),
+            created_at=datetime(2024, 1, 1, tzinfo=UTC),
+        )
+        for i in range(size)
+    )
+    links = Product.tags.through
+    links.objects.bulk_create(
+        links(product_id=product.pk, tag_id=tag.pk)
+        for i, product in enumerate(Product.objects.filter(category=category).order_by("sku"))
+        for tag in tags[: i % 3]
+    )
+    return products
+
+
+def _remove_large_category():
+    Product.objects.filter(category__slug=LARGE_CATEGORY).delete()
+    Category.objects.filter(slug=LARGE_CATEGORY).delete()
+
+
+async def _check_category_reports(check, category_report):
     links = Product.tags.through._meta.db_table
-    for slug in ["books", "games", "no-such-category"]:
+    for slug in ["books", "games", "no-such-category", LARGE_CATEGORY]:
         expected = await expected_report(slug)
         with forgotten_awaits() as missed, blocking_calls() as blocked:
             with recorded_statements() as queries, rows_read() as rows:
@@ -224,8 +267,10 @@ async def check_category_report(check, category_report):
         check.that(
             len(queries) <= 3,
             f"category_report({slug!r}) ran at most 3 queries",
-            f"category_report({slug!r}) ran {len(queries)} queries (one or more per product)",
-            hint="prefetch_related('tags') loads every product's tags in one extra query",
+            f"category_report({slug!r}) ran {len(queries)} queries for {len(expected)} "
+            "products (one or more per product, or per chunk)",
+            hint="prefetch_related('tags') loads every product's tags in one extra query; "
+            "after aiterator(chunk_size=...) it runs once per chunk: use `async for`",
         )
         tag_links = sum(len(tags) for _, _, tags in expected)
         too_many = [
@@ -289,6 +334,16 @@ OFF_THREAD_HINT = (
 
 @exercise("04.2", "Transfer credit, all or nothing")
 async def check_transfer_credit(check, transfer_credit):
+    check.that(
+        iscoroutinefunction(transfer_credit)
+        or not iscoroutinefunction(inspect.unwrap(transfer_credit)),
+        "",
+        "transfer_credit was written with async def, but a decorator turned it into a sync "
+        "function: @transaction.atomic cannot wrap a coroutine (it would commit when the "
+        "coroutine is created, before any of its queries)",
+        hint="drop the decorator: put the transaction in a sync function (with "
+        "transaction.atomic(): ...) and await sync_to_async(that_function)(...)",
+    )
     must_be_async(
         check,
         transfer_credit,
@@ -343,6 +398,8 @@ async def _check_transfers(check, transfer_credit, before):
         lock_order = _lock_order_problem(statements, pks) or _lock_order_problem(
             back_statements, pks
         )
+        if not unsafe:
+            unsafe = await _uses_what_it_locked(transfer_credit, pks, ada, grace, Decimal("10.00"))
     refusals = [
         ("more than Linus has", (linus, ada, Decimal("5.00")), False),
         ("to a customer who does not exist", (ada, "nobody@example.com", Decimal("10.00")), False),
@@ -469,6 +526,13 @@ def _lock_order_problem(statements, pks):
             continue
         if (sql.startswith("SELECT") and statement.for_update) or sql.startswith("UPDATE"):
             named = _rows_named(statement, pks)
+            if len(named - locked) > 1 and " ORDER BY " not in sql:
+                return (
+                    "it locked both rows in one select_for_update() query with no ORDER BY "
+                    "(order_by() cleared it): PostgreSQL then locks them in whatever order "
+                    "its plan reads them, which nothing promises is the same for a transfer "
+                    "the other way"
+                )
             if len(named - locked) == 1:
                 order += named - locked
             locked |= named
@@ -555,6 +619,88 @@ def _unsafe_on_postgresql(statements, pks, sender, receiver, amount):
             "transfers both see enough credit"
         )
     return "; ".join(dict.fromkeys(problems))
+
+
+async def _uses_what_it_locked(transfer_credit, pks, sender, receiver, amount):
+    """Whether values read again under the lock are the ones used, or "".
+
+    A credit read unlocked, then locked and read again, is fresh only if the answer uses
+    the second read: one that keeps the first objects reads fresh SQL and writes stale
+    values. The SQL cannot tell these apart, so this runs two more transfers in which
+    "another transfer" commits between the unlocked read and the lock: the write is made on
+    the transfer's own connection just before its locking read, where PostgreSQL's locking
+    read would see a concurrent commit.
+    """
+    name = sender.split("@")[0].capitalize()
+    start = await credits()
+    problems = []
+    one = Decimal("1.00")
+    changes = {sender: one, receiver: one}  # 1.00 paid to each in between
+    with recorded_statements(), a_write_between_read_and_lock(pks, changes) as landed:
+        raised = await _raises(as_a_request(transfer_credit, sender, receiver, amount))
+    end = await credits()
+    expected = (start[sender] + one - amount, start[receiver] + one + amount)
+    if landed and (raised or (end[sender], end[receiver]) != expected):
+        problems.append(
+            f"{name}'s credit was read before the row was locked and saved from that read: "
+            "the locking select_for_update() read it again, but its values were not the ones "
+            "used, so a transfer committed in between was lost"
+        )
+    await _put_back(start)
+    left = amount - Decimal("0.01")  # a transfer in between spends all but this
+    with recorded_statements(), a_write_between_read_and_lock(
+        pks, {sender: left - start[sender]}
+    ) as landed:
+        raised = await _raises(as_a_request(transfer_credit, sender, receiver, amount))
+    if landed and not raised:
+        problems.append(
+            f"{name}'s balance was checked on a value read before the row was locked: the "
+            f"locking read found {left}, less than {amount}, yet the transfer went through"
+        )
+    await _put_back(start)
+    return "; ".join(problems)
+
+
+async def _put_back(credit_by_email):
+    for email, credit in credit_by_email.items():
+        await Customer.objects.filter(email=email).aupdate(credit=credit)
+
+
+@contextmanager
+def a_write_between_read_and_lock(pks, changes):
+    """Add ``changes`` ({email: amount}) to those customers' credit just before the first
+    ``select_for_update()`` read, inside a transaction, of a customer whose credit the same
+    connection read unlocked before. Yields a list that is not empty once that happened.
+
+    Use inside ``recorded_statements()``, which notes which queries lock.
+    """
+    original_execute = CursorWrapper._execute_with_wrappers
+    read_unlocked, landed = {}, []
+
+    def injecting(self, sql, params, many, executor):
+        if '"orders_customer"' in sql and sql.lstrip().upper().startswith("SELECT"):
+            statement = Statement(sql)
+            statement.params = tuple(params or ()) if not many else ()
+            named = _rows_named(statement, pks)
+            seen = read_unlocked.setdefault(id(self.db), set())
+            if getattr(_compiling, "for_update", False) and self.db.in_atomic_block:
+                if named & seen and not landed:
+                    for email, change in changes.items():
+                        self.cursor.execute(
+                            'UPDATE "orders_customer" SET "credit" = "credit" + %s '
+                            'WHERE "email" = %s',
+                            [change, email],
+                        )
+                    landed.append(True)
+            elif '"credit"' in sql.partition(" FROM ")[0]:
+                seen |= named
+        return original_execute(self, sql, params, many, executor)
+
+    CursorWrapper._execute_with_wrappers = injecting
+    try:
+        yield landed
+    finally:
+        CursorWrapper._execute_with_wrappers = original_execute
 
 
 _SECOND_WRITE_FAILS = [
