@@ -2,6 +2,7 @@
 learners write fail with a hint that names the mistake; right answers written differently pass."""
 
 import asyncio
+import json
 import threading
 import time
 from time import sleep
@@ -176,6 +177,23 @@ async def cart_de_duplicated(request):  # drops the repeated SKU
     return JsonResponse({"cart": cart})
 
 
+async def cart_in_a_cookie(request):  # a cookie of its own: the visitor can change it
+    cart = json.loads(request.COOKIES.get("cart", "[]"))
+    if request.GET.get("add"):
+        cart = [*cart, request.GET["add"]]
+    response = JsonResponse({"cart": cart})
+    response.set_cookie("cart", json.dumps(cart))
+    return response
+
+
+async def cart_under_another_key(request):  # the session, but not the key "cart"
+    cart = await request.session.aget("basket", [])
+    if request.GET.get("add"):
+        cart = [*cart, request.GET["add"]]
+        await request.session.aset("basket", cart)
+    return JsonResponse({"cart": cart})
+
+
 SHARED_CART = []
 
 
@@ -207,6 +225,10 @@ def test_cart(project, recwarn):
     assert not blocking and "blocking calls on it: time.sleep" in str(blocking), str(blocking)
     in_place = run(check_cart_view, cart_mutated_in_place)
     assert not in_place and "does not mark the session as modified" in str(in_place)
+    cookie = run(check_cart_view, cart_in_a_cookie)
+    assert not cookie and "no session cookie" in str(cookie), str(cookie)
+    basket = run(check_cart_view, cart_under_another_key)
+    assert not basket and "'basket'" in str(basket) and 'key "cart"' in str(basket), str(basket)
     SHARED_CART.clear()
     shared = run(check_cart_view, cart_in_a_global)
     assert not shared and "not in a global variable" in str(shared)
@@ -224,13 +246,19 @@ def default_cache():
 
 async def count_reference(page):
     cache, key = default_cache(), f"hits:{page}"
+    await cache.aadd(key, 0, timeout=None)
+    return await sync_to_async(cache.incr)(key)
+
+
+async def count_that_expires(page):  # right count, but gone with every hit 300 s later
+    cache, key = default_cache(), f"hits:{page}"
     await cache.aadd(key, 0)
     return await sync_to_async(cache.incr)(key)
 
 
 async def count_add_or_incr(page):  # right, written differently: one hop for a new counter
     cache, key = default_cache(), f"hits:{page}"
-    if await cache.aadd(key, 1):
+    if await cache.aadd(key, 1, None):
         return 1
     return await sync_to_async(cache.incr)(key)
 
@@ -239,7 +267,7 @@ async def count_in_one_thread(page):  # right: both sync calls in one thread hop
     cache, key = default_cache(), f"hits:{page}"
 
     def add_then_incr():
-        cache.add(key, 0)
+        cache.add(key, 0, timeout=None)
         return cache.incr(key)
 
     return await sync_to_async(add_then_incr)()
@@ -247,7 +275,7 @@ async def count_in_one_thread(page):  # right: both sync calls in one thread hop
 
 async def count_locked_elsewhere(page):  # right, written differently: not thread-sensitive
     cache, key = default_cache(), f"hits:{page}"
-    if await cache.aadd(key, 1):
+    if await cache.aadd(key, 1, timeout=None):
         return 1
     return await sync_to_async(cache.incr, thread_sensitive=False)(key)
 
@@ -318,6 +346,37 @@ async def count_under_a_module_lock(page):  # counts right on one event loop onl
     return count
 
 
+THREAD_LOCK = threading.Lock()  # one process's lock too, shared by its threads and loops
+
+
+def _get_set_under_a_thread_lock(key):
+    with THREAD_LOCK:
+        count = default_cache().get(key, 0) + 1
+        default_cache().set(key, count)
+        return count
+
+
+async def count_under_a_thread_lock(page):  # counts right in one process only
+    return await sync_to_async(_get_set_under_a_thread_lock)(f"hits:{page}")
+
+
+RLOCK = threading.RLock()
+
+
+def _acquired_by_hand(key):  # the same, with acquire/release and an RLock
+    RLOCK.acquire()
+    try:
+        count = default_cache().get(key, 0) + 1
+        default_cache().set(key, count)
+    finally:
+        RLOCK.release()
+    return count
+
+
+async def count_under_an_rlock_in_any_thread(page):  # the loop's default executor runs it
+    return await sync_to_async(_acquired_by_hand, thread_sensitive=False)(f"hits:{page}")
+
+
 def test_count_hit(project, recwarn):
     from tutorial_project.course.exercises.lesson09 import check_count_hit
 
@@ -339,7 +398,14 @@ def test_count_hit(project, recwarn):
     verdict = run(check_count_hit, count_waits_on_an_event)
     assert not verdict and "Event.wait" in str(verdict), str(verdict)
     verdict = run(check_count_hit, count_under_a_module_lock)
-    assert not verdict and "one event loop only" in str(verdict), str(verdict)
+    assert not verdict and "one process only" in str(verdict), str(verdict)
+    expires = run(check_count_hit, count_that_expires)
+    assert not expires and "timeout=None" in str(expires), str(expires)
+    for locked in (count_under_a_thread_lock, count_under_an_rlock_in_any_thread):
+        verdict = run(check_count_hit, locked)
+        assert not verdict and "one process only" in str(verdict), (locked.__name__, str(verdict))
+    verdict = run(check_count_hit, count_under_a_thread_lock)
+    assert "(threading.Lock)" in str(verdict), str(verdict)
     verdict = run(check_count_hit, count_forgot_await)
     assert not verdict and "`await` is missing" in str(verdict)
     assert no_never_awaited_warning(recwarn)

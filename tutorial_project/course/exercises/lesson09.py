@@ -1,9 +1,13 @@
 """Checks for lesson 09 · Auth, sessions, cache and signals without blocking."""
 
+import _thread
 import asyncio
 import contextlib
 import gc
 import logging
+import sys
+import sysconfig
+import threading
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -133,13 +137,15 @@ async def check_whoami_view(check, view):
     if never_awaited:
         check.that(False, "", never_awaited[0],
                    hint=FORGOTTEN_AWAIT.format("`user = await request.auser()`"))
-    check.that(
-        not blocking and heartbeat.longest_gap < STALL,
-        "the view never blocked the event loop",
+    stall_hint = ("blocking calls (time.sleep, requests, the sync ORM) in an async view stop "
+                  "every other request on the loop: await asyncio.sleep(...), or run them with "
+                  "sync_to_async")
+    check.that(  # a blocking call named: that is the bug, whatever the answers
+        not blocking,
+        "the view made no blocking call on the event loop",
         f"the view blocked the event loop (blocking calls on it: {_named(blocking)}; longest "
         f"stall {heartbeat.longest_gap:.2f} s)",
-        hint="blocking calls (time.sleep, requests, the sync ORM) in an async view stop every "
-        "other request on the loop: await asyncio.sleep(...), or run them with sync_to_async",
+        hint=stall_hint,
     )
     check.that(
         anonymous is not None
@@ -172,6 +178,14 @@ async def check_whoami_view(check, view):
         if error and "SynchronousOnlyOperation" in error
         else "answer the logged-in user's username",
     )
+    # A stall with no blocking call named comes last: on a loaded machine a wrong answer's
+    # error (SynchronousOnlyOperation above) is the more useful verdict.
+    check.that(
+        heartbeat.longest_gap < STALL,
+        "the event loop never stalled",
+        f"the event loop stalled {heartbeat.longest_gap:.2f} s while the view ran",
+        hint=stall_hint,
+    )
 
 
 @exercise("09.2", "A shopping cart in the session")
@@ -188,6 +202,12 @@ async def check_cart_view(check, view):
             for sku in ["BK-001", "CF-002", "BK-001"]:
                 steps.append((sku, *await _get(client, f"/{route}", add=sku)))
             other, other_error = await _get(AsyncClient(), f"/{route}")
+            session_key = client.cookies.get(settings.SESSION_COOKIE_NAME)
+            stored = None
+            if session_key is not None and session_key.value:
+                session = import_module(settings.SESSION_ENGINE).SessionStore(session_key.value)
+                stored = await session.aget("cart")
+                keys = sorted(await session.akeys())
     finally:
         unmount(route)
     if never_awaited:
@@ -225,6 +245,18 @@ async def check_cart_view(check, view):
         "another visitor starts with an empty cart",
         f"another visitor got {other_error or _json_or_none(other)!r}",
         hint="keep the cart in request.session, not in a global variable",
+    )
+    if session_key is None or not session_key.value:
+        where = "no session cookie: the view never stored anything in request.session"
+    else:
+        where = f"the session holds {stored!r} under \"cart\" (its keys: {keys})"
+    check.that(
+        stored == expected,
+        f'the session holds {expected} under "cart"',
+        where,
+        hint='keep the cart in the session, under the key "cart": '
+        '`await request.session.aset("cart", cart)` (a cookie of your own is not the session: '
+        "the visitor can read and change it)",
     )
 
 
@@ -308,9 +340,84 @@ async def _hits(count_hit, n):
 
 
 def _hits_on_another_loop(count_hit, n):
-    """n hits from an event loop of their own, in this thread: a second server process (or
-    worker) sharing the cache. A lock held in the process's memory does not reach it."""
-    return asyncio.run(_hits(count_hit, n))
+    """n hits from an event loop of their own, in this thread: what a second server process
+    (or worker) sharing the cache does, except that it is a thread of this process, so a lock
+    in this process's memory would still serialize its hits with the first loop's. The check
+    therefore refuses such a lock by what it is (_locks_taken_by_the_answer), not by a count
+    it would keep right here."""
+    loop = asyncio.new_event_loop()
+    try:
+        with _a_fresh_default_executor(loop):
+            return loop.run_until_complete(_hits(count_hit, n))
+    finally:
+        loop.close()
+
+
+# A lock in the process's memory: its methods are C functions (a profile hook sees their calls,
+# `with lock:` included, by its __exit__) or Python ones (seen by the call of their frame).
+_C_LOCKS = (_thread.LockType, _thread.RLock)
+_PY_LOCKS = (asyncio.Lock, asyncio.Semaphore, asyncio.Condition, threading.Condition,
+             threading.Semaphore)
+_LOCK_METHODS = {"acquire", "__enter__", "__exit__", "__aenter__", "release", "wait"}
+
+
+# Python's own modules and the installed packages: their locks (a Thread.start, a Future, a
+# client library's pool) are not the answer's.
+_NOT_THE_ANSWERS = tuple({sysconfig.get_paths()[name] for name in
+                          ("stdlib", "platstdlib", "purelib", "platlib")})
+
+
+def _the_answers(frame):
+    """Whether ``frame`` runs the answer's own code (a notebook cell, the learner's module)."""
+    return (frame is not None and not made_by_the_surroundings(frame)
+            and not frame.f_code.co_filename.startswith(_NOT_THE_ANSWERS))
+
+
+@contextlib.contextmanager
+def _locks_taken_by_the_answer():
+    """The locks in this process's memory that the answer's own code takes in the block
+    (threading.Lock, RLock, Semaphore, Condition; asyncio.Lock, Semaphore, Condition), named
+    by type. A profile hook watches this thread and the threads started in the block (the
+    threads of each request's sync_to_async, the second event loop's); locks taken by Django,
+    asgiref, asyncio or the course's code are left out."""
+    found, active = set(), [True]
+    previous_here, previous_new = sys.getprofile(), threading.getprofile()
+
+    def hook(frame, event, arg):
+        if active[0]:
+            if event == "c_call" and isinstance(getattr(arg, "__self__", None), _C_LOCKS):
+                if _the_answers(frame):
+                    kind = type(arg.__self__).__name__
+                    found.add(f"threading.{'Lock' if kind == 'lock' else kind}")
+            elif event == "call" and frame.f_code.co_name in _LOCK_METHODS:
+                owner = frame.f_locals.get("self")
+                if isinstance(owner, _PY_LOCKS) and _the_answers(frame.f_back):
+                    found.add(f"{type(owner).__module__}.{type(owner).__name__}")
+        if previous_here is not None and threading.current_thread() is here:
+            previous_here(frame, event, arg)
+
+    here = threading.current_thread()
+    sys.setprofile(hook)
+    threading.setprofile(hook)
+    try:
+        yield found
+    finally:
+        active[0] = False
+        threading.setprofile(previous_new)
+        sys.setprofile(previous_here)
+
+
+@contextlib.contextmanager
+def _a_fresh_default_executor(loop):
+    """New threads for the loop's default executor (sync_to_async(thread_sensitive=False)
+    runs there) during the block, so that a profile hook set for new threads sees them."""
+    previous, fresh = getattr(loop, "_default_executor", None), ThreadPoolExecutor()
+    loop.set_default_executor(fresh)
+    try:
+        yield
+    finally:
+        loop._default_executor = previous
+        fresh.shutdown(wait=False)
 
 
 def _blocked(blocking, stall):
@@ -321,9 +428,10 @@ def _blocked(blocking, stall):
 BLOCKING_HINT = ("blocking calls (time.sleep, requests, a sync cache or ORM call) in async code "
                  "stop every other request on the loop: await the a-methods, or run them with "
                  "sync_to_async")
-LOCK_HINT = ("an asyncio.Lock (or any lock in the process's memory) serializes hits inside one "
-             "event loop only: a server runs several worker processes, each with its own loop, "
-             "sharing one cache. Let the cache count: `await sync_to_async(cache.incr)(key)`")
+LOCK_HINT = ("a lock in the process's memory (asyncio.Lock, threading.Lock, ...) serializes "
+             "hits inside one process only: a server runs several worker processes, each with "
+             "its own memory and loop, sharing one cache. Let the cache count, atomically for "
+             "every process: `await sync_to_async(cache.incr)(key)`")
 
 
 @exercise("09.3", "A hit counter that loses no hit")
@@ -357,10 +465,12 @@ async def check_count_hit(check, count_hit):
                    "the first hit on a new page counts 1",
                    f"the first hit returned {error or repr(first)}, the counter holds "
                    f"{await probe.aget('hits:exercise')!r}",
-                   hint="create the counter when it is missing (cache.aadd(key, 0) does that "
-                   "only if it is absent), then add 1 and return the new count")
+                   hint="create the counter when it is missing (cache.aadd(key, 0, timeout=None) "
+                   "does that only if it is absent), then add 1 and return the new count")
         await probe.aclear()
-        with (_learner_code_watched(), _loop_blocking_watched() as blocking,
+        with (_learner_code_watched(), _locks_taken_by_the_answer() as locks,
+              _a_fresh_default_executor(asyncio.get_running_loop()),
+              _loop_blocking_watched() as blocking,
               ThreadPoolExecutor(max_workers=1) as second_process):
             here, there = await asyncio.gather(
                 _hits(count_hit, HITS // 2),
@@ -368,6 +478,10 @@ async def check_count_hit(check, count_hit):
                     second_process, _hits_on_another_loop, count_hit, HITS - HITS // 2))
         results = [*here, *there]
         stored = await probe.aget("hits:home")
+        expiry = probe._expire_info.get(probe.make_and_validate_key("hits:home"), 0)
+    check.that(not locks, "no lock in the process's memory: the count holds across processes",
+               f"the hits took a lock in the process's memory ({', '.join(sorted(locks))})",
+               hint=LOCK_HINT)
     check.that(not blocking, f"{HITS} hits at once never blocked the event loop",
                f"{HITS} hits at once: " + _blocked(blocking, None), hint=BLOCKING_HINT)
     failures = [r for r in results if isinstance(r, BaseException)]
@@ -388,3 +502,9 @@ async def check_count_hit(check, count_hit):
         "happen in between; `await sync_to_async(cache.incr)(key)` runs the backend's own "
         "locked incr, and aadd creates the counter only if it is missing",
     )
+    check.that(expiry is None, "the counter never expires",
+               "the counter expires "
+               + (f"in {expiry - time.time():.0f} s" if expiry else "at once")
+               + ": every hit counted so far is lost with it",
+               hint="create it with `timeout=None` (`await cache.aadd(key, 0, timeout=None)`): "
+               "the default TIMEOUT is 300 s, and incr keeps the expiry the key was given")
