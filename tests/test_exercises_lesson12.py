@@ -1077,7 +1077,7 @@ def test_learner_copy_of_lesson_12_runs_to_the_end_and_says_not_solved_yet(tmp_p
     started = time.perf_counter()
     notebook = execute(nbformat.read(path, as_version=4), tmp_path)
     results = verdicts(notebook)
-    assert len(results) == 7 and all(NOT_SOLVED in text for text in results), results
+    assert len(results) == 8 and all(NOT_SOLVED in text for text in results), results
     shown = "".join(
         "".join(output.get("text", "")) for cell in notebook.cells if cell.cell_type == "code"
         for output in cell.get("outputs", [])
