@@ -3,8 +3,10 @@ and the mistakes learners make fail with a hint that says what to change."""
 
 import asyncio
 import json
+import threading
 import time
 import warnings
+from time import sleep
 
 from django.utils.decorators import async_only_middleware, sync_and_async_middleware
 
@@ -1075,10 +1077,253 @@ def test_learner_copy_of_lesson_12_runs_to_the_end_and_says_not_solved_yet(tmp_p
     started = time.perf_counter()
     notebook = execute(nbformat.read(path, as_version=4), tmp_path)
     results = verdicts(notebook)
-    assert len(results) == 7 and all(NOT_SOLVED in text for text in results), results
+    assert len(results) == 8 and all(NOT_SOLVED in text for text in results), results
     shown = "".join(
         "".join(output.get("text", "")) for cell in notebook.cells if cell.cell_type == "code"
         for output in cell.get("outputs", [])
     )
     assert "reference (not solved yet)" in shown  # the demos say whose code they run
     assert time.perf_counter() - started < 300
+
+
+# Blocking calls on the event loop, however short and under any name -----------------------
+def _blocking_answers(reference):
+    """Two wrong answers a learner writes: `from time import sleep`, an Event.wait; each
+    then does exactly what the reference does."""
+
+    async def sleeps(*args):
+        sleep(0.001)
+        return await reference(*args)
+
+    async def waits(*args):
+        threading.Event().wait(0.05)
+        return await reference(*args)
+
+    return {"time.sleep": sleeps, "Event.wait": waits}
+
+
+def _refused_for_blocking(check, answers):
+    for name, answer in answers.items():
+        verdict = run(check, answer)
+        fails_with(verdict, "blocking calls on the event loop's thread", name, "asyncio.sleep")
+
+
+def test_12_1_blocking_calls_fail_with_a_hint(project):
+    from tutorial_project.capstone.service import catalog_summary
+
+    _refused_for_blocking(lesson12.check_catalog_summary, _blocking_answers(catalog_summary))
+
+
+def test_12_2_blocking_calls_fail_with_a_hint(project):
+    from tutorial_project.capstone.service import gather_sources
+
+    _refused_for_blocking(lesson12.check_gather_sources, _blocking_answers(gather_sources))
+
+
+def test_12_3_blocking_calls_fail_with_a_hint(project):
+    from tutorial_project.capstone.service import cached
+
+    _refused_for_blocking(lesson12.check_cached, _blocking_answers(cached))
+
+
+def test_12_4_blocking_calls_fail_with_a_hint(project):
+    from tutorial_project.capstone.service import dashboard_events
+
+    async def sleeps(client):
+        async for event in dashboard_events(client):
+            sleep(0.001)
+            yield event
+
+    async def waits(client):
+        async for event in dashboard_events(client):
+            threading.Event().wait(0.05)
+            yield event
+
+    _refused_for_blocking(lesson12.check_dashboard_events,
+                          {"time.sleep": sleeps, "Event.wait": waits})
+
+
+def test_12_5_blocking_calls_fail_with_a_hint(project):
+    from tutorial_project.capstone.middleware import cache_control_middleware
+
+    def blocking(block):
+        @async_only_middleware
+        def middleware(get_response):
+            inner = cache_control_middleware(get_response)
+
+            async def call(request):
+                block()
+                return await inner(request)
+
+            return call
+
+        return middleware
+
+    _refused_for_blocking(lesson12.check_middleware, {
+        "time.sleep": blocking(lambda: sleep(0.001)),
+        "Event.wait": blocking(lambda: threading.Event().wait(0.05)),
+    })
+
+
+def test_12_6_blocking_calls_fail_with_a_hint(project):
+    _refused_for_blocking(lesson12.check_partial_test, _blocking_answers(partial_failure_test))
+
+
+# 12.8 -------------------------------------------------------------------------------------
+def test_12_8_reference_passes(project):
+    from tutorial_project.capstone.stock import reserve
+
+    verdict = run(lesson12.check_reserve, reserve)
+    assert verdict, str(verdict)
+
+
+def test_12_8_select_for_update_and_save_also_passes(project):
+    from asgiref.sync import sync_to_async
+    from django.db import transaction
+
+    from tutorial_project.capstone.stock import OutOfStock
+    from tutorial_project.catalog.models import Product
+
+    @sync_to_async
+    def take(sku, quantity):
+        with transaction.atomic():
+            product = Product.objects.select_for_update().get(sku=sku)
+            if product.stock < quantity:
+                raise OutOfStock(f"only {product.stock}")
+            product.stock -= quantity
+            product.save(update_fields=["stock"])
+            return product.stock
+
+    async def reserve(sku, quantity):
+        return await take(sku, quantity)
+
+    verdict = run(lesson12.check_reserve, reserve)
+    assert verdict, str(verdict)
+
+
+def test_12_8_placeholder_is_not_solved(project):
+    assert not run(lesson12.check_reserve, ...).solved
+
+
+def test_12_8_a_methods_with_no_transaction_oversell(project):
+    from tutorial_project.capstone.stock import OutOfStock
+    from tutorial_project.catalog.models import Product
+
+    async def reserve(sku, quantity):
+        product = await Product.objects.aget(sku=sku)
+        if product.stock < quantity:
+            raise OutOfStock(f"only {product.stock}")
+        product.stock -= quantity
+        await product.asave(update_fields=["stock"])
+        return product.stock
+
+    fails_with(run(lesson12.check_reserve, reserve), "20 requests at once", "reserved",
+               "transaction.atomic()")
+
+
+def test_12_8_a_methods_inside_atomic_fail_with_a_hint(project):
+    from django.db import transaction
+
+    from tutorial_project.capstone.stock import OutOfStock
+    from tutorial_project.catalog.models import Product
+
+    async def reserve(sku, quantity):
+        with transaction.atomic():
+            product = await Product.objects.aget(sku=sku)
+            if product.stock < quantity:
+                raise OutOfStock(f"only {product.stock}")
+            product.stock -= quantity
+            await product.asave(update_fields=["stock"])
+            return product.stock
+
+    fails_with(run(lesson12.check_reserve, reserve), "SynchronousOnlyOperation",
+               "one sync function", "sync_to_async")
+
+
+def test_12_8_read_then_save_in_atomic_is_refused_as_unsafe_on_postgresql(project):
+    from asgiref.sync import sync_to_async
+    from django.db import transaction
+
+    from tutorial_project.capstone.stock import OutOfStock
+    from tutorial_project.catalog.models import Product
+
+    def take(sku, quantity):  # right on SQLite (BEGIN IMMEDIATE), oversells on PostgreSQL
+        with transaction.atomic():
+            product = Product.objects.get(sku=sku)
+            if product.stock < quantity:
+                raise OutOfStock(f"only {product.stock}")
+            product.stock -= quantity
+            product.save(update_fields=["stock"])
+            return product.stock
+
+    async def reserve(sku, quantity):
+        return await sync_to_async(take)(sku, quantity)
+
+    fails_with(run(lesson12.check_reserve, reserve), "on PostgreSQL", "select_for_update()",
+               "stock__gte")
+
+
+def test_12_8_a_thread_pool_fails_with_a_hint(project):
+    from asgiref.sync import sync_to_async
+
+    from tutorial_project.capstone.stock import reserve_stock
+
+    async def reserve(sku, quantity):
+        return await sync_to_async(reserve_stock, thread_sensitive=False)(sku, quantity)
+
+    fails_with(run(lesson12.check_reserve, reserve), "thread_sensitive=False")
+
+
+def test_12_8_no_out_of_stock_error_fails_with_a_hint(project):
+    from asgiref.sync import sync_to_async
+    from django.db.models import F
+
+    from tutorial_project.catalog.models import Product
+
+    def take(sku, quantity):  # takes nothing when short, but says nothing either
+        Product.objects.filter(sku=sku, stock__gte=quantity).update(stock=F("stock") - quantity)
+        return Product.objects.get(sku=sku).stock
+
+    async def reserve(sku, quantity):
+        return await sync_to_async(take)(sku, quantity)
+
+    fails_with(run(lesson12.check_reserve, reserve), "raise OutOfStock")
+
+
+def test_12_8_blocking_calls_fail_with_a_hint(project):
+    from tutorial_project.capstone.stock import reserve
+
+    _refused_for_blocking(lesson12.check_reserve, _blocking_answers(reserve))
+
+
+def test_12_8_view_answers_bad_input_with_4xx_json_and_writes_nothing(project):
+    from tutorial_project.capstone import views
+    from tutorial_project.course.exercises.probes import call_view
+
+    async def scenario():
+        from tutorial_project.catalog.models import Product
+
+        async with lesson12._a_product_in_stock() as product:
+            answers = {}
+            for label, body in [("not json", b"{"), ("a list", b"[1]"),
+                                ("no quantity", json.dumps({"sku": product.sku}).encode()),
+                                ("a string", json.dumps({"sku": product.sku,
+                                                         "quantity": "2"}).encode()),
+                                ("zero", json.dumps({"sku": product.sku, "quantity": 0}).encode()),
+                                ("unknown", json.dumps({"sku": "NOPE", "quantity": 1}).encode()),
+                                ("too many", json.dumps({"sku": product.sku,
+                                                         "quantity": 6}).encode()),
+                                ("two", json.dumps({"sku": product.sku, "quantity": 2}).encode())]:
+                response = await call_view(views.reserve, method="post", data=body,
+                                           content_type="application/json")
+                answers[label] = (response.status_code, json.loads(response.content))
+            left = (await Product.objects.aget(pk=product.pk)).stock
+        return answers, left
+
+    answers, left = asyncio.run(scenario())
+    statuses = {label: status for label, (status, _) in answers.items()}
+    assert statuses == {"not json": 400, "a list": 400, "no quantity": 400, "a string": 400,
+                        "zero": 400, "unknown": 404, "too many": 409, "two": 200}, answers
+    assert all("error" in body for status, body in answers.values() if status >= 400), answers
+    assert answers["two"][1] == {"sku": lesson12.CHECK_SKU, "reserved": 2, "left": 3}
+    assert left == 3  # only the one good request wrote

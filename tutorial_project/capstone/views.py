@@ -10,13 +10,16 @@ complete answer is ever stored in the cache: a partial one would hide a recovere
 for 30 s, so it is handed to the requests that waited for it and never written.
 """
 
+import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 from django.http import JsonResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
 
-from tutorial_project.capstone import service
+from tutorial_project.capstone import service, stock
+from tutorial_project.catalog.models import Product
 from tutorial_project.dashboard.clients import client_for
 from tutorial_project.dashboard.sources import SOURCES
 from tutorial_project.instruments.upstream.app import MODES
@@ -89,10 +92,42 @@ def make_stream(pieces):
     async def dashboard_stream(request):
         response = StreamingHttpResponse(events(request), content_type="text/event-stream")
         response["Cache-Control"] = "no-cache"  # each client sees its own live progress
+        response["X-Accel-Buffering"] = "no"  # nginx: pass each event on, do not buffer them
         return response
 
     return dashboard_stream
 
 
+def make_reserve(reserve):
+    """``POST {"sku": ..., "quantity": n}``: take n from the stock with ``reserve(sku, n)``.
+
+    200 with what is left; 400 for a body that is not that (nothing is written); 404 for an
+    unknown SKU; 409 when fewer are left (nothing is taken); 405 for another method.
+    """
+
+    @csrf_exempt  # a JSON API with no cookie or session: nothing for CSRF to protect
+    async def reserve_view(request):
+        if request.method != "POST":
+            return JsonResponse({"error": "use POST"}, status=405)
+        try:
+            body = json.loads(request.body)
+            sku, quantity = body["sku"], body["quantity"]
+        except (ValueError, KeyError, TypeError):
+            body = sku = quantity = None
+        if not isinstance(sku, str) or type(quantity) is not int or quantity < 1:
+            return JsonResponse({"error": 'send {"sku": "...", "quantity": 1 or more}'},
+                                status=400)
+        try:
+            left = await reserve(sku, quantity)
+        except Product.DoesNotExist:
+            return JsonResponse({"error": f"no product {sku!r}"}, status=404)
+        except stock.OutOfStock as refused:
+            return JsonResponse({"error": str(refused)}, status=409)
+        return JsonResponse({"sku": sku, "reserved": quantity, "left": left})
+
+    return reserve_view
+
+
 dashboard = make_dashboard(REFERENCE)
 dashboard_stream = make_stream(REFERENCE)
+reserve = make_reserve(stock.reserve)

@@ -28,7 +28,10 @@ from tutorial_project.course.exercises.attempt import (
 )
 from tutorial_project.course.exercises.core import exercise
 from tutorial_project.course.exercises.expect import (
+    blocking_calls_on_this_thread,
+    made_by_the_surroundings,
     must_be_async,
+    sleeps_on_this_thread,
     sync_cache_calls_on_this_thread,
 )
 from tutorial_project.course.exercises.probes import call_view, quiet_request_log
@@ -42,6 +45,7 @@ GIVE_UP = 5.0  # a check stops waiting for the learner's code after this long
 
 # --- which version of each piece the capstone runs -------------------------------------------
 
+WRITE_STEPS = {"reserve": ("12.8", "stock")}  # step 7: not a piece of the dashboard's views
 STEPS = {  # piece -> (exercise, the module of its reference version)
     "catalog_summary": ("12.1", "service"),
     "gather_sources": ("12.2", "service"),
@@ -69,7 +73,7 @@ def _hands_over(piece):
 
 def choose(piece):
     """``(function, label)``: the learner's answer if it passed its check, else the reference."""
-    number, module = STEPS[piece]
+    number, module = {**STEPS, **WRITE_STEPS}[piece]
     # Imported here: the reference pieces need the project started, this module does not.
     reference = getattr(importlib.import_module(f"tutorial_project.capstone.{module}"), piece)
     answer, verdict = _answers.get(piece, (..., None))
@@ -120,6 +124,36 @@ def _stop_if_raised(check, outcome, what, hint):
         fail(check, f"{what} raised {outcome}", hint)
 
 
+@contextmanager
+def _loop_blocking_watched():
+    """Each blocking call made on the event loop's thread in the block, named however short
+    (time.sleep under any name, Event.wait, a sync socket or DNS call): the check's own code
+    and Django's are left out. Its profile hook slows the loop: never time inside it."""
+    blocking = []
+    with sleeps_on_this_thread() as sleeps, \
+            blocking_calls_on_this_thread(made_by_the_surroundings) as named:
+        yield blocking
+    blocking += ["time.sleep"] * len(sleeps) + named
+
+
+BLOCKING_HINT = ("a blocking call (time.sleep under any name, Event.wait, a sync client) holds "
+                 "the event loop, and every request on it, however short: await what you wait "
+                 "for (asyncio.sleep, the a-methods, httpx.AsyncClient)")
+
+
+async def _refuse_loop_blocking(check, what, run):
+    """Run the answer once more, untimed (the profile hook slows the loop), and stop the check
+    if it made any blocking call on the event loop's thread. Its result was judged before."""
+    with _loop_blocking_watched() as blocking:
+        try:
+            await asyncio.wait_for(run(), GIVE_UP)
+        except Exception:  # noqa: BLE001, S110  (what it returns or raises was checked above)
+            pass
+    if blocking:
+        fail(check, f"{what} made blocking calls on the event loop's thread: "
+             f"{', '.join(sorted(set(blocking)))}", BLOCKING_HINT)
+
+
 # --- 12.1 --------------------------------------------------------------------------------------
 
 
@@ -132,6 +166,7 @@ async def check_catalog_summary(check, catalog_summary):
     got = await attempt(check, catalog_summary, "catalog_summary()")
     _stop_if_raised(check, got, "catalog_summary()",
                     "in async code use the a-methods: await Product.objects.acount()")
+    await _refuse_loop_blocking(check, "catalog_summary()", catalog_summary)
     expected = await _counts(Category, Product)
     check.that(got == expected, "it counts products, products in stock and categories",
                f"it returned {got!r}, expected {expected!r}",
@@ -203,6 +238,8 @@ async def check_gather_sources(check, gather_sources):
             "they waited one after the other",
             hint="start every fetch before awaiting any: asyncio.gather(...) or a TaskGroup",
         )
+        await _refuse_loop_blocking(check, "gather_sources(client)",
+                                    lambda: gather_sources(client))
         modes = {"news": "hang", "stocks": "fail"}
 
         async def timed():  # the learner's call alone, not the check's bookkeeping around it
@@ -289,6 +326,12 @@ async def _check_cached(check, cached, sync_calls):
                f"compute() ran {len(calls)} times for the same key",
                hint="await cache.aget(key) first; after computing, "
                     "await cache.aset(key, value, seconds)")
+
+    async def cold_then_warm():
+        await cached("watched", compute, 7)
+        await cached("watched", compute, 7)
+
+    await _refuse_loop_blocking(check, "cached(key, compute, 7), cold then warm,", cold_then_warm)
     # Stored about 7 s ago at most: 3 s of margin for a loaded machine, far from 30 or 300.
     check.that(left is not None and 4 < left <= 7.05, "it is kept for `seconds`",
                "nothing was stored in Django's cache" if left is None else
@@ -475,6 +518,8 @@ async def check_dashboard_events(check, dashboard_events):
         _stop_if_raised(check, events, "dashboard_events(client)",
                         "catch SourceError per source and send its as_json() as the data")
         _check_events(check, events, upstream)
+        await _refuse_loop_blocking(check, "dashboard_events(client)",
+                                    lambda: _read_all(dashboard_events(client)))
     leaving = FakeUpstream(ARRIVAL)
     async with in_process_client(leaving) as client:
         # Not through attempt(): its garbage collection could stall the loop past the slow
@@ -613,6 +658,12 @@ async def check_middleware(check, middleware_factory):
     check.that(status == 200, "a request passes through it",
                f"a view's 200 came out as {status}" + (f" ({error})" if error else ""),
                hint="response = await get_response(request); return response")
+
+    async def through_it():
+        with use_middleware(middleware_factory), quiet_request_log():
+            await call_view(ok)
+
+    await _refuse_loop_blocking(check, "a request through it", through_it)
     check.that(got["ok"] == "max-age=30", "a 200 gets Cache-Control: max-age=30",
                f"a 200 got Cache-Control {got['ok']!r}")
     check.that(got["broken"] == "no-store" and got["created"] == "no-store",
@@ -717,6 +768,8 @@ async def check_partial_test(check, test_partial_failure):
         check.that(not isinstance(outcome, Raised), "it passes on the correct view",
                    f"on the correct view it failed: {outcome}",
                    hint="request ?news=fail and assert what a partial answer looks like")
+        await _refuse_loop_blocking(check, "your test",
+                                    lambda: test_partial_failure(_ViewClient(correct)))
         for what, (view, hint) in buggy.items():
             client = _ViewClient(view)
             outcome = await attempt(check, lambda client=client: test_partial_failure(client),
@@ -742,6 +795,9 @@ class _ViewClient:
 @exercise("12.7", "Serve it with uvicorn and load it")
 async def check_load_test(check, load_capstone):
     must_be_async(check, load_capstone, "load_capstone", "")
+    # Not watched for blocking calls: the profile hook slows the loop, and the dashboard it
+    # loads gives each source a 0.5 s budget (under the hook, on a busy machine, half of the
+    # requests timed out). Its pieces were watched by their own checks.
     result = await attempt(check, load_capstone, "load_capstone()", give_up=60.0,
                            hint="100 small requests take a few seconds: is a request stuck?")
     _stop_if_raised(check, result, "load_capstone()",
@@ -769,3 +825,143 @@ async def check_load_test(check, load_capstone):
     check.that(not leftovers(), "the server has stopped (nothing left behind)",
                f"still running: {leftovers()}",
                hint="load inside `async with serve_in_process() as url:`, which stops it")
+
+
+# --- 12.8 --------------------------------------------------------------------------------------
+
+CHECK_SKU = "CHECK-12-8"
+
+
+@asynccontextmanager
+async def _a_product_in_stock():
+    from django.utils import timezone
+
+    from tutorial_project.catalog.models import Category, Product
+
+    category = await Category.objects.order_by("pk").afirst()
+    await Product.objects.filter(sku=CHECK_SKU).adelete()  # a run stopped half-way
+    product = await Product.objects.acreate(sku=CHECK_SKU, name="Check 12.8", price=1, stock=5,
+                                            category=category, created_at=timezone.now())
+    try:
+        yield product
+    finally:  # leave the catalog as the lesson found it
+        await Product.objects.filter(pk=product.pk).adelete()
+
+
+async def _stock_now(product):
+    from tutorial_project.catalog.models import Product
+
+    return await Product.objects.filter(pk=product.pk).values_list("stock", flat=True).aget()
+
+
+async def _outcome(awaitable):
+    """What a request got: the value, or the exception (not raised)."""
+    try:
+        return await awaitable
+    except Exception as error:  # noqa: BLE001  (judged by the check)
+        return error
+
+
+def _unsafe_stock_write(statements):
+    """Why these statements would oversell on PostgreSQL, or "".
+
+    Safe: the stock is taken by an UPDATE that checks it (``WHERE ... "stock" >= %s``; the
+    database re-checks it on the row's newest version), or the row was read with
+    ``select_for_update()`` inside the transaction before it was written.
+    """
+    locked = False
+    for statement in statements:
+        sql = statement.lstrip()
+        if '"catalog_product"' not in sql:
+            continue
+        if sql.upper().startswith("SELECT") and statement.for_update and statement.in_atomic:
+            locked = True
+        elif sql.upper().startswith("UPDATE"):
+            if '"stock" >=' in sql.partition(" WHERE ")[2] or locked:
+                return ""
+            return ("the stock was read, then written, with no row lock and no check in the "
+                    "UPDATE itself: two transactions can read the same stock at once")
+    return ""
+
+
+@_hands_over("reserve")
+@exercise("12.8", "Reserve stock: one transaction, no oversell")
+async def check_reserve(check, reserve):
+    from django.core.exceptions import SynchronousOnlyOperation
+
+    from tutorial_project.capstone.stock import OutOfStock
+    from tutorial_project.catalog.models import Product
+    from tutorial_project.course.exercises.lesson04 import (
+        OFF_THREAD_HINT,
+        as_a_request,
+        recorded_statements,
+        slow_reads,
+    )
+
+    must_be_async(check, reserve, "reserve", "sku, quantity",
+                  hint="async def reserve(sku, quantity): "
+                       "return await sync_to_async(a_sync_function)(sku, quantity)")
+    async with _a_product_in_stock() as product:
+        with recorded_statements() as statements, watching_awaits() as unawaited:
+            left = await _outcome(as_a_request(reserve, CHECK_SKU, 2))
+        stop_if_unawaited(check, unawaited, "reserve(sku, 2)")
+        if isinstance(left, SynchronousOnlyOperation):
+            fail(check, f"reserve(sku, 2) raised SynchronousOnlyOperation: {left}",
+                 "transaction.atomic() and the sync ORM cannot run in async def, and the "
+                 "a-methods inside atomic() would run outside its transaction anyway: put the "
+                 "read, the check and the write in one sync function under atomic(), and "
+                 "await sync_to_async(that_function)(sku, quantity)")
+        if isinstance(left, Exception):
+            fail(check, f"reserve(sku, 2) raised {type(left).__name__}: {left}",
+                 "take the stock and return what is left")
+        check.that(left == 3 and await _stock_now(product) == 3,
+                   "reserving 2 of 5 takes 2 and returns the 3 left",
+                   f"reserving 2 of 5 returned {left!r}, and the stock is now "
+                   f"{await _stock_now(product)}", hint="return the stock left after the write")
+        refused = await _outcome(as_a_request(reserve, CHECK_SKU, 4))
+        check.that(isinstance(refused, OutOfStock) and await _stock_now(product) == 3,
+                   "asking for 4 of the 3 left raises OutOfStock and takes nothing",
+                   f"asking for 4 of the 3 left gave {refused!r}, and the stock is now "
+                   f"{await _stock_now(product)}",
+                   hint="raise OutOfStock (tutorial_project.capstone.stock) when fewer are left, "
+                        "before writing anything")
+        unknown = await _outcome(as_a_request(reserve, "NO-SUCH-SKU", 1))
+        check.that(isinstance(unknown, Product.DoesNotExist),
+                   "an unknown SKU raises Product.DoesNotExist",
+                   f"an unknown SKU gave {unknown!r}",
+                   hint="let Product.objects.get(sku=sku) raise (the view answers 404)")
+        await Product.objects.filter(pk=product.pk).aupdate(stock=5)
+        with slow_reads():  # each SELECT 20 ms slower: the requests overlap on any machine
+            outcomes = await asyncio.gather(
+                *(_outcome(as_a_request(reserve, CHECK_SKU, 1)) for _ in range(20)))
+        sold = sum(not isinstance(outcome, Exception) for outcome in outcomes)
+        others = sorted({type(o).__name__ for o in outcomes
+                         if isinstance(o, Exception) and not isinstance(o, OutOfStock)})
+        now = await _stock_now(product)
+        check.that(
+            sold == 5 and now == 0 and not others,
+            "20 requests at once for one each of the last 5: 5 reserved, 15 refused, 0 left",
+            f"20 requests at once for one each of the last 5: {sold} reserved, stock now {now}"
+            + (f", and some raised {', '.join(others)}" if others else ""),
+            hint="each request has its own thread: between one request's read and its write "
+                 "another reads the same stock. Read, check and write in one sync function "
+                 "under transaction.atomic(), awaited with sync_to_async",
+        )
+        off_thread = any(statement.off_request_thread for statement in statements)
+        check.that(not off_thread,
+                   "its queries ran on the request's own thread (whose connection Django closes)",
+                   "its queries ran on another thread: a connection Django never closes",
+                   hint=OFF_THREAD_HINT)
+        unsafe = _unsafe_stock_write(statements)
+        check.that(
+            not unsafe, "it is safe on PostgreSQL too (row locked, or a conditional update)",
+            f"on PostgreSQL, concurrent requests would oversell: {unsafe}",
+            hint="SQLite lets it pass because this project's transactions begin with BEGIN "
+                 "IMMEDIATE (one writer at a time). Read the row with select_for_update() "
+                 "inside atomic(), or take the stock with a conditional update: "
+                 "filter(sku=sku, stock__gte=quantity).update(stock=F('stock') - quantity), "
+                 "and raise OutOfStock if it changed no row",
+        )
+        await Product.objects.filter(pk=product.pk).aupdate(stock=5)
+        await _refuse_loop_blocking(check, "reserve(sku, 1)",
+                                    lambda: as_a_request(reserve, CHECK_SKU, 1))

@@ -1,0 +1,39 @@
+"""Step 7: the capstone's one write, reserving stock from the dashboard (the reference).
+
+Django's transactions are sync-only (lesson 04): ``atomic()`` belongs to one thread's
+connection, and each ``a``-method is a call of its own. So the read-check-write is one sync
+function, run by ``sync_to_async`` (``thread_sensitive=True``, the default): under
+``ASGIHandler`` on the request's own thread, in one transaction. The row is decremented by a
+conditional ``UPDATE``: the database checks the stock and takes it in one statement, which is
+safe on PostgreSQL (no lost update between two transactions) as on SQLite.
+"""
+
+from asgiref.sync import sync_to_async
+from django.db import transaction
+from django.db.models import F
+
+from tutorial_project.catalog.models import Product
+
+
+class OutOfStock(Exception):  # noqa: N818  (a refusal the caller answers with 409)
+    """Fewer items left than asked for; nothing was taken."""
+
+
+def reserve_stock(sku, quantity):
+    """Take ``quantity`` of ``sku`` from the stock; return what is left.
+
+    Raises ``Product.DoesNotExist`` for an unknown SKU and ``OutOfStock`` when fewer are left;
+    then nothing changes.
+    """
+    with transaction.atomic():
+        taken = Product.objects.filter(sku=sku, stock__gte=quantity).update(
+            stock=F("stock") - quantity)
+        left = Product.objects.values_list("stock", flat=True).get(sku=sku)  # or DoesNotExist
+        if not taken:
+            raise OutOfStock(f"{sku}: {quantity} wanted, {left} left")
+        return left
+
+
+async def reserve(sku, quantity):
+    """What async code awaits: the whole transaction on the request's sync thread."""
+    return await sync_to_async(reserve_stock)(sku, quantity)
