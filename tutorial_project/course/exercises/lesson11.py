@@ -210,8 +210,8 @@ EXPECTED_CHOICES = {
     ),
     "tell the warehouse about the order, whose API is often slow": (
         "task",
-        "the response does not need the warehouse's answer: enqueue it once the order is "
-        "saved (with on_commit, unless the queue is in the order's database)",
+        "the response does not need the warehouse's answer; enqueue it with on_commit, or "
+        "inside the transaction if the queue lives in the order's database",
     ),
 }
 JOBS = list(EXPECTED_CHOICES)
