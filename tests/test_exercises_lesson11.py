@@ -154,12 +154,37 @@ async def page_object_list(number):  # a lazy QuerySet slice: it would query on 
     return page.object_list.values_list("sku", flat=True)
 
 
+_KEPT = {}
+
+
+async def paginator_kept_across_calls(number):  # one Paginator for the module: a stale count
+    from asgiref.sync import sync_to_async
+
+    if "paginator" not in _KEPT:
+        django_paginator, products = paginators()
+        _KEPT["paginator"] = django_paginator.Paginator(products, 5)
+    paginator = _KEPT["paginator"]
+    return await sync_to_async(lambda: [p.sku for p in paginator.get_page(number)])()
+
+
+def _skus_of_page(number):
+    django_paginator, products = paginators()
+    return [p.sku for p in django_paginator.Paginator(products, 5).get_page(number)]
+
+
 def test_page_skus(project):
     from tutorial_project.course.exercises.lesson11 import check_page_skus
     from tutorial_project.instruments.paging import HAS_ASYNC_PAGINATOR
 
     assert run(check_page_skus, page_in_a_thread)
     assert run(check_page_skus, page_of_values_in_a_thread)
+    from asgiref.sync import sync_to_async  # right, written differently: a wrapped sync function
+
+    assert run(check_page_skus, sync_to_async(_skus_of_page))
+    _KEPT.clear()
+    verdict = run(check_page_skus, paginator_kept_across_calls)
+    assert not verdict and "a product added" in str(verdict), str(verdict)
+    assert "once per call" in str(verdict)
     verdict = run(check_page_skus, page_by_hand)
     assert not verdict and "no page with a paginator" in str(verdict)
     verdict = run(check_page_skus, page_by_hand_like_django)
@@ -199,6 +224,15 @@ def test_page_skus(project):
 
         verdict = run(check_page_skus, returns_the_page)
         assert not verdict and "return the SKUs" in str(verdict)
+
+        async def plain_for_over_an_asyncpage(number):  # len()/indexing need aget_object_list
+            django_paginator, products = paginators()
+            page = await django_paginator.AsyncPaginator(products, 5).aget_page(number)
+            return [p.sku for p in page]
+
+        verdict = run(check_page_skus, plain_for_over_an_asyncpage)
+        assert not verdict and "aget_object_list()" in str(verdict), str(verdict)
+        assert "async for" in str(verdict)
     assert not run(check_page_skus, ...).solved
     verdict = run(check_page_skus, strict_page)
     assert not verdict and "PageNotAnInteger" in str(verdict) and "get_page()" in str(verdict)
@@ -389,6 +423,59 @@ async def view_waits_on_an_event(request):  # Event.wait on the loop: blocking, 
     return await start_report_reference(request)
 
 
+async def waits_for_the_job(request):  # polls until finished: on a queue, never
+    category = request.GET.get("category")
+    if not category:
+        return JsonResponse({"error": "give ?category=<slug>"}, status=400)
+    result = await report_task().aenqueue(category)
+    while not result.is_finished:
+        await asyncio.sleep(0.05)
+        await result.arefresh()
+    return JsonResponse({"id": result.id, "status": result.status}, status=202)
+
+
+async def enqueues_on_a_pool_thread(request):  # thread_sensitive=False: the ORM off-thread
+    from asgiref.sync import sync_to_async
+
+    category = request.GET.get("category")
+    if not category:
+        return JsonResponse({"error": "give ?category=<slug>"}, status=400)
+    result = await sync_to_async(report_task().enqueue, thread_sensitive=False)(category)
+    return JsonResponse({"id": result.id, "status": result.status}, status=202)
+
+
+async def sync_enqueue_in_a_thread(request):  # right: the sync enqueue, thread-sensitive
+    from asgiref.sync import sync_to_async
+
+    category = (request.GET.get("category") or "").strip()
+    if not category:
+        return JsonResponse({"error": "give ?category=<slug>"}, status=400)
+    result = await sync_to_async(report_task().enqueue)(category_slug=category)
+    return JsonResponse({"id": result.id, "status": result.status}, status=202)
+
+
+async def swallows_a_failed_aenqueue(request):  # the queue is down: 202 for a lost job
+    category = request.GET.get("category")
+    if not category:
+        return JsonResponse({"error": "give ?category=<slug>"}, status=400)
+    try:
+        result = await report_task().aenqueue(category)
+    except Exception:
+        return JsonResponse({"id": None, "status": "READY"}, status=202)
+    return JsonResponse({"id": result.id, "status": result.status}, status=202)
+
+
+async def answers_503_when_the_queue_is_down(request):  # right, written differently
+    category = request.GET.get("category")
+    if not category:
+        return JsonResponse({"error": "give ?category=<slug>"}, status=400)
+    try:
+        result = await report_task().aenqueue(category)
+    except ConnectionError:
+        return JsonResponse({"error": "the report queue is unavailable"}, status=503)
+    return JsonResponse({"id": result.id, "status": result.status}, status=202)
+
+
 async def html_400(request):
     category = request.GET.get("category")
     if not category:
@@ -397,11 +484,23 @@ async def html_400(request):
     return JsonResponse({"id": result.id, "status": result.status}, status=202)
 
 
-def test_start_report_view(project, recwarn):
+def test_start_report_view(project, recwarn, monkeypatch):
+    from tutorial_project.course.exercises import lesson11
     from tutorial_project.course.exercises.lesson11 import check_start_report_view
 
     assert run(check_start_report_view, start_report_reference)
     assert run(check_start_report_view, start_report_differently)
+    assert run(check_start_report_view, sync_enqueue_in_a_thread)
+    assert run(check_start_report_view, answers_503_when_the_queue_is_down)
+    verdict = run(check_start_report_view, swallows_a_failed_aenqueue)
+    assert not verdict and "still answered 202" in str(verdict) and "503" in str(verdict)
+    verdict = run(check_start_report_view, enqueues_on_a_pool_thread)
+    assert not verdict and "thread other than the request's" in str(verdict), str(verdict)
+    assert "aenqueue" in str(verdict)
+    monkeypatch.setattr(lesson11, "NO_ANSWER_SECONDS", 2)  # the same verdict, sooner
+    verdict = run(check_start_report_view, waits_for_the_job)
+    assert not verdict and "no answer within 2 s" in str(verdict) and "202" in str(verdict)
+    monkeypatch.undo()
     for child_task in (enqueues_in_gather, enqueues_in_create_task, enqueues_with_a_deadline):
         assert run(check_start_report_view, child_task), child_task.__name__
     for in_request in (runs_it_inline, runs_it_and_enqueues):

@@ -1,14 +1,16 @@
 """Checks for lesson 11 · Django 6: AsyncPaginator and the Tasks framework."""
 
 import asyncio
+import contextvars
 import functools
 import gc
 import inspect
+import threading
 import time
 import warnings
 from contextlib import contextmanager
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.core import paginator as django_paginator
 from django.core.exceptions import SynchronousOnlyOperation
 from django.db.models import QuerySet
@@ -106,7 +108,8 @@ def _shape_hint(got):
     return None
 
 
-PAGE_PROBES = [(1, "page 1"), (3, "the last page"), ("x", "not a number: page 1"),
+PAGE_PROBES = [(1, "page 1"), (2, "the middle page"), (3, "the last page"),
+               ("x", "not a number: page 1"),
                (99, "out of range: the last page"),
                (0, "out of range too: get_page(0) gives the last page")]
 
@@ -128,6 +131,13 @@ async def check_page_skus(check, page_skus):
             _refuse(check, f"page_skus({number!r}) raised {type(error).__name__}: {error}",
                     hint="page() / apage() raise for a bad number; get_page() / aget_page() "
                     "turn it into page 1 (not a number) or the last page (out of range)")
+        except TypeError as error:
+            if "AsyncPage" not in str(error):
+                raise
+            _refuse(check, f"page_skus({number!r}) raised TypeError: {error}",
+                    hint="an AsyncPage cannot query when you index it, take its len() or loop "
+                    "over it with a plain `for`: `[p.sku async for p in page]`, or "
+                    "`await page.aget_object_list()` first")
         if blocking:
             _refuse(check, f"page_skus({number!r}) made blocking calls on the event loop's "
                     f"thread: {_named(blocking)}",
@@ -158,6 +168,27 @@ async def check_page_skus(check, page_skus):
         if any(statement.off_request_thread for statement in statements):
             _refuse(check, f"page_skus({number!r}) ran its queries on a thread other than the "
                     "request's", hint=OFF_THREAD_HINT)
+    await _count_not_cached(check, page_skus)
+
+
+async def _count_not_cached(check, page_skus):
+    """A product added between two calls must show up: a Paginator kept across calls (at
+    module level, say) caches its count (a cached_property) and cuts the last page short."""
+    added = await Product.objects.order_by("-sku").afirst()
+    added.pk, added.sku = None, "ZZ-999"  # sorts last: it belongs on the last page
+    await added.asave()
+    try:
+        expected = await _expected_page(99)
+        got = await as_a_request(page_skus, 99)
+    finally:
+        await Product.objects.filter(sku="ZZ-999").adelete()
+    check.that(
+        isinstance(got, list | tuple) and list(got) == expected,
+        "a product added between two calls shows up on the last page",
+        f"after a product added at the end, page_skus(99) returned {got!r}, expected {expected}",
+        hint="a paginator counts its objects once and keeps the count (a cached_property): "
+        "build the paginator inside page_skus, once per call, not once for the module",
+    )
 
 
 EXPECTED_CHOICES = {
@@ -179,7 +210,8 @@ EXPECTED_CHOICES = {
     ),
     "tell the warehouse about the order, whose API is often slow": (
         "task",
-        "the response does not need the warehouse's answer; enqueue it with on_commit",
+        "the response does not need the warehouse's answer; enqueue it with on_commit, or "
+        "inside the transaction if the queue lives in the order's database",
     ),
 }
 JOBS = list(EXPECTED_CHOICES)
@@ -220,10 +252,26 @@ class _DatabaseLikeQueue(import_string(tasks_api.DUMMY)):
         try:
             asyncio.get_running_loop()
         except RuntimeError:
+            request_thread = _request_thread.get()
+            if request_thread is not None and request_thread != threading.get_ident():
+                _off_thread_enqueues.append(task.name)  # its connection would never be closed
             return super().enqueue(task, args, kwargs)
         raise SynchronousOnlyOperation(
             "a database-backed queue cannot enqueue() on the event loop: use aenqueue()"
         )
+
+
+class _QueueDown(import_string(tasks_api.DUMMY)):
+    """A queue that cannot be reached: every enqueue fails, as when its database is down."""
+
+    def enqueue(self, task, args, kwargs):
+        raise ConnectionError("the task queue is down")
+
+
+# The thread of the request the check is making (its ThreadSensitiveContext's), and the
+# enqueues that ran on another one (sync_to_async(..., thread_sensitive=False), to_thread).
+_request_thread = contextvars.ContextVar("lesson11_request_thread", default=None)
+_off_thread_enqueues = []
 
 
 # A view is late when it takes far longer than a plain aenqueue() in the same run: 20 times,
@@ -231,6 +279,14 @@ class _DatabaseLikeQueue(import_string(tasks_api.DUMMY)):
 LATE_FACTOR = 20
 LATE_FLOOR = 0.5
 PROBE_QUEUE = {"default": {"BACKEND": f"{__name__}._DatabaseLikeQueue"}}
+DOWN_QUEUE = {"default": {"BACKEND": f"{__name__}._QueueDown"}}
+# A request that has not answered after this long is stopped (it waits for a job that, on a
+# real queue, a worker elsewhere runs: a poll loop in the view never ends).
+NO_ANSWER_SECONDS = 10
+
+
+class _NoAnswer(Exception):
+    """The view did not answer within NO_ANSWER_SECONDS: the check stopped the request."""
 
 
 def _arguments(result):
@@ -251,13 +307,28 @@ def _json(response):
 
 
 
+async def _request(path):
+    """One GET in its own ThreadSensitiveContext, as ASGIHandler runs a request."""
+    async with ThreadSensitiveContext():
+        _request_thread.set(await sync_to_async(threading.get_ident)())
+        return await AsyncClient().get(path)
+
+
 async def _probe(view, suffix=""):
-    """(response, exception, seconds): the view's answer, or what it raised, and how long."""
+    """(response, exception, seconds): the view's answer, or what it raised, and how long.
+
+    A request that does not answer within NO_ANSWER_SECONDS is cancelled: _NoAnswer."""
     route = "exercise-11-3/"
     mount(route, view)
     started = time.perf_counter()
+    request = asyncio.ensure_future(_request(f"/{route}{suffix}"))
     try:
-        return await AsyncClient().get(f"/{route}{suffix}"), None, time.perf_counter() - started
+        done, _ = await asyncio.wait({request}, timeout=NO_ANSWER_SECONDS)
+        if not done:
+            request.cancel()
+            await asyncio.wait({request}, timeout=NO_ANSWER_SECONDS)
+            return None, _NoAnswer(), time.perf_counter() - started
+        return request.result(), None, time.perf_counter() - started
     except Exception as error:  # the learner's view failed: the check turns it into a hint
         return None, error, time.perf_counter() - started
     finally:
@@ -340,22 +411,35 @@ async def check_start_report_view(check, view):
         warnings.simplefilter("always")
         baseline = await _baseline_seconds()
         late = max(LATE_FLOOR, LATE_FACTOR * baseline)
+        _off_thread_enqueues.clear()
         with _enqueued() as enqueued, _report_runs() as runs:
             response, error, seconds = await _probe(view, "?category=coffee")
             queued = list(enqueued)
-            bad, _, _ = await _probe(view)
-            queued_after_bad = len(enqueued) - len(queued)
-            empty, _, _ = await _probe(view, "?category=")
-            queued_after_empty = len(enqueued) - len(queued) - queued_after_bad
-            if seconds > late and response is not None:  # a stall under load, or always late?
-                _, _, again = await _probe(view, "?category=coffee")
-                seconds = min(seconds, again)
-        # Untimed (the profile hook slows the loop): every blocking call, however short.
-        with _loop_blocking_watched() as blocking:
-            await _probe(view, "?category=coffee")
-        failure = f"{type(error).__name__}: {error}" if error else None
-        del error, _  # drop the tracebacks, so that a never-awaited coroutine is collected
+            hung = isinstance(error, _NoAnswer)
+            if not hung:  # each probe of a view that never answers costs NO_ANSWER_SECONDS
+                bad, _, _ = await _probe(view)
+                queued_after_bad = len(enqueued) - len(queued)
+                empty, _, _ = await _probe(view, "?category=")
+                queued_after_empty = len(enqueued) - len(queued) - queued_after_bad
+                if seconds > late and response is not None:  # a stall under load, or late?
+                    _, _, again = await _probe(view, "?category=coffee")
+                    seconds = min(seconds, again)
+        off_thread = list(_off_thread_enqueues)
+        if not hung:
+            with override_settings(TASKS=DOWN_QUEUE):  # the enqueue fails: what does it say?
+                down, _, _ = await _probe(view, "?category=coffee")
+            # Untimed (the profile hook slows the loop): every blocking call, however short.
+            with _loop_blocking_watched() as blocking:
+                await _probe(view, "?category=coffee")
+        failure = f"{type(error).__name__}: {error}" if error and not hung else None
+        error = _ = None  # drop the tracebacks, so that a never-awaited coroutine is collected
         gc.collect()  # now and its warning caught here, not shown in the notebook
+    if hung:
+        _refuse(check, f"?category=coffee got no answer within {NO_ANSWER_SECONDS} s: the "
+                "check stopped the request", hint="the view waits for the job (a loop on "
+                "`arefresh()` until it is finished?): on a real queue a worker elsewhere runs "
+                "it, whenever it can. Answer 202 with the id at once; the client polls a "
+                "status view")
     never_awaited = [w for w in caught if "never awaited" in str(w.message)]
     if never_awaited:
         _refuse(check, f"a coroutine was never awaited ({failure or 'no error'})",
@@ -369,6 +453,11 @@ async def check_start_report_view(check, view):
                 hint="a blocking call (time.sleep under any name, Event.wait, a sync client) "
                 "holds the event loop, and every request on it, however short; a view that "
                 "hands the work to a task has nothing to wait for")
+    if off_thread:
+        _refuse(check, "the view enqueued on a thread other than the request's "
+                "(a database-backed queue writes the job with the ORM there)",
+                hint=OFF_THREAD_HINT.replace("`sync_to_async(that_function)(...)`",
+                                             "`await task.aenqueue(...)`"))
     if runs:
         _refuse(check, f"the report itself ran inside the request ({len(runs)} time(s))",
                 hint="`acall()`, `call()` or calling the function runs the report now, and the "
@@ -378,6 +467,13 @@ async def check_start_report_view(check, view):
                hint="enqueue the task once, with `await task.aenqueue(slug)`; an `except` "
                "that hides a failed enqueue hides a lost job")
     result = queued[0]
+    check.that(
+        down is None or not 200 <= down.status_code < 300,
+        "when the enqueue fails, the view does not claim the job was accepted",
+        f"when the queue was down, the view still answered {getattr(down, 'status_code', '')}",
+        hint="an `except` that turns a failed enqueue into a 2xx loses the job and tells the "
+        "client it is coming: let the error through (a 500), or answer 503 with a JSON error",
+    )
     check.that(
         getattr(result.task.func, "__wrapped__", result.task.func)
         is stock_report.build_stock_report.func
