@@ -65,6 +65,26 @@ def _client(upstream):
     )
 
 
+class LoopNoter:
+    """The upstream, noting the event loop each call arrives on. In-process the app runs in
+    the caller's task, so this is the loop the answer called client.get on."""
+
+    def __init__(self, app):
+        self.app, self.loops = app, []
+
+    async def __call__(self, scope, receive, send):
+        self.loops.append(asyncio.get_running_loop())
+        await self.app(scope, receive, send)
+
+
+OTHER_LOOPS_HINT = (
+    "await client.get(...) on the loop you are called on (asyncio.gather or a TaskGroup), not "
+    "asyncio.run(...) in threads: a client's pooled connections belong to the loop that opened "
+    "them, and on a real socket a call from another loop fails with 'Event loop is closed' or "
+    "hangs (the section 'One client, shared, closed at the end')"
+)
+
+
 def _stop_if_raised(check, outcome, what, hint):
     if isinstance(outcome, Raised):
         if isinstance(outcome.error, httpx.TransportError):
@@ -168,8 +188,11 @@ async def check_fetch_both(check, fetch_both):
     upstream = FakeUpstream(
         {"/weather": (LATENCY, {"celsius": 14}), "/news": (LATENCY, {"headlines": []})}
     )
-    async with _client(upstream) as client:
+    noter = LoopNoter(upstream)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=noter),
+                                 base_url="http://upstream") as client:
         await _warm_up(client, upstream)
+        noter.loops.clear()
         async with LoopWatch() as watch:
             with blocking_calls_on_this_thread(made_by_the_surroundings) as named:
                 result = await attempt(
@@ -178,6 +201,11 @@ async def check_fetch_both(check, fetch_both):
                 )
         calls = dict(upstream.calls)
         most_at_once = upstream.max_in_flight
+    here = asyncio.get_running_loop()
+    elsewhere = sum(loop is not here for loop in noter.loops)
+    if elsewhere:
+        fail(check, f"{elsewhere} of its {len(noter.loops)} calls ran on another event loop than "
+                    "the one fetch_both was called on", OTHER_LOOPS_HINT)
     _stop_if_raised(check, result, "fetch_both(client)", "return (weather.json(), news.json())")
     _check_no_blocking_call(check, named, "fetch_both")
     check.that(
@@ -272,14 +300,14 @@ async def check_get_or_none(check, get_or_none):
                                 "a healthy call", give_up=GIVE_UP)
         _stop_if_raised(check, got, "a healthy call", "return response.json()")
         _check_no_blocking_call(check, named, "a healthy call")
-        await _check_no_blocking_on_errors(check, client, upstream, get_or_none)
+        watch.check(check, "a healthy call")
+        await _check_no_blocking_on_errors(check, client, upstream, get_or_none, watch)
         check.that(
             got[0] == {"city": "Lyon", "celsius": 14},
             "a healthy source gives its JSON",
             f"a healthy source gave {got[0]!r}",
             hint="return response.json()",
         )
-        watch.check(check, "a healthy call")
         await _check_slow_but_in_budget(check, client, upstream, get_or_none)
         watch.check(check, "a slow healthy call")
         for path, what, budget, hint in ERROR_CASES:
@@ -304,9 +332,10 @@ async def check_get_or_none(check, get_or_none):
     check.that(True, NOT_BLOCKED, "")
 
 
-async def _check_no_blocking_on_errors(check, client, upstream, get_or_none):
+async def _check_no_blocking_on_errors(check, client, upstream, get_or_none, watch):
     """A retry's backoff runs on an error: an error answer and a refused connection, untimed
-    (the timed cases below run without the profile hook), must not block the loop either."""
+    (the timed cases below run without the profile hook), must not block the loop either.
+    What the watch saw meanwhile is reported under each case's own name."""
     async with httpx.AsyncClient(transport=httpx.MockTransport(_refuse_connections),
                                  base_url="http://upstream") as down:
         for on, path, what in ((client, "/weather?mode=fail", "a 500 answer"),
@@ -316,10 +345,14 @@ async def _check_no_blocking_on_errors(check, client, upstream, get_or_none):
                 await attempt(check, lambda: get_or_none(on, path, 1.0),  # noqa: B023
                               f"with {what}, get_or_none", give_up=GIVE_UP)
             _check_no_blocking_call(check, named, f"get_or_none with {what}")
+            watch.check(check, f"get_or_none with {what}")
 
 
-SLOW_BUDGET = 1.0
-SLOW_DELAY = 0.6  # a healthy answer at 0.6 x the budget: a give-up before the budget misses it
+# A healthy answer late in its budget (0.875 x): an answer that gives up before the budget
+# (budget x 0.65, budget - 0.3, a fixed time) misses it. The 0.25 s left is loop time: a loaded
+# machine delays the answer's sleep and the budget's timeout alike.
+SLOW_BUDGET = 2.0
+SLOW_DELAY = 1.75
 EARLY_HINT = ("it gave up before its budget: wait as long as the budget you are given allows "
               "(`async with asyncio.timeout(budget):`), not a fixed or shorter time")
 
