@@ -224,6 +224,43 @@ async def sleep_in_a_thread_then_gather(request):
     return await compare_prices(request)
 
 
+def busy_for(seconds):
+    """Compute for ``seconds`` of this thread's CPU (more wall time on a busy machine)."""
+    until = time.thread_time() + seconds
+    while time.thread_time() < until:  # CPU work, no call to count
+        pass
+
+
+async def computes_on_the_loop(request):
+    busy_for(0.2)  # shorter than any wall-time bound a loaded machine allows
+    return await compare_prices(request)
+
+
+async def computes_a_little_on_the_loop(request):
+    for _ in range(2):
+        busy_for(0.06)
+        await asyncio.sleep(0)  # one step of the loop, then another
+    return await compare_prices(request)
+
+
+async def computes_in_a_thread(request):
+    # The thread takes the interpreter from the loop for a while: the loop's wall time
+    # stalls, its own CPU time does not, and the loop is free for its other requests.
+    await sync_to_async(busy_for, thread_sensitive=False)(0.3)
+    return await compare_prices(request)
+
+
+@pytest.mark.parametrize("answer", [computes_on_the_loop, computes_a_little_on_the_loop],
+                         ids=["0.2 s of CPU", "two steps of 60 ms"])
+def test_compare_prices_cpu_work_on_the_loop_fails(project, answer):
+    from tutorial_project.course.exercises.lesson02 import check_compare_prices
+
+    verdict = verdict_of(check_compare_prices, answer)
+    assert not verdict.passed and verdict.solved
+    assert "❌ the view blocked the event loop" in str(verdict), str(verdict)
+    assert "it computed on the event loop for" in str(verdict), str(verdict)
+
+
 @pytest.fixture
 def slow_loopback_url():
     """A loopback HTTP server that answers after 0.1 s: a sync client's call to it is shorter
@@ -305,8 +342,8 @@ def test_compare_prices_blank_items_kept_fails(project):
 
 
 @pytest.mark.parametrize(
-    "answer", [gather_then_asyncio_sleep, sleep_in_a_thread_then_gather],
-    ids=["asyncio.sleep", "time.sleep in a thread"],
+    "answer", [gather_then_asyncio_sleep, sleep_in_a_thread_then_gather, computes_in_a_thread],
+    ids=["asyncio.sleep", "time.sleep in a thread", "CPU work in a thread"],
 )
 def test_compare_prices_waits_off_the_loop_pass(project, answer):
     from tutorial_project.course.exercises.lesson02 import check_compare_prices
@@ -552,7 +589,7 @@ def test_quote_view_placeholder_is_not_solved_yet(project):
         (quote_function, "not a View subclass"),
         (BlockingQuoteView, "it called fetch_price_blocking"),
         (SleepingQuoteView, "it called time.sleep on the event loop"),
-        (BusyQuoteView, "something blocked the event loop"),
+        (BusyQuoteView, "it computed on the event loop for"),
         (ForgottenAwaitQuoteView, "fetch_price(...) was called but never awaited"),
         (NotFoundQuoteView, "GET without ?sku= answered 404"),
         (PlainTextErrorsQuoteView, "GET ?sku=DOWN-1 answered 502 b'bad gateway'"),
