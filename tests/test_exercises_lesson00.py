@@ -327,6 +327,15 @@ async def catches_every_error(slug):
         return None
 
 
+async def matches_the_start_of_the_slug(slug):
+    Category, _ = models()
+    try:
+        category = await Category.objects.aget(slug__startswith=slug)
+    except Category.DoesNotExist:
+        return None
+    return {"name": category.name, "products": await category.products.acount()}
+
+
 @pytest.mark.parametrize(
     ("answer", "messages"),
     [
@@ -365,6 +374,8 @@ async def catches_every_error(slug):
                                          "thread_sensitive=True"]),
         (catches_every_error, ["the check made it raise OperationalError",
                                "catch only Category.DoesNotExist"]),
+        (matches_the_start_of_the_slug, ["category_summary('co') returned {'name': 'Coffee'",
+                                         "by its whole slug"]),
     ],
     ids=["sync ORM", "forgotten await", "swallowed exception", "DoesNotExist escapes",
          "{} for a missing slug", "sync function", "guard switched off", "blocks the loop",
@@ -373,7 +384,7 @@ async def catches_every_error(slug):
          "looks up by name", "average count", "in stock only", "name from the slug",
          "time.sleep imported by name", "sync wait", "exists only with products", "sync cache",
          "ORM in to_thread",
-         "ORM with thread_sensitive=False", "catches every error"],
+         "ORM with thread_sensitive=False", "catches every error", "slug__startswith"],
 )
 def test_wrong_answers_fail_with_a_hint(answer, messages):
     before = catalog_rows()
