@@ -16,7 +16,12 @@ import urllib.request
 from time import sleep  # the usual notebook spelling: bound before any check runs
 
 import pytest
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from asgiref.sync import (
+    async_to_sync,
+    iscoroutinefunction,
+    markcoroutinefunction,
+    sync_to_async,
+)
 from django.core.cache import caches
 from django.http import HttpResponse, JsonResponse
 from django.utils.decorators import (
@@ -286,6 +291,32 @@ class KeepsTheStartOnSelf(LessonHeader):  # right: state on self, but no await i
         return response
 
 
+class WrittenOnceAsync:
+    """Wrong: the sync path bridges to the async one ("write it once, async"): in a sync stack
+    each request starts an event loop and crosses threads twice more."""
+
+    sync_capable = async_capable = True
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request):
+        if self.is_async:
+            return self.__acall__(request)
+        return async_to_sync(self.__acall__)(request)
+
+    async def __acall__(self, request):
+        if self.is_async:
+            response = await self.get_response(request)
+        else:
+            response = await sync_to_async(self.get_response)(request)
+        response["X-Lesson"] = "05"
+        return response
+
+
 class WrongValue(LessonHeader):
     async def __acall__(self, request):
         response = await self.get_response(request)
@@ -338,6 +369,7 @@ def test_05_1_placeholder_is_not_solved(project):
         (OldMarker, "_is_coroutine by hand"),
         (OldMarkerBySetattr, "_is_coroutine by hand"),
         (KeepsTheResponseOnSelf, "with two requests at once a request got the wrong response"),
+        (WrittenOnceAsync, "in a sync stack each request crosses threads more"),
     ],
 )
 def test_05_1_wrong_answers_fail_with_a_hint(project, answer, message, recwarn):
