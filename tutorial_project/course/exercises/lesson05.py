@@ -378,7 +378,8 @@ async def check_lesson_header(check, LessonHeader):
     check.that(
         not _uses_the_old_marker(LessonHeader),
         "it does not set the private _is_coroutine marker by hand",
-        "it sets _is_coroutine by hand: that marker is ignored from Python 3.12 on",
+        "it sets _is_coroutine by hand: that marker works up to Python 3.11 but is ignored "
+        "from Python 3.12 on, where the instance looks sync again",
         hint="call markcoroutinefunction(self) (from asgiref.sync): it marks the instance "
         "the right way on every Python version",
     )
