@@ -3,6 +3,7 @@ placeholder waits, and the wrong answers learners write fail with a hint that sa
 
 import asyncio
 import concurrent.futures
+import contextlib
 import http.server
 import json
 import logging
@@ -10,13 +11,21 @@ import os
 import queue
 import select
 import socket
+import sqlite3
+import subprocess
+import tempfile
 import threading
 import time
 import urllib.request
 from time import sleep  # the usual notebook spelling: bound before any check runs
 
 import pytest
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from asgiref.sync import (
+    async_to_sync,
+    iscoroutinefunction,
+    markcoroutinefunction,
+    sync_to_async,
+)
 from django.core.cache import caches
 from django.http import HttpResponse, JsonResponse
 from django.utils.decorators import (
@@ -286,6 +295,32 @@ class KeepsTheStartOnSelf(LessonHeader):  # right: state on self, but no await i
         return response
 
 
+class WrittenOnceAsync:
+    """Wrong: the sync path bridges to the async one ("write it once, async"): in a sync stack
+    each request starts an event loop and crosses threads twice more."""
+
+    sync_capable = async_capable = True
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request):
+        if self.is_async:
+            return self.__acall__(request)
+        return async_to_sync(self.__acall__)(request)
+
+    async def __acall__(self, request):
+        if self.is_async:
+            response = await self.get_response(request)
+        else:
+            response = await sync_to_async(self.get_response)(request)
+        response["X-Lesson"] = "05"
+        return response
+
+
 class WrongValue(LessonHeader):
     async def __acall__(self, request):
         response = await self.get_response(request)
@@ -338,6 +373,7 @@ def test_05_1_placeholder_is_not_solved(project):
         (OldMarker, "_is_coroutine by hand"),
         (OldMarkerBySetattr, "_is_coroutine by hand"),
         (KeepsTheResponseOnSelf, "with two requests at once a request got the wrong response"),
+        (WrittenOnceAsync, "in a sync stack each request crosses threads more"),
     ],
 )
 def test_05_1_wrong_answers_fail_with_a_hint(project, answer, message, recwarn):
@@ -432,6 +468,29 @@ def _pipe_read():
     os.read(_PIPE_READER, 1)
 
 
+def _runs_a_child_process():
+    subprocess.run(["sleep", "0.01"], check=True)  # 10 ms blocked in os.waitpid
+
+
+def _writes_an_audit_row():  # a sync sqlite3 driver on the loop: a few ms, no time.sleep
+    with contextlib.closing(sqlite3.connect(_AUDIT_DB)) as db:
+        db.execute("CREATE TABLE IF NOT EXISTS audit (path TEXT)")
+        db.execute("INSERT INTO audit VALUES ('/')")
+        db.commit()
+
+
+def _appends_and_fsyncs():
+    with open(_AUDIT_LOG, "a") as log:
+        log.write("GET /\n")
+        log.flush()
+        os.fsync(log.fileno())
+
+
+_AUDIT_DIR = tempfile.mkdtemp(prefix="lesson05-audit-")
+_AUDIT_DB = os.path.join(_AUDIT_DIR, "audit.sqlite3")
+_AUDIT_LOG = os.path.join(_AUDIT_DIR, "audit.log")
+
+
 SHORT_BLOCKING = [
     (_sleeps_briefly, "called time.sleep"),
     (lambda: sleep(0.01), "called time.sleep"),
@@ -443,9 +502,12 @@ SHORT_BLOCKING = [
     (_future_result, "concurrent.futures._base.Future.result (a wait for a lock)"),
     (_starts_a_thread, "threading.Thread.start (a wait for a lock)"),
     (_socket_waits_briefly, "socket.recv on a blocking socket"),
+    (_runs_a_child_process, "blocking call on the event loop: os.waitpid"),
+    (_writes_an_audit_row, "sqlite3.Connection.execute (a sync database driver)"),
+    (_appends_and_fsyncs, "blocking call on the event loop: os.fsync"),
 ]
 SHORT_IDS = ["sleep", "from-time-sleep", "select", "event", "lock", "condition", "queue",
-             "future", "thread-start", "socket"]
+             "future", "thread-start", "socket", "subprocess", "sqlite3", "fsync"]
 
 
 def _before(wait):
@@ -826,6 +888,15 @@ def test_05_2_placeholder_is_not_solved(project):
             _api_key_middleware(_aget, before=_socket_waits_briefly),
             "socket.recv on a blocking socket",
         ),
+        (  # shelling out for 35 ms: under the gap's threshold, named by what it is
+            _api_key_middleware(_aget, before=lambda: subprocess.run(["sleep", "0.035"])),
+            "blocking call on the event loop: os.waitpid",
+        ),
+        (
+            _api_key_middleware(_aget, before=_writes_an_audit_row),
+            "sqlite3.Connection.commit (a sync database driver)",
+        ),
+        (_api_key_middleware(_aget, before=_appends_and_fsyncs), "os.fsync"),
         (_api_key_middleware(_aget, reject=_json_without_error), "its body is {'detail'"),
         (UnmarkedRequireApiKey, "not marked"),
         (view_runs_first, "the view ran for a rejected request"),

@@ -151,6 +151,13 @@ _SOCKET_WAITS = frozenset({
 _NAME_LOOKUPS = frozenset({
     "getaddrinfo", "gethostbyname", "gethostbyname_ex", "gethostbyaddr", "getnameinfo",
 })
+# os functions that wait for a child process or for the disk (subprocess.run waits in waitpid).
+_OS_WAITS = frozenset({"waitpid", "wait", "wait3", "wait4", "waitid", "fsync", "fdatasync"})
+# sqlite3 (C) methods that run SQL or wait for the database file: a sync database driver.
+_SQLITE_WAITS = frozenset({
+    "execute", "executemany", "executescript", "commit", "rollback",
+    "fetchone", "fetchmany", "fetchall",
+})
 _LOCK_WAITS = frozenset({"acquire", "__enter__", "acquire_lock"})
 # Modules whose functions learners call to wait on a lock: the verdict names the outermost.
 _LOCK_WRAPPERS = ("threading", "queue", "concurrent.futures._base")
@@ -176,7 +183,8 @@ def _held_elsewhere(lock):
 def _waits_by_what_it_is(function):
     """The name of a C function that blocks the thread by what it is (not by how long it
     took), or None: ``time.sleep``, a select or poll, an operation on a blocking socket (its
-    timeout is not 0: the event loop's own sockets are non-blocking), a DNS lookup."""
+    timeout is not 0: the event loop's own sockets are non-blocking), a DNS lookup, a wait for
+    a child process (``subprocess.run``) or for the disk (``os.fsync``), a sqlite3 query."""
     owner = getattr(function, "__self__", None)
     name = getattr(function, "__name__", "")
     qualname = getattr(function, "__qualname__", name)
@@ -189,6 +197,10 @@ def _waits_by_what_it_is(function):
             return f"socket.{name.lstrip('_')} on a blocking socket"
     if name in _NAME_LOOKUPS and getattr(owner, "__name__", None) == "_socket":
         return f"socket.{name} (a DNS lookup)"
+    if name in _OS_WAITS and getattr(owner, "__name__", None) in ("posix", "nt"):
+        return f"os.{name}"
+    if name in _SQLITE_WAITS and type(owner).__module__ == "sqlite3":
+        return f"sqlite3.{type(owner).__name__}.{name} (a sync database driver)"
     return None
 
 
@@ -218,7 +230,9 @@ def made_by_the_surroundings(frame):
 def blocking_calls_on_this_thread(ignore=lambda frame: False):
     """Name each blocking call made on this (the event loop's) thread in the block, however
     short: ``time.sleep``, ``select.select`` and other polls, an operation on a blocking socket
-    (a sync HTTP, Redis or database client makes them), a DNS lookup, and a wait for a lock
+    (a sync HTTP, Redis or database client makes them), a DNS lookup, a wait for a child
+    process (``subprocess.run``: ``os.waitpid``) or for the disk (``os.fsync``), a ``sqlite3``
+    query or commit, and a wait for a lock
     held elsewhere (``Lock.acquire``, and each ``Condition.wait``: ``Event.wait``,
     ``Queue.get``, ``Future.result``, ``Thread.start`` wait there). Each one holds every
     request the loop serves.

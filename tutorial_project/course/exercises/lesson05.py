@@ -378,7 +378,8 @@ async def check_lesson_header(check, LessonHeader):
     check.that(
         not _uses_the_old_marker(LessonHeader),
         "it does not set the private _is_coroutine marker by hand",
-        "it sets _is_coroutine by hand: that marker is ignored from Python 3.12 on",
+        "it sets _is_coroutine by hand: that marker works up to Python 3.11 but is ignored "
+        "from Python 3.12 on, where the instance looks sync again",
         hint="call markcoroutinefunction(self) (from asgiref.sync): it marks the instance "
         "the right way on every Python version",
     )
@@ -417,6 +418,11 @@ async def check_lesson_header(check, LessonHeader):
         baseline = await thread_hops_per_request((), f"/{PROBE}")
         with quiet_probe(), _counting_executor_calls() as executor_calls:
             hops = await thread_hops_per_request((LessonHeader,), f"/{PROBE}")
+        sync_baseline = await thread_hops_per_request((sync_passthrough,), f"/{PROBE}")
+        with quiet_probe():
+            sync_hops = await thread_hops_per_request(
+                (LessonHeader, sync_passthrough), f"/{PROBE}"
+            )
     finally:
         unmount(PROBE)
     check.that(
@@ -425,6 +431,14 @@ async def check_lesson_header(check, LessonHeader):
         f"in an async stack each request crosses threads more: {hops} instead of {baseline}",
         hint="Django runs the MiddlewareMixin hooks (process_request, process_response) "
         "through sync_to_async: write the async path as an async method of your own",
+    )
+    check.that(
+        sync_hops == sync_baseline,
+        "in a sync stack it adds no crossing to those of a sync-only middleware alone",
+        f"in a sync stack each request crosses threads more: {sync_hops} instead of "
+        f"{sync_baseline} (a sync-only middleware alone)",
+        hint="in sync mode, call self.get_response(request) and set the header in plain "
+        "sync code: async_to_sync(...) there starts an event loop (and a thread) per request",
     )
     with quiet_probe():
         response = await _get((LessonHeader,), _failing_view)
