@@ -2,7 +2,9 @@
 
 import asyncio
 
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.core.cache import cache
+from django.db import connections
 
 from tutorial_project.catalog.models import Category, Product
 from tutorial_project.dashboard.sources import SOURCES, SourceError, fetch_source
@@ -73,9 +75,17 @@ async def cached(key, compute, seconds=CACHE_SECONDS):
 
 
 async def _compute_and_store(key, compute, seconds):
-    value = await compute()
-    await cache.aset(key, value, seconds)
-    return value
+    # A task starts with a copy of its creator's contextvars: the first caller's request's
+    # ThreadSensitiveContext too. If that client leaves, Django ends that context, and the
+    # next sync_to_async here would get a thread and a DB connection nobody closes. So the
+    # shared computation has a context of its own, and closes what its thread opened.
+    async with ThreadSensitiveContext():
+        try:
+            value = await compute()
+            await cache.aset(key, value, seconds)
+            return value
+        finally:
+            await sync_to_async(connections.close_all)()
 
 
 async def dashboard_events(client):
