@@ -2,7 +2,7 @@
 
 import asyncio
 
-from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from asgiref.sync import AsyncToSync, ThreadSensitiveContext, sync_to_async
 from django.core.cache import cache
 from django.db import connections
 
@@ -78,14 +78,17 @@ async def _compute_and_store(key, compute, seconds):
     # A task starts with a copy of its creator's contextvars: the first caller's request's
     # ThreadSensitiveContext too. If that client leaves, Django ends that context, and the
     # next sync_to_async here would get a thread and a DB connection nobody closes. So the
-    # shared computation has a context of its own, and closes what its thread opened.
+    # shared computation has a context of its own, and closes what its thread opened. Under
+    # a sync caller (WSGI's async_to_sync, a sync test) sync_to_async runs on that caller's
+    # thread instead, which closes its own connection: then there is nothing to close here.
     async with ThreadSensitiveContext():
         try:
             value = await compute()
             await cache.aset(key, value, seconds)
             return value
         finally:
-            await sync_to_async(connections.close_all)()
+            if getattr(AsyncToSync.executors, "current", None) is None:
+                await sync_to_async(connections.close_all)()
 
 
 async def dashboard_events(client):

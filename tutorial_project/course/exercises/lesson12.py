@@ -928,7 +928,7 @@ def _unsafe_stock_write(statements, quantity):
 
 
 @_hands_over("reserve")
-@exercise("12.8", "Reserve stock: one transaction, no oversell")
+@exercise("12.8", "Reserve stock: no oversell")
 async def check_reserve(check, reserve):
     from django.core.exceptions import SynchronousOnlyOperation
 
@@ -987,8 +987,10 @@ async def check_reserve(check, reserve):
             f"20 requests at once for one each of the last 5: {sold} reserved, stock now {now}"
             + (f", and some raised {', '.join(others)}" if others else ""),
             hint="each request has its own thread: between one request's read and its write "
-                 "another reads the same stock. Read, check and write in one sync function "
-                 "under transaction.atomic(), awaited with sync_to_async",
+                 "another reads the same stock. Let one conditional UPDATE check and take it "
+                 "(filter(sku=sku, stock__gte=quantity).aupdate(stock=F('stock') - quantity)), "
+                 "or read, check and write in one sync function under transaction.atomic(), "
+                 "awaited with sync_to_async",
         )
         off_thread = any(statement.off_request_thread for statement in statements)
         check.that(not off_thread,
