@@ -51,6 +51,23 @@ def test_12_1_placeholder_is_not_solved(project):
     assert not run(lesson12.check_catalog_summary, ...).solved
 
 
+def test_12_1_a_thread_pool_fails_with_a_hint(project):
+    from asgiref.sync import sync_to_async
+
+    from tutorial_project.catalog.models import Category, Product
+
+    def summary():
+        return {"products": Product.objects.count(),
+                "in_stock": Product.objects.filter(stock__gt=0).count(),
+                "categories": Category.objects.count()}
+
+    async def catalog_summary():  # right numbers, on a pool thread's never-closed connection
+        return await sync_to_async(summary, thread_sensitive=False)()
+
+    fails_with(run(lesson12.check_catalog_summary, catalog_summary), "another thread",
+               "thread_sensitive=False")
+
+
 def test_12_1_sync_orm_fails_with_a_hint(project):
     from tutorial_project.catalog.models import Category, Product
 
@@ -421,6 +438,36 @@ def test_12_3_ignoring_seconds_with_aadd_fails_with_a_hint(project):
     cached = _cached_keyed_by(lambda key: (asyncio.get_running_loop(), key),
                               lambda key, value, seconds: cache.aadd(key, value))
     fails_with(run(lesson12.check_cached, cached), "stored for 300 more seconds", "300 s")
+
+
+def test_12_3_a_caller_that_goes_on_waiting_when_cancelled_fails_with_a_hint(project):
+    from django.core.cache import cache
+
+    running = {}
+
+    async def cached(key, compute, seconds=30):
+        if (value := await cache.aget(key)) is not None:
+            return value
+        slot = (asyncio.get_running_loop(), key)
+        if slot not in running:
+            async def compute_and_store():
+                value = await compute()
+                await cache.aset(key, value, seconds)
+                return value
+
+            running[slot] = asyncio.create_task(compute_and_store())
+            running[slot].add_done_callback(lambda _: running.pop(slot, None))
+        task = running[slot]
+        while True:
+            try:
+                return await asyncio.shield(task)
+            except asyncio.CancelledError:
+                if task.done():
+                    raise
+                continue  # keeps waiting though its client left
+
+    fails_with(run(lesson12.check_cached, cached), "still waiting a second later",
+               "let CancelledError out")
 
 
 def test_12_3_placeholder_is_not_solved(project):
@@ -1199,6 +1246,72 @@ def test_12_8_select_for_update_and_save_also_passes(project):
 
     verdict = run(lesson12.check_reserve, reserve)
     assert verdict, str(verdict)
+
+
+def test_12_8_one_conditional_aupdate_without_a_transaction_also_passes(project):
+    from django.db.models import F
+
+    from tutorial_project.capstone.stock import OutOfStock
+    from tutorial_project.catalog.models import Product
+
+    async def reserve(sku, quantity):  # one UPDATE statement is atomic on its own
+        taken = await Product.objects.filter(sku=sku, stock__gte=quantity).aupdate(
+            stock=F("stock") - quantity)
+        left = await Product.objects.values_list("stock", flat=True).aget(sku=sku)
+        if not taken:
+            raise OutOfStock(f"only {left}")
+        return left
+
+    verdict = run(lesson12.check_reserve, reserve)
+    assert verdict, str(verdict)
+
+
+def test_12_8_a_conditional_update_written_with_gt_also_passes(project):
+    from asgiref.sync import sync_to_async
+    from django.db import transaction
+    from django.db.models import F
+
+    from tutorial_project.capstone.stock import OutOfStock
+    from tutorial_project.catalog.models import Product
+
+    def take(sku, quantity):
+        with transaction.atomic():
+            taken = Product.objects.filter(sku=sku, stock__gt=quantity - 1).update(
+                stock=F("stock") - quantity)
+            left = Product.objects.values_list("stock", flat=True).get(sku=sku)
+            if not taken:
+                raise OutOfStock(f"only {left}")
+            return left
+
+    async def reserve(sku, quantity):
+        return await sync_to_async(take)(sku, quantity)
+
+    verdict = run(lesson12.check_reserve, reserve)
+    assert verdict, str(verdict)
+
+
+def test_12_8_an_update_guard_that_ignores_the_quantity_is_refused(project):
+    from asgiref.sync import sync_to_async
+    from django.db import transaction
+    from django.db.models import F
+
+    from tutorial_project.capstone.stock import OutOfStock
+    from tutorial_project.catalog.models import Product
+
+    def take(sku, quantity):  # on PostgreSQL two reads of 1 both pass; the stock goes to -1
+        with transaction.atomic():
+            product = Product.objects.get(sku=sku)
+            if product.stock < quantity:
+                raise OutOfStock(f"only {product.stock}")
+            Product.objects.filter(pk=product.pk, stock__gte=0).update(
+                stock=F("stock") - quantity)
+            return product.stock - quantity
+
+    async def reserve(sku, quantity):
+        return await sync_to_async(take)(sku, quantity)
+
+    fails_with(run(lesson12.check_reserve, reserve), "on PostgreSQL",
+               "checks the stock against 0, not against the 2")
 
 
 def test_12_8_placeholder_is_not_solved(project):

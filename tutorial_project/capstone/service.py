@@ -1,8 +1,11 @@
 """The capstone's pieces; each one is an exercise of lesson 12 (this is the reference)."""
 
 import asyncio
+import contextvars
 
+from asgiref.sync import AsyncToSync, ThreadSensitiveContext, sync_to_async
 from django.core.cache import cache
+from django.db import connections
 
 from tutorial_project.catalog.models import Category, Product
 from tutorial_project.dashboard.sources import SOURCES, SourceError, fetch_source
@@ -66,10 +69,35 @@ async def cached(key, compute, seconds=CACHE_SECONDS):
     slot = (asyncio.get_running_loop(), key)
     task = _computing.get(slot)
     if task is None:  # the first caller starts the computation; the others join it
-        task = _computing[slot] = asyncio.create_task(_compute_and_store(key, compute, seconds))
+        task = _computing[slot] = _start(_compute_and_store(key, compute, seconds))
         task.add_done_callback(lambda _: _computing.pop(slot, None))
     # shield: a caller that leaves (a client that disconnects) does not cancel it for the rest
     return await asyncio.shield(task)
+
+
+def _start(computation):
+    """A task for the shared computation, in a context of its own under ASGI.
+
+    A task starts with a copy of its creator's contextvars: the first caller's request's
+    ``ThreadSensitiveContext`` too (a ``ThreadSensitiveContext()`` entered in the task would
+    keep it). If that client leaves, Django ends that context, and the task's next
+    ``sync_to_async`` gets a new thread whose DB connection nobody closes. So it starts in an
+    empty context, where it opens a ``ThreadSensitiveContext`` of its own and closes its
+    connections at the end. Under a sync caller (WSGI's ``async_to_sync``, a sync test),
+    ``sync_to_async`` runs on that caller's thread, which closes its own connection: there the
+    task keeps the caller's context.
+    """
+    if getattr(AsyncToSync.executors, "current", None) is not None:
+        return asyncio.create_task(computation)
+    return asyncio.create_task(_on_its_own(computation), context=contextvars.Context())
+
+
+async def _on_its_own(computation):
+    async with ThreadSensitiveContext():
+        try:
+            return await computation
+        finally:  # what request_finished does for a request's thread
+            await sync_to_async(connections.close_all)()
 
 
 async def _compute_and_store(key, compute, seconds):

@@ -1,11 +1,14 @@
 """Step 7: the capstone's one write, reserving stock from the dashboard (the reference).
 
-Django's transactions are sync-only (lesson 04): ``atomic()`` belongs to one thread's
-connection, and each ``a``-method is a call of its own. So the read-check-write is one sync
-function, run by ``sync_to_async`` (``thread_sensitive=True``, the default): under
-``ASGIHandler`` on the request's own thread, in one transaction. The row is decremented by a
-conditional ``UPDATE``: the database checks the stock and takes it in one statement, which is
-safe on PostgreSQL (no lost update between two transactions) as on SQLite.
+The stock is taken by a conditional ``UPDATE``: the database checks the stock and takes it in
+one statement, atomic on its own, which no concurrent request can oversell, on PostgreSQL (it
+re-checks the ``WHERE`` on the row's newest version) as on SQLite. That alone could be one
+``aupdate()``. The transaction adds that the stock read after it is the stock right after this
+take (the row stays locked until the commit). Django's transactions are sync-only (lesson 04):
+``atomic()`` belongs to one thread's connection, and each ``a``-method is a call of its own, so
+the transaction is one sync function, run by ``sync_to_async`` (``thread_sensitive=True``, the
+default): under ``ASGIHandler`` on the request's own thread. A check that needs the row read
+first (not one ``UPDATE``) needs ``select_for_update()`` in such a function.
 """
 
 from asgiref.sync import sync_to_async

@@ -24,8 +24,11 @@ HOST = "testserver"
 PERSISTENT_CONN_MAX_AGE = 60  # seconds: a usual setting for a WSGI deployment
 
 
-async def asgi_get(handler, path):
-    """One GET of ``path`` (with its query string) through ``handler``; its status."""
+async def asgi_get(handler, path, leaves_after=None):
+    """One GET of ``path`` (with its query string) through ``handler``; its status.
+
+    ``leaves_after``: seconds after which the client disconnects (``http.disconnect``);
+    then the status is None if no response had started."""
     url = urlsplit(path)
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
              "method": "GET", "scheme": "http", "path": url.path,
@@ -39,7 +42,10 @@ async def asgi_get(handler, path):
     async def receive():
         message = next(messages, None)
         if message is None:
-            await stays_connected.wait()
+            if leaves_after is None:
+                await stays_connected.wait()
+            await asyncio.sleep(leaves_after)
+            return {"type": "http.disconnect"}
         return message
 
     async def send(message):
@@ -47,7 +53,7 @@ async def asgi_get(handler, path):
             status.append(message["status"])
 
     await handler(scope, receive, send)
-    return status[0]
+    return status[0] if status else None
 
 
 def wsgi_get(handler, path):

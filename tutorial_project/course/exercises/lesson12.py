@@ -10,6 +10,7 @@ import functools
 import importlib
 import inspect
 import json
+import re
 import time
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -167,6 +168,18 @@ async def check_catalog_summary(check, catalog_summary):
     _stop_if_raised(check, got, "catalog_summary()",
                     "in async code use the a-methods: await Product.objects.acount()")
     await _refuse_loop_blocking(check, "catalog_summary()", catalog_summary)
+    from tutorial_project.course.exercises.lesson04 import (
+        OFF_THREAD_HINT,
+        as_a_request,
+        recorded_statements,
+    )
+
+    with recorded_statements() as statements:
+        await attempt(check, lambda: as_a_request(catalog_summary), "catalog_summary()")
+    check.that(not any(statement.off_request_thread for statement in statements),
+               "its queries ran on the request's own thread (whose connection Django closes)",
+               "its queries ran on another thread: a connection Django never closes",
+               hint=OFF_THREAD_HINT)
     expected = await _counts(Category, Product)
     check.that(got == expected, "it counts products, products in stock and categories",
                f"it returned {got!r}, expected {expected!r}",
@@ -431,11 +444,23 @@ async def _check_a_caller_leaving(check, cached):
         await asyncio.sleep(0.2)  # they looked in the cache and now wait for the computation
         first.cancel()  # what ASGIHandler does to a request whose client disconnects
         await asyncio.wait([first], timeout=1.0)
+        left = first.done()  # before the computation ends: the caller stopped waiting
         release.set()
-        return await asyncio.gather(*others, return_exceptions=True)
+        if not left:
+            await asyncio.wait([first], timeout=1.0)
+        return left, await asyncio.gather(*others, return_exceptions=True)
 
-    got = await attempt(check, leave_first, "five callers after the first one left")
-    _stop_if_raised(check, got, "five callers after the first one left", "")
+    outcome = await attempt(check, leave_first, "five callers after the first one left")
+    _stop_if_raised(check, outcome, "five callers after the first one left", "")
+    left, got = outcome
+    check.that(
+        left, "a caller that is cancelled stops waiting at once",
+        "the first caller was cancelled (its client left) and was still waiting a second "
+        "later: it caught CancelledError and went on waiting for the computation",
+        hint="let CancelledError out of cached(): Django cancels a request whose client left "
+             "and then waits for it to end, and asyncio.timeout() needs it too; "
+             "asyncio.shield(task) already keeps the shared task running",
+    )
     failed = sorted({type(value).__name__ for value in got if isinstance(value, BaseException)})
     check.that(
         not failed and got == [{"answer": 42}] * 5 and len(calls) == 1,
@@ -862,10 +887,31 @@ async def _outcome(awaitable):
         return error
 
 
-def _unsafe_stock_write(statements):
-    """Why these statements would oversell on PostgreSQL, or "".
+def _stock_bound(update, quantity):
+    """Whether this UPDATE's WHERE takes the stock only if ``quantity`` are left: a
+    ``"stock" >= n`` with n >= quantity, or a ``"stock" > n`` with n >= quantity - 1 (the
+    database re-checks it on the row's newest version); "" or why not."""
+    where_at = update.find(" WHERE ")
+    bounds = []
+    for match in re.finditer(r'"stock" (>=|>) %s', update[where_at:] if where_at >= 0 else ""):
+        index = update[:where_at + match.start()].count("%s")
+        if index < len(update.params):
+            bound = update.params[index]
+            bounds.append(bound + (match.group(1) == ">"))  # integers: > n is >= n + 1
+    if any(bound >= quantity for bound in bounds):
+        return ""
+    if bounds:
+        return (f"the UPDATE checks the stock against {max(bounds)}, not against the "
+                f"{quantity} it takes: two transactions can read the same stock and both pass "
+                "the check in Python, and the second UPDATE still takes the stock below 0")
+    return ("the stock was read, then written, with no row lock and no check in the "
+            "UPDATE itself: two transactions can read the same stock at once")
 
-    Safe: the stock is taken by an UPDATE that checks it (``WHERE ... "stock" >= %s``; the
+
+def _unsafe_stock_write(statements, quantity):
+    """Why these statements, which took ``quantity``, would oversell on PostgreSQL, or "".
+
+    Safe: the stock is taken by an UPDATE whose WHERE checks it against the quantity (the
     database re-checks it on the row's newest version), or the row was read with
     ``select_for_update()`` inside the transaction before it was written.
     """
@@ -877,15 +923,12 @@ def _unsafe_stock_write(statements):
         if sql.upper().startswith("SELECT") and statement.for_update and statement.in_atomic:
             locked = True
         elif sql.upper().startswith("UPDATE"):
-            if '"stock" >=' in sql.partition(" WHERE ")[2] or locked:
-                return ""
-            return ("the stock was read, then written, with no row lock and no check in the "
-                    "UPDATE itself: two transactions can read the same stock at once")
+            return "" if locked else _stock_bound(statement, quantity)
     return ""
 
 
 @_hands_over("reserve")
-@exercise("12.8", "Reserve stock: one transaction, no oversell")
+@exercise("12.8", "Reserve stock: no oversell")
 async def check_reserve(check, reserve):
     from django.core.exceptions import SynchronousOnlyOperation
 
@@ -944,15 +987,17 @@ async def check_reserve(check, reserve):
             f"20 requests at once for one each of the last 5: {sold} reserved, stock now {now}"
             + (f", and some raised {', '.join(others)}" if others else ""),
             hint="each request has its own thread: between one request's read and its write "
-                 "another reads the same stock. Read, check and write in one sync function "
-                 "under transaction.atomic(), awaited with sync_to_async",
+                 "another reads the same stock. Let one conditional UPDATE check and take it "
+                 "(filter(sku=sku, stock__gte=quantity).aupdate(stock=F('stock') - quantity)), "
+                 "or read, check and write in one sync function under transaction.atomic(), "
+                 "awaited with sync_to_async",
         )
         off_thread = any(statement.off_request_thread for statement in statements)
         check.that(not off_thread,
                    "its queries ran on the request's own thread (whose connection Django closes)",
                    "its queries ran on another thread: a connection Django never closes",
                    hint=OFF_THREAD_HINT)
-        unsafe = _unsafe_stock_write(statements)
+        unsafe = _unsafe_stock_write(statements, 2)
         check.that(
             not unsafe, "it is safe on PostgreSQL too (row locked, or a conditional update)",
             f"on PostgreSQL, concurrent requests would oversell: {unsafe}",
