@@ -280,3 +280,16 @@ def blocking_calls_on_this_thread(ignore=lambda frame: False):
         yield found
     finally:
         sys.setprofile(previous)
+
+
+@contextmanager
+def loop_blocking_calls():
+    """Each blocking call made on the event loop's thread in the block, named however short:
+    ``time.sleep`` (patched, and under any name), Event.wait, a sync socket or DNS call; the
+    check's own code and Django's are left out. Its profile hook slows the loop: never time
+    inside it. Yields a list, filled when the block ends."""
+    blocking = []
+    with sleeps_on_this_thread() as sleeps, \
+            blocking_calls_on_this_thread(made_by_the_surroundings) as named:
+        yield blocking
+    blocking += ["time.sleep"] * len(sleeps) + named

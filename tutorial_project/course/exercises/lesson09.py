@@ -25,10 +25,9 @@ from django.test import AsyncClient, override_settings
 
 from tutorial_project.course.exercises.core import exercise
 from tutorial_project.course.exercises.expect import (
-    blocking_calls_on_this_thread,
+    loop_blocking_calls,
     made_by_the_surroundings,
     must_be_async,
-    sleeps_on_this_thread,
 )
 from tutorial_project.course.exercises.probes import call_view
 from tutorial_project.instruments.heartbeat import Heartbeat
@@ -72,16 +71,6 @@ def _learner_code_watched():
         logger.disabled = was_disabled
 
 
-@contextlib.contextmanager
-def _loop_blocking_watched():
-    """Each blocking call made on the event loop's thread in the block, named however short
-    (time.sleep under any name, Event.wait, a sync socket or DNS call): the check's own code
-    and Django's are left out."""
-    blocking = []
-    with sleeps_on_this_thread() as sleeps, \
-            blocking_calls_on_this_thread(made_by_the_surroundings) as named:
-        yield blocking
-    blocking += ["time.sleep"] * len(sleeps) + named
 
 
 def _named(blocking):
@@ -127,7 +116,7 @@ async def check_whoami_view(check, view):
         client = AsyncClient()
         await client.aforce_login(await _exercise_user())
         with_a_session = await _anonymous_with_a_session()
-        with _learner_code_watched() as never_awaited, _loop_blocking_watched() as blocking:
+        with _learner_code_watched() as never_awaited, loop_blocking_calls() as blocking:
             async with Heartbeat(every=0.005) as heartbeat:
                 anonymous, anonymous_error = await _get(AsyncClient(), f"/{route}")
                 visitor, visitor_error = await _get(with_a_session, f"/{route}")
@@ -197,7 +186,7 @@ async def check_cart_view(check, view):
     mount(route, view)
     steps = []
     try:
-        with _learner_code_watched() as never_awaited, _loop_blocking_watched() as blocking:
+        with _learner_code_watched() as never_awaited, loop_blocking_calls() as blocking:
             client = AsyncClient()
             for sku in ["BK-001", "CF-002", "BK-001"]:
                 steps.append((sku, *await _get(client, f"/{route}", add=sku)))
@@ -440,7 +429,7 @@ async def check_count_hit(check, count_hit):
     with override_settings(CACHES=PROBE_CACHES):
         probe = caches["default"]
         await probe.aclear()
-        with _learner_code_watched() as never_awaited, _loop_blocking_watched() as blocking:
+        with _learner_code_watched() as never_awaited, loop_blocking_calls() as blocking:
             async with Heartbeat(every=0.005) as heartbeat:
                 try:
                     first = await count_hit("exercise")
@@ -470,7 +459,7 @@ async def check_count_hit(check, count_hit):
         await probe.aclear()
         with (_learner_code_watched(), _locks_taken_by_the_answer() as locks,
               _a_fresh_default_executor(asyncio.get_running_loop()),
-              _loop_blocking_watched() as blocking,
+              loop_blocking_calls() as blocking,
               ThreadPoolExecutor(max_workers=1) as second_process):
             here, there = await asyncio.gather(
                 _hits(count_hit, HITS // 2),

@@ -21,8 +21,7 @@ from django.utils.module_loading import import_string
 from tutorial_project.catalog.models import Product
 from tutorial_project.course.exercises.core import NotSolved, exercise
 from tutorial_project.course.exercises.expect import (
-    blocking_calls_on_this_thread,
-    made_by_the_surroundings,
+    loop_blocking_calls,
     must_be_async,
     sleeps_on_this_thread,
 )
@@ -79,16 +78,6 @@ def _pages_built():
             setattr(cls, name, original)
 
 
-@contextmanager
-def _loop_blocking_watched():
-    """Each blocking call made on the event loop's thread in the block, named however short
-    (time.sleep under any name, Event.wait, a sync socket or DNS call): the check's own code
-    and Django's are left out. Its profile hook slows the loop: never time inside it."""
-    blocking = []
-    with sleeps_on_this_thread() as sleeps, \
-            blocking_calls_on_this_thread(made_by_the_surroundings) as named:
-        yield blocking
-    blocking += ["time.sleep"] * len(sleeps) + named
 
 
 def _named(blocking):
@@ -120,7 +109,7 @@ async def check_page_skus(check, page_skus):
     for number, meaning in PAGE_PROBES:
         expected = await _expected_page(number)
         try:
-            with (_loop_blocking_watched() as blocking, _pages_built() as built,
+            with (loop_blocking_calls() as blocking, _pages_built() as built,
                   recorded_statements() as statements):
                 got = await as_a_request(page_skus, number)
         except SynchronousOnlyOperation:
@@ -429,7 +418,7 @@ async def check_start_report_view(check, view):
             with override_settings(TASKS=DOWN_QUEUE):  # the enqueue fails: what does it say?
                 down, _, _ = await _probe(view, "?category=coffee")
             # Untimed (the profile hook slows the loop): every blocking call, however short.
-            with _loop_blocking_watched() as blocking:
+            with loop_blocking_calls() as blocking:
                 await _probe(view, "?category=coffee")
         failure = f"{type(error).__name__}: {error}" if error and not hung else None
         error = _ = None  # drop the tracebacks, so that a never-awaited coroutine is collected

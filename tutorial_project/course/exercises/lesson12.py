@@ -29,10 +29,8 @@ from tutorial_project.course.exercises.attempt import (
 )
 from tutorial_project.course.exercises.core import exercise
 from tutorial_project.course.exercises.expect import (
-    blocking_calls_on_this_thread,
-    made_by_the_surroundings,
+    loop_blocking_calls,
     must_be_async,
-    sleeps_on_this_thread,
     sync_cache_calls_on_this_thread,
 )
 from tutorial_project.course.exercises.probes import call_view, quiet_request_log
@@ -125,16 +123,6 @@ def _stop_if_raised(check, outcome, what, hint):
         fail(check, f"{what} raised {outcome}", hint)
 
 
-@contextmanager
-def _loop_blocking_watched():
-    """Each blocking call made on the event loop's thread in the block, named however short
-    (time.sleep under any name, Event.wait, a sync socket or DNS call): the check's own code
-    and Django's are left out. Its profile hook slows the loop: never time inside it."""
-    blocking = []
-    with sleeps_on_this_thread() as sleeps, \
-            blocking_calls_on_this_thread(made_by_the_surroundings) as named:
-        yield blocking
-    blocking += ["time.sleep"] * len(sleeps) + named
 
 
 BLOCKING_HINT = ("a blocking call (time.sleep under any name, Event.wait, a sync client) holds "
@@ -145,7 +133,7 @@ BLOCKING_HINT = ("a blocking call (time.sleep under any name, Event.wait, a sync
 async def _refuse_loop_blocking(check, what, run):
     """Run the answer once more, untimed (the profile hook slows the loop), and stop the check
     if it made any blocking call on the event loop's thread. Its result was judged before."""
-    with _loop_blocking_watched() as blocking:
+    with loop_blocking_calls() as blocking:
         try:
             await asyncio.wait_for(run(), GIVE_UP)
         except Exception:  # noqa: BLE001, S110  (what it returns or raises was checked above)
