@@ -4,8 +4,8 @@ Usage: python .ci/save_notebooks.py notebooks/00_*.ipynb ...
 
 The kernel is this interpreter's (as nbval's --nbval-current-env), started in notebooks/.
 Cells tagged "raises-exception" may raise; any other error stops the run and saves nothing.
-Saved notebooks keep only what learners and nbval need: outputs, execution counts 1..N,
-cell tags, and the python3 kernelspec.
+Saved notebooks keep only what learners and nbval need: outputs (a stream's chunks merged),
+execution counts 1..N, cell tags, and the python3 kernelspec.
 """
 
 import re
@@ -48,6 +48,8 @@ def run(path):
 def normalize(nb):
     nb.metadata = nbformat.NotebookNode(kernelspec=KERNELSPEC, language_info={"name": "python"})
     for cell in nb.cells:
+        if "outputs" in cell:
+            cell.outputs = _merged_streams(cell.outputs)
         for output in cell.get("outputs", []):
             if output.output_type == "error":
                 output.traceback = [_without_machine_paths(line) for line in output.traceback]
@@ -55,6 +57,19 @@ def normalize(nb):
             {k: v for k, v in cell.metadata.items() if k in KEPT_CELL_METADATA}
         )
     return nb
+
+
+def _merged_streams(outputs):
+    """One output per run of stdout (or stderr) text: a busy kernel sends a print in chunks."""
+    merged = []
+    for output in outputs:
+        previous = merged[-1] if merged else None
+        if (output.output_type == "stream" and previous is not None
+                and previous.output_type == "stream" and previous.name == output.name):
+            previous.text += output.text
+        else:
+            merged.append(output)
+    return merged
 
 
 def _without_machine_paths(text):
