@@ -147,6 +147,17 @@ def sleeps_in_its_own_thread(fetch_price, skus):  # right: the sleep holds only 
     return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
 
 
+def async_to_sync_of_gather(fetch_price, skus):  # gather is not async: called on this thread
+    return dict(zip(skus, async_to_sync(asyncio.gather)(*map(fetch_price, skus)), strict=True))
+
+
+def returns_gather_unawaited(fetch_price, skus):  # the async function forgot its await
+    async def fetch_all():
+        return asyncio.gather(*(fetch_price(sku) for sku in skus))
+
+    return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
+
+
 async def async_prices_for(fetch_price, skus):  # its callers are sync: they cannot await it
     return dict(zip(skus, await asyncio.gather(*(fetch_price(s) for s in skus)), strict=True))
 
@@ -179,10 +190,17 @@ def test_03_1_right_answers_pass(answer):
                                                "await cache.aset_many"]),
         (awaits_in_turn_in_one_bridge, ["at most 1 of 4 fetches",
                                         "even inside one async_to_sync call", "gather"]),
+        (async_to_sync_of_gather, ["There is no current event loop",
+                                   "calls the function you give it at once",
+                                   "return await asyncio.gather"]),
+        (returns_gather_unawaited, ["await wasn't used with future",
+                                    "`return await asyncio.gather(...)`"]),
     ],
 )
 def test_03_1_wrong_answers_fail_with_a_hint_and_no_warning(answer, fragments, recwarn):
-    failed_with(verdict_of("check_prices_for", answer), *fragments)
+    verdict = verdict_of("check_prices_for", answer)
+    failed_with(verdict, *fragments)
+    assert "never awaited" not in str(verdict), str(verdict)  # not the news: it failed before
     assert not [w for w in recwarn if "never awaited" in str(w.message)]
 
 
@@ -248,6 +266,23 @@ async def lookup_many_with_run_in_executor(lookup, skus):  # right: the loop's d
     return await asyncio.gather(*(loop.run_in_executor(None, lookup, sku) for sku in skus))
 
 
+async def lookup_many_with_anyio(lookup, skus):  # right: Starlette's way, anyio's capped pool
+    import anyio.to_thread  # its worker threads are started by anyio, and reused while idle
+
+    return await asyncio.gather(*(anyio.to_thread.run_sync(lookup, sku) for sku in skus))
+
+
+lazy_pool = None
+
+
+async def lookup_many_with_a_pool_made_on_first_use(lookup, skus):  # right: one pool, kept
+    global lazy_pool
+    if lazy_pool is None:
+        lazy_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="lazy-lookup")
+    loop = asyncio.get_running_loop()
+    return await asyncio.gather(*(loop.run_in_executor(lazy_pool, lookup, s) for s in skus))
+
+
 async def a_thread_sensitive_context_per_call(lookup, skus):  # one request thread in a view
     async def one(sku):
         async with ThreadSensitiveContext():
@@ -307,6 +342,8 @@ def sync_lookup_many(lookup, skus):
         lookup_many_with_to_thread,
         lookup_many_with_own_pool,
         lookup_many_with_run_in_executor,
+        lookup_many_with_anyio,
+        lookup_many_with_a_pool_made_on_first_use,
     ],
 )
 def test_03_2_right_answers_pass(answer):
@@ -330,15 +367,33 @@ def test_03_2_right_answers_pass(answer):
         (gather_not_awaited, ["an `await` is missing", "Future of asyncio.gather"]),
         (calls_not_awaited, ["an `await` is missing"]),
         (sync_lookup_many, ["not an async function"]),
-        (a_new_pool_per_call, ["built 1 ThreadPoolExecutor", "at module level"]),
+        (a_new_pool_per_call, ["built 1 ThreadPoolExecutor again in a second call",
+                                 "at module level"]),
         (a_pool_per_call_shut_down, ["built 1 ThreadPoolExecutor", "no cap",
                                      "at module level"]),
-        (a_thread_per_sku, ["started 4 threads of its own", "no cap", "at module level"]),
+        (a_thread_per_sku, ["started 4 new threads", "second call", "no cap",
+                              "at module level"]),
     ],
 )
 def test_03_2_wrong_answers_fail_with_a_hint_and_no_warning(answer, fragments, recwarn):
     failed_with(verdict_of("check_lookup_many", answer), *fragments)
     assert not [w for w in recwarn if "never awaited" in str(w.message)]
+
+
+def test_03_2_answers_that_start_their_threads_once_pass_every_time_in_one_loop():
+    """anyio's workers, or a pool made on first use, are new in the first call only: the
+    verdict is the same on the first check in a loop as on the next ones."""
+    from tutorial_project.course.exercises.lesson03 import check_lookup_many
+
+    global lazy_pool
+    lazy_pool = None
+
+    async def three_checks_in_one_loop(answer):
+        return [await check_lookup_many(answer) for _ in range(3)]
+
+    for answer in [lookup_many_with_anyio, lookup_many_with_a_pool_made_on_first_use]:
+        verdicts = asyncio.run(three_checks_in_one_loop(answer))
+        assert all(verdicts), [str(verdict) for verdict in verdicts]
 
 
 @pytest.mark.parametrize("check", ["check_prices_for", "check_lookup_many"])
@@ -369,10 +424,6 @@ def test_right_answers_pass_while_the_machine_is_busy(check, answer):
         for burner in burners:
             burner.join()
     assert verdict.passed, (str(verdict), time.perf_counter() - started)
-
-
-def async_to_sync_of_gather(fetch_price, skus):  # fails; its coroutines stay in a cycle
-    return dict(zip(skus, async_to_sync(asyncio.gather)(*map(fetch_price, skus)), strict=True))
 
 
 def test_an_earlier_attempts_coroutines_are_not_blamed_on_the_next_answer(recwarn):
