@@ -44,6 +44,18 @@ async def page_of_values_in_a_thread(number):  # right, written differently: SKU
 
     django_paginator, products = paginators()
     paginator = django_paginator.Paginator(products.values_list("sku", flat=True), per_page=5)
+
+    def skus():
+        return list(paginator.get_page(number).object_list)
+
+    return await sync_to_async(skus)()
+
+
+async def page_in_two_hops(number):  # get_page in one hop, the (lazy) page listed in another
+    from asgiref.sync import sync_to_async
+
+    django_paginator, products = paginators()
+    paginator = django_paginator.Paginator(products.values_list("sku", flat=True), per_page=5)
     page = await sync_to_async(paginator.get_page)(number)
     return await sync_to_async(list)(page)
 
@@ -244,6 +256,9 @@ def test_page_skus(project):
     assert not verdict and "`await` is missing" in str(verdict)
     verdict = run(check_page_skus, page_object_list)
     assert not verdict and "QuerySet" in str(verdict)
+    verdict = run(check_page_skus, page_in_two_hops)
+    assert not verdict and "listed its rows in another" in str(verdict), str(verdict)
+    assert "one hop" in str(verdict)
 
 
 # --- 11.2 -------------------------------------------------------------------------------------

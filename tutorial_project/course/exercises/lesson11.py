@@ -10,7 +10,7 @@ import time
 import warnings
 from contextlib import contextmanager
 
-from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from asgiref.sync import SyncToAsync, ThreadSensitiveContext, sync_to_async
 from django.core import paginator as django_paginator
 from django.core.exceptions import SynchronousOnlyOperation
 from django.db.models import QuerySet
@@ -78,6 +78,40 @@ def _pages_built():
             setattr(cls, name, original)
 
 
+@contextmanager
+def _sync_page_hops(statements):
+    """Yield a list that ends up True for each sync ``Paginator.page()`` whose rows were
+    fetched after its thread hop had ended (one ``sync_to_async`` call for ``get_page``,
+    another to list the page), False when one hop did both.
+
+    ``statements`` is the list ``recorded_statements()`` fills; each hop notes how many of them
+    had run when it started and when it ended.
+    """
+    running, pages, split = [], [], []
+    original_call, original_page = SyncToAsync.__call__, django_paginator.Paginator.page
+
+    async def counted_call(self, *args, **kwargs):
+        hop = [len(statements), None]
+        running.append(hop)
+        try:
+            return await original_call(self, *args, **kwargs)
+        finally:
+            hop[1] = len(statements)
+            running.remove(hop)
+
+    def noted_page(self, *args, **kwargs):
+        pages.append(running[-1] if running else None)  # the hop this page is built in
+        return original_page(self, *args, **kwargs)
+
+    SyncToAsync.__call__, django_paginator.Paginator.page = counted_call, noted_page
+    try:
+        yield split
+    finally:
+        SyncToAsync.__call__, django_paginator.Paginator.page = original_call, original_page
+    for hop in pages:
+        if hop is not None and hop[1] is not None:
+            later = statements[hop[1]:]
+            split.append(any("LIMIT" in statement.upper() for statement in later))
 
 
 def _named(blocking):
@@ -110,7 +144,7 @@ async def check_page_skus(check, page_skus):
         expected = await _expected_page(number)
         try:
             with (loop_blocking_calls() as blocking, _pages_built() as built,
-                  recorded_statements() as statements):
+                  recorded_statements() as statements, _sync_page_hops(statements) as split):
                 got = await as_a_request(page_skus, number)
         except SynchronousOnlyOperation:
             _refuse(check, f"page_skus({number!r}) ran a query on the event loop",
@@ -154,6 +188,13 @@ async def check_page_skus(check, page_skus):
                     hint="give the paginator the unevaluated QuerySet "
                     "(`Product.objects.order_by('sku')`): it then counts with COUNT and fetches "
                     "5 rows with LIMIT, instead of loading the whole table for one page")
+        if any(split):
+            _refuse(check, f"page_skus({number!r}) built the page in one thread hop and listed "
+                    "its rows in another",
+                    hint="a sync Paginator's page is lazy: get_page() counts, and the rows are "
+                    "fetched when the page is listed. Do both in one function run with "
+                    "sync_to_async (`lambda: [p.sku for p in paginator.get_page(number)]`): one "
+                    "hop to a thread, not one per step")
         if any(statement.off_request_thread for statement in statements):
             _refuse(check, f"page_skus({number!r}) ran its queries on a thread other than the "
                     "request's", hint=OFF_THREAD_HINT)
