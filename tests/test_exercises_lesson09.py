@@ -3,6 +3,8 @@ learners write fail with a hint that names the mistake; right answers written di
 
 import asyncio
 import json
+import multiprocessing
+import os
 import threading
 import time
 from time import sleep
@@ -84,6 +86,37 @@ def whoami_sync(request):
     return JsonResponse({"username": None})
 
 
+async def whoami_guard_off(request):  # silences SynchronousOnlyOperation: sync ORM on the loop
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        return JsonResponse({"username": request.user.username or None})
+    finally:
+        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+
+
+async def whoami_guard_left_off(request):  # the same, and it stays off for the whole kernel
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "1")
+    return JsonResponse({"username": request.user.username or None})
+
+
+def guard_off_in_an_earlier_cell(check, answer, value="false"):
+    """The verdict on ``answer`` with the variable set before the check (any non-empty value
+    switches Django's guard off), and the variable's value after the check."""
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = value
+    try:
+        return run(check, answer), os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    finally:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+def assert_guard_refused(verdict, where, the_async_way):
+    text = str(verdict)
+    assert not verdict and verdict.solved, text
+    for part in ("Django's guard was switched off", where, "it is not a fix",
+                 "blocks every request", "not safe to use from several at once", the_async_way):
+        assert part in text, (part, text)
+
+
 def test_whoami(project, recwarn):
     from tutorial_project.course.exercises.lesson09 import check_whoami_view
 
@@ -109,6 +142,22 @@ def test_whoami(project, recwarn):
     sync = run(check_whoami_view, whoami_sync)
     assert not sync and "async def whoami_view" in str(sync)
     assert no_never_awaited_warning(recwarn)
+
+
+def test_whoami_refuses_the_guard_switched_off(project):
+    from tutorial_project.course.exercises.lesson09 import check_whoami_view
+
+    for wrong in (whoami_guard_off, whoami_guard_left_off):
+        verdict = run(check_whoami_view, wrong)
+        assert_guard_refused(verdict, "was set by your code", "await request.auser()")
+        assert "DJANGO_ALLOW_ASYNC_UNSAFE" not in os.environ, wrong.__name__
+    # set in an earlier cell: refused even with a right view, and put back as it was
+    verdict, after = guard_off_in_an_earlier_cell(check_whoami_view, whoami_reference)
+    assert_guard_refused(verdict, "='false' was set before the check ran", "request.auser()")
+    assert after == "false"
+    verdict, after = guard_off_in_an_earlier_cell(check_whoami_view, whoami_lazy_user, "")
+    assert not verdict and "guard" not in str(verdict) and after == "", str(verdict)  # "": on
+    assert run(check_whoami_view, whoami_reference)
 
 
 # --- 09.2 -------------------------------------------------------------------------------------
@@ -206,6 +255,38 @@ async def cart_in_a_global(request):
 async def cart_sleeps_on_the_loop(request):  # right cart, but blocks every request
     sleep(0.01)
     return await cart_reference(request)
+
+
+async def cart_guard_off(request):  # the sync session API with the guard switched off
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        return await cart_sync_session(request)
+    finally:
+        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+
+
+async def cart_guard_off_in_a_thread(request):  # switched off from sync code, in a thread
+    def switch_off():
+        os.environ.update(DJANGO_ALLOW_ASYNC_UNSAFE="yes")
+
+    await sync_to_async(switch_off)()
+    try:
+        return await cart_sync_session(request)
+    finally:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE")
+
+
+def test_cart_refuses_the_guard_switched_off(project):
+    from tutorial_project.course.exercises.lesson09 import check_cart_view
+
+    for wrong in (cart_guard_off, cart_guard_off_in_a_thread):
+        verdict = run(check_cart_view, wrong)
+        assert_guard_refused(verdict, "was set by your code", "await request.session.aset")
+        assert "DJANGO_ALLOW_ASYNC_UNSAFE" not in os.environ, wrong.__name__
+    verdict, after = guard_off_in_an_earlier_cell(check_cart_view, cart_reference, "0")
+    assert_guard_refused(verdict, "='0' was set before the check ran", "request.session.aget")
+    assert after == "0"
+    assert run(check_cart_view, cart_copied_then_appended)
 
 
 def test_cart(project, recwarn):
@@ -375,6 +456,49 @@ def _acquired_by_hand(key):  # the same, with acquire/release and an RLock
 
 async def count_under_an_rlock_in_any_thread(page):  # the loop's default executor runs it
     return await sync_to_async(_acquired_by_hand, thread_sensitive=False)(f"hits:{page}")
+
+
+MP_LOCK = multiprocessing.Lock()  # one host's semaphore: uvicorn's workers each make their own
+
+
+def _get_set_under_a_multiprocessing_lock(key):
+    with MP_LOCK:
+        count = default_cache().get(key, 0) + 1
+        default_cache().set(key, count, timeout=None)
+        return count
+
+
+async def count_under_a_multiprocessing_lock(page):  # serializes this process's hits only
+    return await sync_to_async(_get_set_under_a_multiprocessing_lock)(f"hits:{page}")
+
+
+MP_SEMAPHORE = multiprocessing.Semaphore(1)
+
+
+def _acquired_mp_semaphore_by_hand(key):
+    MP_SEMAPHORE.acquire()
+    try:
+        count = default_cache().get(key, 0) + 1
+        default_cache().set(key, count, timeout=None)
+    finally:
+        MP_SEMAPHORE.release()
+    return count
+
+
+async def count_under_a_multiprocessing_semaphore(page):
+    return await sync_to_async(_acquired_mp_semaphore_by_hand, thread_sensitive=False)(
+        f"hits:{page}")
+
+
+def test_count_hit_refuses_multiprocessing_locks(project):
+    from tutorial_project.course.exercises.lesson09 import check_count_hit
+
+    for locked, name in [(count_under_a_multiprocessing_lock, "(multiprocessing.synchronize.Lock)"),
+                         (count_under_a_multiprocessing_semaphore, "(multiprocessing.Semaphore)")]:
+        verdict = run(check_count_hit, locked)
+        text = str(verdict)
+        assert not verdict and name in text and "multiprocessing.Lock only among" in text, text
+    assert run(check_count_hit, count_reference)
 
 
 def test_count_hit(project, recwarn):

@@ -3,6 +3,7 @@
 import asyncio
 import gc
 import inspect
+import os
 import socket
 import sys
 import threading
@@ -25,6 +26,42 @@ def must_be_async(check, function, name, params="...", *, kind="function", hint=
         f"{name} is not an async function",
         hint=hint or f"define it with `async def {name}({params}):`",
     )
+
+
+ASYNC_UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
+
+
+@contextmanager
+def async_unsafe_noted():
+    """Run the block with Django's async-safety guard on, and note who switched it off.
+
+    Django's guard (``async_unsafe`` in django/utils/asyncio.py) lets a sync ORM or session
+    call run on the event loop when ``os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")`` is not
+    empty ("false" and "0" too). Yields a list that holds, after the block, a line for each
+    time it was set: before the block (it is unset for the block) or inside it, by the answer
+    (in ``os.environ``, from any thread, even if unset again before the block ends). When the
+    block ends the variable is back as it was before the block.
+    """
+    before = os.environ.pop(ASYNC_UNSAFE, None)
+    found = [f"{ASYNC_UNSAFE}={before!r} was set before the check ran (the check unset it "
+             "for its run and has put it back)"] if before else []
+    environ, unsafe_key = type(os.environ), os.environ.encodekey(ASYNC_UNSAFE)
+    real_setitem = environ.__setitem__
+
+    def noted_setitem(self, key, value):  # os.environb shares os.environ's data
+        if self._data is os.environ._data and value and self.encodekey(key) == unsafe_key:
+            found.append(f"{ASYNC_UNSAFE}={value!r} was set by your code (the check has "
+                         "unset it)")
+        real_setitem(self, key, value)
+
+    environ.__setitem__ = noted_setitem
+    try:
+        yield found
+    finally:
+        environ.__setitem__ = real_setitem
+        os.environ.pop(ASYNC_UNSAFE, None)
+        if before is not None:
+            os.environ[ASYNC_UNSAFE] = before
 
 
 @contextmanager

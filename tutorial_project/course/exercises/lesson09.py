@@ -25,6 +25,7 @@ from django.test import AsyncClient, override_settings
 
 from tutorial_project.course.exercises.core import exercise
 from tutorial_project.course.exercises.expect import (
+    async_unsafe_noted,
     loop_blocking_calls,
     made_by_the_surroundings,
     must_be_async,
@@ -101,6 +102,19 @@ async def _ok(request):
 
 
 FORGOTTEN_AWAIT = "an `await` is missing: {}"
+
+
+def _guard_left_on(check, unsafe, the_async_way):
+    """Refuse an answer run with DJANGO_ALLOW_ASYNC_UNSAFE set (``unsafe``, from
+    expect.async_unsafe_noted): the sync call it lets through passes every probe here."""
+    if unsafe:
+        check.that(
+            False, "", f"Django's guard was switched off: {unsafe[0]}",
+            hint="it is not a fix: it only hides SynchronousOnlyOperation. The sync query still "
+            "runs on the event loop and blocks every request there, and every coroutine on the "
+            "loop then shares its thread's database connection, which is not safe to use from "
+            f"several at once. Never set it; use {the_async_way}",
+        )
 # A free loop, even on a busy 2-core machine, does not stand still a quarter of a second
 # (lesson 02's bound); a shorter time.sleep on the loop is counted, not timed.
 STALL = 0.25
@@ -116,13 +130,15 @@ async def check_whoami_view(check, view):
         client = AsyncClient()
         await client.aforce_login(await _exercise_user())
         with_a_session = await _anonymous_with_a_session()
-        with _learner_code_watched() as never_awaited, loop_blocking_calls() as blocking:
+        with (async_unsafe_noted() as unsafe, _learner_code_watched() as never_awaited,
+              loop_blocking_calls() as blocking):
             async with Heartbeat(every=0.005) as heartbeat:
                 anonymous, anonymous_error = await _get(AsyncClient(), f"/{route}")
                 visitor, visitor_error = await _get(with_a_session, f"/{route}")
                 logged_in, error = await _get(client, f"/{route}")
     finally:
         unmount(route)
+    _guard_left_on(check, unsafe, "`user = await request.auser()`")
     if never_awaited:
         check.that(False, "", never_awaited[0],
                    hint=FORGOTTEN_AWAIT.format("`user = await request.auser()`"))
@@ -186,7 +202,8 @@ async def check_cart_view(check, view):
     mount(route, view)
     steps = []
     try:
-        with _learner_code_watched() as never_awaited, loop_blocking_calls() as blocking:
+        with (async_unsafe_noted() as unsafe, _learner_code_watched() as never_awaited,
+              loop_blocking_calls() as blocking):
             client = AsyncClient()
             for sku in ["BK-001", "CF-002", "BK-001"]:
                 steps.append((sku, *await _get(client, f"/{route}", add=sku)))
@@ -199,6 +216,8 @@ async def check_cart_view(check, view):
                 keys = sorted(await session.akeys())
     finally:
         unmount(route)
+    _guard_left_on(check, unsafe, "`await request.session.aget(...)` and "
+                   "`await request.session.aset(...)`")
     if never_awaited:
         check.that(False, "", never_awaited[0],
                    hint=FORGOTTEN_AWAIT.format("`await request.session.aset(...)`; without it "
@@ -347,6 +366,14 @@ def _hits_on_another_loop(count_hit, n):
 _C_LOCKS = (_thread.LockType, _thread.RLock)
 _PY_LOCKS = (asyncio.Lock, asyncio.Semaphore, asyncio.Condition, threading.Condition,
              threading.Semaphore)
+try:  # multiprocessing's locks: shared only with the processes they are handed to, on one host
+    from _multiprocessing import SemLock as _SemLock
+    from multiprocessing import synchronize as _mp_synchronize
+except ImportError:  # a platform without sem_open has none
+    pass
+else:
+    _C_LOCKS += (_SemLock,)  # lock.acquire(), lock.release(): the C semaphore's own methods
+    _PY_LOCKS += (_mp_synchronize.SemLock, _mp_synchronize.Condition)  # `with lock:`
 _LOCK_METHODS = {"acquire", "__enter__", "__exit__", "__aenter__", "release", "wait"}
 
 
@@ -362,13 +389,22 @@ def _the_answers(frame):
             and not frame.f_code.co_filename.startswith(_NOT_THE_ANSWERS))
 
 
+def _c_lock_name(lock):
+    kind = type(lock).__name__
+    if kind == "SemLock":  # multiprocessing's: its kind 0 is a recursive lock
+        return "multiprocessing." + (
+            "RLock" if lock.kind == 0 else "Lock" if lock.maxvalue == 1 else "Semaphore")
+    return f"threading.{'Lock' if kind == 'lock' else kind}"
+
+
 @contextlib.contextmanager
 def _locks_taken_by_the_answer():
     """The locks in this process's memory that the answer's own code takes in the block
-    (threading.Lock, RLock, Semaphore, Condition; asyncio.Lock, Semaphore, Condition), named
-    by type. A profile hook watches this thread and the threads started in the block (the
-    threads of each request's sync_to_async, the second event loop's); locks taken by Django,
-    asgiref, asyncio or the course's code are left out."""
+    (threading.Lock, RLock, Semaphore, Condition; asyncio.Lock, Semaphore, Condition), and
+    multiprocessing's (Lock, RLock, Semaphore, Condition), named by type. A profile hook
+    watches this thread and the threads started in the block (the threads of each request's
+    sync_to_async, the second event loop's); locks taken by Django, asgiref, asyncio or the
+    course's code are left out."""
     found, active = set(), [True]
     previous_here, previous_new = sys.getprofile(), threading.getprofile()
 
@@ -376,8 +412,7 @@ def _locks_taken_by_the_answer():
         if active[0]:
             if event == "c_call" and isinstance(getattr(arg, "__self__", None), _C_LOCKS):
                 if _the_answers(frame):
-                    kind = type(arg.__self__).__name__
-                    found.add(f"threading.{'Lock' if kind == 'lock' else kind}")
+                    found.add(_c_lock_name(arg.__self__))
             elif event == "call" and frame.f_code.co_name in _LOCK_METHODS:
                 owner = frame.f_locals.get("self")
                 if isinstance(owner, _PY_LOCKS) and _the_answers(frame.f_back):
@@ -418,9 +453,11 @@ BLOCKING_HINT = ("blocking calls (time.sleep, requests, a sync cache or ORM call
                  "stop every other request on the loop: await the a-methods, or run them with "
                  "sync_to_async")
 LOCK_HINT = ("a lock in the process's memory (asyncio.Lock, threading.Lock, ...) serializes "
-             "hits inside one process only: a server runs several worker processes, each with "
-             "its own memory and loop, sharing one cache. Let the cache count, atomically for "
-             "every process: `await sync_to_async(cache.incr)(key)`")
+             "hits inside one process only, and a multiprocessing.Lock only among the processes "
+             "it is handed to, on one host (uvicorn's workers each import your module and make "
+             "their own): a server runs several worker processes, often on several hosts, "
+             "sharing one cache. Let the cache count, atomically for every process: "
+             "`await sync_to_async(cache.incr)(key)`")
 
 
 @exercise("09.3", "A hit counter that loses no hit")
@@ -469,7 +506,8 @@ async def check_count_hit(check, count_hit):
         stored = await probe.aget("hits:home")
         expiry = probe._expire_info.get(probe.make_and_validate_key("hits:home"), 0)
     check.that(not locks, "no lock in the process's memory: the count holds across processes",
-               f"the hits took a lock in the process's memory ({', '.join(sorted(locks))})",
+               "the hits took a lock that a second worker process would not share "
+               f"({', '.join(sorted(locks))})",
                hint=LOCK_HINT)
     check.that(not blocking, f"{HITS} hits at once never blocked the event loop",
                f"{HITS} hits at once: " + _blocked(blocking, None), hint=BLOCKING_HINT)
