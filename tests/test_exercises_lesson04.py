@@ -123,11 +123,24 @@ def reports():
             async for p in products.aiterator(chunk_size=100)
         ]
 
+    async def whole_table_joined_to_tags(slug):
+        # One query, but every product's row and tag pair, filtered by category in Python.
+        rows = Product.objects.order_by("sku").values_list(
+            "sku", "category__slug", "category__name", "tags__name"
+        )
+        report = {}
+        async for sku, category_slug, category_name, tag_name in rows:
+            if category_slug == slug:
+                tags = report.setdefault(sku, (sku, category_name, []))[2]
+                tags += [tag_name] if tag_name else []
+        return list(report.values())
+
     return (
         reference, lazy_category, one_query_per_product, unordered, not_async,
         sync_orm_in_async, forgot_await, n_plus_1_on_pool_threads, lists_not_tuples,
         sleeps_on_the_loop, in_to_thread, whole_table_filtered_in_python,
         every_tag_link_matched_in_python, streamed_in_small_chunks, streamed_in_chunks_of_100,
+        whole_table_joined_to_tags,
     )
 
 
@@ -184,11 +197,21 @@ def other_right_reports():
         products = category.products.order_by("sku").prefetch_related("tags")
         return [(p.sku, category.name, [t.name for t in p.tags.all()]) async for p in products]
 
+    async def one_query_joined_to_the_tags(slug):
+        # One row per product and tag (a product with no tag: one row, tag None).
+        rows = Product.objects.filter(category__slug=slug).order_by("sku")
+        report = {}
+        async for sku, name, tag in rows.values_list("sku", "category__name", "tags__name"):
+            tags = report.setdefault(sku, (sku, name, []))[2]
+            tags += [tag] if tag is not None else []
+        return list(report.values())
+
     return [with_a_prefetch_object, prefetch_afterwards, in_a_sync_function,
-            prefetch_the_category_too, links_from_the_through_table, from_the_category]
+            prefetch_the_category_too, links_from_the_through_table, from_the_category,
+            one_query_joined_to_the_tags]
 
 
-@pytest.mark.parametrize("which", range(6))
+@pytest.mark.parametrize("which", range(7))
 def test_04_1_right_answers_written_differently_pass(project, which):
     from tutorial_project.course.exercises.lesson04 import check_category_report
 
@@ -229,6 +252,7 @@ def test_04_1_placeholder_is_not_solved_yet(project):
         (12, "product-tag links where the category has 4: it filtered in Python"),
         (13, "ran 126 queries for 250 products (one or more per product, or per chunk)"),
         (14, "ran 4 queries for 250 products (one or more per product, or per chunk)"),
+        (15, "product-and-tag rows (a join) where the category has 4: it filtered in Python"),
     ],
 )
 def test_04_1_wrong_answers_fail_with_a_reason(project, which, message, recwarn):
@@ -774,8 +798,8 @@ def test_04_2_a_read_outside_the_transaction_fails_every_time(project):
 
 def pages():
     from asgiref.sync import sync_to_async
-    from django.db.models import Prefetch
-    from django.http import HttpResponse
+    from django.db.models import Prefetch, aprefetch_related_objects
+    from django.http import Http404, HttpResponse, HttpResponseNotFound
     from django.shortcuts import aget_object_or_404, get_object_or_404, render
 
     from tutorial_project.orders.models import Order, OrderLine
@@ -872,7 +896,35 @@ def pages():
             return response
         return HttpResponse(html)
 
-    right = [reference, with_a_prefetch_object, renders_in_a_thread, async_cache_calls]
+    async def prefetched_afterwards_with_a_404_response(request, pk):
+        try:
+            order = await Order.objects.select_related("customer").aget(pk=pk)
+        except Order.DoesNotExist:
+            return HttpResponseNotFound("no such order")
+        lines = Prefetch("lines", queryset=OrderLine.objects.select_related("product"))
+        await aprefetch_related_objects([order], lines)
+        return render(request, template, {"order": order})
+
+    def load(pk):
+        return loaded.get(pk=pk)
+
+    async def loaded_with_to_thread(request, pk):
+        # Right page, 3 queries, but on a pool thread: a connection Django never closes.
+        try:
+            order = await asyncio.to_thread(load, pk)
+        except Order.DoesNotExist:
+            raise Http404 from None
+        return render(request, template, {"order": order})
+
+    async def loaded_on_a_pool_thread(request, pk):
+        try:
+            order = await sync_to_async(load, thread_sensitive=False)(pk)
+        except Order.DoesNotExist:
+            raise Http404 from None
+        return render(request, template, {"order": order})
+
+    right = [reference, with_a_prefetch_object, renders_in_a_thread, async_cache_calls,
+             prefetched_afterwards_with_a_404_response]
     wrong = {
         "sleeps_on_the_loop": sleeps_on_the_loop,
         "sync_cache_calls": sync_cache_calls,
@@ -885,11 +937,13 @@ def pages():
         "sync_view": sync_view,
         "lazy_in_a_thread": lazy_in_a_thread,
         "products_one_by_one": products_one_by_one,
+        "loaded_with_to_thread": loaded_with_to_thread,
+        "loaded_on_a_pool_thread": loaded_on_a_pool_thread,
     }
     return right, wrong
 
 
-@pytest.mark.parametrize("which", range(4))
+@pytest.mark.parametrize("which", range(5))
 def test_04_3_right_answers_pass(project, which):
     from tutorial_project.course.exercises.lesson04 import check_order_page
 
@@ -919,6 +973,8 @@ def test_04_3_placeholder_is_not_solved_yet(project):
         ("products_one_by_one", "queries for an order of 2 lines (one or more per line: N+1)"),
         ("sleeps_on_the_loop", "blocked the event loop's thread with time.sleep(0.05)"),
         ("sync_cache_calls", "blocked the event loop's thread with cache.get()"),
+        ("loaded_with_to_thread", "on a thread other than the request's: a connection Django"),
+        ("loaded_on_a_pool_thread", "on a thread other than the request's: a connection"),
     ],
 )
 def test_04_3_wrong_answers_fail_with_a_reason_quietly(project, name, message, recwarn, capsys):
