@@ -42,7 +42,7 @@ async def price_or_none(fetch_price, sku, seconds):
 
 
 async def without_blocking(func, *args):
-    return await asyncio.to_thread(func, *args)
+    return await sync_to_async(func, thread_sensitive=False)(*args)
 
 
 @pytest.mark.parametrize(
@@ -115,6 +115,10 @@ async def without_blocking_with_sync_to_async(func, *args):
     return await sync_to_async(func)(*args)
 
 
+async def without_blocking_with_to_thread(func, *args):
+    return await asyncio.to_thread(func, *args)
+
+
 @pytest.mark.parametrize(
     "check, answer",
     [
@@ -122,9 +126,10 @@ async def without_blocking_with_sync_to_async(func, *args):
         ("check_price_or_none", price_or_none_with_an_explicit_deadline),
         ("check_without_blocking", without_blocking_in_executor),
         ("check_without_blocking", without_blocking_with_sync_to_async),
+        ("check_without_blocking", without_blocking_with_to_thread),
     ],
     ids=["TaskGroup", "deadline by the clock", "run_in_executor",
-         "sync_to_async"],
+         "sync_to_async", "to_thread"],
 )
 def test_right_answers_written_differently_pass(check, answer):
     verdict = verdict_of(check, answer)
@@ -192,6 +197,7 @@ def test_calling_the_blocking_function_directly_fails():
     verdict = verdict_of("check_without_blocking", blocks)
     assert not verdict.passed
     assert "froze" in str(verdict) and "asyncio.to_thread" in str(verdict)
+    assert "sync_to_async(func, thread_sensitive=False)" in str(verdict)
 
 
 def test_letting_the_timeout_error_out_is_not_mistaken_for_the_checks_deadline():

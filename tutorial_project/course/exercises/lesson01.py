@@ -463,13 +463,16 @@ async def check_without_blocking(check, without_blocking):
         loop_moved and min(loop_moved) >= 3,
         "the event loop kept running while the function slept",
         "the event loop froze while the blocking function ran",
-        hint="run it on another thread: `await asyncio.to_thread(func, *args)`",
+        hint="run it on another thread: in Django code `await sync_to_async(func, "
+        "thread_sensitive=False)(*args)`, which keeps the request's language and time zone; "
+        "`await asyncio.to_thread(func, *args)` where no request state is involved",
     )
     check.that(
         threads and all(thread is not threading.current_thread() for thread in threads),
         "the function ran on another thread",
         "the function ran on the event loop's thread",
-        hint="asyncio.to_thread runs it on a worker thread",
+        hint="sync_to_async(func, thread_sensitive=False) and asyncio.to_thread run it on a "
+        "worker thread",
     )
     failure = await _outcome_of_a_failing_call(without_blocking, blocking_failure)
     check.that(
