@@ -42,7 +42,7 @@ async def price_or_none(fetch_price, sku, seconds):
 
 
 async def without_blocking(func, *args):
-    return await asyncio.to_thread(func, *args)
+    return await sync_to_async(func, thread_sensitive=False)(*args)
 
 
 @pytest.mark.parametrize(
@@ -94,11 +94,6 @@ async def fetch_prices_with_a_task_group(fetch_price, skus):
     return {sku: task.result() for sku, task in tasks.items()}
 
 
-async def fetch_prices_tasks_then_awaits(fetch_price, skus):
-    tasks = [asyncio.create_task(fetch_price(sku)) for sku in skus]
-    return {sku: await task for sku, task in zip(skus, tasks, strict=True)}
-
-
 async def price_or_none_with_an_explicit_deadline(fetch_price, sku, seconds):
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
@@ -120,17 +115,21 @@ async def without_blocking_with_sync_to_async(func, *args):
     return await sync_to_async(func)(*args)
 
 
+async def without_blocking_with_to_thread(func, *args):
+    return await asyncio.to_thread(func, *args)
+
+
 @pytest.mark.parametrize(
     "check, answer",
     [
         ("check_fetch_prices", fetch_prices_with_a_task_group),
-        ("check_fetch_prices", fetch_prices_tasks_then_awaits),
         ("check_price_or_none", price_or_none_with_an_explicit_deadline),
         ("check_without_blocking", without_blocking_in_executor),
         ("check_without_blocking", without_blocking_with_sync_to_async),
+        ("check_without_blocking", without_blocking_with_to_thread),
     ],
-    ids=["TaskGroup", "tasks then awaits", "deadline by the clock", "run_in_executor",
-         "sync_to_async"],
+    ids=["TaskGroup", "deadline by the clock", "run_in_executor",
+         "sync_to_async", "to_thread"],
 )
 def test_right_answers_written_differently_pass(check, answer):
     verdict = verdict_of(check, answer)
@@ -198,6 +197,7 @@ def test_calling_the_blocking_function_directly_fails():
     verdict = verdict_of("check_without_blocking", blocks)
     assert not verdict.passed
     assert "froze" in str(verdict) and "asyncio.to_thread" in str(verdict)
+    assert "sync_to_async(func, thread_sensitive=False)" in str(verdict)
 
 
 def test_letting_the_timeout_error_out_is_not_mistaken_for_the_checks_deadline():
@@ -361,13 +361,6 @@ def test_the_fetches_a_forgotten_gather_await_started_are_cancelled():
 
 
 # Right answers written differently, added with the review's fixes.
-async def fetch_prices_as_completed_keyed(fetch_price, skus):
-    async def keyed(sku):
-        return sku, await fetch_price(sku)
-
-    return dict([await f for f in asyncio.as_completed([keyed(s) for s in skus])])
-
-
 async def price_or_none_task_cancelled_in_finally(fetch_price, sku, seconds):
     task = asyncio.ensure_future(fetch_price(sku))
     try:
@@ -391,11 +384,10 @@ async def price_or_none_timeout_at(fetch_price, sku, seconds):
 @pytest.mark.parametrize(
     "check, answer",
     [
-        ("check_fetch_prices", fetch_prices_as_completed_keyed),
         ("check_price_or_none", price_or_none_task_cancelled_in_finally),
         ("check_price_or_none", price_or_none_timeout_at),
     ],
-    ids=["as_completed keyed by sku", "task cancelled in finally", "timeout_at"],
+    ids=["task cancelled in finally", "timeout_at"],
 )
 def test_more_right_answers_pass(check, answer):
     verdict = verdict_of(check, answer)
@@ -663,15 +655,78 @@ async def fetch_prices_in_a_task_group(fetch_price, skus):
     return {sku: task.result() for sku, task in tasks.items()}
 
 
-async def fetch_prices_awaited_in_turn(fetch_price, skus):
-    tasks = [asyncio.create_task(fetch_price(sku)) for sku in skus]
-    return {sku: await task for sku, task in zip(skus, tasks, strict=True)}
-
-
 def test_siblings_left_running_after_an_error_get_a_note_and_a_task_group_none():
-    for answer in (fetch_prices, fetch_prices_awaited_in_turn):
-        verdict = verdict_of("check_fetch_prices", answer)
-        assert verdict.passed, str(verdict)
-        assert "the other was still running" in str(verdict) and "TaskGroup" in str(verdict)
+    verdict = verdict_of("check_fetch_prices", fetch_prices)
+    assert verdict.passed, str(verdict)
+    assert "the other was still running" in str(verdict) and "TaskGroup" in str(verdict)
     verdict = verdict_of("check_fetch_prices", fetch_prices_in_a_task_group)
     assert verdict.passed and "still running" not in str(verdict), str(verdict)
+
+
+# Review s21: answers that keep fetching after the client has left (check 01.1 cancels the caller).
+async def fetch_prices_shielded(fetch_price, skus):
+    prices = await asyncio.shield(asyncio.gather(*(fetch_price(sku) for sku in skus)))
+    return dict(zip(skus, prices, strict=True))
+
+
+async def fetch_prices_awaited_in_turn(fetch_price, skus):
+    tasks = {sku: asyncio.create_task(fetch_price(sku)) for sku in skus}
+    return {sku: await task for sku, task in tasks.items()}
+
+
+async def fetch_prices_as_completed_keyed(fetch_price, skus):
+    async def keyed(sku):
+        return sku, await fetch_price(sku)
+
+    return dict([await f for f in asyncio.as_completed([keyed(s) for s in skus])])
+
+
+@pytest.mark.parametrize(
+    "answer, left, hint",
+    [
+        (fetch_prices_shielded, 4, "asyncio.shield(...) protects what it wraps"),
+        (fetch_prices_awaited_in_turn, 3, "cancelled only the task it was awaiting"),
+        (fetch_prices_as_completed_keyed, 4, "asyncio.as_completed"),
+    ],
+    ids=["shield", "tasks awaited in turn", "as_completed"],
+)
+def test_fetches_left_running_when_the_caller_is_cancelled_fail(answer, left, hint):
+    reported = []
+
+    async def run():
+        from tutorial_project.course.exercises.lesson01 import check_fetch_prices
+
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda _, context: reported.append(context))
+        verdict = await check_fetch_prices(answer)
+        gc.collect()  # a shielded gather's future, cancelled by the check, is collected here
+        return verdict, asyncio.all_tasks() - {asyncio.current_task()}
+
+    verdict, still_running = asyncio.run(run())
+    assert not verdict.passed
+    assert "all 4 fetches were waiting at the same time" in str(verdict)  # it was concurrent
+    assert f"it left {left} of 4 fetches running" in str(verdict), str(verdict)
+    assert hint in str(verdict), str(verdict)
+    assert not still_running and not reported, (still_running, reported)  # the check cleaned up
+
+
+@pytest.mark.parametrize("answer", [fetch_prices, fetch_prices_in_a_task_group],
+                         ids=["gather", "TaskGroup"])
+def test_gather_and_a_task_group_cancel_every_fetch_with_the_caller(answer):
+    verdict = verdict_of("check_fetch_prices", answer)
+    assert verdict.passed, str(verdict)
+    assert "it cancelled every fetch" in str(verdict)
+
+
+async def fetch_prices_with_a_domain_error(fetch_price, skus):
+    try:
+        prices = await asyncio.gather(*(fetch_price(sku) for sku in skus))
+    except Exception as error:
+        raise RuntimeError("price lookup failed") from error
+    return dict(zip(skus, prices, strict=True))
+
+
+def test_an_error_raised_from_the_fetchs_error_passes_as_in_01_3():
+    verdict = verdict_of("check_fetch_prices", fetch_prices_with_a_domain_error)
+    assert verdict.passed, str(verdict)
+    assert "a fetch that fails passes its error on to the caller" in str(verdict)

@@ -87,6 +87,39 @@ async def check_fetch_prices(check, fetch_prices):
         "client's connections belong to one loop, and a new loop per call cannot share them",
     )
     await _check_a_failing_fetch_goes_through(check, fetch_prices)
+    await _check_a_cancelled_caller_cancels_every_fetch(check, fetch_prices)
+
+
+async def _check_a_cancelled_caller_cancels_every_fetch(check, fetch_prices):
+    """Cancel the caller while every fetch waits, as Django does when the client leaves."""
+    skus = list(PRICES)
+    patient = FakePriceService(delay=30)
+    task = asyncio.ensure_future(fetch_prices(patient.fetch_price, skus))
+    try:
+        await asyncio.sleep(0.05)  # every fetch is waiting now
+        task.cancel()
+        await _finish(task)
+        await asyncio.sleep(0.01)  # a fetch cancelled (not yet awaited) by the answer ends now
+        left_running, cancelled = patient.in_flight, len(patient.cancelled)
+    finally:
+        await _cancel_quietly(patient)  # a shielded gather's future: no "never retrieved"
+    if cancelled:  # the awaited one was cancelled with the caller, the others not
+        hint = ("cancelling the caller cancelled only the task it was awaiting at that moment; "
+                "the tasks it had created but was not awaiting yet ran on. "
+                "asyncio.gather(...) or a TaskGroup passes the cancellation to every fetch")
+    else:
+        hint = ("nothing passed the cancellation on to the fetches: asyncio.shield(...) "
+                "protects what it wraps from the cancellation of the code awaiting it (that is "
+                "its job), and tasks awaited through asyncio.as_completed or asyncio.wait are "
+                "not cancelled with their caller. Await asyncio.gather(...) itself, or use a "
+                "TaskGroup")
+    check.that(
+        left_running == 0,
+        "cancelled from outside (a client leaving), it cancelled every fetch",
+        f"cancelled from outside, it left {left_running} of {len(skus)} fetches running: "
+        "the upstream calls go on after the client has left",
+        hint=hint,
+    )
 
 
 async def _check_a_failing_fetch_goes_through(check, fetch_prices):
@@ -95,7 +128,9 @@ async def _check_a_failing_fetch_goes_through(check, fetch_prices):
     left_running = []
     try:
         outcome = await fetch_prices(failing.fetch_price, ["XX-404", "BK-001"])
-    except* PriceServiceDown:  # alone, or in a TaskGroup's ExceptionGroup
+    except Exception as error:  # alone, in a TaskGroup's ExceptionGroup, or raised from it
+        if not _comes_from(error, PriceServiceDown):
+            raise
         outcome = PriceServiceDown
     finally:
         left_running = _leftovers(failing)
@@ -153,12 +188,18 @@ async def _finish(task):
 
 
 def _leftovers(service):
-    """The fetches of ``service`` that are still running (none, if the answer is right)."""
-    return [
-        task for task in asyncio.all_tasks()
-        if getattr(task.get_coro(), "cr_frame", None) is not None
-        and task.get_coro().cr_frame.f_locals.get("self") is service
-    ]
+    """The tasks still running a fetch of ``service`` (none, if the answer is right)."""
+    return [task for task in asyncio.all_tasks() if _awaits_a_fetch_of(task, service)]
+
+
+def _awaits_a_fetch_of(task, service):
+    """Whether ``task`` runs a fetch of ``service``, itself or in a coroutine it awaits."""
+    coro = task.get_coro()
+    while getattr(coro, "cr_frame", None) is not None:
+        if coro.cr_frame.f_locals.get("self") is service:
+            return True
+        coro = coro.cr_await  # e.g. as_completed's tasks run the learner's own wrapper
+    return False
 
 
 async def _cancel_leftovers(service):
@@ -182,6 +223,22 @@ async def _cancel_quietly(service):
                 and not fetches.isdisjoint(getattr(future, "_children", ()))):
             future.add_done_callback(lambda gathered: gathered.cancelled() or gathered.exception())
     await _cancel_leftovers(service)
+
+
+def _comes_from(error, kind):
+    """Whether ``error`` is a ``kind``, holds one (an ExceptionGroup) or was raised from one."""
+    pending, seen = [error], set()
+    while pending:
+        error = pending.pop()
+        if error is None or id(error) in seen:
+            continue
+        seen.add(id(error))
+        if isinstance(error, kind):
+            return True
+        if isinstance(error, BaseExceptionGroup):
+            pending.extend(error.exceptions)
+        pending.extend((error.__cause__, error.__context__))
+    return False
 
 
 def _fail(check, failed, hint):
@@ -406,13 +463,16 @@ async def check_without_blocking(check, without_blocking):
         loop_moved and min(loop_moved) >= 3,
         "the event loop kept running while the function slept",
         "the event loop froze while the blocking function ran",
-        hint="run it on another thread: `await asyncio.to_thread(func, *args)`",
+        hint="run it on another thread: in Django code `await sync_to_async(func, "
+        "thread_sensitive=False)(*args)`, which keeps the request's language and time zone; "
+        "`await asyncio.to_thread(func, *args)` where no request state is involved",
     )
     check.that(
         threads and all(thread is not threading.current_thread() for thread in threads),
         "the function ran on another thread",
         "the function ran on the event loop's thread",
-        hint="asyncio.to_thread runs it on a worker thread",
+        hint="sync_to_async(func, thread_sensitive=False) and asyncio.to_thread run it on a "
+        "worker thread",
     )
     failure = await _outcome_of_a_failing_call(without_blocking, blocking_failure)
     check.that(
@@ -433,10 +493,7 @@ async def _outcome_of_a_failing_call(without_blocking, blocking_failure):
     except Exception as error:
         if isinstance(error, TimeoutError) and deadline.expired():
             return f"had not returned {GIVE_UP:.0f} s later"
-        chained = error
-        while chained is not None and not isinstance(chained, BlockingCallFailed):
-            chained = chained.__cause__ or chained.__context__
-        if chained is not None:
+        if _comes_from(error, BlockingCallFailed):
             return BlockingCallFailed
         return f"raised {type(error).__name__} without it"
     return f"returned {returned!r}"
