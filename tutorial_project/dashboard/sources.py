@@ -1,6 +1,7 @@
 """Fetch the dashboard's sources from the upstream service, and say precisely what failed."""
 
 import asyncio
+import random
 from contextlib import nullcontext
 
 import httpx
@@ -31,7 +32,8 @@ async def get_json(client, path, *, params=None, attempts=1, backoff=0.05):
     ``attempts - 1`` times. Every httpx error becomes a SourceError.
 
     Only for idempotent requests: repeating a GET cannot do anything twice. Never retry a
-    POST that charges a card this way. The waits double each time (0.05 s, 0.1 s...).
+    POST that charges a card this way. The waits double each time (0.05 s, 0.1 s...), times a
+    random factor (jitter), so that clients that failed together do not retry in step.
     """
     for attempt in range(1, attempts + 1):
         try:
@@ -51,7 +53,7 @@ async def get_json(client, path, *, params=None, attempts=1, backoff=0.05):
             raise SourceError("malformed", f"{type(error).__name__}") from error
         if attempt == attempts:
             raise failure
-        await asyncio.sleep(backoff * 2 ** (attempt - 1))
+        await asyncio.sleep(backoff * 2 ** (attempt - 1) * random.uniform(0.5, 1.5))
     try:
         return response.json()
     except ValueError as error:
