@@ -107,8 +107,10 @@ def _on_event_loop():
 #   median, not every try: a loop that spins for a wall-clock time gets only the share of a
 #   core the machine grants it, and that share changes from try to try. Measured on 2 cores
 #   at load average 15 (medians of 7 tries, min-max): a right answer 0.5 ms (0.5-0.8), a
-#   10 ms busy loop 3.9 (2.3-6.2), 25 ms 7.3 (4.2-11), 50 ms 12 (5.1-14). So a busy loop is
-#   caught from about 25 ms on a loaded machine, and from a few ms on an idle one.
+#   10 ms busy loop 3.9 (2.3-6.2), 25 ms 7.3 (4.2-11), 50 ms 12 (5.1-14); at load average
+#   25: right 0.6, 10 ms 1.9, 25 ms 4.2 (3.4-6.9), 50 ms 4.2 (0.9-8.5: every try's would have
+#   missed it). So a busy loop is caught from about 25 ms on a loaded machine, and from a
+#   few ms on an idle one.
 # - waiting: the loop went WAIT_EXTRA_MS longer than the baseline without a beat, in every
 #   try (the shortest). This catches the blocking calls that use no CPU: Event.wait, select,
 #   a sync socket or HTTP client; their length does not depend on the load. An added margin,
@@ -252,8 +254,9 @@ async def _longest_stretches(stacks, view, request):
     return [(statistics.median(cpus), min(walls)) for cpus, walls in tries]
 
 
-# Two requests sent at once reach their views within milliseconds with a right answer; this
-# wait only has to outlast a loaded machine (2 cores at load average 20: well under 0.1 s).
+# Two requests sent at once through a right answer reach their views within milliseconds: on
+# 2 cores at load average 24, 0.4 ms apart in the median of 30 runs, 43 ms at most. A
+# middleware that lets one request in at a time holds the second back for all of this wait.
 OVERLAP_WAIT_S = 2
 
 BLOCKING_CALLS = (
