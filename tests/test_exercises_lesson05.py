@@ -198,6 +198,40 @@ class BusyWaits(LessonHeader):
         return await super().__acall__(request)
 
 
+class BusyWaitsBriefly(LessonHeader):  # 25 ms: the size the lesson says is caught under load
+    async def __acall__(self, request):
+        started = time.perf_counter()
+        while time.perf_counter() - started < 0.025:
+            pass
+        return await super().__acall__(request)
+
+
+_one_at_a_time = asyncio.Lock()
+
+
+class SerialisesRequests(LessonHeader):  # "avoid races": every request of the site waits its turn
+    async def __acall__(self, request):
+        async with _one_at_a_time:
+            response = await self.get_response(request)
+        response["X-Lesson"] = "05"
+        return response
+
+
+class CountsUnderALock(LessonHeader):
+    """Right too: a lock, held only around its own counter, never across get_response."""
+
+    def __init__(self, get_response):
+        super().__init__(get_response)
+        self.served, self.counting = 0, asyncio.Lock()
+
+    async def __acall__(self, request):
+        response = await self.get_response(request)
+        async with self.counting:
+            self.served += 1
+        response["X-Lesson"] = "05"
+        return response
+
+
 class OldMarkerBySetattr(LessonHeader):
     def __init__(self, get_response):
         super().__init__(get_response)
@@ -337,6 +371,7 @@ class WrongValue(LessonHeader):
         LessonHeaderChosenInInit,
         lesson_header_function,
         KeepsTheStartOnSelf,
+        CountsUnderALock,
     ],
 )
 def test_05_1_right_answers_pass(project, answer, capsys):
@@ -366,6 +401,8 @@ def test_05_1_placeholder_is_not_solved(project):
         (SleepsOnTheLoop, "called time.sleep on the event loop"),
         (SleepImportedFromTime, "called time.sleep on the event loop"),
         (BusyWaits, "kept the event loop busy"),
+        (BusyWaitsBriefly, "kept the event loop busy"),
+        (SerialisesRequests, "the middleware lets one request through at a time"),
         (SelectWaits, "blocking call on the event loop: select.select"),
         (EventWaits, "blocking call on the event loop: threading.Event.wait"),
         (AuditLogToThread, "sent work to a thread with asyncio.to_thread"),
@@ -608,7 +645,7 @@ def _api_key_middleware(
                     response = reject(status)
                 else:
                     response = JsonResponse({"error": "no"}, status=status)
-                if challenge:
+                if challenge is not None:
                     response["WWW-Authenticate"] = challenge
                 return response
             return await get_response(request)
@@ -683,6 +720,71 @@ async def _remembers_known_keys(key):  # "saves a cache round trip": a revoked k
         _remembered.add(key)
         return True
     return False
+
+
+@async_only_middleware
+def remembers_keys_in_its_closure(get_response):  # one chain per server: a revoked key stays valid
+    from django.core.cache import cache
+
+    known = set()
+
+    async def middleware(request):
+        key = request.headers.get("X-API-Key", "")
+        if key not in known:
+            if not key or not await cache.aget(f"api-key:{key}"):
+                response = JsonResponse({"error": "unknown key"}, status=401)
+                response["WWW-Authenticate"] = "ApiKey"
+                return response
+            known.add(key)
+        return await get_response(request)
+
+    return middleware
+
+
+class RemembersKeysOnSelf(RequireApiKeyClass):  # the same memo, on the one instance
+    def __init__(self, get_response):
+        super().__init__(get_response)
+        self.known = set()
+
+    async def __call__(self, request):
+        key = request.META.get("HTTP_X_API_KEY")
+        if key in self.known:
+            return await self.get_response(request)
+        response = await super().__call__(request)
+        if response.status_code != 403:
+            self.known.add(key)
+        return response
+
+
+@async_only_middleware
+def remembers_refusals_in_its_closure(get_response):  # a key stored later stays refused
+    from django.core.cache import cache
+
+    refused = set()
+
+    async def middleware(request):
+        key = request.headers.get("X-API-Key", "")
+        if key in refused or not await cache.aget(f"api-key:{key}"):
+            refused.add(key)
+            return JsonResponse({"error": "unknown key"}, status=403)
+        return await get_response(request)
+
+    return middleware
+
+
+class CountsRefusalsOnSelf(RequireApiKeyClass):
+    """Right too: state on the one instance (a refusal count), never an answer about a key."""
+
+    def __init__(self, get_response):
+        super().__init__(get_response)
+        self.refused = 0
+
+    async def __call__(self, request):
+        response = await super().__call__(request)
+        if response.status_code == 403:
+            self.refused += 1
+            response["X-Refused-So-Far"] = str(self.refused)
+        return response
 
 
 _refused = set()
@@ -824,6 +926,7 @@ def no_flags(get_response):
         _api_key_middleware(_aget, reject=_problem_json),
         _api_key_middleware(_sync_to_async_get),  # what cache.aget does, in Django 5.2 and 6.1
         logs_refusals,
+        CountsRefusalsOnSelf,
     ],
 )
 def test_05_2_right_answers_pass(project, answer, capsys):
@@ -856,7 +959,7 @@ def test_05_2_placeholder_is_not_solved(project):
         (_api_key_middleware(_sync_get), "sync cache.get() on the event loop"),
         (_api_key_middleware(_hard_coded), "with a key stored in the cache the answer was 401"),
         (_api_key_middleware(_aget, status=400), "answered 400, not 401 (or 403)"),
-        (_api_key_middleware(_aget, challenge=None), "no WWW-Authenticate header"),
+        (_api_key_middleware(_aget, challenge=None), "no WWW-Authenticate challenge"),
         (_api_key_middleware(_aget, before=lambda: time.sleep(0.05)), "called time.sleep"),
         (_api_key_middleware(_aget, before=lambda: sleep(0.05)), "called time.sleep"),
         (_api_key_middleware(_aget, before=_busy_wait), "kept the event loop busy"),
@@ -879,6 +982,10 @@ def test_05_2_placeholder_is_not_solved(project):
         (_api_key_middleware(_has_key), "a disabled key opens the view"),
         (_api_key_middleware(_remembers_known_keys), "a revoked key still opens the view"),
         (_api_key_middleware(_remembers_refused_keys), "a key refused once answered 401"),
+        (remembers_keys_in_its_closure, "a revoked key still opens the view"),
+        (RemembersKeysOnSelf, "a revoked key still opens the view"),
+        (remembers_refusals_in_its_closure, "a key refused once answered 403"),
+        (_api_key_middleware(_aget, challenge=""), "no WWW-Authenticate challenge"),
         (
             _api_key_middleware(_aget, before=lambda: time.sleep(0.005)),
             "called time.sleep",
