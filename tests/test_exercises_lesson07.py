@@ -4,6 +4,9 @@ placeholders wait, and the mistakes learners make fail with a hint that says why
 import asyncio
 import contextlib
 import logging
+import select
+import socket
+import threading
 import time
 from asyncio import timeout  # imported before the check runs: patching asyncio cannot see it
 from time import sleep  # imported before the check runs: patching time.sleep cannot see it
@@ -11,7 +14,11 @@ from time import sleep  # imported before the check runs: patching time.sleep ca
 import pytest
 from django.http import HttpResponse, StreamingHttpResponse
 
-from tutorial_project.course.exercises.lesson07 import check_countdown, check_progress_events
+from tutorial_project.course.exercises.lesson07 import (
+    FAILURE_DETAIL,
+    check_countdown,
+    check_progress_events,
+)
 from tutorial_project.instruments.streaming import sse_event
 
 
@@ -826,6 +833,46 @@ throttled_by_a_hidden_sleep = _reference_with(on_each_step=lambda step: sleep(0.
 capped_by_a_hidden_timeout = _reference_with(around_yields=lambda: timeout(30))
 
 
+# Short blocking waits on the loop, as a sync rate limiter or a sync client makes them: each
+# holds every other request for as long as it waits (task 2 of session 21).
+waits_on_an_event = _reference_with(on_each_step=lambda step: threading.Event().wait(0.02))
+
+
+def _select_on_a_socket(step):
+    left, right = socket.socketpair()  # select() needs a socket on Windows: none is ready
+    with left, right:
+        select.select([left], [], [], 0.02)
+
+
+selects_on_the_loop = _reference_with(on_each_step=_select_on_a_socket)
+
+
+async def paced_in_a_thread(job):
+    """Right too: the same sync wait, moved to a thread (the loop stays free), and the failure
+    logged through the root logger."""
+    progress = asyncio.Queue()
+
+    async def work():
+        try:
+            async for step in job.run():
+                await progress.put(step)
+        finally:
+            progress.put_nowait(None)
+
+    worker = asyncio.create_task(work())
+    try:
+        while (step := await progress.get()) is not None:
+            await asyncio.to_thread(threading.Event().wait, 0.01)
+            yield sse_event({"step": step, "of": job.steps})
+        if (error := await asyncio.gather(worker, return_exceptions=True)) != [None]:
+            logging.exception("job failed", exc_info=error[0])
+            yield sse_event({"error": "the job failed"}, event="failed")
+        else:
+            yield sse_event({"total": job.steps}, event="done")
+    finally:
+        worker.cancel()
+
+
 async def without_the_total(job):  # session 18's: the statement asks for "of"
     async for event in progress_events(job):
         yield event.replace(f', "of": {job.steps}', "")
@@ -964,6 +1011,7 @@ async def capped_with_a_deadline(job):
         waits_for_the_cancelled_worker,
         with_heartbeats,
         failure_in_plain_text,
+        paced_in_a_thread,
     ],
 )
 def test_07_2_right_answers_pass(project, answer, capsys):
@@ -1006,9 +1054,43 @@ def test_07_2_placeholder_is_not_solved(project):
         (throttled_by_a_hidden_sleep, "time.sleep() (under another name) on the event loop"),
         (without_the_total, '"of": 20'),
         (awaits_the_cancelled_worker, "raised CancelledError though nobody cancelled"),
+        (waits_on_an_event, "threading.Event.wait (a wait for a lock) on the event loop"),
+        (selects_on_the_loop, "select.select on the event loop"),
     ],
 )
 def test_07_2_wrong_answers_fail_with_a_hint(project, answer, message):
     verdict = run(check_progress_events(answer))
     assert not verdict and verdict.solved
     assert message in str(verdict), str(verdict)
+
+
+def _probe_failures(records):
+    return [r for r in records if FAILURE_DETAIL in f"{r.exc_info and r.exc_info[1]} {r.msg}"]
+
+
+@pytest.mark.parametrize("answer", [progress_events, paced_in_a_thread])
+def test_07_2_the_probes_failure_is_logged_only_outside_the_check(project, answer, caplog):
+    """The answer logs the job's error, as it should: the check's own failing job prints no
+    traceback above the verdict, and the same answer run for real still logs it."""
+    from tutorial_project.course.exercises.lesson07 import _FailingJob
+
+    with caplog.at_level(logging.ERROR):
+        assert run(check_progress_events(answer))
+        assert not _probe_failures(caplog.records)
+
+        async def read_a_failing_job():
+            return [event async for event in answer(_FailingJob(fails_at=2, delay=0.01))]
+
+        events = run(read_a_failing_job())
+    assert "event: failed" in events[-1]
+    assert len(_probe_failures(caplog.records)) == 1
+
+
+def test_07_2_no_traceback_on_stderr_without_logging_handlers(project, capsys, monkeypatch):
+    """In a notebook no handler is configured, so logging.lastResort prints to stderr."""
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])
+    assert run(check_progress_events(progress_events))
+    assert FAILURE_DETAIL not in capsys.readouterr().err
+    logging.getLogger(__name__).error("for real: %s", FAILURE_DETAIL)
+    assert FAILURE_DETAIL in capsys.readouterr().err
