@@ -250,8 +250,14 @@ async def computes_in_a_thread(request):
     return await compare_prices(request)
 
 
-@pytest.mark.parametrize("answer", [computes_on_the_loop, computes_a_little_on_the_loop],
-                         ids=["0.2 s of CPU", "two steps of 60 ms"])
+async def computes_40_ms_on_the_loop(request):
+    busy_for(0.04)  # under the 50 ms the check once allowed: still ~25 requests a second at most
+    return await compare_prices(request)
+
+
+@pytest.mark.parametrize("answer", [computes_on_the_loop, computes_a_little_on_the_loop,
+                                    computes_40_ms_on_the_loop],
+                         ids=["0.2 s of CPU", "two steps of 60 ms", "40 ms of CPU"])
 def test_compare_prices_cpu_work_on_the_loop_fails(project, answer):
     from tutorial_project.course.exercises.lesson02 import check_compare_prices
 
@@ -352,9 +358,83 @@ def test_compare_prices_waits_off_the_loop_pass(project, answer):
     assert verdict.passed, str(verdict)
 
 
+async def guesses_failure_from_the_name(request):
+    skus = [sku.strip() for sku in request.GET.get("skus", "").split(",") if sku.strip()]
+    if not skus:
+        return JsonResponse({"error": "say which products"}, status=400)
+    if any(sku.startswith("DOWN-") for sku in skus):  # predicts the failure, never catches one
+        return JsonResponse({"error": "the price service is down"}, status=502)
+    quotes = await asyncio.gather(*(fake_upstream.fetch_price(sku) for sku in skus))
+    return JsonResponse({"prices": {quote["sku"]: quote["price"] for quote in quotes}})
+
+
+async def keeps_middle_empties(request):
+    items = request.GET.get("skus", "").split(",")
+    if not any(item.strip() for item in items):  # all-blank queries answer 400 ...
+        return JsonResponse({"error": "say which products"}, status=400)
+    try:  # ... but "BK-001,,CF-001" asks the upstream for "" too
+        quotes = await asyncio.gather(*(fake_upstream.fetch_price(sku) for sku in items))
+    except fake_upstream.UpstreamError as error:
+        return JsonResponse({"error": str(error)}, status=502)
+    return JsonResponse({"prices": {quote["sku"]: quote["price"] for quote in quotes}})
+
+
+async def timeout_shorter_than_the_upstream(request):
+    try:
+        async with asyncio.timeout(0.05):
+            return await compare_prices(request)
+    except TimeoutError:
+        return JsonResponse({"error": "too slow"}, status=504)
+
+
 @pytest.mark.parametrize(
-    "answer", [compare_prices_with_a_task_group, gather_with_return_exceptions],
-    ids=["task group", "gather(return_exceptions=True)"],
+    ("answer", "message"),
+    [
+        (guesses_failure_from_the_name,
+         "an upstream failure for an ordinary sku (GM-001) answered 500 (the view raised "
+         "UpstreamError"),
+        (keeps_middle_empties, "?skus=BK-001,,%20,CF-001 answered 200"),
+        (timeout_shorter_than_the_upstream, "a timeout shorter than that always fires"),
+    ],
+    ids=["failure guessed from the name", "middle empty items kept", "timeout under 0.1 s"],
+)
+def test_compare_prices_more_wrong_answers_fail_with_a_hint(project, answer, message):
+    from tutorial_project.course.exercises.lesson02 import check_compare_prices
+
+    verdict = verdict_of(check_compare_prices, answer)
+    assert not verdict.passed and verdict.solved
+    assert message in str(verdict), str(verdict)
+    if answer is guesses_failure_from_the_name:
+        assert "not only DOWN-" in str(verdict), str(verdict)
+
+
+async def compare_prices_as_completed(request):
+    """Written differently: each sku once, a deadline, the others cancelled on a failure."""
+    skus = list(dict.fromkeys(s.strip() for s in request.GET.get("skus", "").split(",")))
+    skus = [sku for sku in skus if sku]
+    if not skus:
+        return JsonResponse({"error": "no skus"}, status=400)
+    tasks = [asyncio.ensure_future(fake_upstream.fetch_price(sku)) for sku in skus]
+    prices = {}
+    try:
+        async with asyncio.timeout(2):
+            for next_done in asyncio.as_completed(tasks):
+                quote = await next_done
+                prices[quote["sku"]] = quote["price"]
+    except fake_upstream.UpstreamError as error:
+        return JsonResponse({"error": str(error)}, status=502)
+    except TimeoutError:
+        return JsonResponse({"error": "too slow"}, status=504)
+    finally:
+        for task in tasks:
+            task.cancel()
+    return JsonResponse({"prices": prices})
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [compare_prices_with_a_task_group, gather_with_return_exceptions, compare_prices_as_completed],
+    ids=["task group", "gather(return_exceptions=True)", "as_completed with a deadline"],
 )
 def test_compare_prices_alternative_right_answer_passes(project, answer):
     from tutorial_project.course.exercises.lesson02 import check_compare_prices
@@ -553,6 +633,38 @@ class QuoteViewWrittenDifferently(View):
         except fake_upstream.UpstreamError:
             return JsonResponse({"error": "upstream failed"}, status=HTTPStatus.BAD_GATEWAY)
         return JsonResponse(quote)
+
+
+class GuessingQuoteView(View):
+    async def get(self, request):
+        sku = request.GET.get("sku", "")
+        if not sku:
+            return JsonResponse({"error": "say which product"}, status=400)
+        if sku.startswith("DOWN-"):  # predicts the failure from the name, never catches one
+            return JsonResponse({"error": "the price service is down"}, status=502)
+        return JsonResponse(await fake_upstream.fetch_price(sku))
+
+
+class ComputingQuoteView(QuoteView):
+    async def get(self, request):
+        busy_for(0.04)  # 40 ms of CPU per request on the loop
+        return await super().get(request)
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (GuessingQuoteView, "an upstream failure for an ordinary sku (TL-001) answered 500"),
+        (ComputingQuoteView, "it computed on the event loop for"),
+    ],
+    ids=["failure guessed from the name", "40 ms of CPU"],
+)
+def test_quote_view_more_wrong_answers_fail_with_a_hint(project, answer, message):
+    from tutorial_project.course.exercises.lesson02 import check_quote_view
+
+    verdict = verdict_of(check_quote_view, answer)
+    assert not verdict.passed and verdict.solved
+    assert message in str(verdict), str(verdict)
 
 
 def test_quote_view_alternative_right_answer_passes(project):
