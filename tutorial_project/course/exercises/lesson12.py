@@ -954,8 +954,9 @@ async def check_load_test(check, load_capstone):
                f"load_capstone() made blocking calls on the event loop's thread: "
                f"{', '.join(sorted(set(blocking)))}: while it blocks, the server answers no "
                "one and the clients measure the wait",
-               hint="serve_in_process() returns once the server listens: nothing to wait "
-                    "for; to wait at all, `await asyncio.sleep(...)`, never time.sleep")
+               hint="serve_in_process() yields its url once the server has started: there "
+                    "is nothing to wait for; to wait at all, `await asyncio.sleep(...)`, never "
+                    "time.sleep")
     check.that(not leftovers(), "the server has stopped (nothing left behind)",
                f"still running: {leftovers()}",
                hint="load inside `async with serve_in_process() as url:`, which stops it")
