@@ -238,7 +238,9 @@ def test_12_3_reference_passes(project):
 def _cached_with_locks(slot):
     from collections import defaultdict
 
+    from asgiref.sync import sync_to_async
     from django.core.cache import cache
+    from django.db import connections
 
     locks = defaultdict(asyncio.Lock)
     running = {}  # slot -> the task computing it
@@ -255,9 +257,12 @@ def _cached_with_locks(slot):
             task = running.get(where)
             if task is None:
                 async def compute_and_store():
-                    value = await compute()
-                    await cache.aset(key, value, timeout=seconds)
-                    return value
+                    try:
+                        value = await compute()
+                        await cache.aset(key, value, timeout=seconds)
+                        return value
+                    finally:  # a request that left no longer closes this thread's connection
+                        await sync_to_async(connections.close_all)()
 
                 task = running[where] = asyncio.ensure_future(compute_and_store())
                 task.add_done_callback(lambda _: running.pop(where, None))
@@ -273,7 +278,11 @@ def test_12_3_a_lock_per_loop_and_key_also_passes(project):
 
 
 def test_12_3_a_future_filled_by_a_background_task_also_passes(project):
+    import contextvars
+
+    from asgiref.sync import ThreadSensitiveContext, sync_to_async
     from django.core.cache import cache
+    from django.db import connections
 
     waiting, workers = {}, set()  # (loop, key) -> its Future; the running fill() tasks
 
@@ -286,17 +295,19 @@ def test_12_3_a_future_filled_by_a_background_task_also_passes(project):
             future = waiting[loop, key] = loop.create_future()
 
             async def fill():
-                try:
-                    value = await compute()
-                    await cache.aset(key, value, seconds)
-                except Exception as error:  # noqa: BLE001  (handed to every waiting caller)
-                    future.set_exception(error)
-                else:
-                    future.set_result(value)
-                finally:
-                    del waiting[loop, key]
+                async with ThreadSensitiveContext():  # a thread of its own, closed at the end
+                    try:
+                        value = await compute()
+                        await cache.aset(key, value, seconds)
+                    except Exception as error:  # noqa: BLE001  (handed to every waiting caller)
+                        future.set_exception(error)
+                    else:
+                        future.set_result(value)
+                    finally:
+                        del waiting[loop, key]
+                        await sync_to_async(connections.close_all)()
 
-            worker = loop.create_task(fill())
+            worker = contextvars.Context().run(loop.create_task, fill())  # not the request's
             workers.add(worker)
             worker.add_done_callback(workers.discard)
         return await asyncio.shield(future)
@@ -374,8 +385,9 @@ def test_12_3_a_computation_kept_forever_fails_with_a_hint(project):
     fails_with(run(lesson12.check_cached, cached), "the failure was kept", "forget")
 
 
-def _cached_keyed_by(slot, store):
-    """A shared, shielded task per ``slot(key)``; ``store(key, value, seconds)`` keeps it."""
+def _cached_keyed_by(slot, store, start=asyncio.create_task):
+    """A shared, shielded task per ``slot(key)``, made by ``start(coroutine)``;
+    ``store(key, value, seconds)`` keeps it."""
     from django.core.cache import cache
 
     running = {}
@@ -390,11 +402,28 @@ def _cached_keyed_by(slot, store):
                 await store(key, value, seconds)
                 return value
 
-            running[where] = asyncio.create_task(compute_and_store())
+            running[where] = start(compute_and_store())
             running[where].add_done_callback(lambda _: running.pop(where, None))
         return await asyncio.shield(running[where])
 
     return cached
+
+
+def _on_its_own(coroutine):
+    """A task in an empty context, with a thread of its own, closing its connections."""
+    import contextvars
+
+    from asgiref.sync import ThreadSensitiveContext, sync_to_async
+    from django.db import connections
+
+    async def run():
+        async with ThreadSensitiveContext():
+            try:
+                return await coroutine
+            finally:
+                await sync_to_async(connections.close_all)()
+
+    return asyncio.create_task(run(), context=contextvars.Context())
 
 
 def _aset(key, value, seconds):
@@ -414,9 +443,49 @@ def test_12_3_storing_with_aadd_also_passes(project):
     from django.core.cache import cache
 
     cached = _cached_keyed_by(lambda key: (asyncio.get_running_loop(), key),
-                              lambda key, value, seconds: cache.aadd(key, value, seconds))
+                              lambda key, value, seconds: cache.aadd(key, value, seconds),
+                              _on_its_own)
     verdict = run(lesson12.check_cached, cached)
     assert verdict, str(verdict)
+
+
+def test_12_3_a_shared_task_in_the_first_requests_context_leaks_a_connection(project):
+    # create_task + shield, right in every other way: the task keeps the first request's
+    # ThreadSensitiveContext; once that client has left, its query gets a thread (and a
+    # database connection) that no request_finished closes.
+    cached = _cached_keyed_by(lambda key: (asyncio.get_running_loop(), key), _aset)
+    fails_with(run(lesson12.check_cached, cached), "a request that leaves does not fail",
+               "that connection was still open", "contextvars.Context()",
+               "ThreadSensitiveContext", "connections.close_all")
+
+
+def test_12_3_a_context_of_its_own_that_never_closes_fails_with_a_hint(project):
+    import contextvars
+
+    from asgiref.sync import ThreadSensitiveContext
+
+    async def in_its_own_thread(coroutine):
+        async with ThreadSensitiveContext():  # its own thread, whose connection stays open
+            return await coroutine
+
+    cached = _cached_keyed_by(
+        lambda key: (asyncio.get_running_loop(), key), _aset,
+        lambda coroutine: asyncio.create_task(in_its_own_thread(coroutine),
+                                              context=contextvars.Context()))
+    fails_with(run(lesson12.check_cached, cached), "that connection was still open",
+               "connections.close_all")
+
+
+def test_12_3_an_empty_context_alone_fails_with_a_hint(project):
+    # No ThreadSensitiveContext at all: the query runs on asgiref's one process-wide thread,
+    # whose connection nothing closes either (and every such task waits for that one thread).
+    import contextvars
+
+    cached = _cached_keyed_by(
+        lambda key: (asyncio.get_running_loop(), key), _aset,
+        lambda coroutine: asyncio.create_task(coroutine, context=contextvars.Context()))
+    fails_with(run(lesson12.check_cached, cached), "that connection was still open",
+               "ThreadSensitiveContext")
 
 
 def test_12_3_a_sync_has_key_on_the_loop_fails_with_a_hint(project):
@@ -1056,6 +1125,26 @@ def test_12_7_more_clients_fewer_rounds_also_passes(project):
 def test_12_7_without_the_middleware_fails_with_a_hint(project):
     fails_with(_check_with_capstone_mounted(_load(20, middleware=False)),
                "X-Request-ID and Cache-Control", "use_middleware")
+
+
+def test_12_7_a_sleep_by_another_name_fails_with_a_hint(project):
+    from time import sleep as settle  # a learner "lets the server start"
+
+    from tutorial_project import use_middleware
+    from tutorial_project.capstone.middleware import cache_control_middleware
+    from tutorial_project.instruments.loadtest.loadgen import run_load
+    from tutorial_project.instruments.middleware.request_id import request_id_middleware
+    from tutorial_project.instruments.servers import serve_in_process
+
+    async def load_capstone():  # right in every other way
+        with use_middleware(request_id_middleware, cache_control_middleware):
+            async with serve_in_process() as url:
+                settle(0.05)
+                return await run_load(f"{url}/capstone/", concurrency=20,
+                                      requests_per_client=5)
+
+    fails_with(_check_with_capstone_mounted(load_capstone), "blocking calls", "time.sleep",
+               "await asyncio.sleep")
 
 
 def test_12_7_placeholder_is_not_solved(project):

@@ -24,11 +24,12 @@ HOST = "testserver"
 PERSISTENT_CONN_MAX_AGE = 60  # seconds: a usual setting for a WSGI deployment
 
 
-async def asgi_get(handler, path, leaves_after=None):
+async def asgi_get(handler, path, leaves_after=None, leaves_when=None):
     """One GET of ``path`` (with its query string) through ``handler``; its status.
 
-    ``leaves_after``: seconds after which the client disconnects (``http.disconnect``);
-    then the status is None if no response had started."""
+    ``leaves_after``: seconds after which the client disconnects (``http.disconnect``), or
+    ``leaves_when``: an ``asyncio.Event`` it disconnects on; then the status is None if no
+    response had started."""
     url = urlsplit(path)
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
              "method": "GET", "scheme": "http", "path": url.path,
@@ -42,9 +43,12 @@ async def asgi_get(handler, path, leaves_after=None):
     async def receive():
         message = next(messages, None)
         if message is None:
-            if leaves_after is None:
+            if leaves_when is not None:
+                await leaves_when.wait()
+            elif leaves_after is not None:
+                await asyncio.sleep(leaves_after)
+            else:
                 await stays_connected.wait()
-            await asyncio.sleep(leaves_after)
             return {"type": "http.disconnect"}
         return message
 

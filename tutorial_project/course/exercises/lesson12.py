@@ -29,8 +29,11 @@ from tutorial_project.course.exercises.attempt import (
 )
 from tutorial_project.course.exercises.core import exercise
 from tutorial_project.course.exercises.expect import (
+    blocking_calls_on_this_thread,
     loop_blocking_calls,
+    made_by_the_surroundings,
     must_be_async,
+    sleeps_on_this_thread,
     sync_cache_calls_on_this_thread,
 )
 from tutorial_project.course.exercises.probes import call_view, quiet_request_log
@@ -413,6 +416,96 @@ async def _check_cached(check, cached, sync_calls):
                f"same key, and one got {got}",
                hint="a task belongs to the loop that created it: another loop cannot await it. "
                     "Key the running computations by (asyncio.get_running_loop(), key)")
+    await _check_a_request_leaving(check, cached)
+
+
+LEAVING_ROUTE = "exercise-12-3/leaving/"
+LEAVING_HINT = (
+    "a task starts with a copy of its creator's contextvars, and with them the first "
+    "request's ThreadSensitiveContext: once that request has ended, the task's sync_to_async "
+    "calls get a thread whose connection no request_finished closes. Start the task in a "
+    "context of its own, asyncio.create_task(..., context=contextvars.Context()), open "
+    "`async with ThreadSensitiveContext():` in it, and close its connections at the end "
+    "(finally: await sync_to_async(connections.close_all)())")
+
+
+async def _check_a_request_leaving(check, cached):
+    """Through ASGIHandler, as a server runs requests: the first request starts the
+    computation and its client leaves; only then does compute() query the database, while a
+    second request waits for it. Is the connection that query used closed at the end?"""
+    from asgiref.sync import sync_to_async
+    from django.core.handlers.asgi import ASGIHandler
+    from django.db import connections
+
+    from tutorial_project.catalog.models import Product
+    from tutorial_project.instruments.handler_cost import asgi_get
+    from tutorial_project.playground import mount, unmount
+
+    started, leaves, first_left, used = (asyncio.Event(), asyncio.Event(), asyncio.Event(),
+                                         [])
+
+    def count_noting_the_connection():  # what acount() runs, on the thread it is given
+        used.append(connections["default"])
+        return Product.objects.count()
+
+    async def compute():  # an upstream call, then a query, after the first client left
+        started.set()
+        await first_left.wait()
+        return {"products": await sync_to_async(count_noting_the_connection)()}
+
+    async def view(request):
+        return JsonResponse(await cached("leaving-request", compute))
+
+    async def two_requests():
+        first = asyncio.ensure_future(
+            asgi_get(ASGIHandler(), f"/{LEAVING_ROUTE}", leaves_when=leaves))
+        await started.wait()
+        second = asyncio.ensure_future(asgi_get(ASGIHandler(), f"/{LEAVING_ROUTE}"))
+        await asyncio.sleep(0.1)  # it joins the computation (later is fine: compute() waits)
+        leaves.set()  # the first client disconnects: Django cancels its request and ends it
+        statuses = [await first]
+        first_left.set()
+        return [*statuses, await second]
+
+    database = connections.settings["default"]  # every thread's connection is made from it
+    saved_age, database["CONN_MAX_AGE"] = database["CONN_MAX_AGE"], 0  # Django's ASGI advice
+    mount(LEAVING_ROUTE, view)
+    try:
+        with quiet_request_log():
+            statuses = await attempt(check, two_requests, "two requests, the first one leaving",
+                                    give_up=2 * GIVE_UP)
+        for _ in range(int(GIVE_UP / 0.05)):  # the task may still be closing what it opened
+            left_open = [c for c in used if c.connection is not None]
+            if not left_open:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        unmount(LEAVING_ROUTE)
+        database["CONN_MAX_AGE"] = saved_age
+        await cache.adelete("leaving-request")
+        for connection in used:  # close a leaked one from here: the check leaves nothing open
+            await sync_to_async(_close_from_another_thread, thread_sensitive=False)(connection)
+    _stop_if_raised(check, statuses, "two requests, the first one leaving", "")
+    check.that(statuses == [None, 200] and used,
+               "through ASGIHandler, a request that leaves does not fail the one that waits",
+               f"the first request's client left, and the requests answered {statuses} "
+               "(None: no answer, as for a client that left)",
+               hint="the request that stays gets the computed value")
+    check.that(not left_open,
+               "a request that leaves leaves no database connection open",
+               f"the first request's client left; the computation then queried the database "
+               f"on a thread that no request owns, and that connection was still open "
+               f"{GIVE_UP:.0f} s after both requests had ended (under a server: one more for "
+               "each client that leaves while a key is cold)",
+               hint=LEAVING_HINT)
+
+
+def _close_from_another_thread(connection):
+    connection.inc_thread_sharing()  # Django refuses to close a thread's connection otherwise
+    try:
+        connection.close()
+    finally:
+        connection.dec_thread_sharing()
 
 
 async def _check_a_caller_leaving(check, cached):
@@ -805,12 +898,25 @@ class _ViewClient:
 # --- 12.7 --------------------------------------------------------------------------------------
 
 
+@contextmanager
+def _blocking_calls_under_load():
+    """``loop_blocking_calls()``, less httpcore's ``is_socket_readable``: a ``poll(0)`` (or
+    ``select`` with timeout 0 on Windows) that asks whether a pooled connection was closed,
+    and never waits."""
+    blocking = []
+    with sleeps_on_this_thread() as sleeps, blocking_calls_on_this_thread(
+            lambda frame: made_by_the_surroundings(frame)
+            or frame.f_globals.get("__name__") == "httpcore._utils") as named:
+        yield blocking
+    blocking += ["time.sleep"] * len(sleeps) + named
+
+
 @exercise("12.7", "Serve it with uvicorn and load it")
 async def check_load_test(check, load_capstone):
     must_be_async(check, load_capstone, "load_capstone", "")
-    # Not watched for blocking calls: the profile hook slows the loop, and the dashboard it
-    # loads gives each source a 0.5 s budget (under the hook, on a busy machine, half of the
-    # requests timed out). Its pieces were watched by their own checks.
+    # Judged unwatched first: the watch's profile hook slows the loop, and the dashboard
+    # gives each source a 0.5 s budget (under the hook, on a busy machine, half of the
+    # requests timed out). Watched for blocking calls after that, in a run not judged.
     result = await attempt(check, load_capstone, "load_capstone()", give_up=60.0,
                            hint="100 small requests take a few seconds: is a request stuck?")
     _stop_if_raised(check, result, "load_capstone()",
@@ -835,6 +941,22 @@ async def check_load_test(check, load_capstone):
                f"an answer came without {' and '.join(missing)}",
                hint="serve inside "
                     "`with use_middleware(request_id_middleware, capstone.middleware):`")
+    # The server and the clients run on this event loop, with load_capstone(): a blocking
+    # call in it, however short, held all of them. Its outcome was judged above.
+    with _blocking_calls_under_load() as blocking:
+        try:
+            await asyncio.wait_for(load_capstone(), 120)
+        except Exception:  # noqa: BLE001, S110  (judged above)
+            pass
+    check.that(not blocking,
+               "it made no blocking call on the event loop (the server and the clients run "
+               "on it too)",
+               f"load_capstone() made blocking calls on the event loop's thread: "
+               f"{', '.join(sorted(set(blocking)))}: while it blocks, the server answers no "
+               "one and the clients measure the wait",
+               hint="serve_in_process() yields its url once the server has started: there "
+                    "is nothing to wait for; to wait at all, `await asyncio.sleep(...)`, never "
+                    "time.sleep")
     check.that(not leftovers(), "the server has stopped (nothing left behind)",
                f"still running: {leftovers()}",
                hint="load inside `async with serve_in_process() as url:`, which stops it")
