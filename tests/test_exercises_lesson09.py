@@ -41,6 +41,30 @@ async def whoami_in_a_thread(request):  # right: the sync lookup, in a thread
     return JsonResponse({"username": name or None})
 
 
+async def whoami_user_in_a_thread(request):  # right: the whole lookup in one thread hop
+    return JsonResponse({"username": await sync_to_async(lambda: request.user.username or None)()})
+
+
+async def whoami_manual_session(request):  # skips the session hash, is_active, the backend
+    from django.contrib.auth import SESSION_KEY
+    from django.contrib.auth.models import User
+
+    uid = await request.session.aget(SESSION_KEY)
+    user = await User.objects.filter(pk=uid).afirst() if uid else None
+    return JsonResponse({"username": user.username if user else None})
+
+
+async def whoami_manual_session_hash_checked(request):  # still skips is_active, the backend
+    from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.auth.models import User
+
+    uid = await request.session.aget(SESSION_KEY)
+    user = await User.objects.filter(pk=uid).afirst() if uid else None
+    if user and await request.session.aget(HASH_SESSION_KEY) != user.get_session_auth_hash():
+        user = None
+    return JsonResponse({"username": user.username if user else None})
+
+
 async def whoami_lazy_user(request):  # works for anonymous users only
     return JsonResponse({"username": request.user.username or None})
 
@@ -120,8 +144,15 @@ def assert_guard_refused(verdict, where, the_async_way):
 def test_whoami(project, recwarn):
     from tutorial_project.course.exercises.lesson09 import check_whoami_view
 
-    for right in (whoami_reference, whoami_aget_user, whoami_in_a_thread):
+    for right in (whoami_reference, whoami_aget_user, whoami_in_a_thread,
+                  whoami_user_in_a_thread):
         assert run(check_whoami_view, right), right.__name__
+    manual = run(check_whoami_view, whoami_manual_session)
+    assert not manual and "password changed after login" in str(manual), str(manual)
+    assert "request.auser()" in str(manual) and "aget_user()" in str(manual), str(manual)
+    manual = run(check_whoami_view, whoami_manual_session_hash_checked)
+    assert not manual and "account deactivated after login" in str(manual), str(manual)
+    assert "request.auser()" in str(manual), str(manual)
     placeholder = run(check_whoami_view, ...)
     assert not placeholder and not placeholder.solved
     lazy = run(check_whoami_view, whoami_lazy_user)

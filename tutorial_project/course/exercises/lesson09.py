@@ -78,6 +78,28 @@ def _named(blocking):
     return ", ".join(sorted(set(blocking))) or "none"
 
 
+async def _logged_in_then_revoked():
+    """Two clients whose login Django must no longer honour: one whose password changed after
+    login (the session's stored auth hash is stale), one whose account was deactivated after
+    login. aget_user() (behind request.auser()) answers AnonymousUser for both; a view that
+    reads SESSION_KEY from the session and loads the User by hand answers the username."""
+    clients = []
+    for suffix, revoke in (("-stale", "password"), ("-banned", "is_active")):
+        user, _ = await User.objects.aget_or_create(username=EXERCISE_USER + suffix)
+        user.is_active = True
+        user.set_unusable_password()  # a fresh random "!..." value: no hashing on the loop
+        await user.asave()
+        client = AsyncClient()
+        await client.aforce_login(user)
+        if revoke == "password":
+            user.set_unusable_password()  # another random value: the session hash is stale
+        else:
+            user.is_active = False
+        await user.asave()
+        clients.append(client)
+    return clients
+
+
 async def _anonymous_with_a_session():
     """A client that is not logged in but holds a session cookie (a cart), as a visitor who
     has put something in a cart does: their request.user has a session to look into."""
@@ -130,12 +152,16 @@ async def check_whoami_view(check, view):
         client = AsyncClient()
         await client.aforce_login(await _exercise_user())
         with_a_session = await _anonymous_with_a_session()
+        stale, banned = await _logged_in_then_revoked()
         with (async_unsafe_noted() as unsafe, _learner_code_watched() as never_awaited,
               loop_blocking_calls() as blocking):
             async with Heartbeat(every=0.005) as heartbeat:
                 anonymous, anonymous_error = await _get(AsyncClient(), f"/{route}")
                 visitor, visitor_error = await _get(with_a_session, f"/{route}")
                 logged_in, error = await _get(client, f"/{route}")
+                revoked = [(what, *await _get(c, f"/{route}")) for what, c in (
+                    ("password changed after login", stale),
+                    ("account deactivated after login", banned))]
     finally:
         unmount(route)
     _guard_left_on(check, unsafe, "`user = await request.auser()`")
@@ -183,6 +209,18 @@ async def check_whoami_view(check, view):
         if error and "SynchronousOnlyOperation" in error
         else "answer the logged-in user's username",
     )
+    for what, response, revoked_error in revoked:
+        check.that(
+            response is not None
+            and response.status_code == 200 and _json_or_none(response) == {"username": None},
+            f'{what}: 200 {{"username": null}}',
+            f"{what}: "
+            + (revoked_error or f"{response.status_code} {_json_or_none(response)!r}"),
+            hint="this login is no longer valid, yet the view still names the user: reading "
+            "SESSION_KEY from the session and loading the User by hand skips what "
+            "auth.aget_user() checks (the session's password hash, is_active through the "
+            "backend); use `user = await request.auser()`",
+        )
     # A stall with no blocking call named comes last: on a loaded machine a wrong answer's
     # error (SynchronousOnlyOperation above) is the more useful verdict.
     check.that(
