@@ -331,6 +331,37 @@ async def submit_then_result(lookup, skus):  # the same, written with futures
         return [future.result() for future in futures]
 
 
+async def sleeps_while_the_threads_start(lookup, skus):  # "give the threads time to start"
+    call = sync_to_async(lookup, thread_sensitive=False)
+    tasks = [asyncio.ensure_future(call(sku)) for sku in skus]
+    time.sleep(0.2)
+    return await asyncio.gather(*tasks)
+
+
+async def sync_cache_around_the_threads(lookup, skus):  # the sync cache API, on the loop
+    from django.core.cache import cache
+
+    keys = {f"stock:{sku}": sku for sku in skus}
+    found = {keys[key]: value for key, value in cache.get_many(list(keys)).items()}
+    missing = [sku for sku in skus if sku not in found]
+    call = sync_to_async(lookup, thread_sensitive=False)
+    fresh = dict(zip(missing, await asyncio.gather(*(call(sku) for sku in missing)), strict=True))
+    cache.set_many({f"stock:{sku}": value for sku, value in fresh.items()}, 0)
+    return [found.get(sku) or fresh[sku] for sku in skus]
+
+
+async def async_cache_around_the_threads(lookup, skus):  # right: the a-twins
+    from django.core.cache import cache
+
+    keys = {f"stock:{sku}": sku for sku in skus}
+    found = {keys[key]: value for key, value in (await cache.aget_many(list(keys))).items()}
+    missing = [sku for sku in skus if sku not in found]
+    call = sync_to_async(lookup, thread_sensitive=False)
+    fresh = dict(zip(missing, await asyncio.gather(*(call(sku) for sku in missing)), strict=True))
+    await cache.aset_many({f"stock:{sku}": value for sku, value in fresh.items()}, 0)
+    return [found.get(sku) or fresh[sku] for sku in skus]
+
+
 def sync_lookup_many(lookup, skus):
     return [lookup(sku) for sku in skus]
 
@@ -344,6 +375,7 @@ def sync_lookup_many(lookup, skus):
         lookup_many_with_run_in_executor,
         lookup_many_with_anyio,
         lookup_many_with_a_pool_made_on_first_use,
+        async_cache_around_the_threads,
     ],
 )
 def test_03_2_right_answers_pass(answer):
@@ -367,6 +399,10 @@ def test_03_2_right_answers_pass(answer):
         (gather_not_awaited, ["an `await` is missing", "Future of asyncio.gather"]),
         (calls_not_awaited, ["an `await` is missing"]),
         (sync_lookup_many, ["not an async function"]),
+        (sleeps_while_the_threads_start, ["time.sleep(0.2) ran on the event loop's thread",
+                                          "asyncio.sleep"]),
+        (sync_cache_around_the_threads, ["called the sync cache.get_many() on the event loop",
+                                         "aget_many"]),
         (a_new_pool_per_call, ["built 1 ThreadPoolExecutor again in a second call",
                                  "at module level"]),
         (a_pool_per_call_shut_down, ["built 1 ThreadPoolExecutor", "no cap",

@@ -199,7 +199,7 @@ async def check_prices_for(check, prices_for):
     named = list(dict.fromkeys(blocking))
     check.that(
         not named,
-        "nothing else in the bridged coroutine blocked the event loop",
+        "the bridged coroutine made no other blocking call known by name on the event loop",
         f"the coroutine you pass to async_to_sync made a blocking call on the event loop: "
         f"{', '.join(named)}; however short, it held the loop that serves every request",
         hint="in the async function, only await (`await asyncio.sleep(...)`, "
@@ -223,7 +223,8 @@ async def check_prices_for(check, prices_for):
     pause = ticks.longest_pause()
     check.that(
         pause < LONGEST_FAIR_PAUSE,
-        "the event loop kept running: nothing in the bridged coroutine blocked it",
+        f"the event loop never stood still for {LONGEST_FAIR_PAUSE} s or more (a shorter "
+        "freeze with no name, such as CPU work, is not seen)",
         f"the event loop stood still for {pause:.2f} s: something in the coroutine you pass "
         "to async_to_sync blocked the loop that serves every request",
         hint="in the async function, only await (`await asyncio.sleep(...)`, "
@@ -393,4 +394,44 @@ async def check_lookup_many(check, lookup_many):
         f"it started {len(threads)} new threads (threading.Thread) again in a second call: "
         "every request would start as many, with no cap on how many run at once",
         hint=own_pool_hint,
+    )
+    # A blocking call on the loop holds every request however short, so it is not judged by
+    # a timing: a third call (its threads and pools are started by now), watched for
+    # time.sleep, other named blocking calls and the sync cache API (the watchers slow the
+    # loop: nothing is timed in this call).
+    with (
+        sleeps_on_this_thread() as sleeps,
+        sync_cache_calls_on_this_thread() as cache_calls,
+        blocking_calls_on_this_thread(made_by_the_surroundings) as blocking,
+    ):
+        async with ThreadSensitiveContext():
+            await lookup_many(InstrumentedLookup(delay=0.05, expected=len(SKUS)), SKUS)
+    check.that(
+        not sleeps,
+        "the event loop was never blocked by a time.sleep",
+        f"time.sleep({sleeps[0] if sleeps else ''}) ran on the event loop's thread: "
+        "lookup_many runs on the loop that serves every request, and the whole server "
+        "froze meanwhile",
+        hint="in async code wait with `await asyncio.sleep(...)`; a blocking call belongs "
+        "in a thread: `sync_to_async(fn, thread_sensitive=False)`",
+    )
+    # time.sleep itself is counted above; a "time.sleep" named here was imported by name.
+    named = list(dict.fromkeys(blocking))
+    check.that(
+        not named,
+        "lookup_many made no other blocking call known by name on the event loop",
+        f"lookup_many made a blocking call on the event loop: {', '.join(named)}; however "
+        "short, it held the loop that serves every request",
+        hint="in lookup_many, only await; a blocking call (`sleep` imported from time, "
+        "`Event.wait`, a sync client) belongs in a thread: "
+        "`sync_to_async(fn, thread_sensitive=False)`",
+    )
+    first_cache_call = cache_calls[0] if cache_calls else ""
+    check.that(
+        not cache_calls,
+        "it made no sync cache call on the event loop",
+        f"lookup_many called the sync cache.{first_cache_call}() on the event loop: with "
+        "Redis or Memcached that is a network round trip that holds every request",
+        hint="in async code use the a-twins (`await cache.aget_many(...)`, "
+        "`await cache.aset_many(...)`)",
     )
