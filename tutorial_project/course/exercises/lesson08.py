@@ -12,34 +12,41 @@ import httpx
 from asgiref.sync import sync_to_async
 
 from tutorial_project.course.exercises.core import exercise
-from tutorial_project.course.exercises.expect import must_be_async
+from tutorial_project.course.exercises.expect import (
+    blocking_calls_on_this_thread,
+    made_by_the_surroundings,
+    must_be_async,
+)
 from tutorial_project.instruments.servers import serve_in_process
 from tutorial_project.playground import mount, unmount
 
 
 # Load tests a colleague might send, each with what limited it and why. ``machine_busy``: the
 # CPU every process on the machine used over the window, in cores, out of ``cores``.
-def _run(clients, rps, mean, work, server_cpu, tool_cpu, machine_busy, cores=2):
+# ``pool``: the most requests the server runs at once (its threads, or a pool of connections
+# every request needs), None when nothing bounds them (uvicorn, daphne).
+def _run(clients, rps, mean, work, server_cpu, tool_cpu, machine_busy, cores=2, pool=None):
     return {"clients": clients, "rps": rps, "mean": mean, "work": work,
             "server_cpu": server_cpu, "tool_cpu": tool_cpu, "machine_busy": machine_busy,
-            "cores": cores}
+            "cores": cores, "pool": pool}
 
 
 RUNS = [
-    (_run(50, 78, 0.64, 0.1, 0.12, 0.04, 0.3), "queue",
+    (_run(50, 78, 0.64, 0.1, 0.12, 0.04, 0.3, pool=8), "queue",
      "gunicorn, 8 threads: latency 6x the work while the server's CPU idles: a queue"),
     (_run(20, 190, 0.105, 0.1, 0.45, 0.08, 0.6), "clients",
      "uvicorn, 20 clients: latency is the work itself, nothing near a core: add clients"),
-    (_run(400, 950, 0.42, 0.1, 0.98, 0.35, 1.4, cores=8), "server CPU",
+    (_run(400, 950, 0.42, 0.1, 0.98, 0.35, 1.4, cores=8, pool=400), "server CPU",
      "waitress, 400 threads: the server process used a whole core"),
     (_run(1000, 3100, 0.32, 0.05, 0.7, 0.99, 1.8, cores=4), "load generator",
      "a load tool at a whole core: its numbers are its own limit"),
     (_run(10, 95, 0.105, 0.01, 0.97, 0.05, 1.05), "server CPU",
      "a view that computes: latency 10x the work, but because the CPU is full"),
-    (_run(5, 48, 0.104, 0.1, 0.05, 0.01, 0.1), "clients",
+    (_run(5, 48, 0.104, 0.1, 0.05, 0.01, 0.1, pool=200), "clients",
      "5 clients on a big pool: every request took its own time, no more"),
     (_run(200, 330, 0.6, 0.1, 0.62, 0.1, 0.8, cores=4), "queue",
-     "uvicorn at 0.6 of a core, latency 6x the work: busier, but not CPU-bound yet"),
+     "uvicorn at 0.6 of a core, latency 6x the work, no pool: its many threads waited in "
+     "line for the GIL and the event loop, well under a whole core"),
     (_run(100, 160, 0.62, 0.1, 0.1, 0.3, 0.45), "queue",
      "a tool busier than an idle server is not a tool at its limit: the requests queued"),
     (_run(100, 50, 0.4, 0.1, 0.55, 0.05, 1.95), "machine",
@@ -58,8 +65,16 @@ RUNS = [
     # Latency means nothing without the work: only run["work"] tells these two apart.
     (_run(10, 9.5, 1.05, 1.0, 0.05, 0.01, 0.1), "clients",
      "a report view that works 1 s: latency over a second, but it is the work itself"),
-    (_run(24, 400, 0.06, 0.005, 0.3, 0.1, 0.5), "queue",
+    (_run(24, 400, 0.06, 0.005, 0.3, 0.1, 0.5, pool=2), "queue",
      "a 5 ms view behind a pool of 2 connections: 60 ms is 12x the work, a queue"),
+    # A full pool is a queue on a full machine too (this lesson's own table, waitress with 4
+    # threads at 100 clients); a pool far from full on a full machine is not what held them.
+    (_run(100, 36, 2.8, 0.1, 0.11, 0.03, 2.0, pool=4), "queue",
+     "waitress, 4 threads, 100 clients, from this lesson's table: 36 req/s against the pool's "
+     "cap of 4 / 0.1 s = 40: a full pool, whatever the machine was doing"),
+    (_run(100, 120, 0.8, 0.1, 0.5, 0.05, 1.95, pool=200), "machine",
+     "waitress, 200 threads, far from their cap of 2000 req/s, server at half a core, both "
+     "cores busy: requests waited for a CPU"),
 ]
 HINTS = {
     "load generator": "look at the load tool's own CPU first: near a whole core, it is the "
@@ -68,15 +83,17 @@ HINTS = {
                   "took: check server_cpu before reading latency as a queue; half a core is "
                   "not a whole one",
     "queue": "latency far above the work with no process near a core, and the machine not "
-             "full, means waiting in line (a thread pool, a connection limit), not CPU: "
-             "compare the latency with run['work'], not with a fixed number of seconds",
+             "full, means waiting in line (a thread pool, a connection limit, or, in a "
+             "process with many threads, the GIL and the event loop), not CPU: compare the "
+             "latency with run['work'], not with a fixed number of seconds",
     "clients": "when latency is the work itself and nothing is near a core, the server kept "
                "up: a slow view is not a queue, so compare the latency with run['work']; "
                "a little over the work (1.2x) is the server's own time per request, a "
                "queue makes it several times the work",
     "machine": "add up the whole machine: when machine_busy is near cores while neither the "
-               "server nor the tool is near one core, requests waited for a CPU that other "
-               "programs were using: the machine, not the server, was the limit",
+               "server nor the tool is near one core, and no pool is full (rps far below "
+               "pool / work), requests waited for a CPU that other programs were using: the "
+               "machine, not the server, was the limit",
 }
 
 
@@ -86,6 +103,12 @@ NOT_THE_MACHINE = (
     "with run['cores'], not with a number that fits 2 cores, nor with half of them), and "
     "only when neither the load tool nor the server is near a whole core: test those two "
     "first"
+)
+# ... and when a full pool was the limit.
+POOL_FULL = (
+    "a pool at its cap is a queue whatever the machine does: with run['pool'] threads each "
+    "busy run['work'] seconds, the server cannot pass pool / work requests per second; when "
+    "rps is near that, test it before the machine"
 )
 
 
@@ -97,7 +120,8 @@ def check_what_limited(check, what_limited):
             got == expected,
             f"{story}: {expected!r}",
             f"{story}: you said {got!r}, expected {expected!r}",
-            hint=NOT_THE_MACHINE if got == "machine" else HINTS[expected],
+            hint=(POOL_FULL if expected == "queue" and run["pool"] else NOT_THE_MACHINE)
+            if got == "machine" else HINTS[expected],
         )
 
 
@@ -116,7 +140,9 @@ BASELINE_ROUTE = "/exercise-08-2/baseline/"
 # same burst of a view that does not block, run just before on the same server, with the same
 # hooks. This catches only waits that add up to well over the noise (at load average 24-33, a
 # view that waited 100 ms per request on a lock, 2 s in all, went unseen once; 250 ms, 5 s in
-# all, is caught); the calls above are found at any length.
+# all, is caught); the calls above are found at any length. The two requests sent after the
+# burst are not timed, so they run under expect's slower hook, which also names a wait on a
+# threading lock or Event (a 50 ms Event.wait per request stays under the stall bound).
 SLOW_STEP_WALL = 0.01  # seconds of wall time in one callback
 STALLED_THAN_BASELINE = 2.0  # times the baseline's slow steps, plus
 BLOCKED_MARGIN = 0.5  # seconds
@@ -134,6 +160,11 @@ SLOW_STEP_CPU = 0.005  # seconds of the loop thread's CPU in one callback
 # first import and a core shared with other processes (which slows the CPU itself, not only
 # the wall clock) made 3 to 5 such steps in a right answer's burst at load 10-20 on 2 cores.
 SLOW_STEPS_ALLOWED = 8
+# Right answers' requests all wait in upstream() within a second or so of the first one. A view
+# whose waits run one after another (an asyncio.Lock around upstream(), calls awaited in
+# turn) never has them all waiting at once: the check stops such a burst after this long, or
+# twice the baseline burst, instead of waiting 20 x 500 ms (or its client's timeout).
+PATIENCE = 3.0  # seconds, at least
 
 
 # Blocking calls, found by what they are (a profile hook sees each call of a C function on
@@ -342,31 +373,70 @@ class _ConnectionsUsed:
 
 
 class _UpstreamWatch:
-    """Each upstream() call notes the seconds it was asked to wait and whether its request's
-    thread still holds a connection; when ``expected`` calls are waiting together (or after
-    ``patience`` seconds), it counts the connections used since ``connections`` started that
-    are still open, on any thread."""
+    """Each upstream() call notes the seconds it was asked to wait, how many connections had
+    been used before it, and whether its request's thread still holds a connection; when
+    ``expected`` calls are waiting together (or ``patience`` seconds after the first one), it
+    counts the connections used since ``connections`` started that are still open, on any
+    thread. When not even half of them came in time, the waits ran one after another:
+    ``apart`` says how many had come, and ``gave_up`` is set."""
 
-    def __init__(self, expected, patience=10.0):
+    def __init__(self, expected, patience=PATIENCE):
         self.expected, self.patience = expected, patience
-        self.held, self.seconds = [], []
+        self.held, self.seconds, self.used_before = [], [], []
         self.open_while_waiting = None
         self.connections = None  # a _ConnectionsUsed, set before the learner's requests
+        self.apart = None
+        self.gave_up = asyncio.Event()
         self._all_in = asyncio.Event()
+
+    def _count_open(self):
+        self.open_while_waiting = self.connections.still_open() if self.connections else 0
 
     async def observe(self, seconds):
         self.seconds.append(seconds)
+        if self.connections is not None:
+            self.used_before.append(len(self.connections.used))
         # thread_sensitive: runs on the calling request's thread, where its connection lives
         self.held.append(await sync_to_async(_holds_a_connection)())
         if len(self.held) == self.expected and not self._all_in.is_set():
-            self.open_while_waiting = self.connections.still_open() if self.connections else 0
+            self._count_open()
             self._all_in.set()
-        with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
+        try:
             await asyncio.wait_for(self._all_in.wait(), self.patience)
+        except TimeoutError:  # asyncio.TimeoutError too, on 3.11+
+            if not self._all_in.is_set():  # the first to give up: no one waits any more
+                self._count_open()
+                self._all_in.set()
+                if len(self.held) <= self.expected // 2:
+                    self.apart = len(self.held)
+                    self.gave_up.set()
 
     def release(self):
         """From now on, calls wait for no one."""
         self._all_in.set()
+
+
+def _sell_out_one():
+    """Set one product in stock to 0; return how to put it back."""
+    from tutorial_project.catalog.models import Product
+
+    product = Product.objects.filter(stock__gt=0).order_by("pk").first()
+    Product.objects.filter(pk=product.pk).update(stock=0)
+    return product.pk, product.stock
+
+
+def _restock(pk, stock):
+    from tutorial_project.catalog.models import Product
+
+    Product.objects.filter(pk=pk).update(stock=stock)
+
+
+def _the_checks_own(frame):
+    """Calls of the check's surroundings: Django, asgiref, and the server and client that the
+    check runs on this loop (uvicorn, httpx)."""
+    module = frame.f_globals.get("__name__", "") if frame is not None else ""
+    return made_by_the_surroundings(frame) or module.startswith(
+        ("uvicorn", "httpx", "httpcore", "h11", "anyio", "sniffio"))
 
 
 @contextlib.contextmanager
@@ -379,6 +449,54 @@ def _watching_upstream_calls(expected):
         yield watch
     finally:
         upstream.observers.remove(watch.observe)
+
+
+BLOCKING_HINT = (
+    "nothing blocking in the view: time.sleep (under any name), sync I/O (requests, urllib, "
+    "a socket), a wait on a threading lock or Event, or a computation, even a short one, "
+    "stops the event loop, so the requests cannot overlap (await the async version: "
+    "asyncio.sleep, an async client; or move the call to a thread: await "
+    "asyncio.to_thread(work))"
+)
+
+
+def _what_blocked(slept, calls, steps, computed, blocked, stood_still):
+    """What held the event loop during the learner's requests, in words, or None."""
+    waited = [call for call in calls if call != "time.sleep"]
+    if slept:
+        return f"the view called time.sleep {slept} times on the event loop's thread"
+    if waited:
+        return (f"the view made {len(waited)} blocking calls on the event loop's thread "
+                f"({', '.join(sorted(set(waited)))}; a sync HTTP client makes such calls): each "
+                "waits without await, and no other request moves meanwhile")
+    if computed:
+        return (f"the event loop ran {len(steps.cpus)} steps of over {SLOW_STEP_CPU * 1000:.0f} "
+                f"ms of CPU each (the longest {max(steps.cpus) * 1000:.0f} ms): the view "
+                "computes on the loop's thread, and no other request moves meanwhile")
+    if blocked:
+        return (f"the event loop stood still in single steps for {steps.stalled:.2f} s in all "
+                f"during the burst, where a view that does not block stood still "
+                f"{stood_still:.2f} s on this machine just before: the view waits without "
+                "await (a sync sleep, a sync HTTP client, a socket), and no other request "
+                "moves meanwhile")
+    return None
+
+
+async def _unless_apart(burst, watch):
+    """The burst's answers, or None when the watch gave up (the waits ran one after another):
+    then the burst is stopped (its clients leave, and Django cancels their views)."""
+    task = asyncio.ensure_future(burst)
+    gave_up = asyncio.ensure_future(watch.gave_up.wait())
+    try:
+        await asyncio.wait({task, gave_up}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gave_up.cancel()
+    if task.done() or not watch.gave_up.is_set():
+        return await task
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return None
 
 
 @exercise("08.2", "Let the connection go before the wait")
@@ -409,18 +527,44 @@ async def check_stock_then_wait(check, stock_then_wait):
                 # the same hooks as for the learner's burst, so the same overhead
                 with _BlockingCalls(), _LoopSteps() as baseline_steps:
                     baseline = max(seconds for _, seconds in await burst(BASELINE_ROUTE))
+                watch.patience = max(PATIENCE, 2 * baseline)
                 with (_ConnectionsUsed() as watch.connections, _BlockingCalls() as blocking,
                       _LoopSteps() as steps, _ClosesInAtomic() as in_atomic):
-                    timed = await burst(ROUTE)
+                    timed = await _unless_apart(burst(ROUTE), watch)
                 burst_seconds = list(watch.seconds)
                 watch.release()  # one request at a time now
-                async with httpx.AsyncClient(timeout=60) as client:
-                    without_ms = await client.get(f"{url}{ROUTE}")
-                    other_ms = await client.get(f"{url}{ROUTE}", params={"ms": 30})
+                if timed is not None:
+                    # a product sells out: the next answers must count again; these two
+                    # requests are not timed, so a slower hook names waits on locks too
+                    sold = await sync_to_async(_sell_out_one)()
+                    try:
+                        with blocking_calls_on_this_thread(_the_checks_own) as untimed:
+                            async with httpx.AsyncClient(timeout=60) as client:
+                                without_ms = await client.get(f"{url}{ROUTE}")
+                                other_ms = await client.get(f"{url}{ROUTE}",
+                                                            params={"ms": 30})
+                    finally:
+                        await sync_to_async(_restock)(*sold)
                 extra_seconds = watch.seconds[len(burst_seconds):]
     finally:
         unmount(ROUTE)
         unmount(BASELINE_ROUTE)
+    slept, computed = blocking.sleeps(), len(steps.cpus) > SLOW_STEPS_ALLOWED
+    stood_still = baseline_steps.stalled
+    blocked = steps.stalled > stood_still * STALLED_THAN_BASELINE + BLOCKED_MARGIN
+    if timed is None:
+        blocked_by = _what_blocked(slept, blocking.calls[:], steps, computed, blocked,
+                                   stood_still)
+        check.that(
+            False, "",
+            blocked_by or f"the requests waited one after another: {watch.patience:.0f} s after "
+            f"the first one began to wait in upstream(), {watch.apart} of {CLIENTS} had "
+            "(the check stopped the burst there)",
+            hint=BLOCKING_HINT if blocked_by else
+            "the waits must overlap: nothing may make a request wait for another's "
+            "upstream() call (an asyncio.Lock or a Semaphore(1) around it, one worker "
+            "task that serves the requests in turn); each request awaits its own",
+        )
     answers = [answer for answer, _ in timed]
     done = sorted(seconds for _, seconds in timed)
     statuses = sorted({answer.status_code for answer in answers})
@@ -459,6 +603,15 @@ async def check_stock_then_wait(check, stock_then_wait):
         "`int(request.GET.get(\"ms\", 100)) / 1000`; request.GET[\"ms\"] fails (500) "
         "when it is absent",
     )
+    later = [without_ms.json(), other_ms.json()]
+    check.that(
+        all(body == {"in_stock": expected - 1} for body in later),
+        "a product sold out after the burst, and the next answers counted it",
+        f"after one product sold out, the view still answered {later[0]!r}, expected "
+        f"{{'in_stock': {expected - 1}}}",
+        hint="count in every request: a count kept from an earlier request (a module "
+        "global, a cache with no expiry) is wrong as soon as the stock changes",
+    )
     check.that(
         not in_atomic.count,
         "no connection was closed inside atomic()",
@@ -466,6 +619,15 @@ async def check_stock_then_wait(check, stock_then_wait):
         hint="close after the block, not inside it: inside atomic(), close() marks the "
         "transaction for rollback, so when it is the block's last statement the block ends "
         "without an error and every write in it is silently lost",
+    )
+    check.that(
+        all(watch.used_before[:CLIENTS]),
+        "each request counted before it waited",
+        "the requests began to wait before they had used the database: the view counts "
+        "after the wait",
+        hint="count first, let the connection go, then wait: that order is the exercise; a "
+        "query after the wait opens a connection that the request holds to its end, and "
+        "the answer is not fresher for it in a view that waits for something else",
     )
     held = watch.held[:CLIENTS]
     check.that(
@@ -490,33 +652,14 @@ async def check_stock_then_wait(check, stock_then_wait):
     # the timings last: under load they are the noisiest, and a view that holds its
     # connection should hear about that, whatever the machine is doing
     one_by_one = WAIT_MS / 1000 * CLIENTS  # the least it takes if the waits do not overlap
-    computed = len(steps.cpus) > SLOW_STEPS_ALLOWED
-    slept, waited = blocking.sleeps(), len(blocking.calls) - blocking.sleeps()
-    stood_still = baseline_steps.stalled
-    blocked = steps.stalled > stood_still * STALLED_THAN_BASELINE + BLOCKED_MARGIN
+    blocked_by = _what_blocked(slept, blocking.calls + untimed, steps, computed, blocked,
+                               stood_still)
     check.that(
-        not (slept or waited or computed or blocked) and done[0] >= WAIT_MS / 1000 * 0.9
+        not blocked_by and done[0] >= WAIT_MS / 1000 * 0.9
         and done[-1] < baseline * SLOWER_THAN_BASELINE + OVERLAP_MARGIN,
         f"the requests waited ?ms={WAIT_MS} each, at the same time",
-        f"the view called time.sleep {slept} times on the event loop's thread"
-        if slept else
-        f"the view made {waited} blocking calls on the event loop's thread "
-        f"({', '.join(sorted(set(blocking.calls)))}; a sync HTTP client makes such calls): each "
-        "waits without await, and no other request moves meanwhile"
-        if waited else
-        f"the event loop ran {len(steps.cpus)} steps of over {SLOW_STEP_CPU * 1000:.0f} ms of "
-        f"CPU each (the longest {max(steps.cpus) * 1000:.0f} ms): the view computes on the "
-        "loop's thread, and no other request moves meanwhile"
-        if computed else
-        f"the event loop stood still in single steps for {steps.stalled:.2f} s in all during "
-        f"the burst, where a view that does not block stood still {stood_still:.2f} s"
-        " on this machine just before: the view waits without await (a sync sleep, a sync "
-        "HTTP client, a socket), and no other request moves meanwhile"
-        if blocked else
+        blocked_by or
         f"the last answer came after {done[-1]:.1f} s, where a view that does not block took "
         f"{baseline:.1f} s on this machine just before (one after another: {one_by_one:.0f} s)",
-        hint="nothing blocking in the view: time.sleep (under any name), sync I/O (requests, "
-        "urllib, a socket) or a computation, even a short one, stops the event loop, so the "
-        "requests cannot overlap (await the async version: asyncio.sleep, an async client; "
-        "or move the call to a thread: await asyncio.to_thread(work))",
+        hint=BLOCKING_HINT,
     )
