@@ -914,3 +914,37 @@ def test_06_2_the_async_cache_also_passes(project):
 
     verdict = run(lesson06.check_get_or_none, get_or_none)
     assert verdict, str(verdict)
+
+
+# One budget for the whole call (review s21b, finding 2) -----------------------------------------
+def test_06_2_a_budget_and_a_half_fails():
+    async def get_or_none(client, path, budget):
+        try:
+            async with asyncio.timeout(budget * 1.5):
+                response = await client.get(path)
+            response.raise_for_status()
+            return response.json()
+        except (TimeoutError, httpx.HTTPError, ValueError):
+            return None
+
+    fails_with(run(lesson06.check_get_or_none, get_or_none), "budget of 0.6 s",
+               "retries included")
+
+
+def test_06_2_a_fresh_budget_for_each_retry_on_a_500_fails():
+    async def get_or_none(client, path, budget):
+        for _ in range(3):
+            try:
+                async with asyncio.timeout(budget):
+                    response = await client.get(path)
+                if response.status_code >= 500:
+                    await asyncio.sleep(0.05)
+                    continue
+                response.raise_for_status()
+                return response.json()
+            except (TimeoutError, httpx.HTTPError, ValueError):
+                return None
+        return None
+
+    fails_with(run(lesson06.check_get_or_none, get_or_none), "500 answer after 0.25 s",
+               "retries included")
