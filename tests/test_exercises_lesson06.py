@@ -832,3 +832,119 @@ def test_06_2_catching_request_and_status_errors_also_passes():
 
     verdict = run(lesson06.check_get_or_none, get_or_none)
     assert verdict, str(verdict)
+
+
+# Sync cache calls and the sync ORM in async code (review s21b, findings 3 and 4) ----------------
+async def fetch_both_cached_with_the_sync_cache(client):
+    from django.core.cache import cache
+
+    cached = cache.get("l06-fetch-both")
+    if cached is None:
+        weather, news = await asyncio.gather(client.get("/weather"), client.get("/news"))
+        cached = weather.json(), news.json()
+        cache.set("l06-fetch-both", cached, 0.01)
+    return cached
+
+
+def test_06_1_a_sync_cache_call_fails_with_a_hint(project):
+    fails_with(run(lesson06.check_fetch_both, fetch_both_cached_with_the_sync_cache),
+               "sync cache.get()", "await cache.aget(")
+
+
+def test_06_1_the_async_cache_also_passes(project):
+    from django.core.cache import cache
+
+    async def fetch_both(client):
+        weather, news = await asyncio.gather(client.get("/weather"), client.get("/news"))
+        answer = weather.json(), news.json()
+        await cache.aset("l06-fetch-both-a", answer, 0.01)
+        await cache.aget("l06-fetch-both-a")
+        return answer
+
+    verdict = run(lesson06.check_fetch_both, fetch_both)
+    assert verdict, str(verdict)
+
+
+def test_06_1_a_sync_orm_call_gets_the_async_orm_hint(project):
+    from tutorial_project.catalog.models import Product
+
+    async def fetch_both(client):
+        Product.objects.count()
+        weather, news = await asyncio.gather(client.get("/weather"), client.get("/news"))
+        return weather.json(), news.json()
+
+    fails_with(run(lesson06.check_fetch_both, fetch_both),
+               "SynchronousOnlyOperation", "acount()", "sync_to_async")
+
+
+def test_06_2_a_sync_cache_call_fails_with_a_hint(project):
+    from django.core.cache import cache
+
+    async def get_or_none(client, path, budget):
+        key = f"l06-{path}"
+        if (cached := cache.get(key)) is not None:
+            return cached
+        try:
+            async with asyncio.timeout(budget):
+                response = await client.get(path)
+                response.raise_for_status()
+                answer = response.json()
+        except (TimeoutError, httpx.HTTPError, ValueError):
+            return None
+        cache.set(key, answer, 0.01)
+        return answer
+
+    fails_with(run(lesson06.check_get_or_none, get_or_none),
+               "sync cache.get()", "await cache.aget(")
+
+
+def test_06_2_the_async_cache_also_passes(project):
+    from django.core.cache import cache
+
+    async def get_or_none(client, path, budget):
+        try:
+            async with asyncio.timeout(budget):
+                response = await client.get(path)
+                response.raise_for_status()
+                answer = response.json()
+        except (TimeoutError, httpx.HTTPError, ValueError):
+            return None
+        await cache.aset(f"l06-a-{path}", answer, 0.01)
+        return answer
+
+    verdict = run(lesson06.check_get_or_none, get_or_none)
+    assert verdict, str(verdict)
+
+
+# One budget for the whole call (review s21b, finding 2) -----------------------------------------
+def test_06_2_a_budget_and_a_half_fails():
+    async def get_or_none(client, path, budget):
+        try:
+            async with asyncio.timeout(budget * 1.5):
+                response = await client.get(path)
+            response.raise_for_status()
+            return response.json()
+        except (TimeoutError, httpx.HTTPError, ValueError):
+            return None
+
+    fails_with(run(lesson06.check_get_or_none, get_or_none), "budget of 0.6 s",
+               "retries included")
+
+
+def test_06_2_a_fresh_budget_for_each_retry_on_a_500_fails():
+    async def get_or_none(client, path, budget):
+        for _ in range(3):
+            try:
+                async with asyncio.timeout(budget):
+                    response = await client.get(path)
+                if response.status_code >= 500:
+                    await asyncio.sleep(0.05)
+                    continue
+                response.raise_for_status()
+                return response.json()
+            except (TimeoutError, httpx.HTTPError, ValueError):
+                return None
+        return None
+
+    fails_with(run(lesson06.check_get_or_none, get_or_none), "500 answer after 0.25 s",
+               "retries included")
