@@ -189,9 +189,13 @@ def execute(notebook, folder):
         kernel_name=CURRENT_ENV_KERNEL_NAME, kernel_spec_manager=NbvalKernelspecManager()
     )
     # nbclient lets cells tagged raises-exception fail and stops at any other error.
-    NotebookClient(
-        notebook, km=manager, timeout=300, resources={"metadata": {"path": str(folder)}}
-    ).execute()
+    try:
+        NotebookClient(
+            notebook, km=manager, timeout=300, resources={"metadata": {"path": str(folder)}}
+        ).execute()
+    finally:  # nbclient leaves a kernel it was given running: stop it, not at the run's end
+        if manager.has_kernel:
+            manager.shutdown_kernel(now=True)
     return notebook
 
 

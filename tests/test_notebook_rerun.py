@@ -88,16 +88,20 @@ def test_notebook_runs_twice_in_one_kernel_and_leaves_nothing_behind(path):
     client = NotebookClient(
         runner, km=manager, timeout=600, resources={"metadata": {"path": str(path.parent)}}
     )
-    with client.setup_kernel():
-        before = kernel_state(client)
-        for run in (1, 2):
-            cells = nbformat.read(path, as_version=4).cells
-            for index, cell in enumerate(cells):
-                client.execute_cell(cell, index)  # raises unless tagged raises-exception
-            after = kernel_state(client)
-            assert after["children"] == [], f"run {run} left processes: {after['children']}"
-            extra = after["threads"] - before["threads"]
-            assert not extra, f"run {run} left threads running: {sorted(extra)}"
-        second = [comparable(c.outputs) for c in cells if c.cell_type == "code"]
+    try:
+        with client.setup_kernel():
+            before = kernel_state(client)
+            for run in (1, 2):
+                cells = nbformat.read(path, as_version=4).cells
+                for index, cell in enumerate(cells):
+                    client.execute_cell(cell, index)  # raises unless tagged raises-exception
+                after = kernel_state(client)
+                assert after["children"] == [], f"run {run} left processes: {after['children']}"
+                extra = after["threads"] - before["threads"]
+                assert not extra, f"run {run} left threads running: {sorted(extra)}"
+            second = [comparable(c.outputs) for c in cells if c.cell_type == "code"]
+    finally:  # nbclient leaves a kernel it was given running: stop it, not at the run's end
+        if manager.has_kernel:
+            manager.shutdown_kernel(now=True)
     for number, (want, got) in enumerate(zip(expected, second, strict=True), start=1):
         assert got == want, f"code cell {number} differs on the second run in one kernel"
