@@ -186,34 +186,15 @@ async def check_prices_for(check, prices_for):
         f"it returned {result!r}, expected {expected!r}",
         hint="return a dict: {sku: price}, one entry per sku",
     )
-    check.that(
-        not sleeps,
-        "the event loop was never blocked by a time.sleep",
-        f"time.sleep({sleeps[0] if sleeps else ''}) ran on the event loop's thread: the "
-        "coroutine you pass to async_to_sync runs on the loop that serves every request, "
-        "and the whole server froze meanwhile",
-        hint="in async code wait with `await asyncio.sleep(...)`; keep blocking calls in "
+    _refuse_loop_blockers(
+        check, sleeps, blocking, cache_calls,
+        who="the coroutine you pass to async_to_sync", named_ok="the bridged coroutine",
+        sleep_hint="in async code wait with `await asyncio.sleep(...)`; keep blocking calls in "
         "prices_for itself (its own thread), outside the async function",
-    )
-    # time.sleep itself is counted above; a "time.sleep" named here was imported by name.
-    named = list(dict.fromkeys(blocking))
-    check.that(
-        not named,
-        "the bridged coroutine made no other blocking call known by name on the event loop",
-        f"the coroutine you pass to async_to_sync made a blocking call on the event loop: "
-        f"{', '.join(named)}; however short, it held the loop that serves every request",
-        hint="in the async function, only await (`await asyncio.sleep(...)`, "
+        named_hint="in the async function, only await (`await asyncio.sleep(...)`, "
         "`await fetch_price(...)`); a blocking call (`sleep` imported from time, "
         "`Event.wait`, a sync client) belongs in prices_for itself, outside the async function",
-    )
-    first_cache_call = cache_calls[0] if cache_calls else ""
-    check.that(
-        not cache_calls,
-        "it made no sync cache call on the event loop",
-        f"the coroutine you pass to async_to_sync called the sync cache.{first_cache_call}() "
-        "on the event loop: with Redis or Memcached that is a network round trip that holds "
-        "every request",
-        hint="in the async function use the a-twins (`await cache.aget_many(...)`, "
+        cache_hint="in the async function use the a-twins (`await cache.aget_many(...)`, "
         "`await cache.aset_many(...)`), or call the sync cache in prices_for itself, "
         "outside the async function",
     )
@@ -318,6 +299,35 @@ def pools_and_threads_built_here():
     finally:
         ThreadPoolExecutor.__init__, threading.Thread.start = real_init, real_start
 
+def _refuse_loop_blockers(check, sleeps, blocking, cache_calls, *, who, named_ok, sleep_hint,
+                          named_hint, cache_hint):
+    """Refuse what the watchers saw on the event loop's thread: a time.sleep (with its
+    seconds), another blocking call known by name, a sync cache call. ``who`` ran there."""
+    check.that(
+        not sleeps,
+        "the event loop was never blocked by a time.sleep",
+        f"time.sleep({sleeps[0] if sleeps else ''}) ran on the event loop's thread: {who} "
+        "runs on the loop that serves every request, and the whole server froze meanwhile",
+        hint=sleep_hint,
+    )
+    # time.sleep itself is counted above; a "time.sleep" named here was imported by name.
+    named = list(dict.fromkeys(blocking))
+    check.that(
+        not named,
+        f"{named_ok} made no other blocking call known by name on the event loop",
+        f"{who} made a blocking call on the event loop: {', '.join(named)}; however short, "
+        "it held the loop that serves every request",
+        hint=named_hint,
+    )
+    first_cache_call = cache_calls[0] if cache_calls else ""
+    check.that(
+        not cache_calls,
+        "it made no sync cache call on the event loop",
+        f"{who} called the sync cache.{first_cache_call}() on the event loop: with Redis or "
+        "Memcached that is a network round trip that holds every request",
+        hint=cache_hint,
+    )
+
 
 @exercise("03.2", "Call a blocking library concurrently, off the loop")
 async def check_lookup_many(check, lookup_many):
@@ -406,32 +416,13 @@ async def check_lookup_many(check, lookup_many):
     ):
         async with ThreadSensitiveContext():
             await lookup_many(InstrumentedLookup(delay=0.05, expected=len(SKUS)), SKUS)
-    check.that(
-        not sleeps,
-        "the event loop was never blocked by a time.sleep",
-        f"time.sleep({sleeps[0] if sleeps else ''}) ran on the event loop's thread: "
-        "lookup_many runs on the loop that serves every request, and the whole server "
-        "froze meanwhile",
-        hint="in async code wait with `await asyncio.sleep(...)`; a blocking call belongs "
+    _refuse_loop_blockers(
+        check, sleeps, blocking, cache_calls, who="lookup_many", named_ok="lookup_many",
+        sleep_hint="in async code wait with `await asyncio.sleep(...)`; a blocking call belongs "
         "in a thread: `sync_to_async(fn, thread_sensitive=False)`",
-    )
-    # time.sleep itself is counted above; a "time.sleep" named here was imported by name.
-    named = list(dict.fromkeys(blocking))
-    check.that(
-        not named,
-        "lookup_many made no other blocking call known by name on the event loop",
-        f"lookup_many made a blocking call on the event loop: {', '.join(named)}; however "
-        "short, it held the loop that serves every request",
-        hint="in lookup_many, only await; a blocking call (`sleep` imported from time, "
+        named_hint="in lookup_many, only await; a blocking call (`sleep` imported from time, "
         "`Event.wait`, a sync client) belongs in a thread: "
         "`sync_to_async(fn, thread_sensitive=False)`",
-    )
-    first_cache_call = cache_calls[0] if cache_calls else ""
-    check.that(
-        not cache_calls,
-        "it made no sync cache call on the event loop",
-        f"lookup_many called the sync cache.{first_cache_call}() on the event loop: with "
-        "Redis or Memcached that is a network round trip that holds every request",
-        hint="in async code use the a-twins (`await cache.aget_many(...)`, "
+        cache_hint="in async code use the a-twins (`await cache.aget_many(...)`, "
         "`await cache.aset_many(...)`)",
     )
