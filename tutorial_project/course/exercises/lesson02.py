@@ -100,6 +100,18 @@ def _upstream_fails_for(sku):
         fake_upstream.quote_for = real_quote_for
 
 
+async def _ordinary_sku_fails(check, view, sku, suffix):
+    """The upstream fails for `sku`, whose name says nothing: the view must answer 502."""
+    with _upstream_fails_for(sku):
+        response = await call_view(view, suffix=suffix)
+    check.that(
+        response.status_code == 502 and _is_json_error(response),
+        f"an upstream failure for an ordinary sku ({sku}, this time) answers 502 too",
+        f"an upstream failure for an ordinary sku ({sku}) answered {_answered(response)}",
+        hint=_failure_hint(response),
+    )
+
+
 def _failure_hint(response):
     if "UpstreamError" in (getattr(response, "view_error", None) or ""):
         return ("the upstream can fail for any sku, not only DOWN-...: catch "
@@ -238,14 +250,7 @@ async def check_compare_prices(check, compare_prices):
         f"an upstream failure answered {_answered(response)}",
         hint="catch fake_upstream.UpstreamError, return JsonResponse({'error': ...}, status=502)",
     )
-    with _upstream_fails_for("GM-001"):
-        response = await call_view(compare_prices, suffix="?skus=CF-001,GM-001")
-    check.that(
-        response.status_code == 502 and _is_json_error(response),
-        "an upstream failure for an ordinary sku (GM-001, this time) answers 502 too",
-        f"an upstream failure for an ordinary sku (GM-001) answered {_answered(response)}",
-        hint=_failure_hint(response),
-    )
+    await _ordinary_sku_fails(check, compare_prices, "GM-001", "?skus=CF-001,GM-001")
     response = await call_view(compare_prices, suffix="?skus=%20,%20")
     check.that(
         response.status_code == 400 and _is_json_error(response),
@@ -319,14 +324,7 @@ async def check_quote_view(check, QuoteView):
         f"GET ?sku=DOWN-1 answered {_answered(response)}",
         hint="catch fake_upstream.UpstreamError, return JsonResponse({'error': ...}, status=502)",
     )
-    with _upstream_fails_for("TL-001"):
-        response = await call_view(view, suffix="?sku=TL-001")
-    check.that(
-        response.status_code == 502 and _is_json_error(response),
-        "an upstream failure for an ordinary sku (TL-001, this time) answers 502 too",
-        f"an upstream failure for an ordinary sku (TL-001) answered {_answered(response)}",
-        hint=_failure_hint(response),
-    )
+    await _ordinary_sku_fails(check, view, "TL-001", "?sku=TL-001")
     response = await call_view(view)
     check.that(
         response.status_code == 400 and _is_json_error(response),
