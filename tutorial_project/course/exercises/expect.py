@@ -320,13 +320,13 @@ def blocking_calls_on_this_thread(ignore=lambda frame: False):
 
 
 @contextmanager
-def loop_blocking_calls():
+def loop_blocking_calls(ignore=made_by_the_surroundings):
     """Each blocking call made on the event loop's thread in the block, named however short:
-    ``time.sleep`` (patched, and under any name), Event.wait, a sync socket or DNS call; the
-    check's own code and Django's are left out. Its profile hook slows the loop: never time
-    inside it. Yields a list, filled when the block ends."""
+    ``time.sleep`` (patched, and under any name), Event.wait, a sync socket or DNS call; calls
+    made where ``ignore(frame)`` holds (by default the check's own code and Django's) are left
+    out. Its profile hook slows the loop: never time inside it. Yields a list, filled when the
+    block ends."""
     blocking = []
-    with sleeps_on_this_thread() as sleeps, \
-            blocking_calls_on_this_thread(made_by_the_surroundings) as named:
+    with sleeps_on_this_thread() as sleeps, blocking_calls_on_this_thread(ignore) as named:
         yield blocking
     blocking += ["time.sleep"] * len(sleeps) + named

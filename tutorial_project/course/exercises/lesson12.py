@@ -29,11 +29,9 @@ from tutorial_project.course.exercises.attempt import (
 )
 from tutorial_project.course.exercises.core import exercise
 from tutorial_project.course.exercises.expect import (
-    blocking_calls_on_this_thread,
     loop_blocking_calls,
     made_by_the_surroundings,
     must_be_async,
-    sleeps_on_this_thread,
     sync_cache_calls_on_this_thread,
 )
 from tutorial_project.course.exercises.probes import call_view, quiet_request_log
@@ -898,17 +896,11 @@ class _ViewClient:
 # --- 12.7 --------------------------------------------------------------------------------------
 
 
-@contextmanager
-def _blocking_calls_under_load():
-    """``loop_blocking_calls()``, less httpcore's ``is_socket_readable``: a ``poll(0)`` (or
-    ``select`` with timeout 0 on Windows) that asks whether a pooled connection was closed,
-    and never waits."""
-    blocking = []
-    with sleeps_on_this_thread() as sleeps, blocking_calls_on_this_thread(
-            lambda frame: made_by_the_surroundings(frame)
-            or frame.f_globals.get("__name__") == "httpcore._utils") as named:
-        yield blocking
-    blocking += ["time.sleep"] * len(sleeps) + named
+def _surroundings_or_httpcore_poll(frame):
+    """The check's own code and Django's, and httpcore's ``is_socket_readable``: a ``poll(0)``
+    (or ``select`` with timeout 0 on Windows) that asks whether a pooled connection was
+    closed, and never waits."""
+    return made_by_the_surroundings(frame) or frame.f_globals.get("__name__") == "httpcore._utils"
 
 
 @exercise("12.7", "Serve it with uvicorn and load it")
@@ -943,7 +935,7 @@ async def check_load_test(check, load_capstone):
                     "`with use_middleware(request_id_middleware, capstone.middleware):`")
     # The server and the clients run on this event loop, with load_capstone(): a blocking
     # call in it, however short, held all of them. Its outcome was judged above.
-    with _blocking_calls_under_load() as blocking:
+    with loop_blocking_calls(_surroundings_or_httpcore_poll) as blocking:
         try:
             await asyncio.wait_for(load_capstone(), 120)
         except Exception:  # noqa: BLE001, S110  (judged above)
