@@ -158,6 +158,27 @@ def returns_gather_unawaited(fetch_price, skus):  # the async function forgot it
     return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
 
 
+def async_to_sync_on_the_default_pool(fetch_price, skus):  # works or not by the pool's past
+    async def fetch_all():
+        fetch_one = async_to_sync(fetch_price)
+        return await asyncio.gather(*(asyncio.to_thread(fetch_one, sku) for sku in skus))
+
+    return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
+
+
+def async_to_sync_on_a_pool_of_its_own(fetch_price, skus):  # a new loop on each thread
+    with ThreadPoolExecutor(len(skus)) as pool:
+        return dict(zip(skus, pool.map(async_to_sync(fetch_price), skus), strict=True))
+
+
+def async_to_sync_inside_sync_to_async(fetch_price, skus):  # reaches the loop, a thread each
+    async def fetch_all():
+        fetch_one = sync_to_async(async_to_sync(fetch_price), thread_sensitive=False)
+        return await asyncio.gather(*(fetch_one(sku) for sku in skus))
+
+    return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
+
+
 async def async_prices_for(fetch_price, skus):  # its callers are sync: they cannot await it
     return dict(zip(skus, await asyncio.gather(*(fetch_price(s) for s in skus)), strict=True))
 
@@ -195,6 +216,15 @@ def test_03_1_right_answers_pass(answer):
                                    "return await asyncio.gather"]),
         (returns_gather_unawaited, ["await wasn't used with future",
                                     "`return await asyncio.gather(...)`"]),
+        (async_to_sync_on_the_default_pool, ["called on another thread than prices_for's",
+                                             "default pool", "what ran on those threads",
+                                             "async_to_sync once, in prices_for itself"]),
+        (async_to_sync_on_a_pool_of_its_own, ["called on another thread than prices_for's",
+                                              "a pool or threads of your own",
+                                              "started a new event loop"]),
+        (async_to_sync_inside_sync_to_async, ["called on another thread than prices_for's",
+                                              "inside a sync_to_async call",
+                                              "held a thread while it waited"]),
     ],
 )
 def test_03_1_wrong_answers_fail_with_a_hint_and_no_warning(answer, fragments, recwarn):
@@ -210,6 +240,29 @@ def test_03_1_prices_kept_from_an_earlier_call_are_named_not_blamed_on_concurren
     assert first.passed, str(first)
     failed_with(verdict_of("check_prices_for", keeps_prices_from_earlier_calls),
                 "fetch_price was called for 0 of the 4 skus", "earlier call")
+
+
+@pytest.mark.parametrize("order", [["check", "run off-loop calls", "check"],
+                                   ["run off-loop calls", "check", "check"]])
+def test_03_1_a_bridge_on_the_default_pool_gets_one_verdict_whatever_ran_there_before(order):
+    """async_to_sync on a thread of the loop's default pool reaches the serving loop only if
+    an earlier thread_sensitive=False call noted that loop on the thread. Same answer, same
+    verdict: on the new pool of a fresh kernel, and on one whose threads all carry the note."""
+    from tutorial_project.course.exercises.lesson03 import check_prices_for
+
+    async def in_one_kernel():
+        verdicts = []
+        for step in order:
+            if step == "check":
+                verdicts.append(str(await check_prices_for(async_to_sync_on_the_default_pool)))
+            else:  # more calls than the pool has threads, long enough to start every thread
+                call = sync_to_async(time.sleep, thread_sensitive=False)
+                await asyncio.gather(*(call(0.1) for _ in range(40)))
+        return verdicts
+
+    first, second = asyncio.run(in_one_kernel())
+    assert first == second, (first, second)
+    assert "called on another thread than prices_for's" in first, first
 
 
 # --- 03.2 lookup_many: a blocking library, concurrently, off the loop ----------------------

@@ -12,6 +12,8 @@ from decimal import Decimal
 from itertools import pairwise
 
 from asgiref.sync import (
+    AsyncToSync,
+    SyncToAsync,
     ThreadSensitiveContext,
     iscoroutinefunction,
     markcoroutinefunction,
@@ -133,11 +135,66 @@ class LoopBoundFetch(Concurrency):
         return price_of(sku)
 
 
+@contextmanager
+def async_to_sync_calls():
+    """Yield a list that ends up holding, for each ``async_to_sync(...)(...)`` call made in the
+    block, on any thread: ``(thread, inside_sync_to_async)``, the second true when the call ran
+    inside a sync_to_async call's worker (which had just noted its loop on that thread)."""
+    calls = []
+    real_call = AsyncToSync.__call__
+
+    def noted_call(self, *args, **kwargs):
+        frame, inside = sys._getframe(1), False
+        while frame is not None and not inside:
+            inside = (frame.f_code is SyncToAsync.thread_handler.__code__)
+            frame = frame.f_back
+        calls.append((threading.current_thread(), inside))
+        return real_call(self, *args, **kwargs)
+
+    AsyncToSync.__call__ = noted_call
+    try:
+        yield calls
+    finally:
+        AsyncToSync.__call__ = real_call
+
+
+def _refuse_bridges_from_other_threads(check, calls, own_thread):
+    """async_to_sync belongs on prices_for's own thread. Called on another one, it reaches the
+    serving loop only if that thread carries asgiref's note of it (a sync_to_async call ran
+    there before), else it starts a new loop: a verdict that would depend on what ran on a
+    pool thread earlier in the kernel. Judged by where it was called, it does not."""
+    elsewhere = [(thread, inside) for thread, inside in calls if thread is not own_thread]
+    if not elsewhere:
+        check.that(True, "no async_to_sync call was made on another thread than prices_for's", "")
+        return
+    if any(inside for _, inside in elsewhere):
+        what = ("inside a sync_to_async call, on a pool thread: that call noted its loop on the "
+                "thread for async_to_sync to find, and each fetch held a thread while it waited")
+    elif all(thread.name.startswith("asyncio_") for thread, _ in elsewhere):
+        what = ("on threads of the event loop's default pool (asyncio.to_thread, "
+                "run_in_executor(None, ...)): there it reaches fetch_price's loop only if an "
+                "earlier thread_sensitive=False call left asgiref's note of that loop on the "
+                "thread, else it starts a new loop, where fetch_price fails; so whether it "
+                "works depends on what ran on those threads before")
+    else:
+        what = ("on threads of a pool or threads of your own: nothing noted this loop there, "
+                "so async_to_sync started a new event loop on each, where fetch_price fails")
+    check.that(
+        False, "",
+        f"async_to_sync was called on another thread than prices_for's own, {what}",
+        hint="call async_to_sync once, in prices_for itself, with one async function that "
+        "awaits the fetches together, `async def fetch_all(): return await "
+        "asyncio.gather(*(fetch_price(sku) for sku in skus))`; in async code, await "
+        "fetch_price directly, with no thread in between",
+    )
+
+
 def _hint_for_runtime_error(message):
     if "different event loop" in message:
-        return ("`asyncio.run()` starts a second event loop in the worker thread; "
-                "`async_to_sync(an_async_function)(...)` runs it on the loop that is "
-                "already running, where fetch_price's connection lives")
+        return ("a second event loop ran the fetches (`asyncio.run()`, a loop of your own, "
+                "`force_new_loop=True`); `async_to_sync(an_async_function)(...)`, called in "
+                "prices_for, runs it on the loop that is already running, where "
+                "fetch_price's connection lives")
     if "no current event loop" in message:  # async_to_sync(asyncio.gather)(...)
         return ("async_to_sync calls the function you give it at once, on prices_for's "
                 "thread, where no loop runs: give it an async function, and gather in it, "
@@ -165,19 +222,32 @@ async def check_prices_for(check, prices_for):
     # is counted with its seconds; the other blocking calls (a sleep imported by name, an
     # Event.wait, a socket, a sync cache call) are named; one nobody knows by name shows as
     # a pause between the loop's ticks.
+    own_thread = []
+
+    def called_as_a_view_would(fetch_price, skus):
+        own_thread.append(threading.current_thread())
+        return prices_for(fetch_price, skus)
+
+    failure = None
     with (
         forgotten_awaits() as missed,
         sleeps_on_this_thread() as sleeps,
         sync_cache_calls_on_this_thread() as cache_calls,
         blocking_calls_on_this_thread(made_by_the_surroundings) as blocking,
+        async_to_sync_calls() as bridges,
     ):
         try:
             async with ThreadSensitiveContext(), LoopTicks() as ticks:
-                result = await sync_to_async(prices_for)(fetch_price, SKUS)
+                result = await sync_to_async(called_as_a_view_would)(fetch_price, SKUS)
         except RuntimeError as error:
             fetch_price.close_unstarted()
-            check.that(False, "", f"prices_for raised RuntimeError: {error}",
-                       hint=_hint_for_runtime_error(str(error)))
+            failure = str(error)
+    # Before the error it may have caused: where async_to_sync was called decides whether it
+    # fails, and the verdict must not depend on what ran on a pool thread before.
+    _refuse_bridges_from_other_threads(check, bridges, own_thread[0] if own_thread else None)
+    if failure is not None:
+        check.that(False, "", f"prices_for raised RuntimeError: {failure}",
+                   hint=_hint_for_runtime_error(failure))
     no_forgotten_await(check, missed, result)
     expected = {sku: price_of(sku) for sku in SKUS}
     check.that(
