@@ -298,7 +298,7 @@ def report_task():
 
 
 async def start_report_reference(request):
-    category = request.GET.get("category")
+    category = request.GET.get("category", "").strip()
     if not category:
         return JsonResponse({"error": "give ?category=<slug>"}, status=400)
     result = await report_task().aenqueue(category)
@@ -308,7 +308,7 @@ async def start_report_reference(request):
 async def start_report_differently(request):  # right: .using(), HTTPStatus, str(status)
     from http import HTTPStatus
 
-    if "category" not in request.GET or not request.GET["category"]:
+    if "category" not in request.GET or not request.GET["category"].strip():
         return JsonResponse({"error": "category is required"}, status=HTTPStatus.BAD_REQUEST)
     task = report_task().using(priority=0)
     result = await task.aenqueue(category_slug=request.GET["category"])
@@ -317,7 +317,7 @@ async def start_report_differently(request):  # right: .using(), HTTPStatus, str
 
 
 async def enqueues_in_gather(request):  # right: the enqueue runs in a child asyncio task
-    category = request.GET.get("category")
+    category = request.GET.get("category", "").strip()
     if not category:
         return JsonResponse({"error": "give ?category=<slug>"}, status=400)
     (result,) = await asyncio.gather(report_task().aenqueue(category))
@@ -325,7 +325,7 @@ async def enqueues_in_gather(request):  # right: the enqueue runs in a child asy
 
 
 async def enqueues_in_create_task(request):  # right: a child task again
-    category = request.GET.get("category")
+    category = request.GET.get("category", "").strip()
     if not category:
         return JsonResponse({"error": "give ?category=<slug>"}, status=400)
     result = await asyncio.create_task(report_task().aenqueue(category))
@@ -333,7 +333,7 @@ async def enqueues_in_create_task(request):  # right: a child task again
 
 
 async def enqueues_with_a_deadline(request):  # right: wait_for (a child task on 3.11)
-    category = request.GET.get("category")
+    category = request.GET.get("category", "").strip()
     if not category:
         return JsonResponse({"error": "give ?category=<slug>"}, status=400)
     result = await asyncio.wait_for(report_task().aenqueue(category), timeout=5)
@@ -341,7 +341,7 @@ async def enqueues_with_a_deadline(request):  # right: wait_for (a child task on
 
 
 async def runs_it_and_enqueues(request):  # acall() first: the client still waits for it
-    category = request.GET.get("category")
+    category = request.GET.get("category", "").strip()
     if not category:
         return JsonResponse({"error": "give ?category=<slug>"}, status=400)
     await report_task().acall(category)
@@ -350,7 +350,7 @@ async def runs_it_and_enqueues(request):  # acall() first: the client still wait
 
 
 async def waits_after_enqueueing(request):  # aenqueue, then the client waits anyway
-    category = request.GET.get("category")
+    category = request.GET.get("category", "").strip()
     if not category:
         return JsonResponse({"error": "give ?category=<slug>"}, status=400)
     result = await report_task().aenqueue(category)
@@ -359,7 +359,7 @@ async def waits_after_enqueueing(request):  # aenqueue, then the client waits an
 
 
 async def forgot_await(request):
-    category = request.GET.get("category")
+    category = request.GET.get("category", "").strip()
     if not category:
         return JsonResponse({"error": "give ?category=<slug>"}, status=400)
     result = report_task().aenqueue(category)
@@ -367,7 +367,7 @@ async def forgot_await(request):
 
 
 async def sync_enqueue(request):  # sync enqueue() in async code
-    category = request.GET.get("category")
+    category = request.GET.get("category", "").strip()
     if not category:
         return JsonResponse({"error": "give ?category=<slug>"}, status=400)
     result = report_task().enqueue(category)
@@ -375,7 +375,7 @@ async def sync_enqueue(request):  # sync enqueue() in async code
 
 
 async def swallowed(request):  # hides the failed enqueue and claims success
-    category = request.GET.get("category")
+    category = request.GET.get("category", "").strip()
     if not category:
         return JsonResponse({"error": "give ?category=<slug>"}, status=400)
     try:
@@ -386,14 +386,14 @@ async def swallowed(request):  # hides the failed enqueue and claims success
 
 
 async def runs_it_inline(request):  # acall(): the report runs inside the request
-    category = request.GET.get("category")
+    category = request.GET.get("category", "").strip()
     if not category:
         return JsonResponse({"error": "give ?category=<slug>"}, status=400)
     return JsonResponse(await report_task().acall(category), status=202)
 
 
 async def answers_200(request):
-    category = request.GET.get("category")
+    category = request.GET.get("category", "").strip()
     if not category:
         return JsonResponse({"error": "give ?category=<slug>"}, status=400)
     result = await report_task().aenqueue(category)
@@ -421,6 +421,14 @@ async def accepts_an_empty_category(request):  # `is None`: ?category= enqueues 
     return JsonResponse({"id": result.id, "status": result.status}, status=202)
 
 
+async def accepts_a_blank_category(request):  # ?category=%20%20 enqueues a report for "  "
+    category = request.GET.get("category")
+    if not category:
+        return JsonResponse({"error": "give ?category=<slug>"}, status=400)
+    result = await report_task().aenqueue(category)
+    return JsonResponse({"id": result.id, "status": result.status}, status=202)
+
+
 async def sleeps_in_the_view(request):  # time.sleep in an async view holds the event loop
     import time
 
@@ -439,7 +447,7 @@ async def view_waits_on_an_event(request):  # Event.wait on the loop: blocking, 
 
 
 async def waits_for_the_job(request):  # polls until finished: on a queue, never
-    category = request.GET.get("category")
+    category = request.GET.get("category", "").strip()
     if not category:
         return JsonResponse({"error": "give ?category=<slug>"}, status=400)
     result = await report_task().aenqueue(category)
@@ -452,7 +460,7 @@ async def waits_for_the_job(request):  # polls until finished: on a queue, never
 async def enqueues_on_a_pool_thread(request):  # thread_sensitive=False: the ORM off-thread
     from asgiref.sync import sync_to_async
 
-    category = request.GET.get("category")
+    category = request.GET.get("category", "").strip()
     if not category:
         return JsonResponse({"error": "give ?category=<slug>"}, status=400)
     result = await sync_to_async(report_task().enqueue, thread_sensitive=False)(category)
@@ -470,7 +478,7 @@ async def sync_enqueue_in_a_thread(request):  # right: the sync enqueue, thread-
 
 
 async def swallows_a_failed_aenqueue(request):  # the queue is down: 202 for a lost job
-    category = request.GET.get("category")
+    category = request.GET.get("category", "").strip()
     if not category:
         return JsonResponse({"error": "give ?category=<slug>"}, status=400)
     try:
@@ -481,7 +489,7 @@ async def swallows_a_failed_aenqueue(request):  # the queue is down: 202 for a l
 
 
 async def answers_503_when_the_queue_is_down(request):  # right, written differently
-    category = request.GET.get("category")
+    category = request.GET.get("category", "").strip()
     if not category:
         return JsonResponse({"error": "give ?category=<slug>"}, status=400)
     try:
@@ -492,7 +500,7 @@ async def answers_503_when_the_queue_is_down(request):  # right, written differe
 
 
 async def html_400(request):
-    category = request.GET.get("category")
+    category = request.GET.get("category", "").strip()
     if not category:
         return HttpResponse("missing category", status=400)
     result = await report_task().aenqueue(category)
@@ -541,6 +549,8 @@ def test_start_report_view(project, recwarn, monkeypatch):
     verdict = run(check_start_report_view, accepts_an_empty_category)
     assert not verdict and "?category= (empty)" in str(verdict)
     assert "if not category" in str(verdict)
+    verdict = run(check_start_report_view, accepts_a_blank_category)
+    assert not verdict and "(only spaces)" in str(verdict) and ".strip()" in str(verdict)
     verdict = run(check_start_report_view, sleeps_in_the_view)
     assert not verdict and "time.sleep" in str(verdict)
     verdict = run(check_start_report_view, view_sleep_imported_by_name)

@@ -451,6 +451,9 @@ async def check_start_report_view(check, view):
                 queued_after_bad = len(enqueued) - len(queued)
                 empty, _, _ = await _probe(view, "?category=")
                 queued_after_empty = len(enqueued) - len(queued) - queued_after_bad
+                blank, _, _ = await _probe(view, "?category=%20%20")
+                queued_after_blank = (len(enqueued) - len(queued) - queued_after_bad
+                                      - queued_after_empty)
                 if seconds > late and response is not None:  # a stall under load, or late?
                     _, _, again = await _probe(view, "?category=coffee")
                     seconds = min(seconds, again)
@@ -553,6 +556,13 @@ async def check_start_report_view(check, view):
                                   "enqueued" if empty else "it raised"),
         hint="an empty slug is no category either: test `if not category`, not "
         "`if category is None`",
+    )
+    check.that(
+        blank is not None and blank.status_code == 400 and not queued_after_blank,
+        "?category=%20%20 (only spaces): 400, nothing enqueued",
+        "?category=%20%20 (only spaces): " + (f"{blank.status_code}, {queued_after_blank} "
+                                              "task(s) enqueued" if blank else "it raised"),
+        hint='spaces name no category either: request.GET.get("category", "").strip()',
     )
 
 
