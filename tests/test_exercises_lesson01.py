@@ -111,10 +111,6 @@ async def without_blocking_in_executor(func, *args):
     return await loop.run_in_executor(None, functools.partial(func, *args))
 
 
-async def without_blocking_with_sync_to_async(func, *args):
-    return await sync_to_async(func)(*args)
-
-
 async def without_blocking_with_to_thread(func, *args):
     return await asyncio.to_thread(func, *args)
 
@@ -125,11 +121,9 @@ async def without_blocking_with_to_thread(func, *args):
         ("check_fetch_prices", fetch_prices_with_a_task_group),
         ("check_price_or_none", price_or_none_with_an_explicit_deadline),
         ("check_without_blocking", without_blocking_in_executor),
-        ("check_without_blocking", without_blocking_with_sync_to_async),
         ("check_without_blocking", without_blocking_with_to_thread),
     ],
-    ids=["TaskGroup", "deadline by the clock", "run_in_executor",
-         "sync_to_async", "to_thread"],
+    ids=["TaskGroup", "deadline by the clock", "run_in_executor", "to_thread"],
 )
 def test_right_answers_written_differently_pass(check, answer):
     verdict = verdict_of(check, answer)
@@ -730,3 +724,116 @@ def test_an_error_raised_from_the_fetchs_error_passes_as_in_01_3():
     verdict = verdict_of("check_fetch_prices", fetch_prices_with_a_domain_error)
     assert verdict.passed, str(verdict)
     assert "a fetch that fails passes its error on to the caller" in str(verdict)
+
+
+# Review s22: the caller's cancellation swallowed (01.1), the request's thread held (01.3).
+async def fetch_prices_swallowing_the_cancellation(fetch_price, skus):
+    try:
+        prices = await asyncio.gather(*(fetch_price(s) for s in skus))
+    except asyncio.CancelledError:
+        return {}
+    return dict(zip(skus, prices, strict=True))
+
+
+async def fetch_prices_task_group_cancellation_to_none(fetch_price, skus):
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = {s: group.create_task(fetch_price(s)) for s in skus}
+    except BaseException as error:
+        if isinstance(error, asyncio.CancelledError):
+            return None
+        raise
+    return {s: t.result() for s, t in tasks.items()}
+
+
+async def fetch_prices_cancellation_to_an_error(fetch_price, skus):
+    try:
+        prices = await asyncio.gather(*(fetch_price(s) for s in skus))
+    except asyncio.CancelledError:
+        raise RuntimeError("the client left") from None
+    return dict(zip(skus, prices, strict=True))
+
+
+@pytest.mark.parametrize(
+    "answer, ended",
+    [
+        (fetch_prices_swallowing_the_cancellation, "returned {} instead of ending cancelled"),
+        (fetch_prices_task_group_cancellation_to_none,
+         "returned None instead of ending cancelled"),
+        (fetch_prices_cancellation_to_an_error,
+         "raised RuntimeError instead of ending cancelled"),
+    ],
+    ids=["gather, returns {}", "TaskGroup, returns None", "turned into RuntimeError"],
+)
+def test_swallowing_the_callers_cancellation_fails(answer, ended):
+    verdict = verdict_of("check_fetch_prices", answer)
+    assert not verdict.passed
+    assert "it cancelled every fetch" in str(verdict)  # the fetches were cancelled all the same
+    assert f"cancelled from outside, fetch_prices {ended}" in str(verdict), str(verdict)
+    assert "do not catch asyncio.CancelledError (or re-raise it" in str(verdict)
+
+
+async def fetch_prices_cleaning_up_and_re_raising(fetch_price, skus):
+    try:
+        prices = await asyncio.gather(*(fetch_price(s) for s in skus))
+    except asyncio.CancelledError:
+        await asyncio.sleep(0)  # e.g. log that the client left
+        raise
+    return dict(zip(skus, prices, strict=True))
+
+
+@pytest.mark.parametrize(
+    "answer", [fetch_prices, fetch_prices_in_a_task_group,
+               fetch_prices_cleaning_up_and_re_raising],
+    ids=["gather", "TaskGroup", "catches, cleans up, re-raises"],
+)
+def test_answers_that_end_cancelled_with_the_caller_pass(answer):
+    verdict = verdict_of("check_fetch_prices", answer)
+    assert verdict.passed, str(verdict)
+    assert "cancelled from outside, it ends cancelled itself" in str(verdict)
+
+
+async def without_blocking_thread_sensitive(func, *args):
+    return await sync_to_async(func)(*args)  # thread_sensitive=True, the default
+
+
+async def without_blocking_explicitly_thread_sensitive(func, *args):
+    return await sync_to_async(func, thread_sensitive=True)(*args)
+
+
+@pytest.mark.parametrize(
+    "answer", [without_blocking_thread_sensitive, without_blocking_explicitly_thread_sensitive],
+    ids=["sync_to_async's default", "thread_sensitive=True"],
+)
+def test_running_it_on_the_requests_thread_fails(answer):
+    verdict = verdict_of("check_without_blocking", answer)
+    assert not verdict.passed
+    assert "the event loop kept running while the function slept" in str(verdict)
+    assert "the function ran on another thread" in str(verdict)
+    assert "ran on the request's one thread-sensitive thread" in str(verdict), str(verdict)
+    assert "thread_sensitive=False" in str(verdict)
+
+
+async def without_blocking_on_its_own_executor(func, *args):
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return await sync_to_async(func, thread_sensitive=False, executor=pool)(*args)
+
+
+def test_sync_to_async_on_an_executor_of_its_own_passes_without_a_note():
+    verdict = verdict_of("check_without_blocking", without_blocking_on_its_own_executor)
+    assert verdict.passed, str(verdict)
+    assert "it left the request's thread free" in str(verdict)
+    assert "note:" not in str(verdict), str(verdict)
+
+
+@pytest.mark.parametrize(
+    "answer, note",
+    [(without_blocking, False), (without_blocking_with_to_thread, True),
+     (without_blocking_in_executor, True)],
+    ids=["sync_to_async(thread_sensitive=False)", "to_thread", "run_in_executor"],
+)
+def test_losing_the_requests_time_zone_passes_with_a_note(answer, note):
+    verdict = verdict_of("check_without_blocking", answer)
+    assert verdict.passed, str(verdict)
+    assert ("did not see the time zone the request activated (Europe/Paris)"
+            in str(verdict)) is note, str(verdict)

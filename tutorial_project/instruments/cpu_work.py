@@ -4,11 +4,16 @@
     started, ended, cpu_seconds = timed_here(100_000, start_at)           # call it in a thread
     started, ended, cpu_seconds = timed_in_a_new_process(100_000, start_at)
 
-Both report wall-clock start and end (``time.time()``, which every process shares) and the
-CPU time the computation got, so runs in threads and runs in processes compare alike. A
-common ``start_at`` keeps a slow start (a new interpreter) out of the comparison.
+``hash_for(seconds)`` keeps a CPU busy in C code that lets go of the GIL (hashlib), the
+control that tells the GIL's cost from the cost of sharing the CPU.
+
+Both timed runs report wall-clock start and end (``time.time()``, which every process
+shares) and the CPU time the computation got, so runs in threads and runs in processes
+compare alike. A common ``start_at`` keeps a slow start (a new interpreter) out of the
+comparison.
 """
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -18,6 +23,18 @@ import time
 def count_primes(limit):
     """Count the primes below ``limit`` the slow way: the CPU never waits."""
     return sum(all(n % d for d in range(2, int(n**0.5) + 1)) for n in range(2, limit))
+
+
+def hash_for(seconds):
+    """Hash 1 MiB buffers for ``seconds``: CPU-bound, but the GIL is free while C hashes.
+
+    hashlib lets go of the GIL while it hashes a large buffer, so Python code in other
+    threads runs meanwhile, as it does next to another process.
+    """
+    buffer = bytes(1 << 20)
+    ends = time.perf_counter() + seconds
+    while time.perf_counter() < ends:
+        hashlib.sha256(buffer).digest()
 
 
 def timed_here(limit, start_at=None):

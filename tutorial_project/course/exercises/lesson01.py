@@ -4,6 +4,10 @@ import asyncio
 import gc
 import threading
 import time
+import zoneinfo
+
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from django.utils import timezone
 
 from tutorial_project.course.exercises.core import exercise
 from tutorial_project.course.exercises.expect import must_be_async
@@ -101,6 +105,7 @@ async def _check_a_cancelled_caller_cancels_every_fetch(check, fetch_prices):
         await _finish(task)
         await asyncio.sleep(0.01)  # a fetch cancelled (not yet awaited) by the answer ends now
         left_running, cancelled = patient.in_flight, len(patient.cancelled)
+        ended = _how_it_ended(task)
     finally:
         await _cancel_quietly(patient)  # a shielded gather's future: no "never retrieved"
     if cancelled:  # the awaited one was cancelled with the caller, the others not
@@ -120,6 +125,25 @@ async def _check_a_cancelled_caller_cancels_every_fetch(check, fetch_prices):
         "the upstream calls go on after the client has left",
         hint=hint,
     )
+    check.that(
+        ended == "ended cancelled",
+        "cancelled from outside, it ends cancelled itself",
+        f"cancelled from outside, fetch_prices {ended}: the cancellation stopped there",
+        hint="do not catch asyncio.CancelledError (or re-raise it after cleaning up): "
+        "Django's disconnect handling and every asyncio.timeout around your code rely on it "
+        "reaching them",
+    )
+
+
+def _how_it_ended(task):
+    """'ended cancelled', or what the learner's task did instead (a returned value, an error)."""
+    if task.cancelled():
+        return "ended cancelled"
+    if not task.done():
+        return "was still running"
+    if task.exception() is not None:
+        return f"raised {type(task.exception()).__name__} instead of ending cancelled"
+    return f"returned {task.result()!r} instead of ending cancelled"
 
 
 async def _check_a_failing_fetch_goes_through(check, fetch_prices):
@@ -381,6 +405,7 @@ BLOCKING_SECONDS = (0.3, 0.9)
 # An awaited thread's result arrives within milliseconds (360 calls at a load of 20 on
 # 2 cores: at most 0.06 s); polling every 0.25 s or 0.5 s returns 0.2 s after the 0.3 s call.
 RETURN_LAG_LIMIT = 0.15
+REQUEST_ZONE = "Europe/Paris"  # what check 01.3 activates, as a time-zone middleware would
 
 
 class BlockingCallFailed(Exception):
@@ -394,6 +419,7 @@ async def check_without_blocking(check, without_blocking):
     ticks = [0]  # how often the loop ran the ticker task
     loop_moved = []  # ticks counted while the blocking function slept
     results, ended, lags = [], [], []
+    zones = []  # the time zone the function saw, once the check activated REQUEST_ZONE
 
     async def ticker():
         while True:
@@ -402,6 +428,7 @@ async def check_without_blocking(check, without_blocking):
 
     def blocking_sum(a, b, seconds):
         threads.append(threading.current_thread())
+        zones.append(timezone.get_current_timezone_name())
         before = ticks[0]
         time.sleep(seconds)
         loop_moved.append(ticks[0] - before)
@@ -413,29 +440,38 @@ async def check_without_blocking(check, without_blocking):
         raise BlockingCallFailed("the blocking function failed")
 
     ticking = asyncio.create_task(ticker())
+    # As in a request under ASGIHandler: a ThreadSensitiveContext, and a time zone activated
+    # (what a time-zone middleware does).
+    timezone.activate(zoneinfo.ZoneInfo(REQUEST_ZONE))
     try:
-        for seconds in BLOCKING_SECONDS:
-            calls = len(threads)
-            try:
-                results.append(await without_blocking(blocking_sum, 2, 3, seconds))
-            except TypeError as error:
-                if len(threads) > calls:  # it ran before the error: the answer called it
-                    _fail(check, f"your code raised TypeError: {error}",
-                          hint="pass the function and its arguments, do not call it yourself: "
-                          "`await asyncio.to_thread(func, *args)`, not `to_thread(func(*args))`")
-                raise
-            except Exception:
-                if len(ended) == calls:  # it gave up before the function had ended
-                    results.append(None)
-                else:
+        async with ThreadSensitiveContext():
+            for seconds in BLOCKING_SECONDS:
+                calls = len(threads)
+                try:
+                    results.append(await without_blocking(blocking_sum, 2, 3, seconds))
+                except TypeError as error:
+                    if len(threads) > calls:  # it ran before the error: the answer called it
+                        _fail(check, f"your code raised TypeError: {error}",
+                              hint="pass the function and its arguments, do not call it "
+                              "yourself: `await asyncio.to_thread(func, *args)`, not "
+                              "`to_thread(func(*args))`")
                     raise
-            if len(ended) == calls:
-                _fail(check, f"it returned before the blocking function ended ({seconds} s)",
-                      hint="do not wait a fixed time: await the thread's result, "
-                      "`return await asyncio.to_thread(func, *args)`")
-                return
-            lags.append(time.monotonic() - ended[-1])
+                except Exception:
+                    if len(ended) == calls:  # it gave up before the function had ended
+                        results.append(None)
+                    else:
+                        raise
+                if len(ended) == calls:
+                    _fail(check,
+                          f"it returned before the blocking function ended ({seconds} s)",
+                          hint="do not wait a fixed time: await the thread's result, "
+                          "`return await asyncio.to_thread(func, *args)`")
+                    return
+                lags.append(time.monotonic() - ended[-1])
+            # Where the request's own sync work (the ORM, MiddlewareMixin hooks) would run.
+            request_thread = await sync_to_async(threading.current_thread)()
     finally:
+        timezone.deactivate()
         ticking.cancel()
         await asyncio.gather(ticking, return_exceptions=True)
     check.that(
@@ -474,6 +510,16 @@ async def check_without_blocking(check, without_blocking):
         hint="sync_to_async(func, thread_sensitive=False) and asyncio.to_thread run it on a "
         "worker thread",
     )
+    # Exact, not timed: the same Thread object, or not.
+    check.that(
+        request_thread not in threads,
+        "it left the request's thread free for Django's own sync work",
+        "the function ran on the request's one thread-sensitive thread (sync_to_async's "
+        "default, thread_sensitive=True): the request's ORM queries and middleware hooks wait "
+        "there until it ends",
+        hint="keep blocking work that is not the ORM off that thread: "
+        "`await sync_to_async(func, thread_sensitive=False)(*args)`",
+    )
     failure = await _outcome_of_a_failing_call(without_blocking, blocking_failure)
     check.that(
         failure is BlockingCallFailed,
@@ -482,6 +528,11 @@ async def check_without_blocking(check, without_blocking):
         hint="let the error out: `await asyncio.to_thread(func, *args)` re-raises it in the "
         "caller; do not catch it and return a value instead",
     )
+    if any(zone != REQUEST_ZONE for zone in zones):
+        check.lines.append(
+            f"  note: the function did not see the time zone the request activated "
+            f"({REQUEST_ZONE}): asyncio.to_thread and run_in_executor lose the request's time "
+            "zone and language; sync_to_async(func, thread_sensitive=False) carries them")
 
 
 async def _outcome_of_a_failing_call(without_blocking, blocking_failure):
