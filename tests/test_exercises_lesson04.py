@@ -135,12 +135,31 @@ def reports():
                 tags += [tag_name] if tag_name else []
         return list(report.values())
 
+    async def streamed_in_default_chunks(slug):
+        # 3 queries up to 2000 products (the default chunk), then one prefetch per chunk.
+        products = Product.objects.filter(category__slug=slug).order_by("sku")
+        products = products.select_related("category").prefetch_related("tags")
+        return [
+            (p.sku, p.category.name, [t.name for t in p.tags.all()])
+            async for p in products.aiterator()
+        ]
+
+    async def guard_switched_off(slug):
+        # "Jupyter keeps raising SynchronousOnlyOperation": the sync ORM on the loop itself.
+        import os
+
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+        try:
+            return sync_report(slug)
+        finally:
+            del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+
     return (
         reference, lazy_category, one_query_per_product, unordered, not_async,
         sync_orm_in_async, forgot_await, n_plus_1_on_pool_threads, lists_not_tuples,
         sleeps_on_the_loop, in_to_thread, whole_table_filtered_in_python,
         every_tag_link_matched_in_python, streamed_in_small_chunks, streamed_in_chunks_of_100,
-        whole_table_joined_to_tags,
+        whole_table_joined_to_tags, streamed_in_default_chunks, guard_switched_off,
     )
 
 
@@ -206,12 +225,18 @@ def other_right_reports():
             tags += [tag] if tag is not None else []
         return list(report.values())
 
+    async def listed_in_a_thread(slug):
+        products = Product.objects.filter(category__slug=slug).order_by("sku")
+        products = products.select_related("category").prefetch_related("tags")
+        held = await sync_to_async(list)(products)
+        return [(p.sku, p.category.name, [t.name for t in p.tags.all()]) for p in held]
+
     return [with_a_prefetch_object, prefetch_afterwards, in_a_sync_function,
             prefetch_the_category_too, links_from_the_through_table, from_the_category,
-            one_query_joined_to_the_tags]
+            one_query_joined_to_the_tags, listed_in_a_thread]
 
 
-@pytest.mark.parametrize("which", range(7))
+@pytest.mark.parametrize("which", range(8))
 def test_04_1_right_answers_written_differently_pass(project, which):
     from tutorial_project.course.exercises.lesson04 import check_category_report
 
@@ -253,6 +278,8 @@ def test_04_1_placeholder_is_not_solved_yet(project):
         (13, "ran 126 queries for 250 products (one or more per product, or per chunk)"),
         (14, "ran 4 queries for 250 products (one or more per product, or per chunk)"),
         (15, "product-and-tag rows (a join) where the category has 4: it filtered in Python"),
+        (16, "with aiterator(chunk_size=2000): the prefetch runs once per 2000 products"),
+        (17, "Django's guard was switched off: DJANGO_ALLOW_ASYNC_UNSAFE='true' was set by you"),
     ],
 )
 def test_04_1_wrong_answers_fail_with_a_reason(project, which, message, recwarn):
@@ -262,6 +289,26 @@ def test_04_1_wrong_answers_fail_with_a_reason(project, which, message, recwarn)
     assert not verdict.passed and verdict.solved
     assert message in str(verdict) and "hint:" in str(verdict), str(verdict)
     assert not [w for w in recwarn if "never awaited" in str(w.message)]
+
+
+def test_04_1_cpu_work_on_the_loop_gets_no_claim_it_cannot_make(project):
+    """The loop check sees waits (sleep, sockets, sqlite3, the sync cache), not CPU work: its
+    verdict says only what it looked for, never "never blocked the event loop"."""
+    import time
+
+    from tutorial_project.course.exercises.lesson04 import check_category_report
+
+    reference, *_ = reports()
+
+    async def spins_on_the_loop(slug):
+        started = time.perf_counter()
+        while time.perf_counter() - started < 0.05:
+            pass
+        return await reference(slug)
+
+    verdict = str(run(check_category_report(spins_on_the_loop)))
+    assert "never blocked" not in verdict
+    assert "made no blocking wait on the event loop's thread (no time.sleep" in verdict
 
 
 def test_04_1_with_many_products_the_n_plus_1_answer_still_fails(project):
@@ -288,6 +335,8 @@ def transfers():
     from tutorial_project.orders.models import Customer
 
     def move(from_email, to_email, amount):
+        if amount <= 0:
+            raise ValueError("the amount must be positive")
         with transaction.atomic():
             both = Customer.objects.select_for_update().filter(email__in=[from_email, to_email])
             customers = {customer.email: customer for customer in both.order_by("pk")}
@@ -325,6 +374,8 @@ def transfers():
 
     def move_sorted_one_at_a_time(from_email, to_email, amount):
         # Right, written differently: one row at a time, always in the same (pk) order.
+        if not amount > 0:
+            raise ValueError("nothing to transfer")
         with transaction.atomic():
             customers = {}
             for email in sorted([from_email, to_email]):  # emails sort as the pks here
@@ -479,6 +530,7 @@ def transfers():
         await sync_to_async(lock_the_sender_only)(from_email, to_email, amount)
 
     def locked_read_check_save(from_email, to_email, amount):
+        assert amount > 0, "the amount must be positive"  # an AssertionError is raised too
         both = Customer.objects.select_for_update().filter(email__in=[from_email, to_email])
         customers = {customer.email: customer for customer in both}
         sender, receiver = customers[from_email], customers[to_email]
@@ -495,6 +547,9 @@ def transfers():
         )
 
     async def right_with_a_conditional_update(from_email, to_email, amount):
+        if amount <= 0:  # refused in the async function, before any query
+            raise ValueError(f"cannot transfer {amount}")
+
         def run():
             with transaction.atomic():
                 sender, receiver = (
@@ -662,6 +717,8 @@ def transfers():
     def pks_first_then_locked_saves(from_email, to_email, amount):
         # Right, written differently: an unlocked read for the pks, then the locked rows,
         # whose values are the ones saved.
+        if amount <= 0:
+            raise ValueError("the amount must be positive")
         with transaction.atomic():
             sender_pk = Customer.objects.get(email=from_email).pk
             receiver_pk = Customer.objects.get(email=to_email).pk
@@ -678,7 +735,94 @@ def transfers():
     async def right_saving_the_locked_rows(from_email, to_email, amount):
         await sync_to_async(pks_first_then_locked_saves)(from_email, to_email, Decimal(amount))
 
+    def move_in_descending_email_order(from_email, to_email, amount):
+        # Right, written differently: one row at a time, in one order that is not the pks'
+        # (descending email) but the same whatever the direction: no deadlock.
+        if amount <= 0:
+            raise ValueError("the amount must be positive")
+        with transaction.atomic():
+            got = {}
+            for email in sorted([from_email, to_email], reverse=True):
+                got[email] = Customer.objects.select_for_update().get(email=email)
+            sender, receiver = got[from_email], got[to_email]
+            if sender.credit < amount:
+                raise ValueError("not enough credit")
+            Customer.objects.filter(pk=sender.pk).update(credit=F("credit") - amount)
+            Customer.objects.filter(pk=receiver.pk).update(credit=F("credit") + amount)
+
+    async def right_locking_in_descending_email_order(from_email, to_email, amount):
+        await sync_to_async(move_in_descending_email_order)(from_email, to_email, Decimal(amount))
+
+    async def right_updates_in_descending_email_order(from_email, to_email, amount):
+        # Right, written differently: conditional UPDATEs, the later email first.
+        if amount <= 0:
+            raise ValueError("the amount must be positive")
+
+        def run():
+            with transaction.atomic():
+                receiver = Customer.objects.get(email=to_email)  # raises if there is none
+
+                def debit():
+                    if not Customer.objects.filter(email=from_email, credit__gte=amount).update(
+                        credit=F("credit") - amount
+                    ):
+                        raise ValueError("not enough credit, or no such sender")
+
+                def credit():
+                    Customer.objects.filter(pk=receiver.pk).update(credit=F("credit") + amount)
+
+                for write in (debit, credit) if from_email > to_email else (credit, debit):
+                    write()
+
+        await sync_to_async(run)()
+
+    def lock_outside_atomic(from_email, to_email, amount):
+        # select_for_update() before atomic(): SQLite drops the clause, PostgreSQL raises
+        # TransactionManagementError on every call.
+        if amount <= 0:
+            raise ValueError("the amount must be positive")
+        both = Customer.objects.select_for_update().filter(email__in=[from_email, to_email])
+        rows = {customer.email: customer for customer in both.order_by("pk")}
+        if len(rows) < 2:
+            raise Customer.DoesNotExist
+        sender, receiver = rows[from_email], rows[to_email]
+        with transaction.atomic():
+            steps = sorted([(sender.pk, "debit"), (receiver.pk, "credit")])
+            for pk, kind in steps:
+                if kind == "credit":
+                    Customer.objects.filter(pk=pk).update(credit=F("credit") + amount)
+                elif not Customer.objects.filter(pk=pk, credit__gte=amount).update(
+                    credit=F("credit") - amount
+                ):
+                    raise ValueError("not enough credit")
+
+    async def locks_outside_atomic(from_email, to_email, amount):
+        await sync_to_async(lock_outside_atomic)(from_email, to_email, Decimal(amount))
+
+    def move_any_amount(from_email, to_email, amount):
+        with transaction.atomic():  # the reference, with no check of the amount
+            both = Customer.objects.select_for_update().filter(email__in=[from_email, to_email])
+            customers = {customer.email: customer for customer in both.order_by("pk")}
+            if len(customers) < 2:
+                raise Customer.DoesNotExist
+            sender, receiver = customers[from_email], customers[to_email]
+            if sender.credit < amount:
+                raise ValueError("not enough credit")
+            Customer.objects.filter(pk=sender.pk).update(credit=F("credit") - amount)
+            Customer.objects.filter(pk=receiver.pk).update(credit=F("credit") + amount)
+
+    async def negative_amount_moves_credit(from_email, to_email, amount):
+        await sync_to_async(move_any_amount)(from_email, to_email, Decimal(amount))
+
+    async def zero_amount_accepted(from_email, to_email, amount):
+        if amount < 0:  # "negative is wrong", but 0 moves nothing and says nothing
+            raise ValueError("the amount must not be negative")
+        await sync_to_async(move_any_amount)(from_email, to_email, Decimal(amount))
+
     wrong = {
+        "locks_outside_atomic": locks_outside_atomic,
+        "negative_amount_moves_credit": negative_amount_moves_credit,
+        "zero_amount_accepted": zero_amount_accepted,
         "locks_after_reading_and_keeps_the_reads": locks_after_reading_and_keeps_the_reads,
         "checks_before_the_lock": checks_before_the_lock,
         "locks_both_with_no_order": locks_both_with_no_order,
@@ -709,7 +853,8 @@ def transfers():
     }
     right = [reference, right_with_a_decorator, right_with_a_conditional_update,
              right_with_a_locked_reread, right_locking_in_sorted_order,
-             right_saving_the_locked_rows]
+             right_saving_the_locked_rows, right_locking_in_descending_email_order,
+             right_updates_in_descending_email_order]
     return right, wrong
 
 
@@ -719,7 +864,7 @@ async def credits():
     return {c.email: c.credit async for c in Customer.objects.all()}
 
 
-@pytest.mark.parametrize("which", range(6))
+@pytest.mark.parametrize("which", range(8))
 def test_04_2_right_answers_pass_and_the_credits_are_put_back(project, which):
     from tutorial_project.course.exercises.lesson04 import check_transfer_credit
 
@@ -740,11 +885,14 @@ def test_04_2_placeholder_is_not_solved_yet(project):
 @pytest.mark.parametrize(
     "name, message",
     [
+        ("locks_outside_atomic", "select_for_update() ran outside transaction.atomic()"),
+        ("negative_amount_moves_credit", "of a negative amount (-5.00 from Linus to Ada) did n"),
+        ("zero_amount_accepted", "a transfer of 0.00 did not raise"),
         ("locks_after_reading_and_keeps_the_reads", "its values were not the ones used"),
         ("checks_before_the_lock", "the locking read found 9.99, less than 10.00"),
         ("locks_both_with_no_order", "in one select_for_update() query with no ORDER BY"),
         ("atomic_decorated_async", "@transaction.atomic cannot wrap a coroutine"),
-        ("locks_in_argument_order", "it locked Grace's row, then Ada's, one statement e"),
+        ("locks_in_argument_order", "it locked Ada's row, then Grace's, one statement e"),
         ("off_by_one", "a transfer of exactly Grace's credit (50.00) raised"),
         ("atomic_in_async", "SynchronousOnlyOperation"),
         ("check_then_act", "whose second write the database refused raised, credits"),
@@ -761,7 +909,7 @@ def test_04_2_placeholder_is_not_solved_yet(project):
         ("debit_if_positive", "no debit re-checked it (credit >= 10.00)"),
         ("lock_after_the_read", "Ada's credit was written from a value read before the row"),
         ("locks_with_nowait", "select_for_update(nowait=True)"),
-        ("updates_in_argument_order", "it locked Grace's row, then Ada's, one statement each"),
+        ("updates_in_argument_order", "it locked Ada's row, then Grace's, one statement each"),
         ("rechecking_debit_in_argument_order", "it locked Grace's row, then Ada's, one stat"),
         ("not_thread_sensitive", "a connection Django never closes"),
         ("sleeps_by_another_name", "blocked the event loop's thread with time.sleep"),
@@ -841,6 +989,14 @@ def pages():
             return render(request, template, {"order": order})
 
         return await sync_to_async(page)()
+
+    kept = {}
+
+    async def kept_between_requests(request, pk):
+        # "Cache it to save queries": stale after any change, shared by concurrent requests.
+        if pk not in kept:
+            kept[pk] = await aget_object_or_404(loaded, pk=pk)
+        return render(request, template, {"order": kept[pk]})
 
     async def nothing_loaded(request, pk):
         return render(request, template, {"order": await aget_object_or_404(Order, pk=pk)})
@@ -928,6 +1084,7 @@ def pages():
     wrong = {
         "sleeps_on_the_loop": sleeps_on_the_loop,
         "sync_cache_calls": sync_cache_calls,
+        "kept_between_requests": kept_between_requests,
         "nothing_loaded": nothing_loaded,
         "customer_only": customer_only,
         "lines_without_products": lines_without_products,
@@ -962,6 +1119,7 @@ def test_04_3_placeholder_is_not_solved_yet(project):
 @pytest.mark.parametrize(
     "name, message",
     [
+        ("kept_between_requests", "the page still showed the old one: it kept the order"),
         ("nothing_loaded", "it answered 500"),
         ("customer_only", "it answered 500"),
         ("lines_without_products", "it answered 500"),

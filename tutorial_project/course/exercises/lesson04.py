@@ -2,6 +2,7 @@
 
 import asyncio
 import contextvars
+import functools
 import inspect
 import re
 import threading
@@ -12,18 +13,22 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from asgiref.sync import ThreadSensitiveContext, iscoroutinefunction, sync_to_async
+from django.core.cache import caches
 from django.core.exceptions import SynchronousOnlyOperation
 from django.db import connection, connections
 from django.db.backends.signals import connection_created
 from django.db.backends.utils import CursorWrapper
+from django.db.models.query import QuerySet
 from django.db.models.sql.compiler import SQLCompiler
 from django.db.models.sql.constants import MULTI
 from django.db.models.sql.datastructures import Join
 from django.template.base import Template
+from django.test.utils import override_settings
 
 from tutorial_project.catalog.models import Category, Product, Tag
 from tutorial_project.course.exercises.core import exercise
 from tutorial_project.course.exercises.expect import (
+    async_unsafe_noted,
     blocking_calls_on_this_thread,
     forgotten_awaits,
     made_by_the_surroundings,
@@ -43,6 +48,7 @@ class Statement(str):
     for_update: bool  # compiled from select_for_update(), even where SQLite drops the clause
     lock_fails_fast: bool  # select_for_update(nowait=True) or (skip_locked=True)
     in_atomic: bool  # run inside transaction.atomic()
+    autocommit: bool  # run in autocommit mode (where PostgreSQL refuses select_for_update())
     while_rendering: bool  # run while a template was rendering, on the same thread
     off_request_thread: bool  # run inside as_a_request(), on a thread other than the request's
 
@@ -69,6 +75,7 @@ def recorded_statements():
         statement.for_update = getattr(_compiling, "for_update", False)
         statement.lock_fails_fast = getattr(_compiling, "lock_fails_fast", False)
         statement.in_atomic = self.db.in_atomic_block
+        statement.autocommit = self.db.get_autocommit()
         statement.while_rendering = getattr(_compiling, "rendering", 0) > 0
         request_thread = _request_thread.get()
         statement.off_request_thread = request_thread not in (None, threading.get_ident())
@@ -185,7 +192,8 @@ def blocking_calls():
 def loop_never_blocked(check, calls, who):
     check.that(
         not calls,
-        f"{who} never blocked the event loop (no time.sleep, no sync cache call on it)",
+        f"{who} made no blocking wait on the event loop's thread (no time.sleep, sync cache, "
+        "socket or sqlite3 call there)",
         f"{who} blocked the event loop's thread with {', '.join(dict.fromkeys(calls))}: "
         "every other request waits meanwhile",
         hint="in async code, wait with `await asyncio.sleep(...)` and use the cache's "
@@ -199,6 +207,28 @@ async def expected_report(slug):
     return [
         (p.sku, p.category.name, sorted(t.name for t in p.tags.all())) async for p in products
     ]
+
+
+@contextmanager
+def chunked_prefetches():
+    """Note the chunk size of each ``aiterator()`` over a QuerySet with prefetch_related()
+    lookups run in the block: it prefetches once per chunk, a query count that grows with the
+    rows whenever they outnumber a chunk (the default chunk is 2000 rows)."""
+    original = QuerySet.aiterator
+    default = inspect.signature(original).parameters["chunk_size"].default
+    chunks = []
+
+    @functools.wraps(original)
+    def noting(self, chunk_size=default):
+        if self._prefetch_related_lookups:
+            chunks.append(chunk_size)
+        return original(self, chunk_size)
+
+    QuerySet.aiterator = noting
+    try:
+        yield chunks
+    finally:
+        QuerySet.aiterator = original
 
 
 @exercise("04.1", "Load everything the loop touches, in a few queries")
@@ -251,7 +281,8 @@ async def _check_category_reports(check, category_report):
         with forgotten_awaits() as missed, blocking_calls() as blocked:
             with recorded_statements() as queries, rows_read() as rows:
                 try:  # as ASGIHandler runs a request: its queries belong on its own thread
-                    got = await as_a_request(category_report, slug)
+                    with async_unsafe_noted() as unsafe, chunked_prefetches() as chunks:
+                        got = await as_a_request(category_report, slug)
                 except SynchronousOnlyOperation:
                     check.that(
                         False,
@@ -262,6 +293,16 @@ async def _check_category_reports(check, category_report):
                         hint="select_related('category') and prefetch_related('tags'), then "
                         "iterate with `async for`",
                     )
+        if unsafe:
+            check.that(
+                False,
+                "",
+                f"Django's guard was switched off: {unsafe[0]}. The sync ORM then ran on the "
+                "event loop's own thread",
+                hint="DJANGO_ALLOW_ASYNC_UNSAFE only hides SynchronousOnlyOperation: every "
+                "query still blocks the loop (and every request on it). Never set it; load "
+                "with select_related('category') and prefetch_related('tags'), then `async for`",
+            )
         no_forgotten_await(check, missed, got)
         if slug == "books":
             loop_never_blocked(check, blocked, f"category_report({slug!r})")
@@ -288,6 +329,16 @@ async def _check_category_reports(check, category_report):
             hint="prefetch_related('tags') loads every product's tags in one extra query; "
             "after aiterator(chunk_size=...) it runs once per chunk: use `async for`",
         )
+        if chunks and slug == LARGE_CATEGORY:  # a chunk bigger than it: the count was 3
+            check.that(
+                False,
+                "",
+                f"category_report({slug!r}) iterated a prefetch_related() QuerySet with "
+                f"aiterator(chunk_size={chunks[0]}): the prefetch runs once per {chunks[0]} "
+                f"products, so a category of {2 * chunks[0] + 1} takes more than 3 queries",
+                hint="aiterator() prefetches chunk by chunk (2000 rows by default): use "
+                "`async for` over the QuerySet, which prefetches once for all rows",
+            )
         products = Product._meta.db_table
         tag_links = sum(len(tags) for _, _, tags in expected)
         # A product query that joins the tags sends a row per product and tag (one for a
@@ -362,16 +413,19 @@ OFF_THREAD_HINT = (
 
 @exercise("04.2", "Transfer credit, all or nothing")
 async def check_transfer_credit(check, transfer_credit):
-    check.that(
-        iscoroutinefunction(transfer_credit)
-        or not iscoroutinefunction(inspect.unwrap(transfer_credit)),
-        "",
-        "transfer_credit was written with async def, but a decorator turned it into a sync "
-        "function: @transaction.atomic cannot wrap a coroutine (it would commit when the "
-        "coroutine is created, before any of its queries)",
-        hint="drop the decorator: put the transaction in a sync function (with "
-        "transaction.atomic(): ...) and await sync_to_async(that_function)(...)",
+    decorated_away = not iscoroutinefunction(transfer_credit) and iscoroutinefunction(
+        inspect.unwrap(transfer_credit)
     )
+    if decorated_away:  # a line only when it fails: must_be_async says the rest
+        check.that(
+            False,
+            "",
+            "transfer_credit was written with async def, but a decorator turned it into a sync "
+            "function: @transaction.atomic cannot wrap a coroutine (it would commit when the "
+            "coroutine is created, before any of its queries)",
+            hint="drop the decorator: put the transaction in a sync function (with "
+            "transaction.atomic(): ...) and await sync_to_async(that_function)(...)",
+        )
     must_be_async(
         check,
         transfer_credit,
@@ -423,32 +477,20 @@ async def _check_transfers(check, transfer_credit, before):
             f"moving 10.00 back from Grace to Ada {'raised' if back_raised else 'did not raise'}"
             f", credits went from {_show(after)} to {_show(await credits())}",
         )
-        lock_order = _lock_order_problem(statements, pks) or _lock_order_problem(
-            back_statements, pks
-        )
+        lock_order = _lock_order_problem(statements, back_statements, pks)
         if not unsafe:
             unsafe = await _uses_what_it_locked(transfer_credit, pks, ada, grace, Decimal("10.00"))
+    all_or_nothing = (
+        "do every step in one sync function under transaction.atomic(), and let the "
+        "exception out: leaving atomic() with it rolls the earlier writes back"
+    )
     refusals = [
         ("more than Linus has", (linus, ada, Decimal("5.00")), False),
-        ("to a customer who does not exist", (ada, "nobody@example.com", Decimal("10.00")), False),
+        ("to a customer who does not exist", (ada, "nobody@example.com", Decimal("10.00")),
+         False),
         ("whose second write the database refused", (ada, grace, Decimal("10.00")), True),
     ]
-    for label, args, second_write_fails in refusals:
-        start = await credits()
-        if second_write_fails:
-            await sync_to_async(_second_write_fails_on)()
-        try:
-            raised = await _raises(as_a_request(transfer_credit, *args))
-        finally:
-            await sync_to_async(_second_write_fails_off)()
-        check.that(
-            raised and await credits() == start,
-            f"a transfer {label} raised and changed nothing",
-            f"a transfer {label} {'raised' if raised else 'did not raise'}, credits went "
-            f"from {_show(start)} to {_show(await credits())}",
-            hint="do every step in one sync function under transaction.atomic(), and let "
-            "the exception out: leaving atomic() with it rolls the earlier writes back",
-        )
+    await _refused(check, transfer_credit, refusals, all_or_nothing)
     start = await credits()
     whole = start[grace]
     raised = await _raises(as_a_request(transfer_credit, grace, linus, whole))
@@ -472,6 +514,16 @@ async def _check_transfers(check, transfer_credit, before):
         hint=OFF_THREAD_HINT,
     )
     # Last, read from the SQL: SQLite itself cannot show this race, nor a deadlock.
+    if any(s.for_update and s.autocommit for s in statements):
+        check.that(
+            False,
+            "",
+            "its select_for_update() ran outside transaction.atomic(): SQLite drops the clause "
+            "silently, but on PostgreSQL Django raises TransactionManagementError "
+            "('select_for_update cannot be used outside of a transaction') on every call",
+            hint="open the transaction first, then read with select_for_update() inside it: "
+            "with transaction.atomic(): ...",
+        )
     check.that(
         not unsafe,
         "its reads and writes are safe on PostgreSQL too (rows locked, or a "
@@ -490,11 +542,41 @@ async def _check_transfers(check, transfer_credit, before):
             not lock_order,
             "it locks the two rows in one order whatever the direction (no deadlock)",
             f"on PostgreSQL, transfers in opposite directions would deadlock: {lock_order}",
-            hint="lock both rows in one query, in primary-key order: "
+            hint="lock the two rows in one order that does not depend on the direction, "
+            "primary-key order for instance: in one query, "
             "Customer.objects.select_for_update().filter(email__in=[from_email, to_email])"
             ".order_by('pk'), then pick the sender and the receiver out of the result; with "
-            "conditional updates, run the two UPDATEs in primary-key order (credit first when "
-            "the receiver's pk is the lower one)",
+            "conditional updates, run the two UPDATEs in that order (credit first when the "
+            "receiver comes first)",
+        )
+    # Last, so that the diagnoses above come first for an answer that also misses this.
+    not_positive = [
+        ("of a negative amount (-5.00 from Linus to Ada)", (linus, ada, Decimal("-5.00")), False),
+        ("of 0.00", (ada, grace, Decimal("0.00")), False),
+    ]
+    await _refused(
+        check, transfer_credit, not_positive,
+        "a transfer moves a positive amount: raise ValueError when amount <= 0, before any "
+        "query (a negative one takes credit from the receiver, and passes credit >= amount)",
+    )
+
+
+async def _refused(check, transfer_credit, refusals, hint):
+    """Each (label, args, second_write_fails) transfer must raise and change nothing."""
+    for label, args, second_write_fails in refusals:
+        start = await credits()
+        if second_write_fails:
+            await sync_to_async(_second_write_fails_on)()
+        try:
+            raised = await _raises(as_a_request(transfer_credit, *args))
+        finally:
+            await sync_to_async(_second_write_fails_off)()
+        check.that(
+            raised and await credits() == start,
+            f"a transfer {label} raised and changed nothing",
+            f"a transfer {label} {'raised' if raised else 'did not raise'}, credits went "
+            f"from {_show(start)} to {_show(await credits())}",
+            hint=hint,
         )
 
 
@@ -537,16 +619,42 @@ def _rows_named(statement, pks):
     return named
 
 
-def _lock_order_problem(statements, pks):
-    """Rows locked one statement at a time, not in primary-key order, or "".
+def _lock_order_problem(statements, back_statements, pks):
+    """Rows locked one statement at a time in an order that depends on the direction, or "".
 
     Inside a transaction, a ``select_for_update()`` SELECT and an UPDATE both lock the rows
     they name until the commit. Two transfers in opposite directions that each lock the
     sender, then the receiver, take the same two row locks in opposite orders: on PostgreSQL
     each waits for the other, and the database ends it by failing one with "deadlock
-    detected". One locking query for both rows ordered by pk, or single-row locks (conditional
-    UPDATEs included) taken in pk order whatever the direction, cannot deadlock.
+    detected". Any order that is the same whatever the direction cannot deadlock: one locking
+    query for both rows ordered by pk, or single-row locks (conditional UPDATEs included)
+    taken in pk order, or in email order. ``statements`` ran one transfer (A to B),
+    ``back_statements`` the one the other way (B to A): their lock orders are compared.
     """
+    forward, problem = _single_row_lock_order(statements, pks)
+    back, back_problem = _single_row_lock_order(back_statements, pks)
+    if problem or back_problem:
+        return problem or back_problem
+    if len(forward) < 2 or len(back) < 2:  # one direction locked both rows in one query
+        whole = forward if len(forward) >= 2 else back
+        if len(whole) < 2 or whole == sorted(whole, key=pks.get):
+            return ""
+    elif forward[:2] == back[:2]:
+        return ""
+    else:
+        whole = forward
+    first, second = (email.split("@")[0].capitalize() for email in whole[:2])
+    return (
+        f"it locked {first}'s row, then {second}'s, one statement each (a select_for_update() "
+        "or an UPDATE: both hold the row until the commit), and a transfer the other way "
+        "locked them in the opposite order: two such transfers at once each wait for the "
+        "other's lock until PostgreSQL fails one with 'deadlock detected'"
+    )
+
+
+def _single_row_lock_order(statements, pks):
+    """The customers locked one statement at a time, in order, and a problem with a query
+    that locked both rows at once with no ORDER BY, or "" (see _lock_order_problem)."""
     order, locked = [], set()
     for statement in statements:
         sql = statement.lstrip().upper()
@@ -555,7 +663,7 @@ def _lock_order_problem(statements, pks):
         if (sql.startswith("SELECT") and statement.for_update) or sql.startswith("UPDATE"):
             named = _rows_named(statement, pks)
             if len(named - locked) > 1 and " ORDER BY " not in sql:
-                return (
+                return order, (
                     "it locked both rows in one select_for_update() query with no ORDER BY "
                     "(order_by() cleared it): PostgreSQL then locks them in whatever order "
                     "its plan reads them, which nothing promises is the same for a transfer "
@@ -564,16 +672,7 @@ def _lock_order_problem(statements, pks):
             if len(named - locked) == 1:
                 order += named - locked
             locked |= named
-    if order == sorted(order, key=pks.get):
-        return ""
-    first, second = (email.split("@")[0].capitalize() for email in order[:2])
-    return (
-        f"it locked {first}'s row, then {second}'s, one statement each (a select_for_update() "
-        "or an UPDATE: both hold the row until the commit), not in primary-key order: a "
-        "transfer the other way locks them in the opposite order, and two such transfers at "
-        "once each wait for the other's lock until PostgreSQL fails one with 'deadlock "
-        "detected'"
-    )
+    return order, ""
 
 
 def _unsafe_on_postgresql(statements, pks, sender, receiver, amount):
@@ -838,6 +937,8 @@ async def _get_order_page(view, pk):
         unmount(route)
 
 
+FRESH_CACHE = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+               "LOCATION": "exercise-04-3"}
 ORDER_PAGE_QUERIES = 3  # the order with its customer, its lines, their products
 
 
@@ -902,6 +1003,20 @@ async def check_order_page(check, order_page):
             "its queries ran on a thread other than the request's: a connection Django never "
             "closes",
             hint=OFF_THREAD_HINT,
+        )
+        await OrderLine.objects.filter(order_id=pk, product__sku="BK-002").aupdate(quantity=4)
+        # A page kept in Django's cache, with an expiry, is a choice (cache_page does it): so
+        # this request gets an empty cache of its own. An order kept in the process is not.
+        with override_settings(CACHES={"default": FRESH_CACHE}):
+            caches["default"].clear()
+            again = (await _get_order_page(order_page, pk)).content.decode()
+        check.that(
+            f"<li>4 x BK-002 {names['BK-002']}</li>" in again,
+            "a request after a line changed shows the change (nothing kept between requests)",
+            "after a line's quantity changed from 3 to 4, the page still showed the old one: "
+            "it kept the order from an earlier request",
+            hint="load the order in every request: an object kept in a module, a default "
+            "argument or a global is stale after any change, and shared by concurrent requests",
         )
         missing = await _get_order_page(order_page, pk + 1000)
         check.that(
