@@ -1085,6 +1085,20 @@ async def anext_in_a_task_per_step(job):  # review s22's: a new task for each st
         await steps.aclose()
 
 
+async def anext_under_wait_for(job):  # refused on every Python, with two true messages:
+    steps = job.run()  # 3.11's wait_for runs each step in a new task, 3.12+'s in this one
+    try:
+        while True:
+            try:
+                step = await asyncio.wait_for(anext(steps), 10)
+            except StopAsyncIteration:
+                break
+            yield sse_event({"step": step, "of": job.steps})
+        yield sse_event({"total": job.steps}, event="done")
+    finally:
+        await steps.aclose()
+
+
 def _busy_pause(step):
     until = time.perf_counter() + 0.05
     while time.perf_counter() < until:  # a pause that computes: the loop is held
@@ -1155,6 +1169,7 @@ def test_07_2_placeholder_is_not_solved(project):
         (worker_keeps_running, "was still running a second after the client left"),
         (worker_swallows_and_ends, "the worker task ended normally: it caught the"),
         (anext_in_a_task_per_step, "each step of the job ran in a new task"),
+        (anext_under_wait_for, "start it once with `worker = asyncio.create_task(work())`"),
         (paces_with_a_busy_wait, "ms at a stretch (the median of 5 tries"),
     ],
 )

@@ -617,9 +617,8 @@ async def check_progress_events(check, progress_events):
             "the job runs inside the generator, in the response's task: a slow reader slows "
             "the job down"
             if inside
-            else f"each step of the job ran in a new task ({len(job.tasks)} tasks for "
-            f"{len(job.produced)} steps), started when the generator asked for the next "
-            "step: the job still advances only as fast as the client reads",
+            else "each step of the job ran in a new task, started when the generator asked "
+            "for the next step: the job still advances only as fast as the client reads",
             hint="iterate job.run() in `async def work()`, start it once with `worker = "
             "asyncio.create_task(work())`, and pass the steps on through an asyncio.Queue",
         )
