@@ -55,7 +55,7 @@ class Countdown:
         if word is None:
             raise StopAsyncIteration
         if not self.first:
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.05)
         self.first = False
         return word.encode() + b"\n"
 
@@ -210,6 +210,33 @@ async def countdown_in_the_sync_cache(request):  # session 18's: 07.2 refuses it
     return StreamingHttpResponse(lines(), content_type="text/plain")
 
 
+async def pauses_too_short(request):  # the review s22's: 16 ms where about 50 are asked
+    async def lines():
+        for word in WORDS:
+            await asyncio.sleep(0.016)
+            yield f"{word}\n"
+
+    return StreamingHttpResponse(lines())
+
+
+async def sync_orm_in_the_generator(request):  # review s22's: SynchronousOnlyOperation
+    from tutorial_project.catalog.models import Product
+
+    async def lines():
+        for word in WORDS:
+            await asyncio.sleep(0.05)
+            yield f"{word} ({Product.objects.count()} products)\n"
+
+    return StreamingHttpResponse(lines())
+
+
+async def sync_orm_in_the_view(request):
+    from tutorial_project.catalog.models import Product
+
+    words = WORDS if Product.objects.exists() else []
+    return StreamingHttpResponse(f"{word}\n" for word in words)
+
+
 @pytest.mark.parametrize(
     "answer",
     [countdown, countdown_iterator_class, countdown_in_a_thread, sync_view_async_countdown,
@@ -238,6 +265,9 @@ def test_07_1_placeholder_is_not_solved(project):
         (one_pause_only, "some lines came together"),
         (two_lines_in_one_chunk, "some lines came together, in one chunk: b'3\\n2\\n'"),
         (countdown_in_the_sync_cache, "cache.set() on the event loop"),
+        (pauses_too_short, "the exercise asks for about 50 ms"),
+        (sync_orm_in_the_generator, "the stream broke off: your generator called the sync ORM"),
+        (sync_orm_in_the_view, "the view answered 500: it called the sync ORM"),
     ],
 )
 def test_07_1_wrong_answers_fail_with_a_hint(project, answer, message, recwarn):
@@ -998,6 +1028,86 @@ async def capped_with_a_deadline(job):
         worker.cancel()
 
 
+def _worker_that_swallows(*, then):
+    """The reference, but work() catches the CancelledError and goes on with ``then()``."""
+
+    async def answer(job):
+        progress = asyncio.Queue()
+
+        async def work():
+            try:
+                async for step in job.run():
+                    await progress.put(step)
+            except asyncio.CancelledError:
+                await then()
+            finally:
+                progress.put_nowait(None)
+
+        worker = asyncio.create_task(work())
+        try:
+            while (step := await progress.get()) is not None:
+                yield sse_event({"step": step, "of": job.steps})
+            try:
+                await worker
+            except Exception:  # noqa: BLE001
+                yield sse_event({"error": "the job failed"}, event="failed")
+            else:
+                yield sse_event({"total": job.steps}, event="done")
+        finally:
+            worker.cancel()
+
+    return answer
+
+
+async def _nothing():
+    pass
+
+
+# review s22's: the job was cancelled, but its worker caught that and went on (or just ended)
+worker_keeps_running = _worker_that_swallows(then=lambda: asyncio.sleep(3))
+worker_swallows_and_ends = _worker_that_swallows(then=_nothing)
+
+
+async def anext_in_a_task_per_step(job):  # review s22's: a new task for each step
+    steps = job.run()
+    try:
+        while True:
+            try:
+                step = await asyncio.ensure_future(anext(steps))
+            except StopAsyncIteration:
+                break
+            except Exception:  # noqa: BLE001
+                yield sse_event({"error": "the job failed"}, event="failed")
+                return
+            yield sse_event({"step": step, "of": job.steps})
+        yield sse_event({"total": job.steps}, event="done")
+    finally:
+        await steps.aclose()
+
+
+async def anext_under_wait_for(job):  # refused on every Python, with two true messages:
+    steps = job.run()  # 3.11's wait_for runs each step in a new task, 3.12+'s in this one
+    try:
+        while True:
+            try:
+                step = await asyncio.wait_for(anext(steps), 10)
+            except StopAsyncIteration:
+                break
+            yield sse_event({"step": step, "of": job.steps})
+        yield sse_event({"total": job.steps}, event="done")
+    finally:
+        await steps.aclose()
+
+
+def _busy_pause(step):
+    until = time.perf_counter() + 0.05
+    while time.perf_counter() < until:  # a pause that computes: the loop is held
+        pass
+
+
+paces_with_a_busy_wait = _reference_with(on_each_step=_busy_pause)  # review s22's
+
+
 @pytest.mark.parametrize(
     "answer",
     [
@@ -1056,6 +1166,11 @@ def test_07_2_placeholder_is_not_solved(project):
         (awaits_the_cancelled_worker, "raised CancelledError though nobody cancelled"),
         (waits_on_an_event, "threading.Event.wait (a wait for a lock) on the event loop"),
         (selects_on_the_loop, "select.select on the event loop"),
+        (worker_keeps_running, "was still running a second after the client left"),
+        (worker_swallows_and_ends, "the worker task ended normally: it caught the"),
+        (anext_in_a_task_per_step, "each step of the job ran in a new task"),
+        (anext_under_wait_for, "start it once with `worker = asyncio.create_task(work())`"),
+        (paces_with_a_busy_wait, "ms at a stretch (the median of 5 tries"),
     ],
 )
 def test_07_2_wrong_answers_fail_with_a_hint(project, answer, message):

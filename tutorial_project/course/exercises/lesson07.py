@@ -6,10 +6,12 @@ import gc
 import itertools
 import json
 import logging
+import statistics
 import sys
 import time
 
 import httpx
+from django.core.exceptions import SynchronousOnlyOperation
 from django.http import StreamingHttpResponse
 
 from tutorial_project.course.exercises.core import exercise
@@ -17,12 +19,17 @@ from tutorial_project.course.exercises.expect import loop_blocking_calls
 from tutorial_project.course.exercises.probes import call_view
 from tutorial_project.course.exercises.quiet import quiet_probe
 from tutorial_project.instruments.servers import serve_in_process
-from tutorial_project.instruments.streaming import SlowJob, read_events
+from tutorial_project.instruments.streaming import SlowJob, read_events, sse_event
 from tutorial_project.playground import mount, unmount
 
 COUNTDOWN = b"3\n2\n1\nliftoff\n"
 PACED = 0.03  # seconds from the first line to the last, at least: there are pauses between
-GAP = 0.015  # seconds between any two lines, at least: a pause before each (0.05 s asked)
+ASKED = 0.05  # seconds between two lines, as the exercise asks
+# seconds between any two lines, at least: 60 % of what was asked. asyncio.sleep(0.05) never
+# returns early by more than the clock's resolution (15.6 ms on Windows at worst), and a
+# loaded machine only makes gaps longer; a 16 ms pause is refused
+GAP = 0.6 * ASKED
+TOGETHER = 0.01  # seconds: two lines closer than this came with no pause between them
 TICK = 0.005  # the ticker's period: it runs whenever the event loop is free
 MIN_TICKS = 3  # at least one tick in each of the three pauses between the four lines
 # CPU time of the event loop's thread while the countdown streams. Pausing costs next to none
@@ -140,6 +147,18 @@ def _sync_cache_calls():
                 setattr(backend, name, method)
 
 
+def _refuse_sync_orm(check, where):
+    check.that(
+        False,
+        "",
+        f"{where} called the sync ORM on the event loop, and Django raised "
+        "SynchronousOnlyOperation",
+        hint="use the async ORM: `await Product.objects.acount()`, `await "
+        "Product.objects.aget(...)`, `async for product in Product.objects.all()`; or run "
+        "a sync function with `await sync_to_async(function)()`",
+    )
+
+
 @exercise("07.1", "Stream a countdown with an async iterator")
 async def check_countdown(check, countdown):
     ticks = []
@@ -153,15 +172,22 @@ async def check_countdown(check, countdown):
                 async for chunk in response:
                     arrivals.append(time.perf_counter())
                     chunks.append(chunk)
+            except SynchronousOnlyOperation:
+                _refuse_sync_orm(check, "the stream broke off: your generator")
             finally:
                 cpu, took = time.thread_time() - cpu, time.perf_counter() - began
                 ticker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await ticker
+    raised = response.view_error or (
+        f"{type(response.exc_info[1]).__name__}: {response.exc_info[1]}"
+        if getattr(response, "exc_info", None) else None)
+    if "SynchronousOnlyOperation" in (raised or ""):
+        _refuse_sync_orm(check, "the view answered 500: it")
     check.that(
         response.status_code == 200,
         "the view answers 200",
-        f"the view answered {response.status_code}",
+        f"the view answered {response.status_code}" + (f": it raised {raised}" if raised else ""),
     )
     check.that(
         getattr(response, "streaming", False),
@@ -184,13 +210,17 @@ async def check_countdown(check, countdown):
     gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
     paced = arrivals[-1] - arrivals[0] >= PACED
     together = [chunk for chunk in chunks if chunk.count(b"\n") > 1]
+    listed = ", ".join(f"{gap * 1000:.0f}" for gap in gaps)
     if together:  # paused, maybe, but not before each line
         failure = f"some lines came together, in one chunk: {together[0]!r}"
         hint = "yield one line at a time, each after its pause: `yield f\"{word}\\n\"`"
+    elif paced and min(gaps) >= TOGETHER:  # a pause before each line, each too short
+        failure = (f"the pauses between the lines were {listed} ms: the exercise asks for "
+                   f"about {ASKED * 1000:.0f} ms, and {GAP * 1000:.0f} ms at least passes")
+        hint = f"pause before every line with `await asyncio.sleep({ASKED})`"
     elif paced:
-        failure = ("some lines came together: the gaps between them were "
-                   f"{', '.join(f'{gap * 1000:.0f}' for gap in gaps)} ms, and each line needs "
-                   "its pause")
+        failure = (f"some lines came together: the gaps between them were {listed} ms, and "
+                   "each line needs its pause")
         hint = "pause before every line, inside the loop: `await asyncio.sleep(0.05)`"
     else:
         failure = "the lines all came at once: there is no pause between them"
@@ -239,12 +269,22 @@ async def check_countdown(check, countdown):
 class _WatchedJob(SlowJob):
     """A ``SlowJob`` that notes the task it runs in, to tell whether it got its own task."""
 
-    ran_in = None
+    ran_in, tasks = None, ()
 
     async def run(self):
         self.ran_in = asyncio.current_task()
+        self.tasks = [self.ran_in]  # every task that advanced the job, in order
         async for step in super().run():
             yield step
+            if (task := asyncio.current_task()) not in self.tasks:  # anext() in a new task
+                self.tasks.append(task)
+
+    async def stopped(self, grace=1.0):
+        """Whether every task that ran the job has ended, waiting up to ``grace`` s."""
+        deadline = time.monotonic() + grace
+        while not all(task.done() for task in self.tasks) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        return all(task.done() for task in self.tasks)
 
 
 class _FailingJob(_WatchedJob):
@@ -343,6 +383,71 @@ async def _closed_after_two(progress_events):
     outcome, after = job.outcome, job.produced_after(closed)
     await _let_leaked_job_end(job)
     return outcome, after, cancelled_out
+
+
+# A pause that computes: `while time.perf_counter() < until: pass` holds the event loop's
+# thread for the whole pause. Caught as in lesson 05: the most CPU time the thread spends
+# between two beats of a heartbeat task, in the median of BUSY_TRIES runs of a short job, next
+# to a generator that only forwards the steps (measured in turns with the answer, so a change
+# of load hits both). CPU time, not wall time: waiting for a core is nobody's fault; the
+# median, because a spinning loop gets a different share of a core in each try. Measured on 2
+# cores at load average 11 (3 runs each): right answers 0.2-0.5 ms, the baseline 0.2-0.3 ms,
+# a 50 ms busy pause per step 24-25 ms. The limit: at a load of 25, lesson 05 saw a 50 ms
+# spin get 1-8 ms of CPU in a try, so on a very busy machine a short spin can slip through.
+BUSY_TRIES, BUSY_FACTOR, BUSY_EXTRA_MS = 5, 3, 3
+
+
+async def _forwarded(job):
+    """The baseline: the job's steps as events, nothing else."""
+    async for step in job.run():
+        yield sse_event({"step": step, "of": job.steps})
+
+
+async def _busiest_stretch_ms(events_of):
+    """The most CPU ms the event loop's thread spent between two heartbeats while
+    ``events_of`` streamed a 4-step job to its end (or for 2 s at most)."""
+    job, most, running = _WatchedJob(steps=4, delay=0.02), [0.0], [True]
+
+    async def heartbeat():
+        last = time.thread_time()
+        while running[0]:
+            await asyncio.sleep(0)
+            now = time.thread_time()
+            most[0], last = max(most[0], now - last), now
+
+    async def read():
+        events = events_of(job)
+        try:
+            async for _event in events:
+                pass
+        finally:
+            with contextlib.suppress(Exception):
+                await events.aclose()
+
+    beat = asyncio.create_task(heartbeat())
+    await asyncio.sleep(0)
+    ended = False
+    try:
+        with contextlib.suppress(Exception):  # a failing answer is judged by the served run
+            await asyncio.wait_for(read(), 2)
+            ended = True
+    finally:
+        running[0] = False
+        await beat
+        await _let_leaked_job_end(job)
+    return most[0] * 1000 if ended else None
+
+
+async def _busy_ms(progress_events):
+    """(the answer's, the baseline's) busiest stretch in ms, each the median of its tries;
+    (0, 0) for an answer whose stream does not end (judged by the served run)."""
+    answer, baseline = [], []
+    for _ in range(BUSY_TRIES):
+        if (ms := await _busiest_stretch_ms(progress_events)) is None:
+            return 0.0, 0.0
+        answer.append(ms)
+        baseline.append(await _busiest_stretch_ms(_forwarded))
+    return statistics.median(answer), statistics.median(baseline)
 
 
 async def _read_slowly(progress_events):
@@ -476,6 +581,14 @@ async def check_progress_events(check, progress_events):
                                                 read_timeout=5)
                 left = time.perf_counter()
                 await asyncio.sleep(0.5)  # time for 5 more steps, if the job were still running
+                stopped = job.ran_in is None or await job.stopped()
+                worker = job.tasks[-1] if job.ran_in is not None else None
+                # the worker's task ended normally though the job in it was cancelled: it
+                # caught the CancelledError (cancelled as asked, a task ends cancelled)
+                worker_swallowed = (
+                    stopped and worker is not None and worker not in streaming_tasks
+                    and job.outcome == "cancelled" and not worker.cancelled()
+                    and worker.exception() is None)
                 after_failure, ending = await _read_steps(f"{url}/exercise-07-2-fails/",
                                                           read_timeout=FAILED_READ)
                 after_success, success_ending = await _read_steps(
@@ -486,6 +599,7 @@ async def check_progress_events(check, progress_events):
             # no verdict on timing here: the watcher's profile hook slows the loop down
             with loop_blocking_calls() as waits:
                 paused = await _read_slowly(progress_events)
+            busy_ms, base_ms = await _busy_ms(progress_events)
         after = job.produced_after(left)
         of = [data.get("of") if isinstance(data, dict) else None for _event, data in received]
         check.that(
@@ -496,19 +610,35 @@ async def check_progress_events(check, progress_events):
                "progress bar" if _steps(received) == [1, 2] else ""),
             hint=probe.hint('yield sse_event({"step": step, "of": job.steps}) for each step'),
         )
+        inside = job.ran_in is None or any(task in streaming_tasks for task in job.tasks)
         check.that(
-            job.ran_in is not None and job.ran_in not in streaming_tasks,
-            "the job runs in its own task",
+            not inside and len(job.tasks) == 1,
+            "the job runs in one task of its own",
             "the job runs inside the generator, in the response's task: a slow reader slows "
-            "the job down",
-            hint="iterate job.run() in `async def work()` and start it with "
-            "`worker = asyncio.create_task(work())`",
+            "the job down"
+            if inside
+            else "each step of the job ran in a new task, started when the generator asked "
+            "for the next step: the job still advances only as fast as the client reads",
+            hint="iterate job.run() in `async def work()`, start it once with `worker = "
+            "asyncio.create_task(work())`, and pass the steps on through an asyncio.Queue",
         )
         check.that(
             after <= 1 and job.outcome == "cancelled",
             "the job was cancelled when the client left",
             f"the job went on: {after} steps produced after the client left ({job.outcome})",
             hint="wrap the loop in try/finally and cancel the worker task in the finally block",
+        )
+        check.that(
+            stopped and not worker_swallowed,
+            "the worker's task ended when it was cancelled",
+            "the job was cancelled, but the worker task "
+            + ("was still running a second after the client left"
+               if not stopped else "ended normally")
+            + ": it caught the CancelledError and went on, so the task that cancelled it "
+            "is told that it did not happen, and whatever the worker does afterwards runs "
+            "for a client that is gone",
+            hint="in work(), put cleanup in `finally`; if you catch asyncio.CancelledError, "
+            "end the except block with `raise`",
         )
         check.that(
             paused != "cancelled",
@@ -556,6 +686,15 @@ async def check_progress_events(check, progress_events):
             hint="await instead: `await asyncio.sleep(...)`, `await cache.aset(...)`"
             + ("; a sync call you cannot avoid goes to a thread: `await "
                "asyncio.to_thread(...)`" if waits else ""),
+        )
+        check.that(
+            busy_ms <= max(BUSY_FACTOR * base_ms, base_ms + BUSY_EXTRA_MS),
+            "no busy pause seen: the event loop's thread idles while the job waits",
+            f"the event loop's thread computed for {busy_ms:.0f} ms at a stretch (the median "
+            f"of {BUSY_TRIES} tries; {base_ms:.1f} ms for a generator that only forwards the "
+            "steps): a pause that loops until the clock says so keeps the loop busy, and every "
+            "other request and stream of this server waits meanwhile",
+            hint="pause with `await asyncio.sleep(...)`, never a loop that reads the clock",
         )
         check.that(
             closed_outcome != "running" and after_close <= 1,
@@ -671,6 +810,8 @@ async def check_progress_events(check, progress_events):
             unmount(route)
         for each in jobs.values():
             await _let_leaked_job_end(each)
+            for task in getattr(each, "tasks", ()):  # a worker that swallowed its cancellation
+                task.cancel()
 
 
 _ENDINGS = {
