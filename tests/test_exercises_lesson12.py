@@ -1387,7 +1387,8 @@ def test_12_8_an_update_guard_that_ignores_the_quantity_is_refused(project):
     from tutorial_project.capstone.stock import OutOfStock
     from tutorial_project.catalog.models import Product
 
-    def take(sku, quantity):  # on PostgreSQL two reads of 1 both pass; the stock goes to -1
+    def take(sku, quantity):  # on PostgreSQL two reads of 1 both pass; the second UPDATE
+        # finds 0 (stock >= 0 holds) and takes it to -1, which the stock's CHECK refuses
         with transaction.atomic():
             product = Product.objects.get(sku=sku)
             if product.stock < quantity:
@@ -1399,9 +1400,144 @@ def test_12_8_an_update_guard_that_ignores_the_quantity_is_refused(project):
     async def reserve(sku, quantity):
         return await sync_to_async(take)(sku, quantity)
 
-    fails_with(run(lesson12.check_reserve, reserve), "on PostgreSQL",
-               "checks the stock against 0, not against the 2")
+    fails_with(run(lesson12.check_reserve, reserve), "on PostgreSQL", "raised IntegrityError",
+               "raise OutOfStock instead", "stock__gte=quantity")
 
+
+def test_12_8_a_lock_taken_after_a_plain_read_and_a_write_from_that_read_is_refused(project):
+    from asgiref.sync import sync_to_async
+    from django.db import transaction
+
+    from tutorial_project.capstone.stock import OutOfStock
+    from tutorial_project.catalog.models import Product
+
+    def take(sku, quantity):  # locks, but writes the stock it read before the lock
+        with transaction.atomic():
+            product = Product.objects.get(sku=sku)
+            locked = Product.objects.select_for_update().get(sku=sku)
+            if locked.stock < quantity:
+                raise OutOfStock(f"only {locked.stock}")
+            Product.objects.filter(pk=product.pk).update(stock=product.stock - quantity)
+            return product.stock - quantity
+
+    async def reserve(sku, quantity):
+        return await sync_to_async(take)(sku, quantity)
+
+    fails_with(run(lesson12.check_reserve, reserve), "on PostgreSQL", "lost",
+               "select_for_update()")
+
+
+def test_12_8_a_lock_inside_atomic_after_a_plain_read_there_is_refused(project):
+    from asgiref.sync import sync_to_async
+    from django.db import transaction
+
+    from tutorial_project.capstone.stock import OutOfStock
+    from tutorial_project.catalog.models import Product
+
+    def take(sku, quantity):
+        with transaction.atomic():
+            product = Product.objects.get(sku=sku)
+            Product.objects.select_for_update().get(pk=product.pk)  # locked, result unused
+            if product.stock < quantity:
+                raise OutOfStock(f"only {product.stock}")
+            product.stock -= quantity
+            product.save(update_fields=["stock"])
+            return product.stock
+
+    async def reserve(sku, quantity):
+        return await sync_to_async(take)(sku, quantity)
+
+    fails_with(run(lesson12.check_reserve, reserve), "on PostgreSQL", "select_for_update()")
+
+
+def test_12_8_a_lock_on_other_rows_is_refused(project):
+    from asgiref.sync import sync_to_async
+    from django.db import transaction
+
+    from tutorial_project.capstone.stock import OutOfStock
+    from tutorial_project.catalog.models import Product
+
+    def take(sku, quantity):  # locks some product, not this one
+        with transaction.atomic():
+            list(Product.objects.select_for_update().exclude(sku=sku).order_by("pk")[:1])
+            product = Product.objects.get(sku=sku)
+            if product.stock < quantity:
+                raise OutOfStock(f"only {product.stock}")
+            product.stock -= quantity
+            product.save(update_fields=["stock"])
+            return product.stock
+
+    async def reserve(sku, quantity):
+        return await sync_to_async(take)(sku, quantity)
+
+    fails_with(run(lesson12.check_reserve, reserve), "on PostgreSQL", "select_for_update()")
+
+
+def test_12_8_a_lock_on_the_whole_category_read_back_also_passes(project):
+    from asgiref.sync import sync_to_async
+    from django.db import transaction
+
+    from tutorial_project.capstone.stock import OutOfStock
+    from tutorial_project.catalog.models import Product
+
+    def take(sku, quantity):  # the lock's filter does not name the row, but it covers it
+        with transaction.atomic():
+            category = Product.objects.values_list("category", flat=True).get(sku=sku)
+            rows = Product.objects.select_for_update().filter(category=category)
+            product = next(row for row in rows if row.sku == sku)
+            if product.stock < quantity:
+                raise OutOfStock(f"only {product.stock}")
+            product.stock -= quantity
+            product.save(update_fields=["stock"])
+            return product.stock
+
+    async def reserve(sku, quantity):
+        return await sync_to_async(take)(sku, quantity)
+
+    verdict = run(lesson12.check_reserve, reserve)
+    assert verdict, str(verdict)
+
+
+def test_12_8_a_compare_and_set_retry_loop_also_passes(project):
+    from tutorial_project.capstone.stock import OutOfStock
+    from tutorial_project.catalog.models import Product
+
+    async def reserve(sku, quantity):  # take only if nobody changed it since the read
+        while True:
+            product = await Product.objects.aget(sku=sku)
+            if product.stock < quantity:
+                raise OutOfStock(f"only {product.stock}")
+            changed = await Product.objects.filter(pk=product.pk, stock=product.stock).aupdate(
+                stock=product.stock - quantity)
+            if changed:
+                return product.stock - quantity
+
+    verdict = run(lesson12.check_reserve, reserve)
+    assert verdict, str(verdict)
+
+
+def test_12_8_an_f_take_that_relies_on_the_stock_constraint_also_passes(project):
+    from asgiref.sync import sync_to_async
+    from django.db import IntegrityError, transaction
+    from django.db.models import F
+
+    from tutorial_project.capstone.stock import OutOfStock
+    from tutorial_project.catalog.models import Product
+
+    def take(sku, quantity):  # stock is a PositiveIntegerField: CHECK ("stock" >= 0)
+        try:
+            with transaction.atomic():
+                if not Product.objects.filter(sku=sku).update(stock=F("stock") - quantity):
+                    raise Product.DoesNotExist(sku)
+                return Product.objects.values_list("stock", flat=True).get(sku=sku)
+        except IntegrityError:
+            raise OutOfStock(f"fewer than {quantity} left") from None
+
+    async def reserve(sku, quantity):
+        return await sync_to_async(take)(sku, quantity)
+
+    verdict = run(lesson12.check_reserve, reserve)
+    assert verdict, str(verdict)
 
 def test_12_8_placeholder_is_not_solved(project):
     assert not run(lesson12.check_reserve, ...).solved

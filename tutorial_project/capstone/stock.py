@@ -1,8 +1,9 @@
 """Step 7: the capstone's one write, reserving stock from the dashboard (the reference).
 
 The stock is taken by a conditional ``UPDATE``: the database checks the stock and takes it in
-one statement, atomic on its own, which no concurrent request can oversell, on PostgreSQL (it
-re-checks the ``WHERE`` on the row's newest version) as on SQLite. That alone could be one
+one statement, atomic on its own, which no concurrent request can oversell, on PostgreSQL (at
+READ COMMITTED, its default, it re-checks the ``WHERE`` on the row's newest version; REPEATABLE
+READ and SERIALIZABLE raise a serialization error instead) as on SQLite. That alone could be one
 ``aupdate()``. The transaction adds that the stock read after it is the stock right after this
 take (the row stays locked until the commit). Django's transactions are sync-only (lesson 04):
 ``atomic()`` belongs to one thread's connection, and each ``a``-method is a call of its own, so

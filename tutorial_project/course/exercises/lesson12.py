@@ -10,7 +10,6 @@ import functools
 import importlib
 import inspect
 import json
-import re
 import time
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -989,44 +988,178 @@ async def _outcome(awaitable):
         return error
 
 
-def _stock_bound(update, quantity):
-    """Whether this UPDATE's WHERE takes the stock only if ``quantity`` are left: a
-    ``"stock" >= n`` with n >= quantity, or a ``"stock" > n`` with n >= quantity - 1 (the
-    database re-checks it on the row's newest version); "" or why not."""
-    where_at = update.find(" WHERE ")
-    bounds = []
-    for match in re.finditer(r'"stock" (>=|>) %s', update[where_at:] if where_at >= 0 else ""):
-        index = update[:where_at + match.start()].count("%s")
-        if index < len(update.params):
-            bound = update.params[index]
-            bounds.append(bound + (match.group(1) == ">"))  # integers: > n is >= n + 1
-    if any(bound >= quantity for bound in bounds):
+class _Rival:
+    """Another request's take of the same product, committed between a read of its row and
+    the statement after that read, where PostgreSQL (READ COMMITTED) would let it land.
+
+    SQLite runs this project's transactions one at a time (BEGIN IMMEDIATE), so no other
+    request can commit inside the learner's transaction there. On PostgreSQL one can, unless
+    the learner's transaction holds the row's lock: its ``select_for_update()`` of that row,
+    or its UPDATE of it, locks the row until the commit, and a rival's UPDATE waits. So the
+    rival lands on the learner's own connection (its later statements see it, as they would
+    see a commit on PostgreSQL), once, after the first read of the row while the row is not
+    locked. ``leave(stock)`` says how many the rival leaves."""
+
+    def __init__(self, product, leave):
+        self.product, self.leave = product, leave
+        self.took = 0
+        self.landed = self.committed = False
+        self._pending = set()  # connections whose last statement read the row unlocked
+        self._locks = {}  # connection -> the outermost atomic block that holds the row's lock
+
+    def _names_the_row(self, statement):
+        where = statement.partition(" WHERE ")[2]
+        return any(
+            (isinstance(param, str) and self.product.sku.lower() in param.lower())
+            or (type(param) is int and param == self.product.pk and '"id"' in where)
+            for param in statement.params)
+
+    def _is_the_row(self, db, statement):
+        """Whether a SELECT read this product's row: by the rows it returns when they carry
+        an id or a sku (``exclude(sku=sku)`` names the sku too), else by its WHERE."""
+        cursor = db.create_cursor()  # a cursor of its own, with no execute wrappers
+        try:
+            cursor.execute(statement, statement.params)
+            names = [column[0] for column in cursor.description or ()]
+            rows = cursor.fetchall()
+        finally:
+            cursor.close()
+        if "id" not in names and "sku" not in names:
+            return self._names_the_row(statement)
+        return any((name == "id" and value == self.product.pk)
+                   or (name == "sku" and value == self.product.sku)
+                   for row in rows for name, value in zip(names, row, strict=True))
+
+    def _land(self, db):
+        cursor = db.create_cursor()
+        try:
+            cursor.execute('SELECT "stock" FROM "catalog_product" WHERE "id" = %s',
+                           [self.product.pk])
+            (stock,) = cursor.fetchone()
+            left = self.leave(stock)
+            if 0 <= left < stock:
+                cursor.execute('UPDATE "catalog_product" SET "stock" = %s WHERE "id" = %s',
+                               [left, self.product.pk])
+                self.took = stock - left
+        finally:
+            cursor.close()
+        self.landed = True
+        if db.in_atomic_block:  # undone if the learner's transaction rolls back
+            db.on_commit(self._commit)
+        else:
+            self._commit()
+
+    def _commit(self):
+        self.committed = True
+
+    def before(self, db):
+        if id(db) in self._pending and not self.landed:
+            self._land(db)
+        self._pending.discard(id(db))
+
+    def after(self, db, statement):
+        outermost = db.atomic_blocks[0] if db.in_atomic_block and db.atomic_blocks else None
+        if outermost is None:
+            self._locks.pop(id(db), None)  # a transaction ended: its locks went with it
+        sql = statement.lstrip()[:6].upper()
+        if self.landed or '"catalog_product"' not in statement or sql not in ("SELECT",
+                                                                               "UPDATE"):
+            return
+        mine = (self._is_the_row(db, statement) if sql == "SELECT"
+                else self._names_the_row(statement))
+        if not mine:
+            return
+        locked = outermost is not None and self._locks.get(id(db)) is outermost
+        if outermost is not None and (statement.for_update or sql == "UPDATE"):
+            self._locks[id(db)] = outermost  # held until the commit
+        elif sql == "SELECT" and not locked:
+            self._pending.add(id(db))
+
+    async def put_back_if_undone(self):
+        """The rival committed: if the learner's transaction undid its take, take it again."""
+        from django.db.models import F
+
+        from tutorial_project.catalog.models import Product
+
+        if self.took and not self.committed:
+            await Product.objects.filter(pk=self.product.pk).aupdate(stock=F("stock") - self.took)
+            self.committed = True
+
+
+@contextmanager
+def _rival_between_read_and_write(rival, statements):
+    """Let ``rival`` watch every statement; use inside ``recorded_statements(statements)``,
+    which notes which of them lock (``select_for_update()``, even where SQLite drops it)."""
+    from django.db.backends.utils import CursorWrapper
+
+    original = CursorWrapper._execute_with_wrappers
+
+    def watched(self, sql, params, many, executor):
+        rival.before(self.db)
+        result = original(self, sql, params, many, executor)
+        if not many and statements and statements[-1] == sql:
+            if sql.lstrip()[:6].upper() == "UPDATE" and not self.cursor.rowcount:
+                return result  # changed no row: locked nothing
+            rival.after(self.db, statements[-1])
+        return result
+
+    CursorWrapper._execute_with_wrappers = watched
+    try:
+        yield rival
+    finally:
+        CursorWrapper._execute_with_wrappers = original
+
+
+RIVALS = (  # what another request leaves of the stock it finds: it takes 1, or all but 1
+    lambda stock: stock - 1,
+    lambda stock: 1,
+)
+PG_HINT = (
+    "SQLite lets it pass because this project's transactions begin with BEGIN IMMEDIATE (one "
+    "writer at a time); PostgreSQL lets another transaction commit between your read and your "
+    "write. Read the row with select_for_update() inside atomic() before any plain read of it, "
+    "and use what that read returned; or let the database check and take in one statement: "
+    "filter(sku=sku, stock__gte=quantity).update(stock=F('stock') - quantity), and raise "
+    "OutOfStock if it changed no row"
+)
+
+
+async def _reserve_with_a_rival(reserve, product, leave, start=5, wanted=2):
+    """Reserve ``wanted`` of ``start`` while another request's take lands after the
+    learner's first unlocked read of the row; what went wrong on PostgreSQL, or ""."""
+    from tutorial_project.capstone.stock import OutOfStock
+    from tutorial_project.catalog.models import Product
+    from tutorial_project.course.exercises.lesson04 import as_a_request, recorded_statements
+
+    await Product.objects.filter(pk=product.pk).aupdate(stock=start)
+    rival = _Rival(product, leave)
+    with recorded_statements() as statements, _rival_between_read_and_write(rival, statements):
+        outcome = await _outcome(as_a_request(reserve, CHECK_SKU, wanted))
+    await rival.put_back_if_undone()
+    stock = await _stock_now(product)
+    before_yours = start - rival.took
+    if isinstance(outcome, OutOfStock) and before_yours < wanted and stock == before_yours:
         return ""
-    if bounds:
-        return (f"the UPDATE checks the stock against {max(bounds)}, not against the "
-                f"{quantity} it takes: two transactions can read the same stock and both pass "
-                "the check in Python, and the second UPDATE still takes the stock below 0")
-    return ("the stock was read, then written, with no row lock and no check in the "
-            "UPDATE itself: two transactions can read the same stock at once")
-
-
-def _unsafe_stock_write(statements, quantity):
-    """Why these statements, which took ``quantity``, would oversell on PostgreSQL, or "".
-
-    Safe: the stock is taken by an UPDATE whose WHERE checks it against the quantity (the
-    database re-checks it on the row's newest version), or the row was read with
-    ``select_for_update()`` inside the transaction before it was written.
-    """
-    locked = False
-    for statement in statements:
-        sql = statement.lstrip()
-        if '"catalog_product"' not in sql:
-            continue
-        if sql.upper().startswith("SELECT") and statement.for_update and statement.in_atomic:
-            locked = True
-        elif sql.upper().startswith("UPDATE"):
-            return "" if locked else _stock_bound(statement, quantity)
-    return ""
+    if not isinstance(outcome, Exception) and stock == before_yours - wanted >= 0:
+        return ""
+    if isinstance(outcome, OutOfStock):
+        yours = (f"raised OutOfStock though {before_yours} were left" if before_yours >= wanted
+                 else f"raised OutOfStock, and the stock is {stock}, not {before_yours}")
+    elif isinstance(outcome, Exception):
+        yours = f"raised {type(outcome).__name__}: {outcome}" + (
+            " (a 500 for the client, where OutOfStock would answer 409)"
+            if type(outcome).__name__ == "IntegrityError" else "")
+    elif before_yours < wanted:
+        yours = (f"still took {wanted} of the {before_yours} left (returned {outcome!r}), and "
+                 f"the stock is {stock}: it sold items that were gone")
+    else:
+        yours = (f"took {wanted} (returned {outcome!r}), and the stock is {stock}, not "
+                 f"{before_yours - wanted}: " + ("the other take was lost, so the same items "
+                                                "were sold twice" if stock > before_yours - wanted
+                                                else "more went than was sold"))
+    return (f"with {start} in stock, another request took {rival.took} between your read of the "
+            f"stock and your next statement, with no lock on the row (PostgreSQL lets it "
+            f"commit there), and yours {yours}")
 
 
 @_hands_over("reserve")
@@ -1099,15 +1232,17 @@ async def check_reserve(check, reserve):
                    "its queries ran on the request's own thread (whose connection Django closes)",
                    "its queries ran on another thread: a connection Django never closes",
                    hint=OFF_THREAD_HINT)
-        unsafe = _unsafe_stock_write(statements, 2)
+        lost = ""
+        for leave in RIVALS:  # run the probes only while none has gone wrong
+            lost = lost or await _reserve_with_a_rival(reserve, product, leave)
         check.that(
-            not unsafe, "it is safe on PostgreSQL too (row locked, or a conditional update)",
-            f"on PostgreSQL, concurrent requests would oversell: {unsafe}",
-            hint="SQLite lets it pass because this project's transactions begin with BEGIN "
-                 "IMMEDIATE (one writer at a time). Read the row with select_for_update() "
-                 "inside atomic(), or take the stock with a conditional update: "
-                 "filter(sku=sku, stock__gte=quantity).update(stock=F('stock') - quantity), "
-                 "and raise OutOfStock if it changed no row",
+            not lost,
+            "it is safe on PostgreSQL too: another request's take, committed between its "
+            "read and its write, is neither lost nor oversold",
+            f"on PostgreSQL this can happen: {lost}",
+            hint=("catch the IntegrityError that the stock's CHECK (stock >= 0) raises and raise "
+                  "OutOfStock instead, or check the quantity in the UPDATE. "
+                  if "IntegrityError" in lost else "") + PG_HINT,
         )
         await Product.objects.filter(pk=product.pk).aupdate(stock=5)
         await _refuse_loop_blocking(check, "reserve(sku, 1)",
