@@ -508,7 +508,7 @@ async def check_lesson_header(check, LessonHeader):
         hint="time.sleep blocks every request the event loop serves: "
         "in async code, await asyncio.sleep(...), or better, do not wait at all",
     )
-    await _probe_concurrent_requests(check, LessonHeader)
+    await _probe_own_responses(check, LessonHeader)
     with quiet_probe():
         response = await _get((LessonHeader,), _not_found_view)
     check.that(
@@ -519,12 +519,15 @@ async def check_lesson_header(check, LessonHeader):
     )
 
 
-async def _probe_concurrent_requests(check, LessonHeader):
-    """Two requests at once through one instance of the middleware (one instance serves every
-    request). Each view waits until both requests have reached a view, so the two are in
-    the chain together (a middleware that lets one request in at a time makes the first
-    wait in vain: OVERLAP_WAIT_S), and both views return at the same moment, so a response
-    kept on ``self`` across an await is overwritten by the other request's."""
+async def _probe_concurrent_requests(check, middleware, hint, **request):
+    """Two requests at once through one instance of ``middleware`` (one instance serves every
+    request), each with ``request`` (keyword arguments of ``AsyncClient.get``). Each view
+    waits until both requests have reached a view, so the two are in the chain together (a
+    middleware that lets one request in at a time, with a lock held across get_response,
+    makes the first wait in vain: OVERLAP_WAIT_S), and both views return at the same moment,
+    so a response kept on ``self`` across an await is overwritten by the other request's.
+    Checks that both were in the chain together; returns ``[(body, response)]`` and the
+    probe (for a hint on the responses)."""
     both_arrived, arrived, waited_in_vain = asyncio.Event(), [], []
 
     def view_for(body):
@@ -544,10 +547,10 @@ async def _probe_concurrent_requests(check, LessonHeader):
     for path, body in paths.items():
         mount(path, view_for(body))
     try:
-        with quiet_probe() as probe, use_middleware(LessonHeader):
+        with quiet_probe() as probe, use_middleware(middleware):
             client = AsyncClient(raise_request_exception=False)
             responses = await asyncio.gather(
-                *(client.get(f"/{path}") for path in paths), return_exceptions=True
+                *(client.get(f"/{path}", **request) for path in paths), return_exceptions=True
             )
     finally:
         for path in paths:
@@ -559,12 +562,23 @@ async def _probe_concurrent_requests(check, LessonHeader):
         f"waited {OVERLAP_WAIT_S} s in its view: the middleware lets one request through at "
         "a time",
         hint="do not hold an asyncio.Lock (or a Semaphore of 1) across "
-        "`await self.get_response(request)`: every other request of the site then waits "
-        "for the one inside. Setting a header needs no lock",
+        "`await get_response(request)`: every other request of the site then waits "
+        f"for the one inside. {hint}",
+    )
+    return [(f"/{path}", body, response) for (path, body), response in zip(
+        paths.items(), responses, strict=True
+    )], probe
+
+
+async def _probe_own_responses(check, LessonHeader):
+    """05.1: two requests at once are in the chain together, and each gets its own response
+    with the header."""
+    answered, probe = await _probe_concurrent_requests(
+        check, LessonHeader, "Setting a header needs no lock"
     )
     mixed = [
-        f"/{path} got {getattr(response, 'content', response)!r}"
-        for (path, body), response in zip(paths.items(), responses, strict=True)
+        f"{path} got {getattr(response, 'content', response)!r}"
+        for path, body, response in answered
         if getattr(response, "content", None) != body or response.get("X-Lesson") != "05"
     ]
     check.that(
@@ -653,6 +667,13 @@ async def check_require_api_key(check, require_api_key):
         with _watching_sync_cache_calls() as blocking, _counting_executor_calls() as hops:
             await _probe_api_key(check, require_api_key, view, calls, known)
             await _probe_revocation(check, require_api_key, view, calls, known)
+            await _probe_concurrent_requests(
+                check,
+                require_api_key,
+                "A lock is not needed around cache.aget either; if you keep one, hold it "
+                "around the lookup only, and release it before awaiting the view",
+                headers={"X-API-Key": known},
+            )
         requests = [
             ("with no key", {}),
             ("with a wrong key", {"headers": {"X-API-Key": "guess"}}),
