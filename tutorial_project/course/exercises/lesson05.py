@@ -18,7 +18,7 @@ from django.core.cache import cache, caches
 from django.core.cache.backends.base import BaseCache
 from django.http import HttpResponse, HttpResponseNotFound, JsonResponse
 from django.http.response import ResponseHeaders
-from django.test import AsyncClient
+from django.test import AsyncClient, Client
 
 from tutorial_project.course.exercises.core import exercise
 from tutorial_project.course.exercises.expect import (
@@ -63,6 +63,24 @@ async def _get(middleware, view, **request):
     """GET a view through exactly ``middleware``, in a chain built for this one request."""
     with _one_chain(middleware, view) as client:
         return await _send(client, **request)
+
+
+def _sync_ok_view(request):
+    return HttpResponse("ok")
+
+
+def _get_through_a_sync_handler(middleware):
+    """GET a sync view through ``middleware`` with Django's sync test Client (a sync chain
+    under a sync handler, as WSGIHandler builds it). Run in a thread with no event loop:
+    Client is sync code. A raw exception is returned, not raised."""
+    mount(PROBE, _sync_ok_view)
+    try:
+        with use_middleware(middleware):
+            return Client(raise_request_exception=False).get(f"/{PROBE}")
+    except Exception as error:  # escaped Django's handling: that is what the check reports
+        return error.with_traceback(None)
+    finally:
+        unmount(PROBE)
 
 
 def _status(response):
@@ -441,6 +459,17 @@ async def check_lesson_header(check, LessonHeader):
             f"in {label} the response has no X-Lesson: 05 header",
             hint='set response["X-Lesson"] = "05" before returning the response',
         )
+    with quiet_probe() as probe:
+        response = await asyncio.to_thread(_get_through_a_sync_handler, LessonHeader)
+    answered = not isinstance(response, Exception) and response.status_code == 200
+    check.that(
+        answered and response.get("X-Lesson") == "05",
+        "in a sync handler (WSGI, Django's test Client) the view answers 200 with X-Lesson: 05",
+        "in a sync handler (WSGI, Django's test Client) "
+        + ("the response has no X-Lesson: 05 header" if answered else
+           f"the request failed: {_failure(response)}"),
+        hint=probe.hint("sync mode: call get_response(request), set the header, return it"),
+    )
     mount(PROBE, _ok_view)
     try:
         baseline = await thread_hops_per_request((), f"/{PROBE}")
@@ -565,9 +594,10 @@ async def _probe_concurrent_requests(check, middleware, hint, **request):
         "`await get_response(request)`: every other request of the site then waits "
         f"for the one inside. {hint}",
     )
-    return [(f"/{path}", body, response) for (path, body), response in zip(
-        paths.items(), responses, strict=True
-    )], probe
+    return [
+        (f"/{path}", body, response)
+        for (path, body), response in zip(paths.items(), responses, strict=True)
+    ], probe
 
 
 async def _probe_own_responses(check, LessonHeader):
