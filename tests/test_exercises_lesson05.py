@@ -820,6 +820,34 @@ def logs_refusals(get_response):
     return middleware
 
 
+@async_only_middleware
+def one_lookup_lock(get_response):  # "one lookup at a time", the lock held across the view
+    from django.core.cache import cache
+
+    lock = asyncio.Lock()
+
+    async def middleware(request):
+        async with lock:  # every other request of the site waits for the one inside
+            key = request.headers.get("X-API-Key", "")
+            if not key or not await cache.aget(f"api-key:{key}"):
+                response = JsonResponse({"error": "unknown key"}, status=401)
+                response["WWW-Authenticate"] = "ApiKey"
+                return response
+            return await get_response(request)
+
+    return middleware
+
+
+class OneRequestAtATimeOnSelf(RequireApiKeyClass):  # "protect the cache": a Semaphore of 1
+    def __init__(self, get_response):
+        super().__init__(get_response)
+        self.one_at_a_time = asyncio.Semaphore(1)
+
+    async def __call__(self, request):
+        async with self.one_at_a_time:
+            return await super().__call__(request)
+
+
 async def _touches(key):
     from django.core.cache import cache
 
@@ -1010,6 +1038,8 @@ def test_05_2_placeholder_is_not_solved(project):
         (plain_text_401, "its Content-Type is 'text/html'"),
         (sync_api_key, "async only"),
         (no_flags, "async only"),
+        (one_lookup_lock, "the middleware lets one request through at a time"),
+        (OneRequestAtATimeOnSelf, "the middleware lets one request through at a time"),
     ],
 )
 def test_05_2_wrong_answers_fail_with_a_hint(project, answer, message, recwarn):

@@ -18,7 +18,7 @@ from django.core.cache import cache, caches
 from django.core.cache.backends.base import BaseCache
 from django.http import HttpResponse, HttpResponseNotFound, JsonResponse
 from django.http.response import ResponseHeaders
-from django.test import AsyncClient
+from django.test import AsyncClient, Client
 
 from tutorial_project.course.exercises.core import exercise
 from tutorial_project.course.exercises.expect import (
@@ -63,6 +63,24 @@ async def _get(middleware, view, **request):
     """GET a view through exactly ``middleware``, in a chain built for this one request."""
     with _one_chain(middleware, view) as client:
         return await _send(client, **request)
+
+
+def _sync_ok_view(request):
+    return HttpResponse("ok")
+
+
+def _get_through_a_sync_handler(middleware):
+    """GET a sync view through ``middleware`` with Django's sync test Client (a sync chain
+    under a sync handler, as WSGIHandler builds it). Run in a thread with no event loop:
+    Client is sync code. A raw exception is returned, not raised."""
+    mount(PROBE, _sync_ok_view)
+    try:
+        with use_middleware(middleware):
+            return Client(raise_request_exception=False).get(f"/{PROBE}")
+    except Exception as error:  # escaped Django's handling: that is what the check reports
+        return error.with_traceback(None)
+    finally:
+        unmount(PROBE)
 
 
 def _status(response):
@@ -441,6 +459,17 @@ async def check_lesson_header(check, LessonHeader):
             f"in {label} the response has no X-Lesson: 05 header",
             hint='set response["X-Lesson"] = "05" before returning the response',
         )
+    with quiet_probe() as probe:
+        response = await asyncio.to_thread(_get_through_a_sync_handler, LessonHeader)
+    answered = not isinstance(response, Exception) and response.status_code == 200
+    check.that(
+        answered and response.get("X-Lesson") == "05",
+        "in a sync handler (WSGI, Django's test Client) the view answers 200 with X-Lesson: 05",
+        "in a sync handler (WSGI, Django's test Client) "
+        + ("the response has no X-Lesson: 05 header" if answered else
+           f"the request failed: {_failure(response)}"),
+        hint=probe.hint("sync mode: call get_response(request), set the header, return it"),
+    )
     mount(PROBE, _ok_view)
     try:
         baseline = await thread_hops_per_request((), f"/{PROBE}")
@@ -508,7 +537,7 @@ async def check_lesson_header(check, LessonHeader):
         hint="time.sleep blocks every request the event loop serves: "
         "in async code, await asyncio.sleep(...), or better, do not wait at all",
     )
-    await _probe_concurrent_requests(check, LessonHeader)
+    await _probe_own_responses(check, LessonHeader)
     with quiet_probe():
         response = await _get((LessonHeader,), _not_found_view)
     check.that(
@@ -519,12 +548,15 @@ async def check_lesson_header(check, LessonHeader):
     )
 
 
-async def _probe_concurrent_requests(check, LessonHeader):
-    """Two requests at once through one instance of the middleware (one instance serves every
-    request). Each view waits until both requests have reached a view, so the two are in
-    the chain together (a middleware that lets one request in at a time makes the first
-    wait in vain: OVERLAP_WAIT_S), and both views return at the same moment, so a response
-    kept on ``self`` across an await is overwritten by the other request's."""
+async def _probe_concurrent_requests(check, middleware, hint, **request):
+    """Two requests at once through one instance of ``middleware`` (one instance serves every
+    request), each with ``request`` (keyword arguments of ``AsyncClient.get``). Each view
+    waits until both requests have reached a view, so the two are in the chain together (a
+    middleware that lets one request in at a time, with a lock held across get_response,
+    makes the first wait in vain: OVERLAP_WAIT_S), and both views return at the same moment,
+    so a response kept on ``self`` across an await is overwritten by the other request's.
+    Checks that both were in the chain together; returns ``[(body, response)]`` and the
+    probe (for a hint on the responses)."""
     both_arrived, arrived, waited_in_vain = asyncio.Event(), [], []
 
     def view_for(body):
@@ -544,10 +576,10 @@ async def _probe_concurrent_requests(check, LessonHeader):
     for path, body in paths.items():
         mount(path, view_for(body))
     try:
-        with quiet_probe() as probe, use_middleware(LessonHeader):
+        with quiet_probe() as probe, use_middleware(middleware):
             client = AsyncClient(raise_request_exception=False)
             responses = await asyncio.gather(
-                *(client.get(f"/{path}") for path in paths), return_exceptions=True
+                *(client.get(f"/{path}", **request) for path in paths), return_exceptions=True
             )
     finally:
         for path in paths:
@@ -559,12 +591,24 @@ async def _probe_concurrent_requests(check, LessonHeader):
         f"waited {OVERLAP_WAIT_S} s in its view: the middleware lets one request through at "
         "a time",
         hint="do not hold an asyncio.Lock (or a Semaphore of 1) across "
-        "`await self.get_response(request)`: every other request of the site then waits "
-        "for the one inside. Setting a header needs no lock",
+        "`await get_response(request)`: every other request of the site then waits "
+        f"for the one inside. {hint}",
+    )
+    return [
+        (f"/{path}", body, response)
+        for (path, body), response in zip(paths.items(), responses, strict=True)
+    ], probe
+
+
+async def _probe_own_responses(check, LessonHeader):
+    """05.1: two requests at once are in the chain together, and each gets its own response
+    with the header."""
+    answered, probe = await _probe_concurrent_requests(
+        check, LessonHeader, "Setting a header needs no lock"
     )
     mixed = [
-        f"/{path} got {getattr(response, 'content', response)!r}"
-        for (path, body), response in zip(paths.items(), responses, strict=True)
+        f"{path} got {getattr(response, 'content', response)!r}"
+        for path, body, response in answered
         if getattr(response, "content", None) != body or response.get("X-Lesson") != "05"
     ]
     check.that(
@@ -653,6 +697,13 @@ async def check_require_api_key(check, require_api_key):
         with _watching_sync_cache_calls() as blocking, _counting_executor_calls() as hops:
             await _probe_api_key(check, require_api_key, view, calls, known)
             await _probe_revocation(check, require_api_key, view, calls, known)
+            await _probe_concurrent_requests(
+                check,
+                require_api_key,
+                "A lock is not needed around cache.aget either; if you keep one, hold it "
+                "around the lookup only, and release it before awaiting the view",
+                headers={"X-API-Key": known},
+            )
         requests = [
             ("with no key", {}),
             ("with a wrong key", {"headers": {"X-API-Key": "guess"}}),
