@@ -8,10 +8,15 @@ import time
 from time import sleep as pause
 
 from asgiref.sync import sync_to_async
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, connections
 from django.http import JsonResponse
 
-from tutorial_project.course.exercises.lesson08 import check_stock_then_wait, check_what_limited
+from tutorial_project.course.exercises.lesson08 import (
+    _CHECKS_CLIENT,
+    _LoopSteps,
+    check_stock_then_wait,
+    check_what_limited,
+)
 from tutorial_project.serving.upstream import upstream
 
 
@@ -653,6 +658,41 @@ def sync_view(request):
     return JsonResponse({"in_stock": Product.objects.filter(stock__gt=0).count()})
 
 
+def _count_close():
+    from tutorial_project.catalog.models import Product
+
+    n = Product.objects.filter(stock__gt=0).count()
+    connection.close()  # this thread's own connection: the one the count used
+    return n
+
+
+async def counts_and_closes_on_a_thread_of_its_own(request):
+    """Right, written differently (review s22 saw it refused as "computes on the loop")."""
+    n = await sync_to_async(_count_close, thread_sensitive=False)()
+    await upstream(int(request.GET.get("ms", 100)) / 1000)
+    return JsonResponse({"in_stock": n})
+
+
+async def closes_all_then_waits_in_float_ms(request):
+    from tutorial_project.catalog.models import Product
+
+    n = await Product.objects.filter(stock__gt=0).acount()
+    await sync_to_async(connections.close_all)()
+    await upstream(float(request.GET.get("ms", "100")) * 0.001)
+    return JsonResponse({"in_stock": n})
+
+
+async def fires_and_forgets(request):
+    """Starts upstream() and sleeps as long instead of awaiting it: its answer is lost."""
+    from tutorial_project.catalog.models import Product
+
+    n = await Product.objects.filter(stock__gt=0).acount()
+    await sync_to_async(close_connection)()
+    asyncio.ensure_future(upstream(int(request.GET.get("ms", 100)) / 1000))
+    await asyncio.sleep(int(request.GET.get("ms", 100)) / 1000)
+    return JsonResponse({"in_stock": n})
+
+
 def test_stock_then_wait_accepts_right_answers(project):
     assert asyncio.run(check_stock_then_wait(stock_then_wait))
     assert asyncio.run(check_stock_then_wait(closes_in_the_same_sync_call))
@@ -660,6 +700,8 @@ def test_stock_then_wait_accepts_right_answers(project):
     assert asyncio.run(check_stock_then_wait(closes_all_in_one_sync_call))
     assert asyncio.run(check_stock_then_wait(counts_and_closes_in_to_thread))
     assert asyncio.run(check_stock_then_wait(closes_old_connections))
+    assert asyncio.run(check_stock_then_wait(counts_and_closes_on_a_thread_of_its_own))
+    assert asyncio.run(check_stock_then_wait(closes_all_then_waits_in_float_ms))
 
 
 def test_stock_then_wait_rejects_mistakes(project):
@@ -742,5 +784,31 @@ def test_stock_then_wait_rejects_skipped_steps(project):
     verdict = asyncio.run(check_stock_then_wait(counts_once))
     assert not verdict and "after one product sold out" in str(verdict)
     assert "module global" in str(verdict)
+    verdict = asyncio.run(check_stock_then_wait(fires_and_forgets))
+    assert not verdict and "answered while their upstream() call was still running" in str(
+        verdict)
+    assert "ensure_future" in str(verdict) and "computes" not in str(verdict)
     verdict = asyncio.run(check_stock_then_wait(waits_for_an_event))
     assert not verdict and "threading.Event.wait" in str(verdict), str(verdict)
+
+
+def test_loop_steps_leave_out_the_checks_own_client():
+    """The check's client shares the loop: its slow steps are not the view's (review s22)."""
+
+    async def spin():
+        until = time.thread_time() + 0.02
+        while time.thread_time() < until:
+            pass
+
+    async def both():
+        with _LoopSteps() as steps:
+            mark = _CHECKS_CLIENT.set(True)
+            try:
+                await asyncio.ensure_future(spin())  # a task of the client's
+            finally:
+                _CHECKS_CLIENT.reset(mark)
+            await asyncio.ensure_future(spin())  # a task of the server's
+        return steps
+
+    steps = asyncio.run(both())
+    assert len(steps.cpus) == 1 and len(steps.client_cpus) == 1
