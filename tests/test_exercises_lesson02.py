@@ -499,7 +499,7 @@ def test_compare_prices_wrong_answers_fail_with_a_hint(project, answer, message)
 
 class QuoteView(View):
     async def get(self, request):
-        sku = request.GET.get("sku", "")
+        sku = request.GET.get("sku", "").strip()
         if not sku:
             return JsonResponse({"error": "say which product"}, status=400)
         try:
@@ -624,9 +624,7 @@ class QuoteViewWrittenDifferently(View):
     http_method_names = ["get", "head", "options"]
 
     async def get(self, request):
-        try:
-            sku = request.GET["sku"]
-        except KeyError:
+        if not (sku := request.GET.get("sku", "").strip()):
             return JsonResponse({"error": "say which product"}, status=HTTPStatus.BAD_REQUEST)
         try:
             quote = await fake_upstream.fetch_price(sku)
@@ -723,3 +721,150 @@ def test_quote_view_wrong_answers_fail_with_a_hint(project, answer, message):
     verdict = verdict_of(check_quote_view, answer)
     assert not verdict.passed and verdict.solved
     assert message in str(verdict), str(verdict)
+
+
+# --- Django's guard switched off (DJANGO_ALLOW_ASYNC_UNSAFE) -----------------------------------
+# It only hides SynchronousOnlyOperation: the sync query still runs on the event loop. Its
+# sqlite3 call is made in Django's frames, which the blocking-call watcher leaves out, and a
+# small query takes far less CPU than the stall bound: the check must refuse the variable.
+
+
+async def unsafe_orm_compare_prices(request):
+    import os
+
+    from tutorial_project.catalog.models import Product
+
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # "fixes" SynchronousOnlyOperation
+    skus = [sku.strip() for sku in request.GET.get("skus", "").split(",") if sku.strip()]
+    Product.objects.filter(sku__in=skus).count()  # the sync ORM on the event loop
+    return await compare_prices(request)
+
+
+class UnsafeOrmQuoteView(View):
+    async def get(self, request):
+        import os
+
+        from tutorial_project.catalog.models import Product
+
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+        Product.objects.filter(sku=request.GET.get("sku", "")).exists()  # sync ORM on the loop
+        return await QuoteView().get(request)
+
+
+@pytest.fixture
+def unsafe_env_restored():
+    """The environment as it was, whatever an answer set."""
+    import os
+
+    before = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    yield
+    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    if before is not None:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = before
+
+
+@pytest.mark.parametrize(
+    ("check_name", "answer"),
+    [("check_compare_prices", unsafe_orm_compare_prices),
+     ("check_quote_view", UnsafeOrmQuoteView)],
+    ids=["02.1", "02.2"],
+)
+def test_sync_orm_with_the_guard_switched_off_fails(project, unsafe_env_restored, check_name,
+                                                   answer):
+    import os
+
+    from tutorial_project.course.exercises import lesson02
+
+    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    verdict = verdict_of(getattr(lesson02, check_name), answer)
+    assert not verdict.passed and verdict.solved
+    assert "Django's guard was switched off" in str(verdict), str(verdict)
+    assert "set by your code" in str(verdict), str(verdict)
+    assert "DJANGO_ALLOW_ASYNC_UNSAFE" not in os.environ  # the check put it back as it was
+
+
+@pytest.mark.parametrize(
+    ("check_name", "answer"),
+    [("check_compare_prices", compare_prices), ("check_quote_view", QuoteView)],
+    ids=["02.1", "02.2"],
+)
+def test_guard_switched_off_before_the_check_fails_and_is_put_back(
+        project, unsafe_env_restored, check_name, answer):
+    """Set in an earlier cell: even a right answer is refused (the variable hides the next
+    mistake), and the variable is back as it was after the check."""
+    import os
+
+    from tutorial_project.course.exercises import lesson02
+
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "1"
+    verdict = verdict_of(getattr(lesson02, check_name), answer)
+    assert not verdict.passed and verdict.solved
+    assert "was set before the check ran" in str(verdict), str(verdict)
+    assert os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE") == "1"
+
+
+# --- 02.2: an empty or blank ?sku= is missing too --------------------------------------------
+
+
+class EmptySkuAskedQuoteView(View):
+    """Answers 400 only when ?sku= is absent: `?sku=` asks the upstream for ''."""
+
+    async def get(self, request):
+        sku = request.GET.get("sku")
+        if sku is None:
+            return JsonResponse({"error": "say which product"}, status=400)
+        try:
+            return JsonResponse(await fake_upstream.fetch_price(sku))
+        except fake_upstream.UpstreamError as error:
+            return JsonResponse({"error": str(error)}, status=502)
+
+
+class BlankSkuAskedQuoteView(View):
+    """`if not sku`, without a strip: `?sku=%20` asks the upstream for ' '."""
+
+    async def get(self, request):
+        sku = request.GET.get("sku", "")
+        if not sku:
+            return JsonResponse({"error": "say which product"}, status=400)
+        try:
+            return JsonResponse(await fake_upstream.fetch_price(sku))
+        except fake_upstream.UpstreamError as error:
+            return JsonResponse({"error": str(error)}, status=502)
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [(EmptySkuAskedQuoteView, "GET ?sku= (empty) answered 200"),
+     (BlankSkuAskedQuoteView, "GET ?sku=%20 (blank) answered 200")],
+    ids=["empty sku asked", "blank sku asked"],
+)
+def test_quote_view_empty_sku_fails(project, answer, message):
+    from tutorial_project.course.exercises.lesson02 import check_quote_view
+
+    verdict = verdict_of(check_quote_view, answer)
+    assert not verdict.passed and verdict.solved
+    assert message in str(verdict), str(verdict)
+
+
+class StrippingQuoteView(View):
+    """Written differently: strips the sku, a deadline with a 504, any args."""
+
+    async def get(self, request, *args, **kwargs):
+        sku = (request.GET.get("sku") or "").strip()
+        if not sku:
+            return JsonResponse({"error": "which sku?"}, status=400)
+        try:
+            async with asyncio.timeout(2):
+                quote = await fake_upstream.fetch_price(sku)
+        except fake_upstream.UpstreamError:
+            return JsonResponse({"error": "upstream failed"}, status=502)
+        except TimeoutError:
+            return JsonResponse({"error": "upstream too slow"}, status=504)
+        return JsonResponse(quote)
+
+
+def test_quote_view_stripping_right_answer_passes(project):
+    from tutorial_project.course.exercises.lesson02 import check_quote_view
+
+    verdict = verdict_of(check_quote_view, StrippingQuoteView)
+    assert verdict.passed, str(verdict)
