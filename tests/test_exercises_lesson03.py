@@ -179,6 +179,32 @@ def async_to_sync_inside_sync_to_async(fetch_price, skus):  # reaches the loop, 
     return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
 
 
+def pairs_prices_in_done_set_order(fetch_price, skus):  # a set has no order: skus mixed up
+    async def fetch_all():
+        done, _ = await asyncio.wait([asyncio.ensure_future(fetch_price(s)) for s in skus])
+        return [task.result() for task in done]
+
+    return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
+
+
+def pairs_prices_in_completion_order(fetch_price, skus):  # as_completed: finishing order
+    async def fetch_all():
+        return [await next_done for next_done in asyncio.as_completed(
+            [fetch_price(s) for s in skus])]
+
+    return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
+
+
+def pairs_skus_as_they_complete(fetch_price, skus):  # right: each result carries its sku
+    async def priced(sku):
+        return sku, await fetch_price(sku)
+
+    async def fetch_all():
+        return dict([await pair for pair in asyncio.as_completed(map(priced, skus))])
+
+    return async_to_sync(fetch_all)()
+
+
 async def async_prices_for(fetch_price, skus):  # its callers are sync: they cannot await it
     return dict(zip(skus, await asyncio.gather(*(fetch_price(s) for s in skus)), strict=True))
 
@@ -186,7 +212,7 @@ async def async_prices_for(fetch_price, skus):  # its callers are sync: they can
 @pytest.mark.parametrize(
     "answer",
     [prices_for, prices_for_with_a_task_group, sleeps_in_its_own_thread,
-     sync_cache_in_its_own_thread],
+     sync_cache_in_its_own_thread, pairs_skus_as_they_complete],
 )
 def test_03_1_right_answers_pass(answer):
     verdict = verdict_of("check_prices_for", answer)
@@ -232,6 +258,13 @@ def test_03_1_wrong_answers_fail_with_a_hint_and_no_warning(answer, fragments, r
     failed_with(verdict, *fragments)
     assert "never awaited" not in str(verdict), str(verdict)  # not the news: it failed before
     assert not [w for w in recwarn if "never awaited" in str(w.message)]
+
+
+@pytest.mark.parametrize("answer", [pairs_prices_in_done_set_order,
+                                    pairs_prices_in_completion_order])
+def test_03_1_prices_paired_in_another_order_fail_every_time(answer):
+    for _ in range(3):  # with four skus, a random order looks right 1 time in 24
+        failed_with(verdict_of("check_prices_for", answer), "each price paired with the sku")
 
 
 def test_03_1_prices_kept_from_an_earlier_call_are_named_not_blamed_on_concurrency():

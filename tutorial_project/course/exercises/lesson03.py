@@ -32,6 +32,10 @@ from tutorial_project.course.exercises.expect import (
 )
 
 SKUS = ["BK-001", "CF-003", "GM-002", "TL-003"]
+# A second, quieter call of prices_for: eight skus with eight different prices, so that an
+# answer that pairs skus with prices in completion or set order (1 chance in 24 to look right
+# with four skus) is caught, 1 chance in 40,320 to slip through.
+MORE_SKUS = [f"P-{n}" for n in range(8, 0, -1)]
 # The blocking calls known by name (a sleep under any name, Event.wait, a socket, a DNS
 # lookup, a wait for a child process, a sync cache call) are caught however short: expect's
 # watchers name them. The loop's pauses catch the rest (CPU work, a read from a file), and
@@ -250,11 +254,22 @@ async def check_prices_for(check, prices_for):
                    hint=_hint_for_runtime_error(failure))
     no_forgotten_await(check, missed, result)
     expected = {sku: price_of(sku) for sku in SKUS}
+    if result == expected:  # right by chance? Eight skus make chance hopeless
+        more_expected = {sku: price_of(sku) for sku in MORE_SKUS}
+        try:
+            async with ThreadSensitiveContext():
+                more = await sync_to_async(prices_for)(LoopBoundFetch(delay=0.05), MORE_SKUS)
+        except Exception as error:  # noqa: BLE001  (judged below)
+            more = error
+        if more != more_expected:
+            result, expected = more, more_expected
     check.that(
         result == expected,
         "it returns {sku: price} for every sku",
         f"it returned {result!r}, expected {expected!r}",
-        hint="return a dict: {sku: price}, one entry per sku",
+        hint="return a dict: {sku: price}, one entry per sku, each price paired with the sku "
+        "it was fetched for: gather returns the results in the order of its arguments, "
+        "asyncio.wait's done set and as_completed in no such order",
     )
     _refuse_loop_blockers(
         check, sleeps, blocking, cache_calls,
