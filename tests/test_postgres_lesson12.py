@@ -6,6 +6,11 @@ first unlocked read of the row and its next statement. Here the same kinds of an
 20 threads at once against PostgreSQL (READ COMMITTED, its default), stock 5, one each: the
 ones the check refuses oversell or fail, the ones it accepts sell exactly 5.
 
+Not raced here: a lock on other rows than the one written (check 12.8 refuses it). When every
+request locks the same other row first, that lock takes turns for them all and this race sells
+exactly 5 (seen in CI, where the catalog has other products); it holds off no writer that does
+not take the same lock (another view, the admin), and with no other row to lock it oversold.
+
 Runs when DATABASE_URL points at a PostgreSQL server (`sh .ci/postgres-up` prints one);
 skipped otherwise. The race runs in a subprocess with the production settings, as
 test_postgres.py does.
@@ -45,23 +50,6 @@ def stale_write_after_the_lock(sku, quantity):  # refused by check 12.8
         return product.stock - quantity
 
 
-def a_lock_on_other_rows(sku, quantity):  # refused by check 12.8
-    from django.db import transaction
-
-    from tutorial_project.capstone.stock import OutOfStock
-    from tutorial_project.catalog.models import Product
-
-    with transaction.atomic():
-        list(Product.objects.select_for_update().exclude(sku=sku).order_by("pk")[:1])
-        product = Product.objects.get(sku=sku)
-        time.sleep(PAUSE)
-        if product.stock < quantity:
-            raise OutOfStock(sku)
-        product.stock -= quantity
-        product.save(update_fields=["stock"])
-        return product.stock
-
-
 def compare_and_set(sku, quantity):  # accepted by check 12.8
     from tutorial_project.capstone.stock import OutOfStock
     from tutorial_project.catalog.models import Product
@@ -99,8 +87,7 @@ def reference(sku, quantity):
 
 
 ANSWERS = {answer.__name__: answer for answer in (
-    reference, stale_write_after_the_lock, a_lock_on_other_rows, compare_and_set,
-    f_take_and_the_stock_constraint)}
+    reference, stale_write_after_the_lock, compare_and_set, f_take_and_the_stock_constraint)}
 
 
 def race(answer, sku, requests=20):
@@ -169,9 +156,8 @@ def test_what_check_12_8_refuses_oversells_on_postgresql_and_what_it_accepts_doe
     right = {"reserved": 5, "refused": 15}
     for name in ("reference", "compare_and_set", "f_take_and_the_stock_constraint"):
         assert results[name] == (right, 0), (name, results[name])
-    for name in ("stale_write_after_the_lock", "a_lock_on_other_rows"):
-        outcomes, left = results[name]
-        assert outcomes.get("reserved", 0) > 5 and left > 0, (name, results[name])  # oversold
+    outcomes, left = results["stale_write_after_the_lock"]
+    assert outcomes.get("reserved", 0) > 5 and left > 0, results  # oversold
 
 
 if __name__ == "__main__":
