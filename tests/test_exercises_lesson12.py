@@ -606,6 +606,35 @@ def test_12_3_swallowed_exception_fails_with_a_hint(project):
     fails_with(run(lesson12.check_cached, cached), "do not catch compute()'s errors")
 
 
+def test_12_3_waiters_that_read_the_cache_again_lose_a_failure(project):
+    from tutorial_project.capstone.service import _start, cache
+
+    computing = {}
+
+    async def cached(key, compute, seconds=30):  # double-checked: waiters re-read the cache
+        value = await cache.aget(key)
+        if value is not None:
+            return value
+        slot = (asyncio.get_running_loop(), key)
+        task = computing.get(slot)
+        if task is None:
+            async def run():
+                try:
+                    value = await compute()
+                    await cache.aset(key, value, seconds)
+                    return value
+                finally:
+                    computing.pop(slot, None)
+
+            task = computing[slot] = _start(run())
+            return await asyncio.shield(task)
+        await asyncio.wait([task])
+        return await cache.aget(key)  # None after a failure
+
+    fails_with(run(lesson12.check_cached, cached), "compute() raised RuntimeError",
+               "got None instead", "asyncio.shield(task)")
+
+
 def test_12_3_no_stampede_protection_fails_with_a_hint(project):
     from tutorial_project.capstone.service import cache
 
@@ -686,6 +715,90 @@ def test_12_4_yield_inside_a_task_group_fails_with_a_hint(project):
 
     fails_with(run(lesson12.check_dashboard_events, dashboard_events),
                "BaseExceptionGroup", "finally")
+
+
+def _events_as_they_come(fetch):
+    """A dashboard_events() right in every way but ``fetch(client, name)``: (name, data), or
+    None for a source to leave out."""
+    from tutorial_project.instruments.streaming import sse_event
+
+    sources, _ = _source_events()
+
+    async def dashboard_events(client):
+        tasks = [asyncio.create_task(fetch(client, name)) for name in sources]
+        try:
+            arrived = []
+            for next_done in asyncio.as_completed(tasks):
+                name, data = await next_done
+                arrived.append(name)
+                if data is not None:
+                    yield sse_event({"source": name, "data": data}, event="source")
+            yield sse_event({"arrived": arrived}, event="done")
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    return dashboard_events
+
+
+def test_12_4_no_source_error_handling_fails_with_a_hint(project):
+    from tutorial_project.dashboard.sources import fetch_source
+
+    async def fetch(client, name):  # a failed source raises out of the stream
+        return name, await fetch_source(client, name)
+
+    fails_with(run(lesson12.check_dashboard_events, _events_as_they_come(fetch)),
+               "with the news source answering 500", "raised SourceError", "as_json()")
+
+
+def test_12_4_a_failed_source_left_out_fails_with_a_hint(project):
+    from tutorial_project.dashboard.sources import SourceError, fetch_source
+
+    async def fetch(client, name):
+        try:
+            return name, await fetch_source(client, name)
+        except SourceError:
+            return name, None  # no event for it
+
+    fails_with(run(lesson12.check_dashboard_events, _events_as_they_come(fetch)),
+               "with the news source answering 500", "error.as_json()")
+
+
+def test_12_4_a_failed_source_sent_as_a_string_fails_with_a_hint(project):
+    from tutorial_project.dashboard.sources import SourceError, fetch_source
+
+    async def fetch(client, name):
+        try:
+            return name, await fetch_source(client, name)
+        except SourceError as error:
+            return name, str(error)
+
+    fails_with(run(lesson12.check_dashboard_events, _events_as_they_come(fetch)),
+               "its event's data was 'bad_status: upstream answered 500'", "error.as_json()")
+
+
+def test_12_4_source_events_without_data_fail_with_a_hint(project):
+    from tutorial_project.dashboard.sources import SOURCES, fetch_source
+    from tutorial_project.instruments.streaming import sse_event
+
+    async def dashboard_events(client):
+        tasks = [asyncio.create_task(fetch_source(client, name)) for name in SOURCES]
+        names = dict(zip(tasks, SOURCES, strict=True))
+        pending, arrived = set(tasks), []
+        try:
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    arrived.append(names[task])
+                    yield sse_event({"source": names[task]}, event="source")
+            yield sse_event({"arrived": arrived}, event="done")
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    fails_with(run(lesson12.check_dashboard_events, dashboard_events),
+               "the `source` events sent", "(no data)",
+               "what fetch_source() returned")
 
 
 def test_12_4_placeholder_is_not_solved(project):
@@ -1337,13 +1450,14 @@ def test_12_8_select_for_update_and_save_also_passes(project):
     assert verdict, str(verdict)
 
 
-def test_12_8_one_conditional_aupdate_without_a_transaction_also_passes(project):
+def test_12_8_one_conditional_aupdate_reading_back_outside_a_transaction_is_refused(project):
     from django.db.models import F
 
     from tutorial_project.capstone.stock import OutOfStock
     from tutorial_project.catalog.models import Product
 
-    async def reserve(sku, quantity):  # one UPDATE statement is atomic on its own
+    async def reserve(sku, quantity):  # no oversell (one UPDATE is atomic on its own), but
+        # the read-back may see other requests' takes: two buyers can be told the same number
         taken = await Product.objects.filter(sku=sku, stock__gte=quantity).aupdate(
             stock=F("stock") - quantity)
         left = await Product.objects.values_list("stock", flat=True).aget(sku=sku)
@@ -1351,8 +1465,49 @@ def test_12_8_one_conditional_aupdate_without_a_transaction_also_passes(project)
             raise OutOfStock(f"only {left}")
         return left
 
-    verdict = run(lesson12.check_reserve, reserve)
-    assert verdict, str(verdict)
+    fails_with(run(lesson12.check_reserve, reserve), "not the stock left right after its own take",
+               "inside the same transaction")
+
+
+def test_12_8_a_stock_read_before_a_conditional_aupdate_is_refused(project):
+    from django.db.models import F
+
+    from tutorial_project.capstone.stock import OutOfStock
+    from tutorial_project.catalog.models import Product
+
+    async def reserve(sku, quantity):  # takes safely, but tells what it read before the take
+        product = await Product.objects.aget(sku=sku)
+        taken = await Product.objects.filter(pk=product.pk, stock__gte=quantity).aupdate(
+            stock=F("stock") - quantity)
+        if not taken:
+            raise OutOfStock(f"only {product.stock}")
+        return product.stock - quantity
+
+    fails_with(run(lesson12.check_reserve, reserve), "not the stock left right after its own take",
+               "inside the same transaction")
+
+
+def test_12_8_a_stale_return_is_refused_by_the_rival_probe_alone(project):
+    """The 20-request probe catches a stale return only if the requests interleave (they do,
+    with its slow reads); the rival probe catches it on any machine, under any load."""
+    from django.db.models import F
+
+    from tutorial_project.capstone.stock import OutOfStock
+    from tutorial_project.catalog.models import Product
+
+    async def reserve(sku, quantity):
+        product = await Product.objects.aget(sku=sku)
+        taken = await Product.objects.filter(pk=product.pk, stock__gte=quantity).aupdate(
+            stock=F("stock") - quantity)
+        if not taken:
+            raise OutOfStock(f"only {product.stock}")
+        return product.stock - quantity
+
+    async def probe():
+        async with lesson12._a_product_in_stock() as product:
+            return await lesson12._reserve_with_a_rival(reserve, product, lesson12.RIVALS[0])
+
+    assert lesson12.NOT_YOURS in asyncio.run(probe())
 
 
 def test_12_8_a_conditional_update_written_with_gt_also_passes(project):

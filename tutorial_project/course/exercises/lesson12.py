@@ -391,6 +391,7 @@ async def _check_cached(check, cached, sync_calls):
                     "cancels the computation, and the next one starts over)")
     if len(calls) == 1:  # a stampede shows first; a leaving caller only matters without one
         await _check_a_caller_leaving(check, cached)
+        await _check_a_failure_for_every_caller(check, cached)
     # Django's async tests run each test in a new event loop (async_to_sync): an asyncio.Lock
     # or a task kept at module level belongs to the loop that first waited on it.
     await cache.adelete("cold")
@@ -554,6 +555,40 @@ async def _check_a_caller_leaving(check, cached):
     )
 
 
+async def _check_a_failure_for_every_caller(check, cached):
+    """Ten callers at a cold cache; the shared compute() raises once they all wait for it."""
+    calls, release = [], asyncio.Event()
+
+    async def compute():  # it fails when the check says so: every caller is waiting by then
+        calls.append(1)
+        await release.wait()
+        raise RuntimeError("upstream down")
+
+    async def ten_callers():
+        callers = [asyncio.ensure_future(cached("failing", compute)) for _ in range(10)]
+        while not calls and not all(caller.done() for caller in callers):
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)  # the nine others looked in the cache and now wait for it
+        release.set()  # a caller that comes later computes (and fails) on its own: no harm
+        return await asyncio.gather(*callers, return_exceptions=True)
+
+    got = await attempt(check, ten_callers, "ten callers, compute() raising")
+    _stop_if_raised(check, got, "ten callers, compute() raising", "")
+    wrong = [value for value in got if not isinstance(value, RuntimeError)]
+    shown = sorted({repr(value) for value in wrong})
+    check.that(
+        not wrong, "when compute() raises, every caller waiting for it gets the error",
+        f"10 callers at a cold cache, compute() raised RuntimeError, and {len(wrong)} of them "
+        f"got {', '.join(shown)} instead (the view then fails on that value: a 500 for each "
+        "of those requests, not the partial answer the error would give)",
+        hint="let every caller `await asyncio.shield(task)`: the task's exception reaches each "
+             "of them. Reading the cache again after the computation finds nothing when it "
+             "failed")
+    check.that(not await cache.ahas_key("failing"),
+               "nothing is stored when a shared compute() fails",
+               "something was stored for a failure")
+
+
 def _in_two_loops_at_once(cached):
     """Two threads, each with its own event loop, send ten callers for one key together."""
     import threading
@@ -623,6 +658,7 @@ async def check_dashboard_events(check, dashboard_events):
         _check_events(check, events, upstream)
         await _refuse_loop_blocking(check, "dashboard_events(client)",
                                     lambda: _read_all(dashboard_events(client)))
+    await _check_a_failed_source(check, dashboard_events)
     leaving = FakeUpstream(ARRIVAL)
     async with in_process_client(leaving) as client:
         # Not through attempt(): its garbage collection could stall the loop past the slow
@@ -677,6 +713,55 @@ async def check_dashboard_events(check, dashboard_events):
     )
 
 
+class _FailingUpstream(FakeUpstream):
+    """The fake upstream, with the sources in ``failing`` answering 500 every time."""
+
+    def __init__(self, endpoints, failing):
+        super().__init__(endpoints)
+        self.failing = failing
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["path"].rstrip("/") in self.failing:
+            scope = {**scope, "query_string": b"mode=fail"}
+        return await super().__call__(scope, receive, send)
+
+
+async def _check_a_failed_source(check, dashboard_events):
+    """News answers 500: its event carries SourceError.as_json(), and the stream still ends
+    with `done`. No timing here: only what is sent, whatever the machine's load."""
+    from tutorial_project.dashboard.sources import SourceError, fetch_source
+
+    failing = {**ARRIVAL, "/news": (0, {"n": 1})}  # its 500 comes at once: no timeout
+    async with in_process_client(_FailingUpstream(failing, {"/news"})) as client:
+        try:
+            await fetch_source(client, "news")
+        except SourceError as error:
+            expected = error.as_json()
+    async with in_process_client(_FailingUpstream(failing, {"/news"})) as client:
+        events = await attempt(check, lambda: _read_all(dashboard_events(client)),
+                               "dashboard_events(client) with news failing")
+    _stop_if_raised(check, events, "with the news source answering 500, dashboard_events(client)",
+                    "catch SourceError for each source (in the task that fetches it) and send "
+                    "its as_json() as that source's data: one failed source must not end the "
+                    "stream")
+    parsed = events_in("".join(chunk for _, chunk in events))
+    sent = {data.get("source"): data.get("data", "(no data)") for event, data in parsed
+            if event == "source"}
+    names = [event for event, _ in parsed]
+    check.that("news" in sent and names[-1:] == ["done"],
+               "a failed source still gets its event, and the stream ends with `done`",
+               f"with the news source answering 500, the events were {names} and the sources "
+               f"sent were {sorted(sent, key=str)}",
+               hint="catch SourceError for each source and yield its event with "
+                    "error.as_json() as the data; then `done` as usual")
+    check.that(sent["news"] == expected or (isinstance(sent["news"], dict)  # a stalled loop
+                                            and sent["news"].get("error") == "timeout"),
+               "a failed source sends its SourceError's as_json()",
+               f"with the news source answering 500, its event's data was {sent['news']!r}, "
+               f"not {expected!r}",
+               hint='sse_event({"source": name, "data": error.as_json()}, event="source")')
+
+
 async def _read_all(events):
     started, received = time.perf_counter(), []
     async for chunk in events:
@@ -708,6 +793,17 @@ def _check_events(check, events, upstream):
     check.that(parsed[-1][1].get("arrived") == ARRIVAL_ORDER,
                "`done` lists the sources in arrival order",
                f"done said {parsed[-1][1]!r}", hint='sse_event({"arrived": [...]}, event="done")')
+    payloads = {path.strip("/"): payload for path, (_, payload) in ARRIVAL.items()}
+    sent = {data.get("source"): data.get("data", "(no data)") for event, data in parsed
+            if event == "source"}
+    timed_out = {name for name, data in sent.items()  # a loaded machine: past the budget
+                 if isinstance(data, dict) and data.get("error") == "timeout"}
+    check.that(sent.keys() == payloads.keys() and all(
+        sent[name] == payloads[name] for name in payloads.keys() - timed_out),
+               "each `source` event carries that source's data",
+               f"the `source` events sent {sent!r}; the sources answered {payloads!r}",
+               hint='yield sse_event({"source": name, "data": data}, event="source"), with '
+                    "data what fetch_source() returned for that name")
 
 
 # --- 12.5 --------------------------------------------------------------------------------------
@@ -998,12 +1094,13 @@ class _Rival:
     or its UPDATE of it, locks the row until the commit, and a rival's UPDATE waits. So the
     rival lands on the learner's own connection (its later statements see it, as they would
     see a commit on PostgreSQL), once, after the first read of the row while the row is not
-    locked. ``leave(stock)`` says how many the rival leaves."""
+    locked, or after a take of it outside a transaction (autocommit: nothing stays locked).
+    ``leave(stock)`` says how many the rival leaves."""
 
     def __init__(self, product, leave):
         self.product, self.leave = product, leave
         self.took = 0
-        self.landed = self.committed = False
+        self.landed = self.committed = self.after_your_take = False
         self._pending = set()  # connections whose last statement read the row unlocked
         self._locks = {}  # connection -> the outermost atomic block that holds the row's lock
 
@@ -1072,6 +1169,9 @@ class _Rival:
         locked = outermost is not None and self._locks.get(id(db)) is outermost
         if outermost is not None and (statement.for_update or sql == "UPDATE"):
             self._locks[id(db)] = outermost  # held until the commit
+        elif sql == "UPDATE":  # a take in autocommit: committed, and its lock gone with it
+            self._pending.add(id(db))
+            self.after_your_take = True
         elif sql == "SELECT" and not locked:
             self._pending.add(id(db))
 
@@ -1114,6 +1214,13 @@ RIVALS = (  # what another request leaves of the stock it finds: it takes 1, or 
     lambda stock: stock - 1,
     lambda stock: 1,
 )
+NOT_YOURS = "not the stock left right after its own take"
+LEFT_HINT = (
+    "return the stock as your own take left it: read it back inside the same transaction as "
+    "the take (the row stays locked until the commit), or compute it from the row you read "
+    "with select_for_update() in that transaction; a stock read before the take, or after it "
+    "outside the transaction, tells the buyer a number that was never true for them"
+)
 PG_HINT = (
     "SQLite lets it pass because this project's transactions begin with BEGIN IMMEDIATE (one "
     "writer at a time); PostgreSQL lets another transaction commit between your read and your "
@@ -1137,11 +1244,20 @@ async def _reserve_with_a_rival(reserve, product, leave, start=5, wanted=2):
         outcome = await _outcome(as_a_request(reserve, CHECK_SKU, wanted))
     await rival.put_back_if_undone()
     stock = await _stock_now(product)
-    before_yours = start - rival.took
+    before_yours = start if rival.after_your_take else start - rival.took
     if isinstance(outcome, OutOfStock) and before_yours < wanted and stock == before_yours:
         return ""
-    if not isinstance(outcome, Exception) and stock == before_yours - wanted >= 0:
+    if (not isinstance(outcome, Exception) and stock == start - rival.took - wanted >= 0
+            and outcome == before_yours - wanted):
         return ""
+    if rival.after_your_take and not isinstance(outcome, Exception):
+        return (f"with {start} in stock, your take of {wanted} left {before_yours - wanted}; "
+                f"another request then took {rival.took} before your next statement (outside "
+                f"a transaction PostgreSQL lets it commit there), and yours returned "
+                f"{outcome!r}, {NOT_YOURS}")
+    if not isinstance(outcome, Exception) and stock == before_yours - wanted >= 0:
+        return (f"with {start} in stock, another request took {rival.took}, then yours took "
+                f"{wanted} and left {stock}, yet returned {outcome!r}, {NOT_YOURS}")
     if isinstance(outcome, OutOfStock):
         yours = (f"raised OutOfStock though {before_yours} were left" if before_yours >= wanted
                  else f"raised OutOfStock, and the stock is {stock}, not {before_yours}")
@@ -1227,20 +1343,33 @@ async def check_reserve(check, reserve):
                  "or read, check and write in one sync function under transaction.atomic(), "
                  "awaited with sync_to_async",
         )
+        told = [outcome for outcome in outcomes if not isinstance(outcome, Exception)]
+        check.that(
+            all(type(left) is int for left in told) and sorted(told) == [0, 1, 2, 3, 4],
+            "the 5 reserved were told 4, 3, 2, 1 and 0 left: each the stock after its take",
+            f"the 5 requests that reserved one of the last 5 returned {told} as the stock "
+            f"left, {NOT_YOURS} (4, 3, 2, 1 and 0, in some order)",
+            hint=LEFT_HINT,
+        )
         off_thread = any(statement.off_request_thread for statement in statements)
         check.that(not off_thread,
                    "its queries ran on the request's own thread (whose connection Django closes)",
                    "its queries ran on another thread: a connection Django never closes",
                    hint=OFF_THREAD_HINT)
-        lost = ""
-        for leave in RIVALS:  # run the probes only while none has gone wrong
-            lost = lost or await _reserve_with_a_rival(reserve, product, leave)
+        lost = told_wrong = ""
+        for leave in RIVALS:  # until one loses a take or oversells; a wrong number told is
+            lost = await _reserve_with_a_rival(reserve, product, leave)  # reported after those
+            if lost and NOT_YOURS not in lost:
+                break
+            told_wrong, lost = told_wrong or lost, ""
+        lost = lost or told_wrong
         check.that(
             not lost,
             "it is safe on PostgreSQL too: another request's take, committed between its "
             "read and its write, is neither lost nor oversold",
             f"on PostgreSQL this can happen: {lost}",
-            hint=("catch the IntegrityError that the stock's CHECK (stock >= 0) raises and raise "
+            hint=LEFT_HINT if NOT_YOURS in lost else
+                 ("catch the IntegrityError that the stock's CHECK (stock >= 0) raises and raise "
                   "OutOfStock instead, or check the quantity in the UPDATE. "
                   if "IntegrityError" in lost else "") + PG_HINT,
         )
