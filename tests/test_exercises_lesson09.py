@@ -532,6 +532,25 @@ def test_count_hit_refuses_multiprocessing_locks(project):
     assert run(check_count_hit, count_reference)
 
 
+def test_count_hit_names_a_cache_taken_before_the_check(project):
+    from django.core.cache import caches
+
+    from tutorial_project.course.exercises.lesson09 import check_count_hit
+
+    kept = caches["default"]  # as a learner's earlier cell keeps it
+
+    async def count_in_a_kept_cache(page):  # counts right, in a cache object kept from before
+        key = f"hits:{page}"
+        await kept.aadd(key, 0, timeout=None)
+        return await sync_to_async(kept.incr)(key)
+
+    verdict = run(check_count_hit, count_in_a_kept_cache)
+    assert not verdict and "taken before the check ran" in str(verdict), str(verdict)
+    assert "from django.core.cache import cache" in str(verdict), str(verdict)
+    assert "create the counter" not in str(verdict), str(verdict)
+    assert run(kept.aget, "hits:exercise") is None  # the check cleaned up after it
+
+
 def test_count_hit(project, recwarn):
     from tutorial_project.course.exercises.lesson09 import check_count_hit
 

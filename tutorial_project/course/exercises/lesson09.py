@@ -501,6 +501,7 @@ LOCK_HINT = ("a lock in the process's memory (asyncio.Lock, threading.Lock, ...)
 @exercise("09.3", "A hit counter that loses no hit")
 async def check_count_hit(check, count_hit):
     must_be_async(check, count_hit, "count_hit", "page")
+    outside = caches["default"]  # this thread's cache object before the check swaps its own in
     with override_settings(CACHES=PROBE_CACHES):
         probe = caches["default"]
         await probe.aclear()
@@ -525,6 +526,18 @@ async def check_count_hit(check, count_hit):
                    "a hit never blocked the event loop",
                    f"a hit blocked the event loop ({_blocked(blocking, heartbeat.longest_gap)})",
                    hint=BLOCKING_HINT)
+        if first == 1 and await probe.aget("hits:exercise") is None:
+            counted_outside = await outside.aget("hits:exercise")
+            await outside.adelete("hits:exercise")
+            if counted_outside is not None:
+                check.that(False, "",
+                           "the hit was counted in a cache object taken before the check ran "
+                           "(caches['default'] kept in a variable), not in the cache the "
+                           "check set up",
+                           hint="Django keeps a cache object per thread and per async "
+                           "context: look it up when you count, with `from django.core.cache "
+                           "import cache` (a proxy that does that) or `caches['default']` "
+                           "inside count_hit")
         check.that(first == 1 and await probe.aget("hits:exercise") == 1,
                    "the first hit on a new page counts 1",
                    f"the first hit returned {error or repr(first)}, the counter holds "
