@@ -105,6 +105,18 @@ def _upstream_fails_for(sku):
         fake_upstream.quote_for = real_quote_for
 
 
+async def _refuse_blank_inputs(check, view, blanks, hint):
+    """Each (query suffix, what it is) of ``blanks`` must get a 400 with a JSON error."""
+    for suffix, what in blanks:
+        response = await call_view(view, suffix=suffix)
+        check.that(
+            response.status_code == 400 and _is_json_error(response),
+            f"{what} answers 400 with an 'error' message",
+            f"{what} answered {_answered(response)}",
+            hint=hint,
+        )
+
+
 async def _ordinary_sku_fails(check, view, sku, suffix):
     """The upstream fails for `sku`, whose name says nothing: the view must answer 502."""
     with _upstream_fails_for(sku):
@@ -258,16 +270,11 @@ async def _check_compare_prices(check, compare_prices, unsafe):
         "`await asyncio.gather(*(fake_upstream.fetch_price(s) for s in skus))`, or tasks in "
         "an `asyncio.TaskGroup`, which also cancels the others when one fails",
     )
-    blanks = [("", "no ?skus="), ("?skus=", "an empty ?skus="), ("?skus=,", "?skus=,")]
-    for suffix, what in blanks:
-        response = await call_view(compare_prices, suffix=suffix)
-        check.that(
-            response.status_code == 400 and _is_json_error(response),
-            f"{what} answers 400 with an 'error' message",
-            f"{what} answered {_answered(response)}",
-            hint="drop the empty items of the list (`[s.strip() for s in ... if s.strip()]`); "
-            "if none is left, return JsonResponse({'error': ...}, status=400)",
-        )
+    await _refuse_blank_inputs(
+        check, compare_prices,
+        [("", "no ?skus="), ("?skus=", "an empty ?skus="), ("?skus=,", "?skus=,")],
+        hint="drop the empty items of the list (`[s.strip() for s in ... if s.strip()]`); "
+        "if none is left, return JsonResponse({'error': ...}, status=400)")
     response = await call_view(compare_prices, suffix="?skus=CF-001,DOWN-1")
     check.that(
         response.status_code == 502 and _is_json_error(response),
@@ -356,17 +363,12 @@ async def _check_quote_view(check, view, unsafe):
         hint="catch fake_upstream.UpstreamError, return JsonResponse({'error': ...}, status=502)",
     )
     await _ordinary_sku_fails(check, view, "TL-001", "?sku=TL-001")
-    blanks = [("", "GET without ?sku="), ("?sku=", "GET ?sku= (empty)"),
-              ("?sku=%20", "GET ?sku=%20 (blank)")]
-    for suffix, what in blanks:
-        response = await call_view(view, suffix=suffix)
-        check.that(
-            response.status_code == 400 and _is_json_error(response),
-            f"{what} answers 400 with an 'error' message",
-            f"{what} answered {_answered(response)}",
-            hint="strip the sku and answer JsonResponse({'error': ...}, status=400) when "
-            "nothing is left: `sku = request.GET.get('sku', '').strip()`",
-        )
+    await _refuse_blank_inputs(
+        check, view,
+        [("", "GET without ?sku="), ("?sku=", "GET ?sku= (empty)"),
+         ("?sku=%20", "GET ?sku=%20 (blank)")],
+        hint="strip the sku and answer JsonResponse({'error': ...}, status=400) when "
+        "nothing is left: `sku = request.GET.get('sku', '').strip()`")
     for method in ("post", "put", "delete"):
         response = await call_view(view, method=method, suffix="?sku=CF-001")
         check.that(
