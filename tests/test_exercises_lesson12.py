@@ -227,6 +227,200 @@ def test_12_2_forgotten_await_fails_with_a_hint(project):
     fails_with(verdict, "`await` is missing")
 
 
+def test_12_2_a_task_group_also_passes(project):
+    from tutorial_project.dashboard.sources import SOURCES, SourceError, fetch_source
+
+    async def gather_sources(client, modes=None):
+        modes = modes or {}
+        data, errors = {}, {}
+
+        async def one(name):
+            try:
+                data[name] = await fetch_source(client, name, mode=modes.get(name, "ok"))
+            except SourceError as error:
+                data[name], errors[name] = None, error.as_json()
+
+        async with asyncio.TaskGroup() as group:
+            for name in SOURCES:
+                group.create_task(one(name))
+        return data, errors
+
+    verdict = run(lesson12.check_gather_sources, gather_sources)
+    assert verdict, str(verdict)
+
+
+def test_12_2_the_budget_passed_explicitly_also_passes(project):
+    from tutorial_project.dashboard import sources
+
+    async def gather_sources(client, modes=None):
+        async def one(name):
+            try:
+                return await sources.fetch_source(client, name, mode=(modes or {}).get(
+                    name, "ok"), budget=sources.BUDGET)
+            except Exception as error:  # noqa: BLE001  (not BaseException: cancellation passes)
+                return error
+
+        results = dict(zip(sources.SOURCES, await asyncio.gather(
+            *(one(name) for name in sources.SOURCES)), strict=True))
+        return ({name: None if isinstance(r, Exception) else r for name, r in results.items()},
+                {name: r.as_json() for name, r in results.items() if isinstance(r, Exception)})
+
+    verdict = run(lesson12.check_gather_sources, gather_sources)
+    assert verdict, str(verdict)
+
+
+def test_12_2_a_catch_all_that_lets_cancellation_out_also_passes(project):
+    from tutorial_project.dashboard.sources import SOURCES, SourceError, fetch_source
+
+    async def gather_sources(client, modes=None):
+        modes = modes or {}
+        data, errors = {}, {}
+
+        async def one(name):
+            try:
+                data[name] = await fetch_source(client, name, mode=modes.get(name, "ok"))
+            except asyncio.CancelledError:
+                raise
+            except BaseException as error:  # noqa: BLE001
+                data[name] = None
+                if isinstance(error, SourceError):
+                    errors[name] = error.as_json()
+
+        await asyncio.gather(*(one(name) for name in SOURCES))
+        return data, errors
+
+    verdict = run(lesson12.check_gather_sources, gather_sources)
+    assert verdict, str(verdict)
+
+
+def _gathered(wrap_error=lambda error: error.as_json(), budget=None):
+    """The reference's shape, with the stored error and the fetch's budget changed."""
+    from tutorial_project.dashboard.sources import SOURCES, SourceError, fetch_source
+
+    async def gather_sources(client, modes=None):
+        modes = modes or {}
+        budget_kw = {} if budget is None else {"budget": budget}
+
+        async def one(name):
+            try:
+                return await fetch_source(client, name, mode=modes.get(name, "ok"), **budget_kw)
+            except SourceError as error:
+                return error
+
+        results = await asyncio.gather(*(one(name) for name in SOURCES))
+        data, errors = {}, {}
+        for name, result in zip(SOURCES, results, strict=True):
+            if isinstance(result, SourceError):
+                data[name], errors[name] = None, wrap_error(result)
+            else:
+                data[name] = result
+        return data, errors
+
+    return gather_sources
+
+
+def test_12_2_a_budget_three_times_the_services_fails_with_a_hint(project):
+    # 1.5 s passes the 2 s bound kept for loaded machines; the error names the budget.
+    fails_with(run(lesson12.check_gather_sources, _gathered(budget=1.5)),
+               "the hanging news was given 1.5 s", "keep its budget (0.5 s")
+
+
+def test_12_2_errors_kept_as_strings_fail_with_a_hint(project):
+    fails_with(run(lesson12.check_gather_sources, _gathered(wrap_error=str)),
+               "errors held", "errors[name] = error.as_json()")
+
+
+def test_12_2_errors_kept_as_exceptions_fail_with_a_hint(project):
+    fails_with(run(lesson12.check_gather_sources, _gathered(wrap_error=lambda error: error)),
+               "errors held", "errors[name] = error.as_json()")
+
+
+def test_12_2_catching_base_exception_in_each_fetch_fails_with_a_hint(project):
+    from tutorial_project.dashboard.sources import SOURCES, SourceError, fetch_source
+
+    async def gather_sources(client, modes=None):
+        modes = modes or {}
+        data, errors = {}, {}
+
+        async def one(name):
+            try:
+                data[name] = await fetch_source(client, name, mode=modes.get(name, "ok"))
+            except BaseException as error:  # noqa: BLE001  (the mistake: swallows CancelledError)
+                data[name] = None
+                errors[name] = (error.as_json() if isinstance(error, SourceError)
+                                else {"error": type(error).__name__})
+
+        await asyncio.gather(*(one(name) for name in SOURCES))
+        return data, errors
+
+    fails_with(run(lesson12.check_gather_sources, gather_sources),
+               "caught the cancellation", "not BaseException")
+
+
+def test_12_2_tasks_awaited_in_turn_with_a_bare_except_fail_with_a_hint(project):
+    from tutorial_project.dashboard.sources import SOURCES, fetch_source
+
+    async def gather_sources(client, modes=None):
+        modes = modes or {}
+        tasks = {name: asyncio.create_task(fetch_source(client, name, mode=modes.get(name, "ok")))
+                 for name in SOURCES}
+        data, errors = {}, {}
+        for name, task in tasks.items():
+            try:
+                data[name] = await task
+            except:  # noqa: E722  (the mistake: the server's cancellation is swallowed here)
+                data[name] = None
+                if not task.cancelled() and hasattr(task.exception(), "as_json"):
+                    errors[name] = task.exception().as_json()
+        return data, errors
+
+    fails_with(run(lesson12.check_gather_sources, gather_sources),
+               "cancelled while its fetches ran (its client left), it returned",
+               "let CancelledError out")
+
+
+def test_12_2_tasks_of_its_own_left_running_when_cancelled_fail_with_a_hint(project):
+    from tutorial_project.dashboard.sources import SOURCES, SourceError, fetch_source
+
+    async def gather_sources(client, modes=None):
+        modes = modes or {}
+        tasks = {name: asyncio.create_task(fetch_source(client, name, mode=modes.get(name, "ok")))
+                 for name in SOURCES}
+        data, errors = {}, {}
+        for name, task in tasks.items():  # cancelled at the first await: the others run on
+            try:
+                data[name] = await task
+            except SourceError as error:
+                data[name], errors[name] = None, error.as_json()
+        return data, errors
+
+    fails_with(run(lesson12.check_gather_sources, gather_sources),
+               "left 2 of them running", "in a finally:")
+
+
+def test_12_2_tasks_of_its_own_cancelled_in_a_finally_also_pass(project):
+    from tutorial_project.dashboard.sources import SOURCES, SourceError, fetch_source
+
+    async def gather_sources(client, modes=None):
+        modes = modes or {}
+        tasks = {name: asyncio.create_task(fetch_source(client, name, mode=modes.get(name, "ok")))
+                 for name in SOURCES}
+        data, errors = {}, {}
+        try:
+            for name, task in tasks.items():
+                try:
+                    data[name] = await task
+                except SourceError as error:
+                    data[name], errors[name] = None, error.as_json()
+        finally:
+            for task in tasks.values():
+                task.cancel()
+        return data, errors
+
+    verdict = run(lesson12.check_gather_sources, gather_sources)
+    assert verdict, str(verdict)
+
+
 # 12.3 -------------------------------------------------------------------------------------
 def test_12_3_reference_passes(project):
     from tutorial_project.capstone.service import cached
