@@ -837,3 +837,96 @@ def test_losing_the_requests_time_zone_passes_with_a_note(answer, note):
     assert verdict.passed, str(verdict)
     assert ("did not see the time zone the request activated (Europe/Paris)"
             in str(verdict)) is note, str(verdict)
+
+
+# Review s23: a blocking call in fetch_prices and a per-fetch swallowed cancellation passed.
+async def fetch_prices_after_a_blocking_call(fetch_price, skus):
+    time.sleep(0.2)  # requests.get, a sync cache or ORM call...
+    return dict(zip(skus, await asyncio.gather(*(fetch_price(s) for s in skus)), strict=True))
+
+
+async def fetch_prices_with_a_blocking_call_per_fetch(fetch_price, skus):
+    async def one(sku):
+        price = await fetch_price(sku)
+        time.sleep(0.05)  # e.g. a sync cache write of each price
+        return price
+
+    return dict(zip(skus, await asyncio.gather(*(one(s) for s in skus)), strict=True))
+
+
+@pytest.mark.parametrize(
+    "answer", [fetch_prices_after_a_blocking_call, fetch_prices_with_a_blocking_call_per_fetch],
+    ids=["time.sleep(0.2) first", "4 x time.sleep(0.05) after the fetches"])
+def test_a_blocking_call_in_fetch_prices_fails(answer):
+    verdict = verdict_of("check_fetch_prices", answer)
+    assert not verdict.passed
+    assert "all 4 fetches were waiting at the same time" in str(verdict)  # concurrent all the same
+    assert "the event loop stood still for 0.2 s while fetch_prices ran" in str(verdict), (
+        str(verdict))
+    assert "thread_sensitive=False" in str(verdict)
+
+
+async def fetch_prices_with_the_blocking_call_in_a_thread(fetch_price, skus):
+    await sync_to_async(time.sleep, thread_sensitive=False)(0.2)  # off the loop: it keeps running
+    return dict(zip(skus, await asyncio.gather(*(fetch_price(s) for s in skus)), strict=True))
+
+
+def test_a_blocking_call_moved_to_a_thread_passes():
+    verdict = verdict_of("check_fetch_prices", fetch_prices_with_the_blocking_call_in_a_thread)
+    assert verdict.passed, str(verdict)
+    assert "the event loop kept running while fetch_prices ran" in str(verdict)
+
+
+async def fetch_prices_each_fetch_swallowing_its_cancellation(fetch_price, skus):
+    async def one(sku):
+        try:
+            return await fetch_price(sku)
+        except asyncio.CancelledError:
+            return None
+
+    return dict(zip(skus, await asyncio.gather(*(one(s) for s in skus)), strict=True))
+
+
+async def fetch_prices_each_fetch_in_a_group_swallowing_its_cancellation(fetch_price, skus):
+    async def one(sku):
+        try:
+            return await fetch_price(sku)
+        except asyncio.CancelledError:  # "a cancelled fetch has no price"
+            return None
+
+    async with asyncio.TaskGroup() as group:
+        tasks = {s: group.create_task(one(s)) for s in skus}
+    return {s: t.result() for s, t in tasks.items()}
+
+
+@pytest.mark.parametrize(
+    "answer", [fetch_prices_each_fetch_swallowing_its_cancellation,
+               fetch_prices_each_fetch_in_a_group_swallowing_its_cancellation],
+    ids=["gather, except CancelledError", "TaskGroup, except CancelledError"])
+def test_a_fetch_that_swallows_its_cancellation_fails(answer):
+    verdict = verdict_of("check_fetch_prices", answer)
+    assert not verdict.passed
+    assert "it cancelled every fetch" in str(verdict)
+    assert "cancelled from outside, it ends cancelled itself" in str(verdict)
+    assert ("cancelled from outside, 4 of 4 tasks that ran a fetch caught the CancelledError"
+            in str(verdict)), str(verdict)
+    assert "re-raise it after cleaning up" in str(verdict)
+
+
+async def fetch_prices_each_fetch_cleaning_up_and_re_raising(fetch_price, skus):
+    async def one(sku):
+        try:
+            return await fetch_price(sku)
+        except asyncio.CancelledError:
+            await asyncio.sleep(0)  # e.g. log which fetch the client left behind
+            raise
+
+    async with asyncio.TaskGroup() as group:
+        tasks = {s: group.create_task(one(s)) for s in skus}
+    return {s: t.result() for s, t in tasks.items()}
+
+
+def test_a_fetch_that_cleans_up_and_re_raises_its_cancellation_passes():
+    verdict = verdict_of("check_fetch_prices", fetch_prices_each_fetch_cleaning_up_and_re_raising)
+    assert verdict.passed, str(verdict)
+    assert "cancelled from outside, every fetch's task ended cancelled" in str(verdict)

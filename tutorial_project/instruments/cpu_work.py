@@ -1,16 +1,16 @@
 """Pure-Python CPU work for lesson 01, in a thread of this process or in a new process.
 
     start_at = time.time() + 1.0  # every run begins computing at this instant
-    started, ended, cpu_seconds = timed_here(100_000, start_at)           # call it in a thread
-    started, ended, cpu_seconds = timed_in_a_new_process(100_000, start_at)
+    started, ended, cpu_seconds, sleeps = timed_here(50_000, start_at)  # call it in a thread
+    started, ended, cpu_seconds, sleeps = timed_in_a_new_process(50_000, start_at)
 
 ``hash_for(seconds)`` keeps a CPU busy in C code that lets go of the GIL (hashlib), the
 control that tells the GIL's cost from the cost of sharing the CPU.
 
 Both timed runs report wall-clock start and end (``time.time()``, which every process
-shares) and the CPU time the computation got, so runs in threads and runs in processes
-compare alike. A common ``start_at`` keeps a slow start (a new interpreter) out of the
-comparison.
+shares), the CPU time the computation got, and how often it went to sleep while it
+computed, so runs in threads and runs in processes compare alike. A common ``start_at`` keeps
+a slow start (a new interpreter) out of the comparison.
 """
 
 import hashlib
@@ -18,6 +18,11 @@ import json
 import subprocess
 import sys
 import time
+
+try:
+    import resource
+except ImportError:  # Windows has no resource module
+    resource = None
 
 
 def count_primes(limit):
@@ -38,12 +43,29 @@ def hash_for(seconds):
 
 
 def timed_here(limit, start_at=None):
-    """Wait for ``start_at``, count primes here; return (started, ended, CPU seconds)."""
+    """Wait for ``start_at``, count primes here; return (started, ended, CPU seconds, sleeps).
+
+    ``sleeps``: how often this thread went to sleep while it computed. Pure-Python counting
+    never waits for I/O, so each one was a wait for something else: here, for the GIL.
+    """
     if start_at is not None:
         time.sleep(max(0.0, start_at - time.time()))
-    started, cpu_started = time.time(), time.thread_time()
+    started, cpu_started, slept_before = time.time(), time.thread_time(), times_slept()
     count_primes(limit)
-    return started, time.time(), time.thread_time() - cpu_started
+    sleeps = None if slept_before is None else times_slept() - slept_before
+    return started, time.time(), time.thread_time() - cpu_started, sleeps
+
+
+def times_slept():
+    """How often this thread has gone to sleep (voluntary context switches), or None.
+
+    Only Linux counts them per thread (``RUSAGE_THREAD``); being pushed off a busy CPU by
+    other programs is an involuntary switch, counted apart, so the count does not grow
+    with the machine's load.
+    """
+    if not hasattr(resource, "RUSAGE_THREAD"):
+        return None
+    return resource.getrusage(resource.RUSAGE_THREAD).ru_nvcsw
 
 
 def timed_in_a_new_process(limit, start_at=None):

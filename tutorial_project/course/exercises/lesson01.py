@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from tutorial_project.course.exercises.core import exercise
 from tutorial_project.course.exercises.expect import must_be_async
+from tutorial_project.instruments.heartbeat import Heartbeat
 
 PRICES = {"BK-001": 12.5, "CF-002": 4.0, "GM-003": 59.99, "TL-001": 23.0}
 
@@ -55,15 +56,17 @@ async def check_fetch_prices(check, fetch_prices):
     service = FakePriceService(delay=0.05, delays=delays)
     gather_left_unawaited = False
     try:
-        try:
-            result = await fetch_prices(service.fetch_price, skus)
-        except RuntimeError as error:
-            if "await wasn't used with future" not in str(error):
-                raise
-            gather_left_unawaited = True
-            _fail(check, "it used the result of asyncio.gather(...) without awaiting it",
-                  hint="asyncio.gather(...) returns a future: "
-                  "`prices = await asyncio.gather(...)`")
+        # The loop's ticks, as in check 01.3: a blocking call in the answer stops them.
+        async with Heartbeat() as loop_ticks:
+            try:
+                result = await fetch_prices(service.fetch_price, skus)
+            except RuntimeError as error:
+                if "await wasn't used with future" not in str(error):
+                    raise
+                gather_left_unawaited = True
+                _fail(check, "it used the result of asyncio.gather(...) without awaiting it",
+                      hint="asyncio.gather(...) returns a future: "
+                      "`prices = await asyncio.gather(...)`")
     finally:
         if gather_left_unawaited:
             await _cancel_quietly(service)
@@ -84,6 +87,15 @@ async def check_fetch_prices(check, fetch_prices):
         hint="start them all before waiting for any: asyncio.gather(...) or a TaskGroup",
     )
     check.that(
+        loop_ticks.longest_gap < FROZEN_LOOP,
+        "the event loop kept running while fetch_prices ran",
+        f"the event loop stood still for {loop_ticks.longest_gap:.1f} s while fetch_prices ran: "
+        "a blocking call (time.sleep, requests, a sync cache or ORM call) freezes every other "
+        "request on the loop",
+        hint="only await inside fetch_prices; run blocking code you cannot avoid on another "
+        "thread, `await sync_to_async(func, thread_sensitive=False)(*args)`",
+    )
+    check.that(
         service.loops == {asyncio.get_running_loop()},
         "every fetch ran on the event loop that called fetch_prices",
         "some fetches ran on another event loop (an asyncio.run in a thread makes a new one)",
@@ -101,11 +113,14 @@ async def _check_a_cancelled_caller_cancels_every_fetch(check, fetch_prices):
     task = asyncio.ensure_future(fetch_prices(patient.fetch_price, skus))
     try:
         await asyncio.sleep(0.05)  # every fetch is waiting now
+        fetch_tasks = [other for other in _leftovers(patient) if other is not task]
         task.cancel()
         await _finish(task)
         await asyncio.sleep(0.01)  # a fetch cancelled (not yet awaited) by the answer ends now
         left_running, cancelled = patient.in_flight, len(patient.cancelled)
         ended = _how_it_ended(task)
+        # gather and TaskGroup end cancelled anyway: only the fetches' own tasks show a swallow.
+        swallowed = sum(other.done() and not other.cancelled() for other in fetch_tasks)
     finally:
         await _cancel_quietly(patient)  # a shielded gather's future: no "never retrieved"
     if cancelled:  # the awaited one was cancelled with the caller, the others not
@@ -132,6 +147,15 @@ async def _check_a_cancelled_caller_cancels_every_fetch(check, fetch_prices):
         hint="do not catch asyncio.CancelledError (or re-raise it after cleaning up): "
         "Django's disconnect handling and every asyncio.timeout around your code rely on it "
         "reaching them",
+    )
+    check.that(
+        not swallowed,
+        "cancelled from outside, every fetch's task ended cancelled",
+        f"cancelled from outside, {swallowed} of {len(fetch_tasks)} tasks that ran a fetch "
+        "caught the CancelledError and ended normally (gather still ended cancelled here, but "
+        "code that awaits such a task alone, an asyncio.timeout around it, carries on)",
+        hint="let asyncio.CancelledError out of every coroutine (re-raise it after cleaning "
+        "up); catch Exception, which it is not, where you turn errors into values",
     )
 
 
@@ -173,6 +197,10 @@ async def _check_a_failing_fetch_goes_through(check, fetch_prices):
 
 
 GIVE_UP = 2.0  # seconds the 01.2 and 01.3 checks wait for the learner's function
+# Check 01.1's fetches wait at most 0.08 s: a loop that never ran for this long was blocked.
+# The heartbeat wakes up every 10 ms: around a right answer its longest gap was at most
+# 0.05 s in 40 runs at a load of 16 on 2 cores; a 0.2 s blocking call makes it 0.2 s or more.
+FROZEN_LOOP = 0.15
 SLOW_SIBLING = 1.0  # seconds the other fetch of 01.1's failing call would take
 
 
@@ -416,22 +444,17 @@ class BlockingCallFailed(Exception):
 async def check_without_blocking(check, without_blocking):
     must_be_async(check, without_blocking, "without_blocking")
     threads = []
-    ticks = [0]  # how often the loop ran the ticker task
+    loop_ticks = Heartbeat()  # wakes up every 10 ms on the loop, as in check 01.1
     loop_moved = []  # ticks counted while the blocking function slept
     results, ended, lags = [], [], []
     zones = []  # the time zone the function saw, once the check activated REQUEST_ZONE
 
-    async def ticker():
-        while True:
-            await asyncio.sleep(0.01)
-            ticks[0] += 1
-
     def blocking_sum(a, b, seconds):
         threads.append(threading.current_thread())
         zones.append(timezone.get_current_timezone_name())
-        before = ticks[0]
+        before = loop_ticks.beats
         time.sleep(seconds)
-        loop_moved.append(ticks[0] - before)
+        loop_moved.append(loop_ticks.beats - before)
         ended.append(time.monotonic())
         return a + b
 
@@ -439,12 +462,11 @@ async def check_without_blocking(check, without_blocking):
         time.sleep(0.05)
         raise BlockingCallFailed("the blocking function failed")
 
-    ticking = asyncio.create_task(ticker())
     # As in a request under ASGIHandler: a ThreadSensitiveContext, and a time zone activated
     # (what a time-zone middleware does).
     timezone.activate(zoneinfo.ZoneInfo(REQUEST_ZONE))
     try:
-        async with ThreadSensitiveContext():
+        async with loop_ticks, ThreadSensitiveContext():
             for seconds in BLOCKING_SECONDS:
                 calls = len(threads)
                 try:
@@ -472,8 +494,6 @@ async def check_without_blocking(check, without_blocking):
             request_thread = await sync_to_async(threading.current_thread)()
     finally:
         timezone.deactivate()
-        ticking.cancel()
-        await asyncio.gather(ticking, return_exceptions=True)
     check.that(
         results == [5, 5],
         "it returns what the blocking function returned",
