@@ -999,6 +999,8 @@ def _database_down():
         yield
     finally:
         CursorWrapper._execute_with_wrappers = original_execute
+
+
 ORDER_PAGE_QUERIES = 3  # the order with its customer, its lines, their products
 
 
@@ -1065,7 +1067,7 @@ async def check_order_page(check, order_page):
             hint=OFF_THREAD_HINT,
         )
         changed = OrderLine.objects.filter(order_id=pk, product__sku="BK-002").aupdate(quantity=4)
-        again = (await _after_a_change(changed, lambda: _get_order_page(order_page, pk)))
+        again = await _after_a_change(changed, lambda: _get_order_page(order_page, pk))
         again = again.content.decode()
         check.that(
             f"<li>4 x BK-002 {names['BK-002']}</li>" in again,
