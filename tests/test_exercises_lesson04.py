@@ -154,12 +154,31 @@ def reports():
         finally:
             del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
 
+    async def in_run_in_executor(slug):
+        # The older advice: the loop's default executor, a pool thread that no contextvar
+        # reaches. Right rows, 2 queries, and a connection Django never closes.
+        return await asyncio.get_running_loop().run_in_executor(None, sync_report, slug)
+
+    async def tag_objects_not_names(slug):
+        products = Product.objects.filter(category__slug=slug).order_by("sku")
+        products = products.select_related("category").prefetch_related("tags")
+        return [(p.sku, p.category.name, list(p.tags.all())) async for p in products]
+
+    kept = {}
+
+    async def kept_between_calls(slug):
+        # "Cache it to save queries": stale after any change, shared by concurrent requests.
+        if slug not in kept:
+            kept[slug] = await reference(slug)
+        return kept[slug]
+
     return (
         reference, lazy_category, one_query_per_product, unordered, not_async,
         sync_orm_in_async, forgot_await, n_plus_1_on_pool_threads, lists_not_tuples,
         sleeps_on_the_loop, in_to_thread, whole_table_filtered_in_python,
         every_tag_link_matched_in_python, streamed_in_small_chunks, streamed_in_chunks_of_100,
         whole_table_joined_to_tags, streamed_in_default_chunks, guard_switched_off,
+        in_run_in_executor, tag_objects_not_names, kept_between_calls,
     )
 
 
@@ -231,12 +250,23 @@ def other_right_reports():
         held = await sync_to_async(list)(products)
         return [(p.sku, p.category.name, [t.name for t in p.tags.all()]) for p in held]
 
+    async def category_then_its_links(slug):
+        category = await Category.objects.filter(slug=slug).afirst()
+        if category is None:
+            return []
+        links = {}
+        through = Product.tags.through.objects.filter(product__category=category)
+        async for product_id, name in through.values_list("product_id", "tag__name"):
+            links.setdefault(product_id, []).append(name)
+        products = Product.objects.filter(category=category).order_by("sku")
+        return [(p.sku, category.name, links.get(p.pk, [])) async for p in products]
+
     return [with_a_prefetch_object, prefetch_afterwards, in_a_sync_function,
             prefetch_the_category_too, links_from_the_through_table, from_the_category,
-            one_query_joined_to_the_tags, listed_in_a_thread]
+            one_query_joined_to_the_tags, listed_in_a_thread, category_then_its_links]
 
 
-@pytest.mark.parametrize("which", range(8))
+@pytest.mark.parametrize("which", range(9))
 def test_04_1_right_answers_written_differently_pass(project, which):
     from tutorial_project.course.exercises.lesson04 import check_category_report
 
@@ -280,6 +310,9 @@ def test_04_1_placeholder_is_not_solved_yet(project):
         (15, "product-and-tag rows (a join) where the category has 4: it filtered in Python"),
         (16, "with aiterator(chunk_size=2000): the prefetch runs once per 2000 products"),
         (17, "Django's guard was switched off: DJANGO_ALLOW_ASYNC_UNSAFE='true' was set by you"),
+        (18, "on a thread other than the request's: a connection Django never closes"),
+        (19, "gave Tag objects in the tag lists, not the tags' names"),
+        (20, "still gave its old name: it kept the report from an earlier call"),
     ],
 )
 def test_04_1_wrong_answers_fail_with_a_reason(project, which, message, recwarn):
@@ -288,6 +321,7 @@ def test_04_1_wrong_answers_fail_with_a_reason(project, which, message, recwarn)
     verdict = run(check_category_report(reports()[which]))
     assert not verdict.passed and verdict.solved
     assert message in str(verdict) and "hint:" in str(verdict), str(verdict)
+    assert "your code raised" not in str(verdict), str(verdict)  # the check's crash is not
     assert not [w for w in recwarn if "never awaited" in str(w.message)]
 
 
@@ -404,6 +438,10 @@ def transfers():
 
     async def in_to_thread(from_email, to_email, amount):
         await asyncio.to_thread(move, from_email, to_email, Decimal(amount))
+
+    async def in_run_in_executor(from_email, to_email, amount):
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, move, from_email, to_email, Decimal(amount))
 
     async def atomic_in_async(from_email, to_email, amount):
         with transaction.atomic():
@@ -850,6 +888,7 @@ def transfers():
         "not_thread_sensitive": not_thread_sensitive,
         "sleeps_by_another_name": sleeps_by_another_name,
         "in_to_thread": in_to_thread,
+        "in_run_in_executor": in_run_in_executor,
     }
     right = [reference, right_with_a_decorator, right_with_a_conditional_update,
              right_with_a_locked_reread, right_locking_in_sorted_order,
@@ -914,6 +953,7 @@ def test_04_2_placeholder_is_not_solved_yet(project):
         ("not_thread_sensitive", "a connection Django never closes"),
         ("sleeps_by_another_name", "blocked the event loop's thread with time.sleep"),
         ("in_to_thread", "a connection Django never closes"),
+        ("in_run_in_executor", "a connection Django never closes"),
         ("sleeps_on_the_loop", "blocked the event loop's thread with time.sleep(0.05)"),
     ],
 )
@@ -949,6 +989,7 @@ def pages():
     from django.db.models import Prefetch, aprefetch_related_objects
     from django.http import Http404, HttpResponse, HttpResponseNotFound
     from django.shortcuts import aget_object_or_404, get_object_or_404, render
+    from django.template.response import TemplateResponse
 
     from tutorial_project.orders.models import Order, OrderLine
 
@@ -1079,8 +1120,27 @@ def pages():
             raise Http404 from None
         return render(request, template, {"order": order})
 
+    def load_or_404(pk):
+        return get_object_or_404(loaded, pk=pk)
+
+    async def loaded_with_run_in_executor(request, pk):
+        order = await asyncio.get_running_loop().run_in_executor(None, load_or_404, pk)
+        return render(request, template, {"order": order})
+
+    async def every_error_a_404(request, pk):
+        # A database error, or a bug, answered "not found": the 500 is hidden.
+        try:
+            order = await loaded.aget(pk=pk)
+        except Exception:
+            raise Http404 from None
+        return render(request, template, {"order": order})
+
+    async def with_a_template_response(request, pk):
+        order = await aget_object_or_404(loaded, pk=pk)
+        return TemplateResponse(request, template, {"order": order})
+
     right = [reference, with_a_prefetch_object, renders_in_a_thread, async_cache_calls,
-             prefetched_afterwards_with_a_404_response]
+             prefetched_afterwards_with_a_404_response, with_a_template_response]
     wrong = {
         "sleeps_on_the_loop": sleeps_on_the_loop,
         "sync_cache_calls": sync_cache_calls,
@@ -1096,11 +1156,13 @@ def pages():
         "products_one_by_one": products_one_by_one,
         "loaded_with_to_thread": loaded_with_to_thread,
         "loaded_on_a_pool_thread": loaded_on_a_pool_thread,
+        "loaded_with_run_in_executor": loaded_with_run_in_executor,
+        "every_error_a_404": every_error_a_404,
     }
     return right, wrong
 
 
-@pytest.mark.parametrize("which", range(5))
+@pytest.mark.parametrize("which", range(6))
 def test_04_3_right_answers_pass(project, which):
     from tutorial_project.course.exercises.lesson04 import check_order_page
 
@@ -1133,6 +1195,8 @@ def test_04_3_placeholder_is_not_solved_yet(project):
         ("sync_cache_calls", "blocked the event loop's thread with cache.get()"),
         ("loaded_with_to_thread", "on a thread other than the request's: a connection Django"),
         ("loaded_on_a_pool_thread", "on a thread other than the request's: a connection"),
+        ("loaded_with_run_in_executor", "on a thread other than the request's: a connection"),
+        ("every_error_a_404", "when the database failed, it answered 404: an error that is"),
     ],
 )
 def test_04_3_wrong_answers_fail_with_a_reason_quietly(project, name, message, recwarn, capsys):

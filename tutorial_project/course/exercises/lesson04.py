@@ -1,7 +1,6 @@
 """Checks for lesson 04 · The async ORM, done right."""
 
 import asyncio
-import contextvars
 import functools
 import inspect
 import re
@@ -15,7 +14,7 @@ from decimal import Decimal
 from asgiref.sync import ThreadSensitiveContext, iscoroutinefunction, sync_to_async
 from django.core.cache import caches
 from django.core.exceptions import SynchronousOnlyOperation
-from django.db import connection, connections
+from django.db import OperationalError, connection, connections
 from django.db.backends.signals import connection_created
 from django.db.backends.utils import CursorWrapper
 from django.db.models.query import QuerySet
@@ -50,7 +49,7 @@ class Statement(str):
     in_atomic: bool  # run inside transaction.atomic()
     autocommit: bool  # run in autocommit mode (where PostgreSQL refuses select_for_update())
     while_rendering: bool  # run while a template was rendering, on the same thread
-    off_request_thread: bool  # run inside as_a_request(), on a thread other than the request's
+    off_request_thread: bool  # run while as_a_request() ran, on no request's own thread
 
 
 _compiling = threading.local()
@@ -77,8 +76,9 @@ def recorded_statements():
         statement.in_atomic = self.db.in_atomic_block
         statement.autocommit = self.db.get_autocommit()
         statement.while_rendering = getattr(_compiling, "rendering", 0) > 0
-        request_thread = _request_thread.get()
-        statement.off_request_thread = request_thread not in (None, threading.get_ident())
+        statement.off_request_thread = bool(_request_threads) and (
+            threading.get_ident() not in _request_threads
+        )
         statements.append(statement)
         return original_execute(self, sql, params, many, executor)
 
@@ -314,7 +314,18 @@ async def _check_category_reports(check, category_report):
                 hint="one tuple (sku, category name, list of tag names) per product: "
                 "(p.sku, p.category.name, [...])",
             )
-        got = [(sku, name, sorted(tags)) for sku, name, tags in got or []]
+            not_names = sorted(
+                {type(tag).__name__ for _, _, tags in got or [] for tag in tags} - {"str"}
+            )
+            check.that(
+                not not_names,
+                f"category_report({slug!r}) gives each product's tag names (strings)",
+                f"category_report({slug!r}) gave {' and '.join(not_names)} objects in the tag "
+                "lists, not the tags' names",
+                hint="one tuple (sku, category name, list of tag names): [t.name for t in "
+                "p.tags.all()]",
+            )
+        got = [(sku, name, sorted(tags, key=str)) for sku, name, tags in got or []]
         check.that(
             got == expected,
             f"category_report({slug!r}) lists {len(expected)} products, in sku order",
@@ -375,6 +386,19 @@ async def _check_category_reports(check, category_report):
             "request's: a connection Django never closes",
             hint=OFF_THREAD_HINT,
         )
+    if check.passed:  # a report kept from an earlier call shows the old category name
+        renamed = Category.objects.filter(slug=LARGE_CATEGORY).aupdate(name="Exercise renamed")
+        again = await _after_a_change(renamed, lambda: as_a_request(category_report,
+                                                                    LARGE_CATEGORY))
+        check.that(
+            {name for _, name, _ in again} == {"Exercise renamed"},
+            "a call after the category was renamed shows the new name (nothing kept between "
+            "calls)",
+            f"after the category {LARGE_CATEGORY!r} was renamed, category_report() still gave "
+            "its old name: it kept the report from an earlier call",
+            hint="build the report in every call: a result kept in a module, a default "
+            "argument or a global is stale after any change, and shared by concurrent requests",
+        )
 
 
 TRANSFER_CUSTOMERS = ["ada@example.com", "grace@example.com", "linus@example.com"]
@@ -385,9 +409,10 @@ async def credits():
     return {email: credit async for email, credit in rows}
 
 
-# The thread of the request that as_a_request() is running (sync_to_async and to_thread carry
-# it into the threads they use), so that recorded statements know whose thread they ran on.
-_request_thread = contextvars.ContextVar("request_thread", default=None)
+# The threads of the requests that as_a_request() is running, one entry per request. A
+# statement run while one is listed, on a thread that is not, ran off its request's thread:
+# told by the thread itself, since loop.run_in_executor() carries no contextvar there.
+_request_threads = []
 
 
 async def as_a_request(func, *args):
@@ -395,18 +420,20 @@ async def as_a_request(func, *args):
     ThreadSensitiveContext, so its thread-sensitive calls get a thread (and a database
     connection) of their own."""
     async with ThreadSensitiveContext():
-        reset = _request_thread.set(await sync_to_async(threading.get_ident)())
+        thread = await sync_to_async(threading.get_ident)()
+        _request_threads.append(thread)
         try:
             return await func(*args)
         finally:  # as request_finished does: close the connection this "request" opened
+            _request_threads.remove(thread)
             await sync_to_async(connections.close_all)()
-            _request_thread.reset(reset)
 
 
 OFF_THREAD_HINT = (
-    "`sync_to_async(..., thread_sensitive=False)` and `asyncio.to_thread` run the ORM on a "
-    "pool thread: it opens a connection there that Django never closes (request_finished "
-    "closes only the request thread's), one per pool thread. Keep the default: "
+    "`sync_to_async(..., thread_sensitive=False)`, `asyncio.to_thread` and "
+    "`loop.run_in_executor()` run the ORM on a pool thread: it opens a connection there "
+    "that Django never closes (request_finished closes only the request thread's), one per "
+    "pool thread. Keep the default: "
     "`sync_to_async(that_function)(...)`"
 )
 
@@ -938,7 +965,42 @@ async def _get_order_page(view, pk):
 
 
 FRESH_CACHE = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-               "LOCATION": "exercise-04-3"}
+               "LOCATION": "exercise-04"}
+
+
+async def _after_a_change(change, call):
+    """Await ``change`` (a write to the data), then ``call()`` again, and return what it gave:
+    an answer that kept its result in the process (a module, a global, a default argument)
+    gives the old data. A result kept in Django's cache, with an expiry, is a choice
+    (cache_page does it): so the call gets an empty cache of its own."""
+    await change
+    with _fresh_cache():
+        return await call()
+
+
+@contextmanager
+def _fresh_cache():
+    with override_settings(CACHES={"default": FRESH_CACHE}):
+        caches["default"].clear()
+        yield
+
+
+@contextmanager
+def _database_down():
+    """Every SQL statement run in the block raises OperationalError, as when the database
+    server is down or refuses the connection."""
+    original_execute = CursorWrapper._execute_with_wrappers
+
+    def failing(self, sql, params, many, executor):
+        raise OperationalError("the database is unavailable (the check made it fail)")
+
+    CursorWrapper._execute_with_wrappers = failing
+    try:
+        yield
+    finally:
+        CursorWrapper._execute_with_wrappers = original_execute
+
+
 ORDER_PAGE_QUERIES = 3  # the order with its customer, its lines, their products
 
 
@@ -1004,12 +1066,9 @@ async def check_order_page(check, order_page):
             "closes",
             hint=OFF_THREAD_HINT,
         )
-        await OrderLine.objects.filter(order_id=pk, product__sku="BK-002").aupdate(quantity=4)
-        # A page kept in Django's cache, with an expiry, is a choice (cache_page does it): so
-        # this request gets an empty cache of its own. An order kept in the process is not.
-        with override_settings(CACHES={"default": FRESH_CACHE}):
-            caches["default"].clear()
-            again = (await _get_order_page(order_page, pk)).content.decode()
+        changed = OrderLine.objects.filter(order_id=pk, product__sku="BK-002").aupdate(quantity=4)
+        again = await _after_a_change(changed, lambda: _get_order_page(order_page, pk))
+        again = again.content.decode()
         check.that(
             f"<li>4 x BK-002 {names['BK-002']}</li>" in again,
             "a request after a line changed shows the change (nothing kept between requests)",
@@ -1025,6 +1084,17 @@ async def check_order_page(check, order_page):
             f"it answered {missing.status_code} for an order that does not exist",
             hint="`await aget_object_or_404(queryset, pk=pk)` raises Http404, which Django "
             "turns into a 404",
+        )
+        with _fresh_cache(), _database_down():
+            failed = await _get_order_page(order_page, pk)
+        check.that(
+            failed.status_code >= 500,
+            "when the database fails, it answers a server error, not 404",
+            f"when the database failed, it answered {failed.status_code}: an error that is not "
+            "a missing order was hidden"
+            + (" as 'not found'" if failed.status_code == 404 else ""),
+            hint="catch only Order.DoesNotExist (aget_object_or_404 does): any other exception "
+            "is a server error, which Django answers 500 and logs",
         )
     finally:
         await sync_to_async(_delete_order)(pk)
