@@ -494,6 +494,30 @@ def test_compare_prices_wrong_answers_fail_with_a_hint(project, answer, message)
     assert message in str(verdict), str(verdict)
 
 
+async def answers_from_quote_for(request):
+    """Fires the upstream calls as tasks it never awaits, and answers from quote_for: the
+    concurrency count is fed, but the answer never waited on the upstream (review s23, w5)."""
+    skus = [s.strip() for s in request.GET.get("skus", "").split(",") if s.strip()]
+    if not skus:
+        return JsonResponse({"error": "no skus"}, status=400)
+    for sku in skus:
+        asyncio.ensure_future(fake_upstream.fetch_price(sku.replace("DOWN", "X")))
+    try:
+        prices = {sku: fake_upstream.quote_for(sku)["price"] for sku in skus}
+    except fake_upstream.UpstreamError as error:
+        return JsonResponse({"error": str(error)}, status=502)
+    return JsonResponse({"prices": prices})
+
+
+def test_compare_prices_tasks_never_awaited_fail(project):
+    from tutorial_project.course.exercises.lesson02 import check_compare_prices
+
+    verdict = verdict_of(check_compare_prices, answers_from_quote_for)
+    assert not verdict.passed and verdict.solved
+    assert "❌ 6 upstream call(s) were still running when it answered" in str(verdict), str(
+        verdict)
+
+
 # --- Exercise 02.2: QuoteView ----------------------------------------------------------------
 
 
@@ -721,6 +745,79 @@ def test_quote_view_wrong_answers_fail_with_a_hint(project, answer, message):
     verdict = verdict_of(check_quote_view, answer)
     assert not verdict.passed and verdict.solved
     assert message in str(verdict), str(verdict)
+
+
+class FireAndForgetQuoteView(View):
+    """Starts the upstream call as a task and answers from quote_for without waiting on it."""
+
+    async def get(self, request):
+        sku = request.GET.get("sku", "").strip()
+        if not sku:
+            return JsonResponse({"error": "say which product"}, status=400)
+        asyncio.ensure_future(fake_upstream.fetch_price(sku))
+        try:
+            return JsonResponse(fake_upstream.quote_for(sku))
+        except fake_upstream.UpstreamError as error:
+            return JsonResponse({"error": str(error)}, status=502)
+
+
+class SyncOptionsQuoteView(QuoteView):
+    """as_view() accepts a sync options() next to an async get (view_is_async leaves options
+    out); OPTIONS then answers 500 on 5.2 and 6.1 (review s23, W11)."""
+
+    def options(self, request, *args, **kwargs):
+        response = HttpResponse()
+        response["Allow"] = "GET, OPTIONS"
+        return response
+
+
+class AsyncOptionsQuoteView(QuoteView):
+    """Right, written differently: an options() of its own, async like get."""
+
+    async def options(self, request, *args, **kwargs):
+        response = HttpResponse()
+        response["Allow"] = "GET, HEAD, OPTIONS"
+        return response
+
+
+class ShortTimeoutQuoteView(View):
+    """A timeout shorter than the upstream's 0.1 s: every GET answers 504 (review s23, W12)."""
+
+    async def get(self, request):
+        sku = request.GET.get("sku", "").strip()
+        if not sku:
+            return JsonResponse({"error": "say which product"}, status=400)
+        try:
+            quote = await asyncio.wait_for(fake_upstream.fetch_price(sku), timeout=0.05)
+        except TimeoutError:
+            return JsonResponse({"error": "too slow"}, status=504)
+        except fake_upstream.UpstreamError as error:
+            return JsonResponse({"error": str(error)}, status=502)
+        return JsonResponse(quote)
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (FireAndForgetQuoteView, "❌ 1 upstream call(s) were still running when it answered"),
+        (SyncOptionsQuoteView, "OPTIONS answered 500"),
+        (ShortTimeoutQuoteView, "a timeout shorter than that always fires"),
+    ],
+    ids=["task never awaited", "sync options()", "timeout under 0.1 s"],
+)
+def test_quote_view_review_s23_wrong_answers_fail_with_a_hint(project, answer, message):
+    from tutorial_project.course.exercises.lesson02 import check_quote_view
+
+    verdict = verdict_of(check_quote_view, answer)
+    assert not verdict.passed and verdict.solved
+    assert message in str(verdict), str(verdict)
+
+
+def test_quote_view_async_options_of_its_own_passes(project):
+    from tutorial_project.course.exercises.lesson02 import check_quote_view
+
+    verdict = verdict_of(check_quote_view, AsyncOptionsQuoteView)
+    assert verdict.passed, str(verdict)
 
 
 # --- Django's guard switched off (DJANGO_ALLOW_ASYNC_UNSAFE) -----------------------------------
