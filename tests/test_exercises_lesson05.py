@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import queue
+import re
 import select
 import socket
 import sqlite3
@@ -362,6 +363,52 @@ class WrongValue(LessonHeader):
         return response
 
 
+class SkipsStreaming(LessonHeader):  # over-applies "a body-rewriting middleware skips streaming"
+    async def __acall__(self, request):
+        response = await self.get_response(request)
+        if not response.streaming:
+            response["X-Lesson"] = "05"
+        return response
+
+
+class SwallowsTheDisconnect(LessonHeader):  # "add the header even on errors"
+    async def __acall__(self, request):
+        try:
+            response = await self.get_response(request)
+        except BaseException:  # CancelledError too: Django then sends and logs a 500
+            response = HttpResponse(status=500)
+        response["X-Lesson"] = "05"
+        return response
+
+
+class BareExceptOnTheWayIn(LessonHeader):  # the same with a bare except
+    async def __acall__(self, request):
+        try:
+            response = await self.get_response(request)
+        except:  # noqa: E722 (the shape under test)
+            response = HttpResponse(status=503)
+        response["X-Lesson"] = "05"
+        return response
+
+
+class CleansUpInFinally(LessonHeader):
+    """Right too: catches Exception (CancelledError passes), cleans up in finally."""
+
+    async def __acall__(self, request):
+        in_flight.append(request)
+        try:
+            response = await self.get_response(request)
+        except Exception:  # never reached for a view's error (Django made it a 500 already)
+            raise
+        finally:
+            in_flight.remove(request)
+        response["X-Lesson"] = "05"
+        return response
+
+
+in_flight = []
+
+
 @pytest.mark.parametrize(
     "answer",
     [
@@ -372,6 +419,7 @@ class WrongValue(LessonHeader):
         lesson_header_function,
         KeepsTheStartOnSelf,
         CountsUnderALock,
+        CleansUpInFinally,
     ],
 )
 def test_05_1_right_answers_pass(project, answer, capsys):
@@ -411,6 +459,9 @@ def test_05_1_placeholder_is_not_solved(project):
         (OldMarkerBySetattr, "_is_coroutine by hand"),
         (KeepsTheResponseOnSelf, "with two requests at once a request got the wrong response"),
         (WrittenOnceAsync, "in a sync stack each request crosses threads more"),
+        (SkipsStreaming, "a streamed answer (StreamingHttpResponse) has no X-Lesson: 05"),
+        (SwallowsTheDisconnect, "it still answered 500"),
+        (BareExceptOnTheWayIn, "it still answered 503"),
     ],
 )
 def test_05_1_wrong_answers_fail_with_a_hint(project, answer, message, recwarn):
@@ -597,13 +648,16 @@ def test_05_1_unmarked_class_fails_below_django_middleware_even_if_marker_check_
 # --- 05.2 require_api_key -------------------------------------------------------------------
 
 
+API_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")  # what a key can look like
+
+
 @async_only_middleware
 def require_api_key(get_response):  # the reference
     from django.core.cache import cache
 
     async def middleware(request):
         key = request.headers.get("X-API-Key", "")
-        if not key or not await cache.aget(f"api-key:{key}"):
+        if not API_KEY.fullmatch(key) or not await cache.aget(f"api-key:{key}"):
             response = JsonResponse({"error": "missing or unknown X-API-Key"}, status=401)
             response["WWW-Authenticate"] = 'ApiKey realm="tutorial"'
             return response
@@ -613,7 +667,8 @@ def require_api_key(get_response):  # the reference
 
 
 class RequireApiKeyClass:
-    """Right too: a class, reading META, with a default for aget, answering 403."""
+    """Right too: a class, reading META, with a default for aget, answering 403, checking the
+    key's shape without a regular expression."""
 
     sync_capable = False
     async_capable = True
@@ -626,18 +681,26 @@ class RequireApiKeyClass:
         from django.core.cache import cache
 
         key = request.META.get("HTTP_X_API_KEY")
-        if key is None or not await cache.aget(f"api-key:{key}", default=False):
+        if (
+            key is None
+            or len(key) > 64
+            or not key.replace("-", "").replace("_", "").isalnum()
+            or not await cache.aget(f"api-key:{key}", default=False)
+        ):
             return JsonResponse({"error": "forbidden"}, status=403)
         return await self.get_response(request)
 
 
 def _api_key_middleware(
-    lookup, *, status=401, challenge='ApiKey realm="api"', before=None, reject=None
+    lookup, *, status=401, challenge='ApiKey realm="api"', before=None, reject=None,
+    checks_the_shape=True,
 ):
     @async_only_middleware
     def middleware_factory(get_response):
         async def middleware(request):
             key = request.headers.get("X-API-Key", "")
+            if checks_the_shape and not API_KEY.fullmatch(key):
+                key = ""  # refused below, without asking the cache
             if not key or not await lookup(key):
                 if before:
                     before()
@@ -683,6 +746,12 @@ async def _thread_insensitive_get(key):  # the loop's default pool, like asyncio
     from django.core.cache import cache
 
     return await sync_to_async(cache.get, thread_sensitive=False)(f"api-key:{key}")
+
+
+async def _is_true(key):  # "the spec says True": refuses a key stored with its owner
+    from django.core.cache import cache
+
+    return await cache.aget(f"api-key:{key}") is True
 
 
 async def _is_not_none(key):  # lets in a key stored as False (disabled)
@@ -731,7 +800,7 @@ def remembers_keys_in_its_closure(get_response):  # one chain per server: a revo
     async def middleware(request):
         key = request.headers.get("X-API-Key", "")
         if key not in known:
-            if not key or not await cache.aget(f"api-key:{key}"):
+            if not API_KEY.fullmatch(key) or not await cache.aget(f"api-key:{key}"):
                 response = JsonResponse({"error": "unknown key"}, status=401)
                 response["WWW-Authenticate"] = "ApiKey"
                 return response
@@ -764,7 +833,7 @@ def remembers_refusals_in_its_closure(get_response):  # a key stored later stays
 
     async def middleware(request):
         key = request.headers.get("X-API-Key", "")
-        if key in refused or not await cache.aget(f"api-key:{key}"):
+        if key in refused or not API_KEY.fullmatch(key) or not await cache.aget(f"api-key:{key}"):
             refused.add(key)
             return JsonResponse({"error": "unknown key"}, status=403)
         return await get_response(request)
@@ -801,13 +870,16 @@ async def _remembers_refused_keys(key):  # a key stored later stays refused
 
 @async_only_middleware
 def logs_refusals(get_response):
-    """Right too: logs each refusal, awaits the lookup under a timeout and an asyncio.Lock."""
+    """Right too: logs each refusal, answers 400 to a header that cannot be a key, awaits the
+    lookup under a timeout and an asyncio.Lock."""
     from django.core.cache import cache
 
     log, lookups = logging.getLogger("tutorial.api_key"), asyncio.Lock()
 
     async def middleware(request):
         key = request.META.get("HTTP_X_API_KEY", "")
+        if key and not re.fullmatch(r"[\w-]{1,64}", key, re.ASCII):
+            return JsonResponse({"error": "malformed X-API-Key"}, status=400)
         async with lookups:
             known = key and await asyncio.wait_for(cache.aget(f"api-key:{key}", False), 5)
         if not known:
@@ -829,7 +901,7 @@ def one_lookup_lock(get_response):  # "one lookup at a time", the lock held acro
     async def middleware(request):
         async with lock:  # every other request of the site waits for the one inside
             key = request.headers.get("X-API-Key", "")
-            if not key or not await cache.aget(f"api-key:{key}"):
+            if not API_KEY.fullmatch(key) or not await cache.aget(f"api-key:{key}"):
                 response = JsonResponse({"error": "unknown key"}, status=401)
                 response["WWW-Authenticate"] = "ApiKey"
                 return response
@@ -925,6 +997,22 @@ def plain_text_401(get_response):
         if not await _aget(request.headers.get("X-API-Key", "")):
             return HttpResponse("no", status=401)
         return await get_response(request)
+
+    return middleware
+
+
+@async_only_middleware
+def swallows_the_disconnect(get_response):  # "never let the client see a traceback"
+    async def middleware(request):
+        key = request.headers.get("X-API-Key", "")
+        if not API_KEY.fullmatch(key) or not await _aget(key):
+            response = JsonResponse({"error": "unknown key"}, status=401)
+            response["WWW-Authenticate"] = "ApiKey"
+            return response
+        try:
+            return await get_response(request)
+        except BaseException:  # CancelledError too: a 500, logged, for a client that left
+            return JsonResponse({"error": "internal error"}, status=500)
 
     return middleware
 
@@ -1040,6 +1128,13 @@ def test_05_2_placeholder_is_not_solved(project):
         (no_flags, "async only"),
         (one_lookup_lock, "the middleware lets one request through at a time"),
         (OneRequestAtATimeOnSelf, "the middleware lets one request through at a time"),
+        (_api_key_middleware(_is_true), "with a key stored in the cache the answer was 401"),
+        (
+            _api_key_middleware(_aget, checks_the_shape=False),
+            "with a 300-character key and a key with a space it asked the cache for a key "
+            "Django warns about (CacheKeyWarning)",
+        ),
+        (swallows_the_disconnect, "it still answered 500"),
     ],
 )
 def test_05_2_wrong_answers_fail_with_a_hint(project, answer, message, recwarn):

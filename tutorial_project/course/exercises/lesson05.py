@@ -15,8 +15,9 @@ import types
 
 from asgiref.sync import iscoroutinefunction
 from django.core.cache import cache, caches
-from django.core.cache.backends.base import BaseCache
-from django.http import HttpResponse, HttpResponseNotFound, JsonResponse
+from django.core.cache.backends.base import BaseCache, CacheKeyWarning
+from django.core.handlers.asgi import ASGIHandler
+from django.http import HttpResponse, HttpResponseNotFound, JsonResponse, StreamingHttpResponse
 from django.http.response import ResponseHeaders
 from django.test import AsyncClient, Client
 
@@ -26,7 +27,7 @@ from tutorial_project.course.exercises.expect import (
     made_by_the_surroundings,
 )
 from tutorial_project.course.exercises.quiet import quiet_probe
-from tutorial_project.instruments.middleware.overhead import thread_hops_per_request
+from tutorial_project.instruments.middleware.overhead import asgi_get, thread_hops_per_request
 from tutorial_project.instruments.middleware.passthrough import async_passthrough, sync_passthrough
 from tutorial_project.playground import mount, unmount, use_middleware
 
@@ -106,6 +107,57 @@ async def _not_found_view(request):
 
 async def _failing_view(request):
     raise RuntimeError("the view failed")
+
+
+async def _streaming_view(request):
+    async def body():
+        yield b"ok"
+
+    return StreamingHttpResponse(body())
+
+
+# The disconnect probe's client leaves after LEAVES_AFTER_S; its view would answer only after
+# VIEW_WAITS_S, so it is still waiting when Django cancels the request.
+LEAVES_AFTER_S, VIEW_WAITS_S = 0.05, 5
+
+
+async def _view_the_client_leaves(request):
+    await asyncio.sleep(VIEW_WAITS_S)
+    return HttpResponse("too late")
+
+
+async def _probe_disconnect(check, middleware, headers=()):
+    """A client that leaves while the view waits, through ``ASGIHandler`` as a server calls
+    it: Django (5.0+) cancels the request, and the ``CancelledError`` must rise through the
+    middleware, so no response is sent. A middleware that catches it (``except BaseException``,
+    a bare ``except:``) and returns a response makes Django log "Internal Server Error" and
+    send a 500 to a client that is gone, on every disconnect."""
+    mount(PROBE, _view_the_client_leaves)
+    started = time.perf_counter()
+    try:
+        with quiet_probe() as probe, use_middleware(middleware):
+            status = await asyncio.wait_for(
+                asgi_get(ASGIHandler(), f"/{PROBE}", disconnect_after=LEAVES_AFTER_S,
+                         headers=headers),
+                VIEW_WAITS_S * 2,
+            )
+    except Exception as error:  # escaped Django, or the request never ended
+        status = f"{type(error).__name__}: {error}".rstrip(": ")
+    finally:
+        unmount(PROBE)
+    took = time.perf_counter() - started
+    check.that(
+        status is None and took < VIEW_WAITS_S,
+        "when the client leaves, the request ends with no response sent",
+        f"when the client left after {LEAVES_AFTER_S * 1000:.0f} ms, "
+        + (f"it still answered {status} ({took:.1f} s later), to a client that was gone"
+           if isinstance(status, int) else f"the request ended with {status}"),
+        hint=probe.hint(
+            "Django cancels the request when the client leaves: let asyncio.CancelledError "
+            "go through (it is a BaseException: catch Exception, not BaseException, and "
+            "never a bare except:), and put cleanup in finally"
+        ),
+    )
 
 
 def _on_event_loop():
@@ -546,6 +598,17 @@ async def check_lesson_header(check, LessonHeader):
         "a 404 answer has no X-Lesson: 05 header",
         hint="every response gets the header, whatever its status",
     )
+    with quiet_probe():
+        response = await _get((LessonHeader,), _streaming_view)
+    check.that(
+        getattr(response, "status_code", None) == 200 and response.get("X-Lesson") == "05",
+        "a streamed answer (StreamingHttpResponse) has X-Lesson: 05 too",
+        "a streamed answer (StreamingHttpResponse) has no X-Lesson: 05 header",
+        hint="every response gets the header, streamed ones too: a header is sent before the "
+        "body, so setting it does not touch the stream (only code that reads or rewrites "
+        "the body must skip response.streaming)",
+    )
+    await _probe_disconnect(check, LessonHeader)
 
 
 async def _probe_concurrent_requests(check, middleware, hint, **request):
@@ -665,6 +728,15 @@ def _watching_sync_cache_calls():
                 setattr(backend, name, original)
 
 
+# What the check stores for a known key: a truthy value that is not True, as a real key store
+# keeps the key's owner or scopes, so `is True` and `== True` refuse every key.
+KEY_RECORD = {"owner": "the check", "scopes": ["read"]}
+# Header values that cannot be a key: as cache keys, Memcached refuses them (InvalidCacheKey,
+# a 500) and every other backend warns (CacheKeyWarning): over 250 characters, or a space.
+NOT_A_KEY = [({"X-API-Key": "x" * 300}, "a 300-character key"),
+             ({"X-API-Key": "guess again"}, "a key with a space")]
+
+
 @exercise("05.2", "Reject before the view, asynchronously")
 async def check_require_api_key(check, require_api_key):
     check.that(
@@ -692,7 +764,7 @@ async def check_require_api_key(check, require_api_key):
         return JsonResponse({"secret": 42})
 
     known = secrets.token_hex(8)  # a key of the check's own: an answer cannot know it in advance
-    await cache.aset(f"api-key:{known}", True, 60)
+    await cache.aset(f"api-key:{known}", KEY_RECORD, 60)
     try:
         with _watching_sync_cache_calls() as blocking, _counting_executor_calls() as hops:
             await _probe_api_key(check, require_api_key, view, calls, known)
@@ -704,6 +776,7 @@ async def check_require_api_key(check, require_api_key):
                 "around the lookup only, and release it before awaiting the view",
                 headers={"X-API-Key": known},
             )
+            await _probe_disconnect(check, require_api_key, [(b"x-api-key", known.encode())])
         requests = [
             ("with no key", {}),
             ("with a wrong key", {"headers": {"X-API-Key": "guess"}}),
@@ -757,16 +830,20 @@ def _not_a_json_error(response):
 
 
 async def _probe_api_key(check, require_api_key, view, calls, known):
-    no_challenge = []
+    no_challenge, cache_key_warned = [], []
     with _one_chain((require_api_key,), view) as client:
-        for headers, label in [({}, "no key"), ({"X-API-Key": "guess"}, "a wrong key")]:
+        for headers, label in [({}, "no key"), ({"X-API-Key": "guess"}, "a wrong key"), *NOT_A_KEY]:
             with quiet_probe() as probe:
                 response = await _send(client, headers=headers)
+            if any(issubclass(category, CacheKeyWarning) for category in probe.warned):
+                cache_key_warned.append(label)
+            refusals = (401, 403, 400) if (headers, label) in NOT_A_KEY else (401, 403)
             hint = "return JsonResponse({...}, status=401) when the cache has no api-key:<key>"
             check.that(
-                not isinstance(response, Exception) and response.status_code in (401, 403),
+                not isinstance(response, Exception) and response.status_code in refusals,
                 f"with {label} it answers {_status(response)}",
-                f"with {label} it answered {_status(response)!r}, not 401 (or 403)",
+                f"with {label} it answered {_status(response)!r}, not 401 (or "
+                + " or ".join(map(str, refusals[1:])) + ")",
                 hint=probe.hint(hint),
             )
             if _status(response) == 401 and not response.get("WWW-Authenticate", "").strip():
@@ -790,7 +867,10 @@ async def _probe_api_key(check, require_api_key, view, calls, known):
         not isinstance(response, Exception) and response.status_code == 200 and len(calls) == 1,
         "with a key stored in the cache the view runs and answers 200",
         f"with a key stored in the cache the answer was {_status(response)!r}",
-        hint=probe.hint('look the key up with await cache.aget(f"api-key:{key}")'),
+        hint=probe.hint(
+            'look the key up with await cache.aget(f"api-key:{key}") and let in any truthy '
+            "value: the check stores a dict (a key's owner and scopes), not True"
+        ),
     )
     with quiet_probe() as probe:
         response = await _get((DJANGO_OUTER, require_api_key), view, headers={"X-API-Key": known})
@@ -808,6 +888,15 @@ async def _probe_api_key(check, require_api_key, view, calls, known):
         hint='add response["WWW-Authenticate"] = \'ApiKey realm="api"\' to the 401, '
         "or answer 403",
     )
+    check.that(
+        not cache_key_warned,
+        "it refuses a header that cannot be a key without building a cache key from it",
+        f"with {' and '.join(cache_key_warned)} it asked the cache for a key Django warns "
+        "about (CacheKeyWarning): on Memcached that lookup raises InvalidCacheKey, a 500",
+        hint="the header is the client's input: refuse one that cannot be a key (longer than "
+        "64 characters, or anything but letters, digits, - and _) before asking the cache, "
+        'e.g. re.fullmatch(r"[A-Za-z0-9_-]{1,64}", key)',
+    )
 
 
 async def _probe_revocation(check, require_api_key, view, calls, known):
@@ -824,7 +913,7 @@ async def _probe_revocation(check, require_api_key, view, calls, known):
             with quiet_probe():
                 response = await _send(client, headers={"X-API-Key": known})
         finally:
-            await cache.aset(f"api-key:{known}", True, 60)
+            await cache.aset(f"api-key:{known}", KEY_RECORD, 60)
         check.that(
             _status(response) in (401, 403) and len(calls) == ran,
             "once its key is deleted from the cache (revoked), the next request is refused",
@@ -852,7 +941,7 @@ async def _probe_revocation(check, require_api_key, view, calls, known):
         fresh = secrets.token_hex(8)
         with quiet_probe():
             before = await _send(client, headers={"X-API-Key": fresh})
-        await cache.aset(f"api-key:{fresh}", True, 60)
+        await cache.aset(f"api-key:{fresh}", KEY_RECORD, 60)
         try:
             with quiet_probe() as probe:
                 after = await _send(client, headers={"X-API-Key": fresh})

@@ -21,6 +21,7 @@ class Probe:
 
     def __init__(self):
         self.never_awaited = False
+        self.warned = set()  # the categories of the warnings raised during the probe
 
     def hint(self, otherwise):
         """The forgotten-await hint if a coroutine was dropped, else ``otherwise``."""
@@ -49,3 +50,4 @@ def quiet_probe():
         for logger in loggers:
             logger.removeFilter(_drop)
     probe.never_awaited = any("never awaited" in str(w.message) for w in caught)
+    probe.warned = {w.category for w in caught}

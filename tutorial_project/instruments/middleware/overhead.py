@@ -20,7 +20,7 @@ from django.core.handlers.asgi import ASGIHandler
 from tutorial_project.playground import use_middleware
 
 
-def _scope(path, host=b"testserver"):
+def _scope(path, host=b"testserver", headers=()):
     return {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},
@@ -31,13 +31,13 @@ def _scope(path, host=b"testserver"):
         "raw_path": path.encode(),
         "query_string": b"",
         "root_path": "",
-        "headers": [(b"host", host)],
+        "headers": [(b"host", host), *headers],
         "client": ("127.0.0.1", 50000),
         "server": ("127.0.0.1", 80),
     }
 
 
-async def asgi_get(app, path, *, on_last_body=None, disconnect_after=None):
+async def asgi_get(app, path, *, on_last_body=None, disconnect_after=None, headers=()):
     """Send one GET for ``path`` through the ASGI app ``app``; return the response's status
     (None if the app sent no response).
 
@@ -45,7 +45,8 @@ async def asgi_get(app, path, *, on_last_body=None, disconnect_after=None):
     (``more_body`` false): the moment a server completes the response to its client.
     ``disconnect_after``, if given, is the number of seconds after which the client goes
     away (an ``http.disconnect`` message), as a server reports a closed connection; by
-    default the client stays for the whole response.
+    default the client stays for the whole response. ``headers``: more request headers, as
+    ASGI pairs of lower-case bytes (``[(b"x-api-key", b"...")]``).
     """
     messages = iter([{"type": "http.request", "body": b"", "more_body": False}])
     connection_open = asyncio.Event()  # never set: the client stays for the whole response
@@ -69,7 +70,7 @@ async def asgi_get(app, path, *, on_last_body=None, disconnect_after=None):
             if on_last_body is not None:
                 on_last_body()
 
-    await app(_scope(path), receive, send)
+    await app(_scope(path, headers=headers), receive, send)
     return status
 
 
