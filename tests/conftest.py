@@ -19,10 +19,11 @@ LESSONS_OF_MODULE = {
     "test_dashboard.py": {"12"},
     "test_capstone.py": {"12"},
 }
-PER_LESSON = {"test_notebook_rerun.py", "test_notebook_hygiene.py", "test_learner_copies.py"}
-# The fast loop's longest tests run a lesson's kernel end to end (twice, for the rerun test):
-# they go to the workers first, so that they do not start last and make the wall time.
-SLOWEST_FIRST = ["test_notebook_rerun.py", "test_learner_copies.py", "test_notebook_hygiene.py"]
+PER_LESSON = {"test_notebook_hygiene.py", "test_learner_copies.py"}
+# The fast loop's longest tests run a lesson's kernel end to end (the notebook itself twice,
+# see tests/plugins/nbval_twice.py): they go to the workers first, so that they do not start
+# last and make the wall time.
+SLOWEST_FIRST = [".ipynb", "test_learner_copies.py", "test_notebook_hygiene.py"]
 
 
 def pytest_addoption(parser):
@@ -66,14 +67,14 @@ def pytest_collection_modifyitems(config, items):
 
 
 def slowest_first(item):
-    name = item.path.name
+    name = ".ipynb" if item.path.suffix == ".ipynb" else item.path.name
     return SLOWEST_FIRST.index(name) if name in SLOWEST_FIRST else len(SLOWEST_FIRST)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config):
-    # xdist hands out test files biggest first (most tests), which puts the one-test rerun
-    # file last; in the fast loop, the order above is the order the workers get them.
+    # xdist hands out test files biggest first (most tests), which puts the few-test learner
+    # copies file last; in the fast loop, the order above is the order the workers get them.
     if config.getoption("--lessons").strip() and hasattr(config.option, "loadscopereorder"):
         config.option.loadscopereorder = False
 
