@@ -12,6 +12,7 @@ from asyncio import timeout  # imported before the check runs: patching asyncio 
 from time import sleep  # imported before the check runs: patching time.sleep cannot see it
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.http import HttpResponse, StreamingHttpResponse
 
 from tutorial_project.course.exercises.lesson07 import (
@@ -219,6 +220,31 @@ async def pauses_too_short(request):  # the review s22's: 16 ms where about 50 a
     return StreamingHttpResponse(lines())
 
 
+def _paused_with(pause):
+    """The reference, pausing before each line with ``await pause()``."""
+
+    async def view(request):
+        async def lines():
+            for word in WORDS:
+                await pause()
+                yield f"{word}\n"
+
+        return StreamingHttpResponse(lines(), content_type="text/plain")
+
+    return view
+
+
+# review s22's: the loop stays free, but each pause holds the request's sync thread
+sleeps_in_the_request_thread = _paused_with(lambda: sync_to_async(time.sleep)(0.05))
+sleeps_in_it_under_another_name = _paused_with(lambda: sync_to_async(sleep)(0.05))
+sleeps_in_it_in_a_lambda = _paused_with(lambda: sync_to_async(lambda: time.sleep(0.05))())
+pauses_ten_times_too_long = _paused_with(lambda: asyncio.sleep(0.5))  # review s22's
+# right too: a longer pause, and a sleep in a pool thread as asyncio.to_thread does it
+pauses_a_tenth_of_a_second = _paused_with(lambda: asyncio.sleep(0.1))
+sleeps_in_a_pool_thread = _paused_with(
+    lambda: sync_to_async(time.sleep, thread_sensitive=False)(0.05))
+
+
 async def sync_orm_in_the_generator(request):  # review s22's: SynchronousOnlyOperation
     from tutorial_project.catalog.models import Product
 
@@ -240,7 +266,8 @@ async def sync_orm_in_the_view(request):
 @pytest.mark.parametrize(
     "answer",
     [countdown, countdown_iterator_class, countdown_in_a_thread, sync_view_async_countdown,
-     countdown_on_a_deadline, pauses_after_each_line],
+     countdown_on_a_deadline, pauses_after_each_line, pauses_a_tenth_of_a_second,
+     sleeps_in_a_pool_thread],
 )
 def test_07_1_right_answers_pass(project, answer):
     verdict = run(check_countdown(answer))
@@ -268,6 +295,10 @@ def test_07_1_placeholder_is_not_solved(project):
         (pauses_too_short, "the exercise asks for about 50 ms"),
         (sync_orm_in_the_generator, "the stream broke off: your generator called the sync ORM"),
         (sync_orm_in_the_view, "the view answered 500: it called the sync ORM"),
+        (sleeps_in_the_request_thread, "it pauses with `sync_to_async(time.sleep)`"),
+        (sleeps_in_it_under_another_name, "it pauses with `sync_to_async(time.sleep)`"),
+        (sleeps_in_it_in_a_lambda, "it pauses with `sync_to_async(time.sleep)`"),
+        (pauses_ten_times_too_long, "and up to 250 ms passes"),
     ],
 )
 def test_07_1_wrong_answers_fail_with_a_hint(project, answer, message, recwarn):
@@ -327,6 +358,7 @@ async def errors_through_the_queue(job):
             if kind == "step":
                 yield sse_event({"step": value, "of": job.steps})
             elif kind == "error":
+                logging.getLogger("jobs").error("the job failed", exc_info=value)
                 yield sse_event({"error": "the job failed"}, event="failed")
                 return
             else:
@@ -521,6 +553,7 @@ async def progress_events_with_error_event(job):
         while (step := await progress.get()) is not None:
             yield sse_event({"step": step, "of": job.steps})
         if not worker.cancelled() and worker.exception() is not None:
+            logging.getLogger(__name__).error("the job failed", exc_info=worker.exception())
             yield sse_event({"error": "the job failed"}, event="failed")
         else:
             yield sse_event({"total": job.steps}, event="done")
@@ -547,6 +580,7 @@ async def failure_in_plain_text(job):
         try:
             await worker
         except Exception:  # noqa: BLE001 (the job's own error: the browser gets a generic one)
+            logging.exception("the job failed")  # the root logger
             yield "event: failed\ndata: The job failed. Please try again later.\n\n"
         else:
             yield "event: done\ndata: finished\n\n"
@@ -768,7 +802,8 @@ async def waits_for_the_first(job):
             getter.cancel()
             while not progress.empty():
                 yield sse_event({"step": progress.get_nowait(), "of": job.steps})
-            if worker.exception() is not None:
+            if worker.exception() is not None:  # a warning is logged too
+                logging.getLogger(__name__).warning("job failed", exc_info=worker.exception())
                 yield sse_event({"message": "the job failed"}, event="failed")
             else:
                 yield sse_event({"total": job.steps}, event="done")
@@ -788,6 +823,7 @@ async def tagged_and_reraised(job):
             async for step in job.run():
                 progress.put_nowait(("step", step))
         except Exception:
+            logging.getLogger(__name__).exception("the job failed")  # in the worker's task
             progress.put_nowait(("failed", None))
         else:
             progress.put_nowait(("done", None))
@@ -950,7 +986,8 @@ async def waits_for_the_cancelled_worker(job):
             yield sse_event({"step": step, "of": job.steps}, id=step)
         try:
             await worker
-        except Exception:  # noqa: BLE001
+        except Exception as error:  # noqa: BLE001
+            logging.getLogger(__name__).error("the export failed: %s", error)  # the text only
             yield sse_event({"message": "Sorry, the export failed."}, event="job-failed")
         else:
             yield sse_event({"total": job.steps}, event="done")
@@ -984,7 +1021,9 @@ async def with_heartbeats(job):
             if step is None:
                 break
             yield sse_event({"step": step, "of": job.steps})
-        if worker.cancelled() or worker.exception() is not None:
+        error = None if worker.cancelled() else worker.exception()
+        if worker.cancelled() or error is not None:
+            logging.getLogger(__name__).error("the job failed: %r", error)
             yield sse_event({"error": "the job failed"}, event="failed")
         else:
             yield sse_event({"total": job.steps}, event="done")
@@ -1019,6 +1058,7 @@ async def capped_with_a_deadline(job):
         try:
             await worker
         except Exception:  # noqa: BLE001 (the job's own error: the browser gets a generic one)
+            logging.getLogger(__name__).exception("the export failed")
             yield sse_event({"message": "Sorry, the export failed."}, event="job-error")
         else:
             yield sse_event({"total": job.steps}, event="done")
@@ -1099,6 +1139,84 @@ async def anext_under_wait_for(job):  # refused on every Python, with two true m
         await steps.aclose()
 
 
+async def logs_nothing_and_cancels_on_leaving(job):
+    """Review s22's: no log at all, and the worker cancelled only on CancelledError or
+    GeneratorExit: an error raised in the generator leaves the job running."""
+    progress = asyncio.Queue()
+
+    async def work():
+        try:
+            async for step in job.run():
+                await progress.put(step)
+        finally:
+            progress.put_nowait(None)
+
+    worker = asyncio.create_task(work())
+    try:
+        while (step := await progress.get()) is not None:
+            yield sse_event({"step": step, "of": job.steps})
+        try:
+            await worker
+        except Exception:  # noqa: BLE001
+            yield sse_event({"error": "the job failed"}, event="failed")
+        else:
+            yield sse_event({"total": job.steps}, event="done")
+    except (asyncio.CancelledError, GeneratorExit):  # not finally
+        worker.cancel()
+        raise
+
+
+logs_nothing = _reference_with()  # the reference without its logger.exception(...)
+
+
+def _logs_a_record(log):
+    def failure(error):
+        log(error)
+        return "the job failed"
+
+    return failure
+
+
+async def cancels_on_leaving_only(job):
+    """The job's error logged, but the worker cancelled only on CancelledError or
+    GeneratorExit, not in finally."""
+    progress = asyncio.Queue()
+
+    async def work():
+        try:
+            async for step in job.run():
+                await progress.put(step)
+        finally:
+            progress.put_nowait(None)
+
+    worker = asyncio.create_task(work())
+    try:
+        while (step := await progress.get()) is not None:
+            yield sse_event({"step": step, "of": job.steps})
+        try:
+            await worker
+        except Exception:  # noqa: BLE001
+            logging.getLogger(__name__).exception("the job failed")
+            yield sse_event({"error": "the job failed"}, event="failed")
+        else:
+            yield sse_event({"total": job.steps}, event="done")
+    except (asyncio.CancelledError, GeneratorExit):
+        worker.cancel()
+        raise
+
+
+logs_without_the_error = _reference_with(  # a record, but nothing of what went wrong
+    failure=_logs_a_record(lambda error: logging.getLogger(__name__).error("the job failed")))
+logs_at_info = _reference_with(  # below WARNING: the default configuration drops it
+    failure=_logs_a_record(lambda error: logging.getLogger(__name__).info(
+        "the job failed", exc_info=error)))
+names_the_exception_type = _reference_with(  # review s22's: the class name only
+    failure=lambda error: f"the job failed ({type(error).__name__})")
+logs_with_the_reference = _reference_with(  # right too: the reference, as _reference_with
+    failure=_logs_a_record(lambda error: logging.getLogger(__name__).error(
+        "the job failed", exc_info=error)))
+
+
 def _busy_pause(step):
     until = time.perf_counter() + 0.05
     while time.perf_counter() < until:  # a pause that computes: the loop is held
@@ -1122,6 +1240,7 @@ paces_with_a_busy_wait = _reference_with(on_each_step=_busy_pause)  # review s22
         with_heartbeats,
         failure_in_plain_text,
         paced_in_a_thread,
+        logs_with_the_reference,
     ],
 )
 def test_07_2_right_answers_pass(project, answer, capsys):
@@ -1171,6 +1290,12 @@ def test_07_2_placeholder_is_not_solved(project):
         (anext_in_a_task_per_step, "each step of the job ran in a new task"),
         (anext_under_wait_for, "start it once with `worker = asyncio.create_task(work())`"),
         (paces_with_a_busy_wait, "ms at a stretch (the median of 5 tries"),
+        (logs_nothing, "no log record carried its error"),
+        (logs_without_the_error, "no log record carried its error"),
+        (logs_at_info, "no log record carried its error"),
+        (cancels_on_leaving_only, "when an error was raised in the generator at its `yield`"),
+        (logs_nothing_and_cancels_on_leaving, "raised in the generator at its `yield`"),
+        (names_the_exception_type, "or part of it (RuntimeError)"),
     ],
 )
 def test_07_2_wrong_answers_fail_with_a_hint(project, answer, message):
@@ -1183,7 +1308,7 @@ def _probe_failures(records):
     return [r for r in records if FAILURE_DETAIL in f"{r.exc_info and r.exc_info[1]} {r.msg}"]
 
 
-@pytest.mark.parametrize("answer", [progress_events, paced_in_a_thread])
+@pytest.mark.parametrize("answer", [progress_events, paced_in_a_thread, tagged_and_reraised])
 def test_07_2_the_probes_failure_is_logged_only_outside_the_check(project, answer, caplog):
     """The answer logs the job's error, as it should: the check's own failing job prints no
     traceback above the verdict, and the same answer run for real still logs it."""

@@ -8,9 +8,11 @@ import json
 import logging
 import statistics
 import sys
+import threading
 import time
 
 import httpx
+from asgiref.sync import SyncToAsync
 from django.core.exceptions import SynchronousOnlyOperation
 from django.http import StreamingHttpResponse
 
@@ -29,6 +31,9 @@ ASKED = 0.05  # seconds between two lines, as the exercise asks
 # returns early by more than the clock's resolution (15.6 ms on Windows at worst), and a
 # loaded machine only makes gaps longer; a 16 ms pause is refused
 GAP = 0.6 * ASKED
+# seconds between two lines, at most, for the closest two: 5 times what was asked. A load
+# that delays one wake-up of the loop rarely delays all three; a 0.5 s pause is refused
+LONGEST = 5 * ASKED
 TOGETHER = 0.01  # seconds: two lines closer than this came with no pause between them
 TICK = 0.005  # the ticker's period: it runs whenever the event loop is free
 MIN_TICKS = 3  # at least one tick in each of the three pauses between the four lines
@@ -82,6 +87,38 @@ def _unraisable_kept_quiet():
 
 
 _REAL_SLEEP = time.sleep  # taken before any watcher replaces it
+_thread_sensitive = threading.local()  # .on: this thread runs a thread-sensitive sync_to_async
+
+
+@contextlib.contextmanager
+def _sleeps_in_the_request_thread():
+    """Record each ``time.sleep`` run by a thread-sensitive ``sync_to_async`` (the default):
+    ``await sync_to_async(time.sleep)(0.05)`` keeps the loop free, but holds the one thread
+    that runs the request's sync code for the whole pause. Seen in asgiref's worker thread:
+    ``SyncToAsync.thread_handler`` runs every call there, under any name the answer uses."""
+    held, real_handler, real_sleep = [], SyncToAsync.thread_handler, time.sleep
+
+    def thread_handler(self, loop, exc_info, task_context, func, child, *args, **kwargs):
+        sensitive = getattr(self, "_thread_sensitive", False)
+        if sensitive and self.func is _REAL_SLEEP:  # a name bound before the check began
+            held.append(child.args[0] if getattr(child, "args", None) else None)
+        before, _thread_sensitive.on = getattr(_thread_sensitive, "on", False), sensitive
+        try:
+            return real_handler(self, loop, exc_info, task_context, func, child, *args,
+                                **kwargs)
+        finally:
+            _thread_sensitive.on = before
+
+    def watched_sleep(seconds):
+        if getattr(_thread_sensitive, "on", False):
+            held.append(seconds)
+        real_sleep(seconds)
+
+    SyncToAsync.thread_handler, time.sleep = thread_handler, watched_sleep
+    try:
+        yield held
+    finally:
+        SyncToAsync.thread_handler, time.sleep = real_handler, real_sleep
 
 
 @contextlib.contextmanager
@@ -162,7 +199,8 @@ def _refuse_sync_orm(check, where):
 @exercise("07.1", "Stream a countdown with an async iterator")
 async def check_countdown(check, countdown):
     ticks = []
-    with quiet_probe() as probe, _blocking_sleeps() as blocking, _sync_cache_calls() as cached:
+    with (quiet_probe() as probe, _blocking_sleeps() as blocking,
+          _sleeps_in_the_request_thread() as held, _sync_cache_calls() as cached):
         response = await call_view(countdown)
         arrivals, chunks = [], []
         if getattr(response, "is_async", False):
@@ -214,6 +252,10 @@ async def check_countdown(check, countdown):
     if together:  # paused, maybe, but not before each line
         failure = f"some lines came together, in one chunk: {together[0]!r}"
         hint = "yield one line at a time, each after its pause: `yield f\"{word}\\n\"`"
+    elif paced and min(gaps) > LONGEST:  # a pause before each line, each far too long
+        failure = (f"the pauses between the lines were {listed} ms: the exercise asks for "
+                   f"about {ASKED * 1000:.0f} ms, and up to {LONGEST * 1000:.0f} ms passes")
+        hint = f"pause before every line with `await asyncio.sleep({ASKED})`, in seconds"
     elif paced and min(gaps) >= TOGETHER:  # a pause before each line, each too short
         failure = (f"the pauses between the lines were {listed} ms: the exercise asks for "
                    f"about {ASKED * 1000:.0f} ms, and {GAP * 1000:.0f} ms at least passes")
@@ -226,7 +268,7 @@ async def check_countdown(check, countdown):
         failure = "the lines all came at once: there is no pause between them"
         hint = probe.hint("pause between lines with `await asyncio.sleep(0.05)`")
     check.that(
-        paced and min(gaps) >= GAP and not together,
+        paced and GAP <= min(gaps) <= LONGEST and not together,
         "the lines come one by one, with pauses between them",
         failure,
         hint=hint,
@@ -237,6 +279,16 @@ async def check_countdown(check, countdown):
             "",
             "it calls time.sleep() on the event loop: every other request waits meanwhile",
             hint="pause with `await asyncio.sleep(0.05)`, not time.sleep",
+        )
+    if held:  # no line when none was seen: a pause that holds no thread is the usual case
+        check.that(
+            False,
+            "",
+            "it pauses with `sync_to_async(time.sleep)`: the event loop stays free, but each "
+            "pause runs in the thread that runs this request's sync code (sync_to_async is "
+            "thread-sensitive by default) and holds it: the request's other sync calls wait "
+            "behind it",
+            hint="`await asyncio.sleep(0.05)` pauses without holding any thread",
         )
     if cached:  # the same rule as in 07.2
         check.that(
@@ -313,10 +365,27 @@ SLOW_STEP = 3.0
 FAILED_READ = 2.0
 
 
+def _errors_in(error):
+    """``error``, the exceptions it groups, its cause and its context, and theirs."""
+    seen, todo = [], [error]
+    while todo:
+        if (each := todo.pop()) is None or any(each is other for other in seen):
+            continue
+        seen.append(each)
+        todo += [each.__cause__, each.__context__, *getattr(each, "exceptions", ())]
+    return seen
+
+
 class _ProbeFailureUnlogged(logging.Filter):
     """Drops the log records of the check's own failing jobs: ``FAILURE_DETAIL`` in the
-    exception or the message. An answer that logs the job's error, as it should, would print a
-    traceback of an error the check made on purpose above the verdict; its other records pass."""
+    exception (its group, its cause or context) or the message. An answer that logs the job's
+    error, as it should, would print a traceback of an error the check made on purpose above
+    the verdict; its other records pass. ``logged`` keeps each dropped record of level
+    WARNING or above, once, though every handler sees it: the check asks for one."""
+
+    def __init__(self):
+        super().__init__()
+        self.logged = []
 
     def filter(self, record):
         error = record.exc_info[1] if isinstance(record.exc_info, tuple) else None
@@ -324,7 +393,11 @@ class _ProbeFailureUnlogged(logging.Filter):
             message = record.getMessage()
         except (TypeError, ValueError):  # arguments that do not fit the format: not ours
             message = str(record.msg)
-        return FAILURE_DETAIL not in f"{error} {message}"
+        if not any(FAILURE_DETAIL in str(each) for each in [message, *_errors_in(error)]):
+            return True
+        if record.levelno >= logging.WARNING and not any(record is r for r in self.logged):
+            self.logged.append(record)
+        return False
 
 
 @contextlib.contextmanager
@@ -332,7 +405,8 @@ def _probe_failures_unlogged():
     """Keep the check's failing jobs out of every log handler there is, whatever logger the
     answer logs with (``logging.getLogger(__name__)``, the root logger, its own name), and out
     of ``logging.lastResort``, which prints to stderr when no handler is configured. Outside
-    the check the records reach the handlers as usual."""
+    the check the records reach the handlers as usual. Yields the list of the failures'
+    records that were logged (and dropped)."""
     loggers = [logging.getLogger(), *(logger for logger in logging.Logger.manager.loggerDict
                                       .values() if isinstance(logger, logging.Logger))]
     handlers = {handler for logger in loggers for handler in logger.handlers}
@@ -341,7 +415,7 @@ def _probe_failures_unlogged():
     for handler in handlers:
         handler.addFilter(drop)
     try:
-        yield
+        yield drop.logged
     finally:
         for handler in handlers:
             handler.removeFilter(drop)
@@ -383,6 +457,41 @@ async def _closed_after_two(progress_events):
     outcome, after = job.outcome, job.produced_after(closed)
     await _let_leaked_job_end(job)
     return outcome, after, cancelled_out
+
+
+class _RaisedInTheGenerator(Exception):
+    """What ``_raised_in_after_two`` raises in the answer's generator at its ``yield``."""
+
+
+async def _raised_in_after_two(progress_events):
+    """Read two events straight from the generator, then raise an error in it at its
+    ``yield`` (``athrow``), as an error of its own code there would: the generator ends
+    neither by cancellation nor by ``GeneratorExit``. Returns the job's outcome and how many
+    steps it produced afterwards."""
+    job = _WatchedJob(steps=20, delay=0.05)
+    events = progress_events(job)
+    try:
+        for _ in range(2):
+            await asyncio.wait_for(anext(events), 2)
+        await asyncio.wait_for(events.athrow(_RaisedInTheGenerator(FAILURE_DETAIL)), 2)
+    except asyncio.CancelledError:  # `await worker` after `worker.cancel()`: judged by aclose
+        if asyncio.current_task().cancelling():
+            raise  # ours: the check itself is being cancelled
+    except Exception:  # noqa: BLE001 (ours coming back, or a stream judged by the served run)
+        pass
+    finally:
+        try:
+            await events.aclose()
+        except asyncio.CancelledError:
+            if asyncio.current_task().cancelling():
+                raise  # ours: the check itself is being cancelled
+        except (Exception, BaseExceptionGroup):  # noqa: BLE001 (judged by the served run)
+            pass
+    raised = time.perf_counter()
+    await asyncio.sleep(0.3)  # time for 6 more steps, if the job were still running
+    outcome, after = job.outcome, job.produced_after(raised)
+    await _let_leaked_job_end(job)
+    return outcome, after
 
 
 # A pause that computes: `while time.perf_counter() < until: pass` holds the event loop's
@@ -575,7 +684,7 @@ async def check_progress_events(check, progress_events):
     try:
         with (_unraisable_kept_quiet(), quiet_probe() as probe, _blocking_sleeps() as sleeps,
               _sync_cache_calls() as cache_calls, _loop_watch() as (any_sleeps, timeouts),
-              _probe_failures_unlogged()):
+              _probe_failures_unlogged() as failures_logged):
             async with serve_in_process() as url:
                 received, _ = await _read_steps(f"{url}/exercise-07-2/", stop_after=2,
                                                 read_timeout=5)
@@ -589,13 +698,16 @@ async def check_progress_events(check, progress_events):
                     stopped and worker is not None and worker not in streaming_tasks
                     and job.outcome == "cancelled" and not worker.cancelled()
                     and worker.exception() is None)
+                logged_before = len(failures_logged)
                 after_failure, ending = await _read_steps(f"{url}/exercise-07-2-fails/",
                                                           read_timeout=FAILED_READ)
+                logged = len(failures_logged) - logged_before
                 after_success, success_ending = await _read_steps(
                     f"{url}/exercise-07-2-succeeds/", read_timeout=SLOW_STEP + 2
                 )
             closed_outcome, after_close, close_cancelled = await _closed_after_two(
                 progress_events)
+            raised_outcome, after_raise = await _raised_in_after_two(progress_events)
             # no verdict on timing here: the watcher's profile hook slows the loop down
             with loop_blocking_calls() as waits:
                 paused = await _read_slowly(progress_events)
@@ -705,6 +817,16 @@ async def check_progress_events(check, progress_events):
             "CancelledError, and cleanup in `except CancelledError` does not run",
             hint="cancel the worker in a `finally` block: it runs on cancellation and on close",
         )
+        check.that(
+            raised_outcome != "running" and after_raise <= 1,
+            "the job stops when an error ends the generator",
+            f"when an error was raised in the generator at its `yield` after two events, the "
+            f"job went on ({after_raise} steps afterwards): an error of your own code there "
+            "(a step `json.dumps` cannot encode, an id `sse_event` refuses) ends the stream "
+            "too, and cleanup in `except CancelledError` or `except GeneratorExit` does not "
+            "run",
+            hint="cancel the worker in a `finally` block: it runs however the generator ends",
+        )
         if close_cancelled:  # no line when it closed cleanly: the usual case
             check.that(
                 False,
@@ -804,6 +926,15 @@ async def check_progress_events(check, progress_events):
             f"({', '.join(leaked)}): {after_failure[-1:]!r}",
             hint='log the exception and send a generic message: `yield sse_event({"error": '
             f'"the job failed"}}, event="{FAILURE_EVENT}")`',
+        )
+        check.that(
+            logged,  # reached only once a failure event was sent
+            "the job's error went to the log",
+            "when the job failed, no log record carried its error: the browser rightly gets a "
+            "generic message, so the log is the only place where the details can be found, "
+            "and nobody learns why the job failed",
+            hint='in the `except` that catches the job\'s error: `logger.exception("the job '
+            'failed")` (a logger of your own: `logger = logging.getLogger(__name__)`)',
         )
     finally:
         for route in jobs:
