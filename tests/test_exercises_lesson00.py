@@ -109,9 +109,16 @@ async def sync_orm_in_to_thread(slug):
     return await asyncio.to_thread(summary)
 
 
+async def in_a_thread_sensitive_context(slug):
+    from asgiref.sync import ThreadSensitiveContext
+
+    async with ThreadSensitiveContext():  # as ASGIHandler runs each request: a thread of its own
+        return await category_summary(slug)
+
+
 RIGHT_ANSWERS = [
     category_summary, with_annotate, through_a_thread, one_query_as_values, two_queries_at_once,
-    decorated_sync_function, counts_with_async_for, slug_iexact,
+    decorated_sync_function, counts_with_async_for, slug_iexact, in_a_thread_sensitive_context,
 ]
 
 
@@ -336,6 +343,38 @@ async def matches_the_start_of_the_slug(slug):
     return {"name": category.name, "products": await category.products.acount()}
 
 
+async def first_match_of_the_start(slug):
+    Category, _ = models()
+    category = await Category.objects.filter(slug__startswith=slug).order_by("pk").afirst()
+    return category and {"name": category.name, "products": await category.products.acount()}
+
+
+async def counts_by_slug_prefix(slug):
+    Category, Product = models()
+    category = await Category.objects.filter(slug=slug).afirst()
+    if category is None:
+        return None
+    count = await Product.objects.filter(category__slug__startswith=slug).acount()
+    return {"name": category.name, "products": count}
+
+
+async def computes_on_the_loop(slug):
+    ends = time.thread_time() + 0.03  # 30 ms of CPU per call, as a password hash can take
+    while time.thread_time() < ends:
+        pass
+    return await category_summary(slug)
+
+
+async def async_cache_in_front(slug):
+    from django.core.cache import cache
+
+    found = await cache.aget(f"lesson00-test:{slug}")
+    if found is None:
+        found = await category_summary(slug)
+        await cache.aset(f"lesson00-test:{slug}", found, 5)
+    return found
+
+
 @pytest.mark.parametrize(
     ("answer", "messages"),
     [
@@ -374,8 +413,16 @@ async def matches_the_start_of_the_slug(slug):
                                          "thread_sensitive=True"]),
         (catches_every_error, ["the check made it raise OperationalError",
                                "catch only Category.DoesNotExist"]),
-        (matches_the_start_of_the_slug, ["category_summary('co') returned {'name': 'Coffee'",
-                                         "by its whole slug"]),
+        (matches_the_start_of_the_slug,
+         ["category_summary('gift-cards') raised MultipleObjectsReturned", "by its whole slug"]),
+        (first_match_of_the_start, ["category_summary('co') returned {'name': 'Coffee'",
+                                    "by its whole slug"]),
+        (counts_by_slug_prefix,
+         ["category_summary('gift-cards') returned {'name': 'Gift cards & vouchers', "
+          "'products': 2}", "'gift-cards-corporate' too"]),
+        (computes_on_the_loop, ["ms of CPU in one step", "sync_to_async"]),
+        (async_cache_in_front, ["the check made it raise OperationalError",
+                                "ask the database each time"]),
     ],
     ids=["sync ORM", "forgotten await", "swallowed exception", "DoesNotExist escapes",
          "{} for a missing slug", "sync function", "guard switched off", "blocks the loop",
@@ -384,7 +431,9 @@ async def matches_the_start_of_the_slug(slug):
          "looks up by name", "average count", "in stock only", "name from the slug",
          "time.sleep imported by name", "sync wait", "exists only with products", "sync cache",
          "ORM in to_thread",
-         "ORM with thread_sensitive=False", "catches every error", "slug__startswith"],
+         "ORM with thread_sensitive=False", "catches every error", "slug__startswith",
+         "first slug__startswith match", "counts by slug prefix",
+         "30 ms of CPU on the loop", "async cache in front"],
 )
 def test_wrong_answers_fail_with_a_hint(answer, messages):
     before = catalog_rows()

@@ -14,6 +14,34 @@ from contextlib import contextmanager
 from asgiref.sync import iscoroutinefunction
 
 
+class LoopCPU:
+    """The most CPU the loop's thread spent between two wake-ups of a task beating every
+    few ms: one step of some other code on the loop holds the beat back that long."""
+
+    def __init__(self, every=0.005):
+        self.every, self.longest = every, 0.0
+
+    async def __aenter__(self):
+        self._last = time.thread_time()
+        self._task = asyncio.create_task(self._beat())
+        return self
+
+    async def __aexit__(self, *exc_info):
+        self._record()  # the body may have worked right up to its end
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _beat(self):
+        while True:
+            await asyncio.sleep(self.every)
+            self._record()
+
+    def _record(self):
+        now = time.thread_time()
+        self.longest = max(self.longest, now - self._last)
+        self._last = now
+
+
 def must_be_async(check, function, name, params="...", *, kind="function", hint=None):
     """Stop the check with a hint unless ``function`` is an async function (or marked as one).
 

@@ -1,18 +1,22 @@
 """Checks for lesson 00 · Your notebook is an event loop."""
 
+import gc
 import os
+import sys
 import threading
 import time
+import weakref
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import SyncToAsync, sync_to_async
 from django.core.exceptions import SynchronousOnlyOperation
 from django.db import OperationalError
 
-from tutorial_project.course.exercises.attempt import Raised, attempt
+from tutorial_project.course.exercises.attempt import Raised, attempt, fail
 from tutorial_project.course.exercises.core import exercise
 from tutorial_project.course.exercises.expect import (
+    LoopCPU,
     blocking_calls_on_this_thread,
     made_by_the_surroundings,
     must_be_async,
@@ -34,12 +38,22 @@ STALL = 0.25
 # held, and the answer's calls may hold it LOOP_HELD_LIMIT in all. A free loop on a loaded
 # 2-core machine wakes within a few ms; a 0.1 s block in each call already adds up to 0.5 s.
 HELD, LOOP_HELD_LIMIT = 0.05, 0.4
+# Work done on the loop (hashing a password, a long loop in Python) is judged by the loop
+# thread's own CPU time in one step (time.thread_time), which a busy machine does not add to,
+# so the same answer gets the same verdict under any load. Timed without the blocking-call
+# watch (its profile hook slows every call). The reference answer's longest step: about 1 ms
+# (Django 5.2 and 6.1, load 15 on 2 cores); a 20 ms step is refused. Windows counts thread
+# time in ticks of ~15.6 ms: 35 ms there.
+CPU_STEP = 0.035 if sys.platform == "win32" else 0.015
 # A category the demo data lacks: its name is not slug.title() and it has 1 product (every demo
 # category has 3), out of stock. The check creates it for its run and removes it afterwards.
 EXTRA_SLUG, EXTRA_NAME, EXTRA_SKU = "gift-cards", "Gift cards & vouchers", "GC-001"
 # And an empty category: it exists, with 0 products (an answer that decides "no such category"
 # from a product count, or counts through Product, answers None for it).
 EMPTY_SLUG, EMPTY_NAME = "empty-shelf", "Empty shelf"
+# A category whose slug starts with EXTRA_SLUG, with 1 product: an answer that counts by
+# `category__slug__startswith` (or contains) counts 2 for gift-cards. It is not asked about.
+LONGER_SLUG, LONGER_NAME, LONGER_SKU = f"{EXTRA_SLUG}-corporate", "Corporate gift cards", "GC-101"
 # Slugs of no category: one no category starts with, and the start of "coffee" (an answer that
 # matches with slug__startswith or slug__contains finds coffee for it).
 ABSENT_SLUGS = ("no-such-category", "co")
@@ -52,19 +66,23 @@ async def check_category_summary(check, category_summary):
     must_be_async(check, category_summary, "category_summary", "slug")
     _guard_stays_on(check, before=True)
     stalls = []
-    # The async ORM's queries run on asgiref's thread-sensitive thread, whose connection Django
-    # closes; a query on any other worker thread opens a connection nobody closes.
+    # The async ORM's queries run on asgiref's thread-sensitive thread (or, in a
+    # ThreadSensitiveContext, as ASGIHandler runs a request, on that context's thread); a query
+    # on any other worker thread opens a connection nobody closes.
     orm_thread = await sync_to_async(threading.get_ident)()
     summary = _Summary(check, category_summary, Category, stalls, orm_thread)
     await _remove_extra_category(Category, Product)  # left over if an earlier run was stopped
     extra = await Category.objects.acreate(name=EXTRA_NAME, slug=EXTRA_SLUG)
+    longer = await Category.objects.acreate(name=LONGER_NAME, slug=LONGER_SLUG)
     await Category.objects.acreate(name=EMPTY_NAME, slug=EMPTY_SLUG)
     answers = []  # (slug, expected, got), judged once the extra category is gone again
     try:
-        await Product.objects.acreate(
-            sku=EXTRA_SKU, name="Gift card 25", category=extra, price="25.00", stock=0,
-            created_at=datetime(2026, 1, 1, tzinfo=UTC),
-        )
+        for sku, name, category in [(EXTRA_SKU, "Gift card 25", extra),
+                                    (LONGER_SKU, "Gift card 500", longer)]:
+            await Product.objects.acreate(
+                sku=sku, name=name, category=category, price="25.00", stock=0,
+                created_at=datetime(2026, 1, 1, tzinfo=UTC),
+            )
         slugs = ["books", "coffee", EXTRA_SLUG, EMPTY_SLUG]
         async for category in Category.objects.filter(slug__in=slugs).order_by("pk"):
             expected = {"name": category.name, "products": await category.products.acount()}
@@ -99,7 +117,10 @@ async def check_category_summary(check, category_summary):
         "catch only Category.DoesNotExist; and a result kept from an earlier call (a dict or "
         "cache of answers) hides them too: ask the database each time",
     )
-    held, longest = sum(held for _, held in stalls), max(gap for gap, _ in stalls)
+    held, longest = sum(held for _, held, _ in stalls), max(gap for gap, _, _ in stalls)
+    if (cpu := max(cpu for _, _, cpu in stalls)) >= CPU_STEP:
+        fail(check, f"your function kept the event loop's thread busy for {cpu * 1000:.0f} ms "
+                    "of CPU in one step: nothing else could run meanwhile", CPU_HINT)
     check.that(
         longest < STALL and held < LOOP_HELD_LIMIT and not os.environ.get(UNSAFE),
         "Django's guard stayed on, and the event loop was never held for long",
@@ -110,12 +131,14 @@ async def check_category_summary(check, category_summary):
 
 
 async def _remove_extra_category(Category, Product):
-    await Product.objects.filter(sku=EXTRA_SKU).adelete()
-    await Category.objects.filter(slug__in=[EXTRA_SLUG, EMPTY_SLUG]).adelete()
+    await Product.objects.filter(sku__in=[EXTRA_SKU, LONGER_SKU]).adelete()
+    await Category.objects.filter(slug__in=[EXTRA_SLUG, LONGER_SLUG, EMPTY_SLUG]).adelete()
 
 
 class _Summary:
-    """Await the answer once, with the loop watched and Django's guard checked after it."""
+    """Await the answer with what it calls watched and Django's guard checked after it; then,
+    unless the database is made to fail, once more with the loop timed (the watch's profile
+    hook slows the loop, so the two are never run together)."""
 
     def __init__(self, check, category_summary, Category, stalls, orm_thread):
         self.check, self.answer, self.Category = check, category_summary, Category
@@ -125,22 +148,13 @@ class _Summary:
         check, what = self.check, f"category_summary({slug!r})"
         try:
             with _blocking_on_the_loop(self.orm_thread, database_fails) as blocked:
-                async with _LoopHeld(every=0.005) as heartbeat:
-                    # attempt() spots a forgotten await and drops the answer's frames, so its
-                    # coroutine is reported now, not blamed on the next run of this check.
-                    outcome = await attempt(check, lambda: self.answer(slug), what)
+                # attempt() spots a forgotten await and drops the answer's frames, so its
+                # coroutine is reported now, not blamed on the next run of this check.
+                outcome = await attempt(check, lambda: self.answer(slug), what)
         finally:
             _guard_stays_on(check, before=False)
-        self.stalls.append((heartbeat.longest_gap, heartbeat.held))
         for found, hint in blocked:
             check.that(False, "", f"{what} {found}", hint=hint)
-        if heartbeat.longest_gap >= STALL:
-            check.that(
-                False, "",
-                f"{what} held the event loop for {heartbeat.longest_gap:.1f} s: nothing else "
-                "could run meanwhile",
-                hint=BLOCKING_HINT,
-            )
         if isinstance(outcome, Raised):
             error = outcome.error
             if database_fails and isinstance(error, OperationalError):
@@ -151,8 +165,27 @@ class _Summary:
             if isinstance(error, self.Category.DoesNotExist):
                 check.that(False, "", f"{what} let Category.DoesNotExist escape",
                            hint="catch Category.DoesNotExist (around the `aget`) and return None")
+            if isinstance(error, self.Category.MultipleObjectsReturned):
+                check.that(False, "", f"{what} raised {outcome}",
+                           hint="look the category up by its whole slug (`slug=slug`): "
+                           f"{EXTRA_SLUG!r} also starts {LONGER_SLUG!r}")
             check.that(False, "", f"{what} raised {outcome}")
+        if not database_fails:
+            heartbeat, cpu = await self._timed(slug, what)
+            self.stalls.append((heartbeat.longest_gap, heartbeat.held, cpu))
+            if heartbeat.longest_gap >= STALL:
+                fail(check, f"{what} held the event loop for {heartbeat.longest_gap:.1f} s: "
+                            "nothing else could run meanwhile", BLOCKING_HINT)
         return outcome
+
+    async def _timed(self, slug, what):
+        gc.collect()  # a full collection now is not the answer's stall later
+        try:
+            async with _LoopHeld(every=0.005) as heartbeat, LoopCPU() as cpu:
+                await attempt(self.check, lambda: self.answer(slug), what)
+        finally:
+            _guard_stays_on(self.check, before=False)
+        return heartbeat, cpu.longest
 
 
 class _LoopHeld(Heartbeat):
@@ -172,10 +205,11 @@ def _blocking_on_the_loop(orm_thread, database_fails=False):
     """Note, as (what, hint) pairs, what the block ran that an async function must not.
 
     A time.sleep or a sync cache call on this (the event loop's) thread holds the loop, however
-    short. The async ORM runs its queries on `orm_thread`, with that thread's connection: a
-    query on this thread means the sync ORM ran on the loop (the guard switched off, even for a
-    moment); one on another thread (`asyncio.to_thread`, `thread_sensitive=False`) opened a
-    connection that Django never closes. With `database_fails`, every query raises
+    short. The async ORM runs its queries on `orm_thread`, or in a ThreadSensitiveContext on
+    that context's one thread, with that thread's connection: a query on this thread means the
+    sync ORM ran on the loop (the guard switched off, even for a moment); one on another thread
+    (`asyncio.to_thread`, `thread_sensitive=False`) opened a connection that Django never
+    closes. With `database_fails`, every query raises
     OperationalError, as a locked or lost database would.
     """
     from django.db.backends.utils import CursorWrapper
@@ -190,7 +224,7 @@ def _blocking_on_the_loop(orm_thread, database_fails=False):
         def execute(self, sql, params, many, executor):
             if threading.get_ident() == loop_thread:
                 note("ran an SQL query on the event loop's thread", SYNC_QUERY_HINT)
-            elif threading.get_ident() != orm_thread:
+            elif not _thread_sensitive(orm_thread):
                 note("ran a query on a thread Django does not manage", OFF_THREAD_HINT)
             if database_fails:
                 raise OperationalError("database is locked (a failure the check caused)")
@@ -208,6 +242,21 @@ def _blocking_on_the_loop(orm_thread, database_fails=False):
             note(f"made a blocking call on the event loop's thread: {name}", BLOCKING_HINT)
     found[:0] = [(f"called time.sleep({seconds}) on the event loop's thread", BLOCKING_HINT)
                  for seconds in sleeps]
+
+
+def _thread_sensitive(orm_thread):
+    """Whether this thread is one that sync_to_async's thread_sensitive=True sends work to:
+    `orm_thread`, or the one thread of a ThreadSensitiveContext's executor."""
+    if threading.get_ident() == orm_thread:
+        return True
+    # A ThreadPoolExecutor's worker thread holds a weak reference to its executor as its first
+    # argument (CPython 3.11 to 3.14); the executor's own `_threads` set gets the thread only
+    # after the thread has started, so it can miss the first query.
+    first = (getattr(threading.current_thread(), "_args", None) or (None,))[0]
+    executor = first() if isinstance(first, weakref.ref) else None
+    return executor is not None and any(
+        executor is own for own in list(SyncToAsync.context_to_thread_executor.values())
+    )
 
 
 @contextmanager
@@ -234,6 +283,10 @@ OFF_THREAD_HINT = (
 CACHE_HINT = (
     "the sync cache API waits on the loop (a network round trip with Redis or Memcached): "
     "`await cache.aget(...)`, `await cache.aset(...)`"
+)
+CPU_HINT = (
+    "work that computes (hashing a password, a long Python loop) holds the loop too: run it in "
+    "a thread, `await sync_to_async(fn)()`"
 )
 BLOCKING_HINT = (
     "something in your function blocked the loop (time.sleep, a sync HTTP call, a sync query "
@@ -266,6 +319,11 @@ def _hint_for(got, slug):
         )
     if isinstance(got, dict) and any(type(v).__name__ == "coroutine" for v in got.values()):
         return "a value is a coroutine, not a number: `await` the acount()"
+    if slug == EXTRA_SLUG and isinstance(got, dict) and got.get("products") == 2:
+        return (
+            f"the check added {LONGER_SLUG!r} too (1 product): count this category's "
+            "products, `await category.products.acount()`, not every slug that starts with it"
+        )
     if slug == EXTRA_SLUG:
         return (
             f"the check added {slug!r} for this run ({EXTRA_NAME!r}, 1 product, out of stock): "

@@ -4,7 +4,6 @@ import asyncio
 import gc
 import inspect
 import sys
-import time
 from contextlib import asynccontextmanager, contextmanager
 
 from asgiref.sync import iscoroutinefunction
@@ -14,6 +13,7 @@ from django.views import View
 
 from tutorial_project.course.exercises.core import exercise
 from tutorial_project.course.exercises.expect import (
+    LoopCPU,
     async_unsafe_noted,
     blocking_calls_on_this_thread,
     made_by_the_surroundings,
@@ -38,34 +38,6 @@ SKUS = ["BK-001", "CF-001", "GM-001", "TL-001", "BK-002", "CF-002"]
 CPU_STALL = 0.05 if sys.platform == "win32" else 0.03
 
 
-class _LoopCPU:
-    """The most CPU the loop's thread spent between two wake-ups of a task beating every
-    few ms: one step of some other code on the loop holds the beat back that long."""
-
-    def __init__(self, every=0.005):
-        self.every, self.longest = every, 0.0
-
-    async def __aenter__(self):
-        self._last = time.thread_time()
-        self._task = asyncio.create_task(self._beat())
-        return self
-
-    async def __aexit__(self, *exc_info):
-        self._record()  # the body may have worked right up to its end
-        self._task.cancel()
-        await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _beat(self):
-        while True:
-            await asyncio.sleep(self.every)
-            self._record()
-
-    def _record(self):
-        now = time.thread_time()
-        self.longest = max(self.longest, now - self._last)
-        self._last = now
-
-
 async def _ok(request):
     return HttpResponse("ok")
 
@@ -84,7 +56,7 @@ async def _watched():
         sync_cache_calls_on_this_thread() as cache_calls,
         blocking_calls_on_this_thread(made_by_the_surroundings) as blocking,
     ):
-        async with _LoopCPU() as loop_cpu:
+        async with LoopCPU() as loop_cpu:
             yield seen
     seen.loop_cpu = loop_cpu.longest
     seen.loop_sleeps = len(sleeps)
