@@ -437,26 +437,33 @@ async def _closed_after_two(progress_events):
     Returns the job's outcome and how many steps it produced afterwards."""
     job = _WatchedJob(steps=20, delay=0.05)
     events = progress_events(job)
-    cancelled_out = False
     try:
         for _ in range(2):
             await asyncio.wait_for(anext(events), 2)
     except Exception:  # noqa: BLE001 (a stream that breaks or hangs is judged by the served run)
         pass
-    finally:  # a TaskGroup left at a yield raises GeneratorExit in an exception group
-        try:
-            await events.aclose()
-        except asyncio.CancelledError:
-            if asyncio.current_task().cancelling():
-                raise  # ours: the check itself is being cancelled
-            cancelled_out = True  # the answer's: `await worker` after `worker.cancel()`
-        except (Exception, BaseExceptionGroup):  # noqa: BLE001 (judged by the served run)
-            pass
+    finally:
+        cancelled_out = await _closed_quietly(events)
     closed = time.perf_counter()
     await asyncio.sleep(0.3)  # time for 6 more steps, if the job were still running
     outcome, after = job.outcome, job.produced_after(closed)
     await _let_leaked_job_end(job)
     return outcome, after, cancelled_out
+
+
+async def _closed_quietly(events):
+    """``aclose()`` the answer's generator; whether the answer's own CancelledError came out
+    of it (`await worker` after `worker.cancel()`). Its other errors are judged by the served
+    run (a TaskGroup left at a yield raises GeneratorExit in an exception group)."""
+    try:
+        await events.aclose()
+    except asyncio.CancelledError:
+        if asyncio.current_task().cancelling():
+            raise  # ours: the check itself is being cancelled
+        return True
+    except (Exception, BaseExceptionGroup):  # noqa: BLE001 (judged by the served run)
+        pass
+    return False
 
 
 class _RaisedInTheGenerator(Exception):
@@ -480,13 +487,7 @@ async def _raised_in_after_two(progress_events):
     except Exception:  # noqa: BLE001 (ours coming back, or a stream judged by the served run)
         pass
     finally:
-        try:
-            await events.aclose()
-        except asyncio.CancelledError:
-            if asyncio.current_task().cancelling():
-                raise  # ours: the check itself is being cancelled
-        except (Exception, BaseExceptionGroup):  # noqa: BLE001 (judged by the served run)
-            pass
+        await _closed_quietly(events)
     raised = time.perf_counter()
     await asyncio.sleep(0.3)  # time for 6 more steps, if the job were still running
     outcome, after = job.outcome, job.produced_after(raised)
