@@ -51,13 +51,31 @@ async def page_of_values_in_a_thread(number):  # right, written differently: SKU
     return await sync_to_async(skus)()
 
 
-async def page_in_two_hops(number):  # get_page in one hop, the (lazy) page listed in another
+async def page_in_two_hops(number):  # right: get_page in one hop, the (lazy) page in another
     from asgiref.sync import sync_to_async
 
     django_paginator, products = paginators()
     paginator = django_paginator.Paginator(products.values_list("sku", flat=True), per_page=5)
     page = await sync_to_async(paginator.get_page)(number)
     return await sync_to_async(list)(page)
+
+
+async def page_then_async_for(number):  # right: get_page in a hop, its rows by the async ORM
+    from asgiref.sync import sync_to_async
+
+    django_paginator, products = paginators()
+    page = await sync_to_async(django_paginator.Paginator(products, 5).get_page)(number)
+    return [p.sku async for p in page.object_list]
+
+
+async def ordered_by_pk(number):  # the demo rows' pk order is their SKU order: not the check's
+    from asgiref.sync import sync_to_async
+
+    from tutorial_project.catalog.models import Product
+
+    django_paginator, _ = paginators()
+    paginator = django_paginator.Paginator(Product.objects.order_by("pk"), 5)
+    return await sync_to_async(lambda: [p.sku for p in paginator.get_page(number)])()
 
 
 async def page_by_hand(number):  # no paginator at all
@@ -193,6 +211,10 @@ def test_page_skus(project):
     from asgiref.sync import sync_to_async  # right, written differently: a wrapped sync function
 
     assert run(check_page_skus, sync_to_async(_skus_of_page))
+    for two_hops in (page_in_two_hops, page_then_async_for):  # COUNT, then LIMIT: no wait
+        assert run(check_page_skus, two_hops), two_hops.__name__
+    verdict = run(check_page_skus, ordered_by_pk)
+    assert not verdict and "AA-000" in str(verdict) and "not by pk" in str(verdict), str(verdict)
     _KEPT.clear()
     verdict = run(check_page_skus, paginator_kept_across_calls)
     assert not verdict and "a product added" in str(verdict), str(verdict)
@@ -242,6 +264,25 @@ def test_page_skus(project):
             page = await django_paginator.AsyncPaginator(products, 5).aget_page(number)
             return [p.sku for p in page]
 
+        async def async_paginator_by_pk(number):
+            from tutorial_project.catalog.models import Product
+
+            django_paginator, _ = paginators()
+            paginator = django_paginator.AsyncPaginator(Product.objects.order_by("pk"), 5)
+            return [p.sku async for p in await paginator.aget_page(number)]
+
+        verdict = run(check_page_skus, async_paginator_by_pk)
+        assert not verdict and "not by pk" in str(verdict), str(verdict)
+
+        async def plain_for_over_object_list(number):  # the page's QuerySet read on the loop
+            django_paginator, products = paginators()
+            page = await django_paginator.AsyncPaginator(products, 5).aget_page(number)
+            return [p.sku for p in page.object_list]
+
+        verdict = run(check_page_skus, plain_for_over_object_list)
+        assert not verdict and "on the event loop" in str(verdict), str(verdict)
+        assert "object_list" in str(verdict) and "async for" in str(verdict)
+
         verdict = run(check_page_skus, plain_for_over_an_asyncpage)
         assert not verdict and "aget_object_list()" in str(verdict), str(verdict)
         assert "async for" in str(verdict)
@@ -256,9 +297,6 @@ def test_page_skus(project):
     assert not verdict and "`await` is missing" in str(verdict)
     verdict = run(check_page_skus, page_object_list)
     assert not verdict and "QuerySet" in str(verdict)
-    verdict = run(check_page_skus, page_in_two_hops)
-    assert not verdict and "listed its rows in another" in str(verdict), str(verdict)
-    assert "one hop" in str(verdict)
 
 
 # --- 11.2 -------------------------------------------------------------------------------------
@@ -349,12 +387,42 @@ async def runs_it_and_enqueues(request):  # acall() first: the client still wait
     return JsonResponse({"id": result.id, "status": result.status}, status=202)
 
 
-async def waits_after_enqueueing(request):  # aenqueue, then the client waits anyway
+async def waits_after_enqueueing(request):  # aenqueue, then waits (in a thread): late
     category = request.GET.get("category", "").strip()
     if not category:
         return JsonResponse({"error": "give ?category=<slug>"}, status=400)
     result = await report_task().aenqueue(category)
-    await asyncio.sleep(2)
+    await asyncio.to_thread(sleep, 2)
+    return JsonResponse({"id": result.id, "status": result.status}, status=202)
+
+
+async def sleeps_briefly(request):  # well under the timing bound, but a wait all the same
+    category = request.GET.get("category", "").strip()
+    if not category:
+        return JsonResponse({"error": "give ?category=<slug>"}, status=400)
+    result = await report_task().aenqueue(category)
+    await asyncio.sleep(0.4)
+    return JsonResponse({"id": result.id, "status": result.status}, status=202)
+
+
+async def polls_briefly(request):  # three quick polls: the client waits for them
+    category = request.GET.get("category", "").strip()
+    if not category:
+        return JsonResponse({"error": "give ?category=<slug>"}, status=400)
+    result = await report_task().aenqueue(category)
+    for _ in range(3):
+        await result.arefresh()
+    return JsonResponse({"id": result.id, "status": result.status}, status=202)
+
+
+async def enqueues_in_an_executor(request):  # run_in_executor: the ORM off the request's thread
+    from functools import partial
+
+    category = request.GET.get("category", "").strip()
+    if not category:
+        return JsonResponse({"error": "give ?category=<slug>"}, status=400)
+    enqueue = partial(report_task().enqueue, category)
+    result = await asyncio.get_running_loop().run_in_executor(None, enqueue)
     return JsonResponse({"id": result.id, "status": result.status}, status=202)
 
 
@@ -517,9 +585,10 @@ def test_start_report_view(project, recwarn, monkeypatch):
     assert run(check_start_report_view, answers_503_when_the_queue_is_down)
     verdict = run(check_start_report_view, swallows_a_failed_aenqueue)
     assert not verdict and "still answered 202" in str(verdict) and "503" in str(verdict)
-    verdict = run(check_start_report_view, enqueues_on_a_pool_thread)
-    assert not verdict and "thread other than the request's" in str(verdict), str(verdict)
-    assert "aenqueue" in str(verdict)
+    for off_thread in (enqueues_on_a_pool_thread, enqueues_in_an_executor):
+        verdict = run(check_start_report_view, off_thread)
+        assert not verdict and "thread other than the request's" in str(verdict), str(verdict)
+        assert "aenqueue" in str(verdict)
     monkeypatch.setattr(lesson11, "NO_ANSWER_SECONDS", 2)  # the same verdict, sooner
     verdict = run(check_start_report_view, waits_for_the_job)
     assert not verdict and "no answer within 2 s" in str(verdict) and "202" in str(verdict)
@@ -532,6 +601,11 @@ def test_start_report_view(project, recwarn, monkeypatch):
         assert "acall()" in str(verdict) and "aenqueue" in str(verdict)
     verdict = run(check_start_report_view, waits_after_enqueueing)
     assert not verdict and "answered after" in str(verdict) and "202 at once" in str(verdict)
+    verdict = run(check_start_report_view, sleeps_briefly)
+    assert not verdict and "waited before answering: asyncio.sleep(0.4)" in str(verdict)
+    assert "202 at once" in str(verdict)
+    verdict = run(check_start_report_view, polls_briefly)
+    assert not verdict and "3 lookup(s) of the job" in str(verdict), str(verdict)
     assert not run(check_start_report_view, ...).solved
     verdict = run(check_start_report_view, forgot_await)
     assert not verdict and "never awaited" in str(verdict) and "await" in str(verdict)
