@@ -693,6 +693,76 @@ async def fires_and_forgets(request):
     return JsonResponse({"in_stock": n})
 
 
+async def caches_the_count_briefly(request):
+    """A sync cache with a 0.3 s lifetime (review s23): the burst's requests all miss it (they
+    look before any of them has counted), and it expired before the old sold-out probe."""
+    from django.core.cache import cache
+
+    from tutorial_project.catalog.models import Product
+
+    n = cache.get("l08-in-stock")
+    if n is None:
+        n = await Product.objects.filter(stock__gt=0).acount()
+        await sync_to_async(close_connection)()
+        cache.set("l08-in-stock", n, timeout=0.3)
+    await upstream(_ms(request))
+    return JsonResponse({"in_stock": n})
+
+
+async def caches_the_count_async_briefly(request):
+    """The a-twins, 0.5 s lifetime: no blocking call, but a request within 0.5 s of another
+    answers with its count."""
+    from django.core.cache import cache
+
+    from tutorial_project.catalog.models import Product
+
+    n = await cache.aget("l08-in-stock-async")
+    if n is None:
+        n = await Product.objects.filter(stock__gt=0).acount()
+        await sync_to_async(close_connection)()
+        await cache.aset("l08-in-stock-async", n, timeout=0.5)
+    await upstream(_ms(request))
+    return JsonResponse({"in_stock": n})
+
+
+async def counts_then_caches_on_the_loop(request):
+    """Counts in every request, but writes the count with the sync cache API on the loop."""
+    from django.core.cache import cache
+
+    from tutorial_project.catalog.models import Product
+
+    n = await Product.objects.filter(stock__gt=0).acount()
+    await sync_to_async(close_connection)()
+    cache.set("l08-in-stock-seen", n)
+    await upstream(_ms(request))
+    return JsonResponse({"in_stock": n})
+
+
+ELEVEN = asyncio.Semaphore(11)
+
+
+async def waits_eleven_at_a_time(request):
+    """At most 11 waits overlap (review s23): nothing blocks the loop, the rest wait a turn."""
+    from tutorial_project.catalog.models import Product
+
+    n = await Product.objects.filter(stock__gt=0).acount()
+    await sync_to_async(close_connection)()
+    async with ELEVEN:
+        await upstream(_ms(request))
+    return JsonResponse({"in_stock": n})
+
+
+async def waits_with_a_timeout(request):
+    """Right, written differently: the wait under asyncio.timeout, as the lesson advises."""
+    from tutorial_project.catalog.models import Product
+
+    n = await Product.objects.filter(stock__gt=0).acount()
+    await sync_to_async(close_connection)()
+    async with asyncio.timeout(5):
+        await upstream(_ms(request))
+    return JsonResponse({"in_stock": n})
+
+
 def test_stock_then_wait_accepts_right_answers(project):
     assert asyncio.run(check_stock_then_wait(stock_then_wait))
     assert asyncio.run(check_stock_then_wait(closes_in_the_same_sync_call))
@@ -702,6 +772,7 @@ def test_stock_then_wait_accepts_right_answers(project):
     assert asyncio.run(check_stock_then_wait(closes_old_connections))
     assert asyncio.run(check_stock_then_wait(counts_and_closes_on_a_thread_of_its_own))
     assert asyncio.run(check_stock_then_wait(closes_all_then_waits_in_float_ms))
+    assert asyncio.run(check_stock_then_wait(waits_with_a_timeout))
 
 
 def test_stock_then_wait_rejects_mistakes(project):
@@ -732,7 +803,7 @@ def test_stock_then_wait_rejects_mistakes(project):
     verdict = asyncio.run(check_stock_then_wait(ignores_ms))
     assert not verdict and "then [0.5, 0.5] seconds" in str(verdict)
     verdict = asyncio.run(check_stock_then_wait(ms_without_default))
-    assert not verdict and "[200, 500, 200]" in str(verdict) and "fails (500)" in str(verdict)
+    assert not verdict and "[200, 200, 500]" in str(verdict) and "fails (500)" in str(verdict)
     verdict = asyncio.run(check_stock_then_wait(blocks_the_loop_a_little))
     assert not verdict and "time.sleep 20 times on the event loop" in str(verdict)
     verdict = asyncio.run(check_stock_then_wait(computes_on_the_loop))
@@ -790,6 +861,28 @@ def test_stock_then_wait_rejects_skipped_steps(project):
     assert "ensure_future" in str(verdict) and "computes" not in str(verdict)
     verdict = asyncio.run(check_stock_then_wait(waits_for_an_event))
     assert not verdict and "threading.Event.wait" in str(verdict), str(verdict)
+
+
+def test_stock_then_wait_rejects_counts_kept_or_cached(project):
+    """Review s23: a count kept 0.3 s in the sync cache passed every line."""
+    verdict = asyncio.run(check_stock_then_wait(caches_the_count_briefly))
+    assert not verdict and "sync cache API on the event loop's thread" in str(verdict), str(
+        verdict)
+    assert "cache.aget" in str(verdict)
+    verdict = asyncio.run(check_stock_then_wait(caches_the_count_async_briefly))
+    assert not verdict and "the next request answered" in str(verdict), str(verdict)
+    assert "even one that expires within a second" in str(verdict)
+    verdict = asyncio.run(check_stock_then_wait(counts_then_caches_on_the_loop))  # 20 + 2 sets
+    assert not verdict and "sync cache API on the event loop's thread 22 times (set)" in str(
+        verdict), str(verdict)
+    assert "cache.aset" in str(verdict)
+
+
+def test_stock_then_wait_names_a_semaphore_not_a_blocking_call(project):
+    """Review s23: a Semaphore(11) was refused for a blocking call it never made."""
+    verdict = asyncio.run(check_stock_then_wait(waits_eleven_at_a_time))
+    assert not verdict and "only 11 of 20 requests were waiting" in str(verdict), str(verdict)
+    assert "Semaphore" in str(verdict) and "under any name" not in str(verdict)
 
 
 def test_loop_steps_leave_out_the_checks_own_client():

@@ -17,6 +17,7 @@ from tutorial_project.course.exercises.expect import (
     blocking_calls_on_this_thread,
     made_by_the_surroundings,
     must_be_async,
+    sync_cache_calls_on_this_thread,
 )
 from tutorial_project.instruments.servers import serve_in_process
 from tutorial_project.playground import mount, unmount
@@ -50,7 +51,7 @@ RUNS = [
      "line for the GIL and the event loop, well under a whole core"),
     (_run(100, 160, 0.62, 0.1, 0.1, 0.3, 0.45), "queue",
      "a tool busier than an idle server is not a tool at its limit: the requests queued"),
-    (_run(100, 50, 0.4, 0.1, 0.55, 0.05, 1.95), "machine",
+    (_run(100, 50, 2.0, 0.1, 0.55, 0.05, 1.95), "machine",
      "server at half a core, tool idle, but both cores of the machine busy (other programs):"
      " requests waited for a CPU"),
     (_run(100, 200, 0.5, 0.1, 0.3, 0.05, 1.8, cores=4), "queue",
@@ -333,12 +334,24 @@ def _holds_a_connection():
     return connection.connection is not None  # this thread's connection, open or not
 
 
-class _ConnectionsUsed:
-    """Every database connection used while it is active, on any thread of this process.
+# The queries of the request being served, counted on whatever thread runs them (sync_to_async
+# and asyncio.to_thread carry the request's context there): set by _answers_after_upstream.
+_REQUEST_QUERIES = contextvars.ContextVar("lesson08_request_queries", default=None)
 
-    A new connection announces itself (``connection_created``); one that was open before is
-    marked by an execute wrapper put on every ``DatabaseWrapper`` alive (found with ``gc``:
-    other threads' wrappers are in thread-locals that no other thread can list).
+
+def _count_a_query():
+    if (queries := _REQUEST_QUERIES.get()) is not None:
+        queries[0] += 1
+
+
+class _ConnectionsUsed:
+    """Every database connection used while it is active, on any thread of this process, and
+    the queries of each request (``_REQUEST_QUERIES``).
+
+    A new connection announces itself (``connection_created``) and gets an execute wrapper;
+    one that was open before is marked by an execute wrapper put on every ``DatabaseWrapper``
+    alive (found with ``gc``: other threads' wrappers are in thread-locals that no other
+    thread can list).
     """
 
     def __init__(self):
@@ -346,12 +359,18 @@ class _ConnectionsUsed:
 
     def _note(self, sender=None, connection=None, **kwargs):
         self.used[id(connection)] = connection
+        if not any(getattr(mark, "lesson08", False) for mark in connection.execute_wrappers):
+            mark = self._marker(connection)
+            connection.execute_wrappers.append(mark)
+            self._marked.append((connection, mark))
 
     def _marker(self, wrapper):
         def mark(execute, sql, params, many, context):
             self.used[id(wrapper)] = wrapper
+            _count_a_query()
             return execute(sql, params, many, context)
 
+        mark.lesson08 = True
         return mark
 
     def __enter__(self):
@@ -390,10 +409,11 @@ class _UpstreamWatch:
 
     def __init__(self, expected, patience=PATIENCE):
         self.expected, self.patience = expected, patience
-        self.held, self.seconds, self.used_before = [], [], []
+        self.held, self.seconds, self.queried_before = [], [], []
         self.open_while_waiting = None
         self.connections = None  # a _ConnectionsUsed, set before the learner's requests
         self.apart = None
+        self.in_at_once = None  # how many had come when the first gave up waiting for all
         self.gave_up = asyncio.Event()
         self._all_in = asyncio.Event()
 
@@ -404,8 +424,8 @@ class _UpstreamWatch:
         self.seconds.append(seconds)
         if (calls := _UPSTREAM_CALLS.get()) is not None:
             calls.append(asyncio.current_task())
-        if self.connections is not None:
-            self.used_before.append(len(self.connections.used))
+        if self.connections is not None:  # this request's own queries so far
+            self.queried_before.append((_REQUEST_QUERIES.get() or [0])[0])
         # thread_sensitive: runs on the calling request's thread, where its connection lives
         self.held.append(await sync_to_async(_holds_a_connection)())
         if len(self.held) == self.expected and not self._all_in.is_set():
@@ -417,6 +437,7 @@ class _UpstreamWatch:
             if not self._all_in.is_set():  # the first to give up: no one waits any more
                 self._count_open()
                 self._all_in.set()
+                self.in_at_once = len(self.held)
                 if len(self.held) <= self.expected // 2:
                     self.apart = len(self.held)
                     self.gave_up.set()
@@ -430,18 +451,22 @@ class _UpstreamWatch:
 _UPSTREAM_CALLS = contextvars.ContextVar("lesson08_upstream_calls", default=None)
 
 
-def _answers_after_upstream(view, early):
+def _answers_after_upstream(view, early, queries):
     """``view``, noting in ``early`` each answer sent while an upstream() call that the view
     started was still running (``ensure_future(upstream(...))``, then a sleep: nothing waits
-    for the upstream's answer, nor hears of its failure)."""
+    for the upstream's answer, nor hears of its failure), and in ``queries`` how many queries
+    each request ran."""
 
     async def watched(request):
-        calls = []
+        calls, mine = [], [0]
         mark = _UPSTREAM_CALLS.set(calls)  # tasks the view starts copy this context
+        counting = _REQUEST_QUERIES.set(mine)
         try:
             return await view(request)
         finally:
+            _REQUEST_QUERIES.reset(counting)
             _UPSTREAM_CALLS.reset(mark)
+            queries.append(mine[0])
             me = asyncio.current_task()
             early.extend(call for call in calls if call is not me and not call.done())
 
@@ -492,11 +517,26 @@ BLOCKING_HINT = (
 )
 
 
-def _what_blocked(slept, calls, steps, computed, blocked, baseline_steps):
+OVERLAP_HINT = (
+    "the waits must overlap: nothing may make a request wait for another's upstream() call "
+    "(an asyncio.Lock or a Semaphore around it, one worker task that serves the requests in "
+    "turn); each request awaits its own"
+)
+CACHE_HINT = (
+    "the sync cache API waits on the event loop (a network round trip with Redis or "
+    "Memcached, or the database cache): in async code use the a-twins, `await "
+    "cache.aget(...)`, `await cache.aset(...)`; and here, count in every request: stock changes"
+)
+
+
+def _what_blocked(slept, calls, steps, computed, blocked, baseline_steps, cache_calls=()):
     """What held the event loop during the learner's requests, in words, or None."""
     waited = [call for call in calls if call != "time.sleep"]
     if slept:
         return f"the view called time.sleep {slept} times on the event loop's thread"
+    if cache_calls:
+        return (f"the view called the sync cache API on the event loop's thread "
+                f"{len(cache_calls)} times ({', '.join(sorted(set(cache_calls)))})")
     if waited:
         return (f"the view made {len(waited)} blocking calls on the event loop's thread "
                 f"({', '.join(sorted(set(waited)))}; a sync HTTP client makes such calls): each "
@@ -540,7 +580,8 @@ async def check_stock_then_wait(check, stock_then_wait):
     must_be_async(check, stock_then_wait, "stock_then_wait", "request", kind="view")
     expected = await Product.objects.filter(stock__gt=0).acount()
     early = []  # upstream() calls still running when their request was answered
-    mount(ROUTE, _answers_after_upstream(stock_then_wait, early))
+    queries = []  # how many queries each request ran, in the order they were answered
+    mount(ROUTE, _answers_after_upstream(stock_then_wait, early, queries))
     mount(BASELINE_ROUTE, _baseline_view)
     try:
         with _quiet_request_log(), _watching_upstream_calls(CLIENTS) as watch:
@@ -572,22 +613,25 @@ async def check_stock_then_wait(check, stock_then_wait):
                     baseline = max(seconds for _, seconds in await burst(BASELINE_ROUTE))
                 watch.patience = max(PATIENCE, 2 * baseline)
                 with (_ConnectionsUsed() as watch.connections, _BlockingCalls() as blocking,
-                      _LoopSteps() as steps, _ClosesInAtomic() as in_atomic):
+                      _LoopSteps() as steps, _ClosesInAtomic() as in_atomic,
+                      sync_cache_calls_on_this_thread() as cache_calls):
                     timed = await _unless_apart(burst(ROUTE), watch)
                 burst_seconds = list(watch.seconds)
                 watch.release()  # one request at a time now
                 if timed is not None:
-                    # a product sells out: the next answers must count again; these two
-                    # requests are not timed, so a slower hook names waits on locks too
-                    sold = await sync_to_async(_sell_out_one)()
-                    try:
-                        with blocking_calls_on_this_thread(_the_checks_own) as untimed:
-                            async with httpx.AsyncClient(timeout=60) as client:
+                    # one request, then a product sells out, and at once another request
+                    # must count it (a count cached for even a fraction of a second fails);
+                    # not timed, so a slower hook names waits on locks too
+                    with (blocking_calls_on_this_thread(_the_checks_own) as untimed,
+                          sync_cache_calls_on_this_thread() as untimed_cache):
+                        async with httpx.AsyncClient(timeout=60) as client:
+                            other_ms = await client.get(f"{url}{ROUTE}", params={"ms": 30})
+                            sold = await sync_to_async(_sell_out_one)()
+                            try:
                                 without_ms = await client.get(f"{url}{ROUTE}")
-                                other_ms = await client.get(f"{url}{ROUTE}",
-                                                            params={"ms": 30})
-                    finally:
-                        await sync_to_async(_restock)(*sold)
+                            finally:
+                                await sync_to_async(_restock)(*sold)
+                    cache_calls += untimed_cache
                 extra_seconds = watch.seconds[len(burst_seconds):]
     finally:
         unmount(ROUTE)
@@ -598,16 +642,13 @@ async def check_stock_then_wait(check, stock_then_wait):
     blocked = steps.stalled > stood_still * STALLED_THAN_BASELINE + BLOCKED_MARGIN
     if timed is None:
         blocked_by = _what_blocked(slept, blocking.calls[:], steps, computed, blocked,
-                                   baseline_steps)
+                                   baseline_steps, cache_calls)
         check.that(
             False, "",
             blocked_by or f"the requests waited one after another: {watch.patience:.0f} s after "
             f"the first one began to wait in upstream(), {watch.apart} of {CLIENTS} had "
             "(the check stopped the burst there)",
-            hint=BLOCKING_HINT if blocked_by else
-            "the waits must overlap: nothing may make a request wait for another's "
-            "upstream() call (an asyncio.Lock or a Semaphore(1) around it, one worker "
-            "task that serves the requests in turn); each request awaits its own",
+            hint=(CACHE_HINT if cache_calls else BLOCKING_HINT) if blocked_by else OVERLAP_HINT,
         )
     answers = [answer for answer, _ in timed]
     done = sorted(seconds for _, seconds in timed)
@@ -636,25 +677,33 @@ async def check_stock_then_wait(check, stock_then_wait):
         f"upstream() was awaited {len(burst_seconds)} times for {CLIENTS} requests",
         hint="wait with `await upstream(ms / 1000)`, ms from request.GET (default 100)",
     )
-    extra = [without_ms.status_code, other_ms.status_code]
+    extra = [other_ms.status_code, without_ms.status_code]
     check.that(
         all(s == WAIT_MS / 1000 for s in burst_seconds) and extra == [200, 200]
-        and extra_seconds == [0.1, 0.03],
+        and extra_seconds == [0.03, 0.1],
         "the wait follows ?ms (500 and 30), and is 100 ms without it",
-        f"with ?ms=500, ?ms absent and ?ms=30 the view answered {[200, *extra]} and asked "
+        f"with ?ms=500, ?ms=30 and ?ms absent the view answered {[200, *extra]} and asked "
         f"upstream() for {sorted(set(burst_seconds))[:3]} then {extra_seconds} seconds",
         hint="read ms from the query string with a default: "
         "`int(request.GET.get(\"ms\", 100)) / 1000`; request.GET[\"ms\"] fails (500) "
         "when it is absent",
     )
-    later = [without_ms.json(), other_ms.json()]
     check.that(
-        all(body == {"in_stock": expected - 1} for body in later),
-        "a product sold out after the burst, and the next answers counted it",
-        f"after one product sold out, the view still answered {later[0]!r}, expected "
-        f"{{'in_stock': {expected - 1}}}",
+        not cache_calls,
+        "no sync cache call on the event loop",
+        f"the view called the sync cache API on the event loop's thread {len(cache_calls)} "
+        f"times ({', '.join(sorted(set(cache_calls)))})",
+        hint=CACHE_HINT,
+    )
+    later = [other_ms.json(), without_ms.json()]
+    check.that(
+        later == [{"in_stock": expected}, {"in_stock": expected - 1}],
+        "a product sold out between two requests, and the second one counted it",
+        f"after one product sold out, the next request answered {later[1]!r}, expected "
+        f"{{'in_stock': {expected - 1}}} (the request just before answered {later[0]!r})",
         hint="count in every request: a count kept from an earlier request (a module "
-        "global, a cache with no expiry) is wrong as soon as the stock changes",
+        "global, a cache, even one that expires within a second) is wrong as soon as the "
+        "stock changes",
     )
     check.that(
         not early,
@@ -672,8 +721,18 @@ async def check_stock_then_wait(check, stock_then_wait):
         "transaction for rollback, so when it is the block's last statement the block ends "
         "without an error and every write in it is silently lost",
     )
+    never = sum(not n for n in queries[:CLIENTS])  # the burst's (the queries were counted)
     check.that(
-        all(watch.used_before[:CLIENTS]),
+        not never,
+        "each request counted in the database",
+        f"{never} of {CLIENTS} requests ran no query at all: they answered with a count "
+        "kept from an earlier request",
+        hint="count in every request: stock changes, and a count kept from an earlier request "
+        "(a module global, a cache, even one that expires within a second) is wrong as soon "
+        "as it does",
+    )
+    check.that(
+        all(watch.queried_before[:CLIENTS]),
         "each request counted before it waited",
         "the requests began to wait before they had used the database: the view counts "
         "after the wait",
@@ -705,13 +764,25 @@ async def check_stock_then_wait(check, stock_then_wait):
     # connection should hear about that, whatever the machine is doing
     one_by_one = WAIT_MS / 1000 * CLIENTS  # the least it takes if the waits do not overlap
     blocked_by = _what_blocked(slept, blocking.calls + untimed, steps, computed, blocked,
-                               baseline_steps)
+                               baseline_steps, cache_calls)
+    late = done[-1] >= baseline * SLOWER_THAN_BASELINE + OVERLAP_MARGIN
+    if blocked_by:
+        failed, hint = blocked_by, CACHE_HINT if cache_calls else BLOCKING_HINT
+    elif watch.in_at_once is not None:  # nothing blocked the loop, yet some waited their turn
+        failed, hint = (
+            f"only {watch.in_at_once} of {CLIENTS} requests were waiting in upstream() "
+            f"{watch.patience:.1f} s after the first one began (the check waited that long for "
+            "all of them, and no blocking call was seen on the event loop): the others "
+            "waited for a turn"), OVERLAP_HINT
+    else:
+        failed, hint = (
+            f"the last answer came after {done[-1]:.1f} s, where a view that does not block "
+            f"took {baseline:.1f} s on this machine just before (one after another: "
+            f"{one_by_one:.0f} s); no blocking call was seen on the event loop"), BLOCKING_HINT
     check.that(
-        not blocked_by and done[0] >= WAIT_MS / 1000 * 0.9
-        and done[-1] < baseline * SLOWER_THAN_BASELINE + OVERLAP_MARGIN,
+        not blocked_by and watch.in_at_once is None and done[0] >= WAIT_MS / 1000 * 0.9
+        and not late,
         f"the requests waited ?ms={WAIT_MS} each, at the same time",
-        blocked_by or
-        f"the last answer came after {done[-1]:.1f} s, where a view that does not block took "
-        f"{baseline:.1f} s on this machine just before (one after another: {one_by_one:.0f} s)",
-        hint=BLOCKING_HINT,
+        failed,
+        hint=hint,
     )
