@@ -1644,6 +1644,68 @@ def test_12_8_select_for_update_and_save_also_passes(project):
     assert verdict, str(verdict)
 
 
+def _locking_take(atomic=True, **flags):
+    """select_for_update(**flags), the check, save(): run in atomic() or in autocommit."""
+    from contextlib import nullcontext
+
+    from asgiref.sync import sync_to_async
+    from django.db import transaction
+
+    from tutorial_project.capstone.stock import OutOfStock
+    from tutorial_project.catalog.models import Product
+
+    @sync_to_async
+    def take(sku, quantity):
+        with transaction.atomic() if atomic else nullcontext():
+            product = Product.objects.select_for_update(**flags).get(sku=sku)
+            if product.stock < quantity:
+                raise OutOfStock(f"only {product.stock}")
+            product.stock -= quantity
+            product.save(update_fields=["stock"])
+            return product.stock
+
+    async def reserve(sku, quantity):
+        return await take(sku, quantity)
+
+    return reserve
+
+
+def test_12_8_skip_locked_is_refused_though_sqlite_runs_it(project):
+    # PostgreSQL 15, 20 requests at once for 1 each of 5: 1 to 3 ok, the rest DoesNotExist
+    fails_with(run(lesson12.check_reserve, _locking_take(skip_locked=True)),
+               "skip_locked=True", "DoesNotExist", "PostgreSQL", "plain select_for_update()")
+
+
+def test_12_8_nowait_is_refused_though_sqlite_runs_it(project):
+    # PostgreSQL 15, the same 20 requests: 2 or 3 ok, the rest OperationalError
+    fails_with(run(lesson12.check_reserve, _locking_take(nowait=True)),
+               "nowait=True", "OperationalError", "plain select_for_update()")
+
+
+def test_12_8_select_for_update_outside_atomic_is_refused(project):
+    # PostgreSQL: TransactionManagementError on every call; SQLite runs it as a plain SELECT
+    fails_with(run(lesson12.check_reserve, _locking_take(atomic=False)),
+               "outside transaction.atomic()", "TransactionManagementError",
+               "with transaction.atomic()")
+
+
+def test_12_8_select_for_update_outside_atomic_in_async_code_is_refused(project):
+    from django.db.models import F
+
+    from tutorial_project.capstone.stock import OutOfStock
+    from tutorial_project.catalog.models import Product
+
+    async def reserve(sku, quantity):  # aget() runs in its own autocommit call: no lock held
+        product = await Product.objects.select_for_update().aget(sku=sku)
+        if not await Product.objects.filter(pk=product.pk, stock__gte=quantity).aupdate(
+                stock=F("stock") - quantity):
+            raise OutOfStock(f"only {product.stock}")
+        return product.stock - quantity
+
+    fails_with(run(lesson12.check_reserve, reserve), "outside transaction.atomic()",
+               "TransactionManagementError")
+
+
 def test_12_8_one_conditional_aupdate_reading_back_outside_a_transaction_is_refused(project):
     from django.db.models import F
 

