@@ -948,3 +948,158 @@ def test_06_2_a_fresh_budget_for_each_retry_on_a_500_fails():
 
     fails_with(run(lesson06.check_get_or_none, get_or_none), "500 answer after 0.25 s",
                "retries included")
+
+
+# Retrying a refused connection (review s23, F1): the fake refused connection yields to the loop
+# like a real one, so these end with a verdict instead of hanging the kernel -----------------
+def test_06_2_retrying_a_refused_connection_at_once_fails_with_a_verdict():
+    async def get_or_none(client, path, budget):
+        try:
+            async with asyncio.timeout(budget):
+                while True:
+                    try:
+                        response = await client.get(path)
+                        break
+                    except httpx.TransportError:
+                        continue  # try again at once, within the budget
+            response.raise_for_status()
+            return response.json()
+        except (TimeoutError, httpx.HTTPError, ValueError):
+            return None
+
+    fails_with(run(lesson06.check_get_or_none, get_or_none), "without waiting between tries",
+               "asyncio.sleep")
+
+
+def test_06_2_a_blocking_backoff_after_a_refused_connection_fails_with_a_verdict():
+    async def get_or_none(client, path, budget):
+        try:
+            async with asyncio.timeout(budget):
+                while True:
+                    try:
+                        response = await client.get(path)
+                        response.raise_for_status()
+                        return response.json()
+                    except httpx.TransportError:
+                        time.sleep(0.01)  # a backoff that holds the event loop
+        except (TimeoutError, httpx.HTTPError, ValueError):
+            return None
+
+    fails_with(run(lesson06.check_get_or_none, get_or_none), "upstream down",
+               "time.sleep", "asyncio.sleep")
+
+
+def test_06_2_retrying_a_refused_connection_with_growing_waits_also_passes():
+    async def get_or_none(client, path, budget):
+        try:
+            async with asyncio.timeout(budget):
+                for attempt in range(10):
+                    try:
+                        response = await client.get(path)
+                        break
+                    except httpx.TransportError:
+                        await asyncio.sleep(0.02 * 2 ** attempt)
+            response.raise_for_status()
+            return response.json()
+        except (TimeoutError, httpx.HTTPError, ValueError):
+            return None
+
+    verdict = run(lesson06.check_get_or_none, get_or_none)
+    assert verdict, str(verdict)
+
+
+def test_06_2_retrying_a_refused_connection_with_a_steady_short_wait_also_passes():
+    async def get_or_none(client, path, budget):
+        try:
+            async with asyncio.timeout(budget):
+                while True:
+                    try:
+                        response = await client.get(path)
+                        break
+                    except httpx.TransportError:
+                        await asyncio.sleep(0.02)
+            response.raise_for_status()
+            return response.json()
+        except (TimeoutError, httpx.HTTPError, ValueError):
+            return None
+
+    verdict = run(lesson06.check_get_or_none, get_or_none)
+    assert verdict, str(verdict)
+
+
+# A list of only the errors seen (review s23, F2): a stale connection still raises ------------
+def test_06_2_catching_only_the_common_httpx_errors_fails_on_a_disconnect():
+    async def get_or_none(client, path, budget):
+        try:
+            async with asyncio.timeout(budget):
+                response = await client.get(path)
+            response.raise_for_status()
+            return response.json()
+        except (TimeoutError, httpx.HTTPStatusError, httpx.ConnectError, httpx.DecodingError,
+                ValueError):
+            return None
+
+    fails_with(run(lesson06.check_get_or_none, get_or_none),
+               "with the server disconnected, it raised RemoteProtocolError", "httpx.HTTPError")
+
+
+def test_06_2_catching_transport_decoding_and_status_errors_also_passes():
+    async def get_or_none(client, path, budget):
+        try:
+            async with asyncio.timeout(budget):
+                response = await client.get(path)
+            response.raise_for_status()
+            return response.json()
+        except (TimeoutError, httpx.TransportError, httpx.DecodingError, httpx.HTTPStatusError,
+                ValueError):
+            return None
+
+    verdict = run(lesson06.check_get_or_none, get_or_none)
+    assert verdict, str(verdict)
+
+
+# A task started after the two calls and never awaited (review s23, F3) ------------------------
+def test_06_1_a_prefetch_started_after_the_calls_and_never_awaited_fails():
+    async def fetch_both(client):
+        weather, news = await asyncio.gather(client.get("/weather"), client.get("/news"))
+        asyncio.ensure_future(client.get("/stocks"))  # a "prefetch" nobody awaits
+        return weather.json(), news.json()
+
+    verdict = run(lesson06.check_fetch_both, fetch_both)
+    fails_with(verdict, "'/stocks': 1", "await every task")
+    assert "one after the other" not in str(verdict)
+
+
+def test_06_1_a_slow_call_left_running_after_it_returned_fails():
+    async def fetch_both(client):
+        weather, news = await asyncio.gather(client.get("/weather"), client.get("/news"))
+        asyncio.create_task(client.get("/weather"))  # still waiting at the upstream
+        return weather.json(), news.json()
+
+    fails_with(run(lesson06.check_fetch_both, fetch_both), "'/weather': 2", "await every task")
+
+
+def test_06_1_a_task_left_running_that_calls_nothing_fails():
+    async def fetch_both(client):
+        weather, news = await asyncio.gather(client.get("/weather"), client.get("/news"))
+        asyncio.ensure_future(asyncio.sleep(1))  # a task nobody awaits
+        return weather.json(), news.json()
+
+    fails_with(run(lesson06.check_fetch_both, fetch_both),
+               "1 task it started was still running after it returned", "await every task")
+
+
+def test_06_2_only_4xx_and_5xx_as_errors_also_passes():
+    # The exercise allows a 3xx either way (review s23, F5).
+    async def get_or_none(client, path, budget):
+        try:
+            async with asyncio.timeout(budget):
+                response = await client.get(path)
+            if 400 <= response.status_code < 600:
+                return None
+            return response.json()
+        except (TimeoutError, httpx.HTTPError, ValueError):
+            return None
+
+    verdict = run(lesson06.check_get_or_none, get_or_none)
+    assert verdict, str(verdict)

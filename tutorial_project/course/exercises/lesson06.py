@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import threading
 import time
+from collections import Counter
 
 import anyio
 import httpx
@@ -104,10 +105,11 @@ class LoopNoter:
     the caller's task, so this is the loop the answer called client.get on."""
 
     def __init__(self, app):
-        self.app, self.loops = app, []
+        self.app, self.loops, self.paths = app, [], Counter()  # paths: every one, 404s too
 
     async def __call__(self, scope, receive, send):
         self.loops.append(asyncio.get_running_loop())
+        self.paths[scope["path"]] += 1
         await self.app(scope, receive, send)
 
 
@@ -245,14 +247,20 @@ async def check_fetch_both(check, fetch_both):
                                  base_url="http://upstream") as client:
         await _warm_up(client, upstream)
         noter.loops.clear()
+        noter.paths.clear()
         async with LoopWatch() as watch:
+            tasks_before = asyncio.all_tasks()
             result = await attempt(
                 check, lambda: fetch_both(client), "fetch_both(client)",
                 give_up=GIVE_UP, hint="each call answers in 0.2 s: is one stuck?",
             )
-            calls = dict(upstream.calls)
-            most_at_once = upstream.max_in_flight
             timed_window = watch.take()
+            # A task it started and never awaited runs on after it returned: give it a moment
+            # to reach the upstream, count its call, then stop it.
+            await asyncio.sleep(0.05)
+            calls = dict(noter.paths)
+            most_at_once = upstream.max_in_flight
+            left_running = _stop_tasks_left_running(tasks_before)
             # Once more, to name each blocking call however short. The profile hook slows the
             # loop, so only this run's time.sleep calls are judged, not its stalls.
             upstream.reset()
@@ -260,6 +268,7 @@ async def check_fetch_both(check, fetch_both):
                     blocking_calls_on_this_thread(made_by_the_surroundings) as named:
                 await attempt(check, lambda: fetch_both(client), "fetch_both(client)",
                               give_up=GIVE_UP, hint="each call answers in 0.2 s: is one stuck?")
+            _stop_tasks_left_running(tasks_before)
             watch.check(check, "fetch_both", timed=False)
     here = asyncio.get_running_loop()
     elsewhere = sum(loop is not here for loop in noter.loops)
@@ -282,6 +291,13 @@ async def check_fetch_both(check, fetch_both):
         hint="make exactly two calls, and await every task you start (a task you never "
         "await runs on for nobody)",
     )
+    check.that(
+        not left_running,
+        "it left nothing running once it returned",
+        f"{left_running} task{'s it started were' if left_running > 1 else ' it started was'} "
+        "still running after it returned",
+        hint="await every task you start (a task you never await runs on for nobody)",
+    )
     # Counted by the upstream, not timed: a loaded machine cannot make this pass or fail.
     check.that(
         most_at_once >= 2,
@@ -291,6 +307,14 @@ async def check_fetch_both(check, fetch_both):
     )
     watch.judge(check, "fetch_both", *timed_window)
     check.that(True, NOT_BLOCKED, "")
+
+
+def _stop_tasks_left_running(tasks_before):
+    """Cancel the tasks started since ``tasks_before`` that are still running; how many."""
+    left = [task for task in asyncio.all_tasks() - tasks_before if not task.done()]
+    for task in left:
+        task.cancel()
+    return len(left)
 
 
 STATUS_HINT = ("any 4xx or 5xx answer is an error status: call response.raise_for_status() "
@@ -313,8 +337,26 @@ DOWN_HINT = ("when the upstream is down, client.get raises httpx.ConnectError: c
              "httpx.HTTPError, the base class of every httpx error")
 
 
-def _refuse_connections(request):
-    raise httpx.ConnectError("connection refused", request=request)
+class _RefuseConnections:
+    """A MockTransport handler for an upstream that is down, counting the tries. A real
+    refused connect yields to the loop before it raises: so does this one, or an answer that
+    retries at once would never let its budget (or the check's give-up) fire."""
+
+    tries = 0
+
+    async def __call__(self, request):
+        self.tries += 1
+        await asyncio.sleep(0)
+        raise httpx.ConnectError("connection refused", request=request)
+
+
+_refuse_connections = _RefuseConnections()
+# Tries at a refused connection within a 0.3 s budget: a retry that waits 0.05 s, then 0.1 s
+# (the lesson's get_json) makes 3 or 4, one that waits a steady 0.02 s about 15; one that
+# retries at once makes hundreds or thousands.
+MAX_TRIES = 20
+STORM_HINT = ("wait between tries, longer each time (`await asyncio.sleep(0.05 * 2 ** n)`), "
+              "inside the one budget: retrying at once hammers an upstream that is down")
 
 
 async def _baseline(budget):
@@ -469,16 +511,29 @@ def _lie_about_encoding(request):
 LYING_HINT = ("a body its content-encoding header lies about raises httpx.DecodingError, which "
               "is not a TransportError: catch httpx.HTTPError, the base class of every httpx "
               "error")
+async def _disconnect(request):
+    # A stale keep-alive connection: the server closed it as the request went out.
+    await asyncio.sleep(0)
+    raise httpx.RemoteProtocolError("Server disconnected without sending a response.",
+                                    request=request)
+
+
+DISCONNECT_HINT = ("a connection the server closed raises httpx.RemoteProtocolError (and a slow "
+                   "read on a real socket httpx.ReadTimeout): catch httpx.HTTPError, the base "
+                   "class of every httpx error, not a list of the ones you have seen")
 BROKEN_TRANSPORTS = [  # the transport's handler, who, what, hint
     (_refuse_connections, "the upstream down", "an upstream that is down", DOWN_HINT),
     (_lie_about_encoding, "a body its headers lie about",
      "a body its headers lie about (httpx.DecodingError)", LYING_HINT),
+    (_disconnect, "the server disconnected", "a server that disconnected "
+     "(httpx.RemoteProtocolError)", DISCONNECT_HINT),
 ]
 
 
 async def _check_upstream_down(check, get_or_none):
     """Errors the in-process upstream cannot make: a refused connection, a lying header."""
     for handler, who, what, hint in BROKEN_TRANSPORTS:
+        _refuse_connections.tries = 0
         async with httpx.AsyncClient(transport=httpx.MockTransport(handler),
                                      base_url="http://upstream") as broken:
             got = await attempt(check, _timed(get_or_none, broken, "/weather", 0.3),
@@ -486,6 +541,9 @@ async def _check_upstream_down(check, get_or_none):
         if isinstance(got, Raised):
             fail(check, f"with {who}, it raised {got}", hint)
         check.that(got[0] is None, f"{what} gives None", f"{what} gave {got[0]!r}", hint=hint)
+        if handler is _refuse_connections and _refuse_connections.tries > MAX_TRIES:
+            fail(check, f"with {who}, it tried {_refuse_connections.tries} times in its 0.3 s "
+                        "budget, without waiting between tries", STORM_HINT)
 
 
 async def _check_cancellation(check, client, upstream, get_or_none):
