@@ -8,14 +8,18 @@ The check runs the test in the notebook's loop, where pytest's marks do nothing,
 them: a test that would fail in a file under pytest (no ``asyncio`` mark in strict mode, no
 test database, the plain ``django_db`` of the transaction trap, no ``book`` in an empty test
 database) is refused before it runs. After each run it checks that the test left the rates
-client as it found it (a fake transport left in place breaks every later test).
+client as it found it (a fake transport left in place breaks every later test): its parts by
+identity, the attributes of its transport, the transport of each shared client, and what a
+real request through it answers, before and after; it puts back what changed.
 """
 
+import asyncio
 import inspect
 import json
 import logging
 from contextlib import contextmanager
 
+import httpx
 import pytest
 from django.core.exceptions import SynchronousOnlyOperation
 from django.http import JsonResponse
@@ -193,9 +197,70 @@ def _check_marks(check, test):
                     "fixture as a parameter, or the view answers 404, not 504")
 
 
+PROBE_SECONDS = 1.0
+
+
+async def _probe():
+    """What the rates client answers now: one real request through it, as the view makes."""
+    try:
+        async with asyncio.timeout(PROBE_SECONDS):
+            return f"answers {await client.fetch_rate('USD')}"
+    except TimeoutError:
+        return f"has no answer within {PROBE_SECONDS} s"
+    except Exception as error:  # noqa: BLE001 - a leaked fake may raise anything
+        return f"raises {type(error).__name__}"
+
+
 def _client_state():
-    return {name: value for name, value in vars(client).items()
-            if not name.startswith("__") and name != "_clients"}  # _clients: one per loop
+    """The rates client's parts, by identity: its module globals (but ``_clients``, one
+    client per loop), its transport's own attributes (a MockTransport's ``handler``) and the
+    transport each live shared client sends through."""
+    return {
+        "globals": {name: value for name, value in vars(client).items()
+                    if not name.startswith("__") and name != "_clients"},
+        "transport": dict(getattr(client._transport, "__dict__", {})),
+        "clients": {shared: shared._transport for shared in list(client._clients.values())},
+    }
+
+
+def _put_back(before):
+    """Restore what changed since ``before``; return the names of the parts that changed."""
+    after, changed = _client_state(), []
+    now, then = after["globals"], before["globals"]
+    for name in sorted(now.keys() | then.keys()):
+        if now.get(name, client) is not then.get(name, client):
+            changed.append(name)
+            if name in then:
+                setattr(client, name, then[name])
+            else:
+                delattr(client, name)
+    attributes = vars(client._transport) if hasattr(client._transport, "__dict__") else {}
+    for name in sorted(attributes.keys() | before["transport"].keys()):
+        if attributes.get(name, client) is not before["transport"].get(name, client):
+            changed.append(f"_transport.{name}")
+            if name in before["transport"]:
+                attributes[name] = before["transport"][name]
+            else:
+                del attributes[name]
+    for shared in list(client._clients.values()):
+        if not isinstance(shared._transport, client._CurrentTransport):
+            changed.append("shared_client()._transport")
+            shared._transport = before["clients"].get(shared, client._CurrentTransport())
+    return changed
+
+
+async def _upstream_as_shipped(check):
+    """Before the first run: an upstream an earlier cell left broken is put back first."""
+    if (await _probe()).startswith("answers"):
+        return
+    client._transport = httpx.MockTransport(client.simulated_upstream)
+    for shared in list(client._clients.values()):
+        shared._transport = client._CurrentTransport()
+    check.that((await _probe()).startswith("answers"),
+               "the rates client answered again once the check put the simulated upstream "
+               "back (an earlier cell had left it replaced)",
+               "the rates client fails before your test runs, and the check cannot repair it",
+               hint="restart the kernel (Kernel > Restart), then run the notebook again")
 
 
 async def _run(check, test, view, what, calls=None):
@@ -206,6 +271,7 @@ async def _run(check, test, view, what, calls=None):
         return await view(request, *args, **kwargs)
 
     mount(ROUTE, reached)
+    answered = await _probe()
     before = _client_state()
     try:
         _, makers, asked = _fixtures_for(test, reached)
@@ -225,17 +291,16 @@ async def _run(check, test, view, what, calls=None):
                 kwargs["settings"]._finalize()
     finally:
         unmount(ROUTE)
-        after = _client_state()
-        changed = sorted(name for name in before.keys() | after.keys()
-                         if before.get(name, client) is not after.get(name, client))
-        for name in changed:  # put the real client back before saying so
-            if name in before:
-                setattr(client, name, before[name])
-            else:
-                delattr(client, name)
+        left = await _probe()  # a real request, before anything is put back
+        changed = _put_back(before)
+        if left != answered:
+            changed.append(f"a request through it now {left}; before your test it {answered}")
         if changed:
+            repaired = await _probe() == answered
             fail(check, f"your test left the rates client changed ({', '.join(changed)}): "
-                        "every later test would meet its fake upstream",
+                        "every later test would meet its fake upstream"
+                        + ("" if repaired else "; the check could not put it back, so "
+                           "restart the kernel"),
                  "restore what you swap: `with client.use_transport(...):`, "
                  "monkeypatch.setattr(...) or mock.patch.object(...) undo it for you")
 
@@ -249,6 +314,7 @@ async def check_timeout_test(check, test_upstream_timeout):
                hint="take async_client (or async_rf and price_view) and book as parameters; "
                     "db, transactional_db, settings, caplog and monkeypatch work too")
     _check_marks(check, test_upstream_timeout)
+    await _upstream_as_shipped(check)
     outcome = await _run(check, test_upstream_timeout, product_price, "the correct view")
     if isinstance(outcome, Raised):
         fail(check, f"on the correct view it failed: {outcome}", _hint_for(outcome.error))
