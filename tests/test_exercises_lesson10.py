@@ -520,3 +520,55 @@ def test_usefixtures_without_book_or_with_an_unknown_fixture_is_refused(project)
                "it does not ask for book")
     fails_with(run(check_timeout_test, mark("usefixtures", "book", "mailoutbox")(marked(body))),
                "it asks for mailoutbox")
+
+
+def test_right_tests_with_anyio_or_their_own_product_pass_and_their_writes_do_not_last(project):
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from tutorial_project.catalog.models import Category, Product
+    from tutorial_project.course.exercises.lesson10 import check_timeout_test
+
+    @mark("django_db", transaction=True)
+    @mark("anyio")  # anyio's pytest plugin (it ships with httpx) runs it on asyncio
+    async def with_anyio(async_client, book):
+        with client.use_transport(times_out()):
+            response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+        assert response.status_code == 504 and "error" in response.json()
+
+    @marked
+    async def with_its_own_product(async_client):  # no book: it makes the row itself
+        books = await Category.objects.acreate(name="Books", slug="books")
+        await Product.objects.acreate(sku="BK-001", name="A book", category=books,
+                                      price=Decimal("40.00"), created_at=datetime.now(UTC))
+        with client.use_transport(times_out()):
+            response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+        assert response.status_code == 504 and "error" in response.json()
+
+    @marked
+    async def writes_a_price(async_client, book):
+        await Product.objects.filter(sku="BK-001").aupdate(price=Decimal("1.00"))
+        with client.use_transport(times_out()):
+            response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+        assert response.status_code == 504 and "error" in response.json()
+
+    def snapshot():
+        return sorted(Product.objects.values_list("sku", "price")), Category.objects.count()
+
+    before = snapshot()
+    for right in (with_anyio, with_its_own_product, writes_a_price):
+        verdict = run(check_timeout_test, right)
+        assert verdict, f"{right.__name__}: {verdict}"
+    assert "marked @pytest.mark.anyio" in str(run(check_timeout_test, with_anyio))
+    assert snapshot() == before  # each run was rolled back
+
+
+def test_anyio_without_its_mark_or_with_the_trap_is_refused(project):
+    from tutorial_project.course.exercises.lesson10 import check_timeout_test
+
+    async def body(async_client, book):
+        with client.use_transport(times_out()):
+            response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+        assert response.status_code == 504 and "error" in response.json()
+
+    fails_with(run(check_timeout_test, mark("anyio")(mark("django_db")(body))), "issue 580")

@@ -17,11 +17,14 @@ import asyncio
 import inspect
 import json
 import logging
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 
 import httpx
 import pytest
+from asgiref.sync import sync_to_async
 from django.core.exceptions import SynchronousOnlyOperation
+from django.core.management.color import no_style
+from django.db import connection, transaction
 from django.http import JsonResponse
 from django.test import AsyncClient, AsyncRequestFactory
 from pytest_django.fixtures import Settings, validate_django_db
@@ -38,7 +41,7 @@ ROUTE = "exercise-10/price/<str:sku>/"  # the learner's test requests /exercise-
 # what a test may ask for, by name or with @pytest.mark.usefixtures (pytest's and pytest-django's,
 # and lesson_tests/conftest.py's book and price_view; the check's price_view is the view it swaps)
 FIXTURES = {"async_client", "async_rf", "price_view", "monkeypatch", "book", "db",
-            "transactional_db", "settings", "caplog"}
+            "transactional_db", "settings", "caplog", "anyio_backend"}
 TRANSACTIONAL_FIXTURES = {"transactional_db", "live_server"}
 
 
@@ -154,6 +157,10 @@ def _used_fixtures(test):
     return set(inspect.signature(test).parameters), used
 
 
+def used_fixtures(test):
+    return set().union(*_used_fixtures(test))
+
+
 def _fixtures_for(test, view):
     asked, used = _used_fixtures(test)
     unknown = (asked | used) - FIXTURES
@@ -167,6 +174,7 @@ def _fixtures_for(test, view):
         "transactional_db": lambda: None,
         "settings": lambda: Settings(_is_pytest_django=True),
         "caplog": _Caplog,
+        "anyio_backend": lambda: "asyncio",  # anyio's own default
     }, asked
 
 
@@ -177,10 +185,12 @@ def _marks(test):
 def _check_marks(check, test):
     """Refuse what would fail in a file under lesson_tests/pytest.ini, before running it."""
     marks, asked = _marks(test), set().union(*_used_fixtures(test))
-    check.that("asyncio" in marks, "it is marked @pytest.mark.asyncio",
+    runner = "anyio" if "anyio" in marks and "asyncio" not in marks else "asyncio"
+    check.that(runner in marks, f"it is marked @pytest.mark.{runner}",
                "it has no @pytest.mark.asyncio",
                hint="pytest-asyncio in strict mode (lesson_tests/pytest.ini) runs only the "
-                    "async tests marked @pytest.mark.asyncio")
+                    "async tests marked @pytest.mark.asyncio (anyio's plugin, shipped with "
+                    "httpx, runs those marked @pytest.mark.anyio)")
     transactional = bool(asked & TRANSACTIONAL_FIXTURES)
     if "django_db" in marks:
         transactional = transactional or validate_django_db(marks["django_db"])[0]  # transaction
@@ -191,10 +201,45 @@ def _check_marks(check, test):
                "it uses the plain django_db: the transaction trap",
                hint="the view's aget() runs on another thread, outside the test's transaction "
                     "(pytest-django issue 580): use @pytest.mark.django_db(transaction=True)")
-    check.that("book" in asked, "it asks for the book fixture (BK-001 exists)",
-               "it does not ask for book",
-               hint="the test database starts empty: take lesson_tests/conftest.py's book "
-                    "fixture as a parameter, or the view answers 404, not 504")
+    if "book" in asked:
+        check.that(True, "it asks for the book fixture (BK-001 exists)", "")
+    else:
+        check.that(True, "it does not ask for book: it runs on an empty database, as under "
+                   "pytest, so it must create its product itself", "")
+
+
+NO_BOOK_HINT = ("the test database starts empty: take lesson_tests/conftest.py's book fixture "
+                "as a parameter (or create the product in your test), or the view answers 404")
+
+
+def _empty_tables():
+    tables = connection.introspection.django_table_names(only_existing=True,
+                                                         include_views=False)
+    with connection.cursor() as cursor:
+        for sql in connection.ops.sql_flush(no_style(), tables):
+            cursor.execute(sql)
+
+
+@asynccontextmanager
+async def _rolled_back(empty):
+    """Run the test in a transaction rolled back after it, so its writes do not last.
+
+    It is opened on the thread where every ORM a-method of this loop runs (no
+    ThreadSensitiveContext is open here), so the view's queries run inside it too. With
+    ``empty``, the tables are emptied inside it first: the database of a test without book.
+    """
+    atomic = transaction.atomic()
+    await sync_to_async(atomic.__enter__)()
+    try:
+        if empty:
+            await sync_to_async(_empty_tables)()
+        yield
+    finally:
+        def roll_back():
+            transaction.set_rollback(True)
+            atomic.__exit__(None, None, None)
+
+        await sync_to_async(roll_back)()
 
 
 PROBE_SECONDS = 1.0
@@ -282,8 +327,10 @@ async def _run(check, test, view, what, calls=None):
             kwargs["book"] = await Product.objects.aget(sku="BK-001")
         caplog = kwargs.get("caplog")
         try:
-            with caplog.capturing() if caplog else quiet_request_log():
-                return await attempt(check, lambda: test(**kwargs), f"your test on {what}")
+            async with _rolled_back(empty="book" not in used_fixtures(test)):
+                with caplog.capturing() if caplog else quiet_request_log():
+                    return await attempt(check, lambda: test(**kwargs),
+                                         f"your test on {what}")
         finally:
             if "monkeypatch" in kwargs:
                 kwargs["monkeypatch"].undo()  # as pytest does after each test
@@ -317,7 +364,8 @@ async def check_timeout_test(check, test_upstream_timeout):
     await _upstream_as_shipped(check)
     outcome = await _run(check, test_upstream_timeout, product_price, "the correct view")
     if isinstance(outcome, Raised):
-        fail(check, f"on the correct view it failed: {outcome}", _hint_for(outcome.error))
+        fail(check, f"on the correct view it failed: {outcome}",
+             _hint_for(outcome.error, "book" in used_fixtures(test_upstream_timeout)))
     check.that(True, "it passes on the correct view", "")
     caught = 0
     for what, (view, hint) in _buggy_views().items():
@@ -334,7 +382,7 @@ async def check_timeout_test(check, test_upstream_timeout):
         caught += 1
 
 
-def _hint_for(error):
+def _hint_for(error, book=True):
     """What to change when the test fails on the correct view, from the error it raised."""
     if isinstance(error, SynchronousOnlyOperation):
         return ("the sync ORM cannot run in an async test: use its a-methods "
@@ -342,5 +390,7 @@ def _hint_for(error):
     if isinstance(error, AttributeError) and "json" in str(error):
         return ("a view's own response has no .json() (the test client adds it): "
                 "use json.loads(response.content)")
+    if not book:
+        return NO_BOOK_HINT
     return ("make the upstream time out with client.use_transport(httpx.MockTransport(...)) "
             "whose handler raises httpx.ReadTimeout; the correct view answers 504 with JSON")
