@@ -321,6 +321,62 @@ def test_a_test_that_leaves_the_fake_upstream_in_place_is_refused(project):
     assert (client._transport, client.fetch_rate) == (real_transport, real_fetch)  # put back
 
 
+def test_a_fake_upstream_leaked_inside_the_client_is_refused_and_put_back(project):
+    from tutorial_project.course.exercises.lesson10 import check_timeout_test
+
+    def too_slow(request):
+        raise httpx.ReadTimeout("no answer")
+
+    @marked
+    async def swaps_the_handler(async_client, book):  # the transport mutated in place
+        client._transport.handler = too_slow
+        response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+        assert response.status_code == 504 and "error" in response.json()
+
+    @marked
+    async def swaps_the_shared_clients_transport(async_client, book):
+        client.shared_client()._transport = httpx.MockTransport(too_slow)
+        response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+        assert response.status_code == 504 and "error" in response.json()
+
+    @marked
+    async def fakes_nothing(async_client, book):  # right only while a leak is in place
+        response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+        assert response.status_code == 504 and "error" in response.json()
+
+    async def in_one_loop():  # as in the notebook: every check runs in the kernel's loop
+        verdicts = [await check_timeout_test(test) for test in (
+            swaps_the_handler, fakes_nothing, swaps_the_shared_clients_transport,
+            fakes_nothing)]
+        return verdicts, await client.fetch_rate("USD")
+
+    real_handler = client._transport.handler
+    (handler, after_handler, shared, after_shared), rate = asyncio.run(in_one_loop())
+    fails_with(handler, "left the rates client changed", "_transport.handler",
+               "now raises UpstreamTimeout; before your test it answers 1.10",
+               "client.use_transport")
+    fails_with(shared, "left the rates client changed", "shared_client()._transport")
+    for verdict in (handler, shared):
+        assert "restart the kernel" not in str(verdict), str(verdict)  # it was put back
+    for verdict in (after_handler, after_shared):  # the leak did not outlive its check
+        fails_with(verdict, "on the correct view it failed")
+    assert (client._transport.handler, str(rate)) == (real_handler, "1.10")
+
+
+def test_an_upstream_an_earlier_cell_broke_is_put_back_before_the_test_runs(project):
+    from tutorial_project.course.exercises.lesson10 import check_timeout_test
+
+    real_transport = client._transport
+    client._transport = times_out()  # a notebook cell that never put it back
+    try:
+        verdict = run(check_timeout_test, reference)
+        assert verdict, str(verdict)
+        assert "put the simulated upstream back" in str(verdict)
+        assert str(asyncio.run(client.fetch_rate("USD"))) == "1.10"
+    finally:
+        client._transport = real_transport
+
+
 def test_a_test_that_would_fail_under_pytest_is_refused(project):
     from tutorial_project.course.exercises.lesson10 import check_timeout_test
 
@@ -464,3 +520,55 @@ def test_usefixtures_without_book_or_with_an_unknown_fixture_is_refused(project)
                "it does not ask for book")
     fails_with(run(check_timeout_test, mark("usefixtures", "book", "mailoutbox")(marked(body))),
                "it asks for mailoutbox")
+
+
+def test_right_tests_with_anyio_or_their_own_product_pass_and_their_writes_do_not_last(project):
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from tutorial_project.catalog.models import Category, Product
+    from tutorial_project.course.exercises.lesson10 import check_timeout_test
+
+    @mark("django_db", transaction=True)
+    @mark("anyio")  # anyio's pytest plugin (it ships with httpx) runs it on asyncio
+    async def with_anyio(async_client, book):
+        with client.use_transport(times_out()):
+            response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+        assert response.status_code == 504 and "error" in response.json()
+
+    @marked
+    async def with_its_own_product(async_client):  # no book: it makes the row itself
+        books = await Category.objects.acreate(name="Books", slug="books")
+        await Product.objects.acreate(sku="BK-001", name="A book", category=books,
+                                      price=Decimal("40.00"), created_at=datetime.now(UTC))
+        with client.use_transport(times_out()):
+            response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+        assert response.status_code == 504 and "error" in response.json()
+
+    @marked
+    async def writes_a_price(async_client, book):
+        await Product.objects.filter(sku="BK-001").aupdate(price=Decimal("1.00"))
+        with client.use_transport(times_out()):
+            response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+        assert response.status_code == 504 and "error" in response.json()
+
+    def snapshot():
+        return sorted(Product.objects.values_list("sku", "price")), Category.objects.count()
+
+    before = snapshot()
+    for right in (with_anyio, with_its_own_product, writes_a_price):
+        verdict = run(check_timeout_test, right)
+        assert verdict, f"{right.__name__}: {verdict}"
+    assert "marked @pytest.mark.anyio" in str(run(check_timeout_test, with_anyio))
+    assert snapshot() == before  # each run was rolled back
+
+
+def test_anyio_without_its_mark_or_with_the_trap_is_refused(project):
+    from tutorial_project.course.exercises.lesson10 import check_timeout_test
+
+    async def body(async_client, book):
+        with client.use_transport(times_out()):
+            response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+        assert response.status_code == 504 and "error" in response.json()
+
+    fails_with(run(check_timeout_test, mark("anyio")(mark("django_db")(body))), "issue 580")

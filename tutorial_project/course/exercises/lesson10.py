@@ -8,16 +8,23 @@ The check runs the test in the notebook's loop, where pytest's marks do nothing,
 them: a test that would fail in a file under pytest (no ``asyncio`` mark in strict mode, no
 test database, the plain ``django_db`` of the transaction trap, no ``book`` in an empty test
 database) is refused before it runs. After each run it checks that the test left the rates
-client as it found it (a fake transport left in place breaks every later test).
+client as it found it (a fake transport left in place breaks every later test): its parts by
+identity, the attributes of its transport, the transport of each shared client, and what a
+real request through it answers, before and after; it puts back what changed.
 """
 
+import asyncio
 import inspect
 import json
 import logging
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 
+import httpx
 import pytest
+from asgiref.sync import sync_to_async
 from django.core.exceptions import SynchronousOnlyOperation
+from django.core.management.color import no_style
+from django.db import connection, transaction
 from django.http import JsonResponse
 from django.test import AsyncClient, AsyncRequestFactory
 from pytest_django.fixtures import Settings, validate_django_db
@@ -34,7 +41,7 @@ ROUTE = "exercise-10/price/<str:sku>/"  # the learner's test requests /exercise-
 # what a test may ask for, by name or with @pytest.mark.usefixtures (pytest's and pytest-django's,
 # and lesson_tests/conftest.py's book and price_view; the check's price_view is the view it swaps)
 FIXTURES = {"async_client", "async_rf", "price_view", "monkeypatch", "book", "db",
-            "transactional_db", "settings", "caplog"}
+            "transactional_db", "settings", "caplog", "anyio_backend"}
 TRANSACTIONAL_FIXTURES = {"transactional_db", "live_server"}
 
 
@@ -150,6 +157,10 @@ def _used_fixtures(test):
     return set(inspect.signature(test).parameters), used
 
 
+def used_fixtures(test):
+    return set().union(*_used_fixtures(test))
+
+
 def _fixtures_for(test, view):
     asked, used = _used_fixtures(test)
     unknown = (asked | used) - FIXTURES
@@ -163,6 +174,7 @@ def _fixtures_for(test, view):
         "transactional_db": lambda: None,
         "settings": lambda: Settings(_is_pytest_django=True),
         "caplog": _Caplog,
+        "anyio_backend": lambda: "asyncio",  # anyio's own default
     }, asked
 
 
@@ -173,10 +185,12 @@ def _marks(test):
 def _check_marks(check, test):
     """Refuse what would fail in a file under lesson_tests/pytest.ini, before running it."""
     marks, asked = _marks(test), set().union(*_used_fixtures(test))
-    check.that("asyncio" in marks, "it is marked @pytest.mark.asyncio",
+    runner = "anyio" if "anyio" in marks and "asyncio" not in marks else "asyncio"
+    check.that(runner in marks, f"it is marked @pytest.mark.{runner}",
                "it has no @pytest.mark.asyncio",
                hint="pytest-asyncio in strict mode (lesson_tests/pytest.ini) runs only the "
-                    "async tests marked @pytest.mark.asyncio")
+                    "async tests marked @pytest.mark.asyncio (anyio's plugin, shipped with "
+                    "httpx, runs those marked @pytest.mark.anyio)")
     transactional = bool(asked & TRANSACTIONAL_FIXTURES)
     if "django_db" in marks:
         transactional = transactional or validate_django_db(marks["django_db"])[0]  # transaction
@@ -187,15 +201,111 @@ def _check_marks(check, test):
                "it uses the plain django_db: the transaction trap",
                hint="the view's aget() runs on another thread, outside the test's transaction "
                     "(pytest-django issue 580): use @pytest.mark.django_db(transaction=True)")
-    check.that("book" in asked, "it asks for the book fixture (BK-001 exists)",
-               "it does not ask for book",
-               hint="the test database starts empty: take lesson_tests/conftest.py's book "
-                    "fixture as a parameter, or the view answers 404, not 504")
+    if "book" in asked:
+        check.that(True, "it asks for the book fixture (BK-001 exists)", "")
+    else:
+        check.that(True, "it does not ask for book: it runs on an empty database, as under "
+                   "pytest, so it must create its product itself", "")
+
+
+NO_BOOK_HINT = ("the test database starts empty: take lesson_tests/conftest.py's book fixture "
+                "as a parameter (or create the product in your test), or the view answers 404")
+
+
+def _empty_tables():
+    tables = connection.introspection.django_table_names(only_existing=True,
+                                                         include_views=False)
+    with connection.cursor() as cursor:
+        for sql in connection.ops.sql_flush(no_style(), tables):
+            cursor.execute(sql)
+
+
+@asynccontextmanager
+async def _rolled_back(empty):
+    """Run the test in a transaction rolled back after it, so its writes do not last.
+
+    It is opened on the thread where every ORM a-method of this loop runs (no
+    ThreadSensitiveContext is open here), so the view's queries run inside it too. With
+    ``empty``, the tables are emptied inside it first: the database of a test without book.
+    """
+    atomic = transaction.atomic()
+    await sync_to_async(atomic.__enter__)()
+    try:
+        if empty:
+            await sync_to_async(_empty_tables)()
+        yield
+    finally:
+        def roll_back():
+            transaction.set_rollback(True)
+            atomic.__exit__(None, None, None)
+
+        await sync_to_async(roll_back)()
+
+
+PROBE_SECONDS = 1.0
+
+
+async def _probe():
+    """What the rates client answers now: one real request through it, as the view makes."""
+    try:
+        async with asyncio.timeout(PROBE_SECONDS):
+            return f"answers {await client.fetch_rate('USD')}"
+    except TimeoutError:
+        return f"has no answer within {PROBE_SECONDS} s"
+    except Exception as error:  # noqa: BLE001 - a leaked fake may raise anything
+        return f"raises {type(error).__name__}"
 
 
 def _client_state():
-    return {name: value for name, value in vars(client).items()
-            if not name.startswith("__") and name != "_clients"}  # _clients: one per loop
+    """The rates client's parts, by identity: its module globals (but ``_clients``, one
+    client per loop), its transport's own attributes (a MockTransport's ``handler``) and the
+    transport each live shared client sends through."""
+    return {
+        "globals": {name: value for name, value in vars(client).items()
+                    if not name.startswith("__") and name != "_clients"},
+        "transport": dict(getattr(client._transport, "__dict__", {})),
+        "clients": {shared: shared._transport for shared in list(client._clients.values())},
+    }
+
+
+def _put_back(before):
+    """Restore what changed since ``before``; return the names of the parts that changed."""
+    after, changed = _client_state(), []
+    now, then = after["globals"], before["globals"]
+    for name in sorted(now.keys() | then.keys()):
+        if now.get(name, client) is not then.get(name, client):
+            changed.append(name)
+            if name in then:
+                setattr(client, name, then[name])
+            else:
+                delattr(client, name)
+    attributes = vars(client._transport) if hasattr(client._transport, "__dict__") else {}
+    for name in sorted(attributes.keys() | before["transport"].keys()):
+        if attributes.get(name, client) is not before["transport"].get(name, client):
+            changed.append(f"_transport.{name}")
+            if name in before["transport"]:
+                attributes[name] = before["transport"][name]
+            else:
+                del attributes[name]
+    for shared in list(client._clients.values()):
+        if not isinstance(shared._transport, client._CurrentTransport):
+            changed.append("shared_client()._transport")
+            shared._transport = before["clients"].get(shared, client._CurrentTransport())
+    return changed
+
+
+async def _upstream_as_shipped(check):
+    """Before the first run: an upstream an earlier cell left broken is put back first."""
+    if (await _probe()).startswith("answers"):
+        return
+    client._transport = httpx.MockTransport(client.simulated_upstream)
+    for shared in list(client._clients.values()):
+        shared._transport = client._CurrentTransport()
+    check.that((await _probe()).startswith("answers"),
+               "the rates client answered again once the check put the simulated upstream "
+               "back (an earlier cell had left it replaced)",
+               "the rates client fails before your test runs, and the check cannot repair it",
+               hint="restart the kernel (Kernel > Restart), then run the notebook again")
 
 
 async def _run(check, test, view, what, calls=None):
@@ -206,6 +316,7 @@ async def _run(check, test, view, what, calls=None):
         return await view(request, *args, **kwargs)
 
     mount(ROUTE, reached)
+    answered = await _probe()
     before = _client_state()
     try:
         _, makers, asked = _fixtures_for(test, reached)
@@ -216,8 +327,10 @@ async def _run(check, test, view, what, calls=None):
             kwargs["book"] = await Product.objects.aget(sku="BK-001")
         caplog = kwargs.get("caplog")
         try:
-            with caplog.capturing() if caplog else quiet_request_log():
-                return await attempt(check, lambda: test(**kwargs), f"your test on {what}")
+            async with _rolled_back(empty="book" not in used_fixtures(test)):
+                with caplog.capturing() if caplog else quiet_request_log():
+                    return await attempt(check, lambda: test(**kwargs),
+                                         f"your test on {what}")
         finally:
             if "monkeypatch" in kwargs:
                 kwargs["monkeypatch"].undo()  # as pytest does after each test
@@ -225,17 +338,16 @@ async def _run(check, test, view, what, calls=None):
                 kwargs["settings"]._finalize()
     finally:
         unmount(ROUTE)
-        after = _client_state()
-        changed = sorted(name for name in before.keys() | after.keys()
-                         if before.get(name, client) is not after.get(name, client))
-        for name in changed:  # put the real client back before saying so
-            if name in before:
-                setattr(client, name, before[name])
-            else:
-                delattr(client, name)
+        left = await _probe()  # a real request, before anything is put back
+        changed = _put_back(before)
+        if left != answered:
+            changed.append(f"a request through it now {left}; before your test it {answered}")
         if changed:
+            repaired = await _probe() == answered
             fail(check, f"your test left the rates client changed ({', '.join(changed)}): "
-                        "every later test would meet its fake upstream",
+                        "every later test would meet its fake upstream"
+                        + ("" if repaired else "; the check could not put it back, so "
+                           "restart the kernel"),
                  "restore what you swap: `with client.use_transport(...):`, "
                  "monkeypatch.setattr(...) or mock.patch.object(...) undo it for you")
 
@@ -249,9 +361,11 @@ async def check_timeout_test(check, test_upstream_timeout):
                hint="take async_client (or async_rf and price_view) and book as parameters; "
                     "db, transactional_db, settings, caplog and monkeypatch work too")
     _check_marks(check, test_upstream_timeout)
+    await _upstream_as_shipped(check)
     outcome = await _run(check, test_upstream_timeout, product_price, "the correct view")
     if isinstance(outcome, Raised):
-        fail(check, f"on the correct view it failed: {outcome}", _hint_for(outcome.error))
+        fail(check, f"on the correct view it failed: {outcome}",
+             _hint_for(outcome.error, "book" in used_fixtures(test_upstream_timeout)))
     check.that(True, "it passes on the correct view", "")
     caught = 0
     for what, (view, hint) in _buggy_views().items():
@@ -268,7 +382,7 @@ async def check_timeout_test(check, test_upstream_timeout):
         caught += 1
 
 
-def _hint_for(error):
+def _hint_for(error, book=True):
     """What to change when the test fails on the correct view, from the error it raised."""
     if isinstance(error, SynchronousOnlyOperation):
         return ("the sync ORM cannot run in an async test: use its a-methods "
@@ -276,5 +390,7 @@ def _hint_for(error):
     if isinstance(error, AttributeError) and "json" in str(error):
         return ("a view's own response has no .json() (the test client adds it): "
                 "use json.loads(response.content)")
+    if not book:
+        return NO_BOOK_HINT
     return ("make the upstream time out with client.use_transport(httpx.MockTransport(...)) "
             "whose handler raises httpx.ReadTimeout; the correct view answers 504 with JSON")
