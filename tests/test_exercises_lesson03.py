@@ -205,6 +205,29 @@ def pairs_skus_as_they_complete(fetch_price, skus):  # right: each result carrie
     return async_to_sync(fetch_all)()
 
 
+def waits_on_run_coroutine_threadsafe(fetch_price, skus):  # deadlocks on an ORM a-method
+    from asgiref.sync import SyncToAsync
+
+    loop = SyncToAsync.threadlocal.main_event_loop  # the loop noted on this thread (cell 10)
+
+    async def fetch_all():
+        return await asyncio.gather(*(fetch_price(sku) for sku in skus))
+
+    future = asyncio.run_coroutine_threadsafe(fetch_all(), loop)
+    return dict(zip(skus, future.result(), strict=True))
+
+
+def waits_on_run_coroutine_threadsafe_with_a_timeout(fetch_price, skus):  # gives up, 1 s
+    from asgiref.sync import SyncToAsync
+
+    async def fetch_all():
+        return await asyncio.gather(*(fetch_price(sku) for sku in skus))
+
+    future = asyncio.run_coroutine_threadsafe(fetch_all(),
+                                              SyncToAsync.threadlocal.main_event_loop)
+    return dict(zip(skus, future.result(timeout=1), strict=True))
+
+
 async def async_prices_for(fetch_price, skus):  # its callers are sync: they cannot await it
     return dict(zip(skus, await asyncio.gather(*(fetch_price(s) for s in skus)), strict=True))
 
@@ -240,7 +263,9 @@ def test_03_1_right_answers_pass(answer):
         (async_to_sync_of_gather, ["There is no current event loop",
                                    "calls the function you give it at once",
                                    "return await asyncio.gather"]),
-        (returns_gather_unawaited, ["await wasn't used with future",
+        # Either error comes first: "await wasn't used with future" in prices_for, or
+        # fetch_price's thread-sensitive call, run after the bridge returned: one hint
+        (returns_gather_unawaited, ["gather(...) unawaited?",
                                     "`return await asyncio.gather(...)`"]),
         (async_to_sync_on_the_default_pool, ["called on another thread than prices_for's",
                                              "default pool", "what ran on those threads",
@@ -248,6 +273,11 @@ def test_03_1_right_answers_pass(answer):
         (async_to_sync_on_a_pool_of_its_own, ["called on another thread than prices_for's",
                                               "a pool or threads of your own",
                                               "started a new event loop"]),
+        (waits_on_run_coroutine_threadsafe, ["deadlock", "waited 3.0 s for the thread",
+                                              "only blocks the thread",
+                                              "async_to_sync(fetch_all)()"]),
+        (waits_on_run_coroutine_threadsafe_with_a_timeout, ["prices_for raised TimeoutError",
+                                                             "only blocks the thread"]),
         (async_to_sync_inside_sync_to_async, ["called on another thread than prices_for's",
                                               "inside a sync_to_async call",
                                               "held a thread while it waited"]),

@@ -94,6 +94,16 @@ class LoopTicks:
         return max((b - a for a, b in pairwise(self.times)), default=0.0)
 
 
+# A thread-sensitive call in fetch_price waits at most this long for its thread: a right
+# answer runs it within milliseconds, a deadlocked one never (it would hang the check).
+THREAD_SENSITIVE_DEADLINE = 3.0
+DEADLOCKED = "deadlock"
+
+
+def _no_op():
+    return None
+
+
 def price_of(sku):
     return Decimal(f"{10 + sum(map(ord, sku)) % 40}.50")
 
@@ -129,6 +139,17 @@ class LoopBoundFetch(Concurrency):
     async def fetch_price(self, sku):
         if asyncio.get_running_loop() is not self.home_loop:
             raise RuntimeError("fetch_price's connection is attached to a different event loop")
+        # Like a real client with an ORM lookup in it (a cached token, a rate-limit row): one
+        # thread-sensitive call. async_to_sync runs it on the thread that waits for the
+        # coroutine; a bridge that only blocks that thread (run_coroutine_threadsafe(...)
+        # .result()) leaves it queued for that very thread: a deadlock, cut short here.
+        try:
+            await asyncio.wait_for(sync_to_async(_no_op)(), THREAD_SENSITIVE_DEADLINE)
+        except TimeoutError:
+            raise RuntimeError(
+                f"{DEADLOCKED}: fetch_price's thread-sensitive call (an ORM query, "
+                f"a sync_to_async call) waited {THREAD_SENSITIVE_DEADLINE} s for the thread "
+                "that was waiting for fetch_price") from None
         self.skus.add(sku)
         self.tasks.add(asyncio.current_task())
         self.enter()
@@ -194,6 +215,12 @@ def _refuse_bridges_from_other_threads(check, calls, own_thread):
 
 
 def _hint_for_runtime_error(message):
+    if message.startswith((f"RuntimeError: {DEADLOCKED}", "TimeoutError")):
+        return ("`async_to_sync` runs the coroutine's thread-sensitive calls (every ORM "
+                "a-method) on prices_for's thread while that thread waits; "
+                "`asyncio.run_coroutine_threadsafe(...).result()` only blocks the thread, so "
+                "the call waits for a thread that waits for it, and the request hangs: "
+                "bridge with `async_to_sync(fetch_all)()`")
     if "different event loop" in message:
         return ("a second event loop ran the fetches (`asyncio.run()`, a loop of your own, "
                 "`force_new_loop=True`); `async_to_sync(an_async_function)(...)`, called in "
@@ -203,6 +230,10 @@ def _hint_for_runtime_error(message):
         return ("async_to_sync calls the function you give it at once, on prices_for's "
                 "thread, where no loop runs: give it an async function, and gather in it, "
                 "`async def fetch_all(): return await asyncio.gather(...)`")
+    if "already quit" in message:  # `return asyncio.gather(...)`: fetch_price's hop, late
+        return ("fetch_price was still running after async_to_sync had returned, so its "
+                "thread-sensitive call found the bridge gone: did the async function return "
+                "asyncio.gather(...) unawaited? `return await asyncio.gather(...)`")
     if "await wasn't used with future" in message:  # `return asyncio.gather(...)`
         return ("a Future was used without `await`: did the async function return "
                 "asyncio.gather(...) unawaited? `return await asyncio.gather(...)`")
@@ -243,14 +274,14 @@ async def check_prices_for(check, prices_for):
         try:
             async with ThreadSensitiveContext(), LoopTicks() as ticks:
                 result = await sync_to_async(called_as_a_view_would)(fetch_price, SKUS)
-        except RuntimeError as error:
+        except (RuntimeError, TimeoutError) as error:  # TimeoutError: a wait of the answer's
             fetch_price.close_unstarted()
-            failure = str(error)
+            failure = f"{type(error).__name__}: {error}"
     # Before the error it may have caused: where async_to_sync was called decides whether it
     # fails, and the verdict must not depend on what ran on a pool thread before.
     _refuse_bridges_from_other_threads(check, bridges, own_thread[0] if own_thread else None)
     if failure is not None:
-        check.that(False, "", f"prices_for raised RuntimeError: {failure}",
+        check.that(False, "", f"prices_for raised {failure}",
                    hint=_hint_for_runtime_error(failure))
     no_forgotten_await(check, missed, result)
     expected = {sku: price_of(sku) for sku in SKUS}
