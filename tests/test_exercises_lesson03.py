@@ -2,6 +2,7 @@
 are "not solved yet"; the wrong answers learners write fail with a hint, and print nothing."""
 
 import asyncio
+import hashlib
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -205,6 +206,42 @@ def pairs_skus_as_they_complete(fetch_price, skus):  # right: each result carrie
     return async_to_sync(fetch_all)()
 
 
+def waits_on_run_coroutine_threadsafe(fetch_price, skus):  # deadlocks on an ORM a-method
+    from asgiref.sync import SyncToAsync
+
+    loop = SyncToAsync.threadlocal.main_event_loop  # the loop noted on this thread (cell 10)
+
+    async def fetch_all():
+        return await asyncio.gather(*(fetch_price(sku) for sku in skus))
+
+    future = asyncio.run_coroutine_threadsafe(fetch_all(), loop)
+    return dict(zip(skus, future.result(), strict=True))
+
+
+def waits_on_run_coroutine_threadsafe_with_a_timeout(fetch_price, skus):  # gives up, 1 s
+    from asgiref.sync import SyncToAsync
+
+    async def fetch_all():
+        return await asyncio.gather(*(fetch_price(sku) for sku in skus))
+
+    future = asyncio.run_coroutine_threadsafe(fetch_all(),
+                                              SyncToAsync.threadlocal.main_event_loop)
+    return dict(zip(skus, future.result(timeout=1), strict=True))
+
+
+def at_most_two_at_a_time(fetch_price, skus):  # one bridge, but a semaphore caps it
+    async def fetch_all():
+        limit = asyncio.Semaphore(2)
+
+        async def one(sku):
+            async with limit:
+                return await fetch_price(sku)
+
+        return await asyncio.gather(*(one(sku) for sku in skus))
+
+    return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
+
+
 async def async_prices_for(fetch_price, skus):  # its callers are sync: they cannot await it
     return dict(zip(skus, await asyncio.gather(*(fetch_price(s) for s in skus)), strict=True))
 
@@ -235,12 +272,16 @@ def test_03_1_right_answers_pass(answer):
         (computes_in_the_bridged_coroutine, ["the event loop stood still", "only await"]),
         (sync_cache_in_the_bridged_coroutine, ["called the sync cache.set_many()",
                                                "await cache.aset_many"]),
+        (at_most_two_at_a_time, ["at most 2 of 4 fetches", "asyncio.Semaphore",
+                                 "with no limit"]),
         (awaits_in_turn_in_one_bridge, ["at most 1 of 4 fetches",
                                         "even inside one async_to_sync call", "gather"]),
         (async_to_sync_of_gather, ["There is no current event loop",
                                    "calls the function you give it at once",
                                    "return await asyncio.gather"]),
-        (returns_gather_unawaited, ["await wasn't used with future",
+        # Either error comes first: "await wasn't used with future" in prices_for, or
+        # fetch_price's thread-sensitive call, run after the bridge returned: one hint
+        (returns_gather_unawaited, ["gather(...) unawaited?",
                                     "`return await asyncio.gather(...)`"]),
         (async_to_sync_on_the_default_pool, ["called on another thread than prices_for's",
                                              "default pool", "what ran on those threads",
@@ -248,6 +289,11 @@ def test_03_1_right_answers_pass(answer):
         (async_to_sync_on_a_pool_of_its_own, ["called on another thread than prices_for's",
                                               "a pool or threads of your own",
                                               "started a new event loop"]),
+        (waits_on_run_coroutine_threadsafe, ["deadlock", "waited 3.0 s for the thread",
+                                              "only blocks the thread",
+                                              "async_to_sync(fetch_all)()"]),
+        (waits_on_run_coroutine_threadsafe_with_a_timeout, ["prices_for raised TimeoutError",
+                                                             "only blocks the thread"]),
         (async_to_sync_inside_sync_to_async, ["called on another thread than prices_for's",
                                               "inside a sync_to_async call",
                                               "held a thread while it waited"]),
@@ -448,6 +494,47 @@ async def async_cache_around_the_threads(lookup, skus):  # right: the a-twins
     return [found.get(sku) or fresh[sku] for sku in skus]
 
 
+async def signs_each_request_on_the_loop(lookup, skus):  # ~1 s of CPU on the loop, per call
+    for sku in skus:
+        hashlib.pbkdf2_hmac("sha256", sku.encode(), b"salt", 300_000)
+    call = sync_to_async(lookup, thread_sensitive=False)
+    return await asyncio.gather(*(call(sku) for sku in skus))
+
+
+async def computes_a_little_on_the_loop(lookup, skus):  # right: a few ms of CPU per call
+    for sku in skus:
+        hashlib.pbkdf2_hmac("sha256", sku.encode(), b"salt", 1_000)
+    call = sync_to_async(lookup, thread_sensitive=False)
+    return await asyncio.gather(*(call(sku) for sku in skus))
+
+
+async def returns_the_exceptions(lookup, skus):  # a failure becomes an item of the list
+    call = sync_to_async(lookup, thread_sensitive=False)
+    return await asyncio.gather(*(call(sku) for sku in skus), return_exceptions=True)
+
+
+async def swallows_the_errors(lookup, skus):  # a failure becomes None
+    async def one(sku):
+        try:
+            return await sync_to_async(lookup, thread_sensitive=False)(sku)
+        except Exception:  # noqa: BLE001
+            return None
+
+    return await asyncio.gather(*(one(sku) for sku in skus))
+
+
+class StockUnavailable(Exception):
+    pass
+
+
+async def raises_its_own_error_from_the_lookups(lookup, skus):  # right: the cause is kept
+    call = sync_to_async(lookup, thread_sensitive=False)
+    try:
+        return await asyncio.gather(*(call(sku) for sku in skus))
+    except Exception as error:
+        raise StockUnavailable("the stock service failed") from error
+
+
 def sync_lookup_many(lookup, skus):
     return [lookup(sku) for sku in skus]
 
@@ -462,6 +549,8 @@ def sync_lookup_many(lookup, skus):
         lookup_many_with_anyio,
         lookup_many_with_a_pool_made_on_first_use,
         async_cache_around_the_threads,
+        computes_a_little_on_the_loop,
+        raises_its_own_error_from_the_lookups,
     ],
 )
 def test_03_2_right_answers_pass(answer):
@@ -495,6 +584,12 @@ def test_03_2_right_answers_pass(answer):
                                      "at module level"]),
         (a_thread_per_sku, ["started 4 new threads", "second call", "no cap",
                               "at module level"]),
+        (signs_each_request_on_the_loop, ["s of CPU in one go on the event loop",
+                                          "belongs in a thread too"]),
+        (returns_the_exceptions, ["lookup raised LookupFailed for CF-003",
+                                  "lookup_many returned [", "return_exceptions=True"]),
+        (swallows_the_errors, ["lookup raised LookupFailed for CF-003",
+                               "lookup_many returned [", "return None` hides it"]),
     ],
 )
 def test_03_2_wrong_answers_fail_with_a_hint_and_no_warning(answer, fragments, recwarn):

@@ -1,6 +1,7 @@
 """Checks for lesson 03 · Bridging sync and async."""
 
 import asyncio
+import gc
 import inspect
 import sys
 import threading
@@ -22,6 +23,7 @@ from asgiref.sync import (
 
 from tutorial_project.course.exercises.core import exercise
 from tutorial_project.course.exercises.expect import (
+    LoopCPU,
     blocking_calls_on_this_thread,
     forgotten_awaits,
     made_by_the_surroundings,
@@ -42,6 +44,10 @@ MORE_SKUS = [f"P-{n}" for n in range(8, 0, -1)]
 # only the long ones: with two threads burning CPU on a 2-core machine at load 13-18, a
 # right answer's loop stood still for up to 0.34 s; a 0.3 s busy-wait or file read passes.
 LONGEST_FAIR_PAUSE = 0.5
+# In 03.2 the loop's CPU time is measured instead of its pauses (time.thread_time, which a
+# busy machine does not add to): a right answer spends well under 10 ms of CPU in one step
+# of the loop; 0.1 s is a computation of its own (signing, hashing) that holds every request.
+LOOP_CPU_STEP = 0.1
 
 
 class Concurrency:
@@ -94,6 +100,16 @@ class LoopTicks:
         return max((b - a for a, b in pairwise(self.times)), default=0.0)
 
 
+# A thread-sensitive call in fetch_price waits at most this long for its thread: a right
+# answer runs it within milliseconds, a deadlocked one never (it would hang the check).
+THREAD_SENSITIVE_DEADLINE = 3.0
+DEADLOCKED = "deadlock"
+
+
+def _no_op():
+    return None
+
+
 def price_of(sku):
     return Decimal(f"{10 + sum(map(ord, sku)) % 40}.50")
 
@@ -129,6 +145,17 @@ class LoopBoundFetch(Concurrency):
     async def fetch_price(self, sku):
         if asyncio.get_running_loop() is not self.home_loop:
             raise RuntimeError("fetch_price's connection is attached to a different event loop")
+        # Like a real client with an ORM lookup in it (a cached token, a rate-limit row): one
+        # thread-sensitive call. async_to_sync runs it on the thread that waits for the
+        # coroutine; a bridge that only blocks that thread (run_coroutine_threadsafe(...)
+        # .result()) leaves it queued for that very thread: a deadlock, cut short here.
+        try:
+            await asyncio.wait_for(sync_to_async(_no_op)(), THREAD_SENSITIVE_DEADLINE)
+        except TimeoutError:
+            raise RuntimeError(
+                f"{DEADLOCKED}: fetch_price's thread-sensitive call (an ORM query, "
+                f"a sync_to_async call) waited {THREAD_SENSITIVE_DEADLINE} s for the thread "
+                "that was waiting for fetch_price") from None
         self.skus.add(sku)
         self.tasks.add(asyncio.current_task())
         self.enter()
@@ -194,6 +221,12 @@ def _refuse_bridges_from_other_threads(check, calls, own_thread):
 
 
 def _hint_for_runtime_error(message):
+    if message.startswith((f"RuntimeError: {DEADLOCKED}", "TimeoutError")):
+        return ("`async_to_sync` runs the coroutine's thread-sensitive calls (every ORM "
+                "a-method) on prices_for's thread while that thread waits; "
+                "`asyncio.run_coroutine_threadsafe(...).result()` only blocks the thread, so "
+                "the call waits for a thread that waits for it, and the request hangs: "
+                "bridge with `async_to_sync(fetch_all)()`")
     if "different event loop" in message:
         return ("a second event loop ran the fetches (`asyncio.run()`, a loop of your own, "
                 "`force_new_loop=True`); `async_to_sync(an_async_function)(...)`, called in "
@@ -203,6 +236,10 @@ def _hint_for_runtime_error(message):
         return ("async_to_sync calls the function you give it at once, on prices_for's "
                 "thread, where no loop runs: give it an async function, and gather in it, "
                 "`async def fetch_all(): return await asyncio.gather(...)`")
+    if "already quit" in message:  # `return asyncio.gather(...)`: fetch_price's hop, late
+        return ("fetch_price was still running after async_to_sync had returned, so its "
+                "thread-sensitive call found the bridge gone: did the async function return "
+                "asyncio.gather(...) unawaited? `return await asyncio.gather(...)`")
     if "await wasn't used with future" in message:  # `return asyncio.gather(...)`
         return ("a Future was used without `await`: did the async function return "
                 "asyncio.gather(...) unawaited? `return await asyncio.gather(...)`")
@@ -243,14 +280,14 @@ async def check_prices_for(check, prices_for):
         try:
             async with ThreadSensitiveContext(), LoopTicks() as ticks:
                 result = await sync_to_async(called_as_a_view_would)(fetch_price, SKUS)
-        except RuntimeError as error:
+        except (RuntimeError, TimeoutError) as error:  # TimeoutError: a wait of the answer's
             fetch_price.close_unstarted()
-            failure = str(error)
+            failure = f"{type(error).__name__}: {error}"
     # Before the error it may have caused: where async_to_sync was called decides whether it
     # fails, and the verdict must not depend on what ran on a pool thread before.
     _refuse_bridges_from_other_threads(check, bridges, own_thread[0] if own_thread else None)
     if failure is not None:
-        check.that(False, "", f"prices_for raised RuntimeError: {failure}",
+        check.that(False, "", f"prices_for raised {failure}",
                    hint=_hint_for_runtime_error(failure))
     no_forgotten_await(check, missed, result)
     expected = {sku: price_of(sku) for sku in SKUS}
@@ -305,16 +342,25 @@ async def check_prices_for(check, prices_for):
         "a price kept from an earlier call (in a cache, a global) is not fetched again",
     )
     one_task = len(fetch_price.tasks) == 1  # awaited one after another in one coroutine
+    one_bridge = len(bridges) == 1  # one async_to_sync call, several tasks: a limit held some
+    if one_task:
+        hint = ("awaiting each fetch in turn waits for it before the next starts, even inside "
+                "one async_to_sync call: start them all and wait for them together, "
+                "`await asyncio.gather(*(fetch_price(sku) for sku in skus))`")
+    elif one_bridge:
+        hint = ("the fetches ran in separate tasks, but something let only some run at once "
+                "(an asyncio.Semaphore, batches, a worker queue): this exercise asks for all "
+                "of them at the same time, `await asyncio.gather(*(fetch_price(sku) for sku in "
+                "skus))` with no limit")
+    else:
+        hint = ("one async_to_sync call per sku waits for each before the next starts: write "
+                "one async function that gathers all the fetches, and call it once with "
+                "async_to_sync")
     check.that(
         fetch_price.most_running == len(SKUS),
         f"all {len(SKUS)} prices were fetched at the same time",
         f"at most {fetch_price.most_running} of {len(SKUS)} fetches ran at the same time",
-        hint="awaiting each fetch in turn waits for it before the next starts, even inside "
-        "one async_to_sync call: start them all and wait for them together, "
-        "`await asyncio.gather(*(fetch_price(sku) for sku in skus))`"
-        if one_task
-        else "one async_to_sync call per sku waits for each before the next starts: write one "
-        "async function that gathers all the fetches, and call it once with async_to_sync",
+        hint=hint,
     )
 
 
@@ -349,6 +395,35 @@ class InstrumentedLookup(Concurrency):
         finally:
             self.leave()
         return {"sku": sku, "in_stock": not sku.endswith("3")}
+
+
+class LookupFailed(Exception):
+    """What the check's failing lookup raises: the vendor library's own error."""
+
+
+FAILING_SKU = SKUS[1]
+
+
+def failing_lookup(sku):
+    """A lookup that fails for one sku, as a vendor library does when its service is down."""
+    time.sleep(0.01)
+    if sku == FAILING_SKU:
+        raise LookupFailed(f"the stock service failed for {sku}")
+    return {"sku": sku, "in_stock": not sku.endswith("3")}
+
+
+def _carries(error, kind):
+    """Whether ``error`` is a ``kind``, holds one (an ExceptionGroup, from a TaskGroup), or
+    was raised from one (``raise ... from error``, or while handling it)."""
+    seen = set()
+    while isinstance(error, BaseException) and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, kind):
+            return True
+        if isinstance(error, BaseExceptionGroup) and error.subgroup(kind) is not None:
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 # Pools and threads that asyncio, asgiref and a pool start are not the answer's own. Other
@@ -467,12 +542,18 @@ async def check_lookup_many(check, lookup_many):
     )
     # A first call may start threads that later calls reuse (a pool made on first use,
     # anyio's workers); what every request would pay shows in a second call: judge that one.
+    # Its loop CPU is measured here too: a first call may import (anyio) or build a pool
+    # once, which no request pays again. A collection first, so that a full garbage
+    # collection (~0.15 s at load 20) does not fall in this call and count as the answer's.
+    gc.collect()
     with pools_and_threads_built_here() as (pools, threads):
-        async with ThreadSensitiveContext():
+        async with ThreadSensitiveContext(), LoopCPU() as loop_cpu:
             await lookup_many(InstrumentedLookup(delay=0.05, expected=len(SKUS)), SKUS)
     own_pool_hint = (
-        "use the loop's pool (`sync_to_async(lookup, thread_sensitive=False)`, "
-        "`asyncio.to_thread`), or build your own pool once, at module level, and pass it: "
+        "use the loop's pool, `sync_to_async(lookup, thread_sensitive=False)` (in Django "
+        "code rather than `asyncio.to_thread`, which drops asgiref's Local values such as the "
+        "active language: fine for this lookup, which reads none), or build your own pool "
+        "once, at module level, and pass it: "
         "`sync_to_async(lookup, thread_sensitive=False, executor=lookup_pool)`"
     )
     check.that(
@@ -510,4 +591,30 @@ async def check_lookup_many(check, lookup_many):
         "`sync_to_async(fn, thread_sensitive=False)`",
         cache_hint="in async code use the a-twins (`await cache.aget_many(...)`, "
         "`await cache.aset_many(...)`)",
+    )
+    check.that(
+        loop_cpu.longest < LOOP_CPU_STEP,
+        f"lookup_many computed less than {LOOP_CPU_STEP} s of CPU at a time on the event loop",
+        f"lookup_many computed {loop_cpu.longest:.2f} s of CPU in one go on the event loop: "
+        "no other request moved meanwhile",
+        hint="in lookup_many, only await; CPU work (hashing, signing, parsing a large "
+        "document) belongs in a thread too: `await sync_to_async(work, "
+        "thread_sensitive=False)(...)`",
+    )
+    # A lookup that fails: the error must reach lookup_many's caller, which answers 502.
+    try:
+        async with ThreadSensitiveContext():
+            outcome = await lookup_many(failing_lookup, SKUS)
+    except Exception as error:  # noqa: BLE001  (judged below)
+        outcome = error
+    did = (f"raised {type(outcome).__name__}: {outcome}" if isinstance(outcome, Exception)
+           else f"returned {outcome!r}")
+    check.that(
+        _carries(outcome, LookupFailed),
+        "when a lookup raises, lookup_many raises its error",
+        f"lookup raised LookupFailed for {FAILING_SKU}, and lookup_many {did}: the view "
+        "cannot tell the failure from a result, or answer 502",
+        hint="let the lookup's error propagate (plain `await asyncio.gather(...)` raises the "
+        "first one); `return_exceptions=True` puts it in the list, and `except Exception: "
+        "return None` hides it",
     )
