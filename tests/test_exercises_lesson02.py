@@ -965,3 +965,213 @@ def test_quote_view_stripping_right_answer_passes(project):
 
     verdict = verdict_of(check_quote_view, StrippingQuoteView)
     assert verdict.passed, str(verdict)
+
+
+# --- Review s23b: cancellation, tasks slept on, TaskGroup's ExceptionGroup, OPTIONS -----------
+
+
+async def bare_except_around_the_await(request):
+    """Swallows the CancelledError with which Django stops the view when the client leaves."""
+    skus = [sku.strip() for sku in request.GET.get("skus", "").split(",") if sku.strip()]
+    if not skus:
+        return JsonResponse({"error": "no skus"}, status=400)
+    try:
+        quotes = await asyncio.gather(*(fake_upstream.fetch_price(sku) for sku in skus))
+    except:  # noqa: E722 (the wrong answer under test)
+        return JsonResponse({"error": "upstream"}, status=502)
+    return JsonResponse({"prices": {quote["sku"]: quote["price"] for quote in quotes}})
+
+
+async def base_exception_around_the_await(request):
+    skus = [sku.strip() for sku in request.GET.get("skus", "").split(",") if sku.strip()]
+    if not skus:
+        return JsonResponse({"error": "no skus"}, status=400)
+    try:
+        quotes = await asyncio.gather(*(fake_upstream.fetch_price(sku) for sku in skus))
+    except BaseException as error:
+        return JsonResponse({"error": repr(error)}, status=502)
+    return JsonResponse({"prices": {quote["sku"]: quote["price"] for quote in quotes}})
+
+
+async def sleeps_instead_of_awaiting(request):
+    """Starts the calls as tasks, sleeps twice the usual delay, reads .result()."""
+    skus = [sku.strip() for sku in request.GET.get("skus", "").split(",") if sku.strip()]
+    if not skus:
+        return JsonResponse({"error": "no skus"}, status=400)
+    tasks = {sku: asyncio.create_task(fake_upstream.fetch_price(sku)) for sku in skus}
+    await asyncio.sleep(0.2)
+    try:
+        return JsonResponse({"prices": {sku: task.result()["price"]
+                                        for sku, task in tasks.items()}})
+    except fake_upstream.UpstreamError as error:
+        return JsonResponse({"error": str(error)}, status=502)
+
+
+async def task_group_with_a_plain_except(request):
+    skus = [sku.strip() for sku in request.GET.get("skus", "").split(",") if sku.strip()]
+    if not skus:
+        return JsonResponse({"error": "no skus"}, status=400)
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = {sku: group.create_task(fake_upstream.fetch_price(sku)) for sku in skus}
+    except fake_upstream.UpstreamError as error:  # the TaskGroup raises an ExceptionGroup
+        return JsonResponse({"error": str(error)}, status=502)
+    return JsonResponse({"prices": {sku: task.result()["price"] for sku, task in tasks.items()}})
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (bare_except_around_the_await,
+         "❌ cancelled while it awaited the upstream (a client leaving), it answered 502"),
+        (base_exception_around_the_await,
+         "❌ cancelled while it awaited the upstream (a client leaving), it answered 502"),
+        (sleeps_instead_of_awaiting,
+         "❌ when one call took 0.3 s, it answered 500 (the view raised InvalidStateError"),
+        (task_group_with_a_plain_except, "`except* fake_upstream.UpstreamError:`"),
+    ],
+    ids=["bare except", "except BaseException", "sleep then .result()",
+         "TaskGroup, plain except"],
+)
+def test_compare_prices_review_s23b_wrong_answers_fail_with_a_hint(project, answer, message):
+    from tutorial_project.course.exercises.lesson02 import check_compare_prices
+
+    verdict = verdict_of(check_compare_prices, answer)
+    assert not verdict.passed and verdict.solved
+    assert message in str(verdict), str(verdict)
+
+
+async def cleans_up_and_lets_the_cancellation_through(request):
+    """Right, written differently: catches CancelledError to log, then re-raises it."""
+    skus = [sku.strip() for sku in request.GET.get("skus", "").split(",") if sku.strip()]
+    if not skus:
+        return JsonResponse({"error": "no skus"}, status=400)
+    try:
+        quotes = await asyncio.gather(*(fake_upstream.fetch_price(sku) for sku in skus))
+    except asyncio.CancelledError:
+        raise  # the client left: nothing to answer
+    except Exception as error:
+        return JsonResponse({"error": str(error)}, status=502)
+    return JsonResponse({"prices": {quote["sku"]: quote["price"] for quote in quotes}})
+
+
+async def task_group_catching_in_each_task(request):
+    """Right, written differently: each task turns its failure into a value."""
+    skus = [sku.strip() for sku in request.GET.get("skus", "").split(",") if sku.strip()]
+    if not skus:
+        return JsonResponse({"error": "no skus"}, status=400)
+
+    async def price_or_error(sku):
+        try:
+            return (await fake_upstream.fetch_price(sku))["price"]
+        except fake_upstream.UpstreamError as error:
+            return error
+
+    async with asyncio.TaskGroup() as group:
+        tasks = {sku: group.create_task(price_or_error(sku)) for sku in skus}
+    results = {sku: task.result() for sku, task in tasks.items()}
+    if failed := [r for r in results.values() if isinstance(r, Exception)]:
+        return JsonResponse({"error": str(failed[0])}, status=502)
+    return JsonResponse({"prices": results})
+
+
+async def waits_with_asyncio_wait(request):
+    """Right, written differently: asyncio.wait with a deadline, the rest cancelled."""
+    skus = [sku.strip() for sku in request.GET.get("skus", "").split(",") if sku.strip()]
+    if not skus:
+        return JsonResponse({"error": "no skus"}, status=400)
+    tasks = {sku: asyncio.ensure_future(fake_upstream.fetch_price(sku)) for sku in skus}
+    try:
+        done, pending = await asyncio.wait(tasks.values(), timeout=2,
+                                           return_when=asyncio.FIRST_EXCEPTION)
+    finally:
+        for task in tasks.values():
+            task.cancel()
+    if failed := [task.exception() for task in done if task.exception()]:
+        return JsonResponse({"error": str(failed[0])}, status=502)
+    if pending:
+        return JsonResponse({"error": "too slow"}, status=504)
+    return JsonResponse({"prices": {sku: task.result()["price"] for sku, task in tasks.items()}})
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [cleans_up_and_lets_the_cancellation_through, task_group_catching_in_each_task,
+     waits_with_asyncio_wait],
+    ids=["CancelledError re-raised", "TaskGroup, errors caught in each task", "asyncio.wait"],
+)
+def test_compare_prices_review_s23b_right_answers_pass(project, answer):
+    from tutorial_project.course.exercises.lesson02 import check_compare_prices
+
+    verdict = verdict_of(check_compare_prices, answer)
+    assert verdict.passed, str(verdict)
+
+
+class BareExceptQuoteView(View):
+    async def get(self, request):
+        sku = request.GET.get("sku", "").strip()
+        if not sku:
+            return JsonResponse({"error": "say which product"}, status=400)
+        try:
+            return JsonResponse(await fake_upstream.fetch_price(sku))
+        except:  # noqa: E722 (the wrong answer under test)
+            return JsonResponse({"error": "upstream"}, status=502)
+
+
+class BaseExceptionQuoteView(View):
+    async def get(self, request):
+        sku = request.GET.get("sku", "").strip()
+        if not sku:
+            return JsonResponse({"error": "say which product"}, status=400)
+        try:
+            return JsonResponse(await fake_upstream.fetch_price(sku))
+        except BaseException as error:
+            return JsonResponse({"error": repr(error)}, status=502)
+
+
+@pytest.mark.parametrize("answer", [BareExceptQuoteView, BaseExceptionQuoteView],
+                         ids=["bare except", "except BaseException"])
+def test_quote_view_swallowed_cancellation_fails(project, answer):
+    from tutorial_project.course.exercises.lesson02 import check_quote_view
+
+    verdict = verdict_of(check_quote_view, answer)
+    assert not verdict.passed and verdict.solved
+    assert ("❌ cancelled while it awaited the upstream (a client leaving), it answered 502"
+            in str(verdict)), str(verdict)
+    assert "also catches asyncio.CancelledError" in str(verdict), str(verdict)
+
+
+class GetOnlyQuoteView(QuoteView):
+    """Right, by the exercise's words ("other methods should answer 405"): OPTIONS too."""
+
+    http_method_names = ["get"]
+
+
+class GetAndHeadOnlyQuoteView(QuoteView):
+    http_method_names = ["get", "head"]
+
+
+@pytest.mark.parametrize("answer", [GetOnlyQuoteView, GetAndHeadOnlyQuoteView],
+                         ids=["get only", "get and head"])
+def test_quote_view_options_left_out_answers_405_and_passes(project, answer):
+    from tutorial_project.course.exercises.lesson02 import check_quote_view
+
+    verdict = verdict_of(check_quote_view, answer)
+    assert verdict.passed, str(verdict)
+    assert "OPTIONS answers 405: http_method_names leaves it out" in str(verdict)
+
+
+class OptionsRefusedByHandQuoteView(QuoteView):
+    """OPTIONS listed as allowed, yet answered 405 by an async options() of its own."""
+
+    async def options(self, request, *args, **kwargs):
+        return await self.http_method_not_allowed(request, *args, **kwargs)
+
+
+def test_quote_view_options_allowed_but_refused_fails(project):
+    from tutorial_project.course.exercises.lesson02 import check_quote_view
+
+    verdict = verdict_of(check_quote_view, OptionsRefusedByHandQuoteView)
+    assert not verdict.passed and verdict.solved
+    assert "OPTIONS answered 405" in str(verdict), str(verdict)
+    assert "leave options to View" in str(verdict), str(verdict)

@@ -107,7 +107,13 @@ async def _ordinary_sku_fails(check, view, sku, suffix):
 
 
 def _failure_hint(response):
-    if "UpstreamError" in (getattr(response, "view_error", None) or ""):
+    error = getattr(response, "view_error", None) or ""
+    if "ExceptionGroup" in error:
+        return ("a TaskGroup raises an ExceptionGroup that holds the failures, and "
+                "`except fake_upstream.UpstreamError:` does not match it: write "
+                "`except* fake_upstream.UpstreamError:` (no `return` inside it: note the "
+                "failure and answer 502 after the block), or catch the error inside each task")
+    if "UpstreamError" in error:
         return ("the upstream can fail for any sku, not only DOWN-...: catch "
                 "fake_upstream.UpstreamError around the await, "
                 "return JsonResponse({'error': ...}, status=502)")
@@ -144,6 +150,82 @@ async def _no_call_left_running(check, seen):
     )
     if left:  # let those calls end here, not in a later cell
         await asyncio.sleep(fake_upstream.DELAY * 1.5)
+
+
+# Check 02.1's slower call: longer than an `asyncio.sleep` of twice the usual 0.1 s that an
+# answer may put in place of awaiting its tasks, short enough to keep the check quick.
+SLOWER_CALL = 0.3
+CANCEL_GIVE_UP = 1.0  # seconds a cancelled view gets to end (a right one ends at once)
+
+
+@contextmanager
+def _upstream_slower_for(sku, delay):
+    """The upstream takes ``delay`` seconds for ``sku``, an ordinary one."""
+    real_delay_for = fake_upstream._delay_for
+    fake_upstream._delay_for = lambda asked: delay if asked == sku else real_delay_for(asked)
+    try:
+        yield
+    finally:
+        fake_upstream._delay_for = real_delay_for
+
+
+async def _one_call_slower(check, compare_prices):
+    """One call takes SLOWER_CALL: a view that sleeps a fixed time instead of awaiting its
+    calls reads a result that is not there yet (InvalidStateError, a 500)."""
+    with _upstream_slower_for("CF-001", SLOWER_CALL), fake_upstream.watch_concurrency() as seen:
+        response = await call_view(compare_prices, suffix="?skus=CF-001,BK-001")
+    body = response.json() if response.status_code == 200 else {}
+    check.that(
+        body.get("prices") == {sku: fake_upstream.quote_for(sku)["price"]
+                               for sku in ("CF-001", "BK-001")},
+        f"when one call takes {SLOWER_CALL} s, it waits for it and answers both prices",
+        f"when one call took {SLOWER_CALL} s, it answered {_answered(response)}",
+        hint="await the calls themselves (`await asyncio.gather(...)`, or tasks in an "
+        "`asyncio.TaskGroup`): sleeping for as long as the upstream usually takes reads a "
+        "result that is not there when it is slower (InvalidStateError)"
+        if "InvalidStateError" in (response.view_error or "") else _status_hint(response),
+    )
+    if seen.now:  # calls it left running: let them end here, not in a later cell
+        await asyncio.sleep(SLOWER_CALL)
+
+
+async def _cancelled_while_it_waits(check, view, suffix):
+    """Cancel the request once the view awaits the upstream, as Django (5.0+) does when the
+    client leaves, and as an asyncio.timeout around the view does: it must end cancelled. A
+    bare `except:` or `except BaseException:` around the await catches the CancelledError and
+    answers instead. Deterministic: the cancel comes while a call is in flight (100 ms)."""
+    with fake_upstream.watch_concurrency() as seen:
+        task = asyncio.ensure_future(call_view(view, suffix=suffix))
+        deadline = asyncio.get_running_loop().time() + CANCEL_GIVE_UP
+        while not seen.now and not task.done() and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.002)
+        waiting = bool(seen.now) and not task.done()
+        task.cancel()
+        await asyncio.wait({task}, timeout=CANCEL_GIVE_UP)
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            outcome = "kept running"
+        elif task.cancelled():
+            outcome = "cancelled"
+        elif task.exception() is not None:
+            outcome = f"raised {type(task.exception()).__name__}"
+        else:
+            outcome = f"answered {_answered(task.result())}"
+        if seen.now:  # calls it left running: let them end here, not in a later cell
+            await asyncio.sleep(fake_upstream.DELAY * 1.5)
+    if not waiting:  # it never waited on the upstream: other lines say what is wrong
+        return
+    check.that(
+        outcome == "cancelled",
+        "cancelled while it awaited the upstream (a client leaving), it ended cancelled",
+        f"cancelled while it awaited the upstream (a client leaving), it {outcome} instead "
+        "of letting the cancellation through",
+        hint="a bare `except:` or `except BaseException:` around the await also catches "
+        "asyncio.CancelledError, with which Django (5.0+) stops the view when the client "
+        "leaves, and asyncio.timeout when time is up: catch fake_upstream.UpstreamError "
+        "(or Exception), and let the cancellation through",
+    )
 
 
 def _loop_was_free(seen):
@@ -278,9 +360,12 @@ async def _check_compare_prices(check, compare_prices, unsafe):
         f"at most {seen.peak} of the six upstream calls were waiting at the same time",
         hint="start them all, then wait once: "
         "`await asyncio.gather(*(fake_upstream.fetch_price(s) for s in skus))`, or tasks in "
-        "an `asyncio.TaskGroup`, which also cancels the others when one fails",
+        "an `asyncio.TaskGroup`, which also cancels the others when one fails (and raises an "
+        "ExceptionGroup: `except* fake_upstream.UpstreamError:`)",
     )
     await _no_call_left_running(check, seen)
+    await _one_call_slower(check, compare_prices)
+    await _cancelled_while_it_waits(check, compare_prices, "?skus=BK-001,CF-001")
     await _refuse_blank_inputs(
         check, compare_prices,
         [("", "no ?skus="), ("?skus=", "an empty ?skus="), ("?skus=,", "?skus=,")],
@@ -291,7 +376,8 @@ async def _check_compare_prices(check, compare_prices, unsafe):
         response.status_code == 502 and _is_json_error(response),
         "an upstream failure (DOWN-1) answers 502 with an 'error' message",
         f"an upstream failure answered {_answered(response)}",
-        hint="catch fake_upstream.UpstreamError, return JsonResponse({'error': ...}, status=502)",
+        hint=_failure_hint(response) if "ExceptionGroup" in (response.view_error or "")
+        else "catch fake_upstream.UpstreamError, return JsonResponse({'error': ...}, status=502)",
     )
     await _ordinary_sku_fails(check, compare_prices, "GM-001", "?skus=CF-001,GM-001")
     response = await call_view(compare_prices, suffix="?skus=%20,%20")
@@ -367,9 +453,12 @@ async def _check_quote_view(check, view, unsafe):
         "(quote_for is the check's shortcut to the expected answer, not the service)"
         if seen.peak == 0 else "await fetch_price in the handler, without a lock around it",
     )
+    if seen.now:  # calls the four GETs left running would end inside the next count: wait
+        await asyncio.sleep(fake_upstream.DELAY * 1.5)
     with fake_upstream.watch_concurrency() as alone:  # one request: its own calls only
         await call_view(_answering_after_its_calls(view, alone), suffix="?sku=BK-002")
     await _no_call_left_running(check, alone)
+    await _cancelled_while_it_waits(check, view, "?sku=BK-002")
     response = await call_view(view, suffix="?sku=DOWN-1")
     check.that(
         response.status_code == 502 and _is_json_error(response),
@@ -392,12 +481,21 @@ async def _check_quote_view(check, view, unsafe):
             f"{method.upper()} answered {_answered(response)}",
             hint="define only `get`; View answers 405 to the other methods by itself",
         )
+    # OPTIONS: View's own options() answers 200 with Allow; a class that leaves "options" out
+    # of http_method_names gets a 405 for it, as the exercise's "other methods" allows.
+    quote_view = view.view_class
+    options_allowed = "options" in quote_view.http_method_names
     response = await call_view(view, method="options", suffix="?sku=CF-001")
+    own_sync_options = (quote_view.options is not View.options
+                        and not iscoroutinefunction(quote_view.options))
     check.that(
-        response.status_code == 200,
-        "OPTIONS answers 200 with the allowed methods",
+        response.status_code == (200 if options_allowed else 405),
+        "OPTIONS answers 200 with the allowed methods" if options_allowed
+        else "OPTIONS answers 405: http_method_names leaves it out",
         f"OPTIONS answered {_answered(response)}",
         hint="options() is sync while get is async: as_view() lets that through "
         "(view_is_async leaves options out), and the request fails. Leave options to View, "
-        "or write it `async def options(self, request, *args, **kwargs):`",
+        "or write it `async def options(self, request, *args, **kwargs):`"
+        if own_sync_options else "leave options to View, which answers 200 with an Allow "
+        "header (or leave 'options' out of http_method_names: it then answers 405)",
     )
