@@ -42,6 +42,23 @@ class LoopCPU:
         self._last = now
 
 
+async def cancelled_outcome(task, give_up, returned):
+    """Cancel ``task`` (the answer, waiting) and say how it ended within ``give_up`` seconds:
+    "cancelled" (right), "kept running" (cancelled again, and not waited for past
+    ``give_up``), "raised <Error>", or ``returned(result)`` for a value it gave instead."""
+    task.cancel()
+    await asyncio.wait({task}, timeout=give_up)
+    if not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=give_up)
+        return "kept running"
+    if task.cancelled():
+        return "cancelled"
+    if task.exception() is not None:
+        return f"raised {type(task.exception()).__name__}"
+    return returned(task.result())
+
+
 def must_be_async(check, function, name, params="...", *, kind="function", hint=None):
     """Stop the check with a hint unless ``function`` is an async function (or marked as one).
 

@@ -16,6 +16,7 @@ from tutorial_project.course.exercises.expect import (
     LoopCPU,
     async_unsafe_noted,
     blocking_calls_on_this_thread,
+    cancelled_outcome,
     made_by_the_surroundings,
     must_be_async,
     sleeps_on_this_thread,
@@ -200,18 +201,8 @@ async def _cancelled_while_it_waits(check, view, suffix):
         while not seen.now and not task.done() and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.002)
         waiting = bool(seen.now) and not task.done()
-        task.cancel()
-        await asyncio.wait({task}, timeout=CANCEL_GIVE_UP)
-        if not task.done():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            outcome = "kept running"
-        elif task.cancelled():
-            outcome = "cancelled"
-        elif task.exception() is not None:
-            outcome = f"raised {type(task.exception()).__name__}"
-        else:
-            outcome = f"answered {_answered(task.result())}"
+        outcome = await cancelled_outcome(
+            task, CANCEL_GIVE_UP, lambda response: f"answered {_answered(response)}")
         if seen.now:  # calls it left running: let them end here, not in a later cell
             await asyncio.sleep(fake_upstream.DELAY * 1.5)
     if not waiting:  # it never waited on the upstream: other lines say what is wrong

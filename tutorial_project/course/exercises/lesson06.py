@@ -14,6 +14,7 @@ from tutorial_project.course.exercises.attempt import Raised, attempt, fail
 from tutorial_project.course.exercises.core import exercise
 from tutorial_project.course.exercises.expect import (
     blocking_calls_on_this_thread,
+    cancelled_outcome,
     made_by_the_surroundings,
     must_be_async,
     sleeps_on_this_thread,
@@ -553,17 +554,7 @@ async def _check_cancellation(check, client, upstream, get_or_none):
     tasks_before = asyncio.all_tasks()
     task = asyncio.ensure_future(get_or_none(client, "/weather?mode=hang", 5.0))
     await asyncio.sleep(0.1)
-    task.cancel()
-    done, _ = await asyncio.wait({task}, timeout=GIVE_UP)
-    if not done:
-        outcome = "kept running"
-        task.cancel()
-    elif task.cancelled():
-        outcome = "cancelled"
-    elif task.exception() is not None:
-        outcome = f"raised {type(task.exception()).__name__}"
-    else:
-        outcome = f"returned {task.result()!r}"
+    outcome = await cancelled_outcome(task, GIVE_UP, lambda value: f"returned {value!r}")
     check.that(
         outcome == "cancelled",
         "a cancelled call stays cancelled",
