@@ -172,13 +172,29 @@ def reports():
             kept[slug] = await reference(slug)
         return kept[slug]
 
+    async def slug_starts_with(slug):
+        # "books" also takes "books-used": the check makes such a category.
+        products = Product.objects.filter(category__slug__startswith=slug).order_by("sku")
+        products = products.select_related("category").prefetch_related("tags")
+        return [(p.sku, p.category.name, [t.name for t in p.tags.all()]) async for p in products]
+
+    async def slug_contains(slug):
+        products = Product.objects.filter(category__slug__icontains=slug).order_by("sku")
+        products = products.select_related("category").prefetch_related("tags")
+        return [(p.sku, p.category.name, [t.name for t in p.tags.all()]) async for p in products]
+
+    async def tag_names_in_a_tuple(slug):
+        # The task asks for a list of tag names, as it asks for tuple rows.
+        return [(sku, name, tuple(tags)) for sku, name, tags in await reference(slug)]
+
     return (
         reference, lazy_category, one_query_per_product, unordered, not_async,
         sync_orm_in_async, forgot_await, n_plus_1_on_pool_threads, lists_not_tuples,
         sleeps_on_the_loop, in_to_thread, whole_table_filtered_in_python,
         every_tag_link_matched_in_python, streamed_in_small_chunks, streamed_in_chunks_of_100,
         whole_table_joined_to_tags, streamed_in_default_chunks, guard_switched_off,
-        in_run_in_executor, tag_objects_not_names, kept_between_calls,
+        in_run_in_executor, tag_objects_not_names, kept_between_calls, slug_starts_with,
+        slug_contains, tag_names_in_a_tuple,
     )
 
 
@@ -261,12 +277,31 @@ def other_right_reports():
         products = Product.objects.filter(category=category).order_by("sku")
         return [(p.sku, category.name, links.get(p.pk, [])) async for p in products]
 
+    async def category_joined_tags_prefetched_afterwards(slug):
+        products = Product.objects.filter(category__slug=slug).select_related("category")
+        held = [p async for p in products.order_by("sku")]
+        await aprefetch_related_objects(held, "tags")
+        return [(p.sku, p.category.name, [t.name for t in p.tags.all()]) for p in held]
+
+    async def sku_order_from_the_model(slug):
+        # No order_by(): Product's Meta.ordering is ["sku"].
+        products = Product.objects.filter(category__slug=slug)
+        products = products.select_related("category").prefetch_related("tags")
+        return [(p.sku, p.category.name, [t.name for t in p.tags.all()]) async for p in products]
+
     return [with_a_prefetch_object, prefetch_afterwards, in_a_sync_function,
             prefetch_the_category_too, links_from_the_through_table, from_the_category,
-            one_query_joined_to_the_tags, listed_in_a_thread, category_then_its_links]
+            one_query_joined_to_the_tags, listed_in_a_thread, category_then_its_links,
+            category_joined_tags_prefetched_afterwards, sku_order_from_the_model]
 
 
-@pytest.mark.parametrize("which", range(9))
+def test_product_ordering_is_by_sku(project):
+    from tutorial_project.catalog.models import Product
+
+    assert Product._meta.ordering == ["sku"]  # what sku_order_from_the_model relies on
+
+
+@pytest.mark.parametrize("which", range(11))
 def test_04_1_right_answers_written_differently_pass(project, which):
     from tutorial_project.course.exercises.lesson04 import check_category_report
 
@@ -313,6 +348,9 @@ def test_04_1_placeholder_is_not_solved_yet(project):
         (18, "on a thread other than the request's: a connection Django never closes"),
         (19, "gave Tag objects in the tag lists, not the tags' names"),
         (20, "still gave its old name: it kept the report from an earlier call"),
+        (21, "listed 5 products where the category has 3: it also listed BU-000, BU-001, of"),
+        (22, "listed 5 products where the category has 3: it also listed BU-000, BU-001, of"),
+        (23, "gave the tag names in a tuple, not a list"),
     ],
 )
 def test_04_1_wrong_answers_fail_with_a_reason(project, which, message, recwarn):
@@ -1139,8 +1177,34 @@ def pages():
         order = await aget_object_or_404(loaded, pk=pk)
         return TemplateResponse(request, template, {"order": order})
 
+    async def newest_order_whatever_the_pk(request, pk):
+        # 404 only for a pk that does not exist; otherwise always the newest order.
+        order = await loaded.order_by("-pk").afirst()
+        if order is None or order.pk != pk and not await Order.objects.filter(pk=pk).aexists():
+            raise Http404
+        return render(request, template, {"order": order})
+
+    async def first_order_whatever_the_pk(request, pk):
+        if not await Order.objects.filter(pk=pk).aexists():
+            raise Http404
+        return render(request, template, {"order": await loaded.afirst()})
+
+    async def prefetches_the_customer_too(request, pk):
+        # No N+1, but 4 queries whatever the lines: the customer in a query of its own.
+        order = await aget_object_or_404(Order, pk=pk)
+        await aprefetch_related_objects([order], "customer", "lines__product")
+        return render(request, template, {"order": order})
+
+    async def first_of_a_filter(request, pk):
+        order = await Order.objects.select_related("customer").filter(pk=pk).afirst()
+        if order is None:
+            raise Http404("no such order")
+        await aprefetch_related_objects([order], "lines__product")
+        return render(request, template, {"order": order})
+
     right = [reference, with_a_prefetch_object, renders_in_a_thread, async_cache_calls,
-             prefetched_afterwards_with_a_404_response, with_a_template_response]
+             prefetched_afterwards_with_a_404_response, with_a_template_response,
+             first_of_a_filter]
     wrong = {
         "sleeps_on_the_loop": sleeps_on_the_loop,
         "sync_cache_calls": sync_cache_calls,
@@ -1158,11 +1222,14 @@ def pages():
         "loaded_on_a_pool_thread": loaded_on_a_pool_thread,
         "loaded_with_run_in_executor": loaded_with_run_in_executor,
         "every_error_a_404": every_error_a_404,
+        "newest_order_whatever_the_pk": newest_order_whatever_the_pk,
+        "first_order_whatever_the_pk": first_order_whatever_the_pk,
+        "prefetches_the_customer_too": prefetches_the_customer_too,
     }
     return right, wrong
 
 
-@pytest.mark.parametrize("which", range(6))
+@pytest.mark.parametrize("which", range(7))
 def test_04_3_right_answers_pass(project, which):
     from tutorial_project.course.exercises.lesson04 import check_order_page
 
@@ -1190,13 +1257,19 @@ def test_04_3_placeholder_is_not_solved_yet(project):
         ("forgot_await", "an `await` is missing"),
         ("sync_view", "not an async function"),
         ("lazy_in_a_thread", "queries while rendering"),
-        ("products_one_by_one", "queries for an order of 2 lines (one or more per line: N+1)"),
+        ("products_one_by_one", "took 4 queries for an order of 2 lines and 7 for one of 5 "
+                                "(one or more per line: N+1)"),
         ("sleeps_on_the_loop", "blocked the event loop's thread with time.sleep(0.05)"),
         ("sync_cache_calls", "blocked the event loop's thread with cache.get()"),
         ("loaded_with_to_thread", "on a thread other than the request's: a connection Django"),
         ("loaded_on_a_pool_thread", "on a thread other than the request's: a connection"),
         ("loaded_with_run_in_executor", "on a thread other than the request's: a connection"),
         ("every_error_a_404", "when the database failed, it answered 404: an error that is"),
+        ("newest_order_whatever_the_pk", "the page does not show order"),
+        ("first_order_whatever_the_pk", "Grace's order"),
+        ("prefetches_the_customer_too", "took 4 queries for an order of 2 lines and for one of "
+                                        "5: no N+1 (the count does not grow with the lines), "
+                                        "but over the budget of 3"),
     ],
 )
 def test_04_3_wrong_answers_fail_with_a_reason_quietly(project, name, message, recwarn, capsys):

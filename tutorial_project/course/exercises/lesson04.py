@@ -266,12 +266,28 @@ def _add_large_category(size=250):
         for i, product in enumerate(Product.objects.filter(category=category).order_by("sku"))
         for tag in tags[: i % 3]
     )
+    _add_lookalike_category()
     return products
 
 
+LOOKALIKE_CATEGORY = "books-used"  # its slug starts with "books" and contains it
+
+
+def _add_lookalike_category():
+    """A category whose slug starts with (and contains) another's: a report that matches the
+    slug with ``__startswith``, ``__contains`` or ``__icontains`` lists its products too."""
+    category = Category.objects.create(name="Used books", slug=LOOKALIKE_CATEGORY)
+    Product.objects.bulk_create(
+        Product(sku=f"BU-{i:03d}", name=f"Used book {i}", category=category,
+                price=Decimal("2.00"), created_at=datetime(2024, 1, 1, tzinfo=UTC))
+        for i in range(2)
+    )
+
+
 def _remove_large_category():
-    Product.objects.filter(category__slug=LARGE_CATEGORY).delete()
-    Category.objects.filter(slug=LARGE_CATEGORY).delete()
+    for slug in [LARGE_CATEGORY, LOOKALIKE_CATEGORY]:
+        Product.objects.filter(category__slug=slug).delete()
+        Category.objects.filter(slug=slug).delete()
 
 
 async def _check_category_reports(check, category_report):
@@ -317,6 +333,15 @@ async def _check_category_reports(check, category_report):
             not_names = sorted(
                 {type(tag).__name__ for _, _, tags in got or [] for tag in tags} - {"str"}
             )
+            not_lists = sorted({type(tags).__name__ for _, _, tags in got or []} - {"list"})
+            check.that(
+                not not_lists,
+                f"category_report({slug!r}) gives each product's tag names in a list",
+                f"category_report({slug!r}) gave the tag names in a {' and a '.join(not_lists)}"
+                ", not a list",
+                hint="one tuple (sku, category name, list of tag names): [t.name for t in "
+                "p.tags.all()]",
+            )
             check.that(
                 not not_names,
                 f"category_report({slug!r}) gives each product's tag names (strings)",
@@ -326,11 +351,19 @@ async def _check_category_reports(check, category_report):
                 "p.tags.all()]",
             )
         got = [(sku, name, sorted(tags, key=str)) for sku, name, tags in got or []]
+        others = sorted({row[0] for row in got} - {row[0] for row in expected}, key=str)
         check.that(
             got == expected,
             f"category_report({slug!r}) lists {len(expected)} products, in sku order",
+            f"category_report({slug!r}) listed {len(got)} products where the category has "
+            f"{len(expected)}: it also listed {', '.join(map(str, others[:3]))}, of another "
+            "category"
+            if others else
             f"category_report({slug!r}) returned {got[:2]!r}..., expected {expected[:2]!r}...",
-            hint="one tuple (sku, category name, list of tag names) per product, ordered by sku",
+            hint="match the slug exactly, filter(category__slug=slug): __startswith or "
+            f"__contains also takes a category such as {LOOKALIKE_CATEGORY!r}"
+            if others else
+            "one tuple (sku, category name, list of tag names) per product, ordered by sku",
         )
         check.that(
             len(queries) <= 3,
@@ -370,15 +403,16 @@ async def _check_category_reports(check, category_report):
             ]
             if read > needed
         ]
-        check.that(
-            not too_many,
-            f"category_report({slug!r}) read only that category's products from the database",
-            f"category_report({slug!r}) read {' and '.join(too_many)}: it filtered in Python "
-            "what the database should filter",
-            hint="let the database do the work: Product.objects.filter(category__slug=slug) "
-            "sends only that category's products (all of them cost memory, time and a bigger "
-            "result whatever the category), and prefetch_related('tags') only their tags",
-        )
+        if got == expected:  # rows of the wrong products: said above
+            check.that(
+                not too_many,
+                f"category_report({slug!r}) read only that category's products from the database",
+                f"category_report({slug!r}) read {' and '.join(too_many)}: it filtered in Python "
+                "what the database should filter",
+                hint="let the database do the work: Product.objects.filter(category__slug=slug) "
+                "sends only that category's products (all of them cost memory, time and a bigger "
+                "result whatever the category), and prefetch_related('tags') only their tags",
+            )
         check.that(
             not any(query.off_request_thread for query in queries),
             f"category_report({slug!r}) ran its queries on the request's own thread",
@@ -928,17 +962,25 @@ def _show(credit_by_email):
 
 
 ORDER_LINES = {"TL-001": 1, "BK-002": 3}
+LARGER_ORDER_LINES = {"BK-001": 1, "CF-001": 2, "GM-001": 1, "TL-002": 4, "TL-003": 2}
 
 
-def _make_order():
-    grace = Customer.objects.get(email="grace@example.com")
-    order = Order.objects.create(customer=grace)
-    for sku, quantity in ORDER_LINES.items():
+def _make_order(email="grace@example.com", lines=ORDER_LINES):
+    customer = Customer.objects.get(email=email)
+    order = Order.objects.create(customer=customer)
+    for sku, quantity in lines.items():
         product = Product.objects.get(sku=sku)
         OrderLine.objects.create(
             order=order, product=product, quantity=quantity, unit_price=product.price
         )
-    return order.pk, {sku: Product.objects.get(sku=sku).name for sku in ORDER_LINES}
+    return order.pk, {sku: Product.objects.get(sku=sku).name for sku in lines}
+
+
+def _make_orders():
+    """Grace's order of 2 lines, then a newer one of Ada's with 5: a view that shows the
+    newest (or the oldest) order whatever its pk shows the wrong one for one of them, and a
+    query count that grows with the lines differs between the two."""
+    return _make_order(), _make_order("ada@example.com", LARGER_ORDER_LINES)
 
 
 def _delete_order(pk):
@@ -1004,11 +1046,12 @@ def _database_down():
 ORDER_PAGE_QUERIES = 3  # the order with its customer, its lines, their products
 
 
-def _check_order_page_queries(check, statements):
+def _check_order_page_queries(check, statements, larger_statements):
     """A page rendered in a thread (``sync_to_async(render)``) answers 200 even when the
     template loads every relation lazily, one query per line: count the queries, and
-    those the template ran itself."""
-    while_rendering = sum(statement.while_rendering for statement in statements)
+    those the template ran itself, for an order of 2 lines and one of 5, so that a count
+    that grows with the lines is told from a constant one over the budget."""
+    while_rendering = sum(s.while_rendering for s in [*statements, *larger_statements])
     check.that(
         while_rendering == 0,
         "the template ran no query of its own: everything it reads was loaded first",
@@ -1018,19 +1061,34 @@ def _check_order_page_queries(check, statements):
         hint="load what the template reads before render(): "
         "select_related('customer'), prefetch_related('lines__product')",
     )
-    check.that(
-        len(statements) <= ORDER_PAGE_QUERIES,
-        f"the page took at most {ORDER_PAGE_QUERIES} queries, whatever the number of lines",
-        f"the page took {len(statements)} queries for an order of {len(ORDER_LINES)} lines "
-        "(one or more per line: N+1)",
-        hint="prefetch_related('lines__product') loads every line's product in one query",
-    )
+    small, large = len(statements), len(larger_statements)
+    sizes = f"an order of {len(ORDER_LINES)} lines"
+    larger = f"one of {len(LARGER_ORDER_LINES)}"
+    if large > small:
+        check.that(
+            False,
+            "",
+            f"the page took {small} queries for {sizes} and {large} for {larger} "
+            "(one or more per line: N+1)",
+            hint="prefetch_related('lines__product') loads every line's product in one query",
+        )
+    else:
+        check.that(
+            max(small, large) <= ORDER_PAGE_QUERIES,
+            f"the page took at most {ORDER_PAGE_QUERIES} queries, for {sizes} and for {larger}",
+            f"the page took {max(small, large)} queries for {sizes} and for {larger}: no N+1 "
+            f"(the count does not grow with the lines), but over the budget of "
+            f"{ORDER_PAGE_QUERIES}",
+            hint="select_related('customer') brings the customer in the order's own query; "
+            "prefetch_related('lines__product') adds one for the lines and one for their "
+            "products",
+        )
 
 
 @exercise("04.3", "Render an order's page from an async view")
 async def check_order_page(check, order_page):
     must_be_async(check, order_page, "order_page", "request, pk", kind="view")
-    pk, names = await sync_to_async(_make_order)()
+    (pk, names), (larger_pk, larger_names) = await sync_to_async(_make_orders)()
     try:
         with forgotten_awaits() as missed, recorded_statements() as statements:
             with blocking_calls() as blocked:
@@ -1055,10 +1113,25 @@ async def check_order_page(check, order_page):
             "the page shows the order's customer and its lines with their products",
             f"the page does not show order {pk} for Grace with its {len(lines)} lines: "
             f"{page.strip()[:160]!r}",
-            hint="render orders/order_detail.html with {'order': order}",
+            hint="render orders/order_detail.html with {'order': order}, for the order "
+            "whose pk the view was given",
         )
-        if response.status_code == 200:
-            _check_order_page_queries(check, statements)
+        with recorded_statements() as larger_statements:
+            larger = await _get_order_page(order_page, larger_pk)
+        page = larger.content.decode()
+        lines = [f"<li>{n} x {sku} {larger_names[sku]}</li>" for sku, n in
+                 LARGER_ORDER_LINES.items()]
+        check.that(
+            larger.status_code == 200 and f"Order {larger_pk} for Ada" in page
+            and page.count("<li>") == len(lines) and all(line in page for line in lines),
+            "the page of a second order (Ada's, newer, 5 lines) shows that order",
+            f"the page of order {larger_pk} (Ada's, {len(lines)} lines; Grace's order {pk} is "
+            f"older) answered {larger.status_code}: {page.strip()[:160]!r}",
+            hint="load the order whose pk the view was given: "
+            "`await aget_object_or_404(queryset, pk=pk)`, not the newest or the first",
+        )
+        if response.status_code == 200 and larger.status_code == 200:
+            _check_order_page_queries(check, statements, larger_statements)
         check.that(
             not any(statement.off_request_thread for statement in statements),
             "its queries ran on the request's own thread (whose connection Django closes)",
@@ -1098,3 +1171,4 @@ async def check_order_page(check, order_page):
         )
     finally:
         await sync_to_async(_delete_order)(pk)
+        await sync_to_async(_delete_order)(larger_pk)
