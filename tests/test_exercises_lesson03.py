@@ -41,11 +41,88 @@ def prices_for(fetch_price, skus):  # the reference, as in the notebook
 def prices_for_with_a_task_group(fetch_price, skus):  # right, written differently
     @async_to_sync
     async def fetch_all():
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = {sku: group.create_task(fetch_price(sku)) for sku in skus}
+        except* Exception as failed:  # a plain `except` in the view catches the first error
+            raise failed.exceptions[0]  # noqa: B904  (the error itself, not a new one)
+        return {sku: task.result() for sku, task in tasks.items()}
+
+    return fetch_all()
+
+
+def prices_in_a_task_group_left_wrapped(fetch_price, skus):  # a group reaches the view: 500
+    @async_to_sync
+    async def fetch_all():
         async with asyncio.TaskGroup() as group:
             tasks = {sku: group.create_task(fetch_price(sku)) for sku in skus}
         return {sku: task.result() for sku, task in tasks.items()}
 
     return fetch_all()
+
+
+def returns_the_failures_as_prices(fetch_price, skus):  # an exception object as a "price"
+    async def fetch_all():
+        return await asyncio.gather(*(fetch_price(s) for s in skus), return_exceptions=True)
+
+    return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
+
+
+def prices_a_failure_as_none(fetch_price, skus):  # the failure becomes a missing price
+    async def one(sku):
+        try:
+            return await fetch_price(sku)
+        except Exception:  # noqa: BLE001
+            return None
+
+    async def fetch_all():
+        return await asyncio.gather(*(one(sku) for sku in skus))
+
+    return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
+
+
+class PricesUnavailable(Exception):
+    pass
+
+
+def raises_its_own_error_from_the_fetches(fetch_price, skus):  # right: the cause is kept
+    async def fetch_all():
+        return await asyncio.gather(*(fetch_price(sku) for sku in skus))
+
+    try:
+        return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
+    except Exception as error:
+        raise PricesUnavailable("the price service failed") from error
+
+
+def hides_the_fetch_error_from_none(fetch_price, skus):  # the cause is gone from the traceback
+    async def fetch_all():
+        return await asyncio.gather(*(fetch_price(sku) for sku in skus))
+
+    try:
+        return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
+    except Exception:
+        raise PricesUnavailable("the price service failed") from None
+
+
+def sync_orm_in_the_bridged_coroutine(fetch_price, skus):  # runs on the loop: refused
+    from tutorial_project.catalog.models import Product
+
+    async def fetch_all():
+        Product.objects.count()
+        return await asyncio.gather(*(fetch_price(sku) for sku in skus))
+
+    return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
+
+
+def sync_orm_in_prices_for_itself(fetch_price, skus):  # right: prices_for's thread may query
+    from tutorial_project.catalog.models import Product
+
+    async def fetch_all():
+        return await asyncio.gather(*(fetch_price(sku) for sku in skus))
+
+    assert Product.objects.count() >= 0
+    return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
 
 
 def one_async_to_sync_per_sku(fetch_price, skus):  # sequential
@@ -249,7 +326,8 @@ async def async_prices_for(fetch_price, skus):  # its callers are sync: they can
 @pytest.mark.parametrize(
     "answer",
     [prices_for, prices_for_with_a_task_group, sleeps_in_its_own_thread,
-     sync_cache_in_its_own_thread, pairs_skus_as_they_complete],
+     sync_cache_in_its_own_thread, pairs_skus_as_they_complete,
+     raises_its_own_error_from_the_fetches, sync_orm_in_prices_for_itself],
 )
 def test_03_1_right_answers_pass(answer):
     verdict = verdict_of("check_prices_for", answer)
@@ -297,6 +375,18 @@ def test_03_1_right_answers_pass(answer):
         (async_to_sync_inside_sync_to_async, ["called on another thread than prices_for's",
                                               "inside a sync_to_async call",
                                               "held a thread while it waited"]),
+        (returns_the_failures_as_prices, ["fetch_price raised PriceUnavailable for F-2",
+                                          "prices_for returned {", "return_exceptions=True"]),
+        (prices_a_failure_as_none, ["fetch_price raised PriceUnavailable for F-2",
+                                    "'F-2': None", "return None` hides it"]),
+        (prices_in_a_task_group_left_wrapped, ["prices_for raised it inside an ExceptionGroup",
+                                               "answers 500, not 502",
+                                               "except* PriceUnavailable"]),
+        (hides_the_fetch_error_from_none, ["from None: the traceback no longer shows",
+                                           "PriceUnavailable that caused it", "from error"]),
+        (sync_orm_in_the_bridged_coroutine, ["prices_for raised SynchronousOnlyOperation",
+                                             "refuses the sync ORM", "acount()",
+                                             "in prices_for itself"]),
     ],
 )
 def test_03_1_wrong_answers_fail_with_a_hint_and_no_warning(answer, fragments, recwarn):
@@ -362,9 +452,31 @@ lookup_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="lookup")  # 
 
 async def lookup_many_with_own_pool(lookup, skus):  # right: a module-level pool, a TaskGroup
     call = sync_to_async(lookup, thread_sensitive=False, executor=lookup_pool)
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(call(sku)) for sku in skus]
+    except ExceptionGroup as failed:  # unwrapped: the view's plain `except` catches it
+        raise failed.exceptions[0] from None  # the lookup's own error: nothing is hidden
+    return tuple(task.result() for task in tasks)
+
+
+async def lookups_in_a_task_group_left_wrapped(lookup, skus):  # `except LookupFailed`: a 500
+    call = sync_to_async(lookup, thread_sensitive=False)
     async with asyncio.TaskGroup() as group:
         tasks = [group.create_task(call(sku)) for sku in skus]
-    return tuple(task.result() for task in tasks)
+    return [task.result() for task in tasks]
+
+
+async def waits_for_the_first_exception(lookup, skus):  # right, written differently
+    call = sync_to_async(lookup, thread_sensitive=False)
+    tasks = [asyncio.ensure_future(call(sku)) for sku in skus]
+    done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    for task in pending:
+        task.cancel()
+    for task in done:
+        if task.exception() is not None:
+            raise task.exception()
+    return [task.result() for task in tasks]
 
 
 async def a_new_pool_per_call(lookup, skus):  # new threads on every request, never shut down
@@ -535,6 +647,22 @@ async def raises_its_own_error_from_the_lookups(lookup, skus):  # right: the cau
         raise StockUnavailable("the stock service failed") from error
 
 
+async def raises_its_own_error_while_handling_it(lookup, skus):  # right: chained implicitly
+    call = sync_to_async(lookup, thread_sensitive=False)
+    try:
+        return await asyncio.gather(*(call(sku) for sku in skus))
+    except Exception:
+        raise StockUnavailable("the stock service failed")  # noqa: B904  (the context is kept)
+
+
+async def hides_the_lookup_error_from_none(lookup, skus):  # the traceback loses the cause
+    call = sync_to_async(lookup, thread_sensitive=False)
+    try:
+        return await asyncio.gather(*(call(sku) for sku in skus))
+    except Exception:
+        raise StockUnavailable("the stock service failed") from None
+
+
 def sync_lookup_many(lookup, skus):
     return [lookup(sku) for sku in skus]
 
@@ -551,6 +679,8 @@ def sync_lookup_many(lookup, skus):
         async_cache_around_the_threads,
         computes_a_little_on_the_loop,
         raises_its_own_error_from_the_lookups,
+        raises_its_own_error_while_handling_it,
+        waits_for_the_first_exception,
     ],
 )
 def test_03_2_right_answers_pass(answer):
@@ -590,6 +720,13 @@ def test_03_2_right_answers_pass(answer):
                                   "lookup_many returned [", "return_exceptions=True"]),
         (swallows_the_errors, ["lookup raised LookupFailed for CF-003",
                                "lookup_many returned [", "return None` hides it"]),
+        (lookups_in_a_task_group_left_wrapped, ["lookup_many raised it inside an ExceptionGroup",
+                                                "`except LookupFailed:` does not catch a group",
+                                                "answers 500, not 502",
+                                                "raise group.exceptions[0]"]),
+        (hides_the_lookup_error_from_none, ["lookup_many raised StockUnavailable",
+                                            "from None: the traceback no longer shows",
+                                            "LookupFailed that caused it", "from error"]),
     ],
 )
 def test_03_2_wrong_answers_fail_with_a_hint_and_no_warning(answer, fragments, recwarn):

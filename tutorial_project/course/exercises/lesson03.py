@@ -20,6 +20,7 @@ from asgiref.sync import (
     markcoroutinefunction,
     sync_to_async,
 )
+from django.core.exceptions import SynchronousOnlyOperation
 
 from tutorial_project.course.exercises.core import exercise
 from tutorial_project.course.exercises.expect import (
@@ -114,6 +115,16 @@ def price_of(sku):
     return Decimal(f"{10 + sum(map(ord, sku)) % 40}.50")
 
 
+class PriceUnavailable(Exception):
+    """What the check's fetch_price raises for one sku in one run: its service failed."""
+
+
+# The run in which fetch_price fails asks for skus no other run asks for: an answer that keeps
+# prices from an earlier call (judged on its own) must still fetch these.
+FAILING_RUN_SKUS = ["F-1", "F-2", "F-3"]
+FAILING_PRICE_SKU = FAILING_RUN_SKUS[1]
+
+
 class LoopBoundFetch(Concurrency):
     """An async price client bound to the event loop it was made on.
 
@@ -121,9 +132,10 @@ class LoopBoundFetch(Concurrency):
     its own loop; on another loop it fails the way those do.
     """
 
-    def __init__(self, delay):
+    def __init__(self, delay, fails_for=None):
         super().__init__()
         self.delay = delay
+        self.fails_for = fails_for  # a sku whose fetch raises PriceUnavailable
         self.home_loop = asyncio.get_running_loop()
         self.skus = set()  # the skus it was asked for
         self.tasks = set()  # the asyncio tasks that awaited it: one task awaits one at a time
@@ -163,7 +175,16 @@ class LoopBoundFetch(Concurrency):
             await asyncio.sleep(self.delay)
         finally:
             self.leave()
+        if sku == self.fails_for:
+            raise PriceUnavailable(f"the price service failed for {sku}")
         return price_of(sku)
+
+    async def settled(self, patience=2.0):
+        """Wait (at most ``patience`` s) for fetches the answer left running: gather does not
+        cancel the others when one fails, and they must not run into the next check."""
+        until = time.perf_counter() + patience
+        while self.running and time.perf_counter() < until:
+            await asyncio.sleep(0.01)
 
 
 @contextmanager
@@ -232,6 +253,11 @@ def _hint_for_runtime_error(message):
                 "`force_new_loop=True`); `async_to_sync(an_async_function)(...)`, called in "
                 "prices_for, runs it on the loop that is already running, where "
                 "fetch_price's connection lives")
+    if message.startswith("SynchronousOnlyOperation"):  # a sync query in the coroutine
+        return ("the coroutine you pass to async_to_sync runs on the event loop, where Django "
+                "refuses the sync ORM: in it, use the a-methods (`await "
+                "Product.objects.acount()`), or run the query in prices_for itself, before "
+                "or after the async_to_sync call: its own thread may query")
     if "no current event loop" in message:  # async_to_sync(asyncio.gather)(...)
         return ("async_to_sync calls the function you give it at once, on prices_for's "
                 "thread, where no loop runs: give it an async function, and gather in it, "
@@ -280,7 +306,8 @@ async def check_prices_for(check, prices_for):
         try:
             async with ThreadSensitiveContext(), LoopTicks() as ticks:
                 result = await sync_to_async(called_as_a_view_would)(fetch_price, SKUS)
-        except (RuntimeError, TimeoutError) as error:  # TimeoutError: a wait of the answer's
+        # TimeoutError: a wait of the answer's own; SynchronousOnlyOperation: a sync query
+        except (RuntimeError, TimeoutError, SynchronousOnlyOperation) as error:
             fetch_price.close_unstarted()
             failure = f"{type(error).__name__}: {error}"
     # Before the error it may have caused: where async_to_sync was called decides whether it
@@ -362,6 +389,24 @@ async def check_prices_for(check, prices_for):
         f"at most {fetch_price.most_running} of {len(SKUS)} fetches ran at the same time",
         hint=hint,
     )
+    # A fetch that fails: its error must reach prices_for's caller, which answers 502.
+    failing = LoopBoundFetch(delay=0.05, fails_for=FAILING_PRICE_SKU)
+    try:
+        async with ThreadSensitiveContext():
+            outcome = await sync_to_async(prices_for)(failing, FAILING_RUN_SKUS)
+    except Exception as error:  # noqa: BLE001  (judged below)
+        outcome = error
+    await failing.settled()
+    failing.close_unstarted()
+    _refuse_lost_errors(
+        check, outcome, PriceUnavailable, who="prices_for",
+        failed=f"fetch_price raised PriceUnavailable for {FAILING_PRICE_SKU}",
+        kept_ok="when a fetch raises, prices_for raises its error",
+        lost_hint="let fetch_price's error propagate: `await asyncio.gather(...)` raises the "
+        "first one, and async_to_sync raises it again in prices_for; "
+        "`return_exceptions=True` puts it among the prices, and `except Exception: return "
+        "None` hides it",
+    )
 
 
 class InstrumentedLookup(Concurrency):
@@ -412,18 +457,59 @@ def failing_lookup(sku):
     return {"sku": sku, "in_stock": not sku.endswith("3")}
 
 
-def _carries(error, kind):
-    """Whether ``error`` is a ``kind``, holds one (an ExceptionGroup, from a TaskGroup), or
-    was raised from one (``raise ... from error``, or while handling it)."""
-    seen = set()
+def _how_it_reached_the_caller(outcome, kind):
+    """How an error of ``kind``, raised inside the answer, reached the answer's caller:
+
+    - "kept": the answer raised it, or an error of its own raised from it (``raise ... from
+      error``, or while handling it): a plain ``except`` in the view catches it, and the
+      traceback shows the cause;
+    - "grouped": inside an ExceptionGroup (what a TaskGroup raises), which a plain
+      ``except LookupFailed:`` does not catch: the view answers 500;
+    - "hidden": an error of its own raised ``from None``: the cause is gone from the traceback;
+    - "lost": the answer returned (the error among the results, or swallowed).
+    """
+    seen, error, hidden = set(), outcome, False
     while isinstance(error, BaseException) and id(error) not in seen:
         seen.add(id(error))
-        if isinstance(error, kind):
-            return True
-        if isinstance(error, BaseExceptionGroup) and error.subgroup(kind) is not None:
-            return True
+        if isinstance(error, kind) or (
+            isinstance(error, BaseExceptionGroup) and error.subgroup(kind) is not None
+        ):
+            if isinstance(outcome, BaseExceptionGroup):
+                return "grouped"
+            return "hidden" if hidden else "kept"
+        hidden = hidden or (error.__cause__ is None and error.__suppress_context__)
         error = error.__cause__ or error.__context__
-    return False
+    return "lost"
+
+
+def _refuse_lost_errors(check, outcome, kind, *, who, failed, kept_ok, lost_hint):
+    """The answer's caller (a view that answers 502) must get the error: refuse a result that
+    hides it, a group a plain ``except`` misses, and an error raised ``from None``."""
+    how = _how_it_reached_the_caller(outcome, kind)
+    did = (f"raised {type(outcome).__name__}: {outcome}" if isinstance(outcome, BaseException)
+           else f"returned {outcome!r}")
+    name = kind.__name__
+    if how == "grouped":
+        check.that(
+            False, "",
+            f"{failed}, and {who} raised it inside an {type(outcome).__name__}: the view's "
+            f"`except {name}:` does not catch a group, so it answers 500, not 502",
+            hint="a TaskGroup raises its tasks' errors inside an ExceptionGroup: unwrap it in "
+            f"{who} (`except* {name} as group: raise group.exceptions[0]`, or `except "
+            "ExceptionGroup as group: raise group.exceptions[0]`), or use `await "
+            "asyncio.gather(...)`, which raises the first error itself",
+        )
+    if how == "hidden":
+        check.that(
+            False, "",
+            f"{failed}, and {who} raised {type(outcome).__name__}({str(outcome)!r}) from None: "
+            f"the traceback no longer shows the {name} that caused it",
+            hint=f"keep the cause: `raise YourError(...) from error` (in `except {name} as "
+            "error:`), or let the error propagate",
+        )
+    check.that(how == "kept", kept_ok,
+               f"{failed}, and {who} {did}: the view cannot tell the failure from a result, "
+               "or answer 502", hint=lost_hint)
 
 
 # Pools and threads that asyncio, asgiref and a pool start are not the answer's own. Other
@@ -607,14 +693,11 @@ async def check_lookup_many(check, lookup_many):
             outcome = await lookup_many(failing_lookup, SKUS)
     except Exception as error:  # noqa: BLE001  (judged below)
         outcome = error
-    did = (f"raised {type(outcome).__name__}: {outcome}" if isinstance(outcome, Exception)
-           else f"returned {outcome!r}")
-    check.that(
-        _carries(outcome, LookupFailed),
-        "when a lookup raises, lookup_many raises its error",
-        f"lookup raised LookupFailed for {FAILING_SKU}, and lookup_many {did}: the view "
-        "cannot tell the failure from a result, or answer 502",
-        hint="let the lookup's error propagate (plain `await asyncio.gather(...)` raises the "
-        "first one); `return_exceptions=True` puts it in the list, and `except Exception: "
+    _refuse_lost_errors(
+        check, outcome, LookupFailed, who="lookup_many",
+        failed=f"lookup raised LookupFailed for {FAILING_SKU}",
+        kept_ok="when a lookup raises, lookup_many raises its error",
+        lost_hint="let the lookup's error propagate (plain `await asyncio.gather(...)` raises "
+        "the first one); `return_exceptions=True` puts it in the list, and `except Exception: "
         "return None` hides it",
     )
