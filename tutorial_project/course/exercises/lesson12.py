@@ -486,6 +486,7 @@ async def _check_cached(check, cached, sync_calls):
                hint="a task belongs to the loop that created it: another loop cannot await it. "
                     "Key the running computations by (asyncio.get_running_loop(), key)")
     await _check_a_request_leaving(check, cached)
+    await _check_a_sync_caller(check, cached)
 
 
 LEAVING_ROUTE = "exercise-12-3/leaving/"
@@ -495,7 +496,8 @@ LEAVING_HINT = (
     "calls get a thread whose connection no request_finished closes. Start the task in a "
     "context of its own, asyncio.create_task(..., context=contextvars.Context()), open "
     "`async with ThreadSensitiveContext():` in it, and close its connections at the end "
-    "(finally: await sync_to_async(connections.close_all)())")
+    "(finally: await sync_to_async(connections.close_all)()); under a sync caller, keep its "
+    "context instead (the last line of this check)")
 
 
 async def _check_a_request_leaving(check, cached):
@@ -567,6 +569,84 @@ async def _check_a_request_leaving(check, cached):
                f"{GIVE_UP:.0f} s after both requests had ended (under a server: one more for "
                "each client that leaves while a key is cold)",
                hint=LEAVING_HINT)
+
+
+SYNC_CALLER_HINT = (
+    "under a sync caller, sync_to_async runs on the caller's thread, in its transaction, only "
+    "while the task keeps the caller's context; in an empty context, your own "
+    "ThreadSensitiveContext gives the computation another thread and another connection. "
+    "Start the task in the caller's context, with no "
+    "ThreadSensitiveContext and no close_all, when `getattr(AsyncToSync.executors, "
+    "\"current\", None)` is set (asgiref's record of a sync caller: not documented API, and "
+    "asgiref has no public one), and in a context of its own otherwise "
+    "(tutorial_project/capstone/service.py, _start())")
+
+
+async def _check_a_sync_caller(check, cached):
+    """As Django's TestCase runs an async test: async_to_sync(cached) from a sync thread that
+    has added a row inside transaction.atomic(), not committed. Does compute() see the row,
+    and is the caller's transaction still usable afterwards?"""
+    import threading
+
+    outcome = {}
+    thread = threading.Thread(target=_sync_caller_in_a_transaction, args=(cached, outcome),
+                              daemon=True)  # a fresh context, as a sync test's thread has
+    thread.start()
+    await asyncio.to_thread(thread.join, 2 * GIVE_UP)
+    await cache.adelete("sync-caller")
+    problem = outcome.get("problem", "it did not return within "
+                                     f"{2 * GIVE_UP:.0f} s (waiting for the caller's thread?)")
+    check.that(problem is None,
+               "under a sync caller (Django's TestCase), compute() sees the caller's "
+               "uncommitted rows",
+               f"a sync caller in transaction.atomic() added a category, then called "
+               f"async_to_sync(cached)(key, compute) (as Django's TestCase runs an async test, "
+               f"and WSGI an async view); {problem}",
+               hint=SYNC_CALLER_HINT)
+
+
+def _sync_caller_in_a_transaction(cached, outcome):
+    from asgiref.sync import async_to_sync
+    from django.db import connections, transaction
+
+    from tutorial_project.catalog.models import Category
+
+    async def compute():
+        return {"categories": await Category.objects.acount()}
+
+    try:
+        with transaction.atomic():
+            Category.objects.create(name="Exercise 12.3, uncommitted", slug="exercise-12-3")
+            seen = Category.objects.count()
+            try:
+                got = async_to_sync(cached)("sync-caller", compute)
+            except Exception as error:  # noqa: BLE001  (reported by the check)
+                outcome["problem"] = f"cached() raised {type(error).__name__}: {error}"
+                got = None
+            try:
+                after = Category.objects.count()
+            except Exception as error:  # noqa: BLE001  (reported by the check)
+                after = f"{type(error).__name__}: {error}"
+            transaction.set_rollback(True)  # the caller's row goes, as at the end of a test
+        if "problem" in outcome:
+            pass
+        elif got != {"categories": seen}:
+            outcome["problem"] = (
+                f"the caller counted {seen} categories, and compute() counted {got!r}: it ran on "
+                "another thread, with another database connection, which cannot see the "
+                "caller's uncommitted row (a test that adds data, then asks the view, gets "
+                "stale data)")
+        elif after != seen:
+            outcome["problem"] = (
+                f"cached() returned the right count, but then the caller's own query in its "
+                f"transaction gave {after!r}: something closed the caller's connection in the "
+                "middle of its transaction (connections.close_all() on the caller's thread)")
+        else:
+            outcome["problem"] = None
+    except Exception as error:  # noqa: BLE001  (reported by the check)
+        outcome["problem"] = f"the caller's transaction failed: {type(error).__name__}: {error}"
+    finally:
+        connections.close_all()
 
 
 def _close_from_another_thread(connection):
@@ -1396,7 +1476,8 @@ async def check_reserve(check, reserve):
                         "the row and raises DoesNotExist (a 404 for a product in stock); with "
                         "nowait it raises OperationalError ('could not obtain lock on row'), a "
                         "500. Tried on PostgreSQL 15: of 20 requests at once for one each of the "
-                        "last 5, only 1 to 3 reserved, and the rest of the stock stayed unsold",
+                        "last 5, only a few reserved (how many depends on how long each request "
+                        "holds the lock), and the rest of the stock stayed unsold",
                  "use plain select_for_update(): each request waits for the lock, then reads "
                  "the stock the previous one left (skip_locked is for job queues, where any "
                  "free row will do)")
