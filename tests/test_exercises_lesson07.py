@@ -126,8 +126,8 @@ async def countdown_on_a_deadline(request):
     return StreamingHttpResponse(lines(), content_type="text/plain")
 
 
-async def countdown_in_a_thread(request):
-    """Right too: the pause runs in a thread, bytes are yielded."""
+async def countdown_in_a_thread(request):  # review s24's: each pause holds a pool thread
+    """The pause runs in a pool's thread, bytes are yielded."""
 
     async def lines():
         for index, word in enumerate(WORDS):
@@ -239,10 +239,12 @@ sleeps_in_the_request_thread = _paused_with(lambda: sync_to_async(time.sleep)(0.
 sleeps_in_it_under_another_name = _paused_with(lambda: sync_to_async(sleep)(0.05))
 sleeps_in_it_in_a_lambda = _paused_with(lambda: sync_to_async(lambda: time.sleep(0.05))())
 pauses_ten_times_too_long = _paused_with(lambda: asyncio.sleep(0.5))  # review s22's
-# right too: a longer pause, and a sleep in a pool thread as asyncio.to_thread does it
-pauses_a_tenth_of_a_second = _paused_with(lambda: asyncio.sleep(0.1))
+pauses_a_tenth_of_a_second = _paused_with(lambda: asyncio.sleep(0.1))  # right too: longer
+# review s24's: the loop stays free, but each pause holds one of a pool's few threads
 sleeps_in_a_pool_thread = _paused_with(
     lambda: sync_to_async(time.sleep, thread_sensitive=False)(0.05))
+sleeps_in_an_executor = _paused_with(  # review s24's
+    lambda: asyncio.get_running_loop().run_in_executor(None, time.sleep, 0.05))
 
 
 async def sync_orm_in_the_generator(request):  # review s22's: SynchronousOnlyOperation
@@ -265,9 +267,8 @@ async def sync_orm_in_the_view(request):
 
 @pytest.mark.parametrize(
     "answer",
-    [countdown, countdown_iterator_class, countdown_in_a_thread, sync_view_async_countdown,
-     countdown_on_a_deadline, pauses_after_each_line, pauses_a_tenth_of_a_second,
-     sleeps_in_a_pool_thread],
+    [countdown, countdown_iterator_class, sync_view_async_countdown,
+     countdown_on_a_deadline, pauses_after_each_line, pauses_a_tenth_of_a_second],
 )
 def test_07_1_right_answers_pass(project, answer):
     verdict = run(check_countdown(answer))
@@ -299,6 +300,9 @@ def test_07_1_placeholder_is_not_solved(project):
         (sleeps_in_it_under_another_name, "it pauses with `sync_to_async(time.sleep)`"),
         (sleeps_in_it_in_a_lambda, "it pauses with `sync_to_async(time.sleep)`"),
         (pauses_ten_times_too_long, "and up to 250 ms passes"),
+        (countdown_in_a_thread, "it pauses in a pool's thread"),
+        (sleeps_in_a_pool_thread, "it pauses in a pool's thread"),
+        (sleeps_in_an_executor, "it pauses in a pool's thread"),
     ],
 )
 def test_07_1_wrong_answers_fail_with_a_hint(project, answer, message, recwarn):
@@ -1226,6 +1230,35 @@ def _busy_pause(step):
 paces_with_a_busy_wait = _reference_with(on_each_step=_busy_pause)  # review s22's
 
 
+async def polls_the_queue(job):  # review s24's: the loop runs, but a core spins
+    progress = asyncio.Queue()
+
+    async def work():
+        try:
+            async for step in job.run():
+                progress.put_nowait(step)
+        finally:
+            progress.put_nowait(None)
+
+    worker = asyncio.create_task(work())
+    try:
+        while True:
+            while progress.empty():
+                await asyncio.sleep(0)
+            if (step := progress.get_nowait()) is None:
+                break
+            yield sse_event({"step": step, "of": job.steps})
+        try:
+            await worker
+        except Exception:
+            logging.getLogger(__name__).exception("the job failed")
+            yield sse_event({"error": "the job failed"}, event="failed")
+        else:
+            yield sse_event({"total": job.steps}, event="done")
+    finally:
+        worker.cancel()
+
+
 @pytest.mark.parametrize(
     "answer",
     [
@@ -1290,6 +1323,7 @@ def test_07_2_placeholder_is_not_solved(project):
         (anext_in_a_task_per_step, "each step of the job ran in a new task"),
         (anext_under_wait_for, "start it once with `worker = asyncio.create_task(work())`"),
         (paces_with_a_busy_wait, "ms at a stretch (the median of 5 tries"),
+        (polls_the_queue, "a loop that polls (`await asyncio.sleep(0)`"),
         (logs_nothing, "no log record carried its error"),
         (logs_without_the_error, "no log record carried its error"),
         (logs_at_info, "no log record carried its error"),

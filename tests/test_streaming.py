@@ -2,11 +2,13 @@
 reconnection, heartbeats, threads held by open streams, and disconnects that stop the work."""
 
 import asyncio
+import contextvars
 import threading
 import time
 
 import httpx
 import pytest
+from asgiref.sync import SyncToAsync, sync_to_async
 from django.http import HttpResponse, StreamingHttpResponse
 
 from tutorial_project.instruments.servers import leftovers, serve_in_process, serve_wsgi_in_thread
@@ -139,6 +141,8 @@ def test_sse_event_writes_id_and_retry():
     assert sse_comment() == ": keep-alive\n\n"
     with pytest.raises(ValueError):
         sse_event({}, id="a\nb")
+    with pytest.raises(ValueError):  # the line break would inject a data line
+        sse_event({}, event='x\ndata: "injected"')
 
 
 def test_with_heartbeat_fills_silence_and_cancels_the_events_it_wraps():
@@ -205,6 +209,45 @@ def test_every_open_stream_holds_a_thread_under_asgihandler(project):
                 return threading.active_count() - before
 
     assert asyncio.run(scenario()) >= 10
+
+
+def test_a_task_that_outlives_its_request_gets_a_thread_of_its_own_unless_its_context_is_fresh(
+        project):
+    """Lesson 07: a job started in a view inherits the request's ThreadSensitiveContext; once
+    the handler has shut that context's thread down, the job's sync_to_async calls get a new
+    thread each. With a fresh context they all go to asgiref's one process-wide thread."""
+    jobs, threads = set(), []
+
+    def note_thread():
+        threads.append(threading.current_thread())  # the object: idents are reused
+
+    async def later():
+        await asyncio.sleep(0.5)  # the response is done by then
+        await sync_to_async(note_thread)()
+
+    def starts_a_job(context):
+        async def view(request):
+            job = asyncio.create_task(later(), context=context())
+            jobs.add(job)
+            job.add_done_callback(jobs.discard)
+            return HttpResponse("started")
+        return view
+
+    async def threads_of_late_jobs(context):
+        threads.clear()
+        mount("t-late-job/", starts_a_job(context))
+        async with serve_in_process() as url, httpx.AsyncClient() as client:
+            for _ in range(3):
+                await client.get(f"{url}/t-late-job/")
+            while jobs:
+                await asyncio.sleep(0.05)
+        return list(threads)
+
+    inherited = asyncio.run(threads_of_late_jobs(lambda: None))
+    fresh = asyncio.run(threads_of_late_jobs(contextvars.Context))
+    process_wide = SyncToAsync.single_thread_executor.submit(threading.current_thread).result()
+    assert len(set(inherited)) == 3 and process_wide not in inherited, inherited
+    assert fresh == [process_wide] * 3, (fresh, process_wide)
 
 
 def test_an_async_iterator_under_runserver_wsgi_is_read_whole(project):

@@ -81,6 +81,8 @@ def sse_event(data, event=None, *, id=None, retry=None):
             raise ValueError("an event id cannot hold NUL, CR or LF")
         lines.append(f"id: {id}")
     if event:
+        if any(char in str(event) for char in "\r\n"):  # a line break would start a field
+            raise ValueError("an event type cannot hold CR or LF")
         lines.append(f"event: {event}")
     lines.append(f"data: {json.dumps(data)}")  # JSON has no raw newline: one data line
     return "\n".join(lines) + "\n\n"

@@ -90,13 +90,19 @@ _REAL_SLEEP = time.sleep  # taken before any watcher replaces it
 _thread_sensitive = threading.local()  # .on: this thread runs a thread-sensitive sync_to_async
 
 
+POOL_THREADS = ("asyncio_", "ThreadPoolExecutor")  # name prefixes: the loop's default pool, others
+
+
 @contextlib.contextmanager
-def _sleeps_in_the_request_thread():
-    """Record each ``time.sleep`` run by a thread-sensitive ``sync_to_async`` (the default):
-    ``await sync_to_async(time.sleep)(0.05)`` keeps the loop free, but holds the one thread
-    that runs the request's sync code for the whole pause. Seen in asgiref's worker thread:
+def _sleeps_in_threads():
+    """Record (held, pooled): each ``time.sleep`` run by a thread-sensitive ``sync_to_async``
+    (the default), and each run in a pool's thread (``asyncio.to_thread``,
+    ``run_in_executor``, ``thread_sensitive=False``). Either keeps the loop free but holds a
+    thread for the whole pause: the one that runs the request's sync code, or one of a pool's
+    few. The thread-sensitive ones are seen in asgiref's worker thread:
     ``SyncToAsync.thread_handler`` runs every call there, under any name the answer uses."""
-    held, real_handler, real_sleep = [], SyncToAsync.thread_handler, time.sleep
+    held, pooled = [], []
+    real_handler, real_sleep = SyncToAsync.thread_handler, time.sleep
 
     def thread_handler(self, loop, exc_info, task_context, func, child, *args, **kwargs):
         sensitive = getattr(self, "_thread_sensitive", False)
@@ -112,11 +118,13 @@ def _sleeps_in_the_request_thread():
     def watched_sleep(seconds):
         if getattr(_thread_sensitive, "on", False):
             held.append(seconds)
+        elif threading.current_thread().name.startswith(POOL_THREADS):
+            pooled.append(seconds)
         real_sleep(seconds)
 
     SyncToAsync.thread_handler, time.sleep = thread_handler, watched_sleep
     try:
-        yield held
+        yield held, pooled
     finally:
         SyncToAsync.thread_handler, time.sleep = real_handler, real_sleep
 
@@ -200,7 +208,7 @@ def _refuse_sync_orm(check, where):
 async def check_countdown(check, countdown):
     ticks = []
     with (quiet_probe() as probe, _blocking_sleeps() as blocking,
-          _sleeps_in_the_request_thread() as held, _sync_cache_calls() as cached):
+          _sleeps_in_threads() as (held, pooled), _sync_cache_calls() as cached):
         response = await call_view(countdown)
         arrivals, chunks = [], []
         if getattr(response, "is_async", False):
@@ -288,6 +296,17 @@ async def check_countdown(check, countdown):
             "pause runs in the thread that runs this request's sync code (sync_to_async is "
             "thread-sensitive by default) and holds it: the request's other sync calls wait "
             "behind it",
+            hint="`await asyncio.sleep(0.05)` pauses without holding any thread",
+        )
+    if pooled:  # no line when none was seen, as above
+        check.that(
+            False,
+            "",
+            "it pauses in a pool's thread (`asyncio.to_thread`, `run_in_executor`, "
+            "`sync_to_async(..., thread_sensitive=False)`): the event loop stays free, but "
+            "each pause holds one of the pool's threads, and the default pool has "
+            "min(32, CPUs + 4) of them, shared with DNS lookups: past that many countdowns at "
+            "once, the pauses wait for each other",
             hint="`await asyncio.sleep(0.05)` pauses without holding any thread",
         )
     if cached:  # the same rule as in 07.2
@@ -560,6 +579,41 @@ async def _busy_ms(progress_events):
     return statistics.median(answer), statistics.median(baseline)
 
 
+# A pause that polls, `while progress.empty(): await asyncio.sleep(0)`, hands the loop back at
+# every turn: no stretch between two heartbeats is long, but the event loop's thread computes
+# for as long as the job waits. Caught as in 07.1, by the thread's CPU time against BUSY_CPU
+# and BUSY_SHARE while a job with 0.1 s steps streams (no heartbeat runs meanwhile): right
+# answers use next to none, a sleep(0) poller 32-67 % of the wall time on 2 cores at loads of
+# 3.5-10. The lower of two runs, so that one garbage collection cannot refuse a right answer.
+POLL_STEPS, POLL_DELAY = 4, 0.1
+
+
+async def _loop_cpu_while_streamed(events_of):
+    """(CPU seconds of the event loop's thread, wall seconds) while ``events_of`` streamed a
+    job with slow steps to its end, the lower CPU of two runs; None for a stream that does not
+    end (judged by the served run)."""
+    runs = []
+    for _ in range(2):
+        job = _WatchedJob(steps=POLL_STEPS, delay=POLL_DELAY)
+        events = events_of(job)
+
+        async def read(events=events):
+            async for _event in events:
+                pass
+
+        cpu, began = time.thread_time(), time.perf_counter()
+        try:
+            await asyncio.wait_for(read(), 3)
+        except Exception:  # noqa: BLE001 (a failing answer is judged by the served run)
+            return None
+        finally:
+            runs.append((time.thread_time() - cpu, time.perf_counter() - began))
+            with contextlib.suppress(Exception):
+                await events.aclose()
+            await _let_leaked_job_end(job)
+    return min(runs)
+
+
 async def _read_slowly(progress_events):
     """Read one event of a job that fails at step 3, pause while it fails, read the rest.
 
@@ -713,6 +767,7 @@ async def check_progress_events(check, progress_events):
             with loop_blocking_calls() as waits:
                 paused = await _read_slowly(progress_events)
             busy_ms, base_ms = await _busy_ms(progress_events)
+            polled = await _loop_cpu_while_streamed(progress_events)
         after = job.produced_after(left)
         of = [data.get("of") if isinstance(data, dict) else None for _event, data in received]
         check.that(
@@ -800,14 +855,25 @@ async def check_progress_events(check, progress_events):
             + ("; a sync call you cannot avoid goes to a thread: `await "
                "asyncio.to_thread(...)`" if waits else ""),
         )
+        spins = busy_ms > max(BUSY_FACTOR * base_ms, base_ms + BUSY_EXTRA_MS)
+        cpu, took = polled or (0.0, 1.0)
+        polls = cpu >= BUSY_CPU and cpu >= BUSY_SHARE * took
         check.that(
-            busy_ms <= max(BUSY_FACTOR * base_ms, base_ms + BUSY_EXTRA_MS),
+            not spins and not polls,
             "no busy pause seen: the event loop's thread idles while the job waits",
             f"the event loop's thread computed for {busy_ms:.0f} ms at a stretch (the median "
             f"of {BUSY_TRIES} tries; {base_ms:.1f} ms for a generator that only forwards the "
             "steps): a pause that loops until the clock says so keeps the loop busy, and every "
-            "other request and stream of this server waits meanwhile",
-            hint="pause with `await asyncio.sleep(...)`, never a loop that reads the clock",
+            "other request and stream of this server waits meanwhile"
+            if spins
+            else f"the event loop's thread computed for {cpu * 1000:.0f} ms of the "
+            f"{took * 1000:.0f} ms a {POLL_STEPS}-step job took to stream: a loop that polls "
+            "(`await asyncio.sleep(0)` until the queue holds a step) keeps a core busy for as "
+            "long as the job waits, for every open stream",
+            hint="pause with `await asyncio.sleep(...)`, never a loop that reads the clock"
+            if spins
+            else "wait on the queue itself: `step = await progress.get()` wakes when a step "
+            "arrives, and costs nothing meanwhile",
         )
         check.that(
             closed_outcome != "running" and after_close <= 1,
@@ -913,9 +979,10 @@ async def check_progress_events(check, progress_events):
             _steps(after_success) == [1, 2, 3] and success_kinds[-1:] == ["done"]
             and not success_failures,
             "when the job succeeds, the client gets every step, then a `done` event",
-            f"when a 3-step job succeeded, the client got {after_success!r}: without a `done` "
-            "event EventSource takes the end of the stream for a dropped connection, "
-            "reconnects, and starts the job again",
+            f"when a 3-step job succeeded, the client got {after_success!r}: EventSource "
+            "reconnects after any end of the stream, so without a `done` event the page's "
+            "script cannot tell success from a dropped connection, nor know to close the "
+            "stream before the job starts again",
             hint='after the loop, if the job succeeded: `yield sse_event({"total": job.steps}, '
             'event="done")`',
         )
