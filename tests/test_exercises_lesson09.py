@@ -5,8 +5,10 @@ import asyncio
 import json
 import multiprocessing
 import os
+import queue
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from time import sleep
 
 from asgiref.sync import sync_to_async
@@ -43,6 +45,16 @@ async def whoami_in_a_thread(request):  # right: the sync lookup, in a thread
 
 async def whoami_user_in_a_thread(request):  # right: the whole lookup in one thread hop
     return JsonResponse({"username": await sync_to_async(lambda: request.user.username or None)()})
+
+
+async def whoami_in_a_pool_thread(request):  # the ORM in the loop's pool: never closed there
+    name = await sync_to_async(lambda: request.user.username, thread_sensitive=False)()
+    return JsonResponse({"username": name or None})
+
+
+async def whoami_to_thread(request):  # the same pool, by asyncio.to_thread
+    name = await asyncio.to_thread(lambda: request.user.username)
+    return JsonResponse({"username": name or None})
 
 
 async def whoami_manual_session(request):  # skips the session hash, is_active, the backend
@@ -172,6 +184,11 @@ def test_whoami(project, recwarn):
     assert "anonymous with a session" in str(lazy) and "logged in or not" in str(lazy), str(lazy)
     sync = run(check_whoami_view, whoami_sync)
     assert not sync and "async def whoami_view" in str(sync)
+    for pooled in (whoami_in_a_pool_thread, whoami_to_thread):
+        verdict = run(check_whoami_view, pooled)
+        text = str(verdict)
+        assert not verdict and "default executor" in text, (pooled.__name__, text)
+        assert "stays open" in text and "thread_sensitive=True" in text, text
     assert no_never_awaited_warning(recwarn)
 
 
@@ -521,11 +538,64 @@ async def count_under_a_multiprocessing_semaphore(page):
         f"hits:{page}")
 
 
+ONE_THREAD = ThreadPoolExecutor(max_workers=1)  # serializes this process's hits, no lock object
+
+
+async def count_in_a_one_thread_executor(page):  # get + set, one at a time in this process only
+    key = f"hits:{page}"
+
+    def get_then_set():
+        count = default_cache().get(key, 0) + 1
+        default_cache().set(key, count, timeout=None)
+        return count
+
+    return await asyncio.get_running_loop().run_in_executor(ONE_THREAD, get_then_set)
+
+
+TOKEN = queue.Queue(maxsize=1)  # a mutex made of a queue: its lock is taken inside queue.py
+TOKEN.put(None)
+
+
+async def count_under_a_queue_mutex(page):
+    key = f"hits:{page}"
+
+    def get_then_set():
+        TOKEN.get()
+        try:
+            count = default_cache().get(key, 0) + 1
+            default_cache().set(key, count, timeout=None)
+            return count
+        finally:
+            TOKEN.put(None)
+
+    return await sync_to_async(get_then_set, thread_sensitive=False)()
+
+
+async def count_has_key_then_incr(page):  # right, written differently: has_key, add, incr
+    cache, key = default_cache(), f"hits:{page}"
+    if not await cache.ahas_key(key):
+        await cache.aadd(key, 0, timeout=None)
+    return await sync_to_async(cache.incr)(key)
+
+
+def test_count_hit_refuses_serializing_in_this_process_without_a_lock(project):
+    from tutorial_project.course.exercises.lesson09 import check_count_hit
+
+    for serialized in (count_in_a_one_thread_executor, count_under_a_queue_mutex):
+        verdict = run(check_count_hit, serialized)
+        text = str(verdict)
+        assert not verdict and "another worker process counted" in text, (serialized.__name__,
+                                                                           text)
+        assert "one-thread executor" in text and "sync_to_async(cache.incr)" in text, text
+    assert run(check_count_hit, count_has_key_then_incr)
+
+
 def test_count_hit_refuses_multiprocessing_locks(project):
     from tutorial_project.course.exercises.lesson09 import check_count_hit
 
-    for locked, name in [(count_under_a_multiprocessing_lock, "(multiprocessing.synchronize.Lock)"),
-                         (count_under_a_multiprocessing_semaphore, "(multiprocessing.Semaphore)")]:
+    for locked, name in [
+            (count_under_a_multiprocessing_lock, "took multiprocessing.synchronize.Lock"),
+            (count_under_a_multiprocessing_semaphore, "took multiprocessing.Semaphore")]:
         verdict = run(check_count_hit, locked)
         text = str(verdict)
         assert not verdict and name in text and "multiprocessing.Lock only among" in text, text
@@ -579,7 +649,7 @@ def test_count_hit(project, recwarn):
         verdict = run(check_count_hit, locked)
         assert not verdict and "one process only" in str(verdict), (locked.__name__, str(verdict))
     verdict = run(check_count_hit, count_under_a_thread_lock)
-    assert "(threading.Lock)" in str(verdict), str(verdict)
+    assert "took threading.Lock" in str(verdict), str(verdict)
     verdict = run(check_count_hit, count_forgot_await)
     assert not verdict and "`await` is missing" in str(verdict)
     assert no_never_awaited_warning(recwarn)

@@ -137,6 +137,26 @@ def _guard_left_on(check, unsafe, the_async_way):
             "loop then shares its thread's database connection, which is not safe to use from "
             f"several at once. Never set it; use {the_async_way}",
         )
+POOL_THREAD = "exercise-09-pool"  # the names of the loop's default executor's threads
+
+
+@contextlib.contextmanager
+def _connections_opened():
+    """The names of the threads in which a database connection was opened in the block."""
+    from django.db.backends.signals import connection_created
+
+    names = []
+
+    def opened(sender, connection, **kwargs):
+        names.append(threading.current_thread().name)
+
+    connection_created.connect(opened, weak=False)
+    try:
+        yield names
+    finally:
+        connection_created.disconnect(opened)
+
+
 # A free loop, even on a busy 2-core machine, does not stand still a quarter of a second
 # (lesson 02's bound); a shorter time.sleep on the loop is counted, not timed.
 STALL = 0.25
@@ -154,7 +174,8 @@ async def check_whoami_view(check, view):
         with_a_session = await _anonymous_with_a_session()
         stale, banned = await _logged_in_then_revoked()
         with (async_unsafe_noted() as unsafe, _learner_code_watched() as never_awaited,
-              loop_blocking_calls() as blocking):
+              loop_blocking_calls() as blocking, _connections_opened() as opened_in,
+              _a_fresh_default_executor(asyncio.get_running_loop(), POOL_THREAD)):
             async with Heartbeat(every=0.005) as heartbeat:
                 anonymous, anonymous_error = await _get(AsyncClient(), f"/{route}")
                 visitor, visitor_error = await _get(with_a_session, f"/{route}")
@@ -221,6 +242,18 @@ async def check_whoami_view(check, view):
             "auth.aget_user() checks (the session's password hash, is_active through the "
             "backend); use `user = await request.auser()`",
         )
+    pool_threads = sorted({name for name in opened_in if name.startswith(POOL_THREAD)})
+    check.that(
+        not pool_threads,
+        "the view used the database only in the request's own thread",
+        f"the view opened {len(pool_threads)} database connection(s) in the event loop's "
+        "default executor (sync_to_async(..., thread_sensitive=False) or asyncio.to_thread "
+        "run there)",
+        hint="Django closes a request's database connections in the request's own thread when "
+        "it finishes (close_old_connections on request_finished): a connection opened in a "
+        "pool thread is never closed by it and stays open. Run ORM work with the default "
+        "sync_to_async (thread_sensitive=True), or `user = await request.auser()`",
+    )
     # A stall with no blocking call named comes last: on a loaded machine a wrong answer's
     # error (SynchronousOnlyOperation above) is the more useful verdict.
     check.that(
@@ -317,7 +350,8 @@ class _NetworkLikeLocMemCache(LocMemCache):
     a write of one answer have a gap between them (a get + set in one thread hop loses
     concurrent hits, as it would on Redis). Its ``aincr`` is Django 5.2's (``aget`` then
     ``aset``, two thread hops), so an answer that counts on Django 6.1's atomic ``aincr``
-    fails on 6.1 as it would on 5.2.
+    fails on 6.1 as it would on 5.2. While ``_AnotherProcess.key`` is set, each sync call on
+    that key is followed by a hit that another worker process counts (see there).
     """
 
     def _refuse_on_the_loop(self, name):
@@ -332,19 +366,28 @@ class _NetworkLikeLocMemCache(LocMemCache):
 
     def get(self, key, default=None, version=None):
         self._refuse_on_the_loop("get")
-        return super().get(key, default, version)
+        with _AnotherProcess.counts_after(self, key, version):
+            return super().get(key, default, version)
 
     def set(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
         self._refuse_on_the_loop("set")
-        return super().set(key, value, timeout, version)
+        with _AnotherProcess.counts_after(self, key, version):
+            return super().set(key, value, timeout, version)
 
     def add(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
         self._refuse_on_the_loop("add")
-        return super().add(key, value, timeout, version)
+        with _AnotherProcess.counts_after(self, key, version):
+            return super().add(key, value, timeout, version)
 
     def incr(self, key, delta=1, version=None):
         self._refuse_on_the_loop("incr")
-        return super().incr(key, delta, version)
+        with _AnotherProcess.counts_after(self, key, version):
+            return super().incr(key, delta, version)
+
+    def has_key(self, key, version=None):
+        self._refuse_on_the_loop("has_key")
+        with _AnotherProcess.counts_after(self, key, version):
+            return super().has_key(key, version)
 
     async def aincr(self, key, delta=1, version=None):  # Django 5.2's BaseCache.aincr
         value = await self.aget(key, self._missing_key, version=version)
@@ -355,9 +398,50 @@ class _NetworkLikeLocMemCache(LocMemCache):
         return new_value
 
 
+class _AnotherProcess:
+    """A second worker process that counts hits of the same page in the same cache server.
+
+    While ``key`` is set, each sync call of the probe cache on that key (``get``, ``set``,
+    ``add``, ``incr``, ``has_key``; the a-methods and ``get_many``, ``get_or_set``... go
+    through them) is followed at once by a hit of the other process: ``add(key, 0)`` then
+    ``incr``, each atomic, as a right answer counts. So it lands in the gap between the
+    answer's read and its write, the moment a real second process can land there, and a
+    read-then-write loses it whatever keeps this process's own hits apart (a lock, a
+    one-thread executor, a queue used as a mutex: none of them reaches another process).
+    What it cannot see: whether the backend you deploy has an atomic ``incr`` (the file and
+    database caches do not); this is the local-memory cache's, like Redis's and Memcached's.
+    """
+
+    key = None
+    hits = 0
+    _count_lock = threading.Lock()
+
+    @classmethod
+    @contextlib.contextmanager
+    def counts_after(cls, cache, key, version):
+        try:
+            yield
+        finally:
+            if key == cls.key and version is None:
+                LocMemCache.add(cache, key, 0, timeout=None)
+                LocMemCache.incr(cache, key)
+                with cls._count_lock:
+                    cls.hits += 1
+
+    @classmethod
+    @contextlib.contextmanager
+    def counting(cls, key):
+        cls.key, cls.hits = key, 0
+        try:
+            yield cls
+        finally:
+            cls.key = None
+
+
 PROBE_CACHES = {"default": {"BACKEND": f"{__name__}._NetworkLikeLocMemCache",
                             "LOCATION": "exercise-09-3"}}
 HITS = 200
+SHARED_HITS = 20  # hits of a page that another worker process counts too (_AnotherProcess)
 
 
 async def _as_a_request(count_hit, page):
@@ -373,12 +457,12 @@ async def _as_a_request(count_hit, page):
 HITS_DEADLINE = 30  # seconds; far beyond what the hits take even on a loaded machine
 
 
-async def _hits(count_hit, n):
+async def _hits(count_hit, n, page="home"):
     """n concurrent hits; if they are still waiting at the deadline (a lock shared by two event
     loops can miss its wake-up and wait forever), each counts as a TimeoutError."""
     try:
         async with asyncio.timeout(HITS_DEADLINE):
-            return await asyncio.gather(*(_as_a_request(count_hit, "home") for _ in range(n)),
+            return await asyncio.gather(*(_as_a_request(count_hit, page) for _ in range(n)),
                                         return_exceptions=True)
     except TimeoutError:
         stuck = TimeoutError(f"hits still waiting after {HITS_DEADLINE} s")
@@ -387,10 +471,10 @@ async def _hits(count_hit, n):
 
 def _hits_on_another_loop(count_hit, n):
     """n hits from an event loop of their own, in this thread: what a second server process
-    (or worker) sharing the cache does, except that it is a thread of this process, so a lock
-    in this process's memory would still serialize its hits with the first loop's. The check
-    therefore refuses such a lock by what it is (_locks_taken_by_the_answer), not by a count
-    it would keep right here."""
+    (or worker) sharing the cache does, except that it is a thread of this process, so
+    anything in this process's memory that serializes hits (a lock, a one-thread executor)
+    still serializes them with the first loop's and the count holds here. _AnotherProcess
+    is the hits that such an answer loses."""
     loop = asyncio.new_event_loop()
     try:
         with _a_fresh_default_executor(loop):
@@ -439,7 +523,8 @@ def _c_lock_name(lock):
 def _locks_taken_by_the_answer():
     """The locks in this process's memory that the answer's own code takes in the block
     (threading.Lock, RLock, Semaphore, Condition; asyncio.Lock, Semaphore, Condition), and
-    multiprocessing's (Lock, RLock, Semaphore, Condition), named by type. A profile hook
+    multiprocessing's (Lock, RLock, Semaphore, Condition), named by type, to name them in a
+    hint (_AnotherProcess judges; a lock taken inside the stdlib is not seen). A profile hook
     watches this thread and the threads started in the block (the threads of each request's
     sync_to_async, the second event loop's); locks taken by Django, asgiref, asyncio or the
     course's code are left out."""
@@ -470,10 +555,12 @@ def _locks_taken_by_the_answer():
 
 
 @contextlib.contextmanager
-def _a_fresh_default_executor(loop):
+def _a_fresh_default_executor(loop, thread_name_prefix=""):
     """New threads for the loop's default executor (sync_to_async(thread_sensitive=False)
-    runs there) during the block, so that a profile hook set for new threads sees them."""
-    previous, fresh = getattr(loop, "_default_executor", None), ThreadPoolExecutor()
+    and asyncio.to_thread run there) during the block, so that a profile hook set for new
+    threads sees them, and a database connection used there is a new one."""
+    previous = getattr(loop, "_default_executor", None)
+    fresh = ThreadPoolExecutor(thread_name_prefix=thread_name_prefix)
     loop.set_default_executor(fresh)
     try:
         yield
@@ -490,8 +577,9 @@ def _blocked(blocking, stall):
 BLOCKING_HINT = ("blocking calls (time.sleep, requests, a sync cache or ORM call) in async code "
                  "stop every other request on the loop: await the a-methods, or run them with "
                  "sync_to_async")
-LOCK_HINT = ("a lock in the process's memory (asyncio.Lock, threading.Lock, ...) serializes "
-             "hits inside one process only, and a multiprocessing.Lock only among the processes "
+LOCK_HINT = ("a lock in the process's memory (asyncio.Lock, threading.Lock, ...), like a "
+             "one-thread executor or a queue used as a mutex, serializes hits inside one "
+             "process only, and a multiprocessing.Lock only among the processes "
              "it is handed to, on one host (uvicorn's workers each import your module and make "
              "their own): a server runs several worker processes, often on several hosts, "
              "sharing one cache. Let the cache count, atomically for every process: "
@@ -556,10 +644,9 @@ async def check_count_hit(check, count_hit):
         results = [*here, *there]
         stored = await probe.aget("hits:home")
         expiry = probe._expire_info.get(probe.make_and_validate_key("hits:home"), 0)
-    check.that(not locks, "no lock in the process's memory: the count holds across processes",
-               "the hits took a lock that a second worker process would not share "
-               f"({', '.join(sorted(locks))})",
-               hint=LOCK_HINT)
+        with (_learner_code_watched(), _AnotherProcess.counting("hits:shared") as other):
+            shared = await _hits(count_hit, SHARED_HITS, page="shared")
+        shared_stored = await probe.aget("hits:shared")
     check.that(not blocking, f"{HITS} hits at once never blocked the event loop",
                f"{HITS} hits at once: " + _blocked(blocking, None), hint=BLOCKING_HINT)
     failures = [r for r in results if isinstance(r, BaseException)]
@@ -579,6 +666,21 @@ async def check_count_hit(check, count_hit):
         "aincr, on every version), or get + set inside one sync_to_async) loses hits that "
         "happen in between; `await sync_to_async(cache.incr)(key)` runs the backend's own "
         "locked incr, and aadd creates the counter only if it is missing",
+    )
+    shared_failures = [r for r in shared if isinstance(r, BaseException)]
+    took = f" (your code took {', '.join(sorted(locks))})" if locks else ""
+    check.that(
+        not shared_failures and shared_stored == SHARED_HITS + other.hits,
+        f"{SHARED_HITS} hits while another worker process counted the same page: no hit lost",
+        f"another worker process counted {other.hits} hits of the same page between your "
+        f"cache calls, and you {SHARED_HITS}: the counter holds {shared_stored!r}, not "
+        f"{SHARED_HITS + other.hits}{took}"
+        + (f"; {len(shared_failures)} hits raised {shared_failures[0]!r}"
+           if shared_failures else ""),
+        hint=LOCK_HINT if locks else "nothing in this process reaches another process: a "
+        "one-thread executor, a queue used as a mutex or a lock keeps this process's hits "
+        "apart, not the other's, which land between your read and your write. Let the cache "
+        "count, atomically for every process: `await sync_to_async(cache.incr)(key)`",
     )
     check.that(expiry is None, "the counter never expires",
                "the counter expires "
