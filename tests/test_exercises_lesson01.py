@@ -860,8 +860,8 @@ async def fetch_prices_with_a_blocking_call_per_fetch(fetch_price, skus):
 def test_a_blocking_call_in_fetch_prices_fails(answer):
     verdict = verdict_of("check_fetch_prices", answer)
     assert not verdict.passed
-    assert "all 4 fetches were waiting at the same time" in str(verdict)  # concurrent all the same
-    assert "the event loop stood still for 0.2 s while fetch_prices ran" in str(verdict), (
+    assert "it returns a dict {sku: price} with every sku" in str(verdict)  # right all the same
+    assert "made blocking calls on the event loop's thread: time.sleep" in str(verdict), (
         str(verdict))
     assert "thread_sensitive=False" in str(verdict)
 
@@ -930,3 +930,226 @@ def test_a_fetch_that_cleans_up_and_re_raises_its_cancellation_passes():
     verdict = verdict_of("check_fetch_prices", fetch_prices_each_fetch_cleaning_up_and_re_raising)
     assert verdict.passed, str(verdict)
     assert "cancelled from outside, every fetch's task ended cancelled" in str(verdict)
+
+
+# Review s24: blocking calls too short for the heartbeat, caches, a process-wide single thread.
+async def fetch_prices_after_a_short_sleep(fetch_price, skus):
+    time.sleep(0.1)  # shorter than the heartbeat's 0.15 s: named, not timed
+    return dict(zip(skus, await asyncio.gather(*(fetch_price(s) for s in skus)), strict=True))
+
+
+async def fetch_prices_with_a_30_ms_call_per_sku(fetch_price, skus):
+    coros = []
+    for sku in skus:
+        time.sleep(0.03)  # e.g. a sync HTTP client's quick call per sku
+        coros.append(fetch_price(sku))
+    return dict(zip(skus, await asyncio.gather(*coros), strict=True))
+
+
+async def fetch_prices_after_a_sleep_under_another_name(fetch_price, skus):
+    from time import sleep as pause
+
+    pause(0.01)
+    return dict(zip(skus, await asyncio.gather(*(fetch_price(s) for s in skus)), strict=True))
+
+
+@pytest.mark.parametrize(
+    "answer, named",
+    [(fetch_prices_after_a_short_sleep, "time.sleep. However short"),
+     (fetch_prices_with_a_30_ms_call_per_sku, "time.sleep (4 times)"),
+     (fetch_prices_after_a_sleep_under_another_name, "time.sleep. However short")],
+    ids=["time.sleep(0.1)", "4 x time.sleep(0.03)", "from time import sleep"])
+def test_a_blocking_call_shorter_than_the_heartbeat_fails(answer, named):
+    verdict = verdict_of("check_fetch_prices", answer)
+    assert not verdict.passed
+    assert f"made blocking calls on the event loop's thread: {named}" in str(verdict), (
+        str(verdict))
+    assert "thread_sensitive=False" in str(verdict)
+
+
+async def fetch_prices_through_the_sync_cache(fetch_price, skus):
+    from django.core.cache import cache
+
+    cached = cache.get_many([f"price:{sku}" for sku in skus])  # a Redis round trip each
+    missing = [sku for sku in skus if f"price:{sku}" not in cached]
+    fetched = dict(zip(missing, await asyncio.gather(*(fetch_price(s) for s in missing)),
+                       strict=True))
+    cache.set_many({f"price:{sku}": price for sku, price in fetched.items()})
+    return {sku: cached.get(f"price:{sku}", fetched.get(sku)) for sku in skus}
+
+
+def test_a_sync_cache_call_fails_as_blocking_even_when_the_cache_is_warm():
+    from django.core.cache import cache
+
+    try:
+        for _ in range(2):  # the second time every price is in the cache
+            verdict = verdict_of("check_fetch_prices", fetch_prices_through_the_sync_cache)
+            assert not verdict.passed
+            assert ("made blocking calls on the event loop's thread: cache.get_many"
+                    in str(verdict)), str(verdict)
+            assert "each sync cache call is a network round trip" in str(verdict)
+            assert "await cache.aget_many(...)" in str(verdict)
+    finally:
+        cache.clear()
+
+
+async def fetch_prices_through_the_async_cache(fetch_price, skus):
+    from django.core.cache import cache
+
+    cached = await cache.aget_many([f"price:{sku}" for sku in skus])
+    missing = [sku for sku in skus if f"price:{sku}" not in cached]
+    fetched = dict(zip(missing, await asyncio.gather(*(fetch_price(s) for s in missing)),
+                       strict=True))
+    await cache.aset_many({f"price:{sku}": price for sku, price in fetched.items()})
+    return {sku: cached.get(f"price:{sku}", fetched.get(sku)) for sku in skus}
+
+
+_PRICES_SEEN = {}
+
+
+async def fetch_prices_kept_in_a_dict(fetch_price, skus):
+    missing = [sku for sku in skus if sku not in _PRICES_SEEN]
+    _PRICES_SEEN.update(zip(missing, await asyncio.gather(*(fetch_price(s) for s in missing)),
+                            strict=True))
+    return {sku: _PRICES_SEEN[sku] for sku in skus}
+
+
+@pytest.mark.parametrize(
+    "answer", [fetch_prices_through_the_async_cache, fetch_prices_kept_in_a_dict],
+    ids=["await cache.aget_many", "a dict"])
+def test_a_caching_answer_is_told_about_the_cache_not_about_cancellation(answer):
+    from django.core.cache import cache
+
+    _PRICES_SEEN.clear()
+    try:
+        verdict = verdict_of("check_fetch_prices", answer)  # a cold cache: the first run fetches
+        assert not verdict.passed
+        assert "all 4 fetches were waiting at the same time" in str(verdict)
+        assert ("called again, it called fetch_price for 0 of 4 skus" in str(verdict)), (
+            str(verdict))
+        assert "caching is not part of this exercise" in str(verdict)
+        assert "CancelledError" not in str(verdict)
+        verdict = verdict_of("check_fetch_prices", answer)  # warm: no fetch in the first run
+        assert not verdict.passed
+        assert "  ❌ it called fetch_price for 0 of 4 skus" in str(verdict), str(verdict)
+        assert "at most 0 of 4" not in str(verdict)
+    finally:
+        cache.clear()
+        _PRICES_SEEN.clear()
+
+
+async def fetch_prices_computing_on_the_loop(fetch_price, skus):
+    started = time.perf_counter()
+    while time.perf_counter() - started < 0.3:  # CPU work: no call the check knows by name
+        pass
+    return dict(zip(skus, await asyncio.gather(*(fetch_price(s) for s in skus)), strict=True))
+
+
+def test_a_computation_on_the_loop_fails_by_the_heartbeat():
+    verdict = verdict_of("check_fetch_prices", fetch_prices_computing_on_the_loop)
+    assert not verdict.passed
+    assert "it made no blocking call on the event loop's thread" in str(verdict)
+    assert "the event loop stood still for 0.3 s while fetch_prices ran" in str(verdict), (
+        str(verdict))
+
+
+async def fetch_prices_that_logs(fetch_price, skus):
+    import logging
+
+    logging.getLogger("tutorial.prices").warning("fetching %d prices", len(skus))
+    return dict(zip(skus, await asyncio.gather(*(fetch_price(s) for s in skus)), strict=True))
+
+
+def test_logging_in_fetch_prices_passes():
+    verdict = verdict_of("check_fetch_prices", fetch_prices_that_logs)
+    assert verdict.passed, str(verdict)
+    assert "it made no blocking call on the event loop's thread" in str(verdict)
+    assert "it called fetch_price for every sku" in str(verdict)
+
+
+class _Own(Exception):
+    """The fetch's own TimeoutError, re-labelled so that wait_for's cannot be taken for it."""
+
+
+async def price_or_none_wait_for_relabelling_the_fetchs_timeout(fetch_price, sku, seconds):
+    async def fetch():
+        try:
+            return await fetch_price(sku)
+        except TimeoutError as error:
+            raise _Own from error
+
+    try:
+        return await asyncio.wait_for(fetch(), seconds)
+    except TimeoutError:
+        return None
+    except _Own as own:
+        raise own.__cause__ from None
+
+
+def test_wait_for_with_the_fetchs_timeout_relabelled_passes():
+    verdict = verdict_of("check_price_or_none",
+                         price_or_none_wait_for_relabelling_the_fetchs_timeout)
+    assert verdict.passed, str(verdict)
+
+
+_ONE_THREAD = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="one")
+
+
+async def without_blocking_on_one_thread_for_the_process(func, *args):
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_ONE_THREAD, functools.partial(func, *args))
+
+
+async def without_blocking_sync_to_async_on_one_thread_for_the_process(func, *args):
+    return await sync_to_async(func, thread_sensitive=False, executor=_ONE_THREAD)(*args)
+
+
+@pytest.mark.parametrize(
+    "answer", [without_blocking_on_one_thread_for_the_process,
+               without_blocking_sync_to_async_on_one_thread_for_the_process],
+    ids=["run_in_executor", "sync_to_async(executor=)"])
+def test_one_worker_thread_for_the_whole_process_fails(answer):
+    verdict = verdict_of("check_without_blocking", answer)
+    assert not verdict.passed
+    assert "it left the request's thread free for Django's own sync work" in str(verdict)
+    assert ("two requests called it at once, and the second one's call waited for the first"
+            in str(verdict)), str(verdict)
+    assert "queues behind every other request's" in str(verdict)
+    assert "thread_sensitive=False" in str(verdict)
+
+
+_FOUR_THREADS = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="four")
+
+
+async def without_blocking_on_a_pool_of_its_own(func, *args):
+    return await sync_to_async(func, thread_sensitive=False, executor=_FOUR_THREADS)(*args)
+
+
+@pytest.mark.parametrize(
+    "answer", [without_blocking, without_blocking_on_a_pool_of_its_own,
+               without_blocking_on_its_own_executor],
+    ids=["the loop's pool", "a module-level pool of 4", "a pool per call"])
+def test_calls_from_two_requests_that_overlap_pass(answer):
+    verdict = verdict_of("check_without_blocking", answer)
+    assert verdict.passed, str(verdict)
+    assert "two requests that called it at once did not wait for each other" in str(verdict)
+
+
+async def without_blocking_sync_to_async_not_awaited(func, *args):
+    return sync_to_async(func, thread_sensitive=False)(*args)
+
+
+async def without_blocking_to_thread_not_awaited(func, *args):
+    return asyncio.to_thread(func, *args)
+
+
+@pytest.mark.parametrize(
+    "answer", [without_blocking_sync_to_async_not_awaited,
+               without_blocking_to_thread_not_awaited],
+    ids=["sync_to_async", "to_thread"])
+def test_a_forgotten_await_in_without_blocking_is_named_first(answer):
+    verdict = verdict_of("check_without_blocking", answer)
+    assert not verdict.passed
+    assert "it returned a coroutine object, not the function's result: an `await` is missing" in (
+        str(verdict)), str(verdict)
+    assert "do not wait a fixed time" not in str(verdict)

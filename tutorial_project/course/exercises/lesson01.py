@@ -2,6 +2,7 @@
 
 import asyncio
 import gc
+import inspect
 import threading
 import time
 import zoneinfo
@@ -10,7 +11,11 @@ from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.utils import timezone
 
 from tutorial_project.course.exercises.core import exercise
-from tutorial_project.course.exercises.expect import must_be_async
+from tutorial_project.course.exercises.expect import (
+    loop_blocking_calls,
+    must_be_async,
+    sync_cache_calls_on_this_thread,
+)
 from tutorial_project.instruments.heartbeat import Heartbeat
 
 PRICES = {"BK-001": 12.5, "CF-002": 4.0, "GM-003": 59.99, "TL-001": 23.0}
@@ -29,9 +34,11 @@ class FakePriceService:
         self.in_flight = 0
         self.most_in_flight = 0
         self.cancelled = []
+        self.fetched = []  # the skus fetch_price was called for, in order
         self.loops = set()  # the event loops the fetches ran on
 
     async def fetch_price(self, sku):
+        self.fetched.append(sku)
         self.loops.add(asyncio.get_running_loop())
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
@@ -56,17 +63,20 @@ async def check_fetch_prices(check, fetch_prices):
     service = FakePriceService(delay=0.05, delays=delays)
     gather_left_unawaited = False
     try:
-        # The loop's ticks, as in check 01.3: a blocking call in the answer stops them.
-        async with Heartbeat() as loop_ticks:
-            try:
-                result = await fetch_prices(service.fetch_price, skus)
-            except RuntimeError as error:
-                if "await wasn't used with future" not in str(error):
-                    raise
-                gather_left_unawaited = True
-                _fail(check, "it used the result of asyncio.gather(...) without awaiting it",
-                      hint="asyncio.gather(...) returns a future: "
-                      "`prices = await asyncio.gather(...)`")
+        # Blocking calls on the loop's thread are named, however short (a sync cache call
+        # with Redis takes a millisecond); the loop's ticks, as in check 01.3, catch the rest
+        # (a long computation).
+        with loop_blocking_calls() as blocking, sync_cache_calls_on_this_thread() as cached:
+            async with Heartbeat() as loop_ticks:
+                try:
+                    result = await fetch_prices(service.fetch_price, skus)
+                except RuntimeError as error:
+                    if "await wasn't used with future" not in str(error):
+                        raise
+                    gather_left_unawaited = True
+                    _fail(check, "it used the result of asyncio.gather(...) without awaiting "
+                          "it", hint="asyncio.gather(...) returns a future: "
+                          "`prices = await asyncio.gather(...)`")
     finally:
         if gather_left_unawaited:
             await _cancel_quietly(service)
@@ -81,6 +91,22 @@ async def check_fetch_prices(check, fetch_prices):
         "order of its arguments (asyncio.as_completed gives them in the order they finish)",
     )
     check.that(
+        not blocking and not cached,
+        "it made no blocking call on the event loop's thread",
+        "fetch_prices made blocking calls on the event loop's thread: "
+        f"{_counted(blocking + [f'cache.{name}' for name in cached])}. However short, each "
+        "one holds every other request on the loop"
+        + (" (with Redis or Memcached, each sync cache call is a network round trip)"
+           if cached else ""),
+        hint="use the cache's a-methods (`await cache.aget_many(...)`) and only await "
+        "inside fetch_prices; run blocking code you cannot avoid on another thread, "
+        "`await sync_to_async(func, thread_sensitive=False)(*args)`" if cached else
+        "only await inside fetch_prices (`await asyncio.sleep(...)`, not time.sleep); run "
+        "blocking code you cannot avoid on another thread, `await sync_to_async(func, "
+        "thread_sensitive=False)(*args)`",
+    )
+    _fetched_every_sku(check, service, skus, "")
+    check.that(
         service.most_in_flight == len(skus),
         f"all {len(skus)} fetches were waiting at the same time",
         f"at most {service.most_in_flight} of {len(skus)} fetches were waiting at the same time",
@@ -89,9 +115,9 @@ async def check_fetch_prices(check, fetch_prices):
     check.that(
         loop_ticks.longest_gap < FROZEN_LOOP,
         "the event loop kept running while fetch_prices ran",
-        f"the event loop stood still for {loop_ticks.longest_gap:.1f} s while fetch_prices ran: "
-        "a blocking call (time.sleep, requests, a sync cache or ORM call) freezes every other "
-        "request on the loop",
+        f"the event loop stood still for {loop_ticks.longest_gap:.1f} s while fetch_prices ran, "
+        "with no blocking call the check knows by name: a computation, or another sync call, "
+        "freezes every other request on the loop",
         hint="only await inside fetch_prices; run blocking code you cannot avoid on another "
         "thread, `await sync_to_async(func, thread_sensitive=False)(*args)`",
     )
@@ -106,6 +132,28 @@ async def check_fetch_prices(check, fetch_prices):
     await _check_a_cancelled_caller_cancels_every_fetch(check, fetch_prices)
 
 
+def _counted(names):
+    """'time.sleep (4 times), socket.recv' from the blocking calls' names, in order."""
+    counts = {name: names.count(name) for name in names}
+    return ", ".join(f"{name} ({count} times)" if count > 1 else name
+                     for name, count in counts.items())
+
+
+def _fetched_every_sku(check, service, skus, when):
+    """Stop the check unless fetch_price was called for every sku (a cache answers for some)."""
+    missing = [sku for sku in skus if sku not in service.fetched]
+    check.that(
+        not missing,
+        f"{when}it called fetch_price for every sku",
+        f"{when}it called fetch_price for {len(skus) - len(missing)} of {len(skus)} skus, "
+        f"not for {', '.join(missing)}: their prices came from an earlier call (a cache?). "
+        "The check calls fetch_prices several times with the same skus, and counts the "
+        "fetches of each call",
+        hint="call fetch_price(sku) for every sku on every call: caching is not part of this "
+        "exercise",
+    )
+
+
 async def _check_a_cancelled_caller_cancels_every_fetch(check, fetch_prices):
     """Cancel the caller while every fetch waits, as Django does when the client leaves."""
     skus = list(PRICES)
@@ -114,6 +162,8 @@ async def _check_a_cancelled_caller_cancels_every_fetch(check, fetch_prices):
     try:
         await asyncio.sleep(0.05)  # every fetch is waiting now
         fetch_tasks = [other for other in _leftovers(patient) if other is not task]
+        if task.done():  # it answered without waiting for every fetch
+            _fetched_every_sku(check, patient, skus, "called again, ")
         task.cancel()
         await _finish(task)
         await asyncio.sleep(0.01)  # a fetch cancelled (not yet awaited) by the answer ends now
@@ -197,9 +247,11 @@ async def _check_a_failing_fetch_goes_through(check, fetch_prices):
 
 
 GIVE_UP = 2.0  # seconds the 01.2 and 01.3 checks wait for the learner's function
-# Check 01.1's fetches wait at most 0.08 s: a loop that never ran for this long was blocked.
-# The heartbeat wakes up every 10 ms: around a right answer its longest gap was at most
-# 0.05 s in 40 runs at a load of 16 on 2 cores; a 0.2 s blocking call makes it 0.2 s or more.
+# Check 01.1's fetches wait at most 0.08 s: a loop that never ran for this long was blocked
+# by something the check does not know by name (a computation); calls it knows are named
+# however short. The heartbeat wakes up every 10 ms: around a right answer its longest gap
+# was at most 0.05 s in 40 runs at a load of 16 on 2 cores, and 0.04 s in 40 runs at a load
+# of 9 with the blocking-call watcher's profile hook on; a 0.2 s computation makes it 0.2 s.
 FROZEN_LOOP = 0.15
 SLOW_SIBLING = 1.0  # seconds the other fetch of 01.1's failing call would take
 
@@ -423,7 +475,7 @@ async def _check_errors_and_cancellation_go_through(check, price_or_none):
         f"and price_or_none returned {result!r}: it took the fetch's error for its deadline",
         hint="keep the timeout object, `async with asyncio.timeout(seconds) as deadline:`, "
         "and in `except TimeoutError:` return None only `if deadline.expired()`, else `raise` "
-        "(asyncio.wait_for cannot tell the two apart)",
+        "(asyncio.wait_for gives you no `expired()`)",
     )
 
 
@@ -471,6 +523,7 @@ async def check_without_blocking(check, without_blocking):
                 calls = len(threads)
                 try:
                     results.append(await without_blocking(blocking_sum, 2, 3, seconds))
+                    _no_awaitable_returned(check, results[-1])
                 except TypeError as error:
                     if len(threads) > calls:  # it ran before the error: the answer called it
                         _fail(check, f"your code raised TypeError: {error}",
@@ -540,6 +593,17 @@ async def check_without_blocking(check, without_blocking):
         hint="keep blocking work that is not the ORM off that thread: "
         "`await sync_to_async(func, thread_sensitive=False)(*args)`",
     )
+    most_at_once = await _most_calls_at_once_from_two_requests(without_blocking)
+    check.that(
+        most_at_once == 2,
+        "two requests that called it at once did not wait for each other",
+        "two requests called it at once, and the second one's call waited for the first one's "
+        "to end: all the calls went to one thread shared by the whole process (an executor "
+        "with a single worker?), so each request's blocking work queues behind every other "
+        "request's, as the request's own work does behind sync_to_async's default",
+        hint="use a pool of several threads: `await sync_to_async(func, "
+        "thread_sensitive=False)(*args)` runs it on the loop's default pool",
+    )
     failure = await _outcome_of_a_failing_call(without_blocking, blocking_failure)
     check.that(
         failure is BlockingCallFailed,
@@ -553,6 +617,44 @@ async def check_without_blocking(check, without_blocking):
             f"  note: the function did not see the time zone the request activated "
             f"({REQUEST_ZONE}): asyncio.to_thread and run_in_executor lose the request's time "
             "zone and language; sync_to_async(func, thread_sensitive=False) carries them")
+
+
+def _no_awaitable_returned(check, returned):
+    """Stop the check if without_blocking returned a coroutine (or a future): an await is
+    missing, whatever happened to the blocking function."""
+    if inspect.isawaitable(returned):
+        if inspect.iscoroutine(returned):
+            returned.close()  # no "never awaited" warning of Python's own
+        _fail(check, f"it returned a {type(returned).__name__} object, not the function's "
+              "result: an `await` is missing",
+              hint="await the call that runs it on another thread: "
+              "`return await sync_to_async(func, thread_sensitive=False)(*args)`")
+
+
+OVERLAP_SECONDS = 0.4  # each of the two requests' calls; thread start-ups take milliseconds
+
+
+async def _most_calls_at_once_from_two_requests(without_blocking):
+    """The most calls of a blocking function running at once when two requests (each with its
+    own ThreadSensitiveContext, as ASGIHandler gives every request) call without_blocking
+    together: 2 if they overlap, 1 if one waited for the other."""
+    lock, running, most = threading.Lock(), [0], [0]
+
+    def blocking_step():
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(OVERLAP_SECONDS)
+        with lock:
+            running[0] -= 1
+
+    async def one_request():
+        async with ThreadSensitiveContext():
+            await without_blocking(blocking_step)
+
+    async with asyncio.timeout(GIVE_UP + 2 * OVERLAP_SECONDS):
+        await asyncio.gather(one_request(), one_request())
+    return most[0]
 
 
 async def _outcome_of_a_failing_call(without_blocking, blocking_failure):
