@@ -90,7 +90,13 @@ async def race(title, checkout_call, restock_call, *, share_a_connection=False):
     print(f"  the event loop stood still for the lock wait ({LOCK_WAIT} s):",
           heartbeat.longest_gap >= 0.9 * LOCK_WAIT)
     stock = await Product.objects.filter(sku="BK-001").values_list("stock", flat=True).aget()
-    print(f"  BK-001 stock now: {stock}; the restock's 99 is lost: {stock != 99}")
+    if stock == 99:
+        fate = "applied"
+    elif isinstance(outcomes[1], BaseException):
+        fate = "not applied (it raised)"
+    else:
+        fate = "lost (it returned normally)"
+    print(f"  BK-001 stock now: {stock}; the restock's 99: {fate}")
     await Product.objects.filter(sku="BK-001").aupdate(stock=12)  # as the demo data has it
 
 
