@@ -394,7 +394,8 @@ async def timeout_shorter_than_the_upstream(request):
          "an upstream failure for an ordinary sku (GM-001) answered 500 (the view raised "
          "UpstreamError"),
         (keeps_middle_empties, "?skus=BK-001,,%20,CF-001 answered 200"),
-        (timeout_shorter_than_the_upstream, "a timeout shorter than that always fires"),
+        (timeout_shorter_than_the_upstream,
+         "its time limit fired before the upstream could answer"),
     ],
     ids=["failure guessed from the name", "middle empty items kept", "timeout under 0.1 s"],
 )
@@ -801,7 +802,7 @@ class ShortTimeoutQuoteView(View):
     [
         (FireAndForgetQuoteView, "❌ 1 upstream call(s) were still running when it answered"),
         (SyncOptionsQuoteView, "OPTIONS answered 500"),
-        (ShortTimeoutQuoteView, "a timeout shorter than that always fires"),
+        (ShortTimeoutQuoteView, "its time limit fired before the upstream could answer"),
     ],
     ids=["task never awaited", "sync options()", "timeout under 0.1 s"],
 )
@@ -1050,7 +1051,7 @@ async def cleans_up_and_lets_the_cancellation_through(request):
         quotes = await asyncio.gather(*(fake_upstream.fetch_price(sku) for sku in skus))
     except asyncio.CancelledError:
         raise  # the client left: nothing to answer
-    except Exception as error:
+    except fake_upstream.UpstreamError as error:
         return JsonResponse({"error": str(error)}, status=502)
     return JsonResponse({"prices": {quote["sku"]: quote["price"] for quote in quotes}})
 
@@ -1088,6 +1089,8 @@ async def waits_with_asyncio_wait(request):
         for task in tasks.values():
             task.cancel()
     if failed := [task.exception() for task in done if task.exception()]:
+        if not isinstance(failed[0], fake_upstream.UpstreamError):
+            raise failed[0]  # a bug, not the upstream: Django's 500
         return JsonResponse({"error": str(failed[0])}, status=502)
     if pending:
         return JsonResponse({"error": "too slow"}, status=504)
@@ -1175,3 +1178,117 @@ def test_quote_view_options_allowed_but_refused_fails(project):
     assert not verdict.passed and verdict.solved
     assert "OPTIONS answered 405" in str(verdict), str(verdict)
     assert "leave options to View" in str(verdict), str(verdict)
+
+
+# --- Review s24 ------------------------------------------------------------------------------
+
+
+async def every_error_a_502(request):
+    """Wrong by the exercise's words: only an upstream failure is a 502 (review s24 §5)."""
+    try:
+        skus = [sku.strip() for sku in request.GET.get("skus", "").split(",") if sku.strip()]
+        if not skus:
+            return JsonResponse({"error": "no skus"}, status=400)
+        quotes = await asyncio.gather(*(fake_upstream.fetch_price(sku) for sku in skus))
+        return JsonResponse({"prices": {s: q["price"] for s, q in zip(skus, quotes, strict=True)}})
+    except Exception as error:
+        return JsonResponse({"error": repr(error)}, status=502)
+
+
+async def json_as_html(request):
+    """Right data, sent as text/html (review s24 §6)."""
+    response = await compare_prices(request)
+    return HttpResponse(response.content, status=response.status_code)
+
+
+@pytest.mark.parametrize(
+    ("answer", "message", "hint"),
+    [
+        (every_error_a_502,
+         "❌ a RuntimeError from fetch_price (a bug, not an upstream failure) answered 502",
+         "catch fake_upstream.UpstreamError, not Exception"),
+        (json_as_html,
+         "❌ ?skus=BK-001,CF-001,... answered 200 with Content-Type 'text/html; "
+         "charset=utf-8', not JSON", "answer with JsonResponse"),
+    ],
+    ids=["every error a 502", "JSON sent as text/html"],
+)
+def test_compare_prices_review_s24_wrong_answers_fail_with_a_hint(project, answer, message,
+                                                                   hint):
+    from tutorial_project.course.exercises.lesson02 import check_compare_prices
+
+    verdict = verdict_of(check_compare_prices, answer)
+    assert not verdict.passed and verdict.solved
+    assert message in str(verdict) and hint in str(verdict), str(verdict)
+    assert "your code raised" not in str(verdict), str(verdict)
+
+
+async def a_time_limit_of_its_own(request):
+    """Right: 2.5 times the upstream's usual 0.1 s; the check's 0.3 s call gets a JSON 504."""
+    try:
+        async with asyncio.timeout(0.25):
+            return await compare_prices(request)
+    except TimeoutError:
+        return JsonResponse({"error": "the price service is slow"}, status=504)
+
+
+async def gathered_then_failure_only(request):
+    """Right: gather (not a TaskGroup) and UpstreamError only; the exercise allows either."""
+    skus = [sku.strip() for sku in request.GET.get("skus", "").split(",") if sku.strip()]
+    if not skus:
+        return JsonResponse({"error": "no skus"}, status=400)
+    try:
+        quotes = await asyncio.gather(*map(fake_upstream.fetch_price, skus))
+    except fake_upstream.UpstreamError as error:
+        return JsonResponse({"error": str(error)}, status=502)
+    return JsonResponse({"prices": {s: q["price"] for s, q in zip(skus, quotes, strict=True)}})
+
+
+@pytest.mark.parametrize("answer", [a_time_limit_of_its_own, gathered_then_failure_only],
+                         ids=["timeout 0.25 s", "gather"])
+def test_compare_prices_review_s24_right_answers_pass(project, answer):
+    from tutorial_project.course.exercises.lesson02 import check_compare_prices
+
+    verdict = verdict_of(check_compare_prices, answer)
+    assert verdict.passed, str(verdict)
+
+
+class ExtraPatchQuoteView(QuoteView):
+    """Wrong: the exercise asks for 405 to every other method (review s24 §4)."""
+
+    async def patch(self, request):
+        return JsonResponse({"ok": True})
+
+
+class ExtraTraceQuoteView(QuoteView):
+    async def trace(self, request):
+        return JsonResponse({"ok": True})
+
+
+class HtmlQuoteView(View):
+    async def get(self, request):
+        sku = request.GET.get("sku", "").strip()
+        if not sku:
+            return JsonResponse({"error": "say which product"}, status=400)
+        try:
+            return HttpResponse(json.dumps(await fake_upstream.fetch_price(sku)))
+        except fake_upstream.UpstreamError as error:
+            return JsonResponse({"error": str(error)}, status=502)
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (ExtraPatchQuoteView, "❌ PATCH answered 200"),
+        (ExtraTraceQuoteView, "❌ TRACE answered 200"),
+        (HtmlQuoteView, "❌ GET ?sku=CF-001 answered 200 with Content-Type 'text/html"),
+    ],
+    ids=["extra patch", "extra trace", "JSON sent as text/html"],
+)
+def test_quote_view_review_s24_wrong_answers_fail_with_a_hint(project, answer, message):
+    from tutorial_project.course.exercises.lesson02 import check_quote_view
+
+    verdict = verdict_of(check_quote_view, answer)
+    assert not verdict.passed and verdict.solved
+    assert message in str(verdict), str(verdict)
+    assert "your code raised" not in str(verdict), str(verdict)

@@ -66,14 +66,15 @@ async def _watched():
 
 
 @contextmanager
-def _upstream_fails_for(sku):
+def _upstream_fails_for(sku, error=None):
     """The upstream fails for ``sku`` too, a name that says nothing: a view must handle
-    UpstreamError, not guess the failure from the sku (``DOWN-...``)."""
+    UpstreamError, not guess the failure from the sku (``DOWN-...``). ``error``: raise that
+    instead, an exception that is not the upstream's."""
     real_quote_for = fake_upstream.quote_for
 
     def quote_for(asked):
         if asked == sku:
-            raise fake_upstream.UpstreamError(f"the price service failed for {asked}")
+            raise error or fake_upstream.UpstreamError(f"the price service failed for {asked}")
         return real_quote_for(asked)
 
     fake_upstream.quote_for = quote_for  # what fetch_price and fetch_price_blocking call
@@ -104,6 +105,31 @@ async def _ordinary_sku_fails(check, view, sku, suffix):
         f"an upstream failure for an ordinary sku ({sku}, this time) answers 502 too",
         f"an upstream failure for an ordinary sku ({sku}) answered {_answered(response)}",
         hint=_failure_hint(response),
+    )
+
+
+# Check 02.1: fetch_price raises this once, a bug and not an upstream failure. The exercise says
+# only UpstreamError is a 502: `except Exception` around the view would call this one a 502 too.
+NOT_AN_UPSTREAM_FAILURE = "RuntimeError"
+
+
+async def _a_bug_is_not_a_502(check, view):
+    """fetch_price raises a RuntimeError for one sku (a bug in the client, not the service
+    failing): the view must let it escape (Django's 500), not answer 502."""
+    bug = RuntimeError("a bug in the price client, not an upstream failure")
+    with _upstream_fails_for("GM-001", error=bug):
+        response = await call_view(view, suffix="?skus=CF-001,GM-001")
+    check.that(
+        response.status_code == 500,
+        f"a {NOT_AN_UPSTREAM_FAILURE} from fetch_price (a bug, not an upstream failure) is "
+        "not called a 502: it ends in a 500",
+        f"a {NOT_AN_UPSTREAM_FAILURE} from fetch_price (a bug, not an upstream failure) "
+        f"answered {_answered(response)}",
+        hint="only an upstream failure is a 502, as the exercise says: catch "
+        "fake_upstream.UpstreamError, not Exception, so that a bug (yours or a library's) "
+        "reaches Django, which answers 500 and logs it"
+        if response.status_code == 502 else "catch fake_upstream.UpstreamError only, and "
+        "let any other error escape: Django answers 500 and logs it",
     )
 
 
@@ -175,16 +201,26 @@ async def _one_call_slower(check, compare_prices):
     calls reads a result that is not there yet (InvalidStateError, a 500)."""
     with _upstream_slower_for("CF-001", SLOWER_CALL), fake_upstream.watch_concurrency() as seen:
         response = await call_view(compare_prices, suffix="?skus=CF-001,BK-001")
-    body = response.json() if response.status_code == 200 else {}
+    body = (_json_body(response) or {}) if response.status_code == 200 else {}
+    both = body.get("prices") == {sku: fake_upstream.quote_for(sku)["price"]
+                                  for sku in ("CF-001", "BK-001")}
+    # No time budget is set: a time limit of the view's own between 0.1 s and 0.3 s may fire.
+    its_own_limit = response.status_code == 504 and _is_json_error(response)
+    if "InvalidStateError" in (response.view_error or ""):
+        hint = ("await the calls themselves (`await asyncio.gather(...)`, or tasks in an "
+                "`asyncio.TaskGroup`): sleeping for as long as the upstream usually takes reads "
+                "a result that is not there when it is slower (InvalidStateError)")
+    elif response.status_code == 504:
+        hint = ("a 504 is fine here, with an 'error' message: "
+                "JsonResponse({'error': ...}, status=504)")
+    else:
+        hint = _status_hint(response)
     check.that(
-        body.get("prices") == {sku: fake_upstream.quote_for(sku)["price"]
-                               for sku in ("CF-001", "BK-001")},
-        f"when one call takes {SLOWER_CALL} s, it waits for it and answers both prices",
+        both or its_own_limit,
+        f"when one call takes {SLOWER_CALL} s, it waits for it and answers both prices "
+        "(or a JSON 504, if a time limit of its own is shorter)",
         f"when one call took {SLOWER_CALL} s, it answered {_answered(response)}",
-        hint="await the calls themselves (`await asyncio.gather(...)`, or tasks in an "
-        "`asyncio.TaskGroup`): sleeping for as long as the upstream usually takes reads a "
-        "result that is not there when it is slower (InvalidStateError)"
-        if "InvalidStateError" in (response.view_error or "") else _status_hint(response),
+        hint=hint,
     )
     if seen.now:  # calls it left running: let them end here, not in a later cell
         await asyncio.sleep(SLOWER_CALL)
@@ -214,8 +250,8 @@ async def _cancelled_while_it_waits(check, view, suffix):
         "of letting the cancellation through",
         hint="a bare `except:` or `except BaseException:` around the await also catches "
         "asyncio.CancelledError, with which Django (5.0+) stops the view when the client "
-        "leaves, and asyncio.timeout when time is up: catch fake_upstream.UpstreamError "
-        "(or Exception), and let the cancellation through",
+        "leaves, and asyncio.timeout when time is up: catch fake_upstream.UpstreamError, "
+        "and let the cancellation through",
     )
 
 
@@ -237,9 +273,9 @@ def _status_hint(response):
         return ("asyncio.gather(...) returns an awaitable, not the results: "
                 "`quotes = await asyncio.gather(...)`")
     if response.status_code == 504:
-        return ("it answered 504 in normal operation: the upstream takes 0.1 s "
-                "(fake_upstream.DELAY), so a timeout shorter than that always fires; "
-                "give the calls a second or two (`async with asyncio.timeout(2):`)")
+        return (f"it answered 504 when every call took the usual {fake_upstream.DELAY} s "
+                "(fake_upstream.DELAY): its time limit fired before the upstream could "
+                "answer; give the calls a second or two (`async with asyncio.timeout(2):`)")
     if "SynchronousOnlyOperation" in error:
         return ("the sync ORM cannot run on the event loop: the prices come from the "
                 "upstream, so leave the ORM out, or use its a-methods "
@@ -248,10 +284,30 @@ def _status_hint(response):
 
 
 def _is_json_error(response):
+    return "error" in (_json_body(response) or {})
+
+
+def _json_body(response):
+    """The response's JSON body, or None when it is not JSON (then ``response.json()``, the
+    test client's, raises ValueError: the check's error, not the learner's)."""
     try:
-        return "error" in response.json()
+        return response.json()
     except ValueError:
-        return False
+        return None
+
+
+def _must_be_json(check, response, what):
+    """Refuse a 200 that is not JSON, naming what came instead."""
+    body = _json_body(response)
+    if body is None:
+        check.that(
+            False, "",
+            f"{what} answered {response.status_code} with Content-Type "
+            f"{response.get('Content-Type')!r}, not JSON",
+            hint="answer with JsonResponse({...}) (Content-Type application/json): "
+            "HttpResponse(json.dumps(...)) is sent as text/html",
+        )
+    return body
 
 
 def _blocking_hint(seen):
@@ -330,7 +386,7 @@ async def _check_compare_prices(check, compare_prices, unsafe):
         hint=_status_hint(response),
     )
     expected = {sku: fake_upstream.quote_for(sku)["price"] for sku in SKUS}
-    body = response.json()
+    body = _must_be_json(check, response, "?skus=BK-001,CF-001,...")
     check.that(
         body.get("prices") == expected,
         "the body is {'prices': {sku: price, ...}} with the upstream's prices",
@@ -371,6 +427,7 @@ async def _check_compare_prices(check, compare_prices, unsafe):
         else "catch fake_upstream.UpstreamError, return JsonResponse({'error': ...}, status=502)",
     )
     await _ordinary_sku_fails(check, compare_prices, "GM-001", "?skus=CF-001,GM-001")
+    await _a_bug_is_not_a_502(check, compare_prices)
     response = await call_view(compare_prices, suffix="?skus=%20,%20")
     check.that(
         response.status_code == 400 and _is_json_error(response),
@@ -380,7 +437,7 @@ async def _check_compare_prices(check, compare_prices, unsafe):
         "`[s.strip() for s in ... if s.strip()]`",
     )
     response = await call_view(compare_prices, suffix="?skus=BK-001,,%20,CF-001")
-    body = response.json() if response.status_code == 200 else {}
+    body = (_json_body(response) or {}) if response.status_code == 200 else {}
     check.that(
         body.get("prices") == {sku: expected[sku] for sku in ("BK-001", "CF-001")},
         "?skus=BK-001,,%20,CF-001 answers the two prices, and nothing for the empty items",
@@ -421,8 +478,10 @@ async def _check_quote_view(check, view, unsafe):
         responses = await asyncio.gather(*(call_view(view, suffix=f"?sku={s}") for s in skus))
     _guard_left_on(check, unsafe)
     response = responses[0]
+    if response.status_code == 200:
+        _must_be_json(check, response, "GET ?sku=CF-001")
     check.that(
-        response.status_code == 200 and response.json() == fake_upstream.quote_for("CF-001"),
+        response.status_code == 200 and _json_body(response) == fake_upstream.quote_for("CF-001"),
         "GET ?sku=CF-001 answers 200 with the upstream's quote",
         f"GET ?sku=CF-001 answered {_answered(response)}",
         hint=_status_hint(response) if response.status_code == 504
@@ -464,17 +523,23 @@ async def _check_quote_view(check, view, unsafe):
          ("?sku=%20", "GET ?sku=%20 (blank)")],
         hint="strip the sku and answer JsonResponse({'error': ...}, status=400) when "
         "nothing is left: `sku = request.GET.get('sku', '').strip()`")
-    for method in ("post", "put", "delete"):
+    # Every other method, and any handler of its own besides get/head/options (an extra
+    # `async def patch` answering 200 is refused by name, not only by chance of the list).
+    quote_view = view.view_class
+    own = [m for m in quote_view.http_method_names
+           if m in ("post", "put", "patch", "delete", "trace") and hasattr(quote_view, m)]
+    for method in dict.fromkeys(["post", "put", "patch", "delete", *own]):
         response = await call_view(view, method=method, suffix="?sku=CF-001")
         check.that(
             response.status_code == 405,
             f"{method.upper()} answers 405 Method Not Allowed: Django handles the missing handler",
             f"{method.upper()} answered {_answered(response)}",
-            hint="define only `get`; View answers 405 to the other methods by itself",
+            hint="define only `get`; View answers 405 to the other methods by itself"
+            + (f" (remove `{method}`: the exercise asks for 405 to every other method)"
+               if method in own else ""),
         )
     # OPTIONS: View's own options() answers 200 with Allow; a class that leaves "options" out
     # of http_method_names gets a 405 for it, as the exercise's "other methods" allows.
-    quote_view = view.view_class
     options_allowed = "options" in quote_view.http_method_names
     response = await call_view(view, method="options", suffix="?sku=CF-001")
     own_sync_options = (quote_view.options is not View.options
