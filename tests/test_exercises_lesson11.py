@@ -197,6 +197,22 @@ async def paginator_kept_across_calls(number):  # one Paginator for the module: 
     return await sync_to_async(lambda: [p.sku for p in paginator.get_page(number)])()
 
 
+async def with_orphans(number):  # orphans=2: a last page of one product merged into page 3
+    from asgiref.sync import sync_to_async
+
+    django_paginator, products = paginators()
+    paginator = django_paginator.Paginator(products, 5, orphans=2)
+    return await sync_to_async(lambda: [p.sku for p in paginator.get_page(number)])()
+
+
+async def with_no_orphans_spelled_out(number):  # right, written differently: orphans=0
+    from asgiref.sync import sync_to_async
+
+    django_paginator, products = paginators()
+    paginator = django_paginator.Paginator(products, per_page=5, orphans=0)
+    return await sync_to_async(lambda: [p.sku for p in paginator.get_page(number)])()
+
+
 def _skus_of_page(number):
     django_paginator, products = paginators()
     return [p.sku for p in django_paginator.Paginator(products, 5).get_page(number)]
@@ -211,14 +227,17 @@ def test_page_skus(project):
     from asgiref.sync import sync_to_async  # right, written differently: a wrapped sync function
 
     assert run(check_page_skus, sync_to_async(_skus_of_page))
+    assert run(check_page_skus, with_no_orphans_spelled_out)
+    verdict = run(check_page_skus, with_orphans)
+    assert not verdict and "no `orphans`" in str(verdict) and "ZZ-999" in str(verdict), str(verdict)
     for two_hops in (page_in_two_hops, page_then_async_for):  # COUNT, then LIMIT: no wait
         assert run(check_page_skus, two_hops), two_hops.__name__
     verdict = run(check_page_skus, ordered_by_pk)
     assert not verdict and "AA-000" in str(verdict) and "not by pk" in str(verdict), str(verdict)
     _KEPT.clear()
     verdict = run(check_page_skus, paginator_kept_across_calls)
-    assert not verdict and "a product added" in str(verdict), str(verdict)
-    assert "once per call" in str(verdict)
+    assert not verdict and "three products added" in str(verdict), str(verdict)
+    assert "once per call" in str(verdict) and "orphans" not in str(verdict)
     verdict = run(check_page_skus, page_by_hand)
     assert not verdict and "no page with a paginator" in str(verdict)
     verdict = run(check_page_skus, page_by_hand_like_django)
@@ -243,6 +262,14 @@ def test_page_skus(project):
             return [p.sku for p in await page.aget_object_list()]
 
         assert run(check_page_skus, with_async_paginator)
+
+        async def async_paginator_with_orphans(number):
+            django_paginator, products = paginators()
+            page = await django_paginator.AsyncPaginator(products, 5, orphans=2).aget_page(number)
+            return [p.sku async for p in page]
+
+        verdict = run(check_page_skus, async_paginator_with_orphans)
+        assert not verdict and "no `orphans`" in str(verdict), str(verdict)
 
         async def with_apage(number):  # apage(): raises for 0, 99 and "x"
             django_paginator, products = paginators()
@@ -349,7 +376,7 @@ async def start_report_differently(request):  # right: .using(), HTTPStatus, str
     if "category" not in request.GET or not request.GET["category"].strip():
         return JsonResponse({"error": "category is required"}, status=HTTPStatus.BAD_REQUEST)
     task = report_task().using(priority=0)
-    result = await task.aenqueue(category_slug=request.GET["category"])
+    result = await task.aenqueue(category_slug=request.GET["category"].strip())
     return JsonResponse({"status": str(result.status), "id": result.id},
                         status=HTTPStatus.ACCEPTED)
 
@@ -567,6 +594,64 @@ async def answers_503_when_the_queue_is_down(request):  # right, written differe
     return JsonResponse({"id": result.id, "status": result.status}, status=202)
 
 
+async def answers_400_when_the_queue_is_down(request):  # the client's fault? no: a 5xx
+    category = request.GET.get("category", "").strip()
+    if not category:
+        return JsonResponse({"error": "give ?category=<slug>"}, status=400)
+    try:
+        result = await report_task().aenqueue(category)
+    except Exception as error:
+        return JsonResponse({"error": str(error)}, status=400)
+    return JsonResponse({"id": result.id, "status": result.status}, status=202)
+
+
+async def leaks_the_error_in_a_503(request):  # the right status, the server's details leaked
+    category = request.GET.get("category", "").strip()
+    if not category:
+        return JsonResponse({"error": "give ?category=<slug>"}, status=400)
+    try:
+        result = await report_task().aenqueue(category)
+    except ConnectionError as error:
+        return JsonResponse({"error": f"queue unavailable: {error}"}, status=503)
+    return JsonResponse({"id": result.id, "status": result.status}, status=202)
+
+
+async def answers_502_in_its_own_words(request):  # right, written differently: 502, a kind
+    category = request.GET.get("category", "").strip()
+    if not category:
+        return JsonResponse({"error": "give ?category=<slug>"}, status=400)
+    try:
+        result = await report_task().aenqueue(category)
+    except Exception as error:
+        return JsonResponse({"error": "the report queue did not answer",
+                             "kind": type(error).__name__}, status=502)
+    return JsonResponse({"id": result.id, "status": result.status}, status=202)
+
+
+async def hard_coded_ready(request):  # "READY" written, not read from the result
+    category = request.GET.get("category", "").strip()
+    if not category:
+        return JsonResponse({"error": "give ?category=<slug>"}, status=400)
+    result = await report_task().aenqueue(category)
+    return JsonResponse({"id": result.id, "status": "READY"}, status=202)
+
+
+async def status_value(request):  # right, written differently: the enum's .value
+    category = request.GET.get("category", "").strip()
+    if not category:
+        return JsonResponse({"error": "give ?category=<slug>"}, status=400)
+    result = await report_task().aenqueue(category_slug=category)
+    return JsonResponse({"id": str(result.id), "status": result.status.value}, status=202)
+
+
+async def enqueues_the_unstripped_slug(request):  # tests the stripped value, enqueues the raw
+    raw = request.GET.get("category", "")
+    if not raw.strip():
+        return JsonResponse({"error": "give ?category=<slug>"}, status=400)
+    result = await report_task().aenqueue(raw)
+    return JsonResponse({"id": result.id, "status": result.status}, status=202)
+
+
 async def html_400(request):
     category = request.GET.get("category", "").strip()
     if not category:
@@ -631,6 +716,20 @@ def test_start_report_view(project, recwarn, monkeypatch):
     assert not verdict and "blocking calls on the event loop's thread: time.sleep" in str(verdict)
     verdict = run(check_start_report_view, view_waits_on_an_event)
     assert not verdict and "Event.wait" in str(verdict), str(verdict)
+    for right in (answers_502_in_its_own_words, status_value):
+        assert run(check_start_report_view, right), right.__name__
+    verdict = run(check_start_report_view, answers_400_when_the_queue_is_down)
+    assert not verdict and "the view answered 400" in str(verdict), str(verdict)
+    assert "a 5xx" in str(verdict) and "503" in str(verdict)
+    verdict = run(check_start_report_view, leaks_the_error_in_a_503)
+    assert not verdict and "your own words" in str(verdict), str(verdict)
+    assert "queue-db.internal" in str(verdict) and "logger.exception" in str(verdict)
+    verdict = run(check_start_report_view, hard_coded_ready)
+    assert not verdict and "runs the task at once" in str(verdict), str(verdict)
+    assert "result.status" in str(verdict)
+    verdict = run(check_start_report_view, enqueues_the_unstripped_slug)
+    assert not verdict and "' coffee '" in str(verdict) and ".strip()" in str(verdict), \
+        str(verdict)
     verdict = run(check_start_report_view, html_400)
     assert not verdict and "JSON error" in str(verdict)
     # The check keeps a never-awaited coroutine's warning to itself.

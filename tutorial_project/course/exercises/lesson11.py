@@ -153,11 +153,14 @@ async def _probe_pages(check, page_skus):
         shape = _shape_hint(got)
         if shape:
             _refuse(check, f"page_skus({number!r}) returned {type(got).__name__}", hint=shape)
+        too_long = isinstance(got, list | tuple) and len(got) > PER_PAGE
         check.that(
             isinstance(got, list | tuple) and list(got) == expected,
             f"page_skus({number!r}) ({meaning}) == {expected}",
             f"page_skus({number!r}) returned {got!r}, expected {expected} ({meaning})",
-            hint="order by sku (not by pk: the check adds a product whose SKU sorts first), "
+            hint="a page holds at most 5 products: per_page=5 and no `orphans`, which merges "
+            "a short last page into the one before it" if too_long
+            else "order by sku (not by pk: the check adds a product whose SKU sorts first), "
             "5 per page, and use get_page semantics "
             "(AsyncPaginator.aget_page on Django 6.0+, Paginator.get_page on 5.2), not page()",
         )
@@ -177,22 +180,32 @@ async def _probe_pages(check, page_skus):
                     "request's", hint=OFF_THREAD_HINT)
 
 
+ADDED_SKUS = ["ZZ-997", "ZZ-998", "ZZ-999"]  # with AA-000: 16 rows, the last page holds one
+
+
 async def _count_not_cached(check, page_skus):
-    """A product added between two calls must show up: a Paginator kept across calls (at
-    module level, say) caches its count (a cached_property) and cuts the last page short."""
-    added = await Product.objects.order_by("-sku").afirst()
-    added.pk, added.sku = None, "ZZ-999"  # sorts last: it belongs on the last page
-    await added.asave()
+    """Products added between two calls must show up: a Paginator kept across calls (at
+    module level, say) caches its count (a cached_property) and cuts the last page short.
+    The last page then holds one product, which a paginator with `orphans` merges into the
+    page before it."""
+    last = await Product.objects.order_by("-sku").afirst()
+    for sku in ADDED_SKUS:  # they sort last: they belong on the last pages
+        last.pk, last.sku = None, sku
+        await last.asave()
     try:
         expected = await _expected_page(99)
         got = await as_a_request(page_skus, 99)
     finally:
-        await Product.objects.filter(sku="ZZ-999").adelete()
+        await Product.objects.filter(sku__in=ADDED_SKUS).adelete()
+    merged = isinstance(got, list | tuple) and len(got) > PER_PAGE
     check.that(
         isinstance(got, list | tuple) and list(got) == expected,
-        "a product added between two calls shows up on the last page",
-        f"after a product added at the end, page_skus(99) returned {got!r}, expected {expected}",
-        hint="a paginator counts its objects once and keeps the count (a cached_property): "
+        "products added between two calls show up on the last page, one product alone there",
+        f"after three products added at the end, page_skus(99) returned {got!r}, expected "
+        f"{expected}",
+        hint="a page holds at most 5 products: per_page=5 and no `orphans`, which merges a "
+        "short last page into the one before it" if merged else
+        "a paginator counts its objects once and keeps the count (a cached_property): "
         "build the paginator inside page_skus, once per call, not once for the module",
     )
 
@@ -274,11 +287,15 @@ class _DatabaseLikeQueue(import_string(tasks_api.DUMMY)):
         return await super().aget_result(result_id)
 
 
+# What a failed enqueue says: the server's own details, which a client must not be shown.
+DOWN_DETAIL = "queue-db.internal:5432"
+
+
 class _QueueDown(import_string(tasks_api.DUMMY)):
     """A queue that cannot be reached: every enqueue fails, as when its database is down."""
 
     def enqueue(self, task, args, kwargs):
-        raise ConnectionError("the task queue is down")
+        raise ConnectionError(f"could not connect to the task queue at {DOWN_DETAIL}")
 
 
 # The enqueues that ran on a thread other than the request's (sync_to_async(...,
@@ -298,6 +315,7 @@ LATE_FACTOR = 20
 LATE_FLOOR = 0.5
 PROBE_QUEUE = {"default": {"BACKEND": f"{__name__}._DatabaseLikeQueue"}}
 DOWN_QUEUE = {"default": {"BACKEND": f"{__name__}._QueueDown"}}
+RUNS_AT_ONCE = {"default": {"BACKEND": tasks_api.IMMEDIATE}}  # its results are SUCCESSFUL
 # A request that has not answered after this long is stopped (it waits for a job that, on a
 # real queue, a worker elsewhere runs: a poll loop in the view never ends).
 NO_ANSWER_SECONDS = 10
@@ -454,6 +472,7 @@ async def check_start_report_view(check, view):
         with _enqueued() as enqueued, _report_runs() as runs, _asyncio_sleeps():
             response, error, seconds = await _probe(view, "?category=coffee")
             queued = list(enqueued)
+            lookups = len(_lookups)  # in this one request (the later probes poll too)
             hung = isinstance(error, _NoAnswer)
             if not hung:  # each probe of a view that never answers costs NO_ANSWER_SECONDS
                 bad, _, _ = await _probe(view)
@@ -463,16 +482,22 @@ async def check_start_report_view(check, view):
                 blank, _, _ = await _probe(view, "?category=%20%20")
                 queued_after_blank = (len(enqueued) - len(queued) - queued_after_bad
                                       - queued_after_empty)
+                before_padded = len(enqueued)
+                await _probe(view, "?category=%20coffee%20")
+                padded = [_arguments(result) for result in enqueued[before_padded:]]
                 if seconds > late and response is not None:  # a stall under load, or late?
                     _, _, again = await _probe(view, "?category=coffee")
                     seconds = min(seconds, again)
         off_thread = list(_off_thread_enqueues)
         waits = [f"asyncio.sleep({seconds:g})" for seconds in _sleeps_in_request]
-        if _lookups:
-            waits.append(f"{len(_lookups)} lookup(s) of the job (arefresh(), aget_result())")
+        if lookups:
+            waits.append(f"{lookups} lookup(s) of the job (arefresh(), aget_result())")
         if not hung:
             with override_settings(TASKS=DOWN_QUEUE):  # the enqueue fails: what does it say?
                 down, _, _ = await _probe(view, "?category=coffee")
+            # A backend that runs the task at once: the status must be read from the result.
+            with override_settings(TASKS=RUNS_AT_ONCE), tasks_api.captured_log():
+                ran, _, _ = await _probe(view, "?category=coffee")
             # Untimed (the profile hook slows the loop): every blocking call, however short.
             with loop_blocking_calls() as blocking:
                 await _probe(view, "?category=coffee")
@@ -525,6 +550,26 @@ async def check_start_report_view(check, view):
         "client it is coming: let the error through (a 500), or answer 503 with a JSON error",
     )
     check.that(
+        down is None or 500 <= down.status_code < 600,
+        "when the queue is down: a 5xx, the server's failure",
+        f"when the queue was down, the view answered {getattr(down, 'status_code', '')}, "
+        "not a 5xx",
+        hint="the client's request was fine, the server could not take the job: a 4xx tells "
+        "the client to change its request, and it will not retry. Let the error through "
+        "(a 500), or answer 503 (or 502) with a JSON error",
+    )
+    check.that(
+        down is None or (isinstance(_json(down), dict)
+                         and DOWN_DETAIL.encode() not in down.content),
+        "when the queue is down: the error let through, or a JSON error in your own words",
+        "when the queue was down, the view answered " + (
+            f"{down.content[:120]!r}" if down is not None else ""),
+        hint="the exception's text names your servers (here the queue's host and port): "
+        "answer a JSON error in your own words, such as "
+        "{\"error\": \"the report queue is unavailable\"}, and log the exception for yourself "
+        "(logger.exception)",
+    )
+    check.that(
         getattr(result.task.func, "__wrapped__", result.task.func)
         is stock_report.build_stock_report.func
         and _arguments(result) == {"category_slug": "coffee"},
@@ -553,6 +598,16 @@ async def check_start_report_view(check, view):
         f"the JSON was {body!r}",
         hint='answer {"id": result.id, "status": result.status} from the TaskResult',
     )
+    ran_body = _json(ran)
+    check.that(
+        isinstance(ran_body, dict) and ran_body.get("status") == TaskResultStatus.SUCCESSFUL,
+        "on a backend that runs the task at once, the JSON says SUCCESSFUL: the status is read "
+        "from the result",
+        "on a backend that runs the task at once (its result SUCCESSFUL), the JSON was "
+        f"{ran_body!r}",
+        hint="answer the result's own status (`result.status`), not a fixed \"READY\": a "
+        "backend may have run or started the job by the time aenqueue() returns",
+    )
     check.that(
         bad is not None and bad.status_code == 400 and isinstance(_json(bad), dict),
         "no category: 400 with a JSON error",
@@ -580,6 +635,13 @@ async def check_start_report_view(check, view):
         "?category=%20%20 (only spaces): " + (f"{blank.status_code}, {queued_after_blank} "
                                               "task(s) enqueued" if blank else "it raised"),
         hint='spaces name no category either: request.GET.get("category", "").strip()',
+    )
+    check.that(
+        padded == [{"category_slug": "coffee"}],
+        "?category=%20coffee%20: the report enqueued for 'coffee', spaces removed",
+        f"?category=%20coffee%20: enqueued with {padded}",
+        hint="strip the slug once and use the stripped value for the test and for the "
+        "enqueue: `category = request.GET.get(\"category\", \"\").strip()`",
     )
 
 
