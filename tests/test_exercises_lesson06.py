@@ -1115,7 +1115,7 @@ def test_06_1_a_second_call_started_late_fails_with_a_hint():
         return (await weather).json(), news.json()
 
     verdict = run(lesson06.check_fetch_both, fetch_both)
-    fails_with(verdict, "the second call started 0.1", "after the first", "before you await")
+    fails_with(verdict, "but the second call started", "s after the first", "before you await")
     assert "one after the other:" not in str(verdict), str(verdict)
 
 
