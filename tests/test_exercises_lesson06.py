@@ -1103,3 +1103,103 @@ def test_06_2_only_4xx_and_5xx_as_errors_also_passes():
 
     verdict = run(lesson06.check_get_or_none, get_or_none)
     assert verdict, str(verdict)
+
+
+# Real concurrency, and no retry of what cannot pass (review s24, F1 and F4) --------------------
+def test_06_1_a_second_call_started_late_fails_with_a_hint():
+    # The calls overlap for 0.02 s: the upstream counts two at once, and the pair takes 0.38 s.
+    async def fetch_both(client):
+        weather = asyncio.create_task(client.get("/weather"))
+        await asyncio.sleep(0.18)  # a "polite" pause
+        news = await client.get("/news")
+        return (await weather).json(), news.json()
+
+    verdict = run(lesson06.check_fetch_both, fetch_both)
+    fails_with(verdict, "but the second call started", "s after the first", "before you await")
+    assert "one after the other:" not in str(verdict), str(verdict)
+
+
+def test_06_1_other_awaited_work_between_the_calls_fails():
+    async def fetch_both(client):
+        weather = asyncio.create_task(client.get("/weather"))
+        await asyncio.to_thread(time.sleep, 0.15)  # other work, awaited before the second call
+        news = await client.get("/news")
+        return (await weather).json(), news.json()
+
+    fails_with(run(lesson06.check_fetch_both, fetch_both), "after the first", "gather")
+
+
+def test_06_1_other_awaited_work_before_both_calls_also_passes():
+    async def fetch_both(client):
+        await asyncio.to_thread(time.sleep, 0.15)  # other work first, then both together
+        async with asyncio.TaskGroup() as group:
+            news = group.create_task(client.get("/news"))
+            weather = group.create_task(client.get("/weather"))
+        return weather.result().json(), news.result().json()
+
+    verdict = run(lesson06.check_fetch_both, fetch_both)
+    assert verdict, str(verdict)
+
+
+async def retrying_every_error(client, path, budget):
+    # The review's answer: retries a 404 and a body that is not JSON until the budget runs out.
+    try:
+        async with asyncio.timeout(budget):
+            for attempt in range(5):
+                try:
+                    response = await client.get(path)
+                    response.raise_for_status()
+                    return response.json()
+                except (httpx.HTTPError, ValueError):
+                    await asyncio.sleep(0.05 * 2 ** attempt)
+    except TimeoutError:
+        pass
+    return None
+
+
+def test_06_2_retrying_a_404_and_a_body_that_is_not_json_fails_with_a_hint():
+    fails_with(run(lesson06.check_get_or_none, retrying_every_error),
+               "a 404 answer was asked", "a body that is not JSON was asked", "return None at once")
+
+
+def test_06_2_retrying_a_body_that_is_not_json_fails():
+    async def get_or_none(client, path, budget):
+        try:
+            async with asyncio.timeout(budget):
+                for attempt in range(5):
+                    response = await client.get(path)
+                    if response.is_error:
+                        return None
+                    try:
+                        return response.json()
+                    except ValueError:
+                        await asyncio.sleep(0.05 * 2 ** attempt)  # "maybe a glitch"
+        except (TimeoutError, httpx.HTTPError):
+            pass
+        return None
+
+    verdict = run(lesson06.check_get_or_none, get_or_none)
+    fails_with(verdict, "a body that is not JSON was asked", "comes back the same")
+    assert "404 answer was asked" not in str(verdict), str(verdict)
+
+
+def test_06_2_retrying_only_5xx_and_transport_errors_also_passes():
+    async def get_or_none(client, path, budget):
+        try:
+            async with asyncio.timeout(budget):
+                for attempt in range(5):
+                    try:
+                        response = await client.get(path)
+                    except httpx.TransportError:
+                        await asyncio.sleep(0.05 * 2 ** attempt)
+                        continue
+                    if response.status_code < 500:
+                        break
+                    await asyncio.sleep(0.05 * 2 ** attempt)
+                response.raise_for_status()
+                return response.json()
+        except (TimeoutError, httpx.HTTPError, ValueError):
+            return None
+
+    verdict = run(lesson06.check_get_or_none, get_or_none)
+    assert verdict, str(verdict)
