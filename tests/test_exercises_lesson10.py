@@ -180,6 +180,27 @@ def test_a_sync_test_is_refused(project):
     fails_with(run(check_timeout_test, sync_test), "not an async function")
 
 
+def test_a_sync_test_with_async_to_sync_is_told_why_the_async_form(project):
+    """Review 10-s24 #6: way out 3 is right in a file; the hint says why the check wants the
+    async form (it runs the test in the notebook's loop, where async_to_sync refuses)."""
+    from asgiref.sync import async_to_sync
+
+    from tutorial_project.course.exercises.lesson10 import check_timeout_test
+
+    @mark("django_db")
+    def way_out_3(async_client, book):
+        async def body():
+            with client.use_transport(times_out()):
+                response = await async_client.get("/exercise-10/price/BK-001/",
+                                                  {"currency": "USD"})
+            assert response.status_code == 504 and "error" in response.json()
+
+        async_to_sync(body)()
+
+    fails_with(run(check_timeout_test, way_out_3), "not an async function", "way out 3",
+               "async_to_sync refuses to run")
+
+
 def test_an_unknown_fixture_is_named(project):
     from tutorial_project.course.exercises.lesson10 import check_timeout_test
 
@@ -257,20 +278,11 @@ def test_right_tests_written_differently_pass(project):
     from tutorial_project.course.exercises.lesson10 import check_timeout_test
 
     @marked
-    async def with_mock_patch(async_client, book):
-        with mock.patch.object(client, "fetch_rate", side_effect=client.UpstreamTimeout("slow")):
+    async def with_mock_patch_of_the_transport(async_client, book):
+        with mock.patch.object(client, "_transport", times_out()):
             response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
         assert response.status_code == 504
         assert response["Content-Type"] == "application/json" and response.json()["error"]
-
-    @marked
-    async def with_monkeypatch(async_client, monkeypatch, book):
-        async def boom(currency):
-            raise client.UpstreamTimeout("slow")
-
-        monkeypatch.setattr(client, "fetch_rate", boom)
-        response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
-        assert response.status_code == 504 and "error" in response.json()
 
     @marked
     async def with_its_own_client(async_client, book):
@@ -288,10 +300,74 @@ def test_right_tests_written_differently_pass(project):
             response = await price_view(async_rf.get("/", {"currency": "USD"}), sku="BK-001")
         assert response.status_code == 504 and "error" in json.loads(response.content)
 
-    for right in (with_mock_patch, with_monkeypatch, with_its_own_client, with_a_connect_timeout):
+    for right in (with_mock_patch_of_the_transport, with_its_own_client,
+                  with_a_connect_timeout):
         verdict = run(check_timeout_test, right)
         assert verdict, f"{right.__name__}: {verdict}"
-    assert client.fetch_rate.__name__ == "fetch_rate"  # monkeypatch was undone
+    assert client.fetch_rate.__name__ == "fetch_rate"  # the check's buggy client was undone
+
+
+def test_a_test_that_replaces_fetch_rate_misses_the_client_bug(project):
+    """Review 10-s24 #2: patching the client's method, not its transport, passes on the view
+    bugs but never runs the client's error mapping: the buggy client catches it."""
+    from unittest import mock
+
+    from tutorial_project.course.exercises.lesson10 import check_timeout_test
+
+    @marked
+    async def with_mock_patch(async_client, book):
+        with mock.patch.object(client, "fetch_rate", side_effect=client.UpstreamTimeout("slow")):
+            response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+        assert response.status_code == 504
+        assert response["Content-Type"] == "application/json" and response.json()["error"]
+
+    @marked
+    async def with_monkeypatch(async_client, monkeypatch, book):
+        async def boom(currency):
+            raise client.UpstreamTimeout("slow")
+
+        monkeypatch.setattr(client, "fetch_rate", boom)
+        response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+        assert response.status_code == 504 and "error" in response.json()
+
+    real_fetch = client.fetch_rate
+    for wrong in (with_mock_patch, with_monkeypatch):
+        fails_with(run(check_timeout_test, wrong), "it fails on a view that answers 502",
+                   "passes on a rates client that turns the timeout into an upstream error",
+                   "swap the transport, not fetch_rate")
+    assert client.fetch_rate is real_fetch  # the check's buggy client and the patches undone
+
+
+def test_a_fake_upstream_that_blocks_the_loop_is_refused(project):
+    """Review 10-s24 #3: MockTransport has no timeout, so a handler that sleeps is only slow;
+    time.sleep on the loop's thread holds the loop (under any name)."""
+    import time
+    from time import sleep
+
+    from tutorial_project.course.exercises.lesson10 import check_timeout_test
+
+    @marked
+    async def sleeps_then_raises(async_client, book):
+        def too_slow(request):
+            time.sleep(0.3)  # "simulate" the timeout
+            raise httpx.ReadTimeout("slow")
+
+        with client.use_transport(httpx.MockTransport(too_slow)):
+            response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+        assert response.status_code == 504 and "error" in response.json()
+
+    @marked
+    async def sleeps_in_the_test(async_client, book):
+        with client.use_transport(times_out()):
+            sleep(0.1)  # bound before the check: seen by what it is
+            response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+        assert response.status_code == 504 and "error" in response.json()
+
+    for wrong in (sleeps_then_raises, sleeps_in_the_test):
+        started = time.perf_counter()
+        fails_with(run(check_timeout_test, wrong), "blocks the event loop", "time.sleep",
+                   "MockTransport ignores the client's timeout=", "raise httpx.ReadTimeout")
+        assert time.perf_counter() - started < 5  # refused after one run, not seven
 
 
 def test_a_test_that_leaves_the_fake_upstream_in_place_is_refused(project):

@@ -1,8 +1,12 @@
 """Checks for lesson 10 · Testing async code.
 
 10.1 asks for a test, not for code under test: the check runs the learner's test against the
-correct price view and against views with realistic bugs. A right test passes on the first
-and fails (by an assertion or any exception, as under pytest) on each buggy one.
+correct price view and against views with realistic bugs, and against a rates client with
+one (a test that replaces ``fetch_rate`` instead of the transport never runs the client, so
+it misses that bug). A right test passes on the first and fails (by an assertion or any
+exception, as under pytest) on each buggy one. On the correct view it must not block the
+loop: a fake upstream that ``time.sleep``s to "be slow" is refused (``MockTransport`` has no
+timeout; the sleep holds every request on the loop and still gives no ``ReadTimeout``).
 
 The check runs the test in the notebook's loop, where pytest's marks do nothing, so it reads
 them: a test that would fail in a file under pytest (no ``asyncio`` mark in strict mode, no
@@ -18,6 +22,7 @@ import inspect
 import json
 import logging
 from contextlib import asynccontextmanager, contextmanager
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -31,7 +36,7 @@ from pytest_django.fixtures import Settings, validate_django_db
 
 from tutorial_project.course.exercises.attempt import Raised, attempt, fail
 from tutorial_project.course.exercises.core import exercise
-from tutorial_project.course.exercises.expect import must_be_async
+from tutorial_project.course.exercises.expect import loop_blocking_calls, must_be_async
 from tutorial_project.course.exercises.probes import quiet_request_log
 from tutorial_project.playground import mount, unmount
 from tutorial_project.rates import client
@@ -101,6 +106,32 @@ def _buggy_views():
             "504 from a 502"),
         "a view that answers 504 with an empty JSON object": (
             empty_json_504, 'assert the JSON has its "error": "error" in response.json()'),
+    }
+
+
+def _buggy_clients():
+    """Rates clients with a bug the view cannot see: a test that replaces ``fetch_rate`` itself
+    (mock.patch, monkeypatch) instead of the transport never runs them, so it passes on them."""
+
+    async def lumps_timeouts(currency):  # its excepts in the wrong order: a timeout is an
+        try:                             # httpx.HTTPError too, so it becomes a 502
+            response = await client.shared_client().get(f"/rates/{currency}")
+        except httpx.HTTPError as error:
+            raise client.UpstreamError(f"{type(error).__name__}: {error}") from error
+        except httpx.TimeoutException as error:  # never reached
+            raise client.UpstreamTimeout(str(error)) from error
+        if response.status_code == 404:
+            raise client.UnknownCurrency(currency)
+        if response.status_code != 200:
+            raise client.UpstreamError(f"the upstream answered {response.status_code}")
+        return Decimal(response.json()["rate"])
+
+    return {
+        "a rates client that turns the timeout into an upstream error (a 502)": (
+            lumps_timeouts,
+            "swap the transport, not fetch_rate: client.use_transport(httpx.MockTransport(h)) "
+            "with a handler h that raises httpx.ReadTimeout. A replaced fetch_rate skips the "
+            "client's own error handling, so a bug there passes your test"),
     }
 
 
@@ -308,8 +339,19 @@ async def _upstream_as_shipped(check):
                hint="restart the kernel (Kernel > Restart), then run the notebook again")
 
 
-async def _run(check, test, view, what, calls=None):
-    """Run the test on ``view``, routed at ROUTE; note each call of the view in ``calls``."""
+async def _run(check, test, view, what, calls=None, fetch_rate=None):
+    """Run the test on ``view``, routed at ROUTE; note each call of the view in ``calls``.
+    With ``fetch_rate``, the rates client's ``fetch_rate`` is that one for the run."""
+    real_fetch_rate = client.fetch_rate
+    if fetch_rate is not None:
+        client.fetch_rate = fetch_rate
+    try:
+        return await _run_on(check, test, view, what, calls)
+    finally:
+        client.fetch_rate = real_fetch_rate
+
+
+async def _run_on(check, test, view, what, calls):
     async def reached(request, *args, **kwargs):
         if calls is not None:
             calls.append(request.path)
@@ -354,7 +396,11 @@ async def _run(check, test, view, what, calls=None):
 
 @exercise("10.1", "A test that catches a bug")
 async def check_timeout_test(check, test_upstream_timeout):
-    must_be_async(check, test_upstream_timeout, "test_upstream_timeout", "async_client")
+    must_be_async(check, test_upstream_timeout, "test_upstream_timeout", "async_client",
+                  hint="define it with `async def test_upstream_timeout(async_client, book):` "
+                       "and the marks. A sync test that runs an async body with async_to_sync "
+                       "(way out 3) is right in a file too, but the check runs your test in "
+                       "this notebook's loop, where async_to_sync refuses to run")
     unknown, _, _ = _fixtures_for(test_upstream_timeout, product_price)
     check.that(not unknown, "it asks only for fixtures the check provides",
                f"it asks for {', '.join(sorted(unknown))}",
@@ -362,15 +408,25 @@ async def check_timeout_test(check, test_upstream_timeout):
                     "db, transactional_db, settings, caplog and monkeypatch work too")
     _check_marks(check, test_upstream_timeout)
     await _upstream_as_shipped(check)
-    outcome = await _run(check, test_upstream_timeout, product_price, "the correct view")
+    with loop_blocking_calls() as blocking:
+        outcome = await _run(check, test_upstream_timeout, product_price, "the correct view")
+    if blocking:
+        fail(check, f"your test blocks the event loop: it calls {blocking[0]} on the loop's "
+                    "thread, and every request and test on that loop waits meanwhile",
+             "MockTransport ignores the client's timeout= (its handler's answer is the "
+             "answer, however long it takes): raise httpx.ReadTimeout in the handler at once, "
+             "and never sleep with time.sleep in async code")
     if isinstance(outcome, Raised):
         fail(check, f"on the correct view it failed: {outcome}",
              _hint_for(outcome.error, "book" in used_fixtures(test_upstream_timeout)))
     check.that(True, "it passes on the correct view", "")
     caught = 0
-    for what, (view, hint) in _buggy_views().items():
+    buggy = [(what, view, None, hint) for what, (view, hint) in _buggy_views().items()]
+    buggy += [(what, product_price, fetch_rate, hint)
+              for what, (fetch_rate, hint) in _buggy_clients().items()]
+    for what, view, fetch_rate, hint in buggy:
         calls = []
-        outcome = await _run(check, test_upstream_timeout, view, what, calls)
+        outcome = await _run(check, test_upstream_timeout, view, what, calls, fetch_rate)
         if not isinstance(outcome, Raised) and caught == 0 and not calls:
             fail(check, f"it passes on {what}: it never calls the view the check swaps",
                  "request /exercise-10/price/BK-001/ with async_client (the check routes "
