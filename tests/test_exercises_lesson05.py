@@ -625,7 +625,7 @@ SHORT_BLOCKING = [
     (_socket_waits_briefly, "socket.recv on a blocking socket"),
     (_runs_a_child_process, "blocking call on the event loop: os.waitpid"),
     (_writes_an_audit_row, "sqlite3.Connection.execute (a sync database driver)"),
-    (_appends_and_fsyncs, "blocking call on the event loop: os.fsync"),
+    (_appends_and_fsyncs, "blocking call on the event loop: open() (sync file I/O), os.fsync"),
 ]
 SHORT_IDS = ["sleep", "from-time-sleep", "select", "event", "lock", "condition", "queue",
              "future", "thread-start", "socket", "subprocess", "sqlite3", "fsync"]
