@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from pathlib import Path
 from time import sleep  # the usual notebook spelling: bound before any check runs
 
 import pytest
@@ -233,6 +234,36 @@ class CountsUnderALock(LessonHeader):
         return response
 
 
+_one_thread_at_a_time = threading.Lock()
+
+
+class SerialisesItsSyncBranch(LessonHeader):  # async path right; under WSGI threads take turns
+    def __call__(self, request):
+        if self.is_async:
+            return self.__acall__(request)
+        with _one_thread_at_a_time:
+            response = self.get_response(request)
+        response["X-Lesson"] = "05"
+        return response
+
+
+class CountsUnderAThreadLock(LessonHeader):
+    """Right too: a threading lock in the sync branch, held only around its own counter."""
+
+    def __init__(self, get_response):
+        super().__init__(get_response)
+        self.served, self.counting = 0, threading.Lock()
+
+    def __call__(self, request):
+        if self.is_async:
+            return self.__acall__(request)
+        response = self.get_response(request)
+        with self.counting:
+            self.served += 1
+        response["X-Lesson"] = "05"
+        return response
+
+
 class OldMarkerBySetattr(LessonHeader):
     def __init__(self, get_response):
         super().__init__(get_response)
@@ -419,6 +450,7 @@ in_flight = []
         lesson_header_function,
         KeepsTheStartOnSelf,
         CountsUnderALock,
+        CountsUnderAThreadLock,
         CleansUpInFinally,
     ],
 )
@@ -451,6 +483,7 @@ def test_05_1_placeholder_is_not_solved(project):
         (BusyWaits, "kept the event loop busy"),
         (BusyWaitsBriefly, "kept the event loop busy"),
         (SerialisesRequests, "the middleware lets one request through at a time"),
+        (SerialisesItsSyncBranch, "the sync branch lets one request through at a time"),
         (SelectWaits, "blocking call on the event loop: select.select"),
         (EventWaits, "blocking call on the event loop: threading.Event.wait"),
         (AuditLogToThread, "sent work to a thread with asyncio.to_thread"),
@@ -592,10 +625,19 @@ SHORT_BLOCKING = [
     (_socket_waits_briefly, "socket.recv on a blocking socket"),
     (_runs_a_child_process, "blocking call on the event loop: os.waitpid"),
     (_writes_an_audit_row, "sqlite3.Connection.execute (a sync database driver)"),
-    (_appends_and_fsyncs, "blocking call on the event loop: os.fsync"),
+    (_appends_and_fsyncs, "blocking call on the event loop: open() (sync file I/O), os.fsync"),
 ]
 SHORT_IDS = ["sleep", "from-time-sleep", "select", "event", "lock", "condition", "queue",
              "future", "thread-start", "socket", "subprocess", "sqlite3", "fsync"]
+
+
+def _reads_a_revocation_list():
+    with open(__file__, encoding="utf-8") as revoked:
+        return revoked.read()
+
+
+def _reads_a_revocation_list_with_pathlib():
+    return Path(__file__).read_text(encoding="utf-8")
 
 
 def _before(wait):
@@ -728,6 +770,11 @@ async def _sync_get(key):
     from django.core.cache import cache
 
     return cache.get(f"api-key:{key}")  # sync cache call in async code
+
+
+async def _reads_the_list_in_the_requests_thread(key):  # right: the file read off the loop
+    await sync_to_async(_reads_a_revocation_list)()
+    return await _aget(key)
 
 
 async def _to_thread_get(key):  # off the loop, but in the shared pool, not the request's thread
@@ -1041,6 +1088,7 @@ def no_flags(get_response):
         _api_key_middleware(_aget, reject=_json_with_charset),
         _api_key_middleware(_aget, reject=_problem_json),
         _api_key_middleware(_sync_to_async_get),  # what cache.aget does, in Django 5.2 and 6.1
+        _api_key_middleware(_reads_the_list_in_the_requests_thread),
         logs_refusals,
         CountsRefusalsOnSelf,
     ],
@@ -1120,6 +1168,14 @@ def test_05_2_placeholder_is_not_solved(project):
             "sqlite3.Connection.commit (a sync database driver)",
         ),
         (_api_key_middleware(_aget, before=_appends_and_fsyncs), "os.fsync"),
+        (  # a revocation list read on every request: fast from a local disk, not from NFS
+            _api_key_middleware(_aget, before=_reads_a_revocation_list),
+            "blocking call on the event loop: open() (sync file I/O)",
+        ),
+        (
+            _api_key_middleware(_aget, before=_reads_a_revocation_list_with_pathlib),
+            "blocking call on the event loop: open() (sync file I/O)",
+        ),
         (_api_key_middleware(_aget, reject=_json_without_error), "its body is {'detail'"),
         (UnmarkedRequireApiKey, "not marked"),
         (view_runs_first, "the view ran for a rejected request"),

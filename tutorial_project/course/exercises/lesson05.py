@@ -4,7 +4,9 @@ import ast
 import asyncio
 import contextlib
 import inspect
+import io
 import json
+import os
 import secrets
 import statistics
 import sys
@@ -82,6 +84,45 @@ def _get_through_a_sync_handler(middleware):
         return error.with_traceback(None)
     finally:
         unmount(PROBE)
+
+
+def _two_at_once_through_a_sync_handler(middleware):
+    """Two requests at once, from two threads, through one sync chain of ``middleware`` under
+    Django's sync test Client (one instance, as a threaded WSGI server such as gunicorn
+    --threads shares it). Each sync view waits at a barrier until both requests have
+    reached a view; returns the statuses (or raw exceptions) and how many views waited in
+    vain (the other request was held back above them). Run in a thread with no event loop."""
+    both = threading.Barrier(2, timeout=OVERLAP_WAIT_S)
+    waited_in_vain = []
+
+    def view(request):
+        try:
+            both.wait()
+        except threading.BrokenBarrierError:  # the other request is held back above the view
+            waited_in_vain.append(request.path)
+        return HttpResponse("ok")
+
+    mount(PROBE, view)
+    try:
+        with use_middleware(middleware):
+            client = Client(raise_request_exception=False)
+            client.handler.load_middleware()  # one chain for both threads, built before them
+            results = [None, None]
+
+            def send(at):
+                try:
+                    results[at] = client.get(f"/{PROBE}").status_code
+                except Exception as error:  # escaped Django's handling: reported, not raised
+                    results[at] = error.with_traceback(None)
+
+            threads = [threading.Thread(target=send, args=(at,)) for at in range(2)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+    finally:
+        unmount(PROBE)
+    return results, len(waited_in_vain)
 
 
 def _status(response):
@@ -246,6 +287,45 @@ def _watching_blocking_calls():
         sys.setprofile(previous)
 
 
+# open() and os.open, whatever name the answer calls them by (Path.read_text, Path.open and
+# friends end up in io.open): file I/O waits for the disk, which on a network file system or
+# under memory pressure is as slow as a network call.
+_FILE_OPENS = (io.open, os.open)
+
+
+def _called_by_the_answer(frame):
+    """Whether the innermost frame of ``frame``'s stack outside the standard library is the
+    answer's: a file read by pathlib for the answer is the answer's, one read by linecache
+    for a traceback that Django or the course formats is not."""
+    while frame is not None and _module_of(frame).split(".")[0] in sys.stdlib_module_names:
+        frame = frame.f_back
+    return (
+        frame is not None
+        and not made_by_the_surroundings(frame)
+        and not _module_of(frame).startswith("IPython.")  # the notebook's own machinery
+    )
+
+
+@contextlib.contextmanager
+def _watching_file_opens():
+    """Note each file the answer opens on this (the event loop's) thread in the block, however
+    fast (in a list of names such as ``"open() (sync file I/O)"``)."""
+    opened, previous = [], sys.getprofile()
+
+    def noting(frame, event, arg):
+        if event == "c_call" and any(arg is function for function in _FILE_OPENS):
+            if _called_by_the_answer(frame):
+                opened.append(f"{'os.open' if arg is os.open else 'open'}() (sync file I/O)")
+        if previous is not None:
+            previous(frame, event, arg)
+
+    sys.setprofile(noting)
+    try:
+        yield opened
+    finally:
+        sys.setprofile(previous)
+
+
 async def _longest_stall_ms(awaitable):
     """Await ``awaitable`` next to a heartbeat task; return (its result, the most CPU time in
     ms the event loop's thread spent between two beats, the longest wall time in ms between
@@ -290,12 +370,13 @@ async def _blocking(middleware, view, requests):
     with (
         _watching_blocking_calls() as calls,
         blocking_calls_on_this_thread(made_by_the_surroundings) as blocking,
+        _watching_file_opens() as file_opens,
         quiet_probe(),
     ):
         for _, request in requests:
             await _get(middleware, view, **request)
     seen.sleeps = "time.sleep" in blocking
-    seen.blocking_calls = sorted(set(blocking) - {"time.sleep"})
+    seen.blocking_calls = sorted(set(blocking + file_opens) - {"time.sleep"})
     seen.long_calls = sorted(calls.long_calls, reverse=True)
     for label, request in requests:
         (base_cpu, base_wall), (cpu, wall) = await _longest_stretches(
@@ -344,11 +425,13 @@ def _check_no_blocking(check, seen, hint):
     )
     check.that(
         not seen.blocking_calls,
-        "it makes no other blocking call on the event loop (select, a sync socket, a lock wait)",
+        "it makes no other blocking call on the event loop (select, a sync socket, a lock "
+        "wait, a file read)",
         f"it made a blocking call on the event loop: {', '.join(seen.blocking_calls)}",
         hint="however short, each such call stops every request the event loop serves: "
         "await an async API instead (asyncio.sleep, asyncio.Event, asyncio.Lock, an async "
-        "client such as httpx.AsyncClient), or run the sync call with sync_to_async",
+        "client such as httpx.AsyncClient), or run the sync call with sync_to_async (a "
+        "file read too)",
     )
     check.that(
         not seen.busy,
@@ -590,6 +673,23 @@ async def check_lesson_header(check, LessonHeader):
         "in async code, await asyncio.sleep(...), or better, do not wait at all",
     )
     await _probe_own_responses(check, LessonHeader)
+    with quiet_probe() as probe:
+        statuses, waited_in_vain = await asyncio.to_thread(
+            _two_at_once_through_a_sync_handler, LessonHeader
+        )
+    check.that(
+        statuses == [200, 200] and not waited_in_vain,
+        "in a sync handler two requests at once (two threads) are in the chain together",
+        "in a sync handler (two threads, as under gunicorn --threads) "
+        + (f"the second request reached its view only after the first had waited "
+           f"{OVERLAP_WAIT_S} s in its view: the sync branch lets one request through at a time"
+           if waited_in_vain else f"two requests at once got {statuses}"),
+        hint=probe.hint(
+            "do not hold a threading.Lock (or any lock) across self.get_response(request) "
+            "in the sync branch: under a threaded WSGI server every request of the process "
+            "then waits for the one inside. Setting a header needs no lock"
+        ),
+    )
     with quiet_probe():
         response = await _get((LessonHeader,), _not_found_view)
     check.that(
