@@ -433,6 +433,13 @@ async def count_with_aincr(page):  # atomic on 6.1's LocMemCache only; loses hit
     return await cache.aincr(key)
 
 
+async def count_reads_back(page):  # atomic increment, then returns a count read back later
+    cache, key = default_cache(), f"hits:{page}"
+    await cache.aadd(key, 0, timeout=None)
+    await sync_to_async(cache.incr)(key)
+    return await cache.aget(key)
+
+
 async def count_sync_on_the_loop(page):  # sync cache calls in async code
     cache, key = default_cache(), f"hits:{page}"
     cache.add(key, 0)
@@ -635,6 +642,9 @@ def test_count_hit(project, recwarn):
         assert not verdict and "loses hits" in str(verdict), (wrong.__name__, str(verdict))
     verdict = run(check_count_hit, count_with_aincr)  # the hint says which aincr was run
     assert "runs 5.2's aincr" in str(verdict), str(verdict)
+    verdict = run(check_count_hit, count_reads_back)  # the counter is right, the counts are not
+    assert not verdict and "did not each get their own count" in str(verdict), str(verdict)
+    assert "loses hits" not in str(verdict), str(verdict)
     verdict = run(check_count_hit, count_sync_on_the_loop)
     assert not verdict and "blocks the loop" in str(verdict)
     verdict = run(check_count_hit, count_sleeps_on_the_loop)
