@@ -1230,6 +1230,47 @@ def _busy_pause(step):
 paces_with_a_busy_wait = _reference_with(on_each_step=_busy_pause)  # review s22's
 
 
+async def hard_codes_the_count(job):  # review s24b's: "of" fits the 20-step job only
+    async for event in progress_events(_Steps20(job)):
+        yield event
+
+
+class _Steps20:
+    """The job as the answer sees it, with steps = 20 whatever the job's own count."""
+
+    def __init__(self, job):
+        self.job, self.steps = job, 20
+
+    def run(self):
+        return self.job.run()
+
+
+async def streams_after_the_whole_job(job):  # review s24b's: no progress, nothing to stop
+    steps = []
+
+    async def work():
+        async for step in job.run():
+            steps.append(step)
+
+    worker = asyncio.create_task(work())
+    try:
+        try:
+            await worker  # the whole job, before the first event
+        except Exception:
+            logging.getLogger(__name__).exception("the job failed")
+            failed = True
+        else:
+            failed = False
+        for step in steps:
+            yield sse_event({"step": step, "of": job.steps})
+        if failed:
+            yield sse_event({"error": "the job failed"}, event="failed")
+        else:
+            yield sse_event({"total": job.steps}, event="done")
+    finally:
+        worker.cancel()
+
+
 async def polls_the_queue(job):  # review s24's: the loop runs, but a core spins
     progress = asyncio.Queue()
 
@@ -1324,6 +1365,8 @@ def test_07_2_placeholder_is_not_solved(project):
         (anext_under_wait_for, "start it once with `worker = asyncio.create_task(work())`"),
         (paces_with_a_busy_wait, "ms at a stretch (the median of 5 tries"),
         (polls_the_queue, "a loop that polls (`await asyncio.sleep(0)`"),
+        (hard_codes_the_count, 'the events of a 3-step job said "of": 20'),
+        (streams_after_the_whole_job, "steps before the first event reached the client"),
         (logs_nothing, "no log record carried its error"),
         (logs_without_the_error, "no log record carried its error"),
         (logs_at_info, "no log record carried its error"),
