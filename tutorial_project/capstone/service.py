@@ -3,7 +3,7 @@
 import asyncio
 import contextvars
 
-from asgiref.sync import AsyncToSync, ThreadSensitiveContext, sync_to_async
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.core.cache import cache
 from django.db import connections
 
@@ -83,12 +83,9 @@ def _start(computation):
     keep it). If that client leaves, Django ends that context, and the task's next
     ``sync_to_async`` gets a new thread whose DB connection nobody closes. So it starts in an
     empty context, where it opens a ``ThreadSensitiveContext`` of its own and closes its
-    connections at the end. Under a sync caller (WSGI's ``async_to_sync``, a sync test),
-    ``sync_to_async`` runs on that caller's thread, which closes its own connection: there the
-    task keeps the caller's context.
+    connections at the end. Under a sync caller too (WSGI's ``async_to_sync``, Django's
+    ``TestCase``), so it does not see rows the caller has not committed yet.
     """
-    if getattr(AsyncToSync.executors, "current", None) is not None:
-        return asyncio.create_task(computation)
     return asyncio.create_task(_on_its_own(computation), context=contextvars.Context())
 
 
