@@ -1,6 +1,7 @@
 """Lesson 08's checks: the reference solutions pass, placeholders and plausible mistakes do not."""
 
 import asyncio
+import os
 import select
 import socket
 import threading
@@ -761,6 +762,49 @@ async def waits_with_a_timeout(request):
     async with asyncio.timeout(5):
         await upstream(_ms(request))
     return JsonResponse({"in_stock": n})
+
+
+async def sync_orm_with_the_guard_off(request):
+    """Review 08-s24: the guard switched off inside the view, sync ORM on the loop (it passed
+    every line: a count on a few rows is too short to show in the loop's timing)."""
+    from tutorial_project.catalog.models import Product
+
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        n = Product.objects.filter(stock__gt=0).count()
+        connection.close()
+    finally:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    await upstream(_ms(request))
+    return JsonResponse({"in_stock": n})
+
+
+async def sync_orm_on_the_loop(request):
+    """The same with the flag set for the whole kernel (the usual Jupyter workaround)."""
+    from tutorial_project.catalog.models import Product
+
+    n = Product.objects.filter(stock__gt=0).count()
+    connection.close()
+    await upstream(_ms(request))
+    return JsonResponse({"in_stock": n})
+
+
+def test_stock_then_wait_refuses_sync_orm_with_the_guard_off(project):
+    verdict = asyncio.run(check_stock_then_wait(sync_orm_with_the_guard_off))
+    assert not verdict and "22 SQL queries on the event loop's thread" in str(verdict), str(
+        verdict)
+    assert "never set it" in str(verdict)
+    assert "DJANGO_ALLOW_ASYNC_UNSAFE" not in os.environ
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "false"  # any value switches the guard off
+    try:
+        for answer in [sync_orm_on_the_loop, stock_then_wait]:
+            verdict = asyncio.run(check_stock_then_wait(answer))
+            assert not verdict and "DJANGO_ALLOW_ASYNC_UNSAFE='false' is set" in str(verdict)
+            assert "it has not run your view" in str(verdict) and "del os.environ" in str(
+                verdict)
+            assert os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] == "false"  # left as it was
+    finally:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
 def test_stock_then_wait_accepts_right_answers(project):

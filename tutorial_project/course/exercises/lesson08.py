@@ -5,6 +5,7 @@ import contextlib
 import contextvars
 import gc
 import logging
+import os
 import sys
 import threading
 import time
@@ -289,6 +290,56 @@ class _ClosesInAtomic:
         from django.db.backends.base.base import BaseDatabaseWrapper
 
         BaseDatabaseWrapper.close = self._original
+
+
+class _QueriesOnTheLoop:
+    """Counts the SQL queries run on this thread, the event loop's, meanwhile.
+
+    With Django's guard on, a sync query there raises SynchronousOnlyOperation; with
+    ``DJANGO_ALLOW_ASYNC_UNSAFE`` set (even for a moment, inside the view) it runs, and it
+    holds the loop for its whole round trip: SQLite's and libpq's waits are C calls that no
+    profile hook sees, and a count on a few rows is too short to show in the loop's timing.
+    So every query is caught where all of them pass (``CursorWrapper._execute_with_wrappers``,
+    as lesson 00's check does), and the one on the loop's thread is counted.
+    """
+
+    def __init__(self):
+        self.count = 0
+
+    def __enter__(self):
+        from django.db.backends.utils import CursorWrapper
+
+        loop_thread = threading.get_ident()
+        self._original = original = CursorWrapper.__dict__["_execute_with_wrappers"]
+
+        def execute(cursor, *args, **kwargs):
+            if threading.get_ident() == loop_thread:
+                self.count += 1
+            return original(cursor, *args, **kwargs)
+
+        CursorWrapper._execute_with_wrappers = execute
+        return self
+
+    def __exit__(self, *exc):
+        from django.db.backends.utils import CursorWrapper
+
+        CursorWrapper._execute_with_wrappers = self._original
+
+
+UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
+UNSAFE_HINT = (
+    f"unset it (`del os.environ[{UNSAFE!r}]`, or restart the kernel) and run the check again: "
+    "Django's guard tests `os.environ.get(...)`, so any value (\"false\", \"0\" too) lets sync "
+    "ORM calls run on the event loop, where they hold every other request for their whole "
+    "round trip; the error it hides (SynchronousOnlyOperation) is the one to fix: "
+    "`await ....acount()`, and `sync_to_async` for the close"
+)
+SYNC_QUERY_HINT = (
+    "a sync ORM call on the event loop waits for the database without await, and no other "
+    "request moves meanwhile; only DJANGO_ALLOW_ASYNC_UNSAFE lets it run there (never set it): "
+    "count with the async ORM (`await ....acount()`), close with `await "
+    "sync_to_async(close_connection)()`"
+)
 
 
 def _close_connection():
@@ -578,6 +629,14 @@ async def check_stock_then_wait(check, stock_then_wait):
     from tutorial_project.catalog.models import Product
 
     must_be_async(check, stock_then_wait, "stock_then_wait", "request", kind="view")
+    check.that(
+        not os.environ.get(UNSAFE),
+        f"{UNSAFE} is not set: Django's guard is on",
+        f"{UNSAFE}={os.environ.get(UNSAFE)!r} is set in this kernel: Django's guard is off, "
+        "so a sync query on the event loop would run instead of failing, and this check "
+        "cannot trust what it sees (it has not run your view)",
+        hint=UNSAFE_HINT,
+    )
     expected = await Product.objects.filter(stock__gt=0).acount()
     early = []  # upstream() calls still running when their request was answered
     queries = []  # how many queries each request ran, in the order they were answered
@@ -614,6 +673,7 @@ async def check_stock_then_wait(check, stock_then_wait):
                 watch.patience = max(PATIENCE, 2 * baseline)
                 with (_ConnectionsUsed() as watch.connections, _BlockingCalls() as blocking,
                       _LoopSteps() as steps, _ClosesInAtomic() as in_atomic,
+                      _QueriesOnTheLoop() as on_the_loop,
                       sync_cache_calls_on_this_thread() as cache_calls):
                     timed = await _unless_apart(burst(ROUTE), watch)
                 burst_seconds = list(watch.seconds)
@@ -623,6 +683,7 @@ async def check_stock_then_wait(check, stock_then_wait):
                     # must count it (a count cached for even a fraction of a second fails);
                     # not timed, so a slower hook names waits on locks too
                     with (blocking_calls_on_this_thread(_the_checks_own) as untimed,
+                          _QueriesOnTheLoop() as untimed_on_the_loop,
                           sync_cache_calls_on_this_thread() as untimed_cache):
                         async with httpx.AsyncClient(timeout=60) as client:
                             other_ms = await client.get(f"{url}{ROUTE}", params={"ms": 30})
@@ -650,6 +711,14 @@ async def check_stock_then_wait(check, stock_then_wait):
             "(the check stopped the burst there)",
             hint=(CACHE_HINT if cache_calls else BLOCKING_HINT) if blocked_by else OVERLAP_HINT,
         )
+    on_loop = on_the_loop.count + untimed_on_the_loop.count
+    check.that(
+        not on_loop,
+        "no SQL query ran on the event loop's thread",
+        f"the view ran {on_loop} SQL queries on the event loop's thread: the sync ORM ran "
+        f"there because {UNSAFE} was set (even for a moment) while it did",
+        hint=SYNC_QUERY_HINT,
+    )
     answers = [answer for answer, _ in timed]
     done = sorted(seconds for _, seconds in timed)
     statuses = sorted({answer.status_code for answer in answers})
