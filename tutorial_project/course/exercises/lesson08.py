@@ -47,9 +47,12 @@ RUNS = [
      "a view that computes: latency 10x the work, but because the CPU is full"),
     (_run(5, 48, 0.104, 0.1, 0.05, 0.01, 0.1, pool=200), "clients",
      "5 clients on a big pool: every request took its own time, no more"),
-    (_run(200, 330, 0.6, 0.1, 0.62, 0.1, 0.8, cores=4), "queue",
-     "uvicorn at 0.6 of a core, latency 6x the work, no pool: its many threads waited in "
-     "line for the GIL and the event loop, well under a whole core"),
+    # 95 req/s at 0.62 of a core is 6.5 ms of CPU per request, this lesson's uvicorn figure;
+    # a GIL 62 % busy makes a thread wait a few ms at a time, not 500 ms per request.
+    (_run(60, 95, 0.63, 0.1, 0.62, 0.1, 0.8, cores=4), "queue",
+     "uvicorn at 0.6 of a core, latency 6x the work, no pool, 3 of 4 cores idle: the "
+     "requests waited in line for something bounded that these figures do not name (a lock, "
+     "a small executor, a connection limit)"),
     (_run(100, 160, 0.62, 0.1, 0.1, 0.3, 0.45), "queue",
      "a tool busier than an idle server is not a tool at its limit: the requests queued"),
     (_run(100, 50, 2.0, 0.1, 0.55, 0.05, 1.95), "machine",
@@ -86,9 +89,9 @@ HINTS = {
                   "took: check server_cpu before reading latency as a queue; half a core is "
                   "not a whole one",
     "queue": "latency far above the work with no process near a core, and the machine not "
-             "full, means waiting in line (a thread pool, a connection limit, or, in a "
-             "process with many threads, the GIL and the event loop), not CPU: compare the "
-             "latency with run['work'], not with a fixed number of seconds",
+             "full, means waiting in line for something bounded (a thread pool, a lock, a "
+             "connection limit), not CPU: compare the latency with run['work'], not with a "
+             "fixed number of seconds",
     "clients": "when latency is the work itself and nothing is near a core, the server kept "
                "up: a slow view is not a queue, so compare the latency with run['work']; "
                "a little over the work (1.2x) is the server's own time per request, a "
