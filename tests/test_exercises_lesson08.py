@@ -26,8 +26,8 @@ def what_limited(run):
         return "load generator"
     if run["server_cpu"] >= 0.85:
         return "server CPU"
-    if run["pool"] and run["rps"] >= 0.85 * run["pool"] / run["work"]:
-        return "queue"  # a full pool, whatever the machine does
+    if run["pool"] and run["rps"] * run["mean"] > run["pool"]:
+        return "queue"  # more requests in the server than threads: a full pool
     if run["machine_busy"] >= 0.85 * run["cores"]:
         return "machine"
     if run["mean"] > 2 * run["work"]:
@@ -220,6 +220,47 @@ def queue_a_little_over_the_work(run):
     if run["machine_busy"] >= 0.85 * run["cores"]:
         return "machine"
     return "queue" if run["mean"] > 1.1 * run["work"] else "clients"
+
+
+def pool_within_ten_percent(run):
+    """Right (review 08-s24): 'within 10 % of the cap', strict, and latency over 3x the work;
+    the waitress case sat at exactly 0.9 of its cap and refused it."""
+    if run["tool_cpu"] > 0.9:
+        return "load generator"
+    if run["server_cpu"] > 0.9:
+        return "server CPU"
+    if run["pool"] and run["rps"] * run["work"] > 0.9 * run["pool"]:
+        return "queue"
+    if run["machine_busy"] / run["cores"] > 0.9:
+        return "machine"
+    return "queue" if run["mean"] / run["work"] > 3 else "clients"
+
+
+def pool_within_five_percent(run):
+    if run["pool"] and run["rps"] * run["work"] > 0.95 * run["pool"]:
+        return "queue"
+    return pool_within_ten_percent(run)
+
+
+def pool_at_its_cap_by_rate(run):
+    """The rule the lesson used to give (rps >= 0.85 of the cap): still right on every case."""
+    if run["pool"] and run["rps"] >= 0.85 * run["pool"] / run["work"]:
+        return "queue"
+    return what_limited(run)
+
+
+def test_what_limited_accepts_thresholds_near_the_cap():
+    for right in [pool_within_ten_percent, pool_within_five_percent, pool_at_its_cap_by_rate]:
+        assert check_what_limited(right), right.__name__
+
+
+def test_what_limited_reference_reads_a_full_pool_on_a_full_machine():
+    """The lesson's own setup re-measured on a full machine (review 08-s24): 30 req/s, p50
+    3.2 s, then 34 req/s, 2.9 s. The reference rule says 'queue' for both."""
+    for rps, mean in [(30, 3.2), (34, 2.9), (36, 2.8)]:
+        run = {"clients": 100, "rps": rps, "mean": mean, "work": 0.1, "server_cpu": 0.11,
+               "tool_cpu": 0.03, "machine_busy": 2.0, "cores": 2, "pool": 4}
+        assert what_limited(run) == "queue", rps
 
 
 def test_what_limited_rejects_rules_between_the_cases():
