@@ -12,6 +12,7 @@ from asgiref.sync import sync_to_async
 from django.db import close_old_connections, connection, connections
 from django.http import JsonResponse
 
+from tutorial_project.course.exercises import lesson08
 from tutorial_project.course.exercises.lesson08 import (
     _CHECKS_CLIENT,
     _LoopSteps,
@@ -846,6 +847,37 @@ def test_stock_then_wait_refuses_sync_orm_with_the_guard_off(project):
             assert os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] == "false"  # left as it was
     finally:
         os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+async def forgets_the_unit(request):
+    """Review 08-s24: ?ms=500 read as 500 s. The check's client timed out after 60 s, and the
+    verdict said "your code raised ReadTimeout"."""
+    from tutorial_project.catalog.models import Product
+
+    n = await Product.objects.filter(stock__gt=0).acount()
+    await sync_to_async(close_connection)()
+    await upstream(int(request.GET.get("ms", 100)))
+    return JsonResponse({"in_stock": n})
+
+
+async def pauses_before_it_counts(request):
+    """A pause the watch on upstream() does not see, longer than the check's client waits."""
+    await asyncio.sleep(30)
+    return await stock_then_wait(request)
+
+
+def test_stock_then_wait_says_the_checks_client_waited(project, monkeypatch):
+    started = time.perf_counter()
+    verdict = asyncio.run(check_stock_then_wait(forgets_the_unit))
+    assert not verdict and "asked upstream() for 500 seconds with ?ms=500" in str(verdict)
+    assert "the check's own client" in str(verdict) and "raised nothing" in str(verdict)
+    assert "/ 1000" in str(verdict) and "ReadTimeout" not in str(verdict)
+    assert time.perf_counter() - started < 40  # not the client's 60 s timeout
+    monkeypatch.setattr(lesson08, "CLIENT_TIMEOUT", 8.0)
+    verdict = asyncio.run(check_stock_then_wait(pauses_before_it_counts))
+    assert not verdict and "the check's own client gave up after 8 s" in str(verdict), str(
+        verdict)
+    assert "ReadTimeout" not in str(verdict) and "raised nothing" in str(verdict)
 
 
 def test_stock_then_wait_accepts_right_answers(project):

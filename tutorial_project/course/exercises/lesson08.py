@@ -181,6 +181,15 @@ _CHECKS_CLIENT = contextvars.ContextVar("lesson08_checks_client", default=False)
 # turn) never has them all waiting at once: the check stops such a burst after this long, or
 # twice the baseline burst, instead of waiting 20 x 500 ms (or its client's timeout).
 PATIENCE = 3.0  # seconds, at least
+# ?ms=500 asks for half a second. A view that asks upstream() for more than this (500 s, ms
+# read as seconds) would keep the check's client waiting until it gives up (CLIENT_TIMEOUT):
+# the check stops the burst at the first such call instead.
+LONGEST_WAIT = 10.0  # seconds
+CLIENT_TIMEOUT = 60.0  # seconds the check's own client waits for an answer
+MS_HINT = (
+    "read ms from the query string with a default: `int(request.GET.get(\"ms\", 100)) / "
+    "1000`; request.GET[\"ms\"] fails (500) when it is absent"
+)
 
 
 # Blocking calls, found by what they are (a profile hook sees each call of a C function on
@@ -369,6 +378,25 @@ async def _baseline_view(request):
     return JsonResponse({"in_stock": in_stock})
 
 
+class _Flag:
+    def __init__(self):
+        self.set = False
+
+    def __bool__(self):
+        return self.set
+
+
+@contextlib.contextmanager
+def _the_checks_client_gives_up():
+    """Yields a flag, set when the check's own client timed out: that is no error of the
+    learner's code (it was still waiting), so it is reported, not raised."""
+    flag = _Flag()
+    try:
+        yield flag
+    except httpx.TimeoutException:
+        flag.set = True
+
+
 @contextlib.contextmanager
 def _quiet_request_log():
     """The probe's own 500s are reported in the verdict; no log lines above it.
@@ -474,6 +502,7 @@ class _UpstreamWatch:
         self.connections = None  # a _ConnectionsUsed, set before the learner's requests
         self.apart = None
         self.in_at_once = None  # how many had come when the first gave up waiting for all
+        self.too_long = None  # the first wait asked for over LONGEST_WAIT seconds
         self.gave_up = asyncio.Event()
         self._all_in = asyncio.Event()
 
@@ -482,6 +511,9 @@ class _UpstreamWatch:
 
     async def observe(self, seconds):
         self.seconds.append(seconds)
+        if self.too_long is None and seconds > LONGEST_WAIT:
+            self.too_long = seconds
+            self.gave_up.set()  # stops the burst (_unless_apart): no one waits that long
         if (calls := _UPSTREAM_CALLS.get()) is not None:
             calls.append(asyncio.current_task())
         if self.connections is not None:  # this request's own queries so far
@@ -651,8 +683,10 @@ async def check_stock_then_wait(check, stock_then_wait):
     queries = []  # how many queries each request ran, in the order they were answered
     mount(ROUTE, _answers_after_upstream(stock_then_wait, early, queries))
     mount(BASELINE_ROUTE, _baseline_view)
+    client_gave_up = False
     try:
-        with _quiet_request_log(), _watching_upstream_calls(CLIENTS) as watch:
+        with _quiet_request_log(), _watching_upstream_calls(CLIENTS) as watch, \
+                _the_checks_client_gives_up() as client_gave_up:
             async with serve_in_process() as url:
 
                 async def burst(route):
@@ -666,7 +700,7 @@ async def check_stock_then_wait(check, stock_then_wait):
                 async def requests(route):
                     # new connections for each burst: a view that blocks the loop delays
                     # the server past its keep-alive timeout on connections left idle
-                    async with httpx.AsyncClient(timeout=60) as client:
+                    async with httpx.AsyncClient(timeout=CLIENT_TIMEOUT) as client:
 
                         async def timed_get():
                             answer = await client.get(f"{url}{route}", params={"ms": WAIT_MS})
@@ -694,7 +728,7 @@ async def check_stock_then_wait(check, stock_then_wait):
                     with (blocking_calls_on_this_thread(_the_checks_own) as untimed,
                           _QueriesOnTheLoop() as untimed_on_the_loop,
                           sync_cache_calls_on_this_thread() as untimed_cache):
-                        async with httpx.AsyncClient(timeout=60) as client:
+                        async with httpx.AsyncClient(timeout=CLIENT_TIMEOUT) as client:
                             other_ms = await client.get(f"{url}{ROUTE}", params={"ms": 30})
                             sold = await sync_to_async(_sell_out_one)()
                             try:
@@ -706,6 +740,19 @@ async def check_stock_then_wait(check, stock_then_wait):
     finally:
         unmount(ROUTE)
         unmount(BASELINE_ROUTE)
+    if watch.too_long is not None or client_gave_up:
+        asked = sorted(set(watch.seconds))
+        check.that(
+            False, "",
+            f"the view asked upstream() for {watch.too_long:g} seconds with ?ms={WAIT_MS}: the "
+            "check's own client would have waited that long for each answer, so the check "
+            "stopped the burst there (your view raised nothing): ms read as seconds?"
+            if watch.too_long is not None else
+            f"the check's own client gave up after {CLIENT_TIMEOUT:.0f} s without an answer "
+            "(your view raised nothing; it was still waiting): a pause in seconds where ms "
+            f"were meant? it asked upstream() for {asked[:3]} seconds",
+            hint=MS_HINT,
+        )
     slept = blocking.sleeps()
     computed = len(steps.cpus) > len(baseline_steps.cpus) + SLOW_STEPS_ALLOWED
     stood_still = baseline_steps.stalled
@@ -762,9 +809,7 @@ async def check_stock_then_wait(check, stock_then_wait):
         "the wait follows ?ms (500 and 30), and is 100 ms without it",
         f"with ?ms=500, ?ms=30 and ?ms absent the view answered {[200, *extra]} and asked "
         f"upstream() for {sorted(set(burst_seconds))[:3]} then {extra_seconds} seconds",
-        hint="read ms from the query string with a default: "
-        "`int(request.GET.get(\"ms\", 100)) / 1000`; request.GET[\"ms\"] fails (500) "
-        "when it is absent",
+        hint=MS_HINT,
     )
     check.that(
         not cache_calls,
