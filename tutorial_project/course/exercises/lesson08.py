@@ -487,6 +487,10 @@ class _ConnectionsUsed:
         self.used.clear()
 
 
+class _WaitTooLong(Exception):
+    """Raised in a view that asked upstream() for over LONGEST_WAIT seconds."""
+
+
 class _UpstreamWatch:
     """Each upstream() call notes the seconds it was asked to wait, how many connections had
     been used before it, and whether its request's thread still holds a connection; when
@@ -511,9 +515,13 @@ class _UpstreamWatch:
 
     async def observe(self, seconds):
         self.seconds.append(seconds)
-        if self.too_long is None and seconds > LONGEST_WAIT:
-            self.too_long = seconds
+        if seconds > LONGEST_WAIT:
+            if self.too_long is None:
+                self.too_long = seconds
             self.gave_up.set()  # stops the burst (_unless_apart): no one waits that long
+            # and ends this wait at once: a view left waiting 500 s in the server would hold
+            # up its shutdown
+            raise _WaitTooLong(f"the check stopped a {seconds:g} s wait in upstream()")
         if (calls := _UPSTREAM_CALLS.get()) is not None:
             calls.append(asyncio.current_task())
         if self.connections is not None:  # this request's own queries so far
