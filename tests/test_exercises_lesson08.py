@@ -1,6 +1,7 @@
 """Lesson 08's checks: the reference solutions pass, placeholders and plausible mistakes do not."""
 
 import asyncio
+import os
 import select
 import socket
 import threading
@@ -11,6 +12,7 @@ from asgiref.sync import sync_to_async
 from django.db import close_old_connections, connection, connections
 from django.http import JsonResponse
 
+from tutorial_project.course.exercises import lesson08
 from tutorial_project.course.exercises.lesson08 import (
     _CHECKS_CLIENT,
     _LoopSteps,
@@ -25,8 +27,8 @@ def what_limited(run):
         return "load generator"
     if run["server_cpu"] >= 0.85:
         return "server CPU"
-    if run["pool"] and run["rps"] >= 0.85 * run["pool"] / run["work"]:
-        return "queue"  # a full pool, whatever the machine does
+    if run["pool"] and run["rps"] * run["mean"] > run["pool"]:
+        return "queue"  # more requests in the server than threads: a full pool
     if run["machine_busy"] >= 0.85 * run["cores"]:
         return "machine"
     if run["mean"] > 2 * run["work"]:
@@ -219,6 +221,47 @@ def queue_a_little_over_the_work(run):
     if run["machine_busy"] >= 0.85 * run["cores"]:
         return "machine"
     return "queue" if run["mean"] > 1.1 * run["work"] else "clients"
+
+
+def pool_within_ten_percent(run):
+    """Right (review 08-s24): 'within 10 % of the cap', strict, and latency over 3x the work;
+    the waitress case sat at exactly 0.9 of its cap and refused it."""
+    if run["tool_cpu"] > 0.9:
+        return "load generator"
+    if run["server_cpu"] > 0.9:
+        return "server CPU"
+    if run["pool"] and run["rps"] * run["work"] > 0.9 * run["pool"]:
+        return "queue"
+    if run["machine_busy"] / run["cores"] > 0.9:
+        return "machine"
+    return "queue" if run["mean"] / run["work"] > 3 else "clients"
+
+
+def pool_within_five_percent(run):
+    if run["pool"] and run["rps"] * run["work"] > 0.95 * run["pool"]:
+        return "queue"
+    return pool_within_ten_percent(run)
+
+
+def pool_at_its_cap_by_rate(run):
+    """The rule the lesson used to give (rps >= 0.85 of the cap): still right on every case."""
+    if run["pool"] and run["rps"] >= 0.85 * run["pool"] / run["work"]:
+        return "queue"
+    return what_limited(run)
+
+
+def test_what_limited_accepts_thresholds_near_the_cap():
+    for right in [pool_within_ten_percent, pool_within_five_percent, pool_at_its_cap_by_rate]:
+        assert check_what_limited(right), right.__name__
+
+
+def test_what_limited_reference_reads_a_full_pool_on_a_full_machine():
+    """The lesson's own setup re-measured on a full machine (review 08-s24): 30 req/s, p50
+    3.2 s, then 34 req/s, 2.9 s. The reference rule says 'queue' for both."""
+    for rps, mean in [(30, 3.2), (34, 2.9), (36, 2.8)]:
+        run = {"clients": 100, "rps": rps, "mean": mean, "work": 0.1, "server_cpu": 0.11,
+               "tool_cpu": 0.03, "machine_busy": 2.0, "cores": 2, "pool": 4}
+        assert what_limited(run) == "queue", rps
 
 
 def test_what_limited_rejects_rules_between_the_cases():
@@ -761,6 +804,80 @@ async def waits_with_a_timeout(request):
     async with asyncio.timeout(5):
         await upstream(_ms(request))
     return JsonResponse({"in_stock": n})
+
+
+async def sync_orm_with_the_guard_off(request):
+    """Review 08-s24: the guard switched off inside the view, sync ORM on the loop (it passed
+    every line: a count on a few rows is too short to show in the loop's timing)."""
+    from tutorial_project.catalog.models import Product
+
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        n = Product.objects.filter(stock__gt=0).count()
+        connection.close()
+    finally:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    await upstream(_ms(request))
+    return JsonResponse({"in_stock": n})
+
+
+async def sync_orm_on_the_loop(request):
+    """The same with the flag set for the whole kernel (the usual Jupyter workaround)."""
+    from tutorial_project.catalog.models import Product
+
+    n = Product.objects.filter(stock__gt=0).count()
+    connection.close()
+    await upstream(_ms(request))
+    return JsonResponse({"in_stock": n})
+
+
+def test_stock_then_wait_refuses_sync_orm_with_the_guard_off(project):
+    verdict = asyncio.run(check_stock_then_wait(sync_orm_with_the_guard_off))
+    assert not verdict and "22 SQL queries on the event loop's thread" in str(verdict), str(
+        verdict)
+    assert "never set it" in str(verdict)
+    assert "DJANGO_ALLOW_ASYNC_UNSAFE" not in os.environ
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "false"  # any value switches the guard off
+    try:
+        for answer in [sync_orm_on_the_loop, stock_then_wait]:
+            verdict = asyncio.run(check_stock_then_wait(answer))
+            assert not verdict and "DJANGO_ALLOW_ASYNC_UNSAFE='false' is set" in str(verdict)
+            assert "it has not run your view" in str(verdict) and "del os.environ" in str(
+                verdict)
+            assert os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] == "false"  # left as it was
+    finally:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+async def forgets_the_unit(request):
+    """Review 08-s24: ?ms=500 read as 500 s. The check's client timed out after 60 s, and the
+    verdict said "your code raised ReadTimeout"."""
+    from tutorial_project.catalog.models import Product
+
+    n = await Product.objects.filter(stock__gt=0).acount()
+    await sync_to_async(close_connection)()
+    await upstream(int(request.GET.get("ms", 100)))
+    return JsonResponse({"in_stock": n})
+
+
+async def pauses_before_it_counts(request):
+    """A pause the watch on upstream() does not see, longer than the check's client waits."""
+    await asyncio.sleep(30)
+    return await stock_then_wait(request)
+
+
+def test_stock_then_wait_says_the_checks_client_waited(project, monkeypatch):
+    started = time.perf_counter()
+    verdict = asyncio.run(check_stock_then_wait(forgets_the_unit))
+    assert not verdict and "asked upstream() for 500 seconds with ?ms=500" in str(verdict)
+    assert "the check's own client" in str(verdict) and "raised nothing" in str(verdict)
+    assert "/ 1000" in str(verdict) and "ReadTimeout" not in str(verdict)
+    assert time.perf_counter() - started < 40  # not the client's 60 s timeout
+    monkeypatch.setattr(lesson08, "CLIENT_TIMEOUT", 8.0)
+    verdict = asyncio.run(check_stock_then_wait(pauses_before_it_counts))
+    assert not verdict and "the check's own client gave up after 8 s" in str(verdict), str(
+        verdict)
+    assert "ReadTimeout" not in str(verdict) and "raised nothing" in str(verdict)
 
 
 def test_stock_then_wait_accepts_right_answers(project):
