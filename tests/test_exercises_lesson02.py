@@ -1292,3 +1292,54 @@ def test_quote_view_review_s24_wrong_answers_fail_with_a_hint(project, answer, m
     assert not verdict.passed and verdict.solved
     assert message in str(verdict), str(verdict)
     assert "your code raised" not in str(verdict), str(verdict)
+
+
+# --- Review s25 ------------------------------------------------------------------------------
+
+
+class EveryErrorA502QuoteView(View):
+    """Wrong, as in 02.1: only an upstream failure is a 502, a bug is a 500 (review s25 §1)."""
+
+    async def get(self, request):
+        sku = request.GET.get("sku", "").strip()
+        if not sku:
+            return JsonResponse({"error": "no sku"}, status=400)
+        try:
+            return JsonResponse(await fake_upstream.fetch_price(sku))
+        except Exception as error:  # a bug becomes a 502
+            return JsonResponse({"error": str(error)}, status=502)
+
+
+class BugLoggedAndAnswered500QuoteView(View):
+    """Right, written differently: sorts the errors itself, and answers a bug with its own
+    JSON 500 instead of letting it reach Django."""
+
+    async def get(self, request):
+        sku = request.GET.get("sku", "").strip()
+        if not sku:
+            return JsonResponse({"error": "no sku"}, status=400)
+        try:
+            quote = await fake_upstream.fetch_price(sku)
+        except Exception as error:
+            if isinstance(error, fake_upstream.UpstreamError):
+                return JsonResponse({"error": str(error)}, status=502)
+            return JsonResponse({"error": "a bug on our side"}, status=500)
+        return JsonResponse(quote)
+
+
+def test_quote_view_every_error_a_502_fails(project):
+    from tutorial_project.course.exercises.lesson02 import check_quote_view
+
+    verdict = verdict_of(check_quote_view, EveryErrorA502QuoteView)
+    assert not verdict.passed and verdict.solved
+    assert ("❌ a RuntimeError from fetch_price (a bug, not an upstream failure) answered 502"
+            in str(verdict)), str(verdict)
+    assert "catch fake_upstream.UpstreamError, not Exception" in str(verdict), str(verdict)
+    assert "your code raised" not in str(verdict), str(verdict)
+
+
+def test_quote_view_bug_answered_500_by_hand_passes(project):
+    from tutorial_project.course.exercises.lesson02 import check_quote_view
+
+    verdict = verdict_of(check_quote_view, BugLoggedAndAnswered500QuoteView)
+    assert verdict.passed, str(verdict)

@@ -108,17 +108,17 @@ async def _ordinary_sku_fails(check, view, sku, suffix):
     )
 
 
-# Check 02.1: fetch_price raises this once, a bug and not an upstream failure. The exercise says
-# only UpstreamError is a 502: `except Exception` around the view would call this one a 502 too.
+# Checks 02.1 and 02.2: fetch_price raises this once, a bug and not an upstream failure. The
+# exercises say only UpstreamError is a 502: `except Exception` would call this one a 502 too.
 NOT_AN_UPSTREAM_FAILURE = "RuntimeError"
 
 
-async def _a_bug_is_not_a_502(check, view):
-    """fetch_price raises a RuntimeError for one sku (a bug in the client, not the service
+async def _a_bug_is_not_a_502(check, view, suffix):
+    """fetch_price raises a RuntimeError for GM-001 (a bug in the client, not the service
     failing): the view must let it escape (Django's 500), not answer 502."""
     bug = RuntimeError("a bug in the price client, not an upstream failure")
     with _upstream_fails_for("GM-001", error=bug):
-        response = await call_view(view, suffix="?skus=CF-001,GM-001")
+        response = await call_view(view, suffix=suffix)
     check.that(
         response.status_code == 500,
         f"a {NOT_AN_UPSTREAM_FAILURE} from fetch_price (a bug, not an upstream failure) is "
@@ -427,7 +427,7 @@ async def _check_compare_prices(check, compare_prices, unsafe):
         else "catch fake_upstream.UpstreamError, return JsonResponse({'error': ...}, status=502)",
     )
     await _ordinary_sku_fails(check, compare_prices, "GM-001", "?skus=CF-001,GM-001")
-    await _a_bug_is_not_a_502(check, compare_prices)
+    await _a_bug_is_not_a_502(check, compare_prices, "?skus=CF-001,GM-001")
     response = await call_view(compare_prices, suffix="?skus=%20,%20")
     check.that(
         response.status_code == 400 and _is_json_error(response),
@@ -517,6 +517,7 @@ async def _check_quote_view(check, view, unsafe):
         hint="catch fake_upstream.UpstreamError, return JsonResponse({'error': ...}, status=502)",
     )
     await _ordinary_sku_fails(check, view, "TL-001", "?sku=TL-001")
+    await _a_bug_is_not_a_502(check, view, "?sku=GM-001")
     await _refuse_blank_inputs(
         check, view,
         [("", "GET without ?sku="), ("?sku=", "GET ?sku= (empty)"),
