@@ -1343,3 +1343,84 @@ def test_quote_view_bug_answered_500_by_hand_passes(project):
 
     verdict = verdict_of(check_quote_view, BugLoggedAndAnswered500QuoteView)
     assert verdict.passed, str(verdict)
+
+
+async def shielded_calls(request):
+    """Wrong: the view ends when cancelled, its shielded calls go on (review s25 §2)."""
+    skus = [sku.strip() for sku in request.GET.get("skus", "").split(",") if sku.strip()]
+    if not skus:
+        return JsonResponse({"error": "no skus"}, status=400)
+    try:
+        quotes = await asyncio.shield(
+            asyncio.gather(*(fake_upstream.fetch_price(sku) for sku in skus)))
+    except fake_upstream.UpstreamError as error:
+        return JsonResponse({"error": str(error)}, status=502)
+    return JsonResponse({"prices": {s: q["price"] for s, q in zip(skus, quotes, strict=True)}})
+
+
+async def as_completed_never_cancelled(request):
+    """Wrong: the tasks as_completed starts are not cancelled with the view (review s25 §2)."""
+    skus = [sku.strip() for sku in request.GET.get("skus", "").split(",") if sku.strip()]
+    if not skus:
+        return JsonResponse({"error": "no skus"}, status=400)
+    prices = {}
+    try:
+        for next_done in asyncio.as_completed([fake_upstream.fetch_price(s) for s in skus]):
+            quote = await next_done
+            prices[quote["sku"]] = quote["price"]
+    except fake_upstream.UpstreamError as error:
+        return JsonResponse({"error": str(error)}, status=502)
+    return JsonResponse({"prices": {sku: prices[sku] for sku in skus}})
+
+
+class ShieldedQuoteView(View):
+    async def get(self, request):
+        sku = request.GET.get("sku", "").strip()
+        if not sku:
+            return JsonResponse({"error": "no sku"}, status=400)
+        try:
+            return JsonResponse(await asyncio.shield(fake_upstream.fetch_price(sku)))
+        except fake_upstream.UpstreamError as error:
+            return JsonResponse({"error": str(error)}, status=502)
+
+
+async def cancels_its_own_tasks(request):
+    """Right, written differently: its own tasks, cancelled in a finally, not awaited."""
+    skus = [sku.strip() for sku in request.GET.get("skus", "").split(",") if sku.strip()]
+    if not skus:
+        return JsonResponse({"error": "no skus"}, status=400)
+    tasks = [asyncio.create_task(fake_upstream.fetch_price(sku)) for sku in skus]
+    try:
+        quotes = [await task for task in tasks]
+    except fake_upstream.UpstreamError as error:
+        return JsonResponse({"error": str(error)}, status=502)
+    finally:
+        for task in tasks:
+            task.cancel()
+    return JsonResponse({"prices": {s: q["price"] for s, q in zip(skus, quotes, strict=True)}})
+
+
+@pytest.mark.parametrize(
+    ("check_name", "answer", "left"),
+    [("check_compare_prices", shielded_calls, 2),
+     ("check_compare_prices", as_completed_never_cancelled, 2),
+     ("check_quote_view", ShieldedQuoteView, 1)],
+    ids=["02.1 shield", "02.1 as_completed, never cancelled", "02.2 shield"],
+)
+def test_calls_left_running_after_a_cancellation_fail(project, check_name, answer, left):
+    from tutorial_project.course.exercises import lesson02
+
+    verdict = verdict_of(getattr(lesson02, check_name), answer)
+    assert not verdict.passed and verdict.solved
+    assert (f"❌ cancelled while it awaited the upstream, it ended, but {left} upstream call(s) "
+            "went on running" in str(verdict)), str(verdict)
+    assert "asyncio.shield, and the tasks that asyncio.as_completed" in str(verdict)
+    assert "it ended cancelled" in str(verdict), str(verdict)
+
+
+def test_compare_prices_own_tasks_cancelled_in_a_finally_passes(project):
+    from tutorial_project.course.exercises.lesson02 import check_compare_prices
+
+    verdict = verdict_of(check_compare_prices, cancels_its_own_tasks)
+    assert verdict.passed, str(verdict)
+    assert "✅ its upstream calls were cancelled with it: none was left running" in str(verdict)

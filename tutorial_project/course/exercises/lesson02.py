@@ -226,11 +226,20 @@ async def _one_call_slower(check, compare_prices):
         await asyncio.sleep(SLOWER_CALL)
 
 
+# Loop turns a cancelled view's calls get to end in: a task it cancelled without awaiting it
+# (`task.cancel()` in a `finally`) ends in the next turn or so. A call still running after
+# these few turns, a fraction of a millisecond, was kept from the cancellation (asyncio.shield,
+# tasks that asyncio.wait or as_completed started and nobody cancels): it has most of its
+# 100 ms to go.
+CANCEL_TURNS = 5
+
+
 async def _cancelled_while_it_waits(check, view, suffix):
     """Cancel the request once the view awaits the upstream, as Django (5.0+) does when the
-    client leaves, and as an asyncio.timeout around the view does: it must end cancelled. A
-    bare `except:` or `except BaseException:` around the await catches the CancelledError and
-    answers instead. Deterministic: the cancel comes while a call is in flight (100 ms)."""
+    client leaves, and as an asyncio.timeout around the view does: it must end cancelled, and
+    its upstream calls with it. A bare `except:` or `except BaseException:` around the await
+    catches the CancelledError and answers instead; `asyncio.shield` ends the view but keeps
+    its calls running. Deterministic: the cancel comes while a call is in flight (100 ms)."""
     with fake_upstream.watch_concurrency() as seen:
         task = asyncio.ensure_future(call_view(view, suffix=suffix))
         deadline = asyncio.get_running_loop().time() + CANCEL_GIVE_UP
@@ -239,6 +248,9 @@ async def _cancelled_while_it_waits(check, view, suffix):
         waiting = bool(seen.now) and not task.done()
         outcome = await cancelled_outcome(
             task, CANCEL_GIVE_UP, lambda response: f"answered {_answered(response)}")
+        for _ in range(CANCEL_TURNS):
+            await asyncio.sleep(0)
+        left = seen.now
         if seen.now:  # calls it left running: let them end here, not in a later cell
             await asyncio.sleep(fake_upstream.DELAY * 1.5)
     if not waiting:  # it never waited on the upstream: other lines say what is wrong
@@ -253,6 +265,18 @@ async def _cancelled_while_it_waits(check, view, suffix):
         "leaves, and asyncio.timeout when time is up: catch fake_upstream.UpstreamError, "
         "and let the cancellation through",
     )
+    if outcome == "cancelled":  # otherwise the line above says what is wrong
+        check.that(
+            left == 0,
+            "its upstream calls were cancelled with it: none was left running",
+            f"cancelled while it awaited the upstream, it ended, but {left} upstream call(s) "
+            "went on running",
+            hint="asyncio.shield, and the tasks that asyncio.as_completed or asyncio.wait "
+            "start, go on running when the view is cancelled (the client left): still billed "
+            "and rate-limited, for nobody. Await the calls themselves (`await "
+            "asyncio.gather(...)`, tasks in an `asyncio.TaskGroup`), so that the cancellation "
+            "reaches them, or cancel the tasks you started in a `finally:`",
+        )
 
 
 def _loop_was_free(seen):
