@@ -15,6 +15,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.http import HttpResponse, StreamingHttpResponse
 
+from tutorial_project.course.exercises import lesson07
 from tutorial_project.course.exercises.lesson07 import (
     FAILURE_DETAIL,
     check_countdown,
@@ -312,6 +313,16 @@ def test_07_1_wrong_answers_fail_with_a_hint(project, answer, message, recwarn):
     assert not [w for w in recwarn if "never awaited" in str(w.message)]
     # no false tick: a blocking answer is never told that it pauses without blocking
     assert "without blocking" not in str(verdict), str(verdict)
+
+
+def test_07_1_a_poller_is_refused_by_its_turns_when_a_busy_machine_starves_it(
+        project, monkeypatch):
+    """At a load of 28 a poller got too little CPU to cross the CPU bar; its thousands of loop
+    turns still show. Lift the CPU bar out of reach so only the turns can refuse it."""
+    monkeypatch.setattr(lesson07, "BUSY_CPU", 10.0)
+    verdict = run(check_countdown(polling_countdown))
+    assert not verdict and verdict.solved
+    assert "the loop turned" in str(verdict) and "keeps a core busy" in str(verdict), str(verdict)
 
 
 # --- 07.2 progress_events -------------------------------------------------------------------
