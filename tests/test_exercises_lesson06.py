@@ -529,7 +529,8 @@ def test_06_1_computing_on_the_loop_fails_with_a_hint():
         _spin(0.12)  # under the 0.15 s stall bound, and still holds the loop
         return weather.json(), news.json()
 
-    fails_with(run(lesson06.check_fetch_both, fetch_both), "without an await", "to_thread")
+    fails_with(run(lesson06.check_fetch_both, fetch_both), "without an await", "to_thread",
+               "another process")
 
 
 def test_06_1_the_verdict_says_what_was_watched():
@@ -946,7 +947,7 @@ def test_06_2_a_fresh_budget_for_each_retry_on_a_500_fails():
                 return None
         return None
 
-    fails_with(run(lesson06.check_get_or_none, get_or_none), "500 answer after 0.25 s",
+    fails_with(run(lesson06.check_get_or_none, get_or_none), "500 answer after 0.2 s",
                "retries included")
 
 
@@ -1198,6 +1199,86 @@ def test_06_2_retrying_only_5xx_and_transport_errors_also_passes():
                     await asyncio.sleep(0.05 * 2 ** attempt)
                 response.raise_for_status()
                 return response.json()
+        except (TimeoutError, httpx.HTTPError, ValueError):
+            return None
+
+    verdict = run(lesson06.check_get_or_none, get_or_none)
+    assert verdict, str(verdict)
+
+
+# Completion order, a pause before the second call, a retry storm on a 500 (review s25, 4, 5, 7) --
+def test_06_1_results_in_completion_order_fail():
+    # /news answers first, so the calls in the order they ended are (news, weather).
+    async def fetch_both(client):
+        out = []
+        for next_done in asyncio.as_completed([client.get("/weather"), client.get("/news")]):
+            out.append((await next_done).json())
+        return tuple(out)
+
+    fails_with(run(lesson06.check_fetch_both, fetch_both), "it returned ({'headlines'",
+               "whichever answers first")
+
+
+def test_06_1_as_completed_keyed_by_path_also_passes():
+    async def fetch_both(client):
+        got = {}
+        for next_done in asyncio.as_completed([client.get("/weather"), client.get("/news")]):
+            response = await next_done
+            got[response.request.url.path] = response.json()
+        return got["/weather"], got["/news"]
+
+    verdict = run(lesson06.check_fetch_both, fetch_both)
+    assert verdict, str(verdict)
+
+
+def test_06_1_a_short_polite_pause_before_the_second_call_fails():
+    # The calls overlap for half their time: 0.29 s in all, against 0.2 s together.
+    async def fetch_both(client):
+        weather = asyncio.create_task(client.get("/weather"))
+        await asyncio.sleep(0.09)
+        news = await client.get("/news")
+        return (await weather).json(), news.json()
+
+    fails_with(run(lesson06.check_fetch_both, fetch_both), "but the second call started",
+               "after other awaited work", "before you await")
+
+
+def test_06_2_retrying_an_instant_500_at_once_fails():
+    async def get_or_none(client, path, budget):
+        try:
+            async with asyncio.timeout(budget):
+                while True:
+                    try:
+                        response = await client.get(path)
+                    except httpx.TransportError:
+                        await asyncio.sleep(0.05)
+                        continue
+                    if response.status_code >= 500:
+                        continue  # no wait at all
+                    break
+            response.raise_for_status()
+            return response.json()
+        except (TimeoutError, httpx.HTTPError, ValueError):
+            return None
+
+    fails_with(run(lesson06.check_get_or_none, get_or_none), "a 500 answer at once",
+               "without waiting between tries", "asyncio.sleep")
+
+
+def test_06_2_retrying_a_500_with_a_steady_short_wait_also_passes():
+    async def get_or_none(client, path, budget):
+        try:
+            async with asyncio.timeout(budget):
+                while True:
+                    try:
+                        response = await client.get(path)
+                    except httpx.TransportError:
+                        response = None
+                    if response is not None and response.status_code < 500:
+                        break
+                    await asyncio.sleep(0.02)
+            response.raise_for_status()
+            return response.json()
         except (TimeoutError, httpx.HTTPError, ValueError):
             return None
 

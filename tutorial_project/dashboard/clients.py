@@ -13,6 +13,7 @@ elsewhere (e.g. a URL served by uvicorn) without touching the view.
 
 import asyncio
 import contextlib
+import time
 import weakref
 
 import httpx
@@ -53,11 +54,45 @@ def loopback_client(base_url):
 
 _factory = in_process_client
 
+# httpcore 1.0.9 bug (open: https://github.com/encode/httpcore/issues/1093): a request
+# cancelled just as the pool hands it a new connection, or just after that connection opens,
+# leaves the connection in the pool for good, "CONNECTING" or "NEW" and used by nobody. Once
+# they fill max_connections, every call fails against a healthy upstream. No setting avoids
+# it while calls are cancelled (asyncio.timeout, a client that disconnects), so the shared
+# client is replaced once half its slots are such orphans. A connection sets up within the
+# 0.5 s connect timeout; one still setting up at a look STUCK_AFTER later is an orphan.
+STUCK_AFTER = 1.0  # seconds
+_setting_up = weakref.WeakKeyDictionary()  # connection -> when it was first seen setting up
+_retiring = set()  # replaced clients being closed
+
+
+def stranded_share(client):
+    """The share of the client's connection slots held by orphans: connections still setting
+    up STUCK_AFTER seconds after this function first saw them (0.0 for a client with no pool).
+
+    Reads httpx 0.28's private ``_transport._pool`` (httpcore's pool): recheck on upgrade.
+    """
+    pool = getattr(client._transport, "_pool", None)  # ASGITransport has none
+    if pool is None:
+        return 0.0
+    now, stuck = time.monotonic(), 0
+    for connection in pool.connections:
+        info = connection.info()
+        if info == "CONNECTING" or ", NEW," in info:
+            stuck += now - _setting_up.setdefault(connection, now) >= STUCK_AFTER
+    return stuck / pool._max_connections
+
 
 def shared_client():
-    """This event loop's client, created on first use (for a long-lived loop: ASGI)."""
+    """This event loop's client, created on first use (for a long-lived loop: ASGI), and
+    replaced when cancelled calls have stranded half its connections (httpcore #1093)."""
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
+    if client is not None and not client.is_closed and stranded_share(client) >= 0.5:
+        closing = loop.create_task(client.aclose())  # its calls still running fail
+        _retiring.add(closing)
+        closing.add_done_callback(_retiring.discard)
+        client = None
     if client is None or client.is_closed:
         client = _clients[loop] = _factory()
     return client
