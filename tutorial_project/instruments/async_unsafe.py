@@ -2,18 +2,19 @@
 
     python -m tutorial_project.instruments.async_unsafe
 
-Two coroutines share one event loop, as two requests do in an ASGI server: a checkout that
-holds a transaction open while a payment service answers, then rolls back, and a restock that
-arrives meanwhile. The same race runs three times (SQLite file, lock wait lowered to 1 s, one
-process):
+Two coroutines share one event loop: a checkout that holds a transaction open while a payment
+service answers, then rolls back, and a restock that arrives meanwhile. The same race runs
+three times (SQLite file, lock wait lowered to 1 s, one process):
 
 1. guard off, sync ORM on the loop, each coroutine on its own connection (in async code Django
    keeps one connection per task): the restock's query waits for the checkout's lock on the
    loop's own thread, so the checkout can never get on to release it: the loop stands still
-   for the whole lock wait, then the restock fails;
+   for the whole lock wait, then the restock fails. Two requests to an ASGI server meet this
+   case: each request's task starts where Django never queried, so each has its own connection;
 2. guard off, both coroutines on one connection (they inherit it when the code that starts them
-   queried first): the restock's UPDATE runs inside the checkout's transaction, returns
-   normally, and is rolled back with it: lost, silently;
+   queried first, as a notebook cell or one view that queries and then gathers does; two
+   server requests never do): the restock's UPDATE runs inside the checkout's transaction,
+   returns normally, and is rolled back with it: lost, silently;
 3. guard on, written the supported way: the transaction in a sync function run through
    ``sync_to_async``, the restock with ``aupdate()``, each coroutine in its own
    ``ThreadSensitiveContext`` as ``ASGIHandler`` runs each request: each gets a thread of its
