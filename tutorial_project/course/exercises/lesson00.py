@@ -380,7 +380,8 @@ KEPT_HINT = "Ask the database on every call (keep nothing between calls)."
 GROUP_BY_HINT = (
     "`values(...).annotate(...)` groups the rows, and Django leaves the model's Meta.ordering "
     "out of a group-by, so `afirst()` has no order to take the first row by: give one, "
-    '`.order_by("name")` (a bare `.order_by()` is enough on Django 6.1 only; 5.2 still raises)'
+    '`.order_by("name")` (a bare `.order_by()` is enough from Django 6.1 on; 5.2 and 6.0 still '
+    "raise)"
 )
 WRITES_HINT = (
     "describing a category only reads: no `aupdate()`, `asave()`, `acreate()` or "
