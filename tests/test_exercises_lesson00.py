@@ -382,6 +382,30 @@ async def computes_on_the_loop(slug):
     return await category_summary(slug)
 
 
+async def waits_on_a_selector(slug):
+    import selectors
+
+    with selectors.DefaultSelector() as selector:  # not the loop's: it holds the loop 40 ms
+        selector.select(0.04)
+    return await category_summary(slug)
+
+
+async def writes_in_the_background(slug):
+    Category, _ = models()
+    try:
+        category = await Category.objects.aget(slug=slug)
+    except Category.DoesNotExist:
+        return None
+    asyncio.ensure_future(category.products.aupdate(stock=0))  # a stray write, not awaited
+    return {"name": category.name, "products": await category.products.acount()}
+
+
+async def creates_what_it_cannot_find(slug):
+    Category, _ = models()
+    category, _ = await Category.objects.aget_or_create(slug=slug, defaults={"name": slug})
+    return {"name": category.name, "products": await category.products.acount()}
+
+
 async def async_cache_in_front(slug):
     from django.core.cache import cache
 
@@ -528,6 +552,14 @@ WINDOWS_TICKS = "Windows counts thread time in ticks of ~15.6 ms: its bound is 3
         (values_then_annotate,
          ["raised TypeError: Cannot use QuerySet.first() on an unordered queryset",
           "Meta.ordering", 'order_by("name")']),
+        (waits_on_a_selector, ["made a blocking call on the event loop's thread: select.",
+                               "blocked the loop"]),
+        (writes_in_the_background,
+         ["your function changed the catalog: Product", "stock", "-> 0",
+          "the check has put it back", "only reads"]),
+        (creates_what_it_cannot_find,
+         ["category_summary('gift-cards') changed the catalog: a new Category 'gift-cards'",
+          "only reads", "aget_or_create"]),
     ],
     ids=["sync ORM", "forgotten await", "swallowed exception", "DoesNotExist escapes",
          "{} for a missing slug", "sync function", "guard switched off", "blocks the loop",
@@ -540,7 +572,8 @@ WINDOWS_TICKS = "Windows counts thread time in ticks of ~15.6 ms: its bound is 3
          "first slug__startswith match", "counts by slug prefix",
          "30 ms of CPU on the loop", "12 ms of CPU on the loop", "slug__iexact",
          "async cache in front", "keeps the Category row",
-         "keeps 'no such category'", "keeps every answer", "values().annotate().afirst()"],
+         "keeps 'no such category'", "keeps every answer", "values().annotate().afirst()",
+         "waits on its own selector", "writes in the background", "aget_or_create"],
 )
 def test_wrong_answers_fail_with_a_hint(answer, messages):
     before = catalog_rows()

@@ -2,18 +2,19 @@
 
     python -m tutorial_project.instruments.async_unsafe
 
-Two coroutines share one event loop, as two requests do in an ASGI server: a checkout that
-holds a transaction open while a payment service answers, then rolls back, and a restock that
-arrives meanwhile. The same race runs three times (SQLite file, lock wait lowered to 1 s, one
-process):
+Two coroutines share one event loop: a checkout that holds a transaction open while a payment
+service answers, then rolls back, and a restock that arrives meanwhile. The same race runs
+three times (SQLite file, lock wait lowered to 1 s, one process):
 
 1. guard off, sync ORM on the loop, each coroutine on its own connection (in async code Django
    keeps one connection per task): the restock's query waits for the checkout's lock on the
    loop's own thread, so the checkout can never get on to release it: the loop stands still
-   for the whole lock wait, then the restock fails;
+   for the whole lock wait, then the restock fails. Two requests to an ASGI server meet this
+   case: each request's task starts where Django never queried, so each has its own connection;
 2. guard off, both coroutines on one connection (they inherit it when the code that starts them
-   queried first): the restock's UPDATE runs inside the checkout's transaction, returns
-   normally, and is rolled back with it: lost, silently;
+   queried first, as a notebook cell or one view that queries and then gathers does; two
+   server requests never do): the restock's UPDATE runs inside the checkout's transaction,
+   returns normally, and is rolled back with it: lost, silently;
 3. guard on, written the supported way: the transaction in a sync function run through
    ``sync_to_async``, the restock with ``aupdate()``, each coroutine in its own
    ``ThreadSensitiveContext`` as ``ASGIHandler`` runs each request: each gets a thread of its
@@ -64,16 +65,47 @@ async def restock_async(Product):
     await Product.objects.filter(sku="BK-001").aupdate(stock=99)
 
 
-async def as_a_request(name, work, threads, took):
+async def as_a_request(name, work, threads, queries):
     """Await ``work`` in a context of its own, as ``ASGIHandler`` runs each request; note the
-    thread that runs this request's sync work (its ORM queries included), and how long it took."""
-    started = time.perf_counter()
+    thread that runs this request's sync work (its ORM queries included), and in
+    ``queries[name]`` when each of its queries was sent and when it returned."""
     async with ThreadSensitiveContext():
-        threads.append(await sync_to_async(threading.get_ident)())
+        threads.append(await sync_to_async(_note_queries)(queries.setdefault(name, [])))
         try:
             return await work
         finally:
-            took[name] = time.perf_counter() - started
+            await sync_to_async(_note_queries)(None)
+
+
+def _note_queries(spans):
+    """From now on (until called with None), this thread's connection appends (sent, returned)
+    to ``spans`` for each query it runs. Returns this thread's id."""
+    from django.db import connections
+
+    wrappers = connections["default"].execute_wrappers
+    if spans is None:
+        wrappers.clear()
+        return threading.get_ident()
+
+    def note(execute, sql, params, many, context):
+        sent = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            spans.append((sent, time.perf_counter()))
+
+    wrappers.append(note)
+    return threading.get_ident()
+
+
+def _noting_the_end(function, marks):
+    """``function``, noting in ``marks["ended"]`` when it returned or raised, in its thread."""
+    def run(*args):
+        try:
+            return function(*args)
+        finally:
+            marks["ended"] = time.perf_counter()
+    return run
 
 
 async def race(title, checkout_call, restock_call, *, share_a_connection=False):
@@ -119,17 +151,22 @@ def main():
 
 
 async def supported_race(Product, transaction):
-    threads, took = [], {}
+    threads, queries, checkout_marks = [], {}, {}
+    checkout_call = sync_to_async(_noting_the_end(checkout_in_a_thread, checkout_marks))
     await race("3. guard on, one context per request (as ASGIHandler), atomic() in "
                "sync_to_async, aupdate():",
-               as_a_request("checkout", sync_to_async(checkout_in_a_thread)(Product, transaction),
-                            threads, took),
-               as_a_request("restock", restock_async(Product), threads, took))
+               as_a_request("checkout", checkout_call(Product, transaction), threads, queries),
+               as_a_request("restock", restock_async(Product), threads, queries))
     print("  each request's queries ran on a thread of its own:",
           len(set(threads)) == 2 and threading.get_ident() not in threads)
-    # The restock arrives at 0.05 s; the checkout holds SQLite's write lock until about 0.2 s.
+    # The checkout holds SQLite's write lock from its first query (BEGIN IMMEDIATE) until its
+    # function has rolled back and returned. The restock's UPDATE waited for it if it was sent
+    # while the lock was held and returned only after it was released.
+    (_, locked), *_ = queries["checkout"]  # BEGIN IMMEDIATE returned: the lock is taken
+    sent, returned = queries["restock"][-1]
+    released = checkout_marks["ended"]
     print("  the restock waited for the checkout's lock, in its own thread:",
-          took["restock"] >= 0.15)
+          locked < sent < released < returned)
 
 
 if __name__ == "__main__":

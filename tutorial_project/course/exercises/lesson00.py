@@ -1,5 +1,6 @@
 """Checks for lesson 00 · Your notebook is an event loop."""
 
+import asyncio
 import gc
 import os
 import sys
@@ -71,16 +72,30 @@ async def check_category_summary(check, category_summary):
 
     must_be_async(check, category_summary, "category_summary", "slug")
     _guard_stays_on(check, before=True)
+    await _remove_extra_category(Category, Product)  # left over if an earlier run was stopped
+    catalog = await _rows(Category, Product)  # the answer only reads: it must stay as it is
+    try:
+        await _judge(check, category_summary, Category, Product, catalog)
+    finally:
+        changed = await _put_back(catalog, Category, Product)
+    if changed:
+        fail(check, f"your function changed the catalog: {changed} (the check has put it back)",
+             WRITES_HINT)
+
+
+async def _judge(check, category_summary, Category, Product, catalog):
     stalls = []
     # The async ORM's queries run on asgiref's thread-sensitive thread (or, in a
     # ThreadSensitiveContext, as ASGIHandler runs a request, on that context's thread); a query
     # on any other worker thread opens a connection nobody closes.
     orm_thread = await sync_to_async(threading.get_ident)()
     summary = _Summary(check, category_summary, Category, stalls, orm_thread)
-    await _remove_extra_category(Category, Product)  # left over if an earlier run was stopped
     # Asked once before the category exists: an answer that keeps "no such category" from this
     # call still says None once the check has created it.
     before_created = await summary(EXTRA_SLUG)
+    if changed := await _put_back(catalog, Category, Product):  # before the check adds rows
+        fail(check, f"category_summary({EXTRA_SLUG!r}) changed the catalog: {changed} (the "
+                    "check has put it back)", WRITES_HINT)
     extra = await Category.objects.acreate(name=EXTRA_NAME, slug=EXTRA_SLUG)
     longer = await Category.objects.acreate(name=LONGER_NAME, slug=LONGER_SLUG)
     await Category.objects.acreate(name=EMPTY_NAME, slug=EMPTY_SLUG)
@@ -155,8 +170,7 @@ async def check_category_summary(check, category_summary):
     )
     held, longest = sum(held for _, held, _ in stalls), max(gap for gap, _, _ in stalls)
     if (cpu := max(cpu for _, _, cpu in stalls)) >= CPU_STEP:
-        fail(check, f"your function kept the event loop's thread busy for {cpu * 1000:.0f} ms "
-                    "of CPU in one step: nothing else could run meanwhile", CPU_HINT)
+        _busy_on_the_loop(check, cpu)
     check.that(
         longest < STALL and held < LOOP_HELD_LIMIT and not os.environ.get(UNSAFE),
         "Django's guard stayed on, and the event loop was never held for long",
@@ -164,6 +178,39 @@ async def check_category_summary(check, category_summary):
         f"(the longest block {longest:.2f} s): nothing else could run meanwhile",
         hint=BLOCKING_HINT,
     )
+
+
+def _busy_on_the_loop(check, cpu):
+    fail(check, f"your function kept the event loop's thread busy for {cpu * 1000:.0f} ms of CPU "
+                "in one step: nothing else could run meanwhile", CPU_HINT)
+
+
+async def _rows(Category, Product):
+    """Every Category and Product row, as {model: {pk: {field: value}}}."""
+    return {model: {row["id"]: row async for row in model.objects.order_by("pk").values()}
+            for model in (Category, Product)}
+
+
+async def _put_back(before, Category, Product):
+    """Put back the rows that differ from ``before`` (an answer wrote), and say which, or ""."""
+    now, said = await _rows(Category, Product), []
+
+    def name(model, row):
+        return f"{model.__name__} {row.get('sku') or row.get('slug')!r}"
+
+    for model in (Category, Product):  # changed or deleted rows: saved as they were
+        for pk, row in before[model].items():
+            if now[model].get(pk) != row:
+                fields = [f"{field} {value!r} -> {now[model][pk][field]!r}"
+                          for field, value in row.items() if pk in now[model]
+                          and now[model][pk][field] != value]
+                said.append(f"{name(model, row)} {', '.join(fields) or 'deleted'}")
+                await model(**row).asave()
+    for model in (Product, Category):  # added rows: deleted (a product before its category)
+        added = [pk for pk in now[model] if pk not in before[model]]
+        said += [f"a new {name(model, now[model][pk])}" for pk in added]
+        await model.objects.filter(pk__in=added).adelete()
+    return "; ".join(said[:3]) + (f" and {len(said) - 3} more" if len(said) > 3 else "")
 
 
 async def _remove_extra_category(Category, Product):
@@ -211,6 +258,8 @@ class _Summary:
         if not database_fails:
             heartbeat, cpu = await self._timed(slug, what)
             self.stalls.append((heartbeat.longest_gap, heartbeat.held, cpu))
+            if heartbeat.longest_gap >= STALL and cpu >= CPU_STEP:  # a busy machine stretched it
+                _busy_on_the_loop(check, cpu)
             if heartbeat.longest_gap >= STALL:
                 fail(check, f"{what} held the event loop for {heartbeat.longest_gap:.1f} s: "
                             "nothing else could run meanwhile", BLOCKING_HINT)
@@ -271,7 +320,7 @@ def _blocking_on_the_loop(orm_thread, database_fails=False):
 
     patches = [(CursorWrapper, "_execute_with_wrappers", noted_query)]
     with sleeps_on_this_thread() as sleeps, sync_cache_calls_on_this_thread() as cache_calls, \
-            blocking_calls_on_this_thread(made_by_the_surroundings) as named, _patched(patches):
+            blocking_calls_on_this_thread(_surroundings()) as named, _patched(patches):
         yield found
     for name in cache_calls:
         note(f"called the sync cache.{name}() on the event loop's thread", CACHE_HINT)
@@ -280,6 +329,20 @@ def _blocking_on_the_loop(orm_thread, database_fails=False):
             note(f"made a blocking call on the event loop's thread: {name}", BLOCKING_HINT)
     found[:0] = [(f"called time.sleep({seconds}) on the event loop's thread", BLOCKING_HINT)
                  for seconds in sleeps]
+
+
+def _surroundings():
+    """What runs around the answer (``made_by_the_surroundings``), but in ``selectors`` only
+    the running loop's own selector: a selector the answer makes and waits on (``select(0.04)``)
+    holds the loop as ``time.sleep`` does."""
+    loops_own = getattr(asyncio.get_running_loop(), "_selector", None)
+
+    def ignore(frame):
+        if frame is not None and frame.f_globals.get("__name__") == "selectors":
+            return frame.f_locals.get("self") is loops_own
+        return made_by_the_surroundings(frame)
+
+    return ignore
 
 
 def _thread_sensitive(orm_thread):
@@ -323,7 +386,12 @@ KEPT_HINT = "Ask the database on every call (keep nothing between calls)."
 GROUP_BY_HINT = (
     "`values(...).annotate(...)` groups the rows, and Django leaves the model's Meta.ordering "
     "out of a group-by, so `afirst()` has no order to take the first row by: give one, "
-    '`.order_by("name")` (a bare `.order_by()` is enough on Django 6.1 only; 5.2 still raises)'
+    '`.order_by("name")` (a bare `.order_by()` is enough from Django 6.1 on; 5.2 and 6.0 still '
+    "raise)"
+)
+WRITES_HINT = (
+    "describing a category only reads: no `aupdate()`, `asave()`, `acreate()` or "
+    "`aget_or_create()`, and no task started to write in the background"
 )
 OFF_THREAD_HINT = (
     "`asyncio.to_thread` and `sync_to_async(..., thread_sensitive=False)` run the ORM on a "
