@@ -1106,6 +1106,9 @@ def test_wait_for_with_the_fetchs_timeout_relabelled_passes():
     verdict = verdict_of("check_price_or_none",
                          price_or_none_wait_for_relabelling_the_fetchs_timeout)
     assert verdict.passed, str(verdict)
+    # Python 3.11's wait_for can swallow an outside cancellation (gh-86296): a note, not a fail.
+    assert ("gh-86296" in str(verdict)) == (sys.version_info < (3, 12)), str(verdict)
+    assert "gh-86296" not in str(verdict_of("check_price_or_none", price_or_none))
 
 
 _ONE_THREAD = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="one")

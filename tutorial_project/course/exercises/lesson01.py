@@ -3,6 +3,7 @@
 import asyncio
 import gc
 import inspect
+import sys
 import threading
 import time
 import zoneinfo
@@ -442,6 +443,19 @@ async def check_price_or_none(check, price_or_none):
         await _cancel_leftovers(slow)
     await _check_a_longer_deadline_is_kept(check, price_or_none)
     await _check_errors_and_cancellation_go_through(check, price_or_none)
+    if sys.version_info < (3, 12) and "wait_for" in _source_of(price_or_none):
+        check.lines.append(
+            "  note: on Python 3.11, asyncio.wait_for can swallow a cancellation from outside "
+            "that arrives as the fetch finishes (CPython gh-86296, a race no check can time); "
+            "asyncio.timeout has no such bug")
+
+
+def _source_of(function):
+    """The function's source, or '' where there is none (a builtin, a lambda in a REPL)."""
+    try:
+        return inspect.getsource(function)
+    except (OSError, TypeError):
+        return ""
 
 
 async def _check_a_longer_deadline_is_kept(check, price_or_none):
