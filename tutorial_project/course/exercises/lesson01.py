@@ -3,6 +3,7 @@
 import asyncio
 import gc
 import inspect
+import sys
 import threading
 import time
 import zoneinfo
@@ -18,7 +19,9 @@ from tutorial_project.course.exercises.expect import (
 )
 from tutorial_project.instruments.heartbeat import Heartbeat
 
-PRICES = {"BK-001": 12.5, "CF-002": 4.0, "GM-003": 59.99, "TL-001": 23.0}
+# Seven skus: more than a hard-coded batch (or semaphore) of four lets wait at once.
+PRICES = {"BK-001": 12.5, "CF-002": 4.0, "GM-003": 59.99, "TL-001": 23.0, "BK-002": 18.0,
+          "CF-003": 7.5, "GM-004": 31.0}
 
 
 class FakePriceService:
@@ -59,7 +62,7 @@ async def check_fetch_prices(check, fetch_prices):
     must_be_async(check, fetch_prices, "fetch_prices")
     skus = list(PRICES)
     # The first sku is the slowest: results in completion order are not in sku order.
-    delays = dict(zip(skus, (0.08, 0.06, 0.04, 0.02), strict=True))
+    delays = dict(zip(skus, (0.08, 0.07, 0.06, 0.05, 0.04, 0.03, 0.02), strict=True))
     service = FakePriceService(delay=0.05, delays=delays)
     gather_left_unawaited = False
     try:
@@ -68,6 +71,7 @@ async def check_fetch_prices(check, fetch_prices):
         # (a long computation).
         with loop_blocking_calls() as blocking, sync_cache_calls_on_this_thread() as cached:
             async with Heartbeat() as loop_ticks:
+                tasks_before, cpu_before = asyncio.all_tasks(), time.thread_time()
                 try:
                     result = await fetch_prices(service.fetch_price, skus)
                 except RuntimeError as error:
@@ -77,6 +81,13 @@ async def check_fetch_prices(check, fetch_prices):
                     _fail(check, "it used the result of asyncio.gather(...) without awaiting "
                           "it", hint="asyncio.gather(...) returns a future: "
                           "`prices = await asyncio.gather(...)`")
+                finally:
+                    loop_cpu = time.thread_time() - cpu_before
+                    left_behind = [task for task in asyncio.all_tasks() - tasks_before
+                                   if not _awaits_a_fetch_of(task, service)]
+                    for task in left_behind:  # the learner's fire-and-forget tasks
+                        task.cancel()
+                    await asyncio.gather(*left_behind, return_exceptions=True)
     finally:
         if gather_left_unawaited:
             await _cancel_quietly(service)
@@ -106,11 +117,28 @@ async def check_fetch_prices(check, fetch_prices):
         "thread_sensitive=False)(*args)`",
     )
     _fetched_every_sku(check, service, skus, "")
+    # Before the count at once: a new loop per fetch in to_thread is capped by its pool.
+    check.that(
+        service.loops == {asyncio.get_running_loop()},
+        "every fetch ran on the event loop that called fetch_prices",
+        "some fetches ran on another event loop (an asyncio.run in a thread makes a new one)",
+        hint="await the fetches where you are: asyncio.gather(...) or a TaskGroup. A real "
+        "client's connections belong to one loop, and a new loop per call cannot share them",
+    )
     check.that(
         service.most_in_flight == len(skus),
         f"all {len(skus)} fetches were waiting at the same time",
         f"at most {service.most_in_flight} of {len(skus)} fetches were waiting at the same time",
         hint="start them all before waiting for any: asyncio.gather(...) or a TaskGroup",
+    )
+    check.that(
+        loop_cpu < LOOP_CPU_LIMIT,
+        "it did not compute on the event loop's thread",
+        f"fetch_prices kept the event loop's thread computing for {loop_cpu:.2f} s of CPU: "
+        "every other request on the loop waits that long",
+        hint="only await inside fetch_prices; run a computation you cannot avoid on another "
+        "thread, `await sync_to_async(func, thread_sensitive=False)(*args)`, or in another "
+        "process if it is long",
     )
     check.that(
         loop_ticks.longest_gap < FROZEN_LOOP,
@@ -122,11 +150,13 @@ async def check_fetch_prices(check, fetch_prices):
         "thread, `await sync_to_async(func, thread_sensitive=False)(*args)`",
     )
     check.that(
-        service.loops == {asyncio.get_running_loop()},
-        "every fetch ran on the event loop that called fetch_prices",
-        "some fetches ran on another event loop (an asyncio.run in a thread makes a new one)",
-        hint="await the fetches where you are: asyncio.gather(...) or a TaskGroup. A real "
-        "client's connections belong to one loop, and a new loop per call cannot share them",
+        not left_behind,
+        "it left no task of its own running once it returned",
+        f"fetch_prices returned and left {len(left_behind)} task(s) it had created running (a "
+        "fire-and-forget asyncio.create_task): nobody awaits it, so its error only reaches the "
+        "log, and it outlives the request (the check cancelled it)",
+        hint="await every task you create before returning (a TaskGroup does it for you); "
+        "work that must outlive the request belongs in a task queue (lesson 11)",
     )
     await _check_a_failing_fetch_goes_through(check, fetch_prices)
     await _check_a_cancelled_caller_cancels_every_fetch(check, fetch_prices)
@@ -223,13 +253,14 @@ def _how_it_ended(task):
 async def _check_a_failing_fetch_goes_through(check, fetch_prices):
     # The failing fetch comes first and the other is slow: after the error, is it still running?
     failing = FakePriceService(delay=0.01, delays={"BK-001": SLOW_SIBLING})
-    left_running = []
+    left_running, in_a_group = [], False
     try:
         outcome = await fetch_prices(failing.fetch_price, ["XX-404", "BK-001"])
     except Exception as error:  # alone, in a TaskGroup's ExceptionGroup, or raised from it
         if not _comes_from(error, PriceServiceDown):
             raise
         outcome = PriceServiceDown
+        in_a_group = isinstance(error, BaseExceptionGroup)
     finally:
         left_running = _leftovers(failing)
         await _cancel_leftovers(failing)
@@ -240,6 +271,11 @@ async def _check_a_failing_fetch_goes_through(check, fetch_prices):
         hint="let the error out: asyncio.gather(...) without return_exceptions=True, "
         "or a TaskGroup",
     )
+    if outcome is PriceServiceDown and in_a_group:
+        check.lines.append(
+            "  note: the error arrived inside an ExceptionGroup (a TaskGroup): fine from a "
+            "helper, but in a view take it out with `except*` first, or Django answers 500, "
+            "even for an Http404")
     if left_running:  # allowed (gather does it), but in a view that is work after the answer
         check.lines.append(
             "  note: when one fetch failed, the other was still running (the check cancelled "
@@ -253,6 +289,10 @@ GIVE_UP = 2.0  # seconds the 01.2 and 01.3 checks wait for the learner's functio
 # was at most 0.05 s in 40 runs at a load of 16 on 2 cores, and 0.04 s in 40 runs at a load
 # of 9 with the blocking-call watcher's profile hook on; a 0.2 s computation makes it 0.2 s.
 FROZEN_LOOP = 0.15
+# CPU time of the loop's thread while fetch_prices ran, whatever the load (a busy machine
+# lengthens the wall clock, not the CPU a thread used): around a right answer, with the
+# blocking-call watcher's profile hook on, a few milliseconds; a 0.1 s computation, 0.1 s.
+LOOP_CPU_LIMIT = 0.05
 SLOW_SIBLING = 1.0  # seconds the other fetch of 01.1's failing call would take
 
 
@@ -403,6 +443,19 @@ async def check_price_or_none(check, price_or_none):
         await _cancel_leftovers(slow)
     await _check_a_longer_deadline_is_kept(check, price_or_none)
     await _check_errors_and_cancellation_go_through(check, price_or_none)
+    if sys.version_info < (3, 12) and "wait_for" in _source_of(price_or_none):
+        check.lines.append(
+            "  note: on Python 3.11, asyncio.wait_for can swallow a cancellation from outside "
+            "that arrives as the fetch finishes (CPython gh-86296, a race no check can time); "
+            "asyncio.timeout has no such bug")
+
+
+def _source_of(function):
+    """The function's source, or '' where there is none (a builtin, a lambda in a REPL)."""
+    try:
+        return inspect.getsource(function)
+    except (OSError, TypeError):
+        return ""
 
 
 async def _check_a_longer_deadline_is_kept(check, price_or_none):
@@ -593,16 +646,17 @@ async def check_without_blocking(check, without_blocking):
         hint="keep blocking work that is not the ORM off that thread: "
         "`await sync_to_async(func, thread_sensitive=False)(*args)`",
     )
-    most_at_once = await _most_calls_at_once_from_two_requests(without_blocking)
+    most_at_once = await _most_calls_at_once_from_requests(without_blocking)
     check.that(
-        most_at_once == 2,
-        "two requests that called it at once did not wait for each other",
-        "two requests called it at once, and the second one's call waited for the first one's "
-        "to end: all the calls went to one thread shared by the whole process (an executor "
-        "with a single worker?), so each request's blocking work queues behind every other "
-        "request's, as the request's own work does behind sync_to_async's default",
-        hint="use a pool of several threads: `await sync_to_async(func, "
-        "thread_sensitive=False)(*args)` runs it on the loop's default pool",
+        most_at_once == REQUESTS_AT_ONCE,
+        f"{REQUESTS_AT_ONCE} requests that called it at once did not wait for each other",
+        f"{REQUESTS_AT_ONCE} requests called it at once, and only {most_at_once} of their calls "
+        "ran at the same time; the others waited for a thread: the calls went to a pool of "
+        f"{most_at_once} thread(s) that the whole process shares (an executor of your own?), so "
+        "each request's blocking work queues behind other requests', as the request's own "
+        "work does behind sync_to_async's default",
+        hint="use the loop's default pool (min(32, CPUs + 4) threads): `await sync_to_async("
+        "func, thread_sensitive=False)(*args)`",
     )
     failure = await _outcome_of_a_failing_call(without_blocking, blocking_failure)
     check.that(
@@ -615,8 +669,9 @@ async def check_without_blocking(check, without_blocking):
     if any(zone != REQUEST_ZONE for zone in zones):
         check.lines.append(
             f"  note: the function did not see the time zone the request activated "
-            f"({REQUEST_ZONE}): asyncio.to_thread and run_in_executor lose the request's time "
-            "zone and language; sync_to_async(func, thread_sensitive=False) carries them")
+            f"({REQUEST_ZONE}): run_in_executor, and asyncio.to_thread with asgiref 3.12 or newer, "
+            "lose the request's time zone and language; sync_to_async(func, "
+            "thread_sensitive=False) carries them")
 
 
 def _no_awaitable_returned(check, returned):
@@ -631,13 +686,16 @@ def _no_awaitable_returned(check, returned):
               "`return await sync_to_async(func, thread_sensitive=False)(*args)`")
 
 
-OVERLAP_SECONDS = 0.4  # each of the two requests' calls; thread start-ups take milliseconds
+OVERLAP_SECONDS = 0.4  # each of the requests' calls; thread start-ups take milliseconds
+# Three: a process-wide pool of two threads (or one) makes one of them wait. The loop's
+# default pool has at least 5 (min(32, CPUs + 4)).
+REQUESTS_AT_ONCE = 3
 
 
-async def _most_calls_at_once_from_two_requests(without_blocking):
-    """The most calls of a blocking function running at once when two requests (each with its
-    own ThreadSensitiveContext, as ASGIHandler gives every request) call without_blocking
-    together: 2 if they overlap, 1 if one waited for the other."""
+async def _most_calls_at_once_from_requests(without_blocking):
+    """The most calls of a blocking function running at once when REQUESTS_AT_ONCE requests
+    (each with its own ThreadSensitiveContext, as ASGIHandler gives every request) call
+    without_blocking together: all of them if they overlap, fewer if some waited."""
     lock, running, most = threading.Lock(), [0], [0]
 
     def blocking_step():
@@ -652,8 +710,8 @@ async def _most_calls_at_once_from_two_requests(without_blocking):
         async with ThreadSensitiveContext():
             await without_blocking(blocking_step)
 
-    async with asyncio.timeout(GIVE_UP + 2 * OVERLAP_SECONDS):
-        await asyncio.gather(one_request(), one_request())
+    async with asyncio.timeout(GIVE_UP + REQUESTS_AT_ONCE * OVERLAP_SECONDS):
+        await asyncio.gather(*(one_request() for _ in range(REQUESTS_AT_ONCE)))
     return most[0]
 
 
