@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.urls("tutorial_project.instruments.testing_targets")]
 @asynccontextmanager
 async def loop_must_not_block(caplog, longest=0.25):  # make a warm-up request before it
     loop = asyncio.get_running_loop()
-    loop.set_debug(True)  # or pytest --asyncio-debug; pytest-asyncio overrides PYTHONASYNCIODEBUG
+    loop.set_debug(True)  # or --asyncio-debug: pytest-asyncio>=1.2 overrides PYTHONASYNCIODEBUG
     loop.slow_callback_duration = longest
     await asyncio.sleep(0)  # the loop times whole steps: start a new one, now in debug mode
     with caplog.at_level(logging.WARNING, logger="asyncio"):

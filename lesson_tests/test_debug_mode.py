@@ -1,9 +1,11 @@
 """Who switches on asyncio's debug mode in a pytest-asyncio test? It fails on purpose.
 
-pytest-asyncio 1.x starts each test's loop with ``asyncio.Runner(debug=<its asyncio_debug
-setting>)``, which is False unless ``--asyncio-debug`` or ``asyncio_debug = true`` asks for it.
-So ``PYTHONASYNCIODEBUG=1`` and ``python -X dev``, which ``asyncio.run()`` honours, are switched
-off again: this test fails under them and passes with ``--asyncio-debug``.
+pytest-asyncio 1.2.0 and later start each test's loop with ``asyncio.Runner(debug=<its
+asyncio_debug setting>)``, which is False unless ``--asyncio-debug`` or ``asyncio_debug = true``
+asks for it. So ``PYTHONASYNCIODEBUG=1`` and ``python -X dev``, which ``asyncio.run()`` honours,
+are switched off again: this test fails under them and passes with ``--asyncio-debug``.
+(1.0 and 1.1 have neither option and leave the loop's default: there the variable passes it.
+pytest.ini's ``required_plugins = pytest-asyncio>=1.2`` refuses those.)
 """
 
 import asyncio

@@ -204,10 +204,140 @@ def test_a_sync_test_with_async_to_sync_is_told_why_the_async_form(project):
 def test_an_unknown_fixture_is_named(project):
     from tutorial_project.course.exercises.lesson10 import check_timeout_test
 
-    async def wants_rf(rf):
+    async def wants_client(client):  # pytest-django's sync Client: not for an async test
         pass
 
-    fails_with(run(check_timeout_test, wants_rf), "asks for rf")
+    fails_with(run(check_timeout_test, wants_client), "asks for client", "async_rf or rf")
+
+
+def test_pytest_djangos_rf_passes(project):
+    """An async view takes the WSGIRequest of the sync RequestFactory too (review s25, 5)."""
+    from tutorial_project.course.exercises.lesson10 import check_timeout_test
+
+    @marked
+    async def with_rf(rf, price_view, book):
+        with client.use_transport(times_out()):
+            response = await price_view(rf.get("/", {"currency": "USD"}), sku="BK-001")
+        assert response.status_code == 504 and "error" in json.loads(response.content)
+
+    verdict = run(check_timeout_test, with_rf)
+    assert verdict, str(verdict)
+
+
+BODY = """
+async def test_upstream_timeout(async_client, book):
+    with client.use_transport(times_out()):
+        response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+    assert response.status_code == 504 and "error" in response.json()
+"""
+
+
+def in_a_module(pytestmark, decorators=()):
+    """The test defined in a namespace of its own, with that module-level ``pytestmark``, as in
+    a file or a notebook (where a cell's globals are the notebook's namespace)."""
+    namespace = {"client": client, "times_out": times_out, "pytestmark": pytestmark}
+    exec(BODY, namespace)
+    test = namespace["test_upstream_timeout"]
+    for decorator in decorators:
+        test = decorator(test)
+    return test
+
+
+def test_marks_in_a_module_level_pytestmark_count(project):
+    """pytest applies a module's pytestmark to each of its tests (review s25, 2)."""
+    from tutorial_project.course.exercises.lesson10 import check_timeout_test
+
+    both = [mark("asyncio"), mark("django_db", transaction=True)]
+    for right in (in_a_module(both), in_a_module(tuple(both)),
+                  in_a_module(mark("asyncio"), [mark("django_db", transaction=True)]),
+                  in_a_module([mark("django_db", transaction=True), mark("usefixtures", "db")],
+                              [mark("asyncio")])):
+        verdict = run(check_timeout_test, right)
+        assert verdict, str(verdict)
+    fails_with(run(check_timeout_test, in_a_module([mark("django_db", transaction=True)])),
+               "no @pytest.mark.asyncio", "module-level pytestmark")
+    fails_with(run(check_timeout_test, in_a_module([mark("asyncio"), mark("django_db")])),
+               "issue 580")
+    # the test's own mark is the nearer one, as in pytest: the trap on the test wins
+    fails_with(run(check_timeout_test, in_a_module(both, [mark("django_db")])), "issue 580")
+
+
+calls = []  # module level, as a learner's notebook cell would keep it
+
+
+def test_a_test_that_fails_the_buggy_runs_only_through_its_own_state_is_refused(project):
+    """It asserts nothing about the response: its second run fails whatever the view does
+    (review s25, 4)."""
+    from tutorial_project.course.exercises.lesson10 import check_timeout_test
+
+    @marked
+    async def counts_its_runs(async_client, book):
+        with client.use_transport(times_out()):
+            response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+        calls.append(response)
+        assert len(calls) == 1
+
+    calls.clear()
+    fails_with(run(check_timeout_test, counts_its_runs),
+               "passes on the correct view once, but fails on it a second time",
+               "module level")
+
+    answers = iter([httpx.ReadTimeout("too slow")])  # one-shot: the second run gets nothing
+
+    @marked
+    async def one_shot_handler(async_client, book):
+        def handler(request):
+            raise next(answers)
+
+        with client.use_transport(httpx.MockTransport(handler)):
+            response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+        assert response.status_code == 504 and "error" in response.json()
+
+    fails_with(run(check_timeout_test, one_shot_handler), "a second time", "StopIteration")
+
+
+def test_a_test_whose_state_changes_on_the_buggy_runs_is_refused(project):
+    from tutorial_project.course.exercises.lesson10 import check_timeout_test
+
+    failures = []
+
+    @marked
+    async def stops_after_a_failure(async_client, book):
+        if failures:
+            raise AssertionError("an earlier run failed")
+        with client.use_transport(times_out()):
+            response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+        try:
+            assert response.status_code == 504 and "error" in response.json()
+        except AssertionError:
+            failures.append(response.status_code)
+            raise
+
+    fails_with(run(check_timeout_test, stops_after_a_failure),
+               "fails on it after the buggy runs")
+
+
+def test_caplog_runs_print_no_django_request_lines(project, capsys):
+    """The check's caplog keeps django.request's records and prints none of them (review s25,
+    7): the settings' cell handler gives way while it captures, and is back after."""
+    import logging
+
+    from tutorial_project.course.exercises.lesson10 import check_timeout_test
+
+    handlers = list(logging.getLogger("django.request").handlers)
+
+    @marked
+    async def caplog_and_json(async_client, book, caplog):
+        with client.use_transport(times_out()):
+            response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+        assert response.status_code == 504 and "error" in response.json()
+        assert "Gateway Timeout" in caplog.text
+
+    capsys.readouterr()
+    verdict = run(check_timeout_test, caplog_and_json)
+    assert verdict, str(verdict)
+    assert "[django.request]" not in capsys.readouterr().out
+    assert logging.getLogger("django.request").handlers == handlers
 
 
 def test_a_test_that_checks_the_message_but_not_the_status_is_refused(project):

@@ -4,13 +4,17 @@
 correct price view and against views with realistic bugs, and against a rates client with
 one (a test that replaces ``fetch_rate`` instead of the transport never runs the client, so
 it misses that bug). A right test passes on the first and fails (by an assertion or any
-exception, as under pytest) on each buggy one. On the correct view it must not block the
-loop: a fake upstream that ``time.sleep``s to "be slow" is refused (``MockTransport`` has no
-timeout; the sleep holds every request on the loop and still gives no ``ReadTimeout``).
+exception, as under pytest) on each buggy one. It must pass on the correct view again, a
+second time and after the buggy runs: a test that fails only through state an earlier run
+left (a module-level list it counts, a one-shot iterator) asserts nothing about the view,
+whatever it fails on. On the correct view it must not block the loop: a fake upstream that
+``time.sleep``s to "be slow" is refused (``MockTransport`` has no timeout; the sleep holds
+every request on the loop and still gives no ``ReadTimeout``).
 
 The check runs the test in the notebook's loop, where pytest's marks do nothing, so it reads
-them: a test that would fail in a file under pytest (no ``asyncio`` mark in strict mode, no
-test database, the plain ``django_db`` of the transaction trap, no ``book`` in an empty test
+them, the test's own and its module's ``pytestmark`` (in a notebook, its namespace): a test
+that would fail in a file under pytest (no ``asyncio`` mark in strict mode, no test
+database, the plain ``django_db`` of the transaction trap, no ``book`` in an empty test
 database) is refused before it runs. After each run it checks that the test left the rates
 client as it found it (a fake transport left in place breaks every later test): its parts by
 identity, the attributes of its transport, the transport of each shared client, and what a
@@ -31,7 +35,7 @@ from django.core.exceptions import SynchronousOnlyOperation
 from django.core.management.color import no_style
 from django.db import connection, transaction
 from django.http import JsonResponse
-from django.test import AsyncClient, AsyncRequestFactory
+from django.test import AsyncClient, AsyncRequestFactory, RequestFactory
 from pytest_django.fixtures import Settings, validate_django_db
 
 from tutorial_project.course.exercises.attempt import Raised, attempt, fail
@@ -45,7 +49,7 @@ from tutorial_project.rates.views import product_price
 ROUTE = "exercise-10/price/<str:sku>/"  # the learner's test requests /exercise-10/price/BK-001/
 # what a test may ask for, by name or with @pytest.mark.usefixtures (pytest's and pytest-django's,
 # and lesson_tests/conftest.py's book and price_view; the check's price_view is the view it swaps)
-FIXTURES = {"async_client", "async_rf", "price_view", "monkeypatch", "book", "db",
+FIXTURES = {"async_client", "async_rf", "rf", "price_view", "monkeypatch", "book", "db",
             "transactional_db", "settings", "caplog", "anyio_backend"}
 TRANSACTIONAL_FIXTURES = {"transactional_db", "live_server"}
 
@@ -145,17 +149,18 @@ class _Caplog:
 
     @contextmanager
     def capturing(self):
-        """Records from every logger, django.request's 5xx lines too, and none printed."""
+        """Records from every logger, django.request's 5xx lines too, and none printed: that
+        logger's own handlers (the settings' cell handler) give way to this one meanwhile."""
         root, requests = logging.getLogger(), logging.getLogger("django.request")
-        propagate = requests.propagate
+        propagate, handlers = requests.propagate, requests.handlers
         root.addHandler(self.handler)
-        requests.addHandler(self.handler)
+        requests.handlers = [self.handler]
         requests.propagate = False
         try:
             yield
         finally:
             requests.propagate = propagate
-            requests.removeHandler(self.handler)
+            requests.handlers = handlers
             root.removeHandler(self.handler)
 
     @property
@@ -181,9 +186,17 @@ class _Caplog:
         yield
 
 
+def _all_marks(test):
+    """The test's own marks and its module's ``pytestmark`` (a mark or a list), as pytest
+    applies both; in a notebook the module is the notebook's namespace."""
+    module = getattr(test, "__globals__", {}).get("pytestmark", [])
+    module = module if isinstance(module, list | tuple) else [module]
+    return [getattr(mark, "mark", mark) for mark in [*getattr(test, "pytestmark", []), *module]]
+
+
 def _used_fixtures(test):
     """The fixtures a test asks for as parameters, and those its usefixtures marks name."""
-    used = {name for mark in getattr(test, "pytestmark", []) if mark.name == "usefixtures"
+    used = {name for mark in _all_marks(test) if mark.name == "usefixtures"
             for name in mark.args}
     return set(inspect.signature(test).parameters), used
 
@@ -198,6 +211,7 @@ def _fixtures_for(test, view):
     return unknown, {
         "async_client": lambda: AsyncClient(),
         "async_rf": lambda: AsyncRequestFactory(),
+        "rf": lambda: RequestFactory(),  # an async view takes its WSGIRequest too
         "price_view": lambda: view,
         "monkeypatch": pytest.MonkeyPatch,
         "book": lambda: "BK-001",  # replaced by the product itself in _run
@@ -210,7 +224,8 @@ def _fixtures_for(test, view):
 
 
 def _marks(test):
-    return {mark.name: mark for mark in getattr(test, "pytestmark", [])}
+    """By name; the test's own mark wins over its module's, as the nearer one does in pytest."""
+    return {mark.name: mark for mark in reversed(_all_marks(test))}
 
 
 def _check_marks(check, test):
@@ -218,7 +233,7 @@ def _check_marks(check, test):
     marks, asked = _marks(test), set().union(*_used_fixtures(test))
     runner = "anyio" if "anyio" in marks and "asyncio" not in marks else "asyncio"
     check.that(runner in marks, f"it is marked @pytest.mark.{runner}",
-               "it has no @pytest.mark.asyncio",
+               "it has no @pytest.mark.asyncio (on the test or in a module-level pytestmark)",
                hint="pytest-asyncio in strict mode (lesson_tests/pytest.ini) runs only the "
                     "async tests marked @pytest.mark.asyncio (anyio's plugin, shipped with "
                     "httpx, runs those marked @pytest.mark.anyio)")
@@ -404,8 +419,9 @@ async def check_timeout_test(check, test_upstream_timeout):
     unknown, _, _ = _fixtures_for(test_upstream_timeout, product_price)
     check.that(not unknown, "it asks only for fixtures the check provides",
                f"it asks for {', '.join(sorted(unknown))}",
-               hint="take async_client (or async_rf and price_view) and book as parameters; "
-                    "db, transactional_db, settings, caplog and monkeypatch work too")
+               hint="take async_client (or async_rf or rf, and price_view) and book as "
+                    "parameters; db, transactional_db, settings, caplog and monkeypatch work "
+                    "too")
     _check_marks(check, test_upstream_timeout)
     await _upstream_as_shipped(check)
     with loop_blocking_calls() as blocking:
@@ -420,6 +436,7 @@ async def check_timeout_test(check, test_upstream_timeout):
         fail(check, f"on the correct view it failed: {outcome}",
              _hint_for(outcome.error, "book" in used_fixtures(test_upstream_timeout)))
     check.that(True, "it passes on the correct view", "")
+    await _passes_again(check, test_upstream_timeout, "a second time")
     caught = 0
     buggy = [(what, view, None, hint) for what, (view, hint) in _buggy_views().items()]
     buggy += [(what, product_price, fetch_rate, hint)
@@ -436,6 +453,25 @@ async def check_timeout_test(check, test_upstream_timeout):
                    f"it passes on {what}" + (": does it assert anything?" if caught == 0 else ""),
                    hint=hint)
         caught += 1
+    await _passes_again(check, test_upstream_timeout, "after the buggy runs")
+
+
+STATE_HINT = ("a test must pass every time it runs: keep what it counts, collects or consumes "
+              "(a list, an iterator, a flag) inside the test, not at module level, where one "
+              "run leaves it changed for the next; then assert on the response itself")
+
+
+async def _passes_again(check, test, when):
+    """Run the test on the correct view again: a test that fails the buggy runs only through
+    state an earlier run left behind (a module-level list it asserts the length of, a one-shot
+    iterator) fails here, although it asserts nothing about the view."""
+    outcome = await _run(check, test, product_price, f"the correct view, {when}")
+    if isinstance(outcome, Raised):
+        error = str(outcome).removesuffix(": ")  # an assert without a message
+        fail(check, f"it passes on the correct view once, but fails on it {when}: {error}. "
+                    "Its verdicts on the buggy views come from what an earlier run left, "
+                    "not from the view", STATE_HINT)
+    check.that(True, f"it passes on the correct view {when} too", "")
 
 
 def _hint_for(error, book=True):
