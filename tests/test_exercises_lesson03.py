@@ -2,6 +2,7 @@
 are "not solved yet"; the wrong answers learners write fail with a hint, and print nothing."""
 
 import asyncio
+import contextvars
 import hashlib
 import threading
 import time
@@ -535,6 +536,36 @@ async def a_thread_sensitive_context_per_call(lookup, skus):  # one request thre
     return await asyncio.gather(*(one(sku) for sku in skus))
 
 
+async def a_request_thread_per_lookup(lookup, skus):  # asgiref builds 4 new pools per call
+    async def one(sku):  # a fresh context: this ThreadSensitiveContext is the outer-most one
+        async with ThreadSensitiveContext():
+            return await sync_to_async(lookup)(sku)
+
+    tasks = [asyncio.create_task(one(sku), context=contextvars.Context()) for sku in skus]
+    return await asyncio.gather(*tasks)
+
+
+def copy_without_the_request(function, *args):  # the same, written with Context.run
+    async def in_a_context_of_its_own():
+        async with ThreadSensitiveContext():
+            return await sync_to_async(function)(*args)
+
+    return contextvars.Context().run(asyncio.ensure_future, in_a_context_of_its_own())
+
+
+async def a_request_thread_per_lookup_with_context_run(lookup, skus):
+    return await asyncio.gather(*(copy_without_the_request(lookup, sku) for sku in skus))
+
+
+async def counts_products_on_the_request_thread(lookup, skus):  # right: one ORM query there
+    from tutorial_project.catalog.models import Product
+
+    assert await Product.objects.acount() >= 0  # thread-sensitive: the request's own thread
+    call = sync_to_async(lookup, thread_sensitive=False)
+    tasks = [asyncio.create_task(call(sku), context=contextvars.Context()) for sku in skus]
+    return await asyncio.gather(*tasks)
+
+
 async def blocks_the_loop(lookup, skus):
     return [lookup(sku) for sku in skus]
 
@@ -678,6 +709,7 @@ def sync_lookup_many(lookup, skus):
         lookup_many_with_a_pool_made_on_first_use,
         async_cache_around_the_threads,
         computes_a_little_on_the_loop,
+        counts_products_on_the_request_thread,
         raises_its_own_error_from_the_lookups,
         raises_its_own_error_while_handling_it,
         waits_for_the_first_exception,
@@ -714,6 +746,10 @@ def test_03_2_right_answers_pass(answer):
                                      "at module level"]),
         (a_thread_per_sku, ["started 4 new threads", "second call", "no cap",
                               "at module level"]),
+        (a_request_thread_per_lookup, ["4 ThreadSensitiveContexts of its own",
+                                       "a new thread for each", "thread_sensitive=False"]),
+        (a_request_thread_per_lookup_with_context_run, ["4 ThreadSensitiveContexts of its own",
+                                                        "thread_sensitive=False"]),
         (signs_each_request_on_the_loop, ["s of CPU in one go on the event loop",
                                           "belongs in a thread too"]),
         (returns_the_exceptions, ["lookup raised LookupFailed for CF-003",

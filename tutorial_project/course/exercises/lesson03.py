@@ -519,15 +519,26 @@ _BUILT_FOR_IT = ("asyncio", "asgiref", "concurrent.futures", "threading")
 
 
 @contextmanager
-def pools_and_threads_built_here():
+def pools_and_threads_built_here(request_context):
     """The ThreadPoolExecutors the code in the block built, and the threads it started,
-    itself (``threading.Thread(...).start()``): ``(pools, threads)``.
+    itself (``threading.Thread(...).start()``), and the ThreadSensitiveContexts it opened
+    that got a thread of their own from asgiref: ``(pools, threads, contexts)``.
 
     The loop's default pool and asgiref's per-request thread are built by asyncio and asgiref
-    (once per loop, once per request), and a pool starts its own threads: not counted.
+    (once per loop, once per request: ``request_context``'s), and a pool starts its own
+    threads: not counted. A ThreadSensitiveContext opened in a fresh contextvars.Context is
+    the outer-most one there, and asgiref builds it a one-thread pool of its own: counted.
     """
-    pools, threads = [], []
+    pools, threads, contexts = [], [], []
     real_init, real_start = ThreadPoolExecutor.__init__, threading.Thread.start
+    real_exit = ThreadSensitiveContext.__aexit__
+
+    async def noted_exit(self, *exc_info):
+        if (self is not request_context and self.token is not None
+                and getattr(self, "_executor", None) is None  # not a pool the caller owns
+                and self in SyncToAsync.context_to_thread_executor):
+            contexts.append(self)
+        return await real_exit(self, *exc_info)
 
     def noted_init(self, *args, **kwargs):
         if not sys._getframe(1).f_globals.get("__name__", "").startswith(_BUILT_FOR_IT):
@@ -540,10 +551,12 @@ def pools_and_threads_built_here():
         real_start(self)
 
     ThreadPoolExecutor.__init__, threading.Thread.start = noted_init, noted_start
+    ThreadSensitiveContext.__aexit__ = noted_exit
     try:
-        yield pools, threads
+        yield pools, threads, contexts
     finally:
         ThreadPoolExecutor.__init__, threading.Thread.start = real_init, real_start
+        ThreadSensitiveContext.__aexit__ = real_exit
 
 def _refuse_loop_blockers(check, sleeps, blocking, cache_calls, *, who, named_ok, sleep_hint,
                           named_hint, cache_hint):
@@ -632,8 +645,9 @@ async def check_lookup_many(check, lookup_many):
     # once, which no request pays again. A collection first, so that a full garbage
     # collection (~0.15 s at load 20) does not fall in this call and count as the answer's.
     gc.collect()
-    with pools_and_threads_built_here() as (pools, threads):
-        async with ThreadSensitiveContext(), LoopCPU() as loop_cpu:
+    request_context = ThreadSensitiveContext()  # what ASGIHandler opens for each request
+    with pools_and_threads_built_here(request_context) as (pools, threads, contexts):
+        async with request_context, LoopCPU() as loop_cpu:
             await lookup_many(InstrumentedLookup(delay=0.05, expected=len(SKUS)), SKUS)
     own_pool_hint = (
         "use the loop's pool, `sync_to_async(lookup, thread_sensitive=False)` (in Django "
@@ -656,6 +670,18 @@ async def check_lookup_many(check, lookup_many):
         f"it started {len(threads)} new threads (threading.Thread) again in a second call: "
         "every request would start as many, with no cap on how many run at once",
         hint=own_pool_hint,
+    )
+    opened = len(contexts)
+    check.that(
+        not contexts,
+        "a second call opened no request context of its own (no new thread from asgiref)",
+        f"it opened {opened} ThreadSensitiveContext{'s' if opened != 1 else ''} of its own in a "
+        "second call, each the outer-most one in a fresh context, so asgiref built a new "
+        f"thread for each: every request would start {opened} threads, with no cap on how "
+        "many run at once",
+        hint="a ThreadSensitiveContext is the server's, one per request (ASGIHandler opens "
+        "it); this lookup touches no database, so run it on the loop's shared pool: "
+        "`sync_to_async(lookup, thread_sensitive=False)(sku)`",
     )
     # A blocking call on the loop holds every request however short, so it is not judged by
     # a timing: a third call (its threads and pools are started by now), watched for
