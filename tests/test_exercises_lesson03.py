@@ -2,7 +2,9 @@
 are "not solved yet"; the wrong answers learners write fail with a hint, and print nothing."""
 
 import asyncio
+import contextvars
 import hashlib
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -164,11 +166,49 @@ def waits_for_an_event_in_the_bridged_coroutine(fetch_price, skus):  # any block
     return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
 
 
-def computes_in_the_bridged_coroutine(fetch_price, skus):  # a blocking call nobody names
+def computes_in_the_bridged_coroutine(fetch_price, skus):  # ~0.8 s of CPU on the loop
     async def fetch_all():
-        until = time.perf_counter() + 0.8  # "warm up": CPU work holds the loop too
-        while time.perf_counter() < until:
-            pass
+        sum(i * i for i in range(8_000_000))  # "warm up": CPU work holds the loop too
+        return await asyncio.gather(*(fetch_price(sku) for sku in skus))
+
+    return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
+
+
+def reads_a_slow_pipe_in_the_bridged_coroutine(fetch_price, skus):  # a wait nobody names
+    reader, writer = os.pipe()
+    threading.Timer(0.8, os.write, (writer, b"token")).start()  # on prices_for's thread
+
+    async def fetch_all():
+        os.read(reader, 5)  # holds the loop 0.8 s, with no CPU and no name the check knows
+        return await asyncio.gather(*(fetch_price(sku) for sku in skus))
+
+    try:
+        return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
+    finally:
+        os.close(reader)
+        os.close(writer)
+
+
+def computes_briefly_in_the_bridged_coroutine(fetch_price, skus):  # ~0.2 s of CPU: under
+    async def fetch_all():  # the pause bound, yet every request waits for it
+        sum(i * i for i in range(2_000_000))  # a fixed amount of work, not a wall-clock wait
+        return await asyncio.gather(*(fetch_price(sku) for sku in skus))
+
+    return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
+
+
+def signs_the_request_in_the_bridged_coroutine(fetch_price, skus):  # ~0.2 s of hashing
+    async def fetch_all():
+        hashlib.pbkdf2_hmac("sha256", b"request", b"salt", 400_000)
+        return await asyncio.gather(*(fetch_price(sku) for sku in skus))
+
+    return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
+
+
+def signs_the_request_in_its_own_thread(fetch_price, skus):  # right: the CPU work off the loop
+    hashlib.pbkdf2_hmac("sha256", b"request", b"salt", 400_000)
+
+    async def fetch_all():
         return await asyncio.gather(*(fetch_price(sku) for sku in skus))
 
     return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
@@ -327,7 +367,8 @@ async def async_prices_for(fetch_price, skus):  # its callers are sync: they can
     "answer",
     [prices_for, prices_for_with_a_task_group, sleeps_in_its_own_thread,
      sync_cache_in_its_own_thread, pairs_skus_as_they_complete,
-     raises_its_own_error_from_the_fetches, sync_orm_in_prices_for_itself],
+     raises_its_own_error_from_the_fetches, sync_orm_in_prices_for_itself,
+     signs_the_request_in_its_own_thread],
 )
 def test_03_1_right_answers_pass(answer):
     verdict = verdict_of("check_prices_for", answer)
@@ -347,7 +388,14 @@ def test_03_1_right_answers_pass(answer):
                                        "imported from time"]),
         (waits_for_an_event_in_the_bridged_coroutine, ["blocking call on the event loop: "
                                                        "threading.Event.wait", "Event.wait"]),
-        (computes_in_the_bridged_coroutine, ["the event loop stood still", "only await"]),
+        (computes_in_the_bridged_coroutine, ["s of CPU in one go on the event loop",
+                                             "belongs in prices_for itself"]),
+        (reads_a_slow_pipe_in_the_bridged_coroutine, ["the event loop stood still",
+                                                      "only await"]),
+        (computes_briefly_in_the_bridged_coroutine, ["s of CPU in one go on the event loop",
+                                                     "belongs in prices_for itself"]),
+        (signs_the_request_in_the_bridged_coroutine, ["s of CPU in one go on the event loop",
+                                                      "belongs in prices_for itself"]),
         (sync_cache_in_the_bridged_coroutine, ["called the sync cache.set_many()",
                                                "await cache.aset_many"]),
         (at_most_two_at_a_time, ["at most 2 of 4 fetches", "asyncio.Semaphore",
@@ -535,6 +583,36 @@ async def a_thread_sensitive_context_per_call(lookup, skus):  # one request thre
     return await asyncio.gather(*(one(sku) for sku in skus))
 
 
+async def a_request_thread_per_lookup(lookup, skus):  # asgiref builds 4 new pools per call
+    async def one(sku):  # a fresh context: this ThreadSensitiveContext is the outer-most one
+        async with ThreadSensitiveContext():
+            return await sync_to_async(lookup)(sku)
+
+    tasks = [asyncio.create_task(one(sku), context=contextvars.Context()) for sku in skus]
+    return await asyncio.gather(*tasks)
+
+
+def copy_without_the_request(function, *args):  # the same, written with Context.run
+    async def in_a_context_of_its_own():
+        async with ThreadSensitiveContext():
+            return await sync_to_async(function)(*args)
+
+    return contextvars.Context().run(asyncio.ensure_future, in_a_context_of_its_own())
+
+
+async def a_request_thread_per_lookup_with_context_run(lookup, skus):
+    return await asyncio.gather(*(copy_without_the_request(lookup, sku) for sku in skus))
+
+
+async def counts_products_on_the_request_thread(lookup, skus):  # right: one ORM query there
+    from tutorial_project.catalog.models import Product
+
+    assert await Product.objects.acount() >= 0  # thread-sensitive: the request's own thread
+    call = sync_to_async(lookup, thread_sensitive=False)
+    tasks = [asyncio.create_task(call(sku), context=contextvars.Context()) for sku in skus]
+    return await asyncio.gather(*tasks)
+
+
 async def blocks_the_loop(lookup, skus):
     return [lookup(sku) for sku in skus]
 
@@ -678,6 +756,7 @@ def sync_lookup_many(lookup, skus):
         lookup_many_with_a_pool_made_on_first_use,
         async_cache_around_the_threads,
         computes_a_little_on_the_loop,
+        counts_products_on_the_request_thread,
         raises_its_own_error_from_the_lookups,
         raises_its_own_error_while_handling_it,
         waits_for_the_first_exception,
@@ -714,6 +793,10 @@ def test_03_2_right_answers_pass(answer):
                                      "at module level"]),
         (a_thread_per_sku, ["started 4 new threads", "second call", "no cap",
                               "at module level"]),
+        (a_request_thread_per_lookup, ["4 ThreadSensitiveContexts of its own",
+                                       "a new thread for each", "thread_sensitive=False"]),
+        (a_request_thread_per_lookup_with_context_run, ["4 ThreadSensitiveContexts of its own",
+                                                        "thread_sensitive=False"]),
         (signs_each_request_on_the_loop, ["s of CPU in one go on the event loop",
                                           "belongs in a thread too"]),
         (returns_the_exceptions, ["lookup raised LookupFailed for CF-003",
