@@ -422,6 +422,16 @@ class BareExceptOnTheWayIn(LessonHeader):  # the same with a bare except
         return response
 
 
+class SwallowsTheDisconnectWithA200(LessonHeader):  # no 500, no log line: still sent
+    async def __acall__(self, request):
+        try:
+            response = await self.get_response(request)
+        except BaseException:  # Django sends this 200, unlogged, to a client that left
+            response = HttpResponse("sorry")
+        response["X-Lesson"] = "05"
+        return response
+
+
 class CleansUpInFinally(LessonHeader):
     """Right too: catches Exception (CancelledError passes), cleans up in finally."""
 
@@ -495,6 +505,7 @@ def test_05_1_placeholder_is_not_solved(project):
         (SkipsStreaming, "a streamed answer (StreamingHttpResponse) has no X-Lesson: 05"),
         (SwallowsTheDisconnect, "it still answered 500"),
         (BareExceptOnTheWayIn, "it still answered 503"),
+        (SwallowsTheDisconnectWithA200, "it still answered 200"),
     ],
 )
 def test_05_1_wrong_answers_fail_with_a_hint(project, answer, message, recwarn):

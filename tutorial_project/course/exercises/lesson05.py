@@ -171,8 +171,8 @@ async def _probe_disconnect(check, middleware, headers=()):
     """A client that leaves while the view waits, through ``ASGIHandler`` as a server calls
     it: Django (5.0+) cancels the request, and the ``CancelledError`` must rise through the
     middleware, so no response is sent. A middleware that catches it (``except BaseException``,
-    a bare ``except:``) and returns a response makes Django log "Internal Server Error" and
-    send a 500 to a client that is gone, on every disconnect."""
+    a bare ``except:``) and returns a response makes Django send that response, whatever its
+    status, to a client that is gone, on every disconnect (and log it if it is a 4xx/5xx)."""
     mount(PROBE, _view_the_client_leaves)
     started = time.perf_counter()
     try:
