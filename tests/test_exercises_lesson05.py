@@ -219,6 +219,59 @@ class SerialisesRequests(LessonHeader):  # "avoid races": every request of the s
         return response
 
 
+class SleepsEverySecondRequest(LessonHeader):  # "flush the audit log every N requests"
+    def __init__(self, get_response):
+        super().__init__(get_response)
+        self.served = 0
+
+    async def __acall__(self, request):
+        response = await self.get_response(request)
+        self.served += 1
+        if self.served % 2 == 0:
+            time.sleep(0.05)  # on the loop: every second request holds every other one
+        response["X-Lesson"] = "05"
+        return response
+
+
+class FsyncsEveryThirdRequest(LessonHeader):  # the same, the audit log written to disk
+    served = 0  # on the class: counts across instances
+
+    async def __acall__(self, request):
+        response = await self.get_response(request)
+        FsyncsEveryThirdRequest.served += 1
+        if FsyncsEveryThirdRequest.served % 3 == 0:
+            with tempfile.TemporaryFile() as log:
+                log.write(b"x\n")
+                log.flush()
+                os.fsync(log.fileno())
+        response["X-Lesson"] = "05"
+        return response
+
+
+class CapsAtTwo(LessonHeader):  # "at most 2 requests at once": a semaphore across the view
+    def __init__(self, get_response):
+        super().__init__(get_response)
+        self.two = asyncio.Semaphore(2)
+
+    async def __acall__(self, request):
+        async with self.two:
+            response = await self.get_response(request)
+        response["X-Lesson"] = "05"
+        return response
+
+
+class CapsItsSyncBranchAtTwo(LessonHeader):  # the same in the sync branch, across threads
+    two = threading.BoundedSemaphore(2)
+
+    def __call__(self, request):
+        if self.is_async:
+            return self.__acall__(request)
+        with self.two:
+            response = self.get_response(request)
+        response["X-Lesson"] = "05"
+        return response
+
+
 class CountsUnderALock(LessonHeader):
     """Right too: a lock, held only around its own counter, never across get_response."""
 
@@ -500,7 +553,11 @@ def test_05_1_placeholder_is_not_solved(project):
         (AuditLogInExecutor, "sent work to a thread with run_in_executor"),
         (OldMarker, "_is_coroutine by hand"),
         (OldMarkerBySetattr, "_is_coroutine by hand"),
-        (KeepsTheResponseOnSelf, "with two requests at once a request got the wrong response"),
+        (KeepsTheResponseOnSelf, "with 8 requests at once a request got the wrong response"),
+        (SleepsEverySecondRequest, "called time.sleep on the event loop"),
+        (FsyncsEveryThirdRequest, "os.fsync"),
+        (CapsAtTwo, "the middleware lets only 2 requests through at a time"),
+        (CapsItsSyncBranchAtTwo, "the sync branch lets only 2 requests through at a time"),
         (WrittenOnceAsync, "in a sync stack each request crosses threads more"),
         (SkipsStreaming, "a streamed answer (StreamingHttpResponse) has no X-Lesson: 05"),
         (SwallowsTheDisconnect, "it still answered 500"),
@@ -783,6 +840,20 @@ async def _sync_get(key):
     return cache.get(f"api-key:{key}")  # sync cache call in async code
 
 
+def _every(n, blocking):
+    """A lookup that does ``blocking`` on the loop on every nth request only (a cache of the
+    revocation list, refreshed now and then), then asks the cache."""
+    lookups = [0]
+
+    async def lookup(key):
+        lookups[0] += 1
+        if lookups[0] % n == 0:
+            blocking()
+        return await _aget(key)
+
+    return lookup
+
+
 async def _reads_the_list_in_the_requests_thread(key):  # right: the file read off the loop
     await sync_to_async(_reads_a_revocation_list)()
     return await _aget(key)
@@ -966,6 +1037,16 @@ def one_lookup_lock(get_response):  # "one lookup at a time", the lock held acro
             return await get_response(request)
 
     return middleware
+
+
+class TwoLookupsAtATime(RequireApiKeyClass):  # "protect the cache": a Semaphore of 2
+    def __init__(self, get_response):
+        super().__init__(get_response)
+        self.two_at_a_time = asyncio.Semaphore(2)
+
+    async def __call__(self, request):
+        async with self.two_at_a_time:
+            return await super().__call__(request)
 
 
 class OneRequestAtATimeOnSelf(RequireApiKeyClass):  # "protect the cache": a Semaphore of 1
@@ -1187,6 +1268,11 @@ def test_05_2_placeholder_is_not_solved(project):
             _api_key_middleware(_aget, before=_reads_a_revocation_list_with_pathlib),
             "blocking call on the event loop: open() (sync file I/O)",
         ),
+        (  # a refresh of the revocation list now and then, on the loop
+            _api_key_middleware(_every(4, _reads_a_revocation_list)),
+            "blocking call on the event loop: open() (sync file I/O)",
+        ),
+        (_api_key_middleware(_every(2, lambda: time.sleep(0.05))), "called time.sleep"),
         (_api_key_middleware(_aget, reject=_json_without_error), "its body is {'detail'"),
         (UnmarkedRequireApiKey, "not marked"),
         (view_runs_first, "the view ran for a rejected request"),
@@ -1195,6 +1281,7 @@ def test_05_2_placeholder_is_not_solved(project):
         (no_flags, "async only"),
         (one_lookup_lock, "the middleware lets one request through at a time"),
         (OneRequestAtATimeOnSelf, "the middleware lets one request through at a time"),
+        (TwoLookupsAtATime, "the middleware lets only 2 requests through at a time"),
         (_api_key_middleware(_is_true), "with a key stored in the cache the answer was 401"),
         (
             _api_key_middleware(_aget, checks_the_shape=False),
