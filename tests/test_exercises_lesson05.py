@@ -794,6 +794,7 @@ class RequireApiKeyClass:
         if (
             key is None
             or len(key) > 64
+            or not key.isascii()
             or not key.replace("-", "").replace("_", "").isalnum()
             or not await cache.aget(f"api-key:{key}", default=False)
         ):
@@ -803,13 +804,13 @@ class RequireApiKeyClass:
 
 def _api_key_middleware(
     lookup, *, status=401, challenge='ApiKey realm="api"', before=None, reject=None,
-    checks_the_shape=True,
+    checks_the_shape=True, shape=API_KEY.fullmatch,
 ):
     @async_only_middleware
     def middleware_factory(get_response):
         async def middleware(request):
             key = request.headers.get("X-API-Key", "")
-            if checks_the_shape and not API_KEY.fullmatch(key):
+            if checks_the_shape and not shape(key):
                 key = ""  # refused below, without asking the cache
             if not key or not await lookup(key):
                 if before:
@@ -852,6 +853,30 @@ def _every(n, blocking):
         return await _aget(key)
 
     return lookup
+
+
+async def _fails_closed(key):  # right: a store that does not answer in time refuses the key
+    try:
+        return await asyncio.wait_for(_aget(key), 0.5)
+    except (TimeoutError, ConnectionError):
+        return False
+
+
+async def _fails_open_on_a_timeout(key):  # "don't lock users out when Redis is slow"
+    try:
+        return await asyncio.wait_for(_aget(key), 0.5)
+    except TimeoutError:
+        return True
+
+
+async def _fails_open_on_an_error(key):
+    try:
+        return await _aget(key)
+    except Exception:
+        return True
+
+
+ALLOWED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
 async def _reads_the_list_in_the_requests_thread(key):  # right: the file read off the loop
@@ -1183,6 +1208,9 @@ def no_flags(get_response):
         _api_key_middleware(_reads_the_list_in_the_requests_thread),
         logs_refusals,
         CountsRefusalsOnSelf,
+        _api_key_middleware(_fails_closed),
+        _api_key_middleware(_aget, shape=lambda key: re.fullmatch(r"[\w-]{1,64}", key, re.ASCII)),
+        _api_key_middleware(_aget, shape=lambda key: 0 < len(key) <= 64 and set(key) <= ALLOWED),
     ],
 )
 def test_05_2_right_answers_pass(project, answer, capsys):
@@ -1289,6 +1317,40 @@ def test_05_2_placeholder_is_not_solved(project):
             "Django warns about (CacheKeyWarning)",
         ),
         (swallows_the_disconnect, "it still answered 500"),
+        (  # the reviewer's: no space, up to 64
+            _api_key_middleware(_aget, shape=lambda key: len(key) <= 64 and " " not in key),
+            "with a key with a tab it asked the cache for a key Django warns about",
+        ),
+        (
+            _api_key_middleware(_aget, shape=lambda key: len(key) <= 64 and key.isalnum()),
+            "with a key stored in the cache (64 characters, with - and _) the answer was 401",
+        ),
+        (
+            _api_key_middleware(_aget, shape=lambda key: re.fullmatch("[0-9a-f]{16}", key)),
+            "with a key stored in the cache (64 characters, with - and _) the answer was 401",
+        ),
+        (
+            _api_key_middleware(_aget, shape=lambda key: re.fullmatch(r"[A-Za-z0-9_-]+", key)
+                                and len(key) < 250),
+            "with a 65-character key it asked the cache for that key",
+        ),
+        (
+            _api_key_middleware(_aget, shape=lambda key: re.fullmatch(r"[\w-]{1,64}", key)),
+            "with a key with a non-ASCII letter it asked the cache for that key",
+        ),
+        (
+            _api_key_middleware(
+                _aget, shape=lambda key: len(key) <= 64 and key.isascii() and key.isprintable()
+                and " " not in key
+            ),
+            "with a key with punctuation it asked the cache for that key",
+        ),
+        (
+            _api_key_middleware(_aget, shape=lambda key: re.match(r"[A-Za-z0-9_-]{1,64}", key)),
+            "it asked the cache for a key Django warns about",
+        ),
+        (_api_key_middleware(_fails_open_on_a_timeout), "the request got in without a checked"),
+        (_api_key_middleware(_fails_open_on_an_error), "the request got in without a checked"),
     ],
 )
 def test_05_2_wrong_answers_fail_with_a_hint(project, answer, message, recwarn):

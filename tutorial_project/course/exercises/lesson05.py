@@ -882,10 +882,18 @@ def _watching_sync_cache_calls():
 # What the check stores for a known key: a truthy value that is not True, as a real key store
 # keeps the key's owner or scopes, so `is True` and `== True` refuse every key.
 KEY_RECORD = {"owner": "the check", "scopes": ["read"]}
-# Header values that cannot be a key: as cache keys, Memcached refuses them (InvalidCacheKey,
-# a 500) and every other backend warns (CacheKeyWarning): over 250 characters, or a space.
+# Header values that cannot be a key: as cache keys, Memcached refuses the first three
+# (InvalidCacheKey, a 500) and every other backend warns (CacheKeyWarning): over 250
+# characters, a space, a control character (both of uvicorn's HTTP parsers let a tab
+# through). The others break only the rule of the exercise (ASCII letters, digits, - and _, up
+# to 64): an answer must not build a cache key from them either. Django decodes a header's
+# bytes as Latin-1, so a client's byte 0xE9 reaches the middleware as "é".
 NOT_A_KEY = [({"X-API-Key": "x" * 300}, "a 300-character key"),
-             ({"X-API-Key": "guess again"}, "a key with a space")]
+             ({"X-API-Key": "guess again"}, "a key with a space"),
+             ({"X-API-Key": "guess\tagain"}, "a key with a tab"),
+             ({"X-API-Key": "k" * 65}, "a 65-character key"),
+             ({"X-API-Key": "clé"}, "a key with a non-ASCII letter"),  # the byte 0xE9
+             ({"X-API-Key": "guess.again!"}, "a key with punctuation")]
 
 
 @exercise("05.2", "Reject before the view, asynchronously")
@@ -914,7 +922,9 @@ async def check_require_api_key(check, require_api_key):
         calls.append(request)
         return JsonResponse({"secret": 42})
 
-    known = secrets.token_hex(8)  # a key of the check's own: an answer cannot know it in advance
+    # A key of the check's own (an answer cannot know it in advance), as long as a key may be,
+    # with both - and _ in it: as secrets.token_urlsafe() makes them.
+    known = f"Ab-_{secrets.token_urlsafe(45)}"[:64]
     await cache.aset(f"api-key:{known}", KEY_RECORD, 60)
     try:
         with (
@@ -932,6 +942,7 @@ async def check_require_api_key(check, require_api_key):
                 headers={"X-API-Key": known},
             )
             await _probe_disconnect(check, require_api_key, [(b"x-api-key", known.encode())])
+            await _probe_broken_key_store(check, require_api_key, view, calls, known)
         requests = [
             ("with no key", {}),
             ("with a wrong key", {"headers": {"X-API-Key": "guess"}}),
@@ -984,14 +995,38 @@ def _not_a_json_error(response):
     return None
 
 
+@contextlib.contextmanager
+def _noting_keys_looked_up():
+    """Note the key of each ``get`` of the default cache's backend class in the block, on any
+    thread (``aget`` runs ``get`` in a worker thread), in the list it yields."""
+    backend, asked = type(caches["default"]), []
+    own, get = backend.__dict__.get("get"), backend.get
+
+    def noting(self, key, *args, **kwargs):
+        asked.append(str(key))
+        return get(self, key, *args, **kwargs)
+
+    backend.get = noting
+    try:
+        yield asked
+    finally:
+        if own is None:
+            del backend.get
+        else:
+            backend.get = own
+
+
 async def _probe_api_key(check, require_api_key, view, calls, known):
-    no_challenge, cache_key_warned = [], []
+    no_challenge, cache_key_warned, looked_up = [], [], []
     with _one_chain((require_api_key,), view) as client:
         for headers, label in [({}, "no key"), ({"X-API-Key": "guess"}, "a wrong key"), *NOT_A_KEY]:
-            with quiet_probe() as probe:
+            with quiet_probe() as probe, _noting_keys_looked_up() as asked:
                 response = await _send(client, headers=headers)
             if any(issubclass(category, CacheKeyWarning) for category in probe.warned):
                 cache_key_warned.append(label)
+            elif (headers, label) in NOT_A_KEY and any(headers["X-API-Key"] in key
+                                                       for key in asked):
+                looked_up.append(label)
             refusals = (401, 403, 400) if (headers, label) in NOT_A_KEY else (401, 403)
             hint = "return JsonResponse({...}, status=401) when the cache has no api-key:<key>"
             check.that(
@@ -1020,11 +1055,15 @@ async def _probe_api_key(check, require_api_key, view, calls, known):
             response = await _send(client, headers={"X-API-Key": known})
     check.that(
         not isinstance(response, Exception) and response.status_code == 200 and len(calls) == 1,
-        "with a key stored in the cache the view runs and answers 200",
-        f"with a key stored in the cache the answer was {_status(response)!r}",
+        "with a key stored in the cache (64 characters, with - and _) the view runs and "
+        "answers 200",
+        f"with a key stored in the cache ({len(known)} characters, with - and _) the answer "
+        f"was {_status(response)!r}",
         hint=probe.hint(
             'look the key up with await cache.aget(f"api-key:{key}") and let in any truthy '
-            "value: the check stores a dict (a key's owner and scopes), not True"
+            "value: the check stores a dict (a key's owner and scopes), not True. A key may "
+            "hold - and _ (as secrets.token_urlsafe() makes them) and be 64 characters long: "
+            'isalnum() refuses it, re.fullmatch(r"[A-Za-z0-9_-]{1,64}", key) does not'
         ),
     )
     with quiet_probe() as probe:
@@ -1051,6 +1090,61 @@ async def _probe_api_key(check, require_api_key, view, calls, known):
         hint="the header is the client's input: refuse one that cannot be a key (longer than "
         "64 characters, or anything but letters, digits, - and _) before asking the cache, "
         'e.g. re.fullmatch(r"[A-Za-z0-9_-]{1,64}", key)',
+    )
+    check.that(
+        not looked_up,
+        "it asks the cache only for keys of letters, digits, - and _, up to 64 characters",
+        f"with {' and '.join(looked_up)} it asked the cache for that key: the exercise refuses "
+        "such a header before it reaches a cache key",
+        hint='check the whole key, e.g. re.fullmatch(r"[A-Za-z0-9_-]{1,64}", key): "no space" '
+        "lets a tab or a dot through, str.isalnum() lets non-ASCII letters through, and "
+        "re.match without fullmatch (or $, which also matches before a final newline) checks "
+        "the start only",
+    )
+
+
+# A key store that fails: each lookup waits this long, then raises ConnectionError, as a Redis
+# client does when its server stops answering. Longer than the timeouts people put around a
+# lookup (0.1 to 1 s), so a timeout that lets the request in shows.
+BROKEN_STORE_S = 1.5
+
+
+async def _probe_broken_key_store(check, require_api_key, view, calls, known):
+    """With the check's own key, while the key store fails (slow, then an error), the view must
+    not run: Django's 500, or the answer's own refusal or 503 / 504 (fail closed)."""
+    backend, ran, finished = type(caches["default"]), len(calls), threading.Event()
+    own = backend.__dict__.get("get")
+
+    def failing_get(self, key, *args, **kwargs):
+        try:
+            time.sleep(BROKEN_STORE_S)  # in the worker thread of aget
+            raise ConnectionError("the key store did not answer")
+        finally:
+            finished.set()
+
+    backend.get = failing_get
+    try:
+        with quiet_probe():
+            response = await _get((require_api_key,), view, headers={"X-API-Key": known})
+        for _ in range(int(BROKEN_STORE_S * 2 / 0.02)):  # a lookup given up on still runs
+            if finished.is_set():
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        if own is None:
+            del backend.get
+        else:
+            backend.get = own
+    status = _status(response)
+    check.that(
+        len(calls) == ran and isinstance(status, int) and status >= 400,
+        "when the key store fails, the view does not run (fail closed)",
+        f"when the key store failed (each lookup raised ConnectionError after "
+        f"{BROKEN_STORE_S} s) the answer was {status!r}"
+        + (": the request got in without a checked key (fail open)" if len(calls) > ran else ""),
+        hint="if the lookup raises or times out, nobody knows whether the key is valid: "
+        "refuse the request (let the error become Django's 500, or answer a 503 or 504 JSON), "
+        "never let it through",
     )
 
 
