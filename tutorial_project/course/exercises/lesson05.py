@@ -4,9 +4,7 @@ import ast
 import asyncio
 import contextlib
 import inspect
-import io
 import json
-import os
 import secrets
 import statistics
 import sys
@@ -26,6 +24,7 @@ from django.test import AsyncClient, Client
 from tutorial_project.course.exercises.core import exercise
 from tutorial_project.course.exercises.expect import (
     blocking_calls_on_this_thread,
+    file_opens_on_this_thread,
     made_by_the_surroundings,
 )
 from tutorial_project.course.exercises.quiet import quiet_probe
@@ -294,45 +293,6 @@ def _watching_blocking_calls():
         sys.setprofile(previous)
 
 
-# open() and os.open, whatever name the answer calls them by (Path.read_text, Path.open and
-# friends end up in io.open): file I/O waits for the disk, which on a network file system or
-# under memory pressure is as slow as a network call.
-_FILE_OPENS = (io.open, os.open)
-
-
-def _called_by_the_answer(frame):
-    """Whether the innermost frame of ``frame``'s stack outside the standard library is the
-    answer's: a file read by pathlib for the answer is the answer's, one read by linecache
-    for a traceback that Django or the course formats is not."""
-    while frame is not None and _module_of(frame).split(".")[0] in sys.stdlib_module_names:
-        frame = frame.f_back
-    return (
-        frame is not None
-        and not made_by_the_surroundings(frame)
-        and not _module_of(frame).startswith("IPython.")  # the notebook's own machinery
-    )
-
-
-@contextlib.contextmanager
-def _watching_file_opens():
-    """Note each file the answer opens on this (the event loop's) thread in the block, however
-    fast (in a list of names such as ``"open() (sync file I/O)"``)."""
-    opened, previous = [], sys.getprofile()
-
-    def noting(frame, event, arg):
-        if event == "c_call" and any(arg is function for function in _FILE_OPENS):
-            if _called_by_the_answer(frame):
-                opened.append(f"{'os.open' if arg is os.open else 'open'}() (sync file I/O)")
-        if previous is not None:
-            previous(frame, event, arg)
-
-    sys.setprofile(noting)
-    try:
-        yield opened
-    finally:
-        sys.setprofile(previous)
-
-
 async def _longest_stall_ms(awaitable):
     """Await ``awaitable`` next to a heartbeat task; return (its result, the most CPU time in
     ms the event loop's thread spent between two beats, the longest wall time in ms between
@@ -379,7 +339,7 @@ def _watching_named_calls():
     names = set()
     with (
         blocking_calls_on_this_thread(made_by_the_surroundings) as blocking,
-        _watching_file_opens() as file_opens,
+        file_opens_on_this_thread() as file_opens,
     ):
         yield names
     names.update(blocking, file_opens)
