@@ -1053,7 +1053,7 @@ async def _probe_api_key(check, require_api_key, view, calls, known):
     )
     check.that(
         not looked_up,
-        "it asks the cache only for keys of letters, digits, - and _, up to 64 characters",
+        "it asks the cache only for keys of ASCII letters, digits, - and _, up to 64 characters",
         f"with {' and '.join(looked_up)} it asked the cache for that key: the exercise refuses "
         "such a header before it reaches a cache key",
         hint='check the whole key, e.g. re.fullmatch(r"[A-Za-z0-9_-]{1,64}", key): "no space" '
