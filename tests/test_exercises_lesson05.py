@@ -1241,7 +1241,10 @@ def test_05_2_placeholder_is_not_solved(project):
         (checks_only_presence, "with a wrong key it answered 200"),
         (forgot_await, "did you forget `await`"),
         (_api_key_middleware(_sync_get), "sync cache.get() on the event loop"),
-        (_api_key_middleware(_hard_coded), "with a key stored in the cache the answer was 401"),
+        (
+            _api_key_middleware(_hard_coded),
+            "with a key stored in the cache (64 characters, with - and _) the answer was 401",
+        ),
         (_api_key_middleware(_aget, status=400), "answered 400, not 401 (or 403)"),
         (_api_key_middleware(_aget, challenge=None), "no WWW-Authenticate challenge"),
         (_api_key_middleware(_aget, before=lambda: time.sleep(0.05)), "called time.sleep"),
@@ -1310,11 +1313,14 @@ def test_05_2_placeholder_is_not_solved(project):
         (one_lookup_lock, "the middleware lets one request through at a time"),
         (OneRequestAtATimeOnSelf, "the middleware lets one request through at a time"),
         (TwoLookupsAtATime, "the middleware lets only 2 requests through at a time"),
-        (_api_key_middleware(_is_true), "with a key stored in the cache the answer was 401"),
+        (
+            _api_key_middleware(_is_true),
+            "with a key stored in the cache (64 characters, with - and _) the answer was 401",
+        ),
         (
             _api_key_middleware(_aget, checks_the_shape=False),
-            "with a 300-character key and a key with a space it asked the cache for a key "
-            "Django warns about (CacheKeyWarning)",
+            "with a 300-character key and a key with a space and a key with a tab it asked the "
+            "cache for a key Django warns about (CacheKeyWarning)",
         ),
         (swallows_the_disconnect, "it still answered 500"),
         (  # the reviewer's: no space, up to 64
