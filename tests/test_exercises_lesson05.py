@@ -219,6 +219,59 @@ class SerialisesRequests(LessonHeader):  # "avoid races": every request of the s
         return response
 
 
+class SleepsEverySecondRequest(LessonHeader):  # "flush the audit log every N requests"
+    def __init__(self, get_response):
+        super().__init__(get_response)
+        self.served = 0
+
+    async def __acall__(self, request):
+        response = await self.get_response(request)
+        self.served += 1
+        if self.served % 2 == 0:
+            time.sleep(0.05)  # on the loop: every second request holds every other one
+        response["X-Lesson"] = "05"
+        return response
+
+
+class FsyncsEveryThirdRequest(LessonHeader):  # the same, the audit log written to disk
+    served = 0  # on the class: counts across instances
+
+    async def __acall__(self, request):
+        response = await self.get_response(request)
+        FsyncsEveryThirdRequest.served += 1
+        if FsyncsEveryThirdRequest.served % 3 == 0:
+            with tempfile.TemporaryFile() as log:
+                log.write(b"x\n")
+                log.flush()
+                os.fsync(log.fileno())
+        response["X-Lesson"] = "05"
+        return response
+
+
+class CapsAtTwo(LessonHeader):  # "at most 2 requests at once": a semaphore across the view
+    def __init__(self, get_response):
+        super().__init__(get_response)
+        self.two = asyncio.Semaphore(2)
+
+    async def __acall__(self, request):
+        async with self.two:
+            response = await self.get_response(request)
+        response["X-Lesson"] = "05"
+        return response
+
+
+class CapsItsSyncBranchAtTwo(LessonHeader):  # the same in the sync branch, across threads
+    two = threading.BoundedSemaphore(2)
+
+    def __call__(self, request):
+        if self.is_async:
+            return self.__acall__(request)
+        with self.two:
+            response = self.get_response(request)
+        response["X-Lesson"] = "05"
+        return response
+
+
 class CountsUnderALock(LessonHeader):
     """Right too: a lock, held only around its own counter, never across get_response."""
 
@@ -422,6 +475,16 @@ class BareExceptOnTheWayIn(LessonHeader):  # the same with a bare except
         return response
 
 
+class SwallowsTheDisconnectWithA200(LessonHeader):  # no 500, no log line: still sent
+    async def __acall__(self, request):
+        try:
+            response = await self.get_response(request)
+        except BaseException:  # Django sends this 200, unlogged, to a client that left
+            response = HttpResponse("sorry")
+        response["X-Lesson"] = "05"
+        return response
+
+
 class CleansUpInFinally(LessonHeader):
     """Right too: catches Exception (CancelledError passes), cleans up in finally."""
 
@@ -490,11 +553,16 @@ def test_05_1_placeholder_is_not_solved(project):
         (AuditLogInExecutor, "sent work to a thread with run_in_executor"),
         (OldMarker, "_is_coroutine by hand"),
         (OldMarkerBySetattr, "_is_coroutine by hand"),
-        (KeepsTheResponseOnSelf, "with two requests at once a request got the wrong response"),
+        (KeepsTheResponseOnSelf, "with 8 requests at once a request got the wrong response"),
+        (SleepsEverySecondRequest, "called time.sleep on the event loop"),
+        (FsyncsEveryThirdRequest, "os.fsync"),
+        (CapsAtTwo, "the middleware lets only 2 requests through at a time"),
+        (CapsItsSyncBranchAtTwo, "the sync branch lets only 2 requests through at a time"),
         (WrittenOnceAsync, "in a sync stack each request crosses threads more"),
         (SkipsStreaming, "a streamed answer (StreamingHttpResponse) has no X-Lesson: 05"),
         (SwallowsTheDisconnect, "it still answered 500"),
         (BareExceptOnTheWayIn, "it still answered 503"),
+        (SwallowsTheDisconnectWithA200, "it still answered 200"),
     ],
 )
 def test_05_1_wrong_answers_fail_with_a_hint(project, answer, message, recwarn):
@@ -726,6 +794,7 @@ class RequireApiKeyClass:
         if (
             key is None
             or len(key) > 64
+            or not key.isascii()
             or not key.replace("-", "").replace("_", "").isalnum()
             or not await cache.aget(f"api-key:{key}", default=False)
         ):
@@ -735,13 +804,13 @@ class RequireApiKeyClass:
 
 def _api_key_middleware(
     lookup, *, status=401, challenge='ApiKey realm="api"', before=None, reject=None,
-    checks_the_shape=True,
+    checks_the_shape=True, shape=API_KEY.fullmatch,
 ):
     @async_only_middleware
     def middleware_factory(get_response):
         async def middleware(request):
             key = request.headers.get("X-API-Key", "")
-            if checks_the_shape and not API_KEY.fullmatch(key):
+            if checks_the_shape and not shape(key):
                 key = ""  # refused below, without asking the cache
             if not key or not await lookup(key):
                 if before:
@@ -770,6 +839,44 @@ async def _sync_get(key):
     from django.core.cache import cache
 
     return cache.get(f"api-key:{key}")  # sync cache call in async code
+
+
+def _every(n, blocking):
+    """A lookup that does ``blocking`` on the loop on every nth request only (a cache of the
+    revocation list, refreshed now and then), then asks the cache."""
+    lookups = [0]
+
+    async def lookup(key):
+        lookups[0] += 1
+        if lookups[0] % n == 0:
+            blocking()
+        return await _aget(key)
+
+    return lookup
+
+
+async def _fails_closed(key):  # right: a store that does not answer in time refuses the key
+    try:
+        return await asyncio.wait_for(_aget(key), 0.5)
+    except (TimeoutError, ConnectionError):
+        return False
+
+
+async def _fails_open_on_a_timeout(key):  # "don't lock users out when Redis is slow"
+    try:
+        return await asyncio.wait_for(_aget(key), 0.5)
+    except TimeoutError:
+        return True
+
+
+async def _fails_open_on_an_error(key):
+    try:
+        return await _aget(key)
+    except Exception:
+        return True
+
+
+ALLOWED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
 async def _reads_the_list_in_the_requests_thread(key):  # right: the file read off the loop
@@ -957,6 +1064,16 @@ def one_lookup_lock(get_response):  # "one lookup at a time", the lock held acro
     return middleware
 
 
+class TwoLookupsAtATime(RequireApiKeyClass):  # "protect the cache": a Semaphore of 2
+    def __init__(self, get_response):
+        super().__init__(get_response)
+        self.two_at_a_time = asyncio.Semaphore(2)
+
+    async def __call__(self, request):
+        async with self.two_at_a_time:
+            return await super().__call__(request)
+
+
 class OneRequestAtATimeOnSelf(RequireApiKeyClass):  # "protect the cache": a Semaphore of 1
     def __init__(self, get_response):
         super().__init__(get_response)
@@ -1091,6 +1208,9 @@ def no_flags(get_response):
         _api_key_middleware(_reads_the_list_in_the_requests_thread),
         logs_refusals,
         CountsRefusalsOnSelf,
+        _api_key_middleware(_fails_closed),
+        _api_key_middleware(_aget, shape=lambda key: re.fullmatch(r"[\w-]{1,64}", key, re.ASCII)),
+        _api_key_middleware(_aget, shape=lambda key: 0 < len(key) <= 64 and set(key) <= ALLOWED),
     ],
 )
 def test_05_2_right_answers_pass(project, answer, capsys):
@@ -1121,7 +1241,10 @@ def test_05_2_placeholder_is_not_solved(project):
         (checks_only_presence, "with a wrong key it answered 200"),
         (forgot_await, "did you forget `await`"),
         (_api_key_middleware(_sync_get), "sync cache.get() on the event loop"),
-        (_api_key_middleware(_hard_coded), "with a key stored in the cache the answer was 401"),
+        (
+            _api_key_middleware(_hard_coded),
+            "with a key stored in the cache (64 characters, with - and _) the answer was 401",
+        ),
         (_api_key_middleware(_aget, status=400), "answered 400, not 401 (or 403)"),
         (_api_key_middleware(_aget, challenge=None), "no WWW-Authenticate challenge"),
         (_api_key_middleware(_aget, before=lambda: time.sleep(0.05)), "called time.sleep"),
@@ -1176,6 +1299,11 @@ def test_05_2_placeholder_is_not_solved(project):
             _api_key_middleware(_aget, before=_reads_a_revocation_list_with_pathlib),
             "blocking call on the event loop: open() (sync file I/O)",
         ),
+        (  # a refresh of the revocation list now and then, on the loop
+            _api_key_middleware(_every(4, _reads_a_revocation_list)),
+            "blocking call on the event loop: open() (sync file I/O)",
+        ),
+        (_api_key_middleware(_every(2, lambda: time.sleep(0.05))), "called time.sleep"),
         (_api_key_middleware(_aget, reject=_json_without_error), "its body is {'detail'"),
         (UnmarkedRequireApiKey, "not marked"),
         (view_runs_first, "the view ran for a rejected request"),
@@ -1184,13 +1312,51 @@ def test_05_2_placeholder_is_not_solved(project):
         (no_flags, "async only"),
         (one_lookup_lock, "the middleware lets one request through at a time"),
         (OneRequestAtATimeOnSelf, "the middleware lets one request through at a time"),
-        (_api_key_middleware(_is_true), "with a key stored in the cache the answer was 401"),
+        (TwoLookupsAtATime, "the middleware lets only 2 requests through at a time"),
+        (
+            _api_key_middleware(_is_true),
+            "with a key stored in the cache (64 characters, with - and _) the answer was 401",
+        ),
         (
             _api_key_middleware(_aget, checks_the_shape=False),
-            "with a 300-character key and a key with a space it asked the cache for a key "
-            "Django warns about (CacheKeyWarning)",
+            "with a 300-character key and a key with a space and a key with a tab it asked the "
+            "cache for a key Django warns about (CacheKeyWarning)",
         ),
         (swallows_the_disconnect, "it still answered 500"),
+        (  # the reviewer's: no space, up to 64
+            _api_key_middleware(_aget, shape=lambda key: len(key) <= 64 and " " not in key),
+            "with a key with a tab it asked the cache for a key Django warns about",
+        ),
+        (
+            _api_key_middleware(_aget, shape=lambda key: len(key) <= 64 and key.isalnum()),
+            "with a key stored in the cache (64 characters, with - and _) the answer was 401",
+        ),
+        (
+            _api_key_middleware(_aget, shape=lambda key: re.fullmatch("[0-9a-f]{16}", key)),
+            "with a key stored in the cache (64 characters, with - and _) the answer was 401",
+        ),
+        (
+            _api_key_middleware(_aget, shape=lambda key: re.fullmatch(r"[A-Za-z0-9_-]+", key)
+                                and len(key) < 250),
+            "with a 65-character key it asked the cache for that key",
+        ),
+        (
+            _api_key_middleware(_aget, shape=lambda key: re.fullmatch(r"[\w-]{1,64}", key)),
+            "with a key with a non-ASCII letter it asked the cache for that key",
+        ),
+        (
+            _api_key_middleware(
+                _aget, shape=lambda key: len(key) <= 64 and key.isascii() and key.isprintable()
+                and " " not in key
+            ),
+            "with a key with punctuation it asked the cache for that key",
+        ),
+        (
+            _api_key_middleware(_aget, shape=lambda key: re.match(r"[A-Za-z0-9_-]{1,64}", key)),
+            "it asked the cache for a key Django warns about",
+        ),
+        (_api_key_middleware(_fails_open_on_a_timeout), "the request got in without a checked"),
+        (_api_key_middleware(_fails_open_on_an_error), "the request got in without a checked"),
     ],
 )
 def test_05_2_wrong_answers_fail_with_a_hint(project, answer, message, recwarn):

@@ -3,6 +3,7 @@
 import asyncio
 import gc
 import inspect
+import io
 import os
 import socket
 import sys
@@ -360,6 +361,51 @@ def blocking_calls_on_this_thread(ignore=lambda frame: False):
     sys.setprofile(hook)
     try:
         yield found
+    finally:
+        sys.setprofile(previous)
+
+
+# open() and os.open, whatever name the answer calls them by (Path.read_text, Path.open and
+# friends end up in io.open): file I/O waits for the disk, which on a network file system or
+# under memory pressure is as slow as a network call.
+_FILE_OPENS = (io.open, os.open)
+
+
+def _called_by_the_answer(frame):
+    """Whether the innermost frame of ``frame``'s stack outside the standard library is the
+    answer's: a file read by pathlib for the answer is the answer's, one read by linecache
+    for a traceback that Django or the course formats is not."""
+    while frame is not None and _module(frame).split(".")[0] in sys.stdlib_module_names:
+        frame = frame.f_back
+    return (
+        frame is not None
+        and not made_by_the_surroundings(frame)
+        and not _module(frame).startswith("IPython.")  # the notebook's own machinery
+    )
+
+
+@contextmanager
+def file_opens_on_this_thread():
+    """Name each file the answer opens on this (the event loop's) thread in the block, however
+    fast: a list of names such as ``"open() (sync file I/O)"``.
+
+    A profile hook sees the calls themselves (``open``, ``os.open``, and pathlib's reads,
+    which end up in ``io.open``); it is set for this thread only, and a profiler already set
+    still runs. Opens made by the surroundings (``made_by_the_surroundings``, and the
+    notebook's own IPython machinery) are left out.
+    """
+    opened, previous = [], sys.getprofile()
+
+    def noting(frame, event, arg):
+        if event == "c_call" and any(arg is function for function in _FILE_OPENS):
+            if _called_by_the_answer(frame):
+                opened.append(f"{'os.open' if arg is os.open else 'open'}() (sync file I/O)")
+        if previous is not None:
+            previous(frame, event, arg)
+
+    sys.setprofile(noting)
+    try:
+        yield opened
     finally:
         sys.setprofile(previous)
 

@@ -110,6 +110,49 @@ async def microseconds_per_request(chains, path, *, requests=300, rounds=5):
     return {name: statistics.median(values) for name, values in timings.items()}
 
 
+def _noop():
+    return None
+
+
+async def _anoop():
+    return None
+
+
+def _median_and_p90(seconds):
+    """(median, 90th percentile) of ``seconds``, in µs."""
+    return statistics.median(seconds) * 1e6, statistics.quantiles(seconds, n=10)[-1] * 1e6
+
+
+def _to_loop_from_this_thread(times):
+    spans = []
+    for _ in range(times):
+        started = time.perf_counter()
+        asgiref_sync.async_to_sync(_anoop)()  # waits for the event loop to run it
+        spans.append(time.perf_counter() - started)
+    return spans
+
+
+async def crossing_microseconds(times=1000):
+    """``{"sync_to_async": (median, p90), "async_to_sync": (median, p90)}`` in µs: one crossing
+    each way, timed on its own ``times`` times, with nothing else around it.
+
+    As in a request under ``ASGIHandler``: inside a ``ThreadSensitiveContext``, whose worker
+    thread a first, untimed call starts; ``sync_to_async`` of a function that does nothing,
+    awaited on the event loop; ``async_to_sync`` of a coroutine that does nothing, called
+    from that worker thread (as a sync middleware calls an async view) while the loop waits.
+    """
+    async with asgiref_sync.ThreadSensitiveContext():
+        await asgiref_sync.sync_to_async(_noop)()  # starts the worker thread: not timed
+        to_thread = []
+        for _ in range(times):
+            started = time.perf_counter()
+            await asgiref_sync.sync_to_async(_noop)()
+            to_thread.append(time.perf_counter() - started)
+        to_loop = await asgiref_sync.sync_to_async(_to_loop_from_this_thread)(times)
+    return {"sync_to_async": _median_and_p90(to_thread),
+            "async_to_sync": _median_and_p90(to_loop)}
+
+
 @contextlib.contextmanager
 def _counting_thread_hops():
     """Count every ``sync_to_async`` and ``async_to_sync`` call made while the block runs."""
