@@ -213,6 +213,28 @@ async def with_no_orphans_spelled_out(number):  # right, written differently: or
     return await sync_to_async(lambda: [p.sku for p in paginator.get_page(number)])()
 
 
+async def page_and_whole_table(number):  # right page, but list(qs) reads every row too
+    from asgiref.sync import sync_to_async
+
+    django_paginator, products = paginators()
+
+    def skus():
+        page = django_paginator.Paginator(products, 5).get_page(number)
+        list(products)
+        return [p.sku for p in page]
+
+    return await sync_to_async(skus)()
+
+
+async def page_and_own_count(number):  # a COUNT of its own beside the paginator's: 3 queries
+    from asgiref.sync import sync_to_async
+
+    django_paginator, products = paginators()
+    await products.all().acount()
+    paginator = django_paginator.Paginator(products, 5)
+    return await sync_to_async(lambda: [p.sku for p in paginator.get_page(number)])()
+
+
 def _skus_of_page(number):
     django_paginator, products = paginators()
     return [p.sku for p in django_paginator.Paginator(products, 5).get_page(number)]
@@ -246,6 +268,11 @@ def test_page_skus(project):
         verdict = run(check_page_skus, in_memory)
         assert not verdict and "rows already in memory" in str(verdict), in_memory.__name__
         assert "LIMIT" in str(verdict)
+    verdict = run(check_page_skus, page_and_whole_table)
+    assert not verdict and "with no LIMIT" in str(verdict), str(verdict)
+    assert "a COUNT and one LIMIT query" in str(verdict)
+    verdict = run(check_page_skus, page_and_own_count)
+    assert not verdict and "ran 3 SELECT(s)" in str(verdict), str(verdict)
     verdict = run(check_page_skus, page_on_a_pool_thread)
     assert not verdict and "thread other than the request's" in str(verdict)
     assert "thread_sensitive=False" in str(verdict)
@@ -421,6 +448,38 @@ async def waits_after_enqueueing(request):  # aenqueue, then waits (in a thread)
     result = await report_task().aenqueue(category)
     await asyncio.to_thread(sleep, 2)
     return JsonResponse({"id": result.id, "status": result.status}, status=202)
+
+
+async def waits_a_little_after_enqueueing(request):  # a sync helper in a thread: 0.3 s late
+    from asgiref.sync import sync_to_async
+
+    category = request.GET.get("category", "").strip()
+    if not category:
+        return JsonResponse({"error": "give ?category=<slug>"}, status=400)
+    result = await report_task().aenqueue(category)
+    await sync_to_async(sleep)(0.3)  # off the loop: only the clock sees it
+    return JsonResponse({"id": result.id, "status": result.status}, status=202)
+
+
+async def to_thread_after_enqueueing(request):  # 0.45 s in asyncio.to_thread: late
+    category = request.GET.get("category", "").strip()
+    if not category:
+        return JsonResponse({"error": "give ?category=<slug>"}, status=400)
+    result = await report_task().aenqueue(category)
+    await asyncio.to_thread(sleep, 0.45)
+    return JsonResponse({"id": result.id, "status": result.status}, status=202)
+
+
+async def with_a_status_url(request):  # right, written differently: more keys, a Location
+    category = request.GET.get("category", "").strip()
+    if not category:
+        return JsonResponse({"error": "give ?category=<slug>"}, status=400)
+    result = await report_task().aenqueue(category)
+    url = f"/reports/{result.id}/"
+    response = JsonResponse({"id": result.id, "status": result.status, "status_url": url},
+                            status=202)
+    response["Location"] = url
+    return response
 
 
 async def sleeps_briefly(request):  # well under the timing bound, but a wait all the same
@@ -686,6 +745,10 @@ def test_start_report_view(project, recwarn, monkeypatch):
         assert "acall()" in str(verdict) and "aenqueue" in str(verdict)
     verdict = run(check_start_report_view, waits_after_enqueueing)
     assert not verdict and "answered after" in str(verdict) and "202 at once" in str(verdict)
+    for late in (waits_a_little_after_enqueueing, to_thread_after_enqueueing):
+        verdict = run(check_start_report_view, late)
+        assert not verdict and "answered after" in str(verdict), (late.__name__, str(verdict))
+    assert run(check_start_report_view, with_a_status_url)
     verdict = run(check_start_report_view, sleeps_briefly)
     assert not verdict and "waited before answering: asyncio.sleep(0.4)" in str(verdict)
     assert "202 at once" in str(verdict)
