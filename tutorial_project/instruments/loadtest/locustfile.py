@@ -25,7 +25,8 @@ from locust import FastHttpUser, constant, events, task
 @events.init_command_line_parser.add_listener
 def _options(parser):
     parser.add_argument("--path", default="/", help="the path every request GETs")
-    parser.add_argument("--warmup", type=float, default=2.0, help="seconds not measured")
+    parser.add_argument("--warmup", default="2.0",
+                        help="seconds not measured: one for every level, or one per level")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds measured")
     parser.add_argument("--timeout", type=float, default=30.0, help="per request, seconds")
     parser.add_argument("--levels", default="10", help="numbers of users, comma-separated")
@@ -60,6 +61,8 @@ def _measure(environment):
     options, runner = environment.parsed_options, environment.runner
     stats = runner.stats
     levels = [int(users) for users in options.levels.split(",")]
+    warmups = [float(seconds) for seconds in options.warmup.split(",")]
+    warmups = warmups * len(levels) if len(warmups) == 1 else warmups
     done = []
     for level, users in enumerate(levels):
         if runner.user_count != users:
@@ -67,7 +70,7 @@ def _measure(environment):
             while runner.user_count != users:
                 gevent.sleep(0.05)
         if level == 0 or users != levels[level - 1]:
-            gevent.sleep(options.warmup)  # a repeated level goes on measuring, already warm
+            gevent.sleep(warmups[level])  # a repeated level goes on measuring, already warm
         stats.reset_all()
         cpu, started = time.process_time(), time.perf_counter()
         _write(options.report, {"measuring": level, "results": done})
