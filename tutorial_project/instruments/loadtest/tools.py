@@ -46,6 +46,7 @@ class LoadRun:
     cpu_seconds: float  # the load generator's own CPU over the window
     server: ServerUsage | None = None
     error_kinds: list = field(default_factory=list)
+    warmup: float | None = None  # seconds the warm-up before this window lasted
 
     @property
     def requests_per_second(self):
@@ -100,7 +101,8 @@ async def run_locust(url, path, *, clients, warmup=WARMUP, duration=DURATION, ti
             "--timeout", str(timeout),
             "--report", str(report), "--only-summary", "--loglevel", "WARNING",
             "--exit-code-on-error", "0",
-            "--run-time", f"{int(sum(warmups) + len(levels) * (duration + 10) + timeout + 60)}s",
+            "--run-time",
+            f"{int(len(levels) * (max(15, *warmups) + duration + 10) + timeout + 60)}s",
         ]
         usages = []
         with open(log_path, "wb") as log:
@@ -132,7 +134,7 @@ async def run_locust(url, path, *, clients, warmup=WARMUP, duration=DURATION, ti
     return [
         LoadRun("locust", r["users"], r["seconds"], r["requests"], r["errors"],
                 _ms(r["p50_ms"]), _ms(r["p99_ms"]), _ms(r["mean_ms"]), r["cpu_seconds"], usage,
-                r["error_kinds"])
+                r["error_kinds"], r.get("warmup_seconds"))
         for r, usage in zip(results, usages, strict=True)
     ]
 
