@@ -806,6 +806,48 @@ async def waits_with_a_timeout(request):
     return JsonResponse({"in_stock": n})
 
 
+async def caps_the_wait(request):
+    """Review 08-s25 (W11): the wait capped at 0.2 s and the timeout swallowed; it passed 3
+    of 4 runs, as the check's gate stretched the timings past 0.45 s."""
+    from tutorial_project.catalog.models import Product
+
+    n = await Product.objects.filter(stock__gt=0).acount()
+    await sync_to_async(close_connection)()
+    try:
+        await asyncio.wait_for(upstream(_ms(request)), 0.2)
+    except TimeoutError:
+        pass
+    return JsonResponse({"in_stock": n})
+
+
+async def caps_the_wait_at_once(request):
+    """Review 08-s25 (W13): a 1 ms timeout, swallowed: it was refused with 'None database
+    connection(s)' and the thread_sensitive hint."""
+    from tutorial_project.catalog.models import Product
+
+    n = await Product.objects.filter(stock__gt=0).acount()
+    await sync_to_async(close_connection)()
+    try:
+        async with asyncio.timeout(0.001):
+            await upstream(_ms(request))
+    except TimeoutError:
+        pass
+    return JsonResponse({"in_stock": n})
+
+
+async def waits_for_with_a_504(request):
+    """Right, written differently: wait_for with a timeout above the wait, 504 when it fires."""
+    from tutorial_project.catalog.models import Product
+
+    n = await Product.objects.filter(stock__gt=0).acount()
+    await sync_to_async(close_connection)()
+    try:
+        await asyncio.wait_for(upstream(_ms(request)), timeout=5)
+    except TimeoutError:
+        return JsonResponse({"error": "upstream timed out"}, status=504)
+    return JsonResponse({"in_stock": n})
+
+
 async def sync_orm_with_the_guard_off(request):
     """Review 08-s24: the guard switched off inside the view, sync ORM on the loop (it passed
     every line: a count on a few rows is too short to show in the loop's timing)."""
@@ -890,6 +932,7 @@ def test_stock_then_wait_accepts_right_answers(project):
     assert asyncio.run(check_stock_then_wait(counts_and_closes_on_a_thread_of_its_own))
     assert asyncio.run(check_stock_then_wait(closes_all_then_waits_in_float_ms))
     assert asyncio.run(check_stock_then_wait(waits_with_a_timeout))
+    assert asyncio.run(check_stock_then_wait(waits_for_with_a_504))
 
 
 def test_stock_then_wait_rejects_mistakes(project):
@@ -978,6 +1021,26 @@ def test_stock_then_wait_rejects_skipped_steps(project):
     assert "ensure_future" in str(verdict) and "computes" not in str(verdict)
     verdict = asyncio.run(check_stock_then_wait(waits_for_an_event))
     assert not verdict and "threading.Event.wait" in str(verdict), str(verdict)
+
+
+def test_stock_then_wait_rejects_a_wait_cut_short(project):
+    """Review 08-s25: a timeout below the wait, swallowed, is no wait for the upstream."""
+    verdict = asyncio.run(check_stock_then_wait(caps_the_wait))
+    assert not verdict and "answered before their upstream() call had waited" in str(
+        verdict), str(verdict)
+    assert "[0.5]" in str(verdict) and "answer 504" in str(verdict)
+    assert "blocking" not in str(verdict) and "last answer" not in str(verdict)
+    verdict = asyncio.run(check_stock_then_wait(caps_the_wait_at_once))
+    assert not verdict and "answered before their upstream() call had waited" in str(
+        verdict), str(verdict)
+    assert "None" not in str(verdict) and "thread_sensitive" not in str(verdict)
+
+
+def test_cut_short_allows_a_coarse_clock():
+    assert lesson08._cut_short(0.5, 0.0, 0.2)  # capped at 0.2 s
+    assert lesson08._cut_short(0.5, None, 1.0)  # cancelled before its sleep began
+    assert not lesson08._cut_short(0.5, 0.0, 0.5)
+    assert not lesson08._cut_short(0.03, 0.0, 0.03 - 0.016)  # Windows' 16 ms clock
 
 
 def test_stock_then_wait_rejects_counts_kept_or_cached(project):

@@ -524,6 +524,9 @@ class _UpstreamWatch:
             raise _WaitTooLong(f"the check stopped a {seconds:g} s wait in upstream()")
         if (calls := _UPSTREAM_CALLS.get()) is not None:
             calls.append(asyncio.current_task())
+        wait = [seconds, None]  # [asked, when its sleep began]: None until the gate opens
+        if (waits := _UPSTREAM_WAITS.get()) is not None:
+            waits.append(wait)
         if self.connections is not None:  # this request's own queries so far
             self.queried_before.append((_REQUEST_QUERIES.get() or [0])[0])
         # thread_sensitive: runs on the calling request's thread, where its connection lives
@@ -541,6 +544,7 @@ class _UpstreamWatch:
                 if len(self.held) <= self.expected // 2:
                     self.apart = len(self.held)
                     self.gave_up.set()
+        wait[1] = time.perf_counter()  # upstream() sleeps from here, unless cancelled
 
     def release(self):
         """From now on, calls wait for no one."""
@@ -549,26 +553,41 @@ class _UpstreamWatch:
 
 # The tasks that called upstream() for the request being served (_answers_after_upstream).
 _UPSTREAM_CALLS = contextvars.ContextVar("lesson08_upstream_calls", default=None)
+# The waits of the request being served: [seconds asked, when the sleep began] each.
+_UPSTREAM_WAITS = contextvars.ContextVar("lesson08_upstream_waits", default=None)
 
 
-def _answers_after_upstream(view, early, queries):
+def _cut_short(seconds, began, now):
+    """A wait whose request was answered before it could have slept its seconds: cancelled
+    (a timeout around upstream() shorter than the wait), or before it even began to sleep.
+    The margin allows a coarse clock (about 16 ms on Windows)."""
+    return began is None or now - began < 0.9 * seconds - 0.02
+
+
+def _answers_after_upstream(view, early, queries, short):
     """``view``, noting in ``early`` each answer sent while an upstream() call that the view
     started was still running (``ensure_future(upstream(...))``, then a sleep: nothing waits
-    for the upstream's answer, nor hears of its failure), and in ``queries`` how many queries
-    each request ran."""
+    for the upstream's answer, nor hears of its failure), in ``short`` the seconds of each
+    wait cut short (answered before it could have slept them: ``wait_for(upstream(...),
+    0.2)`` with the timeout swallowed), and in ``queries`` how many queries each request
+    ran."""
 
     async def watched(request):
-        calls, mine = [], [0]
+        calls, waits, mine = [], [], [0]
         mark = _UPSTREAM_CALLS.set(calls)  # tasks the view starts copy this context
+        waiting = _UPSTREAM_WAITS.set(waits)
         counting = _REQUEST_QUERIES.set(mine)
         try:
             return await view(request)
         finally:
+            now = time.perf_counter()
             _REQUEST_QUERIES.reset(counting)
+            _UPSTREAM_WAITS.reset(waiting)
             _UPSTREAM_CALLS.reset(mark)
             queries.append(mine[0])
             me = asyncio.current_task()
             early.extend(call for call in calls if call is not me and not call.done())
+            short.extend(s for s, began in waits if _cut_short(s, began, now))
 
     return watched
 
@@ -689,7 +708,8 @@ async def check_stock_then_wait(check, stock_then_wait):
     expected = await Product.objects.filter(stock__gt=0).acount()
     early = []  # upstream() calls still running when their request was answered
     queries = []  # how many queries each request ran, in the order they were answered
-    mount(ROUTE, _answers_after_upstream(stock_then_wait, early, queries))
+    short = []  # the seconds of each upstream() wait cut short (cancelled, or never begun)
+    mount(ROUTE, _answers_after_upstream(stock_then_wait, early, queries, short))
     mount(BASELINE_ROUTE, _baseline_view)
     client_gave_up = False
     try:
@@ -845,12 +865,23 @@ async def check_stock_then_wait(check, stock_then_wait):
         "it), so its answer and its failure never reach the response",
     )
     check.that(
+        not short,
+        "each request's upstream() call waited its whole ?ms before the answer",
+        f"{len(short)} requests were answered before their upstream() call had waited the "
+        f"seconds asked ({sorted(set(short))[:3]}): the wait was cut short (a timeout shorter "
+        "than the wait, or a cancel), so the view did not wait for the upstream's answer",
+        hint="await upstream(ms / 1000) to its end: a timeout is for a call that hangs, so "
+        "set it above the wait you expect, and when it fires answer 504 rather than carry on "
+        "as if the upstream had answered",
+    )
+    check.that(
         not in_atomic.count,
         "no connection was closed inside atomic()",
         f"the view closed a connection inside an atomic() block {in_atomic.count} times",
         hint="close after the block, not inside it: inside atomic(), close() marks the "
         "transaction for rollback, so when it is the block's last statement the block ends "
-        "without an error and every write in it is silently lost",
+        "without an error and any write in it is silently lost (a block that only reads "
+        "loses nothing, but the check refuses the pattern)",
     )
     never = sum(not n for n in queries[:CLIENTS])  # the burst's (the queries were counted)
     check.that(
@@ -881,12 +912,16 @@ async def check_stock_then_wait(check, stock_then_wait):
         "that calls connection.close(), run with sync_to_async (thread_sensitive=True, the "
         "default, runs it on the request's thread; a thread of its own would close nothing)",
     )
+    never_seen = watch.open_while_waiting is None  # no upstream() call stayed to be seen
     check.that(
         watch.open_while_waiting == 0,
         "no other thread kept a connection open while all the requests waited",
+        f"the check never saw the {CLIENTS} requests waiting in upstream() together: each "
+        "call ended before it could count the connections left open" if never_seen else
         f"while the {CLIENTS} requests waited, {watch.open_while_waiting} database "
         "connection(s) they had used were still open, on other threads than theirs",
-        hint="a query run on a thread of its own (sync_to_async(..., thread_sensitive=False), "
+        hint="await upstream(ms / 1000) in the view, to its end" if never_seen else
+        "a query run on a thread of its own (sync_to_async(..., thread_sensitive=False), "
         "asyncio.to_thread) leaves its connection open in a pool thread that no request ever "
         "closes: query with the async ORM (`acount()`) or sync_to_async's default "
         "thread_sensitive=True, then close on that same thread",
@@ -905,6 +940,11 @@ async def check_stock_then_wait(check, stock_then_wait):
             f"{watch.patience:.1f} s after the first one began (the check waited that long for "
             "all of them, and no blocking call was seen on the event loop): the others "
             "waited for a turn"), OVERLAP_HINT
+    elif done[0] < WAIT_MS / 1000 * 0.9:
+        failed, hint = (
+            f"the first answer came after {done[0]:.2f} s, before the {WAIT_MS / 1000:g} s "
+            "that its upstream() wait takes: the view did not wait for the upstream's answer"
+        ), "await upstream(ms / 1000) to its end, in the view itself"
     else:
         failed, hint = (
             f"the last answer came after {done[-1]:.1f} s, where a view that does not block "

@@ -10,7 +10,7 @@ spread; ``table(rows)`` prints the summaries; ``plot(rows)`` draws them.
 
 import os
 import statistics
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from tutorial_project.instruments.loadtest.tools import run_locust
 from tutorial_project.instruments.loadtest.watch import ServerWatch
@@ -19,6 +19,13 @@ from tutorial_project.instruments.servers import serve
 WAIT_MS = 100  # what each request waits for, after its database read
 ASYNC_VIEW, SYNC_VIEW = "/serving/wait-async/", "/serving/wait-sync/"
 WARMUP, DURATION = 2.0, 2.0  # seconds: one warm-up per client count, then each window
+# A warm-up must outlast twice the latency that follows it: the queue fills in about one
+# latency, and a request answered in the window must have started after that. A window
+# may then be shorter than the latency: every request answered in it waited in the same
+# full queue. At 100 clients latencies reach about 1 s (3 s of warm-up), and 2.5 s for
+# waitress with 4 threads: 100 / (4 / 0.1 s) (7 s). The locustfile warms up longer when
+# the latency it sees asks for it (a busy machine stretches every latency).
+AT_100, QUEUE_AT_100 = {100: 3.0}, {100: 7.0}
 REPEATS = 3  # windows per client count, one after another on the same server: the median
 # and the spread say how much a number moves on a machine shared with other programs
 
@@ -32,15 +39,18 @@ class Setup:
     threads: int = 4  # for the WSGI servers
     workers: int = 1
     loop: str = "asyncio"  # uvicorn's event loop
+    warmups: dict = field(default_factory=dict)  # {clients: seconds} where WARMUP is short
 
 
-# The lesson's run: tools that run on every OS, one server process each, about 90 s in all.
+# The lesson's run: tools that run on every OS, one server process each, about 100 s in all.
 SETUPS = [
-    Setup("uvicorn, async view", "uvicorn", ASYNC_VIEW, (10, 100)),
-    Setup("uvicorn, sync view", "uvicorn", SYNC_VIEW, (100,)),
-    Setup("daphne, async view", "daphne", ASYNC_VIEW, (100,)),
-    Setup("waitress 4 threads, sync view", "waitress", SYNC_VIEW, (10, 100), threads=4),
-    Setup("waitress 200 threads, sync view", "waitress", SYNC_VIEW, (10, 100), threads=200),
+    Setup("uvicorn, async view", "uvicorn", ASYNC_VIEW, (10, 100), warmups=AT_100),
+    Setup("uvicorn, sync view", "uvicorn", SYNC_VIEW, (100,), warmups=AT_100),
+    Setup("daphne, async view", "daphne", ASYNC_VIEW, (100,), warmups=AT_100),
+    Setup("waitress 4 threads, sync view", "waitress", SYNC_VIEW, (10, 100), threads=4,
+          warmups=QUEUE_AT_100),
+    Setup("waitress 200 threads, sync view", "waitress", SYNC_VIEW, (10, 100), threads=200,
+          warmups=AT_100),
 ]
 
 
@@ -61,6 +71,7 @@ class Row:
     tool: str = "locust"
     machine_busy: float = 0.0  # cores the whole machine kept busy (every process), in cores
     load_average: float | None = None  # 1-minute load average at the window's end
+    warmup: float | None = None  # seconds of warm-up before this client count's windows
     rps_low: float | None = None  # summaries only: the slowest and fastest of the repeats
     rps_high: float | None = None
     repeats: int = 1
@@ -81,17 +92,19 @@ async def measure(setup, *, tool=run_locust, wait_ms=WAIT_MS, warmup=WARMUP, dur
     async with serve(setup.server, threads=setup.threads, workers=setup.workers,
                      loop=setup.loop) as server:
         levels = [level for level in clients or setup.levels for _ in range(repeats)]
+        warmups = [setup.warmups.get(level, warmup) for level in levels]
         runs = await tool(
             server.url, f"{setup.view}?ms={wait_ms}", clients=levels,
-            warmup=warmup, duration=duration,
+            warmup=warmups, duration=duration,
             watch=lambda: ServerWatch(server.pid, database=database),
         )
     return [
         Row(setup.label, run.clients, run.requests_per_second, run.p50, run.p99, run.mean,
             run.errors, run.cpu_share, run.server.cpu_share, run.server.peak_threads,
             run.server.peak_rss / 2**20, run.server.peak_db_connections, run.tool,
-            run.server.machine_busy, run.server.load_average)
-        for run in runs
+            run.server.machine_busy, run.server.load_average,
+            warmup=seconds if run.warmup is None else run.warmup)
+        for run, seconds in zip(runs, warmups, strict=True)
     ]
 
 

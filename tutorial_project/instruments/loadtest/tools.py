@@ -46,6 +46,7 @@ class LoadRun:
     cpu_seconds: float  # the load generator's own CPU over the window
     server: ServerUsage | None = None
     error_kinds: list = field(default_factory=list)
+    warmup: float | None = None  # seconds the warm-up before this window lasted
 
     @property
     def requests_per_second(self):
@@ -84,20 +85,24 @@ async def run_locust(url, path, *, clients, warmup=WARMUP, duration=DURATION, ti
     """Load ``url + path`` with locust (headless, FastHttpUser), in a process of its own.
 
     ``clients``: one number of clients, or several (ascending), measured one after the other
-    by the same locust process. Returns one ``LoadRun`` per number. ``watch``: a function
-    that returns a new ``ServerWatch``, used for each measured window.
+    by the same locust process. Returns one ``LoadRun`` per number. ``warmup``: seconds, or
+    a list of seconds, one per number of clients. ``watch``: a function that returns a new
+    ``ServerWatch``, used for each measured window.
     """
     levels = [clients] if isinstance(clients, int) else list(clients)
+    warmups = _per_level(warmup, levels)
     with tempfile.TemporaryDirectory() as folder:
         report, log_path = Path(folder) / "report.json", Path(folder) / "locust.log"
         command = [
             sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
             "--host", url, "--users", str(levels[0]), "--spawn-rate", str(levels[0]),
             "--levels", ",".join(map(str, levels)), "--path", path,
-            "--warmup", str(warmup), "--duration", str(duration), "--timeout", str(timeout),
+            "--warmup", ",".join(map(str, warmups)), "--duration", str(duration),
+            "--timeout", str(timeout),
             "--report", str(report), "--only-summary", "--loglevel", "WARNING",
             "--exit-code-on-error", "0",
-            "--run-time", f"{int(len(levels) * (warmup + duration + 10) + timeout + 60)}s",
+            "--run-time",
+            f"{int(len(levels) * (max(15, *warmups) + duration + 10) + timeout + 60)}s",
         ]
         usages = []
         with open(log_path, "wb") as log:
@@ -129,9 +134,17 @@ async def run_locust(url, path, *, clients, warmup=WARMUP, duration=DURATION, ti
     return [
         LoadRun("locust", r["users"], r["seconds"], r["requests"], r["errors"],
                 _ms(r["p50_ms"]), _ms(r["p99_ms"]), _ms(r["mean_ms"]), r["cpu_seconds"], usage,
-                r["error_kinds"])
+                r["error_kinds"], r.get("warmup_seconds"))
         for r, usage in zip(results, usages, strict=True)
     ]
+
+
+def _per_level(warmup, levels):
+    """One warm-up in seconds per level, from one number or a list of them."""
+    warmups = [warmup] * len(levels) if isinstance(warmup, int | float) else list(warmup)
+    if len(warmups) != len(levels):
+        raise ValueError(f"{len(warmups)} warm-ups for {len(levels)} levels")
+    return warmups
 
 
 def _ms(value):
@@ -154,8 +167,9 @@ async def run_wrk(url, path, *, clients, warmup=WARMUP, duration=DURATION, timeo
                 "--latency", f"{url}{path}"]
 
     runs = []
-    for users in [clients] if isinstance(clients, int) else clients:
-        await _run_quietly(command(users, warmup))
+    levels = [clients] if isinstance(clients, int) else list(clients)
+    for users, seconds in zip(levels, _per_level(warmup, levels), strict=True):
+        await _run_quietly(command(users, seconds))
         # wrk closes its warm-up connections; a WSGI server still serves what they had sent
         # (queued in its pool). One more request queues behind them: when it is answered,
         # that dead work is done and will not slow the measured run.
