@@ -159,6 +159,44 @@ def _sleeps_in_threads():
 
 
 @contextlib.contextmanager
+def _thread_calls():
+    """Time every call the event loop hands to a thread while the block runs: ``to_thread``,
+    ``run_in_executor`` (any executor) and ``sync_to_async`` (either kind) all go through
+    ``loop.run_in_executor``. Yields a list of ``[start, end]`` (end None while it runs),
+    from the moment the call starts running in its thread, whatever function it is: a pause or a wait
+    (``Event().wait``, ``queue.Queue().get``, ``select``) holds its thread for as long as it
+    lasts, whatever its name. Yields an empty list on a loop that refuses the patch."""
+    loop, calls = asyncio.get_running_loop(), []
+    real = loop.run_in_executor
+
+    def run_in_executor(executor, func, *args):
+        def timed(*args):
+            calls.append(call := [time.perf_counter(), None])  # None: still running
+            try:
+                return func(*args)
+            finally:
+                call[1] = time.perf_counter()
+
+        return real(executor, timed, *args)
+
+    try:
+        loop.run_in_executor = run_in_executor
+    except AttributeError:  # a loop without a __dict__ (uvloop): nothing is timed
+        yield calls
+        return
+    try:
+        yield calls
+    finally:
+        del loop.run_in_executor  # the class's own method again
+
+
+def _held_during(calls, start, end):
+    """The longest of ``calls`` that ran within ``start``..``end``, and their total, in s."""
+    during = [max(0.0, min(ended or end, end) - max(begun, start)) for begun, ended in calls]
+    return max(during, default=0.0), sum(during)
+
+
+@contextlib.contextmanager
 def _loop_watch():
     """Watch the event loop's thread whatever names the learner imported: ``sleeps`` notes each
     call of the real ``time.sleep`` (``from time import sleep`` binds the same function), and
@@ -237,9 +275,10 @@ def _refuse_sync_orm(check, where):
 async def check_countdown(check, countdown):
     ticks = []
     with (quiet_probe() as probe, _blocking_sleeps() as blocking,
-          _sleeps_in_threads() as (held, pooled), _sync_cache_calls() as cached):
+          _sleeps_in_threads() as (held, pooled), _sync_cache_calls() as cached,
+          _thread_calls() as in_threads):
         response = await call_view(countdown)
-        arrivals, chunks, turns = [], [], None
+        arrivals, chunks, turns, began, took = [], [], None, 0.0, 0.0
         if getattr(response, "is_async", False):
             ticker = asyncio.create_task(_tick(ticks))
             cpu, began = time.thread_time(), time.perf_counter()
@@ -337,6 +376,18 @@ async def check_countdown(check, countdown):
             "each pause holds one of the pool's threads, and the default pool has "
             "min(32, CPUs + 4) of them, shared with DNS lookups: past that many countdowns at "
             "once, the pauses wait for each other",
+            hint="`await asyncio.sleep(0.05)` pauses without holding any thread",
+        )
+    longest, _total = _held_during(in_threads, began, began + took)
+    if longest >= GAP and not held and not pooled:  # not time.sleep: named above
+        check.that(
+            False,
+            "",
+            f"a call it ran in a thread lasted {longest * 1000:.0f} ms while the lines "
+            "streamed (`asyncio.to_thread`, `run_in_executor` or `sync_to_async`, whatever "
+            "it calls: `Event().wait`, `select`, a queue's `get`): the event loop stays free, "
+            "but each pause holds that thread for as long as it waits, the request's own (it "
+            "runs the request's sync calls, which wait behind it) or one of a pool's few",
             hint="`await asyncio.sleep(0.05)` pauses without holding any thread",
         )
     if cached:  # the same rule as in 07.2
