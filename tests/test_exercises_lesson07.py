@@ -1001,6 +1001,41 @@ async def paced_in_a_thread(job):
         worker.cancel()
 
 
+def _waits_in_a_thread(wait):
+    """Review s25's: a thread-safe ``queue.Queue``, as in threaded code, each step awaited with
+    ``wait(progress.get)``: the loop stays free, a thread waits for the whole job."""
+
+    async def answer(job):
+        progress = queue.Queue()
+
+        async def work():
+            try:
+                async for step in job.run():
+                    progress.put(step)
+            finally:
+                progress.put(None)
+
+        worker = asyncio.create_task(work())
+        try:
+            while (step := await wait(progress.get)) is not None:
+                yield sse_event({"step": step, "of": job.steps})
+            try:
+                await worker
+            except Exception:
+                logging.getLogger(__name__).exception("the job failed")
+                yield sse_event({"error": "the job failed"}, event="failed")
+            else:
+                yield sse_event({"total": job.steps}, event="done")
+        finally:
+            worker.cancel()
+
+    return answer
+
+
+waits_in_a_pool_thread = _waits_in_a_thread(asyncio.to_thread)
+waits_in_the_request_thread = _waits_in_a_thread(lambda get: sync_to_async(get)())
+
+
 async def without_the_total(job):  # session 18's: the statement asks for "of"
     async for event in progress_events(job):
         yield event.replace(f', "of": {job.steps}', "")
@@ -1431,6 +1466,8 @@ def test_07_2_placeholder_is_not_solved(project):
         (cancels_on_leaving_only, "when an error was raised in the generator at its `yield`"),
         (logs_nothing_and_cancels_on_leaving, "raised in the generator at its `yield`"),
         (names_the_exception_type, "or part of it (RuntimeError)"),
+        (waits_in_a_pool_thread, "calls it ran in threads lasted"),
+        (waits_in_the_request_thread, "calls it ran in threads lasted"),
     ],
 )
 def test_07_2_wrong_answers_fail_with_a_hint(project, answer, message):

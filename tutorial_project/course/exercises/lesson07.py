@@ -466,6 +466,11 @@ FAILURE_EVENT = "failed"  # the lesson's name; any name but EventSource's own `e
 # slow step (its timeout is shorter) or keeps the failing job's client waiting (longer)
 SLOW_STEP = 3.0
 FAILED_READ = 2.0
+# seconds the answer's calls in threads may last, in all, while the job with the SLOW_STEP
+# streams: a third of that step. A wait for the step in a thread lasts the whole step; a short
+# sync call moved to a thread (10 ms a step) and Django's own sync_to_async calls for the
+# request last milliseconds, tens of them on a busy machine
+HELD_WAIT = SLOW_STEP / 3
 
 
 def _errors_in(error):
@@ -834,7 +839,7 @@ async def check_progress_events(check, progress_events):
     try:
         with (_unraisable_kept_quiet(), quiet_probe() as probe, _blocking_sleeps() as sleeps,
               _sync_cache_calls() as cache_calls, _loop_watch() as (any_sleeps, timeouts),
-              _probe_failures_unlogged() as failures_logged):
+              _probe_failures_unlogged() as failures_logged, _thread_calls() as in_threads):
             async with serve_in_process() as url:
                 received, _ = await _read_steps(f"{url}/exercise-07-2/", stop_after=2,
                                                 read_timeout=5)
@@ -852,9 +857,13 @@ async def check_progress_events(check, progress_events):
                 after_failure, ending = await _read_steps(f"{url}/exercise-07-2-fails/",
                                                           read_timeout=FAILED_READ)
                 logged = len(failures_logged) - logged_before
+                success_began = time.perf_counter()
                 after_success, success_ending = await _read_steps(
                     f"{url}/exercise-07-2-succeeds/", read_timeout=SLOW_STEP + 2
                 )
+                success_took = time.perf_counter() - success_began
+                _longest, held_s = _held_during(in_threads, success_began,
+                                                success_began + success_took)
             closed_outcome, after_close, close_cancelled = await _closed_after_two(
                 progress_events)
             raised_outcome, after_raise = await _raised_in_after_two(progress_events)
@@ -965,6 +974,19 @@ async def check_progress_events(check, progress_events):
             + ("; a sync call you cannot avoid goes to a thread: `await "
                "asyncio.to_thread(...)`" if waits else ""),
         )
+        if held_s >= HELD_WAIT:  # no line when none was seen: the usual case
+            check.that(
+                False,
+                "",
+                f"while a job with a {SLOW_STEP:.0f} s step streamed, calls it ran in threads "
+                f"lasted {held_s:.1f} s of the stream's {success_took:.1f} s: a wait for the "
+                "next step in a thread (`asyncio.to_thread(queue.get)`, `sync_to_async(...)`) "
+                "leaves the event loop free but holds that thread for as long as the job "
+                "takes, one per open stream: the request's own, or one of the default pool's "
+                "min(32, CPUs + 4), shared with `sync_to_async(thread_sensitive=False)` and "
+                "DNS lookups, which then wait behind the streams",
+                hint="wait on an asyncio.Queue: `step = await progress.get()` holds no thread",
+            )
         spins = busy_ms > max(BUSY_FACTOR * base_ms, base_ms + BUSY_EXTRA_MS)
         polls = poll_cpu >= max(BUSY_CPU, POLL_FACTOR * poll_base)
         check.that(
