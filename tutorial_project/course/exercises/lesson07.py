@@ -163,9 +163,9 @@ def _thread_calls():
     """Time every call the event loop hands to a thread while the block runs: ``to_thread``,
     ``run_in_executor`` (any executor) and ``sync_to_async`` (either kind) all go through
     ``loop.run_in_executor``. Yields a list of ``[start, end]`` (end None while it runs),
-    from the moment the call starts running in its thread, whatever function it is: a pause or a wait
-    (``Event().wait``, ``queue.Queue().get``, ``select``) holds its thread for as long as it
-    lasts, whatever its name. Yields an empty list on a loop that refuses the patch."""
+    from the moment the call starts running in its thread, whatever function it is: a pause
+    or a wait (``Event().wait``, ``queue.Queue().get``, ``select``) holds its thread for as
+    long as it lasts, whatever its name. Yields an empty list on a loop that refuses the patch."""
     loop, calls = asyncio.get_running_loop(), []
     real = loop.run_in_executor
 
