@@ -4,6 +4,7 @@ placeholders wait, and the mistakes learners make fail with a hint that says why
 import asyncio
 import contextlib
 import logging
+import queue
 import select
 import socket
 import threading
@@ -247,6 +248,47 @@ sleeps_in_a_pool_thread = _paused_with(
 sleeps_in_an_executor = _paused_with(  # review s24's
     lambda: asyncio.get_running_loop().run_in_executor(None, time.sleep, 0.05))
 
+# review s25's: other waits than time.sleep, each holding its thread for the whole pause
+waits_on_an_event_in_a_pool_thread = _paused_with(
+    lambda: asyncio.to_thread(threading.Event().wait, 0.05))
+waits_on_an_event_in_the_request_thread = _paused_with(
+    lambda: sync_to_async(threading.Event().wait)(0.05))
+
+
+def _selects_on_a_socket():
+    left, right = socket.socketpair()  # select() needs a socket on Windows: none is ready
+    with left, right:
+        select.select([left], [], [], 0.05)
+
+
+selects_in_the_request_thread = _paused_with(lambda: sync_to_async(_selects_on_a_socket)())
+
+
+def _queue_get_times_out():
+    with contextlib.suppress(queue.Empty):
+        queue.Queue().get(timeout=0.05)
+
+
+waits_on_a_queue_in_a_pool_thread = _paused_with(lambda: asyncio.to_thread(_queue_get_times_out))
+
+
+def _resolved_later():
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+    loop.call_later(0.05, future.set_result, None)
+    return future
+
+
+pauses_on_a_future = _paused_with(_resolved_later)  # review s25's: right, written differently
+
+
+async def sleep_returns_the_line(request):  # review s25's: right, written differently
+    async def lines():
+        for word in WORDS:
+            yield await asyncio.sleep(0.05, result=f"{word}\n")
+
+    return StreamingHttpResponse(lines())
+
 
 async def sync_orm_in_the_generator(request):  # review s22's: SynchronousOnlyOperation
     from tutorial_project.catalog.models import Product
@@ -269,7 +311,8 @@ async def sync_orm_in_the_view(request):
 @pytest.mark.parametrize(
     "answer",
     [countdown, countdown_iterator_class, sync_view_async_countdown,
-     countdown_on_a_deadline, pauses_after_each_line, pauses_a_tenth_of_a_second],
+     countdown_on_a_deadline, pauses_after_each_line, pauses_a_tenth_of_a_second,
+     pauses_on_a_future, sleep_returns_the_line],
 )
 def test_07_1_right_answers_pass(project, answer):
     verdict = run(check_countdown(answer))
@@ -304,6 +347,10 @@ def test_07_1_placeholder_is_not_solved(project):
         (countdown_in_a_thread, "it pauses in a pool's thread"),
         (sleeps_in_a_pool_thread, "it pauses in a pool's thread"),
         (sleeps_in_an_executor, "it pauses in a pool's thread"),
+        (waits_on_an_event_in_a_pool_thread, "a call it ran in a thread lasted"),
+        (waits_on_an_event_in_the_request_thread, "a call it ran in a thread lasted"),
+        (selects_in_the_request_thread, "a call it ran in a thread lasted"),
+        (waits_on_a_queue_in_a_pool_thread, "a call it ran in a thread lasted"),
     ],
 )
 def test_07_1_wrong_answers_fail_with_a_hint(project, answer, message, recwarn):
@@ -954,6 +1001,41 @@ async def paced_in_a_thread(job):
         worker.cancel()
 
 
+def _waits_in_a_thread(wait):
+    """Review s25's: a thread-safe ``queue.Queue``, as in threaded code, each step awaited with
+    ``wait(progress.get)``: the loop stays free, a thread waits for the whole job."""
+
+    async def answer(job):
+        progress = queue.Queue()
+
+        async def work():
+            try:
+                async for step in job.run():
+                    progress.put(step)
+            finally:
+                progress.put(None)
+
+        worker = asyncio.create_task(work())
+        try:
+            while (step := await wait(progress.get)) is not None:
+                yield sse_event({"step": step, "of": job.steps})
+            try:
+                await worker
+            except Exception:
+                logging.getLogger(__name__).exception("the job failed")
+                yield sse_event({"error": "the job failed"}, event="failed")
+            else:
+                yield sse_event({"total": job.steps}, event="done")
+        finally:
+            worker.cancel()
+
+    return answer
+
+
+waits_in_a_pool_thread = _waits_in_a_thread(asyncio.to_thread)
+waits_in_the_request_thread = _waits_in_a_thread(lambda get: sync_to_async(get)())
+
+
 async def without_the_total(job):  # session 18's: the statement asks for "of"
     async for event in progress_events(job):
         yield event.replace(f', "of": {job.steps}', "")
@@ -1384,6 +1466,8 @@ def test_07_2_placeholder_is_not_solved(project):
         (cancels_on_leaving_only, "when an error was raised in the generator at its `yield`"),
         (logs_nothing_and_cancels_on_leaving, "raised in the generator at its `yield`"),
         (names_the_exception_type, "or part of it (RuntimeError)"),
+        (waits_in_a_pool_thread, "calls it ran in threads lasted"),
+        (waits_in_the_request_thread, "calls it ran in threads lasted"),
     ],
 )
 def test_07_2_wrong_answers_fail_with_a_hint(project, answer, message):

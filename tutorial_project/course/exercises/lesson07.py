@@ -159,6 +159,44 @@ def _sleeps_in_threads():
 
 
 @contextlib.contextmanager
+def _thread_calls():
+    """Time every call the event loop hands to a thread while the block runs: ``to_thread``,
+    ``run_in_executor`` (any executor) and ``sync_to_async`` (either kind) all go through
+    ``loop.run_in_executor``. Yields a list of ``[start, end]`` (end None while it runs),
+    from the moment the call starts running in its thread, whatever function it is: a pause
+    or a wait (``Event().wait``, ``queue.Queue().get``, ``select``) holds its thread for as
+    long as it lasts, whatever its name. Yields an empty list on a loop that refuses the patch."""
+    loop, calls = asyncio.get_running_loop(), []
+    real = loop.run_in_executor
+
+    def run_in_executor(executor, func, *args):
+        def timed(*args):
+            calls.append(call := [time.perf_counter(), None])  # None: still running
+            try:
+                return func(*args)
+            finally:
+                call[1] = time.perf_counter()
+
+        return real(executor, timed, *args)
+
+    try:
+        loop.run_in_executor = run_in_executor
+    except AttributeError:  # a loop without a __dict__ (uvloop): nothing is timed
+        yield calls
+        return
+    try:
+        yield calls
+    finally:
+        del loop.run_in_executor  # the class's own method again
+
+
+def _held_during(calls, start, end):
+    """The longest of ``calls`` that ran within ``start``..``end``, and their total, in s."""
+    during = [max(0.0, min(ended or end, end) - max(begun, start)) for begun, ended in calls]
+    return max(during, default=0.0), sum(during)
+
+
+@contextlib.contextmanager
 def _loop_watch():
     """Watch the event loop's thread whatever names the learner imported: ``sleeps`` notes each
     call of the real ``time.sleep`` (``from time import sleep`` binds the same function), and
@@ -237,9 +275,10 @@ def _refuse_sync_orm(check, where):
 async def check_countdown(check, countdown):
     ticks = []
     with (quiet_probe() as probe, _blocking_sleeps() as blocking,
-          _sleeps_in_threads() as (held, pooled), _sync_cache_calls() as cached):
+          _sleeps_in_threads() as (held, pooled), _sync_cache_calls() as cached,
+          _thread_calls() as in_threads):
         response = await call_view(countdown)
-        arrivals, chunks, turns = [], [], None
+        arrivals, chunks, turns, began, took = [], [], None, 0.0, 0.0
         if getattr(response, "is_async", False):
             ticker = asyncio.create_task(_tick(ticks))
             cpu, began = time.thread_time(), time.perf_counter()
@@ -339,6 +378,18 @@ async def check_countdown(check, countdown):
             "once, the pauses wait for each other",
             hint="`await asyncio.sleep(0.05)` pauses without holding any thread",
         )
+    longest, _total = _held_during(in_threads, began, began + took)
+    if longest >= GAP and not held and not pooled:  # not time.sleep: named above
+        check.that(
+            False,
+            "",
+            f"a call it ran in a thread lasted {longest * 1000:.0f} ms while the lines "
+            "streamed (`asyncio.to_thread`, `run_in_executor` or `sync_to_async`, whatever "
+            "it calls: `Event().wait`, `select`, a queue's `get`): the event loop stays free, "
+            "but each pause holds that thread for as long as it waits, the request's own (it "
+            "runs the request's sync calls, which wait behind it) or one of a pool's few",
+            hint="`await asyncio.sleep(0.05)` pauses without holding any thread",
+        )
     if cached:  # the same rule as in 07.2
         check.that(
             False,
@@ -415,6 +466,11 @@ FAILURE_EVENT = "failed"  # the lesson's name; any name but EventSource's own `e
 # slow step (its timeout is shorter) or keeps the failing job's client waiting (longer)
 SLOW_STEP = 3.0
 FAILED_READ = 2.0
+# seconds the answer's calls in threads may last, in all, while the job with the SLOW_STEP
+# streams: a third of that step. A wait for the step in a thread lasts the whole step; a short
+# sync call moved to a thread (10 ms a step) and Django's own sync_to_async calls for the
+# request last milliseconds, tens of them on a busy machine
+HELD_WAIT = SLOW_STEP / 3
 
 
 def _errors_in(error):
@@ -783,7 +839,7 @@ async def check_progress_events(check, progress_events):
     try:
         with (_unraisable_kept_quiet(), quiet_probe() as probe, _blocking_sleeps() as sleeps,
               _sync_cache_calls() as cache_calls, _loop_watch() as (any_sleeps, timeouts),
-              _probe_failures_unlogged() as failures_logged):
+              _probe_failures_unlogged() as failures_logged, _thread_calls() as in_threads):
             async with serve_in_process() as url:
                 received, _ = await _read_steps(f"{url}/exercise-07-2/", stop_after=2,
                                                 read_timeout=5)
@@ -801,9 +857,13 @@ async def check_progress_events(check, progress_events):
                 after_failure, ending = await _read_steps(f"{url}/exercise-07-2-fails/",
                                                           read_timeout=FAILED_READ)
                 logged = len(failures_logged) - logged_before
+                success_began = time.perf_counter()
                 after_success, success_ending = await _read_steps(
                     f"{url}/exercise-07-2-succeeds/", read_timeout=SLOW_STEP + 2
                 )
+                success_took = time.perf_counter() - success_began
+                _longest, held_s = _held_during(in_threads, success_began,
+                                                success_began + success_took)
             closed_outcome, after_close, close_cancelled = await _closed_after_two(
                 progress_events)
             raised_outcome, after_raise = await _raised_in_after_two(progress_events)
@@ -914,6 +974,19 @@ async def check_progress_events(check, progress_events):
             + ("; a sync call you cannot avoid goes to a thread: `await "
                "asyncio.to_thread(...)`" if waits else ""),
         )
+        if held_s >= HELD_WAIT:  # no line when none was seen: the usual case
+            check.that(
+                False,
+                "",
+                f"while a job with a {SLOW_STEP:.0f} s step streamed, calls it ran in threads "
+                f"lasted {held_s:.1f} s of the stream's {success_took:.1f} s: a wait for the "
+                "next step in a thread (`asyncio.to_thread(queue.get)`, `sync_to_async(...)`) "
+                "leaves the event loop free but holds that thread for as long as the job "
+                "takes, one per open stream: the request's own, or one of the default pool's "
+                "min(32, CPUs + 4), shared with `sync_to_async(thread_sensitive=False)` and "
+                "DNS lookups, which then wait behind the streams",
+                hint="wait on an asyncio.Queue: `step = await progress.get()` holds no thread",
+            )
         spins = busy_ms > max(BUSY_FACTOR * base_ms, base_ms + BUSY_EXTRA_MS)
         polls = poll_cpu >= max(BUSY_CPU, POLL_FACTOR * poll_base)
         check.that(
