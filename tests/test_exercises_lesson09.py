@@ -265,6 +265,28 @@ async def cart_in_a_thread(request):  # right: sync session code, kept off the l
     return JsonResponse({"cart": await sync_to_async(add)()})
 
 
+def _add_to_the_sync_session(request):
+    cart = request.session.get("cart", [])
+    if request.GET.get("add"):
+        cart = [*cart, request.GET["add"]]
+        request.session["cart"] = cart
+    return cart
+
+
+async def cart_in_a_pool_thread(request):  # the session's query in the loop's pool: never closed
+    cart = await sync_to_async(_add_to_the_sync_session, thread_sensitive=False)(request)
+    return JsonResponse({"cart": cart})
+
+
+async def cart_to_thread(request):  # the same pool, by asyncio.to_thread
+    return JsonResponse({"cart": await asyncio.to_thread(_add_to_the_sync_session, request)})
+
+
+async def cart_in_the_request_thread(request):  # right, written differently: thread_sensitive
+    cart = await sync_to_async(_add_to_the_sync_session, thread_sensitive=True)(request)
+    return JsonResponse({"cart": cart})
+
+
 async def cart_de_duplicated(request):  # drops the repeated SKU
     cart = await request.session.aget("cart", [])
     sku = request.GET.get("add")
@@ -343,6 +365,11 @@ def test_cart(project, recwarn):
     assert run(check_cart_view, cart_reference)
     assert run(check_cart_view, cart_copied_then_appended)
     assert run(check_cart_view, cart_in_a_thread)
+    assert run(check_cart_view, cart_in_the_request_thread)
+    for wrong in (cart_in_a_pool_thread, cart_to_thread):
+        pool = run(check_cart_view, wrong)
+        assert not pool and "database connection(s) in the event loop's default executor" in str(
+            pool) and "request.session.aget" in str(pool), (wrong.__name__, str(pool))
     unique = run(check_cart_view, cart_de_duplicated)
     assert not unique and "repeats included" in str(unique), str(unique)
     assert not run(check_cart_view, ...).solved

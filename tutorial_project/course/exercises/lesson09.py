@@ -266,15 +266,18 @@ async def check_whoami_view(check, view):
 
 @exercise("09.2", "A shopping cart in the session")
 async def check_cart_view(check, view):
-    # Sync session code run inside sync_to_async passes: it keeps the loop free and stores the
-    # same cart, so it is a right answer (the lesson asks for the async API, a hop per call).
+    # Sync session code run inside the default sync_to_async (thread_sensitive=True) passes: it
+    # keeps the loop free and stores the same cart, so it is a right answer (the lesson asks for
+    # the async API, a hop per call). Run in the loop's default executor (thread_sensitive=False,
+    # asyncio.to_thread), the session's query opens a connection nothing closes: refused, as 09.1.
     must_be_async(check, view, "cart_view", "request", kind="view")
     route = "exercise-09-2/"
     mount(route, view)
     steps = []
     try:
         with (async_unsafe_noted() as unsafe, _learner_code_watched() as never_awaited,
-              loop_blocking_calls() as blocking):
+              loop_blocking_calls() as blocking, _connections_opened() as opened_in,
+              _a_fresh_default_executor(asyncio.get_running_loop(), POOL_THREAD)):
             client = AsyncClient()
             for sku in ["BK-001", "CF-002", "BK-001"]:
                 steps.append((sku, *await _get(client, f"/{route}", add=sku)))
@@ -336,6 +339,18 @@ async def check_cart_view(check, view):
         hint='keep the cart in the session, under the key "cart": '
         '`await request.session.aset("cart", cart)` (a cookie of your own is not the session: '
         "the visitor can read and change it)",
+    )
+    pool_threads = sorted({name for name in opened_in if name.startswith(POOL_THREAD)})
+    check.that(
+        not pool_threads,
+        "the view used the database only in the request's own thread",
+        f"the view opened {len(pool_threads)} database connection(s) in the event loop's "
+        "default executor (sync_to_async(..., thread_sensitive=False) or asyncio.to_thread "
+        "run there)",
+        hint="loading or saving the session queries the database, and Django closes a "
+        "request's connections only in the request's own thread: a connection opened in a pool "
+        "thread stays open. Use `await request.session.aget(...)` / `aset(...)`, or the default "
+        "sync_to_async (thread_sensitive=True)",
     )
 
 
@@ -669,9 +684,10 @@ async def check_count_hit(check, count_hit):
         stored == HITS and not failures and counts == list(range(1, HITS + 1)),
         f"{HITS} hits at once: the counter holds {HITS}, each hit got its own count",
         f"{HITS} hits at once: the counter holds {stored!r}",
-        hint="a read, then a write (aget + aset, aincr on Django 5.2 (this check runs 5.2's "
-        "aincr, on every version), or get + set inside one sync_to_async) loses hits that "
-        "happen in between; `await sync_to_async(cache.incr)(key)` runs the backend's own "
+        hint="a read, then a write (aget + aset, aincr on Django 5.2, or get + set inside one "
+        "sync_to_async) loses hits that happen in between (6.1's aincr runs the backend's own "
+        "incr, but the exercise asks for code right on 5.2 too: this check runs 5.2's aincr, "
+        "on every version); `await sync_to_async(cache.incr)(key)` runs the backend's own "
         "locked incr, and aadd creates the counter only if it is missing",
     )
     shared_failures = [r for r in shared if isinstance(r, BaseException)]
