@@ -253,7 +253,8 @@ async def check_gather_sources(check, gather_sources):
         got = await attempt(check, timed, "a hanging news")
     _stop_if_raised(check, got, "with news hanging and stocks failing it",
                     "catch SourceError for each source and keep it: a failure must not escape "
-                    "gather (or use return_exceptions=True)")
+                    "gather (or use return_exceptions=True, and raise again any result that "
+                    "is an exception but not a SourceError)")
     got, took = got
     data, errors = got
     check.that(set(data) == {"weather", "stocks", "news"},
@@ -286,6 +287,49 @@ async def check_gather_sources(check, gather_sources):
                     f"({BUDGET} s, the service's): the page waits that long for a hung "
                     "source, no longer")
     await _check_cancelled_midway(check, gather_sources)
+    await _check_a_bug_is_not_a_source_error(check, gather_sources)
+
+
+class _BuggyClient:
+    """The client, except that asking for ``path`` raises RuntimeError: a bug in our own code
+    (not an upstream failure, so fetch_source does not turn it into a SourceError)."""
+
+    def __init__(self, client, path):
+        self._client, self._path = client, path
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+    async def get(self, path, *args, **kwargs):
+        if path == self._path:
+            raise RuntimeError("a bug in our own code")
+        return await self._client.get(path, *args, **kwargs)
+
+
+async def _check_a_bug_is_not_a_source_error(check, gather_sources):
+    """A RuntimeError from one fetch must leave gather_sources (Django answers 500, and
+    someone sees it), not become an entry in errors beside a 200 ``partial`` page."""
+    from tutorial_project.dashboard.sources import SOURCES
+
+    async with in_process_client(FakeUpstream()) as client:
+        try:
+            got = await asyncio.wait_for(
+                gather_sources(_BuggyClient(client, SOURCES["news"])), GIVE_UP)
+        except TimeoutError:
+            got = "no answer"
+        except Exception as error:  # RuntimeError, or an ExceptionGroup holding it
+            got = error
+    check.that(
+        isinstance(got, Exception),
+        "a bug in your own code (not an upstream failure) is not hidden as a failed source",
+        f"a RuntimeError raised while fetching news was returned as {got!r}, where it "
+        "should have left gather_sources" if got != "no answer" else
+        "with a RuntimeError raised while fetching news it gave no answer",
+        hint="catch SourceError, not every exception: any other exception is a bug, and must "
+             "reach Django as a 500 that someone sees, not a 200 'partial' page; with "
+             "gather(..., return_exceptions=True), raise again each result that is an "
+             "exception but not a SourceError",
+    )
 
 
 class _CancellingUpstream(FakeUpstream):
@@ -1259,13 +1303,17 @@ class _Rival:
     or its UPDATE of it, locks the row until the commit, and a rival's UPDATE waits. So the
     rival lands on the learner's own connection (its later statements see it, as they would
     see a commit on PostgreSQL), once, after the first read of the row while the row is not
-    locked, or after a take of it outside a transaction (autocommit: nothing stays locked).
+    locked, or after a take of it outside a transaction (autocommit: nothing stays locked),
+    or in the gap after the transaction that locked the row commits (the lock goes with it)
+    and before the next statement on the product table.
     ``leave(stock)`` says how many the rival leaves."""
 
     def __init__(self, product, leave):
         self.product, self.leave = product, leave
         self.took = 0
         self.landed = self.committed = self.after_your_take = False
+        self.in_the_gap = self._taken = False
+        self._gaps = set()  # connections whose transaction that locked the row has committed
         self._pending = set()  # connections whose last statement read the row unlocked
         self._locks = {}  # connection -> the outermost atomic block that holds the row's lock
 
@@ -1314,7 +1362,16 @@ class _Rival:
     def _commit(self):
         self.committed = True
 
-    def before(self, db):
+    def _lock_released(self, key):
+        if self._locks.pop(key, None) is not None:
+            self._gaps.add(key)
+
+    def before(self, db, sql=""):
+        if id(db) in self._gaps and '"catalog_product"' in sql and not self.landed:
+            self._gaps.discard(id(db))
+            self.in_the_gap = True
+            self.after_your_take = self.after_your_take or self._taken
+            self._land(db)
         if id(db) in self._pending and not self.landed:
             self._land(db)
         self._pending.discard(id(db))
@@ -1333,7 +1390,10 @@ class _Rival:
             return
         locked = outermost is not None and self._locks.get(id(db)) is outermost
         if outermost is not None and (statement.for_update or sql == "UPDATE"):
+            if not locked:  # its end, at the commit, releases the lock
+                db.on_commit(functools.partial(self._lock_released, id(db)))
             self._locks[id(db)] = outermost  # held until the commit
+            self._taken = self._taken or sql == "UPDATE"
         elif sql == "UPDATE":  # a take in autocommit: committed, and its lock gone with it
             self._pending.add(id(db))
             self.after_your_take = True
@@ -1360,7 +1420,7 @@ def _rival_between_read_and_write(rival, statements):
     original = CursorWrapper._execute_with_wrappers
 
     def watched(self, sql, params, many, executor):
-        rival.before(self.db)
+        rival.before(self.db, sql)
         result = original(self, sql, params, many, executor)
         if not many and statements and statements[-1] == sql:
             if sql.lstrip()[:6].upper() == "UPDATE" and not self.cursor.rowcount:
@@ -1390,7 +1450,9 @@ PG_HINT = (
     "SQLite lets it pass because this project's transactions begin with BEGIN IMMEDIATE (one "
     "writer at a time); PostgreSQL lets another transaction commit between your read and your "
     "write. Read the row with select_for_update() inside atomic() before any plain read of it, "
-    "and use what that read returned; or let the database check and take in one statement: "
+    "and use what that read returned in the same outermost atomic() block (the lock lasts "
+    "until that block ends: a write in a second atomic() block is unprotected); or let the "
+    "database check and take in one statement: "
     "filter(sku=sku, stock__gte=quantity).update(stock=F('stock') - quantity), and raise "
     "OutOfStock if it changed no row"
 )
@@ -1438,6 +1500,11 @@ async def _reserve_with_a_rival(reserve, product, leave, start=5, wanted=2):
                  f"{before_yours - wanted}: " + ("the other take was lost, so the same items "
                                                 "were sold twice" if stock > before_yours - wanted
                                                 else "more went than was sold"))
+    if rival.in_the_gap:
+        return (f"with {start} in stock, another request took {rival.took} after the "
+                f"transaction in which you locked the row had committed, and before your next "
+                f"statement on it (a lock lasts only until the end of the outermost atomic() "
+                f"block: PostgreSQL lets the other take commit there), and yours {yours}")
     return (f"with {start} in stock, another request took {rival.took} between your read of the "
             f"stock and your next statement, with no lock on the row (PostgreSQL lets it "
             f"commit there), and yours {yours}")
