@@ -156,8 +156,11 @@ BASELINE_ROUTE = "/exercise-08-2/baseline/"
 # burst are not timed, so they run under expect's slower hook, which also names a wait on a
 # threading lock or Event (a 50 ms Event.wait per request stays under the stall bound).
 SLOW_STEP_WALL = 0.01  # seconds of wall time in one callback
-STALLED_THAN_BASELINE = 2.0  # times the baseline's slow steps, plus
-BLOCKED_MARGIN = 0.5  # seconds
+# A right answer's burst stood still 1.68 s against its baseline's 0.47 s once, at load 8-14
+# (Python 3.13): the bound allows 3x, and a second more; a lock held 250 ms per request stands
+# still 5 s in all.
+STALLED_THAN_BASELINE = 3.0  # times the baseline's slow steps, plus
+BLOCKED_MARGIN = 1.0  # seconds
 # The last answer must also come in time: a burst much slower than the baseline's (a busy
 # shared machine makes two bursts differ by up to ~2x: the bound allows that, and more).
 SLOWER_THAN_BASELINE = 2.0  # times the baseline, plus
