@@ -242,13 +242,8 @@ async def check_whoami_view(check, view):
             "auth.aget_user() checks (the session's password hash, is_active through the "
             "backend); use `user = await request.auser()`",
         )
-    pool_threads = sorted({name for name in opened_in if name.startswith(POOL_THREAD)})
-    check.that(
-        not pool_threads,
-        "the view used the database only in the request's own thread",
-        f"the view opened {len(pool_threads)} database connection(s) in the event loop's "
-        "default executor (sync_to_async(..., thread_sensitive=False) or asyncio.to_thread "
-        "run there)",
+    _refuse_pool_thread_connections(
+        check, opened_in,
         hint="Django closes a request's database connections in the request's own thread when "
         "it finishes (close_old_connections on request_finished): a connection opened in a "
         "pool thread is never closed by it and stays open. Run ORM work with the default "
@@ -340,6 +335,18 @@ async def check_cart_view(check, view):
         '`await request.session.aset("cart", cart)` (a cookie of your own is not the session: '
         "the visitor can read and change it)",
     )
+    _refuse_pool_thread_connections(
+        check, opened_in,
+        hint="loading or saving the session queries the database, and Django closes a "
+        "request's connections only in the request's own thread: a connection opened in a pool "
+        "thread stays open. Use `await request.session.aget(...)` / `aset(...)`, or the default "
+        "sync_to_async (thread_sensitive=True)",
+    )
+
+
+def _refuse_pool_thread_connections(check, opened_in, *, hint):
+    """Fail the check if the view opened a database connection in one of the event loop's
+    default executor threads (``opened_in``: the names of the threads that opened one)."""
     pool_threads = sorted({name for name in opened_in if name.startswith(POOL_THREAD)})
     check.that(
         not pool_threads,
@@ -347,10 +354,7 @@ async def check_cart_view(check, view):
         f"the view opened {len(pool_threads)} database connection(s) in the event loop's "
         "default executor (sync_to_async(..., thread_sensitive=False) or asyncio.to_thread "
         "run there)",
-        hint="loading or saving the session queries the database, and Django closes a "
-        "request's connections only in the request's own thread: a connection opened in a pool "
-        "thread stays open. Use `await request.session.aget(...)` / `aset(...)`, or the default "
-        "sync_to_async (thread_sensitive=True)",
+        hint=hint,
     )
 
 
