@@ -300,10 +300,15 @@ def _lock_wait_name(frame):
 
 def made_by_the_surroundings(frame):
     """Whether a call in ``frame`` belongs to what runs around an answer, not to the answer:
-    the event loop (its selector waits for I/O), asgiref, Django, the course's own code,
-    logging, an import, or the Jupyter kernel. An ``ignore`` for the watcher below."""
+    the running event loop's own selector (it waits for I/O), asgiref, Django, the course's
+    own code, logging, an import, or the Jupyter kernel. An ``ignore`` for the watcher below.
+    A selector the answer makes and waits on (``select(0.04)``) holds the loop as
+    ``time.sleep`` does: only the running loop's own is the surroundings'."""
     module = frame.f_globals.get("__name__", "") if frame is not None else ""
-    return module == "selectors" or module.startswith(
+    if module == "selectors":
+        loop = asyncio._get_running_loop()  # None on a thread with no running loop
+        return loop is not None and frame.f_locals.get("self") is getattr(loop, "_selector", None)
+    return module.startswith(
         ("asyncio.", "tornado.", "tutorial_project.", "importlib", "_frozen_importlib",
          "logging", "concurrent.futures.thread", "django.", "asgiref.", "zmq.", "ipykernel.")
     )

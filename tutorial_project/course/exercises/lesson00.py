@@ -1,6 +1,5 @@
 """Checks for lesson 00 · Your notebook is an event loop."""
 
-import asyncio
 import gc
 import os
 import sys
@@ -320,7 +319,7 @@ def _blocking_on_the_loop(orm_thread, database_fails=False):
 
     patches = [(CursorWrapper, "_execute_with_wrappers", noted_query)]
     with sleeps_on_this_thread() as sleeps, sync_cache_calls_on_this_thread() as cache_calls, \
-            blocking_calls_on_this_thread(_surroundings()) as named, _patched(patches):
+            blocking_calls_on_this_thread(made_by_the_surroundings) as named, _patched(patches):
         yield found
     for name in cache_calls:
         note(f"called the sync cache.{name}() on the event loop's thread", CACHE_HINT)
@@ -329,20 +328,6 @@ def _blocking_on_the_loop(orm_thread, database_fails=False):
             note(f"made a blocking call on the event loop's thread: {name}", BLOCKING_HINT)
     found[:0] = [(f"called time.sleep({seconds}) on the event loop's thread", BLOCKING_HINT)
                  for seconds in sleeps]
-
-
-def _surroundings():
-    """What runs around the answer (``made_by_the_surroundings``), but in ``selectors`` only
-    the running loop's own selector: a selector the answer makes and waits on (``select(0.04)``)
-    holds the loop as ``time.sleep`` does."""
-    loops_own = getattr(asyncio.get_running_loop(), "_selector", None)
-
-    def ignore(frame):
-        if frame is not None and frame.f_globals.get("__name__") == "selectors":
-            return frame.f_locals.get("self") is loops_own
-        return made_by_the_surroundings(frame)
-
-    return ignore
 
 
 def _thread_sensitive(orm_thread):
