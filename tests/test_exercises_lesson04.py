@@ -693,9 +693,11 @@ def transfers():
     async def lock_after_the_read(from_email, to_email, amount):
         await sync_to_async(read_then_lock)(from_email, to_email, amount)
 
-    def move_nowait(from_email, to_email, amount):
+    def move_failing_fast(from_email, to_email, amount, **lock):
+        # All or nothing and deadlock-free, but a transfer that finds a row held by another
+        # fails (nowait) or misses it (skip_locked) instead of waiting: the prompt forbids it.
         with transaction.atomic():
-            both = Customer.objects.select_for_update(nowait=True).filter(
+            both = Customer.objects.select_for_update(**lock).filter(
                 email__in=[from_email, to_email]
             )
             customers = {customer.email: customer for customer in both.order_by("pk")}
@@ -706,7 +708,10 @@ def transfers():
             Customer.objects.filter(pk=receiver.pk).update(credit=F("credit") + amount)
 
     async def locks_with_nowait(from_email, to_email, amount):
-        await sync_to_async(move_nowait)(from_email, to_email, amount)
+        await sync_to_async(move_failing_fast)(from_email, to_email, amount, nowait=True)
+
+    async def locks_with_skip_locked(from_email, to_email, amount):
+        await sync_to_async(move_failing_fast)(from_email, to_email, amount, skip_locked=True)
 
     async def sleeps_on_the_loop(from_email, to_email, amount):
         import time
@@ -908,6 +913,7 @@ def transfers():
         "debit_if_positive": debit_if_positive,
         "lock_after_the_read": lock_after_the_read,
         "locks_with_nowait": locks_with_nowait,
+        "locks_with_skip_locked": locks_with_skip_locked,
         "sleeps_on_the_loop": sleeps_on_the_loop,
         "atomic_in_async": atomic_in_async,
         "check_then_act": check_then_act,
@@ -985,7 +991,8 @@ def test_04_2_placeholder_is_not_solved_yet(project):
         ("receiver_saved_unlocked", "Grace's credit was written from a value read before"),
         ("debit_if_positive", "no debit re-checked it (credit >= 10.00)"),
         ("lock_after_the_read", "Ada's credit was written from a value read before the row"),
-        ("locks_with_nowait", "select_for_update(nowait=True)"),
+        ("locks_with_nowait", "concurrent transfer fail (or miss the row) instead of waiting its"),
+        ("locks_with_skip_locked", "concurrent transfer fail (or miss the row) instead of waiting"),
         ("updates_in_argument_order", "it locked Ada's row, then Grace's, one statement each"),
         ("rechecking_debit_in_argument_order", "it locked Grace's row, then Ada's, one stat"),
         ("not_thread_sensitive", "a connection Django never closes"),

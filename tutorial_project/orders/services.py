@@ -30,7 +30,10 @@ class InsufficientCredit(OrderError):
 
 
 def place_order(customer_email, quantities):
-    """Place an order for ``{sku: quantity}``; return the Order, or raise OrderError.
+    """Place an order for ``{sku: quantity}`` and return the Order.
+
+    Raises OrderError (OutOfStock, InsufficientCredit) when the order cannot be met, and
+    Customer.DoesNotExist or Product.DoesNotExist for an unknown email or sku.
 
     The steps run in the order a hurried implementation would write them: stock first,
     then credit, then the order rows. ``transaction.atomic()`` is what makes a failure
