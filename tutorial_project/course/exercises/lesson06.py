@@ -63,9 +63,10 @@ DONT_BLOCK = ("time.sleep (or any sync call that waits) holds the event loop, so
               "import inside the function blocks too: import at the top of the cell)")
 DONT_COMPUTE = ("code that runs long without an await (a loop, a big parse, a sync library "
                 "call) holds the event loop like time.sleep does: hand a sync call that waits "
-                "(network, files) to `await asyncio.to_thread(...)`; computing in a thread still "
-                "holds the GIL the loop needs (a big json.loads holds it throughout), so run it "
-                "in another process, split it up, or await more often")
+                "(network, files) to `await asyncio.to_thread(...)`; on the standard (GIL) "
+                "build, computing in a thread still holds the GIL the loop needs (a big "
+                "json.loads holds it throughout), so run it in another process, split it up, "
+                "or await more often")
 NOT_BLOCKED = (f"no time.sleep on the event loop, no stall over {STALL} s and no stretch of over "
                f"{CPU_STALL} s of CPU without an await: it did not hold the loop that we could see")
 
