@@ -1284,3 +1284,93 @@ def test_06_2_retrying_a_500_with_a_steady_short_wait_also_passes():
 
     verdict = run(lesson06.check_get_or_none, get_or_none)
     assert verdict, str(verdict)
+
+
+# Review s26, finding 1: a few tries with no wait between them stay under MAX_TRIES, and used
+# to pass; the check now asks for a pause between two tries of the 500 that comes at once.
+def test_06_2_a_few_tries_with_no_wait_between_them_fail_with_a_hint():
+    async def get_or_none(client, path, budget):
+        try:
+            async with asyncio.timeout(budget):
+                for _ in range(3):
+                    try:
+                        response = await client.get(path)
+                    except httpx.TransportError:
+                        continue
+                    if response.status_code >= 500:
+                        continue  # straight to the next try
+                    response.raise_for_status()
+                    return response.json()
+        except (TimeoutError, httpx.HTTPError, ValueError):
+            return None
+
+    fails_with(run(lesson06.check_get_or_none, get_or_none), "a 500 answer at once",
+               "tried 3 times with no wait between the tries", "asyncio.sleep(0.05 * 2 ** n)")
+
+
+def test_06_2_two_tries_with_no_wait_fail():
+    async def get_or_none(client, path, budget):
+        try:
+            async with asyncio.timeout(budget):
+                response = await client.get(path)
+                if response.status_code >= 500:
+                    response = await client.get(path)  # "one more try"
+            response.raise_for_status()
+            return response.json()
+        except (TimeoutError, httpx.HTTPError, ValueError):
+            return None
+
+    fails_with(run(lesson06.check_get_or_none, get_or_none), "tried 2 times with no wait")
+
+
+def test_06_2_the_pause_is_judged_by_the_loop_turning_not_only_by_time(monkeypatch):
+    # A busy machine can stretch a retry with no wait past PAUSE: with no loop turn in between,
+    # it is still no pause. A wait of PAUSE or more always lets the loop turn.
+    monkeypatch.setattr(lesson06, "PAUSE", 0.0)
+    test_06_2_a_few_tries_with_no_wait_between_them_fail_with_a_hint()
+
+
+def test_06_2_a_backoff_with_full_jitter_also_passes():
+    import random
+
+    async def get_or_none(client, path, budget):
+        try:
+            async with asyncio.timeout(budget):
+                for attempt in range(6):
+                    try:
+                        response = await client.get(path)
+                        if response.status_code < 500:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    # "full jitter": 0 to 0.04 x 2**n s, so one wait may be very short
+                    await anyio.sleep(random.uniform(0, 0.04 * 2 ** attempt))
+                else:
+                    return None
+            response.raise_for_status()
+            return response.json()
+        except (TimeoutError, httpx.HTTPError, ValueError):
+            return None
+
+    for _ in range(3):  # a random wait: three runs
+        verdict = run(lesson06.check_get_or_none, get_or_none)
+        assert verdict, str(verdict)
+
+
+def test_06_2_a_first_try_again_at_once_then_waits_also_passes():
+    async def get_or_none(client, path, budget):
+        try:
+            async with asyncio.timeout(budget):
+                for attempt in range(5):
+                    response = await client.get(path)
+                    if response.status_code < 500:
+                        break
+                    if attempt:  # the first retry at once, then 0.02, 0.04, ... s
+                        await asyncio.sleep(0.01 * 2 ** attempt)
+            response.raise_for_status()
+            return response.json()
+        except (TimeoutError, httpx.HTTPError, ValueError):
+            return None
+
+    verdict = run(lesson06.check_get_or_none, get_or_none)
+    assert verdict, str(verdict)

@@ -63,9 +63,10 @@ DONT_BLOCK = ("time.sleep (or any sync call that waits) holds the event loop, so
               "import inside the function blocks too: import at the top of the cell)")
 DONT_COMPUTE = ("code that runs long without an await (a loop, a big parse, a sync library "
                 "call) holds the event loop like time.sleep does: hand a sync call that waits "
-                "(network, files) to `await asyncio.to_thread(...)`; computing in a thread still "
-                "holds the GIL the loop needs (a big json.loads holds it throughout), so run it "
-                "in another process, split it up, or await more often")
+                "(network, files) to `await asyncio.to_thread(...)`; on the standard (GIL) "
+                "build, computing in a thread still holds the GIL the loop needs (a big "
+                "json.loads holds it throughout), so run it in another process, split it up, "
+                "or await more often")
 NOT_BLOCKED = (f"no time.sleep on the event loop, no stall over {STALL} s and no stretch of over "
                f"{CPU_STALL} s of CPU without an await: it did not hold the loop that we could see")
 
@@ -123,18 +124,27 @@ class LoopNoter:
     def __init__(self, app):
         self.app, self.loops, self.paths = app, [], Counter()  # paths: every one, 404s too
         self.starts = []  # when each call reached the upstream: (time.perf_counter, beats)
+        self.tries = []  # each call's (start, beats), (end, beats): the gaps between tries
         self.watch = None  # a LoopWatch, whose beats count the loop's turns
 
     def clear(self):
         self.loops.clear()
         self.paths.clear()
         self.starts.clear()
+        self.tries.clear()
+
+    def _now(self):
+        return time.perf_counter(), self.watch.beats if self.watch else 0
 
     async def __call__(self, scope, receive, send):
-        self.starts.append((time.perf_counter(), self.watch.beats if self.watch else 0))
+        started = self._now()
+        self.starts.append(started)
         self.loops.append(asyncio.get_running_loop())
         self.paths[scope["path"]] += 1
-        await self.app(scope, receive, send)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.tries.append((started, self._now()))
 
 
 OTHER_LOOPS_HINT = (
@@ -402,6 +412,29 @@ _refuse_connections = _RefuseConnections()
 MAX_TRIES = 20
 STORM_HINT = ("wait between tries, longer each time (`await asyncio.sleep(0.05 * 2 ** n)`), "
               "inside the one budget: retrying at once hammers an upstream that is down")
+# A retry waited if, between the end of one try at the 500-at-once endpoint and the start of the
+# next, at least PAUSE passed and the loop turned (LoopWatch beat). Both, because a retry with no
+# wait does not let the loop turn (0 beats in 120 gaps, 3.11 and 3.13) but a busy machine can
+# stretch its gap (0.5 ms at the median, 21 ms once), while `await asyncio.sleep(d)` never ends
+# sooner than d and lets the 5 ms beat run at least once when d >= 5 ms. The floor is a tenth of
+# the reference's first pause (get_json waits 0.05 s) and under any wait that stays within
+# MAX_TRIES (20 tries in 0.3 s need about 15 ms each). Only a pause between some two tries is
+# asked: a random wait ("full jitter", 0 to 0.05 x 2**n s) may be short once.
+PAUSE = 0.005
+PAUSE_JUDGED = "/weather?mode=fail&delay=0"
+NO_PAUSE_HINT = ("wait between tries: `await asyncio.sleep(0.05 * 2 ** n)` before the next "
+                 "try (a 500 that comes at once comes again at once, so tries in a row are a "
+                 "burst for an upstream that is already failing)")
+
+
+def _paused_between_tries(tries):
+    """Whether the loop turned, and PAUSE passed, between the end of some try and the start of
+    the next (see PAUSE); True when there was one try or none."""
+    if len(tries) < 2:
+        return True
+    pairs = zip(tries, tries[1:], strict=False)  # each try with the next
+    return any(start - end >= PAUSE and start_beats > end_beats
+               for (_, (end, end_beats)), ((start, start_beats), _) in pairs)
 
 
 async def _baseline(budget):
@@ -452,6 +485,7 @@ async def check_get_or_none(check, get_or_none):
     noter = LoopNoter(upstream)  # counts the 404s too, which the upstream does not
     retried = {}  # what -> calls, for a failure a retry cannot mend
     async with _client(noter) as client, LoopWatch() as watch:
+        noter.watch = watch
         await _warm_up(client, upstream)
         watch.forget()
         with _sync_cache_calls() as cache_calls, \
@@ -491,6 +525,9 @@ async def check_get_or_none(check, get_or_none):
             if len(noter.starts) > MAX_TRIES:
                 fail(check, f"with {what}, it asked {len(noter.starts)} times in its {budget} s "
                             "budget, without waiting between tries", STORM_HINT)
+            if path == PAUSE_JUDGED and not _paused_between_tries(sorted(noter.tries)):
+                fail(check, f"with {what}, it tried {len(noter.tries)} times with no wait "
+                            "between the tries", NO_PAUSE_HINT)
             if path in NOT_TRANSIENT and len(noter.starts) > 1:
                 retried[NOT_TRANSIENT[path]] = len(noter.starts)
         check.that(not retried, "a 404 and a body that is not JSON are not retried",
