@@ -817,6 +817,30 @@ def test_03_2_wrong_answers_fail_with_a_hint_and_no_warning(answer, fragments, r
     assert not [w for w in recwarn if "never awaited" in str(w.message)]
 
 
+NO_LOCAL_NOTE = "your lookups ran where asgiref's Local values did not reach"
+
+
+@pytest.mark.parametrize(
+    "answer, noted",
+    [
+        (lookup_many, False),
+        (lookup_many_with_own_pool, False),  # sync_to_async(executor=...) carries Local too
+        (lookup_many_with_to_thread, True),
+        (lookup_many_with_run_in_executor, True),
+        (lookup_many_with_a_pool_made_on_first_use, True),
+        (lookup_many_with_anyio, True),
+    ],
+)
+def test_03_2_lookups_without_asgiref_local_pass_with_a_note(answer, noted):
+    """Right for this lookup, which reads no Local, but not for Django code (cell 45): the
+    check passes such an answer and says so, and says nothing to sync_to_async answers."""
+    verdict = verdict_of("check_lookup_many", answer)
+    assert verdict.passed, str(verdict)
+    assert (NO_LOCAL_NOTE in str(verdict)) == noted, str(verdict)
+    if noted:
+        assert "sync_to_async(fn, thread_sensitive=False)" in str(verdict), str(verdict)
+
+
 def test_03_2_answers_that_start_their_threads_once_pass_every_time_in_one_loop():
     """anyio's workers, or a pool made on first use, are new in the first call only: the
     verdict is the same on the first check in a loop as on the next ones."""

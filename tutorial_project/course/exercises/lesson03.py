@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from decimal import Decimal
 from itertools import pairwise
 
+from asgiref.local import Local
 from asgiref.sync import (
     AsyncToSync,
     SyncToAsync,
@@ -35,6 +36,9 @@ from tutorial_project.course.exercises.expect import (
 )
 
 SKUS = ["BK-001", "CF-003", "GM-002", "TL-003"]
+# Stands for Django's per-request state in asgiref's Local (the active language): check
+# 03.2 sets it, and its lookup notes whether it reached the lookup's thread.
+REQUEST_LOCAL = Local()
 # A second, quieter call of prices_for: eight skus with eight different prices, so that an
 # answer that pairs skus with prices in completion or set order (1 chance in 24 to look right
 # with four skus) is caught, 1 chance in 40,320 to slip through.
@@ -440,9 +444,14 @@ class InstrumentedLookup(Concurrency):
         self.patience = patience
         self.all_started = threading.Condition(self.lock)
         self.gave_up = False
+        self.saw_request_local = []
 
     def __call__(self, sku):
         self.enter()
+        # Django keeps the active language, time zone and URLconf in asgiref's Local: note
+        # whether the request's value reached this thread (sync_to_async carries it;
+        # asyncio.to_thread and run_in_executor do not, from asgiref 3.12.0).
+        self.saw_request_local.append(getattr(REQUEST_LOCAL, "request", False))
         try:
             time.sleep(self.delay)
             with self.all_started:
@@ -613,7 +622,11 @@ async def check_lookup_many(check, lookup_many):
     # new thread, so thread-sensitive calls take turns on the request's one thread.
     with forgotten_awaits() as missed:
         async with ThreadSensitiveContext(), LoopTicks() as ticks:
-            result = await lookup_many(lookup, SKUS)
+            REQUEST_LOCAL.request = True  # as LocaleMiddleware activates a language
+            try:
+                result = await lookup_many(lookup, SKUS)
+            finally:
+                del REQUEST_LOCAL.request
         if isinstance(result, asyncio.Future):  # `return asyncio.gather(...)`, not awaited
             missed.append("it returned the Future of asyncio.gather, not its result")
             await asyncio.gather(result, return_exceptions=True)
@@ -742,3 +755,11 @@ async def check_lookup_many(check, lookup_many):
         "the first one); `return_exceptions=True` puts it in the list, and `except Exception: "
         "return None` hides it",
     )
+    # Not a failure: this lookup reads no Local. But Django code usually does.
+    if not all(lookup.saw_request_local):
+        check.lines.append(
+            "  note: your lookups ran where asgiref's Local values did not reach (as with "
+            "asyncio.to_thread or loop.run_in_executor): right for this lookup, which reads "
+            "none; in Django code, whose active language, time zone and URLconf live in such "
+            "values, use `sync_to_async(fn, thread_sensitive=False)`"
+        )
