@@ -393,6 +393,19 @@ async def closes_the_loops_connection(request):
     return JsonResponse({"in_stock": in_stock})
 
 
+async def closes_the_loops_connection_by_alias(request):
+    """``connections["default"]`` is looked up here too: the loop thread's connection, as above.
+
+    Unlike ``connections.close_all``, which reads the thread's connections when it runs.
+    """
+    from tutorial_project.catalog.models import Product
+
+    in_stock = await Product.objects.filter(stock__gt=0).acount()
+    await sync_to_async(connections["default"].close)()
+    await upstream(_ms(request))
+    return JsonResponse({"in_stock": in_stock})
+
+
 async def closes_from_async_code(request):
     from tutorial_project.catalog.models import Product
 
@@ -944,6 +957,8 @@ def test_stock_then_wait_rejects_mistakes(project):
     verdict = asyncio.run(check_stock_then_wait(sleeps_instead))
     assert not verdict and "awaited 0 times" in str(verdict)
     verdict = asyncio.run(check_stock_then_wait(closes_the_loops_connection))
+    assert not verdict and "answered [500]" in str(verdict) and "inside a function" in str(verdict)
+    verdict = asyncio.run(check_stock_then_wait(closes_the_loops_connection_by_alias))
     assert not verdict and "answered [500]" in str(verdict) and "inside a function" in str(verdict)
     verdict = asyncio.run(check_stock_then_wait(closes_from_async_code))
     assert not verdict and "answered [500]" in str(verdict)
