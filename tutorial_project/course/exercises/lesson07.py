@@ -50,6 +50,11 @@ BUSY_CPU, BUSY_SHARE = 0.02, 0.06
 # a script and in a kernel): right answers 60-90 turns, a poller 7,000-20,000 at load 4 (7 us
 # a turn), so still about 2,000 on the 14 ms of CPU a load of 28 leaves it.
 POLL_TURNS = 500
+# Where the turns are counted, they judge a poller; the CPU bar then only refuses a view that
+# computes for a good part of its pauses, set above what a garbage collection or a leftover
+# task adds to a right answer's run (one measured 20 ms of CPU in 205 ms, with 79 turns, once
+# in about 120 runs: review 07-s26). Without turns (uvloop) the lower bar above judges alone.
+COMPUTES_CPU, COMPUTES_SHARE = 0.05, 0.25
 
 
 @contextlib.contextmanager
@@ -408,9 +413,12 @@ async def check_countdown(check, countdown):
         "request waits meanwhile",
         hint="pause with `await asyncio.sleep(0.05)`: it hands the loop to other tasks",
     )
-    spins = turns is not None and turns[0] > POLL_TURNS
+    if turns is None:
+        busy = cpu >= BUSY_CPU and cpu >= BUSY_SHARE * took
+    else:
+        busy = turns[0] > POLL_TURNS or (cpu >= COMPUTES_CPU and cpu >= COMPUTES_SHARE * took)
     check.that(
-        (cpu < BUSY_CPU or cpu < BUSY_SHARE * took) and not spins,
+        not busy,
         "the pauses cost next to no CPU: the event loop's thread idled while it waited",
         f"the event loop's thread computed for {cpu * 1000:.0f} ms of the countdown's "
         f"{took * 1000:.0f} ms"
