@@ -313,6 +313,19 @@ async def cart_under_another_key(request):  # the session, but not the key "cart
     return JsonResponse({"cart": cart})
 
 
+async def cart_created(request):  # the right cart, but 201 for every request
+    response = await cart_reference(request)
+    response.status_code = 201
+    return response
+
+
+async def cart_404_without_an_add(request):  # "every request answers" the cart: not an error
+    response = await cart_reference(request)
+    if not request.GET.get("add"):
+        response.status_code = 404
+    return response
+
+
 SHARED_CART = []
 
 
@@ -385,6 +398,12 @@ def test_cart(project, recwarn):
     assert not cookie and "no session cookie" in str(cookie), str(cookie)
     basket = run(check_cart_view, cart_under_another_key)
     assert not basket and "'basket'" in str(basket) and 'key "cart"' in str(basket), str(basket)
+    created = run(check_cart_view, cart_created)
+    assert not created and "the status is not 200" in str(created), str(created)
+    assert "does not mark the session as modified" not in str(created), str(created)
+    no_add = run(check_cart_view, cart_404_without_an_add)
+    assert not no_add and "another visitor got 404" in str(no_add), str(no_add)
+    assert "answer it 200" in str(no_add), str(no_add)
     SHARED_CART.clear()
     shared = run(check_cart_view, cart_in_a_global)
     assert not shared and "not in a global variable" in str(shared)

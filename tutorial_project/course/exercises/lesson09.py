@@ -303,6 +303,9 @@ async def check_cart_view(check, view):
         if error and "SynchronousOnlyOperation" in error:
             hint = ("a sync session access on the event loop: use "
                     "`await request.session.aget(...)` and `await request.session.aset(...)`")
+        elif response is not None and response.status_code != 200 and body == {"cart": expected}:
+            hint = ("the cart is right but the status is not 200: answer every request with "
+                    "`JsonResponse({'cart': cart})`, whose default status is 200")
         elif (isinstance(body, dict) and body.get("cart") == list(dict.fromkeys(expected))
               and len(expected) > len(set(expected))):
             hint = "keep every SKU added, repeats included: append it, do not de-duplicate"
@@ -317,11 +320,15 @@ async def check_cart_view(check, view):
             f"{{'cart': {list(expected)}}}",
             hint=hint,
         )
+    other_body = _json_or_none(other) if other is not None else None
     check.that(
-        other is not None and _json_or_none(other) == {"cart": []},
+        other is not None and other.status_code == 200 and other_body == {"cart": []},
         "another visitor starts with an empty cart",
-        f"another visitor got {other_error or _json_or_none(other)!r}",
-        hint="keep the cart in request.session, not in a global variable",
+        f"another visitor got {other_error or f'{other.status_code} {other_body!r}'}",
+        hint=("a request without ?add= is an ordinary request for the cart: answer it 200 "
+              "with {'cart': []}, not with an error status"
+              if other is not None and other_body == {"cart": []}
+              else "keep the cart in request.session, not in a global variable"),
     )
     if session_key is None or not session_key.value:
         where = "no session cookie: the view never stored anything in request.session"
