@@ -750,6 +750,38 @@ def test_12_3_a_context_of_its_own_that_never_closes_fails_with_a_hint(project):
                "connections.close_all")
 
 
+def test_12_3_closing_only_after_a_successful_compute_fails_with_a_hint(project):
+    # Its own context and thread, close_all after compute() and aset(), not in a finally: a
+    # compute() that queries and then raises (a source down) leaves that connection open.
+    import contextvars
+
+    from asgiref.sync import ThreadSensitiveContext, sync_to_async
+    from django.core.cache import cache
+    from django.db import connections
+
+    running = {}
+
+    async def cached(key, compute, seconds=30):
+        if (value := await cache.aget(key)) is not None:
+            return value
+        where = (asyncio.get_running_loop(), key)
+        if where not in running:
+            async def work():
+                async with ThreadSensitiveContext():
+                    value = await compute()
+                    await cache.aset(key, value, seconds)
+                    await sync_to_async(connections.close_all)()
+                    return value
+
+            running[where] = asyncio.create_task(work(), context=contextvars.Context())
+            running[where].add_done_callback(lambda _: running.pop(where, None))
+        return await asyncio.shield(running[where])
+
+    fails_with(run(lesson12.check_cached, cached),
+               "each one's compute() queried the database and then raised",
+               "3 of those connections were still open", "finally:")
+
+
 def test_12_3_an_empty_context_alone_fails_with_a_hint(project):
     # No ThreadSensitiveContext at all: the query runs on asgiref's one process-wide thread,
     # whose connection nothing closes either (and every such task waits for that one thread).
