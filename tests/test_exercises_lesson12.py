@@ -1229,6 +1229,20 @@ def test_12_5_an_async_only_class_without_markcoroutinefunction_fails_with_a_hin
                "escapes as a raw error instead of a 500", "markcoroutinefunction(self)")
 
 
+def test_12_5_an_async_only_function_with_a_sync_inner_function_fails_with_a_hint(project):
+    # No class here: the hint names the inner function, not markcoroutinefunction(self).
+    @async_only_middleware
+    def cache_control_middleware(get_response):
+        def middleware(request):
+            return get_response(request)
+
+        return middleware
+
+    verdict = run(lesson12.check_middleware, cache_control_middleware)
+    fails_with(verdict, "Django takes for a sync callable", "async def middleware(request):")
+    assert "markcoroutinefunction" not in str(verdict), str(verdict)
+
+
 def test_12_5_placeholder_is_not_solved(project):
     assert not run(lesson12.check_middleware, ...).solved
 

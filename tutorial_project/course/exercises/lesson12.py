@@ -1095,7 +1095,11 @@ async def check_middleware(check, middleware_factory):
                    "middleware escapes as a raw error instead of a 500",
                    hint="a class with an async __call__ calls markcoroutinefunction(self) in "
                         "__init__ (asgiref.sync), as Django's docs require; or write a "
-                        "function middleware with @async_only_middleware")
+                        "function middleware with @async_only_middleware"
+                   if inspect.isclass(middleware_factory) else
+                   "the function your factory returns must be `async def middleware(request):`"
+                   " (@async_only_middleware only tells Django the factory wants an async "
+                   "get_response; it does not make the inner function async)")
 
     async def ok(request):
         return JsonResponse({"ok": True})
