@@ -2184,6 +2184,56 @@ def test_12_8_a_methods_with_no_transaction_oversell(project):
                "transaction.atomic()")
 
 
+def test_12_8_a_process_local_asyncio_lock_is_refused_with_a_hint(project):
+    # Serialised inside one process, so the 20 requests pass; another worker's take does not.
+    from tutorial_project.capstone.stock import OutOfStock
+    from tutorial_project.catalog.models import Product
+
+    locks = {}
+
+    async def reserve(sku, quantity):
+        async with locks.setdefault(asyncio.get_running_loop(), asyncio.Lock()):
+            product = await Product.objects.aget(sku=sku)
+            if product.stock < quantity:
+                raise OutOfStock(f"only {product.stock}")
+            product.stock -= quantity
+            await product.asave(update_fields=["stock"])
+            return product.stock
+
+    fails_with(run(lesson12.check_reserve, reserve), "on PostgreSQL this can happen",
+               "A lock in Python (asyncio.Lock, threading.Lock) does not help")
+
+
+def test_12_8_saving_an_f_take_after_a_lock_depends_on_the_version(project):
+    # Django 6.0+ reads the new stock back with UPDATE ... RETURNING; 5.2 leaves F() on it.
+    import django
+    from asgiref.sync import sync_to_async
+    from django.db import transaction
+    from django.db.models import F
+
+    from tutorial_project.capstone.stock import OutOfStock
+    from tutorial_project.catalog.models import Product
+
+    @sync_to_async
+    def take(sku, quantity):
+        with transaction.atomic():
+            product = Product.objects.select_for_update().get(sku=sku)
+            if product.stock < quantity:
+                raise OutOfStock(f"only {product.stock}")
+            product.stock = F("stock") - quantity
+            product.save(update_fields=["stock"])
+            return product.stock
+
+    async def reserve(sku, quantity):
+        return await take(sku, quantity)
+
+    verdict = run(lesson12.check_reserve, reserve)
+    if django.VERSION >= (6, 0):
+        assert verdict, str(verdict)
+    else:
+        fails_with(verdict, "CombinedExpression", "refresh_from_db(fields=['stock'])")
+
+
 def test_12_8_a_methods_inside_atomic_fail_with_a_hint(project):
     from django.db import transaction
 

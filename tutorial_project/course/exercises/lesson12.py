@@ -1526,7 +1526,9 @@ PG_HINT = (
     "until that block ends: a write in a second atomic() block is unprotected); or let the "
     "database check and take in one statement: "
     "filter(sku=sku, stock__gte=quantity).update(stock=F('stock') - quantity), and raise "
-    "OutOfStock if it changed no row"
+    "OutOfStock if it changed no row. A lock in Python (asyncio.Lock, threading.Lock) does not "
+    "help: it holds inside one process, and the other request may come from another uvicorn "
+    "worker or another server; only the database can lock the row for all of them"
 )
 
 
@@ -1637,7 +1639,12 @@ async def check_reserve(check, reserve):
         check.that(left == 3 and await _stock_now(product) == 3,
                    "reserving 2 of 5 takes 2 and returns the 3 left",
                    f"reserving 2 of 5 returned {left!r}, and the stock is now "
-                   f"{await _stock_now(product)}", hint="return the stock left after the write")
+                   f"{await _stock_now(product)}",
+                   hint="return the stock left after the write" + (
+                       "; on Django < 6.0, save() leaves the F() expression on the instance: "
+                       "read the number back with product.refresh_from_db(fields=['stock']) "
+                       "(Django 6.0+ reads it back from the UPDATE itself)"
+                       if hasattr(left, "resolve_expression") else ""))
         refused = await _outcome(as_a_request(reserve, CHECK_SKU, 4))
         check.that(isinstance(refused, OutOfStock) and await _stock_now(product) == 3,
                    "asking for 4 of the 3 left raises OutOfStock and takes nothing",
