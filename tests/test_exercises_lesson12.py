@@ -750,6 +750,38 @@ def test_12_3_a_context_of_its_own_that_never_closes_fails_with_a_hint(project):
                "connections.close_all")
 
 
+def test_12_3_closing_only_after_a_successful_compute_fails_with_a_hint(project):
+    # Its own context and thread, close_all after compute() and aset(), not in a finally: a
+    # compute() that queries and then raises (a source down) leaves that connection open.
+    import contextvars
+
+    from asgiref.sync import ThreadSensitiveContext, sync_to_async
+    from django.core.cache import cache
+    from django.db import connections
+
+    running = {}
+
+    async def cached(key, compute, seconds=30):
+        if (value := await cache.aget(key)) is not None:
+            return value
+        where = (asyncio.get_running_loop(), key)
+        if where not in running:
+            async def work():
+                async with ThreadSensitiveContext():
+                    value = await compute()
+                    await cache.aset(key, value, seconds)
+                    await sync_to_async(connections.close_all)()
+                    return value
+
+            running[where] = asyncio.create_task(work(), context=contextvars.Context())
+            running[where].add_done_callback(lambda _: running.pop(where, None))
+        return await asyncio.shield(running[where])
+
+    fails_with(run(lesson12.check_cached, cached),
+               "each one's compute() queried the database and then raised",
+               "3 of those connections were still open", "finally:")
+
+
 def test_12_3_an_empty_context_alone_fails_with_a_hint(project):
     # No ThreadSensitiveContext at all: the query runs on asgiref's one process-wide thread,
     # whose connection nothing closes either (and every such task waits for that one thread).
@@ -1195,6 +1227,20 @@ def test_12_5_an_async_only_class_without_markcoroutinefunction_fails_with_a_hin
 
     fails_with(run(lesson12.check_middleware, CacheControlMiddleware),
                "escapes as a raw error instead of a 500", "markcoroutinefunction(self)")
+
+
+def test_12_5_an_async_only_function_with_a_sync_inner_function_fails_with_a_hint(project):
+    # No class here: the hint names the inner function, not markcoroutinefunction(self).
+    @async_only_middleware
+    def cache_control_middleware(get_response):
+        def middleware(request):
+            return get_response(request)
+
+        return middleware
+
+    verdict = run(lesson12.check_middleware, cache_control_middleware)
+    fails_with(verdict, "Django takes for a sync callable", "async def middleware(request):")
+    assert "markcoroutinefunction" not in str(verdict), str(verdict)
 
 
 def test_12_5_placeholder_is_not_solved(project):
@@ -2136,6 +2182,56 @@ def test_12_8_a_methods_with_no_transaction_oversell(project):
 
     fails_with(run(lesson12.check_reserve, reserve), "20 requests at once", "reserved",
                "transaction.atomic()")
+
+
+def test_12_8_a_process_local_asyncio_lock_is_refused_with_a_hint(project):
+    # Serialised inside one process, so the 20 requests pass; another worker's take does not.
+    from tutorial_project.capstone.stock import OutOfStock
+    from tutorial_project.catalog.models import Product
+
+    locks = {}
+
+    async def reserve(sku, quantity):
+        async with locks.setdefault(asyncio.get_running_loop(), asyncio.Lock()):
+            product = await Product.objects.aget(sku=sku)
+            if product.stock < quantity:
+                raise OutOfStock(f"only {product.stock}")
+            product.stock -= quantity
+            await product.asave(update_fields=["stock"])
+            return product.stock
+
+    fails_with(run(lesson12.check_reserve, reserve), "on PostgreSQL this can happen",
+               "A lock in Python (asyncio.Lock, threading.Lock) does not help")
+
+
+def test_12_8_saving_an_f_take_after_a_lock_depends_on_the_version(project):
+    # Django 6.0+ reads the new stock back with UPDATE ... RETURNING; 5.2 leaves F() on it.
+    import django
+    from asgiref.sync import sync_to_async
+    from django.db import transaction
+    from django.db.models import F
+
+    from tutorial_project.capstone.stock import OutOfStock
+    from tutorial_project.catalog.models import Product
+
+    @sync_to_async
+    def take(sku, quantity):
+        with transaction.atomic():
+            product = Product.objects.select_for_update().get(sku=sku)
+            if product.stock < quantity:
+                raise OutOfStock(f"only {product.stock}")
+            product.stock = F("stock") - quantity
+            product.save(update_fields=["stock"])
+            return product.stock
+
+    async def reserve(sku, quantity):
+        return await take(sku, quantity)
+
+    verdict = run(lesson12.check_reserve, reserve)
+    if django.VERSION >= (6, 0):
+        assert verdict, str(verdict)
+    else:
+        fails_with(verdict, "CombinedExpression", "refresh_from_db(fields=['stock'])")
 
 
 def test_12_8_a_methods_inside_atomic_fail_with_a_hint(project):

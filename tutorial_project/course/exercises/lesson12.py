@@ -530,6 +530,7 @@ async def _check_cached(check, cached, sync_calls):
                hint="a task belongs to the loop that created it: another loop cannot await it. "
                     "Key the running computations by (asyncio.get_running_loop(), key)")
     await _check_a_request_leaving(check, cached)
+    await _check_a_failure_after_a_query(check, cached)
     await _check_a_sync_caller(check, cached)
 
 
@@ -613,6 +614,73 @@ async def _check_a_request_leaving(check, cached):
                f"{GIVE_UP:.0f} s after both requests had ended (under a server: one more for "
                "each client that leaves while a key is cold)",
                hint=LEAVING_HINT)
+
+
+FAILING_ROUTE = "exercise-12-3/failing/"
+
+
+async def _check_a_failure_after_a_query(check, cached):
+    """Through ASGIHandler: three requests in turn, each one's compute() queries the database
+    and then raises (as the dashboard's does when a source is down). Is the connection that
+    query used closed, although the computation failed?"""
+    from asgiref.sync import sync_to_async
+    from django.core.handlers.asgi import ASGIHandler
+    from django.db import connections
+
+    from tutorial_project.catalog.models import Product
+    from tutorial_project.instruments.handler_cost import asgi_get
+    from tutorial_project.playground import mount, unmount
+
+    used = []
+
+    def count_noting_the_connection():
+        used.append(connections["default"])
+        return Product.objects.count()
+
+    async def compute():  # a query, then a failed source
+        await sync_to_async(count_noting_the_connection)()
+        raise RuntimeError("upstream down")
+
+    async def view(request):
+        try:
+            return JsonResponse(await cached("failing-query", compute))
+        except RuntimeError:
+            return JsonResponse({"error": "upstream down"}, status=502)
+
+    async def three_requests():
+        return [await asgi_get(ASGIHandler(), f"/{FAILING_ROUTE}") for _ in range(3)]
+
+    database = connections.settings["default"]
+    saved_age, database["CONN_MAX_AGE"] = database["CONN_MAX_AGE"], 0
+    mount(FAILING_ROUTE, view)
+    try:
+        with quiet_request_log():
+            statuses = await attempt(check, three_requests, "three requests, compute() failing",
+                                     give_up=2 * GIVE_UP)
+        for _ in range(int(GIVE_UP / 0.05)):  # the task may still be closing what it opened
+            left_open = [c for c in used if c.connection is not None]
+            if not left_open:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        unmount(FAILING_ROUTE)
+        database["CONN_MAX_AGE"] = saved_age
+        await cache.adelete("failing-query")
+        for connection in used:  # close a leaked one from here: the check leaves nothing open
+            await sync_to_async(_close_from_another_thread, thread_sensitive=False)(connection)
+    _stop_if_raised(check, statuses, "three requests, compute() failing", "")
+    check.that(statuses == [502] * 3 and used,
+               "through ASGIHandler, a compute() that fails reaches each request",
+               f"three requests whose compute() queried, then raised, answered {statuses}",
+               hint="let compute()'s error reach every caller")
+    check.that(not left_open,
+               "a compute() that queries, then fails, leaves no database connection open",
+               f"three requests in turn, each one's compute() queried the database and then "
+               f"raised; {len(left_open)} of those connections were still open {GIVE_UP:.0f} s "
+               "later (under a server: one more for every failed computation, which is every "
+               "request while a source is down)",
+               hint="close the computation's connections whether compute() succeeds or raises: "
+                    "in a `finally:` around it, `await sync_to_async(connections.close_all)()`")
 
 
 SYNC_CALLER_HINT = (
@@ -1027,7 +1095,11 @@ async def check_middleware(check, middleware_factory):
                    "middleware escapes as a raw error instead of a 500",
                    hint="a class with an async __call__ calls markcoroutinefunction(self) in "
                         "__init__ (asgiref.sync), as Django's docs require; or write a "
-                        "function middleware with @async_only_middleware")
+                        "function middleware with @async_only_middleware"
+                   if inspect.isclass(middleware_factory) else
+                   "the function your factory returns must be `async def middleware(request):`"
+                   " (@async_only_middleware only tells Django the factory wants an async "
+                   "get_response; it does not make the inner function async)")
 
     async def ok(request):
         return JsonResponse({"ok": True})
@@ -1454,7 +1526,9 @@ PG_HINT = (
     "until that block ends: a write in a second atomic() block is unprotected); or let the "
     "database check and take in one statement: "
     "filter(sku=sku, stock__gte=quantity).update(stock=F('stock') - quantity), and raise "
-    "OutOfStock if it changed no row"
+    "OutOfStock if it changed no row. A lock in Python (asyncio.Lock, threading.Lock) does not "
+    "help: it holds inside one process, and the other request may come from another uvicorn "
+    "worker or another server; only the database can lock the row for all of them"
 )
 
 
@@ -1565,7 +1639,12 @@ async def check_reserve(check, reserve):
         check.that(left == 3 and await _stock_now(product) == 3,
                    "reserving 2 of 5 takes 2 and returns the 3 left",
                    f"reserving 2 of 5 returned {left!r}, and the stock is now "
-                   f"{await _stock_now(product)}", hint="return the stock left after the write")
+                   f"{await _stock_now(product)}",
+                   hint="return the stock left after the write" + (
+                       "; on Django < 6.0, save() leaves the F() expression on the instance: "
+                       "read the number back with product.refresh_from_db(fields=['stock']) "
+                       "(Django 6.0+ reads it back from the UPDATE itself)"
+                       if hasattr(left, "resolve_expression") else ""))
         refused = await _outcome(as_a_request(reserve, CHECK_SKU, 4))
         check.that(isinstance(refused, OutOfStock) and await _stock_now(product) == 3,
                    "asking for 4 of the 3 left raises OutOfStock and takes nothing",
