@@ -340,7 +340,7 @@ def _blocking_on_the_loop(orm_thread, fail_from=None):
     ThreadSensitiveContext on that context's one thread, with that thread's connection: a
     query on this thread means the sync ORM ran on the loop (the guard switched off, even for
     a moment); one on another thread (`asyncio.to_thread`, `thread_sensitive=False`) opens a
-    connection of that call's own, which Django never closes: still open when the block ends,
+    connection of that thread's own, which Django never closes: still open when the block ends,
     it is noted. With `fail_from`, the block's queries from the `fail_from`-th on raise
     OperationalError, as a locked or lost database would.
     """
@@ -434,9 +434,9 @@ WRITES_HINT = (
 )
 OFF_THREAD_HINT = (
     "`asyncio.to_thread` and `sync_to_async(..., thread_sensitive=False)` run the ORM on a "
-    "pool thread, where each call opens a connection of its own that Django never closes (its "
-    "request cycle closes only the connections of its own threads): it stays open until the "
-    "garbage collector drops it. Use the a-methods, or `sync_to_async(fn)` with its default "
+    "pool thread, which opens a connection of its own that Django never closes (its request "
+    "cycle closes only its own threads' connections): one left open per pool thread, as long as "
+    "the thread lives. Use the a-methods, or `sync_to_async(fn)` with its default "
     "thread_sensitive=True (Django's one ORM thread and its connection); or close it yourself, "
     "`connection.close()` in a `finally`"
 )
