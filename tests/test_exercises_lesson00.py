@@ -118,10 +118,26 @@ async def values_then_annotate_ordered(slug):
     return await rows.order_by("name").afirst()
 
 
+async def to_thread_closing_its_connection(slug):
+    # Off Django's ORM thread, but the connection that call opened is closed before it returns.
+    Category, _ = models()
+
+    def summary():
+        from django.db import connection
+
+        try:
+            category = Category.objects.filter(slug=slug).first()
+            return category and {"name": category.name, "products": category.products.count()}
+        finally:
+            connection.close()
+
+    return await asyncio.to_thread(summary)
+
+
 RIGHT_ANSWERS = [
     category_summary, with_annotate, through_a_thread, one_query_as_values, two_queries_at_once,
     decorated_sync_function, counts_with_async_for, in_a_thread_sensitive_context,
-    values_then_annotate_ordered,
+    values_then_annotate_ordered, to_thread_closing_its_connection,
 ]
 
 
@@ -337,6 +353,35 @@ async def catches_every_error(slug):
         return None
 
 
+async def zero_when_the_count_fails(slug):
+    # Only the count is guarded: a lost or locked database reads as "0 products".
+    from django.db import DatabaseError
+
+    Category, _ = models()
+    try:
+        category = await Category.objects.aget(slug=slug)
+    except Category.DoesNotExist:
+        return None
+    try:
+        products = await category.products.acount()
+    except DatabaseError:
+        products = 0
+    return {"name": category.name, "products": products}
+
+
+async def reads_a_file_on_the_loop(slug):
+    from pathlib import Path
+
+    Path(__file__).read_text()  # sync file I/O on the event loop's thread
+    return await category_summary(slug)
+
+
+async def opens_a_file_by_its_builtin_name(slug):
+    with open(__file__, "rb") as source:
+        source.read(10)
+    return await category_summary(slug)
+
+
 async def matches_the_start_of_the_slug(slug):
     Category, _ = models()
     try:
@@ -521,12 +566,21 @@ WINDOWS_TICKS = "Windows counts thread time in ticks of ~15.6 ms: its bound is 3
         (exists_only_with_products, ["category_summary('empty-shelf') returned None"]),
         (sync_cache_on_the_loop, ["called the sync cache.get() on the event loop's thread",
                                   "await cache.aget"]),
-        (sync_orm_in_to_thread, ["ran a query on a thread Django does not manage",
-                                 "never closes"]),
-        (orm_in_thread_sensitive_false, ["ran a query on a thread Django does not manage",
-                                         "thread_sensitive=True"]),
+        (sync_orm_in_to_thread,
+         ["left a database connection open on a thread Django does not manage",
+          "Django never closes", "connection.close()"]),
+        (orm_in_thread_sensitive_false,
+         ["left a database connection open on a thread Django does not manage",
+          "thread_sensitive=True"]),
         (catches_every_error, ["the check made it raise OperationalError",
                                "catch only Category.DoesNotExist"]),
+        (zero_when_the_count_fails,
+         ["when the database failed from the 2nd query of your function on",
+          "returned {'name': 'Books', 'products': 0}", "an `except` around a later query"]),
+        (reads_a_file_on_the_loop,
+         ["opened a file on the event loop's thread: open() (sync file I/O)", "sync_to_async"]),
+        (opens_a_file_by_its_builtin_name,
+         ["opened a file on the event loop's thread: open() (sync file I/O)"]),
         (matches_the_start_of_the_slug,
          ["category_summary('gift-cards') raised MultipleObjectsReturned", "by its whole slug"]),
         (first_match_of_the_start, ["category_summary('co') returned {'name': 'Coffee'",
@@ -568,7 +622,8 @@ WINDOWS_TICKS = "Windows counts thread time in ticks of ~15.6 ms: its bound is 3
          "looks up by name", "average count", "in stock only", "name from the slug",
          "time.sleep imported by name", "sync wait", "exists only with products", "sync cache",
          "ORM in to_thread",
-         "ORM with thread_sensitive=False", "catches every error", "slug__startswith",
+         "ORM with thread_sensitive=False", "catches every error", "zero when the count fails",
+         "reads a file with pathlib", "opens a file", "slug__startswith",
          "first slug__startswith match", "counts by slug prefix",
          "30 ms of CPU on the loop", "12 ms of CPU on the loop", "slug__iexact",
          "async cache in front", "keeps the Category row",

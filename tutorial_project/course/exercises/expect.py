@@ -379,8 +379,11 @@ _FILE_OPENS = (io.open, os.open)
 def _called_by_the_answer(frame):
     """Whether the innermost frame of ``frame``'s stack outside the standard library is the
     answer's: a file read by pathlib for the answer is the answer's, one read by linecache
-    for a traceback that Django or the course formats is not."""
+    for a traceback that Django or the course formats is not, nor one read by linecache for a
+    logged traceback (asyncio's "Task exception was never retrieved"), whoever logs it."""
     while frame is not None and _module(frame).split(".")[0] in sys.stdlib_module_names:
+        if _module(frame) == "linecache":  # source lines for a traceback, never the answer's
+            return False
         frame = frame.f_back
     return (
         frame is not None

@@ -8,6 +8,7 @@ import time
 import weakref
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from itertools import count
 
 from asgiref.sync import SyncToAsync, sync_to_async
 from django.core.exceptions import SynchronousOnlyOperation
@@ -18,6 +19,7 @@ from tutorial_project.course.exercises.core import exercise
 from tutorial_project.course.exercises.expect import (
     LoopCPU,
     blocking_calls_on_this_thread,
+    file_opens_on_this_thread,
     made_by_the_surroundings,
     must_be_async,
     sleeps_on_this_thread,
@@ -52,6 +54,10 @@ EXTRA_SLUG, EXTRA_NAME, EXTRA_SKU = "gift-cards", "Gift cards & vouchers", "GC-0
 # Between two of its calls the check renames the extra category: an answer that keeps a Category
 # row (or a whole answer) from an earlier call still gives the old name.
 RENAMED = "Gift cards"
+# After a probe that fails every query, probes that fail from the answer's 2nd query on, then
+# its 3rd ...: a right answer makes one to three queries (an `async for` over the products, one
+# more per chunk), so a failure in any of them is met.
+FAIL_LATER_PROBES = 3
 # And an empty category: it exists, with 0 products (an answer that decides "no such category"
 # from a product count, or counts through Product, answers None for it).
 EMPTY_SLUG, EMPTY_NAME = "empty-shelf", "Empty shelf"
@@ -157,7 +163,7 @@ async def _judge(check, category_summary, Category, Product, catalog):
             f"category_summary({absent!r}) returned {missing!r}, expected None",
             hint=ABSENT_HINTS.get(absent, MISSING_HINT),
         )
-    failed = await summary("books", database_fails=True)
+    failed, _ = await summary("books", fail_from=1)
     check.that(
         isinstance(failed, Raised),
         "a database error in category_summary('books') reached the caller",
@@ -167,6 +173,29 @@ async def _judge(check, category_summary, Category, Product, catalog):
         "catch only Category.DoesNotExist; and a result kept from an earlier call (a dict or "
         "cache of answers) hides them too. " + KEPT_HINT,
     )
+    # Then the database fails from the answer's 2nd query on, its 3rd ...: an `except` around
+    # a later query (the count) must let the error through as well. An answer that makes fewer
+    # queries than that meets no failure, and must answer right; so must one whose failed
+    # query gave nothing to the answer (a stray write left running in the background).
+    books = next((expected for slug, expected, _ in answers if slug == "books"), None)
+    for first_failing in range(2, 2 + FAIL_LATER_PROBES):
+        got, hit = await summary("books", fail_from=first_failing)
+        if not hit or got == books:
+            if got != books:
+                fail(check, f"category_summary('books') returned {got!r}, expected {books}",
+                     _hint_for(got, "books"))
+            break
+        check.that(
+            isinstance(got, Raised),
+            f"a database error in the {_nth(first_failing)} query of "
+            "category_summary('books') reached the caller",
+            f"when the database failed from the {_nth(first_failing)} query of your function on "
+            f"(the check made it raise OperationalError), category_summary('books') returned "
+            f"{got!r}",
+            hint="an `except` around a later query (the count) turns a lost or locked database "
+            "into a wrong answer (0 products): let database errors reach the caller, and catch "
+            "only Category.DoesNotExist around the `aget`",
+        )
     held, longest = sum(held for _, held, _ in stalls), max(gap for gap, _, _ in stalls)
     if (cpu := max(cpu for _, _, cpu in stalls)) >= CPU_STEP:
         _busy_on_the_loop(check, cpu)
@@ -177,6 +206,10 @@ async def _judge(check, category_summary, Category, Product, catalog):
         f"(the longest block {longest:.2f} s): nothing else could run meanwhile",
         hint=BLOCKING_HINT,
     )
+
+
+def _nth(n):
+    return {2: "2nd", 3: "3rd"}.get(n, f"{n}th")
 
 
 def _busy_on_the_loop(check, cpu):
@@ -226,21 +259,24 @@ class _Summary:
         self.check, self.answer, self.Category = check, category_summary, Category
         self.stalls, self.orm_thread = stalls, orm_thread
 
-    async def __call__(self, slug, *, database_fails=False):
+    async def __call__(self, slug, *, fail_from=None):
+        """The answer's outcome; with ``fail_from`` (the database fails from the answer's
+        ``fail_from``-th query on), (outcome, whether a query failed)."""
         check, what = self.check, f"category_summary({slug!r})"
+        database_fails = fail_from is not None
         try:
-            with _blocking_on_the_loop(self.orm_thread, database_fails) as blocked:
+            with _blocking_on_the_loop(self.orm_thread, fail_from) as blocked:
                 # attempt() spots a forgotten await and drops the answer's frames, so its
                 # coroutine is reported now, not blamed on the next run of this check.
                 outcome = await attempt(check, lambda: self.answer(slug), what)
         finally:
             _guard_stays_on(check, before=False)
-        for found, hint in blocked:
+        for found, hint in blocked.found:
             check.that(False, "", f"{what} {found}", hint=hint)
         if isinstance(outcome, Raised):
             error = outcome.error
-            if database_fails and isinstance(error, OperationalError):
-                return outcome  # the failure the check caused, passed on: right
+            if database_fails and blocked.failed and isinstance(error, OperationalError):
+                return outcome, True  # the failure the check caused, passed on: right
             if isinstance(error, SynchronousOnlyOperation):
                 check.that(False, "", f"{what} raised SynchronousOnlyOperation",
                            hint=SYNC_QUERY_HINT)
@@ -262,7 +298,8 @@ class _Summary:
             if heartbeat.longest_gap >= STALL:
                 fail(check, f"{what} held the event loop for {heartbeat.longest_gap:.1f} s: "
                             "nothing else could run meanwhile", BLOCKING_HINT)
-        return outcome
+            return outcome
+        return outcome, bool(blocked.failed)
 
     async def _timed(self, slug, what):
         gc.collect()  # a full collection now is not the answer's stall later
@@ -286,21 +323,31 @@ class _LoopHeld(Heartbeat):
         super()._record_gap()
 
 
+class _Watched:
+    """What `_blocking_on_the_loop` saw: ``found``, (what, hint) pairs; ``failed``, the
+    queries it made fail."""
+
+    def __init__(self):
+        self.found, self.failed = [], []
+
+
 @contextmanager
-def _blocking_on_the_loop(orm_thread, database_fails=False):
+def _blocking_on_the_loop(orm_thread, fail_from=None):
     """Note, as (what, hint) pairs, what the block ran that an async function must not.
 
-    A time.sleep or a sync cache call on this (the event loop's) thread holds the loop, however
-    short. The async ORM runs its queries on `orm_thread`, or in a ThreadSensitiveContext on
-    that context's one thread, with that thread's connection: a query on this thread means the
-    sync ORM ran on the loop (the guard switched off, even for a moment); one on another thread
-    (`asyncio.to_thread`, `thread_sensitive=False`) opened a connection that Django never
-    closes. With `database_fails`, every query raises
+    A time.sleep, a sync cache call or a file opened on this (the event loop's) thread holds the
+    loop, however short. The async ORM runs its queries on `orm_thread`, or in a
+    ThreadSensitiveContext on that context's one thread, with that thread's connection: a
+    query on this thread means the sync ORM ran on the loop (the guard switched off, even for
+    a moment); one on another thread (`asyncio.to_thread`, `thread_sensitive=False`) opens a
+    connection of that thread's own, which Django never closes: still open when the block ends,
+    it is noted. With `fail_from`, the block's queries from the `fail_from`-th on raise
     OperationalError, as a locked or lost database would.
     """
     from django.db.backends.utils import CursorWrapper
 
-    loop_thread, found = threading.get_ident(), []
+    loop_thread, watched, off_thread, queries = threading.get_ident(), _Watched(), [], count(1)
+    found = watched.found
 
     def note(what, hint):
         if (what, hint) not in found:
@@ -310,17 +357,24 @@ def _blocking_on_the_loop(orm_thread, database_fails=False):
         def execute(self, sql, params, many, executor):
             if threading.get_ident() == loop_thread:
                 note("ran an SQL query on the event loop's thread", SYNC_QUERY_HINT)
-            elif not _thread_sensitive(orm_thread):
-                note("ran a query on a thread Django does not manage", OFF_THREAD_HINT)
-            if database_fails:
+            elif not _thread_sensitive(orm_thread) and self.db not in off_thread:
+                off_thread.append(self.db)  # this call's own connection: closed by the end?
+            if fail_from is not None and next(queries) >= fail_from:
+                watched.failed.append(sql)
                 raise OperationalError("database is locked (a failure the check caused)")
             return real(self, sql, params, many, executor)
         return execute
 
     patches = [(CursorWrapper, "_execute_with_wrappers", noted_query)]
     with sleeps_on_this_thread() as sleeps, sync_cache_calls_on_this_thread() as cache_calls, \
-            blocking_calls_on_this_thread(made_by_the_surroundings) as named, _patched(patches):
-        yield found
+            blocking_calls_on_this_thread(made_by_the_surroundings) as named, \
+            file_opens_on_this_thread() as file_opens, _patched(patches):
+        yield watched
+    for name in dict.fromkeys(file_opens):
+        note(f"opened a file on the event loop's thread: {name}", FILE_HINT)
+    if any(db.connection is not None for db in off_thread):
+        note("left a database connection open on a thread Django does not manage",
+             OFF_THREAD_HINT)
     for name in cache_calls:
         note(f"called the sync cache.{name}() on the event loop's thread", CACHE_HINT)
     for name in dict.fromkeys(named):  # under any name (from time import sleep)
@@ -380,8 +434,16 @@ WRITES_HINT = (
 )
 OFF_THREAD_HINT = (
     "`asyncio.to_thread` and `sync_to_async(..., thread_sensitive=False)` run the ORM on a "
-    "pool thread whose connection Django never closes (one leaked per thread): use the "
-    "a-methods, or `sync_to_async(fn)` with its default thread_sensitive=True"
+    "pool thread, which opens a connection of its own that Django never closes (its request "
+    "cycle closes only its own threads' connections): one left open per pool thread, as long as "
+    "the thread lives. Use the a-methods, or `sync_to_async(fn)` with its default "
+    "thread_sensitive=True (Django's one ORM thread and its connection); or close it yourself, "
+    "`connection.close()` in a `finally`"
+)
+FILE_HINT = (
+    "reading a file waits for the disk on the loop (slow on a network drive or a busy disk), "
+    "and nothing warns you: read it in a thread, `await sync_to_async(path.read_text)()`, or "
+    "better, ask the database for what you need"
 )
 CACHE_HINT = (
     "the sync cache API waits on the loop (a network round trip with Redis or Memcached): "
