@@ -450,6 +450,12 @@ async def waits_after_enqueueing(request):  # aenqueue, then waits (in a thread)
     return JsonResponse({"id": result.id, "status": result.status}, status=202)
 
 
+async def event_wait_in_a_thread_after_enqueueing(request):  # no sleep to see: the clock's case
+    result = await start_report_reference(request)
+    await asyncio.to_thread(threading.Event().wait, 0.5)
+    return result
+
+
 async def waits_a_little_after_enqueueing(request):  # a sync helper in a thread: 0.3 s late
     from asgiref.sync import sync_to_async
 
@@ -719,6 +725,35 @@ async def html_400(request):
     return JsonResponse({"id": result.id, "status": result.status}, status=202)
 
 
+async def executor_sleep_after_enqueueing(request):  # 0.15 s in a thread: under the clock's bound
+    result = await start_report_reference(request)
+    await asyncio.get_running_loop().run_in_executor(None, sleep, 0.15)
+    return result
+
+
+async def waits_out_a_timeout_after_enqueueing(request):  # 0.15 s for an Event never set
+    result = await start_report_reference(request)
+    try:
+        await asyncio.wait_for(asyncio.Event().wait(), 0.15)
+    except TimeoutError:
+        pass
+    return result
+
+
+async def sync_cache_in_the_view(request):  # cache.get/set on the loop: a round trip with Redis
+    from django.core.cache import cache
+
+    cache.set("last-report", request.GET.get("category", ""))
+    return await start_report_reference(request)
+
+
+async def async_cache_in_the_view(request):  # right: the async twins run off the loop
+    from django.core.cache import cache
+
+    await cache.aset("last-report", request.GET.get("category", ""))
+    return await start_report_reference(request)
+
+
 def test_start_report_view(project, recwarn, monkeypatch):
     from tutorial_project.course.exercises import lesson11
     from tutorial_project.course.exercises.lesson11 import check_start_report_view
@@ -744,10 +779,21 @@ def test_start_report_view(project, recwarn, monkeypatch):
         assert not verdict and "ran inside the request" in str(verdict)
         assert "acall()" in str(verdict) and "aenqueue" in str(verdict)
     verdict = run(check_start_report_view, waits_after_enqueueing)
+    assert not verdict and "time.sleep in a thread" in str(verdict), str(verdict)
+    assert "202 at once" in str(verdict)
+    verdict = run(check_start_report_view, event_wait_in_a_thread_after_enqueueing)
     assert not verdict and "answered after" in str(verdict) and "202 at once" in str(verdict)
-    for late in (waits_a_little_after_enqueueing, to_thread_after_enqueueing):
+    for late in (waits_a_little_after_enqueueing, to_thread_after_enqueueing,
+                 executor_sleep_after_enqueueing):
         verdict = run(check_start_report_view, late)
-        assert not verdict and "answered after" in str(verdict), (late.__name__, str(verdict))
+        assert not verdict and "waited before answering: time.sleep in a thread" in str(
+            verdict), (late.__name__, str(verdict))
+    verdict = run(check_start_report_view, waits_out_a_timeout_after_enqueueing)
+    assert not verdict and "0.15 s timeout that ran out" in str(verdict), str(verdict)
+    verdict = run(check_start_report_view, sync_cache_in_the_view)
+    assert not verdict and "sync cache on the event loop: cache.set()" in str(verdict)
+    assert "cache.aset" in str(verdict)
+    assert run(check_start_report_view, async_cache_in_the_view)
     assert run(check_start_report_view, with_a_status_url)
     verdict = run(check_start_report_view, sleeps_briefly)
     assert not verdict and "waited before answering: asyncio.sleep(0.4)" in str(verdict)

@@ -5,6 +5,7 @@ import contextvars
 import functools
 import gc
 import inspect
+import sys
 import threading
 import time
 import warnings
@@ -21,9 +22,11 @@ from django.utils.module_loading import import_string
 from tutorial_project.catalog.models import Product
 from tutorial_project.course.exercises.core import NotSolved, exercise
 from tutorial_project.course.exercises.expect import (
+    _REAL_SLEEP,
     loop_blocking_calls,
     must_be_async,
     sleeps_on_this_thread,
+    sync_cache_calls_on_this_thread,
 )
 from tutorial_project.course.exercises.lesson04 import (
     OFF_THREAD_HINT,
@@ -388,6 +391,60 @@ def _asyncio_sleeps():
         del loop.call_later  # the class's method again
 
 
+@contextmanager
+def _waits_off_the_loop():
+    """What a request the check makes waited for without holding the loop: each time.sleep run
+    in a thread it handed work to (run_in_executor, asyncio.to_thread, sync_to_async all go
+    through ``loop.run_in_executor``), and each timer of its own that ran out (wait_for,
+    asyncio.timeout). asyncio.sleep is left to _asyncio_sleeps; a deadline that never ran out
+    (``wait_for(task.aenqueue(...), 5)``) is no wait."""
+    loop, waits = asyncio.get_running_loop(), []
+    noted = "time.sleep in a thread (run_in_executor, to_thread, sync_to_async)"
+
+    def hands_sleep(func, depth=0):  # time.sleep itself, maybe in partials (to_thread, asgiref)
+        if func is _REAL_SLEEP:
+            return True
+        if isinstance(func, functools.partial) and depth < 4:
+            return any(hands_sleep(part, depth + 1) for part in (func.func, *func.args))
+        return False
+
+    def watched(func):
+        def run(*args):
+            def hook(frame, event, arg):  # a sync helper's own time.sleep (Python calls C)
+                if event == "c_call" and arg is _REAL_SLEEP:
+                    waits.append(noted)
+            if hands_sleep(func) or any(hands_sleep(arg) for arg in args):
+                waits.append(noted)
+            sys.setprofile(hook)
+            try:
+                return func(*args)
+            finally:
+                sys.setprofile(None)
+        return run
+
+    def run_in_executor(executor, func, *args):
+        if _in_request.get():
+            func = watched(func)
+        return type(loop).run_in_executor(loop, executor, func, *args)
+
+    def call_at(when, callback, *args, **kwargs):
+        delay = when - loop.time()
+        if (_in_request.get() and delay > 0.01
+                and callback is not asyncio.futures._set_result_unless_cancelled):
+            real_callback = callback
+
+            def callback(*args):
+                waits.append(f"a {delay:.2g} s timeout that ran out (wait_for, asyncio.timeout)")
+                return real_callback(*args)
+        return type(loop).call_at(loop, when, callback, *args, **kwargs)
+
+    loop.run_in_executor, loop.call_at = run_in_executor, call_at
+    try:
+        yield waits
+    finally:
+        del loop.run_in_executor, loop.call_at  # the class's methods again
+
+
 async def _probe(view, suffix=""):
     """(response, exception, seconds): the view's answer, or what it raised, and how long.
 
@@ -520,8 +577,10 @@ async def check_start_report_view(check, view):
             with override_settings(TASKS=RUNS_AT_ONCE), tasks_api.captured_log():
                 ran, _, _ = await _probe(view, "?category=coffee")
             # Untimed (the profile hook slows the loop): every blocking call, however short.
-            with loop_blocking_calls() as blocking:
+            with (loop_blocking_calls() as blocking, sync_cache_calls_on_this_thread() as
+                  cache_calls, _waits_off_the_loop() as waited):
                 await _probe(view, "?category=coffee")
+            waits += waited
         failure = f"{type(error).__name__}: {error}" if error and not hung else None
         error = _ = None  # drop the tracebacks, so that a never-awaited coroutine is collected
         gc.collect()  # now and its warning caught here, not shown in the notebook
@@ -538,6 +597,12 @@ async def check_start_report_view(check, view):
                 "nothing is enqueued")
     if failure:
         _refuse(check, f"?category=coffee raised {failure}", hint=_failure_hint(failure))
+    if not hung and cache_calls:
+        _refuse(check, "the view called the sync cache on the event loop: "
+                + ", ".join(f"cache.{name}()" for name in cache_calls),
+                hint="with Redis or Memcached each sync cache call waits on the network and "
+                "holds the loop: use the async twins (`await cache.aget(...)`, "
+                "`await cache.aset(...)`)")
     if sleeps or blocking:
         named = _named(["time.sleep"] * len(sleeps) + blocking)
         _refuse(check, f"the view made blocking calls on the event loop's thread: {named}",
