@@ -103,7 +103,8 @@ async def check_fetch_prices(check, fetch_prices):
     )
     check.that(
         not blocking and not cached,
-        "it made no blocking call on the event loop's thread",
+        "it made none of the blocking calls the check knows by name on the event loop's "
+        "thread",
         "fetch_prices made blocking calls on the event loop's thread: "
         f"{_counted(blocking + [f'cache.{name}' for name in cached])}. However short, each "
         "one holds every other request on the loop"
@@ -652,9 +653,9 @@ async def check_without_blocking(check, without_blocking):
         f"{REQUESTS_AT_ONCE} requests that called it at once did not wait for each other",
         f"{REQUESTS_AT_ONCE} requests called it at once, and only {most_at_once} of their calls "
         "ran at the same time; the others waited for a thread: the calls went to a pool of "
-        f"{most_at_once} thread(s) that the whole process shares (an executor of your own?), so "
-        "each request's blocking work queues behind other requests', as the request's own "
-        "work does behind sync_to_async's default",
+        f"{most_at_once} thread(s) (an executor of your own?), fewer than the requests that "
+        "called at once, so each request's blocking work queues behind other requests', as the "
+        "request's own work does behind sync_to_async's default",
         hint="use the loop's default pool (min(32, CPUs + 4) threads): `await sync_to_async("
         "func, thread_sensitive=False)(*args)`",
     )
