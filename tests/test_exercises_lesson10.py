@@ -680,6 +680,48 @@ def test_right_tests_with_other_fixtures_and_marks_pass(project):
     assert django_settings.DEBUG == debug  # the settings fixture was undone
 
 
+def test_reset_sequences_is_transactional_and_serialized_rollback_is_not(project):
+    """As pytest-django 4.14's _django_db_helper: reset_sequences (the mark's argument or the
+    django_db_reset_sequences fixture, which asks for transactional_db) makes the test a
+    TransactionTestCase; serialized_rollback alone keeps the plain, trapped db."""
+    from tutorial_project.course.exercises.lesson10 import check_timeout_test
+
+    def right_body():  # a new function each time: a mark is stored on the function itself
+        async def test_upstream_timeout(async_client, book):
+            with client.use_transport(times_out()):
+                response = await async_client.get("/exercise-10/price/BK-001/",
+                                                  {"currency": "USD"})
+            assert response.status_code == 504 and "error" in response.json()
+
+        return test_upstream_timeout
+
+    async def reset_fixture(async_client, django_db_reset_sequences, book):
+        await right_body()(async_client, book)
+
+    async def serialized_fixture(async_client, django_db_serialized_rollback, book):
+        await right_body()(async_client, book)
+
+    right = {
+        "django_db(reset_sequences=True)": mark("asyncio")(
+            mark("django_db", reset_sequences=True)(right_body())),
+        "django_db_reset_sequences fixture, plain mark": mark("asyncio")(
+            mark("django_db")(reset_fixture)),
+        "django_db_reset_sequences fixture, no mark": mark("asyncio")(reset_fixture),
+    }
+    for label, test in right.items():
+        verdict = run(check_timeout_test, test)
+        assert verdict, f"{label}: {verdict}"
+    wrong = {
+        "django_db(serialized_rollback=True)": mark("asyncio")(
+            mark("django_db", serialized_rollback=True)(right_body())),
+        "django_db_serialized_rollback fixture": mark("asyncio")(serialized_fixture),
+    }
+    for label, test in wrong.items():
+        verdict = run(check_timeout_test, test)
+        assert not verdict, label
+        assert "issue 580" in str(verdict), f"{label}: {verdict}"
+
+
 def test_a_test_of_the_notebooks_own_route_is_told_which_route_to_request(project):
     from tutorial_project.course.exercises.lesson10 import check_timeout_test
     from tutorial_project.playground import mount, unmount

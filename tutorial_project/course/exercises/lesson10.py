@@ -50,8 +50,12 @@ ROUTE = "exercise-10/price/<str:sku>/"  # the learner's test requests /exercise-
 # what a test may ask for, by name or with @pytest.mark.usefixtures (pytest's and pytest-django's,
 # and lesson_tests/conftest.py's book and price_view; the check's price_view is the view it swaps)
 FIXTURES = {"async_client", "async_rf", "rf", "price_view", "monkeypatch", "book", "db",
-            "transactional_db", "settings", "caplog", "anyio_backend"}
-TRANSACTIONAL_FIXTURES = {"transactional_db", "live_server"}
+            "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback",
+            "settings", "caplog", "anyio_backend"}
+# as pytest-django 4.14's _django_db_helper decides (django_db_reset_sequences asks for
+# transactional_db; django_db_serialized_rollback asks for the plain db)
+TRANSACTIONAL_FIXTURES = {"transactional_db", "live_server", "django_db_reset_sequences"}
+DB_FIXTURES = TRANSACTIONAL_FIXTURES | {"db", "django_db_serialized_rollback", "book"}
 
 
 def _buggy_views():
@@ -217,6 +221,8 @@ def _fixtures_for(test, view):
         "book": lambda: "BK-001",  # replaced by the product itself in _run
         "db": lambda: None,
         "transactional_db": lambda: None,
+        "django_db_reset_sequences": lambda: None,
+        "django_db_serialized_rollback": lambda: None,
         "settings": lambda: Settings(_is_pytest_django=True),
         "caplog": _Caplog,
         "anyio_backend": lambda: "asyncio",  # anyio's own default
@@ -239,8 +245,9 @@ def _check_marks(check, test):
                     "httpx, runs those marked @pytest.mark.anyio)")
     transactional = bool(asked & TRANSACTIONAL_FIXTURES)
     if "django_db" in marks:
-        transactional = transactional or validate_django_db(marks["django_db"])[0]  # transaction
-    elif not asked & (TRANSACTIONAL_FIXTURES | {"db", "book"}):  # book asks for db itself
+        transaction, reset_sequences, *_ = validate_django_db(marks["django_db"])
+        transactional = transactional or transaction or reset_sequences  # as pytest-django
+    elif not asked & DB_FIXTURES:  # book asks for db itself
         fail(check, "it has no @pytest.mark.django_db: under pytest the view's query is blocked",
              "mark it @pytest.mark.django_db(transaction=True): the view reads the product")
     check.that(transactional, "its database access is transactional (transaction=True)",
