@@ -3,6 +3,8 @@ yet", and plausible wrong answers fail with a message that helps."""
 
 import asyncio
 import json
+import os
+import sys
 import time
 import warnings
 from http import HTTPStatus
@@ -1424,3 +1426,105 @@ def test_compare_prices_own_tasks_cancelled_in_a_finally_passes(project):
     verdict = verdict_of(check_compare_prices, cancels_its_own_tasks)
     assert verdict.passed, str(verdict)
     assert "✅ its upstream calls were cancelled with it: none was left running" in str(verdict)
+
+
+# --- Review s26 ------------------------------------------------------------------------------
+
+# A child process that sleeps 0.3 s, on every platform (os.system runs it through the shell).
+SLEEPING_CHILD = f'"{sys.executable}" -c "import time; time.sleep(0.3)"'
+
+
+async def waits_for_a_command(request):
+    """Wrong: os.system waits for its child on the loop, 300 ms that hold every request."""
+    os.system(SLEEPING_CHILD)
+    return await compare_prices(request)
+
+
+class CommandQuoteView(QuoteView):
+    """Wrong: the same os.system before the await, in each of the four GETs."""
+
+    async def get(self, request):
+        os.system(SLEEPING_CHILD)
+        return await super().get(request)
+
+
+def test_compare_prices_os_system_on_the_loop_fails(project):
+    from tutorial_project.course.exercises.lesson02 import check_compare_prices
+
+    verdict = verdict_of(check_compare_prices, waits_for_a_command)
+    assert not verdict.passed and verdict.solved
+    assert "the view blocked the event loop" in str(verdict), str(verdict)
+    assert "os.system" in str(verdict), str(verdict)
+
+
+def test_quote_view_os_system_on_the_loop_fails(project):
+    from tutorial_project.course.exercises.lesson02 import check_quote_view
+
+    verdict = verdict_of(check_quote_view, CommandQuoteView)
+    assert not verdict.passed and verdict.solved
+    assert "the handlers blocked the event loop" in str(verdict), str(verdict)
+    assert "os.system" in str(verdict), str(verdict)
+
+
+async def waits_with_a_limit_ignoring_pending(request):
+    """Wrong: asyncio.wait(timeout=1.0) returns the slow call in `pending`, and reading its
+    result answers 500 (InvalidStateError) instead of the 504 the lesson teaches."""
+    skus = [sku.strip() for sku in request.GET.get("skus", "").split(",") if sku.strip()]
+    if not skus:
+        return JsonResponse({"error": "no skus"}, status=400)
+    tasks = {sku: asyncio.ensure_future(fake_upstream.fetch_price(sku)) for sku in skus}
+    try:
+        done, _ = await asyncio.wait(tasks.values(), timeout=1.0)
+    finally:
+        for task in tasks.values():
+            task.cancel()
+    for task in done:
+        if isinstance(task.exception(), fake_upstream.UpstreamError):
+            return JsonResponse({"error": str(task.exception())}, status=502)
+    return JsonResponse({"prices": {sku: t.result()["price"] for sku, t in tasks.items()}})
+
+
+async def waits_with_a_limit_answering_504(request):
+    """Right: the same asyncio.wait, and a 504 when a call is still pending."""
+    skus = [sku.strip() for sku in request.GET.get("skus", "").split(",") if sku.strip()]
+    if not skus:
+        return JsonResponse({"error": "no skus"}, status=400)
+    tasks = {sku: asyncio.ensure_future(fake_upstream.fetch_price(sku)) for sku in skus}
+    try:
+        done, pending = await asyncio.wait(tasks.values(), timeout=1.0)
+    finally:
+        for task in tasks.values():
+            task.cancel()
+    for task in done:
+        if isinstance(task.exception(), fake_upstream.UpstreamError):
+            return JsonResponse({"error": str(task.exception())}, status=502)
+    if pending:
+        return JsonResponse({"error": "the price service is slow"}, status=504)
+    return JsonResponse({"prices": {sku: t.result()["price"] for sku, t in tasks.items()}})
+
+
+async def a_one_second_limit(request):
+    """Right: asyncio.timeout(1.0), longer than the check's 0.3 s call: 504 for SLOW-1."""
+    try:
+        async with asyncio.timeout(1.0):
+            return await compare_prices(request)
+    except TimeoutError:
+        return JsonResponse({"error": "the price service is slow"}, status=504)
+
+
+def test_compare_prices_limit_that_answers_500_fails(project):
+    from tutorial_project.course.exercises.lesson02 import check_compare_prices
+
+    verdict = verdict_of(check_compare_prices, waits_with_a_limit_ignoring_pending)
+    assert not verdict.passed and verdict.solved
+    assert "❌ when one call took 3 s (SLOW-1), it answered 500" in str(verdict), str(verdict)
+    assert "status=504" in str(verdict), str(verdict)
+
+
+@pytest.mark.parametrize("answer", [waits_with_a_limit_answering_504, a_one_second_limit],
+                         ids=["asyncio.wait, pending a 504", "timeout 1 s"])
+def test_compare_prices_longer_limits_answering_504_pass(project, answer):
+    from tutorial_project.course.exercises.lesson02 import check_compare_prices
+
+    verdict = verdict_of(check_compare_prices, answer)
+    assert verdict.passed, str(verdict)

@@ -234,8 +234,11 @@ _SOCKET_WAITS = frozenset({
 _NAME_LOOKUPS = frozenset({
     "getaddrinfo", "gethostbyname", "gethostbyname_ex", "gethostbyaddr", "getnameinfo",
 })
-# os functions that wait for a child process or for the disk (subprocess.run waits in waitpid).
-_OS_WAITS = frozenset({"waitpid", "wait", "wait3", "wait4", "waitid", "fsync", "fdatasync"})
+# os functions that wait for a child process or for the disk (subprocess.run waits in waitpid;
+# os.system runs a shell and waits for it, in C: no waitpid call for the hook to see).
+_OS_WAITS = frozenset({
+    "system", "waitpid", "wait", "wait3", "wait4", "waitid", "fsync", "fdatasync",
+})
 # sqlite3 (C) methods that run SQL or wait for the database file: a sync database driver.
 _SQLITE_WAITS = frozenset({
     "execute", "executemany", "executescript", "commit", "rollback",
@@ -319,8 +322,8 @@ def blocking_calls_on_this_thread(ignore=lambda frame: False):
     """Name each blocking call made on this (the event loop's) thread in the block, however
     short: ``time.sleep``, ``select.select`` and other polls, an operation on a blocking socket
     (a sync HTTP, Redis or database client makes them), a DNS lookup, a wait for a child
-    process (``subprocess.run``: ``os.waitpid``) or for the disk (``os.fsync``), a ``sqlite3``
-    query or commit, and a wait for a lock
+    process (``subprocess.run``: ``os.waitpid``; ``os.system``) or for the disk
+    (``os.fsync``), a ``sqlite3`` query or commit, and a wait for a lock
     held elsewhere (``Lock.acquire``, and each ``Condition.wait``: ``Event.wait``,
     ``Queue.get``, ``Future.result``, ``Thread.start`` wait there). Each one holds every
     request the loop serves.

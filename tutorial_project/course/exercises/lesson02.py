@@ -226,6 +226,32 @@ async def _one_call_slower(check, compare_prices):
         await asyncio.sleep(SLOWER_CALL)
 
 
+async def _a_call_that_hangs(check, compare_prices):
+    """One call takes SLOW_DELAY (3 s), longer than a time limit a view would set: a view whose
+    own limit fires must answer a JSON 504, not read the calls it left pending (a 500 from
+    ``asyncio.wait(..., timeout=...)``); a view with no limit waits and answers both prices."""
+    with fake_upstream.watch_concurrency() as seen:
+        response = await call_view(compare_prices, suffix="?skus=CF-001,SLOW-1")
+    body = (_json_body(response) or {}) if response.status_code == 200 else {}
+    both = body.get("prices") == {sku: fake_upstream.quote_for(sku)["price"]
+                                  for sku in ("CF-001", "SLOW-1")}
+    check.that(
+        both or response.status_code == 504 and _is_json_error(response),
+        f"when one call takes {fake_upstream.SLOW_DELAY:.0f} s (SLOW-1), it answers a JSON 504 "
+        "when its own time limit fires (or both prices, with no limit)",
+        f"when one call took {fake_upstream.SLOW_DELAY:.0f} s (SLOW-1), it answered "
+        f"{_answered(response)}",
+        hint="when the time limit fires, answer JsonResponse({'error': ...}, status=504) for "
+        "the calls still pending (`asyncio.timeout(...)` raises TimeoutError; "
+        "`asyncio.wait(..., timeout=...)` returns them in `pending`: their result() raises "
+        "InvalidStateError)" if response.status_code != 504
+        else "a 504 is fine here, with an 'error' message: "
+        "JsonResponse({'error': ...}, status=504)",
+    )
+    if seen.now:  # calls it left running: let them end here, not in a later cell
+        await asyncio.sleep(fake_upstream.SLOW_DELAY)
+
+
 # Loop turns a cancelled view's calls get to end in: a task it cancelled without awaiting it
 # (`task.cancel()` in a `finally`) ends in the next turn or so. A call still running after
 # these few turns, a fraction of a millisecond, was kept from the cancellation (asyncio.shield,
@@ -347,7 +373,8 @@ def _blocking_hint(seen):
                 "use the a-twins, `await cache.aget(...)`, `await cache.aset(...)`")
     if seen.loop_blocking:
         return (f"it made a blocking call on the event loop ({', '.join(seen.loop_blocking)}): "
-                "a sync HTTP client or socket holds every request however short the call; "
+                "a sync HTTP client, socket or child process holds every request however short "
+                "the call; "
                 "await an async client (httpx.AsyncClient) instead")
     if seen.loop_cpu >= CPU_STALL:
         return (f"it computed on the event loop for {seen.loop_cpu * 1000:.0f} ms of CPU in one "
@@ -436,6 +463,7 @@ async def _check_compare_prices(check, compare_prices, unsafe):
     )
     await _no_call_left_running(check, seen)
     await _one_call_slower(check, compare_prices)
+    await _a_call_that_hangs(check, compare_prices)
     await _cancelled_while_it_waits(check, compare_prices, "?skus=BK-001,CF-001")
     await _refuse_blank_inputs(
         check, compare_prices,
