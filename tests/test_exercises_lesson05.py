@@ -1324,13 +1324,15 @@ def test_05_2_placeholder_is_not_solved(project):
         ),
         (
             _api_key_middleware(_aget, checks_the_shape=False),
-            "with a 300-character key and a key with a space and a key with a tab it asked the "
-            "cache for a key Django warns about (CacheKeyWarning)",
+            "with a 300-character key and a key with a space and a key with a tab and a key "
+            "with a trailing newline it asked the cache for a key Django warns about "
+            "(CacheKeyWarning)",
         ),
         (swallows_the_disconnect, "it still answered 500"),
         (  # the reviewer's: no space, up to 64
             _api_key_middleware(_aget, shape=lambda key: len(key) <= 64 and " " not in key),
-            "with a key with a tab it asked the cache for a key Django warns about",
+            "with a key with a tab and a key with a trailing newline it asked the cache for a "
+            "key Django warns about",
         ),
         (
             _api_key_middleware(_aget, shape=lambda key: len(key) <= 64 and key.isalnum()),
