@@ -804,12 +804,13 @@ class RequireApiKeyClass:
 
 def _api_key_middleware(
     lookup, *, status=401, challenge='ApiKey realm="api"', before=None, reject=None,
-    checks_the_shape=True, shape=API_KEY.fullmatch,
+    checks_the_shape=True, shape=API_KEY.fullmatch, key_of=lambda request: request.headers.get(
+        "X-API-Key", ""),
 ):
     @async_only_middleware
     def middleware_factory(get_response):
         async def middleware(request):
-            key = request.headers.get("X-API-Key", "")
+            key = key_of(request)
             if checks_the_shape and not shape(key):
                 key = ""  # refused below, without asking the cache
             if not key or not await lookup(key):
@@ -1211,6 +1212,10 @@ def no_flags(get_response):
         _api_key_middleware(_fails_closed),
         _api_key_middleware(_aget, shape=lambda key: re.fullmatch(r"[\w-]{1,64}", key, re.ASCII)),
         _api_key_middleware(_aget, shape=lambda key: 0 < len(key) <= 64 and set(key) <= ALLOWED),
+        _api_key_middleware(_aget, shape=lambda key: re.match(r"\A[A-Za-z0-9_-]{1,64}\Z", key)),
+        _api_key_middleware(  # right, differently: header whitespace stripped first
+            _aget, key_of=lambda request: request.headers.get("X-API-Key", "").strip()
+        ),
     ],
 )
 def test_05_2_right_answers_pass(project, answer, capsys):
@@ -1319,13 +1324,15 @@ def test_05_2_placeholder_is_not_solved(project):
         ),
         (
             _api_key_middleware(_aget, checks_the_shape=False),
-            "with a 300-character key and a key with a space and a key with a tab it asked the "
-            "cache for a key Django warns about (CacheKeyWarning)",
+            "with a 300-character key and a key with a space and a key with a tab and a key "
+            "with a trailing newline it asked the cache for a key Django warns about "
+            "(CacheKeyWarning)",
         ),
         (swallows_the_disconnect, "it still answered 500"),
         (  # the reviewer's: no space, up to 64
             _api_key_middleware(_aget, shape=lambda key: len(key) <= 64 and " " not in key),
-            "with a key with a tab it asked the cache for a key Django warns about",
+            "with a key with a tab and a key with a trailing newline it asked the cache for a "
+            "key Django warns about",
         ),
         (
             _api_key_middleware(_aget, shape=lambda key: len(key) <= 64 and key.isalnum()),
@@ -1354,6 +1361,26 @@ def test_05_2_placeholder_is_not_solved(project):
         (
             _api_key_middleware(_aget, shape=lambda key: re.match(r"[A-Za-z0-9_-]{1,64}", key)),
             "it asked the cache for a key Django warns about",
+        ),
+        (  # the review's: $ also matches before a final newline
+            _api_key_middleware(
+                _aget, shape=lambda key: re.match(r"^[A-Za-z0-9_-]{1,64}$", key)
+            ),
+            "with a key with a trailing newline it asked the cache for a key Django warns about",
+        ),
+        (  # "a query-string key is handy for curl"
+            _api_key_middleware(
+                _aget, key_of=lambda request: request.headers.get("X-API-Key")
+                or request.GET.get("api_key", ""),
+            ),
+            "with a known key in the query string (?api_key=...) and no X-API-Key it answered 200",
+        ),
+        (
+            _api_key_middleware(
+                _aget, key_of=lambda request: request.headers.get("X-API-Key")
+                or request.headers.get("Authorization", "").removeprefix("Bearer "),
+            ),
+            "with a known key in an Authorization: Bearer header and no X-API-Key it answered 200",
         ),
         (_api_key_middleware(_fails_open_on_a_timeout), "the request got in without a checked"),
         (_api_key_middleware(_fails_open_on_an_error), "the request got in without a checked"),

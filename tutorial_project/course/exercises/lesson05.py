@@ -853,7 +853,9 @@ NOT_A_KEY = [({"X-API-Key": "x" * 300}, "a 300-character key"),
              ({"X-API-Key": "guess\tagain"}, "a key with a tab"),
              ({"X-API-Key": "k" * 65}, "a 65-character key"),
              ({"X-API-Key": "clé"}, "a key with a non-ASCII letter"),  # the byte 0xE9
-             ({"X-API-Key": "guess.again!"}, "a key with punctuation")]
+             ({"X-API-Key": "guess.again!"}, "a key with punctuation"),
+             # re.match(r"^...$") passes it: $ also matches before a final newline
+             ({"X-API-Key": "guess\n"}, "a key with a trailing newline")]
 
 
 @exercise("05.2", "Reject before the view, asynchronously")
@@ -1005,6 +1007,27 @@ async def _probe_api_key(check, require_api_key, view, calls, known):
                 f'with {label} the answer is not JSON with an "error" key: {problem}',
                 hint='answer JsonResponse({"error": "..."}, status=401)',
             )
+        # The known key anywhere but the X-API-Key header, and no such header: the spec reads
+        # the header only. A key in a URL lands in access logs, proxy logs and Referer headers.
+        elsewhere = []
+        for request, label in [
+            ({"data": {"api_key": known, "key": known}},
+             "a known key in the query string (?api_key=...)"),
+            ({"headers": {"Authorization": f"Bearer {known}"}},
+             "a known key in an Authorization: Bearer header"),
+        ]:
+            with quiet_probe():
+                response = await _send(client, **request)
+            if _status(response) not in (401, 403):
+                elsewhere.append(f"with {label} and no X-API-Key it answered {_status(response)!r}")
+        check.that(
+            not elsewhere,
+            "a known key sent in the query string or an Authorization header, with no X-API-Key "
+            "header, is refused",
+            "; ".join(elsewhere) + ", not 401 (or 403)",
+            hint="read the key from the X-API-Key header only: a key in the query string ends "
+            "up in access logs, proxy logs and Referer headers",
+        )
         check.that(
             not calls,
             "the view never ran for a rejected request",
