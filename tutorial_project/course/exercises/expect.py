@@ -16,31 +16,62 @@ from asgiref.sync import iscoroutinefunction
 
 
 class LoopCPU:
-    """The most CPU the loop's thread spent between two wake-ups of a task beating every
-    few ms: one step of some other code on the loop holds the beat back that long."""
+    """The most CPU the loop's thread spent in one step: one callback the loop ran (a task's
+    run from one await to its next), timed in the thread's own CPU time, which other
+    processes on a busy machine do not add to. Steps are timed one by one because requests
+    that wake together (their upstream calls end in the same turn) run back to back in one
+    turn of the loop: a beat between turns would add up their steps. A garbage collection is
+    left out: it is nobody's step, and it falls wherever the allocations happen to cross the
+    threshold."""
 
-    def __init__(self, every=0.005):
-        self.every, self.longest = every, 0.0
+    def __init__(self):
+        self.longest = 0.0
+        self._gc_cpu = 0.0  # CPU the thread's garbage collections took so far
+        self._open = False
 
     async def __aenter__(self):
-        self._last = time.thread_time()
-        self._task = asyncio.create_task(self._beat())
+        thread, gc_began = threading.get_ident(), [0.0]
+        run_step = self._run_step = asyncio.events.Handle._run
+
+        def timed_step(handle):
+            if threading.get_ident() != thread or not self._open:  # another thread's loop
+                return run_step(handle)
+            if self._first_step_open:  # the step that ran __aenter__ ended before this one
+                self._record()
+                self._first_step_open = False
+            self._step_began, self._gc_at_step = time.thread_time(), self._gc_cpu
+            try:
+                return run_step(handle)
+            finally:
+                self._record()
+
+        def gc_timed(phase, info):
+            if threading.get_ident() == thread:
+                if phase == "start":
+                    gc_began[0] = time.thread_time()
+                else:
+                    self._gc_cpu += time.thread_time() - gc_began[0]
+
+        self._gc_timed = gc_timed
+        gc.callbacks.append(gc_timed)
+        asyncio.events.Handle._run = timed_step
+        self._open = True
+        # The step running this line goes on into the body: it counts from here, and ends at
+        # the next step (it began before the timing did, so no wrapper ends it).
+        self._first_step_open = True
+        self._step_began, self._gc_at_step = time.thread_time(), self._gc_cpu
         return self
 
     async def __aexit__(self, *exc_info):
-        self._record()  # the body may have worked right up to its end
-        self._task.cancel()
-        await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _beat(self):
-        while True:
-            await asyncio.sleep(self.every)
-            self._record()
+        self._record()  # the body may have worked right up to its end, in this step
+        self._open = False
+        asyncio.events.Handle._run = self._run_step
+        gc.callbacks.remove(self._gc_timed)
 
     def _record(self):
-        now = time.thread_time()
-        self.longest = max(self.longest, now - self._last)
-        self._last = now
+        if self._open:
+            spent = time.thread_time() - self._step_began - (self._gc_cpu - self._gc_at_step)
+            self.longest = max(self.longest, spent)
 
 
 async def cancelled_outcome(task, give_up, returned):
