@@ -534,6 +534,43 @@ async def _check_cached(check, cached, sync_calls):
     await _check_a_sync_caller(check, cached)
 
 
+@asynccontextmanager
+async def _connections_watched(route, view, cache_key, used):
+    """Serve ``view`` at ``route`` with CONN_MAX_AGE = 0 (Django's advice under ASGI), so that
+    every request's connection is closed when it ends. ``used`` collects the connections the
+    computation queried with; afterwards ``left_open`` holds those still open GIVE_UP seconds
+    later. They are then closed from here, and the route, the setting and the cached value put
+    back: the check leaves nothing open."""
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    from tutorial_project.playground import mount, unmount
+
+    watch = _Watch()
+    database = connections.settings["default"]  # every thread's connection is made from it
+    saved_age, database["CONN_MAX_AGE"] = database["CONN_MAX_AGE"], 0
+    mount(route, view)
+    try:
+        with quiet_request_log():
+            yield watch
+        for _ in range(int(GIVE_UP / 0.05)):  # the task may still be closing what it opened
+            watch.left_open = [c for c in used if c.connection is not None]
+            if not watch.left_open:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        unmount(route)
+        database["CONN_MAX_AGE"] = saved_age
+        await cache.adelete(cache_key)
+        for connection in used:
+            await sync_to_async(_close_from_another_thread, thread_sensitive=False)(connection)
+
+
+@dataclass
+class _Watch:
+    left_open: list | None = None  # the connections still open at the end
+
+
 LEAVING_ROUTE = "exercise-12-3/leaving/"
 LEAVING_HINT = (
     "a task starts with a copy of its creator's contextvars, and with them the first "
@@ -555,7 +592,6 @@ async def _check_a_request_leaving(check, cached):
 
     from tutorial_project.catalog.models import Product
     from tutorial_project.instruments.handler_cost import asgi_get
-    from tutorial_project.playground import mount, unmount
 
     started, leaves, first_left, used = (asyncio.Event(), asyncio.Event(), asyncio.Event(),
                                          [])
@@ -583,24 +619,10 @@ async def _check_a_request_leaving(check, cached):
         first_left.set()
         return [*statuses, await second]
 
-    database = connections.settings["default"]  # every thread's connection is made from it
-    saved_age, database["CONN_MAX_AGE"] = database["CONN_MAX_AGE"], 0  # Django's ASGI advice
-    mount(LEAVING_ROUTE, view)
-    try:
-        with quiet_request_log():
-            statuses = await attempt(check, two_requests, "two requests, the first one leaving",
-                                    give_up=2 * GIVE_UP)
-        for _ in range(int(GIVE_UP / 0.05)):  # the task may still be closing what it opened
-            left_open = [c for c in used if c.connection is not None]
-            if not left_open:
-                break
-            await asyncio.sleep(0.05)
-    finally:
-        unmount(LEAVING_ROUTE)
-        database["CONN_MAX_AGE"] = saved_age
-        await cache.adelete("leaving-request")
-        for connection in used:  # close a leaked one from here: the check leaves nothing open
-            await sync_to_async(_close_from_another_thread, thread_sensitive=False)(connection)
+    async with _connections_watched(LEAVING_ROUTE, view, "leaving-request", used) as watch:
+        statuses = await attempt(check, two_requests, "two requests, the first one leaving",
+                                 give_up=2 * GIVE_UP)
+    left_open = watch.left_open
     _stop_if_raised(check, statuses, "two requests, the first one leaving", "")
     check.that(statuses == [None, 200] and used,
                "through ASGIHandler, a request that leaves does not fail the one that waits",
@@ -629,7 +651,6 @@ async def _check_a_failure_after_a_query(check, cached):
 
     from tutorial_project.catalog.models import Product
     from tutorial_project.instruments.handler_cost import asgi_get
-    from tutorial_project.playground import mount, unmount
 
     used = []
 
@@ -650,24 +671,10 @@ async def _check_a_failure_after_a_query(check, cached):
     async def three_requests():
         return [await asgi_get(ASGIHandler(), f"/{FAILING_ROUTE}") for _ in range(3)]
 
-    database = connections.settings["default"]
-    saved_age, database["CONN_MAX_AGE"] = database["CONN_MAX_AGE"], 0
-    mount(FAILING_ROUTE, view)
-    try:
-        with quiet_request_log():
-            statuses = await attempt(check, three_requests, "three requests, compute() failing",
-                                     give_up=2 * GIVE_UP)
-        for _ in range(int(GIVE_UP / 0.05)):  # the task may still be closing what it opened
-            left_open = [c for c in used if c.connection is not None]
-            if not left_open:
-                break
-            await asyncio.sleep(0.05)
-    finally:
-        unmount(FAILING_ROUTE)
-        database["CONN_MAX_AGE"] = saved_age
-        await cache.adelete("failing-query")
-        for connection in used:  # close a leaked one from here: the check leaves nothing open
-            await sync_to_async(_close_from_another_thread, thread_sensitive=False)(connection)
+    async with _connections_watched(FAILING_ROUTE, view, "failing-query", used) as watch:
+        statuses = await attempt(check, three_requests, "three requests, compute() failing",
+                                 give_up=2 * GIVE_UP)
+    left_open = watch.left_open
     _stop_if_raised(check, statuses, "three requests, compute() failing", "")
     check.that(statuses == [502] * 3 and used,
                "through ASGIHandler, a compute() that fails reaches each request",
