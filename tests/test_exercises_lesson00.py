@@ -435,6 +435,31 @@ async def waits_on_a_selector(slug):
     return await category_summary(slug)
 
 
+async def polls_a_worker_on_the_loop(slug):
+    import concurrent.futures
+
+    def summary():
+        from django.db import connection
+
+        try:
+            return sync_summary(slug)
+        finally:
+            connection.close()  # its pool thread's connection: closed, so nothing is left open
+
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    future = pool.submit(summary)
+    while not future.done():  # waits for the worker on the loop, spinning
+        pass
+    pool.shutdown(wait=False)
+    return future.result()
+
+
+def sync_summary(slug):
+    Category, _ = models()
+    category = Category.objects.filter(slug=slug).first()
+    return category and {"name": category.name, "products": category.products.count()}
+
+
 async def writes_in_the_background(slug):
     Category, _ = models()
     try:
@@ -614,6 +639,9 @@ WINDOWS_TICKS = "Windows counts thread time in ticks of ~15.6 ms: its bound is 3
         (creates_what_it_cannot_find,
          ["category_summary('gift-cards') changed the catalog: a new Category 'gift-cards'",
           "only reads", "aget_or_create"]),
+        (polls_a_worker_on_the_loop,
+         ["while each query took 0.3 s, category_summary('books') held the event loop for",
+          "it waited for the query on the loop", "polling a Future"]),
     ],
     ids=["sync ORM", "forgotten await", "swallowed exception", "DoesNotExist escapes",
          "{} for a missing slug", "sync function", "guard switched off", "blocks the loop",
@@ -628,7 +656,8 @@ WINDOWS_TICKS = "Windows counts thread time in ticks of ~15.6 ms: its bound is 3
          "30 ms of CPU on the loop", "12 ms of CPU on the loop", "slug__iexact",
          "async cache in front", "keeps the Category row",
          "keeps 'no such category'", "keeps every answer", "values().annotate().afirst()",
-         "waits on its own selector", "writes in the background", "aget_or_create"],
+         "waits on its own selector", "writes in the background", "aget_or_create",
+         "polls a worker's Future on the loop"],
 )
 def test_wrong_answers_fail_with_a_hint(answer, messages):
     before = catalog_rows()

@@ -48,6 +48,10 @@ HELD, LOOP_HELD_LIMIT = 0.05, 0.4
 # most (Django 5.2 and 6.1, load 5 to 9 on 2 cores); a 10 ms step is refused. Windows counts
 # thread time in ticks of ~15.6 ms: 35 ms there.
 CPU_STEP = 0.035 if sys.platform == "win32" else 0.010
+# Last, one call in which every query off the loop's thread takes SLOW_QUERY s more, as on a
+# network database: an answer that waits for a worker's result on the loop (polls a Future)
+# holds the loop that long, whatever the machine's load; one that awaits leaves it free.
+SLOW_QUERY = 0.3
 # A category the demo data lacks: its name is not slug.title() and it has 1 product (every demo
 # category has 3), out of stock. The check creates it for its run and removes it afterwards.
 EXTRA_SLUG, EXTRA_NAME, EXTRA_SKU = "gift-cards", "Gift cards & vouchers", "GC-001"
@@ -196,16 +200,36 @@ async def _judge(check, category_summary, Category, Product, catalog):
             "into a wrong answer (0 products): let database errors reach the caller, and catch "
             "only Category.DoesNotExist around the `aget`",
         )
+    from django.db.backends.utils import CursorWrapper
+
+    with _patched([(CursorWrapper, "_execute_with_wrappers", _slowed_off_the_loop)]):
+        heartbeat, cpu = await summary.timed_only("books")
+    if heartbeat.longest_gap >= STALL:
+        fail(check, f"while each query took {SLOW_QUERY} s, category_summary('books') held the "
+                    f"event loop for {heartbeat.longest_gap:.1f} s: it waited for the query on "
+                    "the loop", WAITED_HINT)
+    stalls.append((heartbeat.longest_gap, heartbeat.held, cpu))
     held, longest = sum(held for _, held, _ in stalls), max(gap for gap, _, _ in stalls)
     if (cpu := max(cpu for _, _, cpu in stalls)) >= CPU_STEP:
         _busy_on_the_loop(check, cpu)
     check.that(
         longest < STALL and held < LOOP_HELD_LIMIT and not os.environ.get(UNSAFE),
-        "Django's guard stayed on, and the event loop was never held for long",
+        f"Django's guard stayed on, and the event loop was never held long (under "
+        f"{CPU_STEP * 1000:.0f} ms of CPU in a step), even while each query took {SLOW_QUERY} s",
         f"your function held the event loop {held:.1f} s in all over its {len(stalls)} calls "
         f"(the longest block {longest:.2f} s): nothing else could run meanwhile",
         hint=BLOCKING_HINT,
     )
+
+
+def _slowed_off_the_loop(real):
+    loop_thread = threading.get_ident()
+
+    def execute(self, sql, params, many, executor):
+        if threading.get_ident() != loop_thread:
+            time.sleep(SLOW_QUERY)
+        return real(self, sql, params, many, executor)
+    return execute
 
 
 def _nth(n):
@@ -300,6 +324,10 @@ class _Summary:
                             "nothing else could run meanwhile", BLOCKING_HINT)
             return outcome
         return outcome, bool(blocked.failed)
+
+    async def timed_only(self, slug):
+        """The answer's call timed, not watched: (heartbeat, longest CPU step)."""
+        return await self._timed(slug, f"category_summary({slug!r})")
 
     async def _timed(self, slug, what):
         gc.collect()  # a full collection now is not the answer's stall later
@@ -452,6 +480,11 @@ CACHE_HINT = (
 CPU_HINT = (
     "work that computes (hashing a password, a long Python loop) holds the loop too: run it in "
     "a thread, `await sync_to_async(fn)()`"
+)
+WAITED_HINT = (
+    "waiting for a worker thread's result on the loop (polling a Future's done(), a "
+    "`.result()`) holds the loop for the whole query: `await` it, `await sync_to_async(fn)()` "
+    "or the a-methods"
 )
 BLOCKING_HINT = (
     "something in your function blocked the loop (time.sleep, a sync HTTP call, a sync query "
