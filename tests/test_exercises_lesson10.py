@@ -620,6 +620,20 @@ def test_a_test_that_would_fail_under_pytest_is_refused(project):
         assert phrase in str(verdict), f"{label}: {verdict}"
 
 
+def test_a_misspelt_django_db_argument_is_named_with_the_right_one(project):
+    from tutorial_project.course.exercises.lesson10 import check_timeout_test
+
+    @mark("asyncio")
+    @mark("django_db", transactional=True)  # pytest errors on it too
+    async def test_upstream_timeout(async_client, book):
+        with client.use_transport(times_out()):
+            response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+        assert response.status_code == 504 and "error" in response.json()
+
+    fails_with(run(check_timeout_test, test_upstream_timeout),
+               "unexpected keyword argument 'transactional'", "takes transaction=True")
+
+
 def test_a_test_that_never_reads_the_error_is_refused(project):
     from tutorial_project.course.exercises.lesson10 import check_timeout_test
 

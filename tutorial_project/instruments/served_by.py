@@ -4,7 +4,7 @@ Decorated with ``sync_and_async_middleware``, Django hands it either a sync or a
 ``get_response`` and never adapts it; the header ``X-Served-Mode`` reports which it got.
 """
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from asgiref.sync import iscoroutinefunction
 from django.utils.decorators import sync_and_async_middleware
 
 
@@ -17,7 +17,6 @@ def served_mode_middleware(get_response):
             response["X-Served-Mode"] = "async"
             return response
 
-        markcoroutinefunction(middleware)
         return middleware
 
     def middleware(request):

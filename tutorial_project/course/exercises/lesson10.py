@@ -245,7 +245,12 @@ def _check_marks(check, test):
                     "httpx, runs those marked @pytest.mark.anyio)")
     transactional = bool(asked & TRANSACTIONAL_FIXTURES)
     if "django_db" in marks:
-        transaction, reset_sequences, *_ = validate_django_db(marks["django_db"])
+        try:
+            transaction, reset_sequences, *_ = validate_django_db(marks["django_db"])
+        except TypeError as error:  # a misspelt argument: pytest errors on it too
+            fail(check, f"its django_db mark does not work: {error}",
+                 "the django_db mark takes transaction=True (also reset_sequences, databases, "
+                 "serialized_rollback, available_apps)")
         transactional = transactional or transaction or reset_sequences  # as pytest-django
     elif not asked & DB_FIXTURES:  # book asks for db itself
         fail(check, "it has no @pytest.mark.django_db: under pytest the view's query is blocked",
