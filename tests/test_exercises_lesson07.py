@@ -9,6 +9,7 @@ import select
 import socket
 import threading
 import time
+import traceback
 from asyncio import timeout  # imported before the check runs: patching asyncio cannot see it
 from time import sleep  # imported before the check runs: patching time.sleep cannot see it
 
@@ -282,6 +283,26 @@ def _resolved_later():
 pauses_on_a_future = _paused_with(_resolved_later)  # review s25's: right, written differently
 
 
+async def _waits_in_slices(run_in_thread):
+    for _ in range(10):  # review s27's: ten waits of 5 ms, each shorter than any bar on one call
+        await run_in_thread(threading.Event().wait, 0.005)
+
+
+waits_in_slices_in_a_pool_thread = _paused_with(lambda: _waits_in_slices(asyncio.to_thread))
+waits_in_slices_in_the_request_thread = _paused_with(
+    lambda: _waits_in_slices(lambda wait, seconds: sync_to_async(wait)(seconds)))
+
+
+async def _counted_then_paused():
+    from tutorial_project.catalog.models import Product
+
+    await Product.objects.acount()  # a short sync call in the request's thread, per line
+    await asyncio.sleep(0.05)
+
+
+counts_with_the_async_orm = _paused_with(_counted_then_paused)  # right: review s27's
+
+
 async def sleep_returns_the_line(request):  # review s25's: right, written differently
     async def lines():
         for word in WORDS:
@@ -312,7 +333,7 @@ async def sync_orm_in_the_view(request):
     "answer",
     [countdown, countdown_iterator_class, sync_view_async_countdown,
      countdown_on_a_deadline, pauses_after_each_line, pauses_a_tenth_of_a_second,
-     pauses_on_a_future, sleep_returns_the_line],
+     pauses_on_a_future, sleep_returns_the_line, counts_with_the_async_orm],
 )
 def test_07_1_right_answers_pass(project, answer):
     verdict = run(check_countdown(answer))
@@ -347,10 +368,12 @@ def test_07_1_placeholder_is_not_solved(project):
         (countdown_in_a_thread, "it pauses in a pool's thread"),
         (sleeps_in_a_pool_thread, "it pauses in a pool's thread"),
         (sleeps_in_an_executor, "it pauses in a pool's thread"),
-        (waits_on_an_event_in_a_pool_thread, "a call it ran in a thread lasted"),
-        (waits_on_an_event_in_the_request_thread, "a call it ran in a thread lasted"),
-        (selects_in_the_request_thread, "a call it ran in a thread lasted"),
-        (waits_on_a_queue_in_a_pool_thread, "a call it ran in a thread lasted"),
+        (waits_on_an_event_in_a_pool_thread, "calls it ran in threads lasted"),
+        (waits_on_an_event_in_the_request_thread, "calls it ran in threads lasted"),
+        (selects_in_the_request_thread, "calls it ran in threads lasted"),
+        (waits_on_a_queue_in_a_pool_thread, "calls it ran in threads lasted"),
+        (waits_in_slices_in_a_pool_thread, "in one wait or many short ones"),
+        (waits_in_slices_in_the_request_thread, "in one wait or many short ones"),
     ],
 )
 def test_07_1_wrong_answers_fail_with_a_hint(project, answer, message, recwarn):
@@ -1314,6 +1337,37 @@ logs_with_the_reference = _reference_with(  # right too: the reference, as _refe
         "the job failed", exc_info=error)))
 
 
+def _logged_then_says(message):
+    def failure(error):
+        logging.getLogger(__name__).error("export job failed", exc_info=error)
+        return message
+
+    return failure
+
+
+# review s27's: right, in words of its own that the exception's message also holds
+says_it_was_rejected = _reference_with(
+    failure=_logged_then_says("The export was rejected; please try again later."))
+mentions_a_password = _reference_with(
+    failure=_logged_then_says("The export failed. Your password was not shared."))
+# wrong: what the exception holds, in other forms than its whole text
+leaks_the_rest_of_the_error = _reference_with(
+    failure=lambda error: str(error).split(" ", 1)[1])
+leaks_the_traceback = _reference_with(
+    failure=lambda error: "".join(traceback.format_tb(error.__traceback__)))
+leaks_the_lowercased_type = _reference_with(
+    failure=lambda error: f"the job failed: {type(error).__name__.lower()}")
+
+
+def _sync_orm_update(step):
+    from tutorial_project.catalog.models import Product
+
+    Product.objects.filter(pk=-1).update(name="x")  # review s27's: a "progress row", sync
+
+
+updates_a_row_with_the_sync_orm = _reference_with(on_each_step=_sync_orm_update)
+
+
 def _busy_pause(step):
     until = time.perf_counter() + 0.05
     while time.perf_counter() < until:  # a pause that computes: the loop is held
@@ -1408,6 +1462,8 @@ async def polls_the_queue(job):  # review s24's: the loop runs, but a core spins
         failure_in_plain_text,
         paced_in_a_thread,
         logs_with_the_reference,
+        says_it_was_rejected,
+        mentions_a_password,
     ],
 )
 def test_07_2_right_answers_pass(project, answer, capsys):
@@ -1468,6 +1524,10 @@ def test_07_2_placeholder_is_not_solved(project):
         (names_the_exception_type, "or part of it (RuntimeError)"),
         (waits_in_a_pool_thread, "calls it ran in threads lasted"),
         (waits_in_the_request_thread, "calls it ran in threads lasted"),
+        (leaks_the_rest_of_the_error, "or part of it (rejected the password, for user report)"),
+        (leaks_the_traceback, "sent the exception to the browser"),
+        (leaks_the_lowercased_type, "or part of it (RuntimeError)"),
+        (updates_a_row_with_the_sync_orm, "Django raised SynchronousOnlyOperation"),
     ],
 )
 def test_07_2_wrong_answers_fail_with_a_hint(project, answer, message):
