@@ -21,7 +21,9 @@ NOTEBOOKS := $(if $(strip $(LESSONS)),$(foreach n,$(LESSONS),$(wildcard notebook
 # With LESSONS, only those lessons' own tests run (tests/conftest.py maps tests to lessons).
 UNIT_TESTS := tests --ignore=tests/e2e $(if $(strip $(LESSONS)),--lessons "$(LESSONS)")
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with .nbval-sanitize.cfg --nbval-cell-timeout=300
-JOBS ?= auto
+# Test workers: twice the cores (most tests wait on sockets, sleeps and kernels, not on the
+# CPU), at most 8.
+JOBS ?= $(shell $(PYTHON_PATH) -c 'import os; print(max(2, min(8, 2 * (os.cpu_count() or 1))))')
 
 .DEFAULT_GOAL := help
 .PHONY: help venv lab test save bench lint postgres clean-venv exercises doctor reset html e2e test-latest
@@ -48,7 +50,7 @@ lab: $(STAMP) ## Open JupyterLab at your copy of lesson 00 (made if missing, nev
 
 test: $(DEV_STAMP) ## Run the tests and strict nbval over the notebooks (LESSONS=.. : those lessons and their tests)
 	@$(BIN)/python -c 'import django, platform; print(f"== Python {platform.python_version()}, Django {django.get_version()} ($(VENV))")'
-	TUTORIAL_NOTEBOOKS="$(NOTEBOOKS)" PYTHONPATH=tests/plugins $(BIN)/python -m pytest -p no_iri_grammar -p nbval_twice -q -rs -p no:cacheprovider -n $(JOBS) $(UNIT_TESTS) --dist loadfile $(NBVAL) $(NOTEBOOKS)
+	TUTORIAL_NOTEBOOKS="$(NOTEBOOKS)" PYTHONPATH=tests/plugins $(BIN)/python -m pytest -p no_iri_grammar -p nbval_twice -q -rs -p no:cacheprovider -n $(JOBS) $(UNIT_TESTS) --dist loadgroup $(NBVAL) $(NOTEBOOKS)
 
 save: $(DEV_STAMP) ## Re-run notebooks top to bottom and save their outputs (LESSONS=.. to pick)
 	$(BIN)/python .ci/save_notebooks.py $(NOTEBOOKS)
