@@ -187,6 +187,17 @@ def reports():
         # The task asks for a list of tag names, as it asks for tuple rows.
         return [(sku, name, tuple(tags)) for sku, name, tags in await reference(slug)]
 
+    def n_plus_1_report_in_a_transaction(slug):
+        from django.db import transaction
+
+        with transaction.atomic():  # BEGIN is not counted; the query per product is
+            products = Product.objects.filter(category__slug=slug).select_related("category")
+            return [(p.sku, p.category.name, [t.name for t in p.tags.all()])
+                    for p in products.order_by("sku")]
+
+    async def n_plus_1_in_a_transaction(slug):
+        return await sync_to_async(n_plus_1_report_in_a_transaction)(slug)
+
     return (
         reference, lazy_category, one_query_per_product, unordered, not_async,
         sync_orm_in_async, forgot_await, n_plus_1_on_pool_threads, lists_not_tuples,
@@ -194,13 +205,14 @@ def reports():
         every_tag_link_matched_in_python, streamed_in_small_chunks, streamed_in_chunks_of_100,
         whole_table_joined_to_tags, streamed_in_default_chunks, guard_switched_off,
         in_run_in_executor, tag_objects_not_names, kept_between_calls, slug_starts_with,
-        slug_contains, tag_names_in_a_tuple,
+        slug_contains, tag_names_in_a_tuple, n_plus_1_in_a_transaction,
     )
 
 
 def other_right_reports():
     """Right answers written differently from the reference."""
     from asgiref.sync import sync_to_async
+    from django.db import transaction
     from django.db.models import Prefetch, aprefetch_related_objects
 
     from tutorial_project.catalog.models import Category, Product, Tag
@@ -289,10 +301,24 @@ def other_right_reports():
         products = products.select_related("category").prefetch_related("tags")
         return [(p.sku, p.category.name, [t.name for t in p.tags.all()]) async for p in products]
 
+    def report_in_one_transaction(slug):
+        # A consistent snapshot: 3 queries, plus atomic()'s BEGIN, which is not an N+1.
+        with transaction.atomic():
+            category = Category.objects.filter(slug=slug).first()
+            if category is None:
+                return []
+            products = Product.objects.filter(category=category).prefetch_related("tags")
+            return [(p.sku, category.name, [t.name for t in p.tags.all()])
+                    for p in products.order_by("sku")]
+
+    async def in_one_transaction(slug):
+        return await sync_to_async(report_in_one_transaction)(slug)
+
     return [with_a_prefetch_object, prefetch_afterwards, in_a_sync_function,
             prefetch_the_category_too, links_from_the_through_table, from_the_category,
             one_query_joined_to_the_tags, listed_in_a_thread, category_then_its_links,
-            category_joined_tags_prefetched_afterwards, sku_order_from_the_model]
+            category_joined_tags_prefetched_afterwards, sku_order_from_the_model,
+            in_one_transaction]
 
 
 def test_product_ordering_is_by_sku(project):
@@ -301,7 +327,7 @@ def test_product_ordering_is_by_sku(project):
     assert Product._meta.ordering == ["sku"]  # what sku_order_from_the_model relies on
 
 
-@pytest.mark.parametrize("which", range(11))
+@pytest.mark.parametrize("which", range(12))
 def test_04_1_right_answers_written_differently_pass(project, which):
     from tutorial_project.course.exercises.lesson04 import check_category_report
 
@@ -351,6 +377,7 @@ def test_04_1_placeholder_is_not_solved_yet(project):
         (21, "listed 5 products where the category has 3: it also listed BU-000, BU-001, of"),
         (22, "listed 5 products where the category has 3: it also listed BU-000, BU-001, of"),
         (23, "gave the tag names in a tuple, not a list"),
+        (24, "ran 4 queries for 3 products (one or more per product, or per chunk)"),
     ],
 )
 def test_04_1_wrong_answers_fail_with_a_reason(project, which, message, recwarn):
@@ -719,6 +746,16 @@ def transfers():
         time.sleep(0.05)  # "let the previous transfer finish"
         await sync_to_async(move)(from_email, to_email, Decimal(amount))
 
+    async def guard_switched_off(from_email, to_email, amount):
+        # "Advice online": the sync transaction on the event loop's own thread.
+        import os
+
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "1"
+        try:
+            move(from_email, to_email, Decimal(amount))
+        finally:
+            del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+
     def exists_first_then_locked_reads(from_email, to_email, amount):
         with transaction.atomic():
             both = Customer.objects.filter(email__in=[from_email, to_email])
@@ -933,6 +970,7 @@ def transfers():
         "sleeps_by_another_name": sleeps_by_another_name,
         "in_to_thread": in_to_thread,
         "in_run_in_executor": in_run_in_executor,
+        "guard_switched_off": guard_switched_off,
     }
     right = [reference, right_with_a_decorator, right_with_a_conditional_update,
              right_with_a_locked_reread, right_locking_in_sorted_order,
@@ -1000,6 +1038,7 @@ def test_04_2_placeholder_is_not_solved_yet(project):
         ("in_to_thread", "a connection Django never closes"),
         ("in_run_in_executor", "a connection Django never closes"),
         ("sleeps_on_the_loop", "blocked the event loop's thread with time.sleep(0.05)"),
+        ("guard_switched_off", "Django's guard was switched off: DJANGO_ALLOW_ASYNC_UNSAFE='1'"),
     ],
 )
 def test_04_2_wrong_answers_fail_with_a_reason_and_change_nothing(
@@ -1117,6 +1156,16 @@ def pages():
         time.sleep(0.05)
         return await reference(request, pk)
 
+    async def guard_switched_off(request, pk):
+        # "Advice online": the sync ORM on the event loop's own thread.
+        import os
+
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "1"
+        try:
+            return render(request, template, {"order": get_object_or_404(loaded, pk=pk)})
+        finally:
+            del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+
     async def sync_cache_calls(request, pk):
         from django.core.cache import cache
 
@@ -1232,6 +1281,7 @@ def pages():
         "newest_order_whatever_the_pk": newest_order_whatever_the_pk,
         "first_order_whatever_the_pk": first_order_whatever_the_pk,
         "prefetches_the_customer_too": prefetches_the_customer_too,
+        "guard_switched_off": guard_switched_off,
     }
     return right, wrong
 
@@ -1277,6 +1327,7 @@ def test_04_3_placeholder_is_not_solved_yet(project):
         ("prefetches_the_customer_too", "took 4 queries for an order of 2 lines and for one of "
                                         "5: no N+1 (the count does not grow with the lines), "
                                         "but over the budget of 3"),
+        ("guard_switched_off", "Django's guard was switched off: DJANGO_ALLOW_ASYNC_UNSAFE='1'"),
     ],
 )
 def test_04_3_wrong_answers_fail_with_a_reason_quietly(project, name, message, recwarn, capsys):
@@ -1290,3 +1341,24 @@ def test_04_3_wrong_answers_fail_with_a_reason_quietly(project, name, message, r
     assert not [w for w in recwarn if "never awaited" in str(w.message)]
     assert "django.request" not in capsys.readouterr().out  # the probe's 500s stay quiet
     assert run(Order.objects.acount()) == 0  # the check's order is gone
+
+
+@pytest.mark.parametrize("exercise", ["04.2", "04.3"])
+def test_guard_switched_off_is_named_not_taken_for_another_mistake(project, exercise, monkeypatch):
+    """The sync ORM on the loop: its sqlite3 calls are Django's, which the loop check does not
+    see, and its queries are off the request's thread. Neither may be the diagnosis."""
+    from tutorial_project.course.exercises.lesson04 import check_order_page, check_transfer_credit
+
+    check, wrong = {"04.2": (check_transfer_credit, transfers()[1]),
+                    "04.3": (check_order_page, pages()[1])}[exercise]
+    verdict = str(run(check(wrong["guard_switched_off"])))
+    assert "Django's guard was switched off" in verdict, verdict
+    assert "made no blocking wait" not in verdict and "thread other than" not in verdict, verdict
+    # Set in the kernel before the check: unset while it runs, named, then put back.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    reference = {"04.2": transfers()[0][0], "04.3": pages()[0][0]}[exercise]
+    verdict = str(run(check(reference)))
+    assert "DJANGO_ALLOW_ASYNC_UNSAFE='true' was set before the check ran" in verdict, verdict
+    import os
+
+    assert os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] == "true"
