@@ -919,3 +919,10 @@ def test_a_test_parametrized_over_two_timeouts_passes(project):
         pass
 
     fails_with(run(check_timeout_test, not_a_parameter), "pytest refuses to collect it")
+
+    @mark("parametrize", ("error", "status"), [(1, 2, 3)])
+    @marked
+    async def wrong_count(async_client, book, error, status):
+        pass
+
+    fails_with(run(check_timeout_test, wrong_count), "wrong number of values")

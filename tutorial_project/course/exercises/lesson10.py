@@ -16,10 +16,11 @@ them, the test's own and its module's ``pytestmark`` (in a notebook, its namespa
 that would fail in a file under pytest (no ``asyncio`` mark in strict mode, no test
 database, the plain ``django_db`` of the transaction trap, no ``book`` in an empty test
 database) is refused before it runs, and so is one that could never fail there (``skip``,
-``skipif``, ``xfail``). A ``parametrize``d test runs once per parameter set, as pytest runs it. After each run it checks that the test left the rates
-client as it found it (a fake transport left in place breaks every later test): its parts by
-identity, the attributes of its transport, the transport of each shared client, and what a
-real request through it answers, before and after; it puts back what changed.
+``skipif``, ``xfail``). A ``parametrize``d test runs once per parameter set, as under pytest.
+After each run it checks that the test left the rates client as it found it (a fake transport
+left in place breaks every later test): its parts by identity, the attributes of its
+transport, the transport of each shared client, and what a real request through it answers,
+before and after; it puts back what changed.
 """
 
 import asyncio
@@ -212,7 +213,7 @@ def _parametrize_marks(test):
     """Each direct parametrize mark as (its argument names, its ParameterSets)."""
     found = []
     for mark in _all_marks(test):
-        arguments = dict(zip(("argnames", "argvalues"), mark.args)) | mark.kwargs
+        arguments = dict(zip(("argnames", "argvalues"), mark.args, strict=False)) | mark.kwargs
         if mark.name != "parametrize" or arguments.get("indirect"):
             continue
         names = arguments.get("argnames", ())
@@ -232,7 +233,7 @@ def _parameter_sets(test):
     and the marks pytest.param gave them."""
     combined = [({}, [])]
     for names, sets in _parametrize_marks(test):
-        combined = [({**arguments, **dict(zip(names, one.values))}, [*marks, *one.marks])
+        combined = [(arguments | dict(zip(names, one.values, strict=True)), [*marks, *one.marks])
                     for arguments, marks in combined for one in sets]
     return combined
 
@@ -277,6 +278,10 @@ def _check_marks(check, test):
     if not all(sets for _, sets in _parametrize_marks(test)):
         fail(check, "a parametrize mark has no values: pytest skips the test",
              "give @pytest.mark.parametrize at least one value")
+    if any(len(one.values) != len(names) for names, sets in _parametrize_marks(test)
+           for one in sets):
+        fail(check, "a parameter set of its parametrize mark has the wrong number of values: "
+                    "pytest refuses to collect it", "give each set one value per name")
     param_marks = [getattr(m, "mark", m) for _, marks in _parameter_sets(test) for m in marks]
     never_fails = sorted({mark.name for mark in [*_all_marks(test), *param_marks]}
                          & {"skip", "skipif", "xfail"})
