@@ -11,6 +11,7 @@ import httpx
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
 from django.core.exceptions import SynchronousOnlyOperation
+from django.db import transaction
 from django.test import AsyncRequestFactory, TestCase, override_settings
 
 from tutorial_project.catalog.models import Category, Product
@@ -94,3 +95,15 @@ class QueryCountTests(TestCase):
                 return Category.objects.count()
 
         await sync_to_async(count_categories)()
+
+
+class OnCommitTests(TestCase):
+    async def test_on_commit_callbacks_run_in_sync_code(self):
+        done = []
+
+        def register():  # TestCase never commits: capture the callbacks, and run them
+            with self.captureOnCommitCallbacks(execute=True):
+                transaction.on_commit(lambda: done.append("ran"))  # sync-only too
+
+        await sync_to_async(register)()
+        self.assertEqual(done, ["ran"])

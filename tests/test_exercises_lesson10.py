@@ -834,3 +834,95 @@ def test_anyio_without_its_mark_or_with_the_trap_is_refused(project):
         assert response.status_code == 504 and "error" in response.json()
 
     fails_with(run(check_timeout_test, mark("anyio")(mark("django_db")(body))), "issue 580")
+
+
+def test_a_test_that_can_never_fail_under_pytest_is_refused(project):
+    from tutorial_project.course.exercises.lesson10 import check_timeout_test
+
+    def right_body():
+        @marked
+        async def test_upstream_timeout(async_client, book):
+            with client.use_transport(times_out()):
+                response = await async_client.get("/exercise-10/price/BK-001/",
+                                                  {"currency": "USD"})
+            assert response.status_code == 504 and "error" in response.json()
+
+        return test_upstream_timeout
+
+    never_fail = {
+        "skip": mark("skip"),
+        "skipif": mark("skipif", True, reason="later"),
+        "xfail": mark("xfail"),
+        "strict xfail": mark("xfail", strict=True),
+    }
+    for label, decorator in never_fail.items():
+        fails_with(run(check_timeout_test, decorator(right_body())), "never fails",
+                   label.split()[-1])
+    module_level = in_a_module([mark("skip"), mark("asyncio"), mark("django_db", transaction=True)])
+    fails_with(run(check_timeout_test, module_level), "never fails", "skip")
+    via_param = mark("parametrize", "error", [pytest.param(1, marks=pytest.mark.xfail)])
+
+    @via_param
+    @marked
+    async def xfail_in_a_param(async_client, book, error):
+        await right_body()(async_client, book)
+
+    fails_with(run(check_timeout_test, xfail_in_a_param), "never fails", "xfail")
+
+
+def test_a_test_parametrized_over_two_timeouts_passes(project):
+    from tutorial_project.course.exercises.lesson10 import check_timeout_test
+
+    timeouts = [httpx.ReadTimeout("slow"), httpx.ConnectTimeout("slow")]
+
+    @mark("parametrize", "error", timeouts)
+    @marked
+    async def over_two_timeouts(async_client, book, error):
+        def handler(request):
+            raise error
+
+        with client.use_transport(httpx.MockTransport(handler)):
+            response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+        assert response.status_code == 504 and "error" in response.json()
+
+    verdict = run(check_timeout_test, over_two_timeouts)
+    assert verdict, str(verdict)
+
+    @mark("parametrize", ("error", "status"),
+          [(timeouts[0], 504), (httpx.ConnectError("no"), 504)])
+    @marked
+    async def wrong_in_one_set(async_client, book, error, status):  # a ConnectError is a 502
+        def handler(request):
+            raise error
+
+        with client.use_transport(httpx.MockTransport(handler)):
+            response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+        assert response.status_code == status
+
+    fails_with(run(check_timeout_test, wrong_in_one_set), "correct view", "502 == 504")
+
+    @mark("parametrize", "error", timeouts)
+    @marked
+    async def status_only(async_client, book, error):  # misses the plain-text 504
+        def handler(request):
+            raise error
+
+        with client.use_transport(httpx.MockTransport(handler)):
+            response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+        assert response.status_code == 504
+
+    fails_with(run(check_timeout_test, status_only), "passes on a view that answers 504 as plain")
+
+    @mark("parametrize", "mistake", [1])
+    @marked
+    async def not_a_parameter(async_client, book):
+        pass
+
+    fails_with(run(check_timeout_test, not_a_parameter), "pytest refuses to collect it")
+
+    @mark("parametrize", ("error", "status"), [(1, 2, 3)])
+    @marked
+    async def wrong_count(async_client, book, error, status):
+        pass
+
+    fails_with(run(check_timeout_test, wrong_count), "wrong number of values")

@@ -15,10 +15,12 @@ The check runs the test in the notebook's loop, where pytest's marks do nothing,
 them, the test's own and its module's ``pytestmark`` (in a notebook, its namespace): a test
 that would fail in a file under pytest (no ``asyncio`` mark in strict mode, no test
 database, the plain ``django_db`` of the transaction trap, no ``book`` in an empty test
-database) is refused before it runs. After each run it checks that the test left the rates
-client as it found it (a fake transport left in place breaks every later test): its parts by
-identity, the attributes of its transport, the transport of each shared client, and what a
-real request through it answers, before and after; it puts back what changed.
+database) is refused before it runs, and so is one that could never fail there (``skip``,
+``skipif``, ``xfail``). A ``parametrize``d test runs once per parameter set, as under pytest.
+After each run it checks that the test left the rates client as it found it (a fake transport
+left in place breaks every later test): its parts by identity, the attributes of its
+transport, the transport of each shared client, and what a real request through it answers,
+before and after; it puts back what changed.
 """
 
 import asyncio
@@ -30,6 +32,7 @@ from decimal import Decimal
 
 import httpx
 import pytest
+from _pytest.mark.structures import ParameterSet
 from asgiref.sync import sync_to_async
 from django.core.exceptions import SynchronousOnlyOperation
 from django.core.management.color import no_style
@@ -199,10 +202,40 @@ def _all_marks(test):
 
 
 def _used_fixtures(test):
-    """The fixtures a test asks for as parameters, and those its usefixtures marks name."""
+    """The fixtures a test asks for as parameters (but those it is parametrized over), and
+    those its usefixtures marks name."""
     used = {name for mark in _all_marks(test) if mark.name == "usefixtures"
             for name in mark.args}
-    return set(inspect.signature(test).parameters), used
+    return set(inspect.signature(test).parameters) - _parametrized_names(test), used
+
+
+def _parametrize_marks(test):
+    """Each direct parametrize mark as (its argument names, its ParameterSets)."""
+    found = []
+    for mark in _all_marks(test):
+        arguments = dict(zip(("argnames", "argvalues"), mark.args, strict=False)) | mark.kwargs
+        if mark.name != "parametrize" or arguments.get("indirect"):
+            continue
+        names = arguments.get("argnames", ())
+        if isinstance(names, str):
+            names = [name.strip() for name in names.split(",") if name.strip()]
+        found.append((list(names), [ParameterSet.extract_from(value, len(names) == 1)
+                                    for value in arguments.get("argvalues", ())]))
+    return found
+
+
+def _parametrized_names(test):
+    return {name for names, _ in _parametrize_marks(test) for name in names}
+
+
+def _parameter_sets(test):
+    """The arguments of each test pytest makes from the parametrize marks (their product),
+    and the marks pytest.param gave them."""
+    combined = [({}, [])]
+    for names, sets in _parametrize_marks(test):
+        combined = [(arguments | dict(zip(names, one.values, strict=True)), [*marks, *one.marks])
+                    for arguments, marks in combined for one in sets]
+    return combined
 
 
 def used_fixtures(test):
@@ -237,6 +270,25 @@ def _marks(test):
 def _check_marks(check, test):
     """Refuse what would fail in a file under lesson_tests/pytest.ini, before running it."""
     marks, asked = _marks(test), set().union(*_used_fixtures(test))
+    parametrized = _parametrized_names(test)
+    if parametrized - set(inspect.signature(test).parameters):
+        fail(check, f"it is parametrized over {', '.join(sorted(parametrized))}, but does not "
+                    "take all of them as parameters: pytest refuses to collect it",
+             "name each argument of @pytest.mark.parametrize among the test's parameters")
+    if not all(sets for _, sets in _parametrize_marks(test)):
+        fail(check, "a parametrize mark has no values: pytest skips the test",
+             "give @pytest.mark.parametrize at least one value")
+    if any(len(one.values) != len(names) for names, sets in _parametrize_marks(test)
+           for one in sets):
+        fail(check, "a parameter set of its parametrize mark has the wrong number of values: "
+                    "pytest refuses to collect it", "give each set one value per name")
+    param_marks = [getattr(m, "mark", m) for _, marks in _parameter_sets(test) for m in marks]
+    never_fails = sorted({mark.name for mark in [*_all_marks(test), *param_marks]}
+                         & {"skip", "skipif", "xfail"})
+    if never_fails:
+        fail(check, f"it is marked {', '.join(never_fails)}: under pytest it never fails",
+             "remove the mark: a skipped test never runs, and an xfail test that fails is "
+             "reported as xfailed, and the run still succeeds")
     runner = "anyio" if "anyio" in marks and "asyncio" not in marks else "asyncio"
     check.that(runner in marks, f"it is marked @pytest.mark.{runner}",
                "it has no @pytest.mark.asyncio (on the test or in a module-level pytestmark)",
@@ -373,12 +425,18 @@ async def _run(check, test, view, what, calls=None, fetch_rate=None):
     if fetch_rate is not None:
         client.fetch_rate = fetch_rate
     try:
-        return await _run_on(check, test, view, what, calls)
+        for arguments, _ in _parameter_sets(test):  # one run per test pytest would make
+            shown = ", ".join(f"{name}={value!r}" for name, value in arguments.items())
+            outcome = await _run_on(check, test, view, f"{what} ({shown})" if shown else what,
+                                    calls, arguments)
+            if isinstance(outcome, Raised):
+                return outcome
+        return outcome
     finally:
         client.fetch_rate = real_fetch_rate
 
 
-async def _run_on(check, test, view, what, calls):
+async def _run_on(check, test, view, what, calls, arguments):
     async def reached(request, *args, **kwargs):
         if calls is not None:
             calls.append(request.path)
@@ -389,7 +447,7 @@ async def _run_on(check, test, view, what, calls):
     before = _client_state()
     try:
         _, makers, asked = _fixtures_for(test, reached)
-        kwargs = {name: makers[name]() for name in asked}
+        kwargs = {name: makers[name]() for name in asked} | arguments
         if "book" in kwargs:
             from tutorial_project.catalog.models import Product
 
@@ -433,7 +491,8 @@ async def check_timeout_test(check, test_upstream_timeout):
                f"it asks for {', '.join(sorted(unknown))}",
                hint="take async_client (or async_rf or rf, and price_view) and book as "
                     "parameters; db, transactional_db, settings, caplog and monkeypatch work "
-                    "too")
+                    "too, and names you parametrize. A fixture of your own does not: make "
+                    "what it makes inside the test")
     _check_marks(check, test_upstream_timeout)
     await _upstream_as_shipped(check)
     with loop_blocking_calls() as blocking:
