@@ -50,7 +50,7 @@ lab: $(STAMP) ## Open JupyterLab at your copy of lesson 00 (made if missing, nev
 
 test: $(DEV_STAMP) ## Run the tests and strict nbval over the notebooks (LESSONS=.. : those lessons and their tests)
 	@$(BIN)/python -c 'import django, platform; print(f"== Python {platform.python_version()}, Django {django.get_version()} ($(VENV))")'
-	TUTORIAL_NOTEBOOKS="$(NOTEBOOKS)" PYTHONPATH=tests/plugins $(BIN)/python -m pytest -p no_iri_grammar -p nbval_twice -q -rs -p no:cacheprovider -n $(JOBS) $(UNIT_TESTS) --dist loadgroup $(NBVAL) $(NOTEBOOKS)
+	TUTORIAL_NOTEBOOKS="$(NOTEBOOKS)" PYTHONPATH=tests/plugins $(BIN)/python -m pytest -p no_iri_grammar -p nbval_twice -q -rs -p no:cacheprovider -n $(JOBS) $(UNIT_TESTS) --dist loadfile $(NBVAL) $(NOTEBOOKS)
 
 save: $(DEV_STAMP) ## Re-run notebooks top to bottom and save their outputs (LESSONS=.. to pick)
 	$(BIN)/python .ci/save_notebooks.py $(NOTEBOOKS)

@@ -73,9 +73,8 @@ def slowest_first(item):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config):
-    # xdist hands out its units (a notebook's cells, or one test) biggest first, which puts
-    # the learner copies, each one test, after every notebook; in the fast loop, the order
-    # above is the order the workers get them.
+    # xdist hands out test files biggest first (most tests), which puts the few-test learner
+    # copies file last; in the fast loop, the order above is the order the workers get them.
     if config.getoption("--lessons").strip() and hasattr(config.option, "loadscopereorder"):
         config.option.loadscopereorder = False
 

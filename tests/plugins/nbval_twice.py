@@ -82,8 +82,6 @@ class KernelLeftovers(pytest.Item):
         return self.path, None, self.name
 
 
-# Before xdist's own hook, which reads the xdist_group marks (`--dist loadgroup`).
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
     by_notebook = {}
     for item in items:
@@ -108,7 +106,3 @@ def pytest_collection_modifyitems(items):
             *second,
             KernelLeftovers.from_parent(notebook, name="nothing left after run 2", after_run=2),
         ]
-        # A notebook's cells run in order in its one kernel: one worker takes them all, while
-        # every other test goes to whichever worker is free (`make test` runs --dist loadgroup).
-        for item in items[start:start + 2 * len(cells) + 3]:
-            item.add_marker(pytest.mark.xdist_group(notebook.path.name))
