@@ -18,18 +18,11 @@ skipped otherwise. Runs in a subprocess with the production settings, as test_po
 
 import asyncio
 import json
-import os
-import secrets
-import subprocess
-import sys
 import time
 import tracemalloc
-from pathlib import Path
 
-import pytest
+from postgres_script import needs_postgres, printed_by
 
-DATABASE_URL = os.environ.get("DATABASE_URL", "")
-ROOT = Path(__file__).resolve().parents[1]
 PREFIX = "PG-L04-"
 SCAN_ROWS, SLOW_ROWS, NAP = 20_000, 600, 0.001  # NAP: seconds of pg_sleep per slow row
 
@@ -118,19 +111,9 @@ def main():
         category.delete()
 
 
-@pytest.mark.skipif(
-    not DATABASE_URL.startswith(("postgres://", "postgresql://")),
-    reason="no PostgreSQL configured: run `sh .ci/postgres-up` and export the DATABASE_URL",
-)
+@needs_postgres
 def test_aiterator_in_autocommit_streams_but_waits_for_the_query_on_the_server():
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tutorial_project.settings_production",
-           "DJANGO_SECRET_KEY": secrets.token_urlsafe(50), "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-           "DATABASE_URL": DATABASE_URL, "PYTHONPATH": str(ROOT)}
-    for args in (["-m", "tutorial_project", "migrate", "--no-input"], [__file__]):
-        done = subprocess.run([sys.executable, *args], env=env, cwd=ROOT, capture_output=True,
-                              text=True, timeout=300)
-        assert done.returncode == 0, done.stderr
-    found = json.loads(done.stdout)
+    found = printed_by(__file__)
     firsts, peaks = found["firsts"], found["peaks"]
     assert firsts["aiterator(100)"] * 3 < firsts["async for"], found  # a plain scan: early
     assert peaks["aiterator(100)"] * 4 < peaks["async for"], found

@@ -19,19 +19,12 @@ test_postgres.py does.
 """
 
 import json
-import os
-import secrets
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 
-import pytest
+from postgres_script import needs_postgres, printed_by
 
-DATABASE_URL = os.environ.get("DATABASE_URL", "")
-ROOT = Path(__file__).resolve().parents[1]
 PAUSE = 0.05  # after the first read: the window another transaction commits in
 
 
@@ -179,19 +172,9 @@ def main():
         category.delete()
 
 
-@pytest.mark.skipif(
-    not DATABASE_URL.startswith(("postgres://", "postgresql://")),
-    reason="no PostgreSQL configured: run `sh .ci/postgres-up` and export the DATABASE_URL",
-)
+@needs_postgres
 def test_what_check_12_8_refuses_oversells_on_postgresql_and_what_it_accepts_does_not():
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tutorial_project.settings_production",
-           "DJANGO_SECRET_KEY": secrets.token_urlsafe(50), "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-           "DATABASE_URL": DATABASE_URL, "PYTHONPATH": str(ROOT)}
-    for args in (["-m", "tutorial_project", "migrate", "--no-input"], [__file__]):
-        done = subprocess.run([sys.executable, *args], env=env, cwd=ROOT, capture_output=True,
-                              text=True, timeout=300)
-        assert done.returncode == 0, done.stderr
-    results = {name: (outcomes, left) for name, (outcomes, left) in json.loads(done.stdout).items()}
+    results = {name: (outcomes, left) for name, (outcomes, left) in printed_by(__file__).items()}
     right = {"reserved": 5, "refused": 15}
     for name in ("reference", "compare_and_set", "f_take_and_the_stock_constraint"):
         assert results[name] == (right, 0), (name, results[name])
