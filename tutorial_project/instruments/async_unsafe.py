@@ -6,15 +6,16 @@ Two coroutines share one event loop: a checkout that holds a transaction open wh
 service answers, then rolls back, and a restock that arrives meanwhile. The same race runs
 three times (SQLite file, lock wait lowered to 1 s, one process):
 
-1. guard off, sync ORM on the loop, each coroutine on its own connection (in async code Django
-   keeps one connection per task): the restock's query waits for the checkout's lock on the
-   loop's own thread, so the checkout can never get on to release it: the loop stands still
-   for the whole lock wait, then the restock fails. Two requests to an ASGI server meet this
-   case: each request's task starts where Django never queried, so each has its own connection;
-2. guard off, both coroutines on one connection (they inherit it when the code that starts them
-   queried first, as a notebook cell or one view that queries and then gathers does; two
-   server requests never do): the restock's UPDATE runs inside the checkout's transaction,
-   returns normally, and is rolled back with it: lost, silently;
+1. guard off, sync ORM on the loop, each coroutine on its own connection (on a loop's thread
+   Django keeps the connection object in the task's context, and a task starts with its
+   creator's only if the creator touched ``connection``; ``main`` set Django up before the
+   loop ran, as uvicorn's command line does): the restock's query waits for the checkout's lock
+   on the loop's own thread, so the checkout can never get on to release it: the loop stands
+   still for the whole lock wait, then the restock fails;
+2. guard off, both coroutines on one connection (they inherit it because the code that starts
+   them read ``connection.vendor``: any use of ``connection``, or ``django.setup()`` run on the
+   loop's thread, as in a notebook, does the same): the restock's UPDATE runs inside the
+   checkout's transaction, returns normally, and is rolled back with it: lost, silently;
 3. guard on, written the supported way: the transaction in a sync function run through
    ``sync_to_async``, the restock with ``aupdate()``, each coroutine in its own
    ``ThreadSensitiveContext`` as ``ASGIHandler`` runs each request: each gets a thread of its
@@ -113,7 +114,9 @@ async def race(title, checkout_call, restock_call, *, share_a_connection=False):
 
     print(title)
     if share_a_connection:
-        Product.objects.exists()  # the parent queries first: both tasks inherit its connection
+        from django.db import connection
+
+        assert connection.vendor  # no query: still, both tasks inherit this context's connection
     async with Heartbeat() as heartbeat:
         outcomes = await asyncio.gather(checkout_call, restock_call, return_exceptions=True)
     for name, outcome in zip(["checkout", "restock"], outcomes, strict=True):
