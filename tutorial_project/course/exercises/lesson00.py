@@ -40,6 +40,9 @@ STALL = 0.25
 # held, and the answer's calls may hold it LOOP_HELD_LIMIT in all. A free loop on a loaded
 # 2-core machine wakes within a few ms; a 0.1 s block in each call already adds up to 0.5 s.
 HELD, LOOP_HELD_LIMIT = 0.05, 0.4
+# A right answer's loop was still held that long at load 8-13 now and then (5 refusals in 33
+# runs, review s27b): a call whose loop was held is timed again, TIMINGS calls at most.
+TIMINGS = 3
 # Work done on the loop (hashing a password, a long loop in Python) is judged by the loop
 # thread's own CPU time in one step (time.thread_time), which a busy machine does not add to,
 # so the same answer gets the same verdict under any load. Timed without the blocking-call
@@ -330,13 +333,23 @@ class _Summary:
         return await self._timed(slug, f"category_summary({slug!r})")
 
     async def _timed(self, slug, what):
-        gc.collect()  # a full collection now is not the answer's stall later
-        try:
-            async with _LoopHeld(every=0.005) as heartbeat, LoopCPU() as cpu:
-                await attempt(self.check, lambda: self.answer(slug), what)
-        finally:
-            _guard_stays_on(self.check, before=False)
-        return heartbeat, cpu.longest
+        """(heartbeat, longest CPU step) of the least held of up to TIMINGS timed calls: one
+        in which the loop was held is timed again, since a busy machine now and then holds a
+        loop that the answer left free, while an answer that blocks holds it every time."""
+        best = None
+        for _ in range(TIMINGS):
+            gc.collect()  # a full collection now is not the answer's stall later
+            try:
+                async with _LoopHeld(every=0.005) as heartbeat, LoopCPU() as cpu:
+                    await attempt(self.check, lambda: self.answer(slug), what)
+            finally:
+                _guard_stays_on(self.check, before=False)
+            if best is None or (heartbeat.held, heartbeat.longest_gap) < (
+                    best[0].held, best[0].longest_gap):
+                best = heartbeat, cpu.longest
+            if heartbeat.longest_gap < HELD:
+                break
+        return best
 
 
 class _LoopHeld(Heartbeat):
