@@ -160,6 +160,10 @@ def _connections_opened():
 # A free loop, even on a busy 2-core machine, does not stand still a quarter of a second
 # (lesson 02's bound); a shorter time.sleep on the loop is counted, not timed.
 STALL = 0.25
+# Yet a busy machine held a right answer's loop 0.48 s once (4 test workers on 2 cores, with
+# other work): a stall with no blocking call named is timed again, TIMINGS runs at most; an
+# answer that blocks stalls every time.
+TIMINGS = 3
 
 
 @exercise("09.1", "Who am I, without the lazy-user trap")
@@ -176,13 +180,16 @@ async def check_whoami_view(check, view):
         with (async_unsafe_noted() as unsafe, _learner_code_watched() as never_awaited,
               loop_blocking_calls() as blocking, _connections_opened() as opened_in,
               _a_fresh_default_executor(asyncio.get_running_loop(), POOL_THREAD)):
-            async with Heartbeat(every=0.005) as heartbeat:
-                anonymous, anonymous_error = await _get(AsyncClient(), f"/{route}")
-                visitor, visitor_error = await _get(with_a_session, f"/{route}")
-                logged_in, error = await _get(client, f"/{route}")
-                revoked = [(what, *await _get(c, f"/{route}")) for what, c in (
-                    ("password changed after login", stale),
-                    ("account deactivated after login", banned))]
+            for _ in range(TIMINGS):
+                async with Heartbeat(every=0.005) as heartbeat:
+                    anonymous, anonymous_error = await _get(AsyncClient(), f"/{route}")
+                    visitor, visitor_error = await _get(with_a_session, f"/{route}")
+                    logged_in, error = await _get(client, f"/{route}")
+                    revoked = [(what, *await _get(c, f"/{route}")) for what, c in (
+                        ("password changed after login", stale),
+                        ("account deactivated after login", banned))]
+                if heartbeat.longest_gap < STALL or blocking:
+                    break
     finally:
         unmount(route)
     _guard_left_on(check, unsafe, "`user = await request.auser()`")
