@@ -583,17 +583,22 @@ def test_an_upstream_an_earlier_cell_broke_is_put_back_before_the_test_runs(proj
         client._transport = real_transport
 
 
+def unmarked_right_test():
+    """A right test body, with no marks: a new function each time, since a mark is stored on
+    the function itself."""
+    async def test_upstream_timeout(async_client, book):
+        with client.use_transport(times_out()):
+            response = await async_client.get("/exercise-10/price/BK-001/",
+                                              {"currency": "USD"})
+        assert response.status_code == 504 and "error" in response.json()
+
+    return test_upstream_timeout
+
+
 def test_a_test_that_would_fail_under_pytest_is_refused(project):
     from tutorial_project.course.exercises.lesson10 import check_timeout_test
 
-    def right_body():  # a new function each time: a mark is stored on the function itself
-        async def test_upstream_timeout(async_client, book):
-            with client.use_transport(times_out()):
-                response = await async_client.get("/exercise-10/price/BK-001/",
-                                                  {"currency": "USD"})
-            assert response.status_code == 504 and "error" in response.json()
-
-        return test_upstream_timeout
+    right_body = unmarked_right_test
 
     async def no_book(async_client):
         await right_body()(async_client, None)
@@ -840,14 +845,7 @@ def test_a_test_that_can_never_fail_under_pytest_is_refused(project):
     from tutorial_project.course.exercises.lesson10 import check_timeout_test
 
     def right_body():
-        @marked
-        async def test_upstream_timeout(async_client, book):
-            with client.use_transport(times_out()):
-                response = await async_client.get("/exercise-10/price/BK-001/",
-                                                  {"currency": "USD"})
-            assert response.status_code == 504 and "error" in response.json()
-
-        return test_upstream_timeout
+        return marked(unmarked_right_test())
 
     never_fail = {
         "skip": mark("skip"),
