@@ -705,14 +705,7 @@ def test_reset_sequences_is_transactional_and_serialized_rollback_is_not(project
     TransactionTestCase; serialized_rollback alone keeps the plain, trapped db."""
     from tutorial_project.course.exercises.lesson10 import check_timeout_test
 
-    def right_body():  # a new function each time: a mark is stored on the function itself
-        async def test_upstream_timeout(async_client, book):
-            with client.use_transport(times_out()):
-                response = await async_client.get("/exercise-10/price/BK-001/",
-                                                  {"currency": "USD"})
-            assert response.status_code == 504 and "error" in response.json()
-
-        return test_upstream_timeout
+    right_body = unmarked_right_test
 
     async def reset_fixture(async_client, django_db_reset_sequences, book):
         await right_body()(async_client, book)
