@@ -270,16 +270,16 @@ def _marks(test):
 def _check_marks(check, test):
     """Refuse what would fail in a file under lesson_tests/pytest.ini, before running it."""
     marks, asked = _marks(test), set().union(*_used_fixtures(test))
-    parametrized = _parametrized_names(test)
+    parametrize = _parametrize_marks(test)
+    parametrized = {name for names, _ in parametrize for name in names}
     if parametrized - set(inspect.signature(test).parameters):
         fail(check, f"it is parametrized over {', '.join(sorted(parametrized))}, but does not "
                     "take all of them as parameters: pytest refuses to collect it",
              "name each argument of @pytest.mark.parametrize among the test's parameters")
-    if not all(sets for _, sets in _parametrize_marks(test)):
+    if not all(sets for _, sets in parametrize):
         fail(check, "a parametrize mark has no values: pytest skips the test",
              "give @pytest.mark.parametrize at least one value")
-    if any(len(one.values) != len(names) for names, sets in _parametrize_marks(test)
-           for one in sets):
+    if any(len(one.values) != len(names) for names, sets in parametrize for one in sets):
         fail(check, "a parameter set of its parametrize mark has the wrong number of values: "
                     "pytest refuses to collect it", "give each set one value per name")
     param_marks = [getattr(m, "mark", m) for _, marks in _parameter_sets(test) for m in marks]
