@@ -17,7 +17,7 @@ def run(coroutine):
 def reports():
     from asgiref.sync import sync_to_async
 
-    from tutorial_project.catalog.models import Product
+    from tutorial_project.catalog.models import Category, Product
 
     async def reference(slug):
         products = (
@@ -198,6 +198,15 @@ def reports():
     async def n_plus_1_in_a_transaction(slug):
         return await sync_to_async(n_plus_1_report_in_a_transaction)(slug)
 
+    async def counts_first(slug):
+        # Four queries whatever the category's size: not one per product, one too many.
+        products = Product.objects.filter(category__slug=slug).order_by("sku")
+        if not await products.acount():
+            return []
+        category = await Category.objects.aget(slug=slug)
+        return [(p.sku, category.name, [t.name for t in p.tags.all()])
+                async for p in products.prefetch_related("tags")]
+
     return (
         reference, lazy_category, one_query_per_product, unordered, not_async,
         sync_orm_in_async, forgot_await, n_plus_1_on_pool_threads, lists_not_tuples,
@@ -205,7 +214,7 @@ def reports():
         every_tag_link_matched_in_python, streamed_in_small_chunks, streamed_in_chunks_of_100,
         whole_table_joined_to_tags, streamed_in_default_chunks, guard_switched_off,
         in_run_in_executor, tag_objects_not_names, kept_between_calls, slug_starts_with,
-        slug_contains, tag_names_in_a_tuple, n_plus_1_in_a_transaction,
+        slug_contains, tag_names_in_a_tuple, n_plus_1_in_a_transaction, counts_first,
     )
 
 
@@ -355,19 +364,19 @@ def test_04_1_placeholder_is_not_solved_yet(project):
     "which, message",
     [
         (1, "SynchronousOnlyOperation"),
-        (2, "products (one or more per product"),
+        (2, "queries for 3 products"),
         (3, "expected"),
         (4, "not an async function"),
         (5, "SynchronousOnlyOperation"),
         (6, "an `await` is missing"),
-        (7, "products (one or more per product"),
+        (7, "queries for 3 products"),
         (8, "gave list rows, not tuples"),
         (9, "blocked the event loop's thread with time.sleep(0.05)"),
         (10, "on a thread other than the request's: a connection Django never closes"),
         (11, "product rows where the category has 3: it filtered in Python"),
         (12, "product-tag links where the category has 4: it filtered in Python"),
-        (13, "ran 126 queries for 250 products (one or more per product, or per chunk)"),
-        (14, "ran 4 queries for 250 products (one or more per product, or per chunk)"),
+        (13, "ran 126 queries for 250 products (the tags' prefetch ran once per chunk of 2)"),
+        (14, "ran 4 queries for 250 products (the tags' prefetch ran once per chunk of 100)"),
         (15, "product-and-tag rows (a join) where the category has 4: it filtered in Python"),
         (16, "with aiterator(chunk_size=2000): the prefetch runs once per 2000 products"),
         (17, "Django's guard was switched off: DJANGO_ALLOW_ASYNC_UNSAFE='true' was set by you"),
@@ -377,7 +386,8 @@ def test_04_1_placeholder_is_not_solved_yet(project):
         (21, "listed 5 products where the category has 3: it also listed BU-000, BU-001, of"),
         (22, "listed 5 products where the category has 3: it also listed BU-000, BU-001, of"),
         (23, "gave the tag names in a tuple, not a list"),
-        (24, "ran 4 queries for 3 products (one or more per product, or per chunk)"),
+        (24, "ran 4 queries for 3 products"),
+        (25, "ran 4 queries for 3 products"),
     ],
 )
 def test_04_1_wrong_answers_fail_with_a_reason(project, which, message, recwarn):
@@ -388,6 +398,14 @@ def test_04_1_wrong_answers_fail_with_a_reason(project, which, message, recwarn)
     assert message in str(verdict) and "hint:" in str(verdict), str(verdict)
     assert "your code raised" not in str(verdict), str(verdict)  # the check's crash is not
     assert not [w for w in recwarn if "never awaited" in str(w.message)]
+
+
+def test_04_1_a_fixed_extra_query_is_not_called_one_per_product(project):
+    from tutorial_project.course.exercises.lesson04 import check_category_report
+
+    verdict = run(check_category_report(reports()[25]))  # counts_first: 4 queries at any size
+    assert not verdict.passed and "three queries are enough" in str(verdict), str(verdict)
+    assert "per product)" not in str(verdict), str(verdict)
 
 
 def test_04_1_cpu_work_on_the_loop_gets_no_claim_it_cannot_make(project):
