@@ -22,16 +22,18 @@ async def loop_must_not_block(caplog, longest=0.25):  # make a warm-up request b
     loop = asyncio.get_running_loop()
     loop.set_debug(True)  # or --asyncio-debug: pytest-asyncio>=1.2 overrides PYTHONASYNCIODEBUG
     loop.slow_callback_duration = longest
-    # a LOGGING without "disable_existing_loggers": False switches the asyncio logger off
+    # a LOGGING without "disable_existing_loggers": False switches the asyncio logger off;
+    # one with "asyncio": {"propagate": False} keeps its records from caplog's root handler
     asyncio_logger = logging.getLogger("asyncio")
     was_disabled, asyncio_logger.disabled = asyncio_logger.disabled, False
+    propagated, asyncio_logger.propagate = asyncio_logger.propagate, True
     try:
         await asyncio.sleep(0)  # the loop times whole steps: start a new one, now in debug mode
         with caplog.at_level(logging.WARNING, logger="asyncio"):
             yield
             await asyncio.sleep(0)  # end this step of the loop: its duration is logged now
     finally:
-        asyncio_logger.disabled = was_disabled
+        asyncio_logger.disabled, asyncio_logger.propagate = was_disabled, propagated
     slow = [record for record in caplog.records
             if record.name == "asyncio" and "took" in record.getMessage()]
     if slow:
@@ -57,6 +59,14 @@ async def test_pause_blocking_is_caught(async_client, caplog):
 @pytest.mark.asyncio
 async def test_caught_when_the_logging_config_disabled_asyncio(async_client, caplog, monkeypatch):
     monkeypatch.setattr(logging.getLogger("asyncio"), "disabled", True)  # as such a LOGGING does
+    await async_client.get("/pause-blocking/")
+    async with loop_must_not_block(caplog):
+        await async_client.get("/pause-blocking/")
+
+
+@pytest.mark.asyncio
+async def test_caught_when_asyncio_does_not_propagate(async_client, caplog, monkeypatch):
+    monkeypatch.setattr(logging.getLogger("asyncio"), "propagate", False)  # its own handlers
     await async_client.get("/pause-blocking/")
     async with loop_must_not_block(caplog):
         await async_client.get("/pause-blocking/")
