@@ -60,6 +60,16 @@ RUNS = [
      " requests waited for a CPU"),
     (_run(100, 200, 0.5, 0.1, 0.3, 0.05, 1.8, cores=4), "queue",
      "1.8 cores busy, but out of 4: half the machine idles, latency 5x the work: a queue"),
+    # 2.0 of 4 is a queue and 1.95 of 2 (below) the machine: no fixed number of cores tells
+    # them apart, only run["cores"] does (review 08-s28: a ">= 1.9" passed every case).
+    (_run(100, 200, 0.5, 0.1, 0.45, 0.1, 2.0, cores=4), "queue",
+     "2 of 4 cores busy, a full 2-core machine's worth, but half of this one idles: latency "
+     "5x the work: a queue"),
+    (_run(100, 120, 0.8, 0.1, 0.5, 0.05, 3.9, cores=4), "machine",
+     "server at half a core, tool idle, 3.9 of 4 cores busy (other programs): requests "
+     "waited for a CPU"),
+    (_run(100, 120, 0.8, 0.1, 0.6, 0.05, 7.8, cores=8), "machine",
+     "server at 0.6 of a core, tool idle, 7.8 of 8 cores busy: requests waited for a CPU"),
     (_run(100, 200, 0.5, 0.1, 0.45, 0.1, 1.1), "queue",
      "a bit over one of 2 cores busy is not a full machine: latency 5x the work: a queue"),
     (_run(100, 200, 0.5, 0.1, 0.4, 0.1, 1.4), "queue",
