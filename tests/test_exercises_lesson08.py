@@ -1061,7 +1061,7 @@ def test_stock_then_wait_rejects_mistakes(project):
     assert "__call__" not in str(verdict)
     verdict = asyncio.run(check_stock_then_wait(closes_inside_atomic))
     assert not verdict and "inside an atomic() block 20 times" in str(verdict), str(verdict)
-    assert "silently lost" in str(verdict)
+    assert "silently lost" in str(verdict) and "a rule of this exercise" in str(verdict)
     verdict = asyncio.run(check_stock_then_wait(answers_201))
     assert not verdict and "answered [201]" in str(verdict) and "status 200" in str(verdict)
     assert "async ORM" not in str(verdict)

@@ -893,8 +893,9 @@ async def check_stock_then_wait(check, stock_then_wait):
         f"the view closed a connection inside an atomic() block {in_atomic.count} times",
         hint="close after the block, not inside it: inside atomic(), close() marks the "
         "transaction for rollback, so when it is the block's last statement the block ends "
-        "without an error and any write in it is silently lost (a block that only reads "
-        "loses nothing, but the check refuses the pattern)",
+        "without an error and any write in it is silently lost (a rule of this exercise, "
+        "not an error in your view: a block that only reads loses nothing, but the next "
+        "change that adds a write to it would)",
     )
     never = sum(not n for n in queries[:CLIENTS])  # the burst's (the queries were counted)
     check.that(
