@@ -298,6 +298,60 @@ def what_limited_by_ideal_throughput(run):
     return "queue" if run["rps"] < 0.6 * run["clients"] / run["work"] else "clients"
 
 
+def machine_at_nineteen_tenths(run):
+    """Review 08-s28: the reference's rule with a threshold that fits only 2 cores."""
+    if run["tool_cpu"] >= 0.85:
+        return "load generator"
+    if run["server_cpu"] >= 0.85:
+        return "server CPU"
+    if run["pool"] and run["rps"] * run["mean"] > run["pool"]:
+        return "queue"
+    if run["machine_busy"] >= 1.9:
+        return "machine"
+    return "queue" if run["mean"] > 2 * run["work"] else "clients"
+
+
+def machine_at_a_fixed_number(threshold):
+    def wrong(run):
+        if run["tool_cpu"] >= 0.85:
+            return "load generator"
+        if run["server_cpu"] >= 0.85:
+            return "server CPU"
+        if run["pool"] and run["rps"] * run["work"] >= 0.9 * run["pool"]:
+            return "queue"
+        if run["machine_busy"] >= threshold:
+            return "machine"
+        return "queue" if run["mean"] > 2 * run["work"] else "clients"
+
+    wrong.__name__ = f"machine_at_{threshold}"
+    return wrong
+
+
+def machine_by_idle_cores(run):
+    """Right, written differently: at most a tenth of a core idle, checked per core count."""
+    if run["tool_cpu"] >= 0.85 or run["server_cpu"] >= 0.85:
+        return "load generator" if run["tool_cpu"] >= run["server_cpu"] else "server CPU"
+    if run["pool"] and run["rps"] * run["work"] >= 0.9 * run["pool"]:
+        return "queue"
+    if run["cores"] - run["machine_busy"] <= 0.1 * run["cores"]:
+        return "machine"
+    return "queue" if run["mean"] >= 3 * run["work"] else "clients"
+
+
+def test_what_limited_refuses_a_machine_threshold_for_two_cores():
+    for wrong in [machine_at_nineteen_tenths,
+                  *(machine_at_a_fixed_number(t) for t in [1.7, 1.85, 1.9, 1.95, 2.0, 3.5])]:
+        verdict = check_what_limited(wrong)
+        assert not verdict, wrong.__name__
+        text = str(verdict)
+        assert "compare it with run['cores'], not with a number that fits 2" in text or (
+            "add up the whole machine" in text), wrong.__name__
+    text = str(check_what_limited(machine_at_nineteen_tenths))
+    assert "2 of 4 cores busy" in text and "you said 'machine'" in text
+    assert "compare it with run['cores'], not with a number that fits 2 cores" in text
+    assert check_what_limited(machine_by_idle_cores)
+
+
 def test_what_limited_rejects_wrong_machine_rules():
     for wrong in [machine_at_two_cores, machine_at_half_the_cores, machine_first]:
         verdict = check_what_limited(wrong)
@@ -1007,7 +1061,7 @@ def test_stock_then_wait_rejects_mistakes(project):
     assert "__call__" not in str(verdict)
     verdict = asyncio.run(check_stock_then_wait(closes_inside_atomic))
     assert not verdict and "inside an atomic() block 20 times" in str(verdict), str(verdict)
-    assert "silently lost" in str(verdict)
+    assert "silently lost" in str(verdict) and "a rule of this exercise" in str(verdict)
     verdict = asyncio.run(check_stock_then_wait(answers_201))
     assert not verdict and "answered [201]" in str(verdict) and "status 200" in str(verdict)
     assert "async ORM" not in str(verdict)

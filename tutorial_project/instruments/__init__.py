@@ -11,7 +11,8 @@ what the project does. By lesson:
 - 05, 12      ``middleware/`` (the lesson's example middleware and the cost measurement)
 - 06, 12      ``upstream/`` (a fake upstream ASGI service with latency and failure modes)
 - 07, 12      ``streaming`` (a slow job, Server-Sent Events), ``servers`` (real servers on loopback)
-- 08          ``loadtest/`` (load generation and the server comparison), ``servers``
+- 08          ``loadtest/`` (load generation and the server comparison), ``servers``,
+              ``one_at_a_time`` (latency from a light client in its own process)
 - 10          ``ticker`` (a stream that notices disconnects), ``served_by`` (which mode served),
               ``testing_targets`` (what lesson_tests/ tests), ``run_tests`` (pytest in a subprocess)
 - 09          ``cache_hops`` (the thread hops behind the async cache API)

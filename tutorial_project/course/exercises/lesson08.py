@@ -60,6 +60,16 @@ RUNS = [
      " requests waited for a CPU"),
     (_run(100, 200, 0.5, 0.1, 0.3, 0.05, 1.8, cores=4), "queue",
      "1.8 cores busy, but out of 4: half the machine idles, latency 5x the work: a queue"),
+    # 2.0 of 4 is a queue and 1.95 of 2 (below) the machine: no fixed number of cores tells
+    # them apart, only run["cores"] does (review 08-s28: a ">= 1.9" passed every case).
+    (_run(100, 200, 0.5, 0.1, 0.45, 0.1, 2.0, cores=4), "queue",
+     "2 of 4 cores busy, a full 2-core machine's worth, but half of this one idles: latency "
+     "5x the work: a queue"),
+    (_run(100, 120, 0.8, 0.1, 0.5, 0.05, 3.9, cores=4), "machine",
+     "server at half a core, tool idle, 3.9 of 4 cores busy (other programs): requests "
+     "waited for a CPU"),
+    (_run(100, 120, 0.8, 0.1, 0.6, 0.05, 7.8, cores=8), "machine",
+     "server at 0.6 of a core, tool idle, 7.8 of 8 cores busy: requests waited for a CPU"),
     (_run(100, 200, 0.5, 0.1, 0.45, 0.1, 1.1), "queue",
      "a bit over one of 2 cores busy is not a full machine: latency 5x the work: a queue"),
     (_run(100, 200, 0.5, 0.1, 0.4, 0.1, 1.4), "queue",
@@ -883,8 +893,9 @@ async def check_stock_then_wait(check, stock_then_wait):
         f"the view closed a connection inside an atomic() block {in_atomic.count} times",
         hint="close after the block, not inside it: inside atomic(), close() marks the "
         "transaction for rollback, so when it is the block's last statement the block ends "
-        "without an error and any write in it is silently lost (a block that only reads "
-        "loses nothing, but the check refuses the pattern)",
+        "without an error and any write in it is silently lost (a rule of this exercise, "
+        "not an error in your view: a block that only reads loses nothing, but the next "
+        "change that adds a write to it would)",
     )
     never = sum(not n for n in queries[:CLIENTS])  # the burst's (the queries were counted)
     check.that(
