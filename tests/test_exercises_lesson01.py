@@ -806,13 +806,15 @@ async def without_blocking_explicitly_thread_sensitive(func, *args):
     "answer", [without_blocking_thread_sensitive, without_blocking_explicitly_thread_sensitive],
     ids=["sync_to_async's default", "thread_sensitive=True"],
 )
-def test_running_it_on_the_requests_thread_fails(answer):
+def test_running_it_on_the_requests_thread_passes_with_a_note(answer):
+    # Review s28: awaited to its end, the call holds the request's thread only while the
+    # request waits anyway, and each request has its own thread (no shared pool to queue in).
     verdict = verdict_of("check_without_blocking", answer)
-    assert not verdict.passed
-    assert "the event loop kept running while the function slept" in str(verdict)
-    assert "the function ran on another thread" in str(verdict)
-    assert "ran on the request's one thread-sensitive thread" in str(verdict), str(verdict)
-    assert "thread_sensitive=False" in str(verdict)
+    assert verdict.passed, str(verdict)
+    assert "3 requests that called it at once did not wait for each other" in str(verdict)
+    assert "note: the function ran on the request's own thread" in str(verdict), str(verdict)
+    assert "if a timeout or a disconnect abandons the call" in str(verdict)
+    assert "did not see the time zone" not in str(verdict)
 
 
 async def without_blocking_on_its_own_executor(func, *args):
@@ -823,7 +825,6 @@ async def without_blocking_on_its_own_executor(func, *args):
 def test_sync_to_async_on_an_executor_of_its_own_passes_without_a_note():
     verdict = verdict_of("check_without_blocking", without_blocking_on_its_own_executor)
     assert verdict.passed, str(verdict)
-    assert "it left the request's thread free" in str(verdict)
     assert "note:" not in str(verdict), str(verdict)
 
 
@@ -1130,11 +1131,11 @@ async def without_blocking_sync_to_async_on_one_thread_for_the_process(func, *ar
 def test_one_worker_thread_for_the_whole_process_fails(answer):
     verdict = verdict_of("check_without_blocking", answer)
     assert not verdict.passed
-    assert "it left the request's thread free for Django's own sync work" in str(verdict)
+    assert "note: the function ran on the request's own thread" not in str(verdict)
     assert ("3 requests called it at once, and only 1 of their calls ran at the same time"
             in str(verdict)), str(verdict)
     assert "queues behind other requests'" in str(verdict)
-    assert "thread_sensitive=False" in str(verdict)
+    assert "thread_sensitive=False, executor=pool" in str(verdict)
 
 
 _FOUR_THREADS = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="four")
@@ -1316,3 +1317,31 @@ def test_two_worker_threads_for_the_whole_process_fail():
     assert ("3 requests called it at once, and only 2 of their calls ran at the same time"
             in str(verdict)), str(verdict)
     assert "fewer than the requests that called at once" in str(verdict)
+
+
+# Review s28: a sync file read on the loop's thread passed check 01.1 (too short for the loop's
+# ticks); it is named now, however short.
+async def fetch_prices_after_reading_a_file(fetch_price, skus):
+    with open(__file__) as source:  # a config file, a template read with open()
+        source.read(100)
+    return dict(zip(skus, await asyncio.gather(*(fetch_price(s) for s in skus)), strict=True))
+
+
+async def fetch_prices_after_reading_a_file_in_a_thread(fetch_price, skus):
+    def read():
+        with open(__file__) as source:
+            return source.read(100)
+
+    await sync_to_async(read, thread_sensitive=False)()
+    return dict(zip(skus, await asyncio.gather(*(fetch_price(s) for s in skus)), strict=True))
+
+
+def test_a_sync_file_read_in_fetch_prices_fails():
+    verdict = verdict_of("check_fetch_prices", fetch_prices_after_reading_a_file)
+    assert not verdict.passed
+    assert "open() (sync file I/O)" in str(verdict), str(verdict)
+
+
+def test_a_file_read_in_a_thread_passes():
+    verdict = verdict_of("check_fetch_prices", fetch_prices_after_reading_a_file_in_a_thread)
+    assert verdict.passed, str(verdict)
