@@ -458,6 +458,33 @@ def test_12_3_reference_passes(project):
     assert verdict, str(verdict)
 
 
+def test_12_3_reference_retrieves_an_error_no_caller_stayed_for(project, caplog):
+    # Every caller left, then compute() raised: nobody awaits the shared task. Without its
+    # done callback reading the error, asyncio logs "Task exception was never retrieved"
+    # (with a traceback, outside any request) when the task is collected.
+    import gc
+    import logging
+
+    from tutorial_project.capstone.service import cached
+
+    async def fails_later():
+        await asyncio.sleep(0.1)
+        raise ValueError("upstream parse bug")
+
+    async def scenario():
+        caller = asyncio.create_task(cached("12-3-abandoned", fails_later))
+        await asyncio.sleep(0.02)
+        caller.cancel()  # its client left
+        await asyncio.gather(caller, return_exceptions=True)
+        await asyncio.sleep(0.3)  # the computation fails, awaited by nobody
+        gc.collect()
+
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        asyncio.run(scenario())
+        gc.collect()
+    assert "never retrieved" not in caplog.text, caplog.text
+
+
 def _cached_with_locks(slot, start=None):
     """A lock per ``slot(key)`` and a shared task; ``start(coroutine)`` makes the task (by
     default in the caller's context, closing the connections of whatever thread it ran on)."""
@@ -1226,7 +1253,23 @@ def test_12_5_an_async_only_class_without_markcoroutinefunction_fails_with_a_hin
             return response
 
     fails_with(run(lesson12.check_middleware, CacheControlMiddleware),
-               "escapes as a raw error instead of a 500", "markcoroutinefunction(self)")
+               "escapes as a raw error instead of a 500 when it is the outermost middleware",
+               "markcoroutinefunction(self)")
+
+
+def test_12_5_a_factory_that_returns_nothing_fails_with_its_own_hint(project):
+    @async_only_middleware
+    def cache_control_middleware(get_response):
+        async def middleware(request):
+            response = await get_response(request)
+            response.setdefault("Cache-Control",
+                                "max-age=30" if response.status_code == 200 else "no-store")
+            return response
+        # no `return middleware`
+
+    verdict = run(lesson12.check_middleware, cache_control_middleware)
+    fails_with(verdict, "your factory returned None", "return middleware")
+    assert "sync callable" not in str(verdict), str(verdict)
 
 
 def test_12_5_an_async_only_function_with_a_sync_inner_function_fails_with_a_hint(project):
@@ -1519,6 +1562,17 @@ def test_12_6_test_failing_on_the_correct_view_is_refused(project):
 
     fails_with(run(lesson12.check_partial_test, wrong_expectation),
                "on the correct view it failed: AssertionError")
+
+
+def test_12_6_a_test_that_requests_the_full_path_is_told_to_pass_the_query_only(project):
+    async def full_path(client):  # how AsyncClient is used elsewhere; this client adds the path
+        response = await client.get("/capstone/?news=fail")
+        assert response.status_code == 200
+
+    verdict = run(lesson12.check_partial_test, full_path)
+    fails_with(verdict, "on the correct view it failed: ValueError",
+               "takes the query string only", 'client.get("?news=fail")')
+    assert "JSONDecodeError" not in str(verdict), str(verdict)
 
 
 def test_12_6_forgotten_await_fails_with_a_hint(project):

@@ -70,9 +70,17 @@ async def cached(key, compute, seconds=CACHE_SECONDS):
     task = _computing.get(slot)
     if task is None:  # the first caller starts the computation; the others join it
         task = _computing[slot] = _start(_compute_and_store(key, compute, seconds))
-        task.add_done_callback(lambda _: _computing.pop(slot, None))
+        task.add_done_callback(lambda done: _forget(slot, done))
     # shield: a caller that leaves (a client that disconnects) does not cancel it for the rest
     return await asyncio.shield(task)
+
+
+def _forget(slot, task):
+    """Free the slot; read an error that no caller stayed to await (every client left), or
+    asyncio logs "Task exception was never retrieved" when the task is collected."""
+    _computing.pop(slot, None)
+    if not task.cancelled():
+        task.exception()
 
 
 def _start(computation):

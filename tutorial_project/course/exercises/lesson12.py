@@ -1095,11 +1095,17 @@ async def check_middleware(check, middleware_factory):
             instance = middleware_factory(nothing)
         except Exception as error:  # noqa: BLE001  (reported by the check)
             instance = f"{type(error).__name__}: {error}"
+        if instance is None:
+            check.that(False, "the factory returns the middleware it makes",
+                       "your factory returned None: Django calls what it returns for every "
+                       "request", hint="end the factory with `return middleware`")
         check.that(iscoroutinefunction(instance),
                    "Django sees the middleware it makes as a coroutine function",
                    f"it made {instance!r}, which Django takes for a sync callable: it wraps "
                    "it in the sync exception handler, so an exception raised in the "
-                   "middleware escapes as a raw error instead of a 500",
+                   "middleware escapes as a raw error instead of a 500 when it is the "
+                   "outermost middleware (or every one outside it is sync too); behind a "
+                   "marked async one it becomes a 500, so the bug depends on the order",
                    hint="a class with an async __call__ calls markcoroutinefunction(self) in "
                         "__init__ (asgiref.sync), as Django's docs require; or write a "
                         "function middleware with @async_only_middleware"
@@ -1273,6 +1279,10 @@ class _ViewClient:
         self.view = view
 
     async def get(self, query=""):
+        if not query.startswith("?") and query:  # "/capstone/?news=fail": a path
+            raise ValueError(f"client.get({query!r}): this client takes the query string only "
+                             '(client.get("?news=fail")); it adds the path of the view it '
+                             "tests, which differs from one view to the next")
         return await call_view(self.view, suffix=query)
 
 
