@@ -1528,3 +1528,33 @@ def test_compare_prices_longer_limits_answering_504_pass(project, answer):
 
     verdict = verdict_of(check_compare_prices, answer)
     assert verdict.passed, str(verdict)
+
+
+async def waits_with_a_limit_leaving_pending_running(request):
+    """Wrong (review s28, 5): asyncio.wait(timeout=1.0), a 504 for the pending call, but the
+    tasks are cancelled only on a cancellation: SLOW-1 runs on for 2 s after the 504."""
+    skus = [sku.strip() for sku in request.GET.get("skus", "").split(",") if sku.strip()]
+    if not skus:
+        return JsonResponse({"error": "no skus"}, status=400)
+    tasks = {sku: asyncio.ensure_future(fake_upstream.fetch_price(sku)) for sku in skus}
+    try:
+        done, pending = await asyncio.wait(tasks.values(), timeout=1.0)
+    except asyncio.CancelledError:
+        for task in tasks.values():
+            task.cancel()
+        raise
+    for task in done:
+        if isinstance(task.exception(), fake_upstream.UpstreamError):
+            return JsonResponse({"error": str(task.exception())}, status=502)
+    if pending:
+        return JsonResponse({"error": "the price service is slow"}, status=504)
+    return JsonResponse({"prices": {sku: t.result()["price"] for sku, t in tasks.items()}})
+
+
+def test_compare_prices_504_leaving_the_call_running_fails(project):
+    from tutorial_project.course.exercises.lesson02 import check_compare_prices
+
+    verdict = verdict_of(check_compare_prices, waits_with_a_limit_leaving_pending_running)
+    assert not verdict.passed and verdict.solved
+    assert "it answered 504, but 1 upstream call(s) went on running" in str(verdict), str(verdict)
+    assert "cancel every task in `pending`" in str(verdict), str(verdict)

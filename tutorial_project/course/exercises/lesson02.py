@@ -232,6 +232,9 @@ async def _a_call_that_hangs(check, compare_prices):
     ``asyncio.wait(..., timeout=...)``); a view with no limit waits and answers both prices."""
     with fake_upstream.watch_concurrency() as seen:
         response = await call_view(compare_prices, suffix="?skus=CF-001,SLOW-1")
+        for _ in range(CANCEL_TURNS):  # a task cancelled and not awaited ends in a turn or so
+            await asyncio.sleep(0)
+        left = seen.now
     body = (_json_body(response) or {}) if response.status_code == 200 else {}
     both = body.get("prices") == {sku: fake_upstream.quote_for(sku)["price"]
                                   for sku in ("CF-001", "SLOW-1")}
@@ -248,7 +251,17 @@ async def _a_call_that_hangs(check, compare_prices):
         else "a 504 is fine here, with an 'error' message: "
         "JsonResponse({'error': ...}, status=504)",
     )
-    if seen.now:  # calls it left running: let them end here, not in a later cell
+    if response.status_code == 504:
+        check.that(
+            left == 0,
+            "its time limit cancelled the pending call: none was left running after the 504",
+            f"it answered 504, but {left} upstream call(s) went on running",
+            hint="cancel what is still pending before you answer 504: `asyncio.timeout(...)` "
+            "around `asyncio.gather(...)` or an `asyncio.TaskGroup` does it for you; after "
+            "`asyncio.wait(..., timeout=...)`, cancel every task in `pending`. A call left "
+            "running is still billed and rate-limited, for nobody",
+        )
+    if left:  # calls it left running: let them end here, not in a later cell
         await asyncio.sleep(fake_upstream.SLOW_DELAY)
 
 
