@@ -166,6 +166,82 @@ def waits_for_an_event_in_the_bridged_coroutine(fetch_price, skus):  # any block
     return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
 
 
+TOKEN_LOCK = threading.Lock()  # "another request" holds it while it refreshes a token
+
+
+def hold_the_token_lock(seconds):
+    """Hold TOKEN_LOCK on another thread for ``seconds``; return once it is held."""
+    held = threading.Event()
+
+    def hold():
+        with TOKEN_LOCK:
+            held.set()
+            time.sleep(seconds)
+
+    threading.Thread(target=hold).start()
+    held.wait()
+
+
+def waits_for_a_held_lock_in_the_bridged_coroutine(fetch_price, skus):  # `with`, not acquire()
+    hold_the_token_lock(0.3)  # shorter than the loop-pause bound: only its name gives it away
+
+    async def fetch_all():
+        with TOKEN_LOCK:  # "protect the shared client": the loop waits for the other request
+            pass
+        return await asyncio.gather(*(fetch_price(sku) for sku in skus))
+
+    return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
+
+
+class TokenClient:
+    def __init__(self):
+        self.lock = threading.RLock()
+
+
+TOKEN_CLIENT = TokenClient()
+
+
+def waits_for_a_held_rlock_attribute_in_the_bridged_coroutine(fetch_price, skus):
+    held, release = threading.Event(), threading.Event()
+
+    def hold():  # another request holds the client's RLock until the coroutine has tried
+        with TOKEN_CLIENT.lock:
+            held.set()
+            release.wait(0.3)
+
+    threading.Thread(target=hold).start()
+    held.wait()
+
+    async def fetch_all():
+        with TOKEN_CLIENT.lock:
+            return await asyncio.gather(*(fetch_price(sku) for sku in skus))
+
+    try:
+        return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
+    finally:
+        release.set()
+
+
+def takes_a_free_lock_in_the_bridged_coroutine(fetch_price, skus):  # right: nobody holds it,
+    async def fetch_all():  # so taking it costs microseconds (a counter, a shared dict)
+        with TOKEN_LOCK:
+            pass
+        return await asyncio.gather(*(fetch_price(sku) for sku in skus))
+
+    return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
+
+
+def waits_for_the_lock_in_prices_for_itself(fetch_price, skus):  # right: its own thread waits
+    hold_the_token_lock(0.1)
+    with TOKEN_LOCK:
+        pass
+
+    async def fetch_all():
+        return await asyncio.gather(*(fetch_price(sku) for sku in skus))
+
+    return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
+
+
 def computes_in_the_bridged_coroutine(fetch_price, skus):  # ~0.8 s of CPU on the loop
     async def fetch_all():
         sum(i * i for i in range(8_000_000))  # "warm up": CPU work holds the loop too
@@ -368,7 +444,8 @@ async def async_prices_for(fetch_price, skus):  # its callers are sync: they can
     [prices_for, prices_for_with_a_task_group, sleeps_in_its_own_thread,
      sync_cache_in_its_own_thread, pairs_skus_as_they_complete,
      raises_its_own_error_from_the_fetches, sync_orm_in_prices_for_itself,
-     signs_the_request_in_its_own_thread],
+     signs_the_request_in_its_own_thread, takes_a_free_lock_in_the_bridged_coroutine,
+     waits_for_the_lock_in_prices_for_itself],
 )
 def test_03_1_right_answers_pass(answer):
     verdict = verdict_of("check_prices_for", answer)
@@ -388,6 +465,11 @@ def test_03_1_right_answers_pass(answer):
                                        "imported from time"]),
         (waits_for_an_event_in_the_bridged_coroutine, ["blocking call on the event loop: "
                                                        "threading.Event.wait", "Event.wait"]),
+        (waits_for_a_held_lock_in_the_bridged_coroutine, [
+            "blocking call on the event loop: a `with` on a threading lock",
+            "asyncio.Lock"]),
+        (waits_for_a_held_rlock_attribute_in_the_bridged_coroutine, [
+            "blocking call on the event loop: a `with` on a threading lock"]),
         (computes_in_the_bridged_coroutine, ["s of CPU in one go on the event loop",
                                              "belongs in prices_for itself"]),
         (reads_a_slow_pipe_in_the_bridged_coroutine, ["the event loop stood still",
@@ -684,6 +766,34 @@ async def async_cache_around_the_threads(lookup, skus):  # right: the a-twins
     return [found.get(sku) or fresh[sku] for sku in skus]
 
 
+_REFRESH, _REFRESHING = threading.Event(), threading.Event()
+
+
+def refresh_the_token_forever():  # one background thread, started once: takes TOKEN_LOCK
+    while True:  # for 0.2 s whenever a refresh is asked for
+        _REFRESH.wait()
+        _REFRESH.clear()
+        with TOKEN_LOCK:
+            _REFRESHING.set()
+            time.sleep(0.2)
+
+
+threading.Thread(target=refresh_the_token_forever, daemon=True).start()
+
+
+def start_a_token_refresh():  # returns once the refresher holds TOKEN_LOCK
+    _REFRESHING.clear()
+    _REFRESH.set()
+    _REFRESHING.wait()
+
+
+async def waits_for_a_held_lock_on_the_loop(lookup, skus):  # the loop waits for a thread's lock
+    await asyncio.to_thread(start_a_token_refresh)
+    with TOKEN_LOCK:  # shorter than any pause bound: only its name gives it away
+        call = sync_to_async(lookup, thread_sensitive=False)
+        return await asyncio.gather(*(call(sku) for sku in skus))
+
+
 async def signs_each_request_on_the_loop(lookup, skus):  # ~1 s of CPU on the loop, per call
     for sku in skus:
         hashlib.pbkdf2_hmac("sha256", sku.encode(), b"salt", 300_000)
@@ -797,6 +907,8 @@ def test_03_2_right_answers_pass(answer):
                                        "a new thread for each", "thread_sensitive=False"]),
         (a_request_thread_per_lookup_with_context_run, ["4 ThreadSensitiveContexts of its own",
                                                         "thread_sensitive=False"]),
+        (waits_for_a_held_lock_on_the_loop, ["made a blocking call on the event loop: "
+                                             "a `with` on a threading lock"]),
         (signs_each_request_on_the_loop, ["s of CPU in one go on the event loop",
                                           "belongs in a thread too"]),
         (returns_the_exceptions, ["lookup raised LookupFailed for CF-003",

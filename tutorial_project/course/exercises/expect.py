@@ -1,6 +1,7 @@
 """Expectations that several lessons' checks share."""
 
 import asyncio
+import dis
 import gc
 import inspect
 import io
@@ -402,6 +403,88 @@ def blocking_calls_on_this_thread(ignore=lambda frame: False):
         yield found
     finally:
         sys.setprofile(previous)
+
+
+# A `with lock:` statement enters the lock in the interpreter (BEFORE_WITH), with no call
+# that a profile hook sees: watched line by line instead, in the answer's own frames only.
+_BEFORE_WITH = "BEFORE_WITH"  # 3.11-3.13 (3.14 enters with LOAD_SPECIAL)
+_C_LOCKS = (type(threading.Lock()), type(threading.RLock()))
+_LOADS = {"LOAD_FAST": "local", "LOAD_DEREF": "local", "LOAD_NAME": "local",
+          "LOAD_GLOBAL": "global"}
+
+
+def _withs_by_line(code, known={}):  # noqa: B006  (a cache per code object)
+    """For each line of ``code`` that enters a ``with`` on a plainly named object (``with
+    lock:``, ``with self.lock:``, ``with module.LOCK:``): how to find that object, as (load
+    instruction, attribute names)."""
+    if code not in known:
+        found, instructions = {}, list(dis.get_instructions(code))
+        for at, ins in enumerate(instructions):
+            if ins.opname != _BEFORE_WITH:
+                continue
+            attributes, before = [], at - 1
+            while before >= 0 and instructions[before].opname in ("LOAD_ATTR", "LOAD_METHOD"):
+                attributes.insert(0, instructions[before].argval)
+                before -= 1
+            if before >= 0 and instructions[before].opname in _LOADS:
+                found.setdefault(ins.positions.lineno, []).append((instructions[before],
+                                                                  attributes))
+        known[code] = found
+    return known[code]
+
+
+def _held_lock_entered_on(frame):
+    """A threading Lock or RLock held elsewhere that a ``with`` on this line of ``frame``
+    enters, else None."""
+    for load, attributes in _withs_by_line(frame.f_code).get(frame.f_lineno, ()):
+        space = frame.f_locals if _LOADS[load.opname] == "local" else frame.f_globals
+        target = space.get(load.argval, frame.f_globals.get(load.argval))
+        for name in attributes:
+            target = inspect.getattr_static(target, name, None)
+        if isinstance(target, _C_LOCKS) and _held_elsewhere(target):
+            return target
+    return None
+
+
+def answers_own(frame):
+    """Whether ``frame`` runs the answer's own code: not the standard library's, not the
+    surroundings', not the notebook's machinery."""
+    module = _module(frame)
+    return not (
+        module.split(".")[0] in sys.stdlib_module_names
+        or module.startswith("IPython.")
+        or made_by_the_surroundings(frame)
+    )
+
+
+@contextmanager
+def lock_withs_on_this_thread(answers=answers_own):
+    """Name each ``with lock:`` on this (the event loop's) thread, in a frame for which
+    ``answers(frame)`` is true, that waited for a threading Lock or RLock held elsewhere: the
+    wait ``blocking_calls_on_this_thread`` names when the lock is taken with ``acquire()``.
+    Off while another trace function (a debugger, coverage) is set."""
+    found, previous = [], sys.gettrace()
+    if previous is not None:
+        yield found
+        return
+    entering = {}  # frame -> when its line that enters a lock held elsewhere started
+
+    def local(frame, event, arg):
+        started = entering.pop(frame, None)
+        if started is not None and (time.perf_counter() - started) * 1000 >= LOCK_WAIT_MS:
+            found.append("a `with` on a threading lock (a wait for a lock)")
+        if event == "line" and _held_lock_entered_on(frame) is not None:
+            entering[frame] = time.perf_counter()
+        return local
+
+    def tracer(frame, event, arg):
+        return local if event == "call" and answers(frame) else None
+
+    sys.settrace(tracer)
+    try:
+        yield found
+    finally:
+        sys.settrace(None)
 
 
 # open() and os.open, whatever name the answer calls them by (Path.read_text, Path.open and

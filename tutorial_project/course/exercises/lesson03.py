@@ -28,6 +28,7 @@ from tutorial_project.course.exercises.expect import (
     LoopCPU,
     blocking_calls_on_this_thread,
     forgotten_awaits,
+    lock_withs_on_this_thread,
     made_by_the_surroundings,
     must_be_async,
     no_forgotten_await,
@@ -44,8 +45,9 @@ REQUEST_LOCAL = Local()
 # with four skus) is caught, 1 chance in 40,320 to slip through.
 MORE_SKUS = [f"P-{n}" for n in range(8, 0, -1)]
 # The blocking calls known by name (a sleep under any name, Event.wait, a socket, a DNS
-# lookup, a wait for a child process, a sync cache call) are caught however short: expect's
-# watchers name them. CPU work is caught by the loop's CPU time (LOOP_CPU_STEP). The loop's
+# lookup, a wait for a child process, a sync cache call, a thread lock held elsewhere, taken
+# with acquire() or `with`) are caught however short: expect's watchers name them. CPU work
+# is caught by the loop's CPU time (LOOP_CPU_STEP). The loop's
 # pauses catch the rest (a read from a file), and only the long ones: with two threads
 # burning CPU on a 2-core machine at load 13-18, a right answer's loop stood still for up
 # to 0.34 s; a 0.3 s file read passes.
@@ -306,6 +308,7 @@ async def check_prices_for(check, prices_for):
         sleeps_on_this_thread() as sleeps,
         sync_cache_calls_on_this_thread() as cache_calls,
         blocking_calls_on_this_thread(made_by_the_surroundings) as blocking,
+        lock_withs_on_this_thread() as lock_withs,
         async_to_sync_calls() as bridges,
     ):
         try:
@@ -343,13 +346,15 @@ async def check_prices_for(check, prices_for):
         "asyncio.wait's done set and as_completed in no such order",
     )
     _refuse_loop_blockers(
-        check, sleeps, blocking, cache_calls,
+        check, sleeps, blocking + lock_withs, cache_calls,
         who="the coroutine you pass to async_to_sync", named_ok="the bridged coroutine",
         sleep_hint="in async code wait with `await asyncio.sleep(...)`; keep blocking calls in "
         "prices_for itself (its own thread), outside the async function",
         named_hint="in the async function, only await (`await asyncio.sleep(...)`, "
         "`await fetch_price(...)`); a blocking call (`sleep` imported from time, "
-        "`Event.wait`, a sync client) belongs in prices_for itself, outside the async function",
+        "`Event.wait`, a sync client, a `with` on a threading lock) belongs in prices_for "
+        "itself, outside the async function; async code that must wait for another request "
+        "takes an `asyncio.Lock`",
         cache_hint="in the async function use the a-twins (`await cache.aget_many(...)`, "
         "`await cache.aset_many(...)`), or call the sync cache in prices_for itself, "
         "outside the async function",
@@ -719,11 +724,13 @@ async def check_lookup_many(check, lookup_many):
         sleeps_on_this_thread() as sleeps,
         sync_cache_calls_on_this_thread() as cache_calls,
         blocking_calls_on_this_thread(made_by_the_surroundings) as blocking,
+        lock_withs_on_this_thread() as lock_withs,
     ):
         async with ThreadSensitiveContext():
             await lookup_many(InstrumentedLookup(delay=0.05, expected=len(SKUS)), SKUS)
     _refuse_loop_blockers(
-        check, sleeps, blocking, cache_calls, who="lookup_many", named_ok="lookup_many",
+        check, sleeps, blocking + lock_withs, cache_calls, who="lookup_many",
+        named_ok="lookup_many",
         sleep_hint="in async code wait with `await asyncio.sleep(...)`; a blocking call belongs "
         "in a thread: `sync_to_async(fn, thread_sensitive=False)`",
         named_hint="in lookup_many, only await; a blocking call (`sleep` imported from time, "
