@@ -2,6 +2,7 @@
 
 import asyncio
 
+import httpcore
 import httpx
 import pytest
 from django.test import AsyncClient, Client
@@ -173,3 +174,34 @@ def test_under_wsgi_each_request_gets_its_own_client_and_closes_it(project):
     assert [r.status_code for r in responses] == [200, 200, 200]
     assert len(made) == 3 and all(client.is_closed for client in made)
     assert len(clients._clients) == 0  # no per-loop client was left behind
+
+
+def test_a_replaced_client_lets_its_calls_in_flight_finish_then_closes(monkeypatch):
+    # Review s28, 2: closing the stranded client at once failed a healthy call still running
+    # on it (httpcore closes every connection: ReadError). One slot of two is stranded by hand
+    # (as cell 50 of lesson 06 does with a timed cancel), the other carries a slow call.
+    monkeypatch.setattr(clients, "STUCK_AFTER", 0.0)
+    with serve_in_thread(FakeUpstream()) as base_url:
+
+        async def main():
+            limits = httpx.Limits(max_connections=2)
+            await clients.use_client_factory(
+                lambda: httpx.AsyncClient(base_url=base_url, limits=limits))
+            try:
+                old = clients.shared_client()
+                slow = asyncio.ensure_future(old.get("/weather", params={"delay": 0.5}))
+                await asyncio.sleep(0.3)  # the slow call is on its connection now
+                pool = old._transport._pool
+                orphan = httpcore.AsyncHTTPConnection(
+                    pool._connections[0]._origin)  # never connects: "CONNECTING"
+                pool._connections.append(orphan)
+                clients.stranded_share(old)  # seen once: an orphan from now on
+                new = clients.shared_client()
+                replaced_open = not old.is_closed
+                answer = await slow
+                await asyncio.sleep(0.2)  # the retiring task looks every 0.05 s
+                return new is not old, replaced_open, answer.status_code, old.is_closed
+            finally:
+                await clients.use_client_factory(None)
+
+        assert asyncio.run(main()) == (True, True, 200, True)

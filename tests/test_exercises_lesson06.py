@@ -14,6 +14,9 @@ import httpx
 
 from tutorial_project.course.exercises import lesson06
 
+# The statuses the lesson's get_json retries; a 501 is an error that comes back the same.
+RETRYABLE = {408, 429, 500, 502, 503, 504}
+
 
 def run(check, answer):
     with warnings.catch_warnings():
@@ -470,7 +473,7 @@ def test_06_2_retries_inside_one_budget_also_pass():
             async with asyncio.timeout(budget):
                 for _ in range(3):
                     response = await client.get(path)
-                    if response.status_code < 500:
+                    if response.status_code not in RETRYABLE:
                         break
                     await asyncio.sleep(0.02)
             response.raise_for_status()
@@ -947,7 +950,7 @@ def test_06_2_a_fresh_budget_for_each_retry_on_a_500_fails():
                 return None
         return None
 
-    fails_with(run(lesson06.check_get_or_none, get_or_none), "500 answer after 0.2 s",
+    fails_with(run(lesson06.check_get_or_none, get_or_none), "500 answer after 0.4 s",
                "retries included")
 
 
@@ -1184,7 +1187,7 @@ def test_06_2_retrying_a_body_that_is_not_json_fails():
     assert "404 answer was asked" not in str(verdict), str(verdict)
 
 
-def test_06_2_retrying_only_5xx_and_transport_errors_also_passes():
+def test_06_2_retrying_only_retryable_statuses_and_transport_errors_also_passes():
     async def get_or_none(client, path, budget):
         try:
             async with asyncio.timeout(budget):
@@ -1194,7 +1197,7 @@ def test_06_2_retrying_only_5xx_and_transport_errors_also_passes():
                     except httpx.TransportError:
                         await asyncio.sleep(0.05 * 2 ** attempt)
                         continue
-                    if response.status_code < 500:
+                    if response.status_code not in RETRYABLE:
                         break
                     await asyncio.sleep(0.05 * 2 ** attempt)
                 response.raise_for_status()
@@ -1274,7 +1277,7 @@ def test_06_2_retrying_a_500_with_a_steady_short_wait_also_passes():
                         response = await client.get(path)
                     except httpx.TransportError:
                         response = None
-                    if response is not None and response.status_code < 500:
+                    if response is not None and response.status_code not in {500, 502, 503, 504}:
                         break
                     await asyncio.sleep(0.02)
             response.raise_for_status()
@@ -1339,7 +1342,7 @@ def test_06_2_a_backoff_with_full_jitter_also_passes():
                 for attempt in range(6):
                     try:
                         response = await client.get(path)
-                        if response.status_code < 500:
+                        if response.status_code < 500 or response.status_code == 501:
                             break
                     except httpx.TransportError:
                         pass
@@ -1363,7 +1366,7 @@ def test_06_2_a_first_try_again_at_once_then_waits_also_passes():
             async with asyncio.timeout(budget):
                 for attempt in range(5):
                     response = await client.get(path)
-                    if response.status_code < 500:
+                    if response.status_code not in RETRYABLE:
                         break
                     if attempt:  # the first retry at once, then 0.02, 0.04, ... s
                         await asyncio.sleep(0.01 * 2 ** attempt)
@@ -1374,3 +1377,91 @@ def test_06_2_a_first_try_again_at_once_then_waits_also_passes():
 
     verdict = run(lesson06.check_get_or_none, get_or_none)
     assert verdict, str(verdict)
+
+
+# Review s28: a fresh budget for each of two tries, a budget cut a little short, a 501 retried,
+# a returned gather ---------------------------------------------------------------------------
+def test_06_2_a_fresh_budget_for_each_of_two_tries_fails():
+    async def get_or_none(client, path, budget):
+        for attempt in range(2):
+            try:
+                async with asyncio.timeout(budget):  # a new budget for each try
+                    response = await client.get(path)
+            except TimeoutError:
+                return None
+            except httpx.HTTPError:
+                response = None
+            if response is not None and response.status_code not in RETRYABLE:
+                try:
+                    response.raise_for_status()
+                    return response.json()
+                except (httpx.HTTPError, ValueError):
+                    return None
+            if attempt == 0:
+                await asyncio.sleep(0.05)
+        return None
+
+    fails_with(run(lesson06.check_get_or_none, get_or_none), "a 500 answer after 0.4 s took",
+               "budget of 0.5 s", "retries included")
+
+
+def test_06_2_a_budget_cut_a_little_short_fails():
+    async def get_or_none(client, path, budget):
+        try:
+            async with asyncio.timeout(budget - 0.05):  # "a small safety margin"
+                response = await client.get(path)
+            response.raise_for_status()
+            return response.json()
+        except (TimeoutError, httpx.HTTPError, ValueError):
+            return None
+
+    fails_with(run(lesson06.check_get_or_none, get_or_none), "upstream that never answers",
+               "before its", "gave up before its budget")
+
+
+def test_06_2_a_deadline_set_before_the_call_also_passes():
+    # The same budget, written as a deadline on the loop's clock (asyncio.timeout_at).
+    async def get_or_none(client, path, budget):
+        deadline = asyncio.get_running_loop().time() + budget
+        try:
+            async with asyncio.timeout_at(deadline):
+                response = await client.get(path)
+            if response.is_error:
+                return None
+            return response.json()
+        except (TimeoutError, httpx.HTTPError, ValueError):
+            return None
+
+    verdict = run(lesson06.check_get_or_none, get_or_none)
+    assert verdict, str(verdict)
+
+
+def test_06_2_retrying_every_5xx_fails_on_a_501():
+    async def get_or_none(client, path, budget):
+        try:
+            async with asyncio.timeout(budget):
+                for attempt in range(5):
+                    response = await client.get(path)
+                    if response.status_code < 500:  # a 501 is retried too
+                        break
+                    await asyncio.sleep(0.05 * 2 ** attempt)
+            response.raise_for_status()
+            return response.json()
+        except (TimeoutError, httpx.HTTPError, ValueError):
+            return None
+
+    fails_with(run(lesson06.check_get_or_none, get_or_none), "a 501 answer was asked",
+               "a 501 or a body that is not JSON comes back the same")
+
+
+def test_06_1_a_returned_gather_fails_with_the_await_hint_and_no_traceback(caplog):
+    async def fetch_both(client):
+        return asyncio.gather(client.get("/weather"), client.get("/news"))  # no await
+
+    with caplog.at_level("ERROR", logger="asyncio"):
+        verdict = run(lesson06.check_fetch_both, fetch_both)
+        import gc
+
+        gc.collect()  # a Future logs an exception never retrieved when it is freed
+    fails_with(verdict, "it returned _GatheringFuture", "an `await` is missing")
+    assert not [r for r in caplog.records if "never retrieved" in r.getMessage()], caplog.text

@@ -89,13 +89,29 @@ def shared_client():
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is not None and not client.is_closed and stranded_share(client) >= 0.5:
-        closing = loop.create_task(client.aclose())  # its calls still running fail
+        closing = loop.create_task(_close_when_idle(client))
         _retiring.add(closing)
         closing.add_done_callback(_retiring.discard)
         client = None
     if client is None or client.is_closed:
         client = _clients[loop] = _factory()
     return client
+
+
+# Closing a client fails the calls still running on it (httpcore's pool closes every
+# connection: a ReadError on httpx 0.28), so a replaced client is closed once its pool holds no
+# request, or after RETIRE_WITHIN seconds whatever is still running.
+RETIRE_WITHIN = 10.0  # seconds
+
+
+async def _close_when_idle(client):
+    """Close a replaced client once its calls have ended. Reads httpcore 1.0's private
+    ``_pool._requests`` (the requests queued or running): recheck on upgrade."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + RETIRE_WITHIN
+    while client._transport._pool._requests and loop.time() < give_up:
+        await asyncio.sleep(0.05)
+    await client.aclose()
 
 
 @contextlib.asynccontextmanager
