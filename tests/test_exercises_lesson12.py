@@ -79,6 +79,19 @@ def test_12_1_sync_orm_fails_with_a_hint(project):
                "SynchronousOnlyOperation", "acount")
 
 
+def test_12_1_a_wrong_lookup_is_not_blamed_on_the_sync_orm(project):
+    from tutorial_project.catalog.models import Category, Product
+
+    async def catalog_summary():  # a FieldError: the a-methods are already there
+        return {"products": await Product.objects.acount(),
+                "in_stock": await Product.objects.filter(stock__greater=0).acount(),
+                "categories": await Category.objects.acount()}
+
+    verdict = run(lesson12.check_catalog_summary, catalog_summary)
+    fails_with(verdict, "FieldError", "the error is in your queries")
+    assert "use the a-methods" not in str(verdict), str(verdict)
+
+
 def test_12_1_forgotten_await_fails_with_a_hint_and_no_warning(project):
     from tutorial_project.catalog.models import Category, Product
 

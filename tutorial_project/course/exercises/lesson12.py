@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache import cache
+from django.core.exceptions import SynchronousOnlyOperation
 from django.http import JsonResponse
 from django.test import override_settings
 
@@ -125,8 +126,6 @@ def _stop_if_raised(check, outcome, what, hint):
         fail(check, f"{what} raised {outcome}", hint)
 
 
-
-
 BLOCKING_HINT = ("a blocking call (time.sleep under any name, Event.wait, a sync client) holds "
                  "the event loop, and every request on it, however short: await what you wait "
                  "for (asyncio.sleep, the a-methods, httpx.AsyncClient)")
@@ -155,8 +154,10 @@ async def check_catalog_summary(check, catalog_summary):
     from tutorial_project.catalog.models import Category, Product  # needs the project started
 
     got = await attempt(check, catalog_summary, "catalog_summary()")
+    sync_orm = isinstance(got, Raised) and isinstance(got.error, SynchronousOnlyOperation)
     _stop_if_raised(check, got, "catalog_summary()",
-                    "in async code use the a-methods: await Product.objects.acount()")
+                    "in async code use the a-methods: await Product.objects.acount()"
+                    if sync_orm else "the error is in your queries: try each one on its own")
     await _refuse_loop_blocking(check, "catalog_summary()", catalog_summary)
     from tutorial_project.course.exercises.lesson04 import (
         OFF_THREAD_HINT,
