@@ -814,6 +814,9 @@ async def _check_a_caller_leaving(check, cached):
         (f"the first caller was cancelled (its client left) and the five callers waiting for "
          f"the same key got {', '.join(failed)} (under uvicorn, a 500 for each of their requests)")
         if failed else
+        (f"the first caller was cancelled (its client left), which stopped the computation: "
+         f"compute() ran {len(calls)} times, another caller starting it again")
+        if len(calls) > 1 and got == [{"answer": 42}] * 5 else
         (f"the first caller was cancelled (its client left); the five callers waiting for the "
          f"same key got {got[:2]!r}... and compute() ran {len(calls)} times"),
         hint="run the computation in a task of its own (asyncio.create_task) and let every "
