@@ -42,15 +42,18 @@ HELD_SHARE = 1 / 3
 # The event loop is held while one of its steps runs (a task's run from one await to the
 # next): a blocking call, whatever it is (time.sleep under any name, select, a sync socket, a
 # loop on the clock), lengthens the step that makes it. Timed in wall time, garbage
-# collections left out. A right answer's steps last well under a millisecond; a busy machine
-# that takes the core away lengthens one now and then, so a countdown whose loop was held is
-# run again, RUNS times at most, and judged by the least held run, while an answer that blocks
-# holds it in every run. Held: HELD_STEP at a stretch in each of the three pauses (review
-# 07-s27b's answer blocks 40 ms of each 50 ms pause with `select`). A poller's thousands of
-# short steps are judged by its turns, first: a busy machine may hold one in every pause.
+# collections left out. A right answer's steps last well under a millisecond: in 290 runs of
+# five right answers (2 cores, loads of 8-17, 6 CPU burners in part, 3.11 and 3.13) the least
+# held pause of a run held it 0.3 ms at most, and none needed a second try; review 07-s27b's
+# answer held it 40-56 ms. A busy machine that takes the core away lengthens one now and
+# then, so a countdown whose loop was held is run again, RUNS times at most, and judged by the
+# least held run, while an answer that blocks holds it in every run. Held: HELD_STEP at a
+# stretch in each of the three pauses. A poller's thousands of short steps are judged by its
+# turns, first: a busy machine may hold one in every pause. uvloop's handles cannot be
+# patched: there no step is timed.
 HELD_STEP, RUNS = 0.01, 3
 # CPU time of the event loop's thread while the countdown streams. Pausing costs next to none
-# (3 ms for the reference's 0.2 s, ticker included); a loop that polls the clock with
+# (3 ms at most for the reference's 0.2 s); a loop that polls the clock with
 # `await asyncio.sleep(0)` keeps the thread computing. CPU time does not grow while a loaded
 # machine makes the thread wait for a core, so a busy machine lowers the poller's share (to 10-22 %
 # at a load of 21 on 2 cores), never the reference's: the bar is both a share and an absolute
@@ -58,9 +61,10 @@ HELD_STEP, RUNS = 0.01, 3
 BUSY_CPU, BUSY_SHARE = 0.02, 0.06
 # Turns of the event loop while the countdown streams: a poller makes the loop turn once per
 # `await asyncio.sleep(0)`, thousands of times, however little CPU a busy machine grants it;
-# a pause makes it turn a few times (the ticker included). Measured on 2 cores (3.11, 3.13, in
-# a script and in a kernel): right answers 60-90 turns, a poller 7,000-20,000 at load 4 (7 us
-# a turn), so still about 2,000 on the 14 ms of CPU a load of 28 leaves it.
+# a pause makes it turn a few times. Measured on 2 cores (3.11, 3.13, in a script and in a
+# kernel): right answers 60-90 turns (with a 5 ms ticker task beside them), a poller
+# 7,000-20,000 at load 4 (7 us a turn), so still about 2,000 on the 14 ms of CPU a load of 28
+# leaves it.
 POLL_TURNS = 500
 # Where the turns are counted, they judge a poller; the CPU bar then only refuses a view that
 # computes for a good part of its pauses, set above what a garbage collection or a leftover
