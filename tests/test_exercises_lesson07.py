@@ -997,6 +997,7 @@ def _reference_with(*, on_each_step=None, failure_event="failed", failure=None,
             try:
                 await worker
             except Exception as error:
+                logging.getLogger(__name__).exception("the job failed")
                 message = failure(error) if failure else "the job failed"
                 yield sse_event({"error": message}, event=failure_event)
             else:

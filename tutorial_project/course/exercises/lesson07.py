@@ -665,7 +665,8 @@ class _SlowStepJob(_WatchedJob):
 
 async def _closed_after_two(progress_events):
     """Read two events straight from the generator, slowly (a queue of up to READ_SLOWLY /
-    0.05 steps fills meanwhile: a bounded one makes the worker wait in `put`), then close it
+    0.05 steps fills meanwhile: a bounded one makes the worker wait in `put`), pause again
+    while the worker fills the room the second read made, then close it
     with ``aclose()``: the ``GeneratorExit`` path (a server's or middleware's ``send`` waited
     as the client left). Returns the job's outcome, how many steps it produced afterwards,
     whether the answer's CancelledError came out, and whether every task of the job ended."""
@@ -675,6 +676,7 @@ async def _closed_after_two(progress_events):
         await asyncio.wait_for(anext(events), 2)
         await asyncio.sleep(READ_SLOWLY)
         await asyncio.wait_for(anext(events), 2)
+        await asyncio.sleep(READ_SLOWLY / 2)  # the worker fills the room that read made
     except Exception:  # noqa: BLE001 (a stream that breaks or hangs is judged by the served run)
         pass
     finally:
