@@ -997,7 +997,6 @@ def _reference_with(*, on_each_step=None, failure_event="failed", failure=None,
             try:
                 await worker
             except Exception as error:
-                logging.getLogger(__name__).exception("the job failed")
                 message = failure(error) if failure else "the job failed"
                 yield sse_event({"error": message}, event=failure_event)
             else:
@@ -1014,8 +1013,6 @@ sleeps_on_the_loop = _reference_with(on_each_step=lambda step: time.sleep(0.01))
 # review s27b's: the lesson advised a bounded queue for big items
 bounded_and_put_nowait = _reference_with(maxsize=1)  # QueueFull: the end marker is lost
 bounded_and_awaited_in_finally = _reference_with(maxsize=1, work=_marker_awaited_in_finally)
-bounded_and_awaited = _reference_with(maxsize=1, work=_marker_awaited)  # right
-awaited_unbounded = _reference_with(work=_marker_awaited)  # right: the lesson's reference
 
 
 def _sync_cache_set(step):
@@ -1383,6 +1380,11 @@ names_the_exception_type = _reference_with(  # review s22's: the class name only
 logs_with_the_reference = _reference_with(  # right too: the reference, as _reference_with
     failure=_logs_a_record(lambda error: logging.getLogger(__name__).error(
         "the job failed", exc_info=error)))
+_logs_the_error = _logs_a_record(
+    lambda error: logging.getLogger(__name__).error("the job failed", exc_info=error))
+# right: the lesson's reference since review s27b, with a bounded queue and without
+bounded_and_awaited = _reference_with(maxsize=1, work=_marker_awaited, failure=_logs_the_error)
+awaited_unbounded = _reference_with(work=_marker_awaited, failure=_logs_the_error)
 
 
 def _logged_then_says(message):
