@@ -3,10 +3,12 @@ placeholders wait, and the mistakes learners make fail with a hint that says why
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import queue
 import select
 import socket
+import sys
 import threading
 import time
 import traceback
@@ -256,10 +258,10 @@ waits_on_an_event_in_the_request_thread = _paused_with(
     lambda: sync_to_async(threading.Event().wait)(0.05))
 
 
-def _selects_on_a_socket():
+def _selects_on_a_socket(seconds=0.05):
     left, right = socket.socketpair()  # select() needs a socket on Windows: none is ready
     with left, right:
-        select.select([left], [], [], 0.05)
+        select.select([left], [], [], seconds)
 
 
 selects_in_the_request_thread = _paused_with(lambda: sync_to_async(_selects_on_a_socket)())
@@ -291,6 +293,23 @@ async def _waits_in_slices(run_in_thread):
 waits_in_slices_in_a_pool_thread = _paused_with(lambda: _waits_in_slices(asyncio.to_thread))
 waits_in_slices_in_the_request_thread = _paused_with(
     lambda: _waits_in_slices(lambda wait, seconds: sync_to_async(wait)(seconds)))
+
+
+def _blocks_then_awaits(block):
+    """Review 07-s27b's: each 50 ms pause blocks the loop 40 ms, then awaits 10 ms."""
+
+    async def pause():
+        block(0.04)
+        await asyncio.sleep(0.01)
+
+    return _paused_with(pause)
+
+
+selects_most_of_each_pause = _blocks_then_awaits(_selects_on_a_socket)
+sleeps_most_of_each_pause = _blocks_then_awaits(sleep)  # bound before the check patches it
+# a blocking call no watcher names (ctypes calls make no profile event): only timing sees it
+usleeps_most_of_each_pause = _blocks_then_awaits(
+    lambda seconds: ctypes.CDLL(None).usleep(int(seconds * 1e6)))
 
 
 async def _counted_then_paused():
@@ -374,6 +393,10 @@ def test_07_1_placeholder_is_not_solved(project):
         (waits_on_a_queue_in_a_pool_thread, "calls it ran in threads lasted"),
         (waits_in_slices_in_a_pool_thread, "in one wait or many short ones"),
         (waits_in_slices_in_the_request_thread, "in one wait or many short ones"),
+        (selects_most_of_each_pause, "it calls select.select there"),
+        (sleeps_most_of_each_pause, "it calls time.sleep there"),
+        pytest.param(usleeps_most_of_each_pause, "the pauses block the event loop: it was held",
+                     marks=pytest.mark.skipif(sys.platform == "win32", reason="no usleep")),
     ],
 )
 def test_07_1_wrong_answers_fail_with_a_hint(project, answer, message, recwarn):
@@ -931,21 +954,40 @@ async def tagged_and_reraised(job):
         worker.cancel()
 
 
+async def _marker_put_nowait(job, progress):  # the reference's end marker, before review s27b
+    try:
+        async for step in job.run():
+            await progress.put(step)
+    finally:
+        progress.put_nowait(None)
+
+
+async def _marker_awaited(job, progress):  # the lesson's: on success and failure, awaited
+    try:
+        async for step in job.run():
+            await progress.put(step)
+    except Exception:
+        await progress.put(None)
+        raise
+    await progress.put(None)
+
+
+async def _marker_awaited_in_finally(job, progress):  # review s27b's: waits after a cancel
+    try:
+        async for step in job.run():
+            await progress.put(step)
+    finally:
+        await progress.put(None)
+
+
 def _reference_with(*, on_each_step=None, failure_event="failed", failure=None,
-                    around_yields=None):
+                    around_yields=None, maxsize=0, work=_marker_put_nowait):
     """The reference answer, changed in one place, as the final review wrote its cases."""
 
     async def answer(job):
-        progress = asyncio.Queue()
+        progress = asyncio.Queue(maxsize)
 
-        async def work():
-            try:
-                async for step in job.run():
-                    await progress.put(step)
-            finally:
-                progress.put_nowait(None)
-
-        worker = asyncio.create_task(work())
+        worker = asyncio.create_task(work(job, progress))
         try:
             async with around_yields() if around_yields else contextlib.nullcontext():
                 while (step := await progress.get()) is not None:
@@ -968,6 +1010,9 @@ def _reference_with(*, on_each_step=None, failure_event="failed", failure=None,
 names_it_error = _reference_with(failure_event="error")  # EventSource's own event name
 leaks_part_of_the_error = _reference_with(failure=lambda error: str(error).split(" ")[0])
 sleeps_on_the_loop = _reference_with(on_each_step=lambda step: time.sleep(0.01))
+# review s27b's: the lesson advised a bounded queue for big items
+bounded_and_put_nowait = _reference_with(maxsize=1)  # QueueFull: the end marker is lost
+bounded_and_awaited_in_finally = _reference_with(maxsize=1, work=_marker_awaited_in_finally)
 
 
 def _sync_cache_set(step):
@@ -1335,6 +1380,11 @@ names_the_exception_type = _reference_with(  # review s22's: the class name only
 logs_with_the_reference = _reference_with(  # right too: the reference, as _reference_with
     failure=_logs_a_record(lambda error: logging.getLogger(__name__).error(
         "the job failed", exc_info=error)))
+_logs_the_error = _logs_a_record(
+    lambda error: logging.getLogger(__name__).error("the job failed", exc_info=error))
+# right: the lesson's reference since review s27b, with a bounded queue and without
+bounded_and_awaited = _reference_with(maxsize=1, work=_marker_awaited, failure=_logs_the_error)
+awaited_unbounded = _reference_with(work=_marker_awaited, failure=_logs_the_error)
 
 
 def _logged_then_says(message):
@@ -1464,6 +1514,8 @@ async def polls_the_queue(job):  # review s24's: the loop runs, but a core spins
         logs_with_the_reference,
         says_it_was_rejected,
         mentions_a_password,
+        bounded_and_awaited,
+        awaited_unbounded,
     ],
 )
 def test_07_2_right_answers_pass(project, answer, capsys):
@@ -1528,6 +1580,8 @@ def test_07_2_placeholder_is_not_solved(project):
         (leaks_the_traceback, "sent the exception to the browser"),
         (leaks_the_lowercased_type, "or part of it (RuntimeError)"),
         (updates_a_row_with_the_sync_orm, "Django raised SynchronousOnlyOperation"),
+        (bounded_and_put_nowait, "raised asyncio.QueueFull, so the marker was lost"),
+        (bounded_and_awaited_in_finally, "the worker's task was still waiting a second later"),
     ],
 )
 def test_07_2_wrong_answers_fail_with_a_hint(project, answer, message):
