@@ -138,6 +138,9 @@ def test_a_forgotten_await_gets_the_verdicts_hint_not_a_warning():
     verdict = verdict_of("check_fetch_prices", no_await)
     assert not verdict.passed
     assert "fetch_price(...) was called but never awaited" in str(verdict), str(verdict)
+    # The result's own hint names the missing await, not the order of gather's results.
+    assert "its values are coroutines" in str(verdict), str(verdict)
+    assert "order of its arguments" not in str(verdict), str(verdict)
 
 
 def test_gather_without_await_fails():
@@ -656,6 +659,38 @@ def test_siblings_left_running_after_an_error_get_a_note_and_a_task_group_none()
     assert "the other was still running" in str(verdict) and "TaskGroup" in str(verdict)
     verdict = verdict_of("check_fetch_prices", fetch_prices_in_a_task_group)
     assert verdict.passed and "still running" not in str(verdict), str(verdict)
+    verdict = verdict_of("check_fetch_prices", fetch_prices_cancelling_the_rest_in_finally)
+    assert verdict.passed and "still running" not in str(verdict), str(verdict)
+
+
+async def fetch_prices_cancelling_the_rest_in_finally(fetch_price, skus):
+    tasks = {sku: asyncio.create_task(fetch_price(sku)) for sku in skus}
+    try:
+        await asyncio.wait(tasks.values(), return_when=asyncio.FIRST_EXCEPTION)
+        return {sku: task.result() for sku, task in tasks.items()}
+    finally:
+        for task in tasks.values():  # cancelled, not yet ended, when the error comes out
+            task.cancel()
+
+
+def test_a_right_answer_whose_first_call_imports_a_module_passes(tmp_path, monkeypatch):
+    # As anyio's first task group imports its asyncio backend (0.1 s of CPU, review 01-s28b):
+    # one-off work on first use is not computing on the loop at every request.
+    (tmp_path / "l01_slow_to_import.py").write_text("sum(i * i for i in range(2_000_000))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "l01_slow_to_import", raising=False)
+
+    async def fetch_prices_importing_on_first_call(fetch_price, skus):
+        import l01_slow_to_import  # noqa: F401
+
+        return dict(zip(skus, await asyncio.gather(*(fetch_price(s) for s in skus)),
+                        strict=True))
+
+    started = time.thread_time()
+    verdict = verdict_of("check_fetch_prices", fetch_prices_importing_on_first_call)
+    assert time.thread_time() - started > 0.06  # the import's work was well over the limit
+    assert verdict.passed, str(verdict)
+    # Every call computing stays refused: test_a_computation_on_the_loop_fails_by_its_cpu_time.
 
 
 # Review s21: answers that keep fetching after the client has left (check 01.1 cancels the caller).
