@@ -5,6 +5,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import http.server
+import inspect
 import json
 import logging
 import os
@@ -753,6 +754,73 @@ def test_05_1_unmarked_class_fails_below_django_middleware_even_if_marker_check_
     verdict = run(lesson05.check_lesson_header, FoolsTheMarkerCheck)
     assert not verdict
     assert "SecurityMiddleware the request failed" in str(verdict), str(verdict)
+
+
+def _defined_in_a_cell(source, name):
+    """A class defined as a notebook cell defines it: its source cannot be read back (on
+    Python 3.11 inspect.getsource raises OSError for a class defined in a Jupyter cell)."""
+    namespace = {"__name__": "__main__", "asyncio": asyncio, "HttpResponse": HttpResponse,
+                 "iscoroutinefunction": iscoroutinefunction,
+                 "markcoroutinefunction": markcoroutinefunction}
+    exec(compile(source, "<cell>", "exec"), namespace)  # noqa: S102
+    klass = namespace[name]
+    with pytest.raises((OSError, TypeError)):
+        inspect.getsource(klass)
+    return klass
+
+
+_CELL_HEADER = """
+class {name}:
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            {mark}
+
+    def __call__(self, request):
+        if self.is_async:
+            return self.__acall__(request)
+        response = self.get_response(request)
+        response["X-Lesson"] = "05"
+        return response
+
+    async def __acall__(self, request):
+        response = await self.get_response(request)
+        response["X-Lesson"] = "05"
+        return response
+"""
+
+
+@pytest.mark.parametrize(
+    "mark",
+    [
+        "self._is_coroutine = asyncio.coroutines._is_coroutine",
+        'setattr(self, "_is_coroutine", asyncio.coroutines._is_coroutine)',
+        "self.__dict__['_is_coroutine'] = asyncio.coroutines._is_coroutine",
+    ],
+)
+def test_05_1_old_marker_in_a_notebook_cell_fails(project, mark):
+    """Without source to read, the check sees the marker on the instance (F1 of review s28)."""
+    verdict = run(
+        lesson05.check_lesson_header,
+        _defined_in_a_cell(_CELL_HEADER.format(name="CellMarker", mark=mark), "CellMarker"),
+    )
+    assert not verdict and verdict.solved
+    assert "_is_coroutine by hand" in str(verdict), str(verdict)
+
+
+def test_05_1_right_answer_in_a_notebook_cell_passes(project):
+    verdict = run(
+        lesson05.check_lesson_header,
+        _defined_in_a_cell(
+            _CELL_HEADER.format(name="CellHeader", mark="markcoroutinefunction(self)"),
+            "CellHeader",
+        ),
+    )
+    assert verdict, str(verdict)
 
 
 # --- 05.2 require_api_key -------------------------------------------------------------------
