@@ -37,6 +37,7 @@ from django.utils.decorators import (
     sync_only_middleware,
 )
 from django.utils.deprecation import MiddlewareMixin
+from IPython.core.interactiveshell import _modified_open as _ipythons_open
 
 from tutorial_project.course.exercises import lesson05
 
@@ -406,6 +407,25 @@ class KeepsTheResponseOnSelf(LessonHeader):  # one instance serves every request
         return self.response
 
 
+class KeepsTheResponseOnSelfInSync(LessonHeader):  # the same race, between WSGI threads
+    def __call__(self, request):
+        if self.is_async:
+            return self.__acall__(request)
+        self.response = self.get_response(request)
+        time.sleep(0.001)  # any work in between: a log line, a metric
+        self.response["X-Lesson"] = "05"
+        return self.response
+
+
+class KeepsTheResponseOnSelfInSyncNoPause(LessonHeader):  # the race, with nothing in between
+    def __call__(self, request):
+        if self.is_async:
+            return self.__acall__(request)
+        self.response = self.get_response(request)
+        self.response["X-Lesson"] = "05"
+        return self.response
+
+
 class KeepsTheStartOnSelf(LessonHeader):  # right: state on self, but no await in between
     async def __acall__(self, request):
         self.last_path = request.path  # overwritten by the next request, never read after
@@ -555,6 +575,10 @@ def test_05_1_placeholder_is_not_solved(project):
         (OldMarker, "_is_coroutine by hand"),
         (OldMarkerBySetattr, "_is_coroutine by hand"),
         (KeepsTheResponseOnSelf, "with 8 requests at once a request got the wrong response"),
+        (
+            KeepsTheResponseOnSelfInSync,
+            "in a sync handler (8 threads at once) a request got the wrong response",
+        ),
         (SleepsEverySecondRequest, "called time.sleep on the event loop"),
         (FsyncsEveryThirdRequest, "os.fsync"),
         (CapsAtTwo, "the middleware lets only 2 requests through at a time"),
@@ -681,6 +705,34 @@ _AUDIT_DB = os.path.join(_AUDIT_DIR, "audit.sqlite3")
 _AUDIT_LOG = os.path.join(_AUDIT_DIR, "audit.log")
 
 
+def _as_in_a_cell(source, name):
+    """A function defined as a notebook cell defines it: its module is __main__ and the
+    ``open`` it sees is IPython's wrapper (_modified_open, a Python function calling
+    io.open), not io.open itself."""
+    namespace = {"__name__": "__main__", "open": _ipythons_open, "_AUDIT_LOG": _AUDIT_LOG,
+                 "_REVOCATIONS": __file__}
+    exec(compile(source, "<cell>", "exec"), namespace)  # noqa: S102
+    return namespace[name]
+
+
+_appends_with_the_notebooks_open = _as_in_a_cell(
+    """
+def appends():
+    with open(_AUDIT_LOG, "a") as log:
+        log.write("GET /\\n")
+""",
+    "appends",
+)
+_reads_with_the_notebooks_open = _as_in_a_cell(
+    """
+def reads():
+    with open(_REVOCATIONS, encoding="utf-8") as revoked:
+        return revoked.read()
+""",
+    "reads",
+)
+
+
 SHORT_BLOCKING = [
     (_sleeps_briefly, "called time.sleep"),
     (lambda: sleep(0.01), "called time.sleep"),
@@ -695,9 +747,12 @@ SHORT_BLOCKING = [
     (_runs_a_child_process, "blocking call on the event loop: os.waitpid"),
     (_writes_an_audit_row, "sqlite3.Connection.execute (a sync database driver)"),
     (_appends_and_fsyncs, "blocking call on the event loop: open() (sync file I/O), os.fsync"),
+    (_appends_with_the_notebooks_open, "blocking call on the event loop: open() (sync file I/O)"),
+    (_reads_with_the_notebooks_open, "blocking call on the event loop: open() (sync file I/O)"),
 ]
 SHORT_IDS = ["sleep", "from-time-sleep", "select", "event", "lock", "condition", "queue",
-             "future", "thread-start", "socket", "subprocess", "sqlite3", "fsync"]
+             "future", "thread-start", "socket", "subprocess", "sqlite3", "fsync",
+             "notebook-open-append", "notebook-open-read"]
 
 
 def _reads_a_revocation_list():
@@ -1370,6 +1425,14 @@ def test_05_2_placeholder_is_not_solved(project):
         ),
         (
             _api_key_middleware(_aget, before=_reads_a_revocation_list_with_pathlib),
+            "blocking call on the event loop: open() (sync file I/O)",
+        ),
+        (  # the plain open() of a notebook cell: IPython's wrapper around io.open
+            _api_key_middleware(_aget, before=_appends_with_the_notebooks_open),
+            "blocking call on the event loop: open() (sync file I/O)",
+        ),
+        (
+            _api_key_middleware(_aget, before=_reads_with_the_notebooks_open),
             "blocking call on the event loop: open() (sync file I/O)",
         ),
         (  # a refresh of the revocation list now and then, on the loop

@@ -90,10 +90,14 @@ def _at_once_through_a_sync_handler(middleware):
     ``middleware`` under Django's sync test Client (one instance, as a threaded WSGI server
     such as gunicorn --threads shares it). Each sync view waits at a barrier until every
     request has reached a view; returns the statuses (or raw exceptions), how many views
-    waited in vain (other requests were held back above them) and the most requests that
-    were in views at the same time. Run in a thread with no event loop."""
+    waited in vain (other requests were held back above them), the most requests that were
+    in views at the same time, and the requests that got another's response or no X-Lesson
+    (each view answers its own body; the views return at the same moment, so a response
+    kept on ``self`` is overwritten by another thread's). Run in a thread with no event
+    loop."""
     everyone = threading.Barrier(AT_ONCE, timeout=OVERLAP_WAIT_S)
     waited_in_vain, inside, counting = [], [0, 0], threading.Lock()  # inside: now, most
+    mixed = []
 
     def view(request):
         with counting:
@@ -106,7 +110,7 @@ def _at_once_through_a_sync_handler(middleware):
         finally:
             with counting:
                 inside[0] -= 1
-        return HttpResponse("ok")
+        return HttpResponse(f"request {request.GET.get('n')}")
 
     mount(PROBE, view)
     try:
@@ -117,9 +121,14 @@ def _at_once_through_a_sync_handler(middleware):
 
             def send(at):
                 try:
-                    results[at] = client.get(f"/{PROBE}").status_code
+                    response = client.get(f"/{PROBE}", {"n": at})
                 except Exception as error:  # escaped Django's handling: reported, not raised
                     results[at] = error.with_traceback(None)
+                    return
+                results[at] = response.status_code
+                body = f"request {at}".encode()
+                if response.content != body or response.get("X-Lesson") != "05":
+                    mixed.append(f"request {at} got {response.content!r}")
 
             threads = [threading.Thread(target=send, args=(at,)) for at in range(AT_ONCE)]
             for thread in threads:
@@ -128,7 +137,7 @@ def _at_once_through_a_sync_handler(middleware):
                 thread.join()
     finally:
         unmount(PROBE)
-    return results, len(waited_in_vain), inside[1]
+    return results, len(waited_in_vain), inside[1], mixed
 
 
 def _status(response):
@@ -707,7 +716,7 @@ async def _probe_lesson_header(check, LessonHeader):
     )
     await _probe_own_responses(check, LessonHeader)
     with quiet_probe() as probe:
-        statuses, waited_in_vain, most_inside = await asyncio.to_thread(
+        statuses, waited_in_vain, most_inside, mixed = await asyncio.to_thread(
             _at_once_through_a_sync_handler, LessonHeader
         )
     let_in = "one request" if most_inside == 1 else f"only {most_inside} requests"
@@ -725,6 +734,16 @@ async def _probe_lesson_header(check, LessonHeader):
             "every other request of the process then waits for those inside. Setting a "
             "header needs no lock"
         ),
+    )
+    check.that(
+        not mixed,
+        f"in a sync handler {AT_ONCE} requests at once each get their own response, with "
+        "X-Lesson: 05",
+        f"in a sync handler ({AT_ONCE} threads at once) a request got the wrong response: "
+        f"{'; '.join(mixed[:2])}",
+        hint="one instance serves every thread of a WSGI server: keep the response in a "
+        "local variable (response = self.get_response(request)), not on self, where "
+        "another thread overwrites it",
     )
     with quiet_probe():
         response = await _get((LessonHeader,), _not_found_view)
