@@ -5,6 +5,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import http.server
+import inspect
 import json
 import logging
 import os
@@ -36,6 +37,7 @@ from django.utils.decorators import (
     sync_only_middleware,
 )
 from django.utils.deprecation import MiddlewareMixin
+from IPython.core.interactiveshell import _modified_open as _ipythons_open
 
 from tutorial_project.course.exercises import lesson05
 
@@ -405,6 +407,25 @@ class KeepsTheResponseOnSelf(LessonHeader):  # one instance serves every request
         return self.response
 
 
+class KeepsTheResponseOnSelfInSync(LessonHeader):  # the same race, between WSGI threads
+    def __call__(self, request):
+        if self.is_async:
+            return self.__acall__(request)
+        self.response = self.get_response(request)
+        time.sleep(0.001)  # any work in between: a log line, a metric
+        self.response["X-Lesson"] = "05"
+        return self.response
+
+
+class KeepsTheResponseOnSelfInSyncNoPause(LessonHeader):  # the race, with nothing in between
+    def __call__(self, request):
+        if self.is_async:
+            return self.__acall__(request)
+        self.response = self.get_response(request)
+        self.response["X-Lesson"] = "05"
+        return self.response
+
+
 class KeepsTheStartOnSelf(LessonHeader):  # right: state on self, but no await in between
     async def __acall__(self, request):
         self.last_path = request.path  # overwritten by the next request, never read after
@@ -554,6 +575,10 @@ def test_05_1_placeholder_is_not_solved(project):
         (OldMarker, "_is_coroutine by hand"),
         (OldMarkerBySetattr, "_is_coroutine by hand"),
         (KeepsTheResponseOnSelf, "with 8 requests at once a request got the wrong response"),
+        (
+            KeepsTheResponseOnSelfInSync,
+            "in a sync handler (8 threads at once) a request got the wrong response",
+        ),
         (SleepsEverySecondRequest, "called time.sleep on the event loop"),
         (FsyncsEveryThirdRequest, "os.fsync"),
         (CapsAtTwo, "the middleware lets only 2 requests through at a time"),
@@ -680,6 +705,34 @@ _AUDIT_DB = os.path.join(_AUDIT_DIR, "audit.sqlite3")
 _AUDIT_LOG = os.path.join(_AUDIT_DIR, "audit.log")
 
 
+def _as_in_a_cell(source, name):
+    """A function defined as a notebook cell defines it: its module is __main__ and the
+    ``open`` it sees is IPython's wrapper (_modified_open, a Python function calling
+    io.open), not io.open itself."""
+    namespace = {"__name__": "__main__", "open": _ipythons_open, "_AUDIT_LOG": _AUDIT_LOG,
+                 "_REVOCATIONS": __file__}
+    exec(compile(source, "<cell>", "exec"), namespace)  # noqa: S102
+    return namespace[name]
+
+
+_appends_with_the_notebooks_open = _as_in_a_cell(
+    """
+def appends():
+    with open(_AUDIT_LOG, "a") as log:
+        log.write("GET /\\n")
+""",
+    "appends",
+)
+_reads_with_the_notebooks_open = _as_in_a_cell(
+    """
+def reads():
+    with open(_REVOCATIONS, encoding="utf-8") as revoked:
+        return revoked.read()
+""",
+    "reads",
+)
+
+
 SHORT_BLOCKING = [
     (_sleeps_briefly, "called time.sleep"),
     (lambda: sleep(0.01), "called time.sleep"),
@@ -694,9 +747,12 @@ SHORT_BLOCKING = [
     (_runs_a_child_process, "blocking call on the event loop: os.waitpid"),
     (_writes_an_audit_row, "sqlite3.Connection.execute (a sync database driver)"),
     (_appends_and_fsyncs, "blocking call on the event loop: open() (sync file I/O), os.fsync"),
+    (_appends_with_the_notebooks_open, "blocking call on the event loop: open() (sync file I/O)"),
+    (_reads_with_the_notebooks_open, "blocking call on the event loop: open() (sync file I/O)"),
 ]
 SHORT_IDS = ["sleep", "from-time-sleep", "select", "event", "lock", "condition", "queue",
-             "future", "thread-start", "socket", "subprocess", "sqlite3", "fsync"]
+             "future", "thread-start", "socket", "subprocess", "sqlite3", "fsync",
+             "notebook-open-append", "notebook-open-read"]
 
 
 def _reads_a_revocation_list():
@@ -753,6 +809,73 @@ def test_05_1_unmarked_class_fails_below_django_middleware_even_if_marker_check_
     verdict = run(lesson05.check_lesson_header, FoolsTheMarkerCheck)
     assert not verdict
     assert "SecurityMiddleware the request failed" in str(verdict), str(verdict)
+
+
+def _defined_in_a_cell(source, name):
+    """A class defined as a notebook cell defines it: its source cannot be read back (on
+    Python 3.11 inspect.getsource raises OSError for a class defined in a Jupyter cell)."""
+    namespace = {"__name__": "__main__", "asyncio": asyncio, "HttpResponse": HttpResponse,
+                 "iscoroutinefunction": iscoroutinefunction,
+                 "markcoroutinefunction": markcoroutinefunction}
+    exec(compile(source, "<cell>", "exec"), namespace)  # noqa: S102
+    klass = namespace[name]
+    with pytest.raises((OSError, TypeError)):
+        inspect.getsource(klass)
+    return klass
+
+
+_CELL_HEADER = """
+class {name}:
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            {mark}
+
+    def __call__(self, request):
+        if self.is_async:
+            return self.__acall__(request)
+        response = self.get_response(request)
+        response["X-Lesson"] = "05"
+        return response
+
+    async def __acall__(self, request):
+        response = await self.get_response(request)
+        response["X-Lesson"] = "05"
+        return response
+"""
+
+
+@pytest.mark.parametrize(
+    "mark",
+    [
+        "self._is_coroutine = asyncio.coroutines._is_coroutine",
+        'setattr(self, "_is_coroutine", asyncio.coroutines._is_coroutine)',
+        "self.__dict__['_is_coroutine'] = asyncio.coroutines._is_coroutine",
+    ],
+)
+def test_05_1_old_marker_in_a_notebook_cell_fails(project, mark):
+    """Without source to read, the check sees the marker on the instance (F1 of review s28)."""
+    verdict = run(
+        lesson05.check_lesson_header,
+        _defined_in_a_cell(_CELL_HEADER.format(name="CellMarker", mark=mark), "CellMarker"),
+    )
+    assert not verdict and verdict.solved
+    assert "_is_coroutine by hand" in str(verdict), str(verdict)
+
+
+def test_05_1_right_answer_in_a_notebook_cell_passes(project):
+    verdict = run(
+        lesson05.check_lesson_header,
+        _defined_in_a_cell(
+            _CELL_HEADER.format(name="CellHeader", mark="markcoroutinefunction(self)"),
+            "CellHeader",
+        ),
+    )
+    assert verdict, str(verdict)
 
 
 # --- 05.2 require_api_key -------------------------------------------------------------------
@@ -1302,6 +1425,14 @@ def test_05_2_placeholder_is_not_solved(project):
         ),
         (
             _api_key_middleware(_aget, before=_reads_a_revocation_list_with_pathlib),
+            "blocking call on the event loop: open() (sync file I/O)",
+        ),
+        (  # the plain open() of a notebook cell: IPython's wrapper around io.open
+            _api_key_middleware(_aget, before=_appends_with_the_notebooks_open),
+            "blocking call on the event loop: open() (sync file I/O)",
+        ),
+        (
+            _api_key_middleware(_aget, before=_reads_with_the_notebooks_open),
             "blocking call on the event loop: open() (sync file I/O)",
         ),
         (  # a refresh of the revocation list now and then, on the loop

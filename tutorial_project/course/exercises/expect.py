@@ -493,12 +493,23 @@ def lock_withs_on_this_thread(answers=answers_own):
 _FILE_OPENS = (io.open, os.open)
 
 
+def _is_ipythons_open(frame):
+    """Whether ``frame`` runs the ``open`` a notebook cell sees: IPython puts its own wrapper
+    (``IPython.core.interactiveshell._modified_open``, which calls ``io.open``) in the user
+    namespace, so an answer's plain ``open()`` reaches ``io.open`` through it."""
+    return frame.f_code.co_name == "_modified_open" and _module(frame).startswith("IPython.")
+
+
 def _called_by_the_answer(frame):
     """Whether the innermost frame of ``frame``'s stack outside the standard library is the
     answer's: a file read by pathlib for the answer is the answer's, one read by linecache
     for a traceback that Django or the course formats is not, nor one read by linecache for a
-    logged traceback (asyncio's "Task exception was never retrieved"), whoever logs it."""
-    while frame is not None and _module(frame).split(".")[0] in sys.stdlib_module_names:
+    logged traceback (asyncio's "Task exception was never retrieved"), whoever logs it. The
+    notebook's ``open`` wrapper is looked through, like the standard library: its caller
+    opened the file."""
+    while frame is not None and (
+        _module(frame).split(".")[0] in sys.stdlib_module_names or _is_ipythons_open(frame)
+    ):
         if _module(frame) == "linecache":  # source lines for a traceback, never the answer's
             return False
         frame = frame.f_back

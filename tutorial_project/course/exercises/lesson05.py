@@ -13,7 +13,7 @@ import threading
 import time
 import types
 
-from asgiref.sync import iscoroutinefunction
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.core.cache import cache, caches
 from django.core.cache.backends.base import BaseCache, CacheKeyWarning
 from django.core.handlers.asgi import ASGIHandler
@@ -90,10 +90,14 @@ def _at_once_through_a_sync_handler(middleware):
     ``middleware`` under Django's sync test Client (one instance, as a threaded WSGI server
     such as gunicorn --threads shares it). Each sync view waits at a barrier until every
     request has reached a view; returns the statuses (or raw exceptions), how many views
-    waited in vain (other requests were held back above them) and the most requests that
-    were in views at the same time. Run in a thread with no event loop."""
+    waited in vain (other requests were held back above them), the most requests that were
+    in views at the same time, and the requests that got another's response or no X-Lesson
+    (each view answers its own body; the views return at the same moment, so a response
+    kept on ``self`` is overwritten by another thread's). Run in a thread with no event
+    loop."""
     everyone = threading.Barrier(AT_ONCE, timeout=OVERLAP_WAIT_S)
     waited_in_vain, inside, counting = [], [0, 0], threading.Lock()  # inside: now, most
+    mixed = []
 
     def view(request):
         with counting:
@@ -106,7 +110,7 @@ def _at_once_through_a_sync_handler(middleware):
         finally:
             with counting:
                 inside[0] -= 1
-        return HttpResponse("ok")
+        return HttpResponse(f"request {request.GET.get('n')}")
 
     mount(PROBE, view)
     try:
@@ -117,9 +121,14 @@ def _at_once_through_a_sync_handler(middleware):
 
             def send(at):
                 try:
-                    results[at] = client.get(f"/{PROBE}").status_code
+                    response = client.get(f"/{PROBE}", {"n": at})
                 except Exception as error:  # escaped Django's handling: reported, not raised
                     results[at] = error.with_traceback(None)
+                    return
+                results[at] = response.status_code
+                body = f"request {at}".encode()
+                if response.content != body or response.get("X-Lesson") != "05":
+                    mixed.append(f"request {at} got {response.content!r}")
 
             threads = [threading.Thread(target=send, args=(at,)) for at in range(AT_ONCE)]
             for thread in threads:
@@ -128,7 +137,7 @@ def _at_once_through_a_sync_handler(middleware):
                 thread.join()
     finally:
         unmount(PROBE)
-    return results, len(waited_in_vain), inside[1]
+    return results, len(waited_in_vain), inside[1], mixed
 
 
 def _status(response):
@@ -527,9 +536,9 @@ def _sets_the_old_marker(tree):
 
 
 def _uses_the_old_marker(cls):
-    """Whether the class (or a base of the learner's) sets ``_is_coroutine`` by hand. The
-    code is read, not run: on Python 3.11 asgiref's markcoroutinefunction sets that same
-    attribute, so the instance cannot tell the two apart."""
+    """Whether the class (or a base of the learner's) sets ``_is_coroutine`` by hand, in any
+    branch, read from its source. A class whose source cannot be read (defined in a notebook
+    cell on Python 3.11) is judged by what it does instead: ``_marked_by_hand``."""
     for klass in getattr(cls, "__mro__", ()):
         if klass.__module__ in ("builtins", "django.utils.deprecation"):
             continue
@@ -540,6 +549,36 @@ def _uses_the_old_marker(cls):
         if _sets_the_old_marker(tree):
             return True
     return False
+
+
+def _marked_by_hand(LessonHeader):
+    """Whether an instance built with an async get_response carries ``_is_coroutine`` that
+    markcoroutinefunction did not set: the behaviour, for when the source cannot be read (a
+    class defined in a notebook cell has none on Python 3.11). From Python 3.12 on,
+    markcoroutinefunction sets ``_is_coroutine_marker``, so any ``_is_coroutine`` is by hand;
+    on 3.11 asgiref's sets ``_is_coroutine`` itself, so the objects it marked are noted."""
+    marked, previous = [], sys.getprofile()
+    marker = getattr(markcoroutinefunction, "__code__", None)
+
+    def noting(frame, event, arg):
+        if event == "call" and frame.f_code is marker:
+            marked.append(frame.f_locals.get("func"))
+        if previous is not None:
+            previous(frame, event, arg)
+
+    async def get_response(request):
+        return HttpResponse()
+
+    sys.setprofile(noting)
+    try:
+        instance = LessonHeader(get_response)
+    except Exception:  # the checks that build it report the failure
+        return False
+    finally:
+        sys.setprofile(previous)
+    if getattr(instance, "_is_coroutine", None) is None:
+        return False
+    return sys.version_info >= (3, 12) or not any(func is instance for func in marked)
 
 
 @exercise("05.1", "A middleware for both stacks")
@@ -553,7 +592,7 @@ async def check_lesson_header(check, LessonHeader):
     )
 
     check.that(
-        not _uses_the_old_marker(LessonHeader),
+        not _uses_the_old_marker(LessonHeader) and not _marked_by_hand(LessonHeader),
         "it does not set the private _is_coroutine marker by hand",
         "it sets _is_coroutine by hand: that marker works up to Python 3.11 but is ignored "
         "from Python 3.12 on, where the instance looks sync again",
@@ -677,7 +716,7 @@ async def _probe_lesson_header(check, LessonHeader):
     )
     await _probe_own_responses(check, LessonHeader)
     with quiet_probe() as probe:
-        statuses, waited_in_vain, most_inside = await asyncio.to_thread(
+        statuses, waited_in_vain, most_inside, mixed = await asyncio.to_thread(
             _at_once_through_a_sync_handler, LessonHeader
         )
     let_in = "one request" if most_inside == 1 else f"only {most_inside} requests"
@@ -695,6 +734,16 @@ async def _probe_lesson_header(check, LessonHeader):
             "every other request of the process then waits for those inside. Setting a "
             "header needs no lock"
         ),
+    )
+    check.that(
+        not mixed,
+        f"in a sync handler {AT_ONCE} requests at once each get their own response, with "
+        "X-Lesson: 05",
+        f"in a sync handler ({AT_ONCE} threads at once) a request got the wrong response: "
+        f"{'; '.join(mixed[:2])}",
+        hint="one instance serves every thread of a WSGI server: keep the response in a "
+        "local variable (response = self.get_response(request)), not on self, where "
+        "another thread overwrites it",
     )
     with quiet_probe():
         response = await _get((LessonHeader,), _not_found_view)
