@@ -213,6 +213,20 @@ def test_06_2_swallowed_cancellation_fails_with_a_hint():
     fails_with(run(lesson06.check_get_or_none, get_or_none), "returned None", "CancelledError")
 
 
+def test_06_2_cancellation_caught_by_name_fails_with_a_hint():
+    async def get_or_none(client, path, budget):
+        try:
+            async with asyncio.timeout(budget):
+                response = await client.get(path)
+            response.raise_for_status()
+            return response.json()
+        except (TimeoutError, asyncio.CancelledError, httpx.HTTPError, ValueError):
+            return None
+
+    fails_with(run(lesson06.check_get_or_none, get_or_none), "returned None",
+               "do not catch it by name")
+
+
 def test_06_2_forgotten_await_fails_with_a_hint():
     async def get_or_none(client, path, budget):
         try:

@@ -714,8 +714,9 @@ async def _check_cancellation(check, client, upstream, get_or_none):
         outcome == "cancelled",
         "a cancelled call stays cancelled",
         f"cancelled while it waited, it {outcome} instead of letting the cancellation through",
-        hint="a bare `except:` or `except BaseException:` also catches asyncio.CancelledError: "
-        "catch Exception, or the errors you expect",
+        hint="let asyncio.CancelledError out: do not catch it by name (or re-raise it), and "
+        "remember that a bare `except:` or `except BaseException:` catches it too; catch "
+        "Exception, or the errors you expect",
     )
     await _check_nothing_left_running(check, upstream, tasks_before | {task},
                                       "the caller cancelling it", CANCEL_IT_TOO)
