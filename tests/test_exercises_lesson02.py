@@ -1558,3 +1558,111 @@ def test_compare_prices_504_leaving_the_call_running_fails(project):
     assert not verdict.passed and verdict.solved
     assert "it answered 504, but 1 upstream call(s) went on running" in str(verdict), str(verdict)
     assert "cancel every task in `pending`" in str(verdict), str(verdict)
+
+
+# --- Review s28b: blocking calls on the later requests -----------------------------------------
+
+
+async def sleeps_before_a_retry(request):
+    """Wrong: on an upstream failure, time.sleep(0.2) to back off before one retry: the loop
+    is held 200 ms on every failure (the first request, which succeeds, never sleeps)."""
+    skus = [sku.strip() for sku in request.GET.get("skus", "").split(",") if sku.strip()]
+    if not skus:
+        return JsonResponse({"error": "no skus"}, status=400)
+    for attempt in range(2):
+        try:
+            quotes = await asyncio.gather(*(fake_upstream.fetch_price(sku) for sku in skus))
+            break
+        except fake_upstream.UpstreamError as error:
+            if attempt == 1:
+                return JsonResponse({"error": str(error)}, status=502)
+            time.sleep(0.2)
+    return JsonResponse({"prices": {sku: q["price"] for sku, q in zip(skus, quotes, strict=True)}})
+
+
+async def flags_a_failure_in_the_sync_cache(request):
+    """Wrong: a circuit-breaker flag set with the sync cache.set on a failure, on the loop."""
+    from django.core.cache import cache
+
+    response = await compare_prices(request)
+    if response.status_code == 502:
+        cache.set("upstream-failed", True, 30)
+    return response
+
+
+async def backs_off_with_an_await(request):
+    """Right, written differently: the same retry, backing off with `await asyncio.sleep`, and
+    the flag set with `await cache.aset` (in a thread, off the loop)."""
+    from django.core.cache import cache
+
+    skus = [sku.strip() for sku in request.GET.get("skus", "").split(",") if sku.strip()]
+    if not skus:
+        return JsonResponse({"error": "no skus"}, status=400)
+    for attempt in range(2):
+        try:
+            quotes = await asyncio.gather(*(fake_upstream.fetch_price(sku) for sku in skus))
+            break
+        except fake_upstream.UpstreamError as error:
+            if attempt == 1:
+                await cache.aset("upstream-failed", True, 30)
+                return JsonResponse({"error": str(error)}, status=502)
+            await asyncio.sleep(0.05)
+    return JsonResponse({"prices": {sku: q["price"] for sku, q in zip(skus, quotes, strict=True)}})
+
+
+class SleepsBeforeA400QuoteView(QuoteView):
+    """Wrong: time.sleep(0.2) before the 400, to slow bad clients down, on the loop."""
+
+    async def get(self, request):
+        if not request.GET.get("sku", "").strip():
+            time.sleep(0.2)
+        return await super().get(request)
+
+
+class SyncRefusalQuoteView(QuoteView):
+    """Wrong: a sync http_method_not_allowed() of its own next to the async get: a 500."""
+
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        return JsonResponse({"error": "method not allowed"}, status=405)
+
+
+class AsyncRefusalQuoteView(QuoteView):
+    """Right: the same, `async def`."""
+
+    async def http_method_not_allowed(self, request, *args, **kwargs):
+        return JsonResponse({"error": "method not allowed"}, status=405)
+
+
+@pytest.mark.parametrize(
+    ("check_name", "answer", "message", "hint"),
+    [("check_compare_prices", sleeps_before_a_retry, "the view blocked the event loop",
+      "it called time.sleep on the event loop"),
+     ("check_compare_prices", flags_a_failure_in_the_sync_cache,
+      "the view blocked the event loop", "it called the sync cache.set() on the event loop"),
+     ("check_quote_view", SleepsBeforeA400QuoteView, "the handlers blocked the event loop",
+      "it called time.sleep on the event loop"),
+     ("check_quote_view", SyncRefusalQuoteView, "POST answered 500",
+      "write it `async def http_method_not_allowed(")],
+    ids=["02.1 time.sleep before a retry", "02.1 sync cache.set on a failure",
+         "02.2 time.sleep before the 400", "02.2 sync http_method_not_allowed"],
+)
+def test_review_s28b_wrong_answers_fail_with_a_hint(project, check_name, answer, message, hint):
+    from tutorial_project.course.exercises import lesson02
+
+    verdict = verdict_of(getattr(lesson02, check_name), answer)
+    assert not verdict.passed and verdict.solved
+    assert message in str(verdict) and hint in str(verdict), str(verdict)
+
+
+@pytest.mark.parametrize(
+    ("check_name", "answer"),
+    [("check_compare_prices", backs_off_with_an_await),
+     ("check_quote_view", AsyncRefusalQuoteView)],
+    ids=["02.1 await asyncio.sleep before a retry, cache.aset", "02.2 async refusal"],
+)
+def test_review_s28b_right_answers_pass(project, check_name, answer):
+    from tutorial_project.course.exercises import lesson02
+
+    verdict = verdict_of(getattr(lesson02, check_name), answer)
+    assert verdict.passed, str(verdict)
+    assert "its other requests too" in str(verdict), str(verdict)

@@ -5,6 +5,7 @@ import gc
 import inspect
 import sys
 from contextlib import asynccontextmanager, contextmanager
+from types import SimpleNamespace
 
 from asgiref.sync import iscoroutinefunction
 from django.core.exceptions import ImproperlyConfigured
@@ -63,6 +64,38 @@ async def _watched():
     seen.loop_sleeps = len(sleeps)
     seen.cache_calls = cache_calls
     seen.loop_blocking = sorted(set(blocking) - {"time.sleep"})
+
+
+@contextmanager
+def _loop_watched():
+    """The blocking calls on the loop, counted as _watched counts them, over the check's later
+    requests: its 400s, 502s, 504, 500 and cancellation. A time.sleep or a sync cache call made
+    only on an error path (a back-off before a retry, a circuit-breaker flag) holds every
+    request as much as one on the first. CPU is left to _watched's first request."""
+    seen = SimpleNamespace(blocking_calls=0, loop_cpu=0.0)
+    with (
+        sleeps_on_this_thread() as sleeps,
+        sync_cache_calls_on_this_thread() as cache_calls,
+        blocking_calls_on_this_thread(made_by_the_surroundings) as blocking,
+    ):
+        yield seen
+    seen.loop_sleeps = len(sleeps)
+    seen.cache_calls = cache_calls
+    seen.loop_blocking = sorted(set(blocking) - {"time.sleep"})
+
+
+# The later requests both checks send, after the first: what their line names.
+LATER_REQUESTS = "the 400s, 502s, a bug's 500, the cancelled one"
+
+
+def _loop_free_on_later_requests(check, seen, who, requests):
+    check.that(
+        _loop_was_free(seen),
+        f"its other requests too ({requests}): no time.sleep, sync cache call or other "
+        "blocking call on the event loop",
+        f"on one of its other requests ({requests}) {who} blocked the event loop",
+        hint=_blocking_hint(seen),
+    )
 
 
 @contextmanager
@@ -474,42 +507,46 @@ async def _check_compare_prices(check, compare_prices, unsafe):
         "an `asyncio.TaskGroup`, which also cancels the others when one fails (and raises an "
         "ExceptionGroup: `except* fake_upstream.UpstreamError:`)",
     )
-    await _no_call_left_running(check, seen)
-    await _one_call_slower(check, compare_prices)
-    await _a_call_that_hangs(check, compare_prices)
-    await _cancelled_while_it_waits(check, compare_prices, "?skus=BK-001,CF-001")
-    await _refuse_blank_inputs(
-        check, compare_prices,
-        [("", "no ?skus="), ("?skus=", "an empty ?skus="), ("?skus=,", "?skus=,")],
-        hint="drop the empty items of the list (`[s.strip() for s in ... if s.strip()]`); "
-        "if none is left, return JsonResponse({'error': ...}, status=400)")
-    response = await call_view(compare_prices, suffix="?skus=CF-001,DOWN-1")
-    check.that(
-        response.status_code == 502 and _is_json_error(response),
-        "an upstream failure (DOWN-1) answers 502 with an 'error' message",
-        f"an upstream failure answered {_answered(response)}",
-        hint=_failure_hint(response) if "ExceptionGroup" in (response.view_error or "")
-        else "catch fake_upstream.UpstreamError, return JsonResponse({'error': ...}, status=502)",
-    )
-    await _ordinary_sku_fails(check, compare_prices, "GM-001", "?skus=CF-001,GM-001")
-    await _a_bug_is_not_a_502(check, compare_prices, "?skus=CF-001,GM-001")
-    response = await call_view(compare_prices, suffix="?skus=%20,%20")
-    check.that(
-        response.status_code == 400 and _is_json_error(response),
-        "?skus=%20,%20 (blank items only) answers 400 with an 'error' message",
-        f"?skus=%20,%20 (blank items only) answered {_answered(response)}",
-        hint="strip each item before dropping the empty ones: "
-        "`[s.strip() for s in ... if s.strip()]`",
-    )
-    response = await call_view(compare_prices, suffix="?skus=BK-001,,%20,CF-001")
-    body = (_json_body(response) or {}) if response.status_code == 200 else {}
-    check.that(
-        body.get("prices") == {sku: expected[sku] for sku in ("BK-001", "CF-001")},
-        "?skus=BK-001,,%20,CF-001 answers the two prices, and nothing for the empty items",
-        f"?skus=BK-001,,%20,CF-001 answered {_answered(response)}",
-        hint="strip each item and drop the empty ones before asking the upstream: "
-        "`[s.strip() for s in ... if s.strip()]`",
-    )
+    with _loop_watched() as later:  # every later request, watched as the first
+        await _no_call_left_running(check, seen)
+        await _one_call_slower(check, compare_prices)
+        await _a_call_that_hangs(check, compare_prices)
+        await _cancelled_while_it_waits(check, compare_prices, "?skus=BK-001,CF-001")
+        await _refuse_blank_inputs(
+            check, compare_prices,
+            [("", "no ?skus="), ("?skus=", "an empty ?skus="), ("?skus=,", "?skus=,")],
+            hint="drop the empty items of the list (`[s.strip() for s in ... if s.strip()]`); "
+            "if none is left, return JsonResponse({'error': ...}, status=400)")
+        response = await call_view(compare_prices, suffix="?skus=CF-001,DOWN-1")
+        check.that(
+            response.status_code == 502 and _is_json_error(response),
+            "an upstream failure (DOWN-1) answers 502 with an 'error' message",
+            f"an upstream failure answered {_answered(response)}",
+            hint=_failure_hint(response) if "ExceptionGroup" in (response.view_error or "")
+            else "catch fake_upstream.UpstreamError, "
+            "return JsonResponse({'error': ...}, status=502)",
+        )
+        await _ordinary_sku_fails(check, compare_prices, "GM-001", "?skus=CF-001,GM-001")
+        await _a_bug_is_not_a_502(check, compare_prices, "?skus=CF-001,GM-001")
+        response = await call_view(compare_prices, suffix="?skus=%20,%20")
+        check.that(
+            response.status_code == 400 and _is_json_error(response),
+            "?skus=%20,%20 (blank items only) answers 400 with an 'error' message",
+            f"?skus=%20,%20 (blank items only) answered {_answered(response)}",
+            hint="strip each item before dropping the empty ones: "
+            "`[s.strip() for s in ... if s.strip()]`",
+        )
+        response = await call_view(compare_prices, suffix="?skus=BK-001,,%20,CF-001")
+        body = (_json_body(response) or {}) if response.status_code == 200 else {}
+        check.that(
+            body.get("prices") == {sku: expected[sku] for sku in ("BK-001", "CF-001")},
+            "?skus=BK-001,,%20,CF-001 answers the two prices, and nothing for the empty items",
+            f"?skus=BK-001,,%20,CF-001 answered {_answered(response)}",
+            hint="strip each item and drop the empty ones before asking the upstream: "
+            "`[s.strip() for s in ... if s.strip()]`",
+        )
+    _loop_free_on_later_requests(check, later, "the view",
+                                 f"the slower calls, {LATER_REQUESTS}")
 
 
 @exercise("02.2", "A class-based view with async handlers")
@@ -568,56 +605,69 @@ async def _check_quote_view(check, view, unsafe):
         "(quote_for is the check's shortcut to the expected answer, not the service)"
         if seen.peak == 0 else "await fetch_price in the handler, without a lock around it",
     )
-    if seen.now:  # calls the four GETs left running would end inside the next count: wait
-        await asyncio.sleep(fake_upstream.DELAY * 1.5)
-    with fake_upstream.watch_concurrency() as alone:  # one request: its own calls only
-        await call_view(_answering_after_its_calls(view, alone), suffix="?sku=BK-002")
-    await _no_call_left_running(check, alone)
-    await _cancelled_while_it_waits(check, view, "?sku=BK-002")
-    response = await call_view(view, suffix="?sku=DOWN-1")
-    check.that(
-        response.status_code == 502 and _is_json_error(response),
-        "GET ?sku=DOWN-1 answers 502 with an 'error' message",
-        f"GET ?sku=DOWN-1 answered {_answered(response)}",
-        hint="catch fake_upstream.UpstreamError, return JsonResponse({'error': ...}, status=502)",
-    )
-    await _ordinary_sku_fails(check, view, "TL-001", "?sku=TL-001")
-    await _a_bug_is_not_a_502(check, view, "?sku=GM-001")
-    await _refuse_blank_inputs(
-        check, view,
-        [("", "GET without ?sku="), ("?sku=", "GET ?sku= (empty)"),
-         ("?sku=%20", "GET ?sku=%20 (blank)")],
-        hint="strip the sku and answer JsonResponse({'error': ...}, status=400) when "
-        "nothing is left: `sku = request.GET.get('sku', '').strip()`")
-    # Every other method, and any handler of its own besides get/head/options (an extra
-    # `async def patch` answering 200 is refused by name, not only by chance of the list).
-    quote_view = view.view_class
-    own = [m for m in quote_view.http_method_names
-           if m in ("post", "put", "patch", "delete", "trace") and hasattr(quote_view, m)]
-    for method in dict.fromkeys(["post", "put", "patch", "delete", *own]):
-        response = await call_view(view, method=method, suffix="?sku=CF-001")
+    with _loop_watched() as later:  # every later request, watched as the first
+        if seen.now:  # calls the four GETs left running would end inside the next count: wait
+            await asyncio.sleep(fake_upstream.DELAY * 1.5)
+        with fake_upstream.watch_concurrency() as alone:  # one request: its own calls only
+            await call_view(_answering_after_its_calls(view, alone), suffix="?sku=BK-002")
+        await _no_call_left_running(check, alone)
+        await _cancelled_while_it_waits(check, view, "?sku=BK-002")
+        response = await call_view(view, suffix="?sku=DOWN-1")
         check.that(
-            response.status_code == 405,
-            f"{method.upper()} answers 405 Method Not Allowed: Django handles the missing handler",
-            f"{method.upper()} answered {_answered(response)}",
-            hint="define only `get`; View answers 405 to the other methods by itself"
-            + (f" (remove `{method}`: the exercise asks for 405 to every other method)"
-               if method in own else ""),
+            response.status_code == 502 and _is_json_error(response),
+            "GET ?sku=DOWN-1 answers 502 with an 'error' message",
+            f"GET ?sku=DOWN-1 answered {_answered(response)}",
+            hint="catch fake_upstream.UpstreamError, "
+            "return JsonResponse({'error': ...}, status=502)",
         )
-    # OPTIONS: View's own options() answers 200 with Allow; a class that leaves "options" out
-    # of http_method_names gets a 405 for it, as the exercise's "other methods" allows.
-    options_allowed = "options" in quote_view.http_method_names
-    response = await call_view(view, method="options", suffix="?sku=CF-001")
-    own_sync_options = (quote_view.options is not View.options
-                        and not iscoroutinefunction(quote_view.options))
-    check.that(
-        response.status_code == (200 if options_allowed else 405),
-        "OPTIONS answers 200 with the allowed methods" if options_allowed
-        else "OPTIONS answers 405: http_method_names leaves it out",
-        f"OPTIONS answered {_answered(response)}",
-        hint="options() is sync while get is async: as_view() lets that through "
-        "(view_is_async leaves options out), and the request fails. Leave options to View, "
-        "or write it `async def options(self, request, *args, **kwargs):`"
-        if own_sync_options else "leave options to View, which answers 200 with an Allow "
-        "header (or leave 'options' out of http_method_names: it then answers 405)",
-    )
+        await _ordinary_sku_fails(check, view, "TL-001", "?sku=TL-001")
+        await _a_bug_is_not_a_502(check, view, "?sku=GM-001")
+        await _refuse_blank_inputs(
+            check, view,
+            [("", "GET without ?sku="), ("?sku=", "GET ?sku= (empty)"),
+             ("?sku=%20", "GET ?sku=%20 (blank)")],
+            hint="strip the sku and answer JsonResponse({'error': ...}, status=400) when "
+            "nothing is left: `sku = request.GET.get('sku', '').strip()`")
+        # Every other method, and any handler of its own besides get/head/options (an extra
+        # `async def patch` answering 200 is refused by name, not only by chance of the list).
+        quote_view = view.view_class
+            # A sync http_method_not_allowed() of its own: Django awaits what it returns (a 500).
+        own_sync_refusal = (
+            quote_view.http_method_not_allowed is not View.http_method_not_allowed
+            and not iscoroutinefunction(quote_view.http_method_not_allowed))
+        own = [m for m in quote_view.http_method_names
+               if m in ("post", "put", "patch", "delete", "trace") and hasattr(quote_view, m)]
+        for method in dict.fromkeys(["post", "put", "patch", "delete", *own]):
+            response = await call_view(view, method=method, suffix="?sku=CF-001")
+            check.that(
+                response.status_code == 405,
+                f"{method.upper()} answers 405 Method Not Allowed: "
+                "Django handles the missing handler",
+                f"{method.upper()} answered {_answered(response)}",
+                hint="http_method_not_allowed() is sync while get is async: as_view() lets "
+                "that through, and Django awaits the response it returns. Leave it to View, or "
+                "write it `async def http_method_not_allowed(self, request, *args, **kwargs):`"
+                if own_sync_refusal and method not in own
+                else "define only `get`; View answers 405 to the other methods by itself"
+                + (f" (remove `{method}`: the exercise asks for 405 to every other method)"
+                   if method in own else ""),
+            )
+        # OPTIONS: View's own options() answers 200 with Allow; a class that leaves "options" out
+        # of http_method_names gets a 405 for it, as the exercise's "other methods" allows.
+        options_allowed = "options" in quote_view.http_method_names
+        response = await call_view(view, method="options", suffix="?sku=CF-001")
+        own_sync_options = (quote_view.options is not View.options
+                            and not iscoroutinefunction(quote_view.options))
+        check.that(
+            response.status_code == (200 if options_allowed else 405),
+            "OPTIONS answers 200 with the allowed methods" if options_allowed
+            else "OPTIONS answers 405: http_method_names leaves it out",
+            f"OPTIONS answered {_answered(response)}",
+            hint="options() is sync while get is async: as_view() lets that through "
+            "(view_is_async leaves options out), and the request fails. Leave options to View, "
+            "or write it `async def options(self, request, *args, **kwargs):`"
+            if own_sync_options else "leave options to View, which answers 200 with an Allow "
+            "header (or leave 'options' out of http_method_names: it then answers 405)",
+        )
+    _loop_free_on_later_requests(check, later, "the handlers",
+                                 f"{LATER_REQUESTS}, the 405s, OPTIONS")
