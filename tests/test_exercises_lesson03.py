@@ -461,6 +461,25 @@ def waits_on_run_coroutine_threadsafe_with_a_timeout(fetch_price, skus):  # give
     return dict(zip(skus, future.result(timeout=1), strict=True))
 
 
+def reads_a_file_in_the_bridged_coroutine(fetch_price, skus):  # a price list, on the loop
+    async def fetch_all():
+        with open(__file__, "rb") as prices_file:
+            prices_file.read()
+        return await together(fetch_price, skus)
+
+    return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
+
+
+def reads_a_file_in_prices_for_itself(fetch_price, skus):  # right: its own thread reads
+    with open(__file__, "rb") as prices_file:
+        prices_file.read()
+
+    async def fetch_all():
+        return await together(fetch_price, skus)
+
+    return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
+
+
 def at_most_two_at_a_time(fetch_price, skus):  # one bridge, but a semaphore caps it
     async def fetch_all():
         limit = asyncio.Semaphore(2)
@@ -481,7 +500,7 @@ async def async_prices_for(fetch_price, skus):  # its callers are sync: they can
 @pytest.mark.parametrize(
     "answer",
     [prices_for, prices_for_with_a_task_group, gathers_and_cancels_the_others,
-     sleeps_in_its_own_thread,
+     reads_a_file_in_prices_for_itself, sleeps_in_its_own_thread,
      sync_cache_in_its_own_thread, pairs_skus_as_they_complete,
      raises_its_own_error_from_the_fetches, sync_orm_in_prices_for_itself,
      signs_the_request_in_its_own_thread, takes_a_free_lock_in_the_bridged_coroutine,
@@ -554,6 +573,8 @@ def test_03_1_right_answers_pass(answer):
                                                "except* PriceUnavailable"]),
         (hides_the_fetch_error_from_none, ["from None: the traceback no longer shows",
                                            "PriceUnavailable that caused it", "from error"]),
+        (reads_a_file_in_the_bridged_coroutine, [
+            "made a blocking call on the event loop: open() (sync file I/O)", "a file read"]),
         (gathers_and_leaves_the_others_running, [
             "fetches ran on after prices_for had raised",
             "CurrentThreadExecutor already quit", "TaskGroup", "cancel the unfinished"]),

@@ -27,6 +27,7 @@ from tutorial_project.course.exercises.core import exercise
 from tutorial_project.course.exercises.expect import (
     LoopCPU,
     blocking_calls_on_this_thread,
+    file_opens_on_this_thread,
     forgotten_awaits,
     lock_withs_on_this_thread,
     made_by_the_surroundings,
@@ -321,6 +322,7 @@ async def check_prices_for(check, prices_for):
         sync_cache_calls_on_this_thread() as cache_calls,
         blocking_calls_on_this_thread(made_by_the_surroundings) as blocking,
         lock_withs_on_this_thread() as lock_withs,
+        file_opens_on_this_thread() as file_opens,
         async_to_sync_calls() as bridges,
     ):
         try:
@@ -358,15 +360,15 @@ async def check_prices_for(check, prices_for):
         "asyncio.wait's done set and as_completed in no such order",
     )
     _refuse_loop_blockers(
-        check, sleeps, blocking + lock_withs, cache_calls,
+        check, sleeps, blocking + lock_withs + file_opens, cache_calls,
         who="the coroutine you pass to async_to_sync", named_ok="the bridged coroutine",
         sleep_hint="in async code wait with `await asyncio.sleep(...)`; keep blocking calls in "
         "prices_for itself (its own thread), outside the async function",
         named_hint="in the async function, only await (`await asyncio.sleep(...)`, "
         "`await fetch_price(...)`); a blocking call (`sleep` imported from time, "
-        "`Event.wait`, a sync client, a `with` on a threading lock) belongs in prices_for "
-        "itself, outside the async function; async code that must wait for another request "
-        "takes an `asyncio.Lock`",
+        "`Event.wait`, a sync client, a `with` on a threading lock, a file read) belongs in "
+        "prices_for itself, outside the async function; async code that must wait for "
+        "another request takes an `asyncio.Lock`",
         cache_hint="in the async function use the a-twins (`await cache.aget_many(...)`, "
         "`await cache.aset_many(...)`), or call the sync cache in prices_for itself, "
         "outside the async function",
@@ -390,7 +392,7 @@ async def check_prices_for(check, prices_for):
     check.that(
         pause < LONGEST_FAIR_PAUSE,
         f"the event loop never stood still for {LONGEST_FAIR_PAUSE} s or more (a shorter "
-        "wait with no name, such as reading a file, is not seen)",
+        "wait with no name, such as reading a file opened earlier, is not seen)",
         f"the event loop stood still for {pause:.2f} s: something in the coroutine you pass "
         "to async_to_sync blocked the loop that serves every request",
         hint="in the async function, only await (`await asyncio.sleep(...)`, "
