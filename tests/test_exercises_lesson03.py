@@ -35,7 +35,41 @@ def failed_with(verdict, *fragments):
 
 def prices_for(fetch_price, skus):  # the reference, as in the notebook
     async def fetch_all():
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(fetch_price(sku)) for sku in skus]
+        except* Exception as failed:  # the view's plain `except` catches the first error
+            raise failed.exceptions[0]  # noqa: B904  (the error itself, not a new one)
+        return [task.result() for task in tasks]
+
+    return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
+
+
+async def together(fetch_price, skus):  # the reference's fetches, for the answers below
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(fetch_price(sku)) for sku in skus]
+    except* Exception as failed:
+        raise failed.exceptions[0]  # noqa: B904
+    return [task.result() for task in tasks]
+
+
+def gathers_and_leaves_the_others_running(fetch_price, skus):  # the old reference: orphans
+    async def fetch_all():
         return await asyncio.gather(*(fetch_price(sku) for sku in skus))
+
+    return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
+
+
+def gathers_and_cancels_the_others(fetch_price, skus):  # right: gather, then cancel on error
+    async def fetch_all():
+        tasks = [asyncio.ensure_future(fetch_price(sku)) for sku in skus]
+        try:
+            return await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            raise
 
     return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
 
@@ -89,7 +123,7 @@ class PricesUnavailable(Exception):
 
 def raises_its_own_error_from_the_fetches(fetch_price, skus):  # right: the cause is kept
     async def fetch_all():
-        return await asyncio.gather(*(fetch_price(sku) for sku in skus))
+        return await together(fetch_price, skus)
 
     try:
         return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
@@ -121,7 +155,7 @@ def sync_orm_in_prices_for_itself(fetch_price, skus):  # right: prices_for's thr
     from tutorial_project.catalog.models import Product
 
     async def fetch_all():
-        return await asyncio.gather(*(fetch_price(sku) for sku in skus))
+        return await together(fetch_price, skus)
 
     assert Product.objects.count() >= 0
     return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
@@ -226,7 +260,7 @@ def takes_a_free_lock_in_the_bridged_coroutine(fetch_price, skus):  # right: nob
     async def fetch_all():  # so taking it costs microseconds (a counter, a shared dict)
         with TOKEN_LOCK:
             pass
-        return await asyncio.gather(*(fetch_price(sku) for sku in skus))
+        return await together(fetch_price, skus)
 
     return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
 
@@ -237,7 +271,7 @@ def waits_for_the_lock_in_prices_for_itself(fetch_price, skus):  # right: its ow
         pass
 
     async def fetch_all():
-        return await asyncio.gather(*(fetch_price(sku) for sku in skus))
+        return await together(fetch_price, skus)
 
     return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
 
@@ -285,7 +319,7 @@ def signs_the_request_in_its_own_thread(fetch_price, skus):  # right: the CPU wo
     hashlib.pbkdf2_hmac("sha256", b"request", b"salt", 400_000)
 
     async def fetch_all():
-        return await asyncio.gather(*(fetch_price(sku) for sku in skus))
+        return await together(fetch_price, skus)
 
     return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
 
@@ -305,7 +339,7 @@ def sync_cache_in_its_own_thread(fetch_price, skus):  # right: the sync cache of
     from django.core.cache import cache
 
     async def fetch_all():
-        return await asyncio.gather(*(fetch_price(sku) for sku in skus))
+        return await together(fetch_price, skus)
 
     prices = dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
     cache.set_many(prices, 60)
@@ -324,7 +358,7 @@ kept_prices = {}
 
 def keeps_prices_from_earlier_calls(fetch_price, skus):  # the second call fetches nothing
     async def fetch_missing(missing):
-        return await asyncio.gather(*(fetch_price(sku) for sku in missing))
+        return await together(fetch_price, missing)
 
     missing = [sku for sku in skus if sku not in kept_prices]
     if missing:
@@ -336,7 +370,7 @@ def sleeps_in_its_own_thread(fetch_price, skus):  # right: the sleep holds only 
     time.sleep(0.05)
 
     async def fetch_all():
-        return await asyncio.gather(*(fetch_price(sku) for sku in skus))
+        return await together(fetch_price, skus)
 
     return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
 
@@ -394,7 +428,12 @@ def pairs_skus_as_they_complete(fetch_price, skus):  # right: each result carrie
         return sku, await fetch_price(sku)
 
     async def fetch_all():
-        return dict([await pair for pair in asyncio.as_completed(map(priced, skus))])
+        tasks = [asyncio.ensure_future(priced(sku)) for sku in skus]
+        try:
+            return dict([await pair for pair in asyncio.as_completed(tasks)])
+        finally:  # on an error, the others must not run on after async_to_sync returns
+            for task in tasks:
+                task.cancel()
 
     return async_to_sync(fetch_all)()
 
@@ -422,6 +461,25 @@ def waits_on_run_coroutine_threadsafe_with_a_timeout(fetch_price, skus):  # give
     return dict(zip(skus, future.result(timeout=1), strict=True))
 
 
+def reads_a_file_in_the_bridged_coroutine(fetch_price, skus):  # a price list, on the loop
+    async def fetch_all():
+        with open(__file__, "rb") as prices_file:
+            prices_file.read()
+        return await together(fetch_price, skus)
+
+    return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
+
+
+def reads_a_file_in_prices_for_itself(fetch_price, skus):  # right: its own thread reads
+    with open(__file__, "rb") as prices_file:
+        prices_file.read()
+
+    async def fetch_all():
+        return await together(fetch_price, skus)
+
+    return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
+
+
 def at_most_two_at_a_time(fetch_price, skus):  # one bridge, but a semaphore caps it
     async def fetch_all():
         limit = asyncio.Semaphore(2)
@@ -441,7 +499,8 @@ async def async_prices_for(fetch_price, skus):  # its callers are sync: they can
 
 @pytest.mark.parametrize(
     "answer",
-    [prices_for, prices_for_with_a_task_group, sleeps_in_its_own_thread,
+    [prices_for, prices_for_with_a_task_group, gathers_and_cancels_the_others,
+     reads_a_file_in_prices_for_itself, sleeps_in_its_own_thread,
      sync_cache_in_its_own_thread, pairs_skus_as_they_complete,
      raises_its_own_error_from_the_fetches, sync_orm_in_prices_for_itself,
      signs_the_request_in_its_own_thread, takes_a_free_lock_in_the_bridged_coroutine,
@@ -514,6 +573,11 @@ def test_03_1_right_answers_pass(answer):
                                                "except* PriceUnavailable"]),
         (hides_the_fetch_error_from_none, ["from None: the traceback no longer shows",
                                            "PriceUnavailable that caused it", "from error"]),
+        (reads_a_file_in_the_bridged_coroutine, [
+            "made a blocking call on the event loop: open() (sync file I/O)", "a file read"]),
+        (gathers_and_leaves_the_others_running, [
+            "fetches ran on after prices_for had raised",
+            "CurrentThreadExecutor already quit", "TaskGroup", "cancel the unfinished"]),
         (sync_orm_in_the_bridged_coroutine, ["prices_for raised SynchronousOnlyOperation",
                                              "refuses the sync ORM", "acount()",
                                              "in prices_for itself"]),

@@ -27,6 +27,7 @@ from tutorial_project.course.exercises.core import exercise
 from tutorial_project.course.exercises.expect import (
     LoopCPU,
     blocking_calls_on_this_thread,
+    file_opens_on_this_thread,
     forgotten_awaits,
     lock_withs_on_this_thread,
     made_by_the_surroundings,
@@ -139,10 +140,13 @@ class LoopBoundFetch(Concurrency):
     its own loop; on another loop it fails the way those do.
     """
 
-    def __init__(self, delay, fails_for=None):
+    def __init__(self, delay, fails_for=None, others_delay=None):
         super().__init__()
         self.delay = delay
         self.fails_for = fails_for  # a sku whose fetch raises PriceUnavailable
+        # the other fetches' wait when one fails: they are still running when it fails
+        self.others_delay = delay if others_delay is None else others_delay
+        self.orphans = []  # fetches whose thread-sensitive call after the wait found no bridge
         self.home_loop = asyncio.get_running_loop()
         self.skus = set()  # the skus it was asked for
         self.tasks = set()  # the asyncio tasks that awaited it: one task awaits one at a time
@@ -179,11 +183,20 @@ class LoopBoundFetch(Concurrency):
         self.tasks.add(asyncio.current_task())
         self.enter()
         try:
-            await asyncio.sleep(self.delay)
+            if sku == self.fails_for:
+                await asyncio.sleep(self.delay)
+                raise PriceUnavailable(f"the price service failed for {sku}")
+            await asyncio.sleep(self.others_delay)
+            # A second thread-sensitive call, after the wait (caching the price, an audit
+            # row): a fetch left running after async_to_sync has returned finds its bridge
+            # gone here ("CurrentThreadExecutor already quit or is broken").
+            try:
+                await sync_to_async(_no_op)()
+            except RuntimeError as error:
+                self.orphans.append(f"{type(error).__name__}: {error}")
+                return None  # noted; judged by the check, not logged as never retrieved
         finally:
             self.leave()
-        if sku == self.fails_for:
-            raise PriceUnavailable(f"the price service failed for {sku}")
         return price_of(sku)
 
     async def settled(self, patience=2.0):
@@ -309,6 +322,7 @@ async def check_prices_for(check, prices_for):
         sync_cache_calls_on_this_thread() as cache_calls,
         blocking_calls_on_this_thread(made_by_the_surroundings) as blocking,
         lock_withs_on_this_thread() as lock_withs,
+        file_opens_on_this_thread() as file_opens,
         async_to_sync_calls() as bridges,
     ):
         try:
@@ -346,15 +360,15 @@ async def check_prices_for(check, prices_for):
         "asyncio.wait's done set and as_completed in no such order",
     )
     _refuse_loop_blockers(
-        check, sleeps, blocking + lock_withs, cache_calls,
+        check, sleeps, blocking + lock_withs + file_opens, cache_calls,
         who="the coroutine you pass to async_to_sync", named_ok="the bridged coroutine",
         sleep_hint="in async code wait with `await asyncio.sleep(...)`; keep blocking calls in "
         "prices_for itself (its own thread), outside the async function",
         named_hint="in the async function, only await (`await asyncio.sleep(...)`, "
         "`await fetch_price(...)`); a blocking call (`sleep` imported from time, "
-        "`Event.wait`, a sync client, a `with` on a threading lock) belongs in prices_for "
-        "itself, outside the async function; async code that must wait for another request "
-        "takes an `asyncio.Lock`",
+        "`Event.wait`, a sync client, a `with` on a threading lock, a file read) belongs in "
+        "prices_for itself, outside the async function; async code that must wait for "
+        "another request takes an `asyncio.Lock`",
         cache_hint="in the async function use the a-twins (`await cache.aget_many(...)`, "
         "`await cache.aset_many(...)`), or call the sync cache in prices_for itself, "
         "outside the async function",
@@ -378,7 +392,7 @@ async def check_prices_for(check, prices_for):
     check.that(
         pause < LONGEST_FAIR_PAUSE,
         f"the event loop never stood still for {LONGEST_FAIR_PAUSE} s or more (a shorter "
-        "wait with no name, such as reading a file, is not seen)",
+        "wait with no name, such as reading a file opened earlier, is not seen)",
         f"the event loop stood still for {pause:.2f} s: something in the coroutine you pass "
         "to async_to_sync blocked the loop that serves every request",
         hint="in the async function, only await (`await asyncio.sleep(...)`, "
@@ -414,7 +428,8 @@ async def check_prices_for(check, prices_for):
         hint=hint,
     )
     # A fetch that fails: its error must reach prices_for's caller, which answers 502.
-    failing = LoopBoundFetch(delay=0.05, fails_for=FAILING_PRICE_SKU)
+    # The failing fetch fails after 0.05 s, the others end 0.3 s later: still running then.
+    failing = LoopBoundFetch(delay=0.05, fails_for=FAILING_PRICE_SKU, others_delay=0.35)
     try:
         async with ThreadSensitiveContext():
             outcome = await sync_to_async(prices_for)(failing, FAILING_RUN_SKUS)
@@ -426,10 +441,26 @@ async def check_prices_for(check, prices_for):
         check, outcome, PriceUnavailable, who="prices_for",
         failed=f"fetch_price raised PriceUnavailable for {FAILING_PRICE_SKU}",
         kept_ok="when a fetch raises, prices_for raises its error",
-        lost_hint="let fetch_price's error propagate: `await asyncio.gather(...)` raises the "
-        "first one, and async_to_sync raises it again in prices_for; "
+        lost_hint="let fetch_price's error propagate: a `TaskGroup` raises it in an "
+        "ExceptionGroup, which you unwrap (`except* Exception as group: raise "
+        "group.exceptions[0]`), and async_to_sync raises it again in prices_for; "
         "`return_exceptions=True` puts it among the prices, and `except Exception: return "
         "None` hides it",
+        gather_ok=False,  # it leaves the other fetches running: refused just below
+    )
+    check.that(
+        not failing.orphans and not failing.running,
+        "when a fetch fails, the other fetches stop before async_to_sync returns",
+        f"{len(failing.orphans)} fetches ran on after prices_for had raised, and their next "
+        f"thread-sensitive call (an ORM a-method) failed: {'; '.join(failing.orphans[:1])}"
+        if failing.orphans else  # a starved thread can leave the call queued, not refused
+        f"{failing.running} fetches were still running 2 s after prices_for had raised: "
+        "their next thread-sensitive call (an ORM a-method) waits for a bridge that is gone",
+        hint="`asyncio.gather` raises the first error and leaves the other fetches running "
+        "on the server's loop; once async_to_sync has returned, their thread-sensitive calls "
+        "find its executor gone. Fetch in a TaskGroup, which cancels the others and waits for "
+        "them, and unwrap its ExceptionGroup (`except* Exception as group: raise "
+        "group.exceptions[0]`), or cancel the unfinished tasks before re-raising",
     )
 
 
@@ -511,7 +542,8 @@ def _how_it_reached_the_caller(outcome, kind):
     return "lost"
 
 
-def _refuse_lost_errors(check, outcome, kind, *, who, failed, kept_ok, lost_hint):
+def _refuse_lost_errors(check, outcome, kind, *, who, failed, kept_ok, lost_hint,
+                        gather_ok=True):
     """The answer's caller (a view that answers 502) must get the error: refuse a result that
     hides it, a group a plain ``except`` misses, and an error raised ``from None``."""
     how = _how_it_reached_the_caller(outcome, kind)
@@ -525,8 +557,9 @@ def _refuse_lost_errors(check, outcome, kind, *, who, failed, kept_ok, lost_hint
             f"`except {name}:` does not catch a group, so it answers 500, not 502",
             hint="a TaskGroup raises its tasks' errors inside an ExceptionGroup: unwrap it in "
             f"{who} (`except* {name} as group: raise group.exceptions[0]`, or `except "
-            "ExceptionGroup as group: raise group.exceptions[0]`), or use `await "
-            "asyncio.gather(...)`, which raises the first error itself",
+            "ExceptionGroup as group: raise group.exceptions[0]`)"
+            + (", or use `await asyncio.gather(...)`, which raises the first error itself"
+               if gather_ok else ""),
         )
     if how == "hidden":
         check.that(
