@@ -107,9 +107,9 @@ HINTS = {
                   "thread per request can be at its limit from about 0.7 of a core); half a "
                   "core is not a whole one",
     "queue": "latency far above the work with the server well under a core (half of one or "
-             "less), the tool too, and the machine not full, means waiting in line for something bounded (a thread pool, a lock, a "
-             "connection limit), not CPU: compare the latency with run['work'], not with a "
-             "fixed number of seconds",
+             "less), the tool too, and the machine not full, means waiting in line for "
+             "something bounded (a thread pool, a lock, a connection limit), not CPU: "
+             "compare the latency with run['work'], not with a fixed number of seconds",
     "clients": "when latency is the work itself and nothing is near a core, the server kept "
                "up: a slow view is not a queue, so compare the latency with run['work']; "
                "a little over the work (1.2x) is the server's own time per request, a "
