@@ -2,6 +2,7 @@
 
 import asyncio
 import concurrent.futures
+import ctypes
 import functools
 import gc
 import sys
@@ -1380,3 +1381,34 @@ def test_a_sync_file_read_in_fetch_prices_fails():
 def test_a_file_read_in_a_thread_passes():
     verdict = verdict_of("check_fetch_prices", fetch_prices_after_reading_a_file_in_a_thread)
     assert verdict.passed, str(verdict)
+
+
+def _c_sleep(seconds):
+    """A wait in C that no watcher knows by name and that uses no CPU."""
+    if sys.platform == "win32":
+        ctypes.windll.kernel32.Sleep(int(seconds * 1000))
+    else:
+        ctypes.CDLL(None).usleep(int(seconds * 1_000_000))
+
+
+def test_a_loop_stalled_every_time_by_an_unnamed_wait_fails():
+    async def fetch_prices(fetch_price, skus):
+        _c_sleep(0.3)  # holds the loop, every call
+        return dict(zip(skus, await asyncio.gather(*(fetch_price(s) for s in skus)), strict=True))
+
+    verdict = verdict_of("check_fetch_prices", fetch_prices)
+    assert not verdict.passed
+    assert "the event loop stood still for 0.3 s" in str(verdict), str(verdict)
+
+
+def test_a_loop_stalled_once_by_the_machine_is_timed_again():
+    calls = []
+
+    async def fetch_prices(fetch_price, skus):
+        calls.append(1)
+        if len(calls) == 2:  # the measured call (the first one warms up): a busy machine's stall
+            _c_sleep(0.3)
+        return dict(zip(skus, await asyncio.gather(*(fetch_price(s) for s in skus)), strict=True))
+
+    verdict = verdict_of("check_fetch_prices", fetch_prices)
+    assert verdict.passed, str(verdict)  # the measured call stood still 0.3 s; the next did not

@@ -58,6 +58,29 @@ class FakePriceService:
         return PRICES[sku]
 
 
+async def _least_stall_timed_again(fetch_prices, skus, delays, stall):
+    """The least of ``stall`` and the loop's longest stall in up to TIMINGS - 1 more runs.
+
+    A right answer's loop stood still 0.2 s once (4 test workers beside other work on
+    2 cores): a stall with no blocking call named and no computation is timed again, while
+    an answer that blocks the loop stalls every time."""
+    for _ in range(TIMINGS - 1):
+        if stall < FROZEN_LOOP:
+            break
+        service, tasks_before = FakePriceService(delay=0.05, delays=delays), asyncio.all_tasks()
+        async with Heartbeat() as loop_ticks:
+            try:
+                await fetch_prices(service.fetch_price, skus)
+            except Exception:  # noqa: BLE001, S110  (judged in the first run)
+                pass
+        leftovers = asyncio.all_tasks() - tasks_before
+        for task in leftovers:
+            task.cancel()
+        await asyncio.gather(*leftovers, return_exceptions=True)
+        stall = min(stall, loop_ticks.longest_gap)
+    return stall
+
+
 @exercise("01.1", "Fetch every price at the same time")
 async def check_fetch_prices(check, fetch_prices):
     must_be_async(check, fetch_prices, "fetch_prices")
@@ -149,10 +172,13 @@ async def check_fetch_prices(check, fetch_prices):
         "thread, `await sync_to_async(func, thread_sensitive=False)(*args)`, or in another "
         "process if it is long",
     )
+    stall = loop_ticks.longest_gap
+    if stall >= FROZEN_LOOP and not blocking and not cached and loop_cpu < LOOP_CPU_LIMIT:
+        stall = await _least_stall_timed_again(fetch_prices, skus, delays, stall)
     check.that(
-        loop_ticks.longest_gap < FROZEN_LOOP,
+        stall < FROZEN_LOOP,
         "the event loop kept running while fetch_prices ran",
-        f"the event loop stood still for {loop_ticks.longest_gap:.1f} s while fetch_prices ran, "
+        f"the event loop stood still for {stall:.1f} s while fetch_prices ran, "
         "with no blocking call the check knows by name: a computation, or another sync call, "
         "freezes every other request on the loop",
         hint="only await inside fetch_prices; run blocking code you cannot avoid on another "
@@ -324,6 +350,7 @@ GIVE_UP = 2.0  # seconds the 01.2 and 01.3 checks wait for the learner's functio
 # was at most 0.05 s in 40 runs at a load of 16 on 2 cores, and 0.04 s in 40 runs at a load
 # of 9 with the blocking-call watcher's profile hook on; a 0.2 s computation makes it 0.2 s.
 FROZEN_LOOP = 0.15
+TIMINGS = 3  # runs at most when the loop stood still with nothing named (see below)
 # CPU time of the loop's thread while fetch_prices ran, whatever the load (a busy machine
 # lengthens the wall clock, not the CPU a thread used): around a right answer, with the
 # blocking-call watcher's profile hook on, a few milliseconds; a 0.1 s computation, 0.1 s.
