@@ -736,7 +736,7 @@ async def _read_when_finished(progress_events):
             read += 1
     except StopAsyncIteration:
         pass
-    except asyncio.TimeoutError:
+    except TimeoutError:
         ending = "hung"
     except Exception:  # noqa: BLE001 (other errors are judged by the served runs)
         ending = "raised"
