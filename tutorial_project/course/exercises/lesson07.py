@@ -715,9 +715,10 @@ BEHIND_STEPS = 150
 
 async def _read_when_finished(progress_events):
     """Read one event, then nothing until the job has finished (or its worker waits for room
-    in a bounded queue: no step for 0.3 s), then the rest. A reader this far behind finds any
-    bounded queue smaller than the job full at its end: a ``put_nowait`` of the end marker
-    raises QueueFull there. Returns how the stream ended ("ended", "hung", "raised"), the
+    in a bounded queue: no step for 0.3 s), then the rest, one at a time, each after the
+    worker refilled the room the last read made. A reader this far behind finds any bounded
+    queue smaller than the job full at its end: a ``put_nowait`` of the end marker raises
+    QueueFull there. Returns how the stream ended ("ended", "hung", "raised"), the
     events read, and whether a task of the job ended with QueueFull."""
     job = _WatchedJob(steps=BEHIND_STEPS, delay=0)
     events, read, ending = progress_events(job), 0, "ended"
@@ -732,8 +733,15 @@ async def _read_when_finished(progress_events):
                 break  # the worker waits in `await progress.put(...)`: it is bounded
             await asyncio.sleep(0.05)
         while True:
+            seen = len(job.produced)
             await asyncio.wait_for(anext(events), 2)
             read += 1
+            # a slow client: its server waits in `send` while the worker fills the room this
+            # read made (on 3.12+ wait_for does not suspend when a step is ready at once)
+            for _ in range(20):
+                if len(job.produced) != seen or job.outcome != "running":
+                    break
+                await asyncio.sleep(0)
     except StopAsyncIteration:
         pass
     except TimeoutError:
