@@ -1263,17 +1263,6 @@ async def check_progress_events(check, progress_events):
             "marker in the queue: put it in a finally block in work(), then `await worker` "
             "after the loop to learn its error",
         )
-        if behind_full or behind_ending == "hung":  # no line when it ended: the usual case
-            check.that(
-                False,
-                "",
-                f"when the reader read nothing until a {BEHIND_STEPS}-step job had finished, "
-                f"as a slow client does, the stream hung after {behind_read} events"
-                + (QUEUE_FULL + ": a client that falls that far behind waits for ever"
-                   if behind_full else ": the end marker never came"),
-                hint=BOUNDED_HINT if behind_full else "the worker must put the end marker in "
-                "the queue when the job finishes: `await progress.put(None)` after the loop",
-            )
         kinds = [event for event, _data in after_failure]
         told = any(event not in ("message", "done") for event in kinds)
         check.that(
@@ -1354,6 +1343,17 @@ async def check_progress_events(check, progress_events):
             hint='after the loop, if the job succeeded: `yield sse_event({"total": job.steps}, '
             'event="done")`',
         )
+        if behind_full or behind_ending == "hung":  # no line when it ended: the usual case
+            check.that(
+                False,
+                "",
+                f"when the reader read nothing until a {BEHIND_STEPS}-step job had finished, "
+                f"as a slow client does, the stream hung after {behind_read} events"
+                + (QUEUE_FULL + ": a client that falls that far behind waits for ever"
+                   if behind_full else ": the end marker never came"),
+                hint=BOUNDED_HINT if behind_full else "the worker must put the end marker in "
+                "the queue when the job finishes: `await progress.put(None)` after the loop",
+            )
         leaked = [word for word in SECRETS if word.lower() in str(after_failure).lower()]
         check.that(
             not leaked,
