@@ -588,6 +588,34 @@ async def raises_the_failure(job):  # the lesson's reference before: cuts the co
         worker.cancel()
 
 
+async def sends_the_failure_then_reraises(job):  # review 07-s28's: no `await` in finally
+    progress = asyncio.Queue()
+
+    async def work():
+        try:
+            async for step in job.run():
+                await progress.put(step)
+        except Exception:
+            await progress.put(None)
+            raise
+        await progress.put(None)
+
+    worker = asyncio.create_task(work())
+    try:
+        while (step := await progress.get()) is not None:
+            yield sse_event({"step": step, "of": job.steps})
+        try:
+            await worker
+        except Exception:
+            logging.getLogger(__name__).exception("the job failed")
+            yield sse_event({"error": "the job failed"}, event="failed")
+            raise
+        else:
+            yield sse_event({"total": job.steps}, event="done")
+    finally:
+        worker.cancel()
+
+
 async def says_done_after_a_failure(job):
     progress = asyncio.Queue()
 
@@ -972,6 +1000,16 @@ async def _marker_awaited(job, progress):  # the lesson's: on success and failur
     await progress.put(None)
 
 
+async def _marker_put_nowait_at_the_end(job, progress):  # review 07-s28's: not in finally
+    try:
+        async for step in job.run():
+            await progress.put(step)
+    except Exception:
+        progress.put_nowait(None)
+        raise
+    progress.put_nowait(None)
+
+
 async def _marker_awaited_in_finally(job, progress):  # review s27b's: waits after a cancel
     try:
         async for step in job.run():
@@ -985,7 +1023,7 @@ def _reference_with(*, on_each_step=None, failure_event="failed", failure=None,
     """The reference answer, changed in one place, as the final review wrote its cases."""
 
     async def answer(job):
-        progress = asyncio.Queue(maxsize)
+        progress = asyncio.Queue(maxsize(job) if callable(maxsize) else maxsize)
 
         worker = asyncio.create_task(work(job, progress))
         try:
@@ -1013,6 +1051,9 @@ sleeps_on_the_loop = _reference_with(on_each_step=lambda step: time.sleep(0.01))
 # review s27b's: the lesson advised a bounded queue for big items
 bounded_and_put_nowait = _reference_with(maxsize=1)  # QueueFull: the end marker is lost
 bounded_and_awaited_in_finally = _reference_with(maxsize=1, work=_marker_awaited_in_finally)
+# review 07-s28's: a reader only a step or two behind never fills a queue of 2 or 10
+put_nowait_in_a_queue_of_2 = _reference_with(maxsize=2)
+put_nowait_in_a_queue_of_10 = _reference_with(maxsize=10, work=_marker_put_nowait_at_the_end)
 
 
 def _sync_cache_set(step):
@@ -1385,6 +1426,12 @@ _logs_the_error = _logs_a_record(
 # right: the lesson's reference since review s27b, with a bounded queue and without
 bounded_and_awaited = _reference_with(maxsize=1, work=_marker_awaited, failure=_logs_the_error)
 awaited_unbounded = _reference_with(work=_marker_awaited, failure=_logs_the_error)
+bounded_at_10_and_awaited = _reference_with(maxsize=10, work=_marker_awaited,
+                                            failure=_logs_the_error)
+# right too: the queue holds every step and the marker, so put_nowait never finds it full
+room_for_the_whole_job = _reference_with(maxsize=lambda job: job.steps + 1,
+                                         work=_marker_put_nowait_at_the_end,
+                                         failure=_logs_the_error)
 
 
 def _logged_then_says(message):
@@ -1516,6 +1563,8 @@ async def polls_the_queue(job):  # review s24's: the loop runs, but a core spins
         mentions_a_password,
         bounded_and_awaited,
         awaited_unbounded,
+        bounded_at_10_and_awaited,
+        room_for_the_whole_job,
     ],
 )
 def test_07_2_right_answers_pass(project, answer, capsys):
@@ -1582,6 +1631,9 @@ def test_07_2_placeholder_is_not_solved(project):
         (updates_a_row_with_the_sync_orm, "Django raised SynchronousOnlyOperation"),
         (bounded_and_put_nowait, "raised asyncio.QueueFull, so the marker was lost"),
         (bounded_and_awaited_in_finally, "the worker's task was still waiting a second later"),
+        (put_nowait_in_a_queue_of_2, "raised asyncio.QueueFull, so the marker was lost"),
+        (put_nowait_in_a_queue_of_10, "raised asyncio.QueueFull, so the marker was lost"),
+        (sends_the_failure_then_reraises, "was raised again (a `raise` in the except block"),
     ],
 )
 def test_07_2_wrong_answers_fail_with_a_hint(project, answer, message):

@@ -707,6 +707,55 @@ async def _closed_quietly(events):
     return False
 
 
+# steps of the job the behind probe reads only once it has finished: more than the lesson's
+# `asyncio.Queue(maxsize=100)` holds, so a bounded queue of the lesson's size or smaller is
+# full when the end marker is put, as it is for a client that fell that far behind
+BEHIND_STEPS = 150
+
+
+async def _read_when_finished(progress_events):
+    """Read one event, then nothing until the job has finished (or its worker waits for room
+    in a bounded queue: no step for 0.3 s), then the rest, one at a time, each after the
+    worker refilled the room the last read made. A reader this far behind finds any bounded
+    queue smaller than the job full at its end: a ``put_nowait`` of the end marker raises
+    QueueFull there. Returns how the stream ended ("ended", "hung", "raised"), the
+    events read, and whether a task of the job ended with QueueFull."""
+    job = _WatchedJob(steps=BEHIND_STEPS, delay=0)
+    events, read, ending = progress_events(job), 0, "ended"
+    try:
+        await asyncio.wait_for(anext(events), 2)
+        read, last, still = 1, -1, time.monotonic()
+        deadline = time.monotonic() + 3
+        while job.outcome == "running" and time.monotonic() < deadline:
+            if len(job.produced) != last:
+                last, still = len(job.produced), time.monotonic()
+            elif time.monotonic() - still > 0.3:
+                break  # the worker waits in `await progress.put(...)`: it is bounded
+            await asyncio.sleep(0.05)
+        while True:
+            seen = len(job.produced)
+            await asyncio.wait_for(anext(events), 2)
+            read += 1
+            # a slow client: its server waits in `send` while the worker fills the room this
+            # read made (on 3.12+ wait_for does not suspend when a step is ready at once)
+            for _ in range(20):
+                if len(job.produced) != seen or job.outcome != "running":
+                    break
+                await asyncio.sleep(0)
+    except StopAsyncIteration:
+        pass
+    except TimeoutError:
+        ending = "hung"
+    except Exception:  # noqa: BLE001 (other errors are judged by the served runs)
+        ending = "raised"
+    finally:
+        await _closed_quietly(events)
+    await _let_leaked_job_end(job)
+    queue_full = any(task.done() and not task.cancelled()
+                     and isinstance(task.exception(), asyncio.QueueFull) for task in job.tasks)
+    return ending, read, queue_full
+
+
 class _RaisedInTheGenerator(Exception):
     """What ``_raised_in_after_two`` raises in the answer's generator at its ``yield``."""
 
@@ -888,19 +937,33 @@ async def _read_slowly(progress_events):
     return task.result() if done else "hung"
 
 
-async def _streamed_in(tasks, events, swallowed, timeouts, yields_in_timeout):
+async def _streamed_in(tasks, events, swallowed, timeouts, yields_in_timeout, reraised):
     """Yield what ``events`` yields, noting the task that streams the response, whether
     ``events`` ended normally while that task was being cancelled (it swallowed the
-    ``CancelledError`` of a disconnect), and whether it yielded inside a timeout block."""
+    ``CancelledError`` of a disconnect), and whether it yielded inside a timeout block.
+    ``reraised`` gets True when an exception came out of ``events`` that was first raised
+    in it before its last ``yield``: re-raised after that event (`raise` in the except that
+    sent the failure event), not raised after it (`await worker` in `finally`)."""
     task = asyncio.current_task()
     tasks.append(task)
+    last_yield = None  # (the generator's frame, the line of its last yield)
     try:
         async for event in events:
             if task in timeouts.values():
                 yields_in_timeout.append(event)
+            if (frame := getattr(events, "ag_frame", None)) is not None:
+                last_yield = frame, frame.f_lineno
             yield event
         if task.cancelling():
             swallowed.append(task)
+    except Exception as error:
+        traceback = error.__traceback__
+        while last_yield and traceback is not None:
+            if traceback.tb_frame is last_yield[0]:
+                reraised.append(traceback.tb_lineno < last_yield[1])
+                break
+            traceback = traceback.tb_next
+        raise
     finally:
         if hasattr(events, "aclose"):
             await events.aclose()
@@ -957,12 +1020,12 @@ async def check_progress_events(check, progress_events):
         "exercise-07-2-fails/": failing,
         "exercise-07-2-succeeds/": succeeding,
     }
-    streaming_tasks, swallowed, yields_in_timeout = [], [], []
+    streaming_tasks, swallowed, yields_in_timeout, reraised = [], [], [], []
 
     def progress(job):
         async def view(request):
             events = _streamed_in(streaming_tasks, progress_events(job), swallowed, timeouts,
-                                  yields_in_timeout)
+                                  yields_in_timeout, reraised)
             return StreamingHttpResponse(events, content_type="text/event-stream")
 
         return view
@@ -1004,6 +1067,8 @@ async def check_progress_events(check, progress_events):
             closed_outcome, after_close, close_cancelled, close_stopped = (
                 await _closed_after_two(progress_events))
             raised_outcome, after_raise = await _raised_in_after_two(progress_events)
+            behind_ending, behind_read, behind_full = await _read_when_finished(
+                progress_events)
             # no verdict on timing here: the watcher's profile hook slows the loop down
             with loop_blocking_calls() as waits:
                 paused = await _read_slowly(progress_events)
@@ -1206,9 +1271,15 @@ async def check_progress_events(check, progress_events):
             "when the job failed, the connection was cut mid-response: an exception raised "
             "from the generator aborts the response, and EventSource reconnects and starts "
             "the failing job again"
-            + (": your failure event arrived, so what raised runs after it, in `finally` "
+            + (": your failure event arrived, then the job's error, caught before it, was "
+               "raised again (a `raise` in the except block that sent the event)"
+               if told and any(reraised)
+               else ": your failure event arrived, so what raised runs after it, in `finally` "
                "(`await worker` re-raises the job's error)" if told else ""),
-            hint="after the failure event raise nothing: in `finally`, cancel the worker and "
+            hint="after the failure event raise nothing: the event and the log record are "
+            "the error's whole handling; end the except block there"
+            if told and any(reraised)
+            else "after the failure event raise nothing: in `finally`, cancel the worker and "
             "leave it, or `with contextlib.suppress(Exception, asyncio.CancelledError): await "
             "worker`"
             if told
@@ -1272,6 +1343,17 @@ async def check_progress_events(check, progress_events):
             hint='after the loop, if the job succeeded: `yield sse_event({"total": job.steps}, '
             'event="done")`',
         )
+        if behind_full or behind_ending == "hung":  # no line when it ended: the usual case
+            check.that(
+                False,
+                "",
+                f"when the reader read nothing until a {BEHIND_STEPS}-step job had finished, "
+                f"as a slow client does, the stream hung after {behind_read} events"
+                + (QUEUE_FULL + ": a client that falls that far behind waits for ever"
+                   if behind_full else ": the end marker never came"),
+                hint=BOUNDED_HINT if behind_full else "the worker must put the end marker in "
+                "the queue when the job finishes: `await progress.put(None)` after the loop",
+            )
         leaked = [word for word in SECRETS if word.lower() in str(after_failure).lower()]
         check.that(
             not leaked,
