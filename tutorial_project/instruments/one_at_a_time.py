@@ -4,8 +4,8 @@
     ms["uvicorn"], ms["client_cpu"]  # median ms per request; the client's CPU ms per request
 
 A client in the notebook's own process (httpx on its event loop) spends about 1.7 ms of CPU
-per request, as much as a server does, on the same cores: it measured itself (review 08-s28;
-this one spends about 0.2 ms). This
+per request, as much as a server does, on the same cores: it measured itself (this one
+spends about 0.2 ms). This
 one is the standard library's ``http.client`` in a subprocess: one kept-alive connection per
 server, the servers taking turns so that a busy moment of the machine hits all of them, and
 the client's own CPU per request reported beside the figures.

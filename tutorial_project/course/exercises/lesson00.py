@@ -41,7 +41,7 @@ STALL = 0.25
 # 2-core machine wakes within a few ms; a 0.1 s block in each call already adds up to 0.5 s.
 HELD, LOOP_HELD_LIMIT = 0.05, 0.4
 # A right answer's loop was still held that long at load 8-13 now and then (5 refusals in 33
-# runs, review s27b): a call whose loop was held is timed again, TIMINGS calls at most.
+# runs): a call whose loop was held is timed again, TIMINGS calls at most.
 TIMINGS = 3
 # Work done on the loop (hashing a password, a long loop in Python) is judged by the loop
 # thread's own CPU time in one step (time.thread_time), which a busy machine does not add to,

@@ -36,7 +36,7 @@ SKUS = ["BK-001", "CF-001", "GM-001", "TL-001", "BK-002", "CF-002"]
 # Windows counts thread time in clock ticks of ~15.6 ms: a 14 ms step can read as two ticks.
 # Any bound has a band where the verdict depends on the machine: a view that computes itself
 # about 16-28 ms per request adds to Django's own few ms in the same step, and may pass or fail
-# run to run (25 ms did both, review s23). 40 ms always fails, a few ms always passes (tests).
+# run to run (25 ms did both). 40 ms always fails, a few ms always passes (tests).
 CPU_STALL = 0.05 if sys.platform == "win32" else 0.03
 
 

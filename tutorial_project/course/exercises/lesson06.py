@@ -35,7 +35,7 @@ GIVE_UP = 3.0  # the check stops waiting for an answer after this long
 # it: a right answer starts the second call before the loop turns again (0 beats in all 170 runs
 # that counted them, however long a loaded machine kept the thread off its core); a 0.12 s pause
 # let it beat 15 to 18 times. So the time bound can be short (0.02 s): a 0.09 s pause, or 0.03 s
-# of awaited work, between the two calls fails (review s25, 7).
+# of awaited work, between the two calls fails.
 START_GAP_SHARE, START_GAP_BEATS = 0.1, 3
 # How much later than its budget get_or_none may return. Not a fixed time: a baseline
 # `asyncio.timeout(budget)` around a wait that never ends runs next to the answer on the same
@@ -403,12 +403,12 @@ ERROR_CASES = [  # path, what, budget, hint
      "(ASGITransport ignores httpx's own timeout)"),
     ("/weather?mode=hang", "an upstream that never answers", 0.6, BUDGET_HINT),
     # Each 500 comes late in the budget (0.8 x): a fresh budget per retry shows here, even for
-    # two tries (0.4 + 0.05 + 0.4 s = 0.85 s, allowed 0.7 s plus the loop's lag; review s28, 1).
+    # two tries (0.4 + 0.05 + 0.4 s = 0.85 s, allowed 0.7 s plus the loop's lag).
     # The 0.1 s left is loop time: had a loaded machine pushed the first 500 past the budget,
     # that answer's own timeout fires first, and the case proves nothing (a right one passes).
     ("/weather?mode=fail&delay=0.4", "a 500 answer after 0.4 s", 0.5, BUDGET_HINT),
     # A 500 that comes at once (an overloaded load balancer answers in microseconds): an answer
-    # that retries without waiting asks hundreds of times (review s25, 5). Calls are counted.
+    # that retries without waiting asks hundreds of times. Calls are counted.
     ("/weather?mode=fail&delay=0", "a 500 answer at once", 0.3, STATUS_HINT),
 ]
 DOWN_HINT = ("when the upstream is down, client.get raises httpx.ConnectError: catch "

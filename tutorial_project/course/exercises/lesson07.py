@@ -44,12 +44,12 @@ HELD_SHARE = 1 / 3
 # loop on the clock), lengthens the step that makes it. Timed in wall time, garbage
 # collections left out. A right answer's steps last well under a millisecond: in 290 runs of
 # five right answers (2 cores, loads of 8-17, 6 CPU burners in part, 3.11 and 3.13) the least
-# held pause of a run held it 0.3 ms at most, and none needed a second try; review 07-s27b's
-# answer held it 40-56 ms. A busy machine that takes the core away lengthens one now and
-# then, so a countdown whose loop was held is run again, RUNS times at most, and judged by the
-# least held run, while an answer that blocks holds it in every run. Held: HELD_STEP at a
-# stretch in each of the three pauses. A poller's thousands of short steps are judged by its
-# turns, first: a busy machine may hold one in every pause. uvloop's handles cannot be
+# held pause of a run held it 0.3 ms at most, and none needed a second try; a countdown that
+# blocks 40 ms of each 50 ms pause held it 40-56 ms. A busy machine that takes the core away
+# lengthens one now and then, so a countdown whose loop was held is run again, RUNS times at
+# most, and judged by the least held run, while an answer that blocks holds it in every run.
+# Held: HELD_STEP at a stretch in each of the three pauses. A poller's thousands of short steps are
+# judged by its turns, first: a busy machine may hold one in every pause. uvloop's handles cannot be
 # patched: there no step is timed.
 HELD_STEP, RUNS = 0.01, 3
 # CPU time of the event loop's thread while the countdown streams. Pausing costs next to none
@@ -69,7 +69,7 @@ POLL_TURNS = 500
 # Where the turns are counted, they judge a poller; the CPU bar then only refuses a view that
 # computes for a good part of its pauses, set above what a garbage collection or a leftover
 # task adds to a right answer's run (one measured 20 ms of CPU in 205 ms, with 79 turns, once
-# in about 120 runs: review 07-s26). Without turns (uvloop) the lower bar above judges alone.
+# in about 120 runs). Without turns (uvloop) the lower bar above judges alone.
 COMPUTES_CPU, COMPUTES_SHARE = 0.05, 0.25
 
 
