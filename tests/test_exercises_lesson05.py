@@ -506,6 +506,13 @@ class SwallowsTheDisconnectWithA200(LessonHeader):  # no 500, no log line: still
         return response
 
 
+class ShieldsTheView(LessonHeader):  # "let the view finish even if the client leaves"
+    async def __acall__(self, request):
+        response = await asyncio.shield(self.get_response(request))
+        response["X-Lesson"] = "05"
+        return response
+
+
 class CleansUpInFinally(LessonHeader):
     """Right too: catches Exception (CancelledError passes), cleans up in finally."""
 
@@ -588,6 +595,7 @@ def test_05_1_placeholder_is_not_solved(project):
         (SwallowsTheDisconnect, "it still answered 500"),
         (BareExceptOnTheWayIn, "it still answered 503"),
         (SwallowsTheDisconnectWithA200, "it still answered 200"),
+        (ShieldsTheView, "the request ended but the view ran on"),
     ],
 )
 def test_05_1_wrong_answers_fail_with_a_hint(project, answer, message, recwarn):
@@ -1312,6 +1320,19 @@ def swallows_the_disconnect(get_response):  # "never let the client see a traceb
     return middleware
 
 
+@async_only_middleware
+def shields_the_view(get_response):  # "a request that got past the key check finishes"
+    async def middleware(request):
+        key = request.headers.get("X-API-Key", "")
+        if not API_KEY.fullmatch(key) or not await _aget(key):
+            response = JsonResponse({"error": "unknown key"}, status=401)
+            response["WWW-Authenticate"] = "ApiKey"
+            return response
+        return await asyncio.shield(get_response(request))
+
+    return middleware
+
+
 @sync_only_middleware
 def sync_api_key(get_response):
     def middleware(request):
@@ -1467,6 +1488,7 @@ def test_05_2_placeholder_is_not_solved(project):
             "(CacheKeyWarning)",
         ),
         (swallows_the_disconnect, "it still answered 500"),
+        (shields_the_view, "the request ended but the view ran on"),
         (  # the reviewer's: no space, up to 64
             _api_key_middleware(_aget, shape=lambda key: len(key) <= 64 and " " not in key),
             "with a key with a tab and a key with a trailing newline it asked the cache for a "

@@ -177,9 +177,20 @@ async def _streaming_view(request):
 LEAVES_AFTER_S, VIEW_WAITS_S = 0.05, 5
 
 
-async def _view_the_client_leaves(request):
-    await asyncio.sleep(VIEW_WAITS_S)
-    return HttpResponse("too late")
+def _view_the_client_leaves(ended):
+    """A view that would answer only after VIEW_WAITS_S; how it ended goes into ``ended``."""
+
+    async def view(request):
+        ended.append(asyncio.current_task())
+        try:
+            await asyncio.sleep(VIEW_WAITS_S)
+        except asyncio.CancelledError:
+            ended.append("cancelled")
+            raise
+        ended.append("finished")
+        return HttpResponse("too late")
+
+    return view
 
 
 async def _probe_disconnect(check, middleware, headers=()):
@@ -187,8 +198,12 @@ async def _probe_disconnect(check, middleware, headers=()):
     it: Django (5.0+) cancels the request, and the ``CancelledError`` must rise through the
     middleware, so no response is sent. A middleware that catches it (``except BaseException``,
     a bare ``except:``) and returns a response makes Django send that response, whatever its
-    status, to a client that is gone, on every disconnect (and log it if it is a 4xx/5xx)."""
-    mount(PROBE, _view_the_client_leaves)
+    status, to a client that is gone, on every disconnect (and log it if it is a 4xx/5xx).
+    The cancellation must also reach the view: behind ``asyncio.shield`` the view runs on
+    after the request has ended (after ``request_finished``, outside the request's thread
+    context), with nobody to answer."""
+    ended = []  # the view's task, then "cancelled" or "finished"
+    mount(PROBE, _view_the_client_leaves(ended))
     started = time.perf_counter()
     try:
         with quiet_probe() as probe, use_middleware(middleware):
@@ -202,6 +217,10 @@ async def _probe_disconnect(check, middleware, headers=()):
     finally:
         unmount(PROBE)
     took = time.perf_counter() - started
+    view_ran_on = len(ended) == 1 and not ended[0].done()
+    if view_ran_on:  # the check's own leftover: stop it
+        ended[0].cancel()
+        await asyncio.gather(ended[0], return_exceptions=True)
     check.that(
         status is None and took < VIEW_WAITS_S,
         "when the client leaves, the request ends with no response sent",
@@ -213,6 +232,14 @@ async def _probe_disconnect(check, middleware, headers=()):
             "go through (it is a BaseException: catch Exception, not BaseException, and "
             "never a bare except:), and put cleanup in finally"
         ),
+    )
+    check.that(
+        not view_ran_on,
+        "the view was cancelled with the request",
+        "when the client left, the request ended but the view ran on",
+        hint="await get_response(request) itself: asyncio.shield (or a task that nothing "
+        "cancels) keeps the view running after Django has cancelled the request, its "
+        "thread context left and request_finished sent, with nobody to answer",
     )
 
 
