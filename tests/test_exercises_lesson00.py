@@ -516,6 +516,18 @@ def keeps_missing_slugs():
     return category_summary
 
 
+def keeps_answers_for_50_ms():  # "a short memo cannot go stale": it can
+    answers = {}  # slug -> (when, answer)
+
+    async def category_summary(slug):
+        kept = answers.get(slug)
+        if kept is None or time.monotonic() - kept[0] > 0.05:
+            answers[slug] = kept = (time.monotonic(), await _reference(slug))
+        return kept[1]
+
+    return category_summary
+
+
 def keeps_every_answer():
     answers = {}
 
@@ -628,6 +640,9 @@ WINDOWS_TICKS = "Windows counts thread time in ticks of ~15.6 ms: its bound is 3
           "once before it created that category", "Ask the database on every call"]),
         (keeps_every_answer(),
          ["once before it created that category", "Ask the database on every call"]),
+        (keeps_answers_for_50_ms(),
+         ["after the check renamed 'Gift cards & vouchers' to 'Gift cards'",
+          "a row or an answer kept", "Ask the database on every call"]),
         (values_then_annotate,
          ["raised TypeError: Cannot use QuerySet.first() on an unordered queryset",
           "Meta.ordering", 'order_by("name")']),
@@ -655,7 +670,8 @@ WINDOWS_TICKS = "Windows counts thread time in ticks of ~15.6 ms: its bound is 3
          "first slug__startswith match", "counts by slug prefix",
          "30 ms of CPU on the loop", "12 ms of CPU on the loop", "slug__iexact",
          "async cache in front", "keeps the Category row",
-         "keeps 'no such category'", "keeps every answer", "values().annotate().afirst()",
+         "keeps 'no such category'", "keeps every answer",
+         "keeps every answer for 50 ms", "values().annotate().afirst()",
          "waits on its own selector", "writes in the background", "aget_or_create",
          "polls a worker's Future on the loop"],
 )
