@@ -471,7 +471,7 @@ def test_compare_prices_placeholder_is_not_solved_yet(project):
         (whole_quotes, "the body was"),
         (blocking_in_async, "it called fetch_price_blocking"),
         (forgotten_await, "fetch_price(...) was called but never awaited"),
-        (skips_failures, "an upstream failure answered 200"),
+        (skips_failures, "an upstream failure (DOWN-1) answered 200"),
         (wrong_status_for_no_skus, "no ?skus= answered 404"),
         # Refused for the blocking call itself, not for the loop (whose stall line may fail
         # too on a loaded machine: six threads compete with the loop for the interpreter).
@@ -1666,3 +1666,138 @@ def test_review_s28b_right_answers_pass(project, check_name, answer):
     verdict = verdict_of(getattr(lesson02, check_name), answer)
     assert verdict.passed, str(verdict)
     assert "its other requests too" in str(verdict), str(verdict)
+
+
+# --- Review s28c: a signed-in user's requests, tasks left running -------------------------------
+
+
+async def _audit(skus):
+    await asyncio.sleep(0.01)
+    await sync_to_async(len)(skus or [])  # an ORM a-method's hop, without the ORM
+
+
+async def remembers_in_the_session(request):
+    """Wrong: request.session[...] = ... on the loop: with a session cookie, a sync query."""
+    response = await compare_prices(request)
+    request.session["last"] = request.GET.get("skus", "")
+    return response
+
+
+async def names_the_user(request):
+    """Wrong: str(request.user) on the loop: with a session cookie, sync queries."""
+    response = await compare_prices(request)
+    response["X-User"] = str(request.user)
+    return response
+
+
+async def remembers_with_aset(request):
+    """Right: the same, with the session's a-methods (Django 5.1+)."""
+    response = await compare_prices(request)
+    await request.session.aset("last", request.GET.get("skus", ""))
+    return response
+
+
+async def names_the_auser(request):
+    """Right: the same, with `await request.auser()`."""
+    user = await request.auser()
+    response = await compare_prices(request)
+    response["X-User"] = user.get_username()
+    return response
+
+
+async def audits_after_answering(request):
+    """Wrong: fire and forget, a task with a thread hop in it, left running after the answer."""
+    response = await compare_prices(request)
+    asyncio.create_task(_audit(request.GET.get("skus", "").split(",")))
+    return response
+
+
+async def sleeps_after_answering(request):
+    """Wrong: a task left running after the answer, with no upstream call in it."""
+    response = await compare_prices(request)
+    asyncio.get_running_loop().create_task(asyncio.sleep(5))
+    return response
+
+
+async def audits_before_answering(request):
+    """Right: the same task, awaited before the answer."""
+    response = await compare_prices(request)
+    await asyncio.create_task(_audit(request.GET.get("skus", "").split(",")))
+    return response
+
+
+class NamesTheUserQuoteView(QuoteView):
+    async def get(self, request):
+        who = str(request.user)  # noqa: F841
+        return await super().get(request)
+
+
+class NamesTheAuserQuoteView(QuoteView):
+    async def get(self, request):
+        user = await request.auser()
+        response = await super().get(request)
+        response["X-User"] = user.get_username()
+        return response
+
+
+class AuditsAfterAnsweringQuoteView(QuoteView):
+    async def get(self, request):
+        response = await super().get(request)
+        asyncio.create_task(_audit([request.GET.get("sku", "")]))
+        return response
+
+
+SIGNED_IN_HINT = "`user = await request.auser()`"
+
+
+@pytest.mark.parametrize(
+    ("check_name", "answer", "message", "hint"),
+    [("check_compare_prices", remembers_in_the_session,
+      "a signed-in user's ?skus=BK-001,CF-001,... answered 500", SIGNED_IN_HINT),
+     ("check_compare_prices", names_the_user,
+      "a signed-in user's ?skus=BK-001,CF-001,... answered 500", SIGNED_IN_HINT),
+     ("check_quote_view", NamesTheUserQuoteView,
+      "a signed-in user's GET ?sku=CF-001 answered 500", SIGNED_IN_HINT),
+     ("check_compare_prices", audits_after_answering,
+      "1 task(s) it started were still running when it answered", "Await it before answering"),
+     ("check_compare_prices", sleeps_after_answering,
+      "1 task(s) it started were still running when it answered", "Await it before answering"),
+     ("check_quote_view", AuditsAfterAnsweringQuoteView,
+      "1 task(s) it started were still running when it answered", "Await it before answering")],
+    ids=["02.1 request.session on the loop", "02.1 request.user on the loop",
+         "02.2 request.user on the loop", "02.1 a task with a thread hop left running",
+         "02.1 a sleeping task left running", "02.2 a task left running"],
+)
+def test_review_s28c_wrong_answers_fail_with_a_hint(project, check_name, answer, message, hint):
+    from tutorial_project.course.exercises import lesson02
+
+    verdict = verdict_of(getattr(lesson02, check_name), answer)
+    assert not verdict.passed and verdict.solved
+    assert message in str(verdict) and hint in str(verdict), str(verdict)
+
+
+@pytest.mark.parametrize(
+    ("check_name", "answer"),
+    [("check_compare_prices", remembers_with_aset),
+     ("check_compare_prices", names_the_auser),
+     ("check_compare_prices", audits_before_answering),
+     ("check_quote_view", NamesTheAuserQuoteView)],
+    ids=["02.1 session.aset", "02.1 await request.auser()", "02.1 a task awaited",
+         "02.2 await request.auser()"],
+)
+def test_review_s28c_right_answers_pass(project, check_name, answer):
+    from tutorial_project.course.exercises import lesson02
+
+    verdict = verdict_of(getattr(lesson02, check_name), answer)
+    assert verdict.passed, str(verdict)
+
+
+def test_the_checks_sign_in_and_out(project):
+    """The probe user's session is deleted after the check: no session piles up per run."""
+    from django.contrib.sessions.models import Session
+
+    from tutorial_project.course.exercises.lesson02 import check_quote_view
+
+    before = Session.objects.count()
+    assert verdict_of(check_quote_view, QuoteView).passed
+    assert Session.objects.count() == before

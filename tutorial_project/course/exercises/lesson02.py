@@ -1,6 +1,7 @@
 """Checks for lesson 02 · Async views."""
 
 import asyncio
+import contextvars
 import gc
 import inspect
 import sys
@@ -8,10 +9,14 @@ from contextlib import asynccontextmanager, contextmanager
 from types import SimpleNamespace
 
 from asgiref.sync import iscoroutinefunction
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpResponse
+from django.test import AsyncClient
 from django.views import View
 
+from tutorial_project.course.exercises import probes
 from tutorial_project.course.exercises.core import exercise
 from tutorial_project.course.exercises.expect import (
     LoopCPU,
@@ -23,7 +28,6 @@ from tutorial_project.course.exercises.expect import (
     sleeps_on_this_thread,
     sync_cache_calls_on_this_thread,
 )
-from tutorial_project.course.exercises.probes import call_view
 from tutorial_project.instruments import fake_upstream
 
 SKUS = ["BK-001", "CF-001", "GM-001", "TL-001", "BK-002", "CF-002"]
@@ -42,6 +46,45 @@ CPU_STALL = 0.05 if sys.platform == "win32" else 0.03
 
 async def _ok(request):
     return HttpResponse("ok")
+
+
+# The session cookie every request of a check carries, a signed-in user's. Without a cookie,
+# request.user is AnonymousUser and request.session is empty, both with no query: a view that
+# reads them on the loop passes a cookie-less test and fails (SynchronousOnlyOperation) for
+# every signed-in user. With it, both load with the sync ORM on first use.
+_session_cookie = contextvars.ContextVar("lesson02_session_cookie", default=None)
+PROBE_USER = "lesson02-check"
+
+
+async def call_view(view, **request):
+    """probes.call_view, with the signed-in user's session cookie (``cookies={}``: none)."""
+    request.setdefault("cookies", _session_cookie.get())
+    return await probes.call_view(view, **request)
+
+
+@asynccontextmanager
+async def _signed_in():
+    """Every request in the block carries the session cookie of a signed-in user."""
+    user, _ = await get_user_model().objects.aget_or_create(username=PROBE_USER)
+    client = AsyncClient()
+    await client.aforce_login(user)
+    name = settings.SESSION_COOKIE_NAME
+    token = _session_cookie.set({name: client.cookies[name].value})
+    try:
+        yield
+    finally:
+        _session_cookie.reset(token)
+        await client.alogout()  # deletes the session
+
+
+async def _note_signed_in_fault(view, response, suffix):
+    """Set ``response.signed_in_fault`` when its SynchronousOnlyOperation came from the session
+    cookie: the same request without it does not raise one (request.user or request.session
+    was read on the loop)."""
+    response.signed_in_fault = False
+    if "SynchronousOnlyOperation" in (response.view_error or ""):
+        again = await call_view(view, suffix=suffix, cookies={})
+        response.signed_in_fault = "SynchronousOnlyOperation" not in (again.view_error or "")
 
 
 @asynccontextmanager
@@ -129,6 +172,19 @@ async def _refuse_blank_inputs(check, view, blanks, hint):
         )
 
 
+async def _upstream_failure_is_a_502(check, view, suffix, what):
+    """DOWN-1 fails upstream: the view must answer 502 with a JSON error."""
+    response = await call_view(view, suffix=suffix)
+    check.that(
+        response.status_code == 502 and _is_json_error(response),
+        f"{what} answers 502 with an 'error' message",
+        f"{what} answered {_answered(response)}",
+        hint=_failure_hint(response) if "ExceptionGroup" in (response.view_error or "")
+        else "catch fake_upstream.UpstreamError, "
+        "return JsonResponse({'error': ...}, status=502)",
+    )
+
+
 async def _ordinary_sku_fails(check, view, sku, suffix):
     """The upstream fails for `sku`, whose name says nothing: the view must answer 502."""
     with _upstream_fails_for(sku):
@@ -180,33 +236,73 @@ def _failure_hint(response):
     return "catch fake_upstream.UpstreamError, return JsonResponse({'error': ...}, status=502)"
 
 
+_in_the_view = contextvars.ContextVar("lesson02_in_the_view", default=False)
+
+
+@contextmanager
+def _tasks_it_starts():
+    """The asyncio tasks started while ``_in_the_view`` is set, by the view or by its tasks
+    (a task copies its creator's context), and by no other code on the loop."""
+    loop = asyncio.get_running_loop()
+    factory_before = loop.get_task_factory()
+    started = []
+
+    def factory(loop, coro, **kwargs):
+        task = (factory_before(loop, coro, **kwargs) if factory_before
+                else asyncio.Task(coro, loop=loop, **kwargs))
+        if _in_the_view.get():
+            started.append(task)
+        return task
+
+    loop.set_task_factory(factory)
+    try:
+        yield started
+    finally:
+        loop.set_task_factory(factory_before)
+
+
 def _answering_after_its_calls(view, seen):
-    """``view`` wrapped to note in ``seen.left_running`` how many upstream calls were still
-    running once it had answered: a task it started and never awaited (``create_task``,
-    ``ensure_future``) waits on its own, and the answer was not made from it."""
+    """``view`` wrapped to note in ``seen.left_running`` how many upstream calls, and in
+    ``seen.tasks_left`` which tasks it started, were still running once it had answered: a task
+    it started and never awaited (``create_task``, ``ensure_future``) runs on alone, and nobody
+    hears when it fails."""
     if not iscoroutinefunction(view):
         return view  # a sync view: must_be_async and view_is_async say so
 
     async def probe(request, *args, **kwargs):
-        response = view(request, *args, **kwargs)
-        if inspect.isawaitable(response):
-            response = await response
-        await asyncio.sleep(0)  # a task started and not awaited gets to start its call
+        with _tasks_it_starts() as started:
+            token = _in_the_view.set(True)
+            try:
+                response = view(request, *args, **kwargs)
+                if inspect.isawaitable(response):
+                    response = await response
+            finally:
+                _in_the_view.reset(token)
+            for _ in range(CANCEL_TURNS):  # a task it cancelled without awaiting it ends
+                await asyncio.sleep(0)
         seen.left_running = max(getattr(seen, "left_running", 0), seen.now)
+        seen.tasks_left = [task for task in started if not task.done()]
         return response
 
     return probe
 
 
 async def _no_call_left_running(check, seen):
-    left = getattr(seen, "left_running", 0)
+    left, tasks = getattr(seen, "left_running", 0), getattr(seen, "tasks_left", [])
+    for task in tasks:  # end them here, not in a later cell
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
     check.that(
-        left == 0,
-        "it answered once its upstream calls were done: none was left running",
-        f"{left} upstream call(s) were still running when it answered",
+        not left and not tasks,
+        "it answered once its upstream calls were done: no task it started was left running",
+        f"{left} upstream call(s) were still running when it answered" if left
+        else f"{len(tasks)} task(s) it started were still running when it answered",
         hint="await the calls and answer from what they return (`await asyncio.gather(...)`, "
         "or tasks in an `asyncio.TaskGroup`): a task nobody awaits waits alone, and nobody "
-        "hears when it fails",
+        "hears when it fails" if left else "a task nobody awaits outlives the response: "
+        "nobody hears when it fails, and a sync_to_async call in it (an ORM a-method) holds "
+        "a thread of its own (lesson 07). Await it before answering, or leave the work to a "
+        "task queue",
     )
     if left:  # let those calls end here, not in a later cell
         await asyncio.sleep(fake_upstream.DELAY * 1.5)
@@ -372,6 +468,11 @@ def _status_hint(response):
         return (f"it answered 504 when every call took the usual {fake_upstream.DELAY} s "
                 "(fake_upstream.DELAY): its time limit fired before the upstream could "
                 "answer; give the calls a second or two (`async with asyncio.timeout(2):`)")
+    if getattr(response, "signed_in_fault", False):
+        return ("request.user and request.session load with the sync ORM on first use when "
+                "the request carries a session cookie, as a signed-in user's does (a request "
+                "without one loads nothing, and passes): `user = await request.auser()`, "
+                "`await request.session.aget(...)` and `aset(...)` (Django 5.1+)")
     if "SynchronousOnlyOperation" in error:
         return ("the sync ORM cannot run on the event loop: the prices come from the "
                 "upstream, so leave the ORM out, or use its a-methods "
@@ -467,7 +568,8 @@ def _must_not_block_a_thread(check, seen):
 async def check_compare_prices(check, compare_prices):
     must_be_async(check, compare_prices, "compare_prices", "request", kind="view")
     with async_unsafe_noted() as unsafe:  # unset for the check, as it was afterwards
-        await _check_compare_prices(check, compare_prices, unsafe)
+        async with _signed_in():
+            await _check_compare_prices(check, compare_prices, unsafe)
 
 
 async def _check_compare_prices(check, compare_prices, unsafe):
@@ -476,10 +578,11 @@ async def _check_compare_prices(check, compare_prices, unsafe):
         probe = _answering_after_its_calls(compare_prices, seen)
         response = await call_view(probe, suffix=f"?skus={','.join(SKUS)}")
     _guard_left_on(check, unsafe)
+    await _note_signed_in_fault(compare_prices, response, f"?skus={','.join(SKUS)}")
     check.that(
         response.status_code == 200,
-        "?skus=BK-001,CF-001,... answers 200",
-        f"?skus=BK-001,CF-001,... answered {_answered(response)}",
+        "a signed-in user's ?skus=BK-001,CF-001,... answers 200",
+        f"a signed-in user's ?skus=BK-001,CF-001,... answered {_answered(response)}",
         hint=_status_hint(response),
     )
     expected = {sku: fake_upstream.quote_for(sku)["price"] for sku in SKUS}
@@ -517,15 +620,8 @@ async def _check_compare_prices(check, compare_prices, unsafe):
             [("", "no ?skus="), ("?skus=", "an empty ?skus="), ("?skus=,", "?skus=,")],
             hint="drop the empty items of the list (`[s.strip() for s in ... if s.strip()]`); "
             "if none is left, return JsonResponse({'error': ...}, status=400)")
-        response = await call_view(compare_prices, suffix="?skus=CF-001,DOWN-1")
-        check.that(
-            response.status_code == 502 and _is_json_error(response),
-            "an upstream failure (DOWN-1) answers 502 with an 'error' message",
-            f"an upstream failure answered {_answered(response)}",
-            hint=_failure_hint(response) if "ExceptionGroup" in (response.view_error or "")
-            else "catch fake_upstream.UpstreamError, "
-            "return JsonResponse({'error': ...}, status=502)",
-        )
+        await _upstream_failure_is_a_502(check, compare_prices, "?skus=CF-001,DOWN-1",
+                                         "an upstream failure (DOWN-1)")
         await _ordinary_sku_fails(check, compare_prices, "GM-001", "?skus=CF-001,GM-001")
         await _a_bug_is_not_a_502(check, compare_prices, "?skus=CF-001,GM-001")
         response = await call_view(compare_prices, suffix="?skus=%20,%20")
@@ -571,7 +667,8 @@ async def check_quote_view(check, QuoteView):
         hint="define the handler as `async def get(self, request):`",
     )
     with async_unsafe_noted() as unsafe:  # unset for the check, as it was afterwards
-        await _check_quote_view(check, view, unsafe)
+        async with _signed_in():
+            await _check_quote_view(check, view, unsafe)
 
 
 async def _check_quote_view(check, view, unsafe):
@@ -580,13 +677,15 @@ async def _check_quote_view(check, view, unsafe):
         responses = await asyncio.gather(*(call_view(view, suffix=f"?sku={s}") for s in skus))
     _guard_left_on(check, unsafe)
     response = responses[0]
+    await _note_signed_in_fault(view, response, "?sku=CF-001")
     if response.status_code == 200:
         _must_be_json(check, response, "GET ?sku=CF-001")
     check.that(
         response.status_code == 200 and _json_body(response) == fake_upstream.quote_for("CF-001"),
-        "GET ?sku=CF-001 answers 200 with the upstream's quote",
-        f"GET ?sku=CF-001 answered {_answered(response)}",
-        hint=_status_hint(response) if response.status_code == 504
+        "a signed-in user's GET ?sku=CF-001 answers 200 with the upstream's quote",
+        f"a signed-in user's GET ?sku=CF-001 answered {_answered(response)}",
+        hint=_status_hint(response)
+        if response.status_code == 504 or "SynchronousOnlyOperation" in (response.view_error or "")
         else "return JsonResponse(await fake_upstream.fetch_price(sku))",
     )
     check.that(
@@ -612,14 +711,7 @@ async def _check_quote_view(check, view, unsafe):
             await call_view(_answering_after_its_calls(view, alone), suffix="?sku=BK-002")
         await _no_call_left_running(check, alone)
         await _cancelled_while_it_waits(check, view, "?sku=BK-002")
-        response = await call_view(view, suffix="?sku=DOWN-1")
-        check.that(
-            response.status_code == 502 and _is_json_error(response),
-            "GET ?sku=DOWN-1 answers 502 with an 'error' message",
-            f"GET ?sku=DOWN-1 answered {_answered(response)}",
-            hint="catch fake_upstream.UpstreamError, "
-            "return JsonResponse({'error': ...}, status=502)",
-        )
+        await _upstream_failure_is_a_502(check, view, "?sku=DOWN-1", "GET ?sku=DOWN-1")
         await _ordinary_sku_fails(check, view, "TL-001", "?sku=TL-001")
         await _a_bug_is_not_a_502(check, view, "?sku=GM-001")
         await _refuse_blank_inputs(

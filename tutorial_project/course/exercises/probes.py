@@ -12,11 +12,12 @@ from tutorial_project.playground import mount, unmount
 _routes = itertools.count(1)
 
 
-async def call_view(view, *, method="get", suffix="", **request):
+async def call_view(view, *, method="get", suffix="", cookies=None, **request):
     """Mount ``view`` at a private route, request it with AsyncClient, unmount it.
 
-    ``suffix`` is appended to the route (for query strings); ``request`` goes to the
-    client call (``data=``, ``content_type=``, ``headers=``...). Returns the response, with
+    ``suffix`` is appended to the route (for query strings); ``cookies`` ({name: value}) are
+    sent with the request, as a browser sends its own; ``request`` goes to the client call
+    (``data=``, ``content_type=``, ``headers=``...). Returns the response, with
     ``response.view_error``: what the view raised ("TypeError: ..."), or None.
     Django's log lines for the probe's 4xx/5xx are kept out of the cell: the verdict
     reports what matters.
@@ -25,6 +26,8 @@ async def call_view(view, *, method="get", suffix="", **request):
     mount(route, view)
     try:
         client = AsyncClient(raise_request_exception=False)
+        for name, value in (cookies or {}).items():
+            client.cookies[name] = value
         with _request_log_held(f"/{route}") as records:
             response = await getattr(client, method)(f"/{route}{suffix}", **request)
     finally:
