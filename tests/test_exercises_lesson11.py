@@ -235,6 +235,21 @@ async def page_and_own_count(number):  # a COUNT of its own beside the paginator
     return await sync_to_async(lambda: [p.sku for p in paginator.get_page(number)])()
 
 
+async def sync_cache_on_the_loop(number):  # cache.set on the loop: a round trip with Redis
+    from django.core.cache import cache
+
+    cache.set("last_page_asked", number)
+    return await page_in_a_thread(number)
+
+
+async def async_cache_twins(number):  # right: aget/aset run off the loop
+    from django.core.cache import cache
+
+    asked = await cache.aget("pages_asked", 0)
+    await cache.aset("pages_asked", asked + 1)
+    return await page_in_a_thread(number)
+
+
 def _skus_of_page(number):
     django_paginator, products = paginators()
     return [p.sku for p in django_paginator.Paginator(products, 5).get_page(number)]
@@ -282,6 +297,10 @@ def test_page_skus(project):
     assert not verdict and "blocking calls on the event loop's thread: time.sleep" in str(verdict)
     verdict = run(check_page_skus, waits_on_an_event)
     assert not verdict and "Event.wait" in str(verdict), str(verdict)
+    verdict = run(check_page_skus, sync_cache_on_the_loop)
+    assert not verdict and "sync cache on the event loop: cache.set()" in str(verdict)
+    assert "cache.aset" in str(verdict)
+    assert run(check_page_skus, async_cache_twins)
     if HAS_ASYNC_PAGINATOR:  # Django 6.0+: the AsyncPaginator answer
         async def with_async_paginator(number):
             django_paginator, products = paginators()
@@ -289,6 +308,15 @@ def test_page_skus(project):
             return [p.sku for p in await page.aget_object_list()]
 
         assert run(check_page_skus, with_async_paginator)
+
+        async def async_paginator_counting_hits_in_sync_cache(number):
+            from django.core.cache import cache
+
+            cache.set("page_hits", cache.get("page_hits", 0) + 1)
+            return await with_async_paginator(number)
+
+        verdict = run(check_page_skus, async_paginator_counting_hits_in_sync_cache)
+        assert not verdict and "cache.get(), cache.set()" in str(verdict), str(verdict)
 
         async def async_paginator_with_orphans(number):
             django_paginator, products = paginators()

@@ -99,6 +99,10 @@ def _shape_hint(got):
     return None
 
 
+SYNC_CACHE_HINT = ("with Redis or Memcached each sync cache call waits on the network and "
+                   "holds the loop: use the async twins (`await cache.aget(...)`, "
+                   "`await cache.aset(...)`)")
+
 PAGE_PROBES = [(1, "page 1"), (2, "the middle page"), (3, "the last page"),
                ("x", "not a number: page 1"),
                (99, "out of range: the last page"),
@@ -128,7 +132,8 @@ async def _probe_pages(check, page_skus):
         expected = await _expected_page(number)
         try:
             with (loop_blocking_calls() as blocking, _pages_built() as built,
-                  recorded_statements() as statements):
+                  recorded_statements() as statements,
+                  sync_cache_calls_on_this_thread() as cache_calls):
                 got = await as_a_request(page_skus, number)
         except SynchronousOnlyOperation:
             _refuse(check, f"page_skus({number!r}) ran a query on the event loop",
@@ -147,6 +152,10 @@ async def _probe_pages(check, page_skus):
                     hint="an AsyncPage cannot query when you index it, take its len() or loop "
                     "over it with a plain `for`: `[p.sku async for p in page]`, or "
                     "`await page.aget_object_list()` first")
+        if cache_calls:
+            _refuse(check, f"page_skus({number!r}) called the sync cache on the event loop: "
+                    + ", ".join(f"cache.{name}()" for name in cache_calls),
+                    hint=SYNC_CACHE_HINT)
         if blocking:
             _refuse(check, f"page_skus({number!r}) made blocking calls on the event loop's "
                     f"thread: {_named(blocking)}",
@@ -600,9 +609,7 @@ async def check_start_report_view(check, view):
     if not hung and cache_calls:
         _refuse(check, "the view called the sync cache on the event loop: "
                 + ", ".join(f"cache.{name}()" for name in cache_calls),
-                hint="with Redis or Memcached each sync cache call waits on the network and "
-                "holds the loop: use the async twins (`await cache.aget(...)`, "
-                "`await cache.aset(...)`)")
+                hint=SYNC_CACHE_HINT)
     if sleeps or blocking:
         named = _named(["time.sleep"] * len(sleeps) + blocking)
         _refuse(check, f"the view made blocking calls on the event loop's thread: {named}",
