@@ -201,6 +201,36 @@ def test_a_sync_test_with_async_to_sync_is_told_why_the_async_form(project):
                "async_to_sync refuses to run")
 
 
+def test_use_transport_as_a_decorator_is_told_to_use_with(project):
+    """Review 10-s29: contextmanager's ContextDecorator wraps the async def in a sync function
+    that leaves the block before the coroutine runs; the verdict names that, not "not async"."""
+    from tutorial_project.course.exercises.lesson10 import check_timeout_test
+
+    @marked
+    @client.use_transport(times_out())
+    async def decorated(async_client, book):
+        response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+        assert response.status_code == 504 and "error" in response.json()
+
+    fails_with(run(check_timeout_test, decorated), "a decorator wrapped it in a sync function",
+               "`with client.use_transport(...):`")
+
+
+def test_async_to_sync_as_a_decorator_gets_the_way_out_3_hint(project):
+    from asgiref.sync import async_to_sync
+
+    from tutorial_project.course.exercises.lesson10 import check_timeout_test
+
+    @mark("django_db")
+    @async_to_sync
+    async def way_out_3(async_client, book):
+        with client.use_transport(times_out()):
+            response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+        assert response.status_code == 504 and "error" in response.json()
+
+    fails_with(run(check_timeout_test, way_out_3), "not an async function", "way out 3")
+
+
 def test_an_unknown_fixture_is_named(project):
     from tutorial_project.course.exercises.lesson10 import check_timeout_test
 

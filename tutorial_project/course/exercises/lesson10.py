@@ -33,7 +33,7 @@ from decimal import Decimal
 import httpx
 import pytest
 from _pytest.mark.structures import ParameterSet
-from asgiref.sync import sync_to_async
+from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.core.exceptions import SynchronousOnlyOperation
 from django.core.management.color import no_style
 from django.db import connection, transaction
@@ -68,7 +68,7 @@ def _buggy_views():
             return JsonResponse({"error": "rates upstream failed"}, status=502)
         return response
 
-    async def timeout_escapes(request, sku):  # forgot the except: a 500, and no JSON
+    async def timeout_escapes(request, sku):  # forgot the except: no JSON error at all
         await client.fetch_rate(request.GET.get("currency", "EUR"))
         return await product_price(request, sku)
 
@@ -105,7 +105,8 @@ def _buggy_views():
     return {
         "a view that answers 502 for a timeout": (
             timeout_is_a_502, "assert response.status_code == 504, not just 'an error'"),
-        "a view that lets the timeout escape (a 500)": (
+        "a view that lets the timeout escape (a server answers 500; the test client "
+        "raises it)": (
             timeout_escapes, "assert the status code: a 500 is not a 504"),
         "a view that answers 200 with an unconverted price": (
             falls_back_silently, "assert the status code is 504"),
@@ -481,6 +482,16 @@ async def _run_on(check, test, view, what, calls, arguments):
 
 @exercise("10.1", "A test that catches a bug")
 async def check_timeout_test(check, test_upstream_timeout):
+    unwrapped = inspect.unwrap(test_upstream_timeout)
+    if (inspect.isfunction(test_upstream_timeout)
+            and not iscoroutinefunction(test_upstream_timeout)
+            and iscoroutinefunction(unwrapped)):
+        fail(check, "test_upstream_timeout is an async def, but a decorator wrapped it in a "
+                    "sync function. @client.use_transport(...) does that: a context manager used "
+                    "as a decorator enters and leaves its block around the call that only "
+                    "creates the coroutine, before the test body runs",
+             "put the swap inside the test: `with client.use_transport(...):` around the "
+             "request")
     must_be_async(check, test_upstream_timeout, "test_upstream_timeout", "async_client",
                   hint="define it with `async def test_upstream_timeout(async_client, book):` "
                        "and the marks. A sync test that runs an async body with async_to_sync "
