@@ -61,7 +61,21 @@ def gathers_and_leaves_the_others_running(fetch_price, skus):  # the old referen
     return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
 
 
-def gathers_and_cancels_the_others(fetch_price, skus):  # right: gather, then cancel on error
+def gathers_and_cancels_the_others(fetch_price, skus):  # right: gather, cancel, wait, raise
+    async def fetch_all():
+        tasks = [asyncio.ensure_future(fetch_price(sku)) for sku in skus]
+        try:
+            return await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+
+    return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
+
+
+def cancels_the_others_without_waiting(fetch_price, skus):  # their cleanup finds no bridge
     async def fetch_all():
         tasks = [asyncio.ensure_future(fetch_price(sku)) for sku in skus]
         try:
@@ -70,6 +84,18 @@ def gathers_and_cancels_the_others(fetch_price, skus):  # right: gather, then ca
             for task in tasks:
                 task.cancel()
             raise
+
+    return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
+
+
+def reads_the_cancelled_results(fetch_price, skus):  # CancelledError, not the fetch's error
+    async def fetch_all():
+        tasks = [asyncio.ensure_future(fetch_price(sku)) for sku in skus]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return [task.result() for task in tasks]
 
     return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))
 
@@ -434,6 +460,7 @@ def pairs_skus_as_they_complete(fetch_price, skus):  # right: each result carrie
         finally:  # on an error, the others must not run on after async_to_sync returns
             for task in tasks:
                 task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     return async_to_sync(fetch_all)()
 
@@ -575,6 +602,12 @@ def test_03_1_right_answers_pass(answer):
                                            "PriceUnavailable that caused it", "from error"]),
         (reads_a_file_in_the_bridged_coroutine, [
             "made a blocking call on the event loop: open() (sync file I/O)", "a file read"]),
+        (cancels_the_others_without_waiting, [
+            "fetches ran on after prices_for had raised",
+            "CurrentThreadExecutor already quit", "wait for them"]),
+        (reads_the_cancelled_results, [
+            "prices_for raised CancelledError", "cannot answer 502",
+            "re-raise the fetch's error"]),
         (gathers_and_leaves_the_others_running, [
             "fetches ran on after prices_for had raised",
             "CurrentThreadExecutor already quit", "TaskGroup", "cancel the unfinished"]),

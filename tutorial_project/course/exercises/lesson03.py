@@ -186,18 +186,31 @@ class LoopBoundFetch(Concurrency):
             if sku == self.fails_for:
                 await asyncio.sleep(self.delay)
                 raise PriceUnavailable(f"the price service failed for {sku}")
-            await asyncio.sleep(self.others_delay)
+            try:
+                await asyncio.sleep(self.others_delay)
+            except asyncio.CancelledError:
+                # Cleanup when cancelled (giving back a connection, an audit row): one more
+                # thread-sensitive call, which needs the bridge still open: a fetch cancelled
+                # but not awaited before async_to_sync returns finds it gone.
+                await self._thread_sensitive_call()
+                raise
             # A second thread-sensitive call, after the wait (caching the price, an audit
             # row): a fetch left running after async_to_sync has returned finds its bridge
             # gone here ("CurrentThreadExecutor already quit or is broken").
-            try:
-                await sync_to_async(_no_op)()
-            except RuntimeError as error:
-                self.orphans.append(f"{type(error).__name__}: {error}")
+            if not await self._thread_sensitive_call():
                 return None  # noted; judged by the check, not logged as never retrieved
         finally:
             self.leave()
         return price_of(sku)
+
+    async def _thread_sensitive_call(self):
+        """Whether a thread-sensitive call went through; the error is noted if not."""
+        try:
+            await sync_to_async(_no_op)()
+        except RuntimeError as error:
+            self.orphans.append(f"{type(error).__name__}: {error}")
+            return False
+        return True
 
     async def settled(self, patience=2.0):
         """Wait (at most ``patience`` s) for fetches the answer left running: gather does not
@@ -435,8 +448,23 @@ async def check_prices_for(check, prices_for):
             outcome = await sync_to_async(prices_for)(failing, FAILING_RUN_SKUS)
     except Exception as error:  # noqa: BLE001  (judged below)
         outcome = error
+    except asyncio.CancelledError as error:  # the answer's own: a cancelled task's result()
+        if asyncio.current_task().cancelling():
+            raise  # the check itself was cancelled
+        outcome = error
     await failing.settled()
     failing.close_unstarted()
+    if isinstance(outcome, asyncio.CancelledError):
+        check.that(
+            False, "",
+            f"fetch_price raised PriceUnavailable for {FAILING_PRICE_SKU}, and prices_for "
+            "raised CancelledError: the view's `except PriceUnavailable:` does not catch it, "
+            "so it cannot answer 502, and nor does Django's 500 handling (it catches "
+            "Exception; CancelledError is a BaseException)",
+            hint="after cancelling the other tasks, re-raise the fetch's error, not a "
+            "cancelled task's: a cancelled task's result() raises CancelledError (a "
+            "TaskGroup does this for you)",
+        )
     _refuse_lost_errors(
         check, outcome, PriceUnavailable, who="prices_for",
         failed=f"fetch_price raised PriceUnavailable for {FAILING_PRICE_SKU}",
@@ -460,7 +488,8 @@ async def check_prices_for(check, prices_for):
         "on the server's loop; once async_to_sync has returned, their thread-sensitive calls "
         "find its executor gone. Fetch in a TaskGroup, which cancels the others and waits for "
         "them, and unwrap its ExceptionGroup (`except* Exception as group: raise "
-        "group.exceptions[0]`), or cancel the unfinished tasks before re-raising",
+        "group.exceptions[0]`), or cancel the unfinished tasks and wait for them "
+        "(`await asyncio.gather(*tasks, return_exceptions=True)`) before re-raising",
     )
 
 
