@@ -94,6 +94,12 @@ async def whoami_empty_string(request):  # "" instead of null for the anonymous 
     return JsonResponse({"username": (await request.auser()).username})
 
 
+async def whoami_created(request):  # the right body, with 201
+    user = await request.auser()
+    return JsonResponse({"username": user.username if user.is_authenticated else None},
+                        status=201)
+
+
 async def whoami_sleeps_on_the_loop(request):  # right answer, but blocks every request
     time.sleep(0.2)
     user = await request.auser()
@@ -174,6 +180,8 @@ def test_whoami(project, recwarn):
     for wrong in (whoami_str, whoami_empty_string):
         verdict = run(check_whoami_view, wrong)
         assert not verdict and 'JsonResponse({"username": None})' in str(verdict), wrong.__name__
+    created = run(check_whoami_view, whoami_created)  # the hint names the status, not the body
+    assert not created and "the status is not 200" in str(created), str(created)
     for blocking in (whoami_sleeps_on_the_loop, whoami_short_sleep_on_the_loop,
                      whoami_waits_on_an_event, whoami_sleep_imported_by_name):
         verdict = run(check_whoami_view, blocking)
@@ -631,6 +639,38 @@ async def count_has_key_then_incr(page):  # right, written differently: has_key,
     return await sync_to_async(cache.incr)(key)
 
 
+def _add_then_incr(key):  # `cache` looked up in the thread that runs it
+    default_cache().add(key, 0, timeout=None)
+    return default_cache().incr(key)
+
+
+async def count_to_thread(page):  # a new cache object for every call
+    return await asyncio.to_thread(_add_then_incr, f"hits:{page}")
+
+
+async def count_run_in_executor(page):  # a new cache object in each pool thread, never closed
+    return await asyncio.get_running_loop().run_in_executor(None, _add_then_incr, f"hits:{page}")
+
+
+async def count_to_thread_bound(page):  # right: `cache.incr` is looked up on the loop
+    cache, key = default_cache(), f"hits:{page}"
+    await cache.aadd(key, 0, timeout=None)
+    return await asyncio.to_thread(cache.incr, key)
+
+
+def test_count_hit_refuses_a_cache_object_built_in_a_pool_thread(project):
+    from tutorial_project.course.exercises.lesson09 import check_count_hit
+
+    for pooled in (count_to_thread, count_run_in_executor):
+        verdict = run(check_count_hit, pooled)
+        text = str(verdict)
+        assert not verdict and "new cache objects were built" in text, (pooled.__name__, text)
+        assert "asyncio.to_thread and run_in_executor do not" in text, text
+        assert "loses hits" not in text, text  # it counts right: only the objects are wrong
+    verdict = run(check_count_hit, count_to_thread_bound)
+    assert verdict, str(verdict)
+
+
 def test_count_hit_refuses_serializing_in_this_process_without_a_lock(project):
     from tutorial_project.course.exercises.lesson09 import check_count_hit
 
@@ -688,6 +728,7 @@ def test_count_hit(project, recwarn):
         assert not verdict and "loses hits" in str(verdict), (wrong.__name__, str(verdict))
     verdict = run(check_count_hit, count_with_aincr)  # the hint says which aincr was run
     assert "runs 5.2's aincr" in str(verdict), str(verdict)
+    assert "with Django 5.2's aincr (this check's, on every version)" in str(verdict), str(verdict)
     verdict = run(check_count_hit, count_reads_back)  # the counter is right, the counts are not
     assert not verdict and "did not each get their own count" in str(verdict), str(verdict)
     assert "loses hits" not in str(verdict), str(verdict)

@@ -212,7 +212,10 @@ async def check_whoami_view(check, view):
         'anonymous: 200 {"username": null}',
         "anonymous: "
         + (anonymous_error or f"{anonymous.status_code} {_json_or_none(anonymous)!r}"),
-        hint='answer JsonResponse({"username": None}) when the user is not authenticated '
+        hint=("the body is right but the status is not 200: answer with JsonResponse(...), "
+              "whose default status is 200")
+        if anonymous is not None and _json_or_none(anonymous) == {"username": None}
+        else 'answer JsonResponse({"username": None}) when the user is not authenticated '
         "(an anonymous user's username is the empty string, and str() of it is 'AnonymousUser')",
     )
     check.that(
@@ -383,9 +386,19 @@ class _NetworkLikeLocMemCache(LocMemCache):
     a write of one answer have a gap between them (a get + set in one thread hop loses
     concurrent hits, as it would on Redis). Its ``aincr`` is Django 5.2's (``aget`` then
     ``aset``, two thread hops), so an answer that counts on Django 6.1's atomic ``aincr``
-    fails on 6.1 as it would on 5.2. While ``_AnotherProcess.key`` is set, each sync call on
-    that key is followed by a hit that another worker process counts (see there).
+    fails on 6.1 as it would on 5.2 (``aincr_calls`` counts its calls, to say so). While
+    ``_AnotherProcess.key`` is set, each sync call on that key is followed by a hit that
+    another worker process counts (see there). ``built`` counts the objects made: ``caches``
+    makes one in a thread that has none (``asyncio.to_thread``, ``run_in_executor``: asgiref's
+    ``Local`` does not follow them there, as it follows ``sync_to_async``).
     """
+
+    built = 0
+    aincr_calls = 0
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _NetworkLikeLocMemCache.built += 1
 
     def _refuse_on_the_loop(self, name):
         try:
@@ -423,6 +436,7 @@ class _NetworkLikeLocMemCache(LocMemCache):
             return super().has_key(key, version)
 
     async def aincr(self, key, delta=1, version=None):  # Django 5.2's BaseCache.aincr
+        _NetworkLikeLocMemCache.aincr_calls += 1
         value = await self.aget(key, self._missing_key, version=version)
         if value is self._missing_key:
             raise ValueError(f"Key '{key}' not found")
@@ -627,12 +641,14 @@ async def check_count_hit(check, count_hit):
         probe = caches["default"]
         await probe.aclear()
         with _learner_code_watched() as never_awaited, loop_blocking_calls() as blocking:
+            built_before = _NetworkLikeLocMemCache.built
             async with Heartbeat(every=0.005) as heartbeat:
                 try:
                     first = await count_hit("exercise")
                     error = None
                 except Exception as raised:
                     first, error = None, f"{type(raised).__name__}: {raised}"
+            built = _NetworkLikeLocMemCache.built - built_before
             if hasattr(first, "close"):  # a coroutine returned, not awaited
                 first.close()
                 never_awaited.append("count_hit returned a coroutine")
@@ -666,6 +682,7 @@ async def check_count_hit(check, count_hit):
                    hint="create the counter when it is missing (cache.aadd(key, 0, timeout=None) "
                    "does that only if it is absent), then add 1 and return the new count")
         await probe.aclear()
+        _NetworkLikeLocMemCache.aincr_calls = 0
         with (_learner_code_watched(), _locks_taken_by_the_answer() as locks,
               _a_fresh_default_executor(asyncio.get_running_loop()),
               loop_blocking_calls() as blocking,
@@ -677,8 +694,11 @@ async def check_count_hit(check, count_hit):
         results = [*here, *there]
         stored = await probe.aget("hits:home")
         expiry = probe._expire_info.get(probe.make_and_validate_key("hits:home"), 0)
+        aincr_used = _NetworkLikeLocMemCache.aincr_calls > 0
+        built_before = _NetworkLikeLocMemCache.built
         with (_learner_code_watched(), _AnotherProcess.counting("hits:shared") as other):
             shared = await _hits(count_hit, SHARED_HITS, page="shared")
+        built += _NetworkLikeLocMemCache.built - built_before
         shared_stored = await probe.aget("hits:shared")
     check.that(not blocking, f"{HITS} hits at once never blocked the event loop",
                f"{HITS} hits at once: " + _blocked(blocking, None), hint=BLOCKING_HINT)
@@ -701,7 +721,9 @@ async def check_count_hit(check, count_hit):
     check.that(
         stored == HITS and not failures and counts == list(range(1, HITS + 1)),
         f"{HITS} hits at once: the counter holds {HITS}, each hit got its own count",
-        f"{HITS} hits at once: the counter holds {stored!r}",
+        f"{HITS} hits at once"
+        + (", with Django 5.2's aincr (this check's, on every version)" if aincr_used else "")
+        + f": the counter holds {stored!r}",
         hint="a read, then a write (aget + aset, aincr on Django 5.2, or get + set inside one "
         "sync_to_async) loses hits that happen in between (6.1's aincr runs the backend's own "
         "incr, but the exercise asks for code right on 5.2 too: this check runs 5.2's aincr, "
@@ -722,6 +744,17 @@ async def check_count_hit(check, count_hit):
         "one-thread executor, a queue used as a mutex or a lock keeps this process's hits "
         "apart, not the other's, which land between your read and your write. Let the cache "
         "count, atomically for every process: `await sync_to_async(cache.incr)(key)`",
+    )
+    check.that(
+        built == 0, "every hit used the request's cache object",
+        f"{built} new cache objects were built during {SHARED_HITS + 1} hits, in threads "
+        "where the request's one was not visible",
+        hint="`caches['default']` and the `cache` proxy keep a cache object per thread and "
+        "async context (asgiref's Local): sync_to_async carries the request's into its thread, "
+        "asyncio.to_thread and run_in_executor do not, so `cache` used in there builds a new "
+        "one (with asyncio.to_thread, one per call; on Redis each has its own connection pool, "
+        "which nothing closes). Run it with sync_to_async, or look the method up on the loop: "
+        "`await sync_to_async(cache.incr)(key)`",
     )
     check.that(expiry is None, "the counter never expires",
                "the counter expires "
