@@ -129,3 +129,40 @@ def test_a_stopped_servers_port_taken_by_another_program_is_not_reported(project
     finally:
         other.kill()
         other.wait()
+
+
+def test_waits_counts_finished_and_cancelled_waits(project):
+    from django.core.handlers.asgi import ASGIHandler
+    from django.test import AsyncClient
+
+    from tutorial_project.instruments.handler_cost import asgi_get
+
+    async def scenario():
+        client = AsyncClient()
+        before = (await client.get("/serving/waits/")).json()
+        await client.get("/serving/wait-async/?ms=0")
+        # a client that leaves after 0.2 s: Django (5.0+) cancels the async view's wait
+        await asgi_get(ASGIHandler(), "/serving/wait-async/?ms=3000", leaves_after=0.2)
+        after = (await client.get("/serving/waits/")).json()
+        return {name: after[name] - before[name] for name in after}
+
+    assert asyncio.run(scenario()) == {"started": 2, "finished": 1, "cancelled": 1}
+
+
+def test_a_view_left_by_its_clients_is_cancelled_under_uvicorn_not_waitress(project):
+    from tutorial_project.instruments.leaving_clients import clients_leave
+
+    async def left(kind, path):
+        async with serve(kind, threads=2) as server:
+            return await clients_leave(server.url, path, clients=2, leave_after=0.5,
+                                       next_after=0.7)
+
+    async def scenario():
+        return await asyncio.gather(left("uvicorn", "/serving/wait-async/?ms=2000"),
+                                    left("waitress", "/serving/wait-sync/?ms=2000"))
+
+    uv, w = asyncio.run(scenario())
+    assert (uv["started"], uv["finished"], uv["cancelled"]) == (2, 0, 2)
+    assert (w["started"], w["finished"], w["cancelled"]) == (2, 2, 0)
+    assert uv["next_wait"] < 1 < w["next_wait"]  # waitress's 2 threads ran on: a queue
+    assert leftovers() == {}

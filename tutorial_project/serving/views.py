@@ -4,10 +4,13 @@
 one quick database read, then a wait on I/O (an upstream API, a slow service). The database
 connection that the read opens stays open until the request ends (``CONN_MAX_AGE = 0`` closes
 it then), so it is held through the wait, as in most real views. ``/serving/threads/`` reports
-how many threads the serving process has had at most, so a load test can read it.
+how many threads the serving process has had at most, so a load test can read it;
+``/serving/waits/`` how many waits started, finished, and were cancelled in this process.
 """
 
 import asyncio
+import collections
+import contextlib
 import os
 import threading
 import time
@@ -18,15 +21,31 @@ from tutorial_project.catalog.models import Product
 
 MAX_WAIT_MS = 5000
 
-_peak_lock = threading.Lock()
+_lock = threading.Lock()
 _peak_threads = 0
+_waits = collections.Counter()  # this process's waits: started, finished, cancelled
 
 
 def _note_threads():
     """Remember the highest thread count this process has had while serving."""
     global _peak_threads
-    with _peak_lock:
+    with _lock:
         _peak_threads = max(_peak_threads, threading.active_count())
+
+
+@contextlib.contextmanager
+def _counted():
+    """Count a wait as started, then as finished or as cancelled (the view's task was)."""
+    with _lock:
+        _waits["started"] += 1
+    try:
+        yield
+    except asyncio.CancelledError:
+        with _lock:
+            _waits["cancelled"] += 1
+        raise
+    with _lock:
+        _waits["finished"] += 1
 
 
 def _wait_ms(request):
@@ -47,7 +66,8 @@ async def wait_async(request):
         return error
     _note_threads()
     products = await Product.objects.acount()
-    await asyncio.sleep(seconds)  # the event loop serves other requests meanwhile
+    with _counted():
+        await asyncio.sleep(seconds)  # the event loop serves other requests meanwhile
     return JsonResponse({"waited_ms": round(seconds * 1000), "view": "async",
                          "products": products, "pid": os.getpid()})
 
@@ -58,7 +78,8 @@ def wait_sync(request):
         return error
     _note_threads()
     products = Product.objects.count()
-    time.sleep(seconds)  # this request's thread is blocked meanwhile
+    with _counted():
+        time.sleep(seconds)  # this request's thread is blocked meanwhile
     return JsonResponse({"waited_ms": round(seconds * 1000), "view": "sync",
                          "products": products, "pid": os.getpid()})
 
@@ -66,8 +87,15 @@ def wait_sync(request):
 async def threads(request):
     """``{"peak": n, "now": m, "pid": p}``; ``?reset=1`` starts a new measurement."""
     global _peak_threads
-    with _peak_lock:
+    with _lock:
         peak = max(_peak_threads, threading.active_count())
         if request.GET.get("reset"):
             _peak_threads = 0
     return JsonResponse({"peak": peak, "now": threading.active_count(), "pid": os.getpid()})
+
+
+async def waits(request):
+    """``{"started": n, "finished": m, "cancelled": k}``: the views' waits in this process."""
+    with _lock:
+        counts = {name: _waits[name] for name in ["started", "finished", "cancelled"]}
+    return JsonResponse(counts)
