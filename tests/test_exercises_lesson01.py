@@ -5,6 +5,7 @@ import concurrent.futures
 import ctypes
 import functools
 import gc
+import subprocess
 import sys
 import threading
 import time
@@ -1412,3 +1413,59 @@ def test_a_loop_stalled_once_by_the_machine_is_timed_again():
 
     verdict = verdict_of("check_fetch_prices", fetch_prices)
     assert verdict.passed, str(verdict)  # the measured call stood still 0.3 s; the next did not
+
+
+# Review s29: a poll loop every 0.14 s passed; the wait_for note fired on the name alone.
+@pytest.mark.parametrize("every", [0.05, 0.1, 0.14, 0.3])
+def test_polling_every_50_ms_or_more_fails_by_its_wake_ups(every):
+    verdict = verdict_of("check_without_blocking", _polling_the_future(every))
+    assert not verdict.passed, str(verdict)
+    assert "while the function ran" in str(verdict) and "do not wait a fixed time or poll" in (
+        str(verdict)), str(verdict)
+
+
+async def without_blocking_waiting_in_rounds_of_a_second(func, *args):
+    future = asyncio.get_running_loop().run_in_executor(None, func, *args)
+    done = set()
+    while not done:  # returns as soon as the function has; wakes up once a second at most
+        done, _ = await asyncio.wait({future}, timeout=1.0)
+    return future.result()
+
+
+@pytest.mark.parametrize(
+    "answer", [without_blocking, without_blocking_with_to_thread,
+               without_blocking_waiting_in_rounds_of_a_second],
+    ids=["sync_to_async", "to_thread", "asyncio.wait in rounds of 1 s"])
+def test_right_answers_pass_with_the_machine_busy(answer):
+    """Wake-ups are counted, not timed: four other programs keep the CPUs busy meanwhile."""
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(4)]
+    try:
+        verdict = verdict_of("check_without_blocking", answer)
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
+    assert verdict.passed, str(verdict)
+
+
+async def price_or_none_named_wait_for_without_calling_it(fetch_price, sku, seconds):
+    wait_for_result = asyncio.ensure_future(fetch_price(sku))  # no asyncio.wait_for here
+    try:
+        done, _ = await asyncio.wait({wait_for_result}, timeout=seconds)
+    except asyncio.CancelledError:
+        wait_for_result.cancel()
+        raise
+    if not done:
+        wait_for_result.cancel()
+        return None
+    return wait_for_result.result()
+
+
+def test_the_wait_for_note_needs_a_call_of_wait_for():
+    verdict = verdict_of("check_price_or_none", price_or_none_named_wait_for_without_calling_it)
+    assert verdict.passed, str(verdict)
+    assert "gh-86296" not in str(verdict), str(verdict)
+    from tutorial_project.course.exercises.lesson01 import _calls_wait_for
+
+    from_import = price_or_none_wait_for_relabelling_the_fetchs_timeout
+    assert _calls_wait_for(from_import) and not _calls_wait_for(len)

@@ -1,6 +1,7 @@
-"""Call Django's ASGIHandler as a server does, for lesson 01.
+"""Call Django's ASGIHandler (and WSGIHandler) as a server does, for lesson 01.
 
     seconds = await seconds_to_response("/report/")  # when would the client get its answer?
+    seconds = await seconds_to_wsgi_response("/report/")  # the same under WSGI
     await cancel_the_handler("/patient/", after=0.1)  # a server that gives up on the app
 
 A server sends the status line as soon as the application sends ``http.response.start``:
@@ -9,10 +10,13 @@ response, in a thread), so timing the whole call would measure something else.
 """
 
 import asyncio
+import concurrent.futures
+import io
 import logging
 import time
 
 from django.core.handlers.asgi import ASGIHandler
+from django.core.handlers.wsgi import WSGIHandler
 
 
 def _get(path):
@@ -43,6 +47,34 @@ async def seconds_to_response(path):
     logger.setLevel(logging.CRITICAL)
     try:
         await ASGIHandler()(scope, receive, send)
+    finally:
+        logger.setLevel(level)
+    return response_started[0]
+
+
+async def seconds_to_wsgi_response(path):
+    """GET ``path`` through a new ``WSGIHandler``, on a new thread as a WSGI server's thread
+    (no event loop, nothing of asgiref's left on it); seconds until ``start_response``."""
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": "",
+               "SERVER_NAME": "testserver", "SERVER_PORT": "80", "HTTP_HOST": "testserver",
+               "wsgi.input": io.BytesIO(b""), "wsgi.url_scheme": "http"}
+    response_started = []
+
+    def serve():
+        started = time.perf_counter()
+        body = WSGIHandler()(environ, lambda status, headers, exc_info=None:
+                             response_started.append(time.perf_counter() - started))
+        try:
+            b"".join(body)
+        finally:
+            body.close()  # as a WSGI server must
+
+    logger = logging.getLogger("django.request")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as server_thread:
+            await asyncio.wrap_future(server_thread.submit(serve))
     finally:
         logger.setLevel(level)
     return response_started[0]

@@ -1,11 +1,16 @@
 """Checks for lesson 01 · asyncio essentials for Django developers."""
 
+import ast
 import asyncio
 import gc
 import inspect
+import itertools
+import statistics
 import sys
+import textwrap
 import threading
 import time
+import types
 import zoneinfo
 
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
@@ -505,19 +510,25 @@ async def check_price_or_none(check, price_or_none):
         await _cancel_leftovers(slow)
     await _check_a_longer_deadline_is_kept(check, price_or_none)
     await _check_errors_and_cancellation_go_through(check, price_or_none)
-    if sys.version_info < (3, 12) and "wait_for" in _source_of(price_or_none):
+    if sys.version_info < (3, 12) and _calls_wait_for(price_or_none):
         check.lines.append(
             "  note: on Python 3.11, asyncio.wait_for can swallow a cancellation from outside "
             "that arrives as the fetch finishes (CPython gh-86296, a race no check can time); "
             "asyncio.timeout has no such bug")
 
 
-def _source_of(function):
-    """The function's source, or '' where there is none (a builtin, a lambda in a REPL)."""
+def _calls_wait_for(function):
+    """Whether the function's source calls ``wait_for`` (``asyncio.wait_for(...)`` or
+    ``wait_for(...)``): a call, not the name in a comment, a string or another name."""
     try:
-        return inspect.getsource(function)
-    except (OSError, TypeError):
-        return ""
+        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    except (OSError, TypeError, SyntaxError):  # no source: a builtin, a lambda in a REPL
+        return False
+    return any(
+        isinstance(node, ast.Call)
+        and (getattr(node.func, "attr", None) == "wait_for"
+             or getattr(node.func, "id", None) == "wait_for")
+        for node in ast.walk(tree))
 
 
 async def _check_a_longer_deadline_is_kept(check, price_or_none):
@@ -598,8 +609,14 @@ async def _check_errors_and_cancellation_go_through(check, price_or_none):
 # long after the first one ended.
 BLOCKING_SECONDS = (0.3, 0.9)
 # An awaited thread's result arrives within milliseconds (360 calls at a load of 20 on
-# 2 cores: at most 0.06 s); polling every 0.25 s or 0.5 s returns 0.2 s after the 0.3 s call.
+# 2 cores: at most 0.06 s); polling every 0.5 s or more returns 0.2 s after the 0.3 s call.
 RETURN_LAG_LIMIT = 0.15
+# A poll loop is caught by its wake-ups, counted, not timed: an answer that awaits the
+# thread's result wakes up only once the function has ended, however loaded the machine.
+# One that polls every 0.45 s or less wakes up at least twice during the 0.9 s call; the
+# median gap between those wake-ups is its polling period, and the check refuses a period of
+# 0.04 s or more, a return up to that late (polling every 10 or 20 ms passes).
+POLL_PERIOD_LIMIT = 0.04
 REQUEST_ZONE = "Europe/Paris"  # what check 01.3 activates, as a time-zone middleware would
 
 
@@ -614,12 +631,15 @@ async def check_without_blocking(check, without_blocking):
     loop_ticks = Heartbeat()  # wakes up every 10 ms on the loop, as in check 01.1
     loop_moved = []  # ticks counted while the blocking function slept
     results, ended, lags = [], [], []
+    started = []  # when each call of the function began to sleep
+    resumed = []  # when without_blocking woke up after a wait
     zones = []  # the time zone the function saw, once the check activated REQUEST_ZONE
 
     def blocking_sum(a, b, seconds):
         threads.append(threading.current_thread())
         zones.append(timezone.get_current_timezone_name())
         before = loop_ticks.beats
+        started.append(time.monotonic())
         time.sleep(seconds)
         loop_moved.append(loop_ticks.beats - before)
         ended.append(time.monotonic())
@@ -637,7 +657,8 @@ async def check_without_blocking(check, without_blocking):
             for seconds in BLOCKING_SECONDS:
                 calls = len(threads)
                 try:
-                    results.append(await without_blocking(blocking_sum, 2, 3, seconds))
+                    results.append(await _resumes_noted(
+                        without_blocking(blocking_sum, 2, 3, seconds), resumed))
                     _no_awaitable_returned(check, results[-1])
                 except TypeError as error:
                     if len(threads) > calls:  # it ran before the error: the answer called it
@@ -675,11 +696,15 @@ async def check_without_blocking(check, without_blocking):
         hint="call it once, on the other thread: `return await asyncio.to_thread(func, *args)` "
         "already gives you its result",
     )
+    period = _polling_period(resumed, zip(started, ended, strict=False))
+    polls = period is not None and period >= POLL_PERIOD_LIMIT
     check.that(
-        max(lags) < RETURN_LAG_LIMIT,
+        max(lags) < RETURN_LAG_LIMIT and not polls,
         "it returned as soon as the function ended",
-        f"it returned {max(lags):.1f} s after the function ended",
-        hint="do not wait a fixed time: await the thread's result, "
+        f"it woke up every {period or 0:.2f} s while the function ran, to see whether it had "
+        f"ended: it can return up to {period or 0:.2f} s after the function ended" if polls
+        else f"it returned {max(lags):.1f} s after the function ended",
+        hint="do not wait a fixed time or poll: await the thread's result, "
         "`return await asyncio.to_thread(func, *args)`",
     )
     # Counted, not timed: a frozen loop ticks 0 times however idle or busy the machine is.
@@ -735,6 +760,36 @@ async def check_without_blocking(check, without_blocking):
             f"({REQUEST_ZONE}): run_in_executor, and asyncio.to_thread with asgiref 3.12 or newer, "
             "lose the request's time zone and language; sync_to_async(func, "
             "thread_sensitive=False) carries them")
+
+
+@types.coroutine
+def _resumes_noted(awaitable, resumed):
+    """Await ``awaitable`` unchanged, appending to ``resumed`` the time of every wake-up after
+    one of its waits (what its task sends or throws in is passed on as it is)."""
+    if not hasattr(awaitable, "__await__"):  # as `await` itself says it
+        raise TypeError(f"object {type(awaitable).__name__} can't be used in 'await' expression")
+    steps = awaitable.__await__()
+    to_send, to_throw = None, None
+    while True:
+        try:
+            waiting_on = steps.send(to_send) if to_throw is None else steps.throw(to_throw)
+        except StopIteration as done:
+            return done.value
+        try:
+            to_send, to_throw = (yield waiting_on), None
+        except BaseException as error:  # noqa: BLE001  (a cancellation: thrown into it)
+            to_send, to_throw = None, error
+        resumed.append(time.monotonic())
+
+
+def _polling_period(resumed, runs):
+    """The median gap between wake-ups during one run of the function, if any run saw two or
+    more of them (a poll loop); None for an answer that waited for the result."""
+    gaps = []
+    for start, end in runs:
+        during = [moment for moment in resumed if start < moment < end]
+        gaps.extend(later - earlier for earlier, later in itertools.pairwise(during))
+    return statistics.median(gaps) if gaps else None
 
 
 def _no_awaitable_returned(check, returned):
