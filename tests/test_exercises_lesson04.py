@@ -178,6 +178,12 @@ def reports():
         products = products.select_related("category").prefetch_related("tags")
         return [(p.sku, p.category.name, [t.name for t in p.tags.all()]) async for p in products]
 
+    async def slug_in_any_case(slug):
+        # "books" also takes "Books": the check makes such a category.
+        products = Product.objects.filter(category__slug__iexact=slug).order_by("sku")
+        products = products.select_related("category").prefetch_related("tags")
+        return [(p.sku, p.category.name, [t.name for t in p.tags.all()]) async for p in products]
+
     async def slug_contains(slug):
         products = Product.objects.filter(category__slug__icontains=slug).order_by("sku")
         products = products.select_related("category").prefetch_related("tags")
@@ -215,6 +221,7 @@ def reports():
         whole_table_joined_to_tags, streamed_in_default_chunks, guard_switched_off,
         in_run_in_executor, tag_objects_not_names, kept_between_calls, slug_starts_with,
         slug_contains, tag_names_in_a_tuple, n_plus_1_in_a_transaction, counts_first,
+        slug_in_any_case,
     )
 
 
@@ -383,11 +390,12 @@ def test_04_1_placeholder_is_not_solved_yet(project):
         (18, "on a thread other than the request's: a connection Django never closes"),
         (19, "gave Tag objects in the tag lists, not the tags' names"),
         (20, "still gave its old name: it kept the report from an earlier call"),
-        (21, "listed 5 products where the category has 3: it also listed BU-000, BU-001, of"),
-        (22, "listed 5 products where the category has 3: it also listed BU-000, BU-001, of"),
+        (21, "listed 7 products where the category has 3: it also listed BU-000, BU-001, BV"),
+        (22, "listed 7 products where the category has 3: it also listed BU-000, BU-001, BV"),
         (23, "gave the tag names in a tuple, not a list"),
         (24, "ran 4 queries for 3 products"),
         (25, "ran 4 queries for 3 products"),
+        (26, "listed 5 products where the category has 3: it also listed BV-000, BV-001, of"),
     ],
 )
 def test_04_1_wrong_answers_fail_with_a_reason(project, which, message, recwarn):
@@ -912,6 +920,78 @@ def transfers():
 
         await sync_to_async(run)()
 
+    def conditional_debit(debit):
+        """A transfer whose ``debit(sender, amount)`` must update the sender's row (returns
+        the row count) or raise: the two UPDATEs in pk order, in atomic(), no lock."""
+
+        def transfer(from_email, to_email, amount):
+            if amount <= 0:
+                raise ValueError("the amount must be positive")
+            with transaction.atomic():
+                sender = Customer.objects.get(email=from_email)
+                receiver = Customer.objects.get(email=to_email)
+
+                def take():
+                    if not debit(sender, amount):
+                        raise ValueError("not enough credit")
+
+                def give():
+                    Customer.objects.filter(pk=receiver.pk).update(credit=F("credit") + amount)
+
+                for write in (take, give) if sender.pk < receiver.pk else (give, take):
+                    write()
+
+        async def answer(from_email, to_email, amount):
+            await sync_to_async(transfer)(from_email, to_email, amount)
+
+        return answer
+
+    # Right, written differently: the debit's condition spelled in other ways.
+    right_debit_with_exclude = conditional_debit(
+        lambda sender, amount: Customer.objects.filter(pk=sender.pk)
+        .exclude(credit__lt=amount).update(credit=F("credit") - amount)
+    )
+    right_debit_with_an_alias = conditional_debit(
+        lambda sender, amount: Customer.objects.filter(pk=sender.pk)
+        .alias(left=F("credit") - amount).filter(left__gte=0)
+        .update(credit=F("credit") - amount)
+    )
+
+    def debit_then_recheck(sender, amount):
+        # The UPDATE locks the row; the balance read after it, in the transaction, is fresh.
+        Customer.objects.filter(pk=sender.pk).update(credit=F("credit") - amount)
+        if Customer.objects.get(pk=sender.pk).credit < 0:
+            raise ValueError("not enough credit")  # leaving atomic() undoes the debit
+        return 1
+
+    right_debit_then_recheck = conditional_debit(debit_then_recheck)
+    right_debit_if_unchanged = conditional_debit(  # compare-and-set on the credit it read
+        lambda sender, amount: sender.credit >= amount
+        and Customer.objects.filter(pk=sender.pk, credit=sender.credit)
+        .update(credit=F("credit") - amount)
+    )
+
+    def checked_debit_count_ignored(from_email, to_email, amount):
+        # A conditional debit whose row count is never looked at: when a concurrent transfer
+        # empties the sender after the check, the debit changes nothing and the receiver is
+        # paid anyway (money made). SQLite's one-at-a-time transactions never show it.
+        if amount <= 0:
+            raise ValueError("the amount must be positive")
+        with transaction.atomic():
+            sender = Customer.objects.get(email=from_email)
+            receiver = Customer.objects.get(email=to_email)
+            if sender.credit < amount:
+                raise ValueError("not enough credit")
+            steps = [(sender.pk, -amount), (receiver.pk, amount)]
+            for pk, change in sorted(steps):
+                rows = Customer.objects.filter(pk=pk)
+                if change < 0:
+                    rows = rows.filter(credit__gte=amount)
+                rows.update(credit=F("credit") + change)
+
+    async def debit_count_ignored(from_email, to_email, amount):
+        await sync_to_async(checked_debit_count_ignored)(from_email, to_email, Decimal(amount))
+
     def lock_outside_atomic(from_email, to_email, amount):
         # select_for_update() before atomic(): SQLite drops the clause, PostgreSQL raises
         # TransactionManagementError on every call.
@@ -966,6 +1046,7 @@ def transfers():
         "locks_in_argument_order": locks_in_argument_order,
         "off_by_one": off_by_one,
         "debit_if_positive": debit_if_positive,
+        "debit_count_ignored": debit_count_ignored,
         "lock_after_the_read": lock_after_the_read,
         "locks_with_nowait": locks_with_nowait,
         "locks_with_skip_locked": locks_with_skip_locked,
@@ -993,7 +1074,8 @@ def transfers():
     right = [reference, right_with_a_decorator, right_with_a_conditional_update,
              right_with_a_locked_reread, right_locking_in_sorted_order,
              right_saving_the_locked_rows, right_locking_in_descending_email_order,
-             right_updates_in_descending_email_order]
+             right_updates_in_descending_email_order, right_debit_with_exclude,
+             right_debit_with_an_alias, right_debit_then_recheck, right_debit_if_unchanged]
     return right, wrong
 
 
@@ -1003,7 +1085,7 @@ async def credits():
     return {c.email: c.credit async for c in Customer.objects.all()}
 
 
-@pytest.mark.parametrize("which", range(8))
+@pytest.mark.parametrize("which", range(12))
 def test_04_2_right_answers_pass_and_the_credits_are_put_back(project, which):
     from tutorial_project.course.exercises.lesson04 import check_transfer_credit
 
@@ -1045,7 +1127,8 @@ def test_04_2_placeholder_is_not_solved_yet(project):
         ("atomic_without_locks", "Ada's credit was written from a value read before the row"),
         ("unlocked_check_with_f_writes", "Ada's balance was checked on a value read before"),
         ("receiver_saved_unlocked", "Grace's credit was written from a value read before"),
-        ("debit_if_positive", "no debit re-checked it (credit >= 10.00)"),
+        ("debit_if_positive", "leaving Ada 9.99, less than 10.00), the transfer still went"),
+        ("debit_count_ignored", "leaving Ada 9.99, less than 10.00), the transfer still wen"),
         ("lock_after_the_read", "Ada's credit was written from a value read before the row"),
         ("locks_with_nowait", "concurrent transfer fail (or miss the row) instead of waiting its"),
         ("locks_with_skip_locked", "concurrent transfer fail (or miss the row) instead of waiting"),

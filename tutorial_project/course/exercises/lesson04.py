@@ -293,21 +293,25 @@ def _add_large_category(size=250):
 
 
 LOOKALIKE_CATEGORY = "books-used"  # its slug starts with "books" and contains it
+CASE_VARIANT_CATEGORY = "Books"  # "books" in other letter case: __iexact takes it
 
 
 def _add_lookalike_category():
-    """A category whose slug starts with (and contains) another's: a report that matches the
-    slug with ``__startswith``, ``__contains`` or ``__icontains`` lists its products too."""
-    category = Category.objects.create(name="Used books", slug=LOOKALIKE_CATEGORY)
-    Product.objects.bulk_create(
-        Product(sku=f"BU-{i:03d}", name=f"Used book {i}", category=category,
-                price=Decimal("2.00"), created_at=datetime(2024, 1, 1, tzinfo=UTC))
-        for i in range(2)
-    )
+    """Categories whose slugs are not "books" but look like it: one starts with (and
+    contains) it, one differs only in letter case. A report that matches the slug with
+    ``__startswith``, ``__contains``, ``__icontains`` or ``__iexact`` lists their products."""
+    for slug, name, prefix in [(LOOKALIKE_CATEGORY, "Used books", "BU"),
+                               (CASE_VARIANT_CATEGORY, "Books (capital B)", "BV")]:
+        category = Category.objects.create(name=name, slug=slug)
+        Product.objects.bulk_create(
+            Product(sku=f"{prefix}-{i:03d}", name=f"{name} {i}", category=category,
+                    price=Decimal("2.00"), created_at=datetime(2024, 1, 1, tzinfo=UTC))
+            for i in range(2)
+        )
 
 
 def _remove_large_category():
-    for slug in [LARGE_CATEGORY, LOOKALIKE_CATEGORY]:
+    for slug in [LARGE_CATEGORY, LOOKALIKE_CATEGORY, CASE_VARIANT_CATEGORY]:
         Product.objects.filter(category__slug=slug).delete()
         Category.objects.filter(slug=slug).delete()
 
@@ -375,7 +379,8 @@ async def _check_category_reports(check, category_report):
             if others else
             f"category_report({slug!r}) returned {got[:2]!r}..., expected {expected[:2]!r}...",
             hint="match the slug exactly, filter(category__slug=slug): __startswith or "
-            f"__contains also takes a category such as {LOOKALIKE_CATEGORY!r}"
+            f"__contains also takes a category such as {LOOKALIKE_CATEGORY!r}, __iexact "
+            f"one such as {CASE_VARIANT_CATEGORY!r}"
             if others else
             "one tuple (sku, category name, list of tag names) per product, ordered by sku",
         )
@@ -554,8 +559,8 @@ async def _check_transfers(check, transfer_credit, before, unsafe):
     unsafe = ""
     if after != before:
         pks = {email: pk async for email, pk in _customer_pks()}
-        unsafe = _unsafe_on_postgresql(
-            statements, pks, sender=ada, receiver=grace, amount=Decimal("10.00")
+        unsafe, sender_unchecked = _unsafe_on_postgresql(
+            statements, pks, sender=ada, receiver=grace
         )
         with recorded_statements() as back_statements:  # the other way: Grace to Ada
             back_raised = await _raises(as_a_request(transfer_credit, grace, ada, Decimal("10.00")))
@@ -566,6 +571,11 @@ async def _check_transfers(check, transfer_credit, before, unsafe):
             f", credits went from {_show(after)} to {_show(await credits())}",
         )
         lock_order = _lock_order_problem(statements, back_statements, pks)
+        if sender_unchecked:
+            unchecked = await _debit_checks_the_balance(
+                transfer_credit, pks, ada, grace, Decimal("10.00")
+            )
+            unsafe = "; ".join(problem for problem in [unsafe, unchecked] if problem)
         if not unsafe:
             unsafe = await _uses_what_it_locked(transfer_credit, pks, ada, grace, Decimal("10.00"))
     all_or_nothing = (
@@ -763,8 +773,9 @@ def _single_row_lock_order(statements, pks):
     return order, ""
 
 
-def _unsafe_on_postgresql(statements, pks, sender, receiver, amount):
-    """What in one transfer's statements would be a race on PostgreSQL, or "".
+def _unsafe_on_postgresql(statements, pks, sender, receiver):
+    """What in one transfer's statements would be a race on PostgreSQL, or "", and whether
+    the sender's balance was checked on no locked read (see _debit_checks_the_balance).
 
     SQLite serializes this project's transactions (BEGIN IMMEDIATE), so the concurrent
     transfers cannot catch a read that trusts an unlocked row: PostgreSQL lets two
@@ -772,30 +783,19 @@ def _unsafe_on_postgresql(statements, pks, sender, receiver, amount):
     order. A row counts as locked from the first ``select_for_update()`` SELECT inside the
     transaction that names it; a credit read before that lock is stale once another
     transaction commits, unless a locking SELECT reads the credit again. A credit written as
-    a value computed in Python must come from a fresh (locked) read, and the sender's balance
-    must be checked on a fresh read or by the debit itself (``UPDATE ... WHERE credit >=
-    amount``: PostgreSQL re-checks that condition on the row's newest version).
+    a value computed in Python must come from a fresh (locked) read. A sender never read
+    fresh may still be safe: the debit can check the balance itself (``UPDATE ... WHERE``
+    a condition on the credit, which PostgreSQL re-checks on the row's newest version), and
+    that is judged by running the transfer, not from the SQL text.
     """
 
     def rows(statement):
         return _rows_named(statement, pks)
 
-    def debit_checks_amount(statement):
-        """``WHERE ... "credit" >= %s`` with the amount as that parameter."""
-        for found in re.finditer(r'"credit" >= %s', statement):
-            position = statement[: found.start()].count("%s")
-            value = statement.params[position] if position < len(statement.params) else None
-            try:
-                if Decimal(str(value)) == amount:
-                    return True
-            except (ArithmeticError, ValueError):
-                continue
-        return False
-
     def name(email):
         return email.split("@")[0].capitalize()
 
-    locked, stale, checked_by_update, problems = set(), set(), False, []
+    locked, stale, problems = set(), set(), []
     for statement in statements:
         sql = statement.lstrip()
         if '"orders_customer"' not in sql:
@@ -825,15 +825,70 @@ def _unsafe_on_postgresql(statements, pks, sender, receiver, amount):
                             "the row was locked with select_for_update() (a concurrent "
                             "transfer's write is lost)"
                         )
-            if sender in written and debit_checks_amount(statement):
-                checked_by_update = True
-    if (sender not in locked or sender in stale) and not checked_by_update:
-        problems.append(
-            f"{name(sender)}'s balance was checked on a value read before the row was locked "
-            f"with select_for_update(), and no debit re-checked it (credit >= {amount}): two "
-            "transfers both see enough credit"
-        )
-    return "; ".join(dict.fromkeys(problems))
+    sender_unchecked = sender not in locked or sender in stale
+    return "; ".join(dict.fromkeys(problems)), sender_unchecked
+
+
+async def _debit_checks_the_balance(transfer_credit, pks, sender, receiver, amount):
+    """Whether the debit itself refuses a balance that another transfer lowered, or "".
+
+    For a transfer that never read the sender's credit under a lock: it runs once more with
+    the sender's credit set to just under the amount right before its first UPDATE of the
+    sender, on its own connection, as a concurrent transfer committing then would look to
+    PostgreSQL's UPDATE (which re-checks its WHERE on the row's newest version). A debit
+    with any condition that refuses it (``credit__gte=amount``, ``exclude(credit__lt=...)``,
+    an alias compared with 0, a check of the balance after the UPDATE...) makes the transfer
+    raise; one that trusts the earlier read lets it through.
+    """
+    name = sender.split("@")[0].capitalize()
+    start = await credits()
+    left = amount - Decimal("0.01")
+    with a_write_before_the_debit(pks, sender, left) as landed:
+        raised = await _raises(as_a_request(transfer_credit, sender, receiver, amount))
+    end = await credits()
+    await _put_back(start)
+    if raised:
+        return ""
+    if not landed:
+        return (f"{name}'s balance was checked on a value read before the row was locked with "
+                "select_for_update(), and no UPDATE of that row re-checked it")
+    return (
+        f"{name}'s balance was checked on a value read before the row was locked with "
+        f"select_for_update(), and the debit did not check it again: with a concurrent "
+        f"transfer's write landing just before the debit (leaving {name} {left}, less than "
+        f"{amount}), the transfer still went through ({name} ended with {end[sender]})"
+    )
+
+
+@contextmanager
+def a_write_before_the_debit(pks, sender, credit):
+    """Set ``sender``'s credit to ``credit`` just before the first UPDATE of customers that
+    writes the credit of ``sender`` (or of rows it does not name). Yields a list that is not
+    empty once that happened."""
+    original_execute = CursorWrapper._execute_with_wrappers
+    landed = []
+
+    def injecting(self, sql, params, many, executor):
+        text = sql.lstrip()
+        if (not landed and not many and text.upper().startswith("UPDATE")
+                and '"orders_customer"' in text
+                and '"credit"' in text.partition(" WHERE ")[0]):
+            statement = Statement(sql)
+            statement.params = tuple(params or ())
+            named = _rows_named(statement, pks)
+            if not named or sender in named:
+                self.cursor.execute(
+                    'UPDATE "orders_customer" SET "credit" = %s WHERE "email" = %s',
+                    [str(credit), sender],
+                )
+                landed.append(True)
+        return original_execute(self, sql, params, many, executor)
+
+    CursorWrapper._execute_with_wrappers = injecting
+    try:
+        yield landed
+    finally:
+        CursorWrapper._execute_with_wrappers = original_execute
 
 
 async def _uses_what_it_locked(transfer_credit, pks, sender, receiver, amount):
