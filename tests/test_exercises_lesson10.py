@@ -91,7 +91,35 @@ def test_a_test_that_asserts_nothing_is_refused(project):
         with client.use_transport(times_out()):
             await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
 
-    fails_with(run(check_timeout_test, asserts_nothing), "passes on", "assert anything")
+    fails_with(run(check_timeout_test, asserts_nothing), "passes on", "assert the status")
+
+
+def test_a_fake_that_answers_504_instead_of_timing_out_is_told_so(project):
+    from tutorial_project.course.exercises.lesson10 import check_timeout_test
+
+    @marked
+    async def answers_504(async_client, book):
+        upstream = httpx.MockTransport(lambda request: httpx.Response(504))
+        with client.use_transport(upstream):
+            response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+        assert response.status_code == 502
+
+    fails_with(run(check_timeout_test, answers_504), "passes on", "raise httpx.ReadTimeout",
+               "has not timed out")
+
+
+def test_the_sync_client_in_an_async_test_is_told_to_use_async_client(project):
+    from django.test import Client
+
+    from tutorial_project.course.exercises.lesson10 import check_timeout_test
+
+    @marked
+    async def sync_client(async_client, book):
+        with client.use_transport(times_out()):
+            response = Client().get("/exercise-10/price/BK-001/", {"currency": "USD"})
+        assert response.status_code == 504
+
+    fails_with(run(check_timeout_test, sync_client), "AsyncToSync", "async_client fixture")
 
 
 def test_a_forgotten_await_is_refused_with_its_hint(project):

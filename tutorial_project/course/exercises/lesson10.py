@@ -532,7 +532,10 @@ async def check_timeout_test(check, test_upstream_timeout):
                  "each version there; /price/BK-001/ is the notebook's own, correct view), "
                  "or call the price_view fixture: price_view(request, sku=...)")
         check.that(isinstance(outcome, Raised), f"it fails on {what}",
-                   f"it passes on {what}" + (": does it assert anything?" if caught == 0 else ""),
+                   f"it passes on {what}" + (
+                       ": does it assert the status, and does its fake upstream raise "
+                       "httpx.ReadTimeout (an upstream that answers, even with a 504, has not "
+                       "timed out)?" if caught == 0 else ""),
                    hint=hint)
         caught += 1
     await _passes_again(check, test_upstream_timeout, "after the buggy runs")
@@ -561,6 +564,9 @@ def _hint_for(error, book=True):
     if isinstance(error, SynchronousOnlyOperation):
         return ("the sync ORM cannot run in an async test: use its a-methods "
                 "(await Product.objects.aget(...), aexists()...)")
+    if isinstance(error, RuntimeError) and "AsyncToSync" in str(error):
+        return ("the sync test Client (and async_to_sync) cannot run in an async test's loop: "
+                "take the async_client fixture and await its calls")
     if isinstance(error, AttributeError) and "json" in str(error):
         return ("a view's own response has no .json() (the test client adds it): "
                 "use json.loads(response.content)")
