@@ -1,4 +1,4 @@
-"""Step 7: the capstone's one write, reserving stock from the dashboard (the reference).
+"""Step 8: the capstone's one write, reserving stock from the dashboard (the reference).
 
 The stock is taken by a conditional ``UPDATE``: the database checks the stock and takes it in
 one statement, atomic on its own, which no concurrent request can oversell, on PostgreSQL (at

@@ -47,7 +47,7 @@ GIVE_UP = 5.0  # a check stops waiting for the learner's code after this long
 
 # --- which version of each piece the capstone runs -------------------------------------------
 
-WRITE_STEPS = {"reserve": ("12.8", "stock")}  # step 7: not a piece of the dashboard's views
+WRITE_STEPS = {"reserve": ("12.8", "stock")}  # step 8: not a piece of the dashboard's views
 STEPS = {  # piece -> (exercise, the module of its reference version)
     "catalog_summary": ("12.1", "service"),
     "gather_sources": ("12.2", "service"),
