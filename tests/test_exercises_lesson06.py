@@ -131,7 +131,7 @@ def test_06_2_wait_for_and_a_status_test_also_pass():
     async def get_or_none(client, path, budget):
         try:
             response = await asyncio.wait_for(client.get(path), budget)
-            if response.status_code != 200:
+            if not response.is_success:  # any 2xx; `!= 200` fails on a 203 (review s29)
                 return None
             return json.loads(response.content)
         except Exception:  # never raise; a cancellation (BaseException) still goes through
@@ -845,7 +845,9 @@ def test_06_2_catching_request_and_status_errors_also_passes():
                 if response.is_error:
                     return None
                 return json.loads(response.content)
-        except (TimeoutError, httpx.RequestError, json.JSONDecodeError):
+        # ValueError: on bytes that are not UTF-8, json.loads raises UnicodeDecodeError, which
+        # is not a JSONDecodeError (review s29)
+        except (TimeoutError, httpx.RequestError, ValueError):
             return None
 
     verdict = run(lesson06.check_get_or_none, get_or_none)
@@ -1479,3 +1481,139 @@ def test_06_1_a_returned_gather_fails_with_the_await_hint_and_no_traceback(caplo
         gc.collect()  # a Future logs an exception never retrieved when it is freed
     fails_with(verdict, "it returned _GatheringFuture", "an `await` is missing")
     assert not [r for r in caplog.records if "never retrieved" in r.getMessage()], caplog.text
+
+
+# What the upstream answers, and a cancel in the retry pause (review s29, F1-F4) ---------------
+def test_06_2_reading_an_error_key_instead_of_the_status_fails():
+    async def get_or_none(client, path, budget):
+        try:
+            async with asyncio.timeout(budget):
+                response = await client.get(path)
+            data = response.json()
+            return None if isinstance(data, dict) and "error" in data else data
+        except (TimeoutError, httpx.HTTPError, ValueError):
+            return None
+
+    fails_with(run(lesson06.check_get_or_none, get_or_none),
+               "a 401 answer with JSON and no \"error\" key gave", "judge the status")
+
+
+def test_06_2_catching_only_json_decode_error_fails_on_bytes_that_are_not_utf8():
+    async def get_or_none(client, path, budget):
+        try:
+            async with asyncio.timeout(budget):
+                response = await client.get(path)
+            response.raise_for_status()
+            return response.json()
+        except (TimeoutError, httpx.HTTPError, json.JSONDecodeError):
+            return None
+
+    fails_with(run(lesson06.check_get_or_none, get_or_none),
+               "with a body that is not UTF-8, it raised UnicodeDecodeError", "catch ValueError")
+
+
+def test_06_2_only_200_as_success_fails_on_a_203():
+    async def get_or_none(client, path, budget):
+        try:
+            async with asyncio.timeout(budget):
+                response = await client.get(path)
+            if response.status_code != 200:
+                return None
+            return response.json()
+        except (TimeoutError, httpx.HTTPError, ValueError):
+            return None
+
+    fails_with(run(lesson06.check_get_or_none, get_or_none),
+               "a 203 answer with JSON (a 2xx other than 200) gave None", "every 2xx")
+
+
+def _retrying(pause):
+    """A right retrying answer, but for its pause between tries."""
+    async def get_or_none(client, path, budget):
+        try:
+            async with asyncio.timeout(budget):
+                for attempt in range(5):
+                    try:
+                        response = await client.get(path)
+                    except httpx.TransportError:
+                        response = None
+                    if response is not None and response.status_code not in RETRYABLE:
+                        break
+                    if not await pause(0.05 * 2 ** attempt):
+                        return None
+                response.raise_for_status()
+                return response.json()
+        except (TimeoutError, httpx.HTTPError, ValueError, AttributeError):
+            return None
+
+    return get_or_none
+
+
+def test_06_2_swallowing_a_cancel_in_the_retry_pause_fails():
+    async def pause(seconds):
+        try:
+            await asyncio.sleep(seconds)
+        except asyncio.CancelledError:  # "do not crash in the pause"
+            return False
+        return True
+
+    fails_with(run(lesson06.check_get_or_none, _retrying(pause)),
+               "cancelled while it waited to try a 503 again, it returned None",
+               "CancelledError around the pause")
+
+
+def test_06_2_a_cancel_in_the_retry_pause_logged_and_reraised_also_passes():
+    async def pause(seconds):
+        try:
+            await asyncio.sleep(seconds)
+        except asyncio.CancelledError:
+            print("cancelled in the pause")
+            raise
+        return True
+
+    verdict = run(lesson06.check_get_or_none, _retrying(pause))
+    assert verdict, str(verdict)
+    assert "cancelled in its pause between two tries stays cancelled" in str(verdict)
+
+
+def test_06_2_is_success_and_json_loads_of_the_text_also_pass():
+    async def get_or_none(client, path, budget):
+        try:
+            async with asyncio.timeout(budget):
+                response = await client.get(path)
+        except (TimeoutError, httpx.HTTPError):
+            return None
+        if not response.is_success:
+            return None
+        try:
+            return json.loads(response.text)
+        except ValueError:
+            return None
+
+    verdict = run(lesson06.check_get_or_none, get_or_none)
+    assert verdict, str(verdict)
+
+
+def test_06_2_a_deadline_with_timeout_at_and_is_error_also_passes():
+    async def get_or_none(client, path, budget):
+        loop = asyncio.get_running_loop()
+        deadline, delay = loop.time() + budget, 0.05
+        try:
+            async with asyncio.timeout_at(deadline):
+                while True:
+                    try:
+                        response = await client.get(path)
+                    except httpx.TransportError:
+                        pass
+                    else:
+                        if not response.is_error:
+                            return response.json()
+                        if response.status_code not in RETRYABLE:
+                            return None
+                    await asyncio.sleep(delay)
+                    delay *= 2
+        except (TimeoutError, httpx.HTTPError, ValueError):
+            return None
+
+    verdict = run(lesson06.check_get_or_none, get_or_none)
+    assert verdict, str(verdict)

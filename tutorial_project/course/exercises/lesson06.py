@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import gzip
 import threading
 import time
 from collections import Counter
@@ -391,13 +392,15 @@ def _stop_tasks_left_running(tasks_before):
 
 STATUS_HINT = ("any 4xx or 5xx answer is an error status: call response.raise_for_status() "
                "and catch httpx.HTTPStatusError (or test response.is_error)")
+NOT_JSON_HINT = ("response.json() raises json.JSONDecodeError on text that is not JSON, and "
+                 "UnicodeDecodeError on bytes that are not UTF-8: catch ValueError, the base "
+                 "class of both")
 BUDGET_HINT = ("use the budget you are given, once for the whole call (retries included): "
                "`async with asyncio.timeout(budget):` around it")
 ERROR_CASES = [  # path, what, budget, hint
     ("/weather?mode=fail", "a 500 answer", 0.3, STATUS_HINT),
     ("/nowhere", "a 404 answer", 0.3, STATUS_HINT),
-    ("/weather?mode=malformed", "a body that is not JSON", 0.3,
-     "response.json() raises ValueError (json.JSONDecodeError): catch it"),
+    ("/weather?mode=malformed", "a body that is not JSON", 0.3, NOT_JSON_HINT),
     ("/weather?mode=hang", "an upstream that never answers", 0.2,
      "wrap the call in `async with asyncio.timeout(budget):` and catch TimeoutError "
      "(ASGITransport ignores httpx's own timeout)"),
@@ -568,6 +571,7 @@ async def check_get_or_none(check, get_or_none):
                                 for what, calls in retried.items()), hint=NO_RETRY_HINT)
         await _check_upstream_down(check, get_or_none)
         await _check_cancellation(check, client, upstream, get_or_none)
+        await _check_cancellation_in_a_pause(check, get_or_none)
     watch.check(check, "get_or_none")
     check.that(True, NOT_BLOCKED, "")
 
@@ -660,31 +664,62 @@ async def _disconnect(request):
 DISCONNECT_HINT = ("a connection the server closed raises httpx.RemoteProtocolError (and a slow "
                    "read on a real socket httpx.ReadTimeout): catch httpx.HTTPError, the base "
                    "class of every httpx error, not a list of the ones you have seen")
-class _NotImplemented:
-    """A MockTransport handler answering 501 Not Implemented, counting the tries."""
+class _Answer:
+    """A MockTransport handler giving one answer at once, counting the tries and the calls in
+    flight (in_flight is 0 between tries: a retrying answer is then in its pause)."""
 
-    tries = 0
+    def __init__(self, status, **content):
+        self.status, self.content, self.tries, self.in_flight = status, content, 0, 0
 
     async def __call__(self, request):
         self.tries += 1
-        await asyncio.sleep(0)
-        return httpx.Response(501, json={"error": "not implemented"})
+        self.in_flight += 1
+        try:
+            await asyncio.sleep(0)
+            return httpx.Response(self.status, **self.content)
+        finally:
+            self.in_flight -= 1
 
 
-_not_implemented = _NotImplemented()
-BROKEN_TRANSPORTS = [  # the transport's handler, who, what, hint
-    (_not_implemented, "a 501 answer", "a 501 answer (not implemented)", STATUS_HINT),
-    (_refuse_connections, "the upstream down", "an upstream that is down", DOWN_HINT),
+_not_implemented = _Answer(501, json={"error": "not implemented"})
+# Error answers whose JSON has no "error" key: an answer that reads the body, not the status,
+# returns them as data.
+_unauthorized = _Answer(401, json={"detail": "token expired"})
+_maintenance = _Answer(503, json={"detail": "down for maintenance"})
+# Any 2xx is a success (raise_for_status and is_success agree): 203 is a proxy's copy.
+_non_authoritative = _Answer(203, json={"celsius": 14})
+# Gzip sent without its content-encoding header: bytes that are not UTF-8, so response.json()
+# raises UnicodeDecodeError (a ValueError, not a json.JSONDecodeError) on httpx 0.28.
+_unlabelled_gzip = _Answer(200, headers={"content-type": "application/json"},
+                           content=gzip.compress(b'{"celsius": 14}', mtime=0))
+STATUS_NOT_BODY_HINT = ("judge the status, not the body: an error answer may carry any JSON "
+                        "(here {'detail': ...}); call response.raise_for_status() and catch "
+                        "httpx.HTTPStatusError, or test response.is_error")
+SUCCESS_HINT = ("every 2xx is a success, not only 200 (a 203 is a proxy's copy of the answer): "
+                "return its JSON; test response.is_success or call raise_for_status(), not "
+                "`status_code == 200`")
+BROKEN_TRANSPORTS = [  # the transport's handler, who, what, hint, the right result
+    (_not_implemented, "a 501 answer", "a 501 answer (not implemented)", STATUS_HINT, None),
+    (_unauthorized, "a 401 answer", "a 401 answer with JSON and no \"error\" key",
+     STATUS_NOT_BODY_HINT, None),
+    (_maintenance, "a 503 answer", "a 503 answer with JSON and no \"error\" key",
+     STATUS_NOT_BODY_HINT, None),
+    (_non_authoritative, "a 203 answer", "a 203 answer with JSON (a 2xx other than 200)",
+     SUCCESS_HINT, {"celsius": 14}),
+    (_unlabelled_gzip, "a body that is not UTF-8", "a body that is not UTF-8 (gzip sent "
+     "without its content-encoding header)", NOT_JSON_HINT, None),
+    (_refuse_connections, "the upstream down", "an upstream that is down", DOWN_HINT, None),
     (_lie_about_encoding, "a body its headers lie about",
-     "a body its headers lie about (httpx.DecodingError)", LYING_HINT),
+     "a body its headers lie about (httpx.DecodingError)", LYING_HINT, None),
     (_disconnect, "the server disconnected", "a server that disconnected "
-     "(httpx.RemoteProtocolError)", DISCONNECT_HINT),
+     "(httpx.RemoteProtocolError)", DISCONNECT_HINT, None),
 ]
 
 
 async def _check_upstream_down(check, get_or_none):
-    """Errors the in-process upstream cannot make: a refused connection, a lying header."""
-    for handler, who, what, hint in BROKEN_TRANSPORTS:
+    """Answers the in-process upstream cannot make: a refused connection, a lying header, error
+    statuses with JSON bodies, a 203, bytes that are not UTF-8."""
+    for handler, who, what, hint, right in BROKEN_TRANSPORTS:
         _refuse_connections.tries = _not_implemented.tries = 0
         async with httpx.AsyncClient(transport=httpx.MockTransport(handler),
                                      base_url="http://upstream") as broken:
@@ -692,7 +727,8 @@ async def _check_upstream_down(check, get_or_none):
                                 f"with {who}, get_or_none", give_up=GIVE_UP, hint=hint)
         if isinstance(got, Raised):
             fail(check, f"with {who}, it raised {got}", hint)
-        check.that(got[0] is None, f"{what} gives None", f"{what} gave {got[0]!r}", hint=hint)
+        check.that(got[0] == right, f"{what} gives {'None' if right is None else 'its JSON'}",
+                   f"{what} gave {got[0]!r}", hint=hint)
         if handler is _refuse_connections and _refuse_connections.tries > MAX_TRIES:
             fail(check, f"with {who}, it tried {_refuse_connections.tries} times in its 0.3 s "
                         "budget, without waiting between tries", STORM_HINT)
@@ -720,3 +756,34 @@ async def _check_cancellation(check, client, upstream, get_or_none):
     )
     await _check_nothing_left_running(check, upstream, tasks_before | {task},
                                       "the caller cancelling it", CANCEL_IT_TOO)
+
+
+async def _check_cancellation_in_a_pause(check, get_or_none):
+    """Cancelled between two tries (in its retry pause), an answer that retries must end
+    cancelled too. One that does not retry a 503 has returned by then: nothing to judge."""
+    _maintenance.tries = 0
+    async with httpx.AsyncClient(transport=httpx.MockTransport(_maintenance),
+                                 base_url="http://upstream") as client:
+        task = asyncio.ensure_future(get_or_none(client, "/weather", 5.0))
+        loop = asyncio.get_running_loop()
+        until, paused_at = loop.time() + GIVE_UP, None
+        while not task.done() and loop.time() < until:
+            await asyncio.sleep(0.005)
+            # No call in flight at two looks in a row, with the same tries: it waits in a pause.
+            now = (_maintenance.tries, _maintenance.in_flight)
+            if now[0] and not now[1] and now == paused_at:
+                break
+            paused_at = now
+        if task.done():
+            with contextlib.suppress(BaseException):
+                task.result()  # it did not retry: judged by the other cases
+            return
+        outcome = await cancelled_outcome(task, GIVE_UP, lambda value: f"returned {value!r}")
+    check.that(
+        outcome == "cancelled",
+        "a call cancelled in its pause between two tries stays cancelled",
+        f"cancelled while it waited to try a 503 again, it {outcome} instead of letting the "
+        "cancellation through",
+        hint="do not catch asyncio.CancelledError around the pause (`await asyncio.sleep(...)`) "
+        "either: let it out, or re-raise it",
+    )
