@@ -556,12 +556,7 @@ def test_a_thread_and_a_guessed_wait_fails(wait):
 async def without_blocking_on_a_wrapped_future(func, *args):
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         future = pool.submit(func, *args)
-        return await asyncio.wrap_future(future)  # the pool's shutdown then finds it done
-
-
-def test_a_wrapped_pool_future_passes():
-    verdict = verdict_of("check_without_blocking", without_blocking_on_a_wrapped_future)
-    assert verdict.passed, str(verdict)
+        return await asyncio.wrap_future(future)  # the pool's shutdown then finds it done...
 
 
 def test_telling_the_timeouts_apart_by_their_cause_fails():
@@ -859,8 +854,58 @@ async def without_blocking_on_its_own_executor(func, *args):
         return await sync_to_async(func, thread_sensitive=False, executor=pool)(*args)
 
 
-def test_sync_to_async_on_an_executor_of_its_own_passes_without_a_note():
-    verdict = verdict_of("check_without_blocking", without_blocking_on_its_own_executor)
+async def without_blocking_on_a_pool_per_call(func, *args):
+    with concurrent.futures.ThreadPoolExecutor() as pool:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(pool, functools.partial(func, *args))
+
+
+# Review s29b: a pool made per call passed (...unless a timeout abandons the call: then the
+# `with` block's shutdown(wait=True) holds the loop's thread until the function ends).
+@pytest.mark.parametrize(
+    "answer", [without_blocking_on_its_own_executor, without_blocking_on_a_pool_per_call,
+               without_blocking_on_a_wrapped_future],
+    ids=["sync_to_async(executor=)", "run_in_executor", "pool.submit"])
+def test_a_pool_per_call_fails_when_the_call_is_abandoned(answer):
+    verdict = verdict_of("check_without_blocking", answer)
+    assert not verdict.passed, str(verdict)
+    assert "a caller gave up after 0.1 s, and the event loop froze" in str(verdict), str(verdict)
+    assert "`with ThreadPoolExecutor() as pool:` waits for the pool's threads" in str(verdict)
+    # Everything else about it is right.
+    assert "3 requests that called it at once did not wait for each other" in str(verdict)
+
+
+async def without_blocking_catching_the_cancellation(func, *args):
+    try:
+        return await sync_to_async(func, thread_sensitive=False)(*args)
+    except asyncio.CancelledError:
+        return None
+
+
+async def without_blocking_waiting_for_the_abandoned_call(func, *args):
+    future = asyncio.ensure_future(sync_to_async(func, thread_sensitive=False)(*args))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        await future  # the loop runs on, but the caller waits for the thread
+        raise
+
+
+@pytest.mark.parametrize(
+    "answer, said",
+    [(without_blocking_catching_the_cancellation,
+      "the call returned None instead of ending with the caller's TimeoutError"),
+     (without_blocking_waiting_for_the_abandoned_call,
+      "its TimeoutError came only once the abandoned function had ended")],
+    ids=["returns None", "waits for the thread"])
+def test_an_abandoned_call_that_is_not_let_go_fails(answer, said):
+    verdict = verdict_of("check_without_blocking", answer)
+    assert not verdict.passed, str(verdict)
+    assert said in str(verdict), str(verdict)
+
+
+def test_sync_to_async_on_an_executor_made_once_passes_without_a_note():
+    verdict = verdict_of("check_without_blocking", without_blocking_on_a_pool_of_its_own)
     assert verdict.passed, str(verdict)
     assert "note:" not in str(verdict), str(verdict)
 
@@ -1194,9 +1239,8 @@ async def without_blocking_on_a_pool_of_three(func, *args):
 
 @pytest.mark.parametrize(
     "answer", [without_blocking, without_blocking_on_a_pool_of_its_own,
-               without_blocking_on_a_pool_of_three, without_blocking_on_its_own_executor],
-    ids=["the loop's pool", "a module-level pool of 4", "a module-level pool of 3",
-         "a pool per call"])
+               without_blocking_on_a_pool_of_three],
+    ids=["the loop's pool", "a module-level pool of 4", "a module-level pool of 3"])
 def test_calls_from_three_requests_that_overlap_pass(answer):
     verdict = verdict_of("check_without_blocking", answer)
     assert verdict.passed, str(verdict)
@@ -1434,8 +1478,10 @@ async def without_blocking_waiting_in_rounds_of_a_second(func, *args):
 
 @pytest.mark.parametrize(
     "answer", [without_blocking, without_blocking_with_to_thread,
-               without_blocking_waiting_in_rounds_of_a_second],
-    ids=["sync_to_async", "to_thread", "asyncio.wait in rounds of 1 s"])
+               without_blocking_waiting_in_rounds_of_a_second, without_blocking_thread_sensitive,
+               without_blocking_on_a_pool_of_three],
+    ids=["sync_to_async", "to_thread", "asyncio.wait in rounds of 1 s", "sync_to_async(func)",
+         "run_in_executor on a pool of 3"])
 def test_right_answers_pass_with_the_machine_busy(answer):
     """Wake-ups are counted, not timed: four other programs keep the CPUs busy meanwhile."""
     spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(4)]

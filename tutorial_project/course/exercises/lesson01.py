@@ -746,6 +746,18 @@ async def check_without_blocking(check, without_blocking):
         hint="let the error out: `await asyncio.to_thread(func, *args)` re-raises it in the "
         "caller; do not catch it and return a value instead",
     )
+    abandoned = await _outcome_of_an_abandoned_call(without_blocking)
+    check.that(
+        abandoned == "left on time",
+        f"a caller that gave up after {ABANDON_AFTER} s got its TimeoutError at once, the "
+        "loop running on",
+        f"a caller gave up after {ABANDON_AFTER} s, and {abandoned}",
+        hint="a timeout or a disconnect must leave the call running in its thread, not wait "
+        "for it: `with ThreadPoolExecutor() as pool:` waits for the pool's threads on the "
+        "loop's thread when the block ends, a cancellation included; use a pool made once "
+        "for the process (`sync_to_async(func, thread_sensitive=False, executor=pool)`) or "
+        "the loop's default pool, and let the CancelledError out",
+    )
     if on_the_requests_thread:
         check.lines.append(
             "  note: the function ran on the request's own thread (sync_to_async's default, "
@@ -848,3 +860,47 @@ async def _outcome_of_a_failing_call(without_blocking, blocking_failure):
             return BlockingCallFailed
         return f"raised {type(error).__name__} without it"
     return f"returned {returned!r}"
+
+
+# A timeout abandons a call after ABANDON_AFTER; the function then waits until the check
+# has seen the caller's TimeoutError (at most ABANDONED_WAIT). Exact, not timed: a right
+# answer lets the TimeoutError out while the function still waits. One whose pool waits for
+# its threads when the block ends (`with ThreadPoolExecutor()`) holds the loop, and so the
+# TimeoutError, until the function gives up waiting; its loop stands still the whole time.
+ABANDON_AFTER = 0.1
+ABANDONED_WAIT = 1.5
+
+
+async def _outcome_of_an_abandoned_call(without_blocking):
+    """"left on time" if a caller's timeout came out while the abandoned function still ran;
+    else what happened."""
+    released = threading.Event()
+    waited = []  # True if the check released the function, False if it gave up waiting
+
+    def abandoned_function():
+        waited.append(released.wait(ABANDONED_WAIT))
+
+    ticks = Heartbeat()
+    outcome = None
+    try:
+        async with ticks, ThreadSensitiveContext():
+            try:
+                async with asyncio.timeout(ABANDON_AFTER):
+                    outcome = f"returned {await without_blocking(abandoned_function)!r}"
+            except TimeoutError:
+                outcome = "timed out"
+            except Exception as error:  # noqa: BLE001  (named in the verdict)
+                outcome = f"raised {type(error).__name__}"
+            still_running = not waited
+            released.set()
+    finally:
+        released.set()
+    if outcome == "timed out" and still_running:
+        return "left on time"
+    if ticks.longest_gap > ABANDONED_WAIT / 2:
+        return (f"the event loop froze {ticks.longest_gap:.1f} s, until the abandoned "
+                "function had ended")
+    if outcome == "timed out":
+        return "its TimeoutError came only once the abandoned function had ended"
+    return (f"the call {outcome} instead of ending with the caller's TimeoutError: the "
+            "cancellation was caught")
