@@ -25,8 +25,8 @@ from tutorial_project.serving.upstream import upstream
 def what_limited(run):
     if run["tool_cpu"] >= 0.85:
         return "load generator"
-    if run["server_cpu"] >= (0.7 if run["pool"] is None else 0.85):
-        return "server CPU"  # a thread per request: the loop's thread waits for the GIL
+    if run["server_cpu"] >= 0.85:
+        return "server CPU"
     if run["pool"] and run["rps"] * run["mean"] > run["pool"]:
         return "queue"  # more requests in the server than threads: a full pool
     if run["machine_busy"] >= 0.85 * run["cores"]:
@@ -1171,9 +1171,8 @@ def server_cpu_at_a_whole_core(run):
 
 
 def test_what_limited_grades_no_queue_a_busy_thread_per_request_server_may_be():
-    """A server with a thread per request can be at its GIL limit from about 0.7 of a core
-    (its event loop's thread wins the GIL back at every crossing): no 'queue' case without a
-    pool has its server above half a core, so both readings of 0.7-0.85 pass."""
+    """Between half a core and a whole one with cores idle, the lesson's columns cannot tell
+    a thread-per-request server's own limit from a queue: no case without a pool sits there."""
     for run, expected, _ in lesson08.RUNS:
         if expected == "queue" and run["pool"] is None:
             assert run["server_cpu"] <= 0.5, run
@@ -1181,3 +1180,44 @@ def test_what_limited_grades_no_queue_a_busy_thread_per_request_server_may_be():
         assert check_what_limited(right), right.__name__
     for wrong in [half_a_core_is_cpu_bound, queue_before_cpu, latency_means_cpu]:
         assert not check_what_limited(wrong), wrong.__name__
+
+
+def with_thresholds(tool, server, server_without_pool=None):
+    """The reference rule with other thresholds for the tool and the server."""
+    def rule(run):
+        if run["tool_cpu"] >= tool:
+            return "load generator"
+        limit = server if run["pool"] or server_without_pool is None else server_without_pool
+        if run["server_cpu"] >= limit:
+            return "server CPU"
+        return what_limited({**run, "tool_cpu": 0.0, "server_cpu": 0.0})
+    rule.__name__ = f"tool_{tool}_server_{server}_{server_without_pool}"
+    return rule
+
+
+def test_what_limited_accepts_thresholds_near_a_whole_core():
+    for tool, server in [(0.8, 0.8), (0.9, 0.9), (0.95, 0.9), (0.7, 0.85), (0.85, 0.78)]:
+        assert check_what_limited(with_thresholds(tool, server)), (tool, server)
+
+
+def test_what_limited_refuses_thresholds_the_lesson_contradicts():
+    """The lesson reads 'server CPU' only near a whole core, and a tool at half a core is not
+    at its limit: 0.7 of a core (for every server, or only with a thread per request), a tool
+    at 0.36, and a bound so strict that 0.92 of a core is not CPU-bound are all refused."""
+    cases = {
+        (0.85, 0.7, None): "uvicorn at 0.75 of a core",
+        (0.85, 0.62, None): "uvicorn at 0.75 of a core",
+        (0.85, 0.85, 0.7): "uvicorn at 0.75 of a core",
+        (0.85, 0.97, None): "uvicorn at 0.92 of a core",
+        (0.36, 0.85, None): "locust at 0.6 of a core",
+        (0.5, 0.85, None): "locust at 0.6 of a core",
+        (0.99, 0.85, None): "a load tool at 0.96 of a core",
+    }
+    for thresholds, story in cases.items():
+        verdict = check_what_limited(with_thresholds(*thresholds))
+        assert not verdict, thresholds
+        assert f"{story}" in str(verdict) and "you said" in str(verdict), thresholds
+    text = str(check_what_limited(with_thresholds(0.85, 0.7)))
+    assert "you said 'server CPU'" in text and "neither the server nor the tool" in text
+    text = str(check_what_limited(with_thresholds(0.36, 0.85)))
+    assert "you said 'load generator'" in text and "three quarters of a core" in text

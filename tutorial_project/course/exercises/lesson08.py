@@ -47,10 +47,10 @@ RUNS = [
      "a view that computes: latency 10x the work, but because the CPU is full"),
     (_run(5, 48, 0.104, 0.1, 0.05, 0.01, 0.1, pool=200), "clients",
      "5 clients on a big pool: every request took its own time, no more"),
-    # Under uvicorn or daphne every request is a thread, and each of its thread crossings goes
-    # through the event loop's one thread, which must win the GIL back from the request threads
-    # every time: such a process can be at its limit from about 0.7 of a core. At 0.2 of a core
-    # (58 req/s at this lesson's 3.3 ms of CPU each) the GIL is free most of the time.
+    # Under uvicorn or daphne every request is a thread, and the event loop's thread must win
+    # the GIL back at each crossing, so such a process may reach its own limit below a core.
+    # These figures cannot show where: on a full machine, it looks the same as waiting for a
+    # core. At 0.2 of a core with 3 of 4 cores idle, neither the GIL nor the machine held them.
     (_run(60, 58, 1.0, 0.1, 0.2, 0.05, 0.6, cores=4), "queue",
      "uvicorn at 0.2 of a core, latency 10x the work, no pool, 3 of 4 cores idle: the "
      "requests waited in line for something bounded that these figures do not name (a lock, "
@@ -98,14 +98,26 @@ RUNS = [
     (_run(100, 120, 0.8, 0.1, 0.5, 0.05, 1.95, pool=200), "machine",
      "waitress, 200 threads, far from their cap of 2000 req/s, server at half a core, both "
      "cores busy: requests waited for a CPU"),
+    # The lesson reads "server CPU" only near a whole core: below it, on a full machine, the
+    # machine (a thread per request or not). These four bound both thresholds from both sides.
+    (_run(100, 280, 0.36, 0.1, 0.75, 0.05, 1.98), "machine",
+     "uvicorn at 0.75 of a core, both cores busy: the machine first; free a core before you "
+     "read the server's own limit"),
+    (_run(100, 240, 0.42, 0.1, 0.75, 0.06, 1.97, pool=200), "machine",
+     "waitress, 200 threads, at 0.75 of a core, both cores busy: the machine"),
+    (_run(100, 290, 0.34, 0.1, 0.92, 0.1, 2.0), "server CPU",
+     "uvicorn at 0.92 of a core: about a whole one, CPU-bound"),
+    (_run(100, 280, 0.36, 0.1, 0.95, 0.6, 1.99), "server CPU",
+     "locust at 0.6 of a core is not at its limit; the server, at 0.95, is"),
+    (_run(1000, 3000, 0.33, 0.05, 0.7, 0.96, 1.9, cores=4), "load generator",
+     "a load tool at 0.96 of a core: about a whole one, its numbers are its own limit"),
 ]
 HINTS = {
     "load generator": "look at the load tool's own CPU first: near a whole core, it is the "
-                      "limit; busier than the server is not the same as at its limit",
+                      "limit; busier than the server, or at half a core, is not at its limit",
     "server CPU": "one server process near a whole core is CPU-bound, however long requests "
-                  "took: check server_cpu before reading latency as a queue (a process with a "
-                  "thread per request can be at its limit from about 0.7 of a core); half a "
-                  "core is not a whole one",
+                  "took: check server_cpu before reading latency as a queue; three quarters "
+                  "of a core is not a whole one",
     "queue": "latency far above the work with the server well under a core (half of one or "
              "less), the tool too, and the machine not full, means waiting in line for "
              "something bounded (a thread pool, a lock, a connection limit), not CPU: "
