@@ -883,7 +883,11 @@ def _step_delays(arrivals, job):
     delays = []
     for arrived, event in arrivals:
         text = event.decode(errors="replace") if isinstance(event, bytes) else str(event)
-        for kind, data in events_in(text):
+        try:
+            parsed = events_in(text)
+        except ValueError:  # data that is not JSON (a failure said in plain text): no step
+            continue
+        for kind, data in parsed:
             step = _json_or_text(data) if isinstance(data, str | bytes) else data
             step = step.get("step") if kind == "message" and isinstance(step, dict) else None
             if isinstance(step, int) and 0 < step <= len(job.produced):
