@@ -225,6 +225,22 @@ async def pauses_too_short(request):  # the review s22's: 16 ms where about 50 a
     return StreamingHttpResponse(lines())
 
 
+async def pauses_of_5_ms(request):  # the review s29's: a units slip, 5 ms for 50
+    async def lines():
+        for word in WORDS:
+            await asyncio.sleep(0.005)
+            yield f"{word}\n"
+
+    return StreamingHttpResponse(lines())
+
+
+def test_07_1_pauses_of_5_ms_are_named_not_missed(project):
+    verdict = run(check_countdown(pauses_of_5_ms))
+    assert not verdict and verdict.solved
+    assert "the pauses between the lines were" in str(verdict), str(verdict)
+    assert "came at once" not in str(verdict), str(verdict)
+
+
 def _paused_with(pause):
     """The reference, pausing before each line with ``await pause()``."""
 
@@ -1544,10 +1560,69 @@ async def polls_the_queue(job):  # review s24's: the loop runs, but a core spins
         worker.cancel()
 
 
+async def polls_a_thread_safe_queue(job):  # review s29's: little CPU, every event late
+    progress = queue.Queue()
+
+    async def work():
+        try:
+            async for step in job.run():
+                progress.put(step)
+        finally:
+            progress.put(None)
+
+    worker = asyncio.create_task(work())
+    try:
+        while True:
+            try:
+                step = progress.get_nowait()
+            except queue.Empty:
+                await asyncio.sleep(0.5)
+                continue
+            if step is None:
+                break
+            yield sse_event({"step": step, "of": job.steps})
+        try:
+            await worker
+        except Exception:
+            logging.getLogger(__name__).exception("the job failed")
+            yield sse_event({"error": "the job failed"}, event="failed")
+        else:
+            yield sse_event({"total": job.steps}, event="done")
+    finally:
+        worker.cancel()
+
+
+async def yields_bytes_with_ids(job):  # right: bytes, an id per event, a first comment
+    progress = asyncio.Queue()
+
+    async def work():
+        try:
+            async for step in job.run():
+                await progress.put(step)
+        finally:
+            progress.put_nowait(None)
+
+    worker = asyncio.create_task(work())
+    try:
+        yield b": started\n\n"
+        while (step := await progress.get()) is not None:
+            yield sse_event({"step": step, "of": job.steps}, id=str(step)).encode()
+        try:
+            await worker
+        except Exception:
+            logging.getLogger(__name__).exception("the job failed")
+            yield sse_event({"error": "the job failed"}, event="failed").encode()
+        else:
+            yield sse_event({"total": job.steps}, event="done").encode()
+    finally:
+        worker.cancel()
+
+
 @pytest.mark.parametrize(
     "answer",
     [
         progress_events,
+        yields_bytes_with_ids,
         progress_events_with_error_event,
         error_event_names_the_step,
         errors_through_the_queue,
@@ -1615,6 +1690,7 @@ def test_07_2_placeholder_is_not_solved(project):
         (anext_under_wait_for, "start it once with `worker = asyncio.create_task(work())`"),
         (paces_with_a_busy_wait, "ms at a stretch (the median of 5 tries"),
         (polls_the_queue, "a loop that polls (`await asyncio.sleep(0)`"),
+        (polls_a_thread_safe_queue, "ms after the job had produced it (the median"),
         (hard_codes_the_count, 'the events of a 3-step job said "of": 20'),
         (streams_after_the_whole_job, "steps before the first event reached the client"),
         (logs_nothing, "no log record carried its error"),

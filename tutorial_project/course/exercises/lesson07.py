@@ -21,7 +21,7 @@ from tutorial_project.course.exercises.expect import loop_blocking_calls
 from tutorial_project.course.exercises.probes import call_view
 from tutorial_project.course.exercises.quiet import quiet_probe
 from tutorial_project.instruments.servers import serve_in_process
-from tutorial_project.instruments.streaming import SlowJob, read_events, sse_event
+from tutorial_project.instruments.streaming import SlowJob, events_in, read_events, sse_event
 from tutorial_project.playground import mount, unmount
 
 COUNTDOWN = b"3\n2\n1\nliftoff\n"
@@ -35,6 +35,10 @@ GAP = 0.6 * ASKED
 # that delays one wake-up of the loop rarely delays all three; a 0.5 s pause is refused
 LONGEST = 5 * ASKED
 TOGETHER = 0.01  # seconds: two lines closer than this came with no pause between them
+# seconds: lines all this far apart or more, but all within PACED, had a pause each, too short
+# (`asyncio.sleep(0.005)`, a units slip, never returns early); lines with no pause come
+# well under a millisecond apart. Only the message depends on it: both are refused
+SHORT = 0.004
 # The share of the countdown the answer's calls in threads may last, in all: a pause in a
 # thread, in one wait or in ten of 5 ms, lasts nearly all of it; a short sync call per line
 # (an async ORM query) lasts a few ms, tens on a loaded machine, against 0.2 s of pauses
@@ -449,6 +453,10 @@ async def check_countdown(check, countdown):
         failure = (f"some lines came together: the gaps between them were {listed} ms, and "
                    "each line needs its pause")
         hint = "pause before every line, inside the loop: `await asyncio.sleep(0.05)`"
+    elif min(gaps) >= SHORT:  # a pause before each line, all of them far too short
+        failure = (f"the pauses between the lines were {listed} ms: the exercise asks for "
+                   f"about {ASKED * 1000:.0f} ms, and {GAP * 1000:.0f} ms at least passes")
+        hint = f"pause before every line with `await asyncio.sleep({ASKED})`, in seconds"
     else:
         failure = "the lines all came at once: there is no pause between them"
         hint = probe.hint("pause between lines with `await asyncio.sleep(0.05)`")
@@ -860,20 +868,46 @@ async def _busy_ms(progress_events):
 # times the baseline, and at least BUSY_CPU (above Windows' 15.6 ms clock tick). The lower of
 # two runs each, so that one garbage collection cannot refuse a right answer.
 POLL_STEPS, POLL_DELAY, POLL_FACTOR = 6, 0.1, 5
+# A pause that polls slowly, `queue.get_nowait()` then `await asyncio.sleep(0.5)` while it is
+# empty, costs little CPU but makes every event wait for the next look: the same runs time each
+# step from the moment the job produced it to the moment the generator yielded it. Awaiting the
+# queue, the step comes at the next turn of the loop: a right answer's median delay was
+# 0.1 ms (2 cores, load 15, 3.11 and 3.13); a 0.5 s poller's 340-350 ms with these
+# 0.1 s steps. Bar: the median delay of the better of the two runs. A poller every 50 ms or
+# less may pass: with 0.1 s steps its looks can fall just after each step.
+LATE = 0.05
+
+
+def _step_delays(arrivals, job):
+    """Seconds from the job producing each step to its event reaching the reader."""
+    delays = []
+    for arrived, event in arrivals:
+        text = event.decode(errors="replace") if isinstance(event, bytes) else str(event)
+        try:
+            parsed = events_in(text)
+        except ValueError:  # data that is not JSON (a failure said in plain text): no step
+            continue
+        for kind, data in parsed:
+            step = _json_or_text(data) if isinstance(data, str | bytes) else data
+            step = step.get("step") if kind == "message" and isinstance(step, dict) else None
+            if isinstance(step, int) and 0 < step <= len(job.produced):
+                delays.append(arrived - job.produced[step - 1])
+    return delays
 
 
 async def _loop_cpu_while_streamed(events_of):
     """CPU seconds of the event loop's thread while ``events_of`` streamed a job with slow
-    steps to its end, the lower of two runs; None for a stream that does not end (judged by
+    steps to its end, the lower of two runs, and the median delay of its steps (see
+    ``LATE``), the lower of the two runs'; None for a stream that does not end (judged by
     the served run)."""
-    runs = []
+    runs, late = [], []
     for _ in range(2):
         job = _WatchedJob(steps=POLL_STEPS, delay=POLL_DELAY)
-        events = events_of(job)
+        events, arrivals = events_of(job), []
 
-        async def read(events=events):
-            async for _event in events:
-                pass
+        async def read(events=events, arrivals=arrivals):
+            async for event in events:
+                arrivals.append((time.perf_counter(), event))
 
         cpu = time.thread_time()
         try:
@@ -885,15 +919,19 @@ async def _loop_cpu_while_streamed(events_of):
             with contextlib.suppress(Exception):
                 await events.aclose()
             await _let_leaked_job_end(job)
-    return min(runs)
+        if delays := _step_delays(arrivals, job):
+            late.append(statistics.median(delays))
+    return min(runs), min(late, default=0.0)
 
 
 async def _poll_cpu(progress_events):
-    """(the answer's, the baseline's) CPU seconds while a slow job streams; (0, 0) for an
-    answer whose stream does not end."""
+    """(the answer's, the baseline's) CPU seconds while a slow job streams, and the answer's
+    median step delay; (0, 0, 0) for an answer whose stream does not end."""
     baseline = await _loop_cpu_while_streamed(_forwarded)
     answer = await _loop_cpu_while_streamed(progress_events)
-    return (0.0, 0.0) if answer is None else (answer, baseline or 0.0)
+    if answer is None:
+        return 0.0, 0.0, 0.0
+    return answer[0], baseline[0] if baseline else 0.0, answer[1]
 
 
 async def _read_slowly(progress_events):
@@ -1073,7 +1111,7 @@ async def check_progress_events(check, progress_events):
             with loop_blocking_calls() as waits:
                 paused = await _read_slowly(progress_events)
             busy_ms, base_ms = await _busy_ms(progress_events)
-            poll_cpu, poll_base = await _poll_cpu(progress_events)
+            poll_cpu, poll_base, step_delay = await _poll_cpu(progress_events)
         if sync_orm:  # no line when none was seen: the usual case
             _refuse_sync_orm(check, "your generator or its worker")
         after = job.produced_after(left)
@@ -1212,6 +1250,18 @@ async def check_progress_events(check, progress_events):
             else "wait on the queue itself: `step = await progress.get()` wakes when a step "
             "arrives, and costs nothing meanwhile",
         )
+        if step_delay > LATE:  # no line when the steps came at once: the usual case
+            check.that(
+                False,
+                "",
+                f"each step reached the reader {step_delay * 1000:.0f} ms after the job had "
+                f"produced it (the median, while a {POLL_STEPS}-step job with {POLL_DELAY} s "
+                "steps streamed): the generator looks at its queue now and then and sleeps "
+                "between looks, so every event waits for the next look, and every open stream "
+                "wakes the event loop at each look",
+                hint="wait on an asyncio.Queue: `step = await progress.get()` wakes as soon as "
+                "the worker puts a step",
+            )
         check.that(
             closed_outcome != "running" and after_close <= 1,
             "the job stops when the generator is closed (aclose) rather than cancelled",
