@@ -1801,3 +1801,162 @@ def test_the_checks_sign_in_and_out(project):
     before = Session.objects.count()
     assert verdict_of(check_quote_view, QuoteView).passed
     assert Session.objects.count() == before
+
+
+# --- Review s29: a task left running on an error path ----------------------------------------
+
+
+async def _report(error):
+    """A report sent in the background: it outlives the response, and its failure is heard
+    by nobody."""
+    await asyncio.sleep(0.5)
+    raise RuntimeError(f"the ops webhook failed for {error}")
+
+
+async def reports_a_502_in_the_background(request):
+    """Wrong: fire and forget on the 502 path only; the 200 path leaves nothing running."""
+    skus = [sku.strip() for sku in request.GET.get("skus", "").split(",") if sku.strip()]
+    if not skus:
+        return JsonResponse({"error": "say which products"}, status=400)
+    try:
+        quotes = await asyncio.gather(*(fake_upstream.fetch_price(sku) for sku in skus))
+    except fake_upstream.UpstreamError as error:
+        asyncio.create_task(_report(error))
+        return JsonResponse({"error": str(error)}, status=502)
+    return JsonResponse({"prices": {quote["sku"]: quote["price"] for quote in quotes}})
+
+
+async def reports_a_502_before_answering(request):
+    """Right: the same report, awaited (and its failure caught) before the 502."""
+    skus = [sku.strip() for sku in request.GET.get("skus", "").split(",") if sku.strip()]
+    if not skus:
+        return JsonResponse({"error": "say which products"}, status=400)
+    try:
+        quotes = await asyncio.gather(*(fake_upstream.fetch_price(sku) for sku in skus))
+    except fake_upstream.UpstreamError as error:
+        try:
+            await asyncio.wait_for(asyncio.ensure_future(_report(error)), 0.01)
+        except (RuntimeError, TimeoutError):
+            pass
+        return JsonResponse({"error": str(error)}, status=502)
+    return JsonResponse({"prices": {quote["sku"]: quote["price"] for quote in quotes}})
+
+
+class ReportsA400InTheBackgroundQuoteView(QuoteView):
+    """Wrong: fire and forget on the 400 path only."""
+
+    async def get(self, request):
+        response = await super().get(request)
+        if response.status_code == 400:
+            asyncio.create_task(_report("a request with no sku"))
+        return response
+
+
+class ReportsA400BeforeAnsweringQuoteView(QuoteView):
+    """Right: the same report, awaited in a TaskGroup before the 400 (its failure caught)."""
+
+    async def get(self, request):
+        response = await super().get(request)
+        if response.status_code == 400:
+            try:
+                async with asyncio.timeout(0.01), asyncio.TaskGroup() as group:
+                    group.create_task(_report("a request with no sku"))
+            except TimeoutError:
+                pass
+        return response
+
+
+@pytest.mark.parametrize(
+    ("check_name", "answer", "requests"),
+    [("check_compare_prices", reports_a_502_in_the_background, "the 400s, 502s"),
+     ("check_quote_view", ReportsA400InTheBackgroundQuoteView, "the 400s, 502s")],
+    ids=["02.1 a task left running on the 502 path", "02.2 a task left running on the 400 path"],
+)
+def test_task_left_running_on_an_error_path_fails(project, check_name, answer, requests):
+    from tutorial_project.course.exercises import lesson02
+
+    verdict = verdict_of(getattr(lesson02, check_name), answer)
+    text = str(verdict)
+    assert not verdict.passed and verdict.solved, text
+    assert "task(s) it started were still running when it answered" in text, text
+    assert "on its other requests (" in text and requests in text, text
+    assert "on an error path too" in text, text
+    # The first request left nothing running: that line passes.
+    assert "no task it started was left running" in text, text
+
+
+@pytest.mark.parametrize(
+    ("check_name", "answer"),
+    [("check_compare_prices", reports_a_502_before_answering),
+     ("check_quote_view", ReportsA400BeforeAnsweringQuoteView)],
+    ids=["02.1 the 502's report awaited", "02.2 the 400's report awaited"],
+)
+def test_task_awaited_on_an_error_path_passes(project, check_name, answer):
+    from tutorial_project.course.exercises import lesson02
+
+    verdict = verdict_of(getattr(lesson02, check_name), answer)
+    assert verdict.passed, str(verdict)
+
+
+# --- Review s29: hints that name the fault the answer made ------------------------------------
+
+_KEPT_PRICES = {}
+
+
+async def keeps_prices_forever(request):
+    """Wrong: a process-wide price dict with no expiry: a later failure is never seen."""
+    skus = [sku.strip() for sku in request.GET.get("skus", "").split(",") if sku.strip()]
+    if not skus:
+        return JsonResponse({"error": "say which products"}, status=400)
+    missing = [sku for sku in skus if sku not in _KEPT_PRICES]
+    try:
+        quotes = await asyncio.gather(*(fake_upstream.fetch_price(sku) for sku in missing))
+    except fake_upstream.UpstreamError as error:
+        return JsonResponse({"error": str(error)}, status=502)
+    _KEPT_PRICES.update({quote["sku"]: quote["price"] for quote in quotes})
+    return JsonResponse({"prices": {sku: _KEPT_PRICES[sku] for sku in skus}})
+
+
+async def asks_twice_per_sku(request):
+    """Wrong: two upstream calls per sku, all at once."""
+    skus = [sku.strip() for sku in request.GET.get("skus", "").split(",") if sku.strip()]
+    if not skus:
+        return JsonResponse({"error": "say which products"}, status=400)
+    try:
+        quotes = await asyncio.gather(*(fake_upstream.fetch_price(sku) for sku in skus * 2))
+    except fake_upstream.UpstreamError as error:
+        return JsonResponse({"error": str(error)}, status=502)
+    return JsonResponse({"prices": {quote["sku"]: quote["price"] for quote in quotes}})
+
+
+class AsksTwiceQuoteView(QuoteView):
+    """Wrong: two upstream calls per GET, at once."""
+
+    async def get(self, request):
+        sku = request.GET.get("sku", "").strip()
+        if sku:
+            await asyncio.gather(fake_upstream.fetch_price(sku), fake_upstream.fetch_price(sku),
+                                 return_exceptions=True)
+        return await super().get(request)
+
+
+@pytest.mark.parametrize(
+    ("check_name", "answer", "message", "hint"),
+    [("check_compare_prices", keeps_prices_forever,
+      "an upstream failure for an ordinary sku (GM-001) answered 200",
+      "never asked the upstream for GM-001 this time"),
+     ("check_compare_prices", asks_twice_per_sku,
+      "12 upstream calls were waiting at the same time for six skus", "once per sku"),
+     ("check_quote_view", AsksTwiceQuoteView,
+      "8 upstream calls were waiting at the same time for four GETs", "once per GET")],
+    ids=["02.1 prices kept forever", "02.1 two calls per sku", "02.2 two calls per GET"],
+)
+def test_review_s29_hints_name_the_fault(project, check_name, answer, message, hint):
+    from tutorial_project.course.exercises import lesson02
+
+    _KEPT_PRICES.clear()
+    verdict = verdict_of(getattr(lesson02, check_name), answer)
+    text = str(verdict)
+    assert not verdict.passed and verdict.solved, text
+    assert message in text and hint in text, text
+    assert "catch fake_upstream.UpstreamError" not in text.split(message)[1].split("\n")[1], text

@@ -3,7 +3,6 @@
 import asyncio
 import contextvars
 import gc
-import inspect
 import sys
 from contextlib import asynccontextmanager, contextmanager
 from types import SimpleNamespace
@@ -145,17 +144,20 @@ def _loop_free_on_later_requests(check, seen, who, requests):
 def _upstream_fails_for(sku, error=None):
     """The upstream fails for ``sku`` too, a name that says nothing: a view must handle
     UpstreamError, not guess the failure from the sku (``DOWN-...``). ``error``: raise that
-    instead, an exception that is not the upstream's."""
+    instead, an exception that is not the upstream's. Yields the list of the failures raised:
+    empty if the view never asked the upstream for ``sku``."""
     real_quote_for = fake_upstream.quote_for
+    raised = []
 
     def quote_for(asked):
         if asked == sku:
+            raised.append(asked)
             raise error or fake_upstream.UpstreamError(f"the price service failed for {asked}")
         return real_quote_for(asked)
 
     fake_upstream.quote_for = quote_for  # what fetch_price and fetch_price_blocking call
     try:
-        yield
+        yield raised
     finally:
         fake_upstream.quote_for = real_quote_for
 
@@ -187,13 +189,16 @@ async def _upstream_failure_is_a_502(check, view, suffix, what):
 
 async def _ordinary_sku_fails(check, view, sku, suffix):
     """The upstream fails for `sku`, whose name says nothing: the view must answer 502."""
-    with _upstream_fails_for(sku):
+    with _upstream_fails_for(sku) as raised:
         response = await call_view(view, suffix=suffix)
     check.that(
         response.status_code == 502 and _is_json_error(response),
         f"an upstream failure for an ordinary sku ({sku}, this time) answers 502 too",
         f"an upstream failure for an ordinary sku ({sku}) answered {_answered(response)}",
-        hint=_failure_hint(response),
+        hint=_failure_hint(response) if raised else f"the view never asked the upstream "
+        f"for {sku} this time: it answered from a price kept from an earlier request (a "
+        "module-level dict, a cache with no expiry), so it never saw the failure. Ask the "
+        "upstream on every request, or keep prices only for a short, stated time",
     )
 
 
@@ -261,11 +266,13 @@ def _tasks_it_starts():
         loop.set_task_factory(factory_before)
 
 
-def _answering_after_its_calls(view, seen):
+def _answering_after_its_calls(view, seen, grace=0.0):
     """``view`` wrapped to note in ``seen.left_running`` how many upstream calls, and in
     ``seen.tasks_left`` which tasks it started, were still running once it had answered: a task
     it started and never awaited (``create_task``, ``ensure_future``) runs on alone, and nobody
-    hears when it fails."""
+    hears when it fails. Called again, it adds to ``seen.tasks_left``. ``grace``: seconds its
+    tasks get to end after the answer (``gather`` leaves the other calls running when one
+    fails, and they end with it: the Traps, not this line, are about them)."""
     if not iscoroutinefunction(view):
         return view  # a sync view: must_be_async and view_is_async say so
 
@@ -273,15 +280,20 @@ def _answering_after_its_calls(view, seen):
         with _tasks_it_starts() as started:
             token = _in_the_view.set(True)
             try:
-                response = view(request, *args, **kwargs)
-                if inspect.isawaitable(response):
-                    response = await response
+                # Awaited whatever it returns, as Django awaits a view marked async: a sync
+                # options() or http_method_not_allowed() of its own fails here as it does there.
+                response = await view(request, *args, **kwargs)
             finally:
                 _in_the_view.reset(token)
             for _ in range(CANCEL_TURNS):  # a task it cancelled without awaiting it ends
                 await asyncio.sleep(0)
-        seen.left_running = max(getattr(seen, "left_running", 0), seen.now)
-        seen.tasks_left = [task for task in started if not task.done()]
+        running = [task for task in started if not task.done()]
+        if running and grace:
+            await asyncio.wait(running, timeout=grace)
+        if hasattr(seen, "now"):  # counted by fake_upstream.watch_concurrency
+            seen.left_running = max(getattr(seen, "left_running", 0), seen.now)
+        seen.tasks_left = [*getattr(seen, "tasks_left", []),
+                           *(task for task in started if not task.done())]
         return response
 
     return probe
@@ -306,6 +318,23 @@ async def _no_call_left_running(check, seen):
     )
     if left:  # let those calls end here, not in a later cell
         await asyncio.sleep(fake_upstream.DELAY * 1.5)
+
+
+async def _no_task_left_on_later_requests(check, seen, requests):
+    """The tasks its later requests (``requests``: which) started and left running."""
+    tasks = getattr(seen, "tasks_left", [])
+    for task in tasks:  # end them here, not in a later cell
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    check.that(
+        not tasks,
+        f"its other requests too ({requests}): no task it started was left running",
+        f"on its other requests ({requests}) {len(tasks)} task(s) it started were still "
+        "running when it answered",
+        hint="a task nobody awaits outlives the response, on an error path too (a report "
+        "sent in the background): nobody hears when it fails. Await it before answering, "
+        "or leave the work to a task queue",
+    )
 
 
 # Check 02.1's slower call: longer than an `asyncio.sleep` of twice the usual 0.1 s that an
@@ -604,27 +633,32 @@ async def _check_compare_prices(check, compare_prices, unsafe):
     check.that(
         seen.peak == len(SKUS),
         "the six upstream calls were all waiting at the same time",
-        f"at most {seen.peak} of the six upstream calls were waiting at the same time",
-        hint="start them all, then wait once: "
+        f"{seen.peak} upstream calls were waiting at the same time for six skus: more than "
+        "one call per sku" if seen.peak > len(SKUS)
+        else f"at most {seen.peak} of the six upstream calls were waiting at the same time",
+        hint="ask the upstream once per sku: `fake_upstream.fetch_price(sku)` for each sku of "
+        "the list, no more" if seen.peak > len(SKUS) else "start them all, then wait once: "
         "`await asyncio.gather(*(fake_upstream.fetch_price(s) for s in skus))`, or tasks in "
         "an `asyncio.TaskGroup`, which also cancels the others when one fails (and raises an "
         "ExceptionGroup: `except* fake_upstream.UpstreamError:`)",
     )
+    later_tasks = SimpleNamespace()  # the tasks each later request leaves running
+    view = _answering_after_its_calls(compare_prices, later_tasks, grace=fake_upstream.DELAY)
     with _loop_watched() as later:  # every later request, watched as the first
         await _no_call_left_running(check, seen)
-        await _one_call_slower(check, compare_prices)
-        await _a_call_that_hangs(check, compare_prices)
-        await _cancelled_while_it_waits(check, compare_prices, "?skus=BK-001,CF-001")
+        await _one_call_slower(check, view)
+        await _a_call_that_hangs(check, view)
+        await _cancelled_while_it_waits(check, view, "?skus=BK-001,CF-001")
         await _refuse_blank_inputs(
-            check, compare_prices,
+            check, view,
             [("", "no ?skus="), ("?skus=", "an empty ?skus="), ("?skus=,", "?skus=,")],
             hint="drop the empty items of the list (`[s.strip() for s in ... if s.strip()]`); "
             "if none is left, return JsonResponse({'error': ...}, status=400)")
-        await _upstream_failure_is_a_502(check, compare_prices, "?skus=CF-001,DOWN-1",
+        await _upstream_failure_is_a_502(check, view, "?skus=CF-001,DOWN-1",
                                          "an upstream failure (DOWN-1)")
-        await _ordinary_sku_fails(check, compare_prices, "GM-001", "?skus=CF-001,GM-001")
-        await _a_bug_is_not_a_502(check, compare_prices, "?skus=CF-001,GM-001")
-        response = await call_view(compare_prices, suffix="?skus=%20,%20")
+        await _ordinary_sku_fails(check, view, "GM-001", "?skus=CF-001,GM-001")
+        await _a_bug_is_not_a_502(check, view, "?skus=CF-001,GM-001")
+        response = await call_view(view, suffix="?skus=%20,%20")
         check.that(
             response.status_code == 400 and _is_json_error(response),
             "?skus=%20,%20 (blank items only) answers 400 with an 'error' message",
@@ -632,7 +666,7 @@ async def _check_compare_prices(check, compare_prices, unsafe):
             hint="strip each item before dropping the empty ones: "
             "`[s.strip() for s in ... if s.strip()]`",
         )
-        response = await call_view(compare_prices, suffix="?skus=BK-001,,%20,CF-001")
+        response = await call_view(view, suffix="?skus=BK-001,,%20,CF-001")
         body = (_json_body(response) or {}) if response.status_code == 200 else {}
         check.that(
             body.get("prices") == {sku: expected[sku] for sku in ("BK-001", "CF-001")},
@@ -643,6 +677,8 @@ async def _check_compare_prices(check, compare_prices, unsafe):
         )
     _loop_free_on_later_requests(check, later, "the view",
                                  f"the slower calls, {LATER_REQUESTS}")
+    await _no_task_left_on_later_requests(check, later_tasks,
+                                          f"the slower calls, {LATER_REQUESTS}")
 
 
 @exercise("02.2", "A class-based view with async handlers")
@@ -699,16 +735,24 @@ async def _check_quote_view(check, view, unsafe):
     check.that(
         seen.peak == len(skus),
         "the four GETs awaited fetch_price, all four waiting at the same time",
-        f"at most {seen.peak} of the four GETs were waiting on fetch_price at the same time",
-        hint="ask the upstream itself: `await fake_upstream.fetch_price(sku)` "
+        f"{seen.peak} upstream calls were waiting at the same time for four GETs: more than "
+        "one call per GET" if seen.peak > len(skus)
+        else f"at most {seen.peak} of the four GETs were waiting on fetch_price at the same time",
+        hint="ask the upstream once per GET: one `await fake_upstream.fetch_price(sku)`"
+        if seen.peak > len(skus)
+        else "ask the upstream itself: `await fake_upstream.fetch_price(sku)` "
         "(quote_for is the check's shortcut to the expected answer, not the service)"
         if seen.peak == 0 else "await fetch_price in the handler, without a lock around it",
     )
+    quote_view = view.view_class
+    later_tasks = SimpleNamespace()  # the tasks each later request leaves running
+    view = _answering_after_its_calls(view, later_tasks, grace=fake_upstream.DELAY)
     with _loop_watched() as later:  # every later request, watched as the first
         if seen.now:  # calls the four GETs left running would end inside the next count: wait
             await asyncio.sleep(fake_upstream.DELAY * 1.5)
         with fake_upstream.watch_concurrency() as alone:  # one request: its own calls only
-            await call_view(_answering_after_its_calls(view, alone), suffix="?sku=BK-002")
+            await call_view(_answering_after_its_calls(quote_view.as_view(), alone),
+                            suffix="?sku=BK-002")
         await _no_call_left_running(check, alone)
         await _cancelled_while_it_waits(check, view, "?sku=BK-002")
         await _upstream_failure_is_a_502(check, view, "?sku=DOWN-1", "GET ?sku=DOWN-1")
@@ -722,7 +766,6 @@ async def _check_quote_view(check, view, unsafe):
             "nothing is left: `sku = request.GET.get('sku', '').strip()`")
         # Every other method, and any handler of its own besides get/head/options (an extra
         # `async def patch` answering 200 is refused by name, not only by chance of the list).
-        quote_view = view.view_class
             # A sync http_method_not_allowed() of its own: Django awaits what it returns (a 500).
         own_sync_refusal = (
             quote_view.http_method_not_allowed is not View.http_method_not_allowed
@@ -763,3 +806,5 @@ async def _check_quote_view(check, view, unsafe):
         )
     _loop_free_on_later_requests(check, later, "the handlers",
                                  f"{LATER_REQUESTS}, the 405s, OPTIONS")
+    await _no_task_left_on_later_requests(check, later_tasks,
+                                          f"{LATER_REQUESTS}, the 405s, OPTIONS")
