@@ -390,7 +390,7 @@ class _NetworkLikeLocMemCache(LocMemCache):
     ``_AnotherProcess.key`` is set, each sync call on that key is followed by a hit that
     another worker process counts (see there). ``built`` counts the objects made: ``caches``
     makes one in a thread that has none (``asyncio.to_thread``, ``run_in_executor``: asgiref's
-    ``Local`` does not follow them there, as it follows ``sync_to_async``).
+    ``Local`` does not follow them there on asgiref 3.12+, as it follows ``sync_to_async``).
     """
 
     built = 0
@@ -751,7 +751,8 @@ async def check_count_hit(check, count_hit):
         "where the request's one was not visible",
         hint="`caches['default']` and the `cache` proxy keep a cache object per thread and "
         "async context (asgiref's Local): sync_to_async carries the request's into its thread, "
-        "asyncio.to_thread and run_in_executor do not, so `cache` used in there builds a new "
+        "asyncio.to_thread and run_in_executor do not (asgiref 3.12+; up to 3.11 "
+        "asyncio.to_thread carried it too), so `cache` used in there builds a new "
         "one (with asyncio.to_thread, one per call; on Redis each has its own connection pool, "
         "which nothing closes). Run it with sync_to_async, or look the method up on the loop: "
         "`await sync_to_async(cache.incr)(key)`",
