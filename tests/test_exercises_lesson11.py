@@ -782,6 +782,57 @@ async def async_cache_in_the_view(request):  # right: the async twins run off th
     return await start_report_reference(request)
 
 
+async def post_only(request):  # right: the POST the lesson recommends, require_POST's 405
+    from django.views.decorators.http import require_POST
+
+    @require_POST
+    async def view(request):
+        category = request.POST.get("category", "").strip()
+        if not category:
+            return JsonResponse({"error": "give a category"}, status=400)
+        result = await report_task().aenqueue(category)
+        return JsonResponse({"id": result.id, "status": result.status}, status=202)
+
+    return await view(request)
+
+
+async def post_only_by_hand(request):  # right, written differently: its own 405 in JSON
+    if request.method != "POST":
+        return JsonResponse({"error": "POST only"}, status=405)
+    category = request.POST.get("category", "").strip()
+    if not category:
+        return JsonResponse({"error": "category is required"}, status=400)
+    result = await report_task().aenqueue(category_slug=category)
+    return JsonResponse({"id": result.id, "status": result.status}, status=202)
+
+
+async def post_only_reads_get(request):  # POST-only, but the category read from the URL
+    if request.method != "POST":
+        return JsonResponse({"error": "POST only"}, status=405)
+    return await start_report_reference(request)
+
+
+async def post_only_unstripped(request):  # POST-only, tests the stripped value, enqueues the raw
+    if request.method != "POST":
+        return JsonResponse({"error": "POST only"}, status=405)
+    if not request.POST.get("category", "").strip():
+        return JsonResponse({"error": "category is required"}, status=400)
+    result = await report_task().aenqueue(request.POST["category"])
+    return JsonResponse({"id": result.id, "status": result.status}, status=202)
+
+
+def test_start_report_view_post(project):
+    from tutorial_project.course.exercises.lesson11 import check_start_report_view
+
+    for right in (post_only, post_only_by_hand):
+        assert run(check_start_report_view, right), right.__name__
+    verdict = run(check_start_report_view, post_only_reads_get)
+    assert not verdict and "0 tasks enqueued" in str(verdict), str(verdict)
+    verdict = run(check_start_report_view, post_only_unstripped)
+    assert not verdict and "' coffee '" in str(verdict), str(verdict)
+    assert 'request.POST.get("category", "").strip()' in str(verdict), str(verdict)
+
+
 def test_start_report_view(project, recwarn, monkeypatch):
     from tutorial_project.course.exercises import lesson11
     from tutorial_project.course.exercises.lesson11 import check_start_report_view
