@@ -543,7 +543,7 @@ def _spin(seconds):
 def test_06_1_computing_on_the_loop_fails_with_a_hint():
     async def fetch_both(client):
         weather, news = await asyncio.gather(client.get("/weather"), client.get("/news"))
-        _spin(0.12)  # under the 0.15 s stall bound, and still holds the loop
+        _spin(0.12)  # under the 0.25 s stall bound, and still holds the loop
         return weather.json(), news.json()
 
     fails_with(run(lesson06.check_fetch_both, fetch_both), "without an await", "to_thread",

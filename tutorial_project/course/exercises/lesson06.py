@@ -50,8 +50,9 @@ SLACK_FIXED, SLACK_SHARE = 0.15, 0.1
 # A stall of the event loop this long means the answer blocked it (a sync call): LoopWatch does
 # not count the stalls of a busy machine, but does count those of a profile hook, so stalls are
 # judged only in windows run without one. A time.sleep on the loop is not left to timing:
-# LoopWatch counts every one, however short.
-STALL = 0.15
+# LoopWatch counts every one, however short. 0.25 s, lesson 02's bound: the reference stood
+# still 0.15 s once in a full test run at load 14-25 on 2 cores.
+STALL = 0.25
 # CPU time the loop's thread may spend between two beats of LoopWatch (a stretch of code that
 # never yields). CPU time does not grow while a loaded machine makes the thread wait for a core,
 # so this bound holds on a busy machine too; the reference answers stay under 0.02 s.

@@ -37,7 +37,8 @@ def _scope(path, host=b"testserver", headers=()):
     }
 
 
-async def asgi_get(app, path, *, on_last_body=None, disconnect_after=None, headers=()):
+async def asgi_get(app, path, *, on_last_body=None, disconnect_after=None, disconnect_when=None,
+                   headers=()):
     """Send one GET for ``path`` through the ASGI app ``app``; return the response's status
     (None if the app sent no response).
 
@@ -45,7 +46,8 @@ async def asgi_get(app, path, *, on_last_body=None, disconnect_after=None, heade
     (``more_body`` false): the moment a server completes the response to its client.
     ``disconnect_after``, if given, is the number of seconds after which the client goes
     away (an ``http.disconnect`` message), as a server reports a closed connection; by
-    default the client stays for the whole response. ``headers``: more request headers, as
+    default the client stays for the whole response. ``disconnect_when``, if given, is an
+    ``asyncio.Event``: the client goes away once it is set. ``headers``: more request headers, as
     ASGI pairs of lower-case bytes (``[(b"x-api-key", b"...")]``).
     """
     messages = iter([{"type": "http.request", "body": b"", "more_body": False}])
@@ -54,6 +56,9 @@ async def asgi_get(app, path, *, on_last_body=None, disconnect_after=None, heade
     async def receive():
         message = next(messages, None)
         if message is None:
+            if disconnect_when is not None:
+                await disconnect_when.wait()
+                return {"type": "http.disconnect"}
             if disconnect_after is not None:
                 await asyncio.sleep(disconnect_after)
                 return {"type": "http.disconnect"}
