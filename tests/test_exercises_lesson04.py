@@ -1035,7 +1035,16 @@ def transfers():
             raise ValueError("the amount must not be negative")
         await sync_to_async(move_any_amount)(from_email, to_email, Decimal(amount))
 
+    async def truncates_to_int(from_email, to_email, amount):
+        amount = int(amount)  # 10.75 moves 10, 0.50 becomes 0 and is refused
+        await sync_to_async(move)(from_email, to_email, amount)
+
+    async def rounds_to_whole(from_email, to_email, amount):
+        await sync_to_async(move)(from_email, to_email, Decimal(amount).quantize(Decimal(1)))
+
     wrong = {
+        "truncates_to_int": truncates_to_int,
+        "rounds_to_whole": rounds_to_whole,
         "locks_outside_atomic": locks_outside_atomic,
         "negative_amount_moves_credit": negative_amount_moves_credit,
         "zero_amount_accepted": zero_amount_accepted,
@@ -1106,6 +1115,8 @@ def test_04_2_placeholder_is_not_solved_yet(project):
 @pytest.mark.parametrize(
     "name, message",
     [
+        ("truncates_to_int", "a transfer of 10.75 from Ada to Grace ran, credits went from"),
+        ("rounds_to_whole", "a transfer of 10.75 from Ada to Grace ran, credits went from"),
         ("locks_outside_atomic", "select_for_update() ran outside transaction.atomic()"),
         ("negative_amount_moves_credit", "of a negative amount (-5.00 from Linus to Ada) did n"),
         ("zero_amount_accepted", "a transfer of 0.00 did not raise"),

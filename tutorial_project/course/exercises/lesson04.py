@@ -601,6 +601,20 @@ async def _check_transfers(check, transfer_credit, before, unsafe):
         hint="a sender may spend all of their credit: refuse only when credit < amount "
         "(not <=), or debit with filter(credit__gte=amount)",
     )
+    cents = [(ada, grace, Decimal("10.75"), "from Ada to Grace"),
+             (grace, ada, Decimal("0.50"), "from Grace to Ada")]
+    for sender, receiver, amount, way in cents:  # an int() of the amount fails both
+        start = await credits()
+        raised = await _raises(as_a_request(transfer_credit, sender, receiver, amount))
+        end = await credits()
+        exact = {**start, sender: start[sender] - amount, receiver: start[receiver] + amount}
+        check.that(
+            not raised and end == exact,
+            f"a transfer of {amount} {way} moved exactly {amount}",
+            f"a transfer of {amount} {way} {'raised' if raised else 'ran'}, credits went from "
+            f"{_show(start)} to {_show(end)}",
+            hint="keep the amount a Decimal: int(), round() or quantize(1) drop the cents",
+        )
     await _check_concurrent_transfers(check, transfer_credit)
     off_thread = any(statement.off_request_thread for statement in statements)
     if after != before:
