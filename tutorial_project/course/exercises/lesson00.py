@@ -492,7 +492,8 @@ FILE_HINT = (
 )
 CACHE_HINT = (
     "the sync cache API waits on the loop (a network round trip with Redis or Memcached): "
-    "`await cache.aget(...)`, `await cache.aset(...)`"
+    "`await cache.aget(...)`, `await cache.aset(...)` (with Django's backends, the sync call "
+    "run in the thread the ORM's a-methods use)"
 )
 CPU_HINT = (
     "work that computes (hashing a password, a long Python loop) holds the loop too: run it in "
@@ -536,8 +537,9 @@ def _hint_for(got, slug):
         return "a value is a coroutine, not a number: `await` the acount()"
     if slug == EXTRA_SLUG and isinstance(got, dict) and got.get("products") == 2:
         return (
-            f"the check added {LONGER_SLUG!r} too (1 product): count this category's "
-            "products, `await category.products.acount()`, not every slug that starts with it"
+            f"the check added {LONGER_SLUG!r} too (1 product, {LONGER_NAME!r}): count this "
+            "category's products, `await category.products.acount()`, not those of every "
+            "category your filter matches (a slug or a name it starts with or contains)"
         )
     if slug == EXTRA_SLUG:
         return (

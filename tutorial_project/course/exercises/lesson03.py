@@ -485,7 +485,8 @@ async def check_prices_for(check, prices_for):
         f"{failing.running} fetches were still running 2 s after prices_for had raised: "
         "their next thread-sensitive call (an ORM a-method) waits for a bridge that is gone",
         hint="`asyncio.gather` raises the first error and leaves the other fetches running "
-        "on the server's loop; once async_to_sync has returned, their thread-sensitive calls "
+        "on the server's loop, and a task cancelled but not awaited still runs its cleanup "
+        "after that; once async_to_sync has returned, their thread-sensitive calls "
         "find its executor gone. Fetch in a TaskGroup, which cancels the others and waits for "
         "them, and unwrap its ExceptionGroup (`except* Exception as group: raise "
         "group.exceptions[0]`), or cancel the unfinished tasks and wait for them "
