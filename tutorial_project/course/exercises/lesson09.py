@@ -762,4 +762,6 @@ async def check_count_hit(check, count_hit):
                + (f"in {expiry - time.time():.0f} s" if expiry else "at once")
                + ": every hit counted so far is lost with it",
                hint="create it with `timeout=None` (`await cache.aadd(key, 0, timeout=None)`): "
-               "the default TIMEOUT is 300 s, and incr keeps the expiry the key was given")
+               "the default TIMEOUT is 300 s. Only a backend's own incr keeps that (local "
+               "memory, Redis, Memcached); the file and database caches' incr, and 5.2's aincr "
+               "on every backend, re-save the key with the default TIMEOUT")
