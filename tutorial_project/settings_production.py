@@ -26,7 +26,14 @@ if not ALLOWED_HOSTS:
     raise ImproperlyConfigured("Set DJANGO_ALLOWED_HOSTS, e.g. 'shop.example.com'.")
 
 # HTTPS, assuming a proxy (nginx, a load balancer) in front terminates TLS and says so.
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# uvicorn (--proxy-headers, the default) takes the scheme from X-Forwarded-Proto only from the
+# addresses in --forwarded-allow-ips, but leaves the header in place: with
+# SECURE_PROXY_SSL_HEADER, Django believes it from any peer. So that setting is opt-in, for
+# a server that does not rewrite the scheme itself (daphne, waitress), and only when, as
+# Django's docs require, the proxy sets or strips X-Forwarded-Proto on every request and
+# nothing but the proxy can reach the app server.
+if os.environ.get("DJANGO_PROXY_SETS_X_FORWARDED_PROTO") == "1":
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = True
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
