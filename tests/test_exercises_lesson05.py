@@ -987,7 +987,14 @@ def _every(n, blocking):
     return lookup
 
 
-async def _fails_closed(key):  # right: a store that does not answer in time refuses the key
+async def _fails_closed(key):  # right: a store that does not answer in time fails the request
+    try:
+        return await asyncio.wait_for(_aget(key), 0.5)
+    except (TimeoutError, ConnectionError) as error:
+        raise RuntimeError("the key store is unavailable") from error  # Django's 500
+
+
+async def _refuses_when_the_store_fails(key):  # closed, but a 401 for a key that may be valid
     try:
         return await asyncio.wait_for(_aget(key), 0.5)
     except (TimeoutError, ConnectionError):
@@ -1546,6 +1553,8 @@ def test_05_2_placeholder_is_not_solved(project):
         (_api_key_middleware(_fails_open_after_two_seconds),
          "the request got in without a checked"),
         (_api_key_middleware(_fails_open_on_an_error), "the request got in without a checked"),
+        (_api_key_middleware(_refuses_when_the_store_fails),
+         "when the key store failed, it answered 401"),
     ],
 )
 def test_05_2_wrong_answers_fail_with_a_hint(project, answer, message, recwarn):

@@ -1208,6 +1208,14 @@ async def _probe_broken_key_store(check, require_api_key, view, calls, known):
         "refuse the request (let the error become Django's 500, or answer a 503 or 504 JSON), "
         "never let it through",
     )
+    check.that(
+        status >= 500,
+        "when the key store fails, the answer is a 5xx (the outage is the server's)",
+        f"when the key store failed, it answered {status}: a client whose key may well be "
+        "valid is told it is wrong, and the outage never shows as a server error",
+        hint="answer a 503 (or a 504 for a timeout) JSON, or let the error become Django's "
+        "500: a 401 or 403 is for a key the store said no to",
+    )
 
 
 async def _probe_revocation(check, require_api_key, view, calls, known):
