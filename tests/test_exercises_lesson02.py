@@ -1960,3 +1960,81 @@ def test_review_s29_hints_name_the_fault(project, check_name, answer, message, h
     assert not verdict.passed and verdict.solved, text
     assert message in text and hint in text, text
     assert "catch fake_upstream.UpstreamError" not in text.split(message)[1].split("\n")[1], text
+
+
+# --- Review s29c: one upstream call per sku, counted, not only the most at once --------------
+
+
+async def gathers_then_checks_each(request):
+    """Wrong: gathers the six, then asks for each price again, one after another."""
+    skus = [sku.strip() for sku in request.GET.get("skus", "").split(",") if sku.strip()]
+    if not skus:
+        return JsonResponse({"error": "say which products"}, status=400)
+    try:
+        quotes = await asyncio.gather(*(fake_upstream.fetch_price(sku) for sku in skus))
+        for sku in skus:  # "verify" each price
+            await fake_upstream.fetch_price(sku)
+    except fake_upstream.UpstreamError as error:
+        return JsonResponse({"error": str(error)}, status=502)
+    return JsonResponse({"prices": {quote["sku"]: quote["price"] for quote in quotes}})
+
+
+async def tries_the_first_sku_alone(request):
+    """Wrong: awaits the first sku alone "to see that the service is up", then gathers all."""
+    skus = [sku.strip() for sku in request.GET.get("skus", "").split(",") if sku.strip()]
+    if not skus:
+        return JsonResponse({"error": "say which products"}, status=400)
+    try:
+        await fake_upstream.fetch_price(skus[0])
+        quotes = await asyncio.gather(*(fake_upstream.fetch_price(sku) for sku in skus))
+    except fake_upstream.UpstreamError as error:
+        return JsonResponse({"error": str(error)}, status=502)
+    return JsonResponse({"prices": {quote["sku"]: quote["price"] for quote in quotes}})
+
+
+class AsksTwiceInTurnQuoteView(View):
+    """Wrong: awaits the upstream twice per GET, one call after the other."""
+
+    async def get(self, request):
+        sku = request.GET.get("sku", "").strip()
+        if not sku:
+            return JsonResponse({"error": "say which product"}, status=400)
+        try:
+            await fake_upstream.fetch_price(sku)  # a "retry to be sure"
+            return JsonResponse(await fake_upstream.fetch_price(sku))
+        except fake_upstream.UpstreamError as error:
+            return JsonResponse({"error": str(error)}, status=502)
+
+
+@pytest.mark.parametrize(
+    ("check_name", "answer", "message", "hint"),
+    [("check_compare_prices", gathers_then_checks_each,
+      "12 upstream calls for six skus: BK-001 was asked 2 times, CF-001 was asked 2 times",
+      "a second round to check the prices"),
+     ("check_compare_prices", tries_the_first_sku_alone,
+      "7 upstream calls for six skus: BK-001 was asked 2 times", "a first call to try the"),
+     ("check_quote_view", AsksTwiceInTurnQuoteView,
+      "8 upstream calls for four GETs: CF-001 was asked 2 times", "a retry 'to be sure'")],
+    ids=["02.1 gather then each again", "02.1 first sku alone first", "02.2 two calls in turn"],
+)
+def test_review_s29c_extra_calls_in_turn_fail_with_a_hint(project, check_name, answer, message,
+                                                         hint):
+    from tutorial_project.course.exercises import lesson02
+
+    verdict = verdict_of(getattr(lesson02, check_name), answer)
+    text = str(verdict)
+    assert not verdict.passed and verdict.solved, text
+    assert message in text and hint in text, text
+    assert "waiting at the same time\n" in text, text  # the peak alone let them through
+
+
+def test_fake_upstream_counts_calls_per_sku():
+    async def main():
+        with fake_upstream.watch_concurrency() as seen:
+            await asyncio.gather(fake_upstream.fetch_price("BK-001"),
+                                 fake_upstream.fetch_price("CF-001"))
+            await fake_upstream.fetch_price("BK-001")
+        return seen
+
+    seen = asyncio.run(main())
+    assert seen.peak == 2 and dict(seen.calls) == {"BK-001": 2, "CF-001": 1}

@@ -7,6 +7,7 @@ for the whole wait, as ``requests.get`` would.
 
 ``watch_concurrency()`` counts how many calls were in flight at once, which tells calls made
 together from calls made one after another without depending on how busy the machine is,
+how many calls were made for each sku (``seen.calls``, a Counter),
 how many were blocking ones, and how many ``fetch_price`` calls ran for a thread that sat
 waiting on them (``asyncio.run`` in a worker thread, ``async_to_sync`` inside
 ``sync_to_async``): a thread held for the whole wait, as with the blocking call.
@@ -20,6 +21,7 @@ import asyncio
 import threading
 import time
 import zlib
+from collections import Counter
 from contextlib import contextmanager
 
 DELAY = 0.1  # seconds: a typical answer from a remote API
@@ -32,14 +34,14 @@ class UpstreamError(Exception):
 
 async def fetch_price(sku):
     """The upstream's price for ``sku``, as a dict; waits without blocking the loop."""
-    with _in_flight():
+    with _in_flight(sku):
         await asyncio.sleep(_delay_for(sku))
     return quote_for(sku)
 
 
 def fetch_price_blocking(sku):
     """The same answer, but the calling thread sleeps through the wait."""
-    with _in_flight(blocking=True):
+    with _in_flight(sku, blocking=True):
         time.sleep(_delay_for(sku))
     return quote_for(sku)
 
@@ -50,6 +52,7 @@ class Concurrency:
     def __init__(self):
         self.now = 0
         self.peak = 0
+        self.calls = Counter()  # sku -> calls made for it, at once or one after another
         self.blocking_calls = 0  # calls to fetch_price_blocking
         self.watcher_thread = threading.get_ident()  # the event loop that watches, normally
         self.calls_a_thread_waited_on = 0  # fetch_price run for a thread that waits on it
@@ -82,10 +85,11 @@ def _a_thread_waits_on_this_call():
 
 
 @contextmanager
-def _in_flight(blocking=False):
+def _in_flight(sku, blocking=False):
     waited_on = not blocking and _a_thread_waits_on_this_call()
     with _lock:
         for seen in _watching:
+            seen.calls[sku] += 1
             seen.now += 1
             seen.peak = max(seen.peak, seen.now)
             seen.blocking_calls += blocking

@@ -4,6 +4,7 @@ import asyncio
 import contextvars
 import gc
 import sys
+from collections import Counter
 from contextlib import asynccontextmanager, contextmanager
 from types import SimpleNamespace
 
@@ -574,6 +575,15 @@ def _guard_left_on(check, unsafe):
         )
 
 
+def _not_once_each(seen, skus):
+    """What differs from one upstream call per sku of ``skus`` in ``seen.calls``: "" when
+    each was asked once, else e.g. "BK-001 was asked 2 times"."""
+    wanted = Counter(skus)
+    return ", ".join(
+        f"{sku} was asked {seen.calls[sku]} time{'s' * (seen.calls[sku] != 1)}"
+        for sku in dict.fromkeys([*skus, *seen.calls]) if seen.calls[sku] != wanted[sku])
+
+
 def _must_not_block_a_thread(check, seen):
     check.that(
         not seen.blocking_calls,
@@ -641,6 +651,15 @@ async def _check_compare_prices(check, compare_prices, unsafe):
         "`await asyncio.gather(*(fake_upstream.fetch_price(s) for s in skus))`, or tasks in "
         "an `asyncio.TaskGroup`, which also cancels the others when one fails (and raises an "
         "ExceptionGroup: `except* fake_upstream.UpstreamError:`)",
+    )
+    extra = _not_once_each(seen, SKUS)
+    check.that(
+        not extra,
+        "one upstream call per sku, none before or after the six",
+        f"{seen.calls.total()} upstream calls for six skus: {extra}",
+        hint="the calls beyond the six waited apart from them (a first call to try the "
+        "service, a second round to check the prices), each adding its wait to the request's: "
+        "ask once per sku, all at once, and answer with what those calls returned",
     )
     later_tasks = SimpleNamespace()  # the tasks each later request leaves running
     view = _answering_after_its_calls(compare_prices, later_tasks, grace=fake_upstream.DELAY)
@@ -743,6 +762,15 @@ async def _check_quote_view(check, view, unsafe):
         else "ask the upstream itself: `await fake_upstream.fetch_price(sku)` "
         "(quote_for is the check's shortcut to the expected answer, not the service)"
         if seen.peak == 0 else "await fetch_price in the handler, without a lock around it",
+    )
+    extra = _not_once_each(seen, skus)
+    check.that(
+        not extra,
+        "one upstream call per GET",
+        f"{seen.calls.total()} upstream calls for four GETs: {extra}",
+        hint="the calls beyond one per GET waited one after another (a retry 'to be sure', a "
+        "first call to try the service), each adding its wait to the GET's: one "
+        "`await fake_upstream.fetch_price(sku)` per GET, and answer with what it returned",
     )
     quote_view = view.view_class
     later_tasks = SimpleNamespace()  # the tasks each later request leaves running
