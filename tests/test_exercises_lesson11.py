@@ -821,6 +821,54 @@ async def post_only_unstripped(request):  # POST-only, tests the stripped value,
     return JsonResponse({"id": result.id, "status": result.status}, status=202)
 
 
+async def enqueues_again_unless_ready(request):  # a "retry" when the backend already ran it
+    category = request.GET.get("category", "").strip()
+    if not category:
+        return JsonResponse({"error": "give ?category=<slug>"}, status=400)
+    result = await report_task().aenqueue(category)
+    if result.status != "READY":
+        result = await report_task().aenqueue(category)
+    return JsonResponse({"id": result.id, "status": result.status}, status=202)
+
+
+async def retries_a_failed_enqueue(request):  # a job stored before the error is queued twice
+    category = request.GET.get("category", "").strip()
+    if not category:
+        return JsonResponse({"error": "give ?category=<slug>"}, status=400)
+    try:
+        result = await report_task().aenqueue(category)
+    except ConnectionError:
+        try:
+            result = await report_task().aenqueue(category)
+        except ConnectionError:
+            return JsonResponse({"error": "the report queue is unavailable"}, status=503)
+    return JsonResponse({"id": result.id, "status": result.status}, status=202)
+
+
+async def enqueues_through_the_backend(request):  # right: the backend's aenqueue, once
+    category = request.GET.get("category", "").strip()
+    if not category:
+        return JsonResponse({"error": "give ?category=<slug>"}, status=400)
+    task = report_task()
+    result = await task.get_backend().aenqueue(task, [category], {})
+    finished = result.is_finished  # read, not acted on: one enqueue whatever the status
+    return JsonResponse({"id": result.id, "status": result.status, "finished": finished},
+                        status=202)
+
+
+def test_start_report_view_enqueues_once_on_every_backend(project):
+    from tutorial_project.course.exercises.lesson11 import check_start_report_view
+
+    assert run(check_start_report_view, enqueues_through_the_backend)
+    verdict = run(check_start_report_view, enqueues_again_unless_ready)
+    assert not verdict and "2 enqueues on a backend that runs the task at once" in str(
+        verdict), str(verdict)
+    assert "aenqueue() once" in str(verdict)
+    verdict = run(check_start_report_view, retries_a_failed_enqueue)
+    assert not verdict and "2 enqueues when the queue was down" in str(verdict), str(verdict)
+    assert "idempotency key" in str(verdict)
+
+
 def test_start_report_view_post(project):
     from tutorial_project.course.exercises.lesson11 import check_start_report_view
 

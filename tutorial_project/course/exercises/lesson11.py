@@ -323,6 +323,7 @@ class _QueueDown(import_string(tasks_api.DUMMY)):
     """A queue that cannot be reached: every enqueue fails, as when its database is down."""
 
     def enqueue(self, task, args, kwargs):
+        _down_attempts.append(task.name)
         raise ConnectionError(f"could not connect to the task queue at {DOWN_DETAIL}")
 
 
@@ -334,6 +335,7 @@ _off_thread_enqueues = []
 # calls made in a request the check is making (its child asyncio tasks included).
 _lookups = []
 _sleeps_in_request = []
+_down_attempts = []  # the enqueues tried on the queue that is down
 _in_request = contextvars.ContextVar("lesson11_in_request", default=False)
 
 
@@ -570,6 +572,7 @@ async def check_start_report_view(check, view):
         _off_thread_enqueues.clear()
         _lookups.clear()
         _sleeps_in_request.clear()
+        _down_attempts.clear()
         with _enqueued() as enqueued, _report_runs() as runs, _asyncio_sleeps():
             response, error, seconds = await probe(view, "?category=coffee")
             queued = list(enqueued)
@@ -599,13 +602,19 @@ async def check_start_report_view(check, view):
             with override_settings(TASKS=DOWN_QUEUE):  # the enqueue fails: what does it say?
                 down, _, _ = await probe(view, "?category=coffee")
             # A backend that runs the task at once: the status must be read from the result.
-            with override_settings(TASKS=RUNS_AT_ONCE), tasks_api.captured_log():
+            with (override_settings(TASKS=RUNS_AT_ONCE), tasks_api.captured_log(),
+                  _enqueued() as enqueued_at_once):
                 ran, _, _ = await probe(view, "?category=coffee")
             # Untimed (the profile hook slows the loop): every blocking call, however short.
             with (loop_blocking_calls() as blocking, sync_cache_calls_on_this_thread() as
-                  cache_calls, _waits_off_the_loop() as waited):
+                  cache_calls, _waits_off_the_loop() as waited, _enqueued() as enqueued_last):
                 await probe(view, "?category=coffee")
             waits += waited
+            # Every request for ?category=coffee must enqueue once, whatever the backend says.
+            extra = {"on a backend that runs the task at once": len(enqueued_at_once),
+                     "in a second request": len(enqueued_last),
+                     "when the queue was down (tries)": len(_down_attempts)}
+            twice = {where: count for where, count in extra.items() if count > 1}
         failure = f"{type(error).__name__}: {error}" if error and not hung else None
         error = _ = None  # drop the tracebacks, so that a never-awaited coroutine is collected
         gc.collect()  # now and its warning caught here, not shown in the notebook
@@ -650,6 +659,13 @@ async def check_start_report_view(check, view):
                f"{len(queued)} tasks enqueued for ?category=coffee",
                hint="enqueue the task once, with `await task.aenqueue(slug)`; an `except` "
                "that hides a failed enqueue hides a lost job")
+    check.that(not twice, "one enqueue per request, on every backend the check used",
+               "; ".join(f"{count} enqueues {where}" for where, count in twice.items()),
+               hint="call aenqueue() once per request and answer from that result: a second "
+               "enqueue queues the job twice (a status other than READY means the backend ran "
+               "or started it), and a failed aenqueue() may have stored the job already (a "
+               "task_enqueued receiver that raised): answer a 5xx and let the client's retry, "
+               "with its idempotency key, decide")
     result = queued[0]
     check.that(
         down is None or not 200 <= down.status_code < 300,
@@ -665,7 +681,8 @@ async def check_start_report_view(check, view):
         "not a 5xx",
         hint="the client's request was fine, the server could not take the job: a 4xx tells "
         "the client to change its request, and it will not retry. Let the error through "
-        "(a 500), or answer 503 (or 502) with a JSON error",
+        "(a 500), or answer 503 (or 502) with a JSON error; a 5xx invites a retry, and an "
+        "enqueue can fail after the job is stored, so the client sends an idempotency key",
     )
     check.that(
         down is None or (isinstance(_json(down), dict)
