@@ -487,6 +487,19 @@ async def count_with_aincr(page):  # atomic on 6.1's LocMemCache only; loses hit
     return await cache.aincr(key)
 
 
+async def count_with_aadd_then_aincr(page):  # atomic on 6.1 (LocMem, Redis, Memcached), not 5.2
+    cache, key = default_cache(), f"hits:{page}"
+    await cache.aadd(key, 0, timeout=None)
+    return await cache.aincr(key)
+
+
+async def count_checks_then_creates(page):  # a check, then a create: two hits can both create
+    cache, key = default_cache(), f"hits:{page}"
+    if not await cache.ahas_key(key):
+        await cache.aset(key, 0, timeout=None)
+    return await sync_to_async(cache.incr)(key)
+
+
 async def count_reads_back(page):  # atomic increment, then returns a count read back later
     cache, key = default_cache(), f"hits:{page}"
     await cache.aadd(key, 0, timeout=None)
@@ -674,6 +687,39 @@ def test_count_hit_refuses_a_cache_object_built_in_a_pool_thread(project):
         assert "loses hits" not in text, text  # it counts right: only the objects are wrong
     verdict = run(check_count_hit, count_to_thread_bound)
     assert verdict, str(verdict)
+
+
+POOL_NOTE = "note: your cache calls ran in the event loop's default executor"
+
+
+def test_count_hit_notes_the_default_executor(project):
+    """Right on this cache (and Redis, Memcached), but on the database cache each pool thread
+    would open a connection nothing closes: accepted, with a note that says so."""
+    from tutorial_project.course.exercises.lesson09 import check_count_hit
+
+    for pooled in (count_to_thread_bound, count_locked_elsewhere):
+        verdict = run(check_count_hit, pooled)
+        text = str(verdict)
+        assert verdict and POOL_NOTE in text and "database cache" in text, (pooled.__name__, text)
+    for in_the_request in (count_reference, count_in_one_thread):
+        verdict = run(check_count_hit, in_the_request)
+        assert verdict and POOL_NOTE not in str(verdict), (in_the_request.__name__, str(verdict))
+
+
+def test_count_hit_explains_refusing_aincr(project):
+    """aadd + aincr is right on 6.1 and loses hits on 5.2: refused on both, and the hint says
+    which version it is right on and why the exercise asks for both."""
+    from tutorial_project.course.exercises.lesson09 import check_count_hit
+
+    verdict = run(check_count_hit, count_with_aadd_then_aincr)
+    text = str(verdict)
+    assert not verdict and "with Django 5.2's aincr (this check's, on every version)" in text, text
+    assert "is right on Django 6.1" in text and "loses hits on 5.2" in text, text
+    assert "5.2 LTS" in text and "sync_to_async(cache.incr)(key)` is atomic on both" in text, text
+    verdict = run(check_count_hit, count_checks_then_creates)  # no aincr: the create is the bug
+    text = str(verdict)
+    assert not verdict and "loses hits" in text and "right on Django 6.1" not in text, text
+    assert text.split("hint: ")[-1].startswith("create the counter with `await cache.aadd("), text
 
 
 def test_count_hit_refuses_serializing_in_this_process_without_a_lock(project):

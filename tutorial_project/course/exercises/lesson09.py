@@ -395,6 +395,8 @@ class _NetworkLikeLocMemCache(LocMemCache):
 
     built = 0
     aincr_calls = 0
+    ran_in = set()  # the names of the threads its sync methods ran in
+
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -404,6 +406,7 @@ class _NetworkLikeLocMemCache(LocMemCache):
         try:
             asyncio.get_running_loop()
         except RuntimeError:
+            _NetworkLikeLocMemCache.ran_in.add(threading.current_thread().name)
             time.sleep(ROUND_TRIP)  # in a worker thread: the round trip
             return
         raise SynchronousOnlyOperation(
@@ -633,6 +636,14 @@ LOCK_HINT = ("a lock in the process's memory (asyncio.Lock, threading.Lock, ...)
              "`await sync_to_async(cache.incr)(key)`")
 
 
+AINCR_HINT = ("`aadd` + `aincr` is right on Django 6.1 with a backend that has its own incr "
+              "(local memory, Redis, Memcached: 6.1's aincr hands off to it in one hop), and "
+              "loses hits on 5.2, where aincr is an aget then an aset. The exercise asks for a "
+              "counter right on both (a project still on 5.2 LTS, an app that supports both), "
+              "so this check runs 5.2's aincr on every version. `await "
+              "sync_to_async(cache.incr)(key)` is atomic on both")
+
+
 @exercise("09.3", "A hit counter that loses no hit")
 async def check_count_hit(check, count_hit):
     must_be_async(check, count_hit, "count_hit", "page")
@@ -683,8 +694,9 @@ async def check_count_hit(check, count_hit):
                    "does that only if it is absent), then add 1 and return the new count")
         await probe.aclear()
         _NetworkLikeLocMemCache.aincr_calls = 0
+        _NetworkLikeLocMemCache.ran_in.clear()
         with (_learner_code_watched(), _locks_taken_by_the_answer() as locks,
-              _a_fresh_default_executor(asyncio.get_running_loop()),
+              _a_fresh_default_executor(asyncio.get_running_loop(), POOL_THREAD),
               loop_blocking_calls() as blocking,
               ThreadPoolExecutor(max_workers=1) as second_process):
             here, there = await asyncio.gather(
@@ -695,6 +707,7 @@ async def check_count_hit(check, count_hit):
         stored = await probe.aget("hits:home")
         expiry = probe._expire_info.get(probe.make_and_validate_key("hits:home"), 0)
         aincr_used = _NetworkLikeLocMemCache.aincr_calls > 0
+        in_the_pool = any(name.startswith(POOL_THREAD) for name in _NetworkLikeLocMemCache.ran_in)
         built_before = _NetworkLikeLocMemCache.built
         with (_learner_code_watched(), _AnotherProcess.counting("hits:shared") as other):
             shared = await _hits(count_hit, SHARED_HITS, page="shared")
@@ -724,11 +737,11 @@ async def check_count_hit(check, count_hit):
         f"{HITS} hits at once"
         + (", with Django 5.2's aincr (this check's, on every version)" if aincr_used else "")
         + f": the counter holds {stored!r}",
-        hint="a read, then a write (aget + aset, aincr on Django 5.2, or get + set inside one "
-        "sync_to_async) loses hits that happen in between (6.1's aincr runs the backend's own "
-        "incr, but the exercise asks for code right on 5.2 too: this check runs 5.2's aincr, "
-        "on every version); `await sync_to_async(cache.incr)(key)` runs the backend's own "
-        "locked incr, and aadd creates the counter only if it is missing",
+        hint=AINCR_HINT if aincr_used else
+        "create the counter with `await cache.aadd(key, 0, timeout=None)` (it adds only if the "
+        "key is missing), then let the backend count: `await sync_to_async(cache.incr)(key)` "
+        "runs its own atomic incr. A read, then a write (aget + aset, a check then a create, "
+        "or get + set inside one sync_to_async) loses hits that happen in between",
     )
     shared_failures = [r for r in shared if isinstance(r, BaseException)]
     took = f" (your code took {', '.join(sorted(locks))})" if locks else ""
@@ -753,7 +766,8 @@ async def check_count_hit(check, count_hit):
         "async context (asgiref's Local): sync_to_async carries the request's into its thread, "
         "asyncio.to_thread and run_in_executor do not (asgiref 3.12+; up to 3.11 "
         "asyncio.to_thread carried it too), so `cache` used in there builds a new "
-        "one (with asyncio.to_thread, one per call; on Redis each has its own connection pool, "
+        "one (with asyncio.to_thread, one per call; with Django's RedisCache each has its own "
+        "connection pool, "
         "which nothing closes). Run it with sync_to_async, or look the method up on the loop: "
         "`await sync_to_async(cache.incr)(key)`",
     )
@@ -765,3 +779,10 @@ async def check_count_hit(check, count_hit):
                "the default TIMEOUT is 300 s. Only a backend's own incr keeps that (local "
                "memory, Redis, Memcached); the file and database caches' incr, and 5.2's aincr "
                "on every backend, re-save the key with the default TIMEOUT")
+    if in_the_pool:  # right here, and on Redis or Memcached; not on the database cache
+        check.lines.append(
+            "  note: your cache calls ran in the event loop's default executor (asyncio.to_thread, "
+            "run_in_executor or sync_to_async(..., thread_sensitive=False)): right for this cache, "
+            "and for Redis or Memcached; on the database cache each of those threads would open "
+            "a database connection that nothing closes. `sync_to_async(cache.incr)` runs in the "
+            "request's thread, whose connections Django closes")
