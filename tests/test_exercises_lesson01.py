@@ -665,6 +665,7 @@ def test_a_new_thread_per_call_that_is_awaited_passes():
     verdict = verdict_of("check_without_blocking", without_blocking_on_a_pool_per_call_let_go)
     assert verdict.passed, str(verdict)
     assert "did not see the time zone" in str(verdict), str(verdict)
+    assert "note: each call ran on a thread made for it" in str(verdict), str(verdict)
     time.sleep(1.6)  # the abandoned call's thread ends before the next test
 
 
@@ -1516,6 +1517,7 @@ def test_right_answers_pass_with_the_machine_busy(answer):
             spinner.kill()
             spinner.wait()
     assert verdict.passed, str(verdict)
+    assert "a thread made for it" not in str(verdict), str(verdict)
 
 
 async def price_or_none_named_wait_for_without_calling_it(fetch_price, sku, seconds):

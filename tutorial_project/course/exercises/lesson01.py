@@ -808,6 +808,14 @@ async def check_without_blocking(check, without_blocking):
             "the request's later ORM queries and middleware hooks wait there until it ends. "
             "sync_to_async(func, thread_sensitive=False) avoids that, on a pool the whole "
             "process shares")
+    # Seconds after the calls: a pool's threads (the loop's, or one made once) and the
+    # request's thread are waited on or kept; a thread made for one call has ended.
+    if not on_the_requests_thread and not any(thread.is_alive() for thread in threads):
+        check.lines.append(
+            "  note: each call ran on a thread made for it (a Thread, or a pool made per call): "
+            "it works, but nothing caps how many run at once across requests, and each call "
+            "pays for a new thread; a pool made once for the process, or the loop's default "
+            "pool (`sync_to_async(func, thread_sensitive=False)`), reuses its threads")
     if any(zone != REQUEST_ZONE for zone in zones):
         check.lines.append(
             f"  note: the function did not see the time zone the request activated "
