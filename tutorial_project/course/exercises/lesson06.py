@@ -492,6 +492,12 @@ def _timed(get_or_none, client, path, budget):
     return call
 
 
+# A late answer is timed again, up to this many runs in all: a loaded machine can delay the
+# unwinding of one right answer by 0.25 s (load 20 on 2 cores, after the baseline had ended on
+# time), while an answer that spends a fresh budget on each try is late on every run.
+TIMED_TRIES = 3
+
+
 def _allowed(budget, baseline):
     """The longest the answer may take: the baseline's time (the budget plus this loop's lag)
     plus a margin."""
@@ -537,15 +543,20 @@ async def check_get_or_none(check, get_or_none):
         await _check_slow_but_in_budget(check, client, upstream, get_or_none)
         watch.check(check, "a slow healthy call")
         for path, what, budget, hint in ERROR_CASES:
-            upstream.reset()
-            noter.clear()
-            tasks_before = asyncio.all_tasks()
-            called_at = asyncio.get_running_loop().time()  # before the answer starts
-            got = await attempt(check, _timed(get_or_none, client, path, budget),
-                                f"with {what}, get_or_none", give_up=GIVE_UP, hint=hint)
-            # The answer's own TimeoutError is an error it let escape, not the check's deadline.
-            _stop_if_raised(check, got, f"with {what} it", hint)
-            result, took, baseline = got
+            for tries_left in reversed(range(TIMED_TRIES)):
+                upstream.reset()
+                noter.clear()
+                tasks_before = asyncio.all_tasks()
+                called_at = asyncio.get_running_loop().time()  # before the answer starts
+                got = await attempt(check, _timed(get_or_none, client, path, budget),
+                                    f"with {what}, get_or_none", give_up=GIVE_UP, hint=hint)
+                # The answer's own TimeoutError is an error it let escape, not the check's
+                # deadline.
+                _stop_if_raised(check, got, f"with {what} it", hint)
+                result, took, baseline = got
+                if took <= _allowed(budget, baseline) or not tries_left:
+                    break
+                await _check_nothing_left_running(check, upstream, tasks_before, what)
             check.that(result is None, f"{what} gives None", f"{what} gave {result!r}",
                        hint=hint)
             check.that(
