@@ -888,6 +888,6 @@ async def _check_quote_view(check, view, unsafe):
             "header (or leave 'options' out of http_method_names: it then answers 405)",
         )
     _loop_free_on_later_requests(check, later, "the handlers",
-                                 f"{LATER_REQUESTS}, the 405s, OPTIONS")
+                                 f"{LATER_REQUESTS}, the 405s, HEAD, OPTIONS")
     await _no_task_left_on_later_requests(check, later_tasks,
-                                          f"{LATER_REQUESTS}, the 405s, OPTIONS")
+                                          f"{LATER_REQUESTS}, the 405s, HEAD, OPTIONS")
