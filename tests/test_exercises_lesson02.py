@@ -29,14 +29,32 @@ def verdict_of(check, answer):
 # --- Exercise 02.1: compare_prices ---------------------------------------------------------
 
 
+def with_a_limit(view):
+    """``view`` under a time limit of 2 s, a JSON 504 when it fires: the limit 02.1 asks for
+    (review s30 F3), put around a whole answer that has none of its own."""
+
+    async def limited(request):
+        try:
+            async with asyncio.timeout(2):
+                return await view(request)
+        except TimeoutError:
+            return JsonResponse({"error": "the price service is slow"}, status=504)
+
+    limited.__name__ = limited.__qualname__ = view.__name__
+    return limited
+
+
 async def compare_prices(request):
     skus = [sku.strip() for sku in request.GET.get("skus", "").split(",") if sku.strip()]
     if not skus:
         return JsonResponse({"error": "say which products"}, status=400)
     try:
-        quotes = await asyncio.gather(*(fake_upstream.fetch_price(sku) for sku in skus))
+        async with asyncio.timeout(2):
+            quotes = await asyncio.gather(*(fake_upstream.fetch_price(sku) for sku in skus))
     except fake_upstream.UpstreamError as error:
         return JsonResponse({"error": str(error)}, status=502)
+    except TimeoutError:
+        return JsonResponse({"error": "the price service is slow"}, status=504)
     return JsonResponse({"prices": {quote["sku"]: quote["price"] for quote in quotes}})
 
 
@@ -350,7 +368,8 @@ def test_compare_prices_blank_items_kept_fails(project):
 
 
 @pytest.mark.parametrize(
-    "answer", [gather_then_asyncio_sleep, sleep_in_a_thread_then_gather, computes_in_a_thread],
+    "answer", [gather_then_asyncio_sleep, sleep_in_a_thread_then_gather,
+               computes_in_a_thread],
     ids=["asyncio.sleep", "time.sleep in a thread", "CPU work in a thread"],
 )
 def test_compare_prices_waits_off_the_loop_pass(project, answer):
@@ -436,7 +455,8 @@ async def compare_prices_as_completed(request):
 
 @pytest.mark.parametrize(
     "answer",
-    [compare_prices_with_a_task_group, gather_with_return_exceptions, compare_prices_as_completed],
+    [with_a_limit(compare_prices_with_a_task_group), with_a_limit(gather_with_return_exceptions),
+     compare_prices_as_completed],
     ids=["task group", "gather(return_exceptions=True)", "as_completed with a deadline"],
 )
 def test_compare_prices_alternative_right_answer_passes(project, answer):
@@ -572,8 +592,8 @@ class ShortSleepQuoteView(QuoteView):
 
 class BusyQuoteView(QuoteView):
     async def get(self, request):
-        until = time.perf_counter() + 0.3
-        while time.perf_counter() < until:  # CPU work on the loop, no time.sleep to count
+        until = time.thread_time() + 0.3  # this thread's CPU: a busy machine does not add to it
+        while time.thread_time() < until:  # CPU work on the loop, no time.sleep to count
             pass
         return await super().get(request)
 
@@ -1101,8 +1121,8 @@ async def waits_with_asyncio_wait(request):
 
 @pytest.mark.parametrize(
     "answer",
-    [cleans_up_and_lets_the_cancellation_through, task_group_catching_in_each_task,
-     waits_with_asyncio_wait],
+    [with_a_limit(cleans_up_and_lets_the_cancellation_through),
+     with_a_limit(task_group_catching_in_each_task), waits_with_asyncio_wait],
     ids=["CancelledError re-raised", "TaskGroup, errors caught in each task", "asyncio.wait"],
 )
 def test_compare_prices_review_s23b_right_answers_pass(project, answer):
@@ -1146,18 +1166,11 @@ def test_quote_view_swallowed_cancellation_fails(project, answer):
     assert "also catches asyncio.CancelledError" in str(verdict), str(verdict)
 
 
-class GetOnlyQuoteView(QuoteView):
-    """Right, by the exercise's words ("other methods should answer 405"): OPTIONS too."""
-
-    http_method_names = ["get"]
-
-
 class GetAndHeadOnlyQuoteView(QuoteView):
     http_method_names = ["get", "head"]
 
 
-@pytest.mark.parametrize("answer", [GetOnlyQuoteView, GetAndHeadOnlyQuoteView],
-                         ids=["get only", "get and head"])
+@pytest.mark.parametrize("answer", [GetAndHeadOnlyQuoteView], ids=["get and head"])
 def test_quote_view_options_left_out_answers_405_and_passes(project, answer):
     from tutorial_project.course.exercises.lesson02 import check_quote_view
 
@@ -1246,7 +1259,8 @@ async def gathered_then_failure_only(request):
     return JsonResponse({"prices": {s: q["price"] for s, q in zip(skus, quotes, strict=True)}})
 
 
-@pytest.mark.parametrize("answer", [a_time_limit_of_its_own, gathered_then_failure_only],
+@pytest.mark.parametrize("answer", [a_time_limit_of_its_own,
+                                    with_a_limit(gathered_then_failure_only)],
                          ids=["timeout 0.25 s", "gather"])
 def test_compare_prices_review_s24_right_answers_pass(project, answer):
     from tutorial_project.course.exercises.lesson02 import check_compare_prices
@@ -1423,7 +1437,7 @@ def test_calls_left_running_after_a_cancellation_fail(project, check_name, answe
 def test_compare_prices_own_tasks_cancelled_in_a_finally_passes(project):
     from tutorial_project.course.exercises.lesson02 import check_compare_prices
 
-    verdict = verdict_of(check_compare_prices, cancels_its_own_tasks)
+    verdict = verdict_of(check_compare_prices, with_a_limit(cancels_its_own_tasks))
     assert verdict.passed, str(verdict)
     assert "✅ its upstream calls were cancelled with it: none was left running" in str(verdict)
 
@@ -1517,7 +1531,7 @@ def test_compare_prices_limit_that_answers_500_fails(project):
 
     verdict = verdict_of(check_compare_prices, waits_with_a_limit_ignoring_pending)
     assert not verdict.passed and verdict.solved
-    assert "❌ when one call took 3 s (SLOW-1), it answered 500" in str(verdict), str(verdict)
+    assert "❌ when SLOW-1 hung, it answered 500" in str(verdict), str(verdict)
     assert "status=504" in str(verdict), str(verdict)
 
 
@@ -1656,7 +1670,7 @@ def test_review_s28b_wrong_answers_fail_with_a_hint(project, check_name, answer,
 
 @pytest.mark.parametrize(
     ("check_name", "answer"),
-    [("check_compare_prices", backs_off_with_an_await),
+    [("check_compare_prices", with_a_limit(backs_off_with_an_await)),
      ("check_quote_view", AsyncRefusalQuoteView)],
     ids=["02.1 await asyncio.sleep before a retry, cache.aset", "02.2 async refusal"],
 )
@@ -1887,7 +1901,7 @@ def test_task_left_running_on_an_error_path_fails(project, check_name, answer, r
 
 @pytest.mark.parametrize(
     ("check_name", "answer"),
-    [("check_compare_prices", reports_a_502_before_answering),
+    [("check_compare_prices", with_a_limit(reports_a_502_before_answering)),
      ("check_quote_view", ReportsA400BeforeAnsweringQuoteView)],
     ids=["02.1 the 502's report awaited", "02.2 the 400's report awaited"],
 )
@@ -2038,3 +2052,105 @@ def test_fake_upstream_counts_calls_per_sku():
 
     seen = asyncio.run(main())
     assert seen.peak == 2 and dict(seen.calls) == {"BK-001": 2, "CF-001": 1}
+
+
+# --- Review s30 ------------------------------------------------------------------------------
+
+
+def test_right_answer_right_after_one_that_left_a_call_running_passes(project):
+    """Review s30 F1: the SLOW-1 call a failed run left running ended inside the next run's
+    count, which read -1 and refused the right answer that followed."""
+    from tutorial_project.course.exercises.lesson02 import check_compare_prices
+
+    async def two_attempts():
+        wrong = await check_compare_prices(waits_with_a_limit_leaving_pending_running)
+        return wrong, await check_compare_prices(compare_prices)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        wrong, right = asyncio.run(two_attempts())
+    assert not wrong.passed and "1 upstream call(s) went on running" in str(wrong), str(wrong)
+    assert right.passed, str(right)
+
+
+def test_a_call_started_before_a_watch_does_not_count_in_it():
+    async def main():
+        earlier = asyncio.ensure_future(fake_upstream.fetch_price("BK-001"))
+        await asyncio.sleep(0.01)  # in flight before the watch opens
+        with fake_upstream.watch_concurrency() as seen:
+            await earlier
+            await fake_upstream.fetch_price("CF-001")
+        return seen
+
+    seen = asyncio.run(main())
+    assert (seen.now, seen.peak, dict(seen.calls)) == (0, 1, {"CF-001": 1})
+
+
+async def no_time_limit(request):
+    """Wrong (review s30 F3): gather with no limit waits as long as SLOW-1 hangs."""
+    skus = [sku.strip() for sku in request.GET.get("skus", "").split(",") if sku.strip()]
+    if not skus:
+        return JsonResponse({"error": "no skus"}, status=400)
+    try:
+        quotes = await asyncio.gather(*(fake_upstream.fetch_price(sku) for sku in skus))
+    except fake_upstream.UpstreamError as error:
+        return JsonResponse({"error": str(error)}, status=502)
+    return JsonResponse({"prices": {s: q["price"] for s, q in zip(skus, quotes, strict=True)}})
+
+
+async def a_ten_second_limit(request):
+    """Wrong: a limit, but longer than a request should wait on a hung upstream."""
+    try:
+        async with asyncio.timeout(10):
+            return await no_time_limit(request)
+    except TimeoutError:
+        return JsonResponse({"error": "the price service is slow"}, status=504)
+
+
+@pytest.mark.parametrize("answer", [no_time_limit, a_ten_second_limit],
+                         ids=["no limit", "a 10 s limit"])
+def test_compare_prices_no_answer_while_the_upstream_hangs_fails(project, answer):
+    from tutorial_project.course.exercises.lesson02 import check_compare_prices
+
+    verdict = verdict_of(check_compare_prices, answer)
+    text = str(verdict)
+    assert not verdict.passed and verdict.solved, text
+    assert "❌ when SLOW-1 hung, it had not answered after 5 s" in text, text
+    assert "`async with asyncio.timeout(2):`" in text, text
+
+
+class OnlyGetQuoteView(View):
+    """Wrong (review s30 F4): http_method_names = ["get"] leaves HEAD out: it answers 405."""
+
+    http_method_names = ["get"]
+
+    async def get(self, request):
+        sku = request.GET.get("sku", "").strip()
+        if not sku:
+            return JsonResponse({"error": "no sku"}, status=400)
+        try:
+            return JsonResponse(await fake_upstream.fetch_price(sku))
+        except fake_upstream.UpstreamError as error:
+            return JsonResponse({"error": str(error)}, status=502)
+
+
+class GetHeadOptionsQuoteView(OnlyGetQuoteView):
+    """Right, written differently: the list keeps head (and options)."""
+
+    http_method_names = ["get", "head", "options"]
+
+
+def test_quote_view_head_refused_fails(project):
+    from tutorial_project.course.exercises.lesson02 import check_quote_view
+
+    verdict = verdict_of(check_quote_view, OnlyGetQuoteView)
+    text = str(verdict)
+    assert not verdict.passed and verdict.solved, text
+    assert "❌ HEAD answered 405" in text and "keep 'head' in http_method_names" in text, text
+
+
+def test_quote_view_method_list_keeping_head_passes(project):
+    from tutorial_project.course.exercises.lesson02 import check_quote_view
+
+    verdict = verdict_of(check_quote_view, GetHeadOptionsQuoteView)
+    assert verdict.passed, str(verdict)

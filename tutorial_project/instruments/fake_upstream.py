@@ -5,8 +5,9 @@ that takes that long, without blocking the event loop while it waits.
 ``fetch_price_blocking(sku)`` is the same call written the sync way: it holds its thread
 for the whole wait, as ``requests.get`` would.
 
-``watch_concurrency()`` counts how many calls were in flight at once, which tells calls made
-together from calls made one after another without depending on how busy the machine is,
+``watch_concurrency()`` counts how many calls started inside it were in flight at once,
+which tells calls made together from calls made one after another without depending on how
+busy the machine is,
 how many calls were made for each sku (``seen.calls``, a Counter),
 how many were blocking ones, and how many ``fetch_price`` calls ran for a thread that sat
 waiting on them (``asyncio.run`` in a worker thread, ``async_to_sync`` inside
@@ -88,7 +89,10 @@ def _a_thread_waits_on_this_call():
 def _in_flight(sku, blocking=False):
     waited_on = not blocking and _a_thread_waits_on_this_call()
     with _lock:
-        for seen in _watching:
+        # A call counts in the watches open when it starts, and ends in those only: a call
+        # left running by earlier code (a shielded task) ends without touching a later watch.
+        watches = list(_watching)
+        for seen in watches:
             seen.calls[sku] += 1
             seen.now += 1
             seen.peak = max(seen.peak, seen.now)
@@ -99,7 +103,7 @@ def _in_flight(sku, blocking=False):
         yield
     finally:
         with _lock:
-            for seen in _watching:
+            for seen in watches:
                 seen.now -= 1
 
 
