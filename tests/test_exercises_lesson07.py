@@ -234,6 +234,81 @@ async def pauses_of_5_ms(request):  # the review s29's: a units slip, 5 ms for 5
     return StreamingHttpResponse(lines())
 
 
+async def _countdown_lines():
+    for word in WORDS:
+        await asyncio.sleep(0.05)
+        yield f"{word}\n"
+
+
+class CountdownWords:
+    """An async iterable, not an iterator: each aiter() starts a new countdown."""
+
+    def __aiter__(self):
+        return _countdown_lines()
+
+
+COUNTDOWN_WORDS = CountdownWords()
+
+
+async def one_iterable_for_every_request(request):  # right: shared, but a new iterator each time
+    return StreamingHttpResponse(COUNTDOWN_WORDS, content_type="text/plain")
+
+
+# The wrong answers below share state between requests: each test builds its own view, so the
+# state is new for it (a generator made at import would be used up by the first test).
+
+
+def one_generator_for_every_request():  # review s30's: made once, outside the view
+    shared = _countdown_lines()
+
+    async def countdown(request):
+        return StreamingHttpResponse(shared, content_type="text/plain")
+
+    return countdown
+
+
+def one_generator_as_a_default_argument():
+    async def countdown(request, lines=_countdown_lines()):  # noqa: B008 (the mistake shown)
+        return StreamingHttpResponse(lines, content_type="text/plain")
+
+    return countdown
+
+
+def one_response_for_every_request():  # built once "for speed"
+    response = StreamingHttpResponse(_countdown_lines(), content_type="text/plain")
+
+    async def countdown(request):
+        return response
+
+    return countdown
+
+
+def words_used_up_by_the_first_request():  # a new generator, over an iterator made once
+    words = iter(WORDS)
+
+    async def countdown(request):
+        async def lines():
+            for word in words:
+                await asyncio.sleep(0.05)
+                yield f"{word}\n"
+
+        return StreamingHttpResponse(lines(), content_type="text/plain")
+
+    return countdown
+
+
+@pytest.mark.parametrize(
+    "make_answer",
+    [one_generator_for_every_request, one_generator_as_a_default_argument,
+     one_response_for_every_request, words_used_up_by_the_first_request],
+)
+def test_07_1_an_answer_that_serves_only_the_first_request_fails(project, make_answer):
+    verdict = run(check_countdown(make_answer()))
+    assert not verdict and verdict.solved
+    assert "a second request got" in str(verdict), str(verdict)
+    assert "make a new generator in the view, for every request" in str(verdict), str(verdict)
+
+
 def test_07_1_pauses_of_5_ms_are_named_not_missed(project):
     verdict = run(check_countdown(pauses_of_5_ms))
     assert not verdict and verdict.solved
@@ -368,7 +443,8 @@ async def sync_orm_in_the_view(request):
     "answer",
     [countdown, countdown_iterator_class, sync_view_async_countdown,
      countdown_on_a_deadline, pauses_after_each_line, pauses_a_tenth_of_a_second,
-     pauses_on_a_future, sleep_returns_the_line, counts_with_the_async_orm],
+     pauses_on_a_future, sleep_returns_the_line, counts_with_the_async_orm,
+     one_iterable_for_every_request],
 )
 def test_07_1_right_answers_pass(project, answer):
     verdict = run(check_countdown(answer))
