@@ -63,3 +63,27 @@ def test_readme_has_a_binder_link_to_the_learner_copy_of_every_lesson():
     )
     lessons = sorted(path.name for path in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     assert linked == lessons
+
+
+def test_the_tasks_backport_is_installed_with_every_django_that_needs_it():
+    """django-tasks is for Django < 6.0; a marker cannot name Django, so it repeats the marker of
+    the Django 5.2 pin."""
+    django_pins = {str(r.specifier): r.marker for r in pins(LEARNER) if r.name == "django"}
+    backport = [r for r in pins(LEARNER) if r.name == "django-tasks"]
+    assert len(backport) == 1 and str(backport[0].marker) == str(django_pins["==5.2.19"])
+
+
+def test_django_5_2_without_the_backport_stops_with_advice(monkeypatch):
+    """Django 5.2 on a Python the requirements pair with 6.x: the settings say what to install,
+    instead of a ModuleNotFoundError from INSTALLED_APPS."""
+    import runpy
+    import sys
+
+    import django
+    import pytest
+    from django.core.exceptions import ImproperlyConfigured
+
+    monkeypatch.setattr(django, "VERSION", (5, 2, 19, "final", 0))
+    monkeypatch.setitem(sys.modules, "django_tasks", None)  # not installed
+    with pytest.raises(ImproperlyConfigured, match=r"pip install django-tasks==0\.12\.0"):
+        runpy.run_path(str(REPO / "tutorial_project" / "settings.py"))

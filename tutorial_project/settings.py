@@ -5,10 +5,12 @@ and ``uvicorn tutorial_project.asgi:application`` serves the very same project.
 Nothing here sets ``DJANGO_ALLOW_ASYNC_UNSAFE``: the async-safety errors are part of the lessons.
 """
 
+import importlib.util
 import os
 from pathlib import Path
 
 import django
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent
 REPO_DIR = BASE_DIR.parent
@@ -26,6 +28,14 @@ INSTALLED_APPS = [
     "tutorial_project.orders",
 ]
 if django.VERSION < (6, 0):  # Django 5.2: the django-tasks backport of django.tasks (lesson 11)
+    # requirements.txt installs it with Django 5.2, which it pairs with Python < 3.12 (pip
+    # markers cannot name a Django version): Django 5.2 on a newer Python needs it added.
+    if importlib.util.find_spec("django_tasks") is None:
+        raise ImproperlyConfigured(
+            f"Django {django.get_version()} has no django.tasks: install its backport with "
+            "'pip install django-tasks==0.12.0' (requirements.txt installs it only with the "
+            "Django 5.2 it pins for Python < 3.12)"
+        )
     INSTALLED_APPS.append("django_tasks")
 
 MIDDLEWARE = [

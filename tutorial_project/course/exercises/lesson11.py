@@ -327,6 +327,15 @@ class _QueueDown(import_string(tasks_api.DUMMY)):
         raise ConnectionError(f"could not connect to the task queue at {DOWN_DETAIL}")
 
 
+class _StoredThenFails(import_string(tasks_api.DUMMY)):
+    """Stores the job, then raises: a task_enqueued receiver that fails (lesson 11's audit)."""
+
+    def enqueue(self, task, args, kwargs):
+        result = super().enqueue(task, args, kwargs)
+        _stored_then_failed.append(result.id)
+        raise RuntimeError("the audit log is down")
+
+
 # The enqueues that ran on a thread other than the request's (sync_to_async(...,
 # thread_sensitive=False), to_thread, run_in_executor): told by lesson 04's list of the running
 # requests' threads, since run_in_executor carries no contextvar to its thread.
@@ -336,6 +345,10 @@ _off_thread_enqueues = []
 _lookups = []
 _sleeps_in_request = []
 _down_attempts = []  # the enqueues tried on the queue that is down
+_stored_then_failed = []  # the jobs stored by the backend that raises after storing
+# A bounded retry of an enqueue that failed before storing anything (ConnectionError) passes:
+# at most this many tries in all (Celery's default publish retry_policy: 1 + 3 retries).
+MOST_TRIES_WHEN_DOWN = 4
 _in_request = contextvars.ContextVar("lesson11_in_request", default=False)
 
 
@@ -349,6 +362,7 @@ LATE_FLOOR = 0.2
 LATE_CAP = 0.28
 PROBE_QUEUE = {"default": {"BACKEND": f"{__name__}._DatabaseLikeQueue"}}
 DOWN_QUEUE = {"default": {"BACKEND": f"{__name__}._QueueDown"}}
+STORED_THEN_FAILS = {"default": {"BACKEND": f"{__name__}._StoredThenFails"}}
 RUNS_AT_ONCE = {"default": {"BACKEND": tasks_api.IMMEDIATE}}  # its results are SUCCESSFUL
 # A request that has not answered after this long is stopped (it waits for a job that, on a
 # real queue, a worker elsewhere runs: a poll loop in the view never ends).
@@ -573,6 +587,7 @@ async def check_start_report_view(check, view):
         _lookups.clear()
         _sleeps_in_request.clear()
         _down_attempts.clear()
+        _stored_then_failed.clear()
         with _enqueued() as enqueued, _report_runs() as runs, _asyncio_sleeps():
             response, error, seconds = await probe(view, "?category=coffee")
             queued = list(enqueued)
@@ -600,7 +615,12 @@ async def check_start_report_view(check, view):
             waits.append(f"{lookups} lookup(s) of the job (arefresh(), aget_result())")
         if not hung:
             with override_settings(TASKS=DOWN_QUEUE):  # the enqueue fails: what does it say?
-                down, _, _ = await probe(view, "?category=coffee")
+                down, down_error, _ = await probe(view, "?category=coffee")
+            down_hung = isinstance(down_error, _NoAnswer)
+            down_error = None
+            # The job is stored, then the enqueue raises: a retry would queue it twice.
+            with override_settings(TASKS=STORED_THEN_FAILS):
+                await probe(view, "?category=coffee")
             # A backend that runs the task at once: the status must be read from the result.
             with (override_settings(TASKS=RUNS_AT_ONCE), tasks_api.captured_log(),
                   _enqueued() as enqueued_at_once):
@@ -613,7 +633,8 @@ async def check_start_report_view(check, view):
             # Every request for ?category=coffee must enqueue once, whatever the backend says.
             extra = {"on a backend that runs the task at once": len(enqueued_at_once),
                      "in a second request": len(enqueued_last),
-                     "when the queue was down (tries)": len(_down_attempts)}
+                     "after an error raised once the job was stored":
+                         len(_stored_then_failed)}
             twice = {where: count for where, count in extra.items() if count > 1}
         failure = f"{type(error).__name__}: {error}" if error and not hung else None
         error = _ = None  # drop the tracebacks, so that a never-awaited coroutine is collected
@@ -655,17 +676,30 @@ async def check_start_report_view(check, view):
                 hint="after `await task.aenqueue(...)` answer 202 at once: a sleep or a poll "
                 "in the view keeps the client waiting for a job a worker runs whenever it "
                 "can, which is what a task avoids; the client polls a status view instead")
+    if not queued and response is not None and response.status_code == 400:
+        sent = ("`category=coffee` as a form field (request.POST), not a JSON body"
+                if method == "POST" else "`?category=coffee` in the query string (request.GET)")
+        _refuse(check, f"your view answered 400 to a {method} with {sent}, and enqueued "
+                "nothing", hint=f"the check sends {sent}: read the category from {fields}")
     check.that(len(queued) == 1, "one task enqueued for ?category=coffee",
                f"{len(queued)} tasks enqueued for ?category=coffee",
                hint="enqueue the task once, with `await task.aenqueue(slug)`; an `except` "
                "that hides a failed enqueue hides a lost job")
+    if not hung and (down_hung or len(_down_attempts) > MOST_TRIES_WHEN_DOWN):
+        tries = f"{len(_down_attempts)} tries" + (
+            f", and no answer within {NO_ANSWER_SECONDS} s" if down_hung else "")
+        _refuse(check, f"when the queue was down, the view kept retrying: {tries}",
+                hint=f"retry a failed enqueue a few times at most ({MOST_TRIES_WHEN_DOWN} tries "
+                "in all passes), with a short backoff, then answer a 5xx: a queue that is down "
+                "stays down longer than a client waits")
     check.that(not twice, "one enqueue per request, on every backend the check used",
                "; ".join(f"{count} enqueues {where}" for where, count in twice.items()),
                hint="call aenqueue() once per request and answer from that result: a second "
                "enqueue queues the job twice (a status other than READY means the backend ran "
-               "or started it), and a failed aenqueue() may have stored the job already (a "
-               "task_enqueued receiver that raised): answer a 5xx and let the client's retry, "
-               "with its idempotency key, decide")
+               "or started it). Retry only an error raised before the job was stored (a "
+               "ConnectionError from the queue), a few times; any other error may follow the "
+               "store (a task_enqueued receiver that raised, as here: the job was stored): "
+               "answer a 5xx and let the client's retry, with its idempotency key, decide")
     result = queued[0]
     check.that(
         down is None or not 200 <= down.status_code < 300,
