@@ -426,6 +426,16 @@ class KeepsTheResponseOnSelfInSyncNoPause(LessonHeader):  # the race, with nothi
         return self.response
 
 
+class KeepsTheResponseOnSelfAfterStamping(LessonHeader):  # stored once the header is set
+    def __call__(self, request):
+        if self.is_async:
+            return self.__acall__(request)
+        response = self.get_response(request)
+        response["X-Lesson"] = "05"
+        self.response = response
+        return self.response
+
+
 class KeepsTheStartOnSelf(LessonHeader):  # right: state on self, but no await in between
     async def __acall__(self, request):
         self.last_path = request.path  # overwritten by the next request, never read after
@@ -586,6 +596,11 @@ def test_05_1_placeholder_is_not_solved(project):
             KeepsTheResponseOnSelfInSync,
             "in a sync handler (8 threads at once) a request got the wrong response",
         ),
+        (
+            KeepsTheResponseOnSelfInSyncNoPause,
+            "in a sync handler (8 threads at once) a request got the wrong response",
+        ),
+        (KeepsTheResponseOnSelfAfterStamping, "the instance still holds a response in self.response"),
         (SleepsEverySecondRequest, "called time.sleep on the event loop"),
         (FsyncsEveryThirdRequest, "os.fsync"),
         (CapsAtTwo, "the middleware lets only 2 requests through at a time"),
