@@ -118,6 +118,13 @@ class MixinLessonHeader(MiddlewareMixin):  # works, but each request hops to a t
         return response
 
 
+class BridgesItself(LessonHeader):  # no MiddlewareMixin: its own sync_to_async, a crossing
+    async def __acall__(self, request):
+        response = await self.get_response(request)
+        await sync_to_async(response.__setitem__)("X-Lesson", "05")
+        return response
+
+
 class FlagsOnly:  # says it can do async, but its __call__ is sync
     sync_capable = True
     async_capable = True
@@ -573,7 +580,8 @@ def test_05_1_placeholder_is_not_solved(project):
         (UnmarkedLessonHeader, "markcoroutinefunction"),
         (BlogPostLessonHeader, "async_capable"),
         (FlagsOnly, "markcoroutinefunction"),
-        (MixinLessonHeader, "sync_to_async"),
+        (MixinLessonHeader, "Django runs the MiddlewareMixin hooks"),
+        (BridgesItself, "each sync_to_async or async_to_sync in the async path"),
         (ForgotAwait, "did you forget `await`"),
         (AlwaysAsync, "in a sync stack the request failed"),
         (WrongValue, "no X-Lesson: 05"),
@@ -1277,6 +1285,10 @@ async def _hard_coded(key):
     return key == "letmein"
 
 
+class AsyncCapableOnlyRequireApiKey(RequireApiKeyClass):  # sync_capable left at True
+    sync_capable = True
+
+
 class UnmarkedRequireApiKey(RequireApiKeyClass):  # flags set, markcoroutinefunction forgotten
     def __init__(self, get_response):
         self.get_response = get_response
@@ -1495,7 +1507,8 @@ def test_05_2_placeholder_is_not_solved(project):
         (view_runs_first, "the view ran for a rejected request"),
         (plain_text_401, "its Content-Type is 'text/html'"),
         (sync_api_key, "async only"),
-        (no_flags, "async only"),
+        (no_flags, "decorate the function with @async_only_middleware"),
+        (AsyncCapableOnlyRequireApiKey, "set sync_capable = False and async_capable = True"),
         (one_lookup_lock, "the middleware lets one request through at a time"),
         (OneRequestAtATimeOnSelf, "the middleware lets one request through at a time"),
         (TwoLookupsAtATime, "the middleware lets only 2 requests through at a time"),

@@ -20,6 +20,7 @@ from django.core.handlers.asgi import ASGIHandler
 from django.http import HttpResponse, HttpResponseNotFound, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase, ResponseHeaders
 from django.test import AsyncClient, Client
+from django.utils.deprecation import MiddlewareMixin
 
 from tutorial_project.course.exercises.core import exercise
 from tutorial_project.course.exercises.expect import (
@@ -723,7 +724,10 @@ async def _probe_lesson_header(check, LessonHeader):
         "in an async stack it makes no sync_to_async / async_to_sync crossing",
         f"in an async stack each request crosses threads more: {hops} instead of {baseline}",
         hint="Django runs the MiddlewareMixin hooks (process_request, process_response) "
-        "through sync_to_async: write the async path as an async method of your own",
+        "through sync_to_async: write the async path as an async method of your own"
+        if inspect.isclass(LessonHeader) and issubclass(LessonHeader, MiddlewareMixin)
+        else "each sync_to_async or async_to_sync in the async path is a crossing: await "
+        "self.get_response(request) and set the header right there, on the event loop",
     )
     check.that(
         sync_hops == sync_baseline,
@@ -966,7 +970,10 @@ async def check_require_api_key(check, require_api_key):
         and not getattr(require_api_key, "sync_capable", True),
         "it is async only",
         "it is not declared async only",
-        hint="decorate the function with @async_only_middleware",
+        hint="set sync_capable = False and async_capable = True on the class (async_capable "
+        "alone leaves sync_capable at its default, True)"
+        if inspect.isclass(require_api_key)
+        else "decorate the function with @async_only_middleware",
     )
     if inspect.isclass(require_api_key):
 
