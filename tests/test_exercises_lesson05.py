@@ -608,7 +608,10 @@ def test_05_1_placeholder_is_not_solved(project):
             KeepsTheResponseOnSelfInSyncNoPause,
             "in a sync handler (8 threads at once) a request got the wrong response",
         ),
-        (KeepsTheResponseOnSelfAfterStamping, "the instance still holds a response in self.response"),
+        (
+            KeepsTheResponseOnSelfAfterStamping,
+            "the instance still holds a response in self.response",
+        ),
         (SleepsEverySecondRequest, "called time.sleep on the event loop"),
         (FsyncsEveryThirdRequest, "os.fsync"),
         (CapsAtTwo, "the middleware lets only 2 requests through at a time"),
