@@ -118,6 +118,13 @@ class MixinLessonHeader(MiddlewareMixin):  # works, but each request hops to a t
         return response
 
 
+class BridgesItself(LessonHeader):  # no MiddlewareMixin: its own sync_to_async, a crossing
+    async def __acall__(self, request):
+        response = await self.get_response(request)
+        await sync_to_async(response.__setitem__)("X-Lesson", "05")
+        return response
+
+
 class FlagsOnly:  # says it can do async, but its __call__ is sync
     sync_capable = True
     async_capable = True
@@ -426,6 +433,16 @@ class KeepsTheResponseOnSelfInSyncNoPause(LessonHeader):  # the race, with nothi
         return self.response
 
 
+class KeepsTheResponseOnSelfAfterStamping(LessonHeader):  # stored once the header is set
+    def __call__(self, request):
+        if self.is_async:
+            return self.__acall__(request)
+        response = self.get_response(request)
+        response["X-Lesson"] = "05"
+        self.response = response
+        return self.response
+
+
 class KeepsTheStartOnSelf(LessonHeader):  # right: state on self, but no await in between
     async def __acall__(self, request):
         self.last_path = request.path  # overwritten by the next request, never read after
@@ -563,7 +580,8 @@ def test_05_1_placeholder_is_not_solved(project):
         (UnmarkedLessonHeader, "markcoroutinefunction"),
         (BlogPostLessonHeader, "async_capable"),
         (FlagsOnly, "markcoroutinefunction"),
-        (MixinLessonHeader, "sync_to_async"),
+        (MixinLessonHeader, "Django runs the MiddlewareMixin hooks"),
+        (BridgesItself, "each sync_to_async or async_to_sync in the async path"),
         (ForgotAwait, "did you forget `await`"),
         (AlwaysAsync, "in a sync stack the request failed"),
         (WrongValue, "no X-Lesson: 05"),
@@ -585,6 +603,14 @@ def test_05_1_placeholder_is_not_solved(project):
         (
             KeepsTheResponseOnSelfInSync,
             "in a sync handler (8 threads at once) a request got the wrong response",
+        ),
+        (
+            KeepsTheResponseOnSelfInSyncNoPause,
+            "in a sync handler (8 threads at once) a request got the wrong response",
+        ),
+        (
+            KeepsTheResponseOnSelfAfterStamping,
+            "the instance still holds a response in self.response",
         ),
         (SleepsEverySecondRequest, "called time.sleep on the event loop"),
         (FsyncsEveryThirdRequest, "os.fsync"),
@@ -1262,6 +1288,10 @@ async def _hard_coded(key):
     return key == "letmein"
 
 
+class AsyncCapableOnlyRequireApiKey(RequireApiKeyClass):  # sync_capable left at True
+    sync_capable = True
+
+
 class UnmarkedRequireApiKey(RequireApiKeyClass):  # flags set, markcoroutinefunction forgotten
     def __init__(self, get_response):
         self.get_response = get_response
@@ -1480,7 +1510,8 @@ def test_05_2_placeholder_is_not_solved(project):
         (view_runs_first, "the view ran for a rejected request"),
         (plain_text_401, "its Content-Type is 'text/html'"),
         (sync_api_key, "async only"),
-        (no_flags, "async only"),
+        (no_flags, "decorate the function with @async_only_middleware"),
+        (AsyncCapableOnlyRequireApiKey, "set sync_capable = False and async_capable = True"),
         (one_lookup_lock, "the middleware lets one request through at a time"),
         (OneRequestAtATimeOnSelf, "the middleware lets one request through at a time"),
         (TwoLookupsAtATime, "the middleware lets only 2 requests through at a time"),

@@ -18,8 +18,9 @@ from django.core.cache import cache, caches
 from django.core.cache.backends.base import BaseCache, CacheKeyWarning
 from django.core.handlers.asgi import ASGIHandler
 from django.http import HttpResponse, HttpResponseNotFound, JsonResponse, StreamingHttpResponse
-from django.http.response import ResponseHeaders
+from django.http.response import HttpResponseBase, ResponseHeaders
 from django.test import AsyncClient, Client
+from django.utils.deprecation import MiddlewareMixin
 
 from tutorial_project.course.exercises.core import exercise
 from tutorial_project.course.exercises.expect import (
@@ -92,12 +93,24 @@ def _at_once_through_a_sync_handler(middleware):
     request has reached a view; returns the statuses (or raw exceptions), how many views
     waited in vain (other requests were held back above them), the most requests that were
     in views at the same time, and the requests that got another's response or no X-Lesson
-    (each view answers its own body; the views return at the same moment, so a response
-    kept on ``self`` is overwritten by another thread's). Run in a thread with no event
-    loop."""
+    (each view answers its own body, and the first X-Lesson set on each response waits
+    until every thread has set its own: a response kept on ``self`` between the call and
+    the return is overwritten by another thread's every time, not only when the OS switches
+    threads there). Run in a thread with no event loop."""
     everyone = threading.Barrier(AT_ONCE, timeout=OVERLAP_WAIT_S)
+    stamped = threading.Barrier(AT_ONCE, timeout=OVERLAP_WAIT_S)  # the forced interleave
     waited_in_vain, inside, counting = [], [0, 0], threading.Lock()  # inside: now, most
     mixed = []
+
+    class InterleavingHeaders(ResponseHeaders):
+        waited = False
+
+        def __setitem__(self, key, value):
+            super().__setitem__(key, value)
+            if key.lower() == "x-lesson" and not self.waited:
+                self.waited = True
+                with contextlib.suppress(threading.BrokenBarrierError):
+                    stamped.wait()
 
     def view(request):
         with counting:
@@ -107,10 +120,13 @@ def _at_once_through_a_sync_handler(middleware):
             everyone.wait()
         except threading.BrokenBarrierError:  # others are held back above the view
             waited_in_vain.append(request.path)
+            stamped.abort()  # they would not stamp together either: do not wait twice
         finally:
             with counting:
                 inside[0] -= 1
-        return HttpResponse(f"request {request.GET.get('n')}")
+        response = HttpResponse(f"request {request.GET.get('n')}")
+        response.headers = InterleavingHeaders(response.headers)
+        return response
 
     mount(PROBE, view)
     try:
@@ -125,6 +141,8 @@ def _at_once_through_a_sync_handler(middleware):
                 except Exception as error:  # escaped Django's handling: reported, not raised
                     results[at] = error.with_traceback(None)
                     return
+                finally:  # passed the stamp or never set X-Lesson: the others need not wait
+                    stamped.abort()
                 results[at] = response.status_code
                 body = f"request {at}".encode()
                 if response.content != body or response.get("X-Lesson") != "05":
@@ -135,6 +153,11 @@ def _at_once_through_a_sync_handler(middleware):
                 thread.start()
             for thread in threads:
                 thread.join()
+            instance = getattr(client.handler._middleware_chain, "__wrapped__", None)
+            kept = [name for name, value in vars(instance).items()
+                    if isinstance(value, HttpResponseBase)] if hasattr(instance, "__dict__") else []
+            if kept:
+                mixed.append(f"the instance still holds a response in self.{kept[0]}")
     finally:
         unmount(PROBE)
     return results, len(waited_in_vain), inside[1], mixed
@@ -701,7 +724,10 @@ async def _probe_lesson_header(check, LessonHeader):
         "in an async stack it makes no sync_to_async / async_to_sync crossing",
         f"in an async stack each request crosses threads more: {hops} instead of {baseline}",
         hint="Django runs the MiddlewareMixin hooks (process_request, process_response) "
-        "through sync_to_async: write the async path as an async method of your own",
+        "through sync_to_async: write the async path as an async method of your own"
+        if inspect.isclass(LessonHeader) and issubclass(LessonHeader, MiddlewareMixin)
+        else "each sync_to_async or async_to_sync in the async path is a crossing: await "
+        "self.get_response(request) and set the header right there, on the event loop",
     )
     check.that(
         sync_hops == sync_baseline,
@@ -944,7 +970,10 @@ async def check_require_api_key(check, require_api_key):
         and not getattr(require_api_key, "sync_capable", True),
         "it is async only",
         "it is not declared async only",
-        hint="decorate the function with @async_only_middleware",
+        hint="set sync_capable = False and async_capable = True on the class (async_capable "
+        "alone leaves sync_capable at its default, True)"
+        if inspect.isclass(require_api_key)
+        else "decorate the function with @async_only_middleware",
     )
     if inspect.isclass(require_api_key):
 
