@@ -857,7 +857,8 @@ def _unsafe_on_postgresql(statements, pks, sender, receiver):
         elif sql.upper().startswith("UPDATE"):
             assignments, _, _ = _split(sql, "WHERE")
             written = rows(statement) or {sender, receiver}  # rows it names, else assume both
-            if _CREDIT_SET_TO_A_VALUE.search(assignments):  # a value computed in Python: save(), update(x)
+            # A value computed in Python: save(), update(credit=x), SET credit = %s.
+            if _CREDIT_SET_TO_A_VALUE.search(assignments):
                 for email in sorted(written):
                     if email not in locked or email in stale:
                         problems.append(
