@@ -671,14 +671,16 @@ async def _check_transfers(check, transfer_credit, before, unsafe):
         "a transfer moves a positive amount: raise ValueError when amount <= 0, before any "
         "query (a negative one takes credit from the receiver, and passes credit >= amount)",
     )
-    # A bank refuses a transfer to the same account. Read into a dict, the one row is both
-    # sender and receiver: values computed from it credit the amount without taking it.
+    # A bank refuses a transfer to the same account. Code written for two rows goes wrong
+    # with one: values computed from the read add the amount back; a loop over the two
+    # emails that tests "email == from_email" debits twice.
     await _refused(
         check, transfer_credit,
         [("to oneself (10.00 from Ada to Ada)", (ada, ada, Decimal("10.00")), False)],
         "a transfer to oneself moves nothing: raise ValueError when from_email == to_email, "
-        "before any query (with one row as both sender and receiver, a receiver's credit "
-        "computed from the read adds the amount that the sender's write took)",
+        "before any query (one row as both sender and receiver: code written for two rows "
+        "creates credit, e.g. a receiver's credit computed from the read adds back what the "
+        "debit took, or destroys it, e.g. both UPDATEs debit)",
     )
 
 
