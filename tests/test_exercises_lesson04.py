@@ -1075,10 +1075,11 @@ def transfers():
         # F() writes: a transfer to oneself changes nothing, but is not refused either.
         await sync_to_async(move)(from_email, to_email, Decimal(amount), refuse_oneself=False)
 
-    def raw_conditional_updates(from_email, to_email, amount, debit_condition=True):
+    def raw_conditional_updates(from_email, to_email, amount, debit_condition=True,
+                                refuse_oneself=True):
         # Raw SQL through the cursor, names unquoted: the debit checks the balance itself,
         # the two UPDATEs run in email order (the same whatever the direction).
-        if amount <= 0 or from_email == to_email:
+        if amount <= 0 or (refuse_oneself and from_email == to_email):
             raise ValueError(f"cannot transfer {amount} from {from_email} to {to_email}")
         with transaction.atomic(), connection.cursor() as cursor:
             if not debit_condition:  # an unlocked check, trusted by the debit
@@ -1115,8 +1116,15 @@ def transfers():
             from_email, to_email, Decimal(amount), debit_condition=False
         )
 
+    async def raw_sql_debits_oneself_twice(from_email, to_email, amount):
+        # To oneself, both emails are the sender's: the loop debits the one row twice.
+        await sync_to_async(raw_conditional_updates)(
+            from_email, to_email, Decimal(amount), refuse_oneself=False
+        )
+
     wrong = {
         "self_transfer_creates_credit": self_transfer_creates_credit,
+        "raw_sql_debits_oneself_twice": raw_sql_debits_oneself_twice,
         "self_transfer_passes_silently": self_transfer_passes_silently,
         "raw_sql_unlocked_check": raw_sql_unlocked_check,
         "truncates_to_int": truncates_to_int,
@@ -1193,6 +1201,7 @@ def test_04_2_placeholder_is_not_solved_yet(project):
     "name, message",
     [
         ("self_transfer_creates_credit", "to oneself (10.00 from Ada to Ada) did not raise, cr"),
+        ("raw_sql_debits_oneself_twice", "to oneself (10.00 from Ada to Ada) did not raise, c"),
         ("self_transfer_passes_silently", "to oneself (10.00 from Ada to Ada) did not raise"),
         ("raw_sql_unlocked_check", "leaving Ada 9.99, less than 10.00), the transfer still"),
         ("truncates_to_int", "a transfer of 10.75 from Ada to Grace ran, credits went from"),
