@@ -454,14 +454,16 @@ def test_04_1_with_many_products_the_n_plus_1_answer_still_fails(project):
 
 def transfers():
     from asgiref.sync import sync_to_async
-    from django.db import transaction
+    from django.db import connection, transaction
     from django.db.models import F
 
     from tutorial_project.orders.models import Customer
 
-    def move(from_email, to_email, amount):
+    def move(from_email, to_email, amount, refuse_oneself=True):
         if amount <= 0:
             raise ValueError("the amount must be positive")
+        if refuse_oneself and from_email == to_email:
+            raise ValueError("a transfer to oneself")
         with transaction.atomic():
             both = Customer.objects.select_for_update().filter(email__in=[from_email, to_email])
             customers = {customer.email: customer for customer in both.order_by("pk")}
@@ -499,7 +501,7 @@ def transfers():
 
     def move_sorted_one_at_a_time(from_email, to_email, amount):
         # Right, written differently: one row at a time, always in the same (pk) order.
-        if not amount > 0:
+        if not amount > 0 or len({from_email, to_email}) == 1:
             raise ValueError("nothing to transfer")
         with transaction.atomic():
             customers = {}
@@ -662,6 +664,8 @@ def transfers():
         assert amount > 0, "the amount must be positive"  # an AssertionError is raised too
         both = Customer.objects.select_for_update().filter(email__in=[from_email, to_email])
         customers = {customer.email: customer for customer in both}
+        if len(customers) != 2:  # no such customer, or a transfer to oneself
+            raise ValueError("two different customers, please")
         sender, receiver = customers[from_email], customers[to_email]
         if sender.credit < amount:
             raise ValueError("not enough credit")
@@ -676,8 +680,8 @@ def transfers():
         )
 
     async def right_with_a_conditional_update(from_email, to_email, amount):
-        if amount <= 0:  # refused in the async function, before any query
-            raise ValueError(f"cannot transfer {amount}")
+        if amount <= 0 or from_email == to_email:  # refused before any query
+            raise ValueError(f"cannot transfer {amount} from {from_email} to {to_email}")
 
         def run():
             with transaction.atomic():
@@ -866,6 +870,8 @@ def transfers():
         with transaction.atomic():
             sender_pk = Customer.objects.get(email=from_email).pk
             receiver_pk = Customer.objects.get(email=to_email).pk
+            if sender_pk == receiver_pk:
+                raise ValueError("a transfer to oneself")
             locking = Customer.objects.select_for_update().filter(pk__in=[sender_pk, receiver_pk])
             locked = {customer.pk: customer for customer in locking.order_by("pk")}
             sender, receiver = locked[sender_pk], locked[receiver_pk]
@@ -888,6 +894,8 @@ def transfers():
             got = {}
             for email in sorted([from_email, to_email], reverse=True):
                 got[email] = Customer.objects.select_for_update().get(email=email)
+            if len(got) < 2:
+                raise ValueError("a transfer to oneself")
             sender, receiver = got[from_email], got[to_email]
             if sender.credit < amount:
                 raise ValueError("not enough credit")
@@ -901,6 +909,8 @@ def transfers():
         # Right, written differently: conditional UPDATEs, the later email first.
         if amount <= 0:
             raise ValueError("the amount must be positive")
+        if to_email == from_email:
+            raise PermissionError("a transfer to oneself")  # any exception will do
 
         def run():
             with transaction.atomic():
@@ -930,6 +940,8 @@ def transfers():
             with transaction.atomic():
                 sender = Customer.objects.get(email=from_email)
                 receiver = Customer.objects.get(email=to_email)
+                if sender.pk == receiver.pk:
+                    raise ValueError("a transfer to oneself")
 
                 def take():
                     if not debit(sender, amount):
@@ -1042,7 +1054,79 @@ def transfers():
     async def rounds_to_whole(from_email, to_email, amount):
         await sync_to_async(move)(from_email, to_email, Decimal(amount).quantize(Decimal(1)))
 
+    def locked_values_written(from_email, to_email, amount):
+        # Locked in pk order, values written from the locked read; no test for a transfer
+        # to oneself: one row is both, and the receiver's write adds the amount back.
+        if amount <= 0:
+            raise ValueError("the amount must be positive")
+        with transaction.atomic():
+            both = Customer.objects.select_for_update().filter(email__in=[from_email, to_email])
+            customers = {customer.email: customer for customer in both.order_by("pk")}
+            sender, receiver = customers[from_email], customers[to_email]
+            if sender.credit < amount:
+                raise ValueError("not enough credit")
+            Customer.objects.filter(pk=sender.pk).update(credit=sender.credit - amount)
+            Customer.objects.filter(pk=receiver.pk).update(credit=receiver.credit + amount)
+
+    async def self_transfer_creates_credit(from_email, to_email, amount):
+        await sync_to_async(locked_values_written)(from_email, to_email, Decimal(amount))
+
+    async def self_transfer_passes_silently(from_email, to_email, amount):
+        # F() writes: a transfer to oneself changes nothing, but is not refused either.
+        await sync_to_async(move)(from_email, to_email, Decimal(amount), refuse_oneself=False)
+
+    def raw_conditional_updates(from_email, to_email, amount, debit_condition=True,
+                                refuse_oneself=True):
+        # Raw SQL through the cursor, names unquoted: the debit checks the balance itself,
+        # the two UPDATEs run in email order (the same whatever the direction).
+        if amount <= 0 or (refuse_oneself and from_email == to_email):
+            raise ValueError(f"cannot transfer {amount} from {from_email} to {to_email}")
+        with transaction.atomic(), connection.cursor() as cursor:
+            if not debit_condition:  # an unlocked check, trusted by the debit
+                cursor.execute("select credit from orders_customer where email = %s",
+                               [from_email])
+                row = cursor.fetchone()
+                if row is None or Decimal(row[0]) < amount:
+                    raise ValueError("not enough credit")
+            for email in sorted([from_email, to_email]):
+                if email == from_email and debit_condition:
+                    cursor.execute(
+                        "update orders_customer set credit = credit - %s "
+                        "where email = %s and credit >= %s",
+                        [amount, email, amount],
+                    )
+                elif email == from_email:
+                    cursor.execute(
+                        "update orders_customer set credit = credit - %s where email = %s",
+                        [amount, email],
+                    )
+                else:
+                    cursor.execute(
+                        "update orders_customer set credit = credit + %s where email = %s",
+                        [amount, email],
+                    )
+                if cursor.rowcount != 1:
+                    raise ValueError(f"no such customer, or not enough credit: {email}")
+
+    async def right_in_raw_sql(from_email, to_email, amount):
+        await sync_to_async(raw_conditional_updates)(from_email, to_email, Decimal(amount))
+
+    async def raw_sql_unlocked_check(from_email, to_email, amount):
+        await sync_to_async(raw_conditional_updates)(
+            from_email, to_email, Decimal(amount), debit_condition=False
+        )
+
+    async def raw_sql_debits_oneself_twice(from_email, to_email, amount):
+        # To oneself, both emails are the sender's: the loop debits the one row twice.
+        await sync_to_async(raw_conditional_updates)(
+            from_email, to_email, Decimal(amount), refuse_oneself=False
+        )
+
     wrong = {
+        "self_transfer_creates_credit": self_transfer_creates_credit,
+        "raw_sql_debits_oneself_twice": raw_sql_debits_oneself_twice,
+        "self_transfer_passes_silently": self_transfer_passes_silently,
+        "raw_sql_unlocked_check": raw_sql_unlocked_check,
         "truncates_to_int": truncates_to_int,
         "rounds_to_whole": rounds_to_whole,
         "locks_outside_atomic": locks_outside_atomic,
@@ -1084,7 +1168,8 @@ def transfers():
              right_with_a_locked_reread, right_locking_in_sorted_order,
              right_saving_the_locked_rows, right_locking_in_descending_email_order,
              right_updates_in_descending_email_order, right_debit_with_exclude,
-             right_debit_with_an_alias, right_debit_then_recheck, right_debit_if_unchanged]
+             right_debit_with_an_alias, right_debit_then_recheck, right_debit_if_unchanged,
+             right_in_raw_sql]
     return right, wrong
 
 
@@ -1094,7 +1179,7 @@ async def credits():
     return {c.email: c.credit async for c in Customer.objects.all()}
 
 
-@pytest.mark.parametrize("which", range(12))
+@pytest.mark.parametrize("which", range(13))
 def test_04_2_right_answers_pass_and_the_credits_are_put_back(project, which):
     from tutorial_project.course.exercises.lesson04 import check_transfer_credit
 
@@ -1115,6 +1200,10 @@ def test_04_2_placeholder_is_not_solved_yet(project):
 @pytest.mark.parametrize(
     "name, message",
     [
+        ("self_transfer_creates_credit", "to oneself (10.00 from Ada to Ada) did not raise, cr"),
+        ("raw_sql_debits_oneself_twice", "to oneself (10.00 from Ada to Ada) did not raise, c"),
+        ("self_transfer_passes_silently", "to oneself (10.00 from Ada to Ada) did not raise"),
+        ("raw_sql_unlocked_check", "leaving Ada 9.99, less than 10.00), the transfer still"),
         ("truncates_to_int", "a transfer of 10.75 from Ada to Grace ran, credits went from"),
         ("rounds_to_whole", "a transfer of 10.75 from Ada to Grace ran, credits went from"),
         ("locks_outside_atomic", "select_for_update() ran outside transaction.atomic()"),

@@ -671,6 +671,17 @@ async def _check_transfers(check, transfer_credit, before, unsafe):
         "a transfer moves a positive amount: raise ValueError when amount <= 0, before any "
         "query (a negative one takes credit from the receiver, and passes credit >= amount)",
     )
+    # A bank refuses a transfer to the same account. Code written for two rows goes wrong
+    # with one: values computed from the read add the amount back; a loop over the two
+    # emails that tests "email == from_email" debits twice.
+    await _refused(
+        check, transfer_credit,
+        [("to oneself (10.00 from Ada to Ada)", (ada, ada, Decimal("10.00")), False)],
+        "a transfer to oneself moves nothing: raise ValueError when from_email == to_email, "
+        "before any query (one row as both sender and receiver: code written for two rows "
+        "creates credit, e.g. a receiver's credit computed from the read adds back what the "
+        "debit took, or destroys it, e.g. both UPDATEs debit)",
+    )
 
 
 async def _refused(check, transfer_credit, refusals, hint):
@@ -717,10 +728,27 @@ def _customer_pks():
     return Customer.objects.filter(email__in=TRANSFER_CUSTOMERS).values_list("email", "pk")
 
 
+# The customers' table and its credit column, quoted as the ORM writes them or not (raw SQL
+# through connection.cursor() may spell them either way, in any case).
+_CUSTOMERS_TABLE = re.compile(r'(?<![\w"])"?orders_customer"?(?![\w"])', re.IGNORECASE)
+_CREDIT = re.compile(r'(?<![\w"])"?credit"?(?![\w"])', re.IGNORECASE)
+_CREDIT_SET_TO_A_VALUE = re.compile(r'(?<![\w"])"?credit"?\s*=\s*%s', re.IGNORECASE)
+
+
+def _split(sql, keyword):
+    """``sql.partition(f" {keyword} ")``, whatever the keyword's case and spacing."""
+    parts = re.split(rf"\s{keyword}\s", sql, maxsplit=1, flags=re.IGNORECASE)
+    return (parts[0], f" {keyword} ", parts[1]) if len(parts) == 2 else (sql, "", "")
+
+
+def _names_customers(sql):
+    return bool(_CUSTOMERS_TABLE.search(sql))
+
+
 def _rows_named(statement, pks):
     """The customers a statement's WHERE names, by email or by primary key."""
     emails = {pk: email for email, pk in pks.items()}
-    head, where_keyword, _ = statement.partition(" WHERE ")
+    head, where_keyword, _ = _split(statement, "WHERE")
     where_params = statement.params[head.count("%s") :] if where_keyword else ()
     named = set()
     for param in where_params:
@@ -770,7 +798,7 @@ def _single_row_lock_order(statements, pks):
     order, locked = [], set()
     for statement in statements:
         sql = statement.lstrip().upper()
-        if '"ORDERS_CUSTOMER"' not in sql or not statement.in_atomic:
+        if not _names_customers(sql) or not statement.in_atomic:
             continue
         if (sql.startswith("SELECT") and statement.for_update) or sql.startswith("UPDATE"):
             named = _rows_named(statement, pks)
@@ -812,11 +840,11 @@ def _unsafe_on_postgresql(statements, pks, sender, receiver):
     locked, stale, problems = set(), set(), []
     for statement in statements:
         sql = statement.lstrip()
-        if '"orders_customer"' not in sql:
+        if not _names_customers(sql):
             continue
         if sql.upper().startswith("SELECT"):
             named = rows(statement)
-            reads_credit = '"credit"' in sql.partition(" FROM ")[0]
+            reads_credit = bool(_CREDIT.search(_split(sql, "FROM")[0]))
             if statement.for_update and statement.in_atomic:
                 if statement.lock_fails_fast:
                     problems.append(
@@ -829,9 +857,10 @@ def _unsafe_on_postgresql(statements, pks, sender, receiver):
             elif reads_credit:
                 stale |= named - locked
         elif sql.upper().startswith("UPDATE"):
-            assignments, _, _ = sql.partition(" WHERE ")
+            assignments, _, _ = _split(sql, "WHERE")
             written = rows(statement) or {sender, receiver}  # rows it names, else assume both
-            if '"credit" = %s' in assignments:  # a value computed in Python: save(), update(x)
+            # A value computed in Python: save(), update(credit=x), SET credit = %s.
+            if _CREDIT_SET_TO_A_VALUE.search(assignments):
                 for email in sorted(written):
                     if email not in locked or email in stale:
                         problems.append(
@@ -865,7 +894,8 @@ async def _debit_checks_the_balance(transfer_credit, pks, sender, receiver, amou
         return ""
     if not landed:
         return (f"{name}'s balance was checked on a value read before the row was locked with "
-                "select_for_update(), and no UPDATE of that row re-checked it")
+                f"select_for_update(), and the check found no UPDATE of {name}'s credit to "
+                "test whether the debit re-checks it")
     return (
         f"{name}'s balance was checked on a value read before the row was locked with "
         f"select_for_update(), and the debit did not check it again: with a concurrent "
@@ -885,8 +915,8 @@ def a_write_before_the_debit(pks, sender, credit):
     def injecting(self, sql, params, many, executor):
         text = sql.lstrip()
         if (not landed and not many and text.upper().startswith("UPDATE")
-                and '"orders_customer"' in text
-                and '"credit"' in text.partition(" WHERE ")[0]):
+                and _names_customers(text)
+                and _CREDIT.search(_split(text, "WHERE")[0])):
             statement = Statement(sql)
             statement.params = tuple(params or ())
             named = _rows_named(statement, pks)
@@ -962,7 +992,7 @@ def a_write_between_read_and_lock(pks, changes):
     read_unlocked, landed = {}, []
 
     def injecting(self, sql, params, many, executor):
-        if '"orders_customer"' in sql and sql.lstrip().upper().startswith("SELECT"):
+        if _names_customers(sql) and sql.lstrip().upper().startswith("SELECT"):
             statement = Statement(sql)
             statement.params = tuple(params or ()) if not many else ()
             named = _rows_named(statement, pks)
@@ -976,7 +1006,7 @@ def a_write_between_read_and_lock(pks, changes):
                             [change, email],
                         )
                     landed.append(True)
-            elif '"credit"' in sql.partition(" FROM ")[0]:
+            elif _CREDIT.search(_split(sql, "FROM")[0]):
                 seen |= named
         return original_execute(self, sql, params, many, executor)
 
