@@ -676,6 +676,29 @@ def _must_not_block_a_thread(check, seen):
     )
 
 
+async def _two_requests_at_once(check, compare_prices):
+    """Two requests of three skus each at once: their six calls wait together unless the
+    requests wait for each other (a lock shared by every request). Six in all, so that a
+    process-wide limit of six upstream calls (a deliberate rate limit) passes."""
+    halves = [SKUS[:3], SKUS[3:]]
+    with fake_upstream.watch_concurrency() as both:
+        responses = await asyncio.gather(
+            *(call_view(compare_prices, suffix=f"?skus={','.join(half)}") for half in halves))
+    failed = [r for r in responses if r.status_code != 200]
+    check.that(
+        not failed and both.peak >= len(SKUS),
+        "two requests of three skus at once: all six calls were waiting at the same time",
+        f"two requests of three skus at once: one answered {_answered(failed[0])}" if failed
+        else f"two requests of three skus at once: at most {both.peak} of their six upstream "
+        "calls were waiting at the same time",
+        hint=_status_hint(failed[0]) if failed else "the requests waited for each other: "
+        "a lock shared by every request (a module-level `asyncio.Lock` around the calls) lets "
+        "one request at a time through, so N users at once wait N x 0.1 s. Drop it: each "
+        "request's calls are its own. A limit for the whole process (`asyncio.Semaphore`) is "
+        "a rate limit: fine at six calls or more",
+    )
+
+
 @exercise("02.1", "An async view that asks the upstream for several prices at once")
 async def check_compare_prices(check, compare_prices):
     must_be_async(check, compare_prices, "compare_prices", "request", kind="view")
@@ -738,6 +761,8 @@ async def _check_compare_prices(check, compare_prices, unsafe):
     view = _answering_after_its_calls(compare_prices, later_tasks, grace=fake_upstream.DELAY)
     with _loop_watched() as later:  # every later request, watched as the first
         await _no_call_left_running(check, seen)
+        if seen.peak == len(SKUS):  # one request's calls overlap: do two requests' too?
+            await _two_requests_at_once(check, view)
         await _one_call_slower(check, view)
         in_time = await _a_call_that_hangs(check, view)
         await _cancelled_while_it_waits(check, view, "?skus=BK-001,CF-001")
@@ -768,9 +793,9 @@ async def _check_compare_prices(check, compare_prices, unsafe):
             "`[s.strip() for s in ... if s.strip()]`",
         )
     _loop_free_on_later_requests(check, later, "the view",
-                                 f"the slower calls, {LATER_REQUESTS}")
+                                 f"two at once, the slower calls, {LATER_REQUESTS}")
     await _no_task_left_on_later_requests(check, later_tasks,
-                                          f"the slower calls, {LATER_REQUESTS}")
+                                          f"two at once, the slower calls, {LATER_REQUESTS}")
     if not in_time:  # last: the lines of its other faults come first
         _no_answer_in_time(check)
 
