@@ -2154,3 +2154,78 @@ def test_quote_view_method_list_keeping_head_passes(project):
 
     verdict = verdict_of(check_quote_view, GetHeadOptionsQuoteView)
     assert verdict.passed, str(verdict)
+
+
+# --- Review s30b F1: requests that wait for each other ----------------------------------------
+
+
+def shared_by_every_request(limit):
+    """A compare_prices whose calls go through ``limit`` (made here, once per check, as a
+    module-level one is once per process): every request of the check shares it."""
+
+    async def compare_prices_shared(request):
+        skus = [sku.strip() for sku in request.GET.get("skus", "").split(",") if sku.strip()]
+        if not skus:
+            return JsonResponse({"error": "say which products"}, status=400)
+        try:
+            async with limit, asyncio.timeout(2):  # the lock: one request at a time
+                quotes = await asyncio.gather(*(fake_upstream.fetch_price(s) for s in skus))
+        except fake_upstream.UpstreamError as error:
+            return JsonResponse({"error": str(error)}, status=502)
+        except TimeoutError:
+            return JsonResponse({"error": "the price service is slow"}, status=504)
+        return JsonResponse({"prices": {quote["sku"]: quote["price"] for quote in quotes}})
+
+    return compare_prices_shared
+
+
+def rate_limited(permits):
+    """Right, written differently: a process-wide limit on upstream calls (each call takes a
+    permit), in a TaskGroup; six permits or more let the check's calls all wait at once."""
+    calls = asyncio.Semaphore(permits)
+
+    async def one(sku):
+        async with calls:
+            return await fake_upstream.fetch_price(sku)
+
+    async def compare_prices_rate_limited(request):
+        skus = list(filter(None, map(str.strip, request.GET.get("skus", "").split(","))))
+        if not skus:
+            return JsonResponse({"error": "no skus"}, status=HTTPStatus.BAD_REQUEST)
+        failed = slow = None
+        try:
+            async with asyncio.timeout(1.5):
+                async with asyncio.TaskGroup() as group:
+                    tasks = [group.create_task(one(sku)) for sku in skus]
+        except* fake_upstream.UpstreamError as failures:
+            failed = str(failures.exceptions[0])
+        except* TimeoutError:
+            slow = True
+        if failed:
+            return JsonResponse({"error": failed}, status=HTTPStatus.BAD_GATEWAY)
+        if slow:
+            return JsonResponse({"error": "too slow"}, status=HTTPStatus.GATEWAY_TIMEOUT)
+        return JsonResponse({"prices": {t.result()["sku"]: t.result()["price"] for t in tasks}})
+
+    return compare_prices_rate_limited
+
+
+def test_compare_prices_lock_shared_by_requests_fails(project):
+    from tutorial_project.course.exercises.lesson02 import check_compare_prices
+
+    verdict = verdict_of(check_compare_prices, shared_by_every_request(asyncio.Lock()))
+    text = str(verdict)
+    assert not verdict.passed and verdict.solved, text
+    assert ("❌ two requests of three skus at once: at most 3 of their six upstream calls"
+            in text), text
+    assert "module-level `asyncio.Lock`" in text, text
+    assert "✅ the six upstream calls were all waiting at the same time" in text, text
+
+
+@pytest.mark.parametrize("permits", [6, 20], ids=["Semaphore(6)", "Semaphore(20)"])
+def test_compare_prices_process_wide_rate_limit_passes(project, permits):
+    from tutorial_project.course.exercises.lesson02 import check_compare_prices
+
+    verdict = verdict_of(check_compare_prices, rate_limited(permits))
+    assert verdict.passed, str(verdict)
+    assert "✅ two requests of three skus at once: all six calls" in str(verdict)

@@ -5,7 +5,7 @@ import contextvars
 import gc
 import sys
 from collections import Counter
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from types import SimpleNamespace
 
 from asgiref.sync import iscoroutinefunction
@@ -676,6 +676,65 @@ def _must_not_block_a_thread(check, seen):
     )
 
 
+# How long a call of one of the two requests sent at once waits for the other request's
+# first call: longer than the work a right answer may do before its calls (0.3 s of CPU in a
+# thread in each request, one after the other under the GIL, stretched by a busy machine:
+# 0.8 s was too short under a parallel test run). Only an answer whose requests wait for each
+# other waits it out, or one with that much work before its calls.
+OTHER_WITHIN = 1.5
+
+
+@contextmanager
+def _each_waits_for_the_other(halves):
+    """While it lasts, a call for a sku of one half waits (up to OTHER_WITHIN) until a call
+    for the other half has started: two requests whose calls can overlap do, whatever work
+    comes first in each; two that wait for each other cannot."""
+    real_fetch_price = fake_upstream.fetch_price
+    started = [asyncio.Event(), asyncio.Event()]
+
+    async def fetch_price(sku):
+        half = 0 if sku in halves[0] else 1
+        started[half].set()
+        with fake_upstream._in_flight(sku):
+            with suppress(TimeoutError):
+                async with asyncio.timeout(OTHER_WITHIN):
+                    await started[1 - half].wait()
+            await asyncio.sleep(fake_upstream._delay_for(sku))
+        return fake_upstream.quote_for(sku)
+
+    fake_upstream.fetch_price = fetch_price
+    try:
+        yield
+    finally:
+        fake_upstream.fetch_price = real_fetch_price
+
+
+async def _two_requests_at_once(check, compare_prices):
+    """Two requests of three skus each at once: their six calls wait together unless the
+    requests wait for each other (a lock shared by every request). Six in all, so that a
+    process-wide limit of six upstream calls (a deliberate rate limit) passes."""
+    halves = [SKUS[:3], SKUS[3:]]
+    with _each_waits_for_the_other(halves), fake_upstream.watch_concurrency() as both:
+        responses = await asyncio.gather(
+            *(call_view(compare_prices, suffix=f"?skus={','.join(half)}") for half in halves))
+    if both.calls.total() < len(SKUS):
+        return  # prices kept from the first request: its later lines name that
+    failed = [r for r in responses if r.status_code != 200] or responses  # [-1]: for a hint
+    overlapped = both.peak >= len(SKUS)
+    check.that(
+        overlapped and all(r.status_code == 200 for r in responses),
+        "two requests of three skus at once: all six calls were waiting at the same time",
+        f"two requests of three skus at once: at most {both.peak} of their six upstream "
+        "calls were waiting at the same time" if not overlapped
+        else f"two requests of three skus at once: one answered {_answered(failed[-1])}",
+        hint=_status_hint(failed[-1]) if overlapped else "the requests waited for each other: "
+        "a lock shared by every request (a module-level `asyncio.Lock` around the calls) lets "
+        "one request at a time through, so N users at once wait N x 0.1 s. Drop it: each "
+        "request's calls are its own. A limit for the whole process (`asyncio.Semaphore`) is "
+        "a rate limit: fine at six calls or more",
+    )
+
+
 @exercise("02.1", "An async view that asks the upstream for several prices at once")
 async def check_compare_prices(check, compare_prices):
     must_be_async(check, compare_prices, "compare_prices", "request", kind="view")
@@ -738,6 +797,8 @@ async def _check_compare_prices(check, compare_prices, unsafe):
     view = _answering_after_its_calls(compare_prices, later_tasks, grace=fake_upstream.DELAY)
     with _loop_watched() as later:  # every later request, watched as the first
         await _no_call_left_running(check, seen)
+        if seen.peak == len(SKUS):  # one request's calls overlap: do two requests' too?
+            await _two_requests_at_once(check, view)
         await _one_call_slower(check, view)
         in_time = await _a_call_that_hangs(check, view)
         await _cancelled_while_it_waits(check, view, "?skus=BK-001,CF-001")
@@ -768,9 +829,9 @@ async def _check_compare_prices(check, compare_prices, unsafe):
             "`[s.strip() for s in ... if s.strip()]`",
         )
     _loop_free_on_later_requests(check, later, "the view",
-                                 f"the slower calls, {LATER_REQUESTS}")
+                                 f"two at once, the slower calls, {LATER_REQUESTS}")
     await _no_task_left_on_later_requests(check, later_tasks,
-                                          f"the slower calls, {LATER_REQUESTS}")
+                                          f"two at once, the slower calls, {LATER_REQUESTS}")
     if not in_time:  # last: the lines of its other faults come first
         _no_answer_in_time(check)
 
