@@ -1544,7 +1544,8 @@ def test_the_wait_for_note_needs_a_call_of_wait_for():
 
 
 # Review s30: a clock comparison with a 10 % margin passed on both Pythons. A fetch's own
-# TimeoutError in the deadline's last tenth is still the fetch's error.
+# TimeoutError in the deadline's last tenth is still the fetch's error. Review s30b: so is one
+# in its last millisecond; margins of 5 % and of 0.01 s passed.
 async def price_or_none_wait_for_and_a_clock_with_a_margin(fetch_price, sku, seconds):
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -1567,14 +1568,52 @@ async def price_or_none_timeout_and_a_clock_with_a_margin(fetch_price, sku, seco
         raise
 
 
+async def price_or_none_wait_for_and_a_clock_with_5_percent(fetch_price, sku, seconds):
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    try:
+        return await asyncio.wait_for(fetch_price(sku), seconds)
+    except TimeoutError:
+        if loop.time() - start >= seconds * 0.95:  # "a little slack for scheduling"
+            return None
+        raise
+
+
+async def price_or_none_timeout_and_a_clock_10_ms_early(fetch_price, sku, seconds):
+    start = time.perf_counter()
+    try:
+        async with asyncio.timeout(seconds):
+            return await fetch_price(sku)
+    except TimeoutError:
+        if time.perf_counter() - start >= seconds - 0.01:
+            return None
+        raise
+
+
+async def price_or_none_timeout_and_a_clock_1_ms_early(fetch_price, sku, seconds):
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    try:
+        async with asyncio.timeout_at(deadline):
+            return await fetch_price(sku)
+    except TimeoutError:
+        if loop.time() > deadline - 0.001:
+            return None
+        raise
+
+
 @pytest.mark.parametrize(
     "answer", [price_or_none_wait_for_and_a_clock_with_a_margin,
-               price_or_none_timeout_and_a_clock_with_a_margin],
-    ids=["wait_for, 10 %", "timeout, 15 %"])
+               price_or_none_timeout_and_a_clock_with_a_margin,
+               price_or_none_wait_for_and_a_clock_with_5_percent,
+               price_or_none_timeout_and_a_clock_10_ms_early,
+               price_or_none_timeout_and_a_clock_1_ms_early],
+    ids=["wait_for, 10 %", "timeout, 15 %", "wait_for, 5 %", "timeout, 0.01 s",
+         "timeout_at, 1 ms"])
 def test_a_clock_comparison_with_a_margin_fails(answer):
     verdict = verdict_of("check_price_or_none", answer)
     assert not verdict.passed, str(verdict)
-    assert "before the 0.5 s deadline, and price_or_none returned None" in str(verdict)
+    assert "before the 0.2 s deadline, and price_or_none returned None" in str(verdict)
     assert "if deadline.expired()" in str(verdict)
 
 
@@ -1583,4 +1622,6 @@ def test_a_late_own_timeout_is_passed_on_by_right_answers():
                    price_or_none_wait_for_relabelling_the_fetchs_timeout):
         verdict = verdict_of("check_price_or_none", answer)
         assert verdict.passed, str(verdict)
-        assert "comes just before the deadline (0.46 s of 0.5 s) passes it on" in str(verdict)
+        # Which probe gives the verdict depends on the load; one of them does.
+        assert "comes just before the deadline (0.1 ms before it) passes it on" in str(
+            verdict) or "(1 ms before it) passes it on" in str(verdict), str(verdict)

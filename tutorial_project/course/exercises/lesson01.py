@@ -606,41 +606,72 @@ async def _check_errors_and_cancellation_go_through(check, price_or_none):
     )
 
 
-# A fetch whose own TimeoutError comes at 92 % of the deadline: still the fetch's error. An
-# answer that guesses from the clock with a margin (`elapsed >= 0.9 * seconds`) takes it for
-# the deadline. Timed, so made robust: if the machine holds the loop past the deadline, the
-# deadline cancels the fetch before it raises, and the round says nothing (three rounds).
-LATE_OWN_TIMEOUT = (0.5, 0.46)  # the deadline, and when the fetch raises its own TimeoutError
+# A fetch whose own TimeoutError comes in the deadline's last millisecond, then in its last
+# 0.1 ms: still the fetch's error. An answer that guesses from the clock with any margin
+# (`elapsed >= 0.95 * seconds`, `>= seconds - 0.01`) takes it for the deadline. The fetch
+# sleeps to LATE_SPIN before the deadline, then holds the loop until the moment it raises, so
+# the deadline cannot fire in between however loaded the machine. A round gives a verdict
+# only if the fetch raised and the answer had ended before `seconds` had passed since the
+# check called it (the answer's own start is later): an answer that compares the clock with
+# `seconds` itself, exactly, returns None only after that, and is never refused. A round in
+# which the deadline came first, or the answer ended late (the machine held it), says
+# nothing; each probe gets LATE_TRIES rounds.
+LATE_DEADLINE = 0.2  # seconds
+LATE_PROBES = (0.001, 0.0001)  # how long before the deadline the fetch raises its own error
+LATE_SPIN = 0.08
+LATE_TRIES = 3
+_NO_VERDICT = object()
 
 
 async def _check_a_late_own_timeout_goes_through(check, price_or_none):
-    seconds, raise_after = LATE_OWN_TIMEOUT
+    loop = asyncio.get_running_loop()
+    seconds = LATE_DEADLINE
+    passed_on = []
+    for before in LATE_PROBES:
+        for _try in range(LATE_TRIES):
+            verdict = await _late_own_timeout_round(loop, price_or_none, seconds, before)
+            if verdict is _NO_VERDICT:
+                continue  # no verdict: try again
+            if verdict is not TimeoutError:
+                _fail(
+                    check,
+                    f"a fetch raised its own TimeoutError {before * 1000:g} ms before the "
+                    f"{seconds} s deadline, and price_or_none returned {verdict!r} before the "
+                    "deadline had passed: measuring the time with a margin takes a late error "
+                    "of the fetch for the deadline, however small the margin",
+                    hint="ask the deadline itself, not the clock: `async with "
+                    "asyncio.timeout(seconds) as deadline:`, and in `except TimeoutError:` "
+                    "return None only `if deadline.expired()`")
+            passed_on.append(before)
+            break
+    if passed_on:
+        check.that(
+            True,
+            f"a fetch whose own TimeoutError comes just before the deadline "
+            f"({min(passed_on) * 1000:g} ms before it) passes it on", "")
+
+
+async def _late_own_timeout_round(loop, price_or_none, seconds, before):
+    """What price_or_none gave for a fetch raising its own TimeoutError `before` s before the
+    deadline (TimeoutError if it passed it on), or _NO_VERDICT when the round says nothing."""
+    called = loop.time()
+    raise_at = called + seconds - before
     raised = []
 
     async def fetch_timing_out_late(sku):
-        await asyncio.sleep(raise_after)
+        await asyncio.sleep(max(0.0, raise_at - LATE_SPIN - loop.time()))
+        while loop.time() < raise_at:  # holds the loop: the deadline cannot fire now
+            pass
         raised.append(sku)
         raise TimeoutError(f"the price service's own read timeout for {sku}")
 
-    for _round in range(3):
-        try:
-            result = await price_or_none(fetch_timing_out_late, "XX-997", seconds)
-        except TimeoutError:
-            result = TimeoutError
-        if raised:  # the fetch raised its own error before the deadline: a verdict
-            break
-    else:
-        return  # the deadline came first every time (a loaded machine): no verdict
-    check.that(
-        result is TimeoutError,
-        f"a fetch whose own TimeoutError comes just before the deadline ({raise_after} s of "
-        f"{seconds} s) passes it on",
-        f"a fetch raised its own TimeoutError after {raise_after} s, before the {seconds} s "
-        f"deadline, and price_or_none returned {result!r}: measuring the time with a margin "
-        "takes a late error of the fetch for the deadline",
-        hint="ask the deadline itself, not the clock: `async with asyncio.timeout(seconds) as "
-        "deadline:`, and in `except TimeoutError:` return None only `if deadline.expired()`",
-    )
+    try:
+        result = await price_or_none(fetch_timing_out_late, "XX-997", seconds)
+    except TimeoutError:
+        return TimeoutError if raised else _NO_VERDICT
+    if not raised or loop.time() - called >= seconds:
+        return _NO_VERDICT  # the deadline came first, or the answer ended after it: no verdict
+    return result
 
 
 # Two lengths, so that no fixed wait fits both: a wait longer than the second comes back
