@@ -734,8 +734,9 @@ async def check_without_blocking(check, without_blocking):
                     if len(threads) > calls:  # it ran before the error: the answer called it
                         _fail(check, f"your code raised TypeError: {error}",
                               hint="pass the function and its arguments, do not call it "
-                              "yourself: `await asyncio.to_thread(func, *args)`, not "
-                              "`to_thread(func(*args))`")
+                              "yourself: `await sync_to_async(func, thread_sensitive=False)"
+                              "(*args)`, not `sync_to_async(func(*args))` (nor "
+                              "`to_thread(func(*args))`)")
                     raise
                 except Exception:
                     if len(ended) == calls:  # it gave up before the function had ended
@@ -746,7 +747,7 @@ async def check_without_blocking(check, without_blocking):
                     _fail(check,
                           f"it returned before the blocking function ended ({seconds} s)",
                           hint="do not wait a fixed time: await the thread's result, "
-                          "`return await asyncio.to_thread(func, *args)`")
+                          "`return await sync_to_async(func, thread_sensitive=False)(*args)`")
                     return
                 lags.append(time.monotonic() - ended[-1])
             # Where the request's own sync work (the ORM, MiddlewareMixin hooks) would run.
@@ -763,8 +764,8 @@ async def check_without_blocking(check, without_blocking):
         len(threads) == len(BLOCKING_SECONDS),
         "it called the function once",
         f"it called the function {len(threads) // len(BLOCKING_SECONDS)} times",
-        hint="call it once, on the other thread: `return await asyncio.to_thread(func, *args)` "
-        "already gives you its result",
+        hint="call it once, on the other thread: `return await sync_to_async(func, "
+        "thread_sensitive=False)(*args)` already gives you its result",
     )
     period = _polling_period(resumed, zip(started, ended, strict=False))
     polls = period is not None
@@ -778,7 +779,7 @@ async def check_without_blocking(check, without_blocking):
         else f"it returned {max(lags):.1f} s after the function ended",
         hint="do not wait a fixed time or poll: await the thread's result, which wakes the "
         "loop once, when the function has ended: "
-        "`return await asyncio.to_thread(func, *args)`",
+        "`return await sync_to_async(func, thread_sensitive=False)(*args)`",
     )
     # Counted, not timed: a frozen loop ticks 0 times however idle or busy the machine is.
     check.that(
@@ -816,8 +817,8 @@ async def check_without_blocking(check, without_blocking):
         failure is BlockingCallFailed,
         "an error raised by the function reaches the caller",
         f"the function raised an error, and without_blocking {failure}",
-        hint="let the error out: `await asyncio.to_thread(func, *args)` re-raises it in the "
-        "caller; do not catch it and return a value instead",
+        hint="let the error out: `await sync_to_async(func, thread_sensitive=False)(*args)` "
+        "re-raises it in the caller; do not catch it and return a value instead",
     )
     abandoned = await _outcome_of_an_abandoned_call(without_blocking)
     check.that(
