@@ -1627,3 +1627,24 @@ def test_a_late_own_timeout_is_passed_on_by_right_answers():
         # Which probe gives the verdict depends on the load; one of them does.
         assert "comes just before the deadline (0.1 ms before it) passes it on" in str(
             verdict) or "(1 ms before it) passes it on" in str(verdict), str(verdict)
+
+
+# Review s30b: the recap recommends a Semaphore for fan-outs whose length users decide; the
+# exercise's list is short and must be fetched at once, and the hint says why.
+async def fetch_prices_five_at_a_time(fetch_price, skus):
+    limit = asyncio.Semaphore(5)
+
+    async def one(sku):
+        async with limit:
+            return await fetch_price(sku)
+
+    async with asyncio.TaskGroup() as group:
+        tasks = {sku: group.create_task(one(sku)) for sku in skus}
+    return {sku: task.result() for sku, task in tasks.items()}
+
+
+def test_a_semaphore_below_the_list_length_fails_with_a_hint_on_where_it_belongs():
+    verdict = verdict_of("check_fetch_prices", fetch_prices_five_at_a_time)
+    assert not verdict.passed, str(verdict)
+    assert "at most 5 of 7 fetches were waiting at the same time" in str(verdict)
+    assert "no Semaphore (one belongs where users decide the length)" in str(verdict)

@@ -166,7 +166,8 @@ async def check_fetch_prices(check, fetch_prices):
         service.most_in_flight == len(skus),
         f"all {len(skus)} fetches were waiting at the same time",
         f"at most {service.most_in_flight} of {len(skus)} fetches were waiting at the same time",
-        hint="start them all before waiting for any: asyncio.gather(...) or a TaskGroup",
+        hint="start them all before waiting for any: asyncio.gather(...) or a TaskGroup; "
+        "this list is short, so no Semaphore (one belongs where users decide the length)",
     )
     check.that(
         loop_cpu < LOOP_CPU_LIMIT,
