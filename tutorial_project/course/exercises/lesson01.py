@@ -607,20 +607,21 @@ async def _check_errors_and_cancellation_go_through(check, price_or_none):
     )
 
 
-# A fetch whose own TimeoutError comes in the deadline's last millisecond, then in its last
-# 0.1 ms: still the fetch's error. An answer that guesses from the clock with any margin
-# (`elapsed >= 0.95 * seconds`, `>= seconds - 0.01`) takes it for the deadline. The fetch
-# sleeps to LATE_SPIN before the deadline, then holds the loop until the moment it raises, so
-# the deadline cannot fire in between however loaded the machine. A round gives a verdict
-# only if the fetch raised and the answer had ended before `seconds` had passed since the
-# check called it (the answer's own start is later): an answer that compares the clock with
-# `seconds` itself, exactly, returns None only after that, and is never refused. A round in
-# which the deadline came first, or the answer ended late (the machine held it), says
-# nothing; each probe gets LATE_TRIES rounds.
+# A fetch whose own TimeoutError comes 5 ms, then 2 ms, then 0.5 ms before the deadline: still
+# the fetch's error. An answer that guesses from the clock with a margin (`elapsed >= 0.95 *
+# seconds`, `>= seconds - 0.01`) takes it for the deadline. The fetch sleeps to LATE_SPIN
+# before the moment it raises, then holds the loop until that moment, so the deadline cannot
+# fire in between. A round gives a verdict only if the fetch raised and the answer had ended
+# before `seconds` had passed since the check called it (the answer's own start is later): an
+# answer that compares the clock with `seconds` itself, exactly, returns None only after that,
+# and is never refused. A round in which the deadline came first, or the answer ended late
+# (a loaded machine took the CPU away in between), says nothing, and the probe is tried again.
+# At a load of 20 on 2 cores, about half the 1 ms rounds of a 3.11 `wait_for` answer (two
+# loop steps from the fetch's error to the answer's return) and few 0.1 ms ones gave a
+# verdict; one that gives a verdict is enough.
 LATE_DEADLINE = 0.2  # seconds
-LATE_PROBES = (0.001, 0.0001)  # how long before the deadline the fetch raises its own error
-LATE_SPIN = 0.08
-LATE_TRIES = 3
+LATE_PROBES = ((0.005, 3), (0.002, 4), (0.0005, 3))  # how long before the deadline, tries
+LATE_SPIN = 0.005
 _NO_VERDICT = object()
 
 
@@ -628,8 +629,8 @@ async def _check_a_late_own_timeout_goes_through(check, price_or_none):
     loop = asyncio.get_running_loop()
     seconds = LATE_DEADLINE
     passed_on = []
-    for before in LATE_PROBES:
-        for _try in range(LATE_TRIES):
+    for before, tries in LATE_PROBES:
+        for _try in range(tries):
             verdict = await _late_own_timeout_round(loop, price_or_none, seconds, before)
             if verdict is _NO_VERDICT:
                 continue  # no verdict: try again
@@ -645,11 +646,10 @@ async def _check_a_late_own_timeout_goes_through(check, price_or_none):
                     "return None only `if deadline.expired()`")
             passed_on.append(before)
             break
-    if passed_on:
+    if passed_on:  # which probes gave a verdict depends on the load: one line for any
         check.that(
-            True,
-            f"a fetch whose own TimeoutError comes just before the deadline "
-            f"({min(passed_on) * 1000:g} ms before it) passes it on", "")
+            True, "a fetch whose own TimeoutError comes just before the deadline (5 ms or "
+            "less) passes it on", "")
 
 
 async def _late_own_timeout_round(loop, price_or_none, seconds, before):
