@@ -609,19 +609,20 @@ async def _check_errors_and_cancellation_go_through(check, price_or_none):
 
 # A fetch whose own TimeoutError comes 5 ms, then 2 ms, then 0.5 ms before the deadline: still
 # the fetch's error. An answer that guesses from the clock with a margin (`elapsed >= 0.95 *
-# seconds`, `>= seconds - 0.01`) takes it for the deadline. The fetch sleeps to LATE_SPIN
-# before the moment it raises, then holds the loop until that moment, so the deadline cannot
-# fire in between. A round gives a verdict only if the fetch raised and the answer had ended
-# before `seconds` had passed since the check called it (the answer's own start is later): an
-# answer that compares the clock with `seconds` itself, exactly, returns None only after that,
-# and is never refused. A round in which the deadline came first, or the answer ended late
-# (a loaded machine took the CPU away in between), says nothing, and the probe is tried again.
-# At a load of 20 on 2 cores, about half the 1 ms rounds of a 3.11 `wait_for` answer (two
-# loop steps from the fetch's error to the answer's return) and few 0.1 ms ones gave a
-# verdict; one that gives a verdict is enough.
+# seconds`, `>= seconds - 0.01`) takes it for the deadline. The fetch holds the loop for its
+# last LATE_HOLD before it raises, so the deadline cannot fire in between. A round gives a
+# verdict only if the fetch raised and the answer had ended before `seconds` had passed since
+# the check called it (the answer's own start is later): an answer that compares the clock
+# with `seconds` itself, exactly, returns None only after that, and is never refused. A round
+# in which the deadline came first, or the fetch raised too late (a loaded machine woke it
+# late), says nothing, and the probe is tried again. At a load of 25 on 2 cores, 3 to 5 rounds
+# in 10 of a 3.11 `wait_for` answer with a 5 % margin gave a verdict (the fetch woke 5 to
+# 50 ms late in the others); one that gives a verdict is enough. Right answers give one in
+# nearly every round: their verdict needs no timing.
 LATE_DEADLINE = 0.2  # seconds
-LATE_PROBES = ((0.005, 3), (0.002, 4), (0.0005, 3))  # how long before the deadline, tries
-LATE_SPIN = 0.005
+LATE_PROBES = ((0.005, 6), (0.002, 6), (0.0005, 4))  # how long before the deadline, tries
+LATE_HOLD = 0.05  # the fetch holds the loop this long before it raises: sleeping, then
+LATE_SPIN = 0.001  # computing
 _NO_VERDICT = object()
 
 
@@ -660,8 +661,11 @@ async def _late_own_timeout_round(loop, price_or_none, seconds, before):
     raised = []
 
     async def fetch_timing_out_late(sku):
-        await asyncio.sleep(max(0.0, raise_at - LATE_SPIN - loop.time()))
-        while loop.time() < raise_at:  # holds the loop: the deadline cannot fire now
+        await asyncio.sleep(max(0.0, raise_at - LATE_HOLD - loop.time()))
+        # Holds the loop from here: the deadline cannot fire now. A thread woken from
+        # time.sleep gets a CPU back sooner on a busy machine than one that computes.
+        time.sleep(max(0.0, raise_at - LATE_SPIN - loop.time()))
+        while loop.time() < raise_at:
             pass
         raised.append(sku)
         raise TimeoutError(f"the price service's own read timeout for {sku}")
