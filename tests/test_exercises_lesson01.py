@@ -254,7 +254,7 @@ def test_calling_the_function_before_handing_it_to_a_thread_fails_with_a_hint():
         return await asyncio.to_thread(func(*args))
 
     verdict = verdict_of("check_without_blocking", calls_it_first)
-    assert not verdict.passed and "not `to_thread(func(*args))`" in str(verdict), str(verdict)
+    assert not verdict.passed and "nor `to_thread(func(*args))`" in str(verdict), str(verdict)
 
 
 def test_sleeping_with_time_sleep_first_fails():
@@ -1491,6 +1491,8 @@ def test_polling_every_50_ms_or_more_fails_by_its_wake_ups(every):
     assert not verdict.passed, str(verdict)
     assert "while the function ran" in str(verdict) and "do not wait a fixed time or poll" in (
         str(verdict)), str(verdict)
+    # Review s30b: the hint named to_thread, which the lesson tells Django code to avoid.
+    assert "`return await sync_to_async(func, thread_sensitive=False)(*args)`" in str(verdict)
 
 
 async def without_blocking_waiting_in_rounds_of_a_second(func, *args):
@@ -1544,7 +1546,8 @@ def test_the_wait_for_note_needs_a_call_of_wait_for():
 
 
 # Review s30: a clock comparison with a 10 % margin passed on both Pythons. A fetch's own
-# TimeoutError in the deadline's last tenth is still the fetch's error.
+# TimeoutError in the deadline's last tenth is still the fetch's error. Review s30b: so is one
+# a few milliseconds before it; margins of 5 % and of 0.01 s passed.
 async def price_or_none_wait_for_and_a_clock_with_a_margin(fetch_price, sku, seconds):
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -1567,14 +1570,52 @@ async def price_or_none_timeout_and_a_clock_with_a_margin(fetch_price, sku, seco
         raise
 
 
+async def price_or_none_wait_for_and_a_clock_with_5_percent(fetch_price, sku, seconds):
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    try:
+        return await asyncio.wait_for(fetch_price(sku), seconds)
+    except TimeoutError:
+        if loop.time() - start >= seconds * 0.95:  # "a little slack for scheduling"
+            return None
+        raise
+
+
+async def price_or_none_timeout_and_a_clock_10_ms_early(fetch_price, sku, seconds):
+    start = time.perf_counter()
+    try:
+        async with asyncio.timeout(seconds):
+            return await fetch_price(sku)
+    except TimeoutError:
+        if time.perf_counter() - start >= seconds - 0.01:
+            return None
+        raise
+
+
+async def price_or_none_timeout_and_a_clock_3_ms_early(fetch_price, sku, seconds):
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    try:
+        async with asyncio.timeout_at(deadline):
+            return await fetch_price(sku)
+    except TimeoutError:
+        if loop.time() > deadline - 0.003:
+            return None
+        raise
+
+
 @pytest.mark.parametrize(
     "answer", [price_or_none_wait_for_and_a_clock_with_a_margin,
-               price_or_none_timeout_and_a_clock_with_a_margin],
-    ids=["wait_for, 10 %", "timeout, 15 %"])
+               price_or_none_timeout_and_a_clock_with_a_margin,
+               price_or_none_wait_for_and_a_clock_with_5_percent,
+               price_or_none_timeout_and_a_clock_10_ms_early,
+               price_or_none_timeout_and_a_clock_3_ms_early],
+    ids=["wait_for, 10 %", "timeout, 15 %", "wait_for, 5 %", "timeout, 0.01 s",
+         "timeout_at, 3 ms"])
 def test_a_clock_comparison_with_a_margin_fails(answer):
     verdict = verdict_of("check_price_or_none", answer)
     assert not verdict.passed, str(verdict)
-    assert "before the 0.5 s deadline, and price_or_none returned None" in str(verdict)
+    assert "before the 0.2 s deadline, and price_or_none returned None" in str(verdict)
     assert "if deadline.expired()" in str(verdict)
 
 
@@ -1583,4 +1624,26 @@ def test_a_late_own_timeout_is_passed_on_by_right_answers():
                    price_or_none_wait_for_relabelling_the_fetchs_timeout):
         verdict = verdict_of("check_price_or_none", answer)
         assert verdict.passed, str(verdict)
-        assert "comes just before the deadline (0.46 s of 0.5 s) passes it on" in str(verdict)
+        # Which probe gives the verdict depends on the load; one of them does.
+        assert "comes just before the deadline (5 ms or less) passes it on" in str(verdict)
+
+
+# Review s30b: the recap recommends a Semaphore for fan-outs whose length users decide; the
+# exercise's list is short and must be fetched at once, and the hint says why.
+async def fetch_prices_five_at_a_time(fetch_price, skus):
+    limit = asyncio.Semaphore(5)
+
+    async def one(sku):
+        async with limit:
+            return await fetch_price(sku)
+
+    async with asyncio.TaskGroup() as group:
+        tasks = {sku: group.create_task(one(sku)) for sku in skus}
+    return {sku: task.result() for sku, task in tasks.items()}
+
+
+def test_a_semaphore_below_the_list_length_fails_with_a_hint_on_where_it_belongs():
+    verdict = verdict_of("check_fetch_prices", fetch_prices_five_at_a_time)
+    assert not verdict.passed, str(verdict)
+    assert "at most 5 of 7 fetches were waiting at the same time" in str(verdict)
+    assert "no Semaphore (one belongs where users decide the length)" in str(verdict)
