@@ -380,6 +380,35 @@ def test_what_limited():
     assert not verdict and "not CPU" in str(verdict)
 
 
+def server_before_tool(run):
+    """The right thresholds, in the wrong order: the server's CPU read before the tool's."""
+    if run["server_cpu"] >= 0.85:
+        return "server CPU"
+    if run["tool_cpu"] >= 0.85:
+        return "load generator"
+    return what_limited(run)
+
+
+def what_limited_by_headroom(run):
+    """Right, written differently: the headroom left on a core, the tool's then the
+    server's, in a loop; a pool by Little's law; the machine by idle cores."""
+    for name, key in [("load generator", "tool_cpu"), ("server CPU", "server_cpu")]:
+        if 1 - run[key] < 0.1:
+            return name
+    if run["pool"] and run["rps"] * run["mean"] > 1.5 * run["pool"]:
+        return "queue"
+    if run["cores"] - run["machine_busy"] < 0.25:
+        return "machine"
+    return "queue" if run["mean"] >= 3 * run["work"] else "clients"
+
+
+def test_what_limited_reads_the_tool_before_the_server():
+    verdict = check_what_limited(server_before_tool)
+    assert not verdict and "locust at 0.97 of a core and uvicorn at 0.93" in str(verdict)
+    assert "you said 'server CPU'" in str(verdict) and "load tool's own CPU first" in str(verdict)
+    assert check_what_limited(what_limited_by_headroom)
+
+
 def test_what_limited_reads_a_full_pool_before_the_machine():
     verdict = check_what_limited(machine_before_the_pool)
     assert not verdict and "waitress, 4 threads, 100 clients" in str(verdict)

@@ -111,6 +111,12 @@ RUNS = [
      "locust at 0.6 of a core is not at its limit; the server, at 0.95, is"),
     (_run(1000, 3000, 0.33, 0.05, 0.7, 0.96, 1.9, cores=4), "load generator",
      "a load tool at 0.96 of a core: about a whole one, its numbers are its own limit"),
+    # Tool and server on the same 2 cores, both near a whole one: the tool is read first (a
+    # tool at its limit sent no more, so the server's figure is what that load cost). The
+    # only case that tells "tool, then server" from "server, then tool".
+    (_run(200, 1900, 0.1, 0.005, 0.93, 0.97, 1.95), "load generator",
+     "locust at 0.97 of a core and uvicorn at 0.93, on the same 2 cores: the tool is at its "
+     "limit, so the server never got more load than this; read the tool first"),
 ]
 HINTS = {
     "load generator": "look at the load tool's own CPU first: near a whole core, it is the "
