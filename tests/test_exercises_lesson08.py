@@ -1251,3 +1251,42 @@ def test_what_limited_refuses_thresholds_the_lesson_contradicts():
     assert "you said 'server CPU'" in text and "neither the server nor the tool" in text
     text = str(check_what_limited(with_thresholds(0.36, 0.85)))
     assert "you said 'load generator'" in text and "three quarters of a core" in text
+
+
+async def waits_on_a_thread_beside_a_token_upstream(request):
+    """ms read right, but the wait is a time.sleep on the request's thread, and upstream()
+    is called with 0."""
+    from tutorial_project.catalog.models import Product
+
+    in_stock = await Product.objects.filter(stock__gt=0).acount()
+    await sync_to_async(close_connection)()
+    await sync_to_async(time.sleep)(_ms(request))
+    await upstream(0)
+    return JsonResponse({"in_stock": in_stock})
+
+
+async def closes_beside_the_wait(request):
+    """The close on the right thread, but started together with the wait."""
+    from tutorial_project.catalog.models import Product
+
+    in_stock = await Product.objects.filter(stock__gt=0).acount()
+    await asyncio.gather(upstream(_ms(request)), sync_to_async(close_connection)())
+    return JsonResponse({"in_stock": in_stock})
+
+
+def test_stock_then_wait_names_a_wait_beside_upstream(project):
+    verdict = asyncio.run(check_stock_then_wait(waits_on_a_thread_beside_a_token_upstream))
+    assert not verdict and "the view waited somewhere else" in str(verdict)
+    assert "wait in upstream() itself" in str(verdict)
+    assert "read ms from the query string" not in str(verdict)
+
+
+def test_stock_then_wait_names_the_order_of_close_and_wait(project):
+    verdict = asyncio.run(check_stock_then_wait(closes_beside_the_wait))
+    assert not verdict and "20 of 20 requests still held" in str(verdict)
+    assert "await the close before you start the wait" in str(verdict)
+    assert "a thread of its own would close nothing" not in str(verdict)
+    # the thread is the mistake here: the other hint
+    verdict = asyncio.run(check_stock_then_wait(closes_on_another_thread))
+    assert not verdict and "a thread of its own would close nothing" in str(verdict)
+    assert "await the close before you start the wait" not in str(verdict)
