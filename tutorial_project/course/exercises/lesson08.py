@@ -619,15 +619,10 @@ def _answers_after_upstream(view, early, queries, short, held_at_end):
         mark = _UPSTREAM_CALLS.set(calls)  # tasks the view starts copy this context
         waiting = _UPSTREAM_WAITS.set(waits)
         counting = _REQUEST_QUERIES.set(mine)
-        now = None  # when the view returned
         try:
             response = await view(request)
-            now = time.perf_counter()
-            # thread_sensitive: the request's thread, where its connection lives
-            held_at_end.append(await sync_to_async(_holds_a_connection)())
-            return response
         finally:
-            now = now or time.perf_counter()  # or raised
+            now = time.perf_counter()
             _REQUEST_QUERIES.reset(counting)
             _UPSTREAM_WAITS.reset(waiting)
             _UPSTREAM_CALLS.reset(mark)
@@ -635,6 +630,10 @@ def _answers_after_upstream(view, early, queries, short, held_at_end):
             me = asyncio.current_task()
             early.extend(call for call in calls if call is not me and not call.done())
             short.extend(s for s, began in waits if _cut_short(s, began, now))
+        # after the above: a task left running must still be running when it is looked at.
+        # thread_sensitive: the request's thread, where its connection lives
+        held_at_end.append(await sync_to_async(_holds_a_connection)())
+        return response
 
     return watched
 
