@@ -380,6 +380,35 @@ def test_what_limited():
     assert not verdict and "not CPU" in str(verdict)
 
 
+def server_before_tool(run):
+    """The right thresholds, in the wrong order: the server's CPU read before the tool's."""
+    if run["server_cpu"] >= 0.85:
+        return "server CPU"
+    if run["tool_cpu"] >= 0.85:
+        return "load generator"
+    return what_limited(run)
+
+
+def what_limited_by_headroom(run):
+    """Right, written differently: the headroom left on a core, the tool's then the
+    server's, in a loop; a pool by Little's law; the machine by idle cores."""
+    for name, key in [("load generator", "tool_cpu"), ("server CPU", "server_cpu")]:
+        if 1 - run[key] < 0.1:
+            return name
+    if run["pool"] and run["rps"] * run["mean"] > 1.5 * run["pool"]:
+        return "queue"
+    if run["cores"] - run["machine_busy"] < 0.25:
+        return "machine"
+    return "queue" if run["mean"] >= 3 * run["work"] else "clients"
+
+
+def test_what_limited_reads_the_tool_before_the_server():
+    verdict = check_what_limited(server_before_tool)
+    assert not verdict and "locust at 0.97 of a core and uvicorn at 0.93" in str(verdict)
+    assert "you said 'server CPU'" in str(verdict) and "load tool's own CPU first" in str(verdict)
+    assert check_what_limited(what_limited_by_headroom)
+
+
 def test_what_limited_reads_a_full_pool_before_the_machine():
     verdict = check_what_limited(machine_before_the_pool)
     assert not verdict and "waitress, 4 threads, 100 clients" in str(verdict)
@@ -1222,3 +1251,42 @@ def test_what_limited_refuses_thresholds_the_lesson_contradicts():
     assert "you said 'server CPU'" in text and "neither the server nor the tool" in text
     text = str(check_what_limited(with_thresholds(0.36, 0.85)))
     assert "you said 'load generator'" in text and "three quarters of a core" in text
+
+
+async def waits_on_a_thread_beside_a_token_upstream(request):
+    """ms read right, but the wait is a time.sleep on the request's thread, and upstream()
+    is called with 0."""
+    from tutorial_project.catalog.models import Product
+
+    in_stock = await Product.objects.filter(stock__gt=0).acount()
+    await sync_to_async(close_connection)()
+    await sync_to_async(time.sleep)(_ms(request))
+    await upstream(0)
+    return JsonResponse({"in_stock": in_stock})
+
+
+async def closes_beside_the_wait(request):
+    """The close on the right thread, but started together with the wait."""
+    from tutorial_project.catalog.models import Product
+
+    in_stock = await Product.objects.filter(stock__gt=0).acount()
+    await asyncio.gather(upstream(_ms(request)), sync_to_async(close_connection)())
+    return JsonResponse({"in_stock": in_stock})
+
+
+def test_stock_then_wait_names_a_wait_beside_upstream(project):
+    verdict = asyncio.run(check_stock_then_wait(waits_on_a_thread_beside_a_token_upstream))
+    assert not verdict and "the view waited somewhere else" in str(verdict)
+    assert "wait in upstream() itself" in str(verdict)
+    assert "read ms from the query string" not in str(verdict)
+
+
+def test_stock_then_wait_names_the_order_of_close_and_wait(project):
+    verdict = asyncio.run(check_stock_then_wait(closes_beside_the_wait))
+    assert not verdict and "20 of 20 requests still held" in str(verdict)
+    assert "await the close before you start the wait" in str(verdict)
+    assert "a thread of its own would close nothing" not in str(verdict)
+    # the thread is the mistake here: the other hint
+    verdict = asyncio.run(check_stock_then_wait(closes_on_another_thread))
+    assert not verdict and "a thread of its own would close nothing" in str(verdict)
+    assert "await the close before you start the wait" not in str(verdict)

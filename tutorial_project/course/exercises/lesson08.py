@@ -111,6 +111,12 @@ RUNS = [
      "locust at 0.6 of a core is not at its limit; the server, at 0.95, is"),
     (_run(1000, 3000, 0.33, 0.05, 0.7, 0.96, 1.9, cores=4), "load generator",
      "a load tool at 0.96 of a core: about a whole one, its numbers are its own limit"),
+    # Tool and server on the same 2 cores, both near a whole one: the tool is read first (a
+    # tool at its limit sent no more, so the server's figure is what that load cost). The
+    # only case that tells "tool, then server" from "server, then tool".
+    (_run(200, 1900, 0.1, 0.005, 0.93, 0.97, 1.95), "load generator",
+     "locust at 0.97 of a core and uvicorn at 0.93, on the same 2 cores: the tool is at its "
+     "limit, so the server never got more load than this; read the tool first"),
 ]
 HINTS = {
     "load generator": "look at the load tool's own CPU first: near a whole core, it is the "
@@ -217,6 +223,13 @@ CLIENT_TIMEOUT = 60.0  # seconds the check's own client waits for an answer
 MS_HINT = (
     "read ms from the query string with a default: `int(request.GET.get(\"ms\", 100)) / "
     "1000`; request.GET[\"ms\"] fails (500) when it is absent"
+)
+
+# A view that waits ?ms itself and calls upstream() with a token 0: ms was read right.
+ELSEWHERE_HINT = (
+    "wait in upstream() itself, `await upstream(ms / 1000)`: it stands for the upstream "
+    "call; a sleep beside it is no upstream call, and `sync_to_async(time.sleep)` (or "
+    "asyncio.to_thread) holds a thread for each waiting request, where awaiting holds none"
 )
 
 
@@ -592,13 +605,14 @@ def _cut_short(seconds, began, now):
     return began is None or now - began < 0.9 * seconds - 0.02
 
 
-def _answers_after_upstream(view, early, queries, short):
+def _answers_after_upstream(view, early, queries, short, held_at_end):
     """``view``, noting in ``early`` each answer sent while an upstream() call that the view
     started was still running (``ensure_future(upstream(...))``, then a sleep: nothing waits
     for the upstream's answer, nor hears of its failure), in ``short`` the seconds of each
     wait cut short (answered before it could have slept them: ``wait_for(upstream(...),
-    0.2)`` with the timeout swallowed), and in ``queries`` how many queries each request
-    ran."""
+    0.2)`` with the timeout swallowed), in ``queries`` how many queries each request
+    ran, and in ``held_at_end`` whether its thread still held a connection when the view
+    returned (a close begun beside the wait or after it had run by then)."""
 
     async def watched(request):
         calls, waits, mine = [], [], [0]
@@ -606,7 +620,7 @@ def _answers_after_upstream(view, early, queries, short):
         waiting = _UPSTREAM_WAITS.set(waits)
         counting = _REQUEST_QUERIES.set(mine)
         try:
-            return await view(request)
+            response = await view(request)
         finally:
             now = time.perf_counter()
             _REQUEST_QUERIES.reset(counting)
@@ -616,6 +630,10 @@ def _answers_after_upstream(view, early, queries, short):
             me = asyncio.current_task()
             early.extend(call for call in calls if call is not me and not call.done())
             short.extend(s for s, began in waits if _cut_short(s, began, now))
+        # after the above: a task left running must still be running when it is looked at.
+        # thread_sensitive: the request's thread, where its connection lives
+        held_at_end.append(await sync_to_async(_holds_a_connection)())
+        return response
 
     return watched
 
@@ -737,7 +755,8 @@ async def check_stock_then_wait(check, stock_then_wait):
     early = []  # upstream() calls still running when their request was answered
     queries = []  # how many queries each request ran, in the order they were answered
     short = []  # the seconds of each upstream() wait cut short (cancelled, or never begun)
-    mount(ROUTE, _answers_after_upstream(stock_then_wait, early, queries, short))
+    held_at_end = []  # whether each request's thread held a connection when the view returned
+    mount(ROUTE, _answers_after_upstream(stock_then_wait, early, queries, short, held_at_end))
     mount(BASELINE_ROUTE, _baseline_view)
     client_gave_up = False
     try:
@@ -866,14 +885,21 @@ async def check_stock_then_wait(check, stock_then_wait):
     # blocking call, not the reading of ms (only calls seen, not timings: those come last)
     called = _what_blocked(slept, blocking.calls + untimed, steps, False, False,
                            baseline_steps, cache_calls)
+    # the answers took their ?ms, but upstream() was asked for much less: the view waited
+    # somewhere else (time.sleep on a thread, asyncio.sleep) beside a token upstream(0)
+    elsewhere = (not called and burst_seconds and max(burst_seconds) < WAIT_MS / 1000 / 2
+                 and done[0] >= WAIT_MS / 1000 * 0.9)
     check.that(
         all(s == WAIT_MS / 1000 for s in burst_seconds) and extra == [200, 200]
         and extra_seconds == [0.03, 0.1],
         "the wait follows ?ms (500 and 30), and is 100 ms without it",
         f"with ?ms=500, ?ms=30 and ?ms absent the view answered {[200, *extra]} and asked "
         f"upstream() for {sorted(set(burst_seconds))[:3]} then {extra_seconds} seconds"
-        + (f"; and {called}" if called else ""),
-        hint=(CACHE_HINT if cache_calls else BLOCKING_HINT) if called else MS_HINT,
+        + (f"; and {called}" if called else "")
+        + (f"; yet the first answer took {done[0]:.2f} s: the view waited somewhere else"
+           if elsewhere else ""),
+        hint=(CACHE_HINT if cache_calls else BLOCKING_HINT) if called else
+        ELSEWHERE_HINT if elsewhere else MS_HINT,
     )
     check.that(
         not cache_calls,
@@ -940,12 +966,19 @@ async def check_stock_then_wait(check, stock_then_wait):
         "the answer is not fresher for it in a view that waits for something else",
     )
     held = watch.held[:CLIENTS]
+    # held while it waited, let go by the time the view returned: the close ran on the right
+    # thread, but beside the wait (asyncio.gather, a task) or after it
+    closed_late = any(held) and held_at_end and not any(held_at_end)
     check.that(
         not any(held),
         "no request held a database connection while it waited",
         f"{sum(held)} of {CLIENTS} requests still held their database connection while they "
-        "waited",
-        hint="close the connection before the wait, on the thread that holds it: a function "
+        "waited" + ("; each had let it go by the time the view returned: the close ran while "
+                    "the wait was on, or after it" if closed_late else ""),
+        hint="await the close before you start the wait: a close started beside it "
+        "(asyncio.gather, create_task) or after it lets the connection go too late; the "
+        "thread was the right one" if closed_late else
+        "close the connection before the wait, on the thread that holds it: a function "
         "that calls connection.close(), run with sync_to_async (thread_sensitive=True, the "
         "default, runs it on the request's thread; a thread of its own would close nothing)",
     )
