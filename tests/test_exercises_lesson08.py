@@ -832,6 +832,16 @@ async def fires_and_forgets(request):
     return JsonResponse({"in_stock": n})
 
 
+async def fires_and_returns(request):
+    """Starts upstream() and answers at once: the task has not even begun when it answers."""
+    from tutorial_project.catalog.models import Product
+
+    n = await Product.objects.filter(stock__gt=0).acount()
+    await sync_to_async(close_connection)()
+    asyncio.get_running_loop().create_task(upstream(int(request.GET.get("ms", 100)) / 1000))
+    return JsonResponse({"in_stock": n})
+
+
 async def caches_the_count_briefly(request):
     """A sync cache with a 0.3 s lifetime: the burst's requests all miss it (they
     look before any of them has counted), and it expired before the old sold-out probe."""
@@ -1118,6 +1128,9 @@ def test_stock_then_wait_rejects_skipped_steps(project):
     assert not verdict and "answered while their upstream() call was still running" in str(
         verdict)
     assert "ensure_future" in str(verdict) and "computes" not in str(verdict)
+    verdict = asyncio.run(check_stock_then_wait(fires_and_returns))
+    assert not verdict and "answered while their upstream() call was still running" in str(
+        verdict), str(verdict)
     verdict = asyncio.run(check_stock_then_wait(waits_for_an_event))
     assert not verdict and "threading.Event.wait" in str(verdict), str(verdict)
 

@@ -627,6 +627,10 @@ def _answers_after_upstream(view, early, queries, short, held_at_end):
             _UPSTREAM_WAITS.reset(waiting)
             _UPSTREAM_CALLS.reset(mark)
             queries.append(mine[0])
+            # A task the view started and returned without awaiting has not run yet: give it
+            # a few steps, so that its upstream() call is seen (create_task(...), return).
+            for _ in range(3):
+                await asyncio.sleep(0)
             me = asyncio.current_task()
             early.extend(call for call in calls if call is not me and not call.done())
             short.extend(s for s, began in waits if _cut_short(s, began, now))
