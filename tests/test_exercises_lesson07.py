@@ -1286,7 +1286,7 @@ async def waits_for_the_cancelled_worker(job):
         try:
             await worker
         except Exception as error:  # noqa: BLE001
-            logging.getLogger(__name__).error("the export failed: %s", error)  # the text only
+            logging.getLogger(__name__).error("the export failed: %s", error, exc_info=True)
             yield sse_event({"message": "Sorry, the export failed."}, event="job-failed")
         else:
             yield sse_event({"total": job.steps}, event="done")
@@ -1322,7 +1322,7 @@ async def with_heartbeats(job):
             yield sse_event({"step": step, "of": job.steps})
         error = None if worker.cancelled() else worker.exception()
         if worker.cancelled() or error is not None:
-            logging.getLogger(__name__).error("the job failed: %r", error)
+            logging.getLogger(__name__).error("the job failed: %r", error, exc_info=error)
             yield sse_event({"error": "the job failed"}, event="failed")
         else:
             yield sse_event({"total": job.steps}, event="done")
