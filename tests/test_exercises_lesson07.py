@@ -744,7 +744,7 @@ async def error_event_names_the_step(job):
                 progress.put_nowait(("step", step))
             progress.put_nowait(("done", None))
         except Exception as error:
-            progress.put_nowait(("error", str(error)))
+            progress.put_nowait(("error", error))
 
     worker = asyncio.create_task(work())
     last = 0
@@ -755,7 +755,8 @@ async def error_event_names_the_step(job):
                 last = value
                 yield sse_event({"step": value, "of": job.steps})
             elif kind == "error":
-                logging.getLogger(__name__).error("the job failed: %s", value)
+                # the exception itself as exc_info: the record carries its traceback
+                logging.getLogger(__name__).error("the job failed", exc_info=value)
                 yield sse_event({"step": last + 1, "error": "failed"}, event="failed")
                 return
             else:
@@ -1285,7 +1286,7 @@ async def waits_for_the_cancelled_worker(job):
         try:
             await worker
         except Exception as error:  # noqa: BLE001
-            logging.getLogger(__name__).error("the export failed: %s", error)  # the text only
+            logging.getLogger(__name__).error("the export failed: %s", error, exc_info=True)
             yield sse_event({"message": "Sorry, the export failed."}, event="job-failed")
         else:
             yield sse_event({"total": job.steps}, event="done")
@@ -1321,7 +1322,7 @@ async def with_heartbeats(job):
             yield sse_event({"step": step, "of": job.steps})
         error = None if worker.cancelled() else worker.exception()
         if worker.cancelled() or error is not None:
-            logging.getLogger(__name__).error("the job failed: %r", error)
+            logging.getLogger(__name__).error("the job failed: %r", error, exc_info=error)
             yield sse_event({"error": "the job failed"}, event="failed")
         else:
             yield sse_event({"total": job.steps}, event="done")
@@ -1510,6 +1511,15 @@ logs_at_info = _reference_with(  # below WARNING: the default configuration drop
         "the job failed", exc_info=error)))
 names_the_exception_type = _reference_with(  # review s22's: the class name only
     failure=lambda error: f"the job failed ({type(error).__name__})")
+logs_the_message_only = _reference_with(  # review s30c's: the error's text, no traceback
+    failure=_logs_a_record(lambda error: logging.getLogger(__name__).error(
+        "the job failed: %s", error)))
+logs_an_error_with_exc_info = _reference_with(  # right too: exc_info=True in the except block
+    failure=_logs_a_record(lambda error: logging.getLogger(__name__).error(
+        "the job failed", exc_info=True)))
+logs_a_warning_with_exc_info = _reference_with(  # right too: WARNING carries it as well
+    failure=_logs_a_record(lambda error: logging.getLogger("jobs").warning(
+        "job failed: %s", error, exc_info=True)))
 logs_with_the_reference = _reference_with(  # right too: the reference, as _reference_with
     failure=_logs_a_record(lambda error: logging.getLogger(__name__).error(
         "the job failed", exc_info=error)))
@@ -1710,6 +1720,8 @@ async def yields_bytes_with_ids(job):  # right: bytes, an id per event, a first 
         failure_in_plain_text,
         paced_in_a_thread,
         logs_with_the_reference,
+        logs_an_error_with_exc_info,
+        logs_a_warning_with_exc_info,
         says_it_was_rejected,
         mentions_a_password,
         bounded_and_awaited,
@@ -1772,6 +1784,7 @@ def test_07_2_placeholder_is_not_solved(project):
         (logs_nothing, "no log record carried its error"),
         (logs_without_the_error, "no log record carried its error"),
         (logs_at_info, "no log record carried its error"),
+        (logs_the_message_only, "logged without its traceback"),
         (cancels_on_leaving_only, "when an error was raised in the generator at its `yield`"),
         (logs_nothing_and_cancels_on_leaving, "raised in the generator at its `yield`"),
         (names_the_exception_type, "or part of it (RuntimeError)"),

@@ -1115,7 +1115,10 @@ async def check_progress_events(check, progress_events):
                 logged_before = len(failures_logged)
                 after_failure, ending = await _read_steps(f"{url}/exercise-07-2-fails/",
                                                           read_timeout=FAILED_READ)
-                logged = len(failures_logged) - logged_before
+                logged = failures_logged[logged_before:]
+                # with the job's error attached (logger.exception, exc_info=True): its traceback
+                traced = [r for r in logged if isinstance(r.exc_info, tuple) and any(
+                    FAILURE_DETAIL in str(each) for each in _errors_in(r.exc_info[1]))]
                 success_began = time.perf_counter()
                 after_success, success_ending = await _read_steps(
                     f"{url}/exercise-07-2-succeeds/", read_timeout=SLOW_STEP + 2
@@ -1445,6 +1448,15 @@ async def check_progress_events(check, progress_events):
             "and nobody learns why the job failed",
             hint='in the `except` that catches the job\'s error: `logger.exception("the job '
             'failed")` (a logger of your own: `logger = logging.getLogger(__name__)`)',
+        )
+        check.that(
+            traced,
+            "the log record carries the job's traceback",
+            "the job's error was logged without its traceback (`logger.error(\"...: %s\", "
+            "error)` keeps the message only): the traceback is what tells where the job failed",
+            hint='`logger.exception("the job failed")` in the `except` block (it logs at ERROR '
+            'with the traceback), or `exc_info=True` on another call: `logger.warning(..., '
+            'exc_info=True)`',
         )
     finally:
         for route in jobs:
