@@ -1299,9 +1299,12 @@ def _busy_wait():
         pass
 
 
-def _busy_wait_every_third(served=[0]):  # 10 ms of CPU on the loop, on a third of the refusals
-    served[0] += 1
-    if served[0] % 3 == 0:
+_refusals = []
+
+
+def _busy_wait_every_third():  # 10 ms of CPU on the loop, on a third of the refusals
+    _refusals.append(None)
+    if len(_refusals) % 3 == 0:
         started = time.monotonic()
         while time.monotonic() - started < 0.010:
             pass
