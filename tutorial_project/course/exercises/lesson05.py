@@ -538,10 +538,11 @@ def _check_no_blocking(check, seen, hint):
         "it kept the event loop busy " + busy,
         hint="a busy loop or any long computation in async code stops every request the "
         "event loop serves, however few requests run it. A wait written as a loop: await "
-        "asyncio.sleep(...). Work that needs the CPU: move it off the loop, with "
-        "sync_to_async(fn, thread_sensitive=False) or asyncio.to_thread for code that is "
-        "short or releases the GIL (hashlib on large data, zlib), and with a process pool "
-        "(loop.run_in_executor(ProcessPoolExecutor(), ...)) for long pure-Python work",
+        "asyncio.sleep(...). Work that needs the CPU does not belong in this exercise; in "
+        "a real middleware move it off the loop: sync_to_async(fn, thread_sensitive=False) "
+        "for non-Django code that is short or releases the GIL (hashlib on large data, "
+        "zlib), a process pool (loop.run_in_executor(ProcessPoolExecutor(), ...)) for long "
+        "pure-Python work",
     )
     culprit = ""
     if seen.waits and seen.long_calls:  # name the blocking call that lasted about as long
