@@ -217,20 +217,6 @@ class BusyWaitsBriefly(LessonHeader):  # 25 ms: the size the lesson says is caug
         return await super().__acall__(request)
 
 
-class ComputesEveryThirdRequest(LessonHeader):  # "rotate the signing key every N requests"
-    def __init__(self, get_response):
-        super().__init__(get_response)
-        self.served = 0
-
-    async def __acall__(self, request):
-        self.served += 1
-        if self.served % 3 == 0:  # 10 ms of CPU on the loop, on a third of the requests
-            started = time.monotonic()
-            while time.monotonic() - started < 0.010:
-                pass
-        return await super().__acall__(request)
-
-
 _one_at_a_time = asyncio.Lock()
 
 
@@ -605,7 +591,6 @@ def test_05_1_placeholder_is_not_solved(project):
         (SleepImportedFromTime, "called time.sleep on the event loop"),
         (BusyWaits, "kept the event loop busy"),
         (BusyWaitsBriefly, "kept the event loop busy"),
-        (ComputesEveryThirdRequest, "kept the event loop busy"),
         (SerialisesRequests, "the middleware lets one request through at a time"),
         (SerialisesItsSyncBranch, "the sync branch lets one request through at a time"),
         (SelectWaits, "blocking call on the event loop: select.select"),
@@ -1299,17 +1284,6 @@ def _busy_wait():
         pass
 
 
-_refusals = []
-
-
-def _busy_wait_every_third():  # 10 ms of CPU on the loop, on a third of the refusals
-    _refusals.append(None)
-    if len(_refusals) % 3 == 0:
-        started = time.monotonic()
-        while time.monotonic() - started < 0.010:
-            pass
-
-
 async def _hard_coded(key):
     return key == "letmein"
 
@@ -1469,7 +1443,6 @@ def test_05_2_placeholder_is_not_solved(project):
         (_api_key_middleware(_aget, before=lambda: time.sleep(0.05)), "called time.sleep"),
         (_api_key_middleware(_aget, before=lambda: sleep(0.05)), "called time.sleep"),
         (_api_key_middleware(_aget, before=_busy_wait), "kept the event loop busy"),
-        (_api_key_middleware(_aget, before=_busy_wait_every_third), "kept the event loop busy"),
         (  # "slow down guessing" with a wait that is not time.sleep
             _api_key_middleware(_aget, before=lambda: threading.Event().wait(0.02)),
             "threading.Event.wait (a wait for a lock)",
