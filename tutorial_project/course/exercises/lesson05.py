@@ -497,8 +497,13 @@ def _check_no_blocking(check, seen, hint):
         "it kept the event loop busy "
         + ", ".join(f"for {ms:.0f} ms of CPU at a stretch {at}" for at, ms in seen.busy.items())
         + f" (the median of {TRIES} tries)",
-        hint="a busy loop or any long computation in async code stops every request "
-        "the event loop serves: await asyncio.sleep(...) or an async API instead",
+        hint="a busy loop or any long computation in async code stops every request the "
+        "event loop serves, however few requests run it. A wait written as a loop: await "
+        "asyncio.sleep(...). Work that needs the CPU does not belong in this exercise; in "
+        "a real middleware move it off the loop: sync_to_async(fn, thread_sensitive=False) "
+        "for non-Django code that is short or releases the GIL (hashlib on large data, "
+        "zlib), a process pool (loop.run_in_executor(ProcessPoolExecutor(), ...)) for long "
+        "pure-Python work",
     )
     culprit = ""
     if seen.waits and seen.long_calls:  # name the blocking call that lasted about as long
