@@ -262,6 +262,14 @@ async def cart_mutated_in_place(request):  # the session is not marked modified:
     return JsonResponse({"cart": cart})
 
 
+async def cart_sorted(request):  # stored every time, but answered in sorted order
+    cart = await request.session.aget("cart", [])
+    if request.GET.get("add"):
+        cart = sorted([*cart, request.GET["add"]])
+        await request.session.aset("cart", cart)
+    return JsonResponse({"cart": cart})
+
+
 async def cart_in_a_thread(request):  # right: sync session code, kept off the loop
     def add():
         cart = request.session.get("cart", [])
@@ -406,6 +414,8 @@ def test_cart(project, recwarn):
     assert not cookie and "no session cookie" in str(cookie), str(cookie)
     basket = run(check_cart_view, cart_under_another_key)
     assert not basket and "'basket'" in str(basket) and 'key "cart"' in str(basket), str(basket)
+    ordered = run(check_cart_view, cart_sorted)
+    assert not ordered and "do not sort" in str(ordered), str(ordered)
     created = run(check_cart_view, cart_created)
     assert not created and "the status is not 200" in str(created), str(created)
     assert "does not mark the session as modified" not in str(created), str(created)
@@ -791,6 +801,7 @@ def test_count_hit(project, recwarn):
     assert not verdict and "Event.wait" in str(verdict), str(verdict)
     verdict = run(check_count_hit, count_under_a_module_lock)
     assert not verdict and "one process only" in str(verdict), str(verdict)
+    assert "belongs to the first loop" in str(verdict), str(verdict)
     expires = run(check_count_hit, count_that_expires)
     assert not expires and "timeout=None" in str(expires), str(expires)
     for locked in (count_under_a_thread_lock, count_under_an_rlock_in_any_thread):

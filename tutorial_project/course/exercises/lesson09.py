@@ -319,6 +319,9 @@ async def check_cart_view(check, view):
         elif (isinstance(body, dict) and body.get("cart") == list(dict.fromkeys(expected))
               and len(expected) > len(set(expected))):
             hint = "keep every SKU added, repeats included: append it, do not de-duplicate"
+        elif (isinstance(body, dict) and isinstance(body.get("cart"), list)
+              and body["cart"] != expected and sorted(map(str, body["cart"])) == sorted(expected)):
+            hint = "keep the SKUs in the order they were added: append each one, do not sort"
         else:
             hint = ("store the whole list again with `await request.session.aset('cart', cart)` "
                     "after adding: changing the list in place does not mark the session as "
@@ -722,7 +725,10 @@ async def check_count_hit(check, count_hit):
                f"{len(failures)} of {HITS} concurrent hits raised "
                f"{type(failures[0]).__name__ if failures else ''}: "
                f"{failures[0] if failures else ''}",
-               hint=LOCK_HINT if lock_bound
+               hint=("the hits come from two event loops here, as from two workers: an "
+                     "asyncio.Lock made at import belongs to the first loop that waits on it, "
+                     "hence the error, and even in one loop it would only serialize one "
+                     "process. " + LOCK_HINT) if lock_bound
                else "a hit must not fail because another one is creating the counter")
     counts = sorted(r for r in results if isinstance(r, int))
     if stored == HITS and not failures and counts != list(range(1, HITS + 1)):
