@@ -77,6 +77,17 @@ async def two_queries_at_once(slug):
     return None if category is None else {"name": category.name, "products": count}
 
 
+async def two_queries_in_a_task_group(slug):
+    # A failing query reaches the caller inside an ExceptionGroup: still passed on (a 500).
+    Category, Product = models()
+    async with asyncio.TaskGroup() as group:
+        category = group.create_task(Category.objects.filter(slug=slug).afirst())
+        count = group.create_task(Product.objects.filter(category__slug=slug).acount())
+    if category.result() is None:
+        return None
+    return {"name": category.result().name, "products": count.result()}
+
+
 @sync_to_async
 def decorated_sync_function(slug):
     Category, _ = models()
@@ -136,6 +147,7 @@ async def to_thread_closing_its_connection(slug):
 
 RIGHT_ANSWERS = [
     category_summary, with_annotate, through_a_thread, one_query_as_values, two_queries_at_once,
+    two_queries_in_a_task_group,
     decorated_sync_function, counts_with_async_for, in_a_thread_sensitive_context,
     values_then_annotate_ordered, to_thread_closing_its_connection,
 ]
