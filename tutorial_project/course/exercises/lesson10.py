@@ -294,8 +294,8 @@ def _check_marks(check, test):
     check.that(runner in marks, f"it is marked @pytest.mark.{runner}",
                "it has no @pytest.mark.asyncio (on the test or in a module-level pytestmark)",
                hint="pytest-asyncio in strict mode (lesson_tests/pytest.ini) runs only the "
-                    "async tests marked @pytest.mark.asyncio (anyio's plugin, shipped with "
-                    "httpx, runs those marked @pytest.mark.anyio)")
+                    "async tests marked @pytest.mark.asyncio (anyio's own pytest plugin, "
+                    "installed with httpx, runs those marked @pytest.mark.anyio)")
     transactional = bool(asked & TRANSACTIONAL_FIXTURES)
     if "django_db" in marks:
         try:
