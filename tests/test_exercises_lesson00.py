@@ -749,3 +749,33 @@ def test_verdict_reads_passed_failed_raised_and_not_solved():
 
     placeholder = asyncio.run(check_category_summary(...))
     assert not placeholder and not placeholder.solved and "not solved yet" in str(placeholder)
+
+
+def test_an_answer_kept_for_a_while_is_refused_even_if_it_expired_at_the_rename(monkeypatch):
+    """A cache with a timeout passes the first rename when its entry happens to expire just
+    before it (the luck of timing); the second rename, a few ms after a call, refuses it."""
+    from django.db.models import QuerySet
+
+    from tutorial_project.course.exercises import lesson00
+
+    kept = {}
+
+    async def kept_for_a_while(slug):
+        if kept.get(slug) is None:
+            kept[slug] = await category_summary(slug)
+        return kept[slug]
+
+    update, expired = QuerySet.aupdate, []
+
+    async def aupdate(self, **fields):
+        done = await update(self, **fields)
+        if fields.get("name") == lesson00.RENAMED and not expired:
+            expired.append(True)
+            kept.clear()  # as if its timeout had run out just then
+        return done
+
+    monkeypatch.setattr(QuerySet, "aupdate", aupdate)
+    verdict = verdict_of(kept_for_a_while)
+    assert expired and not verdict, str(verdict)
+    assert "renamed once more" in str(verdict) and "a cache with a timeout" in str(verdict), str(
+        verdict)
