@@ -15,6 +15,7 @@ from asgiref.sync import ThreadSensitiveContext, iscoroutinefunction, sync_to_as
 from django.core.cache import caches
 from django.core.exceptions import SynchronousOnlyOperation
 from django.db import OperationalError, connection, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.signals import connection_created
 from django.db.backends.utils import CursorWrapper
 from django.db.models.query import QuerySet
@@ -647,7 +648,8 @@ async def _check_transfers(check, transfer_credit, before, unsafe):
         "select_for_update() inside atomic() the first time you read them (a lock taken "
         "after the read protects nothing you read), or debit with a conditional update "
         "that checks the amount, filter(email=..., credit__gte=amount)"
-        ".update(credit=F('credit') - amount), and raise if it changed no row",
+        ".update(credit=F('credit') - amount), and raise if it changed no row (not a "
+        "condition on the credit read earlier: any transfer committed in between fails it)",
     )
     if after != before:
         check.that(
@@ -891,7 +893,7 @@ async def _debit_checks_the_balance(transfer_credit, pks, sender, receiver, amou
     end = await credits()
     await _put_back(start)
     if raised:
-        return ""
+        return await _debit_waits_its_turn(transfer_credit, pks, sender, receiver, amount)
     if not landed:
         return (f"{name}'s balance was checked on a value read before the row was locked with "
                 f"select_for_update(), and the check found no UPDATE of {name}'s credit to "
@@ -904,35 +906,82 @@ async def _debit_checks_the_balance(transfer_credit, pks, sender, receiver, amou
     )
 
 
+async def _debit_waits_its_turn(transfer_credit, pks, sender, receiver, amount):
+    """Whether the debit lets a transfer through when a concurrent write changed the
+    sender's balance but left enough, or "".
+
+    The same probe as _debit_checks_the_balance, with a write that leaves the sender
+    ``amount + 0.01``: PostgreSQL's UPDATE waits for that transfer's commit, then re-checks
+    its WHERE on the new row. A condition on the amount still matches; a compare-and-swap on
+    the credit read earlier (``filter(credit=old).update(...)``) matches no row, and the
+    transfer fails instead of waiting its turn (unless it retries the whole transaction).
+    """
+    name = sender.split("@")[0].capitalize()
+    start = await credits()
+    left = amount + Decimal("0.01")
+    with a_write_before_the_debit(pks, sender, left) as landed:
+        raised = await _raises(as_a_request(transfer_credit, sender, receiver, amount))
+    end = await credits()
+    await _put_back(start)
+    if not landed or (not raised and end[sender] == left - amount):
+        return ""
+    outcome = "raised" if raised else f"ended with {name} at {end[sender]}"
+    return (
+        f"with a concurrent transfer's write landing just before the debit and leaving "
+        f"{name} {left}, still enough for {amount}, the transfer {outcome}: a debit on the "
+        "condition that the credit is unchanged since it was read (compare-and-swap) fails "
+        "a transfer that should wait its turn"
+    )
+
+
 @contextmanager
 def a_write_before_the_debit(pks, sender, credit):
     """Set ``sender``'s credit to ``credit`` just before the first UPDATE of customers that
     writes the credit of ``sender`` (or of rows it does not name). Yields a list that is not
-    empty once that happened."""
+    empty once that happened.
+
+    The write stands for another transfer that committed: when the transaction it was made
+    in rolls back, it is made again before the next statement on customers, so an answer
+    that retries the whole transaction reads it, as it would on PostgreSQL.
+    """
     original_execute = CursorWrapper._execute_with_wrappers
-    landed = []
+    original_rollback = BaseDatabaseWrapper.rollback
+    landed, undone = [], []
+
+    def write(cursor):
+        cursor.execute(
+            'UPDATE "orders_customer" SET "credit" = %s WHERE "email" = %s',
+            [str(credit), sender],
+        )
 
     def injecting(self, sql, params, many, executor):
         text = sql.lstrip()
-        if (not landed and not many and text.upper().startswith("UPDATE")
+        if undone and _names_customers(text):
+            undone.clear()
+            write(self.cursor)
+        elif (not landed and not many and text.upper().startswith("UPDATE")
                 and _names_customers(text)
                 and _CREDIT.search(_split(text, "WHERE")[0])):
             statement = Statement(sql)
             statement.params = tuple(params or ())
             named = _rows_named(statement, pks)
             if not named or sender in named:
-                self.cursor.execute(
-                    'UPDATE "orders_customer" SET "credit" = %s WHERE "email" = %s',
-                    [str(credit), sender],
-                )
+                write(self.cursor)
                 landed.append(True)
         return original_execute(self, sql, params, many, executor)
 
+    def rolling_back(self):
+        original_rollback(self)
+        if landed:
+            undone[:] = [True]
+
     CursorWrapper._execute_with_wrappers = injecting
+    BaseDatabaseWrapper.rollback = rolling_back
     try:
         yield landed
     finally:
         CursorWrapper._execute_with_wrappers = original_execute
+        BaseDatabaseWrapper.rollback = original_rollback
 
 
 async def _uses_what_it_locked(transfer_credit, pks, sender, receiver, amount):
