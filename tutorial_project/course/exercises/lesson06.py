@@ -561,9 +561,9 @@ NOT_TRANSIENT = {"/nowhere": "a 404 answer", "/weather?mode=malformed": "a body 
 # an error status that comes back the same.
 RETRYABLE = "a 408, 429, 500, 502, 503 or 504"
 NO_RETRY_HINT = (f"retry only what may pass on a second try ({RETRYABLE}, no answer, a refused "
-                 "connection): a 404, a 501 or a body that is not JSON comes back the same, so "
-                 "return None at once (`if response.status_code not in RETRYABLE: break` "
-                 "before the retry)")
+                 "connection): a 404 or a 501 comes back the same, and a body that is not JSON "
+                 "cannot be told from an API that changed its format, so return None at once "
+                 "(`if response.status_code not in RETRYABLE: break` before the retry)")
 
 
 @exercise("06.2", "An answer or None, never a hang")
