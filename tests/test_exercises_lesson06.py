@@ -987,7 +987,7 @@ def test_06_2_retrying_a_refused_connection_at_once_fails_with_a_verdict():
         except (TimeoutError, httpx.HTTPError, ValueError):
             return None
 
-    fails_with(run(lesson06.check_get_or_none, get_or_none), "without waiting between tries",
+    fails_with(run(lesson06.check_get_or_none, get_or_none), "too many tries",
                "asyncio.sleep")
 
 
@@ -1199,7 +1199,8 @@ def test_06_2_retrying_a_body_that_is_not_json_fails():
         return None
 
     verdict = run(lesson06.check_get_or_none, get_or_none)
-    fails_with(verdict, "a body that is not JSON was asked", "comes back the same")
+    fails_with(verdict, "a body that is not JSON was asked",
+               "cannot be told from an API that changed its format")
     assert "404 answer was asked" not in str(verdict), str(verdict)
 
 
@@ -1281,7 +1282,7 @@ def test_06_2_retrying_an_instant_500_at_once_fails():
             return None
 
     fails_with(run(lesson06.check_get_or_none, get_or_none), "a 500 answer at once",
-               "without waiting between tries", "asyncio.sleep")
+               "too many tries", "asyncio.sleep")
 
 
 def test_06_2_retrying_a_500_with_a_steady_short_wait_also_passes():
@@ -1467,7 +1468,7 @@ def test_06_2_retrying_every_5xx_fails_on_a_501():
             return None
 
     fails_with(run(lesson06.check_get_or_none, get_or_none), "a 501 answer was asked",
-               "a 501 or a body that is not JSON comes back the same")
+               "a 404 or a 501 comes back the same")
 
 
 def test_06_1_a_returned_gather_fails_with_the_await_hint_and_no_traceback(caplog):
@@ -1617,3 +1618,89 @@ def test_06_2_a_deadline_with_timeout_at_and_is_error_also_passes():
 
     verdict = run(lesson06.check_get_or_none, get_or_none)
     assert verdict, str(verdict)
+
+
+# Review s31, finding 1: results taken in the order of asyncio.wait's `done` set (hash order,
+# neither the order the calls were made nor the order they ended) passed in some runs only.
+# The check's two runs order the set one way, then the other: either creation order fails.
+def test_06_1_results_in_the_order_of_asyncio_wait_s_done_set_fail():
+    for first, second in [("/weather", "/news"), ("/news", "/weather")]:
+        async def fetch_both(client, first=first, second=second):
+            done, _ = await asyncio.wait([asyncio.ensure_future(client.get(first)),
+                                          asyncio.ensure_future(client.get(second))])
+            return tuple(task.result().json() for task in done)
+
+        fails_with(run(lesson06.check_fetch_both, fetch_both), "({'headlines': []}, {'celsius'",
+                   "`done` is a set")
+
+
+def test_06_1_an_anyio_task_group_also_passes():
+    async def fetch_both(client):
+        bodies = {}
+
+        async def get(path):
+            bodies[path] = (await client.get(path)).json()
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(get, "/weather")
+            group.start_soon(get, "/news")
+        return bodies["/weather"], bodies["/news"]
+
+    verdict = run(lesson06.check_fetch_both, fetch_both)
+    assert verdict, str(verdict)
+
+
+# Review s31, finding 2: asyncio.wait with a timeout, then .result(), passed while both sources
+# answered within it; the check's second run has /weather answer after SLOW_LATENCY.
+def test_06_1_asyncio_wait_with_a_timeout_then_result_fails():
+    async def fetch_both(client):
+        weather = asyncio.create_task(client.get("/weather"))
+        news = asyncio.create_task(client.get("/news"))
+        await asyncio.wait([weather, news], timeout=0.3)
+        return weather.result().json(), news.result().json()
+
+    fails_with(run(lesson06.check_fetch_both, fetch_both), "answering in 0.6 s",
+               "InvalidStateError", "asyncio.gather or a TaskGroup")
+
+
+def test_06_1_asyncio_wait_with_a_timeout_that_leaves_the_slow_call_running_fails():
+    async def fetch_both(client):
+        weather = asyncio.create_task(client.get("/weather"))
+        news = asyncio.create_task(client.get("/news"))
+        await asyncio.wait([weather, news], timeout=0.3)
+        return (weather.result().json() if weather.done() else None), news.result().json()
+
+    fails_with(run(lesson06.check_fetch_both, fetch_both), "answering in 0.6 s")
+
+
+def test_06_1_a_timeout_around_gather_longer_than_the_slow_source_also_passes():
+    async def fetch_both(client):
+        async with asyncio.timeout(2):
+            weather, news = await asyncio.gather(client.get("/weather"), client.get("/news"))
+        return weather.json(), news.json()
+
+    verdict = run(lesson06.check_fetch_both, fetch_both)
+    assert verdict, str(verdict)
+
+
+# Review s31, finding 4: a steady 6 ms pause did wait; it is refused for its number of tries.
+def test_06_2_a_steady_very_short_wait_fails_for_too_many_tries():
+    async def get_or_none(client, path, budget):
+        try:
+            async with asyncio.timeout(budget):
+                while True:
+                    try:
+                        response = await client.get(path)
+                    except httpx.TransportError:
+                        response = None
+                    if response is not None and response.status_code not in RETRYABLE:
+                        break
+                    await asyncio.sleep(0.006)
+            response.raise_for_status()
+            return response.json()
+        except (TimeoutError, httpx.HTTPError, ValueError):
+            return None
+
+    verdict = run(lesson06.check_get_or_none, get_or_none)
+    fails_with(verdict, "too many tries", "after a few ms")
+    assert "without waiting" not in str(verdict), str(verdict)
