@@ -7,7 +7,9 @@ import threading
 import time
 import warnings
 from time import sleep
+from urllib.parse import urlencode
 
+from django.core.cache import cache
 from django.utils.decorators import async_only_middleware, sync_and_async_middleware
 
 from tutorial_project.course.exercises import lesson12
@@ -1435,8 +1437,7 @@ async def partial_failure_test(client):
     assert body["partial"] is True and body["news"] is None
     assert body["errors"]["news"]["error"] == "bad_status"
     assert body["weather"] and body["stocks"]
-    recovered = json.loads((await client.get("")).content)
-    assert recovered["news"] and not recovered["partial"]
+    assert await cache.aget("capstone:widgets:weather=ok&stocks=ok&news=fail") is None
 
 
 def test_12_6_reference_passes(project):
@@ -1453,7 +1454,8 @@ def test_12_6_a_test_that_fails_on_the_bug_by_a_key_error_passes(project):
         assert body["weather"]["city"] == "Lyon"  # TypeError: weather dropped (None)
         assert body["stocks"] and body["partial"] and body["news"] is None
         assert "no-store" in response.headers["Cache-Control"]
-        assert (await client.get("")).json()["errors"] == {}  # KeyError if news stuck as partial
+        key = "capstone:widgets:" + urlencode({"weather": "ok", "stocks": "ok", "news": "fail"})
+        assert await cache.aget(key) is None  # the view's key for this query: nothing kept
 
     verdict = run(lesson12.check_partial_test, test_partial_failure)
     assert verdict, str(verdict)
@@ -1521,6 +1523,51 @@ def test_12_6_a_test_that_ignores_cache_control_fails_with_a_hint(project):
 
     fails_with(run(lesson12.check_partial_test, test_partial_failure),
                "passes on a view that lets browsers keep the partial page", "no-store")
+
+
+def test_12_6_a_test_that_counts_the_upstream_calls_of_a_second_request_passes(project):
+    async def test_partial_failure(client):
+        from tutorial_project.dashboard.clients import default_upstream
+
+        first = await client.get("?news=fail")
+        body = first.json()
+        assert first.status_code == 200 and first["Cache-Control"] == "no-store"
+        assert body["partial"] and body["news"] is None and "news" in body["errors"]
+        assert body["weather"] and body["stocks"]
+        asked = default_upstream.calls["/news"]
+        again = await client.get("?news=fail")  # the same key: a kept answer would come back
+        assert again.json()["partial"] and default_upstream.calls["/news"] > asked
+
+    verdict = run(lesson12.check_partial_test, test_partial_failure)
+    assert verdict, str(verdict)
+
+
+def test_12_6_a_test_that_asks_for_the_healthy_page_next_fails_with_a_hint(project):
+    async def test_partial_failure(client):  # the old reference: "" is another cache key
+        response = await client.get("?news=fail")
+        body = json.loads(response.content)
+        assert response.status_code == 200 and response["Cache-Control"] == "no-store"
+        assert body["partial"] is True and body["news"] is None and body["errors"]["news"]
+        assert body["weather"] and body["stocks"]
+        recovered = json.loads((await client.get("")).content)  # news is back
+        assert recovered["news"] and not recovered["partial"]
+
+    fails_with(run(lesson12.check_partial_test, test_partial_failure),
+               "passes on a view that caches the partial answer", "never cached",
+               'cache.aget("capstone:widgets:weather=ok&stocks=ok&news=fail")')
+
+
+def test_12_6_a_test_that_reads_the_wrong_cache_key_fails_with_a_hint(project):
+    async def test_partial_failure(client):
+        response = await client.get("?news=fail")
+        body = json.loads(response.content)
+        assert response.status_code == 200 and response["Cache-Control"] == "no-store"
+        assert body["partial"] is True and body["news"] is None and body["errors"]["news"]
+        assert body["weather"] and body["stocks"]
+        assert await cache.aget("capstone:widgets:news=fail") is None  # never the view's key
+
+    fails_with(run(lesson12.check_partial_test, test_partial_failure),
+               "passes on a view that caches the partial answer")
 
 
 def test_12_6_a_test_that_never_asks_again_fails_with_a_hint(project):
