@@ -837,6 +837,41 @@ def test_12_3_an_empty_context_alone_fails_with_a_hint(project):
                "ThreadSensitiveContext")
 
 
+def test_12_3_an_empty_context_that_closes_without_its_own_thread_fails_with_a_hint(project):
+    import contextvars
+
+    from asgiref.sync import sync_to_async
+    from django.core.cache import cache
+    from django.db import connections
+
+    computing = {}
+
+    async def cached(key, compute, seconds=30):
+        value = await cache.aget(key)
+        if value is not None:
+            return value
+        slot = (asyncio.get_running_loop(), key)
+        if slot not in computing:
+            async def compute_and_store():
+                try:
+                    value = await compute()
+                    await cache.aset(key, value, seconds)
+                    return value
+                finally:  # no ThreadSensitiveContext: under a sync caller, its thread
+                    await sync_to_async(connections.close_all)()
+
+            task = computing[slot] = asyncio.create_task(compute_and_store(),
+                                                         context=contextvars.Context())
+            task.add_done_callback(lambda done: (computing.pop(slot, None),
+                                                 done.cancelled() or done.exception()))
+        return await asyncio.shield(computing[slot])
+
+    verdict = run(lesson12.check_cached, cached)
+    fails_with(verdict, "under a sync caller", "ThreadSensitiveContext",
+               "whatever context the task has")
+    assert "in the caller's context runs" not in str(verdict), str(verdict)
+
+
 def test_12_3_a_sync_has_key_on_the_loop_fails_with_a_hint(project):
     from django.core.cache import cache
 
@@ -1426,7 +1461,23 @@ def test_12_5_forgotten_await_fails_with_a_hint(project):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         verdict = run(lesson12.check_middleware, cache_control_middleware)
-    fails_with(verdict, "`await` is missing")
+    fails_with(verdict, "`await` is missing", "get_response(request) was called but never awaited")
+
+
+def test_12_5_a_returned_coroutine_is_named_as_the_missing_await(project):
+    @async_only_middleware
+    def cache_control_middleware(get_response):
+        async def middleware(request):
+            response = get_response(request)
+            return response  # Django's handler then meets a coroutine, not a response
+
+        return middleware
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        verdict = run(lesson12.check_middleware, cache_control_middleware)
+    fails_with(verdict, "`await` is missing", "get_response(request) was called but never awaited")
+    assert "_get_response_async" not in str(verdict), str(verdict)
 
 
 # 12.6 -------------------------------------------------------------------------------------

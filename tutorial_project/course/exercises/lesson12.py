@@ -23,6 +23,7 @@ from django.http import JsonResponse
 from django.test import override_settings
 
 from tutorial_project.course.exercises.attempt import (
+    FORGOT_AWAIT,
     Raised,
     attempt,
     fail,
@@ -695,8 +696,10 @@ async def _check_a_failure_after_a_query(check, cached):
 SYNC_CALLER_HINT = (
     "run the computation's queries, and its close_all, on a thread of its own: in a context of "
     "its own, inside `async with ThreadSensitiveContext():` (tutorial_project/capstone/"
-    "service.py, _start()); a close_all in the caller's context runs on a sync caller's "
-    "thread and closes its connection")
+    "service.py, _start()). Without one, under a sync caller a thread-sensitive "
+    "sync_to_async runs on the caller's thread whatever context the task has, the caller's or "
+    "an empty one (asgiref sends it to the thread that called async_to_sync for this loop), "
+    "and the close_all there closes the caller's connection")
 
 
 async def _check_a_sync_caller(check, cached):
@@ -1145,13 +1148,25 @@ async def check_middleware(check, middleware_factory):
 
     views = [("ok", ok), ("broken", broken), ("created", created), ("own", own),
              ("private", private), ("gone", gone)]
+    returned = None  # what Django raised when the middleware returned a coroutine
     with watching_awaits() as unawaited, use_middleware(middleware_factory), quiet_request_log():
-        answers = {name: await call_view(view) for name, view in views}
-        status = answers["ok"].status_code
-        error = answers["ok"].exc_info and answers["ok"].exc_info[1]
-        error = error and f"{type(error).__name__}: {error}"
-        got = {name: r.headers.get("Cache-Control") for name, r in answers.items()}
-        del answers  # a failed request's traceback holds its frames (and their coroutines)
+        try:
+            answers = {name: await call_view(view) for name, view in views}
+        except AttributeError as raised:  # ASGIHandler, given a coroutine for a response
+            if "'coroutine' object" not in str(raised):
+                raise
+            returned = f"AttributeError: {raised}"
+        else:
+            status = answers["ok"].status_code
+            error = answers["ok"].exc_info and answers["ok"].exc_info[1]
+            error = error and f"{type(error).__name__}: {error}"
+            got = {name: r.headers.get("Cache-Control") for name, r in answers.items()}
+            del answers  # a failed request's traceback holds its frames (and their coroutines)
+    # Django's own coroutine is the one left unawaited: name the call the learner wrote.
+    if returned or any("_get_response_async" in found for found in unawaited):
+        fail(check, "a request through it: get_response(request) was called but never awaited"
+                    + (f", and the middleware returned its coroutine (Django: {returned})"
+                       if returned else ""), FORGOT_AWAIT)
     stop_if_unawaited(check, unawaited, "a request through it")
     check.that(status == 200, "a request passes through it",
                f"a view's 200 came out as {status}" + (f" ({error})" if error else ""),
@@ -1661,8 +1676,9 @@ async def check_reserve(check, reserve):
                         "locked by another does not wait its turn. With skip_locked, get() skips "
                         "the row and raises DoesNotExist (a 404 for a product in stock); with "
                         "nowait it raises OperationalError ('could not obtain lock on row'), a "
-                        "500. Tried on PostgreSQL 15: of 20 requests at once for one each of the "
-                        "last 5, only a few reserved (how many depends on how long each request "
+                        "500. Run on PostgreSQL 15 by tests/test_postgres_lesson12.py (`make "
+                        "postgres`): of 20 requests at once for one each of the last 5, fewer "
+                        "than 5 reserved (how many depends on how long each request "
                         "holds the lock), and the rest of the stock stayed unsold",
                  "use plain select_for_update(): each request waits for the lock, then reads "
                  "the stock the previous one left (skip_locked is for job queues, where any "
@@ -1729,9 +1745,9 @@ async def check_reserve(check, reserve):
         lost = lost or told_wrong
         check.that(
             not lost,
-            "it is safe on PostgreSQL too: another request's take, committed between its "
-            "read and its write, is neither lost nor oversold",
-            f"on PostgreSQL this can happen: {lost}",
+            "it is safe on a model of PostgreSQL, run on SQLite: another request's take, "
+            "committed between its read and its write, is neither lost nor oversold",
+            f"on PostgreSQL this can happen (modelled on SQLite): {lost}",
             hint=LEFT_HINT if NOT_YOURS in lost else
                  ("the read you checked the quantity against was not locked: another take "
                   "landed after it, and the stock's CHECK (stock >= 0) refused your UPDATE. "
