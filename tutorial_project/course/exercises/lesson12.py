@@ -1676,7 +1676,7 @@ async def check_reserve(check, reserve):
                         "locked by another does not wait its turn. With skip_locked, get() skips "
                         "the row and raises DoesNotExist (a 404 for a product in stock); with "
                         "nowait it raises OperationalError ('could not obtain lock on row'), a "
-                        "500. Run on PostgreSQL 15 by tests/test_postgres_lesson12.py (`make "
+                        "500. Run on PostgreSQL 15 by tests/test_postgres_lesson12.py (after `make "
                         "postgres`): of 20 requests at once for one each of the last 5, fewer "
                         "than 5 reserved (how many depends on how long each request "
                         "holds the lock), and the rest of the stock stayed unsold",
