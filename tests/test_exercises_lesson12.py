@@ -7,7 +7,9 @@ import threading
 import time
 import warnings
 from time import sleep
+from urllib.parse import urlencode
 
+from django.core.cache import cache
 from django.utils.decorators import async_only_middleware, sync_and_async_middleware
 
 from tutorial_project.course.exercises import lesson12
@@ -835,6 +837,41 @@ def test_12_3_an_empty_context_alone_fails_with_a_hint(project):
                "ThreadSensitiveContext")
 
 
+def test_12_3_an_empty_context_that_closes_without_its_own_thread_fails_with_a_hint(project):
+    import contextvars
+
+    from asgiref.sync import sync_to_async
+    from django.core.cache import cache
+    from django.db import connections
+
+    computing = {}
+
+    async def cached(key, compute, seconds=30):
+        value = await cache.aget(key)
+        if value is not None:
+            return value
+        slot = (asyncio.get_running_loop(), key)
+        if slot not in computing:
+            async def compute_and_store():
+                try:
+                    value = await compute()
+                    await cache.aset(key, value, seconds)
+                    return value
+                finally:  # no ThreadSensitiveContext: under a sync caller, its thread
+                    await sync_to_async(connections.close_all)()
+
+            task = computing[slot] = asyncio.create_task(compute_and_store(),
+                                                         context=contextvars.Context())
+            task.add_done_callback(lambda done: (computing.pop(slot, None),
+                                                 done.cancelled() or done.exception()))
+        return await asyncio.shield(computing[slot])
+
+    verdict = run(lesson12.check_cached, cached)
+    fails_with(verdict, "under a sync caller", "ThreadSensitiveContext",
+               "whatever context the task has")
+    assert "in the caller's context runs" not in str(verdict), str(verdict)
+
+
 def test_12_3_a_sync_has_key_on_the_loop_fails_with_a_hint(project):
     from django.core.cache import cache
 
@@ -1424,7 +1461,23 @@ def test_12_5_forgotten_await_fails_with_a_hint(project):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         verdict = run(lesson12.check_middleware, cache_control_middleware)
-    fails_with(verdict, "`await` is missing")
+    fails_with(verdict, "`await` is missing", "get_response(request) was called but never awaited")
+
+
+def test_12_5_a_returned_coroutine_is_named_as_the_missing_await(project):
+    @async_only_middleware
+    def cache_control_middleware(get_response):
+        async def middleware(request):
+            response = get_response(request)
+            return response  # Django's handler then meets a coroutine, not a response
+
+        return middleware
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        verdict = run(lesson12.check_middleware, cache_control_middleware)
+    fails_with(verdict, "`await` is missing", "get_response(request) was called but never awaited")
+    assert "_get_response_async" not in str(verdict), str(verdict)
 
 
 # 12.6 -------------------------------------------------------------------------------------
@@ -1435,8 +1488,7 @@ async def partial_failure_test(client):
     assert body["partial"] is True and body["news"] is None
     assert body["errors"]["news"]["error"] == "bad_status"
     assert body["weather"] and body["stocks"]
-    recovered = json.loads((await client.get("")).content)
-    assert recovered["news"] and not recovered["partial"]
+    assert await cache.aget("capstone:widgets:weather=ok&stocks=ok&news=fail") is None
 
 
 def test_12_6_reference_passes(project):
@@ -1453,7 +1505,8 @@ def test_12_6_a_test_that_fails_on_the_bug_by_a_key_error_passes(project):
         assert body["weather"]["city"] == "Lyon"  # TypeError: weather dropped (None)
         assert body["stocks"] and body["partial"] and body["news"] is None
         assert "no-store" in response.headers["Cache-Control"]
-        assert (await client.get("")).json()["errors"] == {}  # KeyError if news stuck as partial
+        key = "capstone:widgets:" + urlencode({"weather": "ok", "stocks": "ok", "news": "fail"})
+        assert await cache.aget(key) is None  # the view's key for this query: nothing kept
 
     verdict = run(lesson12.check_partial_test, test_partial_failure)
     assert verdict, str(verdict)
@@ -1521,6 +1574,51 @@ def test_12_6_a_test_that_ignores_cache_control_fails_with_a_hint(project):
 
     fails_with(run(lesson12.check_partial_test, test_partial_failure),
                "passes on a view that lets browsers keep the partial page", "no-store")
+
+
+def test_12_6_a_test_that_counts_the_upstream_calls_of_a_second_request_passes(project):
+    async def test_partial_failure(client):
+        from tutorial_project.dashboard.clients import default_upstream
+
+        first = await client.get("?news=fail")
+        body = first.json()
+        assert first.status_code == 200 and first["Cache-Control"] == "no-store"
+        assert body["partial"] and body["news"] is None and "news" in body["errors"]
+        assert body["weather"] and body["stocks"]
+        asked = default_upstream.calls["/news"]
+        again = await client.get("?news=fail")  # the same key: a kept answer would come back
+        assert again.json()["partial"] and default_upstream.calls["/news"] > asked
+
+    verdict = run(lesson12.check_partial_test, test_partial_failure)
+    assert verdict, str(verdict)
+
+
+def test_12_6_a_test_that_asks_for_the_healthy_page_next_fails_with_a_hint(project):
+    async def test_partial_failure(client):  # the old reference: "" is another cache key
+        response = await client.get("?news=fail")
+        body = json.loads(response.content)
+        assert response.status_code == 200 and response["Cache-Control"] == "no-store"
+        assert body["partial"] is True and body["news"] is None and body["errors"]["news"]
+        assert body["weather"] and body["stocks"]
+        recovered = json.loads((await client.get("")).content)  # news is back
+        assert recovered["news"] and not recovered["partial"]
+
+    fails_with(run(lesson12.check_partial_test, test_partial_failure),
+               "passes on a view that caches the partial answer", "never cached",
+               'cache.aget("capstone:widgets:weather=ok&stocks=ok&news=fail")')
+
+
+def test_12_6_a_test_that_reads_the_wrong_cache_key_fails_with_a_hint(project):
+    async def test_partial_failure(client):
+        response = await client.get("?news=fail")
+        body = json.loads(response.content)
+        assert response.status_code == 200 and response["Cache-Control"] == "no-store"
+        assert body["partial"] is True and body["news"] is None and body["errors"]["news"]
+        assert body["weather"] and body["stocks"]
+        assert await cache.aget("capstone:widgets:news=fail") is None  # never the view's key
+
+    fails_with(run(lesson12.check_partial_test, test_partial_failure),
+               "passes on a view that caches the partial answer")
 
 
 def test_12_6_a_test_that_never_asks_again_fails_with_a_hint(project):

@@ -15,6 +15,7 @@ import time
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from django.core.cache import cache
 from django.core.exceptions import SynchronousOnlyOperation
@@ -22,6 +23,7 @@ from django.http import JsonResponse
 from django.test import override_settings
 
 from tutorial_project.course.exercises.attempt import (
+    FORGOT_AWAIT,
     Raised,
     attempt,
     fail,
@@ -694,8 +696,10 @@ async def _check_a_failure_after_a_query(check, cached):
 SYNC_CALLER_HINT = (
     "run the computation's queries, and its close_all, on a thread of its own: in a context of "
     "its own, inside `async with ThreadSensitiveContext():` (tutorial_project/capstone/"
-    "service.py, _start()); a close_all in the caller's context runs on a sync caller's "
-    "thread and closes its connection")
+    "service.py, _start()). Without one, under a sync caller a thread-sensitive "
+    "sync_to_async runs on the caller's thread whatever context the task has, the caller's or "
+    "an empty one (asgiref sends it to the thread that called async_to_sync for this loop), "
+    "and the close_all there closes the caller's connection")
 
 
 async def _check_a_sync_caller(check, cached):
@@ -1144,13 +1148,25 @@ async def check_middleware(check, middleware_factory):
 
     views = [("ok", ok), ("broken", broken), ("created", created), ("own", own),
              ("private", private), ("gone", gone)]
+    returned = None  # what Django raised when the middleware returned a coroutine
     with watching_awaits() as unawaited, use_middleware(middleware_factory), quiet_request_log():
-        answers = {name: await call_view(view) for name, view in views}
-        status = answers["ok"].status_code
-        error = answers["ok"].exc_info and answers["ok"].exc_info[1]
-        error = error and f"{type(error).__name__}: {error}"
-        got = {name: r.headers.get("Cache-Control") for name, r in answers.items()}
-        del answers  # a failed request's traceback holds its frames (and their coroutines)
+        try:
+            answers = {name: await call_view(view) for name, view in views}
+        except AttributeError as raised:  # ASGIHandler, given a coroutine for a response
+            if "'coroutine' object" not in str(raised):
+                raise
+            returned = f"AttributeError: {raised}"
+        else:
+            status = answers["ok"].status_code
+            error = answers["ok"].exc_info and answers["ok"].exc_info[1]
+            error = error and f"{type(error).__name__}: {error}"
+            got = {name: r.headers.get("Cache-Control") for name, r in answers.items()}
+            del answers  # a failed request's traceback holds its frames (and their coroutines)
+    # Django's own coroutine is the one left unawaited: name the call the learner wrote.
+    if returned or any("_get_response_async" in found for found in unawaited):
+        fail(check, "a request through it: get_response(request) was called but never awaited"
+                    + (f", and the middleware returned its coroutine (Django: {returned})"
+                       if returned else ""), FORGOT_AWAIT)
     stop_if_unawaited(check, unawaited, "a request through it")
     check.that(status == 200, "a request passes through it",
                f"a view's 200 came out as {status}" + (f" ({error})" if error else ""),
@@ -1200,16 +1216,19 @@ def _buggy_views():
 
         return view
 
-    kept = {}  # the first page the next view gave, partial or not
+    async def caches_partial_answers(request):  # stores gather_sources()' pair, partial or not
+        from tutorial_project.capstone import service
+        from tutorial_project.dashboard.clients import client_for
+        from tutorial_project.dashboard.sources import SOURCES
 
-    async def caches_any_answer(request):  # the next request gets it, though news is back
-        if "page" not in kept:
-            response = await dashboard(request)
-            if response.status_code != 200:
-                return response
-            kept["page"] = json.loads(response.content)
-        response = JsonResponse(kept["page"])
-        if kept["page"]["partial"]:
+        modes = {name: request.GET.get(name, "ok") for name in SOURCES}
+        catalog = await service.cached("capstone:catalog", service.catalog_summary)
+        async with client_for(request) as client:
+            data, errors = await service.cached("capstone:widgets:" + urlencode(modes),
+                                                lambda: service.gather_sources(client, modes))
+        response = JsonResponse({"catalog": catalog, **data, "errors": errors,
+                                 "partial": bool(errors)})
+        if errors:
             response["Cache-Control"] = "no-store"
         return response
 
@@ -1249,9 +1268,12 @@ def _buggy_views():
             changed(keep, cache_control="max-age=30"),
             'assert response["Cache-Control"] == "no-store": a partial page must not stick'),
         "a view that caches the partial answer": (
-            caches_any_answer,
-            'then `await client.get("")` (news is back) and assert that answer is complete: '
-            "a partial answer is never cached"),
+            caches_partial_answers,
+            "a partial answer is never cached: assert nothing is stored under the view's key "
+            'for ?news=fail (await cache.aget("capstone:widgets:weather=ok&stocks=ok&news=fail") '
+            "is None), or that a second ?news=fail calls the upstream's /news again "
+            "(default_upstream.calls). A request for \"\" cannot tell: its key is another "
+            "one, which an answer kept for ?news=fail never reaches"),
     }
 
 
@@ -1260,17 +1282,20 @@ async def check_partial_test(check, test_partial_failure):
     must_be_async(check, test_partial_failure, "test_partial_failure", "client")
     correct, buggy = _buggy_views()
     with quiet_request_log():
-        outcome = await attempt(check, lambda: test_partial_failure(_ViewClient(correct)),
-                                "your test on the correct view")
+        with _own_cache():  # each view starts from an empty cache
+            outcome = await attempt(check, lambda: test_partial_failure(_ViewClient(correct)),
+                                    "your test on the correct view")
         check.that(not isinstance(outcome, Raised), "it passes on the correct view",
                    f"on the correct view it failed: {outcome}",
                    hint="request ?news=fail and assert what a partial answer looks like")
-        await _refuse_loop_blocking(check, "your test",
-                                    lambda: test_partial_failure(_ViewClient(correct)))
+        with _own_cache():
+            await _refuse_loop_blocking(check, "your test",
+                                        lambda: test_partial_failure(_ViewClient(correct)))
         for what, (view, hint) in buggy.items():
             client = _ViewClient(view)
-            outcome = await attempt(check, lambda client=client: test_partial_failure(client),
-                                    f"your test on {what}")
+            with _own_cache():
+                outcome = await attempt(check, lambda client=client: test_partial_failure(client),
+                                        f"your test on {what}")
             # Under pytest any exception fails a test; a KeyError on a broken body is a catch.
             check.that(isinstance(outcome, Raised), f"it fails on {what}",
                        f"it passes on {what}", hint=hint)
@@ -1651,8 +1676,9 @@ async def check_reserve(check, reserve):
                         "locked by another does not wait its turn. With skip_locked, get() skips "
                         "the row and raises DoesNotExist (a 404 for a product in stock); with "
                         "nowait it raises OperationalError ('could not obtain lock on row'), a "
-                        "500. Tried on PostgreSQL 15: of 20 requests at once for one each of the "
-                        "last 5, only a few reserved (how many depends on how long each request "
+                        "500. Run on PostgreSQL 15 by tests/test_postgres_lesson12.py (after `make "
+                        "postgres`): of 20 requests at once for one each of the last 5, fewer "
+                        "than 5 reserved (how many depends on how long each request "
                         "holds the lock), and the rest of the stock stayed unsold",
                  "use plain select_for_update(): each request waits for the lock, then reads "
                  "the stock the previous one left (skip_locked is for job queues, where any "
@@ -1719,9 +1745,9 @@ async def check_reserve(check, reserve):
         lost = lost or told_wrong
         check.that(
             not lost,
-            "it is safe on PostgreSQL too: another request's take, committed between its "
-            "read and its write, is neither lost nor oversold",
-            f"on PostgreSQL this can happen: {lost}",
+            "it is safe on a model of PostgreSQL, run on SQLite: another request's take, "
+            "committed between its read and its write, is neither lost nor oversold",
+            f"on PostgreSQL this can happen (modelled on SQLite): {lost}",
             hint=LEFT_HINT if NOT_YOURS in lost else
                  ("the read you checked the quantity against was not locked: another take "
                   "landed after it, and the stock's CHECK (stock >= 0) refused your UPDATE. "
