@@ -897,17 +897,24 @@ async def _check_quote_view(check, view, unsafe):
         hint=_blocking_hint(seen),
     )
     _must_not_block_a_thread(check, seen)
+    peak = seen.peak
+    for _ in range(2):  # on a loaded machine the 4th GET can start after the 1st has returned
+        if not 1 < peak < len(skus):  # 1: a lock lets one through at a time, on every run
+            break
+        with fake_upstream.watch_concurrency() as again:
+            await asyncio.gather(*(call_view(view, suffix=f"?sku={s}") for s in skus))
+        peak = max(peak, again.peak)
     check.that(
-        seen.peak == len(skus),
+        peak == len(skus),
         "the four GETs awaited fetch_price, all four waiting at the same time",
-        f"{seen.peak} upstream calls were waiting at the same time for four GETs: more than "
-        "one call per GET" if seen.peak > len(skus)
-        else f"at most {seen.peak} of the four GETs were waiting on fetch_price at the same time",
+        f"{peak} upstream calls were waiting at the same time for four GETs: more than "
+        "one call per GET" if peak > len(skus)
+        else f"at most {peak} of the four GETs were waiting on fetch_price at the same time",
         hint="ask the upstream once per GET: one `await fake_upstream.fetch_price(sku)`"
-        if seen.peak > len(skus)
+        if peak > len(skus)
         else "ask the upstream itself: `await fake_upstream.fetch_price(sku)` "
         "(quote_for is the check's shortcut to the expected answer, not the service)"
-        if seen.peak == 0 else "await fetch_price in the handler, without a lock around it",
+        if peak == 0 else "await fetch_price in the handler, without a lock around it",
     )
     extra = _not_once_each(seen, skus)
     check.that(
