@@ -1647,3 +1647,104 @@ def test_a_semaphore_below_the_list_length_fails_with_a_hint_on_where_it_belongs
     assert not verdict.passed, str(verdict)
     assert "at most 5 of 7 fetches were waiting at the same time" in str(verdict)
     assert "no Semaphore (one belongs where users decide the length)" in str(verdict)
+
+
+# Review s31: 01.2 accepted a deadline stretched by a factor or an offset (the 0.5 s run had
+# no upper bound); 01.1 and 01.3 accepted an error of the answer's own raised `from None` in
+# place of the one it replaced.
+def _price_or_none_with_a_deadline_of(stretched):
+    async def price_or_none_stretched(fetch_price, sku, seconds):
+        try:
+            async with asyncio.timeout(stretched(seconds)) as deadline:
+                return await fetch_price(sku)
+        except TimeoutError:
+            if deadline.expired():
+                return None
+            raise
+
+    return price_or_none_stretched
+
+
+@pytest.mark.parametrize(
+    "answer, after",
+    [(_price_or_none_with_a_deadline_of(lambda s: s * 2), "1.0"),
+     (_price_or_none_with_a_deadline_of(lambda s: s * 3), "1.5"),
+     (_price_or_none_with_a_deadline_of(lambda s: s + 0.2), "0.7")],
+    ids=["seconds * 2", "seconds * 3", "seconds + 0.2"])
+def test_a_deadline_longer_than_seconds_fails(answer, after):
+    verdict = verdict_of("check_price_or_none", answer)
+    assert not verdict.passed, str(verdict)
+    assert "it gave up after about `seconds` (0.1 s)" in str(verdict)  # the short run passed
+    assert f"with `seconds` = 0.5, it gave up only after {after}" in str(verdict), str(verdict)
+    assert "not a multiple of it, nor with time added" in str(verdict)
+
+
+def test_a_right_answer_late_once_on_a_busy_machine_is_timed_again():
+    late_runs = []
+
+    async def price_or_none_woken_late_once(fetch_price, sku, seconds):
+        if seconds == 0.5 and not late_runs:  # as a loaded machine can, once
+            late_runs.append(sku)
+            await asyncio.sleep(0.3)
+        return await price_or_none(fetch_price, sku, seconds)
+
+    verdict = verdict_of("check_price_or_none", price_or_none_woken_late_once)
+    assert late_runs and verdict.passed, str(verdict)
+    assert "with `seconds` = 0.5, it gave up by 0.65 s" in str(verdict)
+
+
+async def fetch_prices_replacing_the_error_from_none(fetch_price, skus):
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = {s: group.create_task(fetch_price(s)) for s in skus}
+    except* Exception:
+        raise RuntimeError("price lookup failed") from None
+    return {s: t.result() for s, t in tasks.items()}
+
+
+async def fetch_prices_gathered_replacing_the_error_from_none(fetch_price, skus):
+    try:
+        prices = await asyncio.gather(*(fetch_price(s) for s in skus))
+    except Exception:
+        raise RuntimeError("price lookup failed") from None
+    return dict(zip(skus, prices, strict=True))
+
+
+async def fetch_prices_unwrapping_the_error_from_none(fetch_price, skus):
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = {s: group.create_task(fetch_price(s)) for s in skus}
+    except* Exception as errors:
+        raise errors.exceptions[0] from None  # the fetch's own error: nothing is hidden
+    return {s: t.result() for s, t in tasks.items()}
+
+
+@pytest.mark.parametrize(
+    "answer", [fetch_prices_replacing_the_error_from_none,
+               fetch_prices_gathered_replacing_the_error_from_none],
+    ids=["TaskGroup", "gather"])
+def test_an_error_of_its_own_raised_from_none_fails(answer):
+    verdict = verdict_of("check_fetch_prices", answer)
+    assert not verdict.passed, str(verdict)
+    assert ("fetch_prices raised RuntimeError('price lookup failed') from None in its place"
+            in str(verdict)), str(verdict)
+    assert "`raise YourError(...) from error`" in str(verdict)
+
+
+def test_the_fetchs_own_error_re_raised_from_none_passes():
+    verdict = verdict_of("check_fetch_prices", fetch_prices_unwrapping_the_error_from_none)
+    assert verdict.passed, str(verdict)
+    assert "a fetch that fails passes its error on to the caller" in str(verdict)
+
+
+async def without_blocking_replacing_the_error_from_none(func, *args):
+    try:
+        return await sync_to_async(func, thread_sensitive=False)(*args)
+    except Exception:
+        raise RuntimeError("the report failed") from None
+
+
+def test_an_error_of_its_own_raised_from_none_fails_in_01_3():
+    verdict = verdict_of("check_without_blocking", without_blocking_replacing_the_error_from_none)
+    assert not verdict.passed, str(verdict)
+    assert "raised RuntimeError from None in its place" in str(verdict), str(verdict)
