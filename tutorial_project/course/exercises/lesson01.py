@@ -2,6 +2,7 @@
 
 import ast
 import asyncio
+import contextvars
 import gc
 import inspect
 import itertools
@@ -733,6 +734,8 @@ RETURN_LAG_LIMIT = 0.15
 # every 10 ms took 0.22-0.25 s of the loop thread's CPU a second, awaited ones 0.05 s, on
 # Python 3.11 and 3.13), and the result comes up to a period late.
 REQUEST_ZONE = "Europe/Paris"  # what check 01.3 activates, as a time-zone middleware would
+REQUEST_ID = "req-42"  # what it sets in a plain ContextVar, as a request-id middleware would
+_request_id = contextvars.ContextVar("request_id", default=None)
 
 
 class BlockingCallFailed(Exception):
@@ -749,10 +752,12 @@ async def check_without_blocking(check, without_blocking):
     started = []  # when each call of the function began to sleep
     resumed = []  # when without_blocking woke up after a wait
     zones = []  # the time zone the function saw, once the check activated REQUEST_ZONE
+    request_ids = []  # and the plain ContextVar, once the check set it to REQUEST_ID
 
     def blocking_sum(a, b, seconds):
         threads.append(threading.current_thread())
         zones.append(timezone.get_current_timezone_name())
+        request_ids.append(_request_id.get())
         before = loop_ticks.beats
         started.append(time.monotonic())
         time.sleep(seconds)
@@ -764,9 +769,10 @@ async def check_without_blocking(check, without_blocking):
         time.sleep(0.05)
         raise BlockingCallFailed("the blocking function failed")
 
-    # As in a request under ASGIHandler: a ThreadSensitiveContext, and a time zone activated
-    # (what a time-zone middleware does).
+    # As in a request under ASGIHandler: a ThreadSensitiveContext, a time zone activated (what
+    # a time-zone middleware does), a plain ContextVar set (a request-id middleware).
     timezone.activate(zoneinfo.ZoneInfo(REQUEST_ZONE))
+    id_set = _request_id.set(REQUEST_ID)
     try:
         async with loop_ticks, ThreadSensitiveContext():
             for seconds in BLOCKING_SECONDS:
@@ -799,6 +805,7 @@ async def check_without_blocking(check, without_blocking):
             request_thread = await sync_to_async(threading.current_thread)()
     finally:
         timezone.deactivate()
+        _request_id.reset(id_set)
     check.that(
         results == [5, 5],
         "it returns what the blocking function returned",
@@ -893,12 +900,22 @@ async def check_without_blocking(check, without_blocking):
             "it works, but nothing caps how many run at once across requests, and each call "
             "pays for a new thread; a pool made once for the process, or the loop's default "
             "pool (`sync_to_async(func, thread_sensitive=False)`), reuses its threads")
-    if any(zone != REQUEST_ZONE for zone in zones):
+    lost_zone = any(zone != REQUEST_ZONE for zone in zones)
+    if any(request_id != REQUEST_ID for request_id in request_ids):
+        check.lines.append(
+            "  note: the function did not see a plain ContextVar the request set"
+            + (f", nor the time zone it activated ({REQUEST_ZONE})" if lost_zone else "")
+            + ": the call ran outside the request's context (bare run_in_executor copies "
+            "none; asyncio.to_thread copies the ContextVars); sync_to_async(func, "
+            "thread_sensitive=False) carries them, and Django's request state too")
+    elif lost_zone:
         check.lines.append(
             f"  note: the function did not see the time zone the request activated "
-            f"({REQUEST_ZONE}): run_in_executor, and asyncio.to_thread with asgiref 3.12 or newer, "
-            "lose the request's time zone and language; sync_to_async(func, "
-            "thread_sensitive=False) carries them")
+            f"({REQUEST_ZONE}), though it saw the request's plain ContextVars: Django keeps "
+            "its time zone, language, script prefix (reverse()) and urlconf in asgiref Locals, "
+            "which since asgiref 3.12 reach another thread only through sync_to_async or "
+            "async_to_sync, not in a copied context (asyncio.to_thread, copy_context().run); "
+            "sync_to_async(func, thread_sensitive=False) carries them")
 
 
 @types.coroutine
