@@ -1035,3 +1035,42 @@ def test_start_report_view(project, recwarn, monkeypatch):
     assert not verdict and "JSON error" in str(verdict)
     # The check keeps a never-awaited coroutine's warning to itself.
     assert not [w for w in recwarn if "never awaited" in str(w.message)]
+
+
+async def iterates_a_coroutine(number):  # no await on sync_to_async(...)(): not iterable
+    from asgiref.sync import sync_to_async
+
+    skus = sync_to_async(_skus_of_page)(number)
+    return [sku for sku in skus]
+
+
+def test_page_skus_forgotten_await_then_fixed(project):
+    """A forgotten await gets its hint, and the corrected answer, checked next in the same
+    process, passes: the wrong run's coroutine is not blamed on it (s31 review, finding 1)."""
+    from tutorial_project.course.exercises.lesson11 import check_page_skus
+    from tutorial_project.instruments.paging import HAS_ASYNC_PAGINATOR
+
+    wrong = [iterates_a_coroutine]
+    if HAS_ASYNC_PAGINATOR:  # Django 6.0+: `async for` over aget_page(...), no await
+        async def page_in_a_variable(number):
+            django_paginator, products = paginators()
+            page = django_paginator.AsyncPaginator(products, 5).aget_page(number)
+            return [p.sku async for p in page]
+
+        async def page_inline(number):
+            django_paginator, products = paginators()
+            return [p.sku async for p in django_paginator.AsyncPaginator(products, 5)
+                    .aget_page(number)]
+
+        async def object_list_of_a_coroutine(number):
+            django_paginator, products = paginators()
+            page = django_paginator.AsyncPaginator(products, 5).aget_page(number)
+            return [p.sku for p in await page.aget_object_list()]
+
+        wrong += [page_in_a_variable, page_inline, object_list_of_a_coroutine]
+    for answer in wrong:
+        verdict = run(check_page_skus, answer)
+        assert not verdict and "`await` is missing" in str(verdict), (answer.__name__, verdict)
+        assert "coroutine" in str(verdict)
+        verdict = run(check_page_skus, page_in_a_thread)  # the learner adds the await
+        assert verdict and "never awaited" not in str(verdict), (answer.__name__, verdict)

@@ -100,6 +100,23 @@ def _shape_hint(got):
     return None
 
 
+FORGOT_AWAIT_HINT = ("an `await` is missing: an async call (`aget_page()`, "
+                     "`aget_object_list()`, a function wrapped by sync_to_async) only makes a "
+                     "coroutine, which `await` runs: `page = await paginator.aget_page(number)`, "
+                     "`skus = await sync_to_async(skus_of_page)(number)`")
+
+
+def _close_unawaited(traceback):
+    """Close the never-started coroutines the answer's frames hold, so that no "never
+    awaited" warning turns up later, in another cell or the next run of the check."""
+    while traceback is not None:
+        for value in list(traceback.tb_frame.f_locals.values()):
+            if (inspect.iscoroutine(value)
+                    and inspect.getcoroutinestate(value) == inspect.CORO_CREATED):
+                value.close()
+        traceback = traceback.tb_next
+
+
 SYNC_CACHE_HINT = ("with Redis or Memcached each sync cache call waits on the network and "
                    "holds the loop: use the async twins (`await cache.aget(...)`, "
                    "`await cache.aset(...)`)")
@@ -113,6 +130,8 @@ PAGE_PROBES = [(1, "page 1"), (2, "the middle page"), (3, "the last page"),
 @exercise("11.1", "One page of the catalog, get_page style")
 async def check_page_skus(check, page_skus):
     must_be_async(check, page_skus, "page_skus", "number")
+    with warnings.catch_warnings(action="ignore", category=RuntimeWarning):
+        gc.collect()  # an earlier run's leftover coroutine must not be blamed on this answer
     # The demo rows were inserted in SKU order, so pk order is SKU order there: a product added
     # last whose SKU sorts first tells an answer ordered by pk (or id) from one ordered by SKU.
     first = await Product.objects.order_by("sku").afirst()
@@ -146,7 +165,11 @@ async def _probe_pages(check, page_skus):
             _refuse(check, f"page_skus({number!r}) raised {type(error).__name__}: {error}",
                     hint="page() / apage() raise for a bad number; get_page() / aget_page() "
                     "turn it into page 1 (not a number) or the last page (out of range)")
-        except TypeError as error:
+        except (TypeError, AttributeError) as error:
+            if "coroutine" in str(error):  # `async for` over aget_page(...), no await
+                _close_unawaited(error.__traceback__)
+                _refuse(check, f"page_skus({number!r}) raised {type(error).__name__}: {error}",
+                        hint=FORGOT_AWAIT_HINT)
             if "AsyncPage" not in str(error):
                 raise
             _refuse(check, f"page_skus({number!r}) raised TypeError: {error}",
