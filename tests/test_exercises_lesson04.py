@@ -213,6 +213,18 @@ def reports():
         return [(p.sku, category.name, [t.name for t in p.tags.all()])
                 async for p in products.prefetch_related("tags")]
 
+    async def ordered_by_pk(slug):
+        # pk order is creation order: sku order only where rows were made in sku order.
+        products = Product.objects.filter(category__slug=slug).order_by("pk")
+        products = products.select_related("category").prefetch_related("tags")
+        return [(p.sku, p.category.name, [t.name for t in p.tags.all()]) async for p in products]
+
+    async def ordering_cleared(slug):
+        # order_by() drops Meta.ordering too: rows come in whatever order the database reads.
+        products = Product.objects.filter(category__slug=slug).order_by()
+        products = products.select_related("category").prefetch_related("tags")
+        return [(p.sku, p.category.name, [t.name for t in p.tags.all()]) async for p in products]
+
     return (
         reference, lazy_category, one_query_per_product, unordered, not_async,
         sync_orm_in_async, forgot_await, n_plus_1_on_pool_threads, lists_not_tuples,
@@ -221,7 +233,7 @@ def reports():
         whole_table_joined_to_tags, streamed_in_default_chunks, guard_switched_off,
         in_run_in_executor, tag_objects_not_names, kept_between_calls, slug_starts_with,
         slug_contains, tag_names_in_a_tuple, n_plus_1_in_a_transaction, counts_first,
-        slug_in_any_case,
+        slug_in_any_case, ordered_by_pk, ordering_cleared,
     )
 
 
@@ -396,6 +408,8 @@ def test_04_1_placeholder_is_not_solved_yet(project):
         (24, "ran 4 queries for 3 products"),
         (25, "ran 4 queries for 3 products"),
         (26, "listed 5 products where the category has 3: it also listed BV-000, BV-001, of"),
+        (27, "expected"),
+        (28, "expected"),
     ],
 )
 def test_04_1_wrong_answers_fail_with_a_reason(project, which, message, recwarn):
