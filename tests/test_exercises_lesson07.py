@@ -1177,6 +1177,80 @@ def _select_on_a_socket(step):
 selects_on_the_loop = _reference_with(on_each_step=_select_on_a_socket)
 
 
+def _blocks_once(*, on_done=None, on_leaving=None):
+    """Review 07-s31's: the reference with one short sync call (a webhook with `requests`, a
+    sync Redis call; `select` stands for it) off the path of a failing job: before the `done`
+    event, or when the client leaves. The check watches every path for blocking calls."""
+
+    async def answer(job):
+        progress = asyncio.Queue()
+        worker = asyncio.create_task(_marker_put_nowait(job, progress))
+        try:
+            while (step := await progress.get()) is not None:
+                yield sse_event({"step": step, "of": job.steps})
+            try:
+                await worker
+            except Exception:
+                logging.getLogger(__name__).exception("the job failed")
+                yield sse_event({"error": "the job failed"}, event="failed")
+            else:
+                if on_done:
+                    on_done()
+                yield sse_event({"total": job.steps}, event="done")
+        except (asyncio.CancelledError, GeneratorExit):
+            if on_leaving:
+                on_leaving()  # "mark the job abandoned"
+            raise
+        finally:
+            worker.cancel()
+
+    return answer
+
+
+def _short_select(seconds):
+    def block():
+        left, right = socket.socketpair()
+        with left, right:
+            select.select([left], [], [], seconds)
+
+    return block
+
+
+blocks_before_done = _blocks_once(on_done=_short_select(0.2))
+blocks_when_the_client_leaves = _blocks_once(on_leaving=_short_select(0.02))
+
+
+def _polls_every(seconds):
+    """Review 07-s31's: a queue looked at every 20-40 ms, a sleep between looks. Its looks
+    may fall just after each step, so the events come nearly on time; it wakes all the same."""
+
+    async def answer(job):
+        progress = asyncio.Queue()
+        worker = asyncio.create_task(_marker_put_nowait(job, progress))
+        try:
+            while True:
+                while progress.empty():
+                    await asyncio.sleep(seconds)
+                if (step := progress.get_nowait()) is None:
+                    break
+                yield sse_event({"step": step, "of": job.steps})
+            try:
+                await worker
+            except Exception:
+                logging.getLogger(__name__).exception("the job failed")
+                yield sse_event({"error": "the job failed"}, event="failed")
+            else:
+                yield sse_event({"total": job.steps}, event="done")
+        finally:
+            worker.cancel()
+
+    return answer
+
+
+polls_every_20_ms = _polls_every(0.02)
+polls_every_40_ms = _polls_every(0.04)
+
+
 async def paced_in_a_thread(job):
     """Right too: the same sync wait, moved to a thread (the loop stays free), and the failure
     logged through the root logger."""
@@ -1772,6 +1846,10 @@ def test_07_2_placeholder_is_not_solved(project):
         (awaits_the_cancelled_worker, "raised CancelledError though nobody cancelled"),
         (waits_on_an_event, "threading.Event.wait (a wait for a lock) on the event loop"),
         (selects_on_the_loop, "select.select on the event loop"),
+        (blocks_before_done, "select.select on the event loop"),
+        (blocks_when_the_client_leaves, "select.select on the event loop"),
+        (polls_every_20_ms, "woke"),
+        (polls_every_40_ms, "times with nothing to send"),
         (worker_keeps_running, "was still running a second after the client left"),
         (worker_swallows_and_ends, "the worker task ended normally: it caught the"),
         (anext_in_a_task_per_step, "each step of the job ran in a new task"),
