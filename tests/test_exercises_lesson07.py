@@ -413,6 +413,32 @@ async def _counted_then_paused():
 counts_with_the_async_orm = _paused_with(_counted_then_paused)  # right: review s27's
 
 
+async def _a_sync_call_then_paused():
+    await asyncio.sleep(0.045)
+    _selects_on_a_socket(0.008)  # a sync Redis or HTTP call: under the 10 ms the timing sees
+
+
+calls_a_sync_client_per_line = _paused_with(_a_sync_call_then_paused)  # review 07-s31's
+
+
+async def _paused_under_a_timeout():
+    async with asyncio.timeout(1):  # around the await alone: right
+        await asyncio.sleep(0.05)
+
+
+times_out_each_pause = _paused_with(_paused_under_a_timeout)
+
+
+async def countdown_yields_inside_a_timeout(request):  # review 07-s31's: PEP 789's trap
+    async def lines():
+        async with asyncio.timeout(5):  # "cap the stream"
+            for word in WORDS:
+                await asyncio.sleep(0.05)
+                yield f"{word}\n"
+
+    return StreamingHttpResponse(lines(), content_type="text/plain")
+
+
 async def sleep_returns_the_line(request):  # review s25's: right, written differently
     async def lines():
         for word in WORDS:
@@ -444,7 +470,7 @@ async def sync_orm_in_the_view(request):
     [countdown, countdown_iterator_class, sync_view_async_countdown,
      countdown_on_a_deadline, pauses_after_each_line, pauses_a_tenth_of_a_second,
      pauses_on_a_future, sleep_returns_the_line, counts_with_the_async_orm,
-     one_iterable_for_every_request],
+     one_iterable_for_every_request, times_out_each_pause],
 )
 def test_07_1_right_answers_pass(project, answer):
     verdict = run(check_countdown(answer))
@@ -486,6 +512,8 @@ def test_07_1_placeholder_is_not_solved(project):
         (waits_in_slices_in_a_pool_thread, "in one wait or many short ones"),
         (waits_in_slices_in_the_request_thread, "in one wait or many short ones"),
         (selects_most_of_each_pause, "it calls select.select there"),
+        (calls_a_sync_client_per_line, "it calls select.select on the event loop"),
+        (countdown_yields_inside_a_timeout, "it yields inside an `asyncio.timeout()` block"),
         (sleeps_most_of_each_pause, "it calls time.sleep there"),
         pytest.param(usleeps_most_of_each_pause, "the pauses block the event loop: it was held",
                      marks=pytest.mark.skipif(sys.platform == "win32", reason="no usleep")),

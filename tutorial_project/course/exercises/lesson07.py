@@ -385,17 +385,19 @@ def _refuse_sync_orm(check, where):
 class _Run:
     """One request of the countdown, its stream read and timed."""
 
-    arrivals, chunks, steps, pauses = (), (), (), ()
+    arrivals, chunks, steps, pauses, in_timeout = (), (), (), (), ()
     turns, began, took, cpu, held, blocks, sync_orm = None, 0.0, 0.0, 0.0, 0.0, False, False
 
 
-async def _countdown_run(countdown):
-    """Request ``countdown`` and read its stream, timing the event loop's steps meanwhile."""
+async def _countdown_run(countdown, timeouts=None):
+    """Request ``countdown`` and read its stream, timing the event loop's steps meanwhile.
+    With ``timeouts`` (``_loop_watch``'s), note each line that came while a timeout block
+    entered in this task, the one that reads the stream, was open: a ``yield`` inside it."""
     gc.collect()  # a full collection now is not one in the countdown
     run = _Run()
     run.response = await call_view(countdown)
     if getattr(run.response, "is_async", False):
-        run.arrivals, run.chunks = [], []
+        run.arrivals, run.chunks, run.in_timeout = [], [], []
         with _loop_steps() as run.steps:
             cpu, run.began = time.thread_time(), time.perf_counter()
             try:
@@ -403,6 +405,8 @@ async def _countdown_run(countdown):
                     async for chunk in run.response:
                         run.arrivals.append(time.perf_counter())
                         run.chunks.append(chunk)
+                        if timeouts and asyncio.current_task() in timeouts.values():
+                            run.in_timeout.append(chunk)
             except SynchronousOnlyOperation:
                 run.sync_orm = True
             finally:
@@ -433,9 +437,11 @@ async def check_countdown(check, countdown):
         while len(runs) < RUNS and (not runs or runs[-1].blocks and not runs[-1].sync_orm):
             runs.append(await _countdown_run(countdown))
         run = min(runs, key=lambda run: (run.blocks, run.held))
-        if run.blocks:  # name what held it; the profile hook slows the loop: no timing here
-            with loop_blocking_calls() as named:
-                await _countdown_run(countdown)
+        # name what held the loop, however short: a sync call of 1-10 ms per line (a sync
+        # Redis or HTTP client) holds it less than HELD_STEP; and see a `yield` inside a
+        # timeout. The profile hooks slow the loop: no timing in this run
+        with _loop_watch() as (_sleeps, timeouts, _resumed), loop_blocking_calls() as named:
+            watched = await _countdown_run(countdown, timeouts)
         # a generator runs once: one made outside the view serves only the first request
         again = await _body_again(countdown) if run.response.status_code == 200 else None
     if run.sync_orm:
@@ -570,16 +576,36 @@ async def check_countdown(check, countdown):
     if turns is not None and turns[0] > POLL_TURNS:  # a poller: judged before its steps
         _judge_busy(check, True, cpu, took, turns)
     check.that(
-        not run.blocks,
-        "the event loop stayed free during the pauses",
+        not run.blocks and not named,
+        "the event loop stayed free during the pauses: no blocking call seen on it, and no "
+        f"step held it {HELD_STEP * 1000:.0f} ms at a stretch in every pause",
         "the pauses block the event loop: it was held "
         + ", ".join(f"{pause * 1000:.0f}" for pause in run.pauses)
         + f" ms at a stretch in the pauses, {run.held * 1000:.0f} ms of the countdown's "
         f"{took * 1000:.0f} ms in all (the least of {len(runs)} tries)"
         + (f": it calls {', '.join(dict.fromkeys(named))} there" if named else "")
-        + ", and every other request waits meanwhile",
-        hint="pause with `await asyncio.sleep(0.05)`: it hands the loop to other tasks",
+        + ", and every other request waits meanwhile"
+        if run.blocks
+        else f"it calls {', '.join(dict.fromkeys(named))} on the event loop: while it runs, "
+        "every other request waits, however short the call (it held the loop "
+        + ", ".join(f"{pause * 1000:.0f}" for pause in run.pauses)
+        + " ms at most at a stretch in the pauses)",
+        hint="pause with `await asyncio.sleep(0.05)`: it hands the loop to other tasks"
+        if run.blocks or any(name.startswith("time.sleep") for name in named)
+        else "await instead (`await asyncio.sleep(...)`, an async client); a sync call you "
+        "cannot avoid goes to a thread: `await asyncio.to_thread(...)`",
     )
+    if watched.in_timeout:  # no line when none was seen: the usual case
+        check.that(
+            False,
+            "",
+            "it yields inside an `asyncio.timeout()` block: when the deadline passes while "
+            "Django's `await send(...)` waits for a slow client, the timeout cancels the "
+            "response's task there, outside your generator; the connection is cut, and your "
+            "`except TimeoutError` never runs",
+            hint="put the timeout around the `await` alone (`async with "
+            "asyncio.timeout_at(deadline): await asyncio.sleep(0.05)`), then yield outside it",
+        )
     _judge_busy(check, busy, cpu, took, turns)
 
 
