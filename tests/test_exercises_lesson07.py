@@ -413,6 +413,32 @@ async def _counted_then_paused():
 counts_with_the_async_orm = _paused_with(_counted_then_paused)  # right: review s27's
 
 
+async def _a_sync_call_then_paused():
+    await asyncio.sleep(0.045)
+    _selects_on_a_socket(0.008)  # a sync Redis or HTTP call: under the 10 ms the timing sees
+
+
+calls_a_sync_client_per_line = _paused_with(_a_sync_call_then_paused)  # review 07-s31's
+
+
+async def _paused_under_a_timeout():
+    async with asyncio.timeout(1):  # around the await alone: right
+        await asyncio.sleep(0.05)
+
+
+times_out_each_pause = _paused_with(_paused_under_a_timeout)
+
+
+async def countdown_yields_inside_a_timeout(request):  # review 07-s31's: PEP 789's trap
+    async def lines():
+        async with asyncio.timeout(5):  # "cap the stream"
+            for word in WORDS:
+                await asyncio.sleep(0.05)
+                yield f"{word}\n"
+
+    return StreamingHttpResponse(lines(), content_type="text/plain")
+
+
 async def sleep_returns_the_line(request):  # review s25's: right, written differently
     async def lines():
         for word in WORDS:
@@ -444,7 +470,7 @@ async def sync_orm_in_the_view(request):
     [countdown, countdown_iterator_class, sync_view_async_countdown,
      countdown_on_a_deadline, pauses_after_each_line, pauses_a_tenth_of_a_second,
      pauses_on_a_future, sleep_returns_the_line, counts_with_the_async_orm,
-     one_iterable_for_every_request],
+     one_iterable_for_every_request, times_out_each_pause],
 )
 def test_07_1_right_answers_pass(project, answer):
     verdict = run(check_countdown(answer))
@@ -486,6 +512,8 @@ def test_07_1_placeholder_is_not_solved(project):
         (waits_in_slices_in_a_pool_thread, "in one wait or many short ones"),
         (waits_in_slices_in_the_request_thread, "in one wait or many short ones"),
         (selects_most_of_each_pause, "it calls select.select there"),
+        (calls_a_sync_client_per_line, "it calls select.select on the event loop"),
+        (countdown_yields_inside_a_timeout, "it yields inside an `asyncio.timeout()` block"),
         (sleeps_most_of_each_pause, "it calls time.sleep there"),
         pytest.param(usleeps_most_of_each_pause, "the pauses block the event loop: it was held",
                      marks=pytest.mark.skipif(sys.platform == "win32", reason="no usleep")),
@@ -1177,6 +1205,80 @@ def _select_on_a_socket(step):
 selects_on_the_loop = _reference_with(on_each_step=_select_on_a_socket)
 
 
+def _blocks_once(*, on_done=None, on_leaving=None):
+    """Review 07-s31's: the reference with one short sync call (a webhook with `requests`, a
+    sync Redis call; `select` stands for it) off the path of a failing job: before the `done`
+    event, or when the client leaves. The check watches every path for blocking calls."""
+
+    async def answer(job):
+        progress = asyncio.Queue()
+        worker = asyncio.create_task(_marker_put_nowait(job, progress))
+        try:
+            while (step := await progress.get()) is not None:
+                yield sse_event({"step": step, "of": job.steps})
+            try:
+                await worker
+            except Exception:
+                logging.getLogger(__name__).exception("the job failed")
+                yield sse_event({"error": "the job failed"}, event="failed")
+            else:
+                if on_done:
+                    on_done()
+                yield sse_event({"total": job.steps}, event="done")
+        except (asyncio.CancelledError, GeneratorExit):
+            if on_leaving:
+                on_leaving()  # "mark the job abandoned"
+            raise
+        finally:
+            worker.cancel()
+
+    return answer
+
+
+def _short_select(seconds):
+    def block():
+        left, right = socket.socketpair()
+        with left, right:
+            select.select([left], [], [], seconds)
+
+    return block
+
+
+blocks_before_done = _blocks_once(on_done=_short_select(0.2))
+blocks_when_the_client_leaves = _blocks_once(on_leaving=_short_select(0.02))
+
+
+def _polls_every(seconds):
+    """Review 07-s31's: a queue looked at every 20-40 ms, a sleep between looks. Its looks
+    may fall just after each step, so the events come nearly on time; it wakes all the same."""
+
+    async def answer(job):
+        progress = asyncio.Queue()
+        worker = asyncio.create_task(_marker_put_nowait(job, progress))
+        try:
+            while True:
+                while progress.empty():
+                    await asyncio.sleep(seconds)
+                if (step := progress.get_nowait()) is None:
+                    break
+                yield sse_event({"step": step, "of": job.steps})
+            try:
+                await worker
+            except Exception:
+                logging.getLogger(__name__).exception("the job failed")
+                yield sse_event({"error": "the job failed"}, event="failed")
+            else:
+                yield sse_event({"total": job.steps}, event="done")
+        finally:
+            worker.cancel()
+
+    return answer
+
+
+polls_every_20_ms = _polls_every(0.02)
+polls_every_40_ms = _polls_every(0.04)
+
+
 async def paced_in_a_thread(job):
     """Right too: the same sync wait, moved to a thread (the loop stays free), and the failure
     logged through the root logger."""
@@ -1772,6 +1874,10 @@ def test_07_2_placeholder_is_not_solved(project):
         (awaits_the_cancelled_worker, "raised CancelledError though nobody cancelled"),
         (waits_on_an_event, "threading.Event.wait (a wait for a lock) on the event loop"),
         (selects_on_the_loop, "select.select on the event loop"),
+        (blocks_before_done, "select.select on the event loop"),
+        (blocks_when_the_client_leaves, "select.select on the event loop"),
+        (polls_every_20_ms, "woke"),
+        (polls_every_40_ms, "times with nothing to send"),
         (worker_keeps_running, "was still running a second after the client left"),
         (worker_swallows_and_ends, "the worker task ended normally: it caught the"),
         (anext_in_a_task_per_step, "each step of the job ran in a new task"),

@@ -17,7 +17,7 @@ from django.core.exceptions import SynchronousOnlyOperation
 from django.http import StreamingHttpResponse
 
 from tutorial_project.course.exercises.core import exercise
-from tutorial_project.course.exercises.expect import loop_blocking_calls
+from tutorial_project.course.exercises.expect import loop_blocking_calls, made_by_the_surroundings
 from tutorial_project.course.exercises.probes import call_view
 from tutorial_project.course.exercises.quiet import quiet_probe
 from tutorial_project.instruments.servers import serve_in_process
@@ -267,15 +267,27 @@ def _held_during(calls, start, end):
     return max(during, default=0.0), sum(during)
 
 
+class _Resumed(list):
+    """When the answer's generator was resumed (a profile hook's "call" event for its frame:
+    at its start, after each ``yield`` and after each ``await`` that suspended, in it or in a
+    coroutine it awaits); ``codes`` holds the code objects watched."""
+
+    def __init__(self):
+        super().__init__()
+        self.codes = set()
+
+
 @contextlib.contextmanager
 def _loop_watch():
     """Watch the event loop's thread whatever names the learner imported: ``sleeps`` notes each
     call of the real ``time.sleep`` (``from time import sleep`` binds the same function), and
     ``open_timeouts`` the task of each ``asyncio.Timeout`` block entered and not yet left
     (``timeout()`` and ``timeout_at()`` make one, under any name). A profile hook sees the
-    objects, not the names."""
+    objects, not the names. ``resumed`` notes when a frame of a code put in ``resumed.codes``
+    was resumed."""
     sleeps, open_timeouts = [], {}
     enter, leave = asyncio.Timeout.__aenter__.__code__, asyncio.Timeout.__aexit__.__code__
+    resumed = _Resumed()
 
     def watch(frame, event, arg):
         if event == "c_call" and arg is _REAL_SLEEP:
@@ -284,11 +296,13 @@ def _loop_watch():
             open_timeouts[frame.f_locals["self"]] = asyncio.current_task()
         elif event == "call" and frame.f_code is leave:
             open_timeouts.pop(frame.f_locals["self"], None)
+        elif event == "call" and frame.f_code in resumed.codes:
+            resumed.append(time.perf_counter())
 
     previous = sys.getprofile()
     sys.setprofile(watch)  # this thread only: the event loop's, where blocking matters
     try:
-        yield sleeps, open_timeouts
+        yield sleeps, open_timeouts, resumed
     finally:
         sys.setprofile(previous)
 
@@ -347,6 +361,15 @@ def _sync_orm_refused():
         del SynchronousOnlyOperation.__init__  # Exception's own again
 
 
+def _made_by_the_check(frame):
+    """``made_by_the_surroundings``, and the check's own httpx client: before it reuses a
+    connection, httpcore asks whether its socket is readable with a poll that does not wait
+    (``httpcore._utils.is_socket_readable``). A sync httpx call of the answer's still shows:
+    its socket operations are made in ``httpcore._backends.sync``, on a blocking socket."""
+    return made_by_the_surroundings(frame) or (
+        frame is not None and frame.f_globals.get("__name__") == "httpcore._utils")
+
+
 def _refuse_sync_orm(check, where):
     check.that(
         False,
@@ -362,17 +385,19 @@ def _refuse_sync_orm(check, where):
 class _Run:
     """One request of the countdown, its stream read and timed."""
 
-    arrivals, chunks, steps, pauses = (), (), (), ()
+    arrivals, chunks, steps, pauses, in_timeout = (), (), (), (), ()
     turns, began, took, cpu, held, blocks, sync_orm = None, 0.0, 0.0, 0.0, 0.0, False, False
 
 
-async def _countdown_run(countdown):
-    """Request ``countdown`` and read its stream, timing the event loop's steps meanwhile."""
+async def _countdown_run(countdown, timeouts=None):
+    """Request ``countdown`` and read its stream, timing the event loop's steps meanwhile.
+    With ``timeouts`` (``_loop_watch``'s), note each line that came while a timeout block
+    entered in this task, the one that reads the stream, was open: a ``yield`` inside it."""
     gc.collect()  # a full collection now is not one in the countdown
     run = _Run()
     run.response = await call_view(countdown)
     if getattr(run.response, "is_async", False):
-        run.arrivals, run.chunks = [], []
+        run.arrivals, run.chunks, run.in_timeout = [], [], []
         with _loop_steps() as run.steps:
             cpu, run.began = time.thread_time(), time.perf_counter()
             try:
@@ -380,6 +405,8 @@ async def _countdown_run(countdown):
                     async for chunk in run.response:
                         run.arrivals.append(time.perf_counter())
                         run.chunks.append(chunk)
+                        if timeouts and asyncio.current_task() in timeouts.values():
+                            run.in_timeout.append(chunk)
             except SynchronousOnlyOperation:
                 run.sync_orm = True
             finally:
@@ -410,9 +437,11 @@ async def check_countdown(check, countdown):
         while len(runs) < RUNS and (not runs or runs[-1].blocks and not runs[-1].sync_orm):
             runs.append(await _countdown_run(countdown))
         run = min(runs, key=lambda run: (run.blocks, run.held))
-        if run.blocks:  # name what held it; the profile hook slows the loop: no timing here
-            with loop_blocking_calls() as named:
-                await _countdown_run(countdown)
+        # name what held the loop, however short: a sync call of 1-10 ms per line (a sync
+        # Redis or HTTP client) holds it less than HELD_STEP; and see a `yield` inside a
+        # timeout. The profile hooks slow the loop: no timing in this run
+        with _loop_watch() as (_sleeps, timeouts, _resumed), loop_blocking_calls() as named:
+            watched = await _countdown_run(countdown, timeouts)
         # a generator runs once: one made outside the view serves only the first request
         again = await _body_again(countdown) if run.response.status_code == 200 else None
     if run.sync_orm:
@@ -547,16 +576,36 @@ async def check_countdown(check, countdown):
     if turns is not None and turns[0] > POLL_TURNS:  # a poller: judged before its steps
         _judge_busy(check, True, cpu, took, turns)
     check.that(
-        not run.blocks,
-        "the event loop stayed free during the pauses",
+        not run.blocks and not named,
+        "the event loop stayed free during the pauses: no blocking call seen on it, nor a "
+        f"step that held it {HELD_STEP * 1000:.0f} ms or more in each of the pauses",
         "the pauses block the event loop: it was held "
         + ", ".join(f"{pause * 1000:.0f}" for pause in run.pauses)
         + f" ms at a stretch in the pauses, {run.held * 1000:.0f} ms of the countdown's "
         f"{took * 1000:.0f} ms in all (the least of {len(runs)} tries)"
         + (f": it calls {', '.join(dict.fromkeys(named))} there" if named else "")
-        + ", and every other request waits meanwhile",
-        hint="pause with `await asyncio.sleep(0.05)`: it hands the loop to other tasks",
+        + ", and every other request waits meanwhile"
+        if run.blocks
+        else f"it calls {', '.join(dict.fromkeys(named))} on the event loop: while it runs, "
+        "every other request waits, however short the call (it held the loop "
+        + ", ".join(f"{pause * 1000:.0f}" for pause in run.pauses)
+        + " ms at most at a stretch in the pauses)",
+        hint="pause with `await asyncio.sleep(0.05)`: it hands the loop to other tasks"
+        if run.blocks or any(name.startswith("time.sleep") for name in named)
+        else "await instead (`await asyncio.sleep(...)`, an async client); a sync call you "
+        "cannot avoid goes to a thread: `await asyncio.to_thread(...)`",
     )
+    if watched.in_timeout:  # no line when none was seen: the usual case
+        check.that(
+            False,
+            "",
+            "it yields inside an `asyncio.timeout()` block: when the deadline passes while "
+            "Django's `await send(...)` waits for a slow client, the timeout cancels the "
+            "response's task there, outside your generator; the connection is cut, and your "
+            "`except TimeoutError` never runs",
+            hint="put the timeout around the `await` alone (`async with "
+            "asyncio.timeout_at(deadline): await asyncio.sleep(0.05)`), then yield outside it",
+        )
     _judge_busy(check, busy, cpu, took, turns)
 
 
@@ -902,6 +951,26 @@ POLL_STEPS, POLL_DELAY, POLL_FACTOR = 6, 0.1, 5
 LATE = 0.05
 
 
+# A poller with a short period (`await asyncio.sleep(0.02)` while the queue is empty) passes
+# LATE when its looks fall just after the steps, but it wakes all the time: while the served
+# job takes SLOW_STEP s over its second step, the answer's generator is resumed at every look.
+# A right answer sleeps through it: awaiting the queue, it is resumed only for a step, and a
+# heartbeat (a comment every 0.5 s in the tests) is resumed once to send it and once after,
+# not counted. The bar: more than one wake with nothing to send per POLL_EVERY s; a 40 ms
+# poller wakes about 70 times in those 3 s, and a busy machine only makes its sleeps longer.
+POLL_EVERY = 0.2
+
+
+def _idle_wakes(job, resumed, yielded):
+    """(seconds the served ``job`` took over its slow step, less a margin at each end; how
+    many times the answer's generator was resumed meanwhile beyond two per event it sent)."""
+    if len(job.produced) < 2:
+        return 0.0, 0
+    start, end = job.produced[0] + 0.1, job.produced[1] - 0.05
+    sent = sum(start < moment < end for moment in yielded)
+    return end - start, max(0, sum(start < moment < end for moment in resumed) - 2 * sent)
+
+
 def _step_delays(arrivals, job):
     """Seconds from the job producing each step to its event reaching the reader."""
     delays = []
@@ -999,18 +1068,26 @@ async def _read_slowly(progress_events):
     return task.result() if done else "hung"
 
 
-async def _streamed_in(tasks, events, swallowed, timeouts, yields_in_timeout, reraised):
+async def _streamed_in(tasks, events, swallowed, timeouts, yields_in_timeout, reraised,
+                       resumed, yielded):
     """Yield what ``events`` yields, noting the task that streams the response, whether
     ``events`` ended normally while that task was being cancelled (it swallowed the
     ``CancelledError`` of a disconnect), and whether it yielded inside a timeout block.
     ``reraised`` gets True when an exception came out of ``events`` that was first raised
     in it before its last ``yield``: re-raised after that event (`raise` in the except that
-    sent the failure event), not raised after it (`await worker` in `finally`)."""
+    sent the failure event), not raised after it (`await worker` in `finally`). Its code goes
+    in ``resumed.codes`` (an async iterator's ``__anext__``'s, if it is no generator), and
+    the time of each event in ``yielded``."""
     task = asyncio.current_task()
     tasks.append(task)
+    code = getattr(events, "ag_code", None) or getattr(
+        getattr(type(events), "__anext__", None), "__code__", None)
+    if code is not None:
+        resumed.codes.add(code)
     last_yield = None  # (the generator's frame, the line of its last yield)
     try:
         async for event in events:
+            yielded.append(time.perf_counter())
             if task in timeouts.values():
                 yields_in_timeout.append(event)
             if (frame := getattr(events, "ag_frame", None)) is not None:
@@ -1082,12 +1159,12 @@ async def check_progress_events(check, progress_events):
         "exercise-07-2-fails/": failing,
         "exercise-07-2-succeeds/": succeeding,
     }
-    streaming_tasks, swallowed, yields_in_timeout, reraised = [], [], [], []
+    streaming_tasks, swallowed, yields_in_timeout, reraised, yielded = [], [], [], [], []
 
     def progress(job):
         async def view(request):
             events = _streamed_in(streaming_tasks, progress_events(job), swallowed, timeouts,
-                                  yields_in_timeout, reraised)
+                                  yields_in_timeout, reraised, resumed, yielded)
             return StreamingHttpResponse(events, content_type="text/event-stream")
 
         return view
@@ -1096,46 +1173,47 @@ async def check_progress_events(check, progress_events):
         mount(route, progress(each))
     try:
         with (_unraisable_kept_quiet(), quiet_probe() as probe, _blocking_sleeps() as sleeps,
-              _sync_cache_calls() as cache_calls, _loop_watch() as (any_sleeps, timeouts),
+              _sync_cache_calls() as cache_calls, _loop_watch() as (any_sleeps, timeouts, resumed),
               _probe_failures_unlogged() as failures_logged, _thread_calls() as in_threads,
               _sync_orm_refused() as sync_orm):
-            async with serve_in_process() as url:
-                received, _ = await _read_steps(f"{url}/exercise-07-2/", stop_after=2,
-                                                read_timeout=5)
-                left = time.perf_counter()
-                await asyncio.sleep(0.5)  # time for 5 more steps, if the job were still running
-                stopped = job.ran_in is None or await job.stopped()
-                worker = job.tasks[-1] if job.ran_in is not None else None
-                # the worker's task ended normally though the job in it was cancelled: it
-                # caught the CancelledError (cancelled as asked, a task ends cancelled)
-                worker_swallowed = (
-                    stopped and worker is not None and worker not in streaming_tasks
-                    and job.outcome == "cancelled" and not worker.cancelled()
-                    and worker.exception() is None)
-                logged_before = len(failures_logged)
-                after_failure, ending = await _read_steps(f"{url}/exercise-07-2-fails/",
-                                                          read_timeout=FAILED_READ)
-                logged = failures_logged[logged_before:]
-                # with the job's error attached (logger.exception, exc_info=True): its traceback
-                traced = [r for r in logged if isinstance(r.exc_info, tuple) and any(
-                    FAILURE_DETAIL in str(each) for each in _errors_in(r.exc_info[1]))]
-                success_began = time.perf_counter()
-                after_success, success_ending = await _read_steps(
-                    f"{url}/exercise-07-2-succeeds/", read_timeout=SLOW_STEP + 2
-                )
-                success_took = time.perf_counter() - success_began
-                _longest, held_s = _held_during(in_threads, success_began,
-                                                success_began + success_took)
-            queue_full = [task for each in jobs.values() for task in each.tasks
-                          if task.done() and not task.cancelled()
-                          and isinstance(task.exception(), asyncio.QueueFull)]
-            closed_outcome, after_close, close_cancelled, close_stopped = (
-                await _closed_after_two(progress_events))
-            raised_outcome, after_raise = await _raised_in_after_two(progress_events)
-            behind_ending, behind_read, behind_full = await _read_when_finished(
-                progress_events)
-            # no verdict on timing here: the watcher's profile hook slows the loop down
-            with loop_blocking_calls() as waits:
+            # blocking calls are watched on every path: when the job succeeds, fails, or
+            # is left; no verdict on timing in here, its profile hook slows the loop down
+            with loop_blocking_calls(_made_by_the_check) as waits:
+                async with serve_in_process() as url:
+                    received, _ = await _read_steps(f"{url}/exercise-07-2/", stop_after=2,
+                                                    read_timeout=5)
+                    left = time.perf_counter()
+                    await asyncio.sleep(0.5)  # time for 5 more steps, if the job still ran
+                    stopped = job.ran_in is None or await job.stopped()
+                    worker = job.tasks[-1] if job.ran_in is not None else None
+                    # the worker's task ended normally though the job in it was cancelled: it
+                    # caught the CancelledError (cancelled as asked, a task ends cancelled)
+                    worker_swallowed = (
+                        stopped and worker is not None and worker not in streaming_tasks
+                        and job.outcome == "cancelled" and not worker.cancelled()
+                        and worker.exception() is None)
+                    logged_before = len(failures_logged)
+                    after_failure, ending = await _read_steps(f"{url}/exercise-07-2-fails/",
+                                                              read_timeout=FAILED_READ)
+                    logged = failures_logged[logged_before:]
+                    # with the job's error attached (logger.exception, exc_info=True)
+                    traced = [r for r in logged if isinstance(r.exc_info, tuple) and any(
+                        FAILURE_DETAIL in str(each) for each in _errors_in(r.exc_info[1]))]
+                    success_began = time.perf_counter()
+                    after_success, success_ending = await _read_steps(
+                        f"{url}/exercise-07-2-succeeds/", read_timeout=SLOW_STEP + 2
+                    )
+                    success_took = time.perf_counter() - success_began
+                    _longest, held_s = _held_during(in_threads, success_began,
+                                                    success_began + success_took)
+                queue_full = [task for each in jobs.values() for task in each.tasks
+                              if task.done() and not task.cancelled()
+                              and isinstance(task.exception(), asyncio.QueueFull)]
+                closed_outcome, after_close, close_cancelled, close_stopped = (
+                    await _closed_after_two(progress_events))
+                raised_outcome, after_raise = await _raised_in_after_two(progress_events)
+                behind_ending, behind_read, behind_full = await _read_when_finished(
+                    progress_events)
                 paused = await _read_slowly(progress_events)
             busy_ms, base_ms = await _busy_ms(progress_events)
             poll_cpu, poll_base, step_delay = await _poll_cpu(progress_events)
@@ -1277,6 +1355,19 @@ async def check_progress_events(check, progress_events):
             else "wait on the queue itself: `step = await progress.get()` wakes when a step "
             "arrives, and costs nothing meanwhile",
         )
+        idle, wakes = _idle_wakes(succeeding, resumed, yielded)
+        if wakes > idle / POLL_EVERY:  # no line when it slept through the step: the usual case
+            check.that(
+                False,
+                "",
+                f"while the job took {idle:.1f} s over one step, your generator woke {wakes} "
+                f"times with nothing to send (once every {idle / wakes * 1000:.0f} ms; the "
+                f"check refuses more often than every {POLL_EVERY * 1000:.0f} ms): it looks at "
+                "its queue now and then and sleeps between looks, so every event waits for the "
+                "next look, and every open stream wakes the event loop at each look",
+                hint="wait on an asyncio.Queue: `step = await progress.get()` wakes as soon as "
+                "the worker puts a step, and not before",
+            )
         if step_delay > LATE:  # no line when the steps came at once: the usual case
             check.that(
                 False,
