@@ -27,13 +27,26 @@ def what_limited(run):
         return "load generator"
     if run["server_cpu"] >= 0.85:
         return "server CPU"
-    if run["pool"] and run["rps"] * run["mean"] > run["pool"]:
-        return "queue"  # more requests in the server than threads: a full pool
+    if run["pool"] and run["rps"] >= 0.5 * run["pool"] / run["work"]:
+        return "queue"  # near the pool's cap, pool / work: what a busy machine stretches aside
     if run["machine_busy"] >= 0.85 * run["cores"]:
         return "machine"
     if run["mean"] > 2 * run["work"]:
         return "queue"
     return "clients"
+
+
+def pool_full_by_littles_law(run):
+    """This lesson's old reference: more requests in the server than threads (rps x mean,
+    Little's law) read as a full pool. Under a closed-loop tool that is clients > threads,
+    whatever stretched the requests (s31 review)."""
+    if run["tool_cpu"] >= 0.85:
+        return "load generator"
+    if run["server_cpu"] >= 0.85:
+        return "server CPU"
+    if run["pool"] and run["rps"] * run["mean"] > run["pool"]:
+        return "queue"
+    return machine_before_the_pool(run)
 
 
 def machine_before_the_pool(run):
@@ -304,7 +317,7 @@ def machine_at_nineteen_tenths(run):
         return "load generator"
     if run["server_cpu"] >= 0.85:
         return "server CPU"
-    if run["pool"] and run["rps"] * run["mean"] > run["pool"]:
+    if run["pool"] and run["rps"] >= 0.5 * run["pool"] / run["work"]:
         return "queue"
     if run["machine_busy"] >= 1.9:
         return "machine"
@@ -391,11 +404,12 @@ def server_before_tool(run):
 
 def what_limited_by_headroom(run):
     """Right, written differently: the headroom left on a core, the tool's then the
-    server's, in a loop; a pool by Little's law; the machine by idle cores."""
+    server's, in a loop; a pool by the headroom left under its cap; the machine by idle
+    cores."""
     for name, key in [("load generator", "tool_cpu"), ("server CPU", "server_cpu")]:
         if 1 - run[key] < 0.1:
             return name
-    if run["pool"] and run["rps"] * run["mean"] > 1.5 * run["pool"]:
+    if run["pool"] and run["pool"] / run["work"] - run["rps"] < 0.4 * run["pool"] / run["work"]:
         return "queue"
     if run["cores"] - run["machine_busy"] < 0.25:
         return "machine"
@@ -415,7 +429,15 @@ def test_what_limited_reads_a_full_pool_before_the_machine():
     assert "you said 'machine'" in str(verdict) and "pool / work" in str(verdict)
     verdict = check_what_limited(any_pool_is_a_queue)
     assert not verdict and "far from their cap" in str(verdict)
-    assert "no pool is full" in str(verdict)
+    assert "no pool is near its cap" in str(verdict)
+
+
+def test_what_limited_refuses_a_full_pool_that_the_machine_filled():
+    """Little's law says the pool is full; the rate says the machine filled it."""
+    verdict = check_what_limited(pool_full_by_littles_law)
+    assert not verdict and "400 clients: 400 requests in the server" in str(verdict)
+    assert "you said 'queue'" in str(verdict) and "stretches every request" in str(verdict)
+    assert check_what_limited(what_limited)
 
 
 def _ms(request):
@@ -1117,6 +1139,56 @@ def test_stock_then_wait_rejects_waits_one_after_another_fast(project):
     assert time.perf_counter() - started < 30  # not 20 x 500 ms after a 10 s patience
 
 
+async def counts_again_after_the_wait(request):
+    """Counts, closes, waits, then counts again for a fresher answer: the second query opens
+    a connection that the request holds to its end (s31 review)."""
+    from tutorial_project.catalog.models import Product
+
+    await Product.objects.filter(stock__gt=0).acount()
+    await sync_to_async(close_connection)()
+    await upstream(_ms(request))
+    return JsonResponse({"in_stock": await Product.objects.filter(stock__gt=0).acount()})
+
+
+async def answers_json_as_html(request):
+    """The right body, sent as text/html: HttpResponse's default type (s31 review)."""
+    import json
+
+    from django.http import HttpResponse
+
+    from tutorial_project.catalog.models import Product
+
+    in_stock = await Product.objects.filter(stock__gt=0).acount()
+    await sync_to_async(close_connection)()
+    await upstream(_ms(request))
+    return HttpResponse(json.dumps({"in_stock": in_stock}))
+
+
+async def answers_plain_text(request):
+    from django.http import HttpResponse
+
+    from tutorial_project.catalog.models import Product
+
+    in_stock = await Product.objects.filter(stock__gt=0).acount()
+    await sync_to_async(close_connection)()
+    await upstream(_ms(request))
+    return HttpResponse(f"in stock: {in_stock}")
+
+
+def test_stock_then_wait_rejects_a_query_after_the_wait(project):
+    verdict = asyncio.run(check_stock_then_wait(counts_again_after_the_wait))
+    assert not verdict and "20 of 20 requests queried the database again" in str(verdict)
+    assert "a query after the wait opens a connection" in str(verdict)
+
+
+def test_stock_then_wait_rejects_an_answer_that_is_not_json(project):
+    verdict = asyncio.run(check_stock_then_wait(answers_json_as_html))
+    assert not verdict and "came as text/html" in str(verdict), str(verdict)
+    assert "JsonResponse" in str(verdict)
+    verdict = asyncio.run(check_stock_then_wait(answers_plain_text))
+    assert not verdict and "'in stock: " in str(verdict), str(verdict)
+
+
 def test_stock_then_wait_rejects_skipped_steps(project):
     verdict = asyncio.run(check_stock_then_wait(waits_then_counts))
     assert not verdict and "counts after the wait" in str(verdict)
@@ -1206,7 +1278,7 @@ def server_cpu_at_a_whole_core(run):
         return "load generator"
     if run["server_cpu"] >= 0.85:
         return "server CPU"
-    if run["pool"] and run["rps"] * run["mean"] > run["pool"]:
+    if run["pool"] and run["rps"] >= 0.5 * run["pool"] / run["work"]:
         return "queue"
     if run["machine_busy"] >= 0.85 * run["cores"]:
         return "machine"
@@ -1294,11 +1366,25 @@ def test_stock_then_wait_names_a_wait_beside_upstream(project):
     assert "read ms from the query string" not in str(verdict)
 
 
+async def closes_beside_the_wait_close_first(request):
+    """The same, the close listed first: its job reaches the request's thread before the
+    check's probe, so only what was open as upstream() was entered shows it (s31 review)."""
+    from tutorial_project.catalog.models import Product
+
+    in_stock = await Product.objects.filter(stock__gt=0).acount()
+    await asyncio.gather(sync_to_async(close_connection)(), upstream(_ms(request)))
+    return JsonResponse({"in_stock": in_stock})
+
+
 def test_stock_then_wait_names_the_order_of_close_and_wait(project):
     verdict = asyncio.run(check_stock_then_wait(closes_beside_the_wait))
     assert not verdict and "20 of 20 requests still held" in str(verdict)
     assert "await the close before you start the wait" in str(verdict)
     assert "a thread of its own would close nothing" not in str(verdict)
+    for _ in range(2):  # it passed every time before: not a matter of luck now
+        verdict = asyncio.run(check_stock_then_wait(closes_beside_the_wait_close_first))
+        assert not verdict and "requests still held their database connection" in str(verdict)
+        assert "await the close before you start the wait" in str(verdict), str(verdict)
     # the thread is the mistake here: the other hint
     verdict = asyncio.run(check_stock_then_wait(closes_on_another_thread))
     assert not verdict and "a thread of its own would close nothing" in str(verdict)

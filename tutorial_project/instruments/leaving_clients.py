@@ -11,8 +11,12 @@ cancelled. Plain sockets, so a "leave" is exactly one closed connection.
 """
 
 import asyncio
+import contextlib
+import gc
 import json
+import logging
 import time
+import weakref
 from urllib.parse import urlsplit
 
 SETTLE_TIMEOUT = 30.0  # seconds for the abandoned views to end, at most
@@ -58,3 +62,74 @@ async def clients_leave(url, path, *, clients=10, leave_after=1.0, next_path=NEX
         if ended >= waits["started"] or time.perf_counter() > deadline:
             return {"next_wait": next_wait, **waits}
         await asyncio.sleep(0.2)
+
+
+@contextlib.contextmanager
+def _quiet_orphans():
+    """Django 5.2's ``ASGIHandler.handle`` leaves its ``listen_for_disconnect`` task behind
+    when its own task is cancelled; asyncio logs such a task when it is collected ("Task
+    exception was never retrieved"). Those lines are not the finding: drop them here."""
+    logger = logging.getLogger("asyncio")
+
+    def drop(record):
+        return "Task" not in record.getMessage()
+
+    logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        logger.removeFilter(drop)
+
+
+async def stopped_request(path, how, *, after=0.3, settle=1.5):
+    """One GET of ``path`` through a new ``ASGIHandler`` in this process, stopped ``after``
+    seconds after its first query: ``how="client"``, the client leaves (``http.disconnect``,
+    as uvicorn reports a closed connection); ``how="server"``, the server cancels its task
+    (as daphne does ``--application-close-timeout`` seconds, 10 by default, after a client
+    left while the application still runs, and uvicorn when ``--timeout-graceful-shutdown``
+    runs out), then the connection closes.
+
+    ``{"request_finished": n, "open": m, "open_after_gc": k}``: the ``request_finished``
+    signals sent, and how many database connections the request opened were still open
+    ``settle`` seconds later, then after ``gc.collect()``.
+    """
+    from django.core.handlers.asgi import ASGIHandler
+    from django.core.signals import request_finished
+    from django.db.backends.signals import connection_created
+
+    from tutorial_project.instruments.handler_cost import asgi_get
+
+    finished, opened = [], []
+
+    def on_finished(sender, **kwargs):
+        finished.append(sender)
+
+    def on_created(sender, connection, **kwargs):
+        opened.append(weakref.ref(connection))  # a weak one: it must not keep it alive
+
+    def still_open():
+        return sum(ref() is not None and ref().connection is not None for ref in opened)
+
+    request_finished.connect(on_finished)
+    connection_created.connect(on_created)
+    try:
+        with _quiet_orphans():
+            leaves = asyncio.Event()
+            task = asyncio.ensure_future(asgi_get(ASGIHandler(), path, leaves_when=leaves))
+            async with asyncio.timeout(SETTLE_TIMEOUT):
+                while not opened and not task.done():  # the view has begun: it queried
+                    await asyncio.sleep(0.01)
+            await asyncio.sleep(after)
+            if how == "server":
+                task.cancel()
+            leaves.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await asyncio.sleep(settle)  # the view has ended by now, cancelled or not
+            left_open = still_open()
+            gc.collect()
+            return {"request_finished": len(finished), "open": left_open,
+                    "open_after_gc": still_open()}
+    finally:
+        request_finished.disconnect(on_finished)
+        connection_created.disconnect(on_created)

@@ -89,8 +89,9 @@ RUNS = [
     # threads at 100 clients); a pool far from full on a full machine is not what held them.
     # 39 req/s, not the table's 36: at exactly 0.9 of the cap, the case refused a right
     # "> 0.9". On a full machine the same setup gave 30-36 req/s: each thread's 100 ms
-    # stretches, so the cap is an upper bound, and rps x mean (the requests in the server,
-    # about 100) against the pool is the sign of a full pool that does not move.
+    # stretches, so the cap is an upper bound; 30 is still 0.75 of it. A pool that is full
+    # only because the machine stretched every request sits far below its cap (the
+    # 400-client case below): rps x mean > pool (Little's law) does not tell them apart.
     (_run(100, 39, 2.6, 0.1, 0.11, 0.03, 2.0, pool=4), "queue",
      "waitress, 4 threads, 100 clients, as in this lesson's table: 39 req/s against the "
      "pool's cap of 4 / 0.1 s = 40, and about 100 requests in the server for 4 threads: a "
@@ -98,6 +99,13 @@ RUNS = [
     (_run(100, 120, 0.8, 0.1, 0.5, 0.05, 1.95, pool=200), "machine",
      "waitress, 200 threads, far from their cap of 2000 req/s, server at half a core, both "
      "cores busy: requests waited for a CPU"),
+    # More clients than threads, so the pool is full (rps x mean = 400 for 200 threads), but
+    # each request held its thread 200 / 300 = 0.67 s for 0.1 s of work: the machine
+    # stretched them, and the pool's cap was never near (s31 review).
+    (_run(400, 300, 1.33, 0.1, 0.5, 0.05, 1.97, pool=200), "machine",
+     "waitress, 200 threads, 400 clients: 400 requests in the server for 200 threads, but "
+     "300 req/s against the pool's cap of 2000: each held its thread 6x its work, waiting "
+     "for a CPU on a full machine"),
     # The lesson reads "server CPU" only near a whole core: below it, on a full machine, the
     # machine (a thread per request or not). These four bound both thresholds from both sides.
     (_run(100, 280, 0.36, 0.1, 0.75, 0.05, 1.98), "machine",
@@ -133,9 +141,10 @@ HINTS = {
                "a little over the work (1.2x) is the server's own time per request, a "
                "queue makes it several times the work",
     "machine": "add up the whole machine: when machine_busy is near cores while neither the "
-               "server nor the tool is near one core, and no pool is full (rps far below "
-               "pool / work), requests waited for a CPU that other programs were using: the "
-               "machine, not the server, was the limit",
+               "server nor the tool is near one core, and no pool is near its cap (rps far "
+               "below pool / work; more requests than threads is not enough: a busy machine "
+               "that stretches every request fills a pool too), requests waited for a CPU "
+               "that other programs were using: the machine, not the server, was the limit",
 }
 
 
@@ -150,8 +159,8 @@ NOT_THE_MACHINE = (
 POOL_FULL = (
     "a pool at its cap is a queue whatever the machine does: with run['pool'] threads each "
     "busy run['work'] seconds, the server cannot pass pool / work requests per second; when "
-    "rps is near that, or when more requests are in the server than the pool has threads "
-    "(Little's law: rps x mean of them on average), test it before the machine"
+    "rps is near that (a full machine stretches each request, so a little below it), test "
+    "it before the machine"
 )
 
 
@@ -466,11 +475,24 @@ def _holds_a_connection():
 # The queries of the request being served, counted on whatever thread runs them (sync_to_async
 # and asyncio.to_thread carry the request's context there): set by _answers_after_upstream.
 _REQUEST_QUERIES = contextvars.ContextVar("lesson08_request_queries", default=None)
+# The connections the request's queries ran on, on whatever thread (same as above): pairs of
+# a DatabaseWrapper and the DB-API connection it held then. A pool thread's wrapper may open
+# a new connection for another request; that one is not this request's.
+_REQUEST_WRAPPERS = contextvars.ContextVar("lesson08_request_wrappers", default=None)
 
 
-def _count_a_query():
+def _count_a_query(wrapper):
     if (queries := _REQUEST_QUERIES.get()) is not None:
         queries[0] += 1
+    if (used := _REQUEST_WRAPPERS.get()) is not None and not any(
+            w is wrapper and raw is wrapper.connection for w, raw in used):
+        used.append((wrapper, wrapper.connection))
+
+
+def _still_open(used):
+    """Whether a connection the request used is still open, read from this thread at once:
+    no await, so a close queued on another thread that has not run yet counts as open."""
+    return any(wrapper.connection is raw for wrapper, raw in used or ())
 
 
 class _ConnectionsUsed:
@@ -496,7 +518,7 @@ class _ConnectionsUsed:
     def _marker(self, wrapper):
         def mark(execute, sql, params, many, context):
             self.used[id(wrapper)] = wrapper
-            _count_a_query()
+            _count_a_query(wrapper)
             return execute(sql, params, many, context)
 
         mark.lesson08 = True
@@ -565,7 +587,10 @@ class _UpstreamWatch:
             raise _WaitTooLong(f"the check stopped a {seconds:g} s wait in upstream()")
         if (calls := _UPSTREAM_CALLS.get()) is not None:
             calls.append(asyncio.current_task())
-        wait = [seconds, None]  # [asked, when its sleep began]: None until the gate opens
+        # [asked, when its sleep began (None until the gate opens), the request's queries so
+        # far, whether a connection it used was open as upstream() was entered]
+        wait = [seconds, None, (_REQUEST_QUERIES.get() or [0])[0],
+                _still_open(_REQUEST_WRAPPERS.get())]
         if (waits := _UPSTREAM_WAITS.get()) is not None:
             waits.append(wait)
         if self.connections is not None:  # this request's own queries so far
@@ -605,41 +630,66 @@ def _cut_short(seconds, began, now):
     return began is None or now - began < 0.9 * seconds - 0.02
 
 
-def _answers_after_upstream(view, early, queries, short, held_at_end):
+def _answers_after_upstream(view, early, queries, short, held_at_end, after_wait, beside):
     """``view``, noting in ``early`` each answer sent while an upstream() call that the view
     started was still running (``ensure_future(upstream(...))``, then a sleep: nothing waits
     for the upstream's answer, nor hears of its failure), in ``short`` the seconds of each
     wait cut short (answered before it could have slept them: ``wait_for(upstream(...),
     0.2)`` with the timeout swallowed), in ``queries`` how many queries each request
     ran, and in ``held_at_end`` whether its thread still held a connection when the view
-    returned (a close begun beside the wait or after it had run by then)."""
+    returned (a close begun beside the wait or after it had run by then); in ``after_wait``
+    how many queries each request ran after its upstream() call began, and in ``beside``
+    whether a connection it had used was still open as upstream() was entered, and closed
+    by the time the view returned: a close run beside the wait (``asyncio.gather``, a task)
+    or after it, whatever order the close and the check's probe happened to run in."""
 
     async def watched(request):
-        calls, waits, mine = [], [], [0]
+        calls, waits, mine, used = [], [], [0], []
         mark = _UPSTREAM_CALLS.set(calls)  # tasks the view starts copy this context
         waiting = _UPSTREAM_WAITS.set(waits)
         counting = _REQUEST_QUERIES.set(mine)
+        using = _REQUEST_WRAPPERS.set(used)
         try:
             response = await view(request)
         finally:
             now = time.perf_counter()
+            _REQUEST_WRAPPERS.reset(using)
             _REQUEST_QUERIES.reset(counting)
             _UPSTREAM_WAITS.reset(waiting)
             _UPSTREAM_CALLS.reset(mark)
             queries.append(mine[0])
+            if waits:
+                after_wait.append(mine[0] - waits[0][2])
+                beside.append(waits[0][3] and not _still_open(used))
+            # Calls still running as the view returned, seen in this same step: a call that
+            # was due to end a moment later (a sleep as long as its wait, started just
+            # before it) cannot slip through in the steps below.
+            me = asyncio.current_task()
+            running = [call for call in calls if call is not me and not call.done()]
+            seen = len(calls)
             # A task the view started and returned without awaiting has not run yet: give it
             # a few steps, so that its upstream() call is seen (create_task(...), return).
             for _ in range(3):
                 await asyncio.sleep(0)
-            me = asyncio.current_task()
-            early.extend(call for call in calls if call is not me and not call.done())
-            short.extend(s for s, began in waits if _cut_short(s, began, now))
+            early.extend(running + [call for call in calls[seen:] if call is not me])
+            short.extend(s for s, began, *_ in waits if _cut_short(s, began, now))
         # after the above: a task left running must still be running when it is looked at.
         # thread_sensitive: the request's thread, where its connection lives
         held_at_end.append(await sync_to_async(_holds_a_connection)())
         return response
 
     return watched
+
+
+JSON = "application/json"  # JsonResponse's Content-Type
+
+
+def _json(answer):
+    """The answer's body read as JSON, or its start as text when it is not JSON."""
+    try:
+        return answer.json()
+    except ValueError:
+        return answer.text[:80]
 
 
 def _sell_out_one():
@@ -760,7 +810,10 @@ async def check_stock_then_wait(check, stock_then_wait):
     queries = []  # how many queries each request ran, in the order they were answered
     short = []  # the seconds of each upstream() wait cut short (cancelled, or never begun)
     held_at_end = []  # whether each request's thread held a connection when the view returned
-    mount(ROUTE, _answers_after_upstream(stock_then_wait, early, queries, short, held_at_end))
+    after_wait = []  # queries each request ran after its upstream() call began
+    beside = []  # whether each request closed only once its upstream() call had begun
+    mount(ROUTE, _answers_after_upstream(stock_then_wait, early, queries, short, held_at_end,
+                                         after_wait, beside))
     mount(BASELINE_ROUTE, _baseline_view)
     client_gave_up = False
     try:
@@ -871,12 +924,18 @@ async def check_stock_then_wait(check, stock_then_wait):
         "`await ....acount()`" if errors else
         "answer with status 200, JsonResponse's default: leave out status=",
     )
-    bodies = [answer.json() for answer in answers]
+    bodies = [_json(answer) for answer in answers]
+    types = sorted({answer.headers.get("content-type", "") for answer in answers})
     check.that(
-        all(body == {"in_stock": expected} for body in bodies),
+        all(body == {"in_stock": expected} for body in bodies) and types == [JSON],
         "each answer is {\"in_stock\": n} with the right count",
-        f"an answer was {bodies[0]!r}, expected {{'in_stock': {expected}}}",
-        hint="count Product rows with stock > 0: filter(stock__gt=0)",
+        f"an answer was {bodies[0]!r}, expected {{'in_stock': {expected}}}"
+        if any(body != {"in_stock": expected} for body in bodies) else
+        f"the answers came as {', '.join(types)}, not {JSON}: JSON "
+        "text in an HttpResponse is an HTML page to every client that reads the type",
+        hint="count Product rows with stock > 0: filter(stock__gt=0)"
+        if any(body != {"in_stock": expected} for body in bodies) else
+        "answer with JsonResponse({\"in_stock\": n}): it sets Content-Type: application/json",
     )
     check.that(
         len(burst_seconds) == CLIENTS,
@@ -960,25 +1019,32 @@ async def check_stock_then_wait(check, stock_then_wait):
         "(a module global, a cache, even one that expires within a second) is wrong as soon "
         "as it does",
     )
+    queried_after = sum(n > 0 for n in after_wait)
     check.that(
-        all(watch.queried_before[:CLIENTS]),
-        "each request counted before it waited",
+        all(watch.queried_before[:CLIENTS]) and not queried_after,
+        "each request counted before it waited, and queried nothing after",
         "the requests began to wait before they had used the database: the view counts "
-        "after the wait",
+        "after the wait" if not all(watch.queried_before[:CLIENTS]) else
+        f"{queried_after} of {CLIENTS} requests queried the database again after their "
+        "upstream() call began: the view counts after the wait too",
         hint="count first, let the connection go, then wait: that order is the exercise; a "
         "query after the wait opens a connection that the request holds to its end, and "
         "the answer is not fresher for it in a view that waits for something else",
     )
     held = watch.held[:CLIENTS]
     # held while it waited, let go by the time the view returned: the close ran on the right
-    # thread, but beside the wait (asyncio.gather, a task) or after it
-    closed_late = any(held) and held_at_end and not any(held_at_end)
+    # thread, but beside the wait (asyncio.gather, a task) or after it. Seen either by the
+    # probe on the request's thread, or as upstream() was entered (the probe may run after a
+    # close queued before it, as in gather(close, upstream(...))).
+    closed_late = (any(held) and held_at_end and not any(held_at_end)) or any(beside)
+    late = max(sum(held), sum(beside))
     check.that(
-        not any(held),
+        not any(held) and not any(beside),
         "no request held a database connection while it waited",
-        f"{sum(held)} of {CLIENTS} requests still held their database connection while they "
-        "waited" + ("; each had let it go by the time the view returned: the close ran while "
-                    "the wait was on, or after it" if closed_late else ""),
+        f"{late} of {CLIENTS} requests still held their database connection "
+        + ("when they began to wait" if not any(held) else "while they waited")
+        + ("; each had let it go by the time the view returned: the close ran while "
+           "the wait was on, or after it" if closed_late else ""),
         hint="await the close before you start the wait: a close started beside it "
         "(asyncio.gather, create_task) or after it lets the connection go too late; the "
         "thread was the right one" if closed_late else
