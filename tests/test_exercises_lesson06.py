@@ -1559,7 +1559,7 @@ def test_06_2_swallowing_a_cancel_in_the_retry_pause_fails():
         return True
 
     fails_with(run(lesson06.check_get_or_none, _retrying(pause)),
-               "cancelled while it waited to try a 503 again, it returned None",
+               "cancelled while it waited to try a 500 answer again, it returned None",
                "CancelledError around the pause")
 
 
@@ -1704,3 +1704,128 @@ def test_06_2_a_steady_very_short_wait_fails_for_too_many_tries():
     verdict = run(lesson06.check_get_or_none, get_or_none)
     fails_with(verdict, "too many tries", "after a few ms")
     assert "without waiting" not in str(verdict), str(verdict)
+
+
+# Review s31b, findings 1-3: a cancel swallowed in the pause of an answer that does not retry a
+# 503; retries of a 401 and of a body httpx cannot decode; a budget of its own in 06.1.
+def test_06_2_swallowing_a_cancel_in_the_pause_without_retrying_a_503_fails():
+    async def get_or_none(client, path, budget):
+        try:
+            async with asyncio.timeout(budget):
+                for attempt in range(10):
+                    try:
+                        response = await client.get(path)
+                    except httpx.TransportError:
+                        pass
+                    else:
+                        if response.status_code not in {500, 502, 504}:
+                            response.raise_for_status()
+                            return response.json()
+                    try:
+                        await asyncio.sleep(0.05 * 2 ** attempt)
+                    except asyncio.CancelledError:
+                        return None  # swallows the caller's cancel
+        except (TimeoutError, httpx.HTTPError, ValueError):
+            return None
+
+    fails_with(run(lesson06.check_get_or_none, get_or_none),
+               "cancelled while it waited to try a 500 answer again, it returned None",
+               "CancelledError around the pause")
+
+
+def test_06_2_swallowing_a_cancel_in_the_pause_retrying_only_refused_connections_fails():
+    async def get_or_none(client, path, budget):
+        try:
+            async with asyncio.timeout(budget):
+                for attempt in range(10):
+                    try:
+                        response = await client.get(path)
+                    except httpx.ConnectError:
+                        try:
+                            await asyncio.sleep(0.05 * 2 ** attempt)
+                        except asyncio.CancelledError:
+                            return None
+                        continue
+                    response.raise_for_status()
+                    return response.json()
+        except (TimeoutError, httpx.HTTPError, ValueError):
+            return None
+
+    fails_with(run(lesson06.check_get_or_none, get_or_none),
+               "cancelled while it waited to try a refused connection again, it returned None")
+
+
+def test_06_2_retrying_only_refused_connections_also_passes():
+    async def get_or_none(client, path, budget):
+        try:
+            async with asyncio.timeout(budget):
+                for attempt in range(10):
+                    try:
+                        response = await client.get(path)
+                    except httpx.ConnectError:
+                        await asyncio.sleep(0.05 * 2 ** attempt)
+                        continue
+                    response.raise_for_status()
+                    return response.json()
+        except (TimeoutError, httpx.HTTPError, ValueError):
+            return None
+
+    verdict = run(lesson06.check_get_or_none, get_or_none)
+    assert verdict, str(verdict)
+    assert "cancelled in its pause between two tries stays cancelled" in str(verdict)
+
+
+def test_06_2_retrying_a_401_and_a_decoding_error_fails():
+    async def get_or_none(client, path, budget):
+        try:
+            async with asyncio.timeout(budget):
+                for attempt in range(10):
+                    try:
+                        response = await client.get(path)
+                        if response.status_code in RETRYABLE | {401}:  # "refresh and retry"
+                            raise httpx.TransportError("retry")
+                        response.raise_for_status()
+                        return response.json()
+                    except (httpx.TransportError, httpx.DecodingError):
+                        await asyncio.sleep(0.02 * 2 ** attempt)
+        except (TimeoutError, httpx.HTTPError, ValueError):
+            return None
+
+    verdict = run(lesson06.check_get_or_none, get_or_none)
+    fails_with(verdict, "a 401 answer was asked", "a body its headers lie about was asked",
+               "a 401, a 404 or a 501 comes back the same")
+    assert "a 501 answer was asked" not in str(verdict), str(verdict)
+
+
+def test_06_2_retrying_every_request_error_fails_on_a_decoding_error():
+    async def get_or_none(client, path, budget):
+        try:
+            async with asyncio.timeout(budget):
+                for attempt in range(10):
+                    try:
+                        response = await client.get(path)
+                    except httpx.RequestError:  # a DecodingError is one, not only the network
+                        await asyncio.sleep(0.05 * 2 ** attempt)
+                        continue
+                    if response.status_code not in RETRYABLE:
+                        break
+                    await asyncio.sleep(0.05 * 2 ** attempt)
+            response.raise_for_status()
+            return response.json()
+        except (TimeoutError, httpx.HTTPError, ValueError):
+            return None
+
+    verdict = run(lesson06.check_get_or_none, get_or_none)
+    fails_with(verdict, "a body its headers lie about was asked")
+    assert "a 401 answer was asked" not in str(verdict), str(verdict)
+
+
+def test_06_1_a_budget_of_its_own_fails_with_the_no_budget_hint():
+    async def fetch_both(client):
+        weather, news = await asyncio.wait_for(
+            asyncio.gather(client.get("/weather"), client.get("/news")), 0.5)
+        return weather.json(), news.json()
+
+    verdict = run(lesson06.check_fetch_both, fetch_both)
+    fails_with(verdict, "answering in 0.6 s", "fetch_both has no budget")
+    assert "InvalidStateError" not in str(verdict), str(verdict)
