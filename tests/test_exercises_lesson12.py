@@ -1621,6 +1621,20 @@ def test_12_6_a_test_that_reads_the_wrong_cache_key_fails_with_a_hint(project):
                "passes on a view that caches the partial answer")
 
 
+def test_12_6_a_sync_cache_get_in_the_async_test_fails_with_a_hint(project):
+    # Right in every assertion, but cache.get() on the loop, which check 12.3 refuses too.
+    async def test_partial_failure(client):
+        response = await client.get("?news=fail")
+        body = json.loads(response.content)
+        assert response.status_code == 200 and response["Cache-Control"] == "no-store"
+        assert body["partial"] is True and body["news"] is None and body["errors"]["news"]
+        assert body["weather"] and body["stocks"]
+        assert cache.get("capstone:widgets:weather=ok&stocks=ok&news=fail") is None
+
+    verdict = run(lesson12.check_partial_test, test_partial_failure)
+    fails_with(verdict, "it called the sync cache.get() in async code", "await cache.aget(key)")
+
+
 def test_12_6_a_test_that_never_asks_again_fails_with_a_hint(project):
     async def test_partial_failure(client):  # one request cannot see a cached partial answer
         response = await client.get("?news=fail")

@@ -1282,12 +1282,18 @@ async def check_partial_test(check, test_partial_failure):
     must_be_async(check, test_partial_failure, "test_partial_failure", "client")
     correct, buggy = _buggy_views()
     with quiet_request_log():
-        with _own_cache():  # each view starts from an empty cache
+        with _own_cache(), sync_cache_calls_on_this_thread() as sync_calls:  # an empty cache
             outcome = await attempt(check, lambda: test_partial_failure(_ViewClient(correct)),
                                     "your test on the correct view")
         check.that(not isinstance(outcome, Raised), "it passes on the correct view",
                    f"on the correct view it failed: {outcome}",
                    hint="request ?news=fail and assert what a partial answer looks like")
+        sync_names = sorted(set(sync_calls))
+        check.that(not sync_names, "it uses the cache's async API",
+                   f"it called the sync cache.{'/'.join(sync_names)}() in async code: that "
+                   "runs on the event loop, as check 12.3 refuses in cached() (with Redis or "
+                   "memcached, a network round trip that stalls every request)",
+                   hint="await cache.aget(key)")
         with _own_cache():
             await _refuse_loop_blocking(check, "your test",
                                         lambda: test_partial_failure(_ViewClient(correct)))
