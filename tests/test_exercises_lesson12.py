@@ -867,9 +867,34 @@ def test_12_3_an_empty_context_that_closes_without_its_own_thread_fails_with_a_h
         return await asyncio.shield(computing[slot])
 
     verdict = run(lesson12.check_cached, cached)
-    fails_with(verdict, "under a sync caller", "ThreadSensitiveContext",
-               "whatever context the task has")
+    fails_with(verdict, "Under a sync caller", "ThreadSensitiveContext",
+               "an empty context alone is sent to the thread that called async_to_sync")
     assert "in the caller's context runs" not in str(verdict), str(verdict)
+
+
+def test_12_3_a_thread_of_its_own_in_a_copied_context_fails_with_a_hint(project):
+    # A ThreadSensitiveContext and close_all, but in the caller's (copied) context: under a
+    # sync caller the task inherits the caller's executor, which asgiref prefers, so its
+    # close_all closes the caller's connection. Through ASGIHandler it passes.
+    from asgiref.sync import ThreadSensitiveContext, sync_to_async
+    from django.db import connections
+
+    def in_a_copied_context(coroutine):
+        async def run():
+            async with ThreadSensitiveContext():
+                try:
+                    return await coroutine
+                finally:
+                    await sync_to_async(connections.close_all)()
+
+        return asyncio.create_task(run())
+
+    cached = _cached_keyed_by(lambda key: (asyncio.get_running_loop(), key), _aset,
+                              in_a_copied_context)
+    verdict = run(lesson12.check_cached, cached)
+    fails_with(verdict, "Cannot operate on a closed database", "contextvars.Context()",
+               "a copied context carries the caller's executor")
+    assert "a request that leaves leaves no database connection open" in str(verdict)
 
 
 def test_12_3_a_sync_has_key_on_the_loop_fails_with_a_hint(project):

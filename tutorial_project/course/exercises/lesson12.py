@@ -694,12 +694,14 @@ async def _check_a_failure_after_a_query(check, cached):
 
 
 SYNC_CALLER_HINT = (
-    "run the computation's queries, and its close_all, on a thread of its own: in a context of "
-    "its own, inside `async with ThreadSensitiveContext():` (tutorial_project/capstone/"
-    "service.py, _start()). Without one, under a sync caller a thread-sensitive "
-    "sync_to_async runs on the caller's thread whatever context the task has, the caller's or "
-    "an empty one (asgiref sends it to the thread that called async_to_sync for this loop), "
-    "and the close_all there closes the caller's connection")
+    "run the computation's queries, and its close_all, on a thread of its own; it takes both "
+    "of _start()'s steps (tutorial_project/capstone/service.py): an empty context, "
+    "asyncio.create_task(..., context=contextvars.Context()), and `async with "
+    "ThreadSensitiveContext():` inside it. Under a sync caller, a thread-sensitive "
+    "sync_to_async runs on the caller's thread otherwise: a copied context carries the "
+    "caller's executor, which asgiref prefers to any ThreadSensitiveContext, and an empty "
+    "context alone is sent to the thread that called async_to_sync for this loop. The "
+    "close_all there closes the caller's connection")
 
 
 async def _check_a_sync_caller(check, cached):
