@@ -699,9 +699,9 @@ SYNC_CALLER_HINT = (
     "asyncio.create_task(..., context=contextvars.Context()), and `async with "
     "ThreadSensitiveContext():` inside it. Under a sync caller, a thread-sensitive "
     "sync_to_async runs on the caller's thread otherwise: a copied context carries the "
-    "caller's executor, which asgiref prefers to any ThreadSensitiveContext, and an empty "
-    "context alone is sent to the thread that called async_to_sync for this loop. The "
-    "close_all there closes the caller's connection")
+    "caller's executor, which asgiref prefers to a ThreadSensitiveContext() entered in the "
+    "task, and an empty context alone is sent to the thread that called async_to_sync for "
+    "this loop. The close_all there closes the caller's connection")
 
 
 async def _check_a_sync_caller(check, cached):
