@@ -867,9 +867,34 @@ def test_12_3_an_empty_context_that_closes_without_its_own_thread_fails_with_a_h
         return await asyncio.shield(computing[slot])
 
     verdict = run(lesson12.check_cached, cached)
-    fails_with(verdict, "under a sync caller", "ThreadSensitiveContext",
-               "whatever context the task has")
+    fails_with(verdict, "Under a sync caller", "ThreadSensitiveContext",
+               "an empty context alone is sent to the thread that called async_to_sync")
     assert "in the caller's context runs" not in str(verdict), str(verdict)
+
+
+def test_12_3_a_thread_of_its_own_in_a_copied_context_fails_with_a_hint(project):
+    # A ThreadSensitiveContext and close_all, but in the caller's (copied) context: under a
+    # sync caller the task inherits the caller's executor, which asgiref prefers, so its
+    # close_all closes the caller's connection. Through ASGIHandler it passes.
+    from asgiref.sync import ThreadSensitiveContext, sync_to_async
+    from django.db import connections
+
+    def in_a_copied_context(coroutine):
+        async def run():
+            async with ThreadSensitiveContext():
+                try:
+                    return await coroutine
+                finally:
+                    await sync_to_async(connections.close_all)()
+
+        return asyncio.create_task(run())
+
+    cached = _cached_keyed_by(lambda key: (asyncio.get_running_loop(), key), _aset,
+                              in_a_copied_context)
+    verdict = run(lesson12.check_cached, cached)
+    fails_with(verdict, "Cannot operate on a closed database", "contextvars.Context()",
+               "a copied context carries the caller's executor")
+    assert "a request that leaves leaves no database connection open" in str(verdict)
 
 
 def test_12_3_a_sync_has_key_on_the_loop_fails_with_a_hint(project):
@@ -1619,6 +1644,20 @@ def test_12_6_a_test_that_reads_the_wrong_cache_key_fails_with_a_hint(project):
 
     fails_with(run(lesson12.check_partial_test, test_partial_failure),
                "passes on a view that caches the partial answer")
+
+
+def test_12_6_a_sync_cache_get_in_the_async_test_fails_with_a_hint(project):
+    # Right in every assertion, but cache.get() on the loop, which check 12.3 refuses too.
+    async def test_partial_failure(client):
+        response = await client.get("?news=fail")
+        body = json.loads(response.content)
+        assert response.status_code == 200 and response["Cache-Control"] == "no-store"
+        assert body["partial"] is True and body["news"] is None and body["errors"]["news"]
+        assert body["weather"] and body["stocks"]
+        assert cache.get("capstone:widgets:weather=ok&stocks=ok&news=fail") is None
+
+    verdict = run(lesson12.check_partial_test, test_partial_failure)
+    fails_with(verdict, "it called the sync cache.get() in async code", "await cache.aget(key)")
 
 
 def test_12_6_a_test_that_never_asks_again_fails_with_a_hint(project):

@@ -694,12 +694,14 @@ async def _check_a_failure_after_a_query(check, cached):
 
 
 SYNC_CALLER_HINT = (
-    "run the computation's queries, and its close_all, on a thread of its own: in a context of "
-    "its own, inside `async with ThreadSensitiveContext():` (tutorial_project/capstone/"
-    "service.py, _start()). Without one, under a sync caller a thread-sensitive "
-    "sync_to_async runs on the caller's thread whatever context the task has, the caller's or "
-    "an empty one (asgiref sends it to the thread that called async_to_sync for this loop), "
-    "and the close_all there closes the caller's connection")
+    "run the computation's queries, and its close_all, on a thread of its own; it takes both "
+    "of _start()'s steps (tutorial_project/capstone/service.py): an empty context, "
+    "asyncio.create_task(..., context=contextvars.Context()), and `async with "
+    "ThreadSensitiveContext():` inside it. Under a sync caller, a thread-sensitive "
+    "sync_to_async runs on the caller's thread otherwise: a copied context carries the "
+    "caller's executor, which asgiref prefers to a ThreadSensitiveContext() entered in the "
+    "task, and an empty context alone is sent to the thread that called async_to_sync for "
+    "this loop. The close_all there closes the caller's connection")
 
 
 async def _check_a_sync_caller(check, cached):
@@ -1282,12 +1284,18 @@ async def check_partial_test(check, test_partial_failure):
     must_be_async(check, test_partial_failure, "test_partial_failure", "client")
     correct, buggy = _buggy_views()
     with quiet_request_log():
-        with _own_cache():  # each view starts from an empty cache
+        with _own_cache(), sync_cache_calls_on_this_thread() as sync_calls:  # an empty cache
             outcome = await attempt(check, lambda: test_partial_failure(_ViewClient(correct)),
                                     "your test on the correct view")
         check.that(not isinstance(outcome, Raised), "it passes on the correct view",
                    f"on the correct view it failed: {outcome}",
                    hint="request ?news=fail and assert what a partial answer looks like")
+        sync_names = sorted(set(sync_calls))
+        check.that(not sync_names, "it uses the cache's async API",
+                   f"it called the sync cache.{'/'.join(sync_names)}() in async code: that "
+                   "runs on the event loop, as check 12.3 refuses in cached() (with Redis or "
+                   "memcached, a network round trip that stalls every request)",
+                   hint="await cache.aget(key)")
         with _own_cache():
             await _refuse_loop_blocking(check, "your test",
                                         lambda: test_partial_failure(_ViewClient(correct)))
