@@ -716,7 +716,7 @@ async def answers_502_in_its_own_words(request):  # right, written differently: 
         return JsonResponse({"error": "give ?category=<slug>"}, status=400)
     try:
         result = await report_task().aenqueue(category)
-    except Exception as error:
+    except Exception:
         return JsonResponse({"error": "the report queue did not answer",
                              "kind": "queue_unavailable"}, status=502)
     return JsonResponse({"id": result.id, "status": result.status}, status=202)

@@ -765,7 +765,7 @@ async def check_start_report_view(check, view):
                           + ([f"no answer within {DOWN_ANSWER_SECONDS} s"] if down_hung else []))
         _refuse(check, f"when the queue was down, the view kept retrying: {tries}",
                 hint=f"retry a failed enqueue a few times at most ({MOST_TRIES_WHEN_DOWN} tries "
-                f"in all passes), with a short backoff (under {BACKOFF_SECONDS} s in all), "
+                f"in all passes), with a short backoff ({BACKOFF_SECONDS} s in all at most), "
                 "then answer a 5xx: a queue that is down stays down longer than a client waits")
     check.that(not twice, "one enqueue per request, on every backend the check used",
                "; ".join(f"{count} enqueues {where}" for where, count in twice.items()),
