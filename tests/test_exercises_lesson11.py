@@ -710,14 +710,15 @@ async def leaks_the_error_in_a_503(request):  # the right status, the server's d
 
 
 async def answers_502_in_its_own_words(request):  # right, written differently: 502, a kind
+    # of its own (not the exception's class: that names your code; s31b review)
     category = request.GET.get("category", "").strip()
     if not category:
         return JsonResponse({"error": "give ?category=<slug>"}, status=400)
     try:
         result = await report_task().aenqueue(category)
-    except Exception as error:
+    except Exception:
         return JsonResponse({"error": "the report queue did not answer",
-                             "kind": type(error).__name__}, status=502)
+                             "kind": "queue_unavailable"}, status=502)
     return JsonResponse({"id": result.id, "status": result.status}, status=202)
 
 
@@ -1074,3 +1075,159 @@ def test_page_skus_forgotten_await_then_fixed(project):
         assert "coroutine" in str(verdict)
         verdict = run(check_page_skus, page_in_a_thread)  # the learner adds the await
         assert verdict and "never awaited" not in str(verdict), (answer.__name__, verdict)
+
+
+# --- s31b review: a long backoff, the report's query inline, the exception's class named,
+# hints that name the real mistake ---------------------------------------------------------
+
+
+async def long_backoff(request):  # 4 tries, 1 + 2 + 4 s of backoff: the client waits 7 s
+    category = request.GET.get("category", "").strip()
+    if not category:
+        return JsonResponse({"error": "give ?category=<slug>"}, status=400)
+    for attempt in range(4):
+        try:
+            result = await report_task().aenqueue(category)
+            break
+        except ConnectionError:
+            if attempt == 3:
+                return JsonResponse({"error": "the report queue is unavailable"}, status=503)
+            await asyncio.sleep(2 ** attempt)
+    return JsonResponse({"id": result.id, "status": result.status}, status=202)
+
+
+async def backoff_just_over_a_second(request):  # 0.4 + 0.8 s: answers in time, backs off long
+    category = request.GET.get("category", "").strip()
+    if not category:
+        return JsonResponse({"error": "give ?category=<slug>"}, status=400)
+    for attempt in range(3):
+        try:
+            result = await report_task().aenqueue(category)
+            break
+        except ConnectionError:
+            if attempt == 2:
+                return JsonResponse({"error": "the report queue is unavailable"}, status=503)
+            await asyncio.sleep(0.4 * 2 ** attempt)
+    return JsonResponse({"id": result.id, "status": result.status}, status=202)
+
+
+async def backoff_in_a_thread(request):  # time.sleep(2) per retry in a thread: no answer in 3 s
+    from asgiref.sync import sync_to_async
+
+    category = request.GET.get("category", "").strip()
+    if not category:
+        return JsonResponse({"error": "give ?category=<slug>"}, status=400)
+    for attempt in range(3):
+        try:
+            result = await report_task().aenqueue(category)
+            break
+        except ConnectionError:
+            if attempt == 2:
+                return JsonResponse({"error": "the report queue is unavailable"}, status=503)
+            await sync_to_async(sleep)(2)
+    return JsonResponse({"id": result.id, "status": result.status}, status=202)
+
+
+async def report_inline_too(request):  # the report's SUM in the view, then the task as well
+    from django.db.models import F, Sum
+
+    from tutorial_project.catalog.models import Product
+
+    category = request.GET.get("category", "").strip()
+    if not category:
+        return JsonResponse({"error": "give ?category=<slug>"}, status=400)
+    totals = await Product.objects.filter(category__slug=category).aaggregate(
+        units=Sum("stock"), value=Sum(F("stock") * F("price")))
+    result = await report_task().aenqueue(category)
+    return JsonResponse({"id": result.id, "status": result.status,
+                         "units": totals["units"]}, status=202)
+
+
+async def names_the_exception_class(request):  # no host or port, but the class's name
+    category = request.GET.get("category", "").strip()
+    if not category:
+        return JsonResponse({"error": "give ?category=<slug>"}, status=400)
+    try:
+        result = await report_task().aenqueue(category)
+    except Exception as error:
+        return JsonResponse({"error": f"builtins.{type(error).__name__}"}, status=503)
+    return JsonResponse({"id": result.id, "status": result.status}, status=202)
+
+
+async def validates_with_aexists(request):  # right: the slug checked by the async ORM
+    from tutorial_project.catalog.models import Category
+
+    category = request.GET.get("category", "").strip()
+    if not category or not await Category.objects.filter(slug=category).aexists():
+        return JsonResponse({"error": "unknown category"}, status=400)
+    result = await report_task().aenqueue(category)
+    return JsonResponse({"id": result.id, "status": result.status}, status=202)
+
+
+async def validates_with_sync_exists(request):  # sync ORM on the loop; the enqueue is async
+    from tutorial_project.catalog.models import Category
+
+    category = request.GET.get("category", "").strip()
+    if not category or not Category.objects.filter(slug=category).exists():
+        return JsonResponse({"error": "unknown category"}, status=400)
+    result = await report_task().aenqueue(category)
+    return JsonResponse({"id": result.id, "status": result.status}, status=202)
+
+
+def test_start_report_view_down_queue_and_inline_report(project):
+    from tutorial_project.course.exercises.lesson11 import check_start_report_view
+
+    verdict = run(check_start_report_view, long_backoff)
+    assert not verdict and "kept retrying" in str(verdict), str(verdict)
+    assert "asyncio.sleep() for" in str(verdict) and "short backoff" in str(verdict)
+    verdict = run(check_start_report_view, backoff_just_over_a_second)
+    assert not verdict and "asyncio.sleep() for 1.2 s in all" in str(verdict), str(verdict)
+    verdict = run(check_start_report_view, backoff_in_a_thread)
+    assert not verdict and "no answer within 3 s" in str(verdict), str(verdict)
+    verdict = run(check_start_report_view, report_inline_too)
+    assert not verdict and "its SUM query on catalog_product" in str(verdict), str(verdict)
+    assert "aaggregate" in str(verdict) and "aenqueue" in str(verdict)
+    verdict = run(check_start_report_view, names_the_exception_class)
+    assert not verdict and "builtins.ConnectionError" in str(verdict), str(verdict)
+    assert "its class names your code" in str(verdict)
+    assert run(check_start_report_view, validates_with_aexists)
+    verdict = run(check_start_report_view, validates_with_sync_exists)
+    assert not verdict and "sync ORM call" in str(verdict) and "aexists()" in str(verdict)
+    assert "sync enqueue()" not in str(verdict), str(verdict)
+    verdict = run(check_start_report_view, sync_enqueue)
+    assert not verdict and "sync enqueue() ran on the event loop" in str(verdict), str(verdict)
+
+
+_MEMO = {}
+
+
+async def memoizes_its_pages(number):  # right pages, kept per number: stale once rows change
+    if number not in _MEMO:
+        _MEMO[number] = await page_in_a_thread(number)
+    return _MEMO[number]
+
+
+async def guard_switched_off_on_the_loop(number):  # DJANGO_ALLOW_ASYNC_UNSAFE, sync ORM on the loop
+    import os
+
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    django_paginator, products = paginators()
+    return [p.sku for p in django_paginator.Paginator(products, 5).get_page(number)]
+
+
+def test_page_skus_hints_name_the_mistake(project):
+    import os
+
+    from tutorial_project.course.exercises.lesson11 import check_page_skus
+
+    _MEMO.clear()
+    verdict = run(check_page_skus, memoizes_its_pages)
+    assert not verdict and "ran no query" in str(verdict), str(verdict)
+    assert "kept from an earlier call" in str(verdict) and "cached_property" not in str(verdict)
+    verdict = run(check_page_skus, memoizes_its_pages)  # run again: the memo is full already
+    assert not verdict and "page_skus(1) ran no query" in str(verdict), str(verdict)
+    _MEMO.clear()
+    verdict = run(check_page_skus, guard_switched_off_on_the_loop)
+    assert not verdict and "guard was switched off" in str(verdict), str(verdict)
+    assert "DJANGO_ALLOW_ASYNC_UNSAFE" in str(verdict) and "pool thread" not in str(verdict)
+    assert "DJANGO_ALLOW_ASYNC_UNSAFE" not in os.environ

@@ -24,6 +24,7 @@ from tutorial_project.catalog.models import Product
 from tutorial_project.course.exercises.core import NotSolved, exercise
 from tutorial_project.course.exercises.expect import (
     _REAL_SLEEP,
+    async_unsafe_noted,
     loop_blocking_calls,
     must_be_async,
     sleeps_on_this_thread,
@@ -33,6 +34,7 @@ from tutorial_project.course.exercises.lesson04 import (
     OFF_THREAD_HINT,
     _request_threads,
     as_a_request,
+    guard_switched_off,
     recorded_statements,
 )
 from tutorial_project.course.exercises.probes import quiet_request_log
@@ -138,8 +140,9 @@ async def check_page_skus(check, page_skus):
     first.pk, first.sku = None, FIRST_SKU
     await first.asave()
     try:
-        await _probe_pages(check, page_skus)
-        await _count_not_cached(check, page_skus)
+        with async_unsafe_noted() as unsafe:  # unset for the check, noted if the answer sets it
+            await _probe_pages(check, page_skus, unsafe)
+            await _count_not_cached(check, page_skus)
     finally:
         await Product.objects.filter(sku=FIRST_SKU).adelete()
 
@@ -147,7 +150,12 @@ async def check_page_skus(check, page_skus):
 FIRST_SKU = "AA-000"
 
 
-async def _probe_pages(check, page_skus):
+KEPT_RESULT_HINT = ("a page must be read when it is asked for, since products come and go between "
+                    "calls: build the paginator and read the page in every call, and keep no "
+                    "answers of your own (a dict of pages, lru_cache, the cache)")
+
+
+async def _probe_pages(check, page_skus, unsafe):
     for number, meaning in PAGE_PROBES:
         expected = await _expected_page(number)
         try:
@@ -176,6 +184,8 @@ async def _probe_pages(check, page_skus):
                     hint="an AsyncPage cannot query when you index it, take its len() or loop "
                     "over it with a plain `for`: `[p.sku async for p in page]`, or "
                     "`await page.aget_object_list()` first")
+        guard_switched_off(check, unsafe, hint="use AsyncPaginator (Django 6.0+), or run the "
+                           "sync paginator work in one sync_to_async call")
         if cache_calls:
             _refuse(check, f"page_skus({number!r}) called the sync cache on the event loop: "
                     + ", ".join(f"cache.{name}()" for name in cache_calls),
@@ -200,6 +210,9 @@ async def _probe_pages(check, page_skus):
             "5 per page, and use get_page semantics "
             "(AsyncPaginator.aget_page on Django 6.0+, Paginator.get_page on 5.2), not page()",
         )
+        if not built and not statements:
+            _refuse(check, f"page_skus({number!r}) ran no query: it returned an answer kept "
+                    "from an earlier call", hint=KEPT_RESULT_HINT)
         if not built:
             _refuse(check, f"page_skus({number!r}) built no page with a paginator",
                     hint="the exercise is the paginator's API: let AsyncPaginator.aget_page() "
@@ -245,10 +258,15 @@ async def _count_not_cached(check, page_skus):
         await last.asave()
     try:
         expected = await _expected_page(99)
-        got = await as_a_request(page_skus, 99)
+        with recorded_statements() as statements:
+            got = await as_a_request(page_skus, 99)
     finally:
         await Product.objects.filter(sku__in=ADDED_SKUS).adelete()
     merged = isinstance(got, list | tuple) and len(got) > PER_PAGE
+    if not statements:  # the answer's own memo, not a paginator's count
+        _refuse(check, f"after three products added at the end, page_skus(99) returned "
+                f"{got!r}, expected {expected}, and ran no query: an answer kept from an "
+                "earlier call", hint=KEPT_RESULT_HINT)
     check.that(
         isinstance(got, list | tuple) and list(got) == expected,
         "products added between two calls show up on the last page, one product alone there",
@@ -311,6 +329,9 @@ async def check_task_or_await(check, choices):
         )
 
 
+SYNC_ENQUEUE_REFUSED = "a database-backed queue cannot enqueue() on the event loop: use aenqueue()"
+
+
 class _DatabaseLikeQueue(import_string(tasks_api.DUMMY)):
     """Stores tasks as DummyBackend does, but refuses a sync enqueue() on the event loop.
 
@@ -325,9 +346,7 @@ class _DatabaseLikeQueue(import_string(tasks_api.DUMMY)):
             if _request_threads and threading.get_ident() not in _request_threads:
                 _off_thread_enqueues.append(task.name)  # its connection would never be closed
             return super().enqueue(task, args, kwargs)
-        raise SynchronousOnlyOperation(
-            "a database-backed queue cannot enqueue() on the event loop: use aenqueue()"
-        )
+        raise SynchronousOnlyOperation(SYNC_ENQUEUE_REFUSED)
 
     def get_result(self, result_id):  # refresh(), get_result(): a poll
         _lookups.append(result_id)
@@ -340,6 +359,7 @@ class _DatabaseLikeQueue(import_string(tasks_api.DUMMY)):
 
 # What a failed enqueue says: the server's own details, which a client must not be shown.
 DOWN_DETAIL = "queue-db.internal:5432"
+DOWN_ERROR = ConnectionError.__name__
 
 
 class _QueueDown(import_string(tasks_api.DUMMY)):
@@ -390,6 +410,12 @@ RUNS_AT_ONCE = {"default": {"BACKEND": tasks_api.IMMEDIATE}}  # its results are 
 # A request that has not answered after this long is stopped (it waits for a job that, on a
 # real queue, a worker elsewhere runs: a poll loop in the view never ends).
 NO_ANSWER_SECONDS = 10
+# When the queue is down the view must answer a 5xx soon: its retries' asyncio.sleep() calls
+# may total BACKOFF_SECONDS, and the request is stopped after DOWN_ANSWER_SECONDS (a right
+# answer takes milliseconds, rarely 0.2 s on 2 loaded cores; a stopped request is tried once
+# more, so one stall under load refuses nothing).
+BACKOFF_SECONDS = 1
+DOWN_ANSWER_SECONDS = 3
 
 
 class _NoAnswer(Exception):
@@ -499,16 +525,17 @@ def _waits_off_the_loop():
         del loop.run_in_executor, loop.call_at  # the class's methods again
 
 
-async def _probe(view, suffix="", method="GET"):
+async def _probe(view, suffix="", method="GET", timeout=None):
     """(response, exception, seconds): the view's answer, or what it raised, and how long.
 
-    A request that does not answer within NO_ANSWER_SECONDS is cancelled: _NoAnswer."""
+    A request that does not answer within ``timeout`` (NO_ANSWER_SECONDS) is cancelled:
+    _NoAnswer."""
     route = "exercise-11-3/"
     mount(route, view)
     started = time.perf_counter()
     request = asyncio.ensure_future(_request(f"/{route}{suffix}", method))
     try:
-        done, _ = await asyncio.wait({request}, timeout=NO_ANSWER_SECONDS)
+        done, _ = await asyncio.wait({request}, timeout=timeout or NO_ANSWER_SECONDS)
         if not done:
             request.cancel()
             await asyncio.wait({request}, timeout=NO_ANSWER_SECONDS)
@@ -587,9 +614,16 @@ def _refuse(check, failed, hint):
 
 
 def _failure_hint(failure):
-    if "SynchronousOnlyOperation" in failure or "AsyncToSync" in failure:
-        return ("a sync enqueue() (or other sync call) ran on the event loop: in an async "
-                "view use `await task.aenqueue(...)`")
+    if SYNC_ENQUEUE_REFUSED in failure:
+        return ("a sync enqueue() ran on the event loop: in an async view use "
+                "`await task.aenqueue(...)`")
+    if "SynchronousOnlyOperation" in failure:
+        return ("a sync ORM call (`.exists()`, `.get()`, `.count()`, a plain `for` over a "
+                "QuerySet) ran on the event loop: use its async twin "
+                "(`await Category.objects.filter(...).aexists()`)")
+    if "AsyncToSync" in failure:
+        return ("async_to_sync() was called on the event loop: in an async view await the "
+                "coroutine itself")
     return "see the error: the view must answer, not raise"
 
 
@@ -611,8 +645,10 @@ async def check_start_report_view(check, view):
         _sleeps_in_request.clear()
         _down_attempts.clear()
         _stored_then_failed.clear()
-        with _enqueued() as enqueued, _report_runs() as runs, _asyncio_sleeps():
+        with (_enqueued() as enqueued, _report_runs() as runs, _asyncio_sleeps(),
+              recorded_statements() as statements):
             response, error, seconds = await probe(view, "?category=coffee")
+            sums = [s for s in statements if "SUM(" in s.upper() and "catalog_product" in s]
             queued = list(enqueued)
             lookups = len(_lookups)  # in this one request (the later probes poll too)
             hung = isinstance(error, _NoAnswer)
@@ -637,9 +673,18 @@ async def check_start_report_view(check, view):
         if lookups:
             waits.append(f"{lookups} lookup(s) of the job (arefresh(), aget_result())")
         if not hung:
-            with override_settings(TASKS=DOWN_QUEUE):  # the enqueue fails: what does it say?
-                down, down_error, _ = await probe(view, "?category=coffee")
-            down_hung = isinstance(down_error, _NoAnswer)
+            with (override_settings(TASKS=DOWN_QUEUE),  # the enqueue fails: what does it say?
+                  _asyncio_sleeps() as backoff):
+                for _ in range(2):  # stopped once: a stall under load, or a long backoff?
+                    _down_attempts.clear()
+                    backoff.clear()
+                    down, down_error, _ = await probe(view, "?category=coffee",
+                                                      timeout=DOWN_ANSWER_SECONDS)
+                    down_hung = isinstance(down_error, _NoAnswer)
+                    backed_off = sum(backoff)
+                    if not down_hung or backed_off > BACKOFF_SECONDS:
+                        break
+                backoff.clear()
             down_error = None
             # The job is stored, then the enqueue raises: a retry would queue it twice.
             with override_settings(TASKS=STORED_THEN_FAILS):
@@ -690,10 +735,14 @@ async def check_start_report_view(check, view):
                 "(a database-backed queue writes the job with the ORM there)",
                 hint=OFF_THREAD_HINT.replace("`sync_to_async(that_function)(...)`",
                                              "`await task.aenqueue(...)`"))
-    if runs:
-        _refuse(check, f"the report itself ran inside the request ({len(runs)} time(s))",
-                hint="`acall()`, `call()` or calling the function runs the report now, and the "
-                "client waits for it: only `await task.aenqueue(slug)` hands it to the queue")
+    if runs or sums:
+        _refuse(check, "the report itself ran inside the request " + (
+                    f"({len(runs)} time(s))" if runs else "(its SUM query on catalog_product)"),
+                hint=("`acall()`, `call()` or calling the function runs the report now"
+                      if runs else "the report's totals computed in the view (aaggregate(Sum"
+                      "(...))) are the report's work, done now") + ", and the client waits for "
+                "it: only `await task.aenqueue(slug)` hands it to the queue, and the worker "
+                "runs the query")
     if waits:
         _refuse(check, f"the view waited before answering: {', '.join(sorted(set(waits)))}",
                 hint="after `await task.aenqueue(...)` answer 202 at once: a sleep or a poll "
@@ -708,13 +757,16 @@ async def check_start_report_view(check, view):
                f"{len(queued)} tasks enqueued for ?category=coffee",
                hint="enqueue the task once, with `await task.aenqueue(slug)`; an `except` "
                "that hides a failed enqueue hides a lost job")
-    if not hung and (down_hung or len(_down_attempts) > MOST_TRIES_WHEN_DOWN):
-        tries = f"{len(_down_attempts)} tries" + (
-            f", and no answer within {NO_ANSWER_SECONDS} s" if down_hung else "")
+    if not hung and (down_hung or len(_down_attempts) > MOST_TRIES_WHEN_DOWN
+                     or backed_off > BACKOFF_SECONDS):
+        tries = ", ".join([f"{len(_down_attempts)} tries"]
+                          + ([f"asyncio.sleep() for {backed_off:g} s in all"]
+                             if backed_off > BACKOFF_SECONDS else [])
+                          + ([f"no answer within {DOWN_ANSWER_SECONDS} s"] if down_hung else []))
         _refuse(check, f"when the queue was down, the view kept retrying: {tries}",
                 hint=f"retry a failed enqueue a few times at most ({MOST_TRIES_WHEN_DOWN} tries "
-                "in all passes), with a short backoff, then answer a 5xx: a queue that is down "
-                "stays down longer than a client waits")
+                f"in all passes), with a short backoff ({BACKOFF_SECONDS} s in all at most), "
+                "then answer a 5xx: a queue that is down stays down longer than a client waits")
     check.that(not twice, "one enqueue per request, on every backend the check used",
                "; ".join(f"{count} enqueues {where}" for where, count in twice.items()),
                hint="call aenqueue() once per request and answer from that result: a second "
@@ -743,12 +795,13 @@ async def check_start_report_view(check, view):
     )
     check.that(
         down is None or (isinstance(_json(down), dict)
-                         and DOWN_DETAIL.encode() not in down.content),
+                         and DOWN_DETAIL.encode() not in down.content
+                         and DOWN_ERROR.encode() not in down.content),
         "when the queue is down: the error let through, or a JSON error in your own words",
         "when the queue was down, the view answered " + (
             f"{down.content[:120]!r}" if down is not None else ""),
-        hint="the exception's text names your servers (here the queue's host and port): "
-        "answer a JSON error in your own words, such as "
+        hint="the exception's text names your servers (here the queue's host and port), and "
+        "its class names your code: answer a JSON error in your own words, such as "
         "{\"error\": \"the report queue is unavailable\"}, and log the exception for yourself "
         "(logger.exception)",
     )
