@@ -51,6 +51,13 @@ def connections_to_the_database():
 
 
 def test_workers_serve_from_postgres_through_a_bounded_pool():
+    from postgres_script import the_database_alone
+
+    with the_database_alone():  # it flushes the database the other PostgreSQL tests use
+        workers_serve_from_postgres_through_a_bounded_pool()
+
+
+def workers_serve_from_postgres_through_a_bounded_pool():
     from tutorial_project.instruments.servers import leftovers, serve
 
     env = production_env()
