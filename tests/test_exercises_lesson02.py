@@ -267,7 +267,9 @@ async def computes_a_little_on_the_loop(request):
 async def computes_in_a_thread(request):
     # The thread takes the interpreter from the loop for a while: the loop's wall time
     # stalls, its own CPU time does not, and the loop is free for its other requests.
-    await sync_to_async(busy_for, thread_sensitive=False)(0.3)
+    # 0.1 s of CPU: at load 20 on 2 cores 0.3 s took ~3 s of wall time, which with the view's
+    # 2 s limit went past the 5 s the check waits for an answer when SLOW-1 hangs.
+    await sync_to_async(busy_for, thread_sensitive=False)(0.1)
     return await compare_prices(request)
 
 
@@ -2252,8 +2254,12 @@ def test_compare_prices_limit_that_fires_on_jitter_fails(project, seconds):
     verdict = verdict_of(check_compare_prices, limited_to(seconds))
     text = str(verdict)
     assert not verdict.passed and verdict.solved, text
-    assert "❌ when one call took 0.3 s, it answered 504" in text, text
-    assert "ordinary jitter, not a hang" in text and "asyncio.timeout(2)" in text, text
+    # On a loaded machine a 0.12 s limit can fire already on calls of the usual 0.1 s, an
+    # earlier line of the check: refused either way, with a hint that asks for a second or two.
+    assert ("❌ when one call took 0.3 s, it answered 504" in text
+            and "ordinary jitter, not a hang" in text
+            or "it answered 504 when every call took the usual 0.1 s" in text), text
+    assert "asyncio.timeout(2)" in text, text
 
 
 async def reads_a_file_on_the_loop(request):
