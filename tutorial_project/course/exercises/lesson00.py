@@ -502,8 +502,8 @@ KEPT_HINT = "Ask the database on every call (keep nothing between calls)."
 GROUP_BY_HINT = (
     "`values(...).annotate(...)` groups the rows, and Django leaves the model's Meta.ordering "
     "out of a group-by, so `afirst()` has no order to take the first row by: give one, "
-    '`.order_by("name")` (a bare `.order_by()` is enough from Django 6.1 on; 5.2 and 6.0 still '
-    "raise)"
+    '`.order_by("name")` (on Django 6.1 a bare `.order_by()` also stops the error, with no '
+    "ORDER BY at all: any row, fine for the one row a slug finds; 5.2 and 6.0 still raise)"
 )
 WRITES_HINT = (
     "describing a category only reads: no `aupdate()`, `asave()`, `acreate()` or "

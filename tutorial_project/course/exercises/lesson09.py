@@ -263,7 +263,7 @@ async def check_whoami_view(check, view):
     # error (SynchronousOnlyOperation above) is the more useful verdict.
     check.that(
         heartbeat.longest_gap < STALL,
-        "the event loop never stalled",
+        f"the event loop never stalled for {STALL} s or more",
         f"the event loop stalled {heartbeat.longest_gap:.2f} s while the view ran",
         hint=stall_hint,
     )
