@@ -1250,20 +1250,25 @@ class _FastClockLoop(asyncio.SelectorEventLoop):
 
 def _send_while_the_store_hangs(client, headers, release):
     """Send one request on a fast-clock loop (in this thread); after HUNG_STORE_WAIT_S of wall
-    time, release the hung lookups; return the answer, or None if there was none in time."""
+    time, release the hung lookups (from a timer thread: a sync lookup made on the loop blocks
+    the loop too); return the answer, or None if there was none in time."""
 
     async def send():
         request = asyncio.ensure_future(_send(client, headers=headers))
-        await asyncio.wait([request], timeout=HUNG_STORE_WAIT_S * FAST_CLOCK)
-        release.set()  # now each lookup raises ConnectionError
-        await asyncio.wait([request], timeout=ANSWER_WAIT_S * FAST_CLOCK)
+        await asyncio.wait([request], timeout=(HUNG_STORE_WAIT_S + ANSWER_WAIT_S) * FAST_CLOCK)
         if not request.done():
             request.cancel()
             return None
         return request.result()
 
-    with asyncio.Runner(loop_factory=_FastClockLoop) as runner:
-        return runner.run(send())
+    releaser = threading.Timer(HUNG_STORE_WAIT_S, release.set)  # then each lookup raises
+    releaser.start()
+    try:
+        with asyncio.Runner(loop_factory=_FastClockLoop) as runner:
+            return runner.run(send())
+    finally:
+        releaser.cancel()
+        release.set()
 
 
 async def _probe_broken_key_store(check, require_api_key, view, calls, known):
