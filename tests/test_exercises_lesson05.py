@@ -4,6 +4,7 @@ placeholder waits, and the wrong answers learners write fail with a hint that sa
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import http.server
 import inspect
 import json
@@ -548,6 +549,15 @@ class CleansUpInFinally(LessonHeader):
 in_flight = []
 
 
+class ReadsTheHeaderFromTheCache(LessonHeader):  # "configurable": a sync cache call on the loop
+    async def __acall__(self, request):
+        from django.core.cache import cache
+
+        response = await self.get_response(request)
+        response["X-Lesson"] = cache.get("lesson-number", "05")  # fast with LocMemCache only
+        return response
+
+
 @pytest.mark.parametrize(
     "answer",
     [
@@ -622,6 +632,7 @@ def test_05_1_placeholder_is_not_solved(project):
         (BareExceptOnTheWayIn, "it still answered 503"),
         (SwallowsTheDisconnectWithA200, "it still answered 200"),
         (ShieldsTheView, "the request ended but the view ran on"),
+        (ReadsTheHeaderFromTheCache, "it called the sync cache.get() on the event loop"),
     ],
 )
 def test_05_1_wrong_answers_fail_with_a_hint(project, answer, message, recwarn):
@@ -1041,6 +1052,61 @@ async def _fails_open_after_two_seconds(key):  # a generous timeout, still faili
         return True
 
 
+async def _fails_open_after_a_minute(key):  # "Redis is never that slow": a hung one is
+    try:
+        return await asyncio.wait_for(_aget(key), 60)
+    except TimeoutError:
+        return True
+
+
+async def _fails_open_when_asyncio_wait_gives_up(key):  # no exception to catch: still open
+    lookup = asyncio.ensure_future(_aget(key))
+    done, _ = await asyncio.wait([lookup], timeout=5)
+    return lookup.result() if done else True
+
+
+async def _refuses_after_a_long_timeout(key):  # closed, but a 401 once the store hangs
+    try:
+        return await asyncio.wait_for(_aget(key), 30)
+    except TimeoutError:
+        return False
+
+
+class StoreTimedOut(Exception):
+    pass
+
+
+async def _fails_closed_after_a_long_timeout(key):  # right: a 504 after 2 minutes
+    try:
+        async with asyncio.timeout(120):
+            return await _aget(key)
+    except TimeoutError as error:
+        raise StoreTimedOut from error  # answered with a 504 by times_out_with_a_504
+
+
+@async_only_middleware
+def times_out_with_a_504(get_response):  # right: its own 504 JSON, after a long timeout
+    async def middleware(request):
+        key = request.headers.get("X-API-Key", "")
+        if API_KEY.fullmatch(key):
+            try:
+                known = await _fails_closed_after_a_long_timeout(key)
+            except StoreTimedOut:
+                return JsonResponse({"error": "the key store did not answer"}, status=504)
+            if known:
+                return await get_response(request)
+        response = JsonResponse({"error": "unknown key"}, status=401)
+        response["WWW-Authenticate"] = 'ApiKey realm="api"'
+        return response
+
+    return middleware
+
+
+@functools.cache
+def _one_refusal(status):  # "built once, an optimisation": every refusal is this one object
+    return JsonResponse({"error": "no"}, status=status)
+
+
 async def _fails_open_on_an_error(key):
     try:
         return await _aget(key)
@@ -1398,6 +1464,7 @@ def no_flags(get_response):
         logs_refusals,
         CountsRefusalsOnSelf,
         _api_key_middleware(_fails_closed),
+        times_out_with_a_504,
         _api_key_middleware(_aget, shape=lambda key: re.fullmatch(r"[\w-]{1,64}", key, re.ASCII)),
         _api_key_middleware(_aget, shape=lambda key: 0 < len(key) <= 64 and set(key) <= ALLOWED),
         _api_key_middleware(_aget, shape=lambda key: re.match(r"\A[A-Za-z0-9_-]{1,64}\Z", key)),
@@ -1585,7 +1652,16 @@ def test_05_2_placeholder_is_not_solved(project):
          "the request got in without a checked"),
         (_api_key_middleware(_fails_open_on_an_error), "the request got in without a checked"),
         (_api_key_middleware(_refuses_when_the_store_fails),
-         "when the key store failed, it answered 401"),
+         "when the key store failed (each lookup raised ConnectionError), it answered 401"),
+        (_api_key_middleware(_fails_open_after_a_minute),
+         "(no lookup answered for 25 minutes, on the check's fast clock) the answer was 200: "
+         "the request got in without a checked key"),
+        (_api_key_middleware(_fails_open_when_asyncio_wait_gives_up),
+         "the request got in without a checked key"),
+        (_api_key_middleware(_refuses_after_a_long_timeout),
+         "(no lookup answered for 25 minutes, on the check's fast clock), it answered 401"),
+        (_api_key_middleware(_aget, reject=_one_refusal),
+         "it returned one response object for several refusals"),
     ],
 )
 def test_05_2_wrong_answers_fail_with_a_hint(project, answer, message, recwarn):

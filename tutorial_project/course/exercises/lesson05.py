@@ -2,10 +2,12 @@
 
 import ast
 import asyncio
+import concurrent.futures
 import contextlib
 import inspect
 import json
 import secrets
+import selectors
 import statistics
 import sys
 import textwrap
@@ -667,8 +669,9 @@ async def check_lesson_header(check, LessonHeader):
         "given an async get_response, Django cannot tell the instance is async",
         hint="in __init__, if iscoroutinefunction(get_response): markcoroutinefunction(self)",
     )
-    with _watching_named_calls() as named:
+    with _watching_named_calls() as named, _watching_sync_cache_calls() as cache_calls:
         await _probe_lesson_header(check, LessonHeader)
+    _check_no_sync_cache_calls(check, cache_calls)
     seen = await _blocking((LessonHeader,), _ok_view, [("in an async stack", {})], named)
     _check_no_blocking(
         check,
@@ -949,6 +952,18 @@ def _watching_sync_cache_calls():
                 setattr(backend, name, original)
 
 
+def _check_no_sync_cache_calls(check, calls):
+    calls = sorted(set(calls))
+    check.that(
+        not calls,
+        "it makes no sync cache call on the event loop",
+        f"it called the sync cache.{', cache.'.join(calls)}() on the event loop",
+        hint="in async code use await cache.aget(...): the sync call blocks the event loop "
+        "(with Redis or Memcached, for a network round trip; LocMemCache is fast only "
+        "because it is in the process)",
+    )
+
+
 # What the check stores for a known key: a truthy value that is not True, as a real key store
 # keeps the key's owner or scopes, so `is True` and `== True` refuse every key.
 KEY_RECORD = {"owner": "the check", "scopes": ["read"]}
@@ -1026,14 +1041,7 @@ async def check_require_api_key(check, require_api_key):
         seen = await _blocking((require_api_key,), view, requests, named)
     finally:
         await cache.adelete(f"api-key:{known}")
-    blocking = sorted(set(blocking))
-    check.that(
-        not blocking,
-        "it makes no sync cache call on the event loop",
-        f"it called the sync cache.{', cache.'.join(blocking)}() on the event loop",
-        hint="in async code use await cache.aget(...): the sync call blocks the event loop "
-        "(with Redis or Memcached, for a network round trip)",
-    )
+    _check_no_sync_cache_calls(check, blocking)
     check.that(
         not hops,
         "it sends no work to asyncio.to_thread, an executor or a thread-insensitive "
@@ -1092,11 +1100,13 @@ def _noting_keys_looked_up():
 
 
 async def _probe_api_key(check, require_api_key, view, calls, known):
-    no_challenge, cache_key_warned, looked_up = [], [], []
+    no_challenge, cache_key_warned, looked_up, refusals_sent = [], [], [], []
     with _one_chain((require_api_key,), view) as client:
         for headers, label in [({}, "no key"), ({"X-API-Key": "guess"}, "a wrong key"), *NOT_A_KEY]:
             with quiet_probe() as probe, _noting_keys_looked_up() as asked:
                 response = await _send(client, headers=headers)
+            if isinstance(response, HttpResponseBase):
+                refusals_sent.append(response)  # kept alive: id() is not reused
             if any(issubclass(category, CacheKeyWarning) for category in probe.warned):
                 cache_key_warned.append(label)
             elif (headers, label) in NOT_A_KEY and any(headers["X-API-Key"] in key
@@ -1171,6 +1181,16 @@ async def _probe_api_key(check, require_api_key, view, calls, known):
         hint=probe.hint("a class must call markcoroutinefunction(self) in __init__"),
     )
     check.that(
+        len({id(response) for response in refusals_sent}) == len(refusals_sent),
+        "each refusal is a response object of its own",
+        "it returned one response object for several refusals: Django logs a response once "
+        "(log_response marks it _has_been_logged), so every refusal after the first goes "
+        "unlogged, a run of key guesses included, and each layer above writes to that one "
+        "object",
+        hint="build the JsonResponse inside the middleware function, for each request, not "
+        "once at import or in the factory",
+    )
+    check.that(
         not no_challenge,
         "its 401 answers carry a WWW-Authenticate challenge",
         f"with {' and '.join(no_challenge)} the 401 has no WWW-Authenticate challenge "
@@ -1199,53 +1219,132 @@ async def _probe_api_key(check, require_api_key, view, calls, known):
     )
 
 
-# A key store that fails: each lookup waits this long, then raises ConnectionError, as a Redis
-# client does when its server stops answering. Longer than the timeouts people put around a
-# lookup (0.1 to 2 s), so a timeout that lets the request in shows (a 2 s one passed at 1.5 s).
-BROKEN_STORE_S = 3.0
+# The key store fails in two ways. It refuses at once (each lookup raises ConnectionError, as
+# a Redis client does when the connection is refused), and it hangs (each lookup waits until
+# the check gives up, as a client with no socket timeout waits for a server that stopped
+# answering). The hung lookups run on an event loop of the check's own, in a thread, whose
+# clock runs FAST_CLOCK times faster than the wall clock: whatever bounds the lookup
+# (asyncio.timeout, wait_for, asyncio.wait) fires after 1/FAST_CLOCK of its length, so a
+# timeout of up to HUNG_STORE_WAIT_S * FAST_CLOCK seconds (25 minutes) is exercised within
+# HUNG_STORE_WAIT_S of wall time. A timeout that lets the request in shows, however long.
+FAST_CLOCK = 1000
+HUNG_STORE_WAIT_S = 1.5
+ANSWER_WAIT_S = 10  # once the hung lookups are released (with ConnectionError)
+
+
+class _FastSelector(selectors.DefaultSelector):
+    """Waits 1/FAST_CLOCK of the timeout it is given: the loop's timers are in its fast time."""
+
+    def select(self, timeout=None):
+        return super().select(None if timeout is None else timeout / FAST_CLOCK)
+
+
+class _FastClockLoop(asyncio.SelectorEventLoop):
+    def __init__(self):
+        super().__init__(_FastSelector())
+        self._started = time.monotonic()
+
+    def time(self):
+        return self._started + (time.monotonic() - self._started) * FAST_CLOCK
+
+
+def _send_while_the_store_hangs(client, headers, release):
+    """Send one request on a fast-clock loop (in this thread); after HUNG_STORE_WAIT_S of wall
+    time, release the hung lookups (from a timer thread: a sync lookup made on the loop blocks
+    the loop too); return the answer, or None if there was none in time."""
+
+    async def send():
+        request = asyncio.ensure_future(_send(client, headers=headers))
+        await asyncio.wait([request], timeout=(HUNG_STORE_WAIT_S + ANSWER_WAIT_S) * FAST_CLOCK)
+        if not request.done():
+            request.cancel()
+            return None
+        return request.result()
+
+    releaser = threading.Timer(HUNG_STORE_WAIT_S, release.set)  # then each lookup raises
+    releaser.start()
+    try:
+        with asyncio.Runner(loop_factory=_FastClockLoop) as runner:
+            return runner.run(send())
+    finally:
+        releaser.cancel()
+        release.set()
 
 
 async def _probe_broken_key_store(check, require_api_key, view, calls, known):
-    """With the check's own key, while the key store fails (slow, then an error), the view must
-    not run: Django's 500, or the answer's own refusal or 503 / 504 (fail closed)."""
-    backend, ran, finished = type(caches["default"]), len(calls), threading.Event()
+    """With the check's own key, while the key store fails (an error at once, or no answer
+    until the check gives up), the view must not run, and the answer is a 5xx: Django's 500,
+    or the answer's own 503 / 504 (fail closed)."""
+    backend, release, running = type(caches["default"]), threading.Event(), []
     own = backend.__dict__.get("get")
 
     def failing_get(self, key, *args, **kwargs):
+        running.append(key)
         try:
-            time.sleep(BROKEN_STORE_S)  # in the worker thread of aget
+            release.wait()  # in the worker thread of aget; set at once for the first probe
             raise ConnectionError("the key store did not answer")
         finally:
-            finished.set()
+            running.remove(key)
 
+    answers, got_in = [], []
     backend.get = failing_get
     try:
+        release.set()
+        before = len(calls)
         with quiet_probe():
-            response = await _get((require_api_key,), view, headers={"X-API-Key": known})
-        for _ in range(int(BROKEN_STORE_S * 2 / 0.02)):  # a lookup given up on still runs
-            if finished.is_set():
-                break
-            await asyncio.sleep(0.02)
+            answers.append(await _get((require_api_key,), view, headers={"X-API-Key": known}))
+        got_in.append(len(calls) > before)
+        release.clear()
+        before = len(calls)
+        done = concurrent.futures.Future()  # not asyncio.to_thread: the check counts those
+
+        def hung():
+            try:
+                with quiet_probe(), _one_chain((require_api_key,), view) as client:
+                    answer = _send_while_the_store_hangs(client, {"X-API-Key": known}, release)
+            except BaseException as error:
+                done.set_exception(error)
+            else:  # once the probe's settings and log filters are undone
+                done.set_result(answer)
+
+        threading.Thread(target=hung, name="05.2 hung key store", daemon=True).start()
+        try:
+            answers.append(await asyncio.wrap_future(done))
+        finally:
+            release.set()
+            for _ in range(int(ANSWER_WAIT_S / 0.02)):  # a lookup given up on still runs
+                if not running:
+                    break
+                await asyncio.sleep(0.02)
+        got_in.append(len(calls) > before)
     finally:
         if own is None:
             del backend.get
         else:
             backend.get = own
-    status = _status(response)
+    failures = ["each lookup raised ConnectionError",
+                f"no lookup answered for {HUNG_STORE_WAIT_S * FAST_CLOCK / 60:.0f} minutes, "
+                "on the check's fast clock"]
+    statuses = [_status(answer) if answer is not None else "no answer" for answer in answers]
+    outcomes = list(zip(failures, statuses, got_in, strict=True))
+    opened = [(failure, status) for failure, status, got in outcomes if got]
     check.that(
-        len(calls) == ran and isinstance(status, int) and status >= 400,
-        "when the key store fails, the view does not run (fail closed)",
-        f"when the key store failed (each lookup raised ConnectionError after "
-        f"{BROKEN_STORE_S} s) the answer was {status!r}"
-        + (": the request got in without a checked key (fail open)" if len(calls) > ran else ""),
+        not opened,
+        "when the key store fails (an error, or no answer), the view does not run (fail closed)",
+        "; ".join(f"when the key store failed ({failure}) the answer was {status!r}"
+                  for failure, status in opened)
+        + ": the request got in without a checked key (fail open)",
         hint="if the lookup raises or times out, nobody knows whether the key is valid: "
         "refuse the request (let the error become Django's 500, or answer a 503 or 504 JSON), "
-        "never let it through",
+        "never let it through, however long you waited",
     )
+    refused = [(failure, status) for failure, status, got in outcomes
+               if not got and isinstance(status, int) and status < 500]
     check.that(
-        status >= 500,
+        not refused,
         "when the key store fails, the answer is a 5xx (the outage is the server's)",
-        f"when the key store failed, it answered {status}: a client whose key may well be "
+        "; ".join(f"when the key store failed ({failure}), it answered {status}"
+                  for failure, status in refused) + ": a client whose key may well be "
         "valid is told it is wrong, and the outage never shows as a server error",
         hint="answer a 503 (or a 504 for a timeout) JSON, or let the error become Django's "
         "500: a 401 or 403 is for a key the store said no to",

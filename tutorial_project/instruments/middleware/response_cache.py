@@ -22,8 +22,11 @@ So this middleware follows the rules of HTTP caching (RFC 9111), as Django's own
 Async only: it awaits ``cache.aget`` / ``cache.aset`` (Django 4.0+). Django ships no
 async-native backend (5.2 and 6.1, ``RedisCache`` included): ``BaseCache.aget`` is
 ``sync_to_async(self.get)``, so each await is a crossing to a worker thread (a HIT makes
-two). Put it above ``SessionMiddleware`` in ``MIDDLEWARE``, so it sees the ``Vary`` header
-that the session middleware adds on the way out.
+two). It answers a HIT before ``get_response``, so nothing below it runs: put it below every
+middleware that refuses requests without calling ``get_response`` (an API-key check), or it
+hands their pages to anyone, and above ``SessionMiddleware``, so it sees the ``Vary`` header
+that the session middleware adds on the way out. It stores an answer as it comes up from
+below: a page that depends on the key is marked by the view (``vary_on_headers``).
 """
 
 import hashlib
