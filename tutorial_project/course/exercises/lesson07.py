@@ -1500,8 +1500,10 @@ async def check_progress_events(check, progress_events):
             "the error's whole handling; end the except block there"
             if told and any(reraised)
             else "after the failure event raise nothing: in `finally`, cancel the worker and "
-            "leave it, or `with contextlib.suppress(Exception, asyncio.CancelledError): await "
-            "worker`"
+            "leave it, or `await asyncio.gather(worker, return_exceptions=True)`, which hands "
+            "back the worker's error or CancelledError instead of raising it, yet still "
+            "raises a cancellation of this task (`suppress(asyncio.CancelledError)` around "
+            "`await worker` would swallow that one too)"
             if told
             else "catch the job's error, `yield sse_event({...}, event=\"failed\")`, and end "
             "the generator (return)",
