@@ -2,6 +2,7 @@
 placeholders wait, and the mistakes learners make fail with a hint that says why."""
 
 import asyncio
+import concurrent.futures
 import contextlib
 import ctypes
 import logging
@@ -465,6 +466,56 @@ async def sync_orm_in_the_view(request):
     return StreamingHttpResponse(f"{word}\n" for word in words)
 
 
+WAITERS = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="waiter")
+
+
+async def waits_in_a_pool_of_its_own(request):  # review s31b's: a thread does the waiting
+    async def lines():
+        for word in WORDS:
+            await asyncio.wrap_future(WAITERS.submit(threading.Event().wait, 0.05))
+            yield f"{word}\n"
+
+    return StreamingHttpResponse(lines())
+
+
+async def sleeps_in_a_pool_of_its_own(request):  # its name and the pool's hide the sleep
+    async def lines():
+        for word in WORDS:
+            await asyncio.wrap_future(WAITERS.submit(sleep, 0.05))
+            yield f"{word}\n"
+
+    return StreamingHttpResponse(lines())
+
+
+async def pauses_with_a_timer(request):
+    async def lines():
+        loop = asyncio.get_running_loop()
+        for word in WORDS:
+            paused = loop.create_future()
+            threading.Timer(0.05, loop.call_soon_threadsafe, (paused.set_result, None)).start()
+            await paused
+            yield f"{word}\n"
+
+    return StreamingHttpResponse(lines())
+
+
+async def pauses_in_a_thread_of_its_own(request):
+    async def lines():
+        loop = asyncio.get_running_loop()
+        for word in WORDS:
+            paused = loop.create_future()
+
+            def wait(paused=paused):
+                sleep(0.05)
+                loop.call_soon_threadsafe(paused.set_result, None)
+
+            threading.Thread(target=wait, daemon=True).start()
+            await paused
+            yield f"{word}\n"
+
+    return StreamingHttpResponse(lines())
+
+
 @pytest.mark.parametrize(
     "answer",
     [countdown, countdown_iterator_class, sync_view_async_countdown,
@@ -509,6 +560,10 @@ def test_07_1_placeholder_is_not_solved(project):
         (waits_on_an_event_in_the_request_thread, "calls it ran in threads lasted"),
         (selects_in_the_request_thread, "calls it ran in threads lasted"),
         (waits_on_a_queue_in_a_pool_thread, "calls it ran in threads lasted"),
+        (waits_in_a_pool_of_its_own, "calls it ran in threads lasted"),
+        (sleeps_in_a_pool_of_its_own, "calls it ran in threads lasted"),
+        (pauses_with_a_timer, "it starts a thread for its pauses (Timer)"),
+        (pauses_in_a_thread_of_its_own, "it starts a thread for its pauses (Thread)"),
         (waits_in_slices_in_a_pool_thread, "in one wait or many short ones"),
         (waits_in_slices_in_the_request_thread, "in one wait or many short ones"),
         (selects_most_of_each_pause, "it calls select.select there"),
@@ -1067,8 +1122,9 @@ async def waits_for_the_first(job):
             return
     finally:
         worker.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await worker
+        # the worker's error or CancelledError comes back as a value; a cancellation of this
+        # task still raises here (suppress(CancelledError) would swallow it)
+        await asyncio.gather(worker, return_exceptions=True)
 
 
 async def tagged_and_reraised(job):
@@ -1862,6 +1918,7 @@ def test_07_2_placeholder_is_not_solved(project):
         (guesses_between_the_two_runs, "was reported as failed"),
         (guesses_longer_than_the_reader_waits, "the stream hung"),
         (awaits_the_failed_worker, "your failure event arrived, so what raised runs after it"),
+        (awaits_the_failed_worker, "`await asyncio.gather(worker, return_exceptions=True)`"),
         (yields_inside_a_task_group, "the reader's own task was cancelled"),
         (names_it_error, "EventSource fires an `error` event of its own"),
         (leaks_part_of_the_error, "or part of it (db.internal, 5432)"),

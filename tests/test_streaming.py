@@ -124,6 +124,20 @@ def test_the_reader_follows_the_sse_parsing_rules():
     assert parser.retry == 250
 
 
+def test_an_id_counts_only_once_its_event_is_dispatched():
+    # the HTML standard: `id` sets the last event ID buffer; dispatching (a blank line, even
+    # with no data) sets the last event ID string from it; an unfinished event is discarded
+    parser = _EventParser()
+    lines, _rest = _lines("id: 4\ndata: 4\n\nid: 5\ndata: 5\n")  # the connection drops here
+    assert [event.id for line in lines if (event := parser.feed(line))] == ["4"]
+    assert parser.last_event_id == "4"  # a reconnection asks for what follows 4, not 5
+    parser.end_of_stream()
+    assert [parser.feed(line) for line in ["data: 6", ""]][-1].id == "4"
+    for line in ["id: 7", ""]:  # an event with an id and no data: nothing is dispatched,
+        assert parser.feed(line) is None
+    assert parser.last_event_id == "7"  # but its id is the last event id now
+
+
 def test_the_parser_decodes_data_with_the_function_it_is_given():
     parser = _EventParser(decode=str.upper)  # SSE data is text; JSON is only the default
     lines, _rest = _lines("event: failed\ndata: The job failed.\n\n")

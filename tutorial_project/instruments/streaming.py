@@ -140,20 +140,30 @@ class _EventParser:
     """The event-stream parsing algorithm of the HTML standard, one line at a time.
 
     Only one space after the colon is removed from a value; a line without a colon is a
-    field with an empty value; a line that starts with a colon is a comment; ``id`` (unless
-    it holds NUL) and ``retry`` (digits only) persist across events. ``decode`` turns an
-    event's data text into its ``data`` (JSON by default; SSE itself only knows text).
+    field with an empty value; a line that starts with a colon is a comment; ``retry``
+    (digits only) persists across events. ``id`` (unless it holds NUL) sets the id buffer,
+    which becomes ``last_event_id`` (what a reconnection sends) only when a blank line
+    dispatches the event, even one with no data; ``end_of_stream`` drops an unfinished event,
+    its id included. ``decode`` turns an event's data text into its ``data`` (JSON by
+    default; SSE itself only knows text).
     """
 
     def __init__(self, decode=json.loads):
         self.decode = decode
         self.event, self.data = "", []
         self.last_event_id = ""
+        self.id_buffer = ""  # the id read since the last dispatch, or the last event id
         self.retry = None  # milliseconds, once the server sent a valid retry field
+
+    def end_of_stream(self):
+        """Discard the event not yet dispatched when a connection ends. The next connection's
+        id buffer starts from ``last_event_id``, as browsers do (Blink's EventSourceParser)."""
+        self.event, self.data, self.id_buffer = "", [], self.last_event_id
 
     def feed(self, line):
         """Returns the finished ``ServerSentEvent`` when ``line`` ends one, else None."""
         if line == "":  # a blank line dispatches the event
+            self.last_event_id = self.id_buffer  # the first step of dispatching
             if not self.data:
                 self.event = ""
                 return None
@@ -172,7 +182,7 @@ class _EventParser:
         elif field == "data":
             self.data.append(value)
         elif field == "id" and "\0" not in value:
-            self.last_event_id = value
+            self.id_buffer = value
         elif field == "retry" and value.isascii() and value.isdigit():
             self.retry = int(value)
         return None
@@ -236,6 +246,7 @@ async def follow_events(client, url, *, connections=3, retry=3.0, drop_after=Non
     """
     parser = _EventParser()
     for number in range(1, connections + 1):
+        parser.end_of_stream()  # an event the last connection left unfinished never happened
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-store"}
         if parser.last_event_id:
             headers["Last-Event-ID"] = parser.last_event_id

@@ -1,6 +1,7 @@
 """Checks for lesson 07 · Streaming responses, Server-Sent Events, and client disconnects."""
 
 import asyncio
+import concurrent.futures
 import contextlib
 import gc
 import itertools
@@ -236,29 +237,67 @@ def _thread_calls():
     ``loop.run_in_executor``. Yields a list of ``[start, end]`` (end None while it runs),
     from the moment the call starts running in its thread, whatever function it is: a pause
     or a wait (``Event().wait``, ``queue.Queue().get``, ``select``) holds its thread for as
-    long as it lasts, whatever its name. Yields an empty list on a loop that refuses the patch."""
+    long as it lasts, whatever its name. A call submitted to any ``ThreadPoolExecutor`` (a
+    pool of the answer's own, awaited with ``asyncio.wrap_future``, included) is timed too,
+    on any event loop."""
     loop, calls = asyncio.get_running_loop(), []
-    real = loop.run_in_executor
+    real, real_submit = loop.run_in_executor, concurrent.futures.ThreadPoolExecutor.submit
 
-    def run_in_executor(executor, func, *args):
-        def timed(*args):
+    def timing(func):
+        if getattr(func, "_timed_by_the_check", False):  # run_in_executor submits it again
+            return func
+
+        def timed(*args, **kwargs):
             calls.append(call := [time.perf_counter(), None])  # None: still running
             try:
-                return func(*args)
+                return func(*args, **kwargs)
             finally:
                 call[1] = time.perf_counter()
 
-        return real(executor, timed, *args)
+        timed._timed_by_the_check = True
+        return timed
 
+    def run_in_executor(executor, func, *args):
+        return real(executor, timing(func), *args)
+
+    def submit(self, fn, /, *args, **kwargs):
+        return real_submit(self, timing(fn), *args, **kwargs)
+
+    concurrent.futures.ThreadPoolExecutor.submit = submit
     try:
-        loop.run_in_executor = run_in_executor
-    except AttributeError:  # a loop without a __dict__ (uvloop): nothing is timed
-        yield calls
-        return
-    try:
-        yield calls
+        try:
+            loop.run_in_executor = run_in_executor
+        except AttributeError:  # a loop without a __dict__ (uvloop): only pools are timed
+            yield calls
+            return
+        try:
+            yield calls
+        finally:
+            del loop.run_in_executor  # the class's own method again
     finally:
-        del loop.run_in_executor  # the class's own method again
+        concurrent.futures.ThreadPoolExecutor.submit = real_submit
+
+
+@contextlib.contextmanager
+def _threads_started():
+    """Record the name of each thread started in the block that is not a pool's worker
+    (``ThreadPoolExecutor`` starts those, and they wait for calls, which are timed above)
+    nor asgiref's own: a ``threading.Timer``, or a ``Thread`` that waits and then wakes the
+    loop (``call_soon_threadsafe``), does its waiting in a thread."""
+    started, real_start = [], threading.Thread.start
+
+    def start(self):
+        target = getattr(self, "_target", None)
+        module = getattr(target, "__module__", None) or ""
+        if not module.startswith(("concurrent.futures", "asgiref")):
+            started.append(type(self).__name__)
+        return real_start(self)
+
+    threading.Thread.start = start
+    try:
+        yield started
+    finally:
+        threading.Thread.start = real_start
 
 
 def _held_during(calls, start, end):
@@ -432,7 +471,7 @@ async def check_countdown(check, countdown):
     named = []
     with (quiet_probe() as probe, _blocking_sleeps() as blocking,
           _sleeps_in_threads() as (held, pooled), _sync_cache_calls() as cached,
-          _thread_calls() as in_threads):
+          _thread_calls() as in_threads, _threads_started() as threads):
         runs = []
         while len(runs) < RUNS and (not runs or runs[-1].blocks and not runs[-1].sync_orm):
             runs.append(await _countdown_run(countdown))
@@ -444,6 +483,8 @@ async def check_countdown(check, countdown):
             watched = await _countdown_run(countdown, timeouts)
         # a generator runs once: one made outside the view serves only the first request
         again = await _body_again(countdown) if run.response.status_code == 200 else None
+    if threads:  # starting its thread blocks the loop briefly; the thread is the fault
+        named = [name for name in named if name != "threading.Thread.start"]
     if run.sync_orm:
         _refuse_sync_orm(check, "the stream broke off: your generator")
     response, arrivals, chunks = run.response, run.arrivals, run.chunks
@@ -547,13 +588,25 @@ async def check_countdown(check, countdown):
             "lookups: past that many countdowns at once, the pauses wait for each other",
             hint="`await asyncio.sleep(0.05)` pauses without holding any thread",
         )
+    if threads:  # no line when none was seen: the usual case
+        check.that(
+            False,
+            "",
+            f"it starts a thread for its pauses ({', '.join(dict.fromkeys(threads))}): the "
+            "event loop stays free, but a thread does each pause's waiting, held for as long "
+            "as it waits",
+            hint="`await asyncio.sleep(0.05)` pauses without any thread; `loop.call_later` "
+            "does what a `threading.Timer` does, on the event loop",
+        )
     _longest, held_s = _held_during(in_threads, began, began + took)
-    if held_s >= max(GAP, HELD_SHARE * took) and not held and not pooled:  # time.sleep: above
+    named_above = held or pooled or threads  # time.sleep in a thread, a thread of its own
+    if held_s >= max(GAP, HELD_SHARE * took) and not named_above:
         check.that(
             False,
             "",
             f"calls it ran in threads lasted {held_s * 1000:.0f} ms of the countdown's "
-            f"{took * 1000:.0f} ms (`asyncio.to_thread`, `run_in_executor` or `sync_to_async`, "
+            f"{took * 1000:.0f} ms (`asyncio.to_thread`, `run_in_executor`, `sync_to_async` "
+            "or a pool's `submit`, "
             "whatever it calls: `Event().wait`, `select`, a queue's `get`, in one wait or many "
             "short ones): the event loop stays free, but each pause holds that thread for as "
             "long as it waits, the request's own (it runs the request's sync calls, which wait "
@@ -1448,8 +1501,10 @@ async def check_progress_events(check, progress_events):
             "the error's whole handling; end the except block there"
             if told and any(reraised)
             else "after the failure event raise nothing: in `finally`, cancel the worker and "
-            "leave it, or `with contextlib.suppress(Exception, asyncio.CancelledError): await "
-            "worker`"
+            "leave it, or `await asyncio.gather(worker, return_exceptions=True)`, which hands "
+            "back the worker's error or CancelledError instead of raising it, yet still "
+            "raises a cancellation of this task (`suppress(asyncio.CancelledError)` around "
+            "`await worker` would swallow that one too)"
             if told
             else "catch the job's error, `yield sse_event({...}, event=\"failed\")`, and end "
             "the generator (return)",
