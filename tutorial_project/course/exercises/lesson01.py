@@ -856,15 +856,14 @@ async def check_without_blocking(check, without_blocking):
         "the event loop kept running while the function slept",
         "the event loop froze while the blocking function ran",
         hint="run it on another thread: in Django code `await sync_to_async(func, "
-        "thread_sensitive=False)(*args)`, which keeps the request's language and time zone; "
-        "`await asyncio.to_thread(func, *args)` where no request state is involved",
+        "thread_sensitive=False)(*args)`, which keeps the request's language and time zone "
+        "(asyncio.to_thread loses them)",
     )
     check.that(
         threads and all(thread is not threading.current_thread() for thread in threads),
         "the function ran on another thread",
         "the function ran on the event loop's thread",
-        hint="sync_to_async(func, thread_sensitive=False) and asyncio.to_thread run it on a "
-        "worker thread",
+        hint="`sync_to_async(func, thread_sensitive=False)` runs it on a worker thread",
     )
     # Exact, not timed: the same Thread object, or not. A note, not a failure: awaited to its
     # end, the call holds that thread only while the request waits for it anyway.
@@ -895,7 +894,14 @@ async def check_without_blocking(check, without_blocking):
         f"a caller that gave up after {ABANDON_AFTER} s got its TimeoutError at once, the "
         "loop running on",
         f"a caller gave up after {ABANDON_AFTER} s, and {abandoned}",
-        hint="a timeout or a disconnect must leave the call running in its thread, not wait "
+        hint="let the CancelledError out: do not catch it (nor shield the call and go on "
+        "waiting), so that the caller's timeout or disconnect ends the wait at once"
+        if abandoned.endswith("the cancellation was caught") else
+        "let the CancelledError out at once: after a cancellation, do not wait for the call "
+        "(an `await` of a shielded call, a `with ThreadPoolExecutor()` block), which holds the "
+        "caller until the function ends"
+        if abandoned.startswith("its TimeoutError came only") else
+        "a timeout or a disconnect must leave the call running in its thread, not wait "
         "for it: `with ThreadPoolExecutor() as pool:` waits for the pool's threads on the "
         "loop's thread when the block ends, a cancellation included; use a pool made once "
         "for the process (`sync_to_async(func, thread_sensitive=False, executor=pool)`) or "
@@ -917,22 +923,29 @@ async def check_without_blocking(check, without_blocking):
             "it works, but nothing caps how many run at once across requests, and each call "
             "pays for a new thread; a pool made once for the process, or the loop's default "
             "pool (`sync_to_async(func, thread_sensitive=False)`), reuses its threads")
+    # Exact, not timed: what the function saw of the request. The check stands for a view
+    # under ASGIHandler, so losing the request's time zone (dates in UTC, and with it the
+    # language, the script prefix of reverse() and the urlconf) is a wrong answer.
     lost_zone = any(zone != REQUEST_ZONE for zone in zones)
-    if any(request_id != REQUEST_ID for request_id in request_ids):
-        check.lines.append(
-            "  note: the function did not see a plain ContextVar the request set"
-            + (f", nor the time zone it activated ({REQUEST_ZONE})" if lost_zone else "")
-            + ": the call ran outside the request's context (bare run_in_executor copies "
-            "none; asyncio.to_thread copies the ContextVars); sync_to_async(func, "
-            "thread_sensitive=False) carries them, and Django's request state too")
-    elif lost_zone:
-        check.lines.append(
-            f"  note: the function did not see the time zone the request activated "
-            f"({REQUEST_ZONE}), though it saw the request's plain ContextVars: Django keeps "
-            "its time zone, language, script prefix (reverse()) and urlconf in asgiref Locals, "
-            "which since asgiref 3.12 reach another thread only through sync_to_async or "
-            "async_to_sync, not in a copied context (asyncio.to_thread, copy_context().run); "
-            "sync_to_async(func, thread_sensitive=False) carries them")
+    lost_ids = any(request_id != REQUEST_ID for request_id in request_ids)
+    if lost_ids:
+        lost = ("it did not see a plain ContextVar the request set"
+                + (f", nor the time zone it activated ({REQUEST_ZONE})" if lost_zone else "")
+                + ": the call ran outside the request's context (bare run_in_executor and a "
+                "Thread of your own copy none of it)")
+    else:
+        lost = (f"it did not see the time zone the request activated ({REQUEST_ZONE}), though "
+                "it saw the request's plain ContextVars: Django keeps its time zone, language, "
+                "script prefix (reverse()) and urlconf in asgiref Locals, which since asgiref "
+                "3.12 reach another thread only through sync_to_async or async_to_sync, not in "
+                "a copied context (asyncio.to_thread, copy_context().run)")
+    check.that(
+        not lost_zone and not lost_ids,
+        "the function saw the request's time zone and ContextVars",
+        f"the function ran without the request's state: {lost}",
+        hint="in Django code, `await sync_to_async(func, thread_sensitive=False)(*args)`: it "
+        "carries the request's ContextVars and Django's request state to the other thread",
+    )
 
 
 @types.coroutine
