@@ -163,6 +163,12 @@ async def check_fetch_prices(check, fetch_prices):
         hint="await the fetches where you are: asyncio.gather(...) or a TaskGroup. A real "
         "client's connections belong to one loop, and a new loop per call cannot share them",
     )
+    fetched_twice = sorted({sku for sku in service.fetched if service.fetched.count(sku) > 1})
+    if fetched_twice:  # else a fire-and-forget fetch beside a gather reads "8 of 7 at once"
+        _fail(check, f"it fetched {', '.join(fetched_twice)} more than once "
+              f"({len(service.fetched)} fetches for {len(skus)} skus)",
+              hint="fetch each sku once, in the calls you await; a task you create and do not "
+              "await (a fire-and-forget asyncio.create_task) still runs its fetch")
     check.that(
         service.most_in_flight == len(skus),
         f"all {len(skus)} fetches were waiting at the same time",
