@@ -1792,6 +1792,19 @@ def test_a_deadline_with_a_floor_cut_short_or_stretched_fails(answer, said):
     assert not verdict.passed and said in str(verdict), str(verdict)
 
 
+def test_the_reference_deadline_passes_with_the_machine_busy():
+    """The early bound needs no timing (the answer's deadline starts after the check's clock);
+    the late one is timed again: four other programs keep the CPUs busy meanwhile."""
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(4)]
+    try:
+        verdict = verdict_of("check_price_or_none", price_or_none)
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
+    assert verdict.passed, str(verdict)
+
+
 def test_a_right_answer_late_once_on_a_busy_machine_is_timed_again():
     late_runs = []
 
