@@ -615,7 +615,7 @@ def test_polling_the_future_slowly_fails(every):
 
 async def without_blocking_wrapping_the_error(func, *args):
     try:
-        return await asyncio.to_thread(func, *args)
+        return await sync_to_async(func, thread_sensitive=False)(*args)
     except Exception as error:
         raise RuntimeError("the blocking helper failed") from error
 
