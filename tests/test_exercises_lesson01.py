@@ -1783,7 +1783,7 @@ def test_a_deadline_longer_than_seconds_fails(answer, after):
     [(_price_or_none_with_a_deadline_of(lambda s: max(s, 0.2)),
       "with `seconds` = 0.1, it gave up only after 0.2"),
      (_price_or_none_with_a_deadline_of(lambda s: s - 0.04),
-      "with `seconds` = 0.1, it gave up after 0.06 s, before `seconds` had passed"),
+      "s, before `seconds` had passed"),  # after 0.06 s, or a little more on a busy machine
      (_price_or_none_with_a_deadline_of(lambda s: s * 1.25),
       "with `seconds` = 0.5, it gave up only after 0.6")],
     ids=["max(seconds, 0.2)", "seconds - 0.04", "seconds * 1.25"])
