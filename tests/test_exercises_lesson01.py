@@ -119,15 +119,18 @@ async def without_blocking_with_to_thread(func, *args):
     return await asyncio.to_thread(func, *args)
 
 
+async def without_blocking_on_a_partial(func, *args):
+    return await sync_to_async(functools.partial(func, *args), thread_sensitive=False)()
+
+
 @pytest.mark.parametrize(
     "check, answer",
     [
         ("check_fetch_prices", fetch_prices_with_a_task_group),
         ("check_price_or_none", price_or_none_with_an_explicit_deadline),
-        ("check_without_blocking", without_blocking_in_executor),
-        ("check_without_blocking", without_blocking_with_to_thread),
+        ("check_without_blocking", without_blocking_on_a_partial),
     ],
-    ids=["TaskGroup", "deadline by the clock", "run_in_executor", "to_thread"],
+    ids=["TaskGroup", "deadline by the clock", "sync_to_async of a partial"],
 )
 def test_right_answers_written_differently_pass(check, answer):
     verdict = verdict_of(check, answer)
@@ -247,7 +250,8 @@ def test_ignoring_the_seconds_argument_fails():
             return None
 
     verdict = verdict_of("check_price_or_none", fixed_timeout)
-    assert not verdict.passed and "`seconds` was 0.1" in str(verdict), str(verdict)
+    assert not verdict.passed, str(verdict)
+    assert "with `seconds` = 0.1, it gave up only after 1.5" in str(verdict), str(verdict)
 
 
 def test_calling_the_function_before_handing_it_to_a_thread_fails_with_a_hint():
@@ -341,7 +345,8 @@ def test_a_fixed_deadline_below_the_short_one_fails():
             return None
 
     half = verdict_of("check_price_or_none", fixed_half_second)
-    assert not half.passed and "`seconds` was 0.1" in str(half), str(half)
+    assert not half.passed, str(half)
+    assert "with `seconds` = 0.1, it gave up only after 0.5" in str(half), str(half)
     tenth = verdict_of("check_price_or_none", fixed_tenth)
     assert not tenth.passed and "with `seconds` = 0.5, it gave up after 0.1" in str(tenth)
     assert "not a fixed number" in str(tenth)
@@ -610,7 +615,7 @@ def test_polling_the_future_slowly_fails(every):
 
 async def without_blocking_wrapping_the_error(func, *args):
     try:
-        return await asyncio.to_thread(func, *args)
+        return await sync_to_async(func, thread_sensitive=False)(*args)
     except Exception as error:
         raise RuntimeError("the blocking helper failed") from error
 
@@ -655,17 +660,17 @@ def test_polling_often_fails_by_its_wake_ups(answer):
 async def without_blocking_on_a_pool_per_call_let_go(func, *args):
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
     try:
-        return await asyncio.get_running_loop().run_in_executor(pool, func, *args)
+        return await sync_to_async(func, thread_sensitive=False, executor=pool)(*args)
     finally:
         pool.shutdown(wait=False)  # an abandoned call runs on; nothing waits for it
 
 
 def test_a_new_thread_per_call_that_is_awaited_passes():
     """A thread per call, like sync_to_async's thread per request: no pool to queue in, and an
-    abandoned call holds nothing; it loses the time zone, as run_in_executor does."""
+    abandoned call holds nothing; sync_to_async carries the request's state to it."""
     verdict = verdict_of("check_without_blocking", without_blocking_on_a_pool_per_call_let_go)
     assert verdict.passed, str(verdict)
-    assert "nor the time zone it activated" in str(verdict), str(verdict)
+    assert "the function saw the request's time zone and ContextVars" in str(verdict)
     assert "note: each call ran on a thread made for it" in str(verdict), str(verdict)
     time.sleep(1.6)  # the abandoned call's thread ends before the next test
 
@@ -928,6 +933,24 @@ def test_an_abandoned_call_that_is_not_let_go_fails(answer, said):
     verdict = verdict_of("check_without_blocking", answer)
     assert not verdict.passed, str(verdict)
     assert said in str(verdict), str(verdict)
+    # Review s31b: the hint was about `with ThreadPoolExecutor()` blocks whatever the fault.
+    assert "hint: let the CancelledError out" in str(verdict), str(verdict)
+
+
+async def without_blocking_shielded_swallowing_the_cancellation(func, *args):
+    try:
+        return await asyncio.shield(sync_to_async(func, thread_sensitive=False)(*args))
+    except asyncio.CancelledError:
+        return None
+
+
+def test_a_shielded_call_whose_cancellation_is_caught_gets_the_cancellation_hint():
+    verdict = verdict_of("check_without_blocking",
+                         without_blocking_shielded_swallowing_the_cancellation)
+    assert not verdict.passed, str(verdict)
+    assert "the cancellation was caught" in str(verdict), str(verdict)
+    assert "hint: let the CancelledError out: do not catch it" in str(verdict), str(verdict)
+    assert "ThreadPoolExecutor" not in str(verdict), str(verdict)
 
 
 def test_sync_to_async_on_an_executor_made_once_passes_without_a_note():
@@ -950,22 +973,56 @@ LOST_THE_CONTEXT = ("did not see a plain ContextVar the request set, nor the tim
                     "activated (Europe/Paris): the call ran outside the request's context")
 
 
+async def without_blocking_with_anyio(func, *args):
+    import anyio.to_thread
+
+    return await anyio.to_thread.run_sync(func, *args)
+
+
+async def without_blocking_on_a_thread_of_its_own(func, *args):
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+
+    def settle(error, result):
+        if not future.done():  # not cancelled by a caller that gave up
+            future.set_exception(error) if error else future.set_result(result)
+
+    def run():
+        try:
+            loop.call_soon_threadsafe(settle, None, func(*args))
+        except Exception as error:  # noqa: BLE001  (handed to the caller)
+            loop.call_soon_threadsafe(settle, error, None)
+
+    threading.Thread(target=run).start()
+    return await future
+
+
+# Review s31b: these passed with a note, though the check stands for a view under ASGIHandler
+# and the lesson tells Django code not to lose the request's state.
 @pytest.mark.parametrize(
-    "answer, note",
-    [(without_blocking, None), (without_blocking_with_to_thread, LOST_THE_LOCALS),
+    "answer, said",
+    [(without_blocking_with_to_thread, LOST_THE_LOCALS),
+     (without_blocking_with_anyio, LOST_THE_LOCALS),
      (without_blocking_in_executor_in_a_copied_context, LOST_THE_LOCALS),
-     (without_blocking_in_executor, LOST_THE_CONTEXT)],
-    ids=["sync_to_async(thread_sensitive=False)", "to_thread", "run_in_executor, context copied",
-         "run_in_executor"],
+     (without_blocking_in_executor, LOST_THE_CONTEXT),
+     (without_blocking_on_a_thread_of_its_own, LOST_THE_CONTEXT)],
+    ids=["to_thread", "anyio.to_thread", "run_in_executor, context copied", "run_in_executor",
+         "a Thread of its own"],
 )
-def test_losing_the_requests_time_zone_passes_with_a_note(answer, note):
+def test_losing_the_requests_state_fails(answer, said):
     verdict = verdict_of("check_without_blocking", answer)
+    assert not verdict.passed, str(verdict)
+    assert f"the function ran without the request's state: it {said}" in str(verdict)
+    assert "a caller that gave up after 0.1 s got its TimeoutError at once" in str(verdict)
+    assert "hint: in Django code, `await sync_to_async(func, thread_sensitive=False)" in str(
+        verdict)
+
+
+def test_keeping_the_requests_state_passes():
+    verdict = verdict_of("check_without_blocking", without_blocking)
     assert verdict.passed, str(verdict)
-    if note is None:
-        assert "time zone" not in str(verdict) and "ContextVar" not in str(verdict), str(verdict)
-    else:
-        assert note in str(verdict), str(verdict)
-        assert "asgiref 3.12" in str(verdict) or "run_in_executor copies none" in str(verdict)
+    assert "the function saw the request's time zone and ContextVars" in str(verdict)
+    assert "note:" not in str(verdict), str(verdict)
 
 
 # Review s23: a blocking call in fetch_prices and a per-fetch swallowed cancellation passed.
@@ -1116,6 +1173,8 @@ def test_a_sync_cache_call_fails_as_blocking_even_when_the_cache_is_warm():
             assert not verdict.passed
             assert ("made blocking calls on the event loop's thread: cache.get_many"
                     in str(verdict)), str(verdict)
+            # Review s31b: locmem's get_many calls get, and the verdict said "cache.get (7 times)".
+            assert "cache.get " not in str(verdict) and "cache.get (" not in str(verdict)
             assert "each sync cache call is a network round trip" in str(verdict)
             assert "await cache.aget_many(...)" in str(verdict)
     finally:
@@ -1284,8 +1343,7 @@ _THREE_THREADS = concurrent.futures.ThreadPoolExecutor(max_workers=3, thread_nam
 
 
 async def without_blocking_on_a_pool_of_three(func, *args):
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_THREE_THREADS, functools.partial(func, *args))
+    return await sync_to_async(func, thread_sensitive=False, executor=_THREE_THREADS)(*args)
 
 
 @pytest.mark.parametrize(
@@ -1416,6 +1474,20 @@ def test_a_fire_and_forget_task_fails_and_is_cancelled():
     assert not still_running and not reported, (still_running, reported)  # the check cancelled it
 
 
+async def fetch_prices_with_a_fire_and_forget_fetch(fetch_price, skus):
+    asyncio.create_task(fetch_price(skus[0]))  # noqa: RUF006  (the mistake under test)
+    prices = await asyncio.gather(*(fetch_price(sku) for sku in skus))
+    return dict(zip(skus, prices, strict=True))
+
+
+def test_a_fire_and_forget_fetch_beside_a_gather_is_named_as_a_second_fetch():
+    # Review s31b: it failed with "at most 8 of 7 fetches were waiting at the same time".
+    verdict = verdict_of("check_fetch_prices", fetch_prices_with_a_fire_and_forget_fetch)
+    assert not verdict.passed
+    assert "it fetched BK-001 more than once (8 fetches for 7 skus)" in str(verdict), str(verdict)
+    assert "8 of 7" not in str(verdict)
+
+
 @pytest.mark.parametrize(
     "answer", [fetch_prices_with_a_small_computation_in_a_thread,
                fetch_prices_with_an_awaited_audit_in_a_group],
@@ -1522,7 +1594,7 @@ def test_polling_every_50_ms_or_more_fails_by_its_wake_ups(every):
 
 
 async def without_blocking_waiting_in_rounds_of_a_second(func, *args):
-    future = asyncio.get_running_loop().run_in_executor(None, func, *args)
+    future = asyncio.ensure_future(sync_to_async(func, thread_sensitive=False)(*args))
     done = set()
     while not done:  # returns as soon as the function has; wakes up once a second at most
         done, _ = await asyncio.wait({future}, timeout=1.0)
@@ -1530,11 +1602,11 @@ async def without_blocking_waiting_in_rounds_of_a_second(func, *args):
 
 
 @pytest.mark.parametrize(
-    "answer", [without_blocking, without_blocking_with_to_thread,
+    "answer", [without_blocking, without_blocking_on_a_partial,
                without_blocking_waiting_in_rounds_of_a_second, without_blocking_thread_sensitive,
                without_blocking_on_a_pool_of_three],
-    ids=["sync_to_async", "to_thread", "asyncio.wait in rounds of 1 s", "sync_to_async(func)",
-         "run_in_executor on a pool of 3"])
+    ids=["sync_to_async", "sync_to_async of a partial", "asyncio.wait in rounds of 1 s",
+         "sync_to_async(func)", "sync_to_async on a pool of 3"])
 def test_right_answers_pass_with_the_machine_busy(answer):
     """Wake-ups are counted, not timed: four other programs keep the CPUs busy meanwhile."""
     spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(4)]
@@ -1693,16 +1765,44 @@ def _price_or_none_with_a_deadline_of(stretched):
 
 @pytest.mark.parametrize(
     "answer, after",
-    [(_price_or_none_with_a_deadline_of(lambda s: s * 2), "1.0"),
-     (_price_or_none_with_a_deadline_of(lambda s: s * 3), "1.5"),
-     (_price_or_none_with_a_deadline_of(lambda s: s + 0.2), "0.7")],
+    [(_price_or_none_with_a_deadline_of(lambda s: s * 2), "0.2"),
+     (_price_or_none_with_a_deadline_of(lambda s: s * 3), "0.3"),
+     (_price_or_none_with_a_deadline_of(lambda s: s + 0.2), "0.3")],
     ids=["seconds * 2", "seconds * 3", "seconds + 0.2"])
 def test_a_deadline_longer_than_seconds_fails(answer, after):
     verdict = verdict_of("check_price_or_none", answer)
     assert not verdict.passed, str(verdict)
-    assert "it gave up after about `seconds` (0.1 s)" in str(verdict)  # the short run passed
-    assert f"with `seconds` = 0.5, it gave up only after {after}" in str(verdict), str(verdict)
+    assert f"with `seconds` = 0.1, it gave up only after {after}" in str(verdict), str(verdict)
     assert "not a multiple of it, nor with time added" in str(verdict)
+
+
+# Review s31b: a floor under the deadline, a deadline cut short, and one stretched by a quarter
+# passed (the 0.1 s run had no lower bound, the 0.5 s run's late bound was 0.65 s).
+@pytest.mark.parametrize(
+    "answer, said",
+    [(_price_or_none_with_a_deadline_of(lambda s: max(s, 0.2)),
+      "with `seconds` = 0.1, it gave up only after 0.2"),
+     (_price_or_none_with_a_deadline_of(lambda s: s - 0.04),
+      "s, before `seconds` had passed"),  # after 0.06 s, or a little more on a busy machine
+     (_price_or_none_with_a_deadline_of(lambda s: s * 1.25),
+      "with `seconds` = 0.5, it gave up only after 0.6")],
+    ids=["max(seconds, 0.2)", "seconds - 0.04", "seconds * 1.25"])
+def test_a_deadline_with_a_floor_cut_short_or_stretched_fails(answer, said):
+    verdict = verdict_of("check_price_or_none", answer)
+    assert not verdict.passed and said in str(verdict), str(verdict)
+
+
+def test_the_reference_deadline_passes_with_the_machine_busy():
+    """The early bound needs no timing (the answer's deadline starts after the check's clock);
+    the late one is timed again: four other programs keep the CPUs busy meanwhile."""
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(4)]
+    try:
+        verdict = verdict_of("check_price_or_none", price_or_none)
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
+    assert verdict.passed, str(verdict)
 
 
 def test_a_right_answer_late_once_on_a_busy_machine_is_timed_again():
@@ -1716,7 +1816,7 @@ def test_a_right_answer_late_once_on_a_busy_machine_is_timed_again():
 
     verdict = verdict_of("check_price_or_none", price_or_none_woken_late_once)
     assert late_runs and verdict.passed, str(verdict)
-    assert "with `seconds` = 0.5, it gave up by 0.65 s" in str(verdict)
+    assert "with `seconds` = 0.5, it gave up by 0.60 s" in str(verdict)
 
 
 async def fetch_prices_replacing_the_error_from_none(fetch_price, skus):

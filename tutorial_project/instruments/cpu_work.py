@@ -60,7 +60,7 @@ def times_slept():
     """How often this thread has gone to sleep (voluntary context switches), or None.
 
     Only Linux counts them per thread (``RUSAGE_THREAD``); being pushed off a busy CPU by
-    other programs is an involuntary switch, counted apart. Load adds a few: a thread's
+    other programs is an involuntary switch, counted apart. Load adds many: a thread's
     timed 5 ms wait for the GIL runs out again while the holder waits for a core.
     """
     if not hasattr(resource, "RUSAGE_THREAD"):

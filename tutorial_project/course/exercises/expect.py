@@ -233,13 +233,19 @@ def sync_cache_calls_on_this_thread():
     """
     from django.core.cache import caches
 
-    loop_thread, calls = threading.get_ident(), []
+    loop_thread, calls, depth = threading.get_ident(), [], [0]
 
     def noted(name, real):
         def call(*args, **kwargs):
-            if threading.get_ident() == loop_thread:
+            if threading.get_ident() != loop_thread:
+                return real(*args, **kwargs)
+            if not depth[0]:  # the call made, not those it makes (locmem's get_many calls get)
                 calls.append(name)
-            return real(*args, **kwargs)
+            depth[0] += 1
+            try:
+                return real(*args, **kwargs)
+            finally:
+                depth[0] -= 1
         return call
 
     backends = {type(caches[alias]) for alias in caches}

@@ -163,6 +163,12 @@ async def check_fetch_prices(check, fetch_prices):
         hint="await the fetches where you are: asyncio.gather(...) or a TaskGroup. A real "
         "client's connections belong to one loop, and a new loop per call cannot share them",
     )
+    fetched_twice = sorted({sku for sku in service.fetched if service.fetched.count(sku) > 1})
+    if fetched_twice:  # else a fire-and-forget fetch beside a gather reads "8 of 7 at once"
+        _fail(check, f"it fetched {', '.join(fetched_twice)} more than once "
+              f"({len(service.fetched)} fetches for {len(skus)} skus)",
+              hint="fetch each sku once, in the calls you await; a task you create and do not "
+              "await (a fire-and-forget asyncio.create_task) still runs its fetch")
     check.that(
         service.most_in_flight == len(skus),
         f"all {len(skus)} fetches were waiting at the same time",
@@ -492,12 +498,13 @@ async def check_price_or_none(check, price_or_none):
         hint="await the fetch inside `async with asyncio.timeout(seconds):` and return it",
     )
     slow = FakePriceService(delay=30)
-    started = time.perf_counter()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
     # A task, not our own asyncio.timeout: the learner's TimeoutError must not pass for ours.
-    task = asyncio.ensure_future(price_or_none(slow.fetch_price, "GM-003", 0.1))
+    task = asyncio.ensure_future(price_or_none(slow.fetch_price, "GM-003", SHORT_SECONDS))
     try:
         finished = await _finish(task)
-        took = time.perf_counter() - started
+        took = loop.time() - started
         if not finished:
             _fail(check, f"a slow fetch was still being awaited after {GIVE_UP:.0f} s",
                   hint="wrap the await in `async with asyncio.timeout(seconds):`")
@@ -518,12 +525,6 @@ async def check_price_or_none(check, price_or_none):
             hint="catch TimeoutError (outside the `async with` block) and return None",
         )
         check.that(
-            took < 0.35,
-            "it gave up after about `seconds` (0.1 s)",
-            f"it gave up after {took:.1f} s, though `seconds` was 0.1",
-            hint="pass the `seconds` argument to asyncio.timeout",
-        )
-        check.that(
             slow.cancelled == ["GM-003"],
             "the slow fetch was cancelled, not left running",
             "the slow fetch was not cancelled: it is still running in the background",
@@ -532,7 +533,8 @@ async def check_price_or_none(check, price_or_none):
         )
     finally:
         await _cancel_leftovers(slow)
-    await _check_a_longer_deadline_is_kept(check, price_or_none)
+    await _check_the_deadline_is_kept(check, price_or_none, SHORT_SECONDS, took)
+    await _check_the_deadline_is_kept(check, price_or_none, LONGER_SECONDS)
     await _check_errors_and_cancellation_go_through(check, price_or_none)
     await _check_a_late_own_timeout_goes_through(check, price_or_none)
     if sys.version_info < (3, 12) and _calls_wait_for(price_or_none):
@@ -556,46 +558,63 @@ def _calls_wait_for(function):
         for node in ast.walk(tree))
 
 
-# The 0.5 s deadline must also have ended by LONGER_SECONDS + LATE_BY: a deadline of
-# `seconds * 2` (1 s), `seconds * 3` or `seconds + 0.2` passed the 0.1 s run (under 0.35 s)
-# and waited too long here. A right answer's asyncio.timeout(0.5) fired at most 13 ms late in
-# 60 runs beside four busy processes on 2 cores (Python 3.11 and 3.13); a busier machine can
-# wake the loop late once, so a run over the bound is timed again, up to TIMINGS runs, while
-# a deadline set too long is late every time. A fixed offset under LATE_BY still
-# passes: that bound is the price of a check that holds on a loaded machine.
+# Each deadline must end no earlier than `seconds` and before `seconds` + LATE_BY, timed with
+# the loop's clock from before the check calls price_or_none, whose own deadline starts
+# later: an asyncio.timeout(seconds) cannot fire before, however loaded the machine, so an
+# early end (`seconds - 0.04`, a shorter fixed deadline) is refused at once; EARLY_SLACK only
+# covers clock rounding. Late is judged on two lengths, so that no fixed deadline fits both:
+# a floor (`max(seconds, 0.2)`), a factor (`seconds * 1.25` is 0.125 s late at 0.5 s) or an
+# offset of LATE_BY or more is late every time. A right answer's asyncio.timeout(0.5) fired at
+# most 13 ms late in 60 runs beside four busy processes on 2 cores (Python 3.11 and 3.13); at
+# a load of 13 with four busy processes more, 2 of 60 runs (0.1 s and 0.5 s) were over 0.1 s
+# late (0.13 and 0.15 s), never two in a row. So a run over the bound is timed again, up to
+# DEADLINE_TIMINGS runs. A fixed offset under LATE_BY still passes: the price of a bound that
+# holds on a loaded machine.
+SHORT_SECONDS = 0.1
 LONGER_SECONDS = 0.5
-LATE_BY = 0.15
+LATE_BY = 0.1
+EARLY_SLACK = 0.001
+DEADLINE_TIMINGS = 5
 
 
-async def _check_a_longer_deadline_is_kept(check, price_or_none):
-    """0.1 s gave up before 0.35 s; 0.5 s must give up at about 0.5 s, not before, not long
-    after (no fixed deadline, no deadline stretched by a factor or an offset)."""
-    for _ in range(TIMINGS):
-        slow = FakePriceService(delay=30)
-        started = time.perf_counter()
-        task = asyncio.ensure_future(price_or_none(slow.fetch_price, "CF-002", LONGER_SECONDS))
-        try:
-            await _finish(task)
-            took = time.perf_counter() - started
-        finally:
-            await _cancel_leftovers(slow)
-        gave_none = (task.done() and not task.cancelled() and task.exception() is None
-                     and task.result() is None)
-        if not gave_none or took < LONGER_SECONDS + LATE_BY:
-            break  # judged now: a wrong outcome, or on time
+async def _gave_none_after(price_or_none, seconds):
+    """Whether price_or_none gave None for a fetch that never ends, and after how long."""
+    loop = asyncio.get_running_loop()
+    slow = FakePriceService(delay=30)
+    started = loop.time()
+    task = asyncio.ensure_future(price_or_none(slow.fetch_price, "CF-002", seconds))
+    try:
+        await _finish(task)
+        took = loop.time() - started
+    finally:
+        await _cancel_leftovers(slow)
+    gave_none = (task.done() and not task.cancelled() and task.exception() is None
+                 and task.result() is None)
+    return gave_none, took
+
+
+async def _check_the_deadline_is_kept(check, price_or_none, seconds, took=None):
+    """It gives up at about `seconds`: not before, not LATE_BY or more after (re-timed when
+    late); `took` is a run already made (it gave None)."""
+    runs, gave_none = (0, False) if took is None else (1, True)
+    while runs < DEADLINE_TIMINGS and (runs == 0 or gave_none and took >= seconds + LATE_BY):
+        gave_none, took = await _gave_none_after(price_or_none, seconds)
+        runs += 1
     check.that(
-        gave_none and took >= LONGER_SECONDS - 0.05,
-        f"with `seconds` = {LONGER_SECONDS}, it did not give up early",
-        f"with `seconds` = {LONGER_SECONDS}, it gave up after {took:.2f} s",
-        hint="use the `seconds` argument as the deadline, not a fixed number",
+        gave_none and took >= seconds - EARLY_SLACK,
+        f"with `seconds` = {seconds}, it did not give up early",
+        f"with `seconds` = {seconds}, it gave up after {took:.2f} s, before `seconds` had "
+        "passed" if gave_none else f"with `seconds` = {seconds}, it did not return None",
+        hint="use the `seconds` argument itself as the deadline: not a fixed number, nor "
+        "less than it",
     )
     check.that(
-        took < LONGER_SECONDS + LATE_BY,
-        f"with `seconds` = {LONGER_SECONDS}, it gave up by {LONGER_SECONDS + LATE_BY:.2f} s",
-        f"with `seconds` = {LONGER_SECONDS}, it gave up only after {took:.2f} s (late in "
-        f"each of {TIMINGS} runs): its deadline is longer than `seconds`",
+        took < seconds + LATE_BY,
+        f"with `seconds` = {seconds}, it gave up by {seconds + LATE_BY:.2f} s",
+        f"with `seconds` = {seconds}, it gave up only after {took:.2f} s (late in "
+        f"each of {DEADLINE_TIMINGS} runs): its deadline is longer than `seconds`",
         hint="pass `seconds` itself to asyncio.timeout: not a multiple of it, nor with time "
-        "added",
+        "added, nor a minimum",
     )
 
 
@@ -845,15 +864,14 @@ async def check_without_blocking(check, without_blocking):
         "the event loop kept running while the function slept",
         "the event loop froze while the blocking function ran",
         hint="run it on another thread: in Django code `await sync_to_async(func, "
-        "thread_sensitive=False)(*args)`, which keeps the request's language and time zone; "
-        "`await asyncio.to_thread(func, *args)` where no request state is involved",
+        "thread_sensitive=False)(*args)`, which keeps the request's language and time zone "
+        "(asyncio.to_thread loses them)",
     )
     check.that(
         threads and all(thread is not threading.current_thread() for thread in threads),
         "the function ran on another thread",
         "the function ran on the event loop's thread",
-        hint="sync_to_async(func, thread_sensitive=False) and asyncio.to_thread run it on a "
-        "worker thread",
+        hint="`sync_to_async(func, thread_sensitive=False)` runs it on a worker thread",
     )
     # Exact, not timed: the same Thread object, or not. A note, not a failure: awaited to its
     # end, the call holds that thread only while the request waits for it anyway.
@@ -884,7 +902,14 @@ async def check_without_blocking(check, without_blocking):
         f"a caller that gave up after {ABANDON_AFTER} s got its TimeoutError at once, the "
         "loop running on",
         f"a caller gave up after {ABANDON_AFTER} s, and {abandoned}",
-        hint="a timeout or a disconnect must leave the call running in its thread, not wait "
+        hint="let the CancelledError out: do not catch it (nor shield the call and go on "
+        "waiting), so that the caller's timeout or disconnect ends the wait at once"
+        if abandoned.endswith("the cancellation was caught") else
+        "let the CancelledError out at once: after a cancellation, do not wait for the call "
+        "(an `await` of a shielded call, a `with ThreadPoolExecutor()` block), which holds the "
+        "caller until the function ends"
+        if abandoned.startswith("its TimeoutError came only") else
+        "a timeout or a disconnect must leave the call running in its thread, not wait "
         "for it: `with ThreadPoolExecutor() as pool:` waits for the pool's threads on the "
         "loop's thread when the block ends, a cancellation included; use a pool made once "
         "for the process (`sync_to_async(func, thread_sensitive=False, executor=pool)`) or "
@@ -906,22 +931,29 @@ async def check_without_blocking(check, without_blocking):
             "it works, but nothing caps how many run at once across requests, and each call "
             "pays for a new thread; a pool made once for the process, or the loop's default "
             "pool (`sync_to_async(func, thread_sensitive=False)`), reuses its threads")
+    # Exact, not timed: what the function saw of the request. The check stands for a view
+    # under ASGIHandler, so losing the request's time zone (dates in UTC, and with it the
+    # language, the script prefix of reverse() and the urlconf) is a wrong answer.
     lost_zone = any(zone != REQUEST_ZONE for zone in zones)
-    if any(request_id != REQUEST_ID for request_id in request_ids):
-        check.lines.append(
-            "  note: the function did not see a plain ContextVar the request set"
-            + (f", nor the time zone it activated ({REQUEST_ZONE})" if lost_zone else "")
-            + ": the call ran outside the request's context (bare run_in_executor copies "
-            "none; asyncio.to_thread copies the ContextVars); sync_to_async(func, "
-            "thread_sensitive=False) carries them, and Django's request state too")
-    elif lost_zone:
-        check.lines.append(
-            f"  note: the function did not see the time zone the request activated "
-            f"({REQUEST_ZONE}), though it saw the request's plain ContextVars: Django keeps "
-            "its time zone, language, script prefix (reverse()) and urlconf in asgiref Locals, "
-            "which since asgiref 3.12 reach another thread only through sync_to_async or "
-            "async_to_sync, not in a copied context (asyncio.to_thread, copy_context().run); "
-            "sync_to_async(func, thread_sensitive=False) carries them")
+    lost_ids = any(request_id != REQUEST_ID for request_id in request_ids)
+    if lost_ids:
+        lost = ("it did not see a plain ContextVar the request set"
+                + (f", nor the time zone it activated ({REQUEST_ZONE})" if lost_zone else "")
+                + ": the call ran outside the request's context (bare run_in_executor and a "
+                "Thread of your own copy none of it)")
+    else:
+        lost = (f"it did not see the time zone the request activated ({REQUEST_ZONE}), though "
+                "it saw the request's plain ContextVars: Django keeps its time zone, language, "
+                "script prefix (reverse()) and urlconf in asgiref Locals, which since asgiref "
+                "3.12 reach another thread only through sync_to_async or async_to_sync, not in "
+                "a copied context (asyncio.to_thread, copy_context().run)")
+    check.that(
+        not lost_zone and not lost_ids,
+        "the function saw the request's time zone and ContextVars",
+        f"the function ran without the request's state: {lost}",
+        hint="in Django code, `await sync_to_async(func, thread_sensitive=False)(*args)`: it "
+        "carries the request's ContextVars and Django's request state to the other thread",
+    )
 
 
 @types.coroutine
@@ -966,7 +998,11 @@ def _no_awaitable_returned(check, returned):
               "`return await sync_to_async(func, thread_sensitive=False)(*args)`")
 
 
-OVERLAP_SECONDS = 0.4  # each of the requests' calls; thread start-ups take milliseconds
+# Each of the requests' calls waits until all of them have started, OVERLAP_SECONDS at most:
+# right answers go on as soon as the last thread starts, however late a loaded machine starts
+# it (with a fixed 0.4 s call, sync_to_async(func) once overlapped only 2 of 3 at a load of
+# 14 on 2 cores); a pool too small waits it out.
+OVERLAP_SECONDS = 1.0
 # Three: a process-wide pool of two threads (or one) makes one of them wait. The loop's
 # default pool has at least 5 (min(32, CPUs + 4)), so it passes, though it too makes requests
 # wait beyond that many (the lesson measures it); thread_sensitive=True gives each request
@@ -978,13 +1014,15 @@ async def _most_calls_at_once_from_requests(without_blocking):
     """The most calls of a blocking function running at once when REQUESTS_AT_ONCE requests
     (each with its own ThreadSensitiveContext, as ASGIHandler gives every request) call
     without_blocking together: all of them if they overlap, fewer if some waited."""
-    lock, running, most = threading.Lock(), [0], [0]
+    lock, running, most, all_started = threading.Lock(), [0], [0], threading.Event()
 
     def blocking_step():
         with lock:
             running[0] += 1
             most[0] = max(most[0], running[0])
-        time.sleep(OVERLAP_SECONDS)
+            if running[0] == REQUESTS_AT_ONCE:
+                all_started.set()
+        all_started.wait(OVERLAP_SECONDS)
         with lock:
             running[0] -= 1
 
