@@ -1588,21 +1588,14 @@ def test_compare_prices_504_leaving_the_call_running_fails(project):
 # --- Review s28b: blocking calls on the later requests -----------------------------------------
 
 
-async def sleeps_before_a_retry(request):
-    """Wrong: on an upstream failure, time.sleep(0.2) to back off before one retry: the loop
-    is held 200 ms on every failure (the first request, which succeeds, never sleeps)."""
-    skus = [sku.strip() for sku in request.GET.get("skus", "").split(",") if sku.strip()]
-    if not skus:
-        return JsonResponse({"error": "no skus"}, status=400)
-    for attempt in range(2):
-        try:
-            quotes = await asyncio.gather(*(fake_upstream.fetch_price(sku) for sku in skus))
-            break
-        except fake_upstream.UpstreamError as error:
-            if attempt == 1:
-                return JsonResponse({"error": str(error)}, status=502)
-            time.sleep(0.2)
-    return JsonResponse({"prices": {sku: q["price"] for sku, q in zip(skus, quotes, strict=True)}})
+async def sleeps_before_the_502(request):
+    """Wrong: on an upstream failure, time.sleep(0.2) before the 502, to slow a client that
+    retries at once: the loop is held 200 ms on every failure (the first request, which
+    succeeds, never sleeps). A retry after the sleep is refused on its own (review s31b F3)."""
+    response = await compare_prices(request)
+    if response.status_code == 502:
+        time.sleep(0.2)
+    return response
 
 
 async def flags_a_failure_in_the_sync_cache(request):
@@ -1615,9 +1608,21 @@ async def flags_a_failure_in_the_sync_cache(request):
     return response
 
 
+async def flags_a_failure_with_an_await(request):
+    """Right, written differently: the flag set with `await cache.aset` (in a thread, off the
+    loop)."""
+    from django.core.cache import cache
+
+    response = await compare_prices(request)
+    if response.status_code == 502:
+        await cache.aset("upstream-failed", True, 30)
+    return response
+
+
 async def backs_off_with_an_await(request):
-    """Right, written differently: the same retry, backing off with `await asyncio.sleep`, and
-    the flag set with `await cache.aset` (in a thread, off the loop)."""
+    """Wrong (review s31b F3): the whole batch sent again after `await asyncio.sleep(0.05)`
+    when a call failed, the flag set with `await cache.aset`. The loop stays free, but every
+    failing request waits twice, and the skus that had answered are asked again."""
     from django.core.cache import cache
 
     skus = [sku.strip() for sku in request.GET.get("skus", "").split(",") if sku.strip()]
@@ -1660,7 +1665,7 @@ class AsyncRefusalQuoteView(QuoteView):
 
 @pytest.mark.parametrize(
     ("check_name", "answer", "message", "hint"),
-    [("check_compare_prices", sleeps_before_a_retry, "the view blocked the event loop",
+    [("check_compare_prices", sleeps_before_the_502, "the view blocked the event loop",
       "it called time.sleep on the event loop"),
      ("check_compare_prices", flags_a_failure_in_the_sync_cache,
       "the view blocked the event loop", "it called the sync cache.set() on the event loop"),
@@ -1668,7 +1673,7 @@ class AsyncRefusalQuoteView(QuoteView):
       "it called time.sleep on the event loop"),
      ("check_quote_view", SyncRefusalQuoteView, "POST answered 500",
       "write it `async def http_method_not_allowed(")],
-    ids=["02.1 time.sleep before a retry", "02.1 sync cache.set on a failure",
+    ids=["02.1 time.sleep before the 502", "02.1 sync cache.set on a failure",
          "02.2 time.sleep before the 400", "02.2 sync http_method_not_allowed"],
 )
 def test_review_s28b_wrong_answers_fail_with_a_hint(project, check_name, answer, message, hint):
@@ -1681,9 +1686,9 @@ def test_review_s28b_wrong_answers_fail_with_a_hint(project, check_name, answer,
 
 @pytest.mark.parametrize(
     ("check_name", "answer"),
-    [("check_compare_prices", with_a_limit(backs_off_with_an_await)),
+    [("check_compare_prices", with_a_limit(flags_a_failure_with_an_await)),
      ("check_quote_view", AsyncRefusalQuoteView)],
-    ids=["02.1 await asyncio.sleep before a retry, cache.aset", "02.2 async refusal"],
+    ids=["02.1 cache.aset on a failure", "02.2 async refusal"],
 )
 def test_review_s28b_right_answers_pass(project, check_name, answer):
     from tutorial_project.course.exercises import lesson02
@@ -2310,3 +2315,82 @@ def test_file_read_in_a_thread_passes(project):
 
     verdict = verdict_of(check_compare_prices, reads_a_file_in_a_thread)
     assert verdict.passed, str(verdict)
+
+
+# --- Review s31b ---------------------------------------------------------------------------------
+
+
+def quote_view_limited_to(seconds):
+    """QuoteView whose call has a time limit of ``seconds`` of its own, a JSON 504 when it
+    fires (02.2 asks for none; a learner fresh from 02.1 may add one)."""
+
+    class LimitedQuoteView(QuoteView):
+        async def get(self, request):
+            try:
+                async with asyncio.timeout(seconds):
+                    return await super().get(request)
+            except TimeoutError:
+                return JsonResponse({"error": "the price service is slow"}, status=504)
+
+    return LimitedQuoteView
+
+
+@pytest.mark.parametrize("seconds", [0.105, 0.11, 0.15, 0.25],
+                         ids=["0.105 s", "0.11 s", "0.15 s", "0.25 s"])
+def test_quote_view_limit_that_fires_on_jitter_fails(project, seconds):
+    """F1: a limit sized to the usual 0.1 s answered 504 or 200 by chance on the usual call,
+    and failed on unrelated lines; the 0.3 s call refuses it every time, with the right hint."""
+    from tutorial_project.course.exercises.lesson02 import check_quote_view
+
+    verdict = verdict_of(check_quote_view, quote_view_limited_to(seconds))
+    text = str(verdict)
+    assert not verdict.passed and verdict.solved, text
+    # The check stops at its first failing line: the usual 0.1 s call fires such a limit on
+    # the first GET now and then (its hint names the limit too), the 0.3 s one every time.
+    failed = text.split("❌")[1]
+    assert ("when the call took 0.3 s, GET ?sku=CF-001 answered 504" in failed
+            or "a signed-in user's GET ?sku=CF-001 answered 504" in failed), text
+    assert "its time limit fired" in failed and "asyncio.timeout(2)" in failed, text
+
+
+def test_quote_view_limit_of_a_second_passes(project):
+    from tutorial_project.course.exercises.lesson02 import check_quote_view
+
+    verdict = verdict_of(check_quote_view, quote_view_limited_to(1))
+    assert verdict.passed, str(verdict)
+    assert "✅ when the call takes 0.3 s, it waits for it" in str(verdict), str(verdict)
+
+
+class RetriesQuoteView(QuoteView):
+    """Wrong (F3): one retry after `await asyncio.sleep(0.05)` when the upstream failed."""
+
+    async def get(self, request):
+        sku = request.GET.get("sku", "").strip()
+        if not sku:
+            return JsonResponse({"error": "say which product"}, status=400)
+        for attempt in range(2):
+            try:
+                return JsonResponse(await fake_upstream.fetch_price(sku))
+            except fake_upstream.UpstreamError as error:
+                if attempt == 1:
+                    return JsonResponse({"error": str(error)}, status=502)
+                await asyncio.sleep(0.05)
+        return None
+
+
+@pytest.mark.parametrize(
+    ("check_name", "answer", "message"),
+    [("check_compare_prices", with_a_limit(backs_off_with_an_await),
+      "❌ an upstream failure for GM-001: it asked the upstream for it 2 times"),
+     ("check_quote_view", RetriesQuoteView,
+      "❌ an upstream failure for TL-001: it asked the upstream for it 2 times")],
+    ids=["02.1 the batch again", "02.2 one retry"],
+)
+def test_retry_after_a_failure_fails(project, check_name, answer, message):
+    """F3: the success path refuses a second call per sku; the failure path now does too."""
+    from tutorial_project.course.exercises import lesson02
+
+    verdict = verdict_of(getattr(lesson02, check_name), answer)
+    text = str(verdict)
+    assert not verdict.passed and verdict.solved, text
+    assert message in text and "answer 502 at the first failure" in text, text

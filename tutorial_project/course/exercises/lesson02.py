@@ -185,9 +185,10 @@ async def _upstream_failure_is_a_502(check, view, suffix, what):
         response.status_code == 502 and _is_json_error(response),
         f"{what} answers 502 with an 'error' message",
         f"{what} answered {_answered(response)}",
-        hint=_failure_hint(response) if "ExceptionGroup" in (response.view_error or "")
-        else "catch fake_upstream.UpstreamError, "
-        "return JsonResponse({'error': ...}, status=502)",
+        hint=_limit_hint(response) or (
+            _failure_hint(response) if "ExceptionGroup" in (response.view_error or "")
+            else "catch fake_upstream.UpstreamError, "
+            "return JsonResponse({'error': ...}, status=502)"),
     )
 
 
@@ -199,12 +200,23 @@ async def _ordinary_sku_fails(check, view, sku, suffix):
         response.status_code == 502 and _is_json_error(response),
         f"an upstream failure for an ordinary sku ({sku}, this time) answers 502 too",
         f"an upstream failure for an ordinary sku ({sku}) answered {_answered(response)}",
-        hint=_failure_hint(response) if raised else f"the view never asked the upstream "
+        hint=(_limit_hint(response) or _failure_hint(response)) if raised
+        else f"the view never asked the upstream "
         f"for {sku} this time: it answered from a price kept from an earlier request (a "
         "module-level dict, a cache), so it never saw the failure. Ask the upstream on every "
         "request: this check refuses a price kept from an earlier one, for however short a "
         "time",
     )
+    if raised:  # the sku fails on every call: a view that asks again retried it
+        check.that(
+            len(raised) == 1,
+            f"it asked the upstream for {sku} once: no retry after the failure",
+            f"an upstream failure for {sku}: it asked the upstream for it {len(raised)} times",
+            hint="answer 502 at the first failure, as the exercise asks: each retry adds its "
+            "back-off and another wait to every failing request (and a batch sent again calls "
+            "again for the skus that had answered). Retries, with a budget, belong to the HTTP "
+            "client's policy, not to this view",
+        )
 
 
 # Checks 02.1 and 02.2: fetch_price raises this once, a bug and not an upstream failure. The
@@ -227,8 +239,9 @@ async def _a_bug_is_not_a_502(check, view, suffix):
         hint="only an upstream failure is a 502, as the exercise says: catch "
         "fake_upstream.UpstreamError, not Exception, so that a bug (yours or a library's) "
         "reaches Django, which answers 500 and logs it"
-        if response.status_code == 502 else "catch fake_upstream.UpstreamError only, and "
-        "let any other error escape: Django answers 500 and logs it",
+        if response.status_code == 502 else _limit_hint(response) or "catch "
+        "fake_upstream.UpstreamError only, and let any other error escape: Django answers 500 "
+        "and logs it",
     )
 
 
@@ -408,6 +421,34 @@ def _upstream_slower_for(sku, delay):
         yield
     finally:
         fake_upstream._delay_for = real_delay_for
+
+
+def _limit_hint(response, asked="a second or two"):
+    """For a 504 on a request whose calls took the usual DELAY (or SLOWER_CALL, its jitter):
+    the view's own time limit fired on ordinary latency. None for any other answer."""
+    if response.status_code != 504:
+        return None
+    return (f"its time limit fired on an ordinary call (the usual {fake_upstream.DELAY} s, or "
+            f"{SLOWER_CALL} s: jitter, not a hang), and every slow moment of the upstream "
+            f"would answer 504. Give it {asked}: `async with asyncio.timeout(2):`")
+
+
+async def _one_quote_slower(check, view):
+    """02.2: the call takes SLOWER_CALL, jitter: a time limit of the view's own (02.2 asks for
+    none, but a learner fresh from 02.1 may add one) must let it through. Deterministic: a
+    limit under SLOWER_CALL always fires here, where the usual DELAY lets it pass by chance."""
+    with _upstream_slower_for("CF-001", SLOWER_CALL), fake_upstream.watch_concurrency() as seen:
+        response = await call_view(view, suffix="?sku=CF-001")
+    check.that(
+        response.status_code == 200 and _json_body(response) == fake_upstream.quote_for("CF-001"),
+        f"when the call takes {SLOWER_CALL} s, it waits for it and answers the quote (a time "
+        "limit, if it has one, of a second or two lets it through)",
+        f"when the call took {SLOWER_CALL} s, GET ?sku=CF-001 answered {_answered(response)}",
+        hint=_limit_hint(response, "none (the exercise asks for none) or a second or two")
+        or _status_hint(response),
+    )
+    if seen.now:  # calls it left running: let them end here, not in a later cell
+        await asyncio.sleep(SLOWER_CALL)
 
 
 async def _one_call_slower(check, compare_prices):
@@ -935,6 +976,7 @@ async def _check_quote_view(check, view, unsafe):
             await call_view(_answering_after_its_calls(quote_view.as_view(), alone),
                             suffix="?sku=BK-002")
         await _no_call_left_running(check, alone)
+        await _one_quote_slower(check, view)
         await _cancelled_while_it_waits(check, view, "?sku=BK-002")
         await _upstream_failure_is_a_502(check, view, "?sku=DOWN-1", "GET ?sku=DOWN-1")
         await _ordinary_sku_fails(check, view, "TL-001", "?sku=TL-001")
@@ -975,10 +1017,11 @@ async def _check_quote_view(check, view, unsafe):
             response.status_code == 200,
             "HEAD answers 200, as GET does: View answers it with get",
             f"HEAD answered {_answered(response)}",
-            hint="load balancers, caches and link checkers send HEAD: keep 'head' in "
-            "http_method_names (View's default list has it), and View answers it with your "
-            "get" if "head" not in quote_view.http_method_names
-            else "leave head to View, which answers it with your get",
+            hint=_limit_hint(response) or (
+                "load balancers, caches and link checkers send HEAD: keep 'head' in "
+                "http_method_names (View's default list has it), and View answers it with your "
+                "get" if "head" not in quote_view.http_method_names
+                else "leave head to View, which answers it with your get"),
         )
         # OPTIONS: View's own options() answers 200 with Allow; a class that leaves "options" out
         # of http_method_names gets a 405 for it, as the exercise's "other methods" allows.
