@@ -160,6 +160,21 @@ def test_a_status_only_test_misses_the_plain_text_504(project):
                "response.json()")
 
 
+def test_a_test_that_reads_the_text_but_not_the_json_is_refused(project):
+    """Review 10-s31b #2: a plain-text 504 that keeps the JSON's words is the realistic bug
+    (JsonResponse swapped for HttpResponse); a test that looks for the words misses it."""
+    from tutorial_project.course.exercises.lesson10 import check_timeout_test
+
+    @marked
+    async def text_only(async_client, book):
+        with client.use_transport(times_out()):
+            response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+        assert response.status_code == 504 and b"timed out" in response.content
+
+    fails_with(run(check_timeout_test, text_only), "passes on a view that answers 504 as plain",
+               "response.json()")
+
+
 def test_a_test_that_accepts_any_error_is_refused(project):
     from tutorial_project.course.exercises.lesson10 import check_timeout_test
 
@@ -556,6 +571,55 @@ def test_a_fake_upstream_that_blocks_the_loop_is_refused(project):
         fails_with(run(check_timeout_test, wrong), "blocks the event loop", "time.sleep",
                    "MockTransport ignores the client's timeout=", "raise httpx.ReadTimeout")
         assert time.perf_counter() - started < 5  # refused after one run, not seven
+
+
+def test_a_fake_upstream_that_spins_on_the_loop_is_refused(project):
+    """Review 10-s31b #1: a handler that burns CPU instead of sleeping calls nothing the
+    blocking-call watch names, and holds the loop just the same."""
+    import time
+
+    from tutorial_project.course.exercises.lesson10 import check_timeout_test
+
+    @marked
+    async def spins_then_raises(async_client, book):
+        def too_slow(request):
+            end = time.monotonic() + 0.3
+            while time.monotonic() < end:  # "simulate" a slow upstream without time.sleep
+                pass
+            raise httpx.ReadTimeout("slow")
+
+        with client.use_transport(httpx.MockTransport(too_slow)):
+            response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+        assert response.status_code == 504 and "error" in response.json()
+
+    fails_with(run(check_timeout_test, spins_then_raises), "held the event loop for",
+               "ms of CPU", "raise httpx.ReadTimeout")
+
+
+def test_the_sync_cache_in_the_test_is_refused(project):
+    """Review 10-s31b #3: cell 31 teaches that the sync cache holds the loop with Redis."""
+    from django.core.cache import cache
+
+    from tutorial_project.course.exercises.lesson10 import check_timeout_test
+
+    @marked
+    async def clears_the_cache_sync(async_client, book):
+        cache.clear()
+        with client.use_transport(times_out()):
+            response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+        assert response.status_code == 504 and "error" in response.json()
+
+    @marked
+    async def clears_the_cache_async(async_client, book):
+        await cache.aclear()
+        with client.use_transport(times_out()):
+            response = await async_client.get("/exercise-10/price/BK-001/", {"currency": "USD"})
+        assert response.status_code == 504 and "error" in response.json()
+
+    fails_with(run(check_timeout_test, clears_the_cache_sync), "sync cache.clear()",
+               "await cache.aclear(...)")
+    verdict = run(check_timeout_test, clears_the_cache_async)
+    assert verdict, str(verdict)
 
 
 def test_a_test_that_leaves_the_fake_upstream_in_place_is_refused(project):

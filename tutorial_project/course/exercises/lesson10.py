@@ -9,7 +9,8 @@ second time and after the buggy runs: a test that fails only through state an ea
 left (a module-level list it counts, a one-shot iterator) asserts nothing about the view,
 whatever it fails on. On the correct view it must not block the loop: a fake upstream that
 ``time.sleep``s to "be slow" is refused (``MockTransport`` has no timeout; the sleep holds
-every request on the loop and still gives no ``ReadTimeout``).
+every request on the loop and still gives no ``ReadTimeout``), and so is one that spins on the
+CPU instead (timed step by step, in the thread's own CPU time) or a sync cache call.
 
 The check runs the test in the notebook's loop, where pytest's marks do nothing, so it reads
 them, the test's own and its module's ``pytestmark`` (in a notebook, its namespace): a test
@@ -43,12 +44,21 @@ from pytest_django.fixtures import Settings, validate_django_db
 
 from tutorial_project.course.exercises.attempt import Raised, attempt, fail
 from tutorial_project.course.exercises.core import exercise
-from tutorial_project.course.exercises.expect import loop_blocking_calls, must_be_async
+from tutorial_project.course.exercises.expect import (
+    LoopCPU,
+    loop_blocking_calls,
+    must_be_async,
+    sync_cache_calls_on_this_thread,
+)
 from tutorial_project.course.exercises.probes import quiet_request_log
 from tutorial_project.playground import mount, unmount
 from tutorial_project.rates import client
 from tutorial_project.rates.views import product_price
 
+# The most CPU one step on the loop may take in the test's runs on the correct view (the
+# reference's longest is ~35 ms on a first run in a fresh process, ~1.5 ms after; the least of
+# two runs counts): a fake upstream that spins to "be slow" holds the loop as a sleep does.
+LOOP_CPU_STALL = 0.05
 ROUTE = "exercise-10/price/<str:sku>/"  # the learner's test requests /exercise-10/price/BK-001/
 # what a test may ask for, by name or with @pytest.mark.usefixtures (pytest's and pytest-django's,
 # and lesson_tests/conftest.py's book and price_view; the check's price_view is the view it swaps)
@@ -87,7 +97,8 @@ def _buggy_views():
 
         response = await product_price(request, sku)
         if response.status_code == 504:
-            return HttpResponse("Gateway Timeout", status=504, content_type="text/plain")
+            message = json.loads(response.content)["error"]  # the same words, not as JSON
+            return HttpResponse(message, status=504, content_type="text/plain")
         return response
 
     async def right_error_wrong_status(request, sku):  # the timeout's own JSON, as a 502
@@ -506,19 +517,33 @@ async def check_timeout_test(check, test_upstream_timeout):
                     "what it makes inside the test")
     _check_marks(check, test_upstream_timeout)
     await _upstream_as_shipped(check)
-    with loop_blocking_calls() as blocking:
-        outcome = await _run(check, test_upstream_timeout, product_price, "the correct view")
+    with loop_blocking_calls() as blocking, sync_cache_calls_on_this_thread() as cached:
+        async with LoopCPU() as loop_cpu:
+            outcome = await _run(check, test_upstream_timeout, product_price,
+                                 "the correct view")
     if blocking:
         fail(check, f"your test blocks the event loop: it calls {blocking[0]} on the loop's "
                     "thread, and every request and test on that loop waits meanwhile",
              "MockTransport ignores the client's timeout= (its handler's answer is the "
              "answer, however long it takes): raise httpx.ReadTimeout in the handler at once, "
              "and never sleep with time.sleep in async code")
+    if cached:
+        fail(check, f"your test calls the sync cache.{cached[0]}() on the event loop: with "
+                    "Redis or Memcached it waits on the network and holds the loop",
+             f"await its a-twin: await cache.a{cached[0]}(...)")
     if isinstance(outcome, Raised):
         fail(check, f"on the correct view it failed: {outcome}",
              _hint_for(outcome.error, "book" in used_fixtures(test_upstream_timeout)))
     check.that(True, "it passes on the correct view", "")
-    await _passes_again(check, test_upstream_timeout, "a second time")
+    async with LoopCPU() as again_cpu:  # a first run may build what later runs reuse
+        await _passes_again(check, test_upstream_timeout, "a second time")
+    held = min(loop_cpu.longest, again_cpu.longest)
+    if held >= LOOP_CPU_STALL:
+        fail(check, f"your test held the event loop for {held * 1000:.0f} ms of CPU in one "
+                    "step, on each run: a fake upstream that spins to be slow blocks every "
+                    "request and test on that loop, as a sleep does",
+             "MockTransport ignores the client's timeout=: raise httpx.ReadTimeout in the "
+             "handler at once, with no waiting of any kind")
     caught = 0
     buggy = [(what, view, None, hint) for what, (view, hint) in _buggy_views().items()]
     buggy += [(what, product_price, fetch_rate, hint)
