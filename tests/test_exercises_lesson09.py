@@ -2,6 +2,7 @@
 learners write fail with a hint that names the mistake; right answers written differently pass."""
 
 import asyncio
+import hashlib
 import json
 import multiprocessing
 import os
@@ -124,6 +125,12 @@ async def whoami_sleep_imported_by_name(request):  # `from time import sleep`: s
     return JsonResponse({"username": user.username if user.is_authenticated else None})
 
 
+async def whoami_hashes_on_the_loop(request):  # CPU work on the loop: no call to name
+    hashlib.pbkdf2_hmac("sha256", b"secret", b"salt", 400_000)  # ~0.1 s of CPU
+    user = await request.auser()
+    return JsonResponse({"username": user.username if user.is_authenticated else None})
+
+
 def whoami_sync(request):
     return JsonResponse({"username": None})
 
@@ -186,6 +193,9 @@ def test_whoami(project, recwarn):
                      whoami_waits_on_an_event, whoami_sleep_imported_by_name):
         verdict = run(check_whoami_view, blocking)
         assert not verdict and "blocked the event loop" in str(verdict), blocking.__name__
+    verdict = run(check_whoami_view, whoami_hashes_on_the_loop)  # review 09-s31b #3
+    assert not verdict and "ms of CPU in one step" in str(verdict), str(verdict)
+    assert "sync_to_async" in str(verdict), str(verdict)
     verdict = run(check_whoami_view, whoami_waits_on_an_event)
     assert "Event.wait" in str(verdict), str(verdict)
     lazy = run(check_whoami_view, whoami_lazy_user)  # a visitor with a session fails too

@@ -25,6 +25,7 @@ from django.test import AsyncClient, override_settings
 
 from tutorial_project.course.exercises.core import exercise
 from tutorial_project.course.exercises.expect import (
+    LoopCPU,
     async_unsafe_noted,
     loop_blocking_calls,
     made_by_the_surroundings,
@@ -164,6 +165,10 @@ STALL = 0.25
 # other work): a stall with no blocking call named is timed again, TIMINGS runs at most; an
 # answer that blocks stalls every time.
 TIMINGS = 3
+# CPU work on the loop calls nothing the watch names (hashing a password, parsing a big
+# payload): its longest step is timed in the thread's own CPU time, which the machine's load
+# does not add to. The reference's is a few ms.
+CPU_STALL = 0.05
 
 
 @exercise("09.1", "Who am I, without the lazy-user trap")
@@ -180,15 +185,17 @@ async def check_whoami_view(check, view):
         with (async_unsafe_noted() as unsafe, _learner_code_watched() as never_awaited,
               loop_blocking_calls() as blocking, _connections_opened() as opened_in,
               _a_fresh_default_executor(asyncio.get_running_loop(), POOL_THREAD)):
+            loop_cpu = None
             for _ in range(TIMINGS):
-                async with Heartbeat(every=0.005) as heartbeat:
+                async with Heartbeat(every=0.005) as heartbeat, LoopCPU() as cpu:
                     anonymous, anonymous_error = await _get(AsyncClient(), f"/{route}")
                     visitor, visitor_error = await _get(with_a_session, f"/{route}")
                     logged_in, error = await _get(client, f"/{route}")
                     revoked = [(what, *await _get(c, f"/{route}")) for what, c in (
                         ("password changed after login", stale),
                         ("account deactivated after login", banned))]
-                if heartbeat.longest_gap < STALL or blocking:
+                loop_cpu = cpu.longest if loop_cpu is None else min(loop_cpu, cpu.longest)
+                if (heartbeat.longest_gap < STALL and loop_cpu < CPU_STALL) or blocking:
                     break
     finally:
         unmount(route)
@@ -261,6 +268,14 @@ async def check_whoami_view(check, view):
     )
     # A stall with no blocking call named comes last: on a loaded machine a wrong answer's
     # error (SynchronousOnlyOperation above) is the more useful verdict.
+    check.that(
+        loop_cpu < CPU_STALL,
+        f"no step of the view held the loop for {CPU_STALL * 1000:.0f} ms of CPU or more",
+        f"the view computed on the event loop for {loop_cpu * 1000:.0f} ms of CPU in one step "
+        "(on every run): every other request on the loop waits meanwhile",
+        hint="run CPU-heavy work (hashing, parsing a large payload) in a thread with "
+             "sync_to_async(...) or asyncio.to_thread(...), or keep it out of the request",
+    )
     check.that(
         heartbeat.longest_gap < STALL,
         f"the event loop never stalled for {STALL} s or more",
