@@ -849,8 +849,9 @@ async def check_without_blocking(check, without_blocking):
     check.that(
         max(lags) < RETURN_LAG_LIMIT and not polls,
         "it returned as soon as the function ended, without polling",
-        f"it woke up every {period or 0:.2f} s while the function ran, to see whether it had "
-        f"ended: it can return up to {period or 0:.2f} s after the function ended, and every "
+        f"it woke up every {(period or 0) * 1000:.1f} ms while the function ran, to see whether "
+        f"it had ended: it can return up to {(period or 0) * 1000:.1f} ms after the function "
+        "ended, and every "
         "call still waiting costs the event loop a wake-up each time (500 calls polled every "
         "10 ms are 50,000 wake-ups a second on the loop's one thread)" if polls
         else f"it returned {max(lags):.1f} s after the function ended",
@@ -945,8 +946,9 @@ async def check_without_blocking(check, without_blocking):
         lost = (f"it did not see the time zone the request activated ({REQUEST_ZONE}), though "
                 "it saw the request's plain ContextVars: Django keeps its time zone, language, "
                 "script prefix (reverse()) and urlconf in asgiref Locals, which since asgiref "
-                "3.12 reach another thread only through sync_to_async or async_to_sync, not in "
-                "a copied context (asyncio.to_thread, copy_context().run)")
+                "3.12 (3.13 here; older ones let them through) reach another thread only "
+                "through sync_to_async or async_to_sync, not in a copied context "
+                "(asyncio.to_thread, copy_context().run)")
     check.that(
         not lost_zone and not lost_ids,
         "the function saw the request's time zone and ContextVars",
