@@ -913,6 +913,34 @@ async def leaky_progress_events(job):
         yield sse_event({"step": step, "of": job.steps})
 
 
+async def leaves_its_getter_pending(job):  # review 07-s32: cancels the worker, not its getter
+    progress = asyncio.Queue()
+
+    async def work():
+        async for step in job.run():
+            progress.put_nowait(step)
+
+    worker = asyncio.create_task(work())
+    try:
+        while True:
+            getter = asyncio.ensure_future(progress.get())
+            done, _ = await asyncio.wait({getter, worker}, return_when=asyncio.FIRST_COMPLETED)
+            if getter in done:
+                yield sse_event({"step": getter.result(), "of": job.steps})
+                continue
+            getter.cancel()
+            while not progress.empty():
+                yield sse_event({"step": progress.get_nowait(), "of": job.steps})
+            break
+        if worker.exception() is not None:
+            logging.getLogger("shop.jobs").error("job failed", exc_info=worker.exception())
+            yield sse_event({"message": "Something went wrong"}, event="failed")
+        else:
+            yield sse_event({"total": job.steps}, event="done")
+    finally:
+        worker.cancel()
+
+
 async def hangs_if_the_job_fails(job):  # the lesson's reference before the fix
     progress = asyncio.Queue()
 
@@ -1103,7 +1131,7 @@ async def waits_for_the_first(job):
         async for step in job.run():
             progress.put_nowait(step)
 
-    worker = asyncio.create_task(work())
+    worker, getter = asyncio.create_task(work()), None
     try:
         while True:
             getter = asyncio.ensure_future(progress.get())
@@ -1122,6 +1150,8 @@ async def waits_for_the_first(job):
             return
     finally:
         worker.cancel()
+        if getter is not None:  # a disconnect cancels this generator while both wait
+            getter.cancel()
         # the worker's error or CancelledError comes back as a value; a cancellation of this
         # task still raises here (suppress(CancelledError) would swallow it)
         await asyncio.gather(worker, return_exceptions=True)
@@ -1902,6 +1932,7 @@ def test_07_2_placeholder_is_not_solved(project):
     "answer, message",
     [
         (leaky_progress_events, "cancel the worker task"),
+        (leaves_its_getter_pending, "tasks your code started were still pending: Queue.get"),
         (cancels_only_at_the_end, "the job went on"),
         (hangs_if_the_job_fails, "the stream hung"),
         (swallows_the_failure, "the stream hung"),

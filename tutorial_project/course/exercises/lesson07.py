@@ -300,6 +300,37 @@ def _threads_started():
         threading.Thread.start = real_start
 
 
+@contextlib.contextmanager
+def _tasks_created():
+    """Every task created on this loop in the block, held here (a task nobody holds can be
+    collected while pending, and then no one sees it was left)."""
+    loop = asyncio.get_running_loop()
+    factory, created = loop.get_task_factory(), []
+
+    def recording(loop, coro, **kwargs):
+        task = (factory(loop, coro, **kwargs) if factory is not None
+                else asyncio.Task(coro, loop=loop, **kwargs))
+        created.append(task)
+        return task
+
+    loop.set_task_factory(recording)
+    try:
+        yield created
+    finally:
+        loop.set_task_factory(factory)
+
+
+async def _left_pending(created, grace=0.3):
+    """The tasks of ``created`` still pending ``grace`` s after the check's last stream ended,
+    by their coroutine's name; they are cancelled, so that none outlives the check."""
+    await asyncio.sleep(grace)
+    left = [task for task in created if not task.done() and task is not asyncio.current_task()]
+    for task in left:
+        task.cancel()
+    await asyncio.gather(*left, return_exceptions=True)
+    return [getattr(task.get_coro(), "__qualname__", repr(task.get_coro())) for task in left]
+
+
 def _held_during(calls, start, end):
     """The longest of ``calls`` that ran within ``start``..``end``, and their total, in s."""
     during = [max(0.0, min(ended or end, end) - max(begun, start)) for begun, ended in calls]
@@ -826,6 +857,26 @@ async def _closed_after_two(progress_events):
 READ_SLOWLY = 0.3  # seconds between the first two events the close probe reads
 
 
+async def _cancelled_while_waiting(progress_events):
+    """Read two events straight from the generator, then cancel the read of the third while
+    the generator waits for it (a disconnect lands there more often than at a `yield`): what
+    the answer started for that wait must end with it, which _left_pending judges."""
+    job = _WatchedJob(steps=20, delay=0.2)
+    events = progress_events(job)
+    try:
+        await asyncio.wait_for(anext(events), 2)
+        await asyncio.wait_for(anext(events), 2)
+        waiting = asyncio.ensure_future(anext(events))
+        await asyncio.sleep(0.05)  # well inside the job's 0.2 s step
+        waiting.cancel()
+        await asyncio.gather(waiting, return_exceptions=True)
+    except Exception:  # noqa: BLE001 (a stream that breaks or hangs is judged by the served run)
+        pass
+    finally:
+        await _closed_quietly(events)
+    await _let_leaked_job_end(job)
+
+
 async def _closed_quietly(events):
     """``aclose()`` the answer's generator; whether the answer's own CancelledError came out
     of it (`await worker` after `worker.cancel()`). Its other errors are judged by the served
@@ -1225,7 +1276,8 @@ async def check_progress_events(check, progress_events):
     for route, each in jobs.items():
         mount(route, progress(each))
     try:
-        with (_unraisable_kept_quiet(), quiet_probe() as probe, _blocking_sleeps() as sleeps,
+        with (_tasks_created() as created, _unraisable_kept_quiet(), quiet_probe() as probe,
+              _blocking_sleeps() as sleeps,
               _sync_cache_calls() as cache_calls, _loop_watch() as (any_sleeps, timeouts, resumed),
               _probe_failures_unlogged() as failures_logged, _thread_calls() as in_threads,
               _sync_orm_refused() as sync_orm):
@@ -1270,6 +1322,8 @@ async def check_progress_events(check, progress_events):
                 paused = await _read_slowly(progress_events)
             busy_ms, base_ms = await _busy_ms(progress_events)
             poll_cpu, poll_base, step_delay = await _poll_cpu(progress_events)
+            await _cancelled_while_waiting(progress_events)
+            tasks_left = await _left_pending(created)
         if sync_orm:  # no line when none was seen: the usual case
             _refuse_sync_orm(check, "your generator or its worker")
         after = job.produced_after(left)
@@ -1604,6 +1658,19 @@ async def check_progress_events(check, progress_events):
             'with the traceback), or `exc_info=True` on another call: `logger.warning(..., '
             'exc_info=True)`',
         )
+        if tasks_left:  # no line when every task ended: the usual case
+            check.that(
+                False,
+                "",
+                f"after its streams had ended, tasks your code started were still pending: "
+                f"{', '.join(sorted(set(tasks_left)))} ({len(tasks_left)} in all). A task left "
+                "waiting (a `Queue.get()` wrapped in a task for `asyncio.wait`, a worker "
+                "waiting to `put`) lives on after its stream, one more with every stream, "
+                "until it is garbage-collected with \"Task was destroyed but it is pending!\"",
+                hint="cancel every task you start in the `finally` block, not only the worker "
+                "(`getter.cancel()`), or await the queue directly: `step = await "
+                "progress.get()`",
+            )
     finally:
         for route in jobs:
             unmount(route)
