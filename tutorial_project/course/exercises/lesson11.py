@@ -795,8 +795,8 @@ async def check_start_report_view(check, view):
                "; ".join(f"{count} enqueues {where}" for where, count in twice.items()),
                hint="call aenqueue() once per request and answer from that result: a second "
                "enqueue queues the job twice (a status other than READY means the backend ran "
-               "or started it). Retry only an error raised before the job was stored (a "
-               "ConnectionError from the queue), a few times; any other error may follow the "
+               "or started it). Retry only an error most likely raised before the job was stored "
+               "(a ConnectionError from the queue), a few times; any other error may follow the "
                "store (a task_enqueued receiver that raised, as here: the job was stored): "
                "answer a 5xx and let the client's retry, with its idempotency key, decide")
     result = queued[0]
