@@ -16,10 +16,10 @@ invalid task                  ``exceptions.InvalidTask``      ``exceptions.Inval
 unknown backend               ``InvalidTaskBackend``          ``InvalidTaskBackendError``
 the ``Task`` class            ``from django.tasks import``    not exported at the top level
 logger                        ``"django.tasks"``              ``"django_tasks"``
-a failed task's log           ``"django"`` logger's handlers  no handler: Python's last resort
-                              (with Django's default          prints it to stderr
-                              LOGGING: console when DEBUG,
-                              mail_admins when not)
+a failed task's log           ``"django"`` logger's handlers  the root logger's handlers;
+                              (with Django's default          with none (Django's default
+                              LOGGING: console when DEBUG,    LOGGING sets none), Python's
+                              mail_admins when not)           last resort prints it to stderr
 ============================  ==============================  =================================
 """
 

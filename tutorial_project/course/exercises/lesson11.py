@@ -249,7 +249,8 @@ ADDED_SKUS = ["ZZ-997", "ZZ-998", "ZZ-999"]  # with AA-000: 16 rows, the last pa
 
 async def _count_not_cached(check, page_skus):
     """Products added between two calls must show up: a Paginator kept across calls (at
-    module level, say) caches its count (a cached_property) and cuts the last page short.
+    module level, say) keeps its count (Paginator.count is a cached_property; AsyncPaginator
+    keeps acount()'s answer in an attribute) and cuts the last page short.
     The last page then holds one product, which a paginator with `orphans` merges into the
     page before it."""
     last = await Product.objects.order_by("-sku").afirst()
@@ -274,8 +275,9 @@ async def _count_not_cached(check, page_skus):
         f"{expected}",
         hint="a page holds at most 5 products: per_page=5 and no `orphans`, which merges a "
         "short last page into the one before it" if merged else
-        "a paginator counts its objects once and keeps the count (a cached_property): "
-        "build the paginator inside page_skus, once per call, not once for the module",
+        "a paginator counts its objects once and keeps the count (Paginator's `count` is a "
+        "cached_property, AsyncPaginator keeps what `acount()` found): build the paginator "
+        "inside page_skus, once per call, not once for the module",
     )
 
 
@@ -525,6 +527,25 @@ def _waits_off_the_loop():
         del loop.run_in_executor, loop.call_at  # the class's methods again
 
 
+PARTIAL_ROBUST_NOTE = (
+    "  note: when the queue was down, your on_commit(partial(...), robust=True) callback "
+    "raised AttributeError, not the ConnectionError: Django 5.2 reads the callback's "
+    "__qualname__ to log the error, and a partial has none (fixed in Django 6.1, ticket "
+    "#36487). The check accepts the 500, but robust=True protected nothing: on 5.2 give "
+    "on_commit a def or a lambda")
+
+
+def _partial_broke_robust(error):
+    """Whether ``error`` is Django 5.2's robust on_commit failing on a partial's missing
+    __qualname__ (BaseDatabaseWrapper.run_and_clear_commit_hooks and on_commit, before 6.1)."""
+    while error is not None:
+        if isinstance(error, AttributeError) and "__qualname__" in str(error) and (
+                "partial" in str(error)):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
 async def _probe(view, suffix="", method="GET", timeout=None):
     """(response, exception, seconds): the view's answer, or what it raised, and how long.
 
@@ -685,6 +706,7 @@ async def check_start_report_view(check, view):
                     if not down_hung or backed_off > BACKOFF_SECONDS:
                         break
                 backoff.clear()
+            partial_not_robust = _partial_broke_robust(down_error)
             down_error = None
             # The job is stored, then the enqueue raises: a retry would queue it twice.
             with override_settings(TASKS=STORED_THEN_FAILS):
@@ -736,12 +758,14 @@ async def check_start_report_view(check, view):
                 hint=OFF_THREAD_HINT.replace("`sync_to_async(that_function)(...)`",
                                              "`await task.aenqueue(...)`"))
     if runs or sums:
-        _refuse(check, "the report itself ran inside the request " + (
+        _refuse(check, "the report itself ran in the web server's process, not on a worker " + (
                     f"({len(runs)} time(s))" if runs else "(its SUM query on catalog_product)"),
-                hint=("`acall()`, `call()` or calling the function runs the report now"
+                hint=("`acall()`, `call()` or calling the function runs the report now, in the "
+                      "request (the client waits) or in an asyncio task the server's loop runs "
+                      "after it (lost if the process stops)"
                       if runs else "the report's totals computed in the view (aaggregate(Sum"
-                      "(...))) are the report's work, done now") + ", and the client waits for "
-                "it: only `await task.aenqueue(slug)` hands it to the queue, and the worker "
+                      "(...))) are the report's work, done now, and the client waits for it")
+                + ": only `await task.aenqueue(slug)` hands it to the queue, and the worker "
                 "runs the query")
     if waits:
         _refuse(check, f"the view waited before answering: {', '.join(sorted(set(waits)))}",
@@ -771,8 +795,8 @@ async def check_start_report_view(check, view):
                "; ".join(f"{count} enqueues {where}" for where, count in twice.items()),
                hint="call aenqueue() once per request and answer from that result: a second "
                "enqueue queues the job twice (a status other than READY means the backend ran "
-               "or started it). Retry only an error raised before the job was stored (a "
-               "ConnectionError from the queue), a few times; any other error may follow the "
+               "or started it). Retry only an error most likely raised before the job was stored "
+               "(a ConnectionError from the queue), a few times; any other error may follow the "
                "store (a task_enqueued receiver that raised, as here: the job was stored): "
                "answer a 5xx and let the client's retry, with its idempotency key, decide")
     result = queued[0]
@@ -793,6 +817,8 @@ async def check_start_report_view(check, view):
         "(a 500), or answer 503 (or 502) with a JSON error; a 5xx invites a retry, and an "
         "enqueue can fail after the job is stored, so the client sends an idempotency key",
     )
+    if not hung and partial_not_robust:
+        check.lines.append(PARTIAL_ROBUST_NOTE)
     check.that(
         down is None or (isinstance(_json(down), dict)
                          and DOWN_DETAIL.encode() not in down.content
