@@ -5,6 +5,7 @@ import asyncio
 import contextvars
 import hashlib
 import os
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -541,7 +542,8 @@ def test_03_1_right_answers_pass(answer):
 @pytest.mark.parametrize(
     "answer, fragments",
     [
-        (one_async_to_sync_per_sku, ["at most 1 of 4 fetches", "gathers all the fetches"]),
+        (one_async_to_sync_per_sku, ["at most 1 of 4 fetches", "awaits all the fetches together",
+                                     "TaskGroup"]),
         (with_asyncio_run, ["different event loop", "async_to_sync"]),
         (forgot_the_bridge, ["an `await` is missing", "coroutine"]),
         (async_prices_for, ["is an async function", "def prices_for"]),
@@ -569,14 +571,14 @@ def test_03_1_right_answers_pass(answer):
         (at_most_two_at_a_time, ["at most 2 of 4 fetches", "asyncio.Semaphore",
                                  "with no limit"]),
         (awaits_in_turn_in_one_bridge, ["at most 1 of 4 fetches",
-                                        "even inside one async_to_sync call", "gather"]),
+                                        "even inside one async_to_sync call", "TaskGroup"]),
         (async_to_sync_of_gather, ["There is no current event loop",
                                    "calls the function you give it at once",
-                                   "return await asyncio.gather"]),
+                                   "TaskGroup"]),
         # Either error comes first: "await wasn't used with future" in prices_for, or
         # fetch_price's thread-sensitive call, run after the bridge returned: one hint
-        (returns_gather_unawaited, ["gather(...) unawaited?",
-                                    "`return await asyncio.gather(...)`"]),
+        (returns_gather_unawaited, ["gather(...) unawaited?", "Awaiting it is not enough",
+                                    "TaskGroup"]),
         (async_to_sync_on_the_default_pool, ["called on another thread than prices_for's",
                                              "default pool", "what ran on those threads",
                                              "async_to_sync once, in prices_for itself"]),
@@ -621,6 +623,54 @@ def test_03_1_wrong_answers_fail_with_a_hint_and_no_warning(answer, fragments, r
     failed_with(verdict, *fragments)
     assert "never awaited" not in str(verdict), str(verdict)  # not the news: it failed before
     assert not [w for w in recwarn if "never awaited" in str(w.message)]
+
+
+# Every 03.1 hint that says how to fetch together: what it says, followed to the letter.
+HINTED_BY_TOGETHER = [one_async_to_sync_per_sku, awaits_in_turn_in_one_bridge,
+                      at_most_two_at_a_time, async_to_sync_of_gather, returns_gather_unawaited,
+                      async_to_sync_on_the_default_pool, async_to_sync_on_a_pool_of_its_own,
+                      async_to_sync_inside_sync_to_async]
+
+
+def answer_written_from_the_hint():
+    """prices_for built from the code the hint quotes, and nothing else."""
+    from tutorial_project.course.exercises.lesson03 import TOGETHER
+
+    quoted = re.findall(r"`([^`]*)`", TOGETHER)
+    group, result, unwrap = (next(code for code in quoted if code.startswith(start))
+                             for start in ("async with", "return", "except*"))
+    group_head, group_body = group.split(": ", 1)
+    unwrap_head, unwrap_body = unwrap.split(": ", 1)
+    source = (
+        "def prices_for(fetch_price, skus):\n"
+        "    async def fetch_all():\n"
+        "        try:\n"
+        f"            {group_head}:\n"
+        f"                {group_body}\n"
+        f"        {unwrap_head}:\n"
+        f"            {unwrap_body}\n"
+        f"        {result}\n"
+        "    return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))\n"
+    )
+    namespace = {"asyncio": asyncio, "async_to_sync": async_to_sync}
+    exec(source, namespace)  # noqa: S102  (the hint's own code)
+    return namespace["prices_for"]
+
+
+@pytest.mark.parametrize("answer", HINTED_BY_TOGETHER)
+def test_03_1_hints_suggest_what_the_check_accepts(answer):
+    from tutorial_project.course.exercises.lesson03 import TOGETHER
+
+    verdict = verdict_of("check_prices_for", answer)
+    failed_with(verdict, TOGETHER)
+    # A plain gather of the fetches is refused (it leaves them running): no hint offers it.
+    assert "await asyncio.gather(*(fetch_price" not in str(verdict), str(verdict)
+    assert "return await asyncio.gather(...)`" not in str(verdict), str(verdict)
+
+
+def test_03_1_the_hinted_answer_passes():
+    verdict = verdict_of("check_prices_for", answer_written_from_the_hint())
+    assert verdict.passed, str(verdict)
 
 
 @pytest.mark.parametrize("answer", [pairs_prices_in_done_set_order,
