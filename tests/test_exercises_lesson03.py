@@ -856,6 +856,10 @@ async def thread_sensitive(lookup, skus):
     return await asyncio.gather(*(sync_to_async(lookup)(sku) for sku in skus))
 
 
+async def one_call_that_loops(lookup, skus):  # thread_sensitive=False, but one thread in turn
+    return await sync_to_async(lambda: [lookup(s) for s in skus], thread_sensitive=False)()
+
+
 async def one_after_another(lookup, skus):
     call = sync_to_async(lookup, thread_sensitive=False)
     return [await call(sku) for sku in skus]
@@ -1029,11 +1033,15 @@ def test_03_2_right_answers_pass(answer):
     [
         (blocks_the_loop, ["ran on the event loop's thread"]),
         (blocking_sleep_then_threads, ["ran on the event loop's thread"]),
-        (thread_sensitive, ["at most 1 of 4 lookups", "thread_sensitive=False"]),
-        (one_after_another, ["at most 1 of 4 lookups", "asyncio.gather"]),
+        (thread_sensitive, ["at most 1 of 4 lookups", "ran on the request's thread",
+                            "thread_sensitive=False"]),
+        (one_after_another, ["at most 1 of 4 lookups", "asyncio.gather", "awaiting each call"]),
+        (one_call_that_loops, ["at most 1 of 4 lookups", "loops over the skus",
+                               "wrap lookup itself"]),
         (
             a_thread_sensitive_context_per_call,
-            ["at most 1 of 4 lookups", "ThreadSensitiveContext of your own"],
+            ["at most 1 of 4 lookups", "ran on the request's thread",
+             "ThreadSensitiveContext of your own"],
         ),
         (pool_map_on_the_loop, ["did not run at all", "pool.map()"]),
         (submit_then_result, ["did not run at all", "future.result()"]),
@@ -1158,3 +1166,9 @@ def test_an_earlier_attempts_coroutines_are_not_blamed_on_the_next_answer(recwar
     wrong, right = asyncio.run(one_after_the_other())
     assert not wrong.passed, str(wrong)
     assert right.passed, str(right)
+
+
+def test_03_2_one_call_that_loops_is_not_told_to_pass_thread_sensitive_false():
+    verdict = verdict_of("check_lookup_many", one_call_that_loops)  # it already passes False
+    failed_with(verdict, "loops over the skus")
+    assert "ran on the request's thread" not in str(verdict), str(verdict)

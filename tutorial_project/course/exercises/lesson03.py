@@ -704,6 +704,8 @@ async def check_lookup_many(check, lookup_many):
     # new thread, so thread-sensitive calls take turns on the request's one thread.
     with forgotten_awaits() as missed:
         async with ThreadSensitiveContext(), LoopTicks() as ticks:
+            # The request's thread, where its thread-sensitive calls run: named in a hint.
+            request_thread = await sync_to_async(threading.current_thread)()
             REQUEST_LOCAL.request = True  # as LocaleMiddleware activates a language
             try:
                 result = await lookup_many(lookup, SKUS)
@@ -739,15 +741,22 @@ async def check_lookup_many(check, lookup_many):
         "instead: `await asyncio.gather(*(sync_to_async(lookup, thread_sensitive=False)(s) "
         "for s in skus))` (or `loop.run_in_executor(pool, lookup, s)`)",
     )
+    if request_thread in lookup.threads:
+        in_turn = ("lookups ran on the request's thread: thread-sensitive calls (the default) "
+                   "take turns on it, even inside a ThreadSensitiveContext of your own; this "
+                   "lookup touches no database, so `sync_to_async(lookup, "
+                   "thread_sensitive=False)`, one call per sku, gathered")
+    else:
+        in_turn = ("start one call per sku, then wait for them together with asyncio.gather: "
+                   "awaiting each call before the next waits for each, and one call whose "
+                   "function loops over the skus (`sync_to_async(lambda: [lookup(s) for s in "
+                   "skus], ...)`) runs them one after another on its one thread; wrap lookup "
+                   "itself, `sync_to_async(lookup, thread_sensitive=False)(sku)`")
     check.that(
         lookup.most_running == len(SKUS),
         f"all {len(SKUS)} lookups ran at the same time",
         f"at most {lookup.most_running} of {len(SKUS)} lookups ran at the same time",
-        hint="start all the calls, then wait for them together with asyncio.gather (awaiting "
-        "each call before the next waits for each); and thread-sensitive calls (the "
-        "default) take turns on the request's one thread, even inside a "
-        "ThreadSensitiveContext of your own: this lookup touches no database, so "
-        "thread_sensitive=False",
+        hint=in_turn,
     )
     # A first call may start threads that later calls reuse (a pool made on first use,
     # anyio's workers); what every request would pay shows in a second call: judge that one.
