@@ -658,7 +658,7 @@ def answer_written_from_the_hint():
 
 
 @pytest.mark.parametrize("answer", HINTED_BY_TOGETHER)
-def test_03_1_hints_suggest_what_the_check_accepts(answer):
+def test_03_1_hints_suggest_what_the_check_accepts(answer, recwarn):  # asgiref's warning kept
     from tutorial_project.course.exercises.lesson03 import TOGETHER
 
     verdict = verdict_of("check_prices_for", answer)
