@@ -5,6 +5,7 @@ import asyncio
 import contextvars
 import hashlib
 import os
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -541,7 +542,8 @@ def test_03_1_right_answers_pass(answer):
 @pytest.mark.parametrize(
     "answer, fragments",
     [
-        (one_async_to_sync_per_sku, ["at most 1 of 4 fetches", "gathers all the fetches"]),
+        (one_async_to_sync_per_sku, ["at most 1 of 4 fetches", "awaits all the fetches together",
+                                     "TaskGroup"]),
         (with_asyncio_run, ["different event loop", "async_to_sync"]),
         (forgot_the_bridge, ["an `await` is missing", "coroutine"]),
         (async_prices_for, ["is an async function", "def prices_for"]),
@@ -569,14 +571,14 @@ def test_03_1_right_answers_pass(answer):
         (at_most_two_at_a_time, ["at most 2 of 4 fetches", "asyncio.Semaphore",
                                  "with no limit"]),
         (awaits_in_turn_in_one_bridge, ["at most 1 of 4 fetches",
-                                        "even inside one async_to_sync call", "gather"]),
+                                        "even inside one async_to_sync call", "TaskGroup"]),
         (async_to_sync_of_gather, ["There is no current event loop",
                                    "calls the function you give it at once",
-                                   "return await asyncio.gather"]),
+                                   "TaskGroup"]),
         # Either error comes first: "await wasn't used with future" in prices_for, or
         # fetch_price's thread-sensitive call, run after the bridge returned: one hint
-        (returns_gather_unawaited, ["gather(...) unawaited?",
-                                    "`return await asyncio.gather(...)`"]),
+        (returns_gather_unawaited, ["gather(...) unawaited?", "Awaiting it is not enough",
+                                    "TaskGroup"]),
         (async_to_sync_on_the_default_pool, ["called on another thread than prices_for's",
                                              "default pool", "what ran on those threads",
                                              "async_to_sync once, in prices_for itself"]),
@@ -621,6 +623,54 @@ def test_03_1_wrong_answers_fail_with_a_hint_and_no_warning(answer, fragments, r
     failed_with(verdict, *fragments)
     assert "never awaited" not in str(verdict), str(verdict)  # not the news: it failed before
     assert not [w for w in recwarn if "never awaited" in str(w.message)]
+
+
+# Every 03.1 hint that says how to fetch together: what it says, followed to the letter.
+HINTED_BY_TOGETHER = [one_async_to_sync_per_sku, awaits_in_turn_in_one_bridge,
+                      at_most_two_at_a_time, async_to_sync_of_gather, returns_gather_unawaited,
+                      async_to_sync_on_the_default_pool, async_to_sync_on_a_pool_of_its_own,
+                      async_to_sync_inside_sync_to_async]
+
+
+def answer_written_from_the_hint():
+    """prices_for built from the code the hint quotes, and nothing else."""
+    from tutorial_project.course.exercises.lesson03 import TOGETHER
+
+    quoted = re.findall(r"`([^`]*)`", TOGETHER)
+    group, result, unwrap = (next(code for code in quoted if code.startswith(start))
+                             for start in ("async with", "return", "except*"))
+    group_head, group_body = group.split(": ", 1)
+    unwrap_head, unwrap_body = unwrap.split(": ", 1)
+    source = (
+        "def prices_for(fetch_price, skus):\n"
+        "    async def fetch_all():\n"
+        "        try:\n"
+        f"            {group_head}:\n"
+        f"                {group_body}\n"
+        f"        {unwrap_head}:\n"
+        f"            {unwrap_body}\n"
+        f"        {result}\n"
+        "    return dict(zip(skus, async_to_sync(fetch_all)(), strict=True))\n"
+    )
+    namespace = {"asyncio": asyncio, "async_to_sync": async_to_sync}
+    exec(source, namespace)  # noqa: S102  (the hint's own code)
+    return namespace["prices_for"]
+
+
+@pytest.mark.parametrize("answer", HINTED_BY_TOGETHER)
+def test_03_1_hints_suggest_what_the_check_accepts(answer, recwarn):  # asgiref's warning kept
+    from tutorial_project.course.exercises.lesson03 import TOGETHER
+
+    verdict = verdict_of("check_prices_for", answer)
+    failed_with(verdict, TOGETHER)
+    # A plain gather of the fetches is refused (it leaves them running): no hint offers it.
+    assert "await asyncio.gather(*(fetch_price" not in str(verdict), str(verdict)
+    assert "return await asyncio.gather(...)`" not in str(verdict), str(verdict)
+
+
+def test_03_1_the_hinted_answer_passes():
+    verdict = verdict_of("check_prices_for", answer_written_from_the_hint())
+    assert verdict.passed, str(verdict)
 
 
 @pytest.mark.parametrize("answer", [pairs_prices_in_done_set_order,
@@ -806,6 +856,10 @@ async def thread_sensitive(lookup, skus):
     return await asyncio.gather(*(sync_to_async(lookup)(sku) for sku in skus))
 
 
+async def one_call_that_loops(lookup, skus):  # thread_sensitive=False, but one thread in turn
+    return await sync_to_async(lambda: [lookup(s) for s in skus], thread_sensitive=False)()
+
+
 async def one_after_another(lookup, skus):
     call = sync_to_async(lookup, thread_sensitive=False)
     return [await call(sku) for sku in skus]
@@ -979,11 +1033,15 @@ def test_03_2_right_answers_pass(answer):
     [
         (blocks_the_loop, ["ran on the event loop's thread"]),
         (blocking_sleep_then_threads, ["ran on the event loop's thread"]),
-        (thread_sensitive, ["at most 1 of 4 lookups", "thread_sensitive=False"]),
-        (one_after_another, ["at most 1 of 4 lookups", "asyncio.gather"]),
+        (thread_sensitive, ["at most 1 of 4 lookups", "ran on the request's thread",
+                            "thread_sensitive=False"]),
+        (one_after_another, ["at most 1 of 4 lookups", "asyncio.gather", "awaiting each call"]),
+        (one_call_that_loops, ["at most 1 of 4 lookups", "loops over the skus",
+                               "wrap lookup itself"]),
         (
             a_thread_sensitive_context_per_call,
-            ["at most 1 of 4 lookups", "ThreadSensitiveContext of your own"],
+            ["at most 1 of 4 lookups", "ran on the request's thread",
+             "ThreadSensitiveContext of your own"],
         ),
         (pool_map_on_the_loop, ["did not run at all", "pool.map()"]),
         (submit_then_result, ["did not run at all", "future.result()"]),
@@ -1108,3 +1166,9 @@ def test_an_earlier_attempts_coroutines_are_not_blamed_on_the_next_answer(recwar
     wrong, right = asyncio.run(one_after_the_other())
     assert not wrong.passed, str(wrong)
     assert right.passed, str(right)
+
+
+def test_03_2_one_call_that_loops_is_not_told_to_pass_thread_sensitive_false():
+    verdict = verdict_of("check_lookup_many", one_call_that_loops)  # it already passes False
+    failed_with(verdict, "loops over the skus")
+    assert "ran on the request's thread" not in str(verdict), str(verdict)

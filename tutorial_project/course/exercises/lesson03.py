@@ -243,6 +243,23 @@ def async_to_sync_calls():
         AsyncToSync.__call__ = real_call
 
 
+# What the 03.1 hints suggest for fetching together: a plain `await asyncio.gather(...)` is
+# not it, since it leaves the other fetches running when one fails (refused further down).
+TOGETHER = (
+    "in a TaskGroup, which runs them at the same time and, when one fails, cancels the others "
+    "and waits for them: `async with asyncio.TaskGroup() as group: tasks = "
+    "[group.create_task(fetch_price(sku)) for sku in skus]`, then `return [task.result() for "
+    "task in tasks]`; a plain `except` misses the group it raises, so unwrap it (`except* "
+    "Exception as group: raise group.exceptions[0]`)"
+)
+
+
+AWAITED_TOGETHER = (
+    "Awaiting it is not enough either: when a fetch fails, gather leaves the others running, "
+    f"and they fail the same way. Await the fetches {TOGETHER}"
+)
+
+
 def _refuse_bridges_from_other_threads(check, calls, own_thread):
     """async_to_sync belongs on prices_for's own thread. Called on another one, it reaches the
     serving loop only if that thread carries asgiref's note of it (a sync_to_async call ran
@@ -267,10 +284,9 @@ def _refuse_bridges_from_other_threads(check, calls, own_thread):
     check.that(
         False, "",
         f"async_to_sync was called on another thread than prices_for's own, {what}",
-        hint="call async_to_sync once, in prices_for itself, with one async function that "
-        "awaits the fetches together, `async def fetch_all(): return await "
-        "asyncio.gather(*(fetch_price(sku) for sku in skus))`; in async code, await "
-        "fetch_price directly, with no thread in between",
+        hint="call async_to_sync once, in prices_for itself, with one async function "
+        f"(`async def fetch_all():`) that awaits the fetches together, {TOGETHER}; in async "
+        "code, await fetch_price directly, with no thread in between",
     )
 
 
@@ -293,15 +309,15 @@ def _hint_for_runtime_error(message):
                 "or after the async_to_sync call: its own thread may query")
     if "no current event loop" in message:  # async_to_sync(asyncio.gather)(...)
         return ("async_to_sync calls the function you give it at once, on prices_for's "
-                "thread, where no loop runs: give it an async function, and gather in it, "
-                "`async def fetch_all(): return await asyncio.gather(...)`")
+                "thread, where no loop runs: give it an async function (`async def "
+                f"fetch_all():`) that awaits the fetches {TOGETHER}")
     if "already quit" in message:  # `return asyncio.gather(...)`: fetch_price's hop, late
         return ("fetch_price was still running after async_to_sync had returned, so its "
                 "thread-sensitive call found the bridge gone: did the async function return "
-                "asyncio.gather(...) unawaited? `return await asyncio.gather(...)`")
+                f"asyncio.gather(...) unawaited? {AWAITED_TOGETHER}")
     if "await wasn't used with future" in message:  # `return asyncio.gather(...)`
         return ("a Future was used without `await`: did the async function return "
-                "asyncio.gather(...) unawaited? `return await asyncio.gather(...)`")
+                f"asyncio.gather(...) unawaited? {AWAITED_TOGETHER}")
     return ("read the error above; bridge once, with `async_to_sync(an_async_function)(...)`, "
             "from prices_for's own thread")
 
@@ -423,17 +439,15 @@ async def check_prices_for(check, prices_for):
     one_bridge = len(bridges) == 1  # one async_to_sync call, several tasks: a limit held some
     if one_task:
         hint = ("awaiting each fetch in turn waits for it before the next starts, even inside "
-                "one async_to_sync call: start them all and wait for them together, "
-                "`await asyncio.gather(*(fetch_price(sku) for sku in skus))`")
+                f"one async_to_sync call: start them all and wait for them together, {TOGETHER}")
     elif one_bridge:
         hint = ("the fetches ran in separate tasks, but something let only some run at once "
                 "(an asyncio.Semaphore, batches, a worker queue): this exercise asks for all "
-                "of them at the same time, `await asyncio.gather(*(fetch_price(sku) for sku in "
-                "skus))` with no limit")
+                f"of them at the same time, with no limit: {TOGETHER}")
     else:
         hint = ("one async_to_sync call per sku waits for each before the next starts: write "
-                "one async function that gathers all the fetches, and call it once with "
-                "async_to_sync")
+                f"one async function that awaits all the fetches together, {TOGETHER}, and call "
+                "it once with async_to_sync")
     check.that(
         fetch_price.most_running == len(SKUS),
         f"all {len(SKUS)} prices were fetched at the same time",
@@ -690,6 +704,8 @@ async def check_lookup_many(check, lookup_many):
     # new thread, so thread-sensitive calls take turns on the request's one thread.
     with forgotten_awaits() as missed:
         async with ThreadSensitiveContext(), LoopTicks() as ticks:
+            # The request's thread, where its thread-sensitive calls run: named in a hint.
+            request_thread = await sync_to_async(threading.current_thread)()
             REQUEST_LOCAL.request = True  # as LocaleMiddleware activates a language
             try:
                 result = await lookup_many(lookup, SKUS)
@@ -725,15 +741,22 @@ async def check_lookup_many(check, lookup_many):
         "instead: `await asyncio.gather(*(sync_to_async(lookup, thread_sensitive=False)(s) "
         "for s in skus))` (or `loop.run_in_executor(pool, lookup, s)`)",
     )
+    if request_thread in lookup.threads:
+        in_turn = ("lookups ran on the request's thread: thread-sensitive calls (the default) "
+                   "take turns on it, even inside a ThreadSensitiveContext of your own; this "
+                   "lookup touches no database, so `sync_to_async(lookup, "
+                   "thread_sensitive=False)`, one call per sku, gathered")
+    else:
+        in_turn = ("start one call per sku, then wait for them together with asyncio.gather: "
+                   "awaiting each call before the next waits for each, and one call whose "
+                   "function loops over the skus (`sync_to_async(lambda: [lookup(s) for s in "
+                   "skus], ...)`) runs them one after another on its one thread; wrap lookup "
+                   "itself, `sync_to_async(lookup, thread_sensitive=False)(sku)`")
     check.that(
         lookup.most_running == len(SKUS),
         f"all {len(SKUS)} lookups ran at the same time",
         f"at most {lookup.most_running} of {len(SKUS)} lookups ran at the same time",
-        hint="start all the calls, then wait for them together with asyncio.gather (awaiting "
-        "each call before the next waits for each); and thread-sensitive calls (the "
-        "default) take turns on the request's one thread, even inside a "
-        "ThreadSensitiveContext of your own: this lookup touches no database, so "
-        "thread_sensitive=False",
+        hint=in_turn,
     )
     # A first call may start threads that later calls reuse (a pool made on first use,
     # anyio's workers); what every request would pay shows in a second call: judge that one.
