@@ -5,7 +5,12 @@ import asyncio
 
 import pytest
 
-from tutorial_project.instruments.handler_cost import asgi_get, cpu_ms_per_request, wsgi_get
+from tutorial_project.instruments.handler_cost import (
+    asgi_get,
+    cpu_ms_per_request,
+    cpu_ms_per_request_apart,
+    wsgi_get,
+)
 
 
 def test_both_handlers_serve_the_view_with_its_query_string(project):
@@ -39,3 +44,17 @@ def test_persistent_connections_make_wsgi_cheaper_and_leave_nothing_open(project
     costs = asyncio.run(cpu_ms_per_request(setups, requests=60, rounds=2))
     assert costs["persistent"] < costs["wsgi"], costs  # no connect and close per request
     assert connections.settings["default"]["CONN_MAX_AGE"] == 0  # put back
+
+
+def test_cpu_per_request_apart_runs_in_a_process_of_its_own(project):
+    """The kernel's threads bill no CPU to it; the setups, the middleware and the database
+    are this process's."""
+    setups = {"asgi": ("asgi", "/serving/wait-sync/?ms=0"),
+              "wsgi": ("wsgi", "/serving/wait-sync/?ms=0")}
+    costs = asyncio.run(cpu_ms_per_request_apart(setups, requests=10, rounds=1))
+    assert set(costs) == {"asgi", "wsgi"}
+    assert all(0 < ms < 1000 for ms in costs.values()), costs
+    bare = asyncio.run(cpu_ms_per_request_apart(setups, requests=10, rounds=1, middleware=[]))
+    assert set(bare) == {"asgi", "wsgi"}
+    with pytest.raises(RuntimeError, match="answered 404 under WSGIHandler"):
+        asyncio.run(cpu_ms_per_request_apart({"x": ("wsgi", "/no-such-page/")}, requests=1))

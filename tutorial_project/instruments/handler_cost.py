@@ -9,10 +9,17 @@ call it, on this event loop) and into ``WSGIHandler.__call__`` (as waitress call
 thread of its own). No socket, no HTTP parsing, no load tool: what differs is the handler.
 The measure is the process's CPU time (every thread's), not the wall clock, so a machine
 busy with other programs changes it far less than it changes throughput.
+
+``cpu_ms_per_request_apart()`` takes the same measure in a process of its own. Measured in a
+notebook's kernel, the kernel's own threads bill their CPU to it: a thread that spends CPU per
+second of wall time adds to each request in proportion to how long the request takes, so
+more to the slower ASGI path, and the ratio comes out too high, not too low.
 """
 
 import asyncio
 import io
+import json
+import os
 import sys
 import time
 from urllib.parse import urlsplit
@@ -134,3 +141,33 @@ async def cpu_ms_per_request(setups, *, requests=150, rounds=3):
             seconds = await batch(kind, path, requests)
             best[name] = min(best[name], seconds / requests * 1000)
     return best
+
+
+async def cpu_ms_per_request_apart(setups, *, requests=150, rounds=3, middleware=None):
+    """``cpu_ms_per_request(setups, ...)`` run in a fresh Python process of its own, on this
+    process's database (``TUTORIAL_DATABASE`` is inherited) and settings; ``middleware``, a
+    list, replaces ``settings.MIDDLEWARE`` there (``[]``: none). No thread of this process
+    (a notebook kernel's, say) adds to its CPU time."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", __name__, json.dumps([setups, requests, rounds, middleware]),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await process.communicate()
+    if process.returncode:
+        raise RuntimeError(err.decode()[-2000:])
+    return json.loads(out)
+
+
+def _main(setups, requests, rounds, middleware):
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tutorial_project.settings")
+    import django
+    from django.conf import settings
+
+    django.setup()
+    if middleware is not None:
+        settings.MIDDLEWARE = middleware  # read when the handlers are made, below
+    setups = {name: tuple(setup) for name, setup in setups.items()}
+    return asyncio.run(cpu_ms_per_request(setups, requests=requests, rounds=rounds))
+
+
+if __name__ == "__main__":
+    print(json.dumps(_main(*json.loads(sys.argv[1]))))
