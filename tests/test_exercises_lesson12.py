@@ -1330,7 +1330,105 @@ def test_12_5_an_async_only_class_without_markcoroutinefunction_fails_with_a_hin
 
     fails_with(run(lesson12.check_middleware, CacheControlMiddleware),
                "escapes as a raw error instead of a 500 when it is the outermost middleware",
-               "markcoroutinefunction(self)")
+               "taken for sync too", "markcoroutinefunction(self)")
+
+
+def test_12_5_where_an_unmarked_class_lets_its_exception_escape(project):
+    # What step 5's prose and check 12.5's message say, on the running Django (5.2 or 6.1):
+    # only a sync-only middleware or a recognised async one outside the unmarked class
+    # turns its exception into Django's 500; a MiddlewareMixin outside it is taken for sync.
+    from asgiref.sync import markcoroutinefunction
+    from django.http import JsonResponse
+    from django.test import AsyncClient
+    from django.utils.decorators import sync_only_middleware
+    from django.utils.deprecation import MiddlewareMixin
+
+    from tutorial_project import mount, unmount, use_middleware
+
+    class Unmarked:
+        async_capable, sync_capable = True, False
+
+        def __init__(self, get_response):
+            self.get_response = get_response
+
+        async def __call__(self, request):
+            raise ValueError("boom in an unmarked middleware")
+
+    class UnmarkedPassThrough(Unmarked):
+        async def __call__(self, request):
+            return await self.get_response(request)
+
+    started = []
+
+    class Recorded(UnmarkedPassThrough):  # unmarked too; keeps its coroutines to close them
+        def __call__(self, request):
+            started.append(super().__call__(request))
+            return started[-1]
+
+    class Marked(UnmarkedPassThrough):
+        def __init__(self, get_response):
+            super().__init__(get_response)
+            markcoroutinefunction(self)
+
+    class Mixin(MiddlewareMixin):
+        def process_response(self, request, response):
+            return response
+
+    @sync_only_middleware
+    def sync_outer(get_response):
+        def middleware(request):
+            return get_response(request)
+        return middleware
+
+    @async_only_middleware
+    def async_outer(get_response):
+        async def middleware(request):
+            return await get_response(request)
+        return middleware
+
+    async def view(request):
+        return JsonResponse({})
+
+    async def outcome(*chain):
+        with use_middleware(*chain):
+            try:
+                response = await AsyncClient(raise_request_exception=False).get("/mw-order/")
+            except Exception as error:  # noqa: BLE001  (escaped past Django: what we look for)
+                return type(error).__name__
+            return response.status_code
+
+    async def main():
+        return {
+            "alone": await outcome(Unmarked),
+            "sync-only outside": await outcome(sync_outer, Unmarked),
+            "async function outside": await outcome(async_outer, Unmarked),
+            "marked class outside": await outcome(Marked, Unmarked),
+            "unmarked class outside": await outcome(UnmarkedPassThrough, Unmarked),
+            "MiddlewareMixin outside": await outcome(Mixin, Unmarked),
+            "sync-only outside the MiddlewareMixin": await outcome(sync_outer, Mixin, Unmarked),
+            "CommonMiddleware around a pass-through": await outcome(
+                "django.middleware.common.CommonMiddleware", Recorded),
+        }
+
+    mount("mw-order/", view)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # async_to_sync warns about the unmarked callable
+            seen = asyncio.run(main())
+    finally:
+        unmount("mw-order/")
+        for coroutine in started:
+            coroutine.close()  # CommonMiddleware never awaited it: no "never awaited" warning
+    assert seen == {
+        "alone": "ValueError",
+        "sync-only outside": 500,
+        "async function outside": 500,
+        "marked class outside": 500,
+        "unmarked class outside": "ValueError",
+        "MiddlewareMixin outside": "ValueError",
+        "sync-only outside the MiddlewareMixin": 500,
+        "CommonMiddleware around a pass-through": "TypeError",
+    }, seen
 
 
 def test_12_5_a_factory_that_returns_nothing_fails_with_its_own_hint(project):

@@ -1114,8 +1114,10 @@ async def check_middleware(check, middleware_factory):
                    f"it made {instance!r}, which Django takes for a sync callable: it wraps "
                    "it in the sync exception handler, so an exception raised in the "
                    "middleware escapes as a raw error instead of a 500 when it is the "
-                   "outermost middleware (or every one outside it is sync too); behind a "
-                   "marked async one it becomes a 500, so the bug depends on the order",
+                   "outermost middleware, or when every one outside it is taken for sync too "
+                   "(another such class, or a MiddlewareMixin such as the built-ins); behind a "
+                   "sync-only or a recognised async one it becomes a 500, so the bug depends "
+                   "on the order",
                    hint="a class with an async __call__ calls markcoroutinefunction(self) in "
                         "__init__ (asgiref.sync), as Django's docs require; or write a "
                         "function middleware with @async_only_middleware"
