@@ -1102,6 +1102,56 @@ def times_out_with_a_504(get_response):  # right: its own 504 JSON, after a long
     return middleware
 
 
+@async_only_middleware
+def times_out_around_the_view_too(get_response):  # wrong: the review's, one timeout for all
+    async def middleware(request):
+        key = request.headers.get("X-API-Key", "")
+        try:
+            async with asyncio.timeout(2):
+                if API_KEY.fullmatch(key) and await _aget(key):
+                    return await get_response(request)  # the view is inside the timeout too
+        except TimeoutError:
+            return JsonResponse({"error": "timeout"}, status=504)
+        except ConnectionError:
+            return JsonResponse({"error": "store down"}, status=503)
+        response = JsonResponse({"error": "unknown key"}, status=401)
+        response["WWW-Authenticate"] = 'ApiKey realm="api"'
+        return response
+
+    return middleware
+
+
+@async_only_middleware
+def times_out_the_lookup_only(get_response):  # right, the same answer with the view outside
+    async def middleware(request):
+        key = request.headers.get("X-API-Key", "")
+        try:
+            async with asyncio.timeout(2):
+                known = API_KEY.fullmatch(key) and await _aget(key)
+        except TimeoutError:
+            return JsonResponse({"error": "timeout"}, status=504)
+        except ConnectionError:
+            return JsonResponse({"error": "store down"}, status=503)
+        if known:
+            return await get_response(request)
+        response = JsonResponse({"error": "unknown key"}, status=401)
+        response["WWW-Authenticate"] = 'ApiKey realm="api"'
+        return response
+
+    return middleware
+
+
+@async_only_middleware
+def waits_an_hour_for_the_view(get_response):  # wrong: a long timeout, around the view too
+    async def middleware(request):
+        key = request.headers.get("X-API-Key", "")
+        if API_KEY.fullmatch(key) and await asyncio.wait_for(_aget(key), 0.5):
+            return await asyncio.wait_for(get_response(request), 600)
+        return JsonResponse({"error": "no"}, status=401, headers={"WWW-Authenticate": "ApiKey"})
+
+    return middleware
+
+
 @functools.cache
 def _one_refusal(status):  # "built once, an optimisation": every refusal is this one object
     return JsonResponse({"error": "no"}, status=status)
@@ -1465,6 +1515,7 @@ def no_flags(get_response):
         CountsRefusalsOnSelf,
         _api_key_middleware(_fails_closed),
         times_out_with_a_504,
+        times_out_the_lookup_only,
         _api_key_middleware(_aget, shape=lambda key: re.fullmatch(r"[\w-]{1,64}", key, re.ASCII)),
         _api_key_middleware(_aget, shape=lambda key: 0 < len(key) <= 64 and set(key) <= ALLOWED),
         _api_key_middleware(_aget, shape=lambda key: re.match(r"\A[A-Za-z0-9_-]{1,64}\Z", key)),
@@ -1662,6 +1713,10 @@ def test_05_2_placeholder_is_not_solved(project):
          "(no lookup answered for 25 minutes, on the check's fast clock), it answered 401"),
         (_api_key_middleware(_aget, reject=_one_refusal),
          "it returned one response object for several refusals"),
+        (times_out_around_the_view_too,
+         "a view that takes 25 minutes, on the check's fast clock, was cancelled, and the "
+         "answer was 504: the timeout covers the view too"),
+        (waits_an_hour_for_the_view, "was cancelled, and the answer was 500"),
     ],
 )
 def test_05_2_wrong_answers_fail_with_a_hint(project, answer, message, recwarn):

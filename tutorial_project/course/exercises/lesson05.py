@@ -1233,33 +1233,57 @@ ANSWER_WAIT_S = 10  # once the hung lookups are released (with ConnectionError)
 
 
 class _FastSelector(selectors.DefaultSelector):
-    """Waits 1/FAST_CLOCK of the timeout it is given: the loop's timers are in its fast time."""
+    """Waits 1/speed of the timeout it is given: the loop's timers are in its own time."""
+
+    speed = 1
 
     def select(self, timeout=None):
-        return super().select(None if timeout is None else timeout / FAST_CLOCK)
+        return super().select(None if timeout is None else timeout / self.speed)
 
 
 class _FastClockLoop(asyncio.SelectorEventLoop):
+    """A loop whose clock runs at the wall clock's speed until ``speed_up()``, then
+    FAST_CLOCK times faster."""
+
     def __init__(self):
         super().__init__(_FastSelector())
-        self._started = time.monotonic()
+        self._base = self._mark = time.monotonic()
 
     def time(self):
-        return self._started + (time.monotonic() - self._started) * FAST_CLOCK
+        return self._base + (time.monotonic() - self._mark) * self._selector.speed
+
+    def speed_up(self):
+        if self._selector.speed != FAST_CLOCK:
+            mark = time.monotonic()
+            self._base, self._mark = self._base + (mark - self._mark) * self._selector.speed, mark
+            self._selector.speed = FAST_CLOCK
 
 
-def _send_while_the_store_hangs(client, headers, release):
-    """Send one request on a fast-clock loop (in this thread); after HUNG_STORE_WAIT_S of wall
-    time, release the hung lookups (from a timer thread: a sync lookup made on the loop blocks
-    the loop too); return the answer, or None if there was none in time."""
+def _send_while_the_store_hangs(client, headers, slow_headers, started, release):
+    """On a fast-clock loop (in this thread), send a request with ``slow_headers`` (a key the
+    store answers, for the slow view) and, once that view has started (the asyncio.Event
+    ``started`` is set) or the request has ended, speed the clock up and send one with
+    ``headers`` (a key the store hangs on). The clock runs at wall speed until then, so a short
+    timeout around the slow request's own lookup does not fire. After HUNG_STORE_WAIT_S of
+    wall time, release the hung lookups (from a timer thread: a sync lookup made on the loop
+    blocks the loop too). Return both answers (hung, slow), None for one not given in time."""
 
     async def send():
-        request = asyncio.ensure_future(_send(client, headers=headers))
-        await asyncio.wait([request], timeout=(HUNG_STORE_WAIT_S + ANSWER_WAIT_S) * FAST_CLOCK)
-        if not request.done():
-            request.cancel()
-            return None
-        return request.result()
+        slow = asyncio.ensure_future(_send(client, headers=slow_headers))
+        view_started = asyncio.ensure_future(started.wait())  # not to_thread: counted
+        await asyncio.wait([slow, view_started], return_when=asyncio.FIRST_COMPLETED,
+                           timeout=ANSWER_WAIT_S)
+        view_started.cancel()
+        asyncio.get_running_loop().speed_up()
+        hung = asyncio.ensure_future(_send(client, headers=headers))
+        await asyncio.wait([slow, hung], timeout=(HUNG_STORE_WAIT_S + ANSWER_WAIT_S) * FAST_CLOCK)
+        answers = []
+        for request in (hung, slow):
+            if not request.done():
+                request.cancel()
+            answers.append(None if request.cancelled() or not request.done()
+                           else request.result())
+        return answers
 
     releaser = threading.Timer(HUNG_STORE_WAIT_S, release.set)  # then each lookup raises
     releaser.start()
@@ -1274,11 +1298,17 @@ def _send_while_the_store_hangs(client, headers, release):
 async def _probe_broken_key_store(check, require_api_key, view, calls, known):
     """With the check's own key, while the key store fails (an error at once, or no answer
     until the check gives up), the view must not run, and the answer is a 5xx: Django's 500,
-    or the answer's own 503 / 504 (fail closed)."""
+    or the answer's own 503 / 504 (fail closed). While the store hangs, a request with a key
+    it does answer reaches a view that takes as long as the hang: whatever timeout the answer
+    sets must not cover the view."""
     backend, release, running = type(caches["default"]), threading.Event(), []
-    own = backend.__dict__.get("get")
+    own, get = backend.__dict__.get("get"), backend.get
+    slow_key = f"Sl-_{secrets.token_urlsafe(45)}"[:64]
+    started, slow_view_ran = asyncio.Event(), []
 
     def failing_get(self, key, *args, **kwargs):
+        if slow_key in str(key):
+            return get(self, key, *args, **kwargs)
         running.append(key)
         try:
             release.wait()  # in the worker thread of aget; set at once for the first probe
@@ -1286,7 +1316,21 @@ async def _probe_broken_key_store(check, require_api_key, view, calls, known):
         finally:
             running.remove(key)
 
+    async def slow_or_not(request):  # on the fast-clock loop for the slow key
+        if request.headers.get("X-API-Key") != slow_key:
+            return await view(request)
+        asyncio.get_running_loop().speed_up()
+        started.set()
+        try:
+            await asyncio.sleep(HUNG_STORE_WAIT_S * FAST_CLOCK)
+        except asyncio.CancelledError:
+            slow_view_ran.append("cancelled")
+            raise
+        slow_view_ran.append("finished")
+        return JsonResponse({"secret": 42})
+
     answers, got_in = [], []
+    await cache.aset(f"api-key:{slow_key}", KEY_RECORD, 60)
     backend.get = failing_get
     try:
         release.set()
@@ -1300,16 +1344,18 @@ async def _probe_broken_key_store(check, require_api_key, view, calls, known):
 
         def hung():
             try:
-                with quiet_probe(), _one_chain((require_api_key,), view) as client:
-                    answer = _send_while_the_store_hangs(client, {"X-API-Key": known}, release)
+                with quiet_probe(), _one_chain((require_api_key,), slow_or_not) as client:
+                    both = _send_while_the_store_hangs(
+                        client, {"X-API-Key": known}, {"X-API-Key": slow_key}, started, release)
             except BaseException as error:
                 done.set_exception(error)
             else:  # once the probe's settings and log filters are undone
-                done.set_result(answer)
+                done.set_result(both)
 
         threading.Thread(target=hung, name="05.2 hung key store", daemon=True).start()
         try:
-            answers.append(await asyncio.wrap_future(done))
+            hung_answer, slow_answer = await asyncio.wrap_future(done)
+            answers.append(hung_answer)
         finally:
             release.set()
             for _ in range(int(ANSWER_WAIT_S / 0.02)):  # a lookup given up on still runs
@@ -1322,9 +1368,22 @@ async def _probe_broken_key_store(check, require_api_key, view, calls, known):
             del backend.get
         else:
             backend.get = own
-    failures = ["each lookup raised ConnectionError",
-                f"no lookup answered for {HUNG_STORE_WAIT_S * FAST_CLOCK / 60:.0f} minutes, "
-                "on the check's fast clock"]
+        await cache.adelete(f"api-key:{slow_key}")
+    minutes = f"{HUNG_STORE_WAIT_S * FAST_CLOCK / 60:.0f} minutes, on the check's fast clock"
+    slow_status = _status(slow_answer) if slow_answer is not None else "no answer"
+    check.that(
+        slow_view_ran == ["finished"] and slow_status == 200,
+        f"with a known key, a view that takes {minutes}, runs to the end and its answer is sent",
+        f"with a known key, a view that takes {minutes}, "
+        + {(): "never ran", ("cancelled",): "was cancelled"}.get(tuple(slow_view_ran), "ran")
+        + f", and the answer was {slow_status!r}"
+        + (": the timeout covers the view too" if "cancelled" in slow_view_ran else ""),
+        hint="bound the lookup only (async with asyncio.timeout(...): around await "
+        "cache.aget(...), or asyncio.wait_for(cache.aget(...), ...)), and await "
+        "get_response(request) outside it: a timeout around get_response cancels every view "
+        "slower than it and blames the key store",
+    )
+    failures = ["each lookup raised ConnectionError", f"no lookup answered for {minutes}"]
     statuses = [_status(answer) if answer is not None else "no answer" for answer in answers]
     outcomes = list(zip(failures, statuses, got_in, strict=True))
     opened = [(failure, status) for failure, status, got in outcomes if got]
