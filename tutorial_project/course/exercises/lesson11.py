@@ -529,9 +529,9 @@ def _waits_off_the_loop():
 
 PARTIAL_ROBUST_NOTE = (
     "  note: when the queue was down, your on_commit(partial(...), robust=True) callback "
-    "raised AttributeError, not the ConnectionError: Django 5.2 reads the callback's "
+    "raised AttributeError, not the ConnectionError: Django before 6.1 reads the callback's "
     "__qualname__ to log the error, and a partial has none (fixed in Django 6.1, ticket "
-    "#36487). The check accepts the 500, but robust=True protected nothing: on 5.2 give "
+    "#36487). The check accepts the 500, but robust=True protected nothing: before 6.1 give "
     "on_commit a def or a lambda")
 
 
