@@ -246,6 +246,14 @@ async def cart_copied_then_appended(request):  # right, written differently
     return JsonResponse({"cart": cart})
 
 
+async def cart_saved_on_every_request(request):  # review 09-s32b: a session for every visitor
+    cart = await request.session.aget("cart", [])
+    if "add" in request.GET:
+        cart.append(request.GET["add"])
+    await request.session.aset("cart", cart)
+    return JsonResponse({"cart": cart})
+
+
 async def cart_sync_session(request):  # the sync session API: its load fails on the loop
     cart = request.session.get("cart", [])  # (only once a cookie brings a session to load)
     if request.GET.get("add"):
@@ -409,6 +417,9 @@ def test_cart(project, recwarn):
         pool = run(check_cart_view, wrong)
         assert not pool and "database connection(s) in the event loop's default executor" in str(
             pool) and "request.session.aget" in str(pool), (wrong.__name__, str(pool))
+    every = run(check_cart_view, cart_saved_on_every_request)
+    assert not every and "got a session cookie" in str(every), str(every)
+    assert "inside the `if`" in str(every), str(every)
     unique = run(check_cart_view, cart_de_duplicated)
     assert not unique and "repeats included" in str(unique), str(unique)
     assert not run(check_cart_view, ...).solved

@@ -358,6 +358,15 @@ async def check_cart_view(check, view):
               if other is not None and other_body == {"cart": []}
               else "keep the cart in request.session, not in a global variable"),
     )
+    check.that(  # review 09-s32b: a session saved on every request
+        other is None or settings.SESSION_COOKIE_NAME not in other.cookies,
+        "a visitor who only looks at the cart gets no session cookie",
+        "a visitor who added nothing got a session cookie: the view saved the session on a "
+        "request that changed nothing, so every visitor who looks (a crawler, a health check) "
+        "costs a session row, and with the cookie request.user queries the database",
+        hint="store the cart only when ?add= changed it: call `await request.session.aset("
+        "'cart', cart)` inside the `if`",
+    )
     if session_key is None or not session_key.value:
         where = "no session cookie: the view never stored anything in request.session"
     else:
