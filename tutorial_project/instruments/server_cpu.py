@@ -18,7 +18,10 @@ kept: other work only adds CPU):
 - ``sync``: the same view written sync, under ``ASGIHandler``.
 
 The difference of the first two is what the thread per request costs; the third against the
-first is what an async view saves (the view's hop into that thread).
+first is what an async view saves (the view's hop into that thread). Then ``--bursts`` bursts
+of ``--connections`` requests at once (one per connection) to a view that waits 100 ms, async
+(``asyncio.sleep``) and sync (``time.sleep``): the median burst's wall time against the ideal,
+0.1 s, every wait at the same time.
 """
 
 import argparse
@@ -37,6 +40,8 @@ from tutorial_project.instruments.servers import HOST, free_port
 
 MODULE = "tutorial_project.instruments.server_cpu"  # uvicorn imports it by this name
 PATHS = {"async": "/ctx/async/", "async, no context": "/no-ctx/async/", "sync": "/ctx/sync/"}
+WAITS = {"async": "/ctx/wait-async/", "sync": "/ctx/wait-sync/"}  # 100 ms each
+WAIT = 0.1
 
 
 # --- The server side: what uvicorn imports (``server_cpu:application``) -------------------
@@ -82,7 +87,16 @@ def __getattr__(name):  # built on first use, so that importing this module conf
         def no_wait_sync(request):
             return JsonResponse({"price": 0})
 
-        return [path("async/", no_wait), path("sync/", no_wait_sync)]
+        async def wait_async(request):
+            await asyncio.sleep(WAIT)
+            return JsonResponse({"price": 0})
+
+        def wait_sync(request):
+            time.sleep(WAIT)
+            return JsonResponse({"price": 0})
+
+        return [path("async/", no_wait), path("sync/", no_wait_sync),
+                path("wait-async/", wait_async), path("wait-sync/", wait_sync)]
     if name == "application":
         return _build_application()
     raise AttributeError(name)
@@ -111,19 +125,37 @@ async def _read_response(reader):
     return status
 
 
+async def _get(reader, writer, path):
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+    await writer.drain()
+    status = await _read_response(reader)
+    if status != 200:
+        raise RuntimeError(f"{path} answered {status}")
+
+
 async def _connection(port, path, requests):
     reader, writer = await asyncio.open_connection(HOST, port)
-    request = f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode()
     try:
         for _ in range(requests):
-            writer.write(request)
-            await writer.drain()
-            status = await _read_response(reader)
-            if status != 200:
-                raise RuntimeError(f"{path} answered {status}")
+            await _get(reader, writer, path)
     finally:
         writer.close()
         await writer.wait_closed()
+
+
+async def _bursts(port, path, connections, bursts):
+    """Each burst: one request on every open connection at once; its wall time in s."""
+    opened = [await asyncio.open_connection(HOST, port) for _ in range(connections)]
+    seconds = []
+    try:
+        for _ in range(bursts + 1):  # the first one warms up
+            started = time.perf_counter()
+            await asyncio.gather(*(_get(reader, writer, path) for reader, writer in opened))
+            seconds.append(time.perf_counter() - started)
+    finally:
+        for _, writer in opened:
+            writer.close()
+    return seconds[1:]
 
 
 async def _window(server, port, setup, requests, connections):
@@ -135,8 +167,10 @@ async def _window(server, port, setup, requests, connections):
     return Window(setup, each * connections, cpu / (each * connections) * 1000, seconds)
 
 
-async def measure(*, requests=3000, connections=50, rounds=3, loop="asyncio", http="h11"):
-    """Serve, warm up, then take each setup in turn for ``rounds`` rounds: a list of Windows."""
+async def measure(*, requests=3000, connections=50, rounds=3, loop="asyncio", http="h11",
+                  bursts=0):
+    """Serve, warm up, then take each setup in turn for ``rounds`` rounds: a list of Windows;
+    with ``bursts``, also {"async": [seconds, ...], "sync": [...]} for the waiting views."""
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", f"{MODULE}:application", "--host", HOST,
                "--port", str(port), "--loop", loop, "--http", http, "--lifespan", "off",
@@ -148,8 +182,12 @@ async def measure(*, requests=3000, connections=50, rounds=3, loop="asyncio", ht
         await _until_listening(process, port)
         for setup in PATHS:  # warm up: imports, URL resolver, the first threads
             await _window(server, port, setup, 10 * connections, connections)
-        return [await _window(server, port, setup, requests, connections)
-                for _ in range(rounds) for setup in PATHS]
+        windows = [await _window(server, port, setup, requests, connections)
+                   for _ in range(rounds) for setup in PATHS]
+        if not bursts:
+            return windows
+        return windows, {kind: await _bursts(port, path, connections, bursts)
+                         for kind, path in WAITS.items()}
     finally:
         process.terminate()
         try:
@@ -192,8 +230,9 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=3, help="windows per setup (3)")
     parser.add_argument("--loop", default="asyncio", help="uvicorn's: asyncio or uvloop")
     parser.add_argument("--http", default="h11", help="uvicorn's: h11 or httptools")
+    parser.add_argument("--bursts", type=int, default=9, help="of waiting views, per kind (9)")
     options = parser.parse_args(argv)
-    windows = asyncio.run(measure(**vars(options)))
+    windows, bursts = asyncio.run(measure(**vars(options)))
     import django
 
     load = f", load {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
@@ -208,6 +247,11 @@ def main(argv=None):
     shares = summary(windows)
     print(f"  the thread per request: {shares['thread share']:.0%} of the async request's "
           f"server CPU; the sync view: {shares['sync / async']:.2f}x the async one")
+    for kind, seconds in bursts.items():
+        shares[f"{kind} burst"] = statistics.median(seconds) / WAIT
+        print(f"  {options.connections} {kind} views waiting {WAIT * 1000:.0f} ms at once: the "
+              f"median of {len(seconds)} bursts took {shares[f'{kind} burst']:.1f}x the ideal "
+              f"{WAIT} s (best {min(seconds) / WAIT:.1f}x)")
     return shares
 
 
