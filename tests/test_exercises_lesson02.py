@@ -2394,3 +2394,107 @@ def test_retry_after_a_failure_fails(project, check_name, answer, message):
     text = str(verdict)
     assert not verdict.passed and verdict.solved, text
     assert message in text and "answer 502 at the first failure" in text, text
+
+
+# --- Review s32 ------------------------------------------------------------------------------
+# F3: a write to a file already open on the loop's thread (an audit log, a logging.FileHandler)
+# passed 02.1 while its line said "no ... other blocking call".
+
+
+def _logger_to(handler, name):
+    import logging
+
+    logger = logging.getLogger(f"tests.lesson02.{name}")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    return logger
+
+
+def writes_an_open_file(log_file, line):
+    async def audit_logged(request):
+        """Wrong: a hand-rolled audit log, written and flushed on the loop."""
+        log_file.write(line)
+        log_file.flush()
+        return await compare_prices(request)
+
+    return audit_logged
+
+
+def logs_to(logger):
+    async def logged(request):
+        logger.info("prices asked: %s", request.GET.get("skus"))
+        return await compare_prices(request)
+
+    return logged
+
+
+def _file_handler(tmp_path):
+    import logging
+
+    return logging.FileHandler(tmp_path / "prices.log")
+
+
+@pytest.mark.parametrize(
+    "make_answer",
+    [lambda tmp_path: writes_an_open_file(open(tmp_path / "audit.log", "a"), "asked\n"),
+     lambda tmp_path: writes_an_open_file(
+         open(tmp_path / "audit.log", "ab", buffering=0), b"asked\n"),
+     lambda tmp_path: logs_to(_logger_to(_file_handler(tmp_path), "file"))],
+    ids=["text file write+flush", "unbuffered binary write", "logging.FileHandler"],
+)
+def test_a_write_to_an_open_file_on_the_loop_fails(project, tmp_path, make_answer):
+    from tutorial_project.course.exercises.lesson02 import check_compare_prices
+
+    verdict = verdict_of(check_compare_prices, make_answer(tmp_path))
+    text = str(verdict)
+    assert not verdict.passed and verdict.solved, text
+    assert "❌ the view blocked the event loop" in text, text
+    assert "on an open file (sync file I/O)" in text and "QueueHandler" in text, text
+
+
+class LogsToAFileQuoteView(QuoteView):
+    log_file = None
+
+    async def get(self, request):
+        self.log_file.write("quote asked\n")
+        return await super().get(request)
+
+
+def test_a_write_to_an_open_file_fails_02_2(project, tmp_path):
+    from tutorial_project.course.exercises.lesson02 import check_quote_view
+
+    with open(tmp_path / "quotes.log", "a") as log_file:
+        LogsToAFileQuoteView.log_file = log_file
+        verdict = verdict_of(check_quote_view, LogsToAFileQuoteView)
+    text = str(verdict)
+    assert not verdict.passed and "write() on an open file (sync file I/O)" in text, text
+
+
+def test_logging_off_the_loops_file_io_passes(project, tmp_path):
+    """Right, written differently: logging to the console (stderr), logging through a
+    QueueHandler whose listener writes the file in its own thread, a write sent to a thread."""
+    import logging
+    import logging.handlers
+    import queue
+
+    from tutorial_project.course.exercises.lesson02 import check_compare_prices
+
+    console = logs_to(_logger_to(logging.StreamHandler(), "console"))
+    lines = queue.Queue()
+    listener = logging.handlers.QueueListener(lines, _file_handler(tmp_path))
+    queued = logs_to(_logger_to(logging.handlers.QueueHandler(lines), "queued"))
+    with open(tmp_path / "audit.log", "a") as log_file:
+
+        async def in_a_thread(request):
+            await sync_to_async(log_file.write, thread_sensitive=False)("prices asked\n")
+            return await compare_prices(request)
+
+        listener.start()
+        try:
+            for answer in (console, queued, in_a_thread):
+                verdict = verdict_of(check_compare_prices, answer)
+                assert verdict.passed, str(verdict)
+        finally:
+            listener.stop()
+    assert (tmp_path / "prices.log").read_text().count("prices asked") >= 6

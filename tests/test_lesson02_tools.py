@@ -89,3 +89,17 @@ def test_sync_cache_calls_on_this_thread_counts_the_loop_thread_only(project):
         worker.join()
     assert calls == ["set", "get"]
     assert backend.__dict__.get("get") is own_get  # put back as it was
+
+
+def test_server_cpu_serves_the_three_setups_and_measures_the_server(capsys):
+    """Review s32 F2: lesson 02's server-CPU figures come from this script; a short run of it
+    serves the three setups behind a real uvicorn and prints the two shares the lesson quotes
+    (no bound on their sizes: that is for the learner's machine and `make bench`)."""
+    from tutorial_project.instruments import server_cpu
+
+    shares = server_cpu.main(["--requests", "100", "--connections", "5", "--rounds", "1",
+                              "--bursts", "1"])
+    printed = capsys.readouterr().out
+    assert all(shares[setup] > 0 for setup in server_cpu.PATHS), shares
+    assert "the thread per request:" in printed and "the sync view:" in printed, printed
+    assert "uvicorn with asyncio and h11" in printed and shares["sync burst"] > 0.5, printed

@@ -4,7 +4,8 @@ None of this is part of the Django project a learner would ship; the lessons dri
 what the project does. By lesson:
 
 - 01, 03, 06  ``timeline`` (bars per task), ``heartbeat`` (how late the event loop wakes up)
-- 02          ``fake_upstream`` (a slow price call), ``request_burst`` (N requests at once)
+- 02          ``fake_upstream`` (a slow price call), ``request_burst`` (N requests at once),
+              ``server_cpu`` (a minimal request's server CPU behind uvicorn)
 - 03          ``slowlib`` (a blocking third-party client)
 - 04          ``slow_sql`` (queries of known length), ``orm_streaming`` (memory of a loop),
               ``atomic_requests`` (ATOMIC_REQUESTS for a block)

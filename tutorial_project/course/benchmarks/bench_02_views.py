@@ -1,4 +1,5 @@
-"""Lesson 02: async fan-out vs ideal; sync views under AsyncClient and ASGIHandler; N=500 threads.
+"""Lesson 02: async fan-out vs ideal; sync views under AsyncClient and ASGIHandler; N=500 threads;
+the server CPU of a minimal request behind uvicorn (``instruments/server_cpu.py``).
 
 Each measurement runs in a fresh process (so memory growth is that burst's alone), with no
 middleware, against views that wait 100 ms on ``fake_upstream``; the ideal for any burst is
@@ -41,6 +42,31 @@ def run(notebooks):
         if requests == 50 and view == "async":
             value += f"  (target: within 1.5x: {seconds / IDEAL <= 1.5})"
         rows.append((label, value))
+    rows += _server_cpu()
+    return rows
+
+
+def _server_cpu():
+    """The server-CPU split the lesson quotes, behind a real uvicorn (instruments/server_cpu)."""
+    import asyncio
+
+    from tutorial_project.instruments import server_cpu
+
+    rows = []
+    for loop, http in [("asyncio", "h11"), ("uvloop", "httptools")]:
+        windows, bursts = asyncio.run(server_cpu.measure(loop=loop, http=http, bursts=9))
+        shares = server_cpu.summary(windows)
+        rows.append((
+            f"uvicorn, {loop} and {http}, server CPU",
+            ", ".join(f"{setup} {shares[setup]:.2f} ms" for setup in server_cpu.PATHS)
+            + f"; thread per request {shares['thread share']:.0%}, "
+            f"sync/async {shares['sync / async']:.2f}x",
+        ))
+        rows.append((
+            f"uvicorn, {loop} and {http}, 50 waits at once",
+            ", ".join(f"{kind} view {statistics.median(seconds) / IDEAL:.1f}x ideal"
+                      for kind, seconds in bursts.items()) + " (median of 9 bursts)",
+        ))
     return rows
 
 

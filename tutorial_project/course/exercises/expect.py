@@ -7,6 +7,7 @@ import inspect
 import io
 import os
 import socket
+import stat
 import sys
 import threading
 import time
@@ -548,6 +549,51 @@ def file_opens_on_this_thread():
     sys.setprofile(noting)
     try:
         yield opened
+    finally:
+        sys.setprofile(previous)
+
+
+# Reads, writes and flushes of a file object already open (a module-level log, a
+# logging.FileHandler's stream): each waits for the disk like the open did.
+_FILE_OBJECTS = (io.FileIO, io.BufferedReader, io.BufferedWriter, io.BufferedRandom,
+                 io.TextIOWrapper)
+_FILE_IO = frozenset({"read", "readline", "readlines", "readinto", "write", "writelines",
+                      "flush"})
+
+
+def _on_a_disk_file(stream):
+    """Whether ``stream`` is a file object on a regular file, not the console: the process's
+    stdin, stdout and stderr (a terminal, a pipe, or pytest's capture file) are left out."""
+    if stream in (sys.stdin, sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        return False
+    try:
+        descriptor = stream.fileno()
+        return descriptor > 2 and stat.S_ISREG(os.fstat(descriptor).st_mode)
+    except (OSError, ValueError):  # closed, or no descriptor (an in-memory file)
+        return False
+
+
+@contextmanager
+def file_io_on_this_thread():
+    """Name each read, write or flush the answer makes on this (the event loop's) thread, in
+    the block, on a file object already open on a regular file: ``"write() on an open file
+    (sync file I/O)"``. A ``logging.FileHandler`` writes and flushes its file in the thread
+    that logs, so a log line from an async view lands here. Calls made by the surroundings
+    (Django's own log, the course's code) are left out, as in ``file_opens_on_this_thread``."""
+    found, previous = [], sys.getprofile()
+
+    def noting(frame, event, arg):
+        if event == "c_call" and getattr(arg, "__name__", "") in _FILE_IO:
+            stream = getattr(arg, "__self__", None)
+            if isinstance(stream, _FILE_OBJECTS) and _on_a_disk_file(stream):
+                if _called_by_the_answer(frame):
+                    found.append(f"{arg.__name__}() on an open file (sync file I/O)")
+        if previous is not None:
+            previous(frame, event, arg)
+
+    sys.setprofile(noting)
+    try:
+        yield found
     finally:
         sys.setprofile(previous)
 

@@ -23,6 +23,7 @@ from tutorial_project.course.exercises.expect import (
     async_unsafe_noted,
     blocking_calls_on_this_thread,
     cancelled_outcome,
+    file_io_on_this_thread,
     file_opens_on_this_thread,
     made_by_the_surroundings,
     must_be_async,
@@ -91,7 +92,8 @@ async def _note_signed_in_fault(view, response, suffix):
 @asynccontextmanager
 async def _watched():
     """Count the upstream calls in flight and the blocking calls on the loop meanwhile (a file
-    opened on it among them), and measure the most CPU the loop spent in one step."""
+    opened, read or written on it among them), and measure the most CPU the loop spent in one
+    step."""
     await call_view(_ok)  # a first request imports and builds things: not the learner's stall
     # A full garbage collection (150-190 ms at load 20 in a test run) is not the learner's
     # stall either: collect now, so that the next one is tens of thousands of objects away.
@@ -102,13 +104,14 @@ async def _watched():
         sync_cache_calls_on_this_thread() as cache_calls,
         blocking_calls_on_this_thread(made_by_the_surroundings) as blocking,
         file_opens_on_this_thread() as file_opens,
+        file_io_on_this_thread() as file_io,
     ):
         async with LoopCPU() as loop_cpu:
             yield seen
     seen.loop_cpu = loop_cpu.longest
     seen.loop_sleeps = len(sleeps)
     seen.cache_calls = cache_calls
-    seen.loop_blocking = sorted(set(blocking + file_opens) - {"time.sleep"})
+    seen.loop_blocking = sorted(set(blocking + file_opens + file_io) - {"time.sleep"})
 
 
 @contextmanager
@@ -123,11 +126,12 @@ def _loop_watched():
         sync_cache_calls_on_this_thread() as cache_calls,
         blocking_calls_on_this_thread(made_by_the_surroundings) as blocking,
         file_opens_on_this_thread() as file_opens,
+        file_io_on_this_thread() as file_io,
     ):
         yield seen
     seen.loop_sleeps = len(sleeps)
     seen.cache_calls = cache_calls
-    seen.loop_blocking = sorted(set(blocking + file_opens) - {"time.sleep"})
+    seen.loop_blocking = sorted(set(blocking + file_opens + file_io) - {"time.sleep"})
 
 
 # The later requests both checks send, after the first: what their line names.
@@ -138,7 +142,7 @@ def _loop_free_on_later_requests(check, seen, who, requests):
     check.that(
         _loop_was_free(seen),
         f"its other requests too ({requests}): no time.sleep, sync cache call, file read or "
-        "other blocking call on the event loop",
+        "write, or other blocking call on the event loop",
         f"on one of its other requests ({requests}) {who} blocked the event loop",
         hint=_blocking_hint(seen),
     )
@@ -668,10 +672,17 @@ def _blocking_hint(seen):
         return (f"it called the sync cache.{seen.cache_calls[0]}() on the event loop: with "
                 "Redis or Memcached that is a network round trip that holds every request; "
                 "use the a-twins, `await cache.aget(...)`, `await cache.aset(...)`")
-    if seen.loop_blocking and all("file I/O" in name for name in seen.loop_blocking):
+    file_io = seen.loop_blocking and all("file I/O" in name for name in seen.loop_blocking)
+    if file_io and any("open()" in name for name in seen.loop_blocking):
         return ("it opened a file on the event loop: the read waits for the disk (slow on a "
                 "network drive or a busy disk) and holds every request meanwhile. Read it once "
                 "at import, or in a thread: `await sync_to_async(path.read_text)()`")
+    if file_io:
+        return (f"it wrote to or read a file on the event loop ({', '.join(seen.loop_blocking)})"
+                ": even an open file waits for the disk, and every request with it. A "
+                "logging.FileHandler writes in the thread that logs: log through a "
+                "QueueHandler (its listener writes in a thread of its own), or send the write "
+                "to a thread: `await sync_to_async(log_file.write)(line)`")
     if seen.loop_blocking:
         return (f"it made a blocking call on the event loop ({', '.join(seen.loop_blocking)}): "
                 "a sync HTTP client, socket or child process holds every request however short "
@@ -817,8 +828,8 @@ async def _check_compare_prices(check, compare_prices, unsafe):
     )
     check.that(
         _loop_was_free(seen),
-        "no time.sleep, sync cache call, file read or other blocking call on the event loop, "
-        f"and no step of {CPU_STALL * 1000:.0f} ms of CPU on it",
+        "no time.sleep, sync cache call, file read or write, or other blocking call on the event "
+        f"loop, and no step of {CPU_STALL * 1000:.0f} ms of CPU on it",
         "the view blocked the event loop",
         hint=_blocking_hint(seen),
     )
