@@ -677,7 +677,7 @@ def transfers():
     def locked_read_check_save(from_email, to_email, amount):
         assert amount > 0, "the amount must be positive"  # an AssertionError is raised too
         both = Customer.objects.select_for_update().filter(email__in=[from_email, to_email])
-        customers = {customer.email: customer for customer in both}
+        customers = {customer.email: customer for customer in both.order_by("email")}
         if len(customers) != 2:  # no such customer, or a transfer to oneself
             raise ValueError("two different customers, please")
         sender, receiver = customers[from_email], customers[to_email]
@@ -871,6 +871,41 @@ def transfers():
 
     async def locks_both_with_no_order(from_email, to_email, amount):
         await sync_to_async(move_unordered)(from_email, to_email, Decimal(amount))
+
+    def move_in_default_order(from_email, to_email, amount):
+        # No order_by(): Customer's Meta.ordering, by name, which two customers can share.
+        with transaction.atomic():
+            both = Customer.objects.select_for_update().filter(email__in=[from_email, to_email])
+            customers = {customer.email: customer for customer in both}
+            sender, receiver = customers[from_email], customers[to_email]
+            if sender.credit < amount:
+                raise ValueError("not enough credit")
+            Customer.objects.filter(pk=sender.pk).update(credit=F("credit") - amount)
+            Customer.objects.filter(pk=receiver.pk).update(credit=F("credit") + amount)
+
+    async def locks_both_by_name(from_email, to_email, amount):
+        await sync_to_async(move_in_default_order)(from_email, to_email, Decimal(amount))
+
+    async def right_locking_by_name_then_pk(from_email, to_email, amount):
+        # Right, written differently: by name, ties broken by pk: one order, whatever the names.
+        amount = Decimal(amount)
+        if amount <= 0 or from_email == to_email:
+            raise ValueError("nothing to transfer")
+
+        def run():
+            with transaction.atomic():
+                both = Customer.objects.select_for_update().filter(
+                    email__in=[from_email, to_email]
+                ).order_by("name", "pk")
+                customers = {customer.email: customer for customer in both}
+                if len(customers) < 2:
+                    raise Customer.DoesNotExist("no such customer")
+                if customers[from_email].credit < amount:
+                    raise ValueError("not enough credit")
+                Customer.objects.filter(email=from_email).update(credit=F("credit") - amount)
+                Customer.objects.filter(email=to_email).update(credit=F("credit") + amount)
+
+        await sync_to_async(run)()
 
     @transaction.atomic
     async def atomic_decorated_async(from_email, to_email, amount):
@@ -1166,6 +1201,7 @@ def transfers():
         "locks_after_reading_and_keeps_the_reads": locks_after_reading_and_keeps_the_reads,
         "checks_before_the_lock": checks_before_the_lock,
         "locks_both_with_no_order": locks_both_with_no_order,
+        "locks_both_by_name": locks_both_by_name,
         "atomic_decorated_async": atomic_decorated_async,
         "locks_in_argument_order": locks_in_argument_order,
         "off_by_one": off_by_one,
@@ -1201,7 +1237,7 @@ def transfers():
              right_saving_the_locked_rows, right_locking_in_descending_email_order,
              right_updates_in_descending_email_order, right_debit_with_exclude,
              right_debit_with_an_alias, right_debit_then_recheck, right_debit_if_unchanged_retried,
-             right_in_raw_sql]
+             right_in_raw_sql, right_locking_by_name_then_pk]
     return right, wrong
 
 
@@ -1211,7 +1247,7 @@ async def credits():
     return {c.email: c.credit async for c in Customer.objects.all()}
 
 
-@pytest.mark.parametrize("which", range(13))
+@pytest.mark.parametrize("which", range(14))
 def test_04_2_right_answers_pass_and_the_credits_are_put_back(project, which):
     from tutorial_project.course.exercises.lesson04 import check_transfer_credit
 
@@ -1244,6 +1280,7 @@ def test_04_2_placeholder_is_not_solved_yet(project):
         ("locks_after_reading_and_keeps_the_reads", "its values were not the ones used"),
         ("checks_before_the_lock", "the locking read found 9.99, less than 10.00"),
         ("locks_both_with_no_order", "in one select_for_update() query with no ORDER BY"),
+        ("locks_both_by_name", "in one select_for_update() query ordered by no unique col"),
         ("atomic_decorated_async", "@transaction.atomic cannot wrap a coroutine"),
         ("locks_in_argument_order", "it locked Ada's row, then Grace's, one statement e"),
         ("off_by_one", "a transfer of exactly Grace's credit (50.00) raised"),

@@ -796,9 +796,21 @@ def _lock_order_problem(statements, back_statements, pks):
     )
 
 
+# Customer's unique columns: no two rows tie on one, so an ORDER BY that names one is total.
+_UNIQUE_COLUMN = re.compile(r'(?<![\w"])"?(?:id|email)"?(?![\w"])', re.IGNORECASE)
+_AFTER_ORDER_BY = re.compile(r"\s(?:LIMIT|OFFSET|FOR)\s", re.IGNORECASE)
+
+
+def _ordered_by_a_unique_column(sql):
+    """Whether a query's ORDER BY names the customers' pk or email (ties broken by it)."""
+    _, order_by, rest = _split(sql, "ORDER BY")
+    return bool(order_by) and bool(_UNIQUE_COLUMN.search(_AFTER_ORDER_BY.split(rest, 1)[0]))
+
+
 def _single_row_lock_order(statements, pks):
     """The customers locked one statement at a time, in order, and a problem with a query
-    that locked both rows at once with no ORDER BY, or "" (see _lock_order_problem)."""
+    that locked both rows at once in no order by a unique column, or "" (see
+    _lock_order_problem)."""
     order, locked = [], set()
     for statement in statements:
         sql = statement.lstrip().upper()
@@ -806,10 +818,16 @@ def _single_row_lock_order(statements, pks):
             continue
         if (sql.startswith("SELECT") and statement.for_update) or sql.startswith("UPDATE"):
             named = _rows_named(statement, pks)
-            if len(named - locked) > 1 and " ORDER BY " not in sql:
+            if len(named - locked) > 1 and not _ordered_by_a_unique_column(sql):
+                which = (
+                    "ordered by no unique column (with no order_by(), Customer's "
+                    "Meta.ordering applies: by name, which two customers can share)"
+                    if _split(sql, "ORDER BY")[1]
+                    else "with no ORDER BY (order_by() cleared it)"
+                )
                 return order, (
-                    "it locked both rows in one select_for_update() query with no ORDER BY "
-                    "(order_by() cleared it): PostgreSQL then locks them in whatever order "
+                    f"it locked both rows in one select_for_update() query {which}: "
+                    "PostgreSQL then locks them (or the ones that tie) in whatever order "
                     "its plan reads them, which nothing promises is the same for a transfer "
                     "the other way"
                 )
