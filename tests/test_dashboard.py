@@ -205,3 +205,67 @@ def test_a_replaced_client_lets_its_calls_in_flight_finish_then_closes(monkeypat
                 await clients.use_client_factory(None)
 
         assert asyncio.run(main()) == (True, True, 200, True)
+
+
+def test_each_loops_client_is_closed_and_freed_when_its_loop_ends(project, monkeypatch):
+    # Review s32, 1: the per-loop map was a WeakKeyDictionary, but each client's connections
+    # hold their loop, so three asyncio.run loops (a loop per test, a management command, an
+    # async_to_sync call) left three closed loops, each with an open client, after gc.
+    import gc
+    import warnings
+    import weakref
+
+    made, loops = [], []
+    with serve_in_thread(FakeUpstream()) as base_url:
+
+        def factory():
+            made.append(clients.loopback_client(base_url))
+            return made[-1]
+
+        monkeypatch.setattr(clients, "_factory", factory)
+
+        async def one_run():
+            loops.append(weakref.ref(asyncio.get_running_loop()))
+            # A socket opened first (the first call on a loaded machine may miss the view's
+            # 0.5 s budgets), then the view, which reuses it.
+            assert (await clients.shared_client().get("/weather")).status_code == 200
+            response = await AsyncClient().get("/api/dashboard/?news=fail")  # ASGI
+            assert response.status_code == 200 and response.json()["errors"]["news"], response
+            assert len(made) == len(loops)  # one client per loop, shared by both calls
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ResourceWarning)
+            for _ in range(3):
+                asyncio.run(one_run())  # never closes the client itself
+            gc.collect()
+    assert len(made) == 3 and all(client.is_closed for client in made)
+    assert all(not client._transport._pool.connections for client in made)  # no socket left
+    # The last loop stays referenced by asgiref's SyncToAsync (its thread-local
+    # main_event_loop, replaced by the next loop's), not by clients.
+    assert clients._clients == {} and [loop() for loop in loops[:2]] == [None, None]
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)], caught
+
+
+def test_a_loop_closed_without_asyncio_run_is_forgotten_by_the_next_loop(project, monkeypatch):
+    import gc
+    import weakref
+
+    monkeypatch.setattr(clients, "_factory", clients.in_process_client)
+    loop = asyncio.new_event_loop()
+    async def use_it():
+        clients.shared_client()
+
+    loop.run_until_complete(use_it())
+    loop.close()  # its tasks were never cancelled: the client is still open, still mapped
+    ended = weakref.ref(loop)
+    del loop
+
+    async def other_loop():
+        clients.shared_client()
+        alive = list(clients._clients)
+        await clients.close_shared_client()
+        return len(alive)
+
+    assert asyncio.run(other_loop()) == 1  # only the running loop's entry
+    gc.collect()
+    assert ended() is None and clients._clients == {}

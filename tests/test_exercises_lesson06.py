@@ -1833,3 +1833,89 @@ def test_06_1_a_budget_of_its_own_fails_with_the_no_budget_hint():
     verdict = run(lesson06.check_fetch_both, fetch_both)
     fails_with(verdict, "answering in 0.6 s", "fetch_both has no budget")
     assert "InvalidStateError" not in str(verdict), str(verdict)
+
+
+# Review s32, 3: a sync ORM call whose SynchronousOnlyOperation the answer swallows passed
+# 06.1; in 06.2 it, or `requests` in a thread (no network here) swallowed the same way, got
+# the hint "return response.json()", which points away from the bug.
+def test_06_1_a_swallowed_sync_orm_call_fails_with_the_orm_hint(project):
+    from tutorial_project.catalog.models import Product
+
+    async def fetch_both(client):
+        weather, news = await asyncio.gather(client.get("/weather"), client.get("/news"))
+        try:
+            Product.objects.count()  # refused on the loop, before any query
+        except Exception:
+            pass
+        return weather.json(), news.json()
+
+    fails_with(run(lesson06.check_fetch_both, fetch_both), "sync ORM", "acount()")
+
+
+def test_06_1_the_orm_through_sync_to_async_also_passes(project):
+    from asgiref.sync import sync_to_async
+
+    from tutorial_project.catalog.models import Product
+
+    async def fetch_both(client):
+        await sync_to_async(Product.objects.count)()
+        weather, news = await asyncio.gather(client.get("/weather"), client.get("/news"))
+        return weather.json(), news.json()
+
+    verdict = run(lesson06.check_fetch_both, fetch_both)
+    assert verdict, str(verdict)
+
+
+def test_06_2_a_swallowed_sync_orm_call_fails_with_the_orm_hint(project):
+    from tutorial_project.catalog.models import Product
+
+    async def get_or_none(client, path, budget):
+        try:
+            async with asyncio.timeout(budget):
+                response = await client.get(path)
+            response.raise_for_status()
+            data = response.json()
+            Product.objects.exists()  # a sync lookup after the call
+            return data
+        except Exception:
+            return None
+
+    verdict = run(lesson06.check_get_or_none, get_or_none)
+    fails_with(verdict, "sync ORM", "acount()")
+    assert "return response.json()" not in str(verdict), str(verdict)
+
+
+def test_06_2_requests_in_a_thread_swallowed_fails_with_the_client_hint():
+    import requests
+
+    async def get_or_none(client, path, budget):
+        try:
+            async with asyncio.timeout(budget):
+                response = await asyncio.to_thread(
+                    requests.get, str(client.base_url.join(path)), timeout=budget)
+            response.raise_for_status()
+            return response.json()
+        except Exception:
+            return None
+
+    verdict = run(lesson06.check_get_or_none, get_or_none)
+    fails_with(verdict, "no call reached the upstream", "client you are given")
+    assert "return response.json()" not in str(verdict), str(verdict)
+
+
+def test_06_2_the_orm_awaited_also_passes(project):
+    from tutorial_project.catalog.models import Product
+
+    async def get_or_none(client, path, budget):
+        try:
+            async with asyncio.timeout(budget):
+                response = await client.get(path)
+            response.raise_for_status()
+            data = response.json()
+        except (TimeoutError, httpx.HTTPError, ValueError):
+            return None
+        await Product.objects.aexists()  # after the budget, outside the try
+        return data
+
+    verdict = run(lesson06.check_get_or_none, get_or_none)
+    assert verdict, str(verdict)

@@ -7,12 +7,18 @@ under an ASGI server, where one loop serves every request of the process. Under 
 each async view in a one-off event loop: a per-loop client would be made for one request and
 never closed, so ``client_for(request)`` makes one for that request and closes it instead.
 
+Each loop's client is closed when its loop is finished by ``asyncio.run`` or ``asyncio.Runner``
+(uvicorn, asgiref's ``async_to_sync``, a management command, a test with a loop of its own):
+they cancel the tasks still pending, and a task started with the client closes it when
+cancelled. For a loop ended otherwise, await ``close_shared_client()`` before it ends.
+
 By default the client reaches the fake upstream in-process; ``use_client_factory`` points it
 elsewhere (e.g. a URL served by uvicorn) without touching the view.
 """
 
 import asyncio
 import contextlib
+import contextvars
 import time
 import weakref
 
@@ -34,7 +40,10 @@ LIMITS = httpx.Limits(max_connections=10, max_keepalive_connections=10, keepaliv
 SSL_CONTEXT = httpx.create_ssl_context()
 
 default_upstream = FakeUpstream()
-_clients = weakref.WeakKeyDictionary()  # event loop -> its client
+# event loop -> (its client, the task that closes it when the loop ends). Not a weak map: the
+# client's connections hold their loop, so an entry must be removed, by that task or by
+# close_shared_client(), for the loop and the client to be freed.
+_clients = {}
 
 
 def in_process_client(app=None):
@@ -87,15 +96,39 @@ def shared_client():
     """This event loop's client, created on first use (for a long-lived loop: ASGI), and
     replaced when cancelled calls have stranded half its connections (httpcore #1093)."""
     loop = asyncio.get_running_loop()
-    client = _clients.get(loop)
+    _forget_closed_loops()
+    client, closer = _clients.get(loop, (None, None))
     if client is not None and not client.is_closed and stranded_share(client) >= 0.5:
         closing = loop.create_task(_close_when_idle(client))
         _retiring.add(closing)
         closing.add_done_callback(_retiring.discard)
         client = None
     if client is None or client.is_closed:
-        client = _clients[loop] = _factory()
+        client = _factory()
+        if closer is None:
+            # An empty context: the task lives as long as the loop, and must not keep the
+            # first request's context variables alive with it.
+            closer = loop.create_task(_close_at_loop_end(loop), context=contextvars.Context())
+        _clients[loop] = client, closer
     return client
+
+
+async def _close_at_loop_end(loop):
+    """Wait until cancelled, then close the loop's client. ``asyncio.run`` and ``Runner``
+    cancel every pending task before closing their loop, so this runs while it still can."""
+    try:
+        await loop.create_future()  # never set
+    finally:
+        client, _ = _clients.pop(loop, (None, None))
+        if client is not None:
+            await client.aclose()
+
+
+def _forget_closed_loops():
+    """Drop the clients of loops closed without cancelling their tasks (no ``asyncio.run``):
+    too late to close them on their loop; the garbage collector closes their sockets."""
+    for loop in [loop for loop in _clients if loop.is_closed()]:
+        del _clients[loop]
 
 
 # Closing a client fails the calls still running on it (httpcore's pool closes every
@@ -109,9 +142,11 @@ async def _close_when_idle(client):
     ``_pool._requests`` (the requests queued or running): recheck on upgrade."""
     loop = asyncio.get_running_loop()
     give_up = loop.time() + RETIRE_WITHIN
-    while client._transport._pool._requests and loop.time() < give_up:
-        await asyncio.sleep(0.05)
-    await client.aclose()
+    try:
+        while client._transport._pool._requests and loop.time() < give_up:
+            await asyncio.sleep(0.05)
+    finally:  # also when the loop ends first and cancels this task
+        await client.aclose()
 
 
 @contextlib.asynccontextmanager
@@ -127,7 +162,9 @@ async def client_for(request):
 
 async def close_shared_client():
     """Close this loop's client (its open connections); the next request makes a new one."""
-    client = _clients.pop(asyncio.get_running_loop(), None)
+    client, closer = _clients.pop(asyncio.get_running_loop(), (None, None))
+    if closer is not None:
+        closer.cancel()
     if client is not None:
         await client.aclose()
 

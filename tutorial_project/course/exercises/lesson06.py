@@ -84,6 +84,35 @@ SYNC_ORM_HINT = ("the ORM's sync calls refuse to run on the event loop: await th
 
 
 @contextlib.contextmanager
+def _sync_orm_refusals():
+    """Every SynchronousOnlyOperation Django makes while the answer runs, even one the answer
+    catches (``except Exception: pass``): a sync ORM call on the event loop is wrong code
+    whether or not its error escapes. Django raises it before any query (``async_unsafe``)."""
+    refused, own_init = [], "__init__" in vars(SynchronousOnlyOperation)
+    original = SynchronousOnlyOperation.__init__
+
+    def noting(self, *args):
+        refused.append(args[0] if args else "")
+        original(self, *args)
+
+    SynchronousOnlyOperation.__init__ = noting
+    try:
+        yield refused
+    finally:
+        if own_init:
+            SynchronousOnlyOperation.__init__ = original
+        else:
+            del SynchronousOnlyOperation.__init__
+
+
+def _check_no_sync_orm_call(check, refused, what):
+    if refused:
+        fail(check, f"while {what} ran, it called the sync ORM on the event loop: Django "
+                    "refused it with SynchronousOnlyOperation (caught, but the call never ran)",
+             SYNC_ORM_HINT)
+
+
+@contextlib.contextmanager
 def _sync_cache_calls():
     """expect.sync_cache_calls_on_this_thread once Django's settings are loaded (the notebook
     starts the project); before that, no cache can be called and nothing is watched."""
@@ -348,6 +377,7 @@ async def check_fetch_both(check, fetch_both):
             upstream.reset()
             upstream.endpoints["/weather"] = (SLOW_LATENCY, {"celsius": 14})
             with _sync_cache_calls() as cache_calls, _tasks_in_set_order(reverse=False), \
+                    _sync_orm_refusals() as refused, \
                     blocking_calls_on_this_thread(made_by_the_surroundings) as named:
                 slow_result = await attempt(
                     check, lambda: fetch_both(client), SLOW_RUN, give_up=GIVE_UP,
@@ -368,6 +398,7 @@ async def check_fetch_both(check, fetch_both):
         fail(check, f"it returned {type(result).__name__} (a gather or a task it did not await) "
                     "where the tuple was expected", "an `await` is missing: "
                     "`weather, news = await asyncio.gather(...)`, then return the two bodies")
+    _check_no_sync_orm_call(check, refused, "fetch_both")
     _check_no_sync_cache_call(check, cache_calls, "fetch_both")
     _check_no_blocking_call(check, named, "fetch_both")
     expected = ({"celsius": 14}, {"headlines": []})
@@ -586,11 +617,14 @@ async def check_get_or_none(check, get_or_none):
         noter.watch = watch
         await _warm_up(client, upstream)
         watch.forget()
-        with _sync_cache_calls() as cache_calls, \
+        calls_before = noter.paths.total()
+        with _sync_cache_calls() as cache_calls, _sync_orm_refusals() as refused, \
                 blocking_calls_on_this_thread(made_by_the_surroundings) as named:
             got = await attempt(check, _timed(get_or_none, client, "/weather", 1.0),
                                 "a healthy call", give_up=GIVE_UP)
+        reached = noter.paths.total() > calls_before
         _stop_if_raised(check, got, "a healthy call", "return response.json()")
+        _check_no_sync_orm_call(check, refused, "a healthy call")
         _check_no_sync_cache_call(check, cache_calls, "a healthy call")
         _check_no_blocking_call(check, named, "a healthy call")
         watch.check(check, "a healthy call", timed=False)  # its stalls were the hook's
@@ -598,8 +632,11 @@ async def check_get_or_none(check, get_or_none):
         check.that(
             got[0] == {"city": "Lyon", "celsius": 14},
             "a healthy source gives its JSON",
-            f"a healthy source gave {got[0]!r}",
-            hint="return response.json()",
+            f"a healthy source gave {got[0]!r}" + ("" if reached else
+                                                    ", and no call reached the upstream"),
+            # An error it caught itself (requests or a new client, which find no network here)
+            # leaves only None: point at the call, not at response.json().
+            hint="return response.json()" if reached else USE_THE_CLIENT,
         )
         await _check_slow_but_in_budget(check, client, upstream, get_or_none)
         watch.check(check, "a slow healthy call")
