@@ -196,7 +196,8 @@ def loop_never_blocked(check, calls, who):
         f"{who} made no blocking wait on the event loop's thread (no time.sleep, sync cache, "
         "socket or sqlite3 call there)",
         f"{who} blocked the event loop's thread with {', '.join(dict.fromkeys(calls))}: "
-        "every other request waits meanwhile",
+        "every other request waits meanwhile (the project's local-memory cache answers at "
+        "once, but a sync cache call waits on the network with Redis or Memcached)",
         hint="in async code, wait with `await asyncio.sleep(...)` and use the cache's "
         "a-twins (`await cache.aget(...)`, `await cache.aset(...)`)",
     )
