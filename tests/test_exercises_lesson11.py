@@ -1280,3 +1280,38 @@ def test_start_report_view_on_commit_partial_and_background_run(project):
     verdict = run(check_start_report_view, runs_it_after_enqueueing)
     assert not verdict and "ran in the web server's process, not on a worker" in str(verdict)
     assert "an asyncio task the server's loop runs after it" in str(verdict), str(verdict)
+
+
+def _category_exists(slug):
+    from tutorial_project.catalog.models import Category
+
+    return Category.objects.filter(slug=slug).exists()
+
+
+async def checks_the_category_in_to_thread(request):  # review 11-s32c: a pool thread's query
+    category = request.GET.get("category", "").strip()
+    if not category or not await asyncio.to_thread(_category_exists, category):
+        return JsonResponse({"error": "give ?category=<slug>"}, status=400)
+    result = await report_task().aenqueue(category)
+    return JsonResponse({"id": result.id, "status": result.status}, status=202)
+
+
+async def checks_the_category_in_the_request_thread(request):  # right, written differently
+    from asgiref.sync import sync_to_async
+
+    category = request.GET.get("category", "").strip()
+    if not category or not await sync_to_async(_category_exists)(category):
+        return JsonResponse({"error": "give ?category=<slug>"}, status=400)
+    result = await report_task().aenqueue(category)
+    return JsonResponse({"id": result.id, "status": result.status}, status=202)
+
+
+def test_start_report_view_refuses_queries_on_a_pool_thread(project):
+    from tutorial_project.course.exercises.lesson11 import check_start_report_view
+
+    verdict = run(check_start_report_view, checks_the_category_in_to_thread)
+    text = str(verdict)
+    assert not verdict and "ran queries on a thread other than the request's" in text, text
+    assert "Django never closes" in text, text
+    verdict = run(check_start_report_view, checks_the_category_in_the_request_thread)
+    assert verdict, str(verdict)

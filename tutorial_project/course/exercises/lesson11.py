@@ -690,6 +690,7 @@ async def check_start_report_view(check, view):
                     _, _, again = await probe(view, "?category=coffee")
                     seconds = min(seconds, again)
         off_thread = list(_off_thread_enqueues)
+        queried_off_thread = any(statement.off_request_thread for statement in statements)
         waits = [f"asyncio.sleep({seconds:g})" for seconds in _sleeps_in_request]
         if lookups:
             waits.append(f"{lookups} lookup(s) of the job (arefresh(), aget_result())")
@@ -752,6 +753,9 @@ async def check_start_report_view(check, view):
                 hint="a blocking call (time.sleep under any name, Event.wait, a sync client) "
                 "holds the event loop, and every request on it, however short; a view that "
                 "hands the work to a task has nothing to wait for")
+    if queried_off_thread:  # review 11-s32c: a category check in asyncio.to_thread passed
+        _refuse(check, "the view ran queries on a thread other than the request's",
+                hint=OFF_THREAD_HINT)
     if off_thread:
         _refuse(check, "the view enqueued on a thread other than the request's "
                 "(a database-backed queue writes the job with the ORM there)",
