@@ -1315,3 +1315,24 @@ def test_start_report_view_refuses_queries_on_a_pool_thread(project):
     assert "Django never closes" in text, text
     verdict = run(check_start_report_view, checks_the_category_in_the_request_thread)
     assert verdict, str(verdict)
+
+
+async def accepted_after_a_failed_store(request):  # review 11-s32d: 202 with no id
+    category = request.GET.get("category", "").strip()
+    if not category:
+        return JsonResponse({"error": "give ?category=<slug>"}, status=400)
+    try:
+        result = await report_task().aenqueue(category)
+    except ConnectionError:
+        return JsonResponse({"error": "the report queue is unavailable"}, status=503)
+    except Exception:  # noqa: BLE001 (the wrong answer: "it was probably stored")
+        return JsonResponse({"id": None, "status": "READY"}, status=202)
+    return JsonResponse({"id": result.id, "status": result.status}, status=202)
+
+
+def test_start_report_view_refuses_a_2xx_after_a_failed_store(project):
+    from tutorial_project.course.exercises.lesson11 import check_start_report_view
+
+    verdict = run(check_start_report_view, accepted_after_a_failed_store)
+    text = str(verdict)
+    assert not verdict and "after the job was stored, the view answered 202" in text, text

@@ -711,7 +711,7 @@ async def check_start_report_view(check, view):
             down_error = None
             # The job is stored, then the enqueue raises: a retry would queue it twice.
             with override_settings(TASKS=STORED_THEN_FAILS):
-                await probe(view, "?category=coffee")
+                after_store, _, _ = await probe(view, "?category=coffee")
             # A backend that runs the task at once: the status must be read from the result.
             with (override_settings(TASKS=RUNS_AT_ONCE), tasks_api.captured_log(),
                   _enqueued() as enqueued_at_once):
@@ -821,6 +821,16 @@ async def check_start_report_view(check, view):
         "(a 500), or answer 503 (or 502) with a JSON error; a 5xx invites a retry, and an "
         "enqueue can fail after the job is stored, so the client sends an idempotency key",
     )
+    if not hung:  # review 11-s32d: this answer was never read
+        check.that(
+            after_store is None or 500 <= after_store.status_code < 600,
+            "when the enqueue raises after the job was stored: a 5xx as well",
+            f"when the enqueue raised after the job was stored, the view answered "
+            f"{after_store.status_code if after_store is not None else ''}, not a 5xx",
+            hint="an error from aenqueue() is the server's, whenever it came: a 2xx without "
+            "a usable id hides it, and a 4xx tells the client its request was wrong. Let it "
+            "through (a 500), or answer 503 with a JSON error",
+        )
     if not hung and partial_not_robust:
         check.lines.append(PARTIAL_ROBUST_NOTE)
     check.that(
