@@ -2526,3 +2526,24 @@ def test_compare_prices_retry_after_the_time_limit_fails(project):
     text = str(verdict)
     assert not verdict.passed and verdict.solved, text
     assert "SLOW-1 was asked 2 times" in text and "no retry" in text, text
+
+
+def _answers_400_with(error):
+    async def compare_prices_with_this_error(request):
+        skus = [sku.strip() for sku in request.GET.get("skus", "").split(",") if sku.strip()]
+        if not skus:
+            return JsonResponse({"error": error}, status=400)
+        return await compare_prices(request)
+
+    return compare_prices_with_this_error
+
+
+@pytest.mark.parametrize("error", ["", None, {}], ids=["empty", "null", "object"])
+def test_compare_prices_an_error_with_no_message_fails(project, error):
+    """Review 02-s32c F1: the check asked only for an "error" key."""
+    from tutorial_project.course.exercises.lesson02 import check_compare_prices
+
+    verdict = verdict_of(check_compare_prices, _answers_400_with(error))
+    text = str(verdict)
+    assert not verdict.passed and verdict.solved, text
+    assert "❌ no ?skus= answered 400" in text and "a non-empty message" in text, text

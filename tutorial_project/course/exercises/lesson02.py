@@ -178,7 +178,9 @@ async def _refuse_blank_inputs(check, view, blanks, hint):
             response.status_code == 400 and _is_json_error(response),
             f"{what} answers 400 with an 'error' message",
             f"{what} answered {_answered(response)}",
-            hint=hint,
+            hint="say what is wrong: JsonResponse({'error': 'give ?skus=...'}, status=400), "
+            "a non-empty message" if response.status_code == 400
+            and isinstance(_json_body(response), dict) else hint,
         )
 
 
@@ -644,7 +646,11 @@ def _status_hint(response):
 
 
 def _is_json_error(response):
-    return "error" in (_json_body(response) or {})
+    """A JSON object whose "error" is a message: a non-empty string (review 02-s32c: "", None
+    and {} passed, and so did a JSON string that contains the word)."""
+    body = _json_body(response)
+    message = body.get("error") if isinstance(body, dict) else None
+    return isinstance(message, str) and bool(message.strip())
 
 
 def _json_body(response):
