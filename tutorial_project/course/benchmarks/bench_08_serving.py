@@ -2,19 +2,28 @@
 
 Every setup runs one server process (gunicorn with two uvicorn workers is shown apart: the
 multi-process deployment), with the same clients, warm-up, window and timeout for both tools.
-At the saturating load (throughput no longer rises from the lower client count), locust must
-be within 25 % of wrk. Careful numbers need a quiet machine: the load average is printed first.
+Each client count gets three windows in a row and the medians are compared, so that one window
+disturbed by the machine does not decide. At the saturating load (throughput no longer rises
+from the lower client count), locust must be within 25 % of wrk. Careful numbers need a quiet
+machine: the load average is printed first.
 """
 
 import asyncio
 import os
 import sys
 
-from tutorial_project.instruments.loadtest.compare import ASYNC_VIEW, SYNC_VIEW, Setup, measure
+from tutorial_project.instruments.loadtest.compare import (
+    ASYNC_VIEW,
+    SYNC_VIEW,
+    Setup,
+    measure,
+    summarize,
+)
 from tutorial_project.instruments.loadtest.tools import run_locust, run_wrk, wrk_installed
 
 LEVELS = (200, 400)  # both saturate every setup below on 2 cores: the check compares them
-WARMUP, DURATION = 3.0, 6.0
+WARMUP, DURATION = 3.0, 4.0
+REPEATS = 3  # windows per client count and tool: their median is compared
 AGREEMENT = 0.25  # locust within 25 % of wrk at saturation
 
 SETUPS = [
@@ -49,7 +58,9 @@ def install_wrk():
 
 
 def _line(row):
-    return (f"{row.requests_per_second:6.0f} req/s  p50 {row.p50 * 1000 if row.p50 else 0:5.0f} ms"
+    spread = f"({row.rps_low:.0f}-{row.rps_high:.0f})"
+    p50 = row.p50 * 1000 if row.p50 else 0
+    return (f"{row.requests_per_second:6.0f} req/s {spread:>9}  p50 {p50:5.0f} ms"
             f"  server CPU {row.server_cpu:4.0%}  {row.tool} CPU {row.tool_cpu:4.0%}"
             f"  threads {row.threads:4d}  RSS {row.rss_mb:4.0f} MB  DB {row.db_connections:3d}"
             f"  errors {row.errors}")
@@ -58,9 +69,9 @@ def _line(row):
 async def _bench(setups, have_wrk):
     table, verdicts = [], []
     for setup in setups:
-        locust = await measure(setup, tool=run_locust, warmup=WARMUP, duration=DURATION)
-        wrk = (await measure(setup, tool=run_wrk, warmup=WARMUP, duration=DURATION)
-               if have_wrk else None)
+        options = {"warmup": WARMUP, "duration": DURATION, "repeats": REPEATS}
+        locust = summarize(await measure(setup, tool=run_locust, **options))
+        wrk = summarize(await measure(setup, tool=run_wrk, **options)) if have_wrk else None
         low, high = locust
         saturated = high.requests_per_second <= 1.15 * low.requests_per_second
         table.append((f"{setup.label}: locust c={low.clients}", _line(low)))
@@ -98,7 +109,8 @@ def run(notebooks):
         ("load average at start (1 min; careful numbers need it below the cores)",
          f"{load[0]:.1f} on {os.cpu_count()} cores" if load else "n/a"),
         ("scenario", f"a query then a 100 ms wait; clients {LEVELS}, warm-up {WARMUP:g} s, "
-         f"window {DURATION:g} s, keep-alive, timeout 30 s, one server process"),
+         f"{REPEATS} windows of {DURATION:g} s (median, spread), keep-alive, timeout 30 s, "
+         "one server process"),
     ]
     if not have_wrk:
         header.append(("wrk", "not installed: only locust ran (apt-get install wrk)"))
