@@ -41,6 +41,14 @@ def test_parse_wrk():
     assert run.mean == pytest.approx(0.2501) and run.cpu_share == pytest.approx(0.1)
 
 
+def test_parse_wrk_takes_the_window_that_its_script_counted():
+    window = "window: 1200 answers, 4 not 2xx/3xx, in 3.010 s\n"
+    run = parse_wrk(WRK_REPORT + window, 100, cpu_seconds=0.3)
+    assert run.seconds == pytest.approx(3.01)  # not the whole run's 5 s
+    assert run.requests == 1205 and run.errors == 9  # socket errors: the whole run's
+    assert run.requests_per_second == pytest.approx(1196 / 3.01)
+
+
 def _database():
     from django.conf import settings
 
@@ -89,6 +97,7 @@ def test_wrk_measures_the_same_way(project):
 
     (run,) = asyncio.run(scenario())
     assert run.tool == "wrk" and run.errors == 0
+    assert 1.9 <= run.seconds <= 2.6  # the window alone, on the warm-up's connections
     assert run.requests_per_second <= 4 / 0.05 * 1.15
     assert run.p50 >= 0.05 and run.cpu_share < 1
     assert leftovers() == {}

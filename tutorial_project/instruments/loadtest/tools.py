@@ -15,6 +15,7 @@ reads the server's threads, memory, database connections and CPU over each windo
 
 import asyncio
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -24,12 +25,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import psutil
 
 from tutorial_project.instruments.loadtest.watch import ServerUsage
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+WRK_WINDOW = Path(__file__).with_name("wrk_window.lua")
 WARMUP, DURATION, TIMEOUT = 2.0, 5.0, 30.0  # seconds
 
 
@@ -157,49 +158,44 @@ def wrk_installed():
 
 async def run_wrk(url, path, *, clients, warmup=WARMUP, duration=DURATION, timeout=TIMEOUT,
                   watch=None):
-    """The same load with wrk (one thread; Unix): for each number of clients, a warm-up run,
-    then the measured run. Returns one ``LoadRun`` per number, like ``run_locust``."""
-    import resource  # Unix only, like wrk
+    """The same load with wrk (one thread; Unix): for each number of clients, one wrk run
+    whose connections stay open from the warm-up through the window, as locust's do. wrk's
+    own summary covers the whole run, so a script (``wrk_window.lua``) counts the answers of
+    the window alone; wrk's latency percentiles still cover the whole run, warm-up included.
+    Returns one ``LoadRun`` per number, like ``run_locust``."""
 
     def command(users, seconds):  # wrk takes whole seconds
         return ["wrk", "-t1", f"-c{users}", f"-d{max(1, math.ceil(seconds))}s",
-                f"--timeout={max(1, math.ceil(timeout))}s",
+                f"--timeout={max(1, math.ceil(timeout))}s", "-s", str(WRK_WINDOW),
                 "--latency", f"{url}{path}"]
 
     runs = []
     levels = [clients] if isinstance(clients, int) else list(clients)
     for users, seconds in zip(levels, _per_level(warmup, levels), strict=True):
-        await _run_quietly(command(users, seconds))
-        # wrk closes its warm-up connections; a WSGI server still serves what they had sent
-        # (queued in its pool). One more request queues behind them: when it is answered,
-        # that dead work is done and will not slow the measured run.
-        async with httpx.AsyncClient(timeout=timeout + 30) as client:
-            await client.get(f"{url}{path}")
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        watching = watch() if watch else None
-        if watching:
-            watching.start()
-        output = await _run_quietly(command(users, duration))
-        usage = watching.stop() if watching else None
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        environment = {**os.environ, "WRK_WARMUP": str(seconds)}
+        with tempfile.TemporaryFile() as out:
+            process = subprocess.Popen(command(users, seconds + duration), stdout=out,
+                                       stderr=subprocess.STDOUT, env=environment)
+            try:
+                wrk = psutil.Process(process.pid)
+                await asyncio.sleep(seconds)
+                watching = watch() if watch else None
+                if watching:
+                    watching.start()
+                cpu_before = sum(wrk.cpu_times()[:2])
+                await asyncio.sleep(duration)
+                cpu = sum(wrk.cpu_times()[:2]) - cpu_before
+                usage = watching.stop() if watching else None
+                while process.poll() is None:
+                    await asyncio.sleep(0.02)
+            finally:
+                stop_tree(process.pid)
+            out.seek(0)
+            output = out.read().decode(errors="replace")
+        if process.returncode:
+            raise RuntimeError(f"wrk failed:\n{output}")
         runs.append(parse_wrk(output, users, cpu, usage))
     return runs
-
-
-async def _run_quietly(command):
-    with tempfile.TemporaryFile() as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            while process.poll() is None:
-                await asyncio.sleep(0.02)
-        finally:
-            stop_tree(process.pid)
-        out.seek(0)
-        text = out.read().decode(errors="replace")
-    if process.returncode:
-        raise RuntimeError(f"{command[0]} failed:\n{text}")
-    return text
 
 
 _UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
@@ -211,21 +207,28 @@ def _seconds(value):
 
 
 def parse_wrk(output, clients, cpu_seconds, usage=None):
-    """A ``LoadRun`` from wrk's ``--latency`` report.
+    """A ``LoadRun`` from wrk's ``--latency`` report, and from the window's own line when
+    ``wrk_window.lua`` printed one (its count and length replace the whole run's).
 
     wrk counts as "requests" the answers it read, 2xx or not; requests that failed on the
-    socket (timeouts included) are counted apart, as socket errors.
+    socket (timeouts included) are counted apart, as socket errors (over the whole run).
     """
     answered, window = re.search(r"(\d+) requests in ([\d.]+\w+),", output).groups()
+    answered, seconds = int(answered), _seconds(window)
     mean = re.search(r"^\s+Latency\s+([\d.]+(?:us|ms|s|m))\b", output, re.M)
     latency = {p: _seconds(v) for p, v in re.findall(r"^\s+(50|99)%\s+([\d.]+(?:us|ms|s|m))\b",
                                                       output, re.M)}
     not_ok = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    not_ok = int(not_ok.group(1)) if not_ok else 0
+    in_window = re.search(r"^window: (\d+) answers, (\d+) not 2xx/3xx, in ([\d.]+) s$",
+                          output, re.M)
+    if in_window:
+        answered, not_ok, seconds = int(in_window[1]), int(in_window[2]), float(in_window[3])
     socket = re.search(r"connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
     failed_on_socket = sum(map(int, socket.groups())) if socket else 0
-    errors = failed_on_socket + (int(not_ok.group(1)) if not_ok else 0)
+    errors = failed_on_socket + not_ok
     return LoadRun(
-        "wrk", clients, _seconds(window), int(answered) + failed_on_socket, errors,
+        "wrk", clients, seconds, answered + failed_on_socket, errors,
         latency.get("50"), latency.get("99"), mean and _seconds(mean.group(1)), cpu_seconds, usage,
         [f"socket errors: {socket.group(0)}"] if socket else [],
     )
