@@ -1517,6 +1517,23 @@ def test_12_5_overwriting_only_an_error_s_header_fails_with_a_hint(project):
                "'max-age=60' became 'no-store'", "has_header")
 
 
+def test_12_5_max_age_on_every_success_names_only_the_wrong_status(project):
+    @async_only_middleware
+    def cache_control_middleware(get_response):
+        async def middleware(request):
+            response = await get_response(request)
+            if not response.has_header("Cache-Control"):
+                ok = 200 <= response.status_code < 300  # a 201 is kept too: wrong
+                response["Cache-Control"] = "max-age=30" if ok else "no-store"
+            return response
+
+        return middleware
+
+    text = str(run(lesson12.check_middleware, cache_control_middleware))
+    assert "a 201 got Cache-Control 'max-age=30'" in text, text
+    assert "a 502 got" not in text, text  # its no-store was right
+
+
 def test_12_5_patching_the_view_s_header_fails_with_a_hint(project):
     from django.utils.cache import patch_cache_control
 
