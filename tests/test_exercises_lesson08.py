@@ -512,6 +512,20 @@ async def closes_on_another_thread(request):
     return JsonResponse({"in_stock": in_stock})
 
 
+async def counts_and_closes_on_pool_threads(request):
+    """Both on the loop's executor: the count's connection stays on a pool thread, where a
+    later request's close, on any pool thread, may close it (s33 review)."""
+    from tutorial_project.catalog.models import Product
+
+    def count():
+        return Product.objects.filter(stock__gt=0).count()
+
+    in_stock = await sync_to_async(count, thread_sensitive=False)()
+    await sync_to_async(close_connection, thread_sensitive=False)()
+    await upstream(_ms(request))
+    return JsonResponse({"in_stock": in_stock})
+
+
 async def closes_the_loops_connection(request):
     """``connection.close`` is looked up here, on the event loop's thread."""
     from tutorial_project.catalog.models import Product
@@ -1399,6 +1413,13 @@ async def closes_beside_the_wait_close_first(request):
     in_stock = await Product.objects.filter(stock__gt=0).acount()
     await asyncio.gather(sync_to_async(close_connection)(), upstream(_ms(request)))
     return JsonResponse({"in_stock": in_stock})
+
+
+def test_stock_then_wait_names_queries_on_pool_threads_not_the_order(project):
+    verdict = asyncio.run(check_stock_then_wait(counts_and_closes_on_pool_threads))
+    assert not verdict and "queried on a pool thread" in str(verdict), str(verdict)
+    assert "query and close on the request's thread" in str(verdict)
+    assert "await the close before you start the wait" not in str(verdict)
 
 
 def test_stock_then_wait_names_the_order_of_close_and_wait(project):

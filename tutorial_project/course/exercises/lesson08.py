@@ -248,8 +248,10 @@ MS_HINT = (
 # A view that waits ?ms itself and calls upstream() with a token 0: ms was read right.
 ELSEWHERE_HINT = (
     "wait in upstream() itself, `await upstream(ms / 1000)`: it stands for the upstream "
-    "call; a sleep beside it is no upstream call, and `sync_to_async(time.sleep)` (or "
-    "asyncio.to_thread) holds a thread for each waiting request, where awaiting holds none"
+    "call, and a sleep beside it is no upstream call. A sleep in a thread costs more, too: "
+    "`asyncio.to_thread` and `thread_sensitive=False` take a thread of the loop's default "
+    "executor (a few per core), where waits queue; `sync_to_async(time.sleep)` holds the "
+    "request's own thread, which ASGIHandler keeps for the request anyway"
 )
 
 
@@ -663,7 +665,8 @@ def _cut_short(seconds, began, now):
     return began is None or now - began < 0.9 * seconds - 0.02
 
 
-def _answers_after_upstream(view, early, queries, short, held_at_end, after_wait, beside):
+def _answers_after_upstream(view, early, queries, short, held_at_end, after_wait, beside,
+                            elsewhere=None):
     """``view``, noting in ``early`` each answer sent while an upstream() call that the view
     started was still running (``ensure_future(upstream(...))``, then a sleep: nothing waits
     for the upstream's answer, nor hears of its failure), in ``short`` the seconds of each
@@ -674,7 +677,10 @@ def _answers_after_upstream(view, early, queries, short, held_at_end, after_wait
     how many queries each request ran after its upstream() call began, and in ``beside``
     whether a connection it had used was still open as upstream() was entered, and closed
     by the time the view returned: a close run beside the wait (``asyncio.gather``, a task)
-    or after it, whatever order the close and the check's probe happened to run in."""
+    or after it, whatever order the close and the check's probe happened to run in. In
+    ``elsewhere``, whether it queried on another thread than the request's (a pool thread:
+    ``thread_sensitive=False``, ``asyncio.to_thread``), where any request's close may close
+    its connection, or none."""
 
     async def watched(request):
         calls, waits, mine, used = [], [], [0], []
@@ -709,6 +715,9 @@ def _answers_after_upstream(view, early, queries, short, held_at_end, after_wait
         # after the above: a task left running must still be running when it is looked at.
         # thread_sensitive: the request's thread, where its connection lives
         held_at_end.append(await sync_to_async(_holds_a_connection)())
+        if elsewhere is not None:  # queries on a pool thread: not the request's connection
+            own = await sync_to_async(threading.get_ident)()
+            elsewhere.append(any(wrapper._thread_ident != own for wrapper, _ in used))
         return response
 
     return watched
@@ -845,8 +854,9 @@ async def check_stock_then_wait(check, stock_then_wait):
     held_at_end = []  # whether each request's thread held a connection when the view returned
     after_wait = []  # queries each request ran after its upstream() call began
     beside = []  # whether each request closed only once its upstream() call had begun
+    pooled = []  # whether each request queried on another thread than its own
     mount(ROUTE, _answers_after_upstream(stock_then_wait, early, queries, short, held_at_end,
-                                         after_wait, beside))
+                                         after_wait, beside, pooled))
     mount(BASELINE_ROUTE, _baseline_view)
     client_gave_up = False
     try:
@@ -1071,14 +1081,22 @@ async def check_stock_then_wait(check, stock_then_wait):
     # close queued before it, as in gather(close, upstream(...))).
     closed_late = (any(held) and held_at_end and not any(held_at_end)) or any(beside)
     late = max(sum(held), sum(beside))
+    on_pool_threads = sum(pooled[:CLIENTS])
     check.that(
         not any(held) and not any(beside),
         "no request held a database connection while it waited",
         f"{late} of {CLIENTS} requests still held their database connection "
         + ("when they began to wait" if not any(held) else "while they waited")
-        + ("; each had let it go by the time the view returned: the close ran while "
+        + (f"; {on_pool_threads} of them queried on a pool thread, not on the request's own "
+           "thread, so their close, on any pool thread, was no close of theirs: another "
+           "request's closed their connection, before or after" if on_pool_threads else
+           "; each had let it go by the time the view returned: the close ran while "
            "the wait was on, or after it" if closed_late else ""),
-        hint="await the close before you start the wait: a close started beside it "
+        hint="query and close on the request's thread: the async ORM (`acount()`) and "
+        "sync_to_async's default thread_sensitive=True run there; thread_sensitive=False "
+        "and asyncio.to_thread pick any thread of a pool that outlives the request"
+        if on_pool_threads else
+        "await the close before you start the wait: a close started beside it "
         "(asyncio.gather, create_task) or after it lets the connection go too late; the "
         "thread was the right one" if closed_late else
         "count first, then close, then wait: a close before the count has nothing to close, "
