@@ -9,6 +9,7 @@ import warnings
 from time import sleep
 from urllib.parse import urlencode
 
+import pytest
 from django.core.cache import cache
 from django.utils.decorators import async_only_middleware, sync_and_async_middleware
 
@@ -289,6 +290,75 @@ def test_12_2_a_task_group_also_passes(project):
 
     verdict = run(lesson12.check_gather_sources, gather_sources)
     assert verdict, str(verdict)
+
+
+def test_12_2_plain_gather_leaves_the_other_fetches_running_after_a_bug_fails(project):
+    # reviewer s33: the old reference; gather raises the bug at once and lets the others run on
+    from tutorial_project.dashboard.sources import SOURCES, SourceError, fetch_source
+
+    async def gather_sources(client, modes=None):
+        modes = modes or {}
+
+        async def one(name):
+            try:
+                return await fetch_source(client, name, mode=modes.get(name, "ok"))
+            except SourceError as error:
+                return error
+
+        results = await asyncio.gather(*(one(name) for name in SOURCES))
+        data, errors = {}, {}
+        for name, result in zip(SOURCES, results, strict=True):
+            if isinstance(result, SourceError):
+                data[name], errors[name] = None, result.as_json()
+            else:
+                data[name] = result
+        return data, errors
+
+    fails_with(run(lesson12.check_gather_sources, gather_sources),
+               "the other fetches ran on", "answered 2 more call(s)", "TaskGroup",
+               "cancel them in a finally")
+
+
+def test_12_2_gather_of_own_tasks_cancelled_in_finally_also_passes(project):
+    from tutorial_project.dashboard.sources import SOURCES, SourceError, fetch_source
+
+    async def gather_sources(client, modes=None):
+        async def one(name):
+            try:
+                return await fetch_source(client, name, mode=(modes or {}).get(name, "ok"))
+            except SourceError as error:
+                return error
+
+        tasks = [asyncio.create_task(one(name)) for name in SOURCES]
+        try:
+            results = await asyncio.gather(*tasks)
+        finally:  # a bug: gather raised it, the others still run; a no-op on finished tasks
+            for task in tasks:
+                task.cancel()
+        failed = {n: r for n, r in zip(SOURCES, results, strict=True) if isinstance(r, Exception)}
+        return ({n: None if n in failed else r for n, r in zip(SOURCES, results, strict=True)},
+                {n: r.as_json() for n, r in failed.items()})
+
+    verdict = run(lesson12.check_gather_sources, gather_sources)
+    assert verdict, str(verdict)
+
+
+def test_12_2_the_reference_raises_the_bug_itself_and_cancels_the_others(project):
+    from tutorial_project.capstone.service import gather_sources
+    from tutorial_project.dashboard.clients import in_process_client
+    from tutorial_project.dashboard.sources import SOURCES
+    from tutorial_project.instruments.upstream import FakeUpstream
+
+    async def main():
+        upstream = FakeUpstream()
+        async with in_process_client(upstream) as client:
+            with pytest.raises(RuntimeError, match="a bug in our own code"):
+                await gather_sources(lesson12._BuggyClient(client, SOURCES["news"]))
+            left = upstream.in_flight
+            await asyncio.sleep(0.4)
+        return left, sum(upstream.answered.values()), sum(upstream.abandoned.values())
+
+    assert asyncio.run(main()) == (0, 0, 2)
 
 
 def test_12_2_the_budget_passed_explicitly_also_passes(project):

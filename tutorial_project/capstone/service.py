@@ -28,23 +28,26 @@ async def catalog_summary():
 
 
 async def gather_sources(client, modes=None):
-    """Step 2: every source at once; ``(data, errors)``, a failed source is None in ``data``."""
+    """Step 2: every source at once; ``(data, errors)``, a failed source is None in ``data``.
+
+    A bug (any exception but ``SourceError``) cancels the other fetches, and leaves as itself.
+    """
     modes = modes or {}
+    data, errors = {}, {}
 
     async def one(name):
         try:
-            return await fetch_source(client, name, mode=modes.get(name, "ok"))
-        except SourceError as error:
-            return error  # one failure must not cancel or hide the others
+            data[name] = await fetch_source(client, name, mode=modes.get(name, "ok"))
+        except SourceError as error:  # one failure must not cancel or hide the others
+            data[name], errors[name] = None, error.as_json()
 
-    results = await asyncio.gather(*(one(name) for name in SOURCES))
-    data, errors = {}, {}
-    for name, result in zip(SOURCES, results, strict=True):
-        if isinstance(result, SourceError):
-            data[name], errors[name] = None, result.as_json()
-        else:
-            data[name] = result
-    return data, errors
+    try:
+        async with asyncio.TaskGroup() as group:  # one bug cancels the others; gather does not
+            for name in SOURCES:
+                group.create_task(one(name))
+    except ExceptionGroup as bugs:  # the TaskGroup wraps it: Django gets the bug itself
+        raise bugs.exceptions[0] from None
+    return {name: data[name] for name in SOURCES}, errors  # SOURCES' order, not arrival's
 
 
 _computing = {}  # (event loop, key) -> the task computing that key, shared by its callers

@@ -311,10 +311,12 @@ class _BuggyClient:
 
 async def _check_a_bug_is_not_a_source_error(check, gather_sources):
     """A RuntimeError from one fetch must leave gather_sources (Django answers 500, and
-    someone sees it), not become an entry in errors beside a 200 ``partial`` page."""
+    someone sees it), not become an entry in errors beside a 200 ``partial`` page; and the
+    other fetches must not run on for nobody after it left."""
     from tutorial_project.dashboard.sources import SOURCES
 
-    async with in_process_client(FakeUpstream()) as client:
+    upstream = FakeUpstream()  # its own: weather and stocks take 0.1 and 0.2 s, news raises
+    async with in_process_client(upstream) as client:
         try:
             got = await asyncio.wait_for(
                 gather_sources(_BuggyClient(client, SOURCES["news"])), GIVE_UP)
@@ -322,6 +324,15 @@ async def _check_a_bug_is_not_a_source_error(check, gather_sources):
             got = "no answer"
         except Exception as error:  # RuntimeError, or an ExceptionGroup holding it
             got = error
+        answered_before = sum(upstream.answered.values())
+        # A cancelled fetch stops within a few turns of the loop; one left running answers
+        # within its 0.2 s. Wait until the upstream serves nothing (2 s at most: a loaded
+        # machine), then count what it answered after the error had left.
+        deadline = time.monotonic() + 2.0
+        while upstream.in_flight and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        answered_after = sum(upstream.answered.values()) - answered_before
+        still_running = upstream.in_flight
     check.that(
         isinstance(got, Exception),
         "a bug in your own code (not an upstream failure) is not hidden as a failed source",
@@ -332,6 +343,17 @@ async def _check_a_bug_is_not_a_source_error(check, gather_sources):
              "reach Django as a 500 that someone sees, not a 200 'partial' page; with "
              "gather(..., return_exceptions=True), raise again each result that is an "
              "exception but not a SourceError",
+    )
+    check.that(
+        not answered_after and not still_running,
+        "a bug in one fetch leaves no other fetch running after it",
+        f"after the RuntimeError from news left gather_sources, the other fetches ran on: "
+        f"the upstream answered {answered_after} more call(s), for nobody"
+        + (f", and {still_running} were still running" if still_running else ""),
+        hint="when one awaitable raises, gather raises at once and lets the others run on "
+             "(it cancels them only when it is itself cancelled): use a TaskGroup, which "
+             "cancels the others when one fails, or create the tasks yourself and cancel "
+             "them in a finally:",
     )
 
 
