@@ -294,25 +294,7 @@ def test_12_2_a_task_group_also_passes(project):
 
 def test_12_2_plain_gather_leaves_the_other_fetches_running_after_a_bug_fails(project):
     # reviewer s33: the old reference; gather raises the bug at once and lets the others run on
-    from tutorial_project.dashboard.sources import SOURCES, SourceError, fetch_source
-
-    async def gather_sources(client, modes=None):
-        modes = modes or {}
-
-        async def one(name):
-            try:
-                return await fetch_source(client, name, mode=modes.get(name, "ok"))
-            except SourceError as error:
-                return error
-
-        results = await asyncio.gather(*(one(name) for name in SOURCES))
-        data, errors = {}, {}
-        for name, result in zip(SOURCES, results, strict=True):
-            if isinstance(result, SourceError):
-                data[name], errors[name] = None, result.as_json()
-            else:
-                data[name] = result
-        return data, errors
+    gather_sources = _gathered()  # plain gather: the reference before this review
 
     fails_with(run(lesson12.check_gather_sources, gather_sources),
                "the other fetches ran on", "answered 2 more call(s)", "TaskGroup",
@@ -408,7 +390,8 @@ def test_12_2_a_catch_all_that_lets_cancellation_out_fails_with_a_hint(project):
 
 
 def _gathered(wrap_error=lambda error: error.as_json(), budget=None):
-    """The reference's shape, with the stored error and the fetch's budget changed."""
+    """The old reference's shape (a plain gather), with the stored error and the fetch's
+    budget changed."""
     from tutorial_project.dashboard.sources import SOURCES, SourceError, fetch_source
 
     async def gather_sources(client, modes=None):
