@@ -360,6 +360,16 @@ async def cart_404_without_an_add(request):  # "every request answers" the cart:
     return response
 
 
+async def cart_hashes_on_the_loop(request):  # review 09-s33 F1: ~0.3 s of CPU on the loop
+    hashlib.pbkdf2_hmac("sha256", b"secret", b"salt", 1_000_000)  # what make_password does
+    return await cart_reference(request)
+
+
+async def cart_hashes_in_a_thread(request):  # right: the same hash, off the loop
+    await asyncio.to_thread(hashlib.pbkdf2_hmac, "sha256", b"secret", b"salt", 100_000)
+    return await cart_reference(request)
+
+
 SHARED_CART = []
 
 
@@ -429,6 +439,11 @@ def test_cart(project, recwarn):
     assert not forgot and "`await` is missing" in str(forgot)
     blocking = run(check_cart_view, cart_sleeps_on_the_loop)
     assert not blocking and "blocking calls on it: time.sleep" in str(blocking), str(blocking)
+    hashed = run(check_cart_view, cart_hashes_on_the_loop)  # review 09-s33 F1
+    text = str(hashed)
+    assert not hashed and "ms of CPU in one step" in text and "never blocked" not in text, text
+    assert "CPU work belongs in a thread" in text and "asyncio.to_thread" in text, text
+    assert run(check_cart_view, cart_hashes_in_a_thread)
     in_place = run(check_cart_view, cart_mutated_in_place)
     assert not in_place and "does not mark the session as modified" in str(in_place)
     cookie = run(check_cart_view, cart_in_a_cookie)
@@ -794,6 +809,42 @@ def test_count_hit_names_a_cache_taken_before_the_check(project):
     assert "from django.core.cache import cache" in str(verdict), str(verdict)
     assert "create the counter" not in str(verdict), str(verdict)
     assert run(kept.aget, "hits:exercise") is None  # the check cleaned up after it
+
+
+def _spin(seconds):  # a fixed amount of work, as a hash is: CPU seconds, whatever the load
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+
+
+async def count_spins_on_the_loop(page):  # review 09-s33 F1: 200 ms of CPU on every hit
+    _spin(0.2)
+    return await count_reference(page)
+
+
+HITS_SERVED = threading.local()  # per thread: per event loop, as per worker
+
+
+async def count_spins_now_and_then(page):  # 100 ms of CPU on every 25th hit a loop serves
+    HITS_SERVED.n = getattr(HITS_SERVED, "n", 0) + 1  # (the first hit passes)
+    if HITS_SERVED.n % 25 == 0:
+        _spin(0.1)
+    return await count_reference(page)
+
+
+def test_count_hit_refuses_cpu_work_on_the_loop(project):
+    from tutorial_project.course.exercises.lesson09 import check_count_hit
+
+    started = time.perf_counter()
+    verdict = run(check_count_hit, count_spins_on_the_loop)
+    text = str(verdict)
+    assert not verdict and "a hit computed on the event loop for" in text, text
+    assert "never blocked" not in text and "CPU work belongs in a thread" in text, text
+    assert time.perf_counter() - started < 10, "refused at the first hit, not after 220 more"
+    HITS_SERVED.n = 0
+    verdict = run(check_count_hit, count_spins_now_and_then)
+    text = str(verdict)
+    assert not verdict and "a later hit computed on the event loop" in text, text
 
 
 def test_count_hit(project, recwarn):
