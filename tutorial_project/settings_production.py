@@ -37,6 +37,8 @@ if os.environ.get("DJANGO_PROXY_SETS_X_FORWARDED_PROTO") == "1":
 SECURE_SSL_REDIRECT = True
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
+# Where a site ends up: a browser keeps HTTPS-only for the whole max-age (every subdomain
+# too), and preload lists are slow to leave. Start a new site with a few minutes, then raise.
 SECURE_HSTS_SECONDS = 60 * 60 * 24 * 365
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
