@@ -131,6 +131,12 @@ async def whoami_hashes_on_the_loop(request):  # CPU work on the loop: no call t
     return JsonResponse({"username": user.username if user.is_authenticated else None})
 
 
+async def whoami_marks_every_visitor(request):  # review 09-s33b: a session for everyone
+    await request.session.aset("seen", True)
+    user = await request.auser()
+    return JsonResponse({"username": user.username if user.is_authenticated else None})
+
+
 def whoami_sync(request):
     return JsonResponse({"username": None})
 
@@ -187,6 +193,8 @@ def test_whoami(project, recwarn):
     for wrong in (whoami_str, whoami_empty_string):
         verdict = run(check_whoami_view, wrong)
         assert not verdict and 'JsonResponse({"username": None})' in str(verdict), wrong.__name__
+    marks = run(check_whoami_view, whoami_marks_every_visitor)
+    assert not marks and "an anonymous visitor got a session cookie" in str(marks), str(marks)
     created = run(check_whoami_view, whoami_created)  # the hint names the status, not the body
     assert not created and "the status is not 200" in str(created), str(created)
     for blocking in (whoami_sleeps_on_the_loop, whoami_short_sleep_on_the_loop,

@@ -234,6 +234,15 @@ async def check_whoami_view(check, view):
         "(an anonymous user's username is the empty string, and str() of it is 'AnonymousUser')",
     )
     check.that(
+        anonymous is None or settings.SESSION_COOKIE_NAME not in anonymous.cookies,
+        "an anonymous visitor leaves with no session: the view only reads",
+        "an anonymous visitor got a session cookie: the view stored something in "
+        "request.session, so every visitor who only asks who they are costs a session (a row "
+        "in the database here) and a cookie",
+        hint="the view only reads: `user = await request.auser()`, and nothing stored in "
+        "request.session",
+    )
+    check.that(
         visitor is not None
         and visitor.status_code == 200 and _json_or_none(visitor) == {"username": None},
         'anonymous with a session (a cart in it): 200 {"username": null}',
