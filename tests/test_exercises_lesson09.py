@@ -617,6 +617,17 @@ async def count_under_a_thread_lock(page):  # counts right in one process only
     return await sync_to_async(_get_set_under_a_thread_lock)(f"hits:{page}")
 
 
+def _get_set_under_a_thread_lock_with_a_version(key):  # review 09-s33c: version=1, the default
+    with THREAD_LOCK:
+        count = default_cache().get(key, 0, version=1) + 1
+        default_cache().set(key, count, version=1)
+        return count
+
+
+async def count_under_a_thread_lock_with_a_version(page):  # the same entry: loses hits too
+    return await sync_to_async(_get_set_under_a_thread_lock_with_a_version)(f"hits:{page}")
+
+
 RLOCK = threading.RLock()
 
 
@@ -884,7 +895,8 @@ def test_count_hit(project, recwarn):
     assert "belongs to the first loop" in str(verdict), str(verdict)
     expires = run(check_count_hit, count_that_expires)
     assert not expires and "timeout=None" in str(expires), str(expires)
-    for locked in (count_under_a_thread_lock, count_under_an_rlock_in_any_thread):
+    for locked in (count_under_a_thread_lock, count_under_an_rlock_in_any_thread,
+                   count_under_a_thread_lock_with_a_version):
         verdict = run(check_count_hit, locked)
         assert not verdict and "one process only" in str(verdict), (locked.__name__, str(verdict))
     verdict = run(check_count_hit, count_under_a_thread_lock)

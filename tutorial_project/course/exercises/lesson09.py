@@ -524,7 +524,8 @@ class _AnotherProcess:
         try:
             yield
         finally:
-            if key == cls.key and version is None:
+            # version=1 names the same entry as no version (the cache's default)
+            if key == cls.key and version in (None, cache.version):
                 LocMemCache.add(cache, key, 0, timeout=None)
                 LocMemCache.incr(cache, key)
                 with cls._count_lock:
