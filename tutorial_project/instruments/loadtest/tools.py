@@ -189,9 +189,10 @@ async def run_wrk(url, path, *, clients, warmup=WARMUP, duration=DURATION, timeo
                 watching = watch() if watch else None
                 if watching:
                     watching.start()
-                cpu_before = sum(wrk.cpu_times()[:2])
+                cpu_before = _cpu_seconds(wrk)
                 await asyncio.sleep(duration)
-                cpu = sum(wrk.cpu_times()[:2]) - cpu_before
+                cpu_after = _cpu_seconds(wrk)
+                cpu = cpu_after - cpu_before if None not in (cpu_before, cpu_after) else 0.0
                 usage = watching.stop() if watching else None
                 while process.poll() is None:
                     await asyncio.sleep(0.02)
@@ -203,6 +204,14 @@ async def run_wrk(url, path, *, clients, warmup=WARMUP, duration=DURATION, timeo
             raise RuntimeError(f"wrk failed:\n{output}")
         runs.append(parse_wrk(output, users, cpu, usage))
     return runs
+
+
+def _cpu_seconds(process):
+    """A process's CPU so far, or None once it has ended (its output then says why)."""
+    try:
+        return sum(process.cpu_times()[:2])
+    except psutil.NoSuchProcess:  # ZombieProcess included
+        return None
 
 
 _UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
