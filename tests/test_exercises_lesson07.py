@@ -1982,8 +1982,12 @@ def test_07_2_placeholder_is_not_solved(project):
         (cancels_on_leaving_only, "when an error was raised in the generator at its `yield`"),
         (logs_nothing_and_cancels_on_leaving, "raised in the generator at its `yield`"),
         (names_the_exception_type, "or part of it (RuntimeError)"),
-        (waits_in_a_pool_thread, "calls it ran in threads lasted"),
-        (waits_in_the_request_thread, "calls it ran in threads lasted"),
+        # both put() on the loop into a queue.Queue that a thread reads: when the getter
+        # holds the queue's lock at that moment, the put waits, and that is refused first
+        (waits_in_a_pool_thread, ("calls it ran in threads lasted",
+                                  "queue.Queue.put (a wait for a lock) on the event loop")),
+        (waits_in_the_request_thread, ("calls it ran in threads lasted",
+                                       "queue.Queue.put (a wait for a lock) on the event loop")),
         (leaks_the_rest_of_the_error, "or part of it (rejected the password, for user report)"),
         (leaks_the_traceback, "sent the exception to the browser"),
         (leaks_the_lowercased_type, "or part of it (RuntimeError)"),
@@ -1998,7 +2002,8 @@ def test_07_2_placeholder_is_not_solved(project):
 def test_07_2_wrong_answers_fail_with_a_hint(project, answer, message):
     verdict = run(check_progress_events(answer))
     assert not verdict and verdict.solved
-    assert message in str(verdict), str(verdict)
+    messages = message if isinstance(message, tuple) else (message,)  # any one diagnosis
+    assert any(part in str(verdict) for part in messages), str(verdict)
 
 
 def _probe_failures(records):
