@@ -290,6 +290,30 @@ def test_what_limited_rejects_rules_between_the_cases():
     assert "several times the work" in str(verdict)
 
 
+def tool_at_seven_tenths(run):
+    """A load tool at 0.7 of a core called its own limit."""
+    if run["tool_cpu"] >= 0.7:
+        return "load generator"
+    return what_limited(run)
+
+
+def pool_at_a_quarter_of_its_cap(run):
+    """A pool serving a quarter of its cap called full."""
+    if run["tool_cpu"] < 0.85 and run["server_cpu"] < 0.85 and run["pool"] and (
+            run["rps"] >= 0.25 * run["pool"] / run["work"]):
+        return "queue"
+    return what_limited(run)
+
+
+def test_what_limited_refuses_low_tool_and_pool_thresholds():
+    verdict = check_what_limited(tool_at_seven_tenths)
+    assert not verdict and "locust at 0.75 of a core" in str(verdict)
+    assert "you said 'load generator'" in str(verdict)
+    verdict = check_what_limited(pool_at_a_quarter_of_its_cap)
+    assert not verdict and "under a third of the pool's cap" in str(verdict)
+    assert "you said 'queue'" in str(verdict)
+
+
 def test_what_limited_needs_the_work():
     verdict = check_what_limited(queue_by_absolute_latency)
     assert not verdict and "works 1 s" in str(verdict) and "run['work']" in str(verdict)
@@ -1349,7 +1373,7 @@ def with_thresholds(tool, server, server_without_pool=None):
 
 
 def test_what_limited_accepts_thresholds_near_a_whole_core():
-    for tool, server in [(0.8, 0.8), (0.9, 0.9), (0.95, 0.9), (0.7, 0.85), (0.85, 0.78)]:
+    for tool, server in [(0.8, 0.8), (0.9, 0.9), (0.95, 0.9), (0.78, 0.85), (0.85, 0.78)]:
         assert check_what_limited(with_thresholds(tool, server)), (tool, server)
 
 
@@ -1364,6 +1388,7 @@ def test_what_limited_refuses_thresholds_the_lesson_contradicts():
         (0.85, 0.97, None): "uvicorn at 0.92 of a core",
         (0.36, 0.85, None): "locust at 0.6 of a core",
         (0.61, 0.85, None): "locust at 0.65 of a core",
+        (0.7, 0.85, None): "locust at 0.75 of a core",
         (0.5, 0.85, None): "locust at 0.6 of a core",
         (0.99, 0.85, None): "a load tool at 0.96 of a core",
     }

@@ -126,7 +126,7 @@ RUNS = [
      "locust at 0.97 of a core and uvicorn at 0.93, on the same 2 cores: both at their "
      "limit, either one is a right answer (free a core for the tool to learn more)"),
     # Two thirds of a core is not a whole one: a tool threshold as low as 0.61 was accepted
-    # before this case (s31 review); 0.7 still is.
+    # before this case (s31 review), and 0.7 before the 0.75 one below (s33 review).
     (_run(100, 200, 0.5, 0.1, 0.3, 0.65, 1.1), "queue",
      "locust at 0.65 of a core is not at its limit, nor is the server at 0.3, with the "
      "machine half idle: latency 5x the work is a queue"),
@@ -135,10 +135,21 @@ RUNS = [
     (_run(40, 400, 0.1, 0.1, 0.6, 0.1, 0.8, pool=200), "clients",
      "waitress, 200 threads, at 400 req/s: a fifth of the pool's cap of 200 / 0.1 s = 2000, "
      "latency the work itself: add clients"),
+    # Three quarters of a core is not a whole one, for the tool as for the server: a tool
+    # threshold of 0.7 was accepted before this case (s33 review).
+    (_run(100, 200, 0.5, 0.1, 0.3, 0.75, 1.2), "queue",
+     "locust at 0.75 of a core is not at its limit, the server at 0.3 is not either, and "
+     "the machine is not full: latency 5x the work is a queue"),
+    # A pool at 30 % of its cap is not full: a pool threshold of 25 % was accepted before this
+    # case (s33 review).
+    (_run(60, 600, 0.1, 0.1, 0.5, 0.1, 0.9, pool=200), "clients",
+     "waitress, 200 threads, at 600 req/s: under a third of the pool's cap of 2000, "
+     "latency the work itself: add clients"),
 ]
 HINTS = {
     "load generator": "look at the load tool's own CPU first: near a whole core, it is the "
-                      "limit; busier than the server, or at half a core, is not at its limit",
+                      "limit; busier than the server, or at half or three quarters of a core, is "
+                      "not at its limit",
     "server CPU": "one server process near a whole core is CPU-bound, however long requests "
                   "took: check server_cpu before reading latency as a queue; three quarters "
                   "of a core is not a whole one",
