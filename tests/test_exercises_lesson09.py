@@ -324,6 +324,19 @@ async def cart_to_thread(request):  # the same pool, by asyncio.to_thread
     return JsonResponse({"cart": await asyncio.to_thread(_add_to_the_sync_session, request)})
 
 
+async def cart_checks_the_product_in_a_pool_thread(request):
+    """The async session, but the learner's own query (is the SKU sold?) in the loop's pool:
+    its connection is the learner's, not the session's, and nothing closes it either."""
+    from tutorial_project.catalog.models import Product
+
+    cart = await request.session.aget("cart", [])
+    sku = request.GET.get("add")
+    if sku and await asyncio.to_thread(lambda: Product.objects.filter(sku=sku).exists()):
+        cart = [*cart, sku]
+        await request.session.aset("cart", cart)
+    return JsonResponse({"cart": cart})
+
+
 async def cart_in_the_request_thread(request):  # right, written differently: thread_sensitive
     cart = await sync_to_async(_add_to_the_sync_session, thread_sensitive=True)(request)
     return JsonResponse({"cart": cart})
@@ -435,6 +448,8 @@ def test_cart(project, recwarn):
         pool = run(check_cart_view, wrong)
         assert not pool and "database connection(s) in the event loop's default executor" in str(
             pool) and "request.session.aget" in str(pool), (wrong.__name__, str(pool))
+    own = run(check_cart_view, cart_checks_the_product_in_a_pool_thread)
+    assert not own and "an ORM call of your own" in str(own), str(own)
     every = run(check_cart_view, cart_saved_on_every_request)
     assert not every and "got a session cookie" in str(every), str(every)
     assert "inside the `if`" in str(every), str(every)

@@ -406,10 +406,12 @@ async def check_cart_view(check, view):
     )
     _refuse_pool_thread_connections(
         check, opened_in,
-        hint="loading or saving the session queries the database, and Django closes a "
-        "request's connections only in the request's own thread: a connection opened in a pool "
-        "thread stays open. Use `await request.session.aget(...)` / `aset(...)`, or the default "
-        "sync_to_async (thread_sensitive=True)",
+        hint="a query run in a pool thread (asyncio.to_thread, run_in_executor, or "
+        "sync_to_async(thread_sensitive=False)), whether the session's load or save or an ORM "
+        "call of your own, opens a connection there, and Django closes a request's connections "
+        "only in the request's own thread: it stays open. Use `await request.session.aget(...)` "
+        "/ `aset(...)` and the ORM's a-methods, or the default sync_to_async "
+        "(thread_sensitive=True)",
     )
 
 
