@@ -173,7 +173,7 @@ def what_limited_by_littles_law(run):
     if run["server_cpu"] > 0.9:
         return "server CPU"
     cap = run["pool"] / run["work"] if run["pool"] else float("inf")
-    if run["rps"] > 0.85 * cap:
+    if run["rps"] > 0.8 * cap:
         return "queue"
     if run["machine_busy"] / run["cores"] > 0.9:
         return "machine"
@@ -237,8 +237,8 @@ def queue_a_little_over_the_work(run):
 
 
 def pool_within_ten_percent(run):
-    """Right: 'within 10 % of the cap', strict, and latency over 3x the work;
-    the waitress case sat at exactly 0.9 of its cap and refused it."""
+    """'Within 10 % of the cap', strict, and latency over 3x the work: right on the table's
+    39 req/s, wrong on the same pool on a full machine (34 req/s)."""
     if run["tool_cpu"] > 0.9:
         return "load generator"
     if run["server_cpu"] > 0.9:
@@ -264,8 +264,16 @@ def pool_at_its_cap_by_rate(run):
 
 
 def test_what_limited_accepts_thresholds_near_the_cap():
-    for right in [pool_within_ten_percent, pool_within_five_percent, pool_at_its_cap_by_rate]:
-        assert check_what_limited(right), right.__name__
+    assert check_what_limited(pool_at_its_cap_by_rate)
+
+
+def test_what_limited_refuses_a_pool_rule_too_close_to_the_cap():
+    """A full machine stretches each request: the lesson's 4-thread pool served 30-36 req/s
+    of its 40 there, still full. 'Within 10 % (or 5 %) of the cap' calls that the machine."""
+    for wrong in [pool_within_ten_percent, pool_within_five_percent]:
+        verdict = check_what_limited(wrong)
+        assert not verdict and "34 req/s, 0.85 of the pool's cap" in str(verdict), wrong.__name__
+        assert "a pool at its cap is a queue whatever the machine does" in str(verdict)
 
 
 def test_what_limited_reference_reads_a_full_pool_on_a_full_machine():
@@ -368,7 +376,7 @@ def machine_by_idle_cores(run):
     """Right, written differently: at most a tenth of a core idle, checked per core count."""
     if run["tool_cpu"] >= 0.85 or run["server_cpu"] >= 0.85:
         return "load generator" if run["tool_cpu"] >= run["server_cpu"] else "server CPU"
-    if run["pool"] and run["rps"] * run["work"] >= 0.9 * run["pool"]:
+    if run["pool"] and run["rps"] * run["work"] >= 0.8 * run["pool"]:
         return "queue"
     if run["cores"] - run["machine_busy"] <= 0.1 * run["cores"]:
         return "machine"

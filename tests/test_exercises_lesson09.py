@@ -508,6 +508,12 @@ async def count_that_expires(page):  # right count, but gone with every hit 300 
     return await sync_to_async(cache.incr)(key)
 
 
+async def count_that_expires_in_31_years(page):  # a long timeout is still not "never"
+    cache, key = default_cache(), f"hits:{page}"
+    await cache.aadd(key, 0, timeout=10**9)
+    return await sync_to_async(cache.incr)(key)
+
+
 async def count_add_or_incr(page):  # right, written differently: one hop for a new counter
     cache, key = default_cache(), f"hits:{page}"
     if await cache.aadd(key, 1, None):
@@ -910,6 +916,10 @@ def test_count_hit(project, recwarn):
     assert "belongs to the first loop" in str(verdict), str(verdict)
     expires = run(check_count_hit, count_that_expires)
     assert not expires and "timeout=None" in str(expires), str(expires)
+    assert "the default TIMEOUT is 300 s" in str(expires), str(expires)
+    far = run(check_count_hit, count_that_expires_in_31_years)
+    assert not far and "a long timeout is still a timeout" in str(far), str(far)
+    assert "lost with it" not in str(far), str(far)
     for locked in (count_under_a_thread_lock, count_under_an_rlock_in_any_thread,
                    count_under_a_thread_lock_with_a_version):
         verdict = run(check_count_hit, locked)

@@ -21,6 +21,9 @@ from tutorial_project.catalog.models import Product
 
 MAX_WAIT_MS = 5000
 
+# Taken by the sync views' threads and by the async views on the event loop: there it is
+# held for a few bytecodes, never across an await or I/O, so the loop waits on it no longer
+# than that (a lock held across I/O or a sleep would block the loop: 08.2 refuses that).
 _lock = threading.Lock()
 _peak_threads = 0
 _waits = collections.Counter()  # this process's waits: started, finished, cancelled

@@ -851,11 +851,16 @@ async def check_count_hit(check, count_hit):
         "which nothing closes). Run it with sync_to_async, or look the method up on the loop: "
         "`await sync_to_async(cache.incr)(key)`",
     )
+    # A long but finite timeout (10**9 s) is still a timeout: the task asks for none, and
+    # Memcached reads a timeout over 30 days as a date (review 09-s34).
+    far = expiry is not None and expiry - time.time() > 30 * 24 * 3600
     check.that(expiry is None, "the counter never expires",
                "the counter expires "
                + (f"in {expiry - time.time():.0f} s" if expiry else "at once")
-               + ": every hit counted so far is lost with it",
-               hint="create it with `timeout=None` (`await cache.aadd(key, 0, timeout=None)`): "
+               + ("" if far else ": every hit counted so far is lost with it"),
+               hint="a long timeout is still a timeout: `timeout=None` is Django's \"never "
+               "expires\" (`await cache.aadd(key, 0, timeout=None)`)" if far else
+               "create it with `timeout=None` (`await cache.aadd(key, 0, timeout=None)`): "
                "the default TIMEOUT is 300 s. Only a backend's own incr keeps that (local "
                "memory, Redis, Memcached); the file and database caches' incr, and 5.2's aincr "
                "on every backend, re-save the key with the default TIMEOUT")
