@@ -610,14 +610,18 @@ async def _check_loops_left_behind(check, cached):
     """As WSGI runs async views: each request through async_to_sync, in a new event loop,
     with five callers at a cold key. Does what cached() keeps grow with every loop?"""
     import gc
+    import weakref
 
     before = _kept_sizes(cached)
-    loops = await asyncio.to_thread(_in_fresh_loops, cached)
+    outcomes = await asyncio.to_thread(_in_fresh_loops, cached)
+    # Held until every request has run: a freed loop's id may come back for the next one.
+    failed = [outcome for outcome in outcomes if isinstance(outcome, str)]
+    loops = [weakref.ref(loop) for loop in outcomes if not isinstance(loop, str)]
+    outcomes.clear()  # the list may outlive this line (in to_thread's future): its items not
     gc.collect()  # a closed loop sits in reference cycles
-    alive = sum(loop() is not None for loop in loops if not isinstance(loop, str))
+    alive = sum(loop() is not None for loop in loops)
     grew = {name: size - before.get(name, 0) for name, size in _kept_sizes(cached).items()
             if size - before.get(name, 0) >= LOOPS // 2}
-    failed = [outcome for outcome in loops if isinstance(outcome, str)]
     check.that(not failed, f"{LOOPS} requests in turn, each in an event loop of its own (as "
                "under WSGI), all get the value",
                f"{LOOPS} calls through async_to_sync, each in a new event loop as WSGI runs "
@@ -635,10 +639,9 @@ async def _check_loops_left_behind(check, cached):
 
 
 def _in_fresh_loops(cached):
-    """Weak references to LOOPS event loops, each made by one async_to_sync call from a thread
-    of its own (a fresh context, as a WSGI worker's); a string for a call that failed."""
+    """The LOOPS event loops, each made by one async_to_sync call from a thread of its own (a
+    fresh context, as a WSGI worker's); a string for a call that failed."""
     import threading
-    import weakref
 
     from asgiref.sync import async_to_sync
 
@@ -647,7 +650,7 @@ def _in_fresh_loops(cached):
         return {"answer": 42}
 
     async def five():
-        loop = weakref.ref(asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
         got = await asyncio.wait_for(
             asyncio.gather(*(cached("per-loop", compute) for _ in range(5))), GIVE_UP)
         return loop if got == [{"answer": 42}] * 5 else f"the five callers got {got!r}"
