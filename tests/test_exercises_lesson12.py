@@ -553,9 +553,10 @@ def test_12_3_reference_retrieves_an_error_no_caller_stayed_for(project, caplog)
     assert "never retrieved" not in caplog.text, caplog.text
 
 
-def _cached_with_locks(slot, start=None):
+def _cached_with_locks(slot, start=None, forget_locks=False):
     """A lock per ``slot(key)`` and a shared task; ``start(coroutine)`` makes the task (by
-    default in the caller's context, closing the connections of whatever thread it ran on)."""
+    default in the caller's context, closing the connections of whatever thread it ran on).
+    The task is dropped when done; the lock too if ``forget_locks``."""
     from collections import defaultdict
 
     from asgiref.sync import sync_to_async
@@ -590,14 +591,125 @@ def _cached_with_locks(slot, start=None):
                 task = running[where] = (start(compute_and_store()) if start else
                                          asyncio.ensure_future(closing_what_it_opened()))
                 task.add_done_callback(lambda _: running.pop(where, None))
+                if forget_locks:
+                    task.add_done_callback(lambda _: locks.pop(where, None))
         return await asyncio.shield(task)
 
     return cached
 
 
-def test_12_3_a_lock_per_loop_and_key_also_passes(project):
+def test_12_3_a_lock_per_loop_and_key_dropped_when_done_also_passes(project):
+    cached = _cached_with_locks(lambda key: (asyncio.get_running_loop(), key),
+                                _like_the_reference, forget_locks=True)
+    verdict = run(lesson12.check_cached, cached)
+    assert verdict, str(verdict)
+
+
+LOOP_LEAK = ("after 6 requests, each in an event loop of its own", "leak",
+             "drop what you keep for a loop once its computation is done")
+
+
+def test_12_3_locks_per_loop_and_key_kept_forever_fail_with_a_hint(project):
+    # Under WSGI each request's async view runs in a new loop: one more lock, and with it one
+    # more closed loop (a lock that was waited on refers to it), for every request.
     cached = _cached_with_locks(lambda key: (asyncio.get_running_loop(), key),
                                 _like_the_reference)
+    fails_with(run(lesson12.check_cached, cached), *LOOP_LEAK,
+               "closed loops were still referenced")
+
+
+def test_12_3_locks_keyed_by_the_loops_id_kept_forever_fail_with_a_hint(project):
+    cached = _cached_with_locks(lambda key: (id(asyncio.get_running_loop()), key),
+                                _like_the_reference)
+    fails_with(run(lesson12.check_cached, cached), *LOOP_LEAK)
+
+
+def test_12_3_locks_in_a_weak_key_dictionary_of_loops_fail_with_a_hint(project):
+    # The loop is a weak key, but its value holds a lock that was waited on, which refers to
+    # the loop: the entry never goes.
+    import weakref
+    from collections import defaultdict
+
+    per_loop = weakref.WeakKeyDictionary()  # loop -> {key: its lock}
+    running = {}  # (loop, key) -> the task computing it, dropped when done
+
+    async def cached(key, compute, seconds=30):
+        if (value := await cache.aget(key)) is not None:
+            return value
+        loop = asyncio.get_running_loop()
+        async with per_loop.setdefault(loop, defaultdict(asyncio.Lock))[key]:
+            if (value := await cache.aget(key)) is not None:
+                return value
+            task = running.get((loop, key))
+            if task is None:
+                async def compute_and_store():
+                    value = await compute()
+                    await cache.aset(key, value, seconds)
+                    return value
+
+                task = running[loop, key] = _like_the_reference(compute_and_store())
+                task.add_done_callback(lambda _: running.pop((loop, key), None))
+        return await asyncio.shield(task)
+
+    fails_with(run(lesson12.check_cached, cached), *LOOP_LEAK,
+               "WeakKeyDictionary keyed by the loop does not free it")
+
+
+def test_12_3_a_record_per_loop_id_that_grows_fails_with_a_hint(project):
+    # Nothing in it refers to the loop, so the loops are freed; the dict still grows.
+    computed_in = {}  # id(loop) -> the keys computed there, never dropped
+    right = _cached_keyed_by(lambda key: (asyncio.get_running_loop(), key), _aset,
+                             _like_the_reference)
+
+    async def cached(key, compute, seconds=30):
+        computed_in.setdefault(id(asyncio.get_running_loop()), set()).add(key)
+        return await right(key, compute, seconds)
+
+    fails_with(run(lesson12.check_cached, cached), *LOOP_LEAK, "computed_in grew by")
+
+
+def test_12_3_tasks_in_a_weak_key_dictionary_dropped_when_done_also_pass(project):
+    import weakref
+
+    per_loop = weakref.WeakKeyDictionary()  # loop -> {key: its task}, emptied as tasks end
+
+    def running():
+        return per_loop.setdefault(asyncio.get_running_loop(), {})
+
+    async def cached(key, compute, seconds=30):
+        if (value := await cache.aget(key)) is not None:
+            return value
+        tasks = running()
+        if key not in tasks:
+            async def compute_and_store():
+                value = await compute()
+                await cache.aset(key, value, seconds)
+                return value
+
+            tasks[key] = _like_the_reference(compute_and_store())
+            tasks[key].add_done_callback(lambda _: tasks.pop(key, None))
+        return await asyncio.shield(tasks[key])
+
+    verdict = run(lesson12.check_cached, cached)
+    assert verdict, str(verdict)
+
+
+FALSY_HINT = ("a falsy value was taken for a missing one",
+              "`if value:` is false", "MISSING = object()")
+
+
+def test_12_3_if_value_recomputes_a_cached_falsy_value_fails_with_a_hint(project):
+    cached = _cached_keyed_by(lambda key: (asyncio.get_running_loop(), key), _aset,
+                              _like_the_reference, hit=bool)  # `if value:`
+    fails_with(run(lesson12.check_cached, cached), *FALSY_HINT,
+               "for 0 two calls gave [0, 0] and compute() ran 2 time(s)")
+
+
+def test_12_3_a_default_of_its_own_also_passes(project):
+    missing = object()
+    cached = _cached_keyed_by(lambda key: (asyncio.get_running_loop(), key), _aset,
+                              _like_the_reference, read=lambda key: cache.aget(key, missing),
+                              hit=lambda value: value is not missing)
     verdict = run(lesson12.check_cached, cached)
     assert verdict, str(verdict)
 
@@ -606,7 +718,8 @@ def test_12_3_closing_connections_on_a_sync_callers_thread_fails_with_a_hint(pro
     # The task keeps the caller's context and closes its thread's connections at the end: under
     # ASGI that is a thread of its own once the first request has gone, but under a sync caller
     # (Django's TestCase) it is the caller's thread, in the middle of its transaction.
-    cached = _cached_with_locks(lambda key: (asyncio.get_running_loop(), key))
+    cached = _cached_with_locks(lambda key: (asyncio.get_running_loop(), key),
+                                forget_locks=True)
     fails_with(run(lesson12.check_cached, cached), "a sync caller in transaction.atomic()",
                "closed the caller's connection in the middle of its transaction",
                "ThreadSensitiveContext")
@@ -726,15 +839,16 @@ def test_12_3_a_computation_kept_forever_fails_with_a_hint(project):
     fails_with(run(lesson12.check_cached, cached), "the failure was kept", "forget")
 
 
-def _cached_keyed_by(slot, store, start=asyncio.create_task):
+def _cached_keyed_by(slot, store, start=asyncio.create_task, read=None,
+                     hit=lambda value: value is not None):
     """A shared, shielded task per ``slot(key)``, made by ``start(coroutine)``;
-    ``store(key, value, seconds)`` keeps it."""
+    ``store(key, value, seconds)`` keeps it; ``hit(await read(key))`` tells a cached value."""
     from django.core.cache import cache
 
     running = {}
 
     async def cached(key, compute, seconds=30):
-        if (value := await cache.aget(key)) is not None:
+        if hit(value := await (read or cache.aget)(key)):
             return value
         where = slot(key)
         if where not in running:
@@ -1687,6 +1801,42 @@ async def partial_failure_test(client):
 def test_12_6_reference_passes(project):
     verdict = run(lesson12.check_partial_test, partial_failure_test)
     assert verdict, str(verdict)
+
+
+def _waits_between_two_requests(wait):
+    """A test that asks twice for ?news=fail, waiting with ``wait`` in between, and checks
+    that the upstream's /news was asked again: the partial answer was not kept."""
+    from tutorial_project.dashboard.clients import default_upstream
+
+    async def test_partial_failure(client):
+        response = await client.get("?news=fail")
+        body = json.loads(response.content)
+        assert response.status_code == 200 and response["Cache-Control"] == "no-store"
+        assert body["partial"] is True and body["news"] is None
+        assert body["errors"]["news"]["error"] == "bad_status"
+        assert body["weather"] and body["stocks"]
+        before = default_upstream.calls["/news"]
+        await wait()
+        await client.get("?news=fail")
+        assert default_upstream.calls["/news"] == before + 1
+
+    return test_partial_failure
+
+
+def test_12_6_a_test_that_waits_with_asyncio_sleep_passes(project):
+    verdict = run(lesson12.check_partial_test,
+                  _waits_between_two_requests(lambda: asyncio.sleep(0.01)))
+    assert verdict, str(verdict)
+
+
+def test_12_6_a_test_that_waits_with_time_sleep_fails_with_a_hint(project):
+    async def blocking_wait():
+        time.sleep(0.01)  # the whole loop stops: the view's tasks too
+
+    fails_with(run(lesson12.check_partial_test, _waits_between_two_requests(blocking_wait)),
+               "your test made blocking calls on the event loop's thread: time.sleep",
+               "an async test runs on the event loop, with the view it calls",
+               "The exercise asks for `await asyncio.sleep()`")
 
 
 def test_12_6_a_test_that_fails_on_the_bug_by_a_key_error_passes(project):

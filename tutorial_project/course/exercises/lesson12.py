@@ -133,7 +133,7 @@ BLOCKING_HINT = ("a blocking call (time.sleep under any name, Event.wait, a sync
                  "for (asyncio.sleep, the a-methods, httpx.AsyncClient)")
 
 
-async def _refuse_loop_blocking(check, what, run):
+async def _refuse_loop_blocking(check, what, run, hint=BLOCKING_HINT):
     """Run the answer once more, untimed (the profile hook slows the loop), and stop the check
     if it made any blocking call on the event loop's thread. Its result was judged before."""
     with loop_blocking_calls() as blocking:
@@ -143,7 +143,7 @@ async def _refuse_loop_blocking(check, what, run):
             pass
     if blocking:
         fail(check, f"{what} made blocking calls on the event loop's thread: "
-             f"{', '.join(sorted(set(blocking)))}", BLOCKING_HINT)
+             f"{', '.join(sorted(set(blocking)))}", hint)
 
 
 # --- 12.1 --------------------------------------------------------------------------------------
@@ -468,6 +468,8 @@ async def _check_cached(check, cached, sync_calls):
                hint="await cache.aget(key) first; after computing, "
                     "await cache.aset(key, value, seconds)")
 
+    await _check_falsy_values(check, cached)
+
     async def cold_then_warm():
         await cached("watched", compute, 7)
         await cached("watched", compute, 7)
@@ -541,7 +543,8 @@ async def _check_cached(check, cached, sync_calls):
                "it works again in another event loop (as in Django's async tests)",
                f"the same 20 callers in a second event loop got {elsewhere!r}",
                hint="an asyncio.Lock, a task or an httpx client belongs to the event loop that "
-                    "first waited on it: key what you keep by (asyncio.get_running_loop(), key)")
+                    "first waited on it: key what you keep by (asyncio.get_running_loop(), key), "
+                    "and drop it once its computation is done")
     # Under WSGI or runserver every request runs its async view in an event loop of its own,
     # at the same moment as the others: what one loop keeps, another must not await.
     await cache.adelete("together")
@@ -553,10 +556,141 @@ async def _check_cached(check, cached, sync_calls):
                "two event loops at the same moment (two threads, as under WSGI) asked for the "
                f"same key, and one got {got}",
                hint="a task belongs to the loop that created it: another loop cannot await it. "
-                    "Key the running computations by (asyncio.get_running_loop(), key)")
+                    "Key the running computations by (asyncio.get_running_loop(), key), and drop "
+                    "each one once it is done")
+    await _check_loops_left_behind(check, cached)
     await _check_a_request_leaving(check, cached)
     await _check_a_failure_after_a_query(check, cached)
     await _check_a_sync_caller(check, cached)
+
+
+FALSY = [("falsy-zero", 0), ("falsy-empty", {})]  # values a view may cache: no stock, no rows
+
+
+async def _check_falsy_values(check, cached):
+    """A cached 0 or {} is a value: is it served from the cache, or computed again?"""
+    wrong = []
+    for key, falsy in FALSY:
+        got, calls = await _twice(check, cached, key, falsy)
+        if got != [falsy, falsy] or calls != 1:
+            wrong.append(f"for {falsy!r} two calls gave {got!r} and compute() ran {calls} "
+                         "time(s)")
+    check.that(not wrong, "a cached 0 or {} is served from the cache too",
+               f"{'; '.join(wrong)}: a falsy value was taken for a missing one",
+               hint="`if value:` is false for a cached 0, \"\", [] or {}: test `value is "
+                    "not None` (the values cached here are never None), or pass a default "
+                    "of your own, `await cache.aget(key, MISSING)` with "
+                    "`MISSING = object()`, and test `value is not MISSING`")
+
+
+async def _twice(check, cached, key, value):
+    """Two calls of cached(key, ...) whose compute() returns ``value``: (results, computes)."""
+    calls = []
+
+    async def compute():
+        calls.append(1)
+        return value
+
+    got = []
+    for _ in range(2):
+        got.append(await attempt(check, lambda: cached(key, compute), f"cached() of {value!r}"))
+        _stop_if_raised(check, got[-1], f"cached() of {value!r}", "")
+    return got, len(calls)
+
+
+LOOPS = 6  # WSGI requests one after the other, each with an event loop of its own
+LOOP_LEAK_HINT = (
+    "drop what you keep for a loop once its computation is done (pop it in the task's done "
+    "callback, as the task itself): nothing may stay behind for a loop that has ended. A "
+    "WeakKeyDictionary keyed by the loop does not free it when its values (a task, an "
+    "asyncio.Lock that was waited on) refer to the loop")
+
+
+async def _check_loops_left_behind(check, cached):
+    """As WSGI runs async views: each request through async_to_sync, in a new event loop,
+    with five callers at a cold key. Does what cached() keeps grow with every loop?"""
+    import gc
+    import weakref
+
+    before = _kept_sizes(cached)
+    outcomes = await asyncio.to_thread(_in_fresh_loops, cached)
+    # Held until every request has run: a freed loop's id may come back for the next one.
+    failed = [outcome for outcome in outcomes if isinstance(outcome, str)]
+    loops = [weakref.ref(loop) for loop in outcomes if not isinstance(loop, str)]
+    outcomes.clear()  # the list may outlive this line (in to_thread's future): its items not
+    gc.collect()  # a closed loop sits in reference cycles
+    alive = sum(loop() is not None for loop in loops)
+    grew = {name: size - before.get(name, 0) for name, size in _kept_sizes(cached).items()
+            if size - before.get(name, 0) >= LOOPS // 2}
+    check.that(not failed, f"{LOOPS} requests in turn, each in an event loop of its own (as "
+               "under WSGI), all get the value",
+               f"{LOOPS} calls through async_to_sync, each in a new event loop as WSGI runs "
+               f"an async view: {failed[0] if failed else ''}",
+               hint="key the running computations by (asyncio.get_running_loop(), key)")
+    check.that(alive <= 1 and not grew,
+               "it keeps nothing for an event loop that has ended",
+               f"after {LOOPS} requests, each in an event loop of its own (as WSGI runs an "
+               "async view), "
+               + (f"{alive} of those closed loops were still referenced by what cached() "
+                  "keeps" if alive > 1 else
+                  ", ".join(f"{name} grew by {size} entries" for name, size in grew.items()))
+               + ": one more for every request, a leak that lasts as long as the process",
+               hint=LOOP_LEAK_HINT)
+
+
+def _in_fresh_loops(cached):
+    """The LOOPS event loops, each made by one async_to_sync call from a thread of its own (a
+    fresh context, as a WSGI worker's); a string for a call that failed."""
+    import threading
+
+    from asgiref.sync import async_to_sync
+
+    async def compute():
+        await asyncio.sleep(0.05)  # the other four callers wait: a lock gets bound to the loop
+        return {"answer": 42}
+
+    async def five():
+        loop = asyncio.get_running_loop()
+        got = await asyncio.wait_for(
+            asyncio.gather(*(cached("per-loop", compute) for _ in range(5))), GIVE_UP)
+        return loop if got == [{"answer": 42}] * 5 else f"the five callers got {got!r}"
+
+    loops = []
+
+    def requests():
+        for _ in range(LOOPS):
+            cache.delete("per-loop")  # cold for each request: not on the checked loop's thread
+            try:
+                loops.append(async_to_sync(five)())
+            except Exception as error:  # noqa: BLE001  (reported by the check)
+                loops.append(f"{type(error).__name__}: {error}")
+
+    thread = threading.Thread(target=requests, daemon=True)
+    thread.start()
+    thread.join(LOOPS * GIVE_UP)
+    cache.delete("per-loop")
+    return loops
+
+
+def _kept_sizes(cached):
+    """name -> len of each container cached() can reach: its closure, defaults and globals."""
+    import collections
+    import weakref
+
+    function = inspect.unwrap(getattr(cached, "__func__", cached))
+    places = dict(getattr(function, "__globals__", {}))
+    code = getattr(function, "__code__", None)
+    for name, cell in zip(code.co_freevars if code else (), function.__closure__ or (),
+                          strict=True):
+        try:
+            places[name] = cell.cell_contents
+        except ValueError:  # an empty cell
+            pass
+    for number, default in enumerate(getattr(function, "__defaults__", None) or ()):
+        places[f"default {number}"] = default
+    kinds = (dict, list, set, collections.deque, weakref.WeakKeyDictionary,
+             weakref.WeakValueDictionary)
+    return {name: len(value) for name, value in places.items() if isinstance(value, kinds)}
 
 
 @asynccontextmanager
@@ -1305,6 +1439,14 @@ def _buggy_views():
     }
 
 
+TEST_BLOCKING_HINT = (
+    "an async test runs on the event loop, with the view it calls and the tasks that view "
+    "starts (its upstream calls, a shared computation): a blocking call (time.sleep under any "
+    "name, Event.wait, a sync client) stops them all while it waits, so a test that waits for "
+    "one of them waits for nothing. The exercise asks for `await asyncio.sleep()` if your "
+    "test must wait")
+
+
 @exercise("12.6", "A test that catches a bug")
 async def check_partial_test(check, test_partial_failure):
     must_be_async(check, test_partial_failure, "test_partial_failure", "client")
@@ -1325,7 +1467,8 @@ async def check_partial_test(check, test_partial_failure):
                    hint="await cache.aget(key)")
         with _own_cache():
             await _refuse_loop_blocking(check, "your test",
-                                        lambda: test_partial_failure(_ViewClient(correct)))
+                                        lambda: test_partial_failure(_ViewClient(correct)),
+                                        TEST_BLOCKING_HINT)
         for what, (view, hint) in buggy.items():
             client = _ViewClient(view)
             with _own_cache():
