@@ -8,7 +8,7 @@ import threading
 import time
 from time import sleep as pause
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 from django.db import close_old_connections, connection, connections
 from django.http import JsonResponse
 
@@ -556,6 +556,21 @@ async def counts_and_closes_on_pool_threads(request):
     await sync_to_async(close_connection, thread_sensitive=False)()
     await upstream(_ms(request))
     return JsonResponse({"in_stock": in_stock})
+
+
+async def waits_in_the_requests_thread(request):
+    """Count, close and wait all in one sync function: the wait through async_to_sync, with
+    the request's thread blocked on it (review 08-s34b)."""
+    from tutorial_project.catalog.models import Product
+
+    def count_close_wait(ms):
+        n = Product.objects.filter(stock__gt=0).count()
+        connection.close()
+        async_to_sync(upstream)(ms / 1000)
+        return n
+
+    n = await sync_to_async(count_close_wait)(int(request.GET.get("ms", 100)))
+    return JsonResponse({"in_stock": n})
 
 
 async def closes_the_loops_connection(request):
@@ -1459,6 +1474,12 @@ def test_stock_then_wait_names_queries_on_pool_threads_not_the_order(project):
         assert "await the close before you start the wait" not in text, text
         assert ("queried on a pool thread" in text and "query and close on the request's "
                 "thread" in text) or "on other threads than theirs" in text, text
+
+
+def test_stock_then_wait_refuses_a_wait_in_a_thread(project):
+    verdict = asyncio.run(check_stock_then_wait(waits_in_the_requests_thread))
+    assert not verdict and "waited for upstream() from a thread" in str(verdict), str(verdict)
+    assert "await upstream(ms / 1000) in the async view itself" in str(verdict)
 
 
 def test_stock_then_wait_names_the_order_of_close_and_wait(project):

@@ -514,6 +514,13 @@ async def count_that_expires_in_31_years(page):  # a long timeout is still not "
     return await sync_to_async(cache.incr)(key)
 
 
+async def count_touches_on_the_loop(page):  # a sync touch(): a round trip on the loop
+    cache, key = default_cache(), f"hits:{page}"
+    await cache.aadd(key, 0)
+    cache.touch(key, None)
+    return await sync_to_async(cache.incr)(key)
+
+
 async def count_add_or_incr(page):  # right, written differently: one hop for a new counter
     cache, key = default_cache(), f"hits:{page}"
     if await cache.aadd(key, 1, None):
@@ -917,6 +924,8 @@ def test_count_hit(project, recwarn):
     expires = run(check_count_hit, count_that_expires)
     assert not expires and "timeout=None" in str(expires), str(expires)
     assert "the default TIMEOUT is 300 s" in str(expires), str(expires)
+    touched = run(check_count_hit, count_touches_on_the_loop)
+    assert not touched and "cache.touch() ran on the event loop" in str(touched), str(touched)
     far = run(check_count_hit, count_that_expires_in_31_years)
     assert not far and "a long timeout is still a timeout" in str(far), str(far)
     assert "lost with it" not in str(far), str(far)

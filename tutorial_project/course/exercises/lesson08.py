@@ -649,6 +649,7 @@ class _UpstreamWatch:
     def __init__(self, expected, patience=PATIENCE):
         self.expected, self.patience = expected, patience
         self.held, self.seconds, self.queried_before = [], [], []
+        self.through_a_thread = []  # whether each call was awaited by a thread blocked on it
         self.open_while_waiting = None
         self.connections = None  # a _ConnectionsUsed, set before the learner's requests
         self.apart = None
@@ -669,6 +670,11 @@ class _UpstreamWatch:
             # and ends this wait at once: a view left waiting 500 s in the server would hold
             # up its shutdown
             raise _WaitTooLong(f"the check stopped a {seconds:g} s wait in upstream()")
+        # async_to_sync(upstream)(...) from a thread (inside sync_to_async) runs the call on
+        # this loop as a task of asgiref's own, while that thread blocks until it ends
+        coroutine = asyncio.current_task().get_coro()
+        self.through_a_thread.append(
+            getattr(coroutine, "__qualname__", "").startswith("AsyncToSync."))
         if (calls := _UPSTREAM_CALLS.get()) is not None:
             calls.append(asyncio.current_task())
         # [asked, when its sleep began (None until the gate opens), the request's queries so
@@ -1037,6 +1043,16 @@ async def check_stock_then_wait(check, stock_then_wait):
         "each request awaited upstream() once",
         f"upstream() was awaited {len(burst_seconds)} times for {CLIENTS} requests",
         hint="wait with `await upstream(ms / 1000)`, ms from request.GET (default 100)",
+    )
+    blocked_threads = sum(watch.through_a_thread[:CLIENTS])
+    check.that(
+        not blocked_threads,
+        "each request awaited upstream() in the view, not from a thread",
+        f"{blocked_threads} of {CLIENTS} requests waited for upstream() from a thread, "
+        "through async_to_sync: that thread sat blocked for the whole wait, with two more "
+        "crossings per request, where an async view waits on the event loop for free",
+        hint="await upstream(ms / 1000) in the async view itself; run only the sync work "
+        "(the count and the close) with sync_to_async",
     )
     extra = [other_ms.status_code, without_ms.status_code]
     # a wait done on the loop (time.sleep(ms)) beside a token upstream() call: name the

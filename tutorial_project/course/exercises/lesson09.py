@@ -492,6 +492,20 @@ class _NetworkLikeLocMemCache(LocMemCache):
         with _AnotherProcess.counts_after(self, key, version):
             return super().has_key(key, version)
 
+    # The other sync calls a counter might make (review 09-s34b: a sync touch() on the loop
+    # passed); set_many, delete_many and get_many go through the methods here.
+    def touch(self, key, timeout=DEFAULT_TIMEOUT, version=None):
+        self._refuse_on_the_loop("touch")
+        return super().touch(key, timeout, version)
+
+    def delete(self, key, version=None):
+        self._refuse_on_the_loop("delete")
+        return super().delete(key, version)
+
+    def clear(self):
+        self._refuse_on_the_loop("clear")
+        return super().clear()
+
     async def aincr(self, key, delta=1, version=None):  # Django 5.2's BaseCache.aincr
         _NetworkLikeLocMemCache.aincr_calls += 1
         value = await self.aget(key, self._missing_key, version=version)
