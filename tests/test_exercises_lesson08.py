@@ -313,6 +313,28 @@ def pool_at_a_quarter_of_its_cap(run):
     return what_limited(run)
 
 
+def pool_full_at_35_percent(run):
+    if run["tool_cpu"] < 0.85 and run["server_cpu"] < 0.85 and run["pool"] and (
+            run["rps"] >= 0.35 * run["pool"] / run["work"]):
+        return "queue"
+    return what_limited(run)
+
+
+def machine_at_three_quarters_of_the_cores(run):
+    if run["tool_cpu"] < 0.85 and run["server_cpu"] < 0.85 and not (
+            run["pool"] and run["rps"] >= 0.5 * run["pool"] / run["work"]) and (
+            run["machine_busy"] >= 0.75 * run["cores"]):
+        return "machine"
+    return what_limited(run)
+
+
+def test_what_limited_refuses_thresholds_between_the_cases():
+    verdict = check_what_limited(pool_full_at_35_percent)
+    assert not verdict and "40 % of the pool's cap" in str(verdict), str(verdict)
+    verdict = check_what_limited(machine_at_three_quarters_of_the_cores)
+    assert not verdict and "1.6 of 2 cores busy" in str(verdict), str(verdict)
+
+
 def test_what_limited_refuses_low_tool_and_pool_thresholds():
     verdict = check_what_limited(tool_at_seven_tenths)
     assert not verdict and "locust at 0.75 of a core" in str(verdict)

@@ -32,6 +32,16 @@ async def whoami_reference(request):
     return JsonResponse({"username": user.username if user.is_authenticated else None})
 
 
+def _login_required(view):  # imported on use: the project is set up by the fixture
+    from django.contrib.auth.decorators import login_required
+
+    return login_required(view)
+
+
+async def whoami_for_logged_in_only(request):  # anonymous visitors redirected: 302
+    return await _login_required(whoami_reference)(request)
+
+
 async def whoami_aget_user(request):  # right, written differently
     from django.contrib.auth import aget_user
 
@@ -178,6 +188,9 @@ def test_whoami(project, recwarn):
     for right in (whoami_reference, whoami_aget_user, whoami_in_a_thread,
                   whoami_user_in_a_thread):
         assert run(check_whoami_view, right), right.__name__
+    redirected = run(check_whoami_view, whoami_for_logged_in_only)
+    assert not redirected and "redirected an anonymous visitor (302)" in str(redirected), str(
+        redirected)
     manual = run(check_whoami_view, whoami_manual_session)
     assert not manual and "password changed after login" in str(manual), str(manual)
     assert "request.auser()" in str(manual) and "aget_user()" in str(manual), str(manual)

@@ -153,6 +153,14 @@ RUNS = [
      "waitress, 4 threads, 100 clients, on a full machine: 34 req/s, 0.85 of the pool's cap "
      "of 40 (each thread's 100 ms stretched by the machine), 100 requests for 4 threads: "
      "still a full pool"),
+    # Between the cases above: a pool at 40 % of its cap, and 1.6 of 2 cores, were taken for
+    # a full pool and a full machine by rules with lower thresholds (review 08-s34c).
+    (_run(80, 800, 0.1, 0.1, 0.6, 0.1, 1.0, pool=200), "clients",
+     "waitress, 200 threads, at 800 req/s: 40 % of the pool's cap of 2000, latency the work "
+     "itself: add clients"),
+    (_run(100, 200, 0.5, 0.1, 0.35, 0.1, 1.6), "queue",
+     "1.6 of 2 cores busy leaves over a third of a core idle, not a full machine: latency 5x "
+     "the work is a queue"),
 ]
 HINTS = {
     "load generator": "look at the load tool's own CPU first: near a whole core, it is the "

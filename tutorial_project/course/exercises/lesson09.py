@@ -230,6 +230,9 @@ async def check_whoami_view(check, view):
         hint=("the body is right but the status is not 200: answer with JsonResponse(...), "
               "whose default status is 200")
         if anonymous is not None and _json_or_none(anonymous) == {"username": None}
+        else ("the view redirected an anonymous visitor (302): this view answers everyone, "
+              "so no login_required (or a mixin, a middleware rule) on it")
+        if anonymous is not None and anonymous.status_code == 302
         else 'answer JsonResponse({"username": None}) when the user is not authenticated '
         "(an anonymous user's username is the empty string, and str() of it is 'AnonymousUser')",
     )
