@@ -1755,6 +1755,59 @@ def test_12_5_caching_every_success_status_fails_with_a_hint(project):
     fails_with(run(lesson12.check_middleware, cache_control_middleware), "status_code == 200")
 
 
+def test_12_5_max_age_on_203_204_206_fails_with_a_hint(project):
+    @async_only_middleware
+    def cache_control_middleware(get_response):
+        async def middleware(request):
+            response = await get_response(request)
+            if "Cache-Control" not in response:
+                cacheable = response.status_code in (200, 203, 204, 206)  # a 204 is kept too
+                response["Cache-Control"] = "max-age=30" if cacheable else "no-store"
+            return response
+
+        return middleware
+
+    fails_with(run(lesson12.check_middleware, cache_control_middleware),
+               "a 204 got Cache-Control 'max-age=30'", "status_code == 200")
+
+
+def test_12_5_no_store_only_on_5xx_and_201_fails_with_a_hint(project):
+    @async_only_middleware
+    def cache_control_middleware(get_response):
+        async def middleware(request):
+            response = await get_response(request)
+            if "Cache-Control" not in response:
+                if response.status_code == 200:
+                    response["Cache-Control"] = "max-age=30"
+                elif response.status_code >= 500 or response.status_code == 201:
+                    response["Cache-Control"] = "no-store"  # a 400, 404, 3xx, 204: nothing
+            return response
+
+        return middleware
+
+    fails_with(run(lesson12.check_middleware, cache_control_middleware),
+               "a 400 got no Cache-Control at all", "a 404 got no Cache-Control at all",
+               "a 204 got no Cache-Control at all", "an `else:`")
+
+
+def test_12_5_a_status_test_written_the_other_way_round_also_passes(project):
+    @async_only_middleware
+    def cache_control_middleware(get_response):
+        async def middleware(request):
+            response = await get_response(request)
+            if response.get("Cache-Control") is None:
+                if response.status_code != 200:
+                    response.headers["Cache-Control"] = "no-store"
+                else:
+                    response.headers["Cache-Control"] = "max-age=30"
+            return response
+
+        return middleware
+
+    verdict = run(lesson12.check_middleware, cache_control_middleware)
+    assert verdict, str(verdict)
+
+
 def test_12_5_forgotten_await_fails_with_a_hint(project):
     @async_only_middleware
     def cache_control_middleware(get_response):

@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 
 from django.core.cache import cache
 from django.core.exceptions import SynchronousOnlyOperation
-from django.http import JsonResponse
+from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.test import override_settings
 
 from tutorial_project.course.exercises.attempt import (
@@ -1291,6 +1291,18 @@ async def check_middleware(check, middleware_factory):
     async def created(request):
         return JsonResponse({"id": 1}, status=201)
 
+    async def bad(request):  # the dashboard's own "unknown mode" answer
+        return JsonResponse({"error": "unknown mode"}, status=400)
+
+    async def missing(request):  # a 404 is cacheable by default (RFC 9111) without a header
+        return JsonResponse({"error": "no such page"}, status=404)
+
+    async def empty(request):
+        return HttpResponse(status=204)
+
+    async def moved(request):
+        return HttpResponseRedirect("/capstone/dashboard/")
+
     async def own(request):
         response = JsonResponse({"partial": True})
         response["Cache-Control"] = "no-store"
@@ -1306,7 +1318,10 @@ async def check_middleware(check, middleware_factory):
         response["Cache-Control"] = "max-age=60"
         return response
 
-    views = [("ok", ok), ("broken", broken), ("created", created), ("own", own),
+    others = {"broken": 502, "created": 201, "empty": 204, "moved": 302, "bad": 400,
+              "missing": 404}  # every status but 200, without a header of the view's own
+    views = [("ok", ok), ("broken", broken), ("created", created), ("empty", empty),
+             ("moved", moved), ("bad", bad), ("missing", missing), ("own", own),
              ("private", private), ("gone", gone)]
     returned = None  # what Django raised when the middleware returned a coroutine
     with watching_awaits() as unawaited, use_middleware(middleware_factory), quiet_request_log():
@@ -1339,12 +1354,15 @@ async def check_middleware(check, middleware_factory):
     await _refuse_loop_blocking(check, "a request through it", through_it)
     check.that(got["ok"] == "max-age=30", "a 200 gets Cache-Control: max-age=30",
                f"a 200 got Cache-Control {got['ok']!r}")
-    check.that(got["broken"] == "no-store" and got["created"] == "no-store",
-               "any other status gets Cache-Control: no-store",
-               "; ".join(f"a {code} got Cache-Control {got[name]!r}"
-                         for name, code in (("broken", 502), ("created", 201))
-                         if got[name] != "no-store"),
-               hint="only a 200 may be kept by a browser: compare status_code == 200")
+    wrong = [f"a {code} got " + (f"Cache-Control {got[name]!r}" if got[name] else
+                                 "no Cache-Control at all")
+             for name, code in others.items() if got[name] != "no-store"]
+    check.that(not wrong, "any other status gets Cache-Control: no-store",
+               "; ".join(wrong) + (" (without the header a browser or proxy may keep a 404, "
+                                   "a 301 and others by its own rules)"
+                                   if any("at all" in line for line in wrong) else ""),
+               hint="only a 200 may be kept by a browser: compare status_code == 200, and give "
+                    "every other status no-store (an `else:`, not a list of the statuses)")
     own = {"own": "no-store", "private": "private, max-age=5", "gone": "max-age=60"}
     changed = [f"{own[name]!r} became {got[name]!r}" for name in own if got[name] != own[name]]
     check.that(not changed, "a view's own Cache-Control is kept, whatever the status",
