@@ -1064,6 +1064,64 @@ def test_12_3_a_thread_of_its_own_in_a_copied_context_fails_with_a_hint(project)
     assert "a request that leaves leaves no database connection open" in str(verdict)
 
 
+def _closing_with(close):
+    """Like _on_its_own, with ``await close()`` in the finally."""
+    import contextvars
+
+    from asgiref.sync import ThreadSensitiveContext
+
+    def start(coroutine):
+        async def run():
+            async with ThreadSensitiveContext():
+                try:
+                    return await coroutine
+                finally:
+                    await close()
+
+        return asyncio.create_task(run(), context=contextvars.Context())
+
+    return _cached_keyed_by(lambda key: (asyncio.get_running_loop(), key), _aset, start)
+
+
+@pytest.mark.parametrize("close", ["thread_sensitive=False", "asyncio.to_thread"])
+def test_12_3_closing_on_a_pool_thread_fails_with_a_hint_that_names_it(project, close):
+    # The reference's design, but the close runs on a thread of the loop's pool: it closes
+    # that thread's connections, not the one the computation queried with.
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    cached = _closing_with(
+        (lambda: sync_to_async(connections.close_all, thread_sensitive=False)())
+        if close == "thread_sensitive=False" else
+        (lambda: asyncio.to_thread(connections.close_all)))
+    verdict = run(lesson12.check_cached, cached)
+    fails_with(verdict, "that connection was still open", "thread of the event loop's pool",
+               "thread_sensitive=False", "belongs to the thread that opened it",
+               "leave thread_sensitive at its default")
+    assert "contextvars.Context()" not in str(verdict), str(verdict)  # done already
+
+
+def test_12_3_closing_connection_looked_up_on_the_loop_fails_with_a_hint(project):
+    # Lesson 12's own counter-example: `connection` is looked up on the loop's thread.
+    from asgiref.sync import sync_to_async
+    from django.db import connection
+
+    verdict = run(lesson12.check_cached, _closing_with(lambda: sync_to_async(connection.close)()))
+    fails_with(verdict, "raised DatabaseError", "can only be used in that same thread",
+               "`connection.close` looks `connection` up on the thread that evaluates it",
+               "sync_to_async(connections.close_all)")
+    assert "await compute(), then store it" not in str(verdict), str(verdict)
+
+
+def test_12_3_closing_connection_looked_up_on_the_task_s_thread_also_passes(project):
+    from asgiref.sync import sync_to_async
+    from django.db import connection
+
+    verdict = run(lesson12.check_cached,
+                  _closing_with(lambda: sync_to_async(lambda: connection.close())()))
+    assert verdict, str(verdict)
+
+
 def test_12_3_a_sync_has_key_on_the_loop_fails_with_a_hint(project):
     from django.core.cache import cache
 

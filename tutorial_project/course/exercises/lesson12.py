@@ -11,9 +11,10 @@ import importlib
 import inspect
 import json
 import re
+import threading
 import time
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
@@ -453,7 +454,9 @@ async def _check_cached(check, cached, sync_calls):
         return {"answer": 42}
 
     first = await attempt(check, lambda: cached("k", compute, 7), "cached(key, compute, 7)")
-    _stop_if_raised(check, first, "cached(key, compute, 7)", "await compute(), then store it")
+    _stop_if_raised(check, first, "cached(key, compute, 7)",
+                    OTHER_THREADS_CONNECTION_HINT if _is_other_threads_connection(first) else
+                    "await compute(), then store it")
     second = await attempt(check, lambda: cached("k", compute, 7), "a second call")
     left = _seconds_left("k")
     sync_names = sorted(set(sync_calls))
@@ -562,6 +565,23 @@ async def _check_cached(check, cached, sync_calls):
     await _check_a_request_leaving(check, cached)
     await _check_a_failure_after_a_query(check, cached)
     await _check_a_sync_caller(check, cached)
+
+
+OTHER_THREADS_CONNECTION_HINT = (
+    "`connection.close` looks `connection` up on the thread that evaluates it, the event "
+    "loop's, and gives that thread's DatabaseWrapper; sync_to_async then calls its close() on "
+    "another thread, and Django refuses to use a connection outside the thread that made it. "
+    "Let the lookup happen on the thread that ran the queries: "
+    "`await sync_to_async(connections.close_all)()` (close_all finds the connections of the "
+    "thread it runs on)")
+
+
+def _is_other_threads_connection(outcome):
+    """Did the answer use, on one thread, a DatabaseWrapper made on another?"""
+    from django.db import DatabaseError
+
+    return (isinstance(outcome, Raised) and isinstance(outcome.error, DatabaseError)
+            and "can only be used in that same thread" in str(outcome.error))
 
 
 FALSY = [("falsy-zero", 0), ("falsy-empty", {})]  # values a view may cache: no stock, no rows
@@ -708,6 +728,13 @@ async def _connections_watched(route, view, cache_key, used):
     watch = _Watch()
     database = connections.settings["default"]  # every thread's connection is made from it
     saved_age, database["CONN_MAX_AGE"] = database["CONN_MAX_AGE"], 0
+    close_all = connections.close_all
+
+    def noting_the_thread():  # which thread the answer's close_all ran on, for the hint
+        watch.closed_on.append(threading.current_thread())
+        close_all()
+
+    connections.close_all = noting_the_thread  # looked up when the answer calls it
     mount(route, view)
     try:
         with quiet_request_log():
@@ -718,6 +745,7 @@ async def _connections_watched(route, view, cache_key, used):
                 break
             await asyncio.sleep(0.05)
     finally:
+        del connections.close_all  # the class's own again
         unmount(route)
         database["CONN_MAX_AGE"] = saved_age
         await cache.adelete(cache_key)
@@ -728,6 +756,23 @@ async def _connections_watched(route, view, cache_key, used):
 @dataclass
 class _Watch:
     left_open: list | None = None  # the connections still open at the end
+    closed_on: list = field(default_factory=list)  # the threads connections.close_all ran on
+
+    def hint(self, otherwise):
+        """What to say of the connections left open: a close_all that ran, but never on the
+        thread that holds one of them, is named as such; ``otherwise`` for the rest."""
+        holders = {connection._thread_ident for connection in self.left_open or ()}
+        if not self.closed_on or holders & {thread.ident for thread in self.closed_on}:
+            return otherwise
+        pool = any(thread.name.startswith("asyncio") for thread in self.closed_on)
+        return (("your connections.close_all ran on a thread of the event loop's pool: "
+                 "sync_to_async(..., thread_sensitive=False) (or asyncio.to_thread) sends it "
+                 "there. " if pool else "your connections.close_all ran, on another thread. ")
+                + "A connection belongs to the thread that opened it, and close_all closes only "
+                "the connections of the thread it runs on, so it closed nothing of the "
+                "computation's. Close on the thread that ran the queries: leave thread_sensitive "
+                "at its default (True), `await sync_to_async(connections.close_all)()` inside "
+                "the task's `async with ThreadSensitiveContext():`")
 
 
 LEAVING_ROUTE = "exercise-12-3/leaving/"
@@ -794,7 +839,7 @@ async def _check_a_request_leaving(check, cached):
                f"on a thread that no request owns, and that connection was still open "
                f"{GIVE_UP:.0f} s after both requests had ended (under a server: one more for "
                "each client that leaves while a key is cold)",
-               hint=LEAVING_HINT)
+               hint=watch.hint(LEAVING_HINT))
 
 
 FAILING_ROUTE = "exercise-12-3/failing/"
@@ -845,8 +890,9 @@ async def _check_a_failure_after_a_query(check, cached):
                f"raised; {len(left_open)} of those connections were still open {GIVE_UP:.0f} s "
                "later (under a server: one more for every failed computation, which is every "
                "request while a source is down)",
-               hint="close the computation's connections whether compute() succeeds or raises: "
-                    "in a `finally:` around it, `await sync_to_async(connections.close_all)()`")
+               hint=watch.hint("close the computation's connections whether compute() "
+                               "succeeds or raises: in a `finally:` around it, "
+                               "`await sync_to_async(connections.close_all)()`"))
 
 
 SYNC_CALLER_HINT = (
