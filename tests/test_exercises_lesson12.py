@@ -2591,6 +2591,34 @@ def test_12_8_a_stock_read_before_a_conditional_aupdate_is_refused(project):
                "inside the same transaction")
 
 
+def test_12_8_a_conditional_update_whose_row_count_is_ignored_is_named_so(project):
+    # A plain read, the check against it, then a conditional UPDATE whose count is ignored:
+    # when another request took the stock in between, it takes nothing and answers success.
+    from asgiref.sync import sync_to_async
+    from django.db import transaction
+    from django.db.models import F
+
+    from tutorial_project.capstone.stock import OutOfStock
+    from tutorial_project.catalog.models import Product
+
+    def take(sku, quantity):
+        with transaction.atomic():
+            stock = Product.objects.values_list("stock", flat=True).get(sku=sku)
+            if stock < quantity:
+                raise OutOfStock(f"only {stock}")
+            Product.objects.filter(sku=sku, stock__gte=quantity).update(
+                stock=F("stock") - quantity)
+            return stock - quantity
+
+    async def reserve(sku, quantity):
+        return await sync_to_async(take)(sku, quantity)
+
+    verdict = run(lesson12.check_reserve, reserve)
+    fails_with(verdict, "took nothing (the stock is still 1), yet answered success",
+               "its write changed no row", "raise OutOfStock when it is 0")
+    assert "still took" not in str(verdict), str(verdict)
+
+
 def test_12_8_a_stale_return_is_refused_by_the_rival_probe_alone(project):
     """The 20-request probe catches a stale return only if the requests interleave (they do,
     with its slow reads); the rival probe catches it on any machine, under any load."""

@@ -1854,6 +1854,11 @@ async def _reserve_with_a_rival(reserve, product, leave, start=5, wanted=2):
         yours = f"raised {type(outcome).__name__}: {outcome}" + (
             " (a 500 for the client, where OutOfStock would answer 409)"
             if type(outcome).__name__ == "IntegrityError" else "")
+    elif before_yours < wanted and stock == before_yours:
+        yours = (f"took nothing (the stock is still {stock}), yet answered success (returned "
+                 f"{outcome!r}): its write changed no row (a conditional update() that "
+                 "matched none?) and it answered as if it had. update() returns how many rows "
+                 "it changed: raise OutOfStock when it is 0")
     elif before_yours < wanted:
         yours = (f"still took {wanted} of the {before_yours} left (returned {outcome!r}), and "
                  f"the stock is {stock}: it sold items that were gone")
