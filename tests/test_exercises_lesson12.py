@@ -3002,3 +3002,35 @@ def test_12_8_view_answers_bad_input_with_4xx_json_and_writes_nothing(project):
     assert all("error" in body for status, body in answers.values() if status >= 400), answers
     assert answers["two"][1] == {"sku": lesson12.CHECK_SKU, "reserved": 2, "left": 3}
     assert left == 3  # only the one good request wrote
+
+
+def test_12_8_the_reserve_view_is_csrf_exempt_and_a_view_of_ones_own_gets_403(project):
+    # Lesson 12, step 8: under the project's MIDDLEWARE (CsrfViewMiddleware), a POST with no
+    # CSRF token reaches make_reserve's view, and gets 403 from a POST view without the exemption.
+    from django.http import JsonResponse
+
+    from tutorial_project import mount, unmount
+    from tutorial_project.capstone.views import make_reserve
+    from tutorial_project.course.exercises.probes import quiet_request_log
+    from tutorial_project.instruments.request_burst import asgi_client
+
+    async def reserve(sku, quantity):
+        return 7
+
+    async def mine(request):
+        return JsonResponse({"ok": True})
+
+    async def scenario():
+        mount("exercise-12-8/reserve/", make_reserve(reserve))
+        mount("exercise-12-8/mine/", mine)
+        try:
+            async with asgi_client() as client:
+                with quiet_request_log():
+                    return [(await client.post(f"/exercise-12-8/{route}/",
+                                               json={"sku": "CF-001", "quantity": 1})).status_code
+                            for route in ("reserve", "mine")]
+        finally:
+            unmount("exercise-12-8/reserve/")
+            unmount("exercise-12-8/mine/")
+
+    assert asyncio.run(scenario()) == [200, 403]
