@@ -1064,6 +1064,64 @@ def test_12_3_a_thread_of_its_own_in_a_copied_context_fails_with_a_hint(project)
     assert "a request that leaves leaves no database connection open" in str(verdict)
 
 
+def _closing_with(close):
+    """Like _on_its_own, with ``await close()`` in the finally."""
+    import contextvars
+
+    from asgiref.sync import ThreadSensitiveContext
+
+    def start(coroutine):
+        async def run():
+            async with ThreadSensitiveContext():
+                try:
+                    return await coroutine
+                finally:
+                    await close()
+
+        return asyncio.create_task(run(), context=contextvars.Context())
+
+    return _cached_keyed_by(lambda key: (asyncio.get_running_loop(), key), _aset, start)
+
+
+@pytest.mark.parametrize("close", ["thread_sensitive=False", "asyncio.to_thread"])
+def test_12_3_closing_on_a_pool_thread_fails_with_a_hint_that_names_it(project, close):
+    # The reference's design, but the close runs on a thread of the loop's pool: it closes
+    # that thread's connections, not the one the computation queried with.
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    cached = _closing_with(
+        (lambda: sync_to_async(connections.close_all, thread_sensitive=False)())
+        if close == "thread_sensitive=False" else
+        (lambda: asyncio.to_thread(connections.close_all)))
+    verdict = run(lesson12.check_cached, cached)
+    fails_with(verdict, "that connection was still open", "thread of the event loop's pool",
+               "thread_sensitive=False", "belongs to the thread that opened it",
+               "leave thread_sensitive at its default")
+    assert "contextvars.Context()" not in str(verdict), str(verdict)  # done already
+
+
+def test_12_3_closing_connection_looked_up_on_the_loop_fails_with_a_hint(project):
+    # Lesson 12's own counter-example: `connection` is looked up on the loop's thread.
+    from asgiref.sync import sync_to_async
+    from django.db import connection
+
+    verdict = run(lesson12.check_cached, _closing_with(lambda: sync_to_async(connection.close)()))
+    fails_with(verdict, "raised DatabaseError", "can only be used in that same thread",
+               "`connection.close` looks `connection` up on the thread that evaluates it",
+               "sync_to_async(connections.close_all)")
+    assert "await compute(), then store it" not in str(verdict), str(verdict)
+
+
+def test_12_3_closing_connection_looked_up_on_the_task_s_thread_also_passes(project):
+    from asgiref.sync import sync_to_async
+    from django.db import connection
+
+    verdict = run(lesson12.check_cached,
+                  _closing_with(lambda: sync_to_async(lambda: connection.close())()))
+    assert verdict, str(verdict)
+
+
 def test_12_3_a_sync_has_key_on_the_loop_fails_with_a_hint(project):
     from django.core.cache import cache
 
@@ -1753,6 +1811,59 @@ def test_12_5_caching_every_success_status_fails_with_a_hint(project):
         return middleware
 
     fails_with(run(lesson12.check_middleware, cache_control_middleware), "status_code == 200")
+
+
+def test_12_5_max_age_on_203_204_206_fails_with_a_hint(project):
+    @async_only_middleware
+    def cache_control_middleware(get_response):
+        async def middleware(request):
+            response = await get_response(request)
+            if "Cache-Control" not in response:
+                cacheable = response.status_code in (200, 203, 204, 206)  # a 204 is kept too
+                response["Cache-Control"] = "max-age=30" if cacheable else "no-store"
+            return response
+
+        return middleware
+
+    fails_with(run(lesson12.check_middleware, cache_control_middleware),
+               "a 204 got Cache-Control 'max-age=30'", "status_code == 200")
+
+
+def test_12_5_no_store_only_on_5xx_and_201_fails_with_a_hint(project):
+    @async_only_middleware
+    def cache_control_middleware(get_response):
+        async def middleware(request):
+            response = await get_response(request)
+            if "Cache-Control" not in response:
+                if response.status_code == 200:
+                    response["Cache-Control"] = "max-age=30"
+                elif response.status_code >= 500 or response.status_code == 201:
+                    response["Cache-Control"] = "no-store"  # a 400, 404, 3xx, 204: nothing
+            return response
+
+        return middleware
+
+    fails_with(run(lesson12.check_middleware, cache_control_middleware),
+               "a 400 got no Cache-Control at all", "a 404 got no Cache-Control at all",
+               "a 204 got no Cache-Control at all", "an `else:`")
+
+
+def test_12_5_a_status_test_written_the_other_way_round_also_passes(project):
+    @async_only_middleware
+    def cache_control_middleware(get_response):
+        async def middleware(request):
+            response = await get_response(request)
+            if response.get("Cache-Control") is None:
+                if response.status_code != 200:
+                    response.headers["Cache-Control"] = "no-store"
+                else:
+                    response.headers["Cache-Control"] = "max-age=30"
+            return response
+
+        return middleware
+
+    verdict = run(lesson12.check_middleware, cache_control_middleware)
+    assert verdict, str(verdict)
 
 
 def test_12_5_forgotten_await_fails_with_a_hint(project):
@@ -2480,6 +2591,34 @@ def test_12_8_a_stock_read_before_a_conditional_aupdate_is_refused(project):
                "inside the same transaction")
 
 
+def test_12_8_a_conditional_update_whose_row_count_is_ignored_is_named_so(project):
+    # A plain read, the check against it, then a conditional UPDATE whose count is ignored:
+    # when another request took the stock in between, it takes nothing and answers success.
+    from asgiref.sync import sync_to_async
+    from django.db import transaction
+    from django.db.models import F
+
+    from tutorial_project.capstone.stock import OutOfStock
+    from tutorial_project.catalog.models import Product
+
+    def take(sku, quantity):
+        with transaction.atomic():
+            stock = Product.objects.values_list("stock", flat=True).get(sku=sku)
+            if stock < quantity:
+                raise OutOfStock(f"only {stock}")
+            Product.objects.filter(sku=sku, stock__gte=quantity).update(
+                stock=F("stock") - quantity)
+            return stock - quantity
+
+    async def reserve(sku, quantity):
+        return await sync_to_async(take)(sku, quantity)
+
+    verdict = run(lesson12.check_reserve, reserve)
+    fails_with(verdict, "took nothing (the stock is still 1), yet answered success",
+               "its write changed no row", "raise OutOfStock when it is 0")
+    assert "still took" not in str(verdict), str(verdict)
+
+
 def test_12_8_a_stale_return_is_refused_by_the_rival_probe_alone(project):
     """The 20-request probe catches a stale return only if the requests interleave (they do,
     with its slow reads); the rival probe catches it on any machine, under any load."""
@@ -2863,3 +3002,35 @@ def test_12_8_view_answers_bad_input_with_4xx_json_and_writes_nothing(project):
     assert all("error" in body for status, body in answers.values() if status >= 400), answers
     assert answers["two"][1] == {"sku": lesson12.CHECK_SKU, "reserved": 2, "left": 3}
     assert left == 3  # only the one good request wrote
+
+
+def test_12_8_the_reserve_view_is_csrf_exempt_and_a_view_of_ones_own_gets_403(project):
+    # Lesson 12, step 8: under the project's MIDDLEWARE (CsrfViewMiddleware), a POST with no
+    # CSRF token reaches make_reserve's view, and gets 403 from a POST view without the exemption.
+    from django.http import JsonResponse
+
+    from tutorial_project import mount, unmount
+    from tutorial_project.capstone.views import make_reserve
+    from tutorial_project.course.exercises.probes import quiet_request_log
+    from tutorial_project.instruments.request_burst import asgi_client
+
+    async def reserve(sku, quantity):
+        return 7
+
+    async def mine(request):
+        return JsonResponse({"ok": True})
+
+    async def scenario():
+        mount("exercise-12-8/reserve/", make_reserve(reserve))
+        mount("exercise-12-8/mine/", mine)
+        try:
+            async with asgi_client() as client:
+                with quiet_request_log():
+                    return [(await client.post(f"/exercise-12-8/{route}/",
+                                               json={"sku": "CF-001", "quantity": 1})).status_code
+                            for route in ("reserve", "mine")]
+        finally:
+            unmount("exercise-12-8/reserve/")
+            unmount("exercise-12-8/mine/")
+
+    assert asyncio.run(scenario()) == [200, 403]

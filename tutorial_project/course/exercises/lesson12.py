@@ -11,15 +11,16 @@ import importlib
 import inspect
 import json
 import re
+import threading
 import time
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
 from django.core.cache import cache
 from django.core.exceptions import SynchronousOnlyOperation
-from django.http import JsonResponse
+from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.test import override_settings
 
 from tutorial_project.course.exercises.attempt import (
@@ -453,7 +454,9 @@ async def _check_cached(check, cached, sync_calls):
         return {"answer": 42}
 
     first = await attempt(check, lambda: cached("k", compute, 7), "cached(key, compute, 7)")
-    _stop_if_raised(check, first, "cached(key, compute, 7)", "await compute(), then store it")
+    _stop_if_raised(check, first, "cached(key, compute, 7)",
+                    OTHER_THREADS_CONNECTION_HINT if _is_other_threads_connection(first) else
+                    "await compute(), then store it")
     second = await attempt(check, lambda: cached("k", compute, 7), "a second call")
     left = _seconds_left("k")
     sync_names = sorted(set(sync_calls))
@@ -562,6 +565,23 @@ async def _check_cached(check, cached, sync_calls):
     await _check_a_request_leaving(check, cached)
     await _check_a_failure_after_a_query(check, cached)
     await _check_a_sync_caller(check, cached)
+
+
+OTHER_THREADS_CONNECTION_HINT = (
+    "`connection.close` looks `connection` up on the thread that evaluates it, the event "
+    "loop's, and gives that thread's DatabaseWrapper; sync_to_async then calls its close() on "
+    "another thread, and Django refuses to use a connection outside the thread that made it. "
+    "Let the lookup happen on the thread that ran the queries: "
+    "`await sync_to_async(connections.close_all)()` (close_all finds the connections of the "
+    "thread it runs on)")
+
+
+def _is_other_threads_connection(outcome):
+    """Did the answer use, on one thread, a DatabaseWrapper made on another?"""
+    from django.db import DatabaseError
+
+    return (isinstance(outcome, Raised) and isinstance(outcome.error, DatabaseError)
+            and "can only be used in that same thread" in str(outcome.error))
 
 
 FALSY = [("falsy-zero", 0), ("falsy-empty", {})]  # values a view may cache: no stock, no rows
@@ -708,6 +728,13 @@ async def _connections_watched(route, view, cache_key, used):
     watch = _Watch()
     database = connections.settings["default"]  # every thread's connection is made from it
     saved_age, database["CONN_MAX_AGE"] = database["CONN_MAX_AGE"], 0
+    close_all = connections.close_all
+
+    def noting_the_thread():  # which thread the answer's close_all ran on, for the hint
+        watch.closed_on.append(threading.current_thread())
+        close_all()
+
+    connections.close_all = noting_the_thread  # looked up when the answer calls it
     mount(route, view)
     try:
         with quiet_request_log():
@@ -718,6 +745,7 @@ async def _connections_watched(route, view, cache_key, used):
                 break
             await asyncio.sleep(0.05)
     finally:
+        del connections.close_all  # the class's own again
         unmount(route)
         database["CONN_MAX_AGE"] = saved_age
         await cache.adelete(cache_key)
@@ -728,6 +756,23 @@ async def _connections_watched(route, view, cache_key, used):
 @dataclass
 class _Watch:
     left_open: list | None = None  # the connections still open at the end
+    closed_on: list = field(default_factory=list)  # the threads connections.close_all ran on
+
+    def hint(self, otherwise):
+        """What to say of the connections left open: a close_all that ran, but never on the
+        thread that holds one of them, is named as such; ``otherwise`` for the rest."""
+        holders = {connection._thread_ident for connection in self.left_open or ()}
+        if not self.closed_on or holders & {thread.ident for thread in self.closed_on}:
+            return otherwise
+        pool = any(thread.name.startswith("asyncio") for thread in self.closed_on)
+        return (("your connections.close_all ran on a thread of the event loop's pool: "
+                 "sync_to_async(..., thread_sensitive=False) (or asyncio.to_thread) sends it "
+                 "there. " if pool else "your connections.close_all ran, on another thread. ")
+                + "A connection belongs to the thread that opened it, and close_all closes only "
+                "the connections of the thread it runs on, so it closed nothing of the "
+                "computation's. Close on the thread that ran the queries: leave thread_sensitive "
+                "at its default (True), `await sync_to_async(connections.close_all)()` inside "
+                "the task's `async with ThreadSensitiveContext():`")
 
 
 LEAVING_ROUTE = "exercise-12-3/leaving/"
@@ -794,7 +839,7 @@ async def _check_a_request_leaving(check, cached):
                f"on a thread that no request owns, and that connection was still open "
                f"{GIVE_UP:.0f} s after both requests had ended (under a server: one more for "
                "each client that leaves while a key is cold)",
-               hint=LEAVING_HINT)
+               hint=watch.hint(LEAVING_HINT))
 
 
 FAILING_ROUTE = "exercise-12-3/failing/"
@@ -845,8 +890,9 @@ async def _check_a_failure_after_a_query(check, cached):
                f"raised; {len(left_open)} of those connections were still open {GIVE_UP:.0f} s "
                "later (under a server: one more for every failed computation, which is every "
                "request while a source is down)",
-               hint="close the computation's connections whether compute() succeeds or raises: "
-                    "in a `finally:` around it, `await sync_to_async(connections.close_all)()`")
+               hint=watch.hint("close the computation's connections whether compute() "
+                               "succeeds or raises: in a `finally:` around it, "
+                               "`await sync_to_async(connections.close_all)()`"))
 
 
 SYNC_CALLER_HINT = (
@@ -1291,6 +1337,18 @@ async def check_middleware(check, middleware_factory):
     async def created(request):
         return JsonResponse({"id": 1}, status=201)
 
+    async def bad(request):  # the dashboard's own "unknown mode" answer
+        return JsonResponse({"error": "unknown mode"}, status=400)
+
+    async def missing(request):  # a 404 is cacheable by default (RFC 9111) without a header
+        return JsonResponse({"error": "no such page"}, status=404)
+
+    async def empty(request):
+        return HttpResponse(status=204)
+
+    async def moved(request):
+        return HttpResponseRedirect("/capstone/dashboard/")
+
     async def own(request):
         response = JsonResponse({"partial": True})
         response["Cache-Control"] = "no-store"
@@ -1306,7 +1364,10 @@ async def check_middleware(check, middleware_factory):
         response["Cache-Control"] = "max-age=60"
         return response
 
-    views = [("ok", ok), ("broken", broken), ("created", created), ("own", own),
+    others = {"broken": 502, "created": 201, "empty": 204, "moved": 302, "bad": 400,
+              "missing": 404}  # every status but 200, without a header of the view's own
+    views = [("ok", ok), ("broken", broken), ("created", created), ("empty", empty),
+             ("moved", moved), ("bad", bad), ("missing", missing), ("own", own),
              ("private", private), ("gone", gone)]
     returned = None  # what Django raised when the middleware returned a coroutine
     with watching_awaits() as unawaited, use_middleware(middleware_factory), quiet_request_log():
@@ -1339,12 +1400,15 @@ async def check_middleware(check, middleware_factory):
     await _refuse_loop_blocking(check, "a request through it", through_it)
     check.that(got["ok"] == "max-age=30", "a 200 gets Cache-Control: max-age=30",
                f"a 200 got Cache-Control {got['ok']!r}")
-    check.that(got["broken"] == "no-store" and got["created"] == "no-store",
-               "any other status gets Cache-Control: no-store",
-               "; ".join(f"a {code} got Cache-Control {got[name]!r}"
-                         for name, code in (("broken", 502), ("created", 201))
-                         if got[name] != "no-store"),
-               hint="only a 200 may be kept by a browser: compare status_code == 200")
+    wrong = [f"a {code} got " + (f"Cache-Control {got[name]!r}" if got[name] else
+                                 "no Cache-Control at all")
+             for name, code in others.items() if got[name] != "no-store"]
+    check.that(not wrong, "any other status gets Cache-Control: no-store",
+               "; ".join(wrong) + (" (without the header a browser or proxy may keep a 404, "
+                                   "a 301 and others by its own rules)"
+                                   if any("at all" in line for line in wrong) else ""),
+               hint="only a 200 may be kept by a browser: compare status_code == 200, and give "
+                    "every other status no-store (an `else:`, not a list of the statuses)")
     own = {"own": "no-store", "private": "private, max-age=5", "gone": "max-age=60"}
     changed = [f"{own[name]!r} became {got[name]!r}" for name in own if got[name] != own[name]]
     check.that(not changed, "a view's own Cache-Control is kept, whatever the status",
@@ -1790,6 +1854,11 @@ async def _reserve_with_a_rival(reserve, product, leave, start=5, wanted=2):
         yours = f"raised {type(outcome).__name__}: {outcome}" + (
             " (a 500 for the client, where OutOfStock would answer 409)"
             if type(outcome).__name__ == "IntegrityError" else "")
+    elif before_yours < wanted and stock == before_yours:
+        yours = (f"took nothing (the stock is still {stock}), yet answered success (returned "
+                 f"{outcome!r}): its write changed no row (a conditional update() that "
+                 "matched none?) and it answered as if it had. update() returns how many rows "
+                 "it changed: raise OutOfStock when it is 0")
     elif before_yours < wanted:
         yours = (f"still took {wanted} of the {before_yours} left (returned {outcome!r}), and "
                  f"the stock is {stock}: it sold items that were gone")
