@@ -261,15 +261,15 @@ async def cart_reference(request):
 
 async def cart_copied_then_appended(request):  # right, written differently
     cart = list(await request.session.aget("cart") or [])
-    if "add" in request.GET:
-        cart.append(request.GET["add"])
+    if sku := request.GET.get("add"):
+        cart.append(sku)
         await request.session.aset("cart", cart)
     return JsonResponse({"cart": cart})
 
 
 async def cart_saved_on_every_request(request):  # review 09-s32b: a session for every visitor
     cart = await request.session.aget("cart", [])
-    if "add" in request.GET:
+    if request.GET.get("add"):
         cart.append(request.GET["add"])
     await request.session.aset("cart", cart)
     return JsonResponse({"cart": cart})
@@ -335,6 +335,14 @@ async def cart_in_a_pool_thread(request):  # the session's query in the loop's p
 
 async def cart_to_thread(request):  # the same pool, by asyncio.to_thread
     return JsonResponse({"cart": await asyncio.to_thread(_add_to_the_sync_session, request)})
+
+
+async def cart_appends_an_empty_sku(request):  # "add" in request.GET: ?add= appends ""
+    cart = await request.session.aget("cart", [])
+    if "add" in request.GET:
+        cart = [*cart, request.GET["add"]]
+        await request.session.aset("cart", cart)
+    return JsonResponse({"cart": cart})
 
 
 async def cart_checks_the_product_in_a_pool_thread(request):
@@ -461,6 +469,8 @@ def test_cart(project, recwarn):
         pool = run(check_cart_view, wrong)
         assert not pool and "database connection(s) in the event loop's default executor" in str(
             pool) and "request.session.aget" in str(pool), (wrong.__name__, str(pool))
+    empty = run(check_cart_view, cart_appends_an_empty_sku)
+    assert not empty and "?add= with no SKU" in str(empty) and "non-empty SKU" in str(empty)
     own = run(check_cart_view, cart_checks_the_product_in_a_pool_thread)
     assert not own and "an ORM call of your own" in str(own), str(own)
     every = run(check_cart_view, cart_saved_on_every_request)
@@ -492,7 +502,7 @@ def test_cart(project, recwarn):
     assert not created and "the status is not 200" in str(created), str(created)
     assert "does not mark the session as modified" not in str(created), str(created)
     no_add = run(check_cart_view, cart_404_without_an_add)
-    assert not no_add and "another visitor got 404" in str(no_add), str(no_add)
+    assert not no_add and "?add= with no SKU: 404" in str(no_add), str(no_add)
     assert "answer it 200" in str(no_add), str(no_add)
     SHARED_CART.clear()
     shared = run(check_cart_view, cart_in_a_global)

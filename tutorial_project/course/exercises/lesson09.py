@@ -323,6 +323,7 @@ async def check_cart_view(check, view):
                     client = AsyncClient()
                     for sku in ["BK-001", "CF-002", "BK-001"]:
                         steps.append((sku, *await _get(client, f"/{route}", add=sku)))
+                    empty, empty_error = await _get(client, f"/{route}", add="")
                     other, other_error = await _get(AsyncClient(), f"/{route}")
                 loop_cpu = cpu.longest if loop_cpu is None else min(loop_cpu, cpu.longest)
                 if loop_cpu < CPU_STALL or blocking:
@@ -376,6 +377,18 @@ async def check_cart_view(check, view):
             f"{{'cart': {list(expected)}}}",
             hint=hint,
         )
+    empty_body = _json_or_none(empty) if empty is not None else None
+    check.that(  # review 09-s34d: an empty SKU appended passed
+        empty is not None and empty.status_code == 200 and empty_body == {"cart": expected},
+        "?add= with no SKU adds nothing",
+        f"?add= with no SKU: {empty_error or f'{empty.status_code} {empty_body!r}'}, "
+        f"expected {{'cart': {expected}}}",
+        hint=("a request without a SKU is an ordinary request for the cart: answer it 200 "
+              "with the cart")
+        if empty is not None and empty_body == {"cart": expected} else
+        "append only a non-empty SKU: `if sku:` is false for a missing ?add= and for an "
+        "empty one alike",
+    )
     other_body = _json_or_none(other) if other is not None else None
     check.that(
         other is not None and other.status_code == 200 and other_body == {"cart": []},

@@ -1158,8 +1158,9 @@ async def check_dashboard_events(check, dashboard_events):
         "when the client leaves at a yield (aclose()), the fetches still running are cancelled",
         f"the client left after the first event, yet {still_running} fetch(es) kept running "
         f"({sum(leaving.answered.values()) - 1} answered for nobody)",
-        hint="create the tasks yourself and cancel them in a `finally:` around the loop "
-             "(asyncio.as_completed does not cancel them)",
+        hint="create the tasks yourself and cancel them in a `finally:` around the loop: "
+             "closing the generator cancels none of them (nor do asyncio.as_completed and "
+             "asyncio.wait)",
     )
     cancelled = FakeUpstream(ARRIVAL)
     async with in_process_client(cancelled) as client:
