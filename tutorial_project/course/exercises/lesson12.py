@@ -1408,8 +1408,10 @@ async def check_middleware(check, middleware_factory):
                "; ".join(wrong) + (" (without the header a browser or proxy may keep a 404, "
                                    "a 301 and others by its own rules)"
                                    if any("at all" in line for line in wrong) else ""),
-               hint="only a 200 may be kept by a browser: compare status_code == 200, and give "
-                    "every other status no-store (an `else:`, not a list of the statuses)")
+               hint="the exercise lets caches keep a 200 only (HTTP lets them keep some other "
+                    "statuses too, and a browser or proxy may, by its own rules): compare "
+                    "status_code == 200, and give every other status no-store (an `else:`, "
+                    "not a list of the statuses)")
     own = {"own": "no-store", "private": "private, max-age=5", "gone": "max-age=60"}
     changed = [f"{own[name]!r} became {got[name]!r}" for name in own if got[name] != own[name]]
     check.that(not changed, "a view's own Cache-Control is kept, whatever the status",
@@ -1810,9 +1812,10 @@ LEFT_HINT = (
 PG_HINT = (
     "SQLite lets it pass because this project's transactions begin with BEGIN IMMEDIATE (one "
     "writer at a time); PostgreSQL lets another transaction commit between your read and your "
-    "write. Read the row with select_for_update() inside atomic() before any plain read of it, "
-    "and use what that read returned in the same outermost atomic() block (the lock lasts "
-    "until that block ends: a write in a second atomic() block is unprotected); or let the "
+    "write. Decide on a read made with select_for_update() inside atomic() (a plain read from "
+    "before the lock is stale), and use what that read returned in the same outermost "
+    "atomic() block (the lock lasts until that block ends: a write in a second atomic() "
+    "block is unprotected); or let the "
     "database check and take in one statement: "
     "filter(sku=sku, stock__gte=quantity).update(stock=F('stock') - quantity), and raise "
     "OutOfStock if it changed no row. A lock in Python (asyncio.Lock, threading.Lock) does not "
