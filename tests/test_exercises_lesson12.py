@@ -1866,6 +1866,26 @@ def test_12_5_a_status_test_written_the_other_way_round_also_passes(project):
     assert verdict, str(verdict)
 
 
+def test_12_5_reading_the_body_breaks_a_stream_and_fails_with_a_hint(project):
+    """An ETag-like touch of response.content: fine on a JsonResponse, an AttributeError (a
+    500) on the dashboard's StreamingHttpResponse (review 12-s34d)."""
+    @async_only_middleware
+    def cache_control_middleware(get_response):
+        async def middleware(request):
+            response = await get_response(request)
+            if not response.has_header("Cache-Control"):
+                fresh = response.status_code == 200 and response.content
+                response["Cache-Control"] = "max-age=30" if fresh else "no-store"
+            return response
+
+        return middleware
+
+    verdict = run(lesson12.check_middleware, cache_control_middleware)
+    assert not verdict and "a StreamingHttpResponse came out as 500" in str(verdict), str(
+        verdict)
+    assert "never the body" in str(verdict), str(verdict)
+
+
 def test_12_5_forgotten_await_fails_with_a_hint(project):
     @async_only_middleware
     def cache_control_middleware(get_response):

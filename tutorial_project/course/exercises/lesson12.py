@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 
 from django.core.cache import cache
 from django.core.exceptions import SynchronousOnlyOperation
-from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import HttpResponse, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
 from django.test import override_settings
 
 from tutorial_project.course.exercises.attempt import (
@@ -1365,11 +1365,17 @@ async def check_middleware(check, middleware_factory):
         response["Cache-Control"] = "max-age=60"
         return response
 
+    async def stream(request):  # as the dashboard's SSE view answers: no .content to read
+        async def events():
+            yield b"data: 1\n\n"
+
+        return StreamingHttpResponse(events(), content_type="text/event-stream")
+
     others = {"broken": 502, "created": 201, "empty": 204, "moved": 302, "bad": 400,
               "missing": 404}  # every status but 200, without a header of the view's own
     views = [("ok", ok), ("broken", broken), ("created", created), ("empty", empty),
              ("moved", moved), ("bad", bad), ("missing", missing), ("own", own),
-             ("private", private), ("gone", gone)]
+             ("private", private), ("gone", gone), ("stream", stream)]
     returned = None  # what Django raised when the middleware returned a coroutine
     with watching_awaits() as unawaited, use_middleware(middleware_factory), quiet_request_log():
         try:
@@ -1383,6 +1389,9 @@ async def check_middleware(check, middleware_factory):
             error = answers["ok"].exc_info and answers["ok"].exc_info[1]
             error = error and f"{type(error).__name__}: {error}"
             got = {name: r.headers.get("Cache-Control") for name, r in answers.items()}
+            streamed = answers["stream"].status_code
+            streamed_error = answers["stream"].exc_info and answers["stream"].exc_info[1]
+            streamed_error = streamed_error and f"{type(streamed_error).__name__}: {streamed_error}"
             del answers  # a failed request's traceback holds its frames (and their coroutines)
     # Django's own coroutine is the one left unawaited: name the call the learner wrote.
     if returned or any("_get_response_async" in found for found in unawaited):
@@ -1412,6 +1421,12 @@ async def check_middleware(check, middleware_factory):
                     "statuses too, and a browser or proxy may, by its own rules): compare "
                     "status_code == 200, and give every other status no-store (an `else:`, "
                     "not a list of the statuses)")
+    check.that(streamed == 200, "a streaming response (as the dashboard's SSE) passes through it",
+               f"a StreamingHttpResponse came out as {streamed}"
+               + (f" ({streamed_error})" if streamed_error else ""),
+               hint="a streaming response has no .content (it raises AttributeError): a "
+                    "middleware that sets headers reads only the status and the headers, never "
+                    "the body")
     own = {"own": "no-store", "private": "private, max-age=5", "gone": "max-age=60"}
     changed = [f"{own[name]!r} became {got[name]!r}" for name in own if got[name] != own[name]]
     check.that(not changed, "a view's own Cache-Control is kept, whatever the status",
