@@ -21,6 +21,7 @@ from tutorial_project.course.exercises.expect import (
     must_be_async,
     sync_cache_calls_on_this_thread,
 )
+from tutorial_project.course.exercises.probes import default_executor
 from tutorial_project.instruments.servers import serve_in_process
 from tutorial_project.playground import mount, unmount
 
@@ -525,21 +526,6 @@ class _ThreadPerJob(ThreadPoolExecutor):
 
 
 @contextlib.contextmanager
-def _a_thread_per_job_default_executor():
-    """The running loop's default executor (asyncio.to_thread, run_in_executor(None, ...),
-    sync_to_async(thread_sensitive=False)) is a _ThreadPerJob during the block."""
-    loop = asyncio.get_running_loop()
-    previous = getattr(loop, "_default_executor", None)
-    executor = _ThreadPerJob(thread_name_prefix="asyncio")
-    loop.set_default_executor(executor)
-    try:
-        yield
-    finally:
-        loop._default_executor = previous  # None: the loop makes a new one when next needed
-        executor.shutdown(wait=False)
-
-
-@contextlib.contextmanager
 def _quiet_request_log():
     """The probe's own 500s are reported in the verdict; no log lines above it.
 
@@ -927,7 +913,8 @@ async def check_stock_then_wait(check, stock_then_wait):
     try:
         with _quiet_request_log(), _watching_upstream_calls(CLIENTS) as watch, \
                 _the_checks_client_gives_up() as client_gave_up, \
-                _a_thread_per_job_default_executor():
+                default_executor(asyncio.get_running_loop(),
+                                 _ThreadPerJob(thread_name_prefix="asyncio")):
             async with serve_in_process() as url:
 
                 async def burst(route):

@@ -31,7 +31,7 @@ from tutorial_project.course.exercises.expect import (
     made_by_the_surroundings,
     must_be_async,
 )
-from tutorial_project.course.exercises.probes import call_view
+from tutorial_project.course.exercises.probes import call_view, default_executor
 from tutorial_project.instruments.heartbeat import Heartbeat
 from tutorial_project.playground import mount, unmount
 
@@ -689,19 +689,11 @@ def _locks_taken_by_the_answer():
         sys.setprofile(previous_here)
 
 
-@contextlib.contextmanager
 def _a_fresh_default_executor(loop, thread_name_prefix=""):
     """New threads for the loop's default executor (sync_to_async(thread_sensitive=False)
     and asyncio.to_thread run there) during the block, so that a profile hook set for new
     threads sees them, and a database connection used there is a new one."""
-    previous = getattr(loop, "_default_executor", None)
-    fresh = ThreadPoolExecutor(thread_name_prefix=thread_name_prefix)
-    loop.set_default_executor(fresh)
-    try:
-        yield
-    finally:
-        loop._default_executor = previous
-        fresh.shutdown(wait=False)
+    return default_executor(loop, ThreadPoolExecutor(thread_name_prefix=thread_name_prefix))
 
 
 def _blocked(blocking, stall):

@@ -81,3 +81,17 @@ def quiet_request_log():
         yield
     finally:
         logger.setLevel(level)
+
+
+@contextmanager
+def default_executor(loop, executor):
+    """``executor`` is ``loop``'s default executor during the block (asyncio.to_thread,
+    run_in_executor(None, ...) and sync_to_async(thread_sensitive=False) run there); then
+    the one before comes back and ``executor`` is shut down."""
+    previous = getattr(loop, "_default_executor", None)
+    loop.set_default_executor(executor)
+    try:
+        yield executor
+    finally:
+        loop._default_executor = previous  # None: the loop makes a new one when next needed
+        executor.shutdown(wait=False)
