@@ -864,23 +864,35 @@ def _cached_keyed_by(slot, store, start=asyncio.create_task, read=None,
     return cached
 
 
-def _on_its_own(coroutine):
-    """A task in an empty context, with a thread of its own, closing its connections."""
-    import contextvars
-
-    from asgiref.sync import ThreadSensitiveContext, sync_to_async
+async def _close_all_here():
+    from asgiref.sync import sync_to_async
     from django.db import connections
 
-    async def run():
-        async with ThreadSensitiveContext():
-            try:
-                return await coroutine
-            finally:
-                await sync_to_async(connections.close_all)()
-
-    return asyncio.create_task(run(), context=contextvars.Context())
+    await sync_to_async(connections.close_all)()
 
 
+def _a_task_with_a_thread_of_its_own(close=_close_all_here, empty_context=True):
+    """What starts the computation: a task with its own ThreadSensitiveContext that awaits
+    ``close()`` when done, in an empty context (the reference) or a copy of the caller's."""
+    import contextvars
+
+    from asgiref.sync import ThreadSensitiveContext
+
+    def start(coroutine):
+        async def run():
+            async with ThreadSensitiveContext():
+                try:
+                    return await coroutine
+                finally:
+                    await close()
+
+        return asyncio.create_task(
+            run(), context=contextvars.Context() if empty_context else None)
+
+    return start
+
+
+_on_its_own = _a_task_with_a_thread_of_its_own()
 _like_the_reference = _on_its_own
 
 
@@ -1043,21 +1055,8 @@ def test_12_3_a_thread_of_its_own_in_a_copied_context_fails_with_a_hint(project)
     # A ThreadSensitiveContext and close_all, but in the caller's (copied) context: under a
     # sync caller the task inherits the caller's executor, which asgiref prefers, so its
     # close_all closes the caller's connection. Through ASGIHandler it passes.
-    from asgiref.sync import ThreadSensitiveContext, sync_to_async
-    from django.db import connections
-
-    def in_a_copied_context(coroutine):
-        async def run():
-            async with ThreadSensitiveContext():
-                try:
-                    return await coroutine
-                finally:
-                    await sync_to_async(connections.close_all)()
-
-        return asyncio.create_task(run())
-
     cached = _cached_keyed_by(lambda key: (asyncio.get_running_loop(), key), _aset,
-                              in_a_copied_context)
+                              _a_task_with_a_thread_of_its_own(empty_context=False))
     verdict = run(lesson12.check_cached, cached)
     fails_with(verdict, "Cannot operate on a closed database", "contextvars.Context()",
                "a copied context carries the caller's executor")
@@ -1065,22 +1064,9 @@ def test_12_3_a_thread_of_its_own_in_a_copied_context_fails_with_a_hint(project)
 
 
 def _closing_with(close):
-    """Like _on_its_own, with ``await close()`` in the finally."""
-    import contextvars
-
-    from asgiref.sync import ThreadSensitiveContext
-
-    def start(coroutine):
-        async def run():
-            async with ThreadSensitiveContext():
-                try:
-                    return await coroutine
-                finally:
-                    await close()
-
-        return asyncio.create_task(run(), context=contextvars.Context())
-
-    return _cached_keyed_by(lambda key: (asyncio.get_running_loop(), key), _aset, start)
+    """Like the reference, with ``await close()`` in the finally."""
+    return _cached_keyed_by(lambda key: (asyncio.get_running_loop(), key), _aset,
+                            _a_task_with_a_thread_of_its_own(close))
 
 
 @pytest.mark.parametrize("close", ["thread_sensitive=False", "asyncio.to_thread"])
