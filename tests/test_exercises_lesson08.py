@@ -298,50 +298,33 @@ def test_what_limited_rejects_rules_between_the_cases():
     assert "several times the work" in str(verdict)
 
 
-def tool_at_seven_tenths(run):
-    """A load tool at 0.7 of a core called its own limit."""
-    if run["tool_cpu"] >= 0.7:
-        return "load generator"
-    return what_limited(run)
+def calling_it_sooner(limit, share):
+    """The reference rule, but with a pool full (limit "queue") or the machine full (limit
+    "machine") from ``share`` of its cap or of the cores: a threshold set too low."""
+    def rule(run):
+        quiet = run["tool_cpu"] < 0.85 and run["server_cpu"] < 0.85
+        pool_share = run["rps"] * run["work"] / run["pool"] if run["pool"] else 0
+        if quiet and limit == "queue" and pool_share >= share:
+            return "queue"
+        if quiet and limit == "machine" and pool_share < 0.5 and (
+                run["machine_busy"] >= share * run["cores"]):
+            return "machine"
+        return what_limited(run)
 
-
-def pool_at_a_quarter_of_its_cap(run):
-    """A pool serving a quarter of its cap called full."""
-    if run["tool_cpu"] < 0.85 and run["server_cpu"] < 0.85 and run["pool"] and (
-            run["rps"] >= 0.25 * run["pool"] / run["work"]):
-        return "queue"
-    return what_limited(run)
-
-
-def pool_full_at_35_percent(run):
-    if run["tool_cpu"] < 0.85 and run["server_cpu"] < 0.85 and run["pool"] and (
-            run["rps"] >= 0.35 * run["pool"] / run["work"]):
-        return "queue"
-    return what_limited(run)
-
-
-def machine_at_three_quarters_of_the_cores(run):
-    if run["tool_cpu"] < 0.85 and run["server_cpu"] < 0.85 and not (
-            run["pool"] and run["rps"] >= 0.5 * run["pool"] / run["work"]) and (
-            run["machine_busy"] >= 0.75 * run["cores"]):
-        return "machine"
-    return what_limited(run)
+    rule.__name__ = f"{limit}_from_{share}"
+    return rule
 
 
 def test_what_limited_refuses_thresholds_between_the_cases():
-    verdict = check_what_limited(pool_full_at_35_percent)
-    assert not verdict and "40 % of the pool's cap" in str(verdict), str(verdict)
-    verdict = check_what_limited(machine_at_three_quarters_of_the_cores)
-    assert not verdict and "1.6 of 2 cores busy" in str(verdict), str(verdict)
-
-
-def test_what_limited_refuses_low_tool_and_pool_thresholds():
-    verdict = check_what_limited(tool_at_seven_tenths)
-    assert not verdict and "locust at 0.75 of a core" in str(verdict)
-    assert "you said 'load generator'" in str(verdict)
-    verdict = check_what_limited(pool_at_a_quarter_of_its_cap)
-    assert not verdict and "under a third of the pool's cap" in str(verdict)
-    assert "you said 'queue'" in str(verdict)
+    for (limit, share), story in {
+        ("queue", 0.25): "under a third of the pool's cap",
+        ("queue", 0.35): "40 % of the pool's cap",
+        ("machine", 0.75): "1.6 of 2 cores busy",
+    }.items():
+        verdict = check_what_limited(calling_it_sooner(limit, share))
+        assert not verdict and story in str(verdict), (limit, share, str(verdict))
+        assert f"you said '{limit}'" in str(verdict), (limit, share)
+    # a tool at 0.7 of a core called the limit: with_thresholds(0.7, ...) in the test below
 
 
 def test_what_limited_needs_the_work():
