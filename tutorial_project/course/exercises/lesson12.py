@@ -6,13 +6,16 @@ the steps not solved yet, so the lesson's demos serve, stream and load the learn
 """
 
 import asyncio
+import collections
 import functools
+import gc
 import importlib
 import inspect
 import json
 import re
 import threading
 import time
+import weakref
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -629,9 +632,6 @@ LOOP_LEAK_HINT = (
 async def _check_loops_left_behind(check, cached):
     """As WSGI runs async views: each request through async_to_sync, in a new event loop,
     with five callers at a cold key. Does what cached() keeps grow with every loop?"""
-    import gc
-    import weakref
-
     before = _kept_sizes(cached)
     outcomes = await asyncio.to_thread(_in_fresh_loops, cached)
     # Held until every request has run: a freed loop's id may come back for the next one.
@@ -661,8 +661,6 @@ async def _check_loops_left_behind(check, cached):
 def _in_fresh_loops(cached):
     """The LOOPS event loops, each made by one async_to_sync call from a thread of its own (a
     fresh context, as a WSGI worker's); a string for a call that failed."""
-    import threading
-
     from asgiref.sync import async_to_sync
 
     async def compute():
@@ -694,9 +692,6 @@ def _in_fresh_loops(cached):
 
 def _kept_sizes(cached):
     """name -> len of each container cached() can reach: its closure, defaults and globals."""
-    import collections
-    import weakref
-
     function = inspect.unwrap(getattr(cached, "__func__", cached))
     places = dict(getattr(function, "__globals__", {}))
     code = getattr(function, "__code__", None)
@@ -911,8 +906,6 @@ async def _check_a_sync_caller(check, cached):
     has added a row inside transaction.atomic(), not committed. Does cached() return, and is
     the caller's transaction still usable afterwards? (Whether compute() sees the row is not
     asked: only asgiref internals tell a task that its caller is sync.)"""
-    import threading
-
     outcome = {}
     thread = threading.Thread(target=_sync_caller_in_a_transaction, args=(cached, outcome),
                               daemon=True)  # a fresh context, as a sync test's thread has
@@ -1069,8 +1062,6 @@ async def _check_a_failure_for_every_caller(check, cached):
 
 def _in_two_loops_at_once(cached):
     """Two threads, each with its own event loop, send ten callers for one key together."""
-    import threading
-
     computing, start = set(), threading.Barrier(2)
 
     async def compute():  # held until the other loop is computing too, or has had time to join
