@@ -1918,12 +1918,7 @@ def _waits_between_two_requests(wait):
     from tutorial_project.dashboard.clients import default_upstream
 
     async def test_partial_failure(client):
-        response = await client.get("?news=fail")
-        body = json.loads(response.content)
-        assert response.status_code == 200 and response["Cache-Control"] == "no-store"
-        assert body["partial"] is True and body["news"] is None
-        assert body["errors"]["news"]["error"] == "bad_status"
-        assert body["weather"] and body["stocks"]
+        await partial_failure_test(client)  # the first answer, checked as the reference does
         before = default_upstream.calls["/news"]
         await wait()
         await client.get("?news=fail")
