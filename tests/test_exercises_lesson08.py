@@ -778,6 +778,24 @@ async def blocks_by_another_name_50ms(request):
     return JsonResponse({"in_stock": in_stock})
 
 
+_LATE_ONES = []  # requests of late_ones_hold_a_connection served so far
+
+
+async def late_ones_hold_a_connection(request):
+    """The check's patience ends while the late requests are between their query and their
+    close, holding their connection as they should at that point: not a connection left open."""
+    from tutorial_project.catalog.models import Product
+
+    _LATE_ONES.append(request)
+    arrived = len(_LATE_ONES)
+    in_stock = await Product.objects.filter(stock__gt=0).acount()
+    if lesson08.CLIENTS * 3 // 4 < arrived <= lesson08.CLIENTS:  # the burst's last 5
+        await asyncio.sleep(2 * lesson08.PATIENCE + 1)  # past the patience, even when loaded
+    await sync_to_async(close_connection)()
+    await upstream(_ms(request))
+    return JsonResponse({"in_stock": in_stock})
+
+
 async def forgets_to_await_the_close(request):
     from tutorial_project.catalog.models import Product
 
@@ -1219,6 +1237,15 @@ def test_stock_then_wait_rejects_mistakes(project):
     assert "async ORM" not in str(verdict)
     verdict = asyncio.run(check_stock_then_wait(sync_view))
     assert not verdict and "not an async function" in str(verdict)
+
+
+def test_stock_then_wait_counts_open_connections_only_when_all_came(project):
+    _LATE_ONES.clear()
+    verdict = asyncio.run(check_stock_then_wait(late_ones_hold_a_connection))
+    # refused for the requests that were not in when the patience ended, not for the
+    # connections those held then
+    assert not verdict and "requests were waiting in upstream()" in str(verdict), str(verdict)
+    assert "still open" not in str(verdict)
 
 
 def test_stock_then_wait_rejects_waits_one_after_another_fast(project):
