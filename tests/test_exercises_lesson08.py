@@ -863,6 +863,15 @@ async def closes_old_connections(request):
     return JsonResponse({"in_stock": in_stock})
 
 
+async def answers_the_count_as_text(request):
+    from tutorial_project.catalog.models import Product
+
+    in_stock = await Product.objects.filter(stock__gt=0).acount()
+    await sync_to_async(close_connection)()
+    await upstream(_ms(request))
+    return JsonResponse({"in_stock": str(in_stock)})
+
+
 async def answers_201(request):
     from tutorial_project.catalog.models import Product
 
@@ -1232,6 +1241,9 @@ def test_stock_then_wait_rejects_mistakes(project):
     verdict = asyncio.run(check_stock_then_wait(closes_inside_atomic))
     assert not verdict and "inside an atomic() block 20 times" in str(verdict), str(verdict)
     assert "silently lost" in str(verdict) and "a rule of this exercise" in str(verdict)
+    verdict = asyncio.run(check_stock_then_wait(answers_the_count_as_text))
+    assert not verdict and "sent as a string" in str(verdict)
+    assert "filter(stock__gt=0)" not in str(verdict)
     verdict = asyncio.run(check_stock_then_wait(answers_201))
     assert not verdict and "answered [201]" in str(verdict) and "status 200" in str(verdict)
     assert "async ORM" not in str(verdict)
