@@ -12,7 +12,9 @@ import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from importlib import import_module
+from unittest import mock
 
+import django
 from asgiref.sync import ThreadSensitiveContext
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -717,15 +719,23 @@ AINCR_HINT = ("`aadd` + `aincr` is right on Django 6.1 with a backend that has i
               "(local memory, Redis, Memcached: 6.1's aincr hands off to it in one hop), and "
               "loses hits on 5.2, where aincr is an aget then an aset. The exercise asks for a "
               "counter right on both (a project still on 5.2 LTS, an app that supports both), "
-              "so this check runs 5.2's aincr on every version. `await "
-              "sync_to_async(cache.incr)(key)` is atomic on both")
+              "so this check runs 5.2's aincr on every version (and shows your code 5.2's "
+              "django.VERSION; a VERSION imported before the check keeps its own). `await "
+              "sync_to_async(cache.incr)(key)` is atomic on both, and on 6.1 it is that same "
+              "one hop")
+
+
+# What the answer reads as django.VERSION during the check: its cache's aincr is 5.2's, so an
+# answer that branches on the version (aincr on 6.1 only) takes its 5.2 branch, as on 5.2.
+AS_DJANGO_5_2 = (5, 2, 0, "final", 0)
 
 
 @exercise("09.3", "A hit counter that loses no hit")
 async def check_count_hit(check, count_hit):
     must_be_async(check, count_hit, "count_hit", "page")
     outside = caches["default"]  # this thread's cache object before the check swaps its own in
-    with override_settings(CACHES=PROBE_CACHES):
+    with override_settings(CACHES=PROBE_CACHES), mock.patch.object(
+            django, "VERSION", min(django.VERSION, AS_DJANGO_5_2)):
         probe = caches["default"]
         await probe.aclear()
         with _learner_code_watched() as never_awaited, loop_blocking_calls() as blocking:
