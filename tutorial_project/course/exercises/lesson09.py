@@ -169,7 +169,8 @@ STALL = 0.25
 TIMINGS = 3
 # CPU work on the loop calls nothing the watch names (hashing a password, parsing a big
 # payload): its longest step is timed in the thread's own CPU time, which the machine's load
-# does not add to. The reference's is a few ms.
+# adds far less to than to the wall clock (a hash's CPU grew by up to half at load 10-15).
+# The reference's is a few ms.
 CPU_STALL = 0.05
 CPU_HINT = ("CPU work belongs in a thread: run it (hashing a password, as the lesson's first "
             "section shows, or parsing a large payload) with sync_to_async(...) or "
@@ -747,14 +748,15 @@ async def check_count_hit(check, count_hit):
                 except Exception as raised:
                     first, error = None, f"{type(raised).__name__}: {raised}"
             built = _NetworkLikeLocMemCache.built - built_before
-            loop_cpu = cpu.longest
+            loop_cpu, stall = cpu.longest, heartbeat.longest_gap
             for retry in range(1, TIMINGS):  # timed again, on pages of their own, as 09.1 does
-                if loop_cpu < CPU_STALL or blocking or error or hasattr(first, "close"):
+                if ((loop_cpu < CPU_STALL and stall < STALL) or blocking or error
+                        or hasattr(first, "close")):
                     break
-                async with LoopCPU() as cpu:
+                async with Heartbeat(every=0.005) as heartbeat, LoopCPU() as cpu:
                     with contextlib.suppress(Exception):
                         await count_hit(f"exercise-{retry}")
-                loop_cpu = min(loop_cpu, cpu.longest)
+                loop_cpu, stall = min(loop_cpu, cpu.longest), min(stall, heartbeat.longest_gap)
             if hasattr(first, "close"):  # a coroutine returned, not awaited
                 first.close()
                 never_awaited.append("count_hit returned a coroutine")
@@ -768,9 +770,9 @@ async def check_count_hit(check, count_hit):
         check.that(loop_cpu < CPU_STALL,  # CPU work calls nothing the watch names
                    f"no step of a hit held the loop for {CPU_STALL * 1000:.0f} ms of CPU or more",
                    _cpu_on_the_loop("a hit", loop_cpu), hint=CPU_HINT)
-        check.that(not blocking and heartbeat.longest_gap < STALL,
+        check.that(not blocking and stall < STALL,
                    "a hit never blocked the event loop",
-                   f"a hit blocked the event loop ({_blocked(blocking, heartbeat.longest_gap)})",
+                   f"a hit blocked the event loop ({_blocked(blocking, stall)})",
                    hint=BLOCKING_HINT)
         if first == 1 and await probe.aget("hits:exercise") is None:
             counted_outside = await outside.aget("hits:exercise")
