@@ -88,6 +88,30 @@ async def whoami_manual_session_hash_checked(request):  # still skips is_active,
     return JsonResponse({"username": user.username if user else None})
 
 
+async def whoami_remembered_in_the_session(request):  # a ban or a password change is missed
+    username = await request.session.aget("who")
+    if username is None:
+        user = await request.auser()
+        if not user.is_authenticated:
+            return JsonResponse({"username": None})
+        username = user.username
+        await request.session.aset("who", username)
+    return JsonResponse({"username": username})
+
+
+_WHO_BY_SESSION = {}
+
+
+async def whoami_remembered_by_cookie(request):  # the same, in the process's memory
+    from django.conf import settings
+
+    key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+    if key not in _WHO_BY_SESSION:
+        user = await request.auser()
+        _WHO_BY_SESSION[key] = user.username if user.is_authenticated else None
+    return JsonResponse({"username": _WHO_BY_SESSION[key]})
+
+
 async def whoami_lazy_user(request):  # works for anonymous users only
     return JsonResponse({"username": request.user.username or None})
 
@@ -194,6 +218,11 @@ def test_whoami(project, recwarn):
     manual = run(check_whoami_view, whoami_manual_session)
     assert not manual and "password changed after login" in str(manual), str(manual)
     assert "request.auser()" in str(manual) and "aget_user()" in str(manual), str(manual)
+    for remembers in (whoami_remembered_in_the_session, whoami_remembered_by_cookie):
+        _WHO_BY_SESSION.clear()
+        verdict = run(check_whoami_view, remembers)
+        assert not verdict and "password changed after login" in str(verdict), str(verdict)
+        assert "an earlier request" in str(verdict), str(verdict)
     manual = run(check_whoami_view, whoami_manual_session_hash_checked)
     assert not manual and "account deactivated after login" in str(manual), str(manual)
     assert "request.auser()" in str(manual), str(manual)

@@ -82,11 +82,12 @@ def _named(blocking):
 
 
 async def _logged_in_then_revoked():
-    """Two clients whose login Django must no longer honour: one whose password changed after
-    login (the session's stored auth hash is stale), one whose account was deactivated after
-    login. aget_user() (behind request.auser()) answers AnonymousUser for both; a view that
-    reads SESSION_KEY from the session and loads the User by hand answers the username."""
-    clients = []
+    """Two logged-in clients, each with an ``end()`` that ends its login: one changes the
+    password (the session's stored auth hash goes stale), one deactivates the account.
+    aget_user() (behind request.auser()) then answers AnonymousUser for both; a view that
+    reads SESSION_KEY from the session and loads the User by hand answers the username, and
+    so does one that remembers the user of a session it served before the login ended."""
+    logins = []
     for suffix, revoke in (("-stale", "password"), ("-banned", "is_active")):
         user, _ = await User.objects.aget_or_create(username=EXERCISE_USER + suffix)
         user.is_active = True
@@ -94,13 +95,16 @@ async def _logged_in_then_revoked():
         await user.asave()
         client = AsyncClient()
         await client.aforce_login(user)
-        if revoke == "password":
-            user.set_unusable_password()  # another random value: the session hash is stale
-        else:
-            user.is_active = False
-        await user.asave()
-        clients.append(client)
-    return clients
+
+        async def end(user=user, revoke=revoke):
+            if revoke == "password":
+                user.set_unusable_password()  # another random value: the session hash is stale
+            else:
+                user.is_active = False
+            await user.asave()
+
+        logins.append((client, end))
+    return logins
 
 
 async def _anonymous_with_a_session():
@@ -192,10 +196,16 @@ async def check_whoami_view(check, view):
         client = AsyncClient()
         await client.aforce_login(await _exercise_user())
         with_a_session = await _anonymous_with_a_session()
-        stale, banned = await _logged_in_then_revoked()
+        (stale, end_stale), (banned, end_banned) = await _logged_in_then_revoked()
         with (async_unsafe_noted() as unsafe, _learner_code_watched() as never_awaited,
               loop_blocking_calls() as blocking, _connections_opened() as opened_in,
               _a_fresh_default_executor(asyncio.get_running_loop(), POOL_THREAD)):
+            # each session served once while its login holds, then the login ends: a view
+            # that remembers who a session was (in the session, in a dict) is caught next
+            for logged_in_still in (stale, banned):
+                await _get(logged_in_still, f"/{route}")
+            await end_stale()
+            await end_banned()
             loop_cpu = None
             for _ in range(TIMINGS):
                 async with Heartbeat(every=0.005) as heartbeat, LoopCPU() as cpu:
@@ -278,9 +288,10 @@ async def check_whoami_view(check, view):
             f"{what}: "
             + (revoked_error or f"{response.status_code} {_json_or_none(response)!r}"),
             hint="this login is no longer valid, yet the view still names the user: reading "
-            "SESSION_KEY from the session and loading the User by hand skips what "
-            "auth.aget_user() checks (the session's password hash, is_active through the "
-            "backend); use `user = await request.auser()`",
+            "SESSION_KEY from the session and loading the User by hand, or remembering the "
+            "user a session had on an earlier request, skips what auth.aget_user() checks on "
+            "every request (the session's password hash, is_active through the backend); use "
+            "`user = await request.auser()` each time",
         )
     _refuse_pool_thread_connections(
         check, opened_in,
