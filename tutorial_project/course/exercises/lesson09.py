@@ -196,16 +196,16 @@ async def check_whoami_view(check, view):
         client = AsyncClient()
         await client.aforce_login(await _exercise_user())
         with_a_session = await _anonymous_with_a_session()
-        (stale, end_stale), (banned, end_banned) = await _logged_in_then_revoked()
+        logins = await _logged_in_then_revoked()
+        (stale, _), (banned, _) = logins
         with (async_unsafe_noted() as unsafe, _learner_code_watched() as never_awaited,
               loop_blocking_calls() as blocking, _connections_opened() as opened_in,
               _a_fresh_default_executor(asyncio.get_running_loop(), POOL_THREAD)):
             # each session served once while its login holds, then the login ends: a view
             # that remembers who a session was (in the session, in a dict) is caught next
-            for logged_in_still in (stale, banned):
+            for logged_in_still, end in logins:
                 await _get(logged_in_still, f"/{route}")
-            await end_stale()
-            await end_banned()
+                await end()
             loop_cpu = None
             for _ in range(TIMINGS):
                 async with Heartbeat(every=0.005) as heartbeat, LoopCPU() as cpu:
